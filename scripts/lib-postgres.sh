@@ -1,0 +1,34 @@
+# Sourced by run.sh and test.sh: make sure the PostgreSQL server binaries exist.
+# Installs the distribution's package where that is possible (root on
+# Debian/Ubuntu); otherwise says exactly what to install and stops.
+
+have_postgres_server() {
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; then
+    return 0
+  fi
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ] && return 0
+  done
+  return 1
+}
+
+ensure_postgres_server() {
+  if have_postgres_server; then
+    return 0
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "PostgreSQL server binaries are missing; installing the postgresql package..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq postgresql postgresql-client >&2
+    have_postgres_server && return 0
+  fi
+  cat >&2 <<'MSG'
+PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found.
+Install them, then run this command again:
+  Debian/Ubuntu:  sudo apt-get install postgresql
+  Fedora/RHEL:    sudo dnf install postgresql-server
+  macOS:          brew install postgresql@15
+MSG
+  exit 1
+}

@@ -1,0 +1,112 @@
+//! Input errors from actix's own extractors, turned into the envelope.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{web, HttpRequest};
+
+use super::error::envelope_response;
+use super::ApiError;
+
+/// Extractor settings: the body limit, and errors in the envelope.
+pub fn extractor_configs(
+    max_body_bytes: usize,
+) -> (
+    web::JsonConfig,
+    web::PayloadConfig,
+    web::PathConfig,
+    web::QueryConfig,
+) {
+    let json = web::JsonConfig::default()
+        .limit(max_body_bytes)
+        .error_handler(|e, _| json_error(e).into());
+    let payload = web::PayloadConfig::new(max_body_bytes);
+    let path = web::PathConfig::default().error_handler(|e: PathError, _| {
+        ApiError::bad_request("invalid_path", e.to_string()).into()
+    });
+    let query = web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
+        ApiError::bad_request("invalid_query", e.to_string()).into()
+    });
+    (json, payload, path, query)
+}
+
+fn json_error(e: JsonPayloadError) -> ApiError {
+    match e {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::bad_request("invalid_body", other.to_string()),
+    }
+}
+
+/// The default service: a path no route serves.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// Middleware hook that wraps any error response actix produced by itself
+/// (405 from a route table, a payload error) in the envelope.
+pub fn envelope_fallback<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::BAD_REQUEST => "bad_request",
+        s if s.is_server_error() => "internal_error",
+        _ => "request_error",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let (req, old) = res.into_parts();
+    let mut new = envelope_response(status, code, &message);
+    // Keep headers such as `Allow` and `x-request-id`, but not the old body's type.
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}
+
+/// A resource's default service: the path exists, the method does not.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}

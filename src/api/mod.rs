@@ -1,0 +1,30 @@
+//! HTTP handlers. Handlers parse input into domain types and call library
+//! code; they never build SQL.
+
+mod error;
+mod extract;
+mod health;
+mod servers;
+
+use actix_web::web;
+
+pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
+pub use extract::{envelope_fallback, extractor_configs};
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(
+            web::scope("/v1")
+                .service(resource("/servers").route(web::get().to(servers::list)))
+                .service(resource("/servers/{id}").route(web::patch().to(servers::update))),
+        )
+        .default_service(web::to(extract::not_found));
+}
+
+/// A resource whose unmatched methods get 405 in the envelope, rather than
+/// falling through to the app's 404.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(extract::method_not_allowed))
+}

@@ -1,0 +1,160 @@
+//! The verified caller of a request, and the permission check every handler
+//! states on its first line.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+
+use super::{Action, AuthError, Claims, Resource, Role, Scope};
+use crate::api::ApiError;
+use crate::domain::TenantId;
+use crate::state::AppState;
+
+/// Who is calling, after the credentials were verified.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    claims: Claims,
+}
+
+impl Principal {
+    pub fn from_claims(claims: Claims) -> Self {
+        Self { claims }
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.claims.sub
+    }
+
+    pub fn role(&self) -> Role {
+        self.claims.role
+    }
+
+    pub fn tenant_id(&self) -> Option<TenantId> {
+        self.claims.tenant_id
+    }
+
+    pub fn subtenant_id(&self) -> Option<TenantId> {
+        self.claims.subtenant_id
+    }
+
+    /// Allows `action` on `resource` and returns the scope it reaches, or
+    /// refuses. The role sets the ceiling; the token's permissions may narrow it.
+    pub fn require(&self, resource: Resource, action: Action) -> Result<Scope, AuthError> {
+        let forbidden = || AuthError::Forbidden { resource, action };
+        let (actions, ceiling) = self.claims.role.ceiling(resource).ok_or_else(forbidden)?;
+        if !actions.contains(&action) {
+            return Err(forbidden());
+        }
+        if self.claims.permissions.is_empty() {
+            return Ok(ceiling);
+        }
+        self.claims
+            .permissions
+            .iter()
+            .filter(|p| p.resource == resource && p.actions.contains(&action))
+            .map(|p| p.scope)
+            .min()
+            .map(|granted| granted.narrowest(ceiling))
+            .ok_or_else(forbidden)
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map_err(ApiError::from))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by startup");
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::MissingCredentials)?;
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::InvalidToken("authorization header is not ASCII".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| AuthError::InvalidToken("not a bearer credential".into()))?
+        .trim();
+    let claims = state.jwt().verify(token)?;
+    Ok(Principal::from_claims(claims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Permission;
+
+    fn principal(role: Role, permissions: Vec<Permission>) -> Principal {
+        Principal::from_claims(Claims {
+            sub: "u1".into(),
+            tenant_id: Some(TenantId::generate()),
+            subtenant_id: Some(TenantId::generate()),
+            role,
+            permissions,
+            exp: 0,
+            iat: None,
+        })
+    }
+
+    #[test]
+    fn only_super_admin_reaches_the_control_plane() {
+        for role in Role::ALL {
+            let allowed = principal(role, vec![])
+                .require(Resource::Tenants, Action::Write)
+                .is_ok();
+            assert_eq!(allowed, role == Role::SuperAdmin, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn a_viewer_reads_but_never_writes() {
+        let viewer = principal(Role::Viewer, vec![]);
+        assert_eq!(
+            viewer.require(Resource::Calls, Action::Read).unwrap(),
+            Scope::Subtenant
+        );
+        assert!(viewer.require(Resource::Calls, Action::Write).is_err());
+    }
+
+    #[test]
+    fn token_permissions_narrow_the_role_and_never_widen_it() {
+        let narrowed = principal(
+            Role::TenantAdmin,
+            vec![Permission {
+                resource: Resource::Calls,
+                actions: vec![Action::Read],
+                scope: Scope::Own,
+            }],
+        );
+        assert_eq!(
+            narrowed.require(Resource::Calls, Action::Read).unwrap(),
+            Scope::Own
+        );
+        assert!(narrowed.require(Resource::Calls, Action::Write).is_err());
+        assert!(narrowed.require(Resource::Agents, Action::Read).is_err());
+
+        let widened = principal(
+            Role::Agent,
+            vec![Permission {
+                resource: Resource::Calls,
+                actions: vec![Action::Read, Action::Delete],
+                scope: Scope::Tenant,
+            }],
+        );
+        assert_eq!(
+            widened.require(Resource::Calls, Action::Read).unwrap(),
+            Scope::Own
+        );
+        assert!(widened.require(Resource::Calls, Action::Delete).is_err());
+        assert!(widened.require(Resource::Tenants, Action::Read).is_err());
+    }
+}

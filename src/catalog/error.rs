@@ -1,0 +1,22 @@
+use thiserror::Error;
+
+/// What can go wrong talking to the catalog database.
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error("the catalog database is unavailable")]
+    Unavailable(#[source] deadpool_postgres::PoolError),
+    #[error("cannot connect to the catalog database")]
+    Connect(#[source] tokio_postgres::Error),
+    #[error("catalog query failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("catalog migration failed")]
+    Migrate(#[from] refinery::Error),
+    #[error("cannot build the catalog pool")]
+    Pool(#[from] deadpool_postgres::BuildError),
+}
+
+impl From<deadpool_postgres::PoolError> for CatalogError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(e)
+    }
+}

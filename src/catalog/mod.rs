@@ -1,0 +1,127 @@
+//! The control plane's own database: tenants, placement, configuration,
+//! operations, idempotency keys and audit. This module never touches a tenant
+//! database.
+
+mod error;
+mod migrate;
+mod servers;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+pub use error::CatalogError;
+pub use migrate::{applied_versions, migrate, CATALOG_MIGRATION_LOCK};
+pub use servers::{DbServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
+
+use crate::config::CatalogSettings;
+use crate::sql::quote_ident;
+
+/// A pool of catalog connections, plus what is needed to open a dedicated one.
+#[derive(Clone)]
+pub struct Catalog {
+    pool: Pool,
+    config: tokio_postgres::Config,
+}
+
+impl Catalog {
+    /// Creates the catalog database if it does not exist yet, then builds the pool.
+    /// It does not migrate: call [`migrate`] once per start-up.
+    pub async fn connect(
+        url: &SecretString,
+        settings: &CatalogSettings,
+    ) -> Result<Self, CatalogError> {
+        let mut config =
+            tokio_postgres::Config::from_str(url.expose_secret()).map_err(CatalogError::Connect)?;
+        let timeout = Duration::from_secs(settings.connect_timeout_secs);
+        config.connect_timeout(timeout);
+        config.application_name("tenant-plane");
+        ensure_database(&config).await?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()?;
+        Ok(Self { pool, config })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The connection settings of the catalog (host, port, user, database).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// A connection outside the pool, for session state such as advisory locks.
+    pub async fn dedicated_connection(&self) -> Result<tokio_postgres::Client, CatalogError> {
+        connect(&self.config).await
+    }
+
+    /// One round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), CatalogError> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+}
+
+/// Opens one connection and drives it on the runtime.
+pub(crate) async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, CatalogError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(CatalogError::Connect)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "catalog connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Creates the configured database when the server says it does not exist.
+/// Two processes racing here are fine: the loser sees `duplicate_database`, or
+/// a unique violation on `pg_database` when both got past the existence check.
+async fn ensure_database(config: &tokio_postgres::Config) -> Result<(), CatalogError> {
+    match connect(config).await {
+        Ok(_) => return Ok(()),
+        Err(CatalogError::Connect(e)) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}
+        Err(e) => return Err(e),
+    }
+    let dbname = config
+        .get_dbname()
+        .or_else(|| config.get_user())
+        .unwrap_or("postgres")
+        .to_string();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let client = connect(&admin).await?;
+    tracing::info!(database = %dbname, "creating the catalog database");
+    match client
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&dbname)))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.code() == Some(&SqlState::DUPLICATE_DATABASE)
+                || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(CatalogError::Query(e)),
+    }
+}

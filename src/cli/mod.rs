@@ -1,0 +1,69 @@
+//! The command line. Every command calls the same library code as the API.
+
+mod serve;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tenant-plane",
+    version,
+    about = "Control plane for database-per-tenant PostgreSQL"
+)]
+pub struct Cli {
+    /// TOML settings file, read after the defaults and before TENANT_PLANE_* variables.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service. With no TENANT_PLANE_DATABASE_URL it starts a
+    /// managed PostgreSQL under the data directory.
+    Serve,
+    /// Print an access token signed with the configured secret.
+    Token(token::TokenArgs),
+}
+
+/// Parses the command line, loads settings, and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tenant-plane: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tenant-plane: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(settings).await,
+            Command::Token(args) => token::run(&settings, args),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tenant-plane: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `tenant-plane serve`: the HTTP service, with the embedded PostgreSQL when no
+//! catalog database is configured. Shutdown is ordered: HTTP first, then the
+//! embedded cluster.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::auth::{Claims, JwtKeys, Role};
+use crate::config::Settings;
+use crate::embedded;
+use crate::startup::Application;
+use crate::telemetry;
+
+/// Lifetime of the super_admin token printed at start-up.
+const STARTUP_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format);
+    let mut cluster = None;
+    if settings.database_url.is_none() {
+        let for_start = settings.clone();
+        let (started, url) =
+            tokio::task::spawn_blocking(move || embedded::start_cluster(&for_start))
+                .await
+                .context("embedded PostgreSQL start-up panicked")??;
+        tracing::info!(port = started.port(), pgdata = %started.pgdata().display(), "embedded PostgreSQL is running");
+        settings.database_url = Some(url);
+        cluster = Some(started);
+    }
+    let mut print_token = false;
+    if settings.jwt_secret.is_none() {
+        let secret = embedded::load_or_generate_secret(&settings.data_dir, "jwt_secret")?;
+        settings.jwt_secret = Some(secret.value);
+        print_token = true;
+    }
+    let host = settings.listen.ip();
+    let secret = settings.jwt_secret.clone().expect("set above");
+    let app = Application::build(settings).await?;
+    let base = format!("http://{host}:{}", app.port());
+    println!("tenant-plane listening on {base}");
+    if print_token {
+        let claims = Claims::new("bootstrap", Role::SuperAdmin, None, None, STARTUP_TOKEN_TTL);
+        let token = JwtKeys::hs256(&secret)?.sign(&claims)?;
+        println!("super_admin token (valid 24h): {token}");
+        println!("try: curl -H \"Authorization: Bearer {token}\" {base}/v1/servers");
+    }
+    let served = app.run_until_stopped().await;
+    tracing::info!("HTTP server stopped");
+    if let Some(mut cluster) = cluster {
+        tokio::task::spawn_blocking(move || cluster.stop())
+            .await
+            .context("embedded PostgreSQL shutdown panicked")??;
+        tracing::info!("embedded PostgreSQL stopped");
+    }
+    served.context("HTTP server failed")
+}

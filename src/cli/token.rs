@@ -1,0 +1,45 @@
+//! `tenant-plane token`: print a signed access token.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::auth::{Claims, JwtKeys, Role};
+use crate::config::Settings;
+use crate::domain::TenantId;
+use crate::embedded;
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// super_admin, tenant_admin, subtenant_admin, agent or viewer.
+    #[arg(long)]
+    role: Role,
+    /// The tenant the token belongs to (all roles but super_admin).
+    #[arg(long)]
+    tenant: Option<TenantId>,
+    /// The subtenant, for subtenant-scoped users.
+    #[arg(long)]
+    subtenant: Option<TenantId>,
+    /// The user id (`sub`).
+    #[arg(long, default_value = "cli")]
+    sub: String,
+    /// Lifetime, e.g. `15m`, `1h`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+}
+
+pub fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
+    let secret = match &settings.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => embedded::read_stored_secret(&settings.data_dir, "jwt_secret")?.context(
+            "no JWT secret: set TENANT_PLANE_JWT_SECRET, or run `tenant-plane serve` once to generate one in the data directory",
+        )?,
+    };
+    let claims = Claims::new(args.sub, args.role, args.tenant, args.subtenant, args.ttl);
+    claims
+        .check_shape()
+        .map_err(|why| anyhow::anyhow!("cannot make this token: {why}"))?;
+    println!("{}", JwtKeys::hs256(&secret)?.sign(&claims)?);
+    Ok(())
+}

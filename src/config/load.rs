@@ -1,0 +1,142 @@
+//! Reading and checking the layers. A bad value stops start-up with one line
+//! that names the setting, where it came from, and what was wrong.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Uncased, UncasedStr};
+use figment::Figment;
+use secrecy::ExposeSecret;
+
+use super::Settings;
+
+/// The environment prefix of every setting.
+pub const ENV_PREFIX: &str = "TENANT_PLANE_";
+
+/// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
+const SECTIONS: [&str; 3] = ["http", "catalog", "embedded"];
+
+/// Variables with our prefix that belong to the test harness, not to the service.
+const NOT_SETTINGS: [&str; 2] = ["test_database_url", "test_log"];
+
+/// Shortest accepted HS256 secret: RFC 7518 asks for a key as long as the hash.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid setting `{setting}` ({origin}): {reason}")]
+pub struct ConfigError {
+    /// Dotted path of the setting, e.g. `http.max_body_bytes`.
+    pub setting: String,
+    /// Where the value came from: an environment variable or a file.
+    pub origin: String,
+    pub reason: String,
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        // Defaults come from `#[serde(default)]`, so the first layer is empty.
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError {
+                    setting: "--config".into(),
+                    origin: file.display().to_string(),
+                    reason: "no such file".into(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(environment());
+        let settings: Settings = figment.extract().map_err(from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that serde cannot express. Called by `load`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting: &str, reason: String| ConfigError {
+            setting: setting.into(),
+            origin: env_name(setting),
+            reason,
+        };
+        if let Some(secret) = &self.jwt_secret {
+            if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+                return Err(invalid(
+                    "jwt_secret",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
+                ));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            // The parser's message never echoes the URL, so it cannot leak a password.
+            tokio_postgres::Config::from_str(url.expose_secret())
+                .map_err(|e| invalid("database_url", format!("not a PostgreSQL URL: {e}")))?;
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(invalid(
+                "http.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if self.catalog.pool_size == 0 {
+            return Err(invalid("catalog.pool_size", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+fn environment() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .ignore(&NOT_SETTINGS)
+        .map(|key: &UncasedStr| -> Uncased<'_> {
+            let key = key.as_str().to_ascii_lowercase();
+            for section in SECTIONS {
+                if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+                    return format!("{section}.{rest}").into();
+                }
+            }
+            key.into()
+        })
+}
+
+/// The environment variable that sets a dotted setting.
+pub fn env_name(setting: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        setting.replace('.', "_").to_ascii_uppercase()
+    )
+}
+
+fn from_figment(error: figment::Error) -> ConfigError {
+    // figment may collect several errors; the first is enough to fix and retry.
+    let error = error
+        .into_iter()
+        .next()
+        .expect("an error has at least one entry");
+    let mut path = error.path.clone();
+    let reason = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) => {
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            "unknown setting".to_string()
+        }
+        kind => kind.to_string(),
+    };
+    let setting = path.join(".");
+    let origin = match error.metadata.as_ref() {
+        Some(meta) if meta.name.contains("environment") => env_name(&setting),
+        Some(meta) => match &meta.source {
+            Some(source) => source.to_string(),
+            None => meta.name.to_string(),
+        },
+        None => "defaults".to_string(),
+    };
+    ConfigError {
+        setting,
+        origin,
+        reason,
+    }
+}

@@ -1,0 +1,115 @@
+//! Typed settings, read in layers: defaults, then an optional TOML file, then
+//! `TENANT_PLANE_*` environment variables. Nothing else in the crate reads the
+//! environment for settings.
+
+mod load;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+pub use load::ConfigError;
+
+/// Every setting the service reads. Each field says what it means and its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP API listens on. `TENANT_PLANE_LISTEN`, default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// The catalog database. `TENANT_PLANE_DATABASE_URL`. When unset, `serve`
+    /// starts a managed local PostgreSQL under `data_dir` (the embedded default).
+    pub database_url: Option<SecretString>,
+    /// HS256 secret for access tokens, at least 32 bytes. `TENANT_PLANE_JWT_SECRET`.
+    /// When unset, `serve` generates one and keeps it in `data_dir`.
+    pub jwt_secret: Option<SecretString>,
+    /// Where the embedded cluster and generated secrets live. `TENANT_PLANE_DATA_DIR`,
+    /// default `.tenant-plane`.
+    pub data_dir: PathBuf,
+    /// `text` (default) or `json` log lines. `TENANT_PLANE_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    pub http: HttpSettings,
+    pub catalog: CatalogSettings,
+    pub embedded: EmbeddedSettings,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    /// `TENANT_PLANE_HTTP_MAX_BODY_BYTES`, default 262144.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per CPU. `TENANT_PLANE_HTTP_WORKERS`.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish on shutdown.
+    /// `TENANT_PLANE_HTTP_SHUTDOWN_TIMEOUT_SECS`, default 30.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    /// Connections in the catalog pool. `TENANT_PLANE_CATALOG_POOL_SIZE`, default 8.
+    pub pool_size: usize,
+    /// Seconds to wait for a catalog connection before failing the request.
+    /// `TENANT_PLANE_CATALOG_CONNECT_TIMEOUT_SECS`, default 5.
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedSettings {
+    /// Port of the managed local PostgreSQL; 0 picks a free one at each start.
+    /// `TENANT_PLANE_EMBEDDED_PORT`, default 0.
+    pub port: u16,
+    /// Directory holding `initdb`, `pg_ctl` and `postgres`. When unset they are
+    /// looked up on `PATH`, then under `/usr/lib/postgresql/<version>/bin`.
+    /// `TENANT_PLANE_EMBEDDED_BIN_DIR`.
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            jwt_secret: None,
+            data_dir: PathBuf::from(".tenant-plane"),
+            log_format: LogFormat::Text,
+            http: HttpSettings::default(),
+            catalog: CatalogSettings::default(),
+            embedded: EmbeddedSettings::default(),
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

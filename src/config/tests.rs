@@ -1,0 +1,107 @@
+#![allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error.
+
+use figment::Jail;
+use secrecy::ExposeSecret;
+
+use super::{ConfigError, LogFormat, Settings};
+
+fn load_in(jail: &Jail, file: Option<&str>) -> Result<Settings, ConfigError> {
+    let _ = jail;
+    Settings::load(file.map(std::path::Path::new))
+}
+
+#[test]
+fn with_nothing_set_the_defaults_apply() {
+    Jail::expect_with(|jail| {
+        let s = load_in(jail, None).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url.is_none() && s.jwt_secret.is_none());
+        assert_eq!(s.http.max_body_bytes, 256 * 1024);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "tp.toml",
+            "listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n[http]\nmax_body_bytes = 4096\nworkers = 3\n",
+        )?;
+        jail.set_env("TENANT_PLANE_HTTP_WORKERS", "5");
+        jail.set_env(
+            "TENANT_PLANE_DATABASE_URL",
+            "postgres://u:pw@db.internal/catalog",
+        );
+        let s = load_in(jail, Some("tp.toml")).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.http.max_body_bytes, 4096);
+        assert_eq!(s.http.workers, 5);
+        assert_eq!(
+            s.database_url.unwrap().expose_secret(),
+            "postgres://u:pw@db.internal/catalog"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TENANT_PLANE_EMBEDDED_PORT", "99999");
+        let e = load_in(jail, None).unwrap_err();
+        assert_eq!(e.setting, "embedded.port");
+        assert_eq!(e.origin, "TENANT_PLANE_EMBEDDED_PORT");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_setting_in_the_file_is_refused() {
+    Jail::expect_with(|jail| {
+        jail.create_file("tp.toml", "[http]\nmax_body = 1\n")?;
+        let e = load_in(jail, Some("tp.toml")).unwrap_err();
+        assert_eq!(e.setting, "http.max_body");
+        assert!(e.origin.ends_with("tp.toml"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_database_url_is_refused_without_echoing_it() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "TENANT_PLANE_DATABASE_URL",
+            "postgres://u:s3cr3t@host:notaport/db",
+        );
+        let e = load_in(jail, None).unwrap_err();
+        assert_eq!(e.setting, "database_url");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TENANT_PLANE_JWT_SECRET", "x".repeat(40) + "TOPSECRET");
+        jail.set_env(
+            "TENANT_PLANE_DATABASE_URL",
+            "postgres://u:pw-TOPSECRET@h/db",
+        );
+        let s = load_in(jail, None).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("TOPSECRET"), "{debug}");
+        Ok(())
+    });
+}
+
+#[test]
+fn test_harness_variables_are_not_settings() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TENANT_PLANE_TEST_DATABASE_URL", "postgres://x@y/z");
+        assert!(load_in(jail, None).is_ok());
+        Ok(())
+    });
+}

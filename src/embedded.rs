@@ -1,0 +1,95 @@
+//! The embedded default: with no catalog database configured, `serve` runs a
+//! managed PostgreSQL under the data directory and generates the secrets it
+//! needs there.
+//!
+//! Layout of the data directory:
+//! - `postgres/`: the cluster (PGDATA);
+//! - `run/`: its socket and log;
+//! - `secrets/`: generated secrets, each file mode 0600.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::RngCore;
+use secrecy::SecretString;
+
+use crate::config::Settings;
+use crate::local_pg::{ClusterAuth, ClusterOptions, LocalCluster, PgBinaries};
+
+/// Name of the catalog database inside the embedded cluster.
+pub const CATALOG_DATABASE: &str = "tenant_plane";
+
+/// A secret read from the data directory, or made now.
+pub struct StoredSecret {
+    pub value: SecretString,
+    /// True when this call created it.
+    pub generated: bool,
+}
+
+/// Starts (initialising on first use) the embedded cluster and returns it with
+/// the catalog URL. Blocks; call it from `spawn_blocking` inside a runtime.
+pub fn start_cluster(settings: &Settings) -> anyhow::Result<(LocalCluster, SecretString)> {
+    let binaries = PgBinaries::locate(settings.embedded.bin_dir.as_deref())?;
+    let password = load_or_generate_secret(&settings.data_dir, "postgres_password")?;
+    let options = ClusterOptions {
+        pgdata: settings.data_dir.join("postgres"),
+        run_dir: settings.data_dir.join("run"),
+        port: settings.embedded.port,
+        auth: ClusterAuth::Password(password.value),
+        durable: true,
+        max_connections: 200,
+    };
+    let cluster =
+        LocalCluster::start(options, binaries).context("starting the embedded PostgreSQL")?;
+    let url = cluster.dsn(CATALOG_DATABASE);
+    Ok((cluster, url))
+}
+
+/// Reads `secrets/<name>` under `data_dir`, creating it with 32 random bytes
+/// (hex) when it does not exist.
+pub fn load_or_generate_secret(data_dir: &Path, name: &str) -> anyhow::Result<StoredSecret> {
+    let path = secrets_dir(data_dir)?.join(name);
+    if let Some(value) = read_secret(&path)? {
+        return Ok(StoredSecret {
+            value,
+            generated: false,
+        });
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let value = hex::encode(bytes);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(value.as_bytes())?;
+    Ok(StoredSecret {
+        value: SecretString::from(value),
+        generated: true,
+    })
+}
+
+/// Reads a secret kept under `data_dir`, if there is one.
+pub fn read_stored_secret(data_dir: &Path, name: &str) -> anyhow::Result<Option<SecretString>> {
+    read_secret(&data_dir.join("secrets").join(name))
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<Option<SecretString>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(SecretString::from(text.trim().to_string()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn secrets_dir(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.join("secrets");
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
+}

@@ -1,0 +1,16 @@
+//! tenant-plane: a control plane for database-per-tenant PostgreSQL.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the rules they keep.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod embedded;
+pub mod local_pg;
+pub mod sql;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

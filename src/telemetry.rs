@@ -1,0 +1,42 @@
+//! Logging and request ids. Every request runs in a span that carries its
+//! request id, and every response echoes it as `x-request-id`.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use tracing_actix_web::RequestId;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Installs the global subscriber: `RUST_LOG` filters (default `info`), lines
+/// go to stderr as text or JSON. A second call is a no-op.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Copies the request id that `TracingLogger` put in the span onto the response.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    if let Some(id) = id {
+        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+            res.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+    }
+    Ok(res)
+}

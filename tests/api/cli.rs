@@ -1,0 +1,262 @@
+//! The binary itself: configuration errors, the token command, and `serve`
+//! with the embedded PostgreSQL from a cold start.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::JWT_SECRET;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tenant-plane");
+
+/// The binary with no TENANT_PLANE_* variables from the test environment.
+fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TENANT_PLANE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
+    cmd
+}
+
+async fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the command finished in time")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let (code, _, stderr) = run(command()
+        .arg("serve")
+        .env("TENANT_PLANE_LISTEN", "not-an-address"))
+    .await;
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("TENANT_PLANE_LISTEN") && stderr.contains("`listen`"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(command()
+        .arg("serve")
+        .env("TENANT_PLANE_HTTP_MAX_BODY_BYTES", "lots"))
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("TENANT_PLANE_HTTP_MAX_BODY_BYTES"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(command()
+        .arg("serve")
+        .env("TENANT_PLANE_LISTNE", "127.0.0.1:1"))
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown setting") && stderr.contains("TENANT_PLANE_LISTNE"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_short_jwt_secret_is_refused_without_echoing_it() {
+    let (code, _, stderr) = run(command()
+        .arg("serve")
+        .env("TENANT_PLANE_JWT_SECRET", "hunter2-hunter2"))
+    .await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("TENANT_PLANE_JWT_SECRET"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the secret leaked: {stderr}");
+}
+
+#[tokio::test]
+async fn a_bad_value_in_the_config_file_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tp.toml");
+    std::fs::write(&file, "[http]\nmax_body_bytes = \"big\"\n").unwrap();
+    let (code, _, stderr) = run(command().arg("--config").arg(&file).arg("serve")).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("http.max_body_bytes") && stderr.contains("tp.toml"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(command()
+        .arg("--config")
+        .arg(dir.path().join("missing.toml"))
+        .arg("serve"))
+    .await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no such file"), "{stderr}");
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_help() {
+    let (code, stdout, _) = run(command().arg("--help").env(
+        "TENANT_PLANE_JWT_SECRET",
+        "a-very-secret-value-that-is-long-enough",
+    ))
+    .await;
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("a-very-secret-value"), "{stdout}");
+}
+
+#[tokio::test]
+async fn serve_without_postgres_binaries_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(command()
+        .arg("serve")
+        .env("TENANT_PLANE_DATA_DIR", dir.path())
+        .env("TENANT_PLANE_EMBEDDED_BIN_DIR", dir.path().join("no-bin")))
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("apt-get install postgresql"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_token_command_prints_a_token_the_service_accepts() {
+    let tenant = tenant_plane::domain::TenantId::generate();
+    let (code, stdout, stderr) = run(command()
+        .args([
+            "token",
+            "--role",
+            "tenant_admin",
+            "--tenant",
+            &tenant.to_string(),
+            "--sub",
+            "ops",
+            "--ttl",
+            "15m",
+        ])
+        .env("TENANT_PLANE_JWT_SECRET", JWT_SECRET))
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let keys = tenant_plane::auth::JwtKeys::hs256(&JWT_SECRET.to_string().into()).unwrap();
+    let claims = keys.verify(stdout.trim()).unwrap();
+    assert_eq!(claims.tenant_id, Some(tenant));
+    assert_eq!(claims.sub, "ops");
+    let ttl = claims.exp - chrono::Utc::now().timestamp();
+    assert!((850..=900).contains(&ttl), "ttl {ttl}");
+
+    let (code, _, stderr) = run(command()
+        .args([
+            "token",
+            "--role",
+            "subtenant_admin",
+            "--tenant",
+            &tenant.to_string(),
+        ])
+        .env("TENANT_PLANE_JWT_SECRET", JWT_SECRET))
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("subtenant_id"), "{stderr}");
+}
+
+/// Starts `serve` on `data_dir` and returns the child, the base URL and the
+/// printed token (if any).
+async fn start_serve(
+    data_dir: &std::path::Path,
+) -> (tokio::process::Child, String, Option<String>) {
+    let mut child = command()
+        .arg("serve")
+        .env("TENANT_PLANE_DATA_DIR", data_dir)
+        .env("TENANT_PLANE_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    let mut token = None;
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("tenant-plane listening on ") {
+                base = Some(url.to_string());
+            } else if let Some(t) = line.strip_prefix("super_admin token (valid 24h): ") {
+                token = Some(t.to_string());
+            } else if line.starts_with("try: curl") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(90), read)
+        .await
+        .expect("serve printed its banner");
+    (child, base.expect("a listening line"), token)
+}
+
+async fn terminate(child: &mut tokio::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("serve stopped after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn serve_with_no_database_runs_embedded_postgres_and_keeps_its_data_across_restarts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+
+    let (mut child, base, token) = start_serve(data_dir.path()).await;
+    let token = token.expect("a first start prints a super_admin token");
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let servers: serde_json::Value = client
+        .get(format!("{base}/v1/servers"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = servers["servers"][0]["id"].as_str().unwrap().to_string();
+    let patched = client
+        .patch(format!("{base}/v1/servers/{id}"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "capacity": 77 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    terminate(&mut child).await;
+    assert!(
+        !data_dir.path().join("postgres/postmaster.pid").exists(),
+        "PostgreSQL stopped with the service"
+    );
+
+    let (mut child, base, _) = start_serve(data_dir.path()).await;
+    // The secret was kept, so the first token still works, and so was the catalog.
+    let servers: serde_json::Value = client
+        .get(format!("{base}/v1/servers"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(servers["servers"][0]["capacity"], 77);
+    terminate(&mut child).await;
+}

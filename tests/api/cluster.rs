@@ -1,0 +1,134 @@
+//! Real PostgreSQL for the tests: one throwaway cluster per test binary, made
+//! from the local server binaries, or the server named by
+//! `TENANT_PLANE_TEST_DATABASE_URL`. Tests that stop a server start their own.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{ChildStdin, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
+
+use secrecy::{ExposeSecret, SecretString};
+use tenant_plane::local_pg::{ClusterAuth, ClusterOptions, LocalCluster, PgBinaries};
+
+/// Where a test server lives and how to reach it as a superuser.
+pub struct TestServer {
+    host: String,
+    port: u16,
+    user: String,
+    password: Option<String>,
+}
+
+impl TestServer {
+    /// A key/value DSN for `dbname` as the superuser.
+    pub fn url(&self, dbname: &str) -> SecretString {
+        let mut dsn = format!(
+            "host={} port={} user={} dbname={dbname}",
+            self.host, self.port, self.user
+        );
+        if let Some(password) = &self.password {
+            dsn.push_str(&format!(" password={password}"));
+        }
+        SecretString::from(dsn)
+    }
+
+    /// A superuser connection to `dbname`.
+    pub async fn connect(&self, dbname: &str) -> tokio_postgres::Client {
+        let config = tokio_postgres::Config::from_str(self.url(dbname).expose_secret()).unwrap();
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+}
+
+/// The cluster every test in this binary shares.
+pub fn shared() -> &'static TestServer {
+    static SHARED: OnceLock<TestServer> = OnceLock::new();
+    SHARED.get_or_init(|| match std::env::var("TENANT_PLANE_TEST_DATABASE_URL") {
+        Ok(url) => from_url(&url),
+        Err(_) => start_shared_cluster(),
+    })
+}
+
+fn from_url(url: &str) -> TestServer {
+    let config = tokio_postgres::Config::from_str(url)
+        .expect("TENANT_PLANE_TEST_DATABASE_URL is not a PostgreSQL URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    TestServer {
+        host,
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        user: config.get_user().unwrap_or("postgres").to_string(),
+        password: config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+    }
+}
+
+fn start_shared_cluster() -> TestServer {
+    let root = tempfile::Builder::new()
+        .prefix("tenant-plane-test-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    let cluster = start_cluster_in(root.clone());
+    let server = TestServer {
+        host: "127.0.0.1".into(),
+        port: cluster.port(),
+        user: "postgres".into(),
+        password: None,
+    };
+    guard(&cluster, root);
+    // The static never drops: the guardian below stops and removes the cluster.
+    std::mem::forget(cluster);
+    server
+}
+
+pub fn test_cluster_options(root: PathBuf) -> ClusterOptions {
+    ClusterOptions {
+        pgdata: root.join("pgdata"),
+        run_dir: root.join("run"),
+        port: 0,
+        auth: ClusterAuth::Trust,
+        durable: false,
+        max_connections: 300,
+    }
+}
+
+fn start_cluster_in(root: PathBuf) -> LocalCluster {
+    let binaries = PgBinaries::locate(None)
+        .expect("PostgreSQL server binaries (run scripts/test.sh, which installs them)");
+    if let Some((uid, gid)) = tenant_plane::local_pg::postgres_owner().unwrap() {
+        nix::unistd::chown(&root, Some(uid), Some(gid)).unwrap();
+    }
+    LocalCluster::start(test_cluster_options(root), binaries).expect("start test cluster")
+}
+
+/// Starts a small process that outlives nothing: when this test binary exits,
+/// however it exits, its end of the pipe closes, and the guardian stops the
+/// cluster and removes its directory.
+fn guard(cluster: &LocalCluster, root: PathBuf) {
+    static GUARDIAN: Mutex<Option<ChildStdin>> = Mutex::new(None);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"cat >/dev/null; "$0" -D "$1" -m immediate -w stop >/dev/null 2>&1; rm -rf "$2""#)
+        .arg(&cluster.binaries().pg_ctl)
+        .arg(cluster.pgdata())
+        .arg(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some((uid, gid)) = cluster.owner() {
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    // Never waited on: it must outlive this process to clean up after it.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd.spawn().expect("spawn cluster guardian");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"").unwrap();
+    *GUARDIAN.lock().unwrap() = Some(stdin);
+}

@@ -1,0 +1,50 @@
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_with_a_request_id() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .expect("x-request-id");
+        assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
+    }
+}
+
+#[tokio::test]
+async fn each_response_gets_its_own_request_id() {
+    let app = spawn_app().await;
+    let a = app.get("/healthz", None).await;
+    let b = app.get("/nope", None).await;
+    assert_ne!(a.headers()["x-request-id"], b.headers()["x-request-id"]);
+}
+
+#[tokio::test]
+async fn readyz_answers_503_in_the_envelope_when_the_catalog_is_gone() {
+    let app = spawn_app().await;
+    let admin = app.server.connect("postgres").await;
+    // Cut the app off from its catalog: refuse new connections and end the open ones.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {db} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}';",
+            db = app.catalog_db
+        ))
+        .await
+        .unwrap();
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.headers().get("retry-after").unwrap(), "1");
+    let (status, code, _) = crate::helpers::envelope(response).await;
+    assert_eq!((status, code.as_str()), (503, "not_ready"));
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            app.catalog_db
+        ))
+        .await
+        .unwrap();
+    assert_eq!(app.get("/readyz", None).await.status().as_u16(), 200);
+}

@@ -1,0 +1,145 @@
+//! `spawn_app()`: the real server on port 0 against a real PostgreSQL, with a
+//! catalog database of its own, plus typed request helpers.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tenant_plane::auth::{Claims, JwtKeys, Role};
+use tenant_plane::config::{LogFormat, Settings};
+use tenant_plane::domain::TenantId;
+use tenant_plane::startup::Application;
+
+use crate::cluster::{self, TestServer};
+
+/// The HS256 secret every test app signs with.
+pub const JWT_SECRET: &str = "tenant-plane-test-secret-0123456789abcdef";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// Name of this app's own catalog database on the test server.
+    pub catalog_db: String,
+    pub server: &'static TestServer,
+}
+
+/// Logs only when `TEST_LOG` is set, so failures stay readable.
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tenant_plane::telemetry::init(LogFormat::Text);
+        }
+    });
+}
+
+/// Settings for a test app against the shared cluster, with a fresh catalog.
+pub fn test_settings() -> (Settings, String) {
+    let catalog_db = format!("tp_test_{}", uuid::Uuid::new_v4().simple());
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: Some(cluster::shared().url(&catalog_db)),
+        jwt_secret: Some(SecretString::from(JWT_SECRET)),
+        data_dir: std::env::temp_dir().join(format!("tp-test-data-{catalog_db}")),
+        ..Settings::default()
+    };
+    settings.http.workers = 1;
+    settings.http.max_body_bytes = 64 * 1024;
+    settings.http.shutdown_timeout_secs = 1;
+    (settings, catalog_db)
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like `spawn_app`, after `customize` has changed the settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logging();
+    let (mut settings, catalog_db) = test_settings();
+    customize(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("build the application");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        catalog_db,
+        server: cluster::shared(),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A token signed with the test secret.
+    pub fn token(
+        &self,
+        role: Role,
+        tenant: Option<TenantId>,
+        subtenant: Option<TenantId>,
+    ) -> String {
+        sign(Claims::new(
+            "test-user",
+            role,
+            tenant,
+            subtenant,
+            Duration::from_secs(600),
+        ))
+    }
+
+    pub fn super_admin_token(&self) -> String {
+        self.token(Role::SuperAdmin, None, None)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+pub fn sign(claims: Claims) -> String {
+    JwtKeys::hs256(&SecretString::from(JWT_SECRET))
+        .unwrap()
+        .sign(&claims)
+        .unwrap()
+}
+
+/// The error envelope of a response, checked for shape.
+pub async fn envelope(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "status {status}: content-type {content_type:?}"
+    );
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no `error` in {body}"));
+    let code = error["code"].as_str().expect("error.code").to_string();
+    let message = error["message"]
+        .as_str()
+        .expect("error.message")
+        .to_string();
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        1,
+        "envelope has only `error`: {body}"
+    );
+    (status, code, message)
+}

@@ -1,0 +1,10 @@
+//! The integration tests: one binary, real servers, real PostgreSQL.
+
+mod auth;
+mod catalog;
+mod cli;
+mod cluster;
+mod embedded;
+mod errors;
+mod health;
+mod helpers;
