@@ -20,7 +20,7 @@ CREATE TABLE db_servers (
 
 CREATE TABLE tenants (
     id             uuid PRIMARY KEY,
-    slug           text NOT NULL UNIQUE CHECK (slug ~ '^[a-z][a-z0-9-]{1,62}$'),
+    slug           text NOT NULL CHECK (slug ~ '^[a-z][a-z0-9-]{1,62}$'),
     name           text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     parent_id      uuid REFERENCES tenants (id),
     tier           text NOT NULL DEFAULT 'standard',
@@ -33,11 +33,19 @@ CREATE TABLE tenants (
     db_role        text CHECK (db_role ~ '^ai_care_tenant_[0-9a-f]{32}$'),
     db_password_enc bytea,
     schema_version integer NOT NULL DEFAULT 0,
+    -- Typed settings without secrets; integration credentials live encrypted
+    -- in settings_secrets_enc and are never returned by the API.
     settings       jsonb NOT NULL DEFAULT '{}'::jsonb,
+    settings_secrets_enc bytea,
+    error          text,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
-    deleted_at     timestamptz
+    deleted_at     timestamptz,
+    -- Set when the database and role were dropped; the row stays for audit.
+    purged_at      timestamptz
 );
+-- A slug is free again once its tenant is purged.
+CREATE UNIQUE INDEX tenants_slug_live_idx ON tenants (slug) WHERE purged_at IS NULL;
 CREATE INDEX tenants_parent_idx ON tenants (parent_id);
 CREATE INDEX tenants_status_idx ON tenants (status, id);
 CREATE INDEX tenants_server_idx ON tenants (db_server_id);
@@ -66,6 +74,11 @@ CREATE TABLE operations (
 CREATE INDEX operations_unfinished_idx ON operations (created_at)
     WHERE state IN ('pending', 'running');
 CREATE INDEX operations_tenant_idx ON operations (tenant_id, created_at);
+-- The per-tenant operation lock: at most one unfinished operation per tenant,
+-- across every replica. A crashed operation keeps the lock until the
+-- reconciler finishes or undoes it.
+CREATE UNIQUE INDEX operations_one_per_tenant_idx ON operations (tenant_id)
+    WHERE state IN ('pending', 'running');
 
 -- A retried request with the same key returns the first response.
 CREATE TABLE idempotency_keys (

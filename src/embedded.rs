@@ -13,7 +13,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rand::RngCore;
 use secrecy::SecretString;
 
 use crate::config::Settings;
@@ -48,8 +47,48 @@ pub fn start_cluster(settings: &Settings) -> anyhow::Result<(LocalCluster, Secre
     Ok((cluster, url))
 }
 
+/// The catalog URL of an embedded cluster that a running `serve` started, so
+/// that CLI commands reach the same catalog. `None` when it is not running.
+pub fn running_catalog_url(settings: &Settings) -> anyhow::Result<Option<SecretString>> {
+    let pid_file = settings.data_dir.join("postgres").join("postmaster.pid");
+    let Ok(text) = fs::read_to_string(&pid_file) else {
+        return Ok(None);
+    };
+    // postmaster.pid: pid, data directory, start time, port, ...
+    let Some(port) = text
+        .lines()
+        .nth(3)
+        .and_then(|l| l.trim().parse::<u16>().ok())
+    else {
+        return Ok(None);
+    };
+    let password = read_stored_secret(&settings.data_dir, "postgres_password")?
+        .context("the embedded cluster's password is missing from the data directory")?;
+    Ok(Some(SecretString::from(format!(
+        "host=127.0.0.1 port={port} user={} password={} dbname={CATALOG_DATABASE}",
+        crate::local_pg::SUPERUSER,
+        secrecy::ExposeSecret::expose_secret(&password)
+    ))))
+}
+
+/// Fills in what a CLI command needs to reach the catalog a `serve` on the
+/// same data directory uses: the embedded cluster's URL and the master key.
+pub fn resolve_for_cli(settings: &mut Settings) -> anyhow::Result<()> {
+    if settings.database_url.is_none() {
+        settings.database_url = Some(running_catalog_url(settings)?.context(
+            "no catalog: set TENANT_PLANE_DATABASE_URL, or start `tenant-plane serve` on this data directory first",
+        )?);
+    }
+    if settings.master_key.is_none() {
+        settings.master_key = Some(read_stored_secret(&settings.data_dir, "master_key")?.context(
+            "no master key: set TENANT_PLANE_MASTER_KEY, or start `tenant-plane serve` on this data directory first",
+        )?);
+    }
+    Ok(())
+}
+
 /// Reads `secrets/<name>` under `data_dir`, creating it with 32 random bytes
-/// (hex) when it does not exist.
+/// (64 hex digits) when it does not exist.
 pub fn load_or_generate_secret(data_dir: &Path, name: &str) -> anyhow::Result<StoredSecret> {
     let path = secrets_dir(data_dir)?.join(name);
     if let Some(value) = read_secret(&path)? {
@@ -58,18 +97,16 @@ pub fn load_or_generate_secret(data_dir: &Path, name: &str) -> anyhow::Result<St
             generated: false,
         });
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let value = hex::encode(bytes);
+    let value = crate::crypto::random_hex_secret();
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(value.as_bytes())?;
+    file.write_all(secrecy::ExposeSecret::expose_secret(&value).as_bytes())?;
     Ok(StoredSecret {
-        value: SecretString::from(value),
+        value,
         generated: true,
     })
 }

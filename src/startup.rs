@@ -1,4 +1,6 @@
-//! Building the service: catalog, migrations, state, and the HTTP server.
+//! Building the service: catalog, migrations, templates, state, the
+//! reconciler, and the HTTP server. Shutdown is ordered: stop accepting and
+//! finish in-flight requests, then stop the reconciler.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -8,35 +10,41 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::auth::JwtKeys;
-use crate::catalog::{self, Catalog};
+use crate::catalog::{self, Catalog, ServerState};
 use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::provisioner::Provisioner;
+use crate::reconciler::Reconciler;
 use crate::state::AppState;
 use crate::telemetry;
+use crate::tenants::Tenants;
 
-/// The HTTP service, bound and ready to run.
-pub struct Application {
-    port: u16,
-    server: Server,
-    state: web::Data<AppState>,
+/// The library services, shared by the HTTP server and the CLI.
+#[derive(Clone)]
+pub struct Services {
+    pub catalog: Catalog,
+    pub tenants: Tenants,
+    pub reconciler: Reconciler,
 }
 
-impl Application {
-    /// Connects to the catalog, migrates it, registers the catalog's server and
-    /// binds the listener. `settings.database_url` and `settings.jwt_secret`
-    /// must be set; `serve` fills them in for the embedded default.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+impl Services {
+    /// Connects to and migrates the catalog, registers the catalog's own
+    /// server, and brings every active server's template up to date.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let url = settings
             .database_url
             .clone()
             .context("no catalog database configured (TENANT_PLANE_DATABASE_URL)")?;
-        let secret = settings
-            .jwt_secret
-            .clone()
-            .context("no JWT secret configured (TENANT_PLANE_JWT_SECRET)")?;
+        let key = settings
+            .master_key
+            .as_ref()
+            .context("no master key configured (TENANT_PLANE_MASTER_KEY)")?;
+        let master_key = MasterKey::from_hex(key).context("TENANT_PLANE_MASTER_KEY")?;
         let catalog = Catalog::connect(&url, &settings.catalog)
             .await
             .context("connecting to the catalog database")?;
@@ -47,13 +55,64 @@ impl Application {
             .register_catalog_server()
             .await
             .context("registering the catalog's database server")?;
+        let provisioner = Provisioner::new(catalog.config().clone());
+        for server in catalog.list_servers().await? {
+            if server.state == ServerState::Active {
+                provisioner.prepare_server(&server).await.with_context(|| {
+                    format!("preparing the template database on server {}", server.name)
+                })?;
+            }
+        }
+        let tenants = Tenants::new(catalog.clone(), provisioner, master_key);
+        let reconciler = Reconciler::new(
+            tenants.clone(),
+            &settings.reconciler,
+            settings.tenants.retention_days,
+        );
+        Ok(Self {
+            catalog,
+            tenants,
+            reconciler,
+        })
+    }
+}
 
+/// The HTTP service, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    shutdown: CancellationToken,
+    reconciler: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// `settings.database_url`, `jwt_secret` and `master_key` must be set;
+    /// `serve` fills them in for the embedded default.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let secret = settings
+            .jwt_secret
+            .clone()
+            .context("no JWT secret configured (TENANT_PLANE_JWT_SECRET)")?;
+        let services = Services::connect(&settings).await?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        // Finish what a crash interrupted before taking traffic.
+        match services.reconciler.run_once().await {
+            Ok(report) => tracing::info!(?report, "start-up reconciliation done"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "start-up reconciliation failed; the periodic pass will retry")
+            }
+        }
+        let shutdown = CancellationToken::new();
+        let reconciler = services.reconciler.clone().spawn(
+            Duration::from_secs(settings.reconciler.interval_secs),
+            shutdown.clone(),
+        );
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState::new(
-            catalog,
+            services,
             JwtKeys::hs256(&secret)?,
             settings.clone(),
         ));
@@ -62,6 +121,8 @@ impl Application {
             port,
             server,
             state,
+            shutdown,
+            reconciler,
         })
     }
 
@@ -79,9 +140,13 @@ impl Application {
     }
 
     /// Serves until stopped by SIGINT/SIGTERM or the server handle; in-flight
-    /// requests get `http.shutdown_timeout_secs` to finish.
+    /// requests get `http.shutdown_timeout_secs` to finish. Then the
+    /// reconciler stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.shutdown.cancel();
+        let _ = self.reconciler.await;
+        served
     }
 }
 

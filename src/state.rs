@@ -5,24 +5,35 @@ use std::sync::Arc;
 use crate::auth::JwtKeys;
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::reconciler::Reconciler;
+use crate::startup::Services;
+use crate::tenants::Tenants;
 
 pub struct AppState {
-    catalog: Catalog,
+    services: Services,
     jwt: JwtKeys,
     settings: Arc<Settings>,
 }
 
 impl AppState {
-    pub fn new(catalog: Catalog, jwt: JwtKeys, settings: Arc<Settings>) -> Self {
+    pub fn new(services: Services, jwt: JwtKeys, settings: Arc<Settings>) -> Self {
         Self {
-            catalog,
+            services,
             jwt,
             settings,
         }
     }
 
     pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+        &self.services.catalog
+    }
+
+    pub fn tenants(&self) -> &Tenants {
+        &self.services.tenants
+    }
+
+    pub fn reconciler(&self) -> &Reconciler {
+        &self.services.reconciler
     }
 
     pub fn jwt(&self) -> &JwtKeys {

@@ -13,10 +13,11 @@ use crate::config::LogFormat;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Installs the global subscriber: `RUST_LOG` filters (default `info`), lines
-/// go to stderr as text or JSON. A second call is a no-op.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber: `RUST_LOG` filters (else `default_filter`),
+/// lines go to stderr as text or JSON. A second call is a no-op.
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

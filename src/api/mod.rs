@@ -4,7 +4,9 @@
 mod error;
 mod extract;
 mod health;
+mod idempotency;
 mod servers;
+mod tenants;
 
 use actix_web::web;
 
@@ -18,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1")
                 .service(resource("/servers").route(web::get().to(servers::list)))
-                .service(resource("/servers/{id}").route(web::patch().to(servers::update))),
+                .service(resource("/servers/{id}").route(web::patch().to(servers::update)))
+                .configure(tenants::routes),
         )
         .default_service(web::to(extract::not_found));
 }

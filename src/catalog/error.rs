@@ -11,6 +11,12 @@ pub enum CatalogError {
     Query(#[from] tokio_postgres::Error),
     #[error("catalog migration failed")]
     Migrate(#[from] refinery::Error),
+    #[error("the slug is taken by another tenant")]
+    SlugTaken,
+    #[error("another operation on this tenant is in progress")]
+    TenantBusy,
+    #[error("the parent tenant does not exist")]
+    ParentMissing,
     #[error("cannot build the catalog pool")]
     Pool(#[from] deadpool_postgres::BuildError),
 }

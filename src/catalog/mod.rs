@@ -3,8 +3,11 @@
 //! database.
 
 mod error;
+mod idempotency;
 mod migrate;
+mod operations;
 mod servers;
+mod tenants;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,8 +18,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 pub use error::CatalogError;
+pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use migrate::{applied_versions, migrate, CATALOG_MIGRATION_LOCK};
+pub use operations::{Cascade, NewTenant, OpKind, Operation, TenantChange};
 pub use servers::{DbServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
+pub use tenants::{TenantFilter, TenantRecord, TenantUpdate};
 
 use crate::config::CatalogSettings;
 use crate::sql::quote_ident;

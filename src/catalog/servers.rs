@@ -57,7 +57,7 @@ pub struct ServerPatch {
 const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog,
     (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
-        AND t.status <> 'deleted') AS tenants";
+        AND t.purged_at IS NULL) AS tenants";
 
 /// The name under which the catalog's own server is registered.
 pub const CATALOG_SERVER_NAME: &str = "catalog";
@@ -98,6 +98,35 @@ impl Catalog {
             )
             .await?;
         Ok(rows.iter().map(server_from_row).collect())
+    }
+
+    pub async fn get_server(&self, id: Uuid) -> Result<Option<DbServer>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {SERVER_COLUMNS} FROM db_servers s WHERE s.id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(server_from_row))
+    }
+
+    /// Placement: the active server with the most free capacity (fewest
+    /// tenants for its capacity), ties broken by age.
+    pub async fn pick_server(&self) -> Result<Option<DbServer>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {SERVER_COLUMNS} FROM db_servers s WHERE s.state = 'active'
+                      ORDER BY (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
+                                 AND t.purged_at IS NULL)::float8 / s.capacity, s.created_at
+                      LIMIT 1"
+                ),
+                &[],
+            )
+            .await?;
+        Ok(row.as_ref().map(server_from_row))
     }
 
     /// Applies `patch` and returns the server, or `None` when there is no such server.

@@ -1,6 +1,8 @@
 //! The command line. Every command calls the same library code as the API.
 
+mod doctor;
 mod serve;
+mod tenant;
 mod token;
 
 use std::path::PathBuf;
@@ -31,6 +33,10 @@ enum Command {
     Serve,
     /// Print an access token signed with the configured secret.
     Token(token::TokenArgs),
+    /// Create, list, show, suspend, resume, delete or restore tenants.
+    Tenant(tenant::TenantArgs),
+    /// Find orphan databases, missing databases and stuck operations.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Parses the command line, loads settings, and runs the command.
@@ -57,6 +63,14 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve::run(settings).await,
             Command::Token(args) => token::run(&settings, args),
+            Command::Tenant(args) => {
+                init_cli_logging(&settings);
+                tenant::run(settings, args).await
+            }
+            Command::Doctor(args) => {
+                init_cli_logging(&settings);
+                doctor::run(settings, args).await
+            }
         }
     });
     match result {
@@ -66,4 +80,9 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// CLI commands log warnings and errors only, unless RUST_LOG says otherwise.
+fn init_cli_logging(settings: &Settings) {
+    crate::telemetry::init(settings.log_format, "warn");
 }

@@ -16,8 +16,9 @@ use crate::telemetry;
 const STARTUP_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.log_format, "info");
     let mut cluster = None;
+    let external_catalog = settings.database_url.is_some();
     if settings.database_url.is_none() {
         let for_start = settings.clone();
         let (started, url) =
@@ -33,6 +34,13 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         let secret = embedded::load_or_generate_secret(&settings.data_dir, "jwt_secret")?;
         settings.jwt_secret = Some(secret.value);
         print_token = true;
+    }
+    if settings.master_key.is_none() {
+        let key = embedded::load_or_generate_secret(&settings.data_dir, "master_key")?;
+        if key.generated && external_catalog {
+            tracing::warn!("generated a master key in the data directory; replicas sharing this catalog need the same TENANT_PLANE_MASTER_KEY");
+        }
+        settings.master_key = Some(key.value);
     }
     let host = settings.listen.ip();
     let secret = settings.jwt_secret.clone().expect("set above");

@@ -15,7 +15,7 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 3] = ["http", "catalog", "embedded"];
+const SECTIONS: [&str; 5] = ["http", "catalog", "embedded", "tenants", "reconciler"];
 
 /// Variables with our prefix that belong to the test harness, not to the service.
 const NOT_SETTINGS: [&str; 2] = ["test_database_url", "test_log"];
@@ -68,6 +68,16 @@ impl Settings {
                     format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
                 ));
             }
+        }
+        if let Some(key) = &self.master_key {
+            crate::crypto::MasterKey::from_hex(key)
+                .map_err(|e| invalid("master_key", e.to_string()))?;
+        }
+        if self.reconciler.interval_secs == 0 {
+            return Err(invalid(
+                "reconciler.interval_secs",
+                "must be at least 1".into(),
+            ));
         }
         if let Some(url) = &self.database_url {
             // The parser's message never echoes the URL, so it cannot leak a password.

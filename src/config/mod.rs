@@ -24,6 +24,11 @@ pub struct Settings {
     /// HS256 secret for access tokens, at least 32 bytes. `TENANT_PLANE_JWT_SECRET`.
     /// When unset, `serve` generates one and keeps it in `data_dir`.
     pub jwt_secret: Option<SecretString>,
+    /// AES-256-GCM key (64 hex digits) that encrypts tenant role passwords and
+    /// integration secrets in the catalog. `TENANT_PLANE_MASTER_KEY`. When
+    /// unset, `serve` generates one and keeps it in `data_dir`; replicas that
+    /// share a catalog must share this key.
+    pub master_key: Option<SecretString>,
     /// Where the embedded cluster and generated secrets live. `TENANT_PLANE_DATA_DIR`,
     /// default `.tenant-plane`.
     pub data_dir: PathBuf,
@@ -32,6 +37,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub catalog: CatalogSettings,
     pub embedded: EmbeddedSettings,
+    pub tenants: TenantSettings,
+    pub reconciler: ReconcilerSettings,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -88,6 +95,43 @@ impl Default for Settings {
             http: HttpSettings::default(),
             catalog: CatalogSettings::default(),
             embedded: EmbeddedSettings::default(),
+            tenants: TenantSettings::default(),
+            reconciler: ReconcilerSettings::default(),
+            master_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSettings {
+    /// Days a soft-deleted tenant's database is kept before it is purged.
+    /// `TENANT_PLANE_TENANTS_RETENTION_DAYS`, default 30.
+    pub retention_days: u32,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self { retention_days: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcilerSettings {
+    /// Seconds between reconciler passes. `TENANT_PLANE_RECONCILER_INTERVAL_SECS`, default 60.
+    pub interval_secs: u64,
+    /// An unfinished operation untouched for this long is taken to be
+    /// abandoned by a crashed process, and is finished or undone.
+    /// `TENANT_PLANE_RECONCILER_STALE_AFTER_SECS`, default 60.
+    pub stale_after_secs: u64,
+}
+
+impl Default for ReconcilerSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 60,
+            stale_after_secs: 60,
         }
     }
 }

@@ -1,6 +1,12 @@
 //! Domain values parsed at the boundary. Their fields are private, so a value
 //! of one of these types has been validated.
 
+mod db_name;
+mod slug;
+mod tenant;
 mod tenant_id;
 
+pub use db_name::{DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
+pub use slug::{InvalidName, InvalidSlug, Slug, TenantName};
+pub use tenant::{TenantStatus, Tier};
 pub use tenant_id::TenantId;

@@ -33,6 +33,26 @@ impl TestServer {
         SecretString::from(dsn)
     }
 
+    /// A connection to `dbname` as `user` with `password`, or the error
+    /// PostgreSQL answered.
+    pub async fn connect_as(
+        &self,
+        dbname: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .user(user)
+            .password(password)
+            .dbname(dbname);
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
     /// A superuser connection to `dbname`.
     pub async fn connect(&self, dbname: &str) -> tokio_postgres::Client {
         let config = tokio_postgres::Config::from_str(self.url(dbname).expose_secret()).unwrap();
@@ -86,6 +106,32 @@ fn start_shared_cluster() -> TestServer {
     // The static never drops: the guardian below stops and removes the cluster.
     std::mem::forget(cluster);
     server
+}
+
+/// A cluster of its own, for a test that must see a whole server (doctor) or
+/// stops one. Dropping it stops the server and removes its files.
+pub struct ExtraCluster {
+    pub server: TestServer,
+    _cluster: LocalCluster,
+    _dir: tempfile::TempDir,
+}
+
+pub fn start_extra() -> ExtraCluster {
+    let dir = tempfile::Builder::new()
+        .prefix("tenant-plane-extra-")
+        .tempdir()
+        .expect("temp dir");
+    let cluster = start_cluster_in(dir.path().to_path_buf());
+    ExtraCluster {
+        server: TestServer {
+            host: "127.0.0.1".into(),
+            port: cluster.port(),
+            user: "postgres".into(),
+            password: None,
+        },
+        _cluster: cluster,
+        _dir: dir,
+    }
 }
 
 pub fn test_cluster_options(root: PathBuf) -> ClusterOptions {

@@ -15,12 +15,16 @@ use crate::cluster::{self, TestServer};
 /// The HS256 secret every test app signs with.
 pub const JWT_SECRET: &str = "tenant-plane-test-secret-0123456789abcdef";
 
+/// The master key every test app seals secrets with.
+pub const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     /// Name of this app's own catalog database on the test server.
     pub catalog_db: String,
     pub server: &'static TestServer,
+    state: actix_web::web::Data<tenant_plane::state::AppState>,
 }
 
 /// Logs only when `TEST_LOG` is set, so failures stay readable.
@@ -28,7 +32,7 @@ fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tenant_plane::telemetry::init(LogFormat::Text);
+            tenant_plane::telemetry::init(LogFormat::Text, "info");
         }
     });
 }
@@ -40,6 +44,7 @@ pub fn test_settings() -> (Settings, String) {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: Some(cluster::shared().url(&catalog_db)),
         jwt_secret: Some(SecretString::from(JWT_SECRET)),
+        master_key: Some(SecretString::from(MASTER_KEY)),
         data_dir: std::env::temp_dir().join(format!("tp-test-data-{catalog_db}")),
         ..Settings::default()
     };
@@ -55,13 +60,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like `spawn_app`, after `customize` has changed the settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    init_logging();
     let (mut settings, catalog_db) = test_settings();
     customize(&mut settings);
+    spawn_app_on(settings, catalog_db).await
+}
+
+/// Starts an app with exactly these settings (e.g. a second life of a catalog).
+pub async fn spawn_app_on(settings: Settings, catalog_db: String) -> TestApp {
+    init_logging();
     let app = Application::build(settings)
         .await
         .expect("build the application");
     let port = app.port();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -71,6 +82,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         catalog_db,
         server: cluster::shared(),
+        state,
     }
 }
 
@@ -97,6 +109,52 @@ impl TestApp {
 
     pub fn super_admin_token(&self) -> String {
         self.token(Role::SuperAdmin, None, None)
+    }
+
+    /// `method path` as super_admin, with an optional JSON body.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(self.super_admin_token());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Creates a tenant as super_admin and returns its JSON; panics unless 201.
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        settings: serde_json::Value,
+    ) -> serde_json::Value {
+        let response = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/tenants",
+                Some(serde_json::json!({ "name": format!("Tenant {slug}"), "slug": slug, "settings": settings })),
+            )
+            .await;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// The running app's shared state (library services).
+    pub async fn state(&self) -> actix_web::web::Data<tenant_plane::state::AppState> {
+        self.state.clone()
+    }
+
+    /// A superuser connection to this app's catalog database.
+    pub async fn catalog_db(&self) -> tokio_postgres::Client {
+        self.server.connect(&self.catalog_db).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {

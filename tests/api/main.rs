@@ -8,3 +8,6 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod tenants_create;
+mod tenants_lifecycle;
+mod tenants_recovery;

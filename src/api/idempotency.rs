@@ -1,0 +1,89 @@
+//! `Idempotency-Key`: the first response to a key is stored, and a retry with
+//! the same key and body gets it again instead of repeating the work.
+
+use std::future::Future;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+
+use super::ApiError;
+use crate::auth::Principal;
+use crate::catalog::{IdempotencyClaim, StoredResponse};
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Runs `work` at most once per (caller, key). Without the header it just runs.
+pub async fn idempotent<F, Fut>(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    body: &serde_json::Value,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
+{
+    let Some(key) = req.headers().get(IDEMPOTENCY_HEADER) else {
+        let (status, body) = work().await?;
+        return Ok(HttpResponse::build(status).json(body));
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    let caller = principal.user_id();
+    let hash = hex::encode(Sha256::digest(
+        format!("{} {}\n{body}", req.method(), req.path()).as_bytes(),
+    ));
+    match state
+        .catalog()
+        .claim_idempotency(caller, key, &hash)
+        .await?
+    {
+        IdempotencyClaim::Replay(stored) => Ok(HttpResponse::build(
+            StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
+        )
+        .insert_header(("idempotent-replayed", "true"))
+        .json(stored.body)),
+        IdempotencyClaim::InProgress => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still running; retry shortly",
+        )
+        .with_retry_after(1)),
+        IdempotencyClaim::Mismatch => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        )),
+        IdempotencyClaim::New => match work().await {
+            Ok((status, body)) => {
+                let stored = StoredResponse {
+                    status: status.as_u16(),
+                    body,
+                };
+                state
+                    .catalog()
+                    .complete_idempotency(caller, key, &stored)
+                    .await?;
+                Ok(HttpResponse::build(status).json(stored.body))
+            }
+            Err(e) => {
+                // Forget the key so that a retry runs again.
+                if let Err(release) = state.catalog().release_idempotency(caller, key).await {
+                    tracing::warn!(error = %release, "could not release an idempotency key");
+                }
+                Err(e)
+            }
+        },
+    }
+}

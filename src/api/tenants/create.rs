@@ -1,0 +1,110 @@
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::TenantPath;
+use crate::api::idempotency::idempotent;
+use crate::api::ApiError;
+use crate::auth::{Action, Principal, Resource};
+use crate::domain::{Slug, TenantName, Tier};
+use crate::state::AppState;
+use crate::tenant_config::TenantConfig;
+use crate::tenants::{NewSubtenantInput, NewTenantInput};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    name: TenantName,
+    slug: Slug,
+    #[serde(default)]
+    tier: Tier,
+    #[serde(default)]
+    settings: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubtenant {
+    name: TenantName,
+    slug: Slug,
+    #[serde(default)]
+    settings: Option<serde_json::Value>,
+}
+
+fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, ApiError> {
+    match settings {
+        None => Ok(TenantConfig::default()),
+        Some(value) => TenantConfig::parse(value).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                e.to_string(),
+            )
+        }),
+    }
+}
+
+/// `POST /v1/tenants`: a tenant with a database of its own. With an
+/// `Idempotency-Key`, a retry returns the first response.
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Write)?;
+    let raw = body.into_inner();
+    let input: CreateTenant = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
+    let input = NewTenantInput {
+        name: input.name,
+        slug: input.slug,
+        tier: input.tier,
+        settings: parse_settings(input.settings)?,
+    };
+    idempotent(&state, &principal, &req, &raw, || async {
+        let view = state.tenants().create(input).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(view).expect("view serialises"),
+        ))
+    })
+    .await
+}
+
+/// `POST /v1/tenants/{id}/subtenants`: a subtenant in its root tenant's database.
+pub async fn create_subtenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    parent: TenantPath,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Write)?;
+    let raw = body.into_inner();
+    let input: CreateSubtenant = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })?;
+    let input = NewSubtenantInput {
+        name: input.name,
+        slug: input.slug,
+        settings: parse_settings(input.settings)?,
+    };
+    idempotent(&state, &principal, &req, &raw, || async {
+        let view = state.tenants().create_subtenant(parent.0, input).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(view).expect("view serialises"),
+        ))
+    })
+    .await
+}

@@ -1,0 +1,72 @@
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::TenantPath;
+use crate::api::ApiError;
+use crate::auth::{Action, Principal, Resource};
+use crate::state::AppState;
+use crate::tenants::Transition;
+
+async fn apply(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: TenantPath,
+    transition: Transition,
+) -> Result<HttpResponse, ApiError> {
+    let action = match transition {
+        Transition::Delete | Transition::Purge => Action::Delete,
+        _ => Action::Write,
+    };
+    principal.require(Resource::Tenants, action)?;
+    Ok(HttpResponse::Ok().json(state.tenants().transition(id.0, transition).await?))
+}
+
+/// `POST /v1/tenants/{id}/suspend`
+pub async fn suspend(
+    p: Principal,
+    s: web::Data<AppState>,
+    id: TenantPath,
+) -> Result<HttpResponse, ApiError> {
+    apply(p, s, id, Transition::Suspend).await
+}
+
+/// `POST /v1/tenants/{id}/resume`
+pub async fn resume(
+    p: Principal,
+    s: web::Data<AppState>,
+    id: TenantPath,
+) -> Result<HttpResponse, ApiError> {
+    apply(p, s, id, Transition::Resume).await
+}
+
+/// `POST /v1/tenants/{id}/restore`: undo a soft delete.
+pub async fn restore(
+    p: Principal,
+    s: web::Data<AppState>,
+    id: TenantPath,
+) -> Result<HttpResponse, ApiError> {
+    apply(p, s, id, Transition::Restore).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    purge: bool,
+}
+
+/// `DELETE /v1/tenants/{id}[?purge=true]`: soft delete (kept for the retention
+/// period), or purge (database and role dropped). Subtenants go too.
+pub async fn delete(
+    p: Principal,
+    s: web::Data<AppState>,
+    id: TenantPath,
+    query: web::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let transition = if query.purge {
+        Transition::Purge
+    } else {
+        Transition::Delete
+    };
+    apply(p, s, id, transition).await
+}

@@ -1,0 +1,49 @@
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::TenantPath;
+use crate::api::ApiError;
+use crate::auth::{Action, Principal, Resource};
+use crate::catalog::TenantFilter;
+use crate::domain::{TenantId, TenantStatus};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<TenantStatus>,
+    parent_id: Option<TenantId>,
+    limit: Option<u16>,
+    cursor: Option<TenantId>,
+}
+
+/// `GET /v1/tenants?status=&parent_id=&limit=&cursor=`
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    let query = query.into_inner();
+    let page = state
+        .tenants()
+        .list(TenantFilter {
+            status: query.status,
+            parent_id: query.parent_id,
+            roots_only: false,
+            after: query.cursor,
+            limit: i64::from(query.limit.unwrap_or(50)),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `GET /v1/tenants/{id}`: the tenant with its effective configuration.
+pub async fn show(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: TenantPath,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    Ok(HttpResponse::Ok().json(state.tenants().show(id.0).await?))
+}

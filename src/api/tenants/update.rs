@@ -1,0 +1,36 @@
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::TenantPath;
+use crate::api::ApiError;
+use crate::auth::{Action, Principal, Resource};
+use crate::domain::{TenantName, Tier};
+use crate::state::AppState;
+use crate::tenants::TenantPatch;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    name: Option<TenantName>,
+    tier: Option<Tier>,
+    /// A JSON merge patch (RFC 7396) over the tenant's own settings.
+    settings: Option<serde_json::Value>,
+}
+
+/// `PATCH /v1/tenants/{id}`: name, tier or settings. A subtenant's limits can
+/// only narrow its parent's.
+pub async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: TenantPath,
+    body: web::Json<UpdateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Write)?;
+    let body = body.into_inner();
+    let patch = TenantPatch {
+        name: body.name,
+        tier: body.tier,
+        settings: body.settings,
+    };
+    Ok(HttpResponse::Ok().json(state.tenants().update(id.0, patch).await?))
+}

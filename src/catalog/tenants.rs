@@ -1,0 +1,209 @@
+//! `tenants`: the intent record of every tenant and subtenant.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{Catalog, CatalogError};
+use crate::domain::{TenantId, TenantStatus, Tier};
+
+/// A tenant row as stored. Secrets stay sealed here.
+#[derive(Debug, Clone)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub parent_id: Option<TenantId>,
+    pub tier: Tier,
+    pub status: TenantStatus,
+    pub db_server_id: Option<Uuid>,
+    pub db_name: Option<String>,
+    pub db_password_enc: Option<Vec<u8>>,
+    pub schema_version: i32,
+    pub settings: serde_json::Value,
+    pub settings_secrets_enc: Option<Vec<u8>>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub purged_at: Option<DateTime<Utc>>,
+}
+
+pub(super) const TENANT_COLUMNS: &str = "id, slug, name, parent_id, tier, status, db_server_id,
+    db_name, db_password_enc, schema_version, settings, settings_secrets_enc, error,
+    created_at, updated_at, deleted_at, purged_at";
+
+pub(super) fn tenant_from_row(r: &Row) -> TenantRecord {
+    TenantRecord {
+        id: TenantId::from(r.get::<_, Uuid>("id")),
+        slug: r.get("slug"),
+        name: r.get("name"),
+        parent_id: r.get::<_, Option<Uuid>>("parent_id").map(TenantId::from),
+        tier: Tier::parse(r.get("tier")).unwrap_or_default(),
+        status: TenantStatus::parse(r.get("status")).unwrap_or(TenantStatus::Failed),
+        db_server_id: r.get("db_server_id"),
+        db_name: r.get("db_name"),
+        db_password_enc: r.get("db_password_enc"),
+        schema_version: r.get("schema_version"),
+        settings: r.get("settings"),
+        settings_secrets_enc: r.get("settings_secrets_enc"),
+        error: r.get("error"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        deleted_at: r.get("deleted_at"),
+        purged_at: r.get("purged_at"),
+    }
+}
+
+/// Filters and page of a tenant listing.
+#[derive(Debug, Default, Clone)]
+pub struct TenantFilter {
+    pub status: Option<TenantStatus>,
+    pub parent_id: Option<TenantId>,
+    /// Only root tenants (no parent).
+    pub roots_only: bool,
+    /// Return tenants with an id greater than this (the cursor).
+    pub after: Option<TenantId>,
+    pub limit: i64,
+}
+
+/// A change to a tenant's name, tier or settings.
+#[derive(Debug, Default, Clone)]
+pub struct TenantUpdate {
+    pub name: Option<String>,
+    pub tier: Option<Tier>,
+    pub settings: Option<(serde_json::Value, Option<Vec<u8>>)>,
+}
+
+impl Catalog {
+    pub async fn get_tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
+                &[&id.as_uuid()],
+            )
+            .await?;
+        Ok(row.as_ref().map(tenant_from_row))
+    }
+
+    /// Tenants in id order (v7 ids: creation order), one page at a time.
+    pub async fn list_tenants(
+        &self,
+        filter: &TenantFilter,
+    ) -> Result<Vec<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants
+                      WHERE ($1::text IS NULL OR status = $1)
+                        AND ($2::uuid IS NULL OR parent_id = $2)
+                        AND (NOT $3 OR parent_id IS NULL)
+                        AND ($4::uuid IS NULL OR id > $4)
+                        AND purged_at IS NULL
+                      ORDER BY id LIMIT $5"
+                ),
+                &[
+                    &filter.status.map(TenantStatus::as_str),
+                    &filter.parent_id.map(|p| p.as_uuid()),
+                    &filter.roots_only,
+                    &filter.after.map(|a| a.as_uuid()),
+                    &filter.limit,
+                ],
+            )
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
+    /// The subtenants of `parent` that are not purged.
+    pub async fn children(&self, parent: TenantId) -> Result<Vec<TenantRecord>, CatalogError> {
+        self.list_tenants(&TenantFilter {
+            parent_id: Some(parent),
+            limit: i64::MAX,
+            ..TenantFilter::default()
+        })
+        .await
+    }
+
+    pub async fn update_tenant(
+        &self,
+        id: TenantId,
+        update: &TenantUpdate,
+    ) -> Result<Option<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let (settings, secrets) = match &update.settings {
+            Some((s, e)) => (Some(s), Some(e.clone())),
+            None => (None, None),
+        };
+        let row = client
+            .query_opt(
+                &format!(
+                    "UPDATE tenants SET
+                        name = coalesce($2, name),
+                        tier = coalesce($3, tier),
+                        settings = coalesce($4, settings),
+                        settings_secrets_enc = CASE WHEN $5 THEN $6 ELSE settings_secrets_enc END,
+                        updated_at = now()
+                      WHERE id = $1 AND purged_at IS NULL
+                      RETURNING {TENANT_COLUMNS}"
+                ),
+                &[
+                    &id.as_uuid(),
+                    &update.name,
+                    &update.tier.map(Tier::as_str),
+                    &settings,
+                    &secrets.is_some(),
+                    &secrets.flatten(),
+                ],
+            )
+            .await?;
+        Ok(row.as_ref().map(tenant_from_row))
+    }
+
+    /// Root tenants with a database on `server` that are not purged.
+    pub async fn tenants_on_server(&self, server: Uuid) -> Result<Vec<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants
+                      WHERE db_server_id = $1 AND purged_at IS NULL ORDER BY id"
+                ),
+                &[&server],
+            )
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
+    /// Records that a tenant cannot work (its database is gone).
+    pub async fn mark_tenant_failed(&self, id: TenantId, error: &str) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE tenants SET status = 'failed', error = $2, updated_at = now() WHERE id = $1",
+                &[&id.as_uuid(), &error],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Soft-deleted tenants whose retention has run out.
+    pub async fn expired_deletions(
+        &self,
+        retention_days: u32,
+    ) -> Result<Vec<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants
+                      WHERE status = 'deleted' AND purged_at IS NULL AND parent_id IS NULL
+                        AND deleted_at < now() - make_interval(days => $1)"
+                ),
+                &[&(retention_days as i32)],
+            )
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+}

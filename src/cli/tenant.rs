@@ -1,0 +1,188 @@
+//! `tenant-plane tenant …`: the tenant lifecycle from the command line, on the
+//! same library code as the API. `--json` prints machine-readable output.
+
+use clap::{Args, Subcommand};
+
+use crate::catalog::TenantFilter;
+use crate::config::Settings;
+use crate::domain::{Slug, TenantId, TenantName, TenantStatus, Tier};
+use crate::embedded;
+use crate::startup::Services;
+use crate::tenant_config::TenantConfig;
+use crate::tenants::{NewSubtenantInput, NewTenantInput, TenantView, Transition};
+
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: TenantCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant (with --parent, a subtenant).
+    Create {
+        #[arg(long, value_parser = parse_name)]
+        name: TenantName,
+        #[arg(long, value_parser = parse_slug)]
+        slug: Slug,
+        /// free, standard or enterprise.
+        #[arg(long, default_value = "standard", value_parser = parse_tier)]
+        tier: Tier,
+        /// Settings as JSON (branding, features, integrations).
+        #[arg(long)]
+        settings: Option<String>,
+        /// Make a subtenant of this tenant.
+        #[arg(long)]
+        parent: Option<TenantId>,
+    },
+    /// List tenants.
+    List {
+        #[arg(long, value_parser = parse_status)]
+        status: Option<TenantStatus>,
+        #[arg(long)]
+        parent: Option<TenantId>,
+        #[arg(long, default_value_t = 50)]
+        limit: u16,
+        #[arg(long)]
+        cursor: Option<TenantId>,
+    },
+    /// Show one tenant with its effective configuration.
+    Show {
+        id: TenantId,
+    },
+    Suspend {
+        id: TenantId,
+    },
+    Resume {
+        id: TenantId,
+    },
+    /// Soft delete; with --purge, drop the database and role.
+    Delete {
+        id: TenantId,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Undo a soft delete.
+    Restore {
+        id: TenantId,
+    },
+}
+
+fn parse_name(s: &str) -> Result<TenantName, String> {
+    TenantName::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_slug(s: &str) -> Result<Slug, String> {
+    Slug::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_tier(s: &str) -> Result<Tier, String> {
+    Tier::parse(s).ok_or_else(|| "expected free, standard or enterprise".into())
+}
+
+fn parse_status(s: &str) -> Result<TenantStatus, String> {
+    TenantStatus::parse(s).ok_or_else(|| format!("unknown status `{s}`"))
+}
+
+pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()> {
+    embedded::resolve_for_cli(&mut settings)?;
+    let services = Services::connect(&settings).await?;
+    let tenants = &services.tenants;
+    let views: Vec<TenantView> = match args.command {
+        TenantCommand::Create {
+            name,
+            slug,
+            tier,
+            settings,
+            parent,
+        } => {
+            let config = match settings {
+                Some(json) => TenantConfig::parse(serde_json::from_str(&json)?)?,
+                None => TenantConfig::default(),
+            };
+            let view = match parent {
+                Some(parent) => {
+                    tenants
+                        .create_subtenant(
+                            parent,
+                            NewSubtenantInput {
+                                name,
+                                slug,
+                                settings: config,
+                            },
+                        )
+                        .await?
+                }
+                None => {
+                    tenants
+                        .create(NewTenantInput {
+                            name,
+                            slug,
+                            tier,
+                            settings: config,
+                        })
+                        .await?
+                }
+            };
+            vec![view]
+        }
+        TenantCommand::List {
+            status,
+            parent,
+            limit,
+            cursor,
+        } => {
+            let page = tenants
+                .list(TenantFilter {
+                    status,
+                    parent_id: parent,
+                    roots_only: false,
+                    after: cursor,
+                    limit: i64::from(limit),
+                })
+                .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+                return Ok(());
+            }
+            page.tenants
+        }
+        TenantCommand::Show { id } => vec![tenants.show(id).await?],
+        TenantCommand::Suspend { id } => vec![tenants.transition(id, Transition::Suspend).await?],
+        TenantCommand::Resume { id } => vec![tenants.transition(id, Transition::Resume).await?],
+        TenantCommand::Restore { id } => vec![tenants.transition(id, Transition::Restore).await?],
+        TenantCommand::Delete { id, purge } => {
+            let t = if purge {
+                Transition::Purge
+            } else {
+                Transition::Delete
+            };
+            vec![tenants.transition(id, t).await?]
+        }
+    };
+    if args.json {
+        match views.as_slice() {
+            [one] => println!("{}", serde_json::to_string_pretty(one)?),
+            many => println!("{}", serde_json::to_string_pretty(many)?),
+        }
+    } else {
+        println!(
+            "{:<36}  {:<24}  {:<12}  {:<10}  DATABASE",
+            "ID", "SLUG", "STATUS", "TIER"
+        );
+        for v in views {
+            println!(
+                "{:<36}  {:<24}  {:<12}  {:<10}  {}",
+                v.id.to_string(),
+                v.slug,
+                v.status.as_str(),
+                v.tier.as_str(),
+                v.database.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
+}

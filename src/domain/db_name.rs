@@ -1,0 +1,60 @@
+use std::fmt;
+
+use super::TenantId;
+
+/// Prefix of every tenant database and tenant login role.
+pub const TENANT_DB_PREFIX: &str = "ai_care_tenant_";
+
+/// Name of the template database each server keeps at the newest schema.
+pub const TEMPLATE_DB: &str = "ai_care_tenant_template";
+
+/// Group role that holds the table privileges of tenant databases; each tenant
+/// login role is a member. It has no CONNECT on any tenant database.
+pub const TENANT_APP_ROLE: &str = "ai_care_tenant_app";
+
+/// A tenant database or role name: `ai_care_tenant_<32 hex>`, 47 bytes, always
+/// derived from a `TenantId`, never taken from input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DbName(String);
+
+impl DbName {
+    pub fn for_tenant(id: TenantId) -> Self {
+        Self(format!("{TENANT_DB_PREFIX}{}", id.simple()))
+    }
+
+    /// Recognises a name this crate made, e.g. when listing a server's
+    /// databases. Anything else (the template included) is `None`.
+    pub fn recognise(name: &str) -> Option<Self> {
+        let hex = name.strip_prefix(TENANT_DB_PREFIX)?;
+        let ok = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DbName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_database_name_is_derived_and_fits_postgres_limits() {
+        let id = TenantId::generate();
+        let name = DbName::for_tenant(id);
+        assert_eq!(name.as_str().len(), 47);
+        assert_eq!(DbName::recognise(name.as_str()), Some(name));
+        assert_eq!(DbName::recognise(TEMPLATE_DB), None);
+        assert_eq!(DbName::recognise("ai_care_tenant_XYZ"), None);
+    }
+}

@@ -1,0 +1,143 @@
+//! The only module that issues CREATE/DROP DATABASE and ROLE. It keeps each
+//! server's template database current and clones tenant databases from it.
+//! It never serves requests. Its maintenance sessions (to each server's
+//! `postgres` database, never to a template) come from a small pool per
+//! server whose recycling runs `DISCARD ALL`, so an advisory lock left by a
+//! cancelled operation dies before the session is reused.
+
+mod template;
+mod tenant_db;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+pub use template::TEMPLATE_LOCK;
+
+use crate::catalog::DbServer;
+use crate::migrator::MigrateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("cannot connect to database server {server}")]
+    Connect {
+        server: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("provisioning statement failed")]
+    Sql(#[from] tokio_postgres::Error),
+    #[error("migrating a tenant database failed")]
+    Migrate(#[from] MigrateError),
+    #[error("server {0} has no usable admin credentials")]
+    NoCredentials(String),
+    #[error("cannot reach database server {server}")]
+    Pool {
+        server: String,
+        #[source]
+        source: deadpool_postgres::PoolError,
+    },
+}
+
+/// Maintenance sessions per server.
+const MAINTENANCE_POOL_SIZE: usize = 4;
+
+/// Issues DDL against the database servers.
+#[derive(Clone)]
+pub struct Provisioner {
+    /// The catalog's connection settings; the catalog's own server is managed
+    /// with the same credentials.
+    catalog_config: tokio_postgres::Config,
+    maintenance: Arc<Mutex<HashMap<Uuid, Pool>>>,
+    /// The template version each server was last prepared at.
+    template_versions: Arc<Mutex<HashMap<Uuid, i32>>>,
+}
+
+impl Provisioner {
+    pub fn new(catalog_config: tokio_postgres::Config) -> Self {
+        Self {
+            catalog_config,
+            maintenance: Arc::default(),
+            template_versions: Arc::default(),
+        }
+    }
+
+    /// The template version `server` was prepared at by this process, if any.
+    pub fn template_version(&self, server: Uuid) -> Option<i32> {
+        self.template_versions
+            .lock()
+            .expect("template versions")
+            .get(&server)
+            .copied()
+    }
+
+    /// Admin connection settings for `dbname` on `server`.
+    pub fn admin_config(
+        &self,
+        server: &DbServer,
+        dbname: &str,
+    ) -> Result<tokio_postgres::Config, ProvisionError> {
+        if !server.is_catalog {
+            return Err(ProvisionError::NoCredentials(server.name.clone()));
+        }
+        let mut config = self.catalog_config.clone();
+        config.dbname(dbname);
+        config.application_name("tenant-plane-provisioner");
+        Ok(config)
+    }
+
+    /// Connection settings for a tenant's own login role (what the router uses).
+    pub fn tenant_config(
+        &self,
+        server: &DbServer,
+        db: &crate::domain::DbName,
+        password: &secrecy::SecretString,
+    ) -> Result<tokio_postgres::Config, ProvisionError> {
+        let mut config = self.admin_config(server, db.as_str())?;
+        config.user(db.as_str());
+        config.password(password.expose_secret());
+        config.application_name("tenant-plane-router");
+        Ok(config)
+    }
+
+    async fn maintenance_session(&self, server: &DbServer) -> Result<Object, ProvisionError> {
+        let pool = {
+            let mut pools = self.maintenance.lock().expect("maintenance pools");
+            match pools.get(&server.id) {
+                Some(pool) => pool.clone(),
+                None => {
+                    let manager = Manager::from_config(
+                        self.admin_config(server, "postgres")?,
+                        NoTls,
+                        ManagerConfig {
+                            recycling_method: RecyclingMethod::Clean,
+                        },
+                    );
+                    let pool = Pool::builder(manager)
+                        .max_size(MAINTENANCE_POOL_SIZE)
+                        .runtime(Runtime::Tokio1)
+                        .wait_timeout(Some(std::time::Duration::from_secs(30)))
+                        .create_timeout(Some(std::time::Duration::from_secs(5)))
+                        .build()
+                        .expect("a pool with a runtime builds");
+                    pools.insert(server.id, pool.clone());
+                    pool
+                }
+            }
+        };
+        pool.get().await.map_err(|source| match source {
+            deadpool_postgres::PoolError::Backend(e) => ProvisionError::Connect {
+                server: server.name.clone(),
+                source: e,
+            },
+            source => ProvisionError::Pool {
+                server: server.name.clone(),
+                source,
+            },
+        })
+    }
+}

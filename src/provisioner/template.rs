@@ -1,0 +1,99 @@
+//! `ai_care_tenant_template`: one per server, at the newest tenant schema, so
+//! that a new tenant is a clone plus a no-op migration run.
+
+use tokio_postgres::error::SqlState;
+
+use super::{ProvisionError, Provisioner};
+use crate::catalog::DbServer;
+use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE};
+use crate::migrator;
+use crate::sql::quote_ident;
+
+/// Advisory lock (in each server's `postgres` database) between template
+/// migrations (exclusive) and clones (shared), across replicas ("tptemplt").
+pub const TEMPLATE_LOCK: i64 = 0x7470_7465_6d70_6c74;
+
+impl Provisioner {
+    /// Makes sure `server` has the tenant group role and a template database
+    /// at the newest version; returns that version.
+    #[tracing::instrument(skip_all, fields(server = %server.name))]
+    pub async fn prepare_server(&self, server: &DbServer) -> Result<i32, ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        session
+            .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+            .await?;
+        let result = self.prepare_locked(server, &session).await;
+        let _ = session
+            .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+            .await;
+        result
+    }
+
+    async fn prepare_locked(
+        &self,
+        server: &DbServer,
+        session: &deadpool_postgres::Object,
+    ) -> Result<i32, ProvisionError> {
+        ignore_duplicate(
+            session
+                .batch_execute(&format!(
+                    "CREATE ROLE {} NOLOGIN",
+                    quote_ident(TENANT_APP_ROLE)
+                ))
+                .await,
+        )?;
+        let exists = session
+            .query_opt(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[&TEMPLATE_DB],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            tracing::info!("creating the template database");
+            // Separate statements: CREATE DATABASE cannot share a transaction.
+            let db = quote_ident(TEMPLATE_DB);
+            ignore_duplicate(
+                session
+                    .batch_execute(&format!("CREATE DATABASE {db}"))
+                    .await,
+            )?;
+            session
+                .batch_execute(&format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC"))
+                .await?;
+        }
+        let outcome = migrator::migrate_database(&self.admin_config(server, TEMPLATE_DB)?).await?;
+        if outcome.applied > 0 {
+            tracing::info!(
+                from = outcome.from_version,
+                to = outcome.to_version,
+                "migrated the template database"
+            );
+        }
+        self.template_versions
+            .lock()
+            .expect("template versions")
+            .insert(server.id, outcome.to_version);
+        Ok(outcome.to_version)
+    }
+}
+
+/// Treats "already exists" as success, for idempotent DDL.
+pub(super) fn ignore_duplicate(
+    result: Result<(), tokio_postgres::Error>,
+) -> Result<(), ProvisionError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some(c) if *c == SqlState::DUPLICATE_OBJECT
+                    || *c == SqlState::DUPLICATE_DATABASE
+                    || *c == SqlState::UNIQUE_VIOLATION
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,173 @@
+//! One tenant's database and login role. Every step is idempotent, so the
+//! reconciler can repeat a step a crash interrupted.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::template::{ignore_duplicate, TEMPLATE_LOCK};
+use super::{ProvisionError, Provisioner};
+use crate::catalog::DbServer;
+use crate::domain::{DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
+use crate::sql::{quote_ident, quote_literal};
+
+/// What exists on a server for one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub database: bool,
+    pub role: bool,
+}
+
+impl Provisioner {
+    /// Creates the tenant's login role and clones its database from the
+    /// template; then only that role may connect. Parts that exist are kept.
+    #[tracing::instrument(skip_all, fields(db = %db))]
+    pub async fn create_tenant_database(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        password: &SecretString,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        // The password travels as a SCRAM verifier, so the server never sees
+        // (or logs) the plain text.
+        let verifier =
+            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        let role = quote_ident(db.as_str());
+        let created = session
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
+                quote_literal(&verifier),
+                quote_ident(TENANT_APP_ROLE)
+            ))
+            .await;
+        if created.is_err() {
+            ignore_duplicate(created)?;
+            // The role survived an earlier attempt: make its password current.
+            session
+                .batch_execute(&format!(
+                    "ALTER ROLE {role} PASSWORD {}",
+                    quote_literal(&verifier)
+                ))
+                .await?;
+        }
+        // Shared: clones may run together, never during a template migration.
+        session
+            .execute("SELECT pg_advisory_lock_shared($1)", &[&TEMPLATE_LOCK])
+            .await?;
+        let created = session
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quote_ident(db.as_str()),
+                quote_ident(TEMPLATE_DB)
+            ))
+            .await;
+        let _ = session
+            .execute("SELECT pg_advisory_unlock_shared($1)", &[&TEMPLATE_LOCK])
+            .await;
+        ignore_duplicate(created)?;
+        session
+            .batch_execute(&format!(
+                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {role}",
+                dbq = quote_ident(db.as_str())
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Drops the tenant's database (ending its sessions) and its role.
+    #[tracing::instrument(skip_all, fields(db = %db))]
+    pub async fn drop_tenant_database(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        let q = quote_ident(db.as_str());
+        // Separate statements: DROP DATABASE cannot share a transaction.
+        session
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+            .await?;
+        session
+            .batch_execute(&format!("DROP ROLE IF EXISTS {q}"))
+            .await?;
+        Ok(())
+    }
+
+    /// Grants or revokes the tenant role's CONNECT; revoking also ends its
+    /// open sessions, so a suspension takes effect in PostgreSQL at once.
+    #[tracing::instrument(skip_all, fields(db = %db, allowed))]
+    pub async fn set_connect(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        allowed: bool,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        let q = quote_ident(db.as_str());
+        if allowed {
+            session
+                .batch_execute(&format!("GRANT CONNECT, TEMPORARY ON DATABASE {q} TO {q}"))
+                .await?;
+        } else {
+            session
+                .batch_execute(&format!(
+                    "REVOKE CONNECT, TEMPORARY ON DATABASE {q} FROM {q}"
+                ))
+                .await?;
+            session
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE datname = $1 AND usename = $1",
+                    &[&db.as_str()],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the tenant's database and role exist on `server`.
+    pub async fn presence(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+    ) -> Result<Presence, ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        let row = session
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1),
+                        EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+                &[&db.as_str()],
+            )
+            .await?;
+        Ok(Presence {
+            database: row.get(0),
+            role: row.get(1),
+        })
+    }
+
+    /// Every tenant database and tenant role on `server`, by name.
+    pub async fn list_tenant_objects(
+        &self,
+        server: &DbServer,
+    ) -> Result<(Vec<DbName>, Vec<DbName>), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        let pattern = format!("{TENANT_DB_PREFIX}%");
+        let dbs = session
+            .query(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1",
+                &[&pattern],
+            )
+            .await?;
+        let roles = session
+            .query(
+                "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1",
+                &[&pattern],
+            )
+            .await?;
+        let names = |rows: Vec<tokio_postgres::Row>| {
+            rows.iter()
+                .filter_map(|r| DbName::recognise(r.get::<_, &str>(0)))
+                .collect::<Vec<_>>()
+        };
+        Ok((names(dbs), names(roles)))
+    }
+}

@@ -1,0 +1,167 @@
+//! Field checks that serde cannot express, and the narrowing rule for subtenants.
+
+use super::{effective::Resolved, Branding, TenantConfig};
+
+/// A settings field that is wrong, named by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err(field: &str, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+const MAX_URL: usize = 2048;
+const MAX_CSS: usize = 20_000;
+
+impl TenantConfig {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(b) = &self.branding {
+            validate_branding(b)?;
+        }
+        if let Some(f) = &self.features {
+            if let Some(list) = &f.integrations {
+                if list.len() > 32 || list.iter().any(|s| s.is_empty() || s.len() > 64) {
+                    return Err(err(
+                        "features.integrations",
+                        "at most 32 names of 1 to 64 characters",
+                    ));
+                }
+            }
+        }
+        if let Some(i) = &self.integrations {
+            for (field, config) in [
+                (
+                    "integrations.crm.configuration",
+                    i.crm.as_ref().map(|c| &c.configuration),
+                ),
+                (
+                    "integrations.telephony.configuration",
+                    i.telephony.as_ref().map(|c| &c.configuration),
+                ),
+            ] {
+                if let Some(config) = config {
+                    if config.len() > 50
+                        || serde_json::to_string(config).map_or(0, |s| s.len()) > 16_384
+                    {
+                        return Err(err(field, "at most 50 keys and 16 KiB"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_branding(b: &Branding) -> Result<(), FieldError> {
+    for (field, url) in [("branding.logo", &b.logo), ("branding.favicon", &b.favicon)] {
+        if let Some(url) = url {
+            if url.len() > MAX_URL
+                || !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.chars().any(char::is_control)
+            {
+                return Err(err(
+                    field,
+                    "must be an http(s) URL of at most 2048 characters",
+                ));
+            }
+        }
+    }
+    for (field, color) in [
+        ("branding.primaryColor", &b.primary_color),
+        ("branding.secondaryColor", &b.secondary_color),
+    ] {
+        if let Some(c) = color {
+            let ok =
+                c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|x| x.is_ascii_hexdigit());
+            if !ok {
+                return Err(err(field, "must be a #rrggbb colour"));
+            }
+        }
+    }
+    if let Some(css) = &b.custom_css {
+        if css.len() > MAX_CSS || css.contains('\0') {
+            return Err(err("branding.customCSS", "at most 20000 characters"));
+        }
+    }
+    if let Some(domain) = &b.custom_domain {
+        let ok = domain.len() <= 253
+            && domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && label
+                        .bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            });
+        if !ok {
+            return Err(err(
+                "branding.customDomain",
+                "must be a lowercase host name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A subtenant's own settings may only narrow its parent's effective ones:
+/// no feature the parent lacks, no limit above the parent's.
+pub fn check_narrowing(child: &TenantConfig, parent: &Resolved) -> Result<(), FieldError> {
+    let Some(f) = &child.features else {
+        return Ok(());
+    };
+    let flags = [
+        ("features.voiceAgents", f.voice_agents, parent.voice_agents),
+        ("features.chatAgents", f.chat_agents, parent.chat_agents),
+        (
+            "features.callRecording",
+            f.call_recording,
+            parent.call_recording,
+        ),
+        ("features.analytics", f.analytics, parent.analytics),
+        (
+            "features.customWorkflows",
+            f.custom_workflows,
+            parent.custom_workflows,
+        ),
+    ];
+    for (field, child_value, parent_value) in flags {
+        if child_value == Some(true) && !parent_value {
+            return Err(err(field, "the parent tenant does not have this feature"));
+        }
+    }
+    let limits = [
+        ("features.maxAgents", f.max_agents, parent.max_agents),
+        (
+            "features.maxConcurrentCalls",
+            f.max_concurrent_calls,
+            parent.max_concurrent_calls,
+        ),
+    ];
+    for (field, child_value, parent_value) in limits {
+        if let Some(v) = child_value {
+            if v > parent_value {
+                return Err(err(
+                    field,
+                    format!("cannot exceed the parent's limit of {parent_value}"),
+                ));
+            }
+        }
+    }
+    if let (Some(wanted), Some(allowed)) = (&f.integrations, &parent.integrations) {
+        if let Some(extra) = wanted.iter().find(|w| !allowed.contains(w)) {
+            return Err(err(
+                "features.integrations",
+                format!("the parent tenant does not allow `{extra}`"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Creating tenants (a database of their own, cloned from the template) and
+//! subtenants (rows in their root tenant's database).
+
+use uuid::Uuid;
+
+use super::view::stored_config;
+use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
+use crate::catalog::{DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
+use crate::crypto::random_hex_secret;
+use crate::domain::{DbName, Slug, TenantId, TenantName, TenantStatus, Tier};
+use crate::migrator;
+use crate::tenant_config::{check_narrowing, resolved, split_secrets, TenantConfig};
+
+/// A new root tenant, already validated.
+#[derive(Debug, Clone)]
+pub struct NewTenantInput {
+    pub name: TenantName,
+    pub slug: Slug,
+    pub tier: Tier,
+    pub settings: TenantConfig,
+}
+
+/// A new subtenant, already validated.
+#[derive(Debug, Clone)]
+pub struct NewSubtenantInput {
+    pub name: TenantName,
+    pub slug: Slug,
+    pub settings: TenantConfig,
+}
+
+impl Tenants {
+    /// Records the tenant, clones its database from the template, gives it a
+    /// login role only it can use, and runs any pending migrations. On failure
+    /// the half-made database and role are dropped and the tenant is `failed`.
+    #[tracing::instrument(skip_all, fields(tenant.slug = %input.slug))]
+    pub async fn create(&self, input: NewTenantInput) -> Result<TenantView, TenantsError> {
+        let server = self
+            .catalog
+            .pick_server()
+            .await?
+            .ok_or(TenantsError::NoServer)?;
+        let id = TenantId::generate();
+        let db = DbName::for_tenant(id);
+        let password = random_hex_secret();
+        let mut settings = input.settings;
+        let secrets = split_secrets(&mut settings);
+        let new = NewTenant {
+            id,
+            slug: input.slug.as_str().to_string(),
+            name: input.name.as_str().to_string(),
+            parent_id: None,
+            tier: input.tier,
+            status: TenantStatus::Provisioning,
+            db_server_id: Some(server.id),
+            db_name: Some(db.as_str().to_string()),
+            db_password_enc: Some(self.master_key.seal(
+                &role_purpose(id),
+                secrecy::ExposeSecret::expose_secret(&password).as_bytes(),
+            )),
+            schema_version: 0,
+            settings: serde_json::to_value(&settings).expect("settings serialise"),
+            settings_secrets_enc: Some(
+                self.master_key
+                    .seal(&settings_purpose(id), secrets.to_string().as_bytes()),
+            ),
+        };
+        let op = Uuid::now_v7();
+        // Tracked before the row exists, so the reconciler never mistakes it for abandoned.
+        let _in_flight = self.try_track(op);
+        let record = self
+            .catalog
+            .insert_tenant(&new, op, OpKind::CreateTenant, false)
+            .await?;
+        tracing::info!(tenant.id = %id, op = %op, "creating tenant database");
+        self.finish_create(&record, &server, op).await
+    }
+
+    /// The side effects of a create, then its completion. Idempotent: the
+    /// reconciler calls it again for a create that a crash interrupted.
+    pub(crate) async fn finish_create(
+        &self,
+        record: &TenantRecord,
+        server: &DbServer,
+        op: Uuid,
+    ) -> Result<TenantView, TenantsError> {
+        match self.provision(record, server).await {
+            Ok(version) => {
+                let change = TenantChange {
+                    status: Some(TenantStatus::Active),
+                    schema_version: Some(version),
+                    ..TenantChange::default()
+                };
+                let done = self
+                    .catalog
+                    .finish_operation(op, record.id, true, None, &change)
+                    .await?
+                    .ok_or(TenantsError::NotFound)?;
+                self.view(&done).await
+            }
+            Err(e) => {
+                tracing::error!(tenant.id = %record.id, error = %format!("{e:#}"), "tenant creation failed; undoing it");
+                self.undo_create(record, server, op, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn provision(
+        &self,
+        record: &TenantRecord,
+        server: &DbServer,
+    ) -> Result<i32, TenantsError> {
+        let db = DbName::for_tenant(record.id);
+        let password = self.role_password(record)?;
+        self.provisioner
+            .create_tenant_database(server, &db, &password)
+            .await?;
+        // A clone of a template this process brought to the newest version
+        // has nothing pending; only an older template needs a run.
+        match self.provisioner.template_version(server.id) {
+            Some(version) if version >= migrator::latest_version() => Ok(version),
+            _ => {
+                let config = self.provisioner.admin_config(server, db.as_str())?;
+                Ok(migrator::migrate_database(&config).await?.to_version)
+            }
+        }
+    }
+
+    async fn undo_create(
+        &self,
+        record: &TenantRecord,
+        server: &DbServer,
+        op: Uuid,
+        cause: &TenantsError,
+    ) {
+        let db = DbName::for_tenant(record.id);
+        if let Err(e) = self.provisioner.drop_tenant_database(server, &db).await {
+            tracing::error!(tenant.id = %record.id, error = %e, "could not drop a half-made tenant database; the reconciler will retry");
+            return;
+        }
+        // Nothing is left of the tenant: mark it failed and free its slug.
+        let change = TenantChange {
+            status: Some(TenantStatus::Failed),
+            error: Some(cause.to_string()),
+            purged: true,
+            ..TenantChange::default()
+        };
+        if let Err(e) = self
+            .catalog
+            .finish_operation(op, record.id, false, Some(&cause.to_string()), &change)
+            .await
+        {
+            tracing::error!(tenant.id = %record.id, error = %e, "could not record a failed create");
+        }
+    }
+
+    /// A subtenant shares its root tenant's database; its own settings may
+    /// only narrow the root's.
+    #[tracing::instrument(skip_all, fields(tenant.id = %parent))]
+    pub async fn create_subtenant(
+        &self,
+        parent: TenantId,
+        input: NewSubtenantInput,
+    ) -> Result<TenantView, TenantsError> {
+        let root = self.record(parent).await?;
+        if root.parent_id.is_some() {
+            return Err(TenantsError::TooDeep);
+        }
+        if root.status != TenantStatus::Active {
+            return Err(TenantsError::ParentNotActive);
+        }
+        check_narrowing(
+            &input.settings,
+            &resolved(root.tier, &stored_config(&root), None),
+        )?;
+        let id = TenantId::generate();
+        let mut settings = input.settings;
+        let secrets = split_secrets(&mut settings);
+        let new = NewTenant {
+            id,
+            slug: input.slug.as_str().to_string(),
+            name: input.name.as_str().to_string(),
+            parent_id: Some(parent),
+            tier: root.tier,
+            status: TenantStatus::Active,
+            db_server_id: None,
+            db_name: None,
+            db_password_enc: None,
+            schema_version: 0,
+            settings: serde_json::to_value(&settings).expect("settings serialise"),
+            settings_secrets_enc: Some(
+                self.master_key
+                    .seal(&settings_purpose(id), secrets.to_string().as_bytes()),
+            ),
+        };
+        let record = self
+            .catalog
+            .insert_tenant(&new, Uuid::now_v7(), OpKind::CreateSubtenant, true)
+            .await?;
+        Ok(super::view::build_view(&record, Some(&root)))
+    }
+}

@@ -1,0 +1,56 @@
+use crate::catalog::CatalogError;
+use crate::crypto::CryptoError;
+use crate::domain::TenantStatus;
+use crate::migrator::MigrateError;
+use crate::provisioner::ProvisionError;
+use crate::tenant_config::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantsError {
+    #[error("no such tenant")]
+    NotFound,
+    #[error("the slug is taken")]
+    SlugTaken,
+    #[error("another operation on this tenant is in progress")]
+    Busy,
+    #[error("cannot {action} a tenant that is {status:?}")]
+    InvalidState {
+        action: &'static str,
+        status: TenantStatus,
+    },
+    #[error("{0}")]
+    InvalidField(FieldError),
+    #[error("a subtenant cannot have subtenants")]
+    TooDeep,
+    #[error("the parent tenant is not active")]
+    ParentNotActive,
+    #[error("no active database server can take a tenant")]
+    NoServer,
+    #[error("catalog inconsistency: {0}")]
+    Inconsistent(&'static str),
+    #[error(transparent)]
+    Catalog(CatalogError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl From<CatalogError> for TenantsError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::SlugTaken => Self::SlugTaken,
+            CatalogError::TenantBusy => Self::Busy,
+            CatalogError::ParentMissing => Self::NotFound,
+            other => Self::Catalog(other),
+        }
+    }
+}
+
+impl From<FieldError> for TenantsError {
+    fn from(e: FieldError) -> Self {
+        Self::InvalidField(e)
+    }
+}

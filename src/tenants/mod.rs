@@ -1,0 +1,139 @@
+//! The tenant lifecycle: create, subtenants, configuration, suspend, resume,
+//! delete, restore and purge. The API and the CLI both call this module.
+//! Every step is an operation row in the catalog, written before its side
+//! effect and finished after it; the reconciler finishes what a crash cut off.
+
+mod create;
+mod error;
+mod lifecycle;
+mod update;
+mod view;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+pub use create::{NewSubtenantInput, NewTenantInput};
+pub use error::TenantsError;
+pub use lifecycle::Transition;
+pub use update::TenantPatch;
+pub use view::{TenantList, TenantView};
+
+use crate::catalog::{Catalog, TenantRecord};
+use crate::crypto::MasterKey;
+use crate::domain::TenantId;
+use crate::provisioner::Provisioner;
+
+/// What the lifecycle needs: the catalog, the provisioner and the master key.
+#[derive(Clone)]
+pub struct Tenants {
+    catalog: Catalog,
+    provisioner: Provisioner,
+    master_key: MasterKey,
+    in_flight: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+impl Tenants {
+    pub fn new(catalog: Catalog, provisioner: Provisioner, master_key: MasterKey) -> Self {
+        Self {
+            catalog,
+            provisioner,
+            master_key,
+            in_flight: Arc::default(),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.provisioner
+    }
+
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+
+    /// Marks `op` as running in this process until the guard drops; `None`
+    /// when it already is (the reconciler then leaves it alone).
+    pub fn try_track(&self, op: Uuid) -> Option<InFlight> {
+        let fresh = self.in_flight.lock().expect("in-flight set").insert(op);
+        fresh.then(|| InFlight {
+            set: self.in_flight.clone(),
+            op,
+        })
+    }
+
+    /// A tenant that exists and is not purged.
+    pub(crate) async fn record(&self, id: TenantId) -> Result<TenantRecord, TenantsError> {
+        match self.catalog.get_tenant(id).await? {
+            Some(r) if r.purged_at.is_none() => Ok(r),
+            _ => Err(TenantsError::NotFound),
+        }
+    }
+
+    /// The tenant role's password, decrypted.
+    pub(crate) fn role_password(
+        &self,
+        record: &TenantRecord,
+    ) -> Result<SecretString, TenantsError> {
+        let sealed = record
+            .db_password_enc
+            .as_deref()
+            .ok_or(TenantsError::Inconsistent("tenant has no role password"))?;
+        Ok(self
+            .master_key
+            .open_string(&role_purpose(record.id), sealed)?)
+    }
+}
+
+impl Tenants {
+    /// The reconciler's entry to finish an interrupted create; the caller
+    /// holds the operation's `try_track` guard and its catalog claim.
+    pub async fn finish_create_for_reconciler(
+        &self,
+        record: &TenantRecord,
+        server: &crate::catalog::DbServer,
+        op: Uuid,
+    ) -> Result<TenantView, TenantsError> {
+        self.finish_create(record, server, op).await
+    }
+
+    /// The reconciler's entry to finish an interrupted transition; the caller
+    /// holds the operation's `try_track` guard and its catalog claim.
+    pub async fn finish_transition_for_reconciler(
+        &self,
+        record: &TenantRecord,
+        transition: Transition,
+        op: Uuid,
+    ) -> Result<TenantView, TenantsError> {
+        self.finish_transition(record, transition, op).await
+    }
+}
+
+/// Removes an operation from the in-flight set when its work ends, however it ends.
+pub struct InFlight {
+    set: Arc<Mutex<HashSet<Uuid>>>,
+    op: Uuid,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.op);
+        }
+    }
+}
+
+/// Associated data of a tenant role password: binds it to its tenant.
+pub fn role_purpose(id: TenantId) -> String {
+    format!("tenant-role:{id}")
+}
+
+/// Associated data of a tenant's integration secrets.
+pub(crate) fn settings_purpose(id: TenantId) -> String {
+    format!("tenant-settings:{id}")
+}
