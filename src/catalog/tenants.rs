@@ -198,7 +198,7 @@ impl Catalog {
             .query(
                 &format!(
                     "SELECT {TENANT_COLUMNS} FROM tenants
-                      WHERE status = 'deleted' AND purged_at IS NULL AND parent_id IS NULL
+                      WHERE status = 'deleted' AND purged_at IS NULL
                         AND deleted_at < now() - make_interval(days => $1)"
                 ),
                 &[&(retention_days as i32)],

@@ -77,6 +77,30 @@ async fn creating_a_tenant_clones_a_migrated_database_that_only_its_own_role_can
             || format!("{err:?}").contains("42501"),
         "{err:?}"
     );
+    // Nothing keeps a session open on the template: with template migrations
+    // held off by the lock, PostgreSQL can clone it (it refuses while anyone
+    // is connected to it).
+    let admin = app.server.connect("postgres").await;
+    let lock = tenant_plane::provisioner::TEMPLATE_LOCK;
+    admin
+        .execute("SELECT pg_advisory_lock($1)", &[&lock])
+        .await
+        .unwrap();
+    let probe = format!("probe_{}", uuid::Uuid::new_v4().simple());
+    let cloned = admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {probe} TEMPLATE ai_care_tenant_template"
+        ))
+        .await;
+    admin
+        .execute("SELECT pg_advisory_unlock($1)", &[&lock])
+        .await
+        .unwrap();
+    assert!(cloned.is_ok(), "the template was busy: {cloned:?}");
+    admin
+        .batch_execute(&format!("DROP DATABASE {probe}"))
+        .await
+        .unwrap();
     // No tenant role reaches the template.
     assert!(app
         .server

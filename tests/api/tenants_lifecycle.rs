@@ -299,3 +299,103 @@ async fn a_purge_drops_the_database_and_the_role_and_frees_the_slug() {
     }
     app.create_tenant("doomed", json!({})).await;
 }
+
+#[tokio::test]
+async fn two_operations_on_one_tenant_at_once_never_both_run() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("contended", json!({})).await;
+    let id = t["id"].as_str().unwrap();
+    let suspend_path = format!("/v1/tenants/{id}/suspend");
+    let delete_path = format!("/v1/tenants/{id}");
+    let (a, b) = tokio::join!(
+        app.admin(Method::POST, &suspend_path, None),
+        app.admin(Method::DELETE, &delete_path, None),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    // Either both ran one after the other (suspend, then delete of a suspended
+    // tenant), or the second was refused while the first held the tenant.
+    assert!(
+        statuses == [200, 200] || statuses == [200, 409],
+        "{statuses:?}"
+    );
+    let unfinished: i64 = app
+        .catalog_db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unfinished, 0);
+}
+
+#[tokio::test]
+async fn the_tenant_cli_drives_the_same_lifecycle_as_the_api() {
+    let app = spawn_app().await;
+    let cli = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenant-plane"));
+        cmd.args(args)
+            .env(
+                "TENANT_PLANE_DATABASE_URL",
+                secrecy::ExposeSecret::expose_secret(&app.server.url(&app.catalog_db)),
+            )
+            .env("TENANT_PLANE_MASTER_KEY", crate::helpers::MASTER_KEY);
+        cmd
+    };
+    let out = cli(&[
+        "tenant", "create", "--name", "From CLI", "--slug", "from-cli", "--json",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["status"], "active");
+
+    // The API sees what the CLI made, and the other way round.
+    let via_api = json_of(
+        app.admin(Method::GET, &format!("/v1/tenants/{id}"), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(via_api["database"], created["database"]);
+    let out = cli(&["tenant", "suspend", id, "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let via_api = json_of(
+        app.admin(Method::GET, &format!("/v1/tenants/{id}"), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(via_api["status"], "suspended");
+    let out = cli(&["tenant", "list", "--status", "suspended", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["tenants"][0]["id"], id);
+
+    // A bad slug is refused before anything runs.
+    let out = cli(&["tenant", "create", "--name", "Bad", "--slug", "Bad Slug!"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("slug"));
+}
