@@ -152,6 +152,37 @@ impl TestApp {
         self.state.clone()
     }
 
+    /// Creates a subtenant as super_admin and returns its JSON; panics unless 201.
+    pub async fn create_subtenant(&self, parent: &str, slug: &str) -> serde_json::Value {
+        let response = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/tenants/{parent}/subtenants"),
+                Some(serde_json::json!({ "name": format!("Sub {slug}"), "slug": slug })),
+            )
+            .await;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// One `bigint` from the catalog, e.g. a `count(*)`.
+    pub async fn catalog_count(&self, sql: &str) -> i64 {
+        self.catalog_db()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Operations that have not finished; zero once every request returned.
+    pub async fn unfinished_operations(&self) -> i64 {
+        self.catalog_count("SELECT count(*) FROM operations WHERE state IN ('pending', 'running')")
+            .await
+    }
+
     /// A superuser connection to this app's catalog database.
     pub async fn catalog_db(&self) -> tokio_postgres::Client {
         self.server.connect(&self.catalog_db).await

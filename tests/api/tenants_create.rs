@@ -130,13 +130,7 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_tenant_and_crea
     assert_eq!(retry.headers().get("idempotent-replayed").unwrap(), "true");
     let retry: serde_json::Value = retry.json().await.unwrap();
     assert_eq!(first["id"], retry["id"]);
-    let count: i64 = app
-        .catalog_db()
-        .await
-        .query_one("SELECT count(*) FROM tenants", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count = app.catalog_count("SELECT count(*) FROM tenants").await;
     assert_eq!(count, 1);
     // The same key with another body is refused.
     let other = send(json!({ "name": "Initech 2", "slug": "initech-2" }))
@@ -241,13 +235,7 @@ async fn bad_input_gets_a_4xx_in_the_envelope_and_creates_nothing() {
             "{bad_id}"
         );
     }
-    let count: i64 = app
-        .catalog_db()
-        .await
-        .query_one("SELECT count(*) FROM tenants", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count = app.catalog_count("SELECT count(*) FROM tenants").await;
     assert_eq!(count, 0, "no tenant, so no database, was created");
 }
 

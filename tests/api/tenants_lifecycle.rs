@@ -195,16 +195,7 @@ async fn a_soft_delete_keeps_the_database_and_a_restore_brings_the_tenant_and_it
     let app = spawn_app().await;
     let t = app.create_tenant("recoverable", json!({})).await;
     let (id, db) = (t["id"].as_str().unwrap(), t["database"].as_str().unwrap());
-    let sub = json_of(
-        post(
-            &app,
-            &format!("/v1/tenants/{id}/subtenants"),
-            json!({ "name": "Office", "slug": "office" }),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let sub = app.create_subtenant(id, "office").await;
     let sub_id = sub["id"].as_str().unwrap();
     let pw = role_password(&app, id).await;
 
@@ -256,16 +247,7 @@ async fn a_purge_drops_the_database_and_the_role_and_frees_the_slug() {
     let app = spawn_app().await;
     let t = app.create_tenant("doomed", json!({})).await;
     let (id, db) = (t["id"].as_str().unwrap(), t["database"].as_str().unwrap());
-    let sub = json_of(
-        post(
-            &app,
-            &format!("/v1/tenants/{id}/subtenants"),
-            json!({ "name": "Branch", "slug": "doomed-branch" }),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let sub = app.create_subtenant(id, "doomed-branch").await;
     let purged = json_of(
         app.admin(
             Method::DELETE,
@@ -319,17 +301,7 @@ async fn two_operations_on_one_tenant_at_once_never_both_run() {
         statuses == [200, 200] || statuses == [200, 409],
         "{statuses:?}"
     );
-    let unfinished: i64 = app
-        .catalog_db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(unfinished, 0);
+    assert_eq!(app.unfinished_operations().await, 0);
 }
 
 #[tokio::test]

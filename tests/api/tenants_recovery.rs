@@ -60,17 +60,7 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
     let tenant = state.tenants().show(id).await.unwrap();
     assert_eq!(tenant.status, TenantStatus::Active);
     assert_eq!(tenant.schema_version, 1);
-    let unfinished: i64 = app
-        .catalog_db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(unfinished, 0);
+    assert_eq!(app.unfinished_operations().await, 0);
     // The tenant's role works with the password the catalog holds.
     let connected = app
         .server
