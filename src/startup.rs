@@ -18,6 +18,7 @@ use crate::auth::JwtKeys;
 use crate::catalog::{self, Catalog, ServerState};
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::migrator::{Fleet, MigrationSet};
 use crate::provisioner::Provisioner;
 use crate::reconciler::Reconciler;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub struct Services {
     pub catalog: Catalog,
     pub tenants: Tenants,
     pub reconciler: Reconciler,
+    pub fleet: Fleet,
 }
 
 impl Services {
@@ -55,7 +57,11 @@ impl Services {
             .register_catalog_server()
             .await
             .context("registering the catalog's database server")?;
-        let provisioner = Provisioner::new(catalog.config().clone());
+        let migrations = match &settings.migrations.tenant_dir {
+            Some(dir) => MigrationSet::from_dir(dir)?,
+            None => MigrationSet::embedded(),
+        };
+        let provisioner = Provisioner::new(catalog.config().clone(), migrations);
         for server in catalog.list_servers().await? {
             if server.state == ServerState::Active {
                 provisioner.prepare_server(&server).await.with_context(|| {
@@ -63,6 +69,7 @@ impl Services {
                 })?;
             }
         }
+        let fleet = Fleet::new(catalog.clone(), provisioner.clone());
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key);
         let reconciler = Reconciler::new(
             tenants.clone(),
@@ -73,6 +80,7 @@ impl Services {
             catalog,
             tenants,
             reconciler,
+            fleet,
         })
     }
 }

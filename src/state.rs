@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::JwtKeys;
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::migrator::Fleet;
 use crate::reconciler::Reconciler;
 use crate::startup::Services;
 use crate::tenants::Tenants;
@@ -30,6 +31,10 @@ impl AppState {
 
     pub fn tenants(&self) -> &Tenants {
         &self.services.tenants
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.services.fleet
     }
 
     pub fn reconciler(&self) -> &Reconciler {

@@ -5,6 +5,7 @@ mod error;
 mod extract;
 mod health;
 mod idempotency;
+mod migrations;
 mod servers;
 mod tenants;
 
@@ -21,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .service(resource("/servers").route(web::get().to(servers::list)))
                 .service(resource("/servers/{id}").route(web::patch().to(servers::update)))
-                .configure(tenants::routes),
+                .configure(tenants::routes)
+                .configure(migrations::routes),
         )
         .default_service(web::to(extract::not_found));
 }

@@ -5,6 +5,7 @@
 mod error;
 mod idempotency;
 mod migrate;
+mod migration_runs;
 mod operations;
 mod servers;
 mod tenants;
@@ -20,6 +21,7 @@ use tokio_postgres::NoTls;
 pub use error::CatalogError;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use migrate::{applied_versions, migrate, CATALOG_MIGRATION_LOCK};
+pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
 pub use operations::{Cascade, NewTenant, OpKind, Operation, TenantChange};
 pub use servers::{DbServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
 pub use tenants::{TenantFilter, TenantRecord, TenantUpdate};

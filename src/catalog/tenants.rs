@@ -176,6 +176,17 @@ impl Catalog {
         Ok(rows.iter().map(tenant_from_row).collect())
     }
 
+    pub async fn set_schema_version(&self, id: TenantId, version: i32) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE tenants SET schema_version = $2, updated_at = now() WHERE id = $1",
+                &[&id.as_uuid(), &version],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records that a tenant cannot work (its database is gone).
     pub async fn mark_tenant_failed(&self, id: TenantId, error: &str) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;

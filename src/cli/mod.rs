@@ -1,6 +1,7 @@
 //! The command line. Every command calls the same library code as the API.
 
 mod doctor;
+mod migrate;
 mod serve;
 mod tenant;
 mod token;
@@ -37,6 +38,8 @@ enum Command {
     Tenant(tenant::TenantArgs),
     /// Find orphan databases, missing databases and stuck operations.
     Doctor(doctor::DoctorArgs),
+    /// Migrate one tenant, or every tenant, to the newest schema.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parses the command line, loads settings, and runs the command.
@@ -66,6 +69,10 @@ pub fn main() -> ExitCode {
             Command::Tenant(args) => {
                 init_cli_logging(&settings);
                 tenant::run(settings, args).await
+            }
+            Command::Migrate(args) => {
+                init_cli_logging(&settings);
+                migrate::run(settings, args).await
             }
             Command::Doctor(args) => {
                 init_cli_logging(&settings);

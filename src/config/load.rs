@@ -15,7 +15,14 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 5] = ["http", "catalog", "embedded", "tenants", "reconciler"];
+const SECTIONS: [&str; 6] = [
+    "http",
+    "catalog",
+    "embedded",
+    "tenants",
+    "reconciler",
+    "migrations",
+];
 
 /// Variables with our prefix that belong to the test harness, not to the service.
 const NOT_SETTINGS: [&str; 2] = ["test_database_url", "test_log"];

@@ -39,6 +39,7 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub tenants: TenantSettings,
     pub reconciler: ReconcilerSettings,
+    pub migrations: MigrationSettings,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -97,6 +98,7 @@ impl Default for Settings {
             embedded: EmbeddedSettings::default(),
             tenants: TenantSettings::default(),
             reconciler: ReconcilerSettings::default(),
+            migrations: MigrationSettings::default(),
             master_key: None,
         }
     }
@@ -114,6 +116,15 @@ impl Default for TenantSettings {
     fn default() -> Self {
         Self { retention_days: 30 }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrationSettings {
+    /// A directory of `V<n>__name.sql` tenant migrations read at start-up,
+    /// instead of the `tenant_template/migrations` built into the binary.
+    /// `TENANT_PLANE_MIGRATIONS_TENANT_DIR`.
+    pub tenant_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -19,7 +19,7 @@ use uuid::Uuid;
 pub use template::TEMPLATE_LOCK;
 
 use crate::catalog::DbServer;
-use crate::migrator::MigrateError;
+use crate::migrator::{MigrateError, MigrationSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -52,18 +52,25 @@ pub struct Provisioner {
     /// The catalog's connection settings; the catalog's own server is managed
     /// with the same credentials.
     catalog_config: tokio_postgres::Config,
+    /// The tenant schema templates are migrated to.
+    migrations: MigrationSet,
     maintenance: Arc<Mutex<HashMap<Uuid, Pool>>>,
     /// The template version each server was last prepared at.
     template_versions: Arc<Mutex<HashMap<Uuid, i32>>>,
 }
 
 impl Provisioner {
-    pub fn new(catalog_config: tokio_postgres::Config) -> Self {
+    pub fn new(catalog_config: tokio_postgres::Config, migrations: MigrationSet) -> Self {
         Self {
             catalog_config,
+            migrations,
             maintenance: Arc::default(),
             template_versions: Arc::default(),
         }
+    }
+
+    pub fn migrations(&self) -> &MigrationSet {
+        &self.migrations
     }
 
     /// The template version `server` was prepared at by this process, if any.

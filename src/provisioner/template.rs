@@ -6,7 +6,6 @@ use tokio_postgres::error::SqlState;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE};
-use crate::migrator;
 use crate::sql::quote_ident;
 
 /// Advisory lock (in each server's `postgres` database) between template
@@ -62,7 +61,10 @@ impl Provisioner {
                 .batch_execute(&format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC"))
                 .await?;
         }
-        let outcome = migrator::migrate_database(&self.admin_config(server, TEMPLATE_DB)?).await?;
+        let outcome = self
+            .migrations
+            .migrate_database(&self.admin_config(server, TEMPLATE_DB)?, None)
+            .await?;
         if outcome.applied > 0 {
             tracing::info!(
                 from = outcome.from_version,

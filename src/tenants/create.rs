@@ -8,7 +8,6 @@ use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
 use crate::catalog::{DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
 use crate::crypto::random_hex_secret;
 use crate::domain::{DbName, Slug, TenantId, TenantName, TenantStatus, Tier};
-use crate::migrator;
 use crate::tenant_config::{check_narrowing, resolved, split_secrets, TenantConfig};
 
 /// A new root tenant, already validated.
@@ -117,11 +116,12 @@ impl Tenants {
             .await?;
         // A clone of a template this process brought to the newest version
         // has nothing pending; only an older template needs a run.
+        let migrations = self.provisioner.migrations();
         match self.provisioner.template_version(server.id) {
-            Some(version) if version >= migrator::latest_version() => Ok(version),
+            Some(version) if version >= migrations.latest_version() => Ok(version),
             _ => {
                 let config = self.provisioner.admin_config(server, db.as_str())?;
-                Ok(migrator::migrate_database(&config).await?.to_version)
+                Ok(migrations.migrate_database(&config, None).await?.to_version)
             }
         }
     }

@@ -6,6 +6,7 @@
 mod create;
 mod error;
 mod lifecycle;
+mod migrate;
 mod update;
 mod view;
 
@@ -18,6 +19,7 @@ use uuid::Uuid;
 pub use create::{NewSubtenantInput, NewTenantInput};
 pub use error::TenantsError;
 pub use lifecycle::Transition;
+pub use migrate::TenantMigration;
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
 

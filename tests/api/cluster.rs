@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tenant_plane::local_pg::{ClusterAuth, ClusterOptions, LocalCluster, PgBinaries};
 
 /// Where a test server lives and how to reach it as a superuser.
+#[derive(Clone)]
 pub struct TestServer {
     host: String,
     port: u16,

@@ -23,7 +23,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Name of this app's own catalog database on the test server.
     pub catalog_db: String,
-    pub server: &'static TestServer,
+    pub server: TestServer,
     state: actix_web::web::Data<tenant_plane::state::AppState>,
 }
 
@@ -62,11 +62,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let (mut settings, catalog_db) = test_settings();
     customize(&mut settings);
-    spawn_app_on(settings, catalog_db).await
+    spawn_app_on(settings, catalog_db, cluster::shared().clone()).await
 }
 
 /// Starts an app with exactly these settings (e.g. a second life of a catalog).
-pub async fn spawn_app_on(settings: Settings, catalog_db: String) -> TestApp {
+pub async fn spawn_app_on(settings: Settings, catalog_db: String, server: TestServer) -> TestApp {
     init_logging();
     let app = Application::build(settings)
         .await
@@ -81,7 +81,7 @@ pub async fn spawn_app_on(settings: Settings, catalog_db: String) -> TestApp {
             .build()
             .unwrap(),
         catalog_db,
-        server: cluster::shared(),
+        server,
         state,
     }
 }
@@ -150,6 +150,15 @@ impl TestApp {
     /// The running app's shared state (library services).
     pub async fn state(&self) -> actix_web::web::Data<tenant_plane::state::AppState> {
         self.state.clone()
+    }
+
+    /// Creates a tenant with default settings; returns its id and database.
+    pub async fn create_tenant_named(&self, slug: &str) -> (String, String) {
+        let body = self.create_tenant(slug, serde_json::json!({})).await;
+        (
+            body["id"].as_str().unwrap().to_string(),
+            body["database"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Creates a subtenant as super_admin and returns its JSON; panics unless 201.

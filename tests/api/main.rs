@@ -8,6 +8,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod migrations;
 mod tenants_create;
 mod tenants_lifecycle;
 mod tenants_recovery;

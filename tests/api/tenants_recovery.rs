@@ -55,7 +55,7 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
     drop(services);
 
     // Second life: start-up reconciles before it serves.
-    let app = spawn_app_on(settings, catalog_db).await;
+    let app = spawn_app_on(settings, catalog_db, cluster::shared().clone()).await;
     let state = app.state().await;
     let tenant = state.tenants().show(id).await.unwrap();
     assert_eq!(tenant.status, TenantStatus::Active);

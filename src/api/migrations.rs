@@ -1,0 +1,184 @@
+//! `/v1/migrations` and `/v1/tenants/{id}/migrations`: schema migrations of
+//! one tenant or the whole fleet. super_admin only.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::tenants::TenantPath;
+use super::{resource, ApiError};
+use crate::auth::{Action, Principal, Resource};
+use crate::domain::Tier;
+use crate::migrator::{FleetError, FleetOptions};
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/migrations/runs").route(web::post().to(start_run)))
+        .service(resource("/migrations/runs/{run}").route(web::get().to(show_run)))
+        .service(resource("/migrations/runs/{run}/resume").route(web::post().to(resume_run)))
+        .service(resource("/migrations/versions").route(web::get().to(versions)))
+        .service(resource("/tenants/{id}/migrations").route(web::post().to(migrate_tenant)));
+}
+
+impl From<FleetError> for ApiError {
+    fn from(e: FleetError) -> Self {
+        match e {
+            FleetError::NotFound => ApiError::not_found("run_not_found", "no such migration run"),
+            FleetError::NotResumable(_) => {
+                ApiError::new(StatusCode::CONFLICT, "run_not_resumable", e.to_string())
+            }
+            FleetError::BadConcurrency => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                e.to_string(),
+            ),
+            FleetError::Catalog(inner) => inner.into(),
+            FleetError::Provision(inner) => crate::tenants::TenantsError::from(inner).into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    #[serde(default = "default_concurrency")]
+    concurrency: usize,
+    #[serde(default = "default_canary")]
+    canary: usize,
+    #[serde(default)]
+    max_failures: usize,
+    tier: Option<Tier>,
+    target_version: Option<i32>,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_canary() -> usize {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Answer when the run has finished, instead of at once.
+    #[serde(default)]
+    wait: bool,
+}
+
+/// Runs `run` in the background, or to the end when `wait` is set.
+async fn execute(
+    state: &web::Data<AppState>,
+    run: Uuid,
+    wait: bool,
+) -> Result<HttpResponse, ApiError> {
+    let fleet = state.fleet().clone();
+    let progress = Arc::new(|_| {});
+    if wait {
+        let summary = fleet.execute(run, progress).await?;
+        return Ok(HttpResponse::Ok().json(summary));
+    }
+    tokio::spawn(async move {
+        if let Err(e) = fleet.execute(run, progress).await {
+            tracing::error!(run = %run, error = %e, "fleet migration run failed");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(state.fleet().summary(run).await?))
+}
+
+/// `POST /v1/migrations/runs[?wait=true]`: migrate the template, then every
+/// tenant (of `tier`), canaries first.
+pub async fn start_run(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<WaitQuery>,
+    body: web::Json<StartRun>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Write)?;
+    let body = body.into_inner();
+    let options = FleetOptions {
+        concurrency: body.concurrency,
+        canary: body.canary,
+        max_failures: body.max_failures,
+        tier: body.tier,
+        target: body.target_version,
+    };
+    let run = state.fleet().start(&options).await?;
+    execute(&state, run.id, query.wait).await
+}
+
+/// `GET /v1/migrations/runs/{run}`: progress, counts and failures.
+pub async fn show_run(
+    principal: Principal,
+    state: web::Data<AppState>,
+    run: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Read)?;
+    Ok(HttpResponse::Ok().json(state.fleet().summary(run.into_inner()).await?))
+}
+
+/// `POST /v1/migrations/runs/{run}/resume[?wait=true]`: retry failed and pending items only.
+pub async fn resume_run(
+    principal: Principal,
+    state: web::Data<AppState>,
+    run: web::Path<Uuid>,
+    query: web::Query<WaitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Write)?;
+    let run = state
+        .fleet()
+        .prepare_resume(run.into_inner(), false)
+        .await?;
+    execute(&state, run.id, query.wait).await
+}
+
+/// `GET /v1/migrations/versions`: tenants per schema version, and who is behind.
+pub async fn versions(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Read)?;
+    let latest = state.tenants().provisioner().migrations().latest_version();
+    let histogram = state.catalog().version_histogram().await?;
+    let behind: Vec<_> = state
+        .catalog()
+        .tenants_behind(latest, 1000)
+        .await?
+        .into_iter()
+        .map(|(id, slug, version)| serde_json::json!({ "id": id, "slug": slug, "schema_version": version }))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "latest_version": latest,
+        "versions": histogram,
+        "behind": behind,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateTenant {
+    target_version: Option<i32>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /v1/tenants/{id}/migrations`: migrate one tenant now, or with
+/// `dry_run` list what would run.
+pub async fn migrate_tenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: TenantPath,
+    body: web::Json<MigrateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Write)?;
+    let body = body.into_inner();
+    let report = state
+        .tenants()
+        .migrate(id.0, body.target_version, body.dry_run)
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}

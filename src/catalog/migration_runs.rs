@@ -1,0 +1,340 @@
+//! The fleet migration ledger: `migration_runs` and `migration_items`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{Catalog, CatalogError};
+use crate::domain::{TenantId, Tier};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: Uuid,
+    pub state: String,
+    pub target_version: i32,
+    pub concurrency: i32,
+    pub canary: i32,
+    pub max_failures: i32,
+    pub tier: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RunCounts {
+    pub total: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemRecord {
+    pub tenant_id: TenantId,
+    pub canary: bool,
+    pub state: String,
+    pub from_version: Option<i32>,
+    pub to_version: Option<i32>,
+    pub applied: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: Option<i32>,
+}
+
+/// An item taken for migration, with where its database is.
+#[derive(Debug, Clone)]
+pub struct ClaimedItem {
+    pub tenant_id: TenantId,
+    pub db_server_id: Uuid,
+    pub db_name: String,
+}
+
+/// Parameters of a new run.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub target_version: i32,
+    pub concurrency: i32,
+    pub canary: i32,
+    pub max_failures: i32,
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionCount {
+    pub version: i32,
+    pub tenants: i64,
+}
+
+const RUN_COLUMNS: &str = "id, state, target_version, concurrency, canary, max_failures, tier,
+    error, created_at, updated_at, finished_at";
+
+fn run_from_row(r: &Row) -> RunRecord {
+    RunRecord {
+        id: r.get("id"),
+        state: r.get("state"),
+        target_version: r.get("target_version"),
+        concurrency: r.get("concurrency"),
+        canary: r.get("canary"),
+        max_failures: r.get("max_failures"),
+        tier: r.get("tier"),
+        error: r.get("error"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        finished_at: r.get("finished_at"),
+    }
+}
+
+/// Tenants a fleet run covers: those with a database that is not purged or failed.
+const FLEET_TENANTS: &str = "parent_id IS NULL AND purged_at IS NULL AND db_name IS NOT NULL
+    AND status IN ('active', 'suspended', 'deleted')";
+
+impl Catalog {
+    /// Records a run with one pending item per tenant in the fleet (of `tier`,
+    /// if given); the first `canary` tenants form the canary wave.
+    pub async fn create_run(&self, new: &NewRun) -> Result<RunRecord, CatalogError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let id = Uuid::now_v7();
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO migration_runs (id, target_version, concurrency, canary, max_failures, tier)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {RUN_COLUMNS}"
+                ),
+                &[
+                    &id,
+                    &new.target_version,
+                    &new.concurrency,
+                    &new.canary,
+                    &new.max_failures,
+                    &new.tier.map(Tier::as_str),
+                ],
+            )
+            .await?;
+        tx.execute(
+            &format!(
+                "INSERT INTO migration_items (run_id, tenant_id, canary, position)
+                 SELECT $1, id, (row_number() OVER (ORDER BY id)) <= $2, row_number() OVER (ORDER BY id)
+                   FROM tenants WHERE {FLEET_TENANTS} AND ($3::text IS NULL OR tier = $3)"
+            ),
+            &[&id, &i64::from(new.canary), &new.tier.map(Tier::as_str)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(run_from_row(&row))
+    }
+
+    pub async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {RUN_COLUMNS} FROM migration_runs WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(run_from_row))
+    }
+
+    pub async fn set_run_state(
+        &self,
+        id: Uuid,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE migration_runs SET state = $2, error = $3, updated_at = now(),
+                        finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'stopped') THEN now() END
+                  WHERE id = $1",
+                &[&id, &state, &error],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn run_counts(&self, id: Uuid) -> Result<RunCounts, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT state, count(*) FROM migration_items WHERE run_id = $1 GROUP BY state",
+                &[&id],
+            )
+            .await?;
+        let mut counts = RunCounts::default();
+        for r in rows {
+            let n: i64 = r.get(1);
+            counts.total += n;
+            match r.get::<_, &str>(0) {
+                "pending" => counts.pending = n,
+                "running" => counts.running = n,
+                "succeeded" => counts.succeeded = n,
+                "failed" => counts.failed = n,
+                _ => counts.skipped = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Items of a run in `state` (all when `None`), canaries first.
+    pub async fn run_items(
+        &self,
+        id: Uuid,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ItemRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT tenant_id, canary, state, from_version, to_version, applied, error, duration_ms
+                   FROM migration_items WHERE run_id = $1 AND ($2::text IS NULL OR state = $2)
+                  ORDER BY canary DESC, position LIMIT $3",
+                &[&id, &state, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ItemRecord {
+                tenant_id: TenantId::from(r.get::<_, Uuid>(0)),
+                canary: r.get(1),
+                state: r.get(2),
+                from_version: r.get(3),
+                to_version: r.get(4),
+                applied: r.get(5),
+                error: r.get(6),
+                duration_ms: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Takes the next pending item of a wave; `None` when the wave is done.
+    /// `SKIP LOCKED` lets several workers (or runners) take items without waiting.
+    pub async fn claim_item(
+        &self,
+        run: Uuid,
+        canary: bool,
+    ) -> Result<Option<ClaimedItem>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                "WITH next AS (
+                    SELECT tenant_id FROM migration_items
+                     WHERE run_id = $1 AND canary = $2 AND state = 'pending'
+                     ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 UPDATE migration_items i SET state = 'running', started_at = now()
+                   FROM next, tenants t
+                  WHERE i.run_id = $1 AND i.tenant_id = next.tenant_id AND t.id = next.tenant_id
+                 RETURNING i.tenant_id, t.db_server_id, t.db_name",
+                &[&run, &canary],
+            )
+            .await?;
+        Ok(row.map(|r| ClaimedItem {
+            tenant_id: TenantId::from(r.get::<_, Uuid>(0)),
+            db_server_id: r.get(1),
+            db_name: r.get(2),
+        }))
+    }
+
+    /// Records an item's result, and the tenant's new schema version, together.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_item(
+        &self,
+        run: Uuid,
+        tenant: TenantId,
+        succeeded: bool,
+        from_version: Option<i32>,
+        to_version: Option<i32>,
+        applied: Option<i32>,
+        error: Option<&str>,
+        duration_ms: i32,
+    ) -> Result<(), CatalogError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let state = if succeeded { "succeeded" } else { "failed" };
+        tx.execute(
+            "UPDATE migration_items SET state = $3, from_version = $4, to_version = $5, applied = $6,
+                    error = $7, duration_ms = $8, finished_at = now()
+              WHERE run_id = $1 AND tenant_id = $2",
+            &[&run, &tenant.as_uuid(), &state, &from_version, &to_version, &applied, &error, &duration_ms],
+        )
+        .await?;
+        if let Some(version) = to_version {
+            tx.execute(
+                "UPDATE tenants SET schema_version = $2, updated_at = now() WHERE id = $1",
+                &[&tenant.as_uuid(), &version],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts failed items, and items a killed runner left running, back to
+    /// pending; finished items stay finished.
+    pub async fn reset_run_for_resume(&self, run: Uuid) -> Result<u64, CatalogError> {
+        let client = self.pool().get().await?;
+        let n = client
+            .execute(
+                "UPDATE migration_items SET state = 'pending', error = NULL, started_at = NULL
+                  WHERE run_id = $1 AND state IN ('failed', 'running')",
+                &[&run],
+            )
+            .await?;
+        client
+            .execute(
+                "UPDATE migration_runs SET state = 'pending', error = NULL, finished_at = NULL, updated_at = now()
+                  WHERE id = $1",
+                &[&run],
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// Tenants per schema version, over the fleet.
+    pub async fn version_histogram(&self) -> Result<Vec<VersionCount>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT schema_version, count(*) FROM tenants WHERE {FLEET_TENANTS}
+                      GROUP BY schema_version ORDER BY schema_version"
+                ),
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| VersionCount {
+                version: r.get(0),
+                tenants: r.get(1),
+            })
+            .collect())
+    }
+
+    /// Tenants below `version`, oldest version first.
+    pub async fn tenants_behind(
+        &self,
+        version: i32,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, String, i32)>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, slug, schema_version FROM tenants
+                      WHERE {FLEET_TENANTS} AND schema_version < $1
+                      ORDER BY schema_version, id LIMIT $2"
+                ),
+                &[&version, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (TenantId::from(r.get::<_, Uuid>(0)), r.get(1), r.get(2)))
+            .collect())
+    }
+}

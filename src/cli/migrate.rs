@@ -1,0 +1,167 @@
+//! `tenant-plane migrate`: one tenant (`--tenant`), the fleet (`--all`), or a
+//! resumed run (`--resume`). A fleet run shows a progress bar, then a summary,
+//! and exits non-zero when any tenant failed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::domain::{TenantId, Tier};
+use crate::embedded;
+use crate::migrator::{FleetOptions, Progress, RunSummary};
+use crate::startup::Services;
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["tenant", "all", "resume"])))]
+pub struct MigrateArgs {
+    /// Migrate one tenant.
+    #[arg(long)]
+    tenant: Option<TenantId>,
+    /// Migrate every tenant (the template first).
+    #[arg(long)]
+    all: bool,
+    /// Resume a fleet run: retry its failed and unfinished tenants only.
+    #[arg(long, value_name = "RUN_ID")]
+    resume: Option<Uuid>,
+    /// Migrate up to this version instead of the newest.
+    #[arg(long)]
+    target: Option<i32>,
+    /// With --tenant: show what would run, and run nothing.
+    #[arg(long, requires = "tenant")]
+    dry_run: bool,
+    /// Tenants migrated at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Tenants migrated first, on their own; the rest wait for them.
+    #[arg(long, default_value_t = 1)]
+    canary: usize,
+    /// Stop the run (leaving the rest pending) once more tenants than this fail.
+    #[arg(long, default_value_t = 0)]
+    max_failures: usize,
+    /// Only tenants of this tier.
+    #[arg(long, value_parser = parse_tier)]
+    tier: Option<Tier>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_tier(s: &str) -> Result<Tier, String> {
+    Tier::parse(s).ok_or_else(|| "expected free, standard or enterprise".into())
+}
+
+pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()> {
+    embedded::resolve_for_cli(&mut settings)?;
+    let services = Services::connect(&settings).await?;
+    if let Some(tenant) = args.tenant {
+        let report = services
+            .tenants
+            .migrate(tenant, args.target, args.dry_run)
+            .await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else if args.dry_run {
+            println!("tenant {} is at version {}", tenant, report.from_version);
+            for m in &report.pending {
+                println!("would apply V{}__{}", m.version, m.name);
+            }
+        } else {
+            println!(
+                "tenant {}: version {} -> {} ({} applied)",
+                tenant, report.from_version, report.to_version, report.applied
+            );
+        }
+        return Ok(());
+    }
+    let fleet = &services.fleet;
+    let run = match args.resume {
+        Some(run) => fleet.prepare_resume(run, true).await?,
+        None => {
+            fleet
+                .start(&FleetOptions {
+                    concurrency: args.concurrency,
+                    canary: args.canary,
+                    max_failures: args.max_failures,
+                    tier: args.tier,
+                    target: args.target,
+                })
+                .await?
+        }
+    };
+    let bar = progress_bar(args.json);
+    let started = Instant::now();
+    let on_progress = {
+        let bar = bar.clone();
+        Arc::new(move |p: Progress| {
+            bar.set_length(u64::try_from(p.total).unwrap_or(0));
+            bar.set_position(u64::try_from(p.succeeded + p.failed).unwrap_or(0));
+            bar.set_message(format!("{} ok, {} failed", p.succeeded, p.failed));
+        })
+    };
+    if !args.json {
+        println!("migration run {} to version {}", run.id, run.target_version);
+    }
+    let summary = fleet.execute(run.id, on_progress).await?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, started.elapsed());
+    }
+    if summary.counts.failed > 0 || summary.counts.pending > 0 {
+        anyhow::bail!(
+            "{} tenant(s) failed and {} left pending; fix them, then `tenant-plane migrate --resume {}`",
+            summary.counts.failed,
+            summary.counts.pending,
+            summary.run.id
+        );
+    }
+    Ok(())
+}
+
+fn progress_bar(hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} tenants  {msg}  eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn print_summary(summary: &RunSummary, elapsed: Duration) {
+    let c = &summary.counts;
+    println!("run {}: {}", summary.run.id, summary.run.state);
+    println!("{:<10} {:>8}", "state", "tenants");
+    for (name, n) in [
+        ("succeeded", c.succeeded),
+        ("failed", c.failed),
+        ("pending", c.pending),
+        ("running", c.running),
+        ("total", c.total),
+    ] {
+        println!("{name:<10} {n:>8}");
+    }
+    let done = (c.succeeded + c.failed).max(1) as f64;
+    println!(
+        "took {:.1}s ({:.1} ms per tenant)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3 / done
+    );
+    for item in &summary.failures {
+        println!(
+            "failed {}: {}",
+            item.tenant_id,
+            item.error.as_deref().unwrap_or("?")
+        );
+    }
+}

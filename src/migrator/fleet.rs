@@ -1,0 +1,326 @@
+//! Fleet runs: the template first, then a canary wave, then the rest, at most
+//! `concurrency` tenants at a time. A failing tenant is recorded and the run
+//! goes on, until failures exceed `max_failures`; then the run stops and the
+//! remaining items stay pending. Everything is in the catalog ledger, so a
+//! run killed half-way is resumed without redoing finished items.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{MigrateError, MigrationSet};
+use crate::catalog::{
+    Catalog, CatalogError, DbServer, ItemRecord, NewRun, RunCounts, RunRecord, ServerState,
+};
+use crate::domain::Tier;
+use crate::provisioner::{ProvisionError, Provisioner};
+
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    pub concurrency: usize,
+    pub canary: usize,
+    pub max_failures: usize,
+    pub tier: Option<Tier>,
+    /// Migrate up to this version; the newest when `None`.
+    pub target: Option<i32>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            canary: 1,
+            max_failures: 0,
+            tier: None,
+            target: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("no such migration run")]
+    NotFound,
+    #[error("the run is {0}; only a finished or stopped run can be resumed")]
+    NotResumable(String),
+    #[error("concurrency must be between 1 and 256")]
+    BadConcurrency,
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+}
+
+/// Where a run stands, after each tenant.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Progress {
+    pub total: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+/// A run with its counts and its failures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run: RunRecord,
+    pub counts: RunCounts,
+    pub failures: Vec<ItemRecord>,
+}
+
+#[derive(Clone)]
+pub struct Fleet {
+    catalog: Catalog,
+    provisioner: Provisioner,
+}
+
+impl Fleet {
+    pub fn new(catalog: Catalog, provisioner: Provisioner) -> Self {
+        Self {
+            catalog,
+            provisioner,
+        }
+    }
+
+    fn migrations(&self) -> &MigrationSet {
+        self.provisioner.migrations()
+    }
+
+    /// Migrates every active server's template, then records the run. Tenants
+    /// created from here on are cloned from a migrated template, so none is
+    /// left behind.
+    pub async fn start(&self, options: &FleetOptions) -> Result<RunRecord, FleetError> {
+        if !(1..=256).contains(&options.concurrency) {
+            return Err(FleetError::BadConcurrency);
+        }
+        for server in self.catalog.list_servers().await? {
+            if server.state == ServerState::Active {
+                self.provisioner.prepare_server(&server).await?;
+            }
+        }
+        let target = options
+            .target
+            .unwrap_or_else(|| self.migrations().latest_version());
+        let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+        Ok(self
+            .catalog
+            .create_run(&NewRun {
+                target_version: target,
+                concurrency: clamp(options.concurrency),
+                canary: clamp(options.canary),
+                max_failures: clamp(options.max_failures),
+                tier: options.tier,
+            })
+            .await?)
+    }
+
+    /// Puts a finished or stopped run's failed and unfinished items back to
+    /// pending. `force` also takes a run recorded as running, whose runner died.
+    pub async fn prepare_resume(&self, run: Uuid, force: bool) -> Result<RunRecord, FleetError> {
+        let record = self
+            .catalog
+            .get_run(run)
+            .await?
+            .ok_or(FleetError::NotFound)?;
+        if record.state == "running" && !force {
+            return Err(FleetError::NotResumable(record.state));
+        }
+        self.catalog.reset_run_for_resume(run).await?;
+        self.catalog.get_run(run).await?.ok_or(FleetError::NotFound)
+    }
+
+    /// Runs the pending items of `run`: canaries, then the rest. `progress` is
+    /// called after each tenant.
+    pub async fn execute(
+        &self,
+        run: Uuid,
+        progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    ) -> Result<RunSummary, FleetError> {
+        let record = self
+            .catalog
+            .get_run(run)
+            .await?
+            .ok_or(FleetError::NotFound)?;
+        self.catalog.set_run_state(run, "running", None).await?;
+        let counts = self.catalog.run_counts(run).await?;
+        let servers: HashMap<Uuid, DbServer> = self
+            .catalog
+            .list_servers()
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let shared = Arc::new(Shared {
+            fleet: self.clone(),
+            run,
+            target: record.target_version,
+            servers,
+            max_failures: i64::from(record.max_failures),
+            stop: AtomicBool::new(false),
+            succeeded: AtomicI64::new(counts.succeeded),
+            failed: AtomicI64::new(counts.failed),
+            total: counts.total,
+            progress,
+        });
+        for canary in [true, false] {
+            if shared.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let workers = usize::try_from(record.concurrency).unwrap_or(1).max(1);
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..workers {
+                set.spawn(shared.clone().work(canary));
+            }
+            while let Some(joined) = set.join_next().await {
+                if let Ok(Err(e)) = joined {
+                    // A catalog failure: stop taking items; what ran is recorded.
+                    shared.stop.store(true, Ordering::SeqCst);
+                    tracing::error!(run = %run, error = %e, "fleet worker stopped");
+                }
+            }
+        }
+        let counts = self.catalog.run_counts(run).await?;
+        let state = if shared.stop.load(Ordering::SeqCst) && counts.pending > 0 {
+            "stopped"
+        } else if counts.failed > 0 {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        let error = (state == "stopped")
+            .then_some("failures exceeded max_failures; remaining tenants left pending");
+        self.catalog.set_run_state(run, state, error).await?;
+        self.summary(run).await
+    }
+
+    pub async fn summary(&self, run: Uuid) -> Result<RunSummary, FleetError> {
+        let record = self
+            .catalog
+            .get_run(run)
+            .await?
+            .ok_or(FleetError::NotFound)?;
+        Ok(RunSummary {
+            counts: self.catalog.run_counts(run).await?,
+            failures: self.catalog.run_items(run, Some("failed"), 100).await?,
+            run: record,
+        })
+    }
+}
+
+/// What the workers of one execution share.
+struct Shared {
+    fleet: Fleet,
+    run: Uuid,
+    target: i32,
+    servers: HashMap<Uuid, DbServer>,
+    max_failures: i64,
+    stop: AtomicBool,
+    succeeded: AtomicI64,
+    failed: AtomicI64,
+    total: i64,
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+}
+
+impl Shared {
+    /// Takes items of one wave until there are none or the run must stop.
+    async fn work(self: Arc<Self>, canary: bool) -> Result<(), CatalogError> {
+        while !self.stop.load(Ordering::SeqCst) {
+            let Some(item) = self.fleet.catalog.claim_item(self.run, canary).await? else {
+                return Ok(());
+            };
+            let started = std::time::Instant::now();
+            let outcome = match self.servers.get(&item.db_server_id) {
+                Some(server) => self.migrate(server, &item.db_name).await,
+                None => Err(MigrateErrorOrPlacement::Placement),
+            };
+            let elapsed = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+            match outcome {
+                Ok(o) => {
+                    self.fleet
+                        .catalog
+                        .finish_item(
+                            self.run,
+                            item.tenant_id,
+                            true,
+                            Some(o.from_version),
+                            Some(o.to_version),
+                            Some(o.applied as i32),
+                            None,
+                            elapsed,
+                        )
+                        .await?;
+                    self.succeeded.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    let message = error_chain(&e);
+                    tracing::warn!(run = %self.run, tenant.id = %item.tenant_id, error = %message, "tenant migration failed");
+                    self.fleet
+                        .catalog
+                        .finish_item(
+                            self.run,
+                            item.tenant_id,
+                            false,
+                            None,
+                            None,
+                            None,
+                            Some(&message),
+                            elapsed,
+                        )
+                        .await?;
+                    if self.failed.fetch_add(1, Ordering::SeqCst) + 1 > self.max_failures {
+                        self.stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            (self.progress)(Progress {
+                total: self.total,
+                succeeded: self.succeeded.load(Ordering::SeqCst),
+                failed: self.failed.load(Ordering::SeqCst),
+            });
+        }
+        Ok(())
+    }
+
+    async fn migrate(
+        &self,
+        server: &DbServer,
+        db: &str,
+    ) -> Result<super::Outcome, MigrateErrorOrPlacement> {
+        let config = self
+            .fleet
+            .provisioner
+            .admin_config(server, db)
+            .map_err(|_| MigrateErrorOrPlacement::Placement)?;
+        Ok(self
+            .fleet
+            .migrations()
+            .migrate_database(&config, Some(self.target))
+            .await?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MigrateErrorOrPlacement {
+    #[error("the tenant's database server is not usable")]
+    Placement,
+    #[error("{0}")]
+    Migrate(#[from] MigrateError),
+}
+
+/// `error: cause: cause`, for the ledger, where an operator reads why a
+/// tenant failed (the SQL error sits at the end of the chain).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
