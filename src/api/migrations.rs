@@ -52,6 +52,9 @@ pub struct StartRun {
     max_failures: usize,
     tier: Option<Tier>,
     target_version: Option<i32>,
+    /// Open every tenant database, even those recorded as current.
+    #[serde(default)]
+    verify: bool,
 }
 
 fn default_concurrency() -> usize {
@@ -106,6 +109,7 @@ pub async fn start_run(
         max_failures: body.max_failures,
         tier: body.tier,
         target: body.target_version,
+        verify: body.verify,
     };
     let run = state.fleet().start(&options).await?;
     execute(&state, run.id, query.wait).await

@@ -61,6 +61,8 @@ pub struct NewRun {
     pub canary: i32,
     pub max_failures: i32,
     pub tier: Option<Tier>,
+    /// Connect to every tenant, even those the catalog records as current.
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,13 +117,31 @@ impl Catalog {
                 ],
             )
             .await?;
+        // Unless `verify` is set, a tenant the catalog already records at the
+        // target is skipped without connecting to it: the migrator records a
+        // tenant's version only after its migration commits, so the catalog
+        // can lag a database but never lead it.
         tx.execute(
             &format!(
-                "INSERT INTO migration_items (run_id, tenant_id, canary, position)
-                 SELECT $1, id, (row_number() OVER (ORDER BY id)) <= $2, row_number() OVER (ORDER BY id)
-                   FROM tenants WHERE {FLEET_TENANTS} AND ($3::text IS NULL OR tier = $3)"
+                "INSERT INTO migration_items
+                    (run_id, tenant_id, canary, position, state, from_version, to_version, applied)
+                 SELECT $1, id,
+                        NOT skip AND sum((NOT skip)::int) OVER (ORDER BY id) <= $2,
+                        row_number() OVER (ORDER BY id),
+                        CASE WHEN skip THEN 'skipped' ELSE 'pending' END,
+                        CASE WHEN skip THEN schema_version END,
+                        CASE WHEN skip THEN schema_version END,
+                        CASE WHEN skip THEN 0 END
+                   FROM (SELECT id, schema_version, (NOT $4 AND schema_version >= $5) AS skip
+                           FROM tenants WHERE {FLEET_TENANTS} AND ($3::text IS NULL OR tier = $3)) t"
             ),
-            &[&id, &i64::from(new.canary), &new.tier.map(Tier::as_str)],
+            &[
+                &id,
+                &i64::from(new.canary),
+                &new.tier.map(Tier::as_str),
+                &new.verify,
+                &new.target_version,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -218,8 +238,14 @@ impl Catalog {
         run: Uuid,
         canary: bool,
     ) -> Result<Option<ClaimedItem>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        // Item bookkeeping need not wait for the disk: a crash loses at most
+        // the last few updates, and a resume redoes those tenants as no-ops
+        // (refinery's history in each tenant database is the truth).
+        tx.batch_execute("SET LOCAL synchronous_commit TO off")
+            .await?;
+        let row = tx
             .query_opt(
                 "WITH next AS (
                     SELECT tenant_id FROM migration_items
@@ -232,6 +258,7 @@ impl Catalog {
                 &[&run, &canary],
             )
             .await?;
+        tx.commit().await?;
         Ok(row.map(|r| ClaimedItem {
             tenant_id: TenantId::from(r.get::<_, Uuid>(0)),
             db_server_id: r.get(1),
@@ -254,6 +281,9 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
+        // See `claim_item`: a lost update is redone as a no-op on resume.
+        tx.batch_execute("SET LOCAL synchronous_commit TO off")
+            .await?;
         let state = if succeeded { "succeeded" } else { "failed" };
         tx.execute(
             "UPDATE migration_items SET state = $3, from_version = $4, to_version = $5, applied = $6,

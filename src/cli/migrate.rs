@@ -42,6 +42,9 @@ pub struct MigrateArgs {
     /// Stop the run (leaving the rest pending) once more tenants than this fail.
     #[arg(long, default_value_t = 0)]
     max_failures: usize,
+    /// Open every tenant database, even those the catalog records as current.
+    #[arg(long)]
+    verify: bool,
     /// Only tenants of this tier.
     #[arg(long, value_parser = parse_tier)]
     tier: Option<Tier>,
@@ -87,6 +90,7 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
                     max_failures: args.max_failures,
                     tier: args.tier,
                     target: args.target,
+                    verify: args.verify,
                 })
                 .await?
         }
@@ -144,6 +148,7 @@ fn print_summary(summary: &RunSummary, elapsed: Duration) {
     println!("{:<10} {:>8}", "state", "tenants");
     for (name, n) in [
         ("succeeded", c.succeeded),
+        ("skipped", c.skipped),
         ("failed", c.failed),
         ("pending", c.pending),
         ("running", c.running),
@@ -151,7 +156,7 @@ fn print_summary(summary: &RunSummary, elapsed: Duration) {
     ] {
         println!("{name:<10} {n:>8}");
     }
-    let done = (c.succeeded + c.failed).max(1) as f64;
+    let done = (c.succeeded + c.skipped + c.failed).max(1) as f64;
     println!(
         "took {:.1}s ({:.1} ms per tenant)",
         elapsed.as_secs_f64(),

@@ -26,6 +26,9 @@ pub struct FleetOptions {
     pub tier: Option<Tier>,
     /// Migrate up to this version; the newest when `None`.
     pub target: Option<i32>,
+    /// Open every tenant database, even those the catalog records as
+    /// current (which are otherwise skipped).
+    pub verify: bool,
 }
 
 impl Default for FleetOptions {
@@ -36,6 +39,7 @@ impl Default for FleetOptions {
             max_failures: 0,
             tier: None,
             target: None,
+            verify: false,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Fleet {
                 canary: clamp(options.canary),
                 max_failures: clamp(options.max_failures),
                 tier: options.tier,
+                verify: options.verify,
             })
             .await?)
     }
@@ -159,7 +164,7 @@ impl Fleet {
             servers,
             max_failures: i64::from(record.max_failures),
             stop: AtomicBool::new(false),
-            succeeded: AtomicI64::new(counts.succeeded),
+            succeeded: AtomicI64::new(counts.succeeded + counts.skipped),
             failed: AtomicI64::new(counts.failed),
             total: counts.total,
             progress,

@@ -146,6 +146,38 @@ async fn fifty_tenants_move_to_a_new_version_in_one_run_and_new_tenants_are_neve
         .unwrap();
     assert_eq!(shown["counts"]["total"], 50);
 
+    // A second run finds nothing to do: the catalog says all are current.
+    let again: serde_json::Value = app
+        .admin(
+            Method::POST,
+            "/v1/migrations/runs?wait=true",
+            Some(json!({})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["counts"]["skipped"], 50, "{again}");
+    // With `verify` every database is opened and found current.
+    let verified: serde_json::Value = app
+        .admin(
+            Method::POST,
+            "/v1/migrations/runs?wait=true",
+            Some(json!({ "verify": true })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["counts"]["succeeded"], 50, "{verified}");
+    let applied = app
+        .catalog_count(&format!(
+            "SELECT coalesce(sum(applied), 0)::bigint FROM migration_items WHERE run_id = '{}'",
+            verified["run"]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(applied, 0);
+
     // A tenant created now is cloned from the migrated template.
     let (_, db) = app.create_tenant_named("after-the-run").await;
     assert_eq!(has_v2(&app, &db).await, (true, 1));
