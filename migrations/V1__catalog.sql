@@ -13,7 +13,9 @@ CREATE TABLE db_servers (
     state              text NOT NULL DEFAULT 'active'
                        CHECK (state IN ('active', 'draining', 'down')),
     capacity           integer NOT NULL DEFAULT 1000 CHECK (capacity > 0),
-    connection_budget  integer NOT NULL DEFAULT 50 CHECK (connection_budget > 0),
+    -- Connections the router may hold open to this server, across all of its
+    -- tenants' pools; NULL means the configured default.
+    connection_budget  integer CHECK (connection_budget > 0),
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()
 );

@@ -3,17 +3,20 @@
 //! See `ARCHITECTURE.md` for the map of modules and the rules they keep.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod data;
 pub mod domain;
 pub mod embedded;
 pub mod local_pg;
 pub mod migrator;
 pub mod provisioner;
 pub mod reconciler;
+pub mod router;
 pub mod sql;
 pub mod startup;
 pub mod state;

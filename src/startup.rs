@@ -21,6 +21,7 @@ use crate::crypto::MasterKey;
 use crate::migrator::{Fleet, MigrationSet};
 use crate::provisioner::Provisioner;
 use crate::reconciler::Reconciler;
+use crate::router::{self, Router};
 use crate::state::AppState;
 use crate::telemetry;
 use crate::tenants::Tenants;
@@ -91,7 +92,8 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     shutdown: CancellationToken,
-    reconciler: tokio::task::JoinHandle<()>,
+    /// Background tasks, stopped by `shutdown` after the HTTP server.
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -118,9 +120,17 @@ impl Application {
             Duration::from_secs(settings.reconciler.interval_secs),
             shutdown.clone(),
         );
+        let router = Router::new(services.tenants.clone(), settings.router.clone());
+        let listener_task = router::spawn_listener(
+            router.clone(),
+            services.catalog.config().clone(),
+            shutdown.clone(),
+        );
+        let reaper = router.spawn_reaper(shutdown.clone());
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState::new(
             services,
+            router,
             JwtKeys::hs256(&secret)?,
             settings.clone(),
         ));
@@ -130,7 +140,7 @@ impl Application {
             server,
             state,
             shutdown,
-            reconciler,
+            workers: vec![reconciler, listener_task, reaper],
         })
     }
 
@@ -149,11 +159,14 @@ impl Application {
 
     /// Serves until stopped by SIGINT/SIGTERM or the server handle; in-flight
     /// requests get `http.shutdown_timeout_secs` to finish. Then the
-    /// reconciler stops.
+    /// background workers stop, and last the tenant pools close.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.shutdown.cancel();
-        let _ = self.reconciler.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        self.state.router().close_all().await;
         served
     }
 }
@@ -168,7 +181,7 @@ fn http_server(
         App::new()
             .wrap(ErrorHandlers::new().default_handler(api::envelope_fallback))
             .wrap(from_fn(telemetry::request_id_header))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<telemetry::TenantRootSpan>::new())
             .app_data(state.clone())
             .app_data(json.clone())
             .app_data(payload.clone())

@@ -7,19 +7,22 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::migrator::Fleet;
 use crate::reconciler::Reconciler;
+use crate::router::Router;
 use crate::startup::Services;
 use crate::tenants::Tenants;
 
 pub struct AppState {
     services: Services,
+    router: Router,
     jwt: JwtKeys,
     settings: Arc<Settings>,
 }
 
 impl AppState {
-    pub fn new(services: Services, jwt: JwtKeys, settings: Arc<Settings>) -> Self {
+    pub fn new(services: Services, router: Router, jwt: JwtKeys, settings: Arc<Settings>) -> Self {
         Self {
             services,
+            router,
             jwt,
             settings,
         }
@@ -31,6 +34,10 @@ impl AppState {
 
     pub fn tenants(&self) -> &Tenants {
         &self.services.tenants
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     pub fn fleet(&self) -> &Fleet {

@@ -41,3 +41,20 @@ pub async fn request_id_header(
     }
     Ok(res)
 }
+
+/// The root span of each request: tracing-actix-web's fields plus
+/// `tenant.id`, which the data plane fills in once it knows the tenant.
+pub struct TenantRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for TenantRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request, tenant.id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

@@ -180,6 +180,15 @@ impl From<AuthError> for ApiError {
             AuthError::Key(_) => {
                 return ApiError::internal(e);
             }
+            AuthError::Lookup(_) => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "catalog_unavailable",
+                    "credentials cannot be checked right now; retry shortly",
+                )
+                .with_retry_after(1)
+                .with_source(e);
+            }
         };
         ApiError::new(status, code, message).with_source(e)
     }

@@ -1,6 +1,8 @@
 //! HTTP handlers. Handlers parse input into domain types and call library
 //! code; they never build SQL.
 
+mod api_keys;
+mod data;
 mod error;
 mod extract;
 mod health;
@@ -11,6 +13,7 @@ mod tenants;
 
 use actix_web::web;
 
+pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};
 
@@ -23,7 +26,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/servers").route(web::get().to(servers::list)))
                 .service(resource("/servers/{id}").route(web::patch().to(servers::update)))
                 .configure(tenants::routes)
-                .configure(migrations::routes),
+                .configure(migrations::routes)
+                .configure(api_keys::routes)
+                .configure(data::routes),
         )
         .default_service(web::to(extract::not_found));
 }

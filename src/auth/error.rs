@@ -14,6 +14,8 @@ pub enum AuthError {
     Expired,
     #[error("not allowed to {action:?} {resource:?}")]
     Forbidden { resource: Resource, action: Action },
+    #[error("credential lookup failed: {0}")]
+    Lookup(String),
     #[error("unusable signing key")]
     Key(#[source] jsonwebtoken::errors::Error),
 }

@@ -1,9 +1,8 @@
 //! The verified caller of a request, and the permission check every handler
 //! states on its first line.
 
-use std::future::{ready, Ready};
-
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 
 use super::{Action, AuthError, Claims, Resource, Role, Scope};
 use crate::api::ApiError;
@@ -61,14 +60,17 @@ impl Principal {
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map_err(ApiError::from))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await.map_err(ApiError::from) })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
+/// Verifies the request's bearer credential: an access token (JWT) or a
+/// tenant API key (`tpk_…`).
+pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by startup");
@@ -84,7 +86,11 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| AuthError::InvalidToken("not a bearer credential".into()))?
         .trim();
-    let claims = state.jwt().verify(token)?;
+    let claims = if token.starts_with(super::api_key::API_KEY_PREFIX) {
+        super::api_key::verify(state.catalog(), token).await?
+    } else {
+        state.jwt().verify(token)?
+    };
     Ok(Principal::from_claims(claims))
 }
 

@@ -2,6 +2,7 @@
 //! operations, idempotency keys and audit. This module never touches a tenant
 //! database.
 
+mod api_keys;
 mod error;
 mod idempotency;
 mod migrate;
@@ -18,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+pub use api_keys::ApiKeyRecord;
 pub use error::CatalogError;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use migrate::{applied_versions, migrate, CATALOG_MIGRATION_LOCK};

@@ -40,7 +40,8 @@ pub struct DbServer {
     pub port: u16,
     pub state: ServerState,
     pub capacity: i32,
-    pub connection_budget: i32,
+    /// Router connections allowed to this server; `None`: the configured default.
+    pub connection_budget: Option<i32>,
     /// The catalog's own server, reached with the configured catalog credentials.
     pub is_catalog: bool,
     pub tenants: i64,

@@ -187,6 +187,43 @@ impl Catalog {
         Ok(())
     }
 
+    /// The tenant a custom domain is registered to.
+    pub async fn tenant_for_domain(&self, domain: &str) -> Result<Option<TenantId>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                "SELECT tenant_id FROM tenant_domains WHERE domain = $1",
+                &[&domain],
+            )
+            .await?;
+        Ok(row.map(|r| TenantId::from(r.get::<_, Uuid>(0))))
+    }
+
+    /// Registers `domain` for `tenant`; false when another tenant has it.
+    pub async fn add_domain(&self, tenant: TenantId, domain: &str) -> Result<bool, CatalogError> {
+        let client = self.pool().get().await?;
+        let n = client
+            .execute(
+                "INSERT INTO tenant_domains (domain, tenant_id) VALUES ($1, $2)
+                 ON CONFLICT (domain) DO UPDATE SET domain = EXCLUDED.domain
+                   WHERE tenant_domains.tenant_id = EXCLUDED.tenant_id",
+                &[&domain, &tenant.as_uuid()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub async fn domains_of(&self, tenant: TenantId) -> Result<Vec<String>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain",
+                &[&tenant.as_uuid()],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Records that a tenant cannot work (its database is gone).
     pub async fn mark_tenant_failed(&self, id: TenantId, error: &str) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;

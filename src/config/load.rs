@@ -15,7 +15,8 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
+    "router",
     "http",
     "catalog",
     "embedded",
@@ -79,6 +80,18 @@ impl Settings {
         if let Some(key) = &self.master_key {
             crate::crypto::MasterKey::from_hex(key)
                 .map_err(|e| invalid("master_key", e.to_string()))?;
+        }
+        if self.router.max_pools == 0 || self.router.connection_budget == 0 {
+            return Err(invalid(
+                "router.max_pools",
+                "max_pools and connection_budget must be at least 1".into(),
+            ));
+        }
+        if !(self.router.rate_limit_scale >= 0.0 && self.router.rate_limit_scale.is_finite()) {
+            return Err(invalid(
+                "router.rate_limit_scale",
+                "must be a finite number, 0 or more".into(),
+            ));
         }
         if self.reconciler.interval_secs == 0 {
             return Err(invalid(

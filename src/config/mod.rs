@@ -40,6 +40,7 @@ pub struct Settings {
     pub tenants: TenantSettings,
     pub reconciler: ReconcilerSettings,
     pub migrations: MigrationSettings,
+    pub router: RouterSettings,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -99,6 +100,7 @@ impl Default for Settings {
             tenants: TenantSettings::default(),
             reconciler: ReconcilerSettings::default(),
             migrations: MigrationSettings::default(),
+            router: RouterSettings::default(),
             master_key: None,
         }
     }
@@ -115,6 +117,43 @@ pub struct TenantSettings {
 impl Default for TenantSettings {
     fn default() -> Self {
         Self { retention_days: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSettings {
+    /// Tenant pools kept at once (least recently used are closed first).
+    /// `TENANT_PLANE_ROUTER_MAX_POOLS`, default 1000.
+    pub max_pools: u64,
+    /// Router connections allowed to one database server, across all of its
+    /// tenants' pools, unless the server sets its own.
+    /// `TENANT_PLANE_ROUTER_CONNECTION_BUDGET`, default 50.
+    pub connection_budget: u32,
+    /// Milliseconds a request waits for a connection before it gets 503.
+    /// `TENANT_PLANE_ROUTER_ACQUIRE_TIMEOUT_MS`, default 2000.
+    pub acquire_timeout_ms: u64,
+    /// Seconds an idle connection, or an unused pool, is kept.
+    /// `TENANT_PLANE_ROUTER_IDLE_TIMEOUT_SECS`, default 300.
+    pub idle_timeout_secs: u64,
+    /// Seconds a cached tenant route is trusted without a change notice.
+    /// `TENANT_PLANE_ROUTER_ROUTE_TTL_SECS`, default 60.
+    pub route_ttl_secs: u64,
+    /// Scales every tier's request rate limit; 0 turns rate limits off.
+    /// `TENANT_PLANE_ROUTER_RATE_LIMIT_SCALE`, default 1.0.
+    pub rate_limit_scale: f64,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        Self {
+            max_pools: 1000,
+            connection_budget: 50,
+            acquire_timeout_ms: 2000,
+            idle_timeout_secs: 300,
+            route_ttl_secs: 60,
+            rate_limit_scale: 1.0,
+        }
     }
 }
 

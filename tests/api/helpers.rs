@@ -78,6 +78,7 @@ pub async fn spawn_app_on(settings: Settings, catalog_db: String, server: TestSe
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .user_agent("tenant-plane-tests")
             .build()
             .unwrap(),
         catalog_db,

@@ -4,6 +4,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod cluster;
+mod data_plane;
 mod embedded;
 mod errors;
 mod health;

@@ -18,7 +18,13 @@ async fn apply(
         _ => Action::Write,
     };
     principal.require(Resource::Tenants, action)?;
-    Ok(HttpResponse::Ok().json(state.tenants().transition(id.0, transition).await?))
+    let view = state.tenants().transition(id.0, transition).await?;
+    // This replica forgets at once; the others hear it from the catalog.
+    state.router().invalidate(id.0).await;
+    if transition != Transition::Resume && transition != Transition::Restore {
+        state.router().close_pool(id.0).await;
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `POST /v1/tenants/{id}/suspend`

@@ -32,5 +32,7 @@ pub async fn update(
         tier: body.tier,
         settings: body.settings,
     };
-    Ok(HttpResponse::Ok().json(state.tenants().update(id.0, patch).await?))
+    let view = state.tenants().update(id.0, patch).await?;
+    state.router().invalidate(id.0).await;
+    Ok(HttpResponse::Ok().json(view))
 }

@@ -1,0 +1,262 @@
+//! `/v1/tenants/{id}/api-keys` and `/v1/tenants/{id}/domains`: a tenant's
+//! credentials and custom domains. super_admin, or that tenant's tenant_admin
+//! for API keys.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::tenants::TenantPath;
+use super::{resource, ApiError};
+use crate::audit::{self, NewEvent};
+use crate::auth::{api_key, Action, Permission, Principal, Resource, Role};
+use crate::domain::TenantId;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/tenants/{id}/api-keys")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .service(resource("/tenants/{id}/api-keys/{key}").route(web::delete().to(revoke)))
+    .service(
+        resource("/tenants/{id}/domains")
+            .route(web::post().to(add_domain))
+            .route(web::get().to(list_domains)),
+    );
+}
+
+/// super_admin, or the tenant's own admin.
+fn may_manage_keys(principal: &Principal, tenant: TenantId) -> Result<(), ApiError> {
+    principal.require(Resource::ApiKeys, Action::Admin)?;
+    if principal.role() == Role::SuperAdmin
+        || (principal.tenant_id() == Some(tenant) && principal.subtenant_id().is_none())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the token does not allow this request",
+        ))
+    }
+}
+
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    tenant: TenantId,
+    action: &str,
+    resource: &str,
+) -> Result<(), ApiError> {
+    let ip = req
+        .connection_info()
+        .realip_remote_addr()
+        .map(str::to_string);
+    let agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    audit::record(
+        state.catalog(),
+        &NewEvent {
+            tenant_id: Some(tenant),
+            subtenant_id: None,
+            user_id: principal.user_id(),
+            action,
+            resource,
+            ip_address: ip.as_deref(),
+            user_agent: agent.as_deref(),
+            success: true,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    role: Role,
+    #[serde(default)]
+    permissions: Vec<Permission>,
+    subtenant_id: Option<TenantId>,
+}
+
+/// `POST /v1/tenants/{id}/api-keys`: the key is in this response only.
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    tenant: TenantPath,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant.0;
+    may_manage_keys(&principal, tenant)?;
+    let body = body.into_inner();
+    let invalid = |m: &str| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            m.to_string(),
+        )
+    };
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(invalid("name: 1 to 200 characters"));
+    }
+    if body.role == Role::SuperAdmin {
+        return Err(invalid("role: an API key cannot be super_admin"));
+    }
+    let root = state.tenants().show(tenant).await?;
+    if root.parent_id.is_some() {
+        return Err(invalid(
+            "tenant: API keys belong to a root tenant; use subtenant_id",
+        ));
+    }
+    match body.subtenant_id {
+        Some(sub) => {
+            let sub = state.tenants().show(sub).await?;
+            if sub.parent_id != Some(tenant) {
+                return Err(invalid("subtenant_id: not a subtenant of this tenant"));
+            }
+        }
+        None if body.role == Role::SubtenantAdmin => {
+            return Err(invalid("subtenant_id: required for subtenant_admin"))
+        }
+        None => {}
+    }
+    let issued = api_key::issue(
+        tenant,
+        body.subtenant_id,
+        name.to_string(),
+        body.role,
+        body.permissions,
+        principal.user_id(),
+    );
+    state.catalog().insert_api_key(&issued.record).await?;
+    record(
+        &state,
+        &principal,
+        &req,
+        tenant,
+        "api_keys.create",
+        &format!("api_keys/{}", issued.record.id),
+    )
+    .await?;
+    let mut view = serde_json::to_value(&issued.record).expect("record serialises");
+    view["key"] = serde_json::Value::String(issued.key);
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// `GET /v1/tenants/{id}/api-keys`: never the keys themselves.
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    tenant: TenantPath,
+) -> Result<HttpResponse, ApiError> {
+    may_manage_keys(&principal, tenant.0)?;
+    let keys = state.catalog().list_api_keys(tenant.0).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "api_keys": keys })))
+}
+
+/// `DELETE /v1/tenants/{id}/api-keys/{key}`: revoked at once.
+pub async fn revoke(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(TenantId, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, key) = path.into_inner();
+    may_manage_keys(&principal, tenant)?;
+    if !state.catalog().revoke_api_key(tenant, key).await? {
+        return Err(ApiError::not_found(
+            "api_key_not_found",
+            "no such live API key",
+        ));
+    }
+    record(
+        &state,
+        &principal,
+        &req,
+        tenant,
+        "api_keys.revoke",
+        &format!("api_keys/{key}"),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    domain: String,
+}
+
+fn valid_domain(domain: &str) -> Option<String> {
+    let d = domain.trim().to_ascii_lowercase();
+    let ok = d.len() <= 253
+        && d.contains('.')
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        });
+    ok.then_some(d)
+}
+
+/// `POST /v1/tenants/{id}/domains`: requests whose Host is this domain go to the tenant.
+pub async fn add_domain(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    tenant: TenantPath,
+    body: web::Json<AddDomain>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Write)?;
+    let domain = valid_domain(&body.domain).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "domain: a host name",
+        )
+    })?;
+    state.tenants().show(tenant.0).await?;
+    if !state.catalog().add_domain(tenant.0, &domain).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "domain_taken",
+            "another tenant has this domain",
+        ));
+    }
+    record(
+        &state,
+        &principal,
+        &req,
+        tenant.0,
+        "domains.add",
+        &format!("domains/{domain}"),
+    )
+    .await?;
+    Ok(
+        HttpResponse::Created()
+            .json(serde_json::json!({ "tenant_id": tenant.0, "domain": domain })),
+    )
+}
+
+/// `GET /v1/tenants/{id}/domains`
+pub async fn list_domains(
+    principal: Principal,
+    state: web::Data<AppState>,
+    tenant: TenantPath,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "domains": state.catalog().domains_of(tenant.0).await? })))
+}

@@ -1,0 +1,170 @@
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::TenantContext;
+use crate::api::ApiError;
+use crate::auth::{Action, Resource};
+use crate::data::agents::{self, AgentType, NewAgent};
+use crate::data::audit;
+use crate::tenant_config::resolved;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    name: String,
+    #[serde(rename = "type")]
+    kind: AgentType,
+    #[serde(default)]
+    configuration: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    name: Option<String>,
+    configuration: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<u16>,
+    cursor: Option<Uuid>,
+}
+
+fn valid_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(crate::data::DataError::Invalid(
+            "name: 1 to 200 characters without control characters".into(),
+        )
+        .into());
+    }
+    Ok(name.to_string())
+}
+
+fn valid_configuration(
+    c: Option<serde_json::Value>,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    match c {
+        Some(v) if !v.is_object() => Err(crate::data::DataError::Invalid(
+            "configuration: must be a JSON object".into(),
+        )
+        .into()),
+        other => Ok(other),
+    }
+}
+
+/// `POST /v1/agents`
+pub async fn create(
+    ctx: TenantContext,
+    body: web::Json<CreateAgent>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Agents, Action::Write).await?;
+    let body = body.into_inner();
+    let new = NewAgent {
+        name: valid_name(&body.name)?,
+        kind: body.kind,
+        configuration: valid_configuration(body.configuration)?
+            .unwrap_or_else(|| serde_json::json!({})),
+    };
+    let root = &ctx.route.root;
+    let root_limit = resolved(
+        root.tier,
+        &serde_json::from_value(root.settings.clone()).unwrap_or_default(),
+        None,
+    )
+    .max_agents;
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let agent = agents::create(&tx, &scope, &ctx.route.features, root_limit, &new).await?;
+    audit::record(
+        &tx,
+        &scope,
+        &ctx.origin,
+        "agents.create",
+        &format!("agents/{}", agent.id),
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(agent))
+}
+
+/// `GET /v1/agents?limit=&cursor=`
+pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Agents, Action::Read).await?;
+    let limit = i64::from(page.limit.unwrap_or(50).clamp(1, 500));
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let agents = agents::list(&tx, &scope, page.cursor, limit).await?;
+    tx.commit().await?;
+    let next = (agents.len() as i64 == limit)
+        .then(|| agents.last().map(|a| a.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "agents": agents, "next_cursor": next })))
+}
+
+/// `GET /v1/agents/{id}`
+pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Agents, Action::Read).await?;
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let agent = agents::get(&tx, &scope, id.into_inner()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(agent))
+}
+
+/// `PATCH /v1/agents/{id}`
+pub async fn update(
+    ctx: TenantContext,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateAgent>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Agents, Action::Write).await?;
+    let body = body.into_inner();
+    let name = body.name.as_deref().map(valid_name).transpose()?;
+    let configuration = valid_configuration(body.configuration)?;
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let agent = agents::update(
+        &tx,
+        &scope,
+        id.into_inner(),
+        name.as_deref(),
+        configuration.as_ref(),
+    )
+    .await?;
+    audit::record(
+        &tx,
+        &scope,
+        &ctx.origin,
+        "agents.update",
+        &format!("agents/{}", agent.id),
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(agent))
+}
+
+/// `DELETE /v1/agents/{id}`
+pub async fn delete(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Agents, Action::Delete).await?;
+    let id = id.into_inner();
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    agents::delete(&tx, &scope, id).await?;
+    audit::record(
+        &tx,
+        &scope,
+        &ctx.origin,
+        "agents.delete",
+        &format!("agents/{id}"),
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,174 @@
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::TenantContext;
+use crate::api::ApiError;
+use crate::auth::{Action, Resource};
+use crate::data::audit;
+use crate::data::calls::{self, CallFilter, CallStatus};
+use crate::data::DataError;
+use crate::tenant_config::resolved;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCall {
+    agent_id: Uuid,
+    customer_phone: Option<String>,
+    #[serde(default = "queued")]
+    status: CallStatus,
+    duration: Option<u32>,
+}
+
+fn queued() -> CallStatus {
+    CallStatus::Queued
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCall {
+    status: Option<CallStatus>,
+    duration: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListCalls {
+    status: Option<CallStatus>,
+    agent_id: Option<Uuid>,
+    subtenant_id: Option<Uuid>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<u16>,
+    cursor: Option<Uuid>,
+}
+
+fn valid_phone(phone: Option<String>) -> Result<Option<String>, ApiError> {
+    match phone {
+        Some(p)
+            if p.is_empty()
+                || p.len() > 32
+                || !p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)) =>
+        {
+            Err(
+                DataError::Invalid("customer_phone: up to 32 digits, spaces and +-()".into())
+                    .into(),
+            )
+        }
+        other => Ok(other),
+    }
+}
+
+fn valid_duration(d: Option<u32>) -> Result<Option<i32>, ApiError> {
+    d.map(|d| i32::try_from(d).map_err(|_| DataError::Invalid("duration: too large".into()).into()))
+        .transpose()
+}
+
+/// The caller's and its root's `maxConcurrentCalls`.
+fn limits(ctx: &TenantContext) -> (u32, u32) {
+    let root = &ctx.route.root;
+    let root_cfg = serde_json::from_value(root.settings.clone()).unwrap_or_default();
+    (
+        ctx.route.features.max_concurrent_calls,
+        resolved(root.tier, &root_cfg, None).max_concurrent_calls,
+    )
+}
+
+/// `POST /v1/calls`
+pub async fn create(
+    ctx: TenantContext,
+    body: web::Json<CreateCall>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Calls, Action::Write).await?;
+    let body = body.into_inner();
+    let phone = valid_phone(body.customer_phone)?;
+    let duration = valid_duration(body.duration)?;
+    let (sub_limit, root_limit) = limits(&ctx);
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let call = calls::create(
+        &tx,
+        &scope,
+        sub_limit,
+        root_limit,
+        body.agent_id,
+        phone.as_deref(),
+        body.status,
+        duration,
+    )
+    .await?;
+    audit::record(
+        &tx,
+        &scope,
+        &ctx.origin,
+        "calls.create",
+        &format!("calls/{}", call.id),
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(call))
+}
+
+/// `GET /v1/calls?status=&agent_id=&subtenant_id=&from=&to=&limit=&cursor=`
+pub async fn list(
+    ctx: TenantContext,
+    query: web::Query<ListCalls>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Calls, Action::Read).await?;
+    let q = query.into_inner();
+    let filter = CallFilter {
+        status: q.status,
+        agent_id: q.agent_id,
+        subtenant_id: q.subtenant_id,
+        from: q.from,
+        to: q.to,
+        after: q.cursor,
+        limit: i64::from(q.limit.unwrap_or(50).clamp(1, 500)),
+    };
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let calls = calls::list(&tx, &scope, &filter).await?;
+    tx.commit().await?;
+    let next = (calls.len() as i64 == filter.limit)
+        .then(|| calls.last().map(|c| c.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "calls": calls, "next_cursor": next })))
+}
+
+/// `GET /v1/calls/{id}`
+pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Calls, Action::Read).await?;
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let call = calls::get(&tx, &scope, id.into_inner()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(call))
+}
+
+/// `PATCH /v1/calls/{id}`: status or duration.
+pub async fn update(
+    ctx: TenantContext,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateCall>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Calls, Action::Write).await?;
+    let body = body.into_inner();
+    let duration = valid_duration(body.duration)?;
+    let limits = limits(&ctx);
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let call = calls::update(&tx, &scope, limits, id.into_inner(), body.status, duration).await?;
+    audit::record(
+        &tx,
+        &scope,
+        &ctx.origin,
+        "calls.update",
+        &format!("calls/{}", call.id),
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(call))
+}

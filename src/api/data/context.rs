@@ -1,0 +1,185 @@
+//! `TenantContext`: the extractor every data-plane handler takes. It
+//! authenticates, decides which tenant the request is for, refuses a
+//! principal that names another tenant (and audits the attempt), checks the
+//! tenant's status and rate limit, and hands over its route.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use crate::api::ApiError;
+use crate::audit::{self, NewEvent};
+use crate::auth::{self, Action, Principal, Resource, Role};
+use crate::data::audit::Origin;
+use crate::data::Scope;
+use crate::domain::TenantId;
+use crate::router::Route;
+use crate::state::AppState;
+
+pub const TENANT_HEADER: &str = "x-tenant-id";
+pub const SUBTENANT_HEADER: &str = "x-subtenant-id";
+
+pub struct TenantContext {
+    pub principal: Principal,
+    pub route: Arc<Route>,
+    pub origin: Origin,
+    state: web::Data<AppState>,
+}
+
+impl FromRequest for TenantContext {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { resolve(&req).await })
+    }
+}
+
+fn header_tenant(req: &HttpRequest, name: &str) -> Result<Option<TenantId>, ApiError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<TenantId>().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_tenant_id", format!("{name} must be a UUID"))
+            }),
+    }
+}
+
+async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by startup")
+        .clone();
+    let principal = auth::authenticate(req).await?;
+    let origin = Origin {
+        ip_address: req
+            .connection_info()
+            .realip_remote_addr()
+            .map(str::to_string),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    };
+    let named = header_tenant(req, TENANT_HEADER)?;
+    let by_host = match req
+        .headers()
+        .get(actix_web::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        Some(host) => state.router().tenant_for_domain(host).await?,
+        None => None,
+    };
+    let tenant = match principal.role() {
+        Role::SuperAdmin => named.or(by_host).ok_or_else(|| {
+            ApiError::bad_request(
+                "tenant_required",
+                "name the tenant with the X-Tenant-Id header",
+            )
+        })?,
+        _ => {
+            let own = principal.tenant_id().expect("tenant roles carry tenant_id");
+            if let Some(other) = named.or(by_host).filter(|t| *t != own) {
+                deny(&state, &principal, &origin, other, "cross_tenant").await?;
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "cross_tenant",
+                    "this credential belongs to another tenant",
+                ));
+            }
+            own
+        }
+    };
+    // A subtenant user is held to its subtenant; a tenant-wide one may narrow to one.
+    let subtenant = match principal.subtenant_id() {
+        Some(sub) => Some(sub),
+        None => header_tenant(req, SUBTENANT_HEADER)?,
+    };
+    let route = state.router().route(subtenant.unwrap_or(tenant)).await?;
+    if route.root.id != tenant {
+        deny(&state, &principal, &origin, tenant, "cross_tenant").await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_tenant",
+            "the subtenant belongs to another tenant",
+        ));
+    }
+    if let Err(wait) = state.router().check_rate(route.root.id, route.root.tier) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "this tenant is over its request rate; slow down",
+        )
+        .with_retry_after(wait.as_secs().max(1)));
+    }
+    tracing::Span::current().record("tenant.id", tracing::field::display(route.root.id));
+    Ok(TenantContext {
+        principal,
+        route,
+        origin,
+        state,
+    })
+}
+
+/// Records a refused request in the catalog; if that fails, so does the request.
+async fn deny(
+    state: &AppState,
+    principal: &Principal,
+    origin: &Origin,
+    tenant: TenantId,
+    action: &str,
+) -> Result<(), ApiError> {
+    audit::record(
+        state.catalog(),
+        &NewEvent {
+            tenant_id: Some(tenant),
+            subtenant_id: principal.subtenant_id(),
+            user_id: principal.user_id(),
+            action,
+            resource: "tenant",
+            ip_address: origin.ip_address.as_deref(),
+            user_agent: origin.user_agent.as_deref(),
+            success: false,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+impl TenantContext {
+    /// The permission check, stated by each handler; a refusal is audited.
+    pub async fn require(&self, resource: Resource, action: Action) -> Result<Scope, ApiError> {
+        match self.principal.require(resource, action) {
+            Ok(granted) => Ok(Scope {
+                tenant_id: self.route.root.id,
+                subtenant_id: self.route.subtenant(),
+                user_id: self.principal.user_id().to_string(),
+                own_only: granted == crate::auth::Scope::Own,
+            }),
+            Err(e) => {
+                let what = format!("{resource:?}.{action:?}").to_lowercase();
+                deny(
+                    &self.state,
+                    &self.principal,
+                    &self.origin,
+                    self.route.root.id,
+                    &what,
+                )
+                .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}

@@ -1,0 +1,57 @@
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::TenantContext;
+use crate::api::ApiError;
+use crate::auth::{Action, Resource};
+use crate::data::{analytics, audit};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/analytics/summary?from=&to=`: calls by status, average duration,
+/// calls per agent, within the caller's scope.
+pub async fn summary(
+    ctx: TenantContext,
+    range: web::Query<Range>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Analytics, Action::Read).await?;
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let summary = analytics::summary(&tx, &scope, range.from, range.to).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<u16>,
+}
+
+/// `GET /v1/audit`: the tenant's data-plane events (from its own database)
+/// and control-plane events about it (from the catalog), within scope.
+pub async fn audit(
+    ctx: TenantContext,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = ctx.require(Resource::Audit, Action::Read).await?;
+    let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let tx = conn.transaction().await?;
+    let events = audit::list(&tx, &scope, limit).await?;
+    tx.commit().await?;
+    let control = crate::audit::list(
+        ctx.state().catalog(),
+        scope.tenant_id,
+        scope.subtenant_id,
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "control_events": control })))
+}

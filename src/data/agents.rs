@@ -1,0 +1,207 @@
+//! Agents: the voice and chat bots a tenant runs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Row, Transaction};
+use uuid::Uuid;
+
+use super::{enter, DataError, Scope};
+use crate::tenant_config::Resolved;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentType {
+    Voice,
+    Chat,
+}
+
+impl AgentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    pub id: Uuid,
+    pub subtenant_id: Option<Uuid>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub configuration: serde_json::Value,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, subtenant_id, name, type, configuration, owner, created_at, updated_at";
+
+fn from_row(r: &Row) -> Agent {
+    Agent {
+        id: r.get(0),
+        subtenant_id: r.get(1),
+        name: r.get(2),
+        kind: r.get(3),
+        configuration: r.get(4),
+        owner: r.get(5),
+        created_at: r.get(6),
+        updated_at: r.get(7),
+    }
+}
+
+/// A validated new agent.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub name: String,
+    pub kind: AgentType,
+    pub configuration: serde_json::Value,
+}
+
+/// Advisory lock key that serialises limit checks inside one tenant database.
+const LIMIT_LOCK: i64 = 0x7470_6c69_6d69_7473;
+
+/// Creates an agent within the tenant's features and `maxAgents`; the
+/// subtenant's own limit and its root's total both apply.
+pub async fn create(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    features: &Resolved,
+    root_limit: u32,
+    new: &NewAgent,
+) -> Result<Agent, DataError> {
+    let enabled = match new.kind {
+        AgentType::Voice => features.voice_agents,
+        AgentType::Chat => features.chat_agents,
+    };
+    if !enabled {
+        return Err(DataError::FeatureDisabled(match new.kind {
+            AgentType::Voice => "voiceAgents",
+            AgentType::Chat => "chatAgents",
+        }));
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LIMIT_LOCK])
+        .await?;
+    // Counted before the scope is entered: the root's limit covers every subtenant.
+    let total: i64 = tx
+        .query_one("SELECT count(*) FROM agents", &[])
+        .await?
+        .get(0);
+    if total >= i64::from(root_limit) {
+        return Err(DataError::LimitExceeded {
+            limit: "maxAgents",
+            max: root_limit,
+        });
+    }
+    if let Some(sub) = scope.subtenant_uuid() {
+        let mine: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM agents WHERE subtenant_id = $1",
+                &[&sub],
+            )
+            .await?
+            .get(0);
+        if mine >= i64::from(features.max_agents) {
+            return Err(DataError::LimitExceeded {
+                limit: "maxAgents",
+                max: features.max_agents,
+            });
+        }
+    }
+    enter(tx, scope).await?;
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO agents (id, subtenant_id, name, type, configuration, owner)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            ),
+            &[
+                &Uuid::now_v7(),
+                &scope.subtenant_uuid(),
+                &new.name,
+                &new.kind.as_str(),
+                &new.configuration,
+                &scope.user_id,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+pub async fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Agent>, DataError> {
+    enter(tx, scope).await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM agents
+                  WHERE ($1::text IS NULL OR owner = $1) AND ($2::uuid IS NULL OR id > $2)
+                  ORDER BY id LIMIT $3"
+            ),
+            &[&scope.owner_filter(), &after, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+pub async fn get(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Agent, DataError> {
+    enter(tx, scope).await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
+            ),
+            &[&id, &scope.owner_filter()],
+        )
+        .await?;
+    row.as_ref()
+        .map(from_row)
+        .ok_or(DataError::NotFound("agent"))
+}
+
+pub async fn update(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    id: Uuid,
+    name: Option<&str>,
+    configuration: Option<&serde_json::Value>,
+) -> Result<Agent, DataError> {
+    enter(tx, scope).await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "UPDATE agents SET name = coalesce($3, name), configuration = coalesce($4, configuration),
+                        updated_at = now()
+                  WHERE id = $1 AND ($2::text IS NULL OR owner = $2) RETURNING {COLUMNS}"
+            ),
+            &[&id, &scope.owner_filter(), &name, &configuration],
+        )
+        .await?;
+    row.as_ref()
+        .map(from_row)
+        .ok_or(DataError::NotFound("agent"))
+}
+
+pub async fn delete(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<(), DataError> {
+    enter(tx, scope).await?;
+    let n = tx
+        .execute(
+            "DELETE FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
+            &[&id, &scope.owner_filter()],
+        )
+        .await
+        .map_err(|e| match DataError::from(e) {
+            DataError::InUse(_) => DataError::InUse("the agent (it has calls)"),
+            other => other,
+        })?;
+    if n == 0 {
+        return Err(DataError::NotFound("agent"));
+    }
+    Ok(())
+}

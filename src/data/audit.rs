@@ -1,0 +1,85 @@
+//! The tenant's own audit log, written in the same transaction as the
+//! mutation it records: if the audit write fails, the mutation fails.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::Transaction;
+
+use super::{enter, DataError, Scope};
+
+/// One event, with the seed's AuditLog fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub tenant_id: uuid::Uuid,
+    pub subtenant_id: Option<uuid::Uuid>,
+    pub user_id: String,
+    pub action: String,
+    pub resource: String,
+    pub timestamp: DateTime<Utc>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub result: String,
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub async fn record(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    origin: &Origin,
+    action: &str,
+    resource: &str,
+    success: bool,
+) -> Result<(), DataError> {
+    tx.execute(
+        "INSERT INTO audit_log (tenant_id, subtenant_id, user_id, action, resource, ip_address, user_agent, result)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &scope.tenant_id.as_uuid(),
+            &scope.subtenant_uuid(),
+            &scope.user_id,
+            &action,
+            &resource,
+            &origin.ip_address,
+            &origin.user_agent,
+            &if success { "success" } else { "failure" },
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, DataError> {
+    enter(tx, scope).await?;
+    let rows = tx
+        .query(
+            "SELECT tenant_id, subtenant_id, user_id, action, resource, \"timestamp\", ip_address, user_agent, result
+               FROM audit_log WHERE ($1::text IS NULL OR user_id = $1)
+              ORDER BY id DESC LIMIT $2",
+            &[&scope.owner_filter(), &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| AuditEvent {
+            tenant_id: r.get(0),
+            subtenant_id: r.get(1),
+            user_id: r.get(2),
+            action: r.get(3),
+            resource: r.get(4),
+            timestamp: r.get(5),
+            ip_address: r.get(6),
+            user_agent: r.get(7),
+            result: r.get(8),
+        })
+        .collect())
+}

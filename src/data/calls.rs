@@ -1,0 +1,236 @@
+//! Calls handled by agents.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Row, Transaction};
+use uuid::Uuid;
+
+use super::{enter, DataError, Scope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Queued,
+    InProgress,
+    Completed,
+    Failed,
+    Abandoned,
+}
+
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Call {
+    pub id: Uuid,
+    pub subtenant_id: Option<Uuid>,
+    pub agent_id: Uuid,
+    pub customer_phone: Option<String>,
+    pub status: String,
+    pub duration: Option<i32>,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, subtenant_id, agent_id, customer_phone, status, duration, owner, created_at, updated_at";
+
+fn from_row(r: &Row) -> Call {
+    Call {
+        id: r.get(0),
+        subtenant_id: r.get(1),
+        agent_id: r.get(2),
+        customer_phone: r.get(3),
+        status: r.get(4),
+        duration: r.get(5),
+        owner: r.get(6),
+        created_at: r.get(7),
+        updated_at: r.get(8),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub status: Option<CallStatus>,
+    pub agent_id: Option<Uuid>,
+    pub subtenant_id: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+const LIMIT_LOCK: i64 = 0x7470_6c69_6d69_7473;
+
+/// Checks `maxConcurrentCalls` before a call goes in progress: the
+/// subtenant's own limit and its root's total both apply.
+async fn check_concurrency(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    sub_limit: u32,
+    root_limit: u32,
+) -> Result<(), DataError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LIMIT_LOCK])
+        .await?;
+    tx.execute("SELECT set_config('app.subtenant_id', '', true)", &[])
+        .await?;
+    let total: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM calls WHERE status = 'in_progress'",
+            &[],
+        )
+        .await?
+        .get(0);
+    if total >= i64::from(root_limit) {
+        return Err(DataError::LimitExceeded {
+            limit: "maxConcurrentCalls",
+            max: root_limit,
+        });
+    }
+    if let Some(sub) = scope.subtenant_uuid() {
+        let mine: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM calls WHERE status = 'in_progress' AND subtenant_id = $1",
+                &[&sub],
+            )
+            .await?
+            .get(0);
+        if mine >= i64::from(sub_limit) {
+            return Err(DataError::LimitExceeded {
+                limit: "maxConcurrentCalls",
+                max: sub_limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn create(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    sub_limit: u32,
+    root_limit: u32,
+    agent_id: Uuid,
+    customer_phone: Option<&str>,
+    status: CallStatus,
+    duration: Option<i32>,
+) -> Result<Call, DataError> {
+    if status == CallStatus::InProgress {
+        check_concurrency(tx, scope, sub_limit, root_limit).await?;
+    }
+    enter(tx, scope).await?;
+    // The agent must be visible in this scope (row-level security decides).
+    let agent = tx
+        .query_opt("SELECT 1 FROM agents WHERE id = $1", &[&agent_id])
+        .await?;
+    if agent.is_none() {
+        return Err(DataError::Invalid("agent_id: no such agent".into()));
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "INSERT INTO calls (id, subtenant_id, agent_id, customer_phone, status, duration, owner)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+            ),
+            &[
+                &Uuid::now_v7(),
+                &scope.subtenant_uuid(),
+                &agent_id,
+                &customer_phone,
+                &status.as_str(),
+                &duration,
+                &scope.user_id,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+pub async fn list(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    f: &CallFilter,
+) -> Result<Vec<Call>, DataError> {
+    enter(tx, scope).await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM calls
+                  WHERE ($1::text IS NULL OR owner = $1)
+                    AND ($2::text IS NULL OR status = $2)
+                    AND ($3::uuid IS NULL OR agent_id = $3)
+                    AND ($4::uuid IS NULL OR subtenant_id = $4)
+                    AND ($5::timestamptz IS NULL OR created_at >= $5)
+                    AND ($6::timestamptz IS NULL OR created_at < $6)
+                    AND ($7::uuid IS NULL OR id > $7)
+                  ORDER BY id LIMIT $8"
+            ),
+            &[
+                &scope.owner_filter(),
+                &f.status.map(CallStatus::as_str),
+                &f.agent_id,
+                &f.subtenant_id,
+                &f.from,
+                &f.to,
+                &f.after,
+                &f.limit,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+pub async fn get(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
+    enter(tx, scope).await?;
+    let row = tx
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM calls WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
+            ),
+            &[&id, &scope.owner_filter()],
+        )
+        .await?;
+    row.as_ref()
+        .map(from_row)
+        .ok_or(DataError::NotFound("call"))
+}
+
+/// Changes a call's status or duration; going in progress checks the limit.
+pub async fn update(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    limits: (u32, u32),
+    id: Uuid,
+    status: Option<CallStatus>,
+    duration: Option<i32>,
+) -> Result<Call, DataError> {
+    let current = get(tx, scope, id).await?;
+    if status == Some(CallStatus::InProgress) && current.status != "in_progress" {
+        check_concurrency(tx, scope, limits.0, limits.1).await?;
+        enter(tx, scope).await?;
+    }
+    let row = tx
+        .query_opt(
+            &format!(
+                "UPDATE calls SET status = coalesce($2, status), duration = coalesce($3, duration),
+                        updated_at = now()
+                  WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[&id, &status.map(CallStatus::as_str), &duration],
+        )
+        .await?;
+    row.as_ref()
+        .map(from_row)
+        .ok_or(DataError::NotFound("call"))
+}

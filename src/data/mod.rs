@@ -1,0 +1,88 @@
+//! The tenant data plane's queries: agents, calls, analytics and the tenant
+//! audit log, run inside one transaction on the tenant's own database. Each
+//! transaction first sets `app.subtenant_id` and `app.user_id`, so row-level
+//! security keeps a subtenant's session on its own rows even if a query here
+//! forgets a filter.
+
+pub mod agents;
+pub mod analytics;
+pub mod audit;
+pub mod calls;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+use crate::domain::TenantId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("limit reached: {limit} is {max}")]
+    LimitExceeded { limit: &'static str, max: u32 },
+    #[error("the feature `{0}` is not enabled for this tenant")]
+    FeatureDisabled(&'static str),
+    #[error("{0} is still referenced")]
+    InUse(&'static str),
+    #[error("the tenant database went away (suspended, moved, or its server restarted)")]
+    Unavailable(#[source] tokio_postgres::Error),
+    #[error("tenant database query failed")]
+    Query(#[source] tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for DataError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => DataError::InUse("the record"),
+            Some(c) if *c == SqlState::CHECK_VIOLATION => {
+                DataError::Invalid("a value is out of range".into())
+            }
+            // The session was ended under us: a suspension terminates the
+            // tenant's sessions, and a server restart all of them.
+            Some(c) if c.code().starts_with("57P") || c.code().starts_with("08") => {
+                DataError::Unavailable(e)
+            }
+            None if e.is_closed() => DataError::Unavailable(e),
+            _ => DataError::Query(e),
+        }
+    }
+}
+
+/// Who a transaction acts for: row-level security reads these.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub tenant_id: TenantId,
+    /// Set: the session sees only this subtenant's rows.
+    pub subtenant_id: Option<TenantId>,
+    pub user_id: String,
+    /// Set: only rows this user owns (permission scope `own`).
+    pub own_only: bool,
+}
+
+impl Scope {
+    /// The owner filter of a query: the user, when the scope is `own`.
+    pub fn owner_filter(&self) -> Option<&str> {
+        self.own_only.then_some(self.user_id.as_str())
+    }
+
+    pub fn subtenant_uuid(&self) -> Option<Uuid> {
+        self.subtenant_id.map(|s| s.as_uuid())
+    }
+}
+
+/// Sets the session variables row-level security reads, for this transaction only.
+pub async fn enter(tx: &Transaction<'_>, scope: &Scope) -> Result<(), DataError> {
+    let subtenant = scope
+        .subtenant_id
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    tx.execute(
+        "SELECT set_config('app.subtenant_id', $1, true), set_config('app.user_id', $2, true)",
+        &[&subtenant, &scope.user_id],
+    )
+    .await?;
+    Ok(())
+}

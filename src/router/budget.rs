@@ -1,0 +1,113 @@
+//! The connection budget: a semaphore per database server whose permits ride
+//! inside each pooled connection. A connection that is closed, wherever it
+//! lives, gives its permit back; so the open router connections to a server
+//! never exceed its budget, however many tenant pools there are.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use deadpool::managed::{Manager, Metrics, RecycleResult};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
+use super::RouterInner;
+
+/// A tenant connection that holds one permit of its server's budget.
+pub struct BudgetedClient {
+    client: deadpool_postgres::ClientWrapper,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for BudgetedClient {
+    type Target = deadpool_postgres::ClientWrapper;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for BudgetedClient {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the server's connection budget stayed spent for the whole acquire timeout")]
+    BudgetSpent,
+    #[error("cannot connect to the tenant database")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Makes tenant connections only within the server's budget.
+pub struct BudgetedManager {
+    pub(super) inner: deadpool_postgres::Manager,
+    pub(super) budget: Arc<Semaphore>,
+    pub(super) server: Uuid,
+    pub(super) acquire_timeout: Duration,
+    /// To close idle connections of other tenants when the budget is spent.
+    pub(super) router: Weak<RouterInner>,
+}
+
+/// How often a waiter closes idle connections that were returned meanwhile.
+const RECLAIM_EVERY: Duration = Duration::from_millis(20);
+
+impl BudgetedManager {
+    /// A permit of the server's budget. While the budget is spent, idle
+    /// connections of every tenant on the server are closed to give theirs
+    /// back (connections returned to a pool go idle, not back to the budget),
+    /// until `acquire_timeout` runs out.
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
+        if let Ok(permit) = self.budget.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+        loop {
+            if let Some(router) = self.router.upgrade() {
+                router.close_idle_on(self.server);
+            }
+            let wait =
+                RECLAIM_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match tokio::time::timeout(wait, self.budget.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Err(_)) => return Err(ConnectError::BudgetSpent),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ConnectError::BudgetSpent)
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl Manager for BudgetedManager {
+    type Type = BudgetedClient;
+    type Error = ConnectError;
+
+    async fn create(&self) -> Result<BudgetedClient, ConnectError> {
+        let permit = self.acquire().await?;
+        let client = self.inner.create().await?;
+        Ok(BudgetedClient {
+            client,
+            _permit: permit,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        obj: &mut BudgetedClient,
+        metrics: &Metrics,
+    ) -> RecycleResult<ConnectError> {
+        self.inner
+            .recycle(&mut obj.client, metrics)
+            .await
+            .map_err(|e| match e {
+                deadpool::managed::RecycleError::Backend(e) => {
+                    deadpool::managed::RecycleError::Backend(ConnectError::Postgres(e))
+                }
+                deadpool::managed::RecycleError::Message(m) => {
+                    deadpool::managed::RecycleError::Message(m)
+                }
+            })
+    }
+}

@@ -1,0 +1,76 @@
+//! Cross-replica cache invalidation: a session on the catalog LISTENs to
+//! `tenant_plane_tenants`, which a trigger notifies on every tenant or domain
+//! change. If the session drops, every route is forgotten (notices may have
+//! been missed) and the listener reconnects.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use super::Router;
+use crate::domain::TenantId;
+
+/// The channel the catalog's triggers notify.
+pub const CHANNEL: &str = "tenant_plane_tenants";
+
+pub fn spawn_listener(
+    router: Router,
+    catalog: tokio_postgres::Config,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                result = listen_once(&router, &catalog) => {
+                    router.invalidate_all();
+                    match result {
+                        Ok(()) => backoff = Duration::from_millis(100),
+                        Err(e) => tracing::warn!(error = %e, "catalog change listener lost its session; reconnecting"),
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    })
+}
+
+async fn listen_once(
+    router: &Router,
+    catalog: &tokio_postgres::Config,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = catalog.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n.payload().to_string()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    // Anything changed before LISTEN took effect is unknown: start clean.
+    router.invalidate_all();
+    while let Some(payload) = rx.recv().await {
+        if let Ok(id) = payload.parse::<TenantId>() {
+            router.invalidate(id).await;
+        }
+    }
+    drop(client);
+    driver.await.unwrap_or(Ok(()))
+}
