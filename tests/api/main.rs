@@ -9,6 +9,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod isolation;
 mod migrations;
 mod tenants_create;
 mod tenants_lifecycle;
