@@ -150,7 +150,7 @@ async fn thousands_of_random_requests_never_see_another_tenants_or_a_siblings_ro
     let app = spawn_app().await;
     let tenants = seed(&app, 10).await;
     let callers = callers(&tenants);
-    let mut rng = StdRng::seed_from_u64(0x7e4a_17);
+    let mut rng = StdRng::seed_from_u64(0x007e_4a17);
     let mut checked = 0;
     for _ in 0..2000 {
         let c = &callers[rng.random_range(0..callers.len())];
