@@ -180,6 +180,7 @@ fn http_server(
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(ErrorHandlers::new().default_handler(api::envelope_fallback))
+            .wrap(from_fn(api::record_denials))
             .wrap(from_fn(telemetry::request_id_header))
             .wrap(TracingLogger::<telemetry::TenantRootSpan>::new())
             .app_data(state.clone())

@@ -8,8 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::tenants::TenantPath;
-use super::{resource, ApiError};
-use crate::audit::{self, NewEvent};
+use super::{record_success, resource, ApiError};
 use crate::auth::{api_key, Action, Permission, Principal, Resource, Role};
 use crate::domain::TenantId;
 use crate::state::AppState;
@@ -42,40 +41,6 @@ fn may_manage_keys(principal: &Principal, tenant: TenantId) -> Result<(), ApiErr
             "the token does not allow this request",
         ))
     }
-}
-
-async fn record(
-    state: &AppState,
-    principal: &Principal,
-    req: &HttpRequest,
-    tenant: TenantId,
-    action: &str,
-    resource: &str,
-) -> Result<(), ApiError> {
-    let ip = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(str::to_string);
-    let agent = req
-        .headers()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    audit::record(
-        state.catalog(),
-        &NewEvent {
-            tenant_id: Some(tenant),
-            subtenant_id: None,
-            user_id: principal.user_id(),
-            action,
-            resource,
-            ip_address: ip.as_deref(),
-            user_agent: agent.as_deref(),
-            success: true,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,11 +105,11 @@ pub async fn create(
         principal.user_id(),
     );
     state.catalog().insert_api_key(&issued.record).await?;
-    record(
+    record_success(
         &state,
         &principal,
         &req,
-        tenant,
+        Some(tenant),
         "api_keys.create",
         &format!("api_keys/{}", issued.record.id),
     )
@@ -180,11 +145,11 @@ pub async fn revoke(
             "no such live API key",
         ));
     }
-    record(
+    record_success(
         &state,
         &principal,
         &req,
-        tenant,
+        Some(tenant),
         "api_keys.revoke",
         &format!("api_keys/{key}"),
     )
@@ -235,11 +200,11 @@ pub async fn add_domain(
             "another tenant has this domain",
         ));
     }
-    record(
+    record_success(
         &state,
         &principal,
         &req,
-        tenant.0,
+        Some(tenant.0),
         "domains.add",
         &format!("domains/{domain}"),
     )

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::tenants::TenantPath;
-use super::{resource, ApiError};
+use super::{record_success, resource, ApiError};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::Tier;
 use crate::migrator::{FleetError, FleetOptions};
@@ -98,6 +98,7 @@ async fn execute(
 pub async fn start_run(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<WaitQuery>,
     body: web::Json<StartRun>,
 ) -> Result<HttpResponse, ApiError> {
@@ -112,6 +113,15 @@ pub async fn start_run(
         verify: body.verify,
     };
     let run = state.fleet().start(&options).await?;
+    record_success(
+        &state,
+        &principal,
+        &req,
+        None,
+        "migrations.start",
+        &format!("migration_runs/{}", run.id),
+    )
+    .await?;
     execute(&state, run.id, query.wait).await
 }
 
@@ -129,6 +139,7 @@ pub async fn show_run(
 pub async fn resume_run(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     run: web::Path<Uuid>,
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -137,6 +148,15 @@ pub async fn resume_run(
         .fleet()
         .prepare_resume(run.into_inner(), false)
         .await?;
+    record_success(
+        &state,
+        &principal,
+        &req,
+        None,
+        "migrations.resume",
+        &format!("migration_runs/{}", run.id),
+    )
+    .await?;
     execute(&state, run.id, query.wait).await
 }
 
@@ -175,6 +195,7 @@ pub struct MigrateTenant {
 pub async fn migrate_tenant(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
     body: web::Json<MigrateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -184,5 +205,16 @@ pub async fn migrate_tenant(
         .tenants()
         .migrate(id.0, body.target_version, body.dry_run)
         .await?;
+    if !body.dry_run {
+        record_success(
+            &state,
+            &principal,
+            &req,
+            Some(id.0),
+            "tenants.migrate",
+            &format!("tenants/{}", id.0),
+        )
+        .await?;
+    }
     Ok(HttpResponse::Ok().json(report))
 }

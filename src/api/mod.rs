@@ -2,6 +2,7 @@
 //! code; they never build SQL.
 
 mod api_keys;
+mod audited;
 mod data;
 mod error;
 mod extract;
@@ -13,6 +14,7 @@ mod tenants;
 
 use actix_web::web;
 
+pub use audited::{record_denials, record_success, DenialAudited};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};

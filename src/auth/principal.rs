@@ -64,7 +64,12 @@ impl FromRequest for Principal {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { authenticate(&req).await.map_err(ApiError::from) })
+        Box::pin(async move {
+            let principal = authenticate(&req).await.map_err(ApiError::from)?;
+            // Kept for the denial audit, should a handler refuse this caller.
+            actix_web::HttpMessage::extensions_mut(&req).insert(principal.clone());
+            Ok(principal)
+        })
     }
 }
 

@@ -53,10 +53,10 @@ pub struct BudgetedManager {
 const RECLAIM_EVERY: Duration = Duration::from_millis(20);
 
 impl BudgetedManager {
-    /// A permit of the server's budget. While the budget is spent, idle
-    /// connections of every tenant on the server are closed to give theirs
-    /// back (connections returned to a pool go idle, not back to the budget),
-    /// until `acquire_timeout` runs out.
+    /// A permit of the server's budget. While the budget is spent, an idle
+    /// connection of another tenant on the server is closed to give its
+    /// permit back (connections returned to a pool go idle, not back to the
+    /// budget), until `acquire_timeout` runs out.
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
         if let Ok(permit) = self.budget.clone().try_acquire_owned() {
             return Ok(permit);

@@ -312,13 +312,27 @@ impl RouterInner {
             .clone()
     }
 
-    /// Closes the idle connections of every pool on `server`, giving their
-    /// budget back.
-    fn close_idle_on(&self, server: Uuid) {
-        for (_, pool) in self.pools.iter() {
-            if pool.server == server {
-                pool.pool.retain(|_, _| false);
-            }
+    /// Closes one idle connection on `server` (from the pool with the most
+    /// idle ones), giving its permit to a waiter. One at a time: closing every
+    /// idle connection would make all tenants reconnect at once.
+    fn close_idle_on(&self, server: Uuid) -> bool {
+        let fullest = self
+            .pools
+            .iter()
+            .filter(|(_, pool)| pool.server == server)
+            .max_by_key(|(_, pool)| pool.pool.status().available);
+        let Some((_, pool)) = fullest else {
+            return false;
+        };
+        if pool.pool.status().available == 0 {
+            return false;
         }
+        let mut closed = false;
+        pool.pool.retain(|_, _| {
+            let keep = closed;
+            closed = true;
+            keep
+        });
+        closed
     }
 }

@@ -646,3 +646,95 @@ async fn fifty_tenants_share_five_pools_and_ten_connections_without_an_error() {
     let pools = app.state().await.router().pools_cached().await;
     assert!(pools <= 5, "{pools} pools cached");
 }
+
+#[tokio::test]
+async fn control_plane_changes_and_denied_requests_are_audited_in_the_catalog() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("audited", json!({})).await;
+    let tid = t["id"].as_str().unwrap();
+    ok_json(
+        app.admin(Method::POST, &format!("/v1/tenants/{tid}/suspend"), None)
+            .await,
+        200,
+    )
+    .await;
+    ok_json(
+        app.admin(Method::POST, &format!("/v1/tenants/{tid}/resume"), None)
+            .await,
+        200,
+    )
+    .await;
+    // A viewer reaching for the control plane, and a caller with no token.
+    let viewer = app.token(Role::Viewer, Some(id(&t)), None);
+    let (status, _, _) = envelope(app.get("/v1/servers", Some(&viewer)).await).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = envelope(app.get("/v1/tenants", None).await).await;
+    assert_eq!(status, 401);
+    // A viewer trying to write data.
+    let (status, _, _) = envelope(
+        call(
+            &app,
+            Method::POST,
+            "/v1/agents",
+            &viewer,
+            None,
+            Some(json!({ "name": "x", "type": "chat" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let rows: Vec<(String, String)> = app
+        .catalog_db()
+        .await
+        .query("SELECT action, result FROM audit_log ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let has = |action: &str, result: &str| rows.iter().any(|(a, r)| a == action && r == result);
+    assert!(has("tenants.create", "success"), "{rows:?}");
+    assert!(has("tenants.suspend", "success"), "{rows:?}");
+    assert!(has("tenants.resume", "success"), "{rows:?}");
+    assert!(has("forbidden", "failure"), "{rows:?}");
+    assert!(has("unauthenticated", "failure"), "{rows:?}");
+    assert!(has("agents.write", "failure"), "{rows:?}");
+    // Each denial is recorded once.
+    assert_eq!(rows.iter().filter(|(a, _)| a == "agents.write").count(), 1);
+    assert_eq!(
+        rows.iter().filter(|(_, r)| r == "failure").count(),
+        3,
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_simultaneous_first_requests_to_a_cold_tenant_open_one_pool() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("cold-burst", json!({})).await;
+    let db = t["database"].as_str().unwrap().to_string();
+    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+    let router = app.state().await.router().clone();
+    assert_eq!(router.pools_cached().await, 0);
+    let burst = (0..100).map(|_| call(&app, Method::GET, "/v1/agents", &admin, None, None));
+    for response in futures_util::future::join_all(burst).await {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(router.pools_cached().await, 1, "one pool for one tenant");
+    let open: i64 = app
+        .server
+        .connect("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tenant-plane-router'",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        open <= tenant_plane::router::pool_size(tenant_plane::domain::Tier::Standard) as i64,
+        "{open}"
+    );
+}

@@ -26,6 +26,7 @@ pub struct TenantContext {
     pub route: Arc<Route>,
     pub origin: Origin,
     state: web::Data<AppState>,
+    req: HttpRequest,
 }
 
 impl FromRequest for TenantContext {
@@ -58,6 +59,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .expect("AppState is registered by startup")
         .clone();
     let principal = auth::authenticate(req).await?;
+    actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
     let origin = Origin {
         ip_address: req
             .connection_info()
@@ -88,7 +90,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         _ => {
             let own = principal.tenant_id().expect("tenant roles carry tenant_id");
             if let Some(other) = named.or(by_host).filter(|t| *t != own) {
-                deny(&state, &principal, &origin, other, "cross_tenant").await?;
+                deny(req, &state, &principal, &origin, other, "cross_tenant").await?;
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "cross_tenant",
@@ -105,7 +107,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
     };
     let route = state.router().route(subtenant.unwrap_or(tenant)).await?;
     if route.root.id != tenant {
-        deny(&state, &principal, &origin, tenant, "cross_tenant").await?;
+        deny(req, &state, &principal, &origin, tenant, "cross_tenant").await?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_tenant",
@@ -126,11 +128,13 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         route,
         origin,
         state,
+        req: req.clone(),
     })
 }
 
 /// Records a refused request in the catalog; if that fails, so does the request.
 async fn deny(
+    req: &HttpRequest,
     state: &AppState,
     principal: &Principal,
     origin: &Origin,
@@ -151,6 +155,7 @@ async fn deny(
         },
     )
     .await?;
+    actix_web::HttpMessage::extensions_mut(req).insert(crate::api::DenialAudited);
     Ok(())
 }
 
@@ -167,6 +172,7 @@ impl TenantContext {
             Err(e) => {
                 let what = format!("{resource:?}.{action:?}").to_lowercase();
                 deny(
+                    &self.req,
                     &self.state,
                     &self.principal,
                     &self.origin,

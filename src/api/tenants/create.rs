@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::idempotency::idempotent;
-use crate::api::ApiError;
+use crate::api::{record_success, ApiError};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantName, Tier};
 use crate::state::AppState;
@@ -69,6 +69,15 @@ pub async fn create(
     };
     idempotent(&state, &principal, &req, &raw, || async {
         let view = state.tenants().create(input).await?;
+        record_success(
+            &state,
+            &principal,
+            &req,
+            Some(view.id),
+            "tenants.create",
+            &format!("tenants/{}", view.id),
+        )
+        .await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(view).expect("view serialises"),
@@ -101,6 +110,15 @@ pub async fn create_subtenant(
     };
     idempotent(&state, &principal, &req, &raw, || async {
         let view = state.tenants().create_subtenant(parent.0, input).await?;
+        record_success(
+            &state,
+            &principal,
+            &req,
+            Some(parent.0),
+            "tenants.create_subtenant",
+            &format!("tenants/{}", view.id),
+        )
+        .await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(view).expect("view serialises"),

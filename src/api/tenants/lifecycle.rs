@@ -1,8 +1,8 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::ApiError;
+use crate::api::{record_success, ApiError};
 use crate::auth::{Action, Principal, Resource};
 use crate::state::AppState;
 use crate::tenants::Transition;
@@ -10,6 +10,7 @@ use crate::tenants::Transition;
 async fn apply(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
     transition: Transition,
 ) -> Result<HttpResponse, ApiError> {
@@ -24,6 +25,22 @@ async fn apply(
     if transition != Transition::Resume && transition != Transition::Restore {
         state.router().close_pool(id.0).await;
     }
+    let action = format!(
+        "tenants.{}",
+        serde_json::to_value(transition)
+            .expect("serialises")
+            .as_str()
+            .unwrap_or("change")
+    );
+    record_success(
+        &state,
+        &principal,
+        &req,
+        Some(id.0),
+        &action,
+        &format!("tenants/{}", id.0),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -31,27 +48,30 @@ async fn apply(
 pub async fn suspend(
     p: Principal,
     s: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
 ) -> Result<HttpResponse, ApiError> {
-    apply(p, s, id, Transition::Suspend).await
+    apply(p, s, req, id, Transition::Suspend).await
 }
 
 /// `POST /v1/tenants/{id}/resume`
 pub async fn resume(
     p: Principal,
     s: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
 ) -> Result<HttpResponse, ApiError> {
-    apply(p, s, id, Transition::Resume).await
+    apply(p, s, req, id, Transition::Resume).await
 }
 
 /// `POST /v1/tenants/{id}/restore`: undo a soft delete.
 pub async fn restore(
     p: Principal,
     s: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
 ) -> Result<HttpResponse, ApiError> {
-    apply(p, s, id, Transition::Restore).await
+    apply(p, s, req, id, Transition::Restore).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +86,7 @@ pub struct DeleteQuery {
 pub async fn delete(
     p: Principal,
     s: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -74,5 +95,5 @@ pub async fn delete(
     } else {
         Transition::Delete
     };
-    apply(p, s, id, transition).await
+    apply(p, s, req, id, transition).await
 }

@@ -1,8 +1,8 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::ApiError;
+use crate::api::{record_success, ApiError};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantName, Tier};
 use crate::state::AppState;
@@ -22,6 +22,7 @@ pub struct UpdateTenant {
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: TenantPath,
     body: web::Json<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -34,5 +35,14 @@ pub async fn update(
     };
     let view = state.tenants().update(id.0, patch).await?;
     state.router().invalidate(id.0).await;
+    record_success(
+        &state,
+        &principal,
+        &req,
+        Some(id.0),
+        "tenants.update",
+        &format!("tenants/{}", id.0),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }

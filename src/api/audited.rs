@@ -1,0 +1,111 @@
+//! Control-plane audit from the HTTP layer: successful control-plane
+//! mutations, and every 401 or 403 that no handler recorded itself.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest};
+
+use super::ApiError;
+use crate::audit::{self, NewEvent};
+use crate::auth::Principal;
+use crate::domain::TenantId;
+use crate::state::AppState;
+
+/// Request marker: this denial is already in the audit log.
+#[derive(Clone, Copy)]
+pub struct DenialAudited;
+
+fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
+    let ip = req
+        .connection_info()
+        .realip_remote_addr()
+        .map(str::to_string);
+    let agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    (ip, agent)
+}
+
+/// Records a successful control-plane mutation; if the record cannot be
+/// written, the request fails (the mutation itself has happened: the error
+/// says so in the log).
+pub async fn record_success(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    tenant: Option<TenantId>,
+    action: &str,
+    resource: &str,
+) -> Result<(), ApiError> {
+    let (ip, agent) = origin(req);
+    audit::record(
+        state.catalog(),
+        &NewEvent {
+            tenant_id: tenant,
+            subtenant_id: None,
+            user_id: principal.user_id(),
+            action,
+            resource,
+            ip_address: ip.as_deref(),
+            user_agent: agent.as_deref(),
+            success: true,
+        },
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(
+            action,
+            resource,
+            "a control-plane change succeeded but its audit record failed"
+        );
+        ApiError::from(e)
+    })
+}
+
+/// Middleware: a 401 or 403 that no handler audited is recorded here, with
+/// the caller when one was authenticated.
+pub async fn record_denials(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    if (status == 401 || status == 403)
+        && res.request().extensions().get::<DenialAudited>().is_none()
+    {
+        let request = res.request().clone();
+        if let Some(state) = request.app_data::<web::Data<AppState>>() {
+            let principal = request.extensions().get::<Principal>().cloned();
+            let (ip, agent) = origin(&request);
+            let user = principal
+                .as_ref()
+                .map(|p| p.user_id().to_string())
+                .unwrap_or_else(|| "anonymous".into());
+            let result = audit::record(
+                state.catalog(),
+                &NewEvent {
+                    tenant_id: principal.as_ref().and_then(Principal::tenant_id),
+                    subtenant_id: principal.as_ref().and_then(Principal::subtenant_id),
+                    user_id: &user,
+                    action: if status == 401 {
+                        "unauthenticated"
+                    } else {
+                        "forbidden"
+                    },
+                    resource: &format!("{} {}", request.method(), request.path()),
+                    ip_address: ip.as_deref(),
+                    user_agent: agent.as_deref(),
+                    success: false,
+                },
+            )
+            .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "could not audit a denied request");
+            }
+        }
+    }
+    Ok(res)
+}
