@@ -24,13 +24,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
+            // The data plane first: actix tries resources in order, and its
+            // requests are the hot path.
             web::scope("/v1")
+                .configure(data::routes)
                 .service(resource("/servers").route(web::get().to(servers::list)))
                 .service(resource("/servers/{id}").route(web::patch().to(servers::update)))
                 .configure(tenants::routes)
                 .configure(migrations::routes)
-                .configure(api_keys::routes)
-                .configure(data::routes),
+                .configure(api_keys::routes),
         )
         .default_service(web::to(extract::not_found));
 }
