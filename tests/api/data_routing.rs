@@ -1,0 +1,164 @@
+//! The router under pressure: suspension, rate limits, the connection
+//! budget and single-flight pool creation.
+
+use reqwest::Method;
+use serde_json::json;
+use tenant_plane::auth::Role;
+
+use crate::data_plane::{call, id, ok_json};
+use crate::helpers::{envelope, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_suspended_tenant_is_refused_at_once_and_served_again_after_resume() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("pausing", json!({})).await;
+    let tid = t["id"].as_str().unwrap();
+    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+    ok_json(
+        call(&app, Method::GET, "/v1/agents", &admin, None, None).await,
+        200,
+    )
+    .await;
+    ok_json(
+        app.admin(Method::POST, &format!("/v1/tenants/{tid}/suspend"), None)
+            .await,
+        200,
+    )
+    .await;
+    let (status, code, _) =
+        envelope(call(&app, Method::GET, "/v1/agents", &admin, None, None).await).await;
+    assert_eq!((status, code.as_str()), (403, "tenant_suspended"));
+    ok_json(
+        app.admin(Method::POST, &format!("/v1/tenants/{tid}/resume"), None)
+            .await,
+        200,
+    )
+    .await;
+    ok_json(
+        call(&app, Method::GET, "/v1/agents", &admin, None, None).await,
+        200,
+    )
+    .await;
+    ok_json(
+        app.admin(Method::DELETE, &format!("/v1/tenants/{tid}"), None)
+            .await,
+        200,
+    )
+    .await;
+    let (status, code, _) =
+        envelope(call(&app, Method::GET, "/v1/agents", &admin, None, None).await).await;
+    assert_eq!((status, code.as_str()), (404, "tenant_deleted"));
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_gets_429_with_retry_after_while_others_are_served() {
+    // Scale 0.05: a free tenant gets one request a second, a burst of two.
+    let app = spawn_app_with(|s| s.router.rate_limit_scale = 0.05).await;
+    let noisy = ok_json(
+        app.admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({ "name": "Noisy", "slug": "noisy", "tier": "free" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let quiet = app.create_tenant("quiet", json!({})).await;
+    let noisy_admin = app.token(Role::TenantAdmin, Some(id(&noisy)), None);
+    let quiet_admin = app.token(Role::TenantAdmin, Some(id(&quiet)), None);
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = call(&app, Method::GET, "/v1/agents", &noisy_admin, None, None).await;
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("the noisy tenant was limited");
+    assert!(limited.headers().get("retry-after").is_some());
+    let (_, code, _) = envelope(limited).await;
+    assert_eq!(code, "rate_limited");
+    ok_json(
+        call(&app, Method::GET, "/v1/agents", &quiet_admin, None, None).await,
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn fifty_tenants_share_five_pools_and_ten_connections_without_an_error() {
+    let app = spawn_app_with(|s| {
+        s.router.max_pools = 5;
+        s.router.connection_budget = 10;
+    })
+    .await;
+    let mut tokens = Vec::new();
+    let mut databases = Vec::new();
+    for i in 0..50 {
+        let t = app.create_tenant(&format!("budget-{i}"), json!({})).await;
+        databases.push(t["database"].as_str().unwrap().to_string());
+        tokens.push(app.token(Role::TenantAdmin, Some(id(&t)), None));
+    }
+    let admin = app.server.connect("postgres").await;
+    let count_router = || async {
+        admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenant-plane-router' AND datname = ANY($1)",
+                &[&databases],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let mut peak = 0;
+    for round in 0..3 {
+        let requests = tokens.iter().map(|token| {
+            call(
+                &app,
+                Method::POST,
+                "/v1/agents",
+                token,
+                None,
+                Some(json!({ "name": format!("r{round}"), "type": "chat" })),
+            )
+        });
+        for response in futures_util::future::join_all(requests).await {
+            assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        }
+        peak = peak.max(count_router().await);
+    }
+    assert!(peak <= 10, "{peak} router connections open");
+    let pools = app.state().await.router().pools_cached().await;
+    assert!(pools <= 5, "{pools} pools cached");
+}
+
+#[tokio::test]
+async fn a_hundred_simultaneous_first_requests_to_a_cold_tenant_open_one_pool() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("cold-burst", json!({})).await;
+    let db = t["database"].as_str().unwrap().to_string();
+    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+    let router = app.state().await.router().clone();
+    assert_eq!(router.pools_cached().await, 0);
+    let burst = (0..100).map(|_| call(&app, Method::GET, "/v1/agents", &admin, None, None));
+    for response in futures_util::future::join_all(burst).await {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(router.pools_cached().await, 1, "one pool for one tenant");
+    let open: i64 = app
+        .server
+        .connect("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tenant-plane-router'",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        open <= tenant_plane::router::pool_size(tenant_plane::domain::Tier::Standard) as i64,
+        "{open}"
+    );
+}
