@@ -9,6 +9,9 @@
 //!
 //! Usage: `cargo bench --bench migrate [-- TENANTS]` (default 1000).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,9 +19,6 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tenant_plane::config::Settings;
 use tenant_plane::domain::{Slug, TenantName, Tier};
-use tenant_plane::local_pg::{
-    postgres_owner, ClusterAuth, ClusterOptions, LocalCluster, PgBinaries,
-};
 use tenant_plane::migrator::FleetOptions;
 use tenant_plane::startup::Services;
 use tenant_plane::tenants::NewTenantInput;
@@ -32,24 +32,7 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1000);
-    let dir = tempfile::Builder::new()
-        .prefix("tp-bench-migrate-")
-        .tempdir()?;
-    if let Some((uid, gid)) = postgres_owner()? {
-        nix::unistd::chown(dir.path(), Some(uid), Some(gid))?;
-    }
-    let options = ClusterOptions {
-        pgdata: dir.path().join("pgdata"),
-        run_dir: dir.path().join("run"),
-        port: 0,
-        auth: ClusterAuth::Trust,
-        durable: true,
-        max_connections: 200,
-    };
-    let cluster = tokio::task::spawn_blocking(move || {
-        LocalCluster::start(options, PgBinaries::locate(None)?)
-    })
-    .await??;
+    let (_dir, cluster) = common::start_cluster("tp-bench-migrate-", true).await?;
     let migrations = tempfile::tempdir()?;
     std::fs::write(migrations.path().join("V1__tenant_schema.sql"), V1)?;
     let settings = Settings {

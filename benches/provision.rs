@@ -5,14 +5,14 @@
 //!
 //! Usage: `cargo bench --bench provision [-- ROUNDS]` (default 40).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use tenant_plane::auth::{Claims, JwtKeys, Role};
 use tenant_plane::config::Settings;
-use tenant_plane::local_pg::{
-    postgres_owner, ClusterAuth, ClusterOptions, LocalCluster, PgBinaries,
-};
 use tenant_plane::startup::Application;
 
 const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
@@ -33,22 +33,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(durable: bool, rounds: usize) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("tp-bench-").tempdir()?;
-    if let Some((uid, gid)) = postgres_owner()? {
-        nix::unistd::chown(dir.path(), Some(uid), Some(gid))?;
-    }
-    let options = ClusterOptions {
-        pgdata: dir.path().join("pgdata"),
-        run_dir: dir.path().join("run"),
-        port: 0,
-        auth: ClusterAuth::Trust,
-        durable,
-        max_connections: 200,
-    };
-    let cluster = tokio::task::spawn_blocking(move || {
-        LocalCluster::start(options, PgBinaries::locate(None)?)
-    })
-    .await??;
+    let (_dir, cluster) = common::start_cluster("tp-bench-", durable).await?;
     let settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url: Some(cluster.dsn("tenant_plane")),

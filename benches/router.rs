@@ -11,6 +11,9 @@
 //!
 //! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per scenario).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,9 +25,6 @@ use serde_json::json;
 use tenant_plane::auth::{Claims, JwtKeys, Role};
 use tenant_plane::config::Settings;
 use tenant_plane::domain::{Slug, TenantId, TenantName, Tier};
-use tenant_plane::local_pg::{
-    postgres_owner, ClusterAuth, ClusterOptions, LocalCluster, PgBinaries,
-};
 use tenant_plane::startup::Application;
 use tenant_plane::tenants::NewTenantInput;
 
@@ -48,23 +48,7 @@ async fn main() -> anyhow::Result<()> {
         .find_map(|a| a.parse().ok())
         .unwrap_or(5);
     let window = Duration::from_secs(secs);
-    let dir = tempfile::Builder::new()
-        .prefix("tp-bench-router-")
-        .tempdir()?;
-    if let Some((uid, gid)) = postgres_owner()? {
-        nix::unistd::chown(dir.path(), Some(uid), Some(gid))?;
-    }
-    let binaries = PgBinaries::locate(None)?;
-    let options = ClusterOptions {
-        pgdata: dir.path().join("pgdata"),
-        run_dir: dir.path().join("run"),
-        port: 0,
-        auth: ClusterAuth::Trust,
-        durable: false,
-        max_connections: 300,
-    };
-    let b = binaries.clone();
-    let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(options, b)).await??;
+    let (dir, cluster) = common::start_cluster("tp-bench-router-", false).await?;
     let base_settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url: Some(cluster.dsn("tenant_plane")),
@@ -194,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     cold.sort_by(|a, b| a.total_cmp(b));
     let script = dir.path().join("select1.sql");
     std::fs::write(&script, "SELECT 1;\n")?;
-    let out = std::process::Command::new(binaries.tool("pgbench"))
+    let out = std::process::Command::new(cluster.binaries().tool("pgbench"))
         .args([
             "-n",
             "-C",

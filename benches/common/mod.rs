@@ -1,0 +1,30 @@
+//! What every benchmark needs: a throwaway PostgreSQL cluster of its own.
+
+use tenant_plane::local_pg::{
+    postgres_owner, ClusterAuth, ClusterOptions, LocalCluster, PgBinaries,
+};
+
+/// A cluster in a new temp dir; `durable` keeps fsync on. The dir must
+/// outlive the cluster.
+pub async fn start_cluster(
+    prefix: &str,
+    durable: bool,
+) -> anyhow::Result<(tempfile::TempDir, LocalCluster)> {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    if let Some((uid, gid)) = postgres_owner()? {
+        nix::unistd::chown(dir.path(), Some(uid), Some(gid))?;
+    }
+    let options = ClusterOptions {
+        pgdata: dir.path().join("pgdata"),
+        run_dir: dir.path().join("run"),
+        port: 0,
+        auth: ClusterAuth::Trust,
+        durable,
+        max_connections: 300,
+    };
+    let cluster = tokio::task::spawn_blocking(move || {
+        LocalCluster::start(options, PgBinaries::locate(None)?)
+    })
+    .await??;
+    Ok((dir, cluster))
+}
