@@ -35,6 +35,8 @@ pub struct Route {
     pub password: SecretString,
     /// The requested tenant's effective features and limits.
     pub features: Resolved,
+    /// The root tenant's: its limits cap the total over all its subtenants.
+    pub root_features: Resolved,
 }
 
 impl Route {
@@ -90,12 +92,15 @@ pub(super) async fn load(tenants: &Tenants, id: TenantId) -> Result<Route, Route
     }
     let password = tenants.role_password(&root).map_err(|e| internal(&e))?;
     let child = (tenant.parent_id.is_some()).then(|| config(&tenant));
-    let features = resolved(root.tier, &config(&root), child.as_ref());
+    let root_config = config(&root);
+    let features = resolved(root.tier, &root_config, child.as_ref());
+    let root_features = resolved(root.tier, &root_config, None);
     Ok(Route {
         tenant,
         root,
         server,
         password,
         features,
+        root_features,
     })
 }

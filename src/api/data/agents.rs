@@ -7,7 +7,6 @@ use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
 use crate::data::audit;
-use crate::tenant_config::resolved;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,13 +68,7 @@ pub async fn create(
         configuration: valid_configuration(body.configuration)?
             .unwrap_or_else(|| serde_json::json!({})),
     };
-    let root = &ctx.route.root;
-    let root_limit = resolved(
-        root.tier,
-        &serde_json::from_value(root.settings.clone()).unwrap_or_default(),
-        None,
-    )
-    .max_agents;
+    let root_limit = ctx.route.root_features.max_agents;
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let agent = agents::create(&tx, &scope, &ctx.route.features, root_limit, &new).await?;

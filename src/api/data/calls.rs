@@ -9,7 +9,6 @@ use crate::auth::{Action, Resource};
 use crate::data::audit;
 use crate::data::calls::{self, CallFilter, CallStatus};
 use crate::data::DataError;
-use crate::tenant_config::resolved;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,11 +66,9 @@ fn valid_duration(d: Option<u32>) -> Result<Option<i32>, ApiError> {
 
 /// The caller's and its root's `maxConcurrentCalls`.
 fn limits(ctx: &TenantContext) -> (u32, u32) {
-    let root = &ctx.route.root;
-    let root_cfg = serde_json::from_value(root.settings.clone()).unwrap_or_default();
     (
         ctx.route.features.max_concurrent_calls,
-        resolved(root.tier, &root_cfg, None).max_concurrent_calls,
+        ctx.route.root_features.max_concurrent_calls,
     )
 }
 
