@@ -102,3 +102,21 @@ impl Catalog {
         Ok(())
     }
 }
+
+impl Catalog {
+    /// Forgets keys whose first request never finished (its process died),
+    /// so that a retry can run again instead of getting 409 for ever.
+    pub async fn expire_unfinished_idempotency(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<u64, CatalogError> {
+        let client = self.pool().get().await?;
+        Ok(client
+            .execute(
+                "DELETE FROM idempotency_keys
+                  WHERE response_status IS NULL AND created_at < now() - make_interval(secs => $1)",
+                &[&older_than.as_secs_f64()],
+            )
+            .await?)
+    }
+}

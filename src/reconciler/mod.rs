@@ -31,6 +31,8 @@ pub struct PassReport {
     pub resumed: Vec<Uuid>,
     pub failed: Vec<(Uuid, String)>,
     pub purged: Vec<TenantId>,
+    /// Idempotency keys of requests that died before answering.
+    pub expired_keys: u64,
 }
 
 impl Reconciler {
@@ -62,7 +64,8 @@ impl Reconciler {
                     Ok(report)
                         if report.resumed.is_empty()
                             && report.failed.is_empty()
-                            && report.purged.is_empty() => {}
+                            && report.purged.is_empty()
+                            && report.expired_keys == 0 => {}
                     Ok(report) => tracing::info!(?report, "reconciler pass"),
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "reconciler pass failed; will retry")
@@ -96,6 +99,12 @@ impl Reconciler {
                 }
             }
         }
+        // A request older than any operation's lease is not coming back.
+        report.expired_keys = self
+            .tenants
+            .catalog()
+            .expire_unfinished_idempotency(self.stale_after.max(Duration::from_secs(60)))
+            .await?;
         for tenant in self
             .tenants
             .catalog()

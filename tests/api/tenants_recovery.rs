@@ -125,3 +125,29 @@ async fn doctor_finds_an_orphan_database_made_by_hand_and_fix_drops_it() {
         "doctor --fix left the catalog's tenants alone"
     );
 }
+
+#[tokio::test]
+async fn an_idempotency_key_whose_request_died_is_released_by_the_reconciler() {
+    let app = crate::helpers::spawn_app().await;
+    let catalog = app.catalog_db().await;
+    // What a process killed mid-request leaves: a key with no response.
+    catalog
+        .execute(
+            "INSERT INTO idempotency_keys (principal, key, request_hash, created_at)
+             VALUES ('test-user', 'died-mid-request', 'x', now() - interval '2 hours'),
+                    ('test-user', 'still-running', 'y', now())",
+            &[],
+        )
+        .await
+        .unwrap();
+    let report = app.state().await.reconciler().run_once().await.unwrap();
+    assert_eq!(report.expired_keys, 1);
+    let left: Vec<String> = catalog
+        .query("SELECT key FROM idempotency_keys ORDER BY key", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["still-running"], "a request in flight keeps its key");
+}
