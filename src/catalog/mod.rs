@@ -82,11 +82,25 @@ impl Catalog {
         connect(&self.config).await
     }
 
-    /// One round trip, for readiness checks.
+    /// One round trip, for readiness checks. A pooled session that the
+    /// server ended (a restart, a terminated backend) is thrown away and the
+    /// next one tried, so readiness reflects the server, not a stale pool.
     pub async fn ping(&self) -> Result<(), CatalogError> {
-        let client = self.pool.get().await?;
-        client.simple_query("SELECT 1").await?;
-        Ok(())
+        let mut last = None;
+        for _ in 0..=self.pool.status().max_size {
+            let client = self.pool.get().await?;
+            match client.simple_query("SELECT 1").await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P")) =>
+                {
+                    let _ = deadpool_postgres::Object::take(client);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CatalogError::Query(last.expect("at least one attempt")))
     }
 }
 

@@ -1,7 +1,8 @@
 //! Cross-replica cache invalidation: a session on the catalog LISTENs to
 //! `tenant_plane_tenants`, which a trigger notifies on every tenant or domain
-//! change. If the session drops, every route is forgotten (notices may have
-//! been missed) and the listener reconnects.
+//! change; the tenant's route is forgotten and its pool closed. If the session
+//! drops, every route is forgotten (notices may have been missed) and the
+//! listener reconnects.
 
 use std::time::Duration;
 
@@ -69,6 +70,9 @@ async fn listen_once(
     while let Some(payload) = rx.recv().await {
         if let Ok(id) = payload.parse::<TenantId>() {
             router.invalidate(id).await;
+            // A suspension ends the tenant's sessions and a migration changes
+            // its schema: start from fresh connections either way.
+            router.close_pool(id).await;
         }
     }
     drop(client);
