@@ -152,11 +152,6 @@ impl Application {
         self.state.clone()
     }
 
-    /// A handle that stops the server gracefully.
-    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
-    }
-
     /// Serves until stopped by SIGINT/SIGTERM or the server handle; in-flight
     /// requests get `http.shutdown_timeout_secs` to finish. Then the
     /// background workers stop, and last the tenant pools close.

@@ -164,16 +164,9 @@ pub struct AddDomain {
 }
 
 fn valid_domain(domain: &str) -> Option<String> {
+    // Host names are case-insensitive: store the lowercase form.
     let d = domain.trim().to_ascii_lowercase();
-    let ok = d.len() <= 253
-        && d.contains('.')
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        });
-    ok.then_some(d)
+    crate::domain::is_host_name(&d).then_some(d)
 }
 
 /// `POST /v1/tenants/{id}/domains`: requests whose Host is this domain go to the tenant.

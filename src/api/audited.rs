@@ -9,6 +9,7 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use super::ApiError;
 use crate::audit::{self, NewEvent};
 use crate::auth::Principal;
+use crate::data::audit::Origin;
 use crate::domain::TenantId;
 use crate::state::AppState;
 
@@ -16,17 +17,19 @@ use crate::state::AppState;
 #[derive(Clone, Copy)]
 pub struct DenialAudited;
 
-fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
-    let ip = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(str::to_string);
-    let agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(512).collect());
-    (ip, agent)
+/// Where a request came from: client address and user agent (truncated).
+pub fn request_origin(req: &HttpRequest) -> Origin {
+    Origin {
+        ip_address: req
+            .connection_info()
+            .realip_remote_addr()
+            .map(str::to_string),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
 }
 
 /// Records a successful control-plane mutation; if the record cannot be
@@ -40,7 +43,7 @@ pub async fn record_success(
     action: &str,
     resource: &str,
 ) -> Result<(), ApiError> {
-    let (ip, agent) = origin(req);
+    let origin = request_origin(req);
     audit::record(
         state.catalog(),
         &NewEvent {
@@ -49,8 +52,8 @@ pub async fn record_success(
             user_id: principal.user_id(),
             action,
             resource,
-            ip_address: ip.as_deref(),
-            user_agent: agent.as_deref(),
+            ip_address: origin.ip_address.as_deref(),
+            user_agent: origin.user_agent.as_deref(),
             success: true,
         },
     )
@@ -79,7 +82,7 @@ pub async fn record_denials(
         let request = res.request().clone();
         if let Some(state) = request.app_data::<web::Data<AppState>>() {
             let principal = request.extensions().get::<Principal>().cloned();
-            let (ip, agent) = origin(&request);
+            let origin = request_origin(&request);
             let user = principal
                 .as_ref()
                 .map(|p| p.user_id().to_string())
@@ -96,8 +99,8 @@ pub async fn record_denials(
                         "forbidden"
                     },
                     resource: &format!("{} {}", request.method(), request.path()),
-                    ip_address: ip.as_deref(),
-                    user_agent: agent.as_deref(),
+                    ip_address: origin.ip_address.as_deref(),
+                    user_agent: origin.user_agent.as_deref(),
                     success: false,
                 },
             )

@@ -14,7 +14,7 @@ mod tenants;
 
 use actix_web::web;
 
-pub use audited::{record_denials, record_success, DenialAudited};
+pub use audited::{record_denials, record_success, request_origin, DenialAudited};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};

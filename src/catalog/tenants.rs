@@ -60,8 +60,6 @@ pub(super) fn tenant_from_row(r: &Row) -> TenantRecord {
 pub struct TenantFilter {
     pub status: Option<TenantStatus>,
     pub parent_id: Option<TenantId>,
-    /// Only root tenants (no parent).
-    pub roots_only: bool,
     /// Return tenants with an id greater than this (the cursor).
     pub after: Option<TenantId>,
     pub limit: i64,
@@ -99,31 +97,19 @@ impl Catalog {
                     "SELECT {TENANT_COLUMNS} FROM tenants
                       WHERE ($1::text IS NULL OR status = $1)
                         AND ($2::uuid IS NULL OR parent_id = $2)
-                        AND (NOT $3 OR parent_id IS NULL)
-                        AND ($4::uuid IS NULL OR id > $4)
+                        AND ($3::uuid IS NULL OR id > $3)
                         AND purged_at IS NULL
-                      ORDER BY id LIMIT $5"
+                      ORDER BY id LIMIT $4"
                 ),
                 &[
                     &filter.status.map(TenantStatus::as_str),
                     &filter.parent_id.map(|p| p.as_uuid()),
-                    &filter.roots_only,
                     &filter.after.map(|a| a.as_uuid()),
                     &filter.limit,
                 ],
             )
             .await?;
         Ok(rows.iter().map(tenant_from_row).collect())
-    }
-
-    /// The subtenants of `parent` that are not purged.
-    pub async fn children(&self, parent: TenantId) -> Result<Vec<TenantRecord>, CatalogError> {
-        self.list_tenants(&TenantFilter {
-            parent_id: Some(parent),
-            limit: i64::MAX,
-            ..TenantFilter::default()
-        })
-        .await
     }
 
     pub async fn update_tenant(

@@ -46,14 +46,10 @@ pub struct MigrateArgs {
     #[arg(long)]
     verify: bool,
     /// Only tenants of this tier.
-    #[arg(long, value_parser = parse_tier)]
+    #[arg(long, value_parser = super::parse_tier)]
     tier: Option<Tier>,
     #[arg(long)]
     json: bool,
-}
-
-fn parse_tier(s: &str) -> Result<Tier, String> {
-    Tier::parse(s).ok_or_else(|| "expected free, standard or enterprise".into())
 }
 
 pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()> {

@@ -93,3 +93,8 @@ pub fn main() -> ExitCode {
 fn init_cli_logging(settings: &Settings) {
     crate::telemetry::init(settings.log_format, "warn");
 }
+
+/// clap value parser for `--tier`.
+fn parse_tier(s: &str) -> Result<crate::domain::Tier, String> {
+    crate::domain::Tier::parse(s).ok_or_else(|| "expected free, standard or enterprise".into())
+}

@@ -29,7 +29,7 @@ enum TenantCommand {
         #[arg(long, value_parser = parse_slug)]
         slug: Slug,
         /// free, standard or enterprise.
-        #[arg(long, default_value = "standard", value_parser = parse_tier)]
+        #[arg(long, default_value = "standard", value_parser = super::parse_tier)]
         tier: Tier,
         /// Settings as JSON (branding, features, integrations).
         #[arg(long)]
@@ -77,10 +77,6 @@ fn parse_name(s: &str) -> Result<TenantName, String> {
 
 fn parse_slug(s: &str) -> Result<Slug, String> {
     Slug::parse(s).map_err(|e| e.to_string())
-}
-
-fn parse_tier(s: &str) -> Result<Tier, String> {
-    Tier::parse(s).ok_or_else(|| "expected free, standard or enterprise".into())
 }
 
 fn parse_status(s: &str) -> Result<TenantStatus, String> {
@@ -139,7 +135,6 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
                 .list(TenantFilter {
                     status,
                     parent_id: parent,
-                    roots_only: false,
                     after: cursor,
                     limit: i64::from(limit),
                 })

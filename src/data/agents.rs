@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, Transaction};
 use uuid::Uuid;
 
-use super::{enter, DataError, Scope};
+use super::{enter, DataError, Scope, LIMIT_LOCK};
 use crate::tenant_config::Resolved;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,9 +59,6 @@ pub struct NewAgent {
     pub kind: AgentType,
     pub configuration: serde_json::Value,
 }
-
-/// Advisory lock key that serialises limit checks inside one tenant database.
-const LIMIT_LOCK: i64 = 0x7470_6c69_6d69_7473;
 
 /// Creates an agent within the tenant's features and `maxAgents`; the
 /// subtenant's own limit and its root's total both apply.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{Row, Transaction};
 use uuid::Uuid;
 
-use super::{enter, DataError, Scope};
+use super::{enter, DataError, Scope, LIMIT_LOCK};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,8 +69,6 @@ pub struct CallFilter {
     pub after: Option<Uuid>,
     pub limit: i64,
 }
-
-const LIMIT_LOCK: i64 = 0x7470_6c69_6d69_7473;
 
 /// Checks `maxConcurrentCalls` before a call goes in progress: the
 /// subtenant's own limit and its root's total both apply.

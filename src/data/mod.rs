@@ -51,6 +51,10 @@ impl From<tokio_postgres::Error> for DataError {
     }
 }
 
+/// Advisory lock key ("tplimits") that serialises limit checks (agents,
+/// calls in progress) inside one tenant database.
+pub const LIMIT_LOCK: i64 = 0x7470_6c69_6d69_7473;
+
 /// Who a transaction acts for: row-level security reads these.
 #[derive(Debug, Clone)]
 pub struct Scope {

@@ -91,17 +91,7 @@ fn validate_branding(b: &Branding) -> Result<(), FieldError> {
         }
     }
     if let Some(domain) = &b.custom_domain {
-        let ok = domain.len() <= 253
-            && domain.contains('.')
-            && domain.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && label
-                        .bytes()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-            });
-        if !ok {
+        if !crate::domain::is_host_name(domain) {
             return Err(err(
                 "branding.customDomain",
                 "must be a lowercase host name",

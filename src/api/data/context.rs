@@ -60,17 +60,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .clone();
     let principal = auth::authenticate(req).await?;
     actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
-    let origin = Origin {
-        ip_address: req
-            .connection_info()
-            .realip_remote_addr()
-            .map(str::to_string),
-        user_agent: req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-    };
+    let origin = crate::api::request_origin(req);
     let named = header_tenant(req, TENANT_HEADER)?;
     let by_host = match req
         .headers()

@@ -30,7 +30,6 @@ pub async fn list(
         .list(TenantFilter {
             status: query.status,
             parent_id: query.parent_id,
-            roots_only: false,
             after: query.cursor,
             limit: i64::from(query.limit.unwrap_or(50)),
         })

@@ -1,0 +1,34 @@
+/// Whether `name` is a lowercase DNS host name with at least two labels:
+/// labels of 1 to 63 letters, digits or '-', not starting with '-'.
+pub fn is_host_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.contains('.')
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_lowercase_dotted_labels() {
+        assert!(is_host_name("support.acme.example"));
+        for bad in [
+            "localhost",
+            "Acme.example",
+            "-a.example",
+            "a..example",
+            "a b.example",
+            &format!("{}.example", "a".repeat(64)),
+        ] {
+            assert!(!is_host_name(bad), "{bad}");
+        }
+    }
+}
