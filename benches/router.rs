@@ -2,14 +2,16 @@
 //!
 //! - `GET /v1/agents/{id}` through the service (JWT, tenant route, budgeted
 //!   pool, transaction with the RLS settings) against a bare actix-web handler
-//!   running the same statements on one static deadpool pool;
+//!   running the same statements (cached and pipelined alike) on one static
+//!   deadpool pool, and with Zipf traffic also on one static pool per tenant;
 //! - with 1 tenant, and with 100 tenants under Zipf(1.1) traffic, each after
-//!   a 2 s warm-up that is not measured;
+//!   a 2 s warm-up that is not measured, in 3 rounds whose order rotates
+//!   (medians reported; ratios are the median of the per-round ratios);
 //! - cold start (the first request after the tenant's pool was evicted)
 //!   beside `pgbench -C`'s connection time on the same server;
 //! - a quiet tenant's p99 alone and while a free-tier tenant floods.
 //!
-//! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per scenario).
+//! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per round).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -31,9 +33,14 @@ use tenant_plane::tenants::NewTenantInput;
 const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const CONCURRENCY: usize = 8;
+/// Measured rounds per scenario, router and bare handler alternating.
+const ROUNDS: usize = 3;
 /// Unmeasured load before each measured window.
 const WARM_UP: Duration = Duration::from_secs(2);
-const SELECT: &str = "SELECT id, subtenant_id, name, type, configuration, owner, created_at, updated_at FROM agents WHERE id = $1";
+/// The service's own statements for `GET /v1/agents/{id}`.
+const ENTER: &str =
+    "SELECT set_config('app.subtenant_id', $1, true), set_config('app.user_id', $2, true)";
+const SELECT: &str = "SELECT id, subtenant_id, name, type, configuration, owner, created_at, updated_at FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)";
 
 struct Target {
     tenant: TenantId,
@@ -48,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         .find_map(|a| a.parse().ok())
         .unwrap_or(5);
     let window = Duration::from_secs(secs);
-    let (dir, cluster) = common::start_cluster("tp-bench-router-", false).await?;
+    let (dir, cluster) = common::start_cluster_with("tp-bench-router-", false, 800).await?;
     let base_settings = Settings {
         listen: "127.0.0.1:0".parse()?,
         database_url: Some(cluster.dsn("tenant_plane")),
@@ -114,21 +121,33 @@ async fn main() -> anyhow::Result<()> {
     }
     let targets = Arc::new(targets);
 
-    // The bare handler: same statements, one static pool on tenant 0's database.
-    let mut pg = tokio_postgres::Config::new();
-    pg.host("127.0.0.1")
-        .port(cluster.port())
-        .user("postgres")
-        .dbname(tenant_plane::domain::DbName::for_tenant(targets[0].tenant).to_string());
-    let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
-        pg,
-        tokio_postgres::NoTls,
-    ))
-    .max_size(10)
-    .build()?;
+    // The bare handler: the same statements, cached and pipelined the same
+    // way, on static pools of the tenant's pool size, each in its tenant's
+    // database as the tenant's role (so row-level security costs both the
+    // same). The baseline the issue names is one static pool (tenant 0's);
+    // one static pool per tenant shows what database-per-tenant itself costs.
+    let mut pools = std::collections::HashMap::new();
+    for t in targets.iter() {
+        let db = tenant_plane::domain::DbName::for_tenant(t.tenant).to_string();
+        let mut pg = tokio_postgres::Config::new();
+        pg.host("127.0.0.1")
+            .port(cluster.port())
+            .user("postgres")
+            .options(format!("-c role={db}"))
+            .dbname(&db);
+        let pool = deadpool_postgres::Pool::builder(deadpool_postgres::Manager::new(
+            pg,
+            tokio_postgres::NoTls,
+        ))
+        .max_size(tenant_plane::router::pool_size(Tier::Standard))
+        .queue_mode(deadpool::managed::QueueMode::Lifo)
+        .build()?;
+        pools.insert(t.agent, pool);
+    }
+    let pools = web::Data::new(pools);
     let bare = HttpServer::new(move || {
         App::new()
-            .app_data(web::Data::new(pool.clone()))
+            .app_data(pools.clone())
             .route("/v1/agents/{id}", web::get().to(bare_handler))
     })
     .workers(2)
@@ -144,21 +163,52 @@ async fn main() -> anyhow::Result<()> {
         ("100 tenants, Zipf(1.1), budget 50", true, &tight_url),
     ] {
         let pick = picker(targets.clone(), zipf);
-        let bare_pick = picker(targets.clone(), false);
-        // Warm up both (pools, caches, sessions), then measure.
-        load(service, &pick, WARM_UP, CONCURRENCY).await?;
-        load(&bare_url, &bare_pick, WARM_UP, CONCURRENCY).await?;
-        let router = load(service, &pick, window, CONCURRENCY).await?;
-        let baseline = load(&bare_url, &bare_pick, window, CONCURRENCY).await?;
-        println!("| {label} | bare handler, one static pool | {:.0} | {:.2} ms | {:.2} ms | 1.00 | 1.00 |", baseline.rps, baseline.p50, baseline.p99);
-        println!(
-            "| {label} | through the router | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {:.2} |",
-            router.rps,
-            router.p50,
-            router.p99,
-            router.rps / baseline.rps,
-            router.p99 / baseline.p99
-        );
+        // The baseline first, then the router; with Zipf traffic also one
+        // static pool per tenant.
+        let mut contenders = vec![
+            (
+                "bare handler, one static pool",
+                &bare_url,
+                picker(targets.clone(), false),
+            ),
+            ("through the router", service, pick.clone()),
+        ];
+        if zipf {
+            contenders.push(("bare handler, one static pool per tenant", &bare_url, pick));
+        }
+        // Warm up each (pools, caches, sessions), then measure in rounds
+        // whose order rotates, so that drift on a shared machine hits all.
+        for (_, base, pick) in &contenders {
+            load(base, pick, WARM_UP, CONCURRENCY).await?;
+        }
+        let mut runs: Vec<Vec<LoadResult>> = contenders.iter().map(|_| Vec::new()).collect();
+        for round in 0..ROUNDS {
+            for k in 0..contenders.len() {
+                let i = (k + round) % contenders.len();
+                let (_, base, pick) = &contenders[i];
+                runs[i].push(load(base, pick, window, CONCURRENCY).await?);
+            }
+        }
+        for (i, (name, _, _)) in contenders.iter().enumerate() {
+            let per_round = |f: fn(&LoadResult) -> f64| {
+                median(
+                    runs[i]
+                        .iter()
+                        .zip(&runs[0])
+                        .map(|(r, b)| f(r) / f(b))
+                        .collect(),
+                )
+            };
+            let med = |f: fn(&LoadResult) -> f64| median(runs[i].iter().map(f).collect());
+            println!(
+                "| {label} | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {:.2} |",
+                med(|r| r.rps),
+                med(|r| r.p50),
+                med(|r| r.p99),
+                per_round(|r| r.rps),
+                per_round(|r| r.p99),
+            );
+        }
     }
 
     // Cold starts: the first request after eviction opens a pool and a session.
@@ -267,25 +317,38 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn bare_handler(
-    pool: web::Data<deadpool_postgres::Pool>,
+    pools: web::Data<std::collections::HashMap<uuid::Uuid, deadpool_postgres::Pool>>,
     id: web::Path<uuid::Uuid>,
 ) -> HttpResponse {
+    let Some(pool) = pools.get(&id) else {
+        return HttpResponse::NotFound().finish();
+    };
     let mut client = pool.get().await.expect("connection");
     let tx = client.transaction().await.expect("begin");
-    tx.execute(
-        "SELECT set_config('app.subtenant_id', '', true), set_config('app.user_id', 'bench', true)",
-        &[],
+    let (enter, select) =
+        futures_util::try_join!(tx.prepare_cached(ENTER), tx.prepare_cached(SELECT))
+            .expect("prepare");
+    let owner: Option<&str> = None;
+    let id = id.into_inner();
+    let enter_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&"", &"bench"];
+    let select_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&id, &owner];
+    let (_, row) = futures_util::try_join!(
+        tx.execute(&enter, &enter_params),
+        tx.query_opt(&select, &select_params)
     )
-    .await
-    .expect("scope");
-    let row = tx
-        .query_opt(SELECT, &[&id.into_inner()])
-        .await
-        .expect("select");
+    .expect("select");
     tx.commit().await.expect("commit");
     match row {
-        Some(r) => HttpResponse::Ok()
-            .json(json!({ "id": r.get::<_, uuid::Uuid>(0), "name": r.get::<_, String>(2) })),
+        Some(r) => HttpResponse::Ok().json(json!({
+            "id": r.get::<_, uuid::Uuid>(0),
+            "subtenant_id": r.get::<_, Option<uuid::Uuid>>(1),
+            "name": r.get::<_, String>(2),
+            "type": r.get::<_, String>(3),
+            "configuration": r.get::<_, serde_json::Value>(4),
+            "owner": r.get::<_, String>(5),
+            "created_at": r.get::<_, chrono::DateTime<chrono::Utc>>(6),
+            "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(7),
+        })),
         None => HttpResponse::NotFound().finish(),
     }
 }
@@ -312,6 +375,11 @@ struct LoadResult {
     p99: f64,
     /// Share of responses that were 429.
     refused: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 async fn load(

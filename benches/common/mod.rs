@@ -6,9 +6,20 @@ use tenant_plane::local_pg::{
 
 /// A cluster in a new temp dir; `durable` keeps fsync on. The dir must
 /// outlive the cluster.
+#[allow(dead_code)]
 pub async fn start_cluster(
     prefix: &str,
     durable: bool,
+) -> anyhow::Result<(tempfile::TempDir, LocalCluster)> {
+    start_cluster_with(prefix, durable, 300).await
+}
+
+/// `start_cluster` with room for `max_connections` sessions.
+#[allow(dead_code)]
+pub async fn start_cluster_with(
+    prefix: &str,
+    durable: bool,
+    max_connections: u32,
 ) -> anyhow::Result<(tempfile::TempDir, LocalCluster)> {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
     if let Some((uid, gid)) = postgres_owner()? {
@@ -20,7 +31,7 @@ pub async fn start_cluster(
         port: 0,
         auth: ClusterAuth::Trust,
         durable,
-        max_connections: 300,
+        max_connections,
     };
     let cluster = tokio::task::spawn_blocking(move || {
         LocalCluster::start(options, PgBinaries::locate(None)?)

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{enter, DataError, Scope, LIMIT_LOCK};
+use super::{enter, scoped_query, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
 use crate::tenant_config::Resolved;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,30 +133,28 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Agent>, DataError> {
-    enter(tx, scope).await?;
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM agents
-                  WHERE ($1::text IS NULL OR owner = $1) AND ($2::uuid IS NULL OR id > $2)
-                  ORDER BY id LIMIT $3"
-            ),
-            &[&scope.owner_filter(), &after, &limit],
-        )
-        .await?;
+    let rows = scoped_query(
+        tx,
+        scope,
+        &format!(
+            "SELECT {COLUMNS} FROM agents
+              WHERE ($1::text IS NULL OR owner = $1) AND ($2::uuid IS NULL OR id > $2)
+              ORDER BY id LIMIT $3"
+        ),
+        &[&scope.owner_filter(), &after, &limit],
+    )
+    .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 
 pub async fn get(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Agent, DataError> {
-    enter(tx, scope).await?;
-    let row = tx
-        .query_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
-            ),
-            &[&id, &scope.owner_filter()],
-        )
-        .await?;
+    let row = scoped_query_opt(
+        tx,
+        scope,
+        &format!("SELECT {COLUMNS} FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"),
+        &[&id, &scope.owner_filter()],
+    )
+    .await?;
     row.as_ref()
         .map(from_row)
         .ok_or(DataError::NotFound("agent"))

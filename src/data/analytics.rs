@@ -2,10 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use super::{enter, DataError, Scope};
+use super::{enter, DataError, Scope, Transaction};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {

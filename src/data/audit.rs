@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_postgres::Transaction;
 
-use super::{enter, DataError, Scope};
+use super::{enter, DataError, Scope, Transaction};
 
 /// One event, with the seed's AuditLog fields.
 #[derive(Debug, Clone, Serialize)]

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{enter, DataError, Scope, LIMIT_LOCK};
+use super::{enter, scoped_query, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -160,45 +160,43 @@ pub async fn list(
     scope: &Scope,
     f: &CallFilter,
 ) -> Result<Vec<Call>, DataError> {
-    enter(tx, scope).await?;
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM calls
-                  WHERE ($1::text IS NULL OR owner = $1)
-                    AND ($2::text IS NULL OR status = $2)
-                    AND ($3::uuid IS NULL OR agent_id = $3)
-                    AND ($4::uuid IS NULL OR subtenant_id = $4)
-                    AND ($5::timestamptz IS NULL OR created_at >= $5)
-                    AND ($6::timestamptz IS NULL OR created_at < $6)
-                    AND ($7::uuid IS NULL OR id > $7)
-                  ORDER BY id LIMIT $8"
-            ),
-            &[
-                &scope.owner_filter(),
-                &f.status.map(CallStatus::as_str),
-                &f.agent_id,
-                &f.subtenant_id,
-                &f.from,
-                &f.to,
-                &f.after,
-                &f.limit,
-            ],
-        )
-        .await?;
+    let rows = scoped_query(
+        tx,
+        scope,
+        &format!(
+            "SELECT {COLUMNS} FROM calls
+              WHERE ($1::text IS NULL OR owner = $1)
+                AND ($2::text IS NULL OR status = $2)
+                AND ($3::uuid IS NULL OR agent_id = $3)
+                AND ($4::uuid IS NULL OR subtenant_id = $4)
+                AND ($5::timestamptz IS NULL OR created_at >= $5)
+                AND ($6::timestamptz IS NULL OR created_at < $6)
+                AND ($7::uuid IS NULL OR id > $7)
+              ORDER BY id LIMIT $8"
+        ),
+        &[
+            &scope.owner_filter(),
+            &f.status.map(CallStatus::as_str),
+            &f.agent_id,
+            &f.subtenant_id,
+            &f.from,
+            &f.to,
+            &f.after,
+            &f.limit,
+        ],
+    )
+    .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 
 pub async fn get(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
-    enter(tx, scope).await?;
-    let row = tx
-        .query_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM calls WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
-            ),
-            &[&id, &scope.owner_filter()],
-        )
-        .await?;
+    let row = scoped_query_opt(
+        tx,
+        scope,
+        &format!("SELECT {COLUMNS} FROM calls WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"),
+        &[&id, &scope.owner_filter()],
+    )
+    .await?;
     row.as_ref()
         .map(from_row)
         .ok_or(DataError::NotFound("call"))

@@ -9,11 +9,17 @@ pub mod analytics;
 pub mod audit;
 pub mod calls;
 
+use futures_util::try_join;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::domain::TenantId;
+
+/// A data-plane transaction: its statements are prepared once per session
+/// and cached (deadpool's statement cache), so each later use is one bind.
+pub type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -77,16 +83,53 @@ impl Scope {
     }
 }
 
-/// Sets the session variables row-level security reads, for this transaction only.
-pub async fn enter(tx: &Transaction<'_>, scope: &Scope) -> Result<(), DataError> {
-    let subtenant = scope
+const ENTER: &str =
+    "SELECT set_config('app.subtenant_id', $1, true), set_config('app.user_id', $2, true)";
+
+fn scope_params(scope: &Scope) -> String {
+    scope
         .subtenant_id
         .map(|s| s.to_string())
-        .unwrap_or_default();
-    tx.execute(
-        "SELECT set_config('app.subtenant_id', $1, true), set_config('app.user_id', $2, true)",
-        &[&subtenant, &scope.user_id],
-    )
-    .await?;
+        .unwrap_or_default()
+}
+
+/// Sets the session variables row-level security reads, for this transaction only.
+pub async fn enter(tx: &Transaction<'_>, scope: &Scope) -> Result<(), DataError> {
+    let statement = tx.prepare_cached(ENTER).await?;
+    tx.execute(&statement, &[&scope_params(scope), &scope.user_id])
+        .await?;
     Ok(())
+}
+
+/// Enters the scope and runs one read, pipelined: both go to the server in
+/// one round trip once their statements are cached. The server runs them in
+/// order, so row-level security already sees the scope.
+pub async fn scoped_query(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, DataError> {
+    let (enter, statement) = try_join!(tx.prepare_cached(ENTER), tx.prepare_cached(sql))?;
+    let subtenant = scope_params(scope);
+    let enter_params: [&(dyn ToSql + Sync); 2] = [&subtenant, &scope.user_id];
+    let (_, rows) = try_join!(
+        tx.execute(&enter, &enter_params),
+        tx.query(&statement, params)
+    )?;
+    Ok(rows)
+}
+
+/// `scoped_query` for at most one row.
+pub async fn scoped_query_opt(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, DataError> {
+    let mut rows = scoped_query(tx, scope, sql, params).await?;
+    if rows.len() > 1 {
+        return Err(DataError::Invalid("more than one row matched".into()));
+    }
+    Ok(rows.pop())
 }

@@ -1,8 +1,13 @@
 /// Whether `name` is a lowercase DNS host name with at least two labels:
-/// labels of 1 to 63 letters, digits or '-', not starting with '-'.
+/// labels of 1 to 63 letters, digits or '-', not starting with '-'. The
+/// last label is not all digits, so an IPv4 address is never a host name.
 pub fn is_host_name(name: &str) -> bool {
     name.len() <= 253
         && name.contains('.')
+        && !name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|c| c.is_ascii_digit()))
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -26,6 +31,8 @@ mod tests {
             "-a.example",
             "a..example",
             "a b.example",
+            "127.0.0.1",
+            "10.0.0.300",
             &format!("{}.example", "a".repeat(64)),
         ] {
             assert!(!is_host_name(bad), "{bad}");

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool::managed::{Object, Pool, PoolError};
+use deadpool::managed::{Object, Pool, PoolError, QueueMode};
 use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use moka::future::Cache;
 use tokio::sync::Semaphore;
@@ -197,6 +197,9 @@ impl Router {
         let pool = Pool::builder(manager)
             .max_size(pool_size(route.root.tier).min(self.inner.budget_size(&route.server)))
             .runtime(deadpool::Runtime::Tokio1)
+            // The most recently used session first: a few hot sessions with
+            // warm caches serve the load, and the rest go idle for the reaper.
+            .queue_mode(QueueMode::Lifo)
             .wait_timeout(Some(self.acquire_timeout()))
             .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
             .recycle_timeout(Some(Duration::from_secs(5)))
@@ -228,7 +231,15 @@ impl Router {
 
     /// The tenant a custom domain belongs to, if any.
     pub async fn tenant_for_domain(&self, host: &str) -> Result<Option<TenantId>, RouterError> {
-        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        let host = host.split(':').next().unwrap_or(host);
+        // An address literal is never a registered domain: skip the lookup.
+        if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(None);
+        }
+        let host = host.to_ascii_lowercase();
+        if let Some(known) = self.inner.domains.get(&host).await {
+            return Ok(known);
+        }
         let catalog = self.inner.tenants.catalog().clone();
         self.inner
             .domains

@@ -87,6 +87,83 @@ async fn a_tenant_over_its_rate_gets_429_with_retry_after_while_others_are_serve
 }
 
 #[tokio::test]
+async fn a_flooding_tenant_is_refused_before_it_takes_a_session_and_a_quiet_tenant_sees_no_error() {
+    // Scale 0.05: the free flooder gets one request a second, a burst of two.
+    let app = spawn_app_with(|s| s.router.rate_limit_scale = 0.05).await;
+    let flooder = ok_json(
+        app.admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({ "name": "Flooder", "slug": "flooder", "tier": "free" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    // Enterprise at this scale: 50 a second, a burst of 100; the quiet
+    // tenant's 40 requests stay well within its own quota.
+    let quiet = ok_json(
+        app.admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({ "name": "Quiet", "slug": "quiet-one", "tier": "enterprise" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let flooder_db = flooder["database"].as_str().unwrap().to_string();
+    let flooder_admin = app.token(Role::TenantAdmin, Some(id(&flooder)), None);
+    let quiet_admin = app.token(Role::TenantAdmin, Some(id(&quiet)), None);
+    // Eight clients flood while the quiet tenant sends its own requests.
+    let flood = (0..8).map(|_| async {
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            let r = call(&app, Method::GET, "/v1/agents", &flooder_admin, None, None).await;
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    });
+    let quiet_run = async {
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            let r = call(&app, Method::GET, "/v1/agents", &quiet_admin, None, None).await;
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    };
+    let (flooded, quiet_statuses) = tokio::join!(futures_util::future::join_all(flood), quiet_run);
+    assert!(
+        quiet_statuses.iter().all(|s| *s == 200),
+        "the quiet tenant saw {quiet_statuses:?}"
+    );
+    let flooded: Vec<u16> = flooded.into_iter().flatten().collect();
+    let refused = flooded.iter().filter(|s| **s == 429).count();
+    assert!(
+        flooded.iter().all(|s| *s == 200 || *s == 429),
+        "{flooded:?}"
+    );
+    assert!(
+        refused >= 300,
+        "only {refused} of 320 flood requests were refused"
+    );
+    // The refusals came before a connection: the flooder holds at most its
+    // free-tier pool (2 sessions), whatever it sent.
+    let sessions: i64 = app
+        .server
+        .connect("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+            &[&flooder_db],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(sessions <= 2, "the flooder holds {sessions} sessions");
+}
+
+#[tokio::test]
 async fn fifty_tenants_share_five_pools_and_ten_connections_without_an_error() {
     let app = spawn_app_with(|s| {
         s.router.max_pools = 5;
