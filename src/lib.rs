@@ -5,12 +5,14 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod data;
 pub mod domain;
+pub mod dump;
 pub mod embedded;
 pub mod local_pg;
 pub mod migrator;

@@ -62,12 +62,27 @@ impl Services {
             Some(dir) => MigrationSet::from_dir(dir)?,
             None => MigrationSet::embedded(),
         };
-        let provisioner = Provisioner::new(catalog.config().clone(), migrations);
+        let provisioner =
+            Provisioner::new(catalog.config().clone(), migrations, master_key.clone());
         for server in catalog.list_servers().await? {
-            if server.state == ServerState::Active {
-                provisioner.prepare_server(&server).await.with_context(|| {
-                    format!("preparing the template database on server {}", server.name)
-                })?;
+            if server.state != ServerState::Active {
+                continue;
+            }
+            // The catalog's own server must work; another one that is
+            // unreachable now gets its template on its first tenant.
+            match provisioner.prepare_server(&server).await {
+                Ok(_) => {}
+                Err(e) if !server.is_catalog => tracing::warn!(
+                    server = %server.name,
+                    error = %format!("{:#}", anyhow::Error::from(e)),
+                    "cannot prepare the template database on a server; tenants are not placed there until it answers"
+                ),
+                Err(e) => {
+                    return Err(anyhow::Error::from(e).context(format!(
+                        "preparing the template database on server {}",
+                        server.name
+                    )))
+                }
             }
         }
         let fleet = Fleet::new(catalog.clone(), provisioner.clone());

@@ -204,6 +204,11 @@ impl From<CatalogError> for ApiError {
             )
             .with_retry_after(1)
             .with_source(e),
+            CatalogError::ServerExists => ApiError::new(
+                StatusCode::CONFLICT,
+                "server_exists",
+                "a server with this name or address is already registered",
+            ),
             other => ApiError::internal(other),
         }
     }

@@ -28,8 +28,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             // requests are the hot path.
             web::scope("/v1")
                 .configure(data::routes)
-                .service(resource("/servers").route(web::get().to(servers::list)))
-                .service(resource("/servers/{id}").route(web::patch().to(servers::update)))
+                .service(
+                    resource("/servers")
+                        .route(web::get().to(servers::list))
+                        .route(web::post().to(servers::register)),
+                )
+                .service(
+                    resource("/servers/{id}")
+                        .route(web::get().to(servers::show))
+                        .route(web::patch().to(servers::update)),
+                )
+                .service(resource("/servers/{id}/drain").route(web::post().to(servers::drain)))
+                .service(resource("/tenants/{id}/move").route(web::post().to(servers::move_tenant)))
                 .configure(tenants::routes)
                 .configure(migrations::routes)
                 .configure(api_keys::routes),

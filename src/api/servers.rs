@@ -1,22 +1,120 @@
-//! `/v1/servers`: the database servers tenants are placed on.
+//! `/v1/servers`: the database servers tenants are placed on, and draining one.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::ApiError;
+use super::{record_success, ApiError};
 use crate::auth::{Action, Principal, Resource};
-use crate::catalog::{ServerPatch, ServerState};
+use crate::catalog::{DbServer, ServerPatch, ServerState};
+use crate::domain::{ServerName, Tier};
 use crate::state::AppState;
+use crate::tenants::NewServerInput;
 
-/// `GET /v1/servers`: every server with its tenant count.
+/// A server as the API shows it: the catalog record, plus the router
+/// connections this replica holds open to it against its budget.
+fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
+    let mut value = serde_json::to_value(server).expect("servers serialise");
+    let (open, budget) = state.router().connections_on(server).unwrap_or((
+        0,
+        server
+            .connection_budget
+            .map(|b| b as usize)
+            .unwrap_or(state.settings().router.connection_budget as usize),
+    ));
+    value["connections"] = serde_json::json!({ "open": open, "budget": budget });
+    value
+}
+
+/// `GET /v1/servers`: every server with its tenants, connections and state.
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
-    let servers = state.catalog().list_servers().await?;
+    let servers: Vec<_> = state
+        .catalog()
+        .list_servers()
+        .await?
+        .iter()
+        .map(|s| server_json(&state, s))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "servers": servers })))
+}
+
+/// `GET /v1/servers/{id}`
+pub async fn show(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Servers, Action::Read)?;
+    match state.catalog().get_server(id.into_inner()).await? {
+        Some(server) => Ok(HttpResponse::Ok().json(server_json(&state, &server))),
+        None => Err(server_not_found()),
+    }
+}
+
+fn server_not_found() -> ApiError {
+    ApiError::not_found("server_not_found", "no such database server")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterServer {
+    name: ServerName,
+    dsn: SecretString,
+    capacity: Option<u32>,
+    connection_budget: Option<u32>,
+    #[serde(default)]
+    pinned_tiers: Vec<Tier>,
+}
+
+/// `POST /v1/servers`: registers a server after connecting to it.
+pub async fn register(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RegisterServer>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Servers, Action::Write)?;
+    let body = body.into_inner();
+    let input = NewServerInput {
+        name: body.name,
+        dsn: body.dsn,
+        capacity: positive("capacity", body.capacity)?.unwrap_or(1000),
+        connection_budget: positive("connection_budget", body.connection_budget)?,
+        pinned_tiers: body.pinned_tiers,
+    };
+    let server = state.tenants().register_server(input).await?;
+    record_success(
+        &state,
+        &principal,
+        &req,
+        None,
+        "servers.register",
+        &format!("servers/{}", server.id),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(server_json(&state, &server)))
+}
+
+fn positive(field: &'static str, v: Option<u32>) -> Result<Option<i32>, ApiError> {
+    let invalid = |m: String| {
+        ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            m,
+        )
+    };
+    match v {
+        Some(0) => Err(invalid(format!("{field} must be at least 1"))),
+        Some(v) => i32::try_from(v)
+            .map(Some)
+            .map_err(|_| invalid(format!("{field} is too large"))),
+        None => Ok(None),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,40 +130,111 @@ pub struct UpdateServer {
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<Uuid>,
     body: web::Json<UpdateServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let body = body.into_inner();
-    let positive = |field: &'static str, v: Option<u32>| match v {
-        Some(0) => Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            format!("{field} must be at least 1"),
-        )),
-        Some(v) => i32::try_from(v).map(Some).map_err(|_| {
-            ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                format!("{field} is too large"),
-            )
-        }),
-        None => Ok(None),
-    };
     let patch = ServerPatch {
         state: body.state,
         capacity: positive("capacity", body.capacity)?,
         connection_budget: positive("connection_budget", body.connection_budget)?,
     };
-    match state
+    let server = state
         .catalog()
         .update_server(id.into_inner(), &patch)
         .await?
-    {
-        Some(server) => Ok(HttpResponse::Ok().json(server)),
-        None => Err(ApiError::not_found(
-            "server_not_found",
-            "no such database server",
-        )),
-    }
+        .ok_or_else(server_not_found)?;
+    // This replica's routes follow at once; the others hear the change notice.
+    state.router().invalidate_all();
+    record_success(
+        &state,
+        &principal,
+        &req,
+        None,
+        "servers.update",
+        &format!("servers/{}", server.id),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(server_json(&state, &server)))
+}
+
+/// `POST /v1/servers/{id}/drain`: marks the server draining and moves every
+/// tenant off it in the background; `GET /v1/servers/{id}` shows progress
+/// (its `tenants` count falls to 0).
+pub async fn drain(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Servers, Action::Write)?;
+    let id = id.into_inner();
+    let server = state
+        .catalog()
+        .get_server(id)
+        .await?
+        .ok_or_else(server_not_found)?;
+    record_success(
+        &state,
+        &principal,
+        &req,
+        None,
+        "servers.drain",
+        &format!("servers/{id}"),
+    )
+    .await?;
+    let tenants = state.tenants().clone();
+    let router = state.router().clone();
+    tokio::spawn(async move {
+        match tenants.drain_server(id, |_, _| {}).await {
+            Ok(items) => {
+                for item in &items {
+                    router.invalidate(item.tenant_id).await;
+                    router.close_pool(item.tenant_id).await;
+                }
+                let failed = items.iter().filter(|i| i.error.is_some()).count();
+                tracing::info!(server.id = %id, moved = items.len() - failed, failed, "drain finished");
+            }
+            Err(e) => tracing::error!(server.id = %id, error = %e, "drain failed"),
+        }
+    });
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "server_id": id,
+        "state": "draining",
+        "tenants_to_move": server.tenants,
+        "progress": format!("/v1/servers/{id}"),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveTenant {
+    server: Uuid,
+}
+
+/// `POST /v1/tenants/{id}/move {"server": …}`: moves a root tenant's
+/// database to another server and answers when it is done.
+pub async fn move_tenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: crate::api::tenants::TenantPath,
+    body: web::Json<MoveTenant>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Servers, Action::Write)?;
+    let view = state.tenants().move_tenant(id.0, body.server).await?;
+    state.router().invalidate(id.0).await;
+    state.router().close_pool(id.0).await;
+    record_success(
+        &state,
+        &principal,
+        &req,
+        Some(id.0),
+        "tenants.move",
+        &format!("tenants/{}", id.0),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
 }

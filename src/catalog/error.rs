@@ -17,6 +17,8 @@ pub enum CatalogError {
     TenantBusy,
     #[error("the parent tenant does not exist")]
     ParentMissing,
+    #[error("a server with this name or address is already registered")]
+    ServerExists,
     #[error("cannot build the catalog pool")]
     Pool(#[from] deadpool_postgres::BuildError),
 }

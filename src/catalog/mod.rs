@@ -8,6 +8,7 @@ mod idempotency;
 mod migrate;
 mod migration_runs;
 mod operations;
+mod restores;
 mod servers;
 mod tenants;
 
@@ -25,7 +26,8 @@ pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use migrate::{applied_versions, migrate, CATALOG_MIGRATION_LOCK};
 pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
 pub use operations::{Cascade, NewTenant, OpKind, Operation, TenantChange};
-pub use servers::{DbServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
+pub use restores::{InPlaceRestore, RestoredSubtenant};
+pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
 pub use tenants::{TenantFilter, TenantRecord, TenantUpdate};
 
 use crate::config::CatalogSettings;

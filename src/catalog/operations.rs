@@ -24,6 +24,10 @@ pub enum OpKind {
     Delete,
     Restore,
     Purge,
+    /// A root tenant's database copied to another server.
+    Move,
+    /// A tenant's database replaced (or a new tenant made) from a backup.
+    RestoreBackup,
 }
 
 impl OpKind {
@@ -36,6 +40,8 @@ impl OpKind {
             Self::Delete => "delete",
             Self::Restore => "restore",
             Self::Purge => "purge",
+            Self::Move => "move",
+            Self::RestoreBackup => "restore_backup",
         }
     }
 
@@ -48,6 +54,8 @@ impl OpKind {
             Self::Delete,
             Self::Restore,
             Self::Purge,
+            Self::Move,
+            Self::RestoreBackup,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -64,6 +72,8 @@ pub struct Operation {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What the operation needs to be finished by someone else (a move's servers).
+    pub params: serde_json::Value,
 }
 
 /// A tenant row to insert.
@@ -103,6 +113,8 @@ pub struct TenantChange {
     pub deleted: Option<bool>,
     pub purged: bool,
     pub cascade: Cascade,
+    /// The server the tenant's database now lives on (a move).
+    pub server: Option<Uuid>,
 }
 
 impl Catalog {
@@ -162,11 +174,24 @@ impl Catalog {
         tenant: TenantId,
         kind: OpKind,
     ) -> Result<(), CatalogError> {
+        self.begin_operation_with(id, tenant, kind, &serde_json::json!({}))
+            .await
+    }
+
+    /// `begin_operation` with parameters the reconciler needs to finish it.
+    pub async fn begin_operation_with(
+        &self,
+        id: Uuid,
+        tenant: TenantId,
+        kind: OpKind,
+        params: &serde_json::Value,
+    ) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;
         client
             .execute(
-                "INSERT INTO operations (id, kind, tenant_id, state, attempts) VALUES ($1, $2, $3, 'running', 1)",
-                &[&id, &kind.as_str(), &tenant.as_uuid()],
+                "INSERT INTO operations (id, kind, tenant_id, state, attempts, params)
+                 VALUES ($1, $2, $3, 'running', 1, $4)",
+                &[&id, &kind.as_str(), &tenant.as_uuid(), params],
             )
             .await
             .map_err(|e| match e.code() {
@@ -205,6 +230,7 @@ impl Catalog {
                         error = $4,
                         deleted_at = CASE $5::text WHEN 'set' THEN now() WHEN 'clear' THEN NULL ELSE deleted_at END,
                         purged_at = CASE WHEN $6 THEN now() ELSE purged_at END,
+                        db_server_id = coalesce($7, db_server_id),
                         updated_at = now()
                       WHERE id = $1 RETURNING {TENANT_COLUMNS}"
                 ),
@@ -215,6 +241,7 @@ impl Catalog {
                     &change.error,
                     &deleted,
                     &change.purged,
+                    &change.server,
                 ],
             )
             .await?;
@@ -262,7 +289,7 @@ impl Catalog {
         let secs = stale_after.as_secs_f64();
         let rows = client
             .query(
-                "SELECT id, kind, tenant_id, state, attempts, error, created_at, updated_at
+                "SELECT id, kind, tenant_id, state, attempts, error, created_at, updated_at, params
                    FROM operations
                   WHERE state IN ('pending', 'running')
                     AND updated_at <= now() - make_interval(secs => $1)
@@ -281,6 +308,7 @@ impl Catalog {
                 error: r.get(5),
                 created_at: r.get(6),
                 updated_at: r.get(7),
+                params: r.get(8),
             })
             .collect())
     }
@@ -301,7 +329,7 @@ impl Catalog {
     }
 }
 
-fn map_tenant_conflict(e: tokio_postgres::Error) -> CatalogError {
+pub(super) fn map_tenant_conflict(e: tokio_postgres::Error) -> CatalogError {
     match e.as_db_error() {
         Some(db)
             if *db.code() == SqlState::UNIQUE_VIOLATION

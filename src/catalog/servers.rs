@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
+use crate::domain::Tier;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -44,7 +45,28 @@ pub struct DbServer {
     pub connection_budget: Option<i32>,
     /// The catalog's own server, reached with the configured catalog credentials.
     pub is_catalog: bool,
+    /// The role the provisioner connects as.
+    pub admin_user: String,
+    /// Its password, sealed with the master key (`None`: none, or the catalog's).
+    #[serde(skip)]
+    pub admin_password_enc: Option<Vec<u8>>,
+    /// Tiers placed only here; empty: any tier without a pinned server.
+    pub pinned_tiers: Vec<String>,
     pub tenants: i64,
+}
+
+/// A server to register, validated and with its password already sealed.
+#[derive(Debug, Clone)]
+pub struct NewServer {
+    pub id: Uuid,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub admin_user: String,
+    pub admin_password_enc: Option<Vec<u8>>,
+    pub capacity: i32,
+    pub connection_budget: Option<i32>,
+    pub pinned_tiers: Vec<Tier>,
 }
 
 /// A change to a server's operational fields; `None` leaves a field alone.
@@ -56,7 +78,7 @@ pub struct ServerPatch {
 }
 
 const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
-    s.connection_budget, s.is_catalog,
+    s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
     (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
         AND t.purged_at IS NULL) AS tenants";
 
@@ -112,22 +134,64 @@ impl Catalog {
         Ok(row.as_ref().map(server_from_row))
     }
 
-    /// Placement: the active server with the most free capacity (fewest
-    /// tenants for its capacity), ties broken by age.
-    pub async fn pick_server(&self) -> Result<Option<DbServer>, CatalogError> {
+    /// Placement: among the active servers pinned to `tier`, or when none is,
+    /// among the active servers pinned to no tier, the one with the most free
+    /// capacity (fewest tenants for its capacity), ties broken by age.
+    pub async fn pick_server(&self, tier: Tier) -> Result<Option<DbServer>, CatalogError> {
         let client = self.pool().get().await?;
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT {SERVER_COLUMNS} FROM db_servers s WHERE s.state = 'active'
+                    "SELECT {SERVER_COLUMNS} FROM db_servers s
+                      WHERE s.state = 'active'
+                        AND CASE WHEN EXISTS (SELECT 1 FROM db_servers p
+                                               WHERE p.state = 'active' AND $1 = ANY (p.pinned_tiers))
+                                 THEN $1 = ANY (s.pinned_tiers)
+                                 ELSE s.pinned_tiers = '{{}}' END
                       ORDER BY (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
-                                 AND t.purged_at IS NULL)::float8 / s.capacity, s.created_at
+                                 AND t.purged_at IS NULL AND t.parent_id IS NULL)::float8 / s.capacity,
+                               s.created_at
                       LIMIT 1"
                 ),
-                &[],
+                &[&tier.as_str()],
             )
             .await?;
         Ok(row.as_ref().map(server_from_row))
+    }
+
+    /// Registers a database server; `ServerExists` when its name or address is taken.
+    pub async fn insert_server(&self, new: &NewServer) -> Result<DbServer, CatalogError> {
+        let client = self.pool().get().await?;
+        let tiers: Vec<&str> = new.pinned_tiers.iter().map(|t| t.as_str()).collect();
+        let row = client
+            .query_one(
+                &format!(
+                    "WITH s AS (
+                        INSERT INTO db_servers (id, name, host, port, admin_user, admin_password_enc,
+                                                capacity, connection_budget, pinned_tiers)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *)
+                     SELECT {SERVER_COLUMNS} FROM s"
+                ),
+                &[
+                    &new.id,
+                    &new.name,
+                    &new.host,
+                    &i32::from(new.port),
+                    &new.admin_user,
+                    &new.admin_password_enc,
+                    &new.capacity,
+                    &new.connection_budget,
+                    &tiers,
+                ],
+            )
+            .await
+            .map_err(|e| match e.code() {
+                Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                    CatalogError::ServerExists
+                }
+                _ => CatalogError::Query(e),
+            })?;
+        Ok(server_from_row(&row))
     }
 
     /// Applies `patch` and returns the server, or `None` when there is no such server.
@@ -171,6 +235,9 @@ fn server_from_row(r: &tokio_postgres::Row) -> DbServer {
         capacity: r.get("capacity"),
         connection_budget: r.get("connection_budget"),
         is_catalog: r.get("is_catalog"),
+        admin_user: r.get("admin_user"),
+        admin_password_enc: r.get("admin_password_enc"),
+        pinned_tiers: r.get("pinned_tiers"),
         tenants: r.get("tenants"),
     }
 }

@@ -85,6 +85,37 @@ impl Catalog {
         Ok(row.as_ref().map(tenant_from_row))
     }
 
+    /// A root tenant's subtenants that are not purged, oldest first.
+    pub async fn subtenants_of(&self, root: TenantId) -> Result<Vec<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants
+                      WHERE parent_id = $1 AND purged_at IS NULL ORDER BY id"
+                ),
+                &[&root.as_uuid()],
+            )
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
+    /// Root tenants whose database is on `server` (any status but purged).
+    pub async fn root_tenants_on(&self, server: Uuid) -> Result<Vec<TenantRecord>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants
+                      WHERE db_server_id = $1 AND parent_id IS NULL AND purged_at IS NULL
+                      ORDER BY id"
+                ),
+                &[&server],
+            )
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
     /// Tenants in id order (v7 ids: creation order), one page at a time.
     pub async fn list_tenants(
         &self,

@@ -1,8 +1,10 @@
 //! The command line. Every command calls the same library code as the API.
 
+mod backup;
 mod doctor;
 mod migrate;
 mod serve;
+mod server;
 mod tenant;
 mod token;
 
@@ -40,6 +42,12 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Migrate one tenant, or every tenant, to the newest schema.
     Migrate(migrate::MigrateArgs),
+    /// Write one tenant's backup archive (database, catalog records, manifest).
+    Backup(backup::BackupArgs),
+    /// Restore a backup archive into its tenant, or as a new tenant.
+    Restore(backup::RestoreArgs),
+    /// Register, list and drain database servers.
+    Server(server::ServerArgs),
 }
 
 /// Parses the command line, loads settings, and runs the command.
@@ -77,6 +85,18 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => {
                 init_cli_logging(&settings);
                 doctor::run(settings, args).await
+            }
+            Command::Backup(args) => {
+                init_cli_logging(&settings);
+                backup::backup(settings, args).await
+            }
+            Command::Restore(args) => {
+                init_cli_logging(&settings);
+                backup::restore(settings, args).await
+            }
+            Command::Server(args) => {
+                init_cli_logging(&settings);
+                server::run(settings, args).await
             }
         }
     });

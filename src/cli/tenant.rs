@@ -69,13 +69,20 @@ enum TenantCommand {
     Restore {
         id: TenantId,
     },
+    /// Move a root tenant's database to another server.
+    Move {
+        id: TenantId,
+        /// The target server's id (see `server list`).
+        #[arg(long)]
+        server: uuid::Uuid,
+    },
 }
 
 fn parse_name(s: &str) -> Result<TenantName, String> {
     TenantName::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_slug(s: &str) -> Result<Slug, String> {
+pub(super) fn parse_slug(s: &str) -> Result<Slug, String> {
     Slug::parse(s).map_err(|e| e.to_string())
 }
 
@@ -149,6 +156,7 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
         TenantCommand::Suspend { id } => vec![tenants.transition(id, Transition::Suspend).await?],
         TenantCommand::Resume { id } => vec![tenants.transition(id, Transition::Resume).await?],
         TenantCommand::Restore { id } => vec![tenants.transition(id, Transition::Restore).await?],
+        TenantCommand::Move { id, server } => vec![tenants.move_tenant(id, server).await?],
         TenantCommand::Delete { id, purge } => {
             let t = if purge {
                 Transition::Purge

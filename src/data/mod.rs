@@ -33,6 +33,8 @@ pub enum DataError {
     FeatureDisabled(&'static str),
     #[error("{0} is still referenced")]
     InUse(&'static str),
+    #[error("the tenant's writes are paused (it is being moved or restored)")]
+    Paused,
     #[error("the tenant database went away (suspended, moved, or its server restarted)")]
     Unavailable(#[source] tokio_postgres::Error),
     #[error("tenant database query failed")]
@@ -43,6 +45,8 @@ impl From<tokio_postgres::Error> for DataError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
             Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => DataError::InUse("the record"),
+            // A move pauses writes by making the tenant role's sessions read-only.
+            Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => DataError::Paused,
             Some(c) if *c == SqlState::CHECK_VIOLATION => {
                 DataError::Invalid("a value is out of range".into())
             }

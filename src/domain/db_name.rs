@@ -36,6 +36,16 @@ impl DbName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Where a restore lands before it replaces the tenant's database.
+    pub fn staging(&self) -> String {
+        format!("{}_restore", self.0)
+    }
+
+    /// The replaced database, kept until a restore's swap is done.
+    pub fn retired(&self) -> String {
+        format!("{}_old", self.0)
+    }
 }
 
 impl fmt::Display for DbName {

@@ -3,12 +3,14 @@
 
 mod db_name;
 mod host_name;
+mod server_name;
 mod slug;
 mod tenant;
 mod tenant_id;
 
 pub use db_name::{DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
 pub use host_name::is_host_name;
+pub use server_name::{InvalidServerName, ServerName};
 pub use slug::{InvalidName, InvalidSlug, Slug, TenantName};
 pub use tenant::{TenantStatus, Tier};
 pub use tenant_id::TenantId;

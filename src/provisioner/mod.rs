@@ -5,6 +5,7 @@
 //! server whose recycling runs `DISCARD ALL`, so an advisory lock left by a
 //! cancelled operation dies before the session is reused.
 
+mod copy;
 mod template;
 mod tenant_db;
 
@@ -19,6 +20,7 @@ use uuid::Uuid;
 pub use template::TEMPLATE_LOCK;
 
 use crate::catalog::DbServer;
+use crate::crypto::MasterKey;
 use crate::migrator::{MigrateError, MigrationSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +59,30 @@ pub struct Provisioner {
     maintenance: Arc<Mutex<HashMap<Uuid, Pool>>>,
     /// The template version each server was last prepared at.
     template_versions: Arc<Mutex<HashMap<Uuid, i32>>>,
+    /// Opens the sealed admin passwords of registered servers.
+    master_key: MasterKey,
+}
+
+/// How long an admin session may take to open before its server counts as down.
+const ADMIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The purpose a server's admin password is sealed for.
+pub fn server_password_purpose(server: Uuid) -> String {
+    format!("db-server-admin:{server}")
 }
 
 impl Provisioner {
-    pub fn new(catalog_config: tokio_postgres::Config, migrations: MigrationSet) -> Self {
+    pub fn new(
+        catalog_config: tokio_postgres::Config,
+        migrations: MigrationSet,
+        master_key: MasterKey,
+    ) -> Self {
         Self {
             catalog_config,
             migrations,
             maintenance: Arc::default(),
             template_versions: Arc::default(),
+            master_key,
         }
     }
 
@@ -82,18 +99,35 @@ impl Provisioner {
             .copied()
     }
 
-    /// Admin connection settings for `dbname` on `server`.
+    /// Admin connection settings for `dbname` on `server`: the catalog's own
+    /// credentials for its server, the registered ones for any other.
     pub fn admin_config(
         &self,
         server: &DbServer,
         dbname: &str,
     ) -> Result<tokio_postgres::Config, ProvisionError> {
-        if !server.is_catalog {
-            return Err(ProvisionError::NoCredentials(server.name.clone()));
-        }
-        let mut config = self.catalog_config.clone();
+        let mut config = if server.is_catalog {
+            self.catalog_config.clone()
+        } else {
+            let mut config = tokio_postgres::Config::new();
+            if server.host.starts_with('/') {
+                config.host_path(&server.host);
+            } else {
+                config.host(&server.host);
+            }
+            config.port(server.port).user(&server.admin_user);
+            if let Some(sealed) = &server.admin_password_enc {
+                let password = self
+                    .master_key
+                    .open_string(&server_password_purpose(server.id), sealed)
+                    .map_err(|_| ProvisionError::NoCredentials(server.name.clone()))?;
+                config.password(password.expose_secret());
+            }
+            config
+        };
         config.dbname(dbname);
         config.application_name("tenant-plane-provisioner");
+        config.connect_timeout(ADMIN_CONNECT_TIMEOUT);
         Ok(config)
     }
 

@@ -26,29 +26,12 @@ impl Provisioner {
         db: &DbName,
         password: &SecretString,
     ) -> Result<(), ProvisionError> {
-        let session = self.maintenance_session(server).await?;
-        // The password travels as a SCRAM verifier, so the server never sees
-        // (or logs) the plain text.
-        let verifier =
-            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
-        let role = quote_ident(db.as_str());
-        let created = session
-            .batch_execute(&format!(
-                "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
-                quote_literal(&verifier),
-                quote_ident(TENANT_APP_ROLE)
-            ))
-            .await;
-        if created.is_err() {
-            ignore_duplicate(created)?;
-            // The role survived an earlier attempt: make its password current.
-            session
-                .batch_execute(&format!(
-                    "ALTER ROLE {role} PASSWORD {}",
-                    quote_literal(&verifier)
-                ))
-                .await?;
+        // A server registered while this process runs has no template yet.
+        if self.template_version(server.id).is_none() {
+            self.prepare_server(server).await?;
         }
+        self.ensure_tenant_role(server, db, password).await?;
+        let session = self.maintenance_session(server).await?;
         // Shared: clones may run together, never during a template migration.
         session
             .execute("SELECT pg_advisory_lock_shared($1)", &[&TEMPLATE_LOCK])
@@ -66,10 +49,43 @@ impl Provisioner {
         ignore_duplicate(created)?;
         session
             .batch_execute(&format!(
-                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {role}",
+                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {dbq}",
                 dbq = quote_ident(db.as_str())
             ))
             .await?;
+        Ok(())
+    }
+
+    /// Creates the tenant's login role on `server`, or makes an existing
+    /// one's password current.
+    pub async fn ensure_tenant_role(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        password: &SecretString,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        // The password travels as a SCRAM verifier, so the server never sees
+        // (or logs) the plain text.
+        let verifier =
+            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        let role = quote_ident(db.as_str());
+        let created = session
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
+                quote_literal(&verifier),
+                quote_ident(TENANT_APP_ROLE)
+            ))
+            .await;
+        if created.is_err() {
+            ignore_duplicate(created)?;
+            session
+                .batch_execute(&format!(
+                    "ALTER ROLE {role} PASSWORD {}",
+                    quote_literal(&verifier)
+                ))
+                .await?;
+        }
         Ok(())
     }
 

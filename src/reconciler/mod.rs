@@ -160,8 +160,14 @@ impl Reconciler {
                     .await?;
                 Ok(())
             }
+            OpKind::Move => self.tenants.finish_move_for_reconciler(&record, op).await,
+            OpKind::RestoreBackup => {
+                self.tenants
+                    .finish_restore_for_reconciler(&record, op)
+                    .await
+            }
             other => {
-                let transition = Transition::from_kind(other).expect("create kinds handled above");
+                let transition = Transition::from_kind(other).expect("other kinds handled above");
                 self.tenants
                     .finish_transition_for_reconciler(&record, transition, op.id)
                     .await

@@ -1,6 +1,7 @@
 //! Cross-replica cache invalidation: a session on the catalog LISTENs to
 //! `tenant_plane_tenants`, which a trigger notifies on every tenant or domain
-//! change; the tenant's route is forgotten and its pool closed. If the session
+//! change (the tenant's route is forgotten and its pool closed) and on every
+//! server change (every route is forgotten). If the session
 //! drops, every route is forgotten (notices may have been missed) and the
 //! listener reconnects.
 
@@ -68,7 +69,10 @@ async fn listen_once(
     // Anything changed before LISTEN took effect is unknown: start clean.
     router.invalidate_all();
     while let Some(payload) = rx.recv().await {
-        if let Ok(id) = payload.parse::<TenantId>() {
+        if payload.starts_with("server:") {
+            // A server changed state or budget: every route may name it.
+            router.invalidate_all();
+        } else if let Ok(id) = payload.parse::<TenantId>() {
             router.invalidate(id).await;
             // A suspension ends the tenant's sessions and a migration changes
             // its schema: start from fresh connections either way.

@@ -220,6 +220,17 @@ impl Router {
     /// on next use), and the domain map, which may name it.
     pub async fn invalidate(&self, id: TenantId) {
         self.inner.routes.invalidate(&id).await;
+        // A root's change (suspension, a move) holds for its subtenants too.
+        let children: Vec<TenantId> = self
+            .inner
+            .routes
+            .iter()
+            .filter(|(_, route)| route.root.id == id)
+            .map(|(child, _)| *child)
+            .collect();
+        for child in children {
+            self.inner.routes.invalidate(&child).await;
+        }
         self.inner.domains.invalidate_all();
     }
 
@@ -267,6 +278,15 @@ impl Router {
             pool.pool
                 .retain(|_, metrics| metrics.last_used() < max_idle);
         }
+    }
+
+    /// Router connections open to `server` now, and its budget, as this
+    /// replica sees them (`None`: no tenant of it was served yet).
+    pub fn connections_on(&self, server: &DbServer) -> Option<(usize, usize)> {
+        let budgets = self.inner.budgets.lock().expect("budgets");
+        let semaphore = budgets.get(&server.id)?;
+        let budget = self.inner.budget_size(server);
+        Some((budget.saturating_sub(semaphore.available_permits()), budget))
     }
 
     /// Pools cached now (after pending evictions ran).

@@ -35,7 +35,7 @@ impl Tenants {
     pub async fn create(&self, input: NewTenantInput) -> Result<TenantView, TenantsError> {
         let server = self
             .catalog
-            .pick_server()
+            .pick_server(input.tier)
             .await?
             .ok_or(TenantsError::NoServer)?;
         let id = TenantId::generate();

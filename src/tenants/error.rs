@@ -26,6 +26,24 @@ pub enum TenantsError {
     ParentNotActive,
     #[error("no active database server can take a tenant")]
     NoServer,
+    #[error("no such database server")]
+    ServerNotFound,
+    #[error("invalid DSN: {0}")]
+    InvalidDsn(String),
+    #[error("the server cannot hold tenants: {0}")]
+    ServerUnusable(String),
+    #[error("the archive's tenant is no longer in the catalog (or was purged); restore it as a new tenant")]
+    RestoreNeedsNew,
+    #[error("the tenant is already on that server")]
+    SameServer,
+    #[error("the target server is not active (draining or down)")]
+    ServerNotActive,
+    #[error("copying the tenant's database failed: {0}")]
+    Copy(String),
+    #[error(transparent)]
+    Dump(#[from] crate::dump::DumpError),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("catalog inconsistency: {0}")]
     Inconsistent(&'static str),
     #[error(transparent)]

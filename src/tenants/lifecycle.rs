@@ -39,7 +39,10 @@ impl Transition {
             OpKind::Delete => Self::Delete,
             OpKind::Restore => Self::Restore,
             OpKind::Purge => Self::Purge,
-            OpKind::CreateTenant | OpKind::CreateSubtenant => return None,
+            OpKind::CreateTenant
+            | OpKind::CreateSubtenant
+            | OpKind::Move
+            | OpKind::RestoreBackup => return None,
         })
     }
 

@@ -3,10 +3,14 @@
 //! Every step is an operation row in the catalog, written before its side
 //! effect and finished after it; the reconciler finishes what a crash cut off.
 
+mod backup;
 mod create;
 mod error;
 mod lifecycle;
 mod migrate;
+mod relocate;
+mod restore_backup;
+mod servers;
 mod update;
 mod view;
 
@@ -20,12 +24,16 @@ pub use create::{NewSubtenantInput, NewTenantInput};
 pub use error::TenantsError;
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
+pub use relocate::DrainItem;
+pub use restore_backup::{RestoreReport, RestoreTarget};
+pub use servers::NewServerInput;
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
 
 use crate::catalog::{Catalog, TenantRecord};
 use crate::crypto::MasterKey;
 use crate::domain::TenantId;
+use crate::dump::DumpTools;
 use crate::provisioner::Provisioner;
 
 /// What the lifecycle needs: the catalog, the provisioner and the master key.
@@ -34,6 +42,7 @@ pub struct Tenants {
     catalog: Catalog,
     provisioner: Provisioner,
     master_key: MasterKey,
+    dump: DumpTools,
     in_flight: Arc<Mutex<HashSet<Uuid>>>,
 }
 
@@ -43,6 +52,7 @@ impl Tenants {
             catalog,
             provisioner,
             master_key,
+            dump: DumpTools::locate(),
             in_flight: Arc::default(),
         }
     }
@@ -57,6 +67,10 @@ impl Tenants {
 
     pub fn master_key(&self) -> &MasterKey {
         &self.master_key
+    }
+
+    pub fn dump_tools(&self) -> &DumpTools {
+        &self.dump
     }
 
     /// Marks `op` as running in this process until the guard drops; `None`

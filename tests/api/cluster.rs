@@ -113,8 +113,31 @@ fn start_shared_cluster() -> TestServer {
 /// stops one. Dropping it stops the server and removes its files.
 pub struct ExtraCluster {
     pub server: TestServer,
-    _cluster: LocalCluster,
-    _dir: tempfile::TempDir,
+    cluster: LocalCluster,
+    dir: tempfile::TempDir,
+}
+
+impl ExtraCluster {
+    /// Stops the server (fast shutdown: its sessions end at once).
+    pub fn stop(&mut self) {
+        self.cluster.stop().expect("stop the extra cluster");
+    }
+
+    /// Starts it again on the same port, with its data.
+    pub fn restart(&mut self) {
+        let mut options = test_cluster_options(self.dir.path().to_path_buf());
+        options.port = self.server.port;
+        let binaries = PgBinaries::locate(None).expect("PostgreSQL server binaries");
+        self.cluster = LocalCluster::start(options, binaries).expect("restart the extra cluster");
+    }
+
+    /// The DSN an operator would register this server with.
+    pub fn admin_dsn(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            self.server.port
+        )
+    }
 }
 
 pub fn start_extra() -> ExtraCluster {
@@ -130,8 +153,8 @@ pub fn start_extra() -> ExtraCluster {
             user: "postgres".into(),
             password: None,
         },
-        _cluster: cluster,
-        _dir: dir,
+        cluster,
+        dir,
     }
 }
 

@@ -14,6 +14,7 @@ mod helpers;
 mod isolation;
 mod migrations;
 mod migrations_cli;
+mod servers;
 mod tenants_create;
 mod tenants_lifecycle;
 mod tenants_recovery;

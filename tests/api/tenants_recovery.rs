@@ -19,7 +19,12 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
     // First life: record the tenant and its operation, create the database,
     // then "crash" before the catalog learns it is done.
     let services = Services::connect(&settings).await.unwrap();
-    let server = services.catalog.pick_server().await.unwrap().unwrap();
+    let server = services
+        .catalog
+        .pick_server(tenant_plane::domain::Tier::Standard)
+        .await
+        .unwrap()
+        .unwrap();
     let id = TenantId::generate();
     let db = DbName::for_tenant(id);
     let password = tenant_plane::crypto::random_hex_secret();

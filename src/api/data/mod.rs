@@ -74,6 +74,12 @@ impl From<DataError> for ApiError {
             )
             .with_retry_after(1)
             .with_source(e),
+            DataError::Paused => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tenant_writes_paused",
+                "the tenant is being moved; writes resume in a moment",
+            )
+            .with_retry_after(1),
             DataError::Query(_) => ApiError::internal(e),
         }
     }

@@ -92,6 +92,35 @@ impl From<TenantsError> for ApiError {
                 "no active database server can take a new tenant",
             )
             .with_retry_after(30),
+            TenantsError::ServerNotFound => {
+                ApiError::not_found("server_not_found", "no such database server")
+            }
+            TenantsError::InvalidDsn(_) => {
+                ApiError::new(unprocessable, "invalid_dsn", e.to_string())
+            }
+            TenantsError::ServerUnusable(_) => {
+                ApiError::new(unprocessable, "server_unusable", e.to_string())
+            }
+            TenantsError::RestoreNeedsNew => {
+                ApiError::new(StatusCode::CONFLICT, "restore_needs_new", e.to_string())
+            }
+            TenantsError::SameServer => ApiError::new(
+                StatusCode::CONFLICT,
+                "same_server",
+                "the tenant is already on that server",
+            ),
+            TenantsError::ServerNotActive => ApiError::new(
+                StatusCode::CONFLICT,
+                "server_not_active",
+                "the target server is draining or down",
+            ),
+            TenantsError::Copy(_) | TenantsError::Dump(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "move_failed",
+                "the move failed before its cutover; the tenant stays on its server",
+            )
+            .with_retry_after(30)
+            .with_source(e),
             TenantsError::Catalog(inner) => inner.into(),
             TenantsError::Provision(ProvisionError::Connect { .. }) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,84 @@
+//! One tenant's backup archive: a tar file holding the tenant's database
+//! (`pg_dump -Fc`), its catalog records (the tenant, its subtenants and
+//! domains), and a manifest with a SHA-256 for each part. The manifest is
+//! sealed with the installation's master key, so an archive that was
+//! changed anywhere, or cut short, is refused before anything is touched.
+
+mod archive;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use archive::{read_archive, write_archive, VerifiedArchive};
+
+use crate::domain::TenantId;
+
+/// The archive layout this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const MANIFEST_SEAL: &str = "manifest.sealed";
+pub const TENANT_PART: &str = "tenant.json";
+pub const DATABASE_PART: &str = "database.dump";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("cannot read or write the archive: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the archive is not a tenant backup: {0}")]
+    NotAnArchive(String),
+    #[error("the archive is damaged: {0}")]
+    Corrupt(String),
+    #[error(
+        "the archive's manifest was not sealed by this installation's master key (or was changed)"
+    )]
+    Unsealed,
+    #[error("archive format {0} is not supported (this build reads format {FORMAT_VERSION})")]
+    UnsupportedFormat(u32),
+}
+
+/// A part of the archive and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartDigest {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// What the archive holds, and how to check it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub pg_dump_version: String,
+    pub server_version: String,
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub schema_version: i32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub parts: BTreeMap<String, PartDigest>,
+}
+
+/// A tenant's catalog record as backed up (no database credentials).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantSnapshot {
+    pub id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub tier: crate::domain::Tier,
+    pub status: crate::domain::TenantStatus,
+    pub schema_version: i32,
+    pub settings: serde_json::Value,
+    /// Integration secrets, still sealed with the master key (hex).
+    pub settings_secrets_enc: Option<String>,
+}
+
+/// The `tenant.json` part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantDocument {
+    pub tenant: TenantSnapshot,
+    pub subtenants: Vec<TenantSnapshot>,
+    pub domains: Vec<String>,
+}

@@ -1,0 +1,136 @@
+//! `tenant-plane server …`: register, list and drain database servers.
+
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::domain::{ServerName, Tier};
+use crate::embedded;
+use crate::startup::Services;
+use crate::tenants::NewServerInput;
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: ServerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Register a server (checked by connecting to it).
+    Add {
+        #[arg(long, value_parser = |s: &str| ServerName::parse(s).map_err(|e| e.to_string()))]
+        name: ServerName,
+        /// Admin DSN; prefer TENANT_PLANE_SERVER_DSN to keep it off the command line.
+        #[arg(long, env = "TENANT_PLANE_SERVER_DSN", hide_env_values = true)]
+        dsn: String,
+        #[arg(long, default_value_t = 1000)]
+        capacity: u32,
+        #[arg(long)]
+        connection_budget: Option<u32>,
+        /// Place only these tiers here (repeatable).
+        #[arg(long = "pin", value_parser = super::parse_tier)]
+        pinned_tiers: Vec<Tier>,
+    },
+    /// List servers with their tenant counts.
+    List,
+    /// Mark a server draining and move every tenant off it.
+    Drain { id: Uuid },
+}
+
+pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()> {
+    embedded::resolve_for_cli(&mut settings)?;
+    let services = Services::connect(&settings).await?;
+    match args.command {
+        ServerCommand::Add {
+            name,
+            dsn,
+            capacity,
+            connection_budget,
+            pinned_tiers,
+        } => {
+            let to_i32 = |v: u32| i32::try_from(v.max(1)).unwrap_or(i32::MAX);
+            let server = services
+                .tenants
+                .register_server(NewServerInput {
+                    name,
+                    dsn: SecretString::from(dsn),
+                    capacity: to_i32(capacity),
+                    connection_budget: connection_budget.map(to_i32),
+                    pinned_tiers,
+                })
+                .await?;
+            print_servers(args.json, &[server])?;
+        }
+        ServerCommand::List => {
+            let servers = services.catalog.list_servers().await?;
+            print_servers(args.json, &servers)?;
+        }
+        ServerCommand::Drain { id } => {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} tenants moved  {elapsed}")
+                    .expect("template"),
+            );
+            let items = services
+                .tenants
+                .drain_server(id, |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })
+                .await?;
+            bar.finish();
+            let failed: Vec<_> = items.iter().filter(|i| i.error.is_some()).collect();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else {
+                println!(
+                    "drained: {} moved, {} failed",
+                    items.len() - failed.len(),
+                    failed.len()
+                );
+                for f in &failed {
+                    println!(
+                        "  {} ({}): {}",
+                        f.tenant_id,
+                        f.slug,
+                        f.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            if !failed.is_empty() {
+                anyhow::bail!("{} tenants are still on the server", failed.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_servers(json: bool, servers: &[crate::catalog::DbServer]) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(servers)?);
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<16}  {:<9}  {:>7}  {:>8}  ADDRESS",
+        "ID", "NAME", "STATE", "TENANTS", "CAPACITY"
+    );
+    for s in servers {
+        println!(
+            "{:<36}  {:<16}  {:<9}  {:>7}  {:>8}  {}:{}",
+            s.id.to_string(),
+            s.name,
+            s.state.as_str(),
+            s.tenants,
+            s.capacity,
+            s.host,
+            s.port
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The DDL around copying a tenant database (moves and restores): blank
+//! databases to restore into, renames for the swap, and pausing a tenant's
+//! writes for a cutover.
+
+use super::{ProvisionError, Provisioner};
+use crate::catalog::DbServer;
+use crate::domain::DbName;
+use crate::sql::quote_ident;
+
+impl Provisioner {
+    /// An empty database (from `template0`) that only the admin can reach;
+    /// `name` is a tenant database name or one of its staging names.
+    pub async fn create_blank_database(
+        &self,
+        server: &DbServer,
+        name: &str,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        let q = quote_ident(name);
+        session
+            .batch_execute(&format!("CREATE DATABASE {q} TEMPLATE template0"))
+            .await?;
+        session
+            .batch_execute(&format!("REVOKE ALL ON DATABASE {q} FROM PUBLIC"))
+            .await?;
+        Ok(())
+    }
+
+    /// Lets the tenant's role connect to `database` (its own, on `server`).
+    pub async fn grant_tenant_connect(
+        &self,
+        server: &DbServer,
+        database: &str,
+        role: &DbName,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        session
+            .batch_execute(&format!(
+                "GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}",
+                quote_ident(database),
+                quote_ident(role.as_str())
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Drops a database, ending its sessions; a missing one is fine.
+    pub async fn drop_database(&self, server: &DbServer, name: &str) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        session
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(name)
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Renames a database, ending its sessions first.
+    pub async fn rename_database(
+        &self,
+        server: &DbServer,
+        from: &str,
+        to: &str,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        session
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&from],
+            )
+            .await?;
+        session
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(from),
+                quote_ident(to)
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a database of this name exists on `server`.
+    pub async fn database_exists(
+        &self,
+        server: &DbServer,
+        name: &str,
+    ) -> Result<bool, ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        Ok(session
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some())
+    }
+
+    /// Pauses (or resumes) the tenant's writes on `server`: its role's
+    /// sessions become read-only, and the open ones are ended so that none
+    /// keeps writing. Reads go on; other tenants are untouched.
+    pub async fn set_writes_paused(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        paused: bool,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        let role = quote_ident(db.as_str());
+        let change = if paused {
+            format!("ALTER ROLE {role} SET default_transaction_read_only = on")
+        } else {
+            format!("ALTER ROLE {role} RESET default_transaction_read_only")
+        };
+        session.batch_execute(&change).await?;
+        if paused {
+            session
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                    &[&db.as_str()],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the tenant's role on `server` (after its database is gone there).
+    pub async fn drop_tenant_role(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        session
+            .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(db.as_str())))
+            .await?;
+        Ok(())
+    }
+
+    /// The server's PostgreSQL version, for a backup's manifest.
+    pub async fn server_version(&self, server: &DbServer) -> Result<String, ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        Ok(session
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await?
+            .get(0))
+    }
+}

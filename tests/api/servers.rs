@@ -1,0 +1,527 @@
+//! Several database servers: registration, placement, moves, drains and a
+//! server that stops, each against real extra clusters.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tenant_plane::auth::Role;
+
+use crate::cluster::{start_extra, ExtraCluster};
+use crate::data_plane::{call, id, ok_json};
+use crate::helpers::{envelope, spawn_app, TestApp};
+
+/// Registers `extra` through the API and returns the server's JSON.
+pub async fn register(app: &TestApp, name: &str, extra: &ExtraCluster, pinned: Value) -> Value {
+    ok_json(
+        app.admin(
+            Method::POST,
+            "/v1/servers",
+            Some(json!({ "name": name, "dsn": extra.admin_dsn(), "pinned_tiers": pinned })),
+        )
+        .await,
+        201,
+    )
+    .await
+}
+
+async fn server_of(app: &TestApp, tenant: &str) -> String {
+    app.catalog_db()
+        .await
+        .query_one(
+            "SELECT db_server_id::text FROM tenants WHERE id = $1::text::uuid",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn catalog_server_id(app: &TestApp) -> String {
+    app.catalog_db()
+        .await
+        .query_one("SELECT id::text FROM db_servers WHERE is_catalog", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Creates an agent for `tenant` and returns its id.
+async fn agent_for(app: &TestApp, token: &str, name: &str) -> String {
+    let agent = ok_json(
+        call(
+            app,
+            Method::POST,
+            "/v1/agents",
+            token,
+            None,
+            Some(json!({ "name": name, "type": "voice" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    agent["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn registering_a_server_checks_it_and_bad_registrations_get_clear_4xx() {
+    let app = spawn_app().await;
+    let extra = start_extra();
+    let server = register(&app, "pg-two", &extra, json!([])).await;
+    assert_eq!(server["state"], "active");
+    assert_eq!(server["tenants"], 0);
+    assert!(server.get("admin_password_enc").is_none());
+    assert_eq!(server["connections"]["open"], 0);
+    let cases = [
+        (
+            json!({ "name": "pg-two", "dsn": extra.admin_dsn() }),
+            409,
+            "server_exists",
+        ),
+        (
+            json!({ "name": "Bad_Name", "dsn": extra.admin_dsn() }),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({ "name": "pg-x", "dsn": "not a dsn ===" }),
+            422,
+            "invalid_dsn",
+        ),
+        (
+            json!({ "name": "pg-y", "dsn": "postgres://postgres@127.0.0.1:1/postgres" }),
+            422,
+            "server_unusable",
+        ),
+        (
+            json!({ "name": "pg-z", "dsn": extra.admin_dsn(), "capacity": 0 }),
+            422,
+            "invalid_field",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, got_code, _) = envelope(
+            app.admin(Method::POST, "/v1/servers", Some(body.clone()))
+                .await,
+        )
+        .await;
+        assert_eq!((got, got_code.as_str()), (status, code), "{body}");
+    }
+    let list = ok_json(app.admin(Method::GET, "/v1/servers", None).await, 200).await;
+    assert_eq!(list["servers"].as_array().unwrap().len(), 2);
+    // Only super_admin manages servers.
+    let t = app.create_tenant("not-an-operator", json!({})).await;
+    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+    let r = call(&app, Method::GET, "/v1/servers", &admin, None, None).await;
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn placement_spreads_tenants_over_two_servers_and_keeps_a_pinned_tier_on_its_server() {
+    let app = spawn_app().await;
+    let second = start_extra();
+    let pinned = start_extra();
+    let second_id = register(&app, "pg-second", &second, json!([])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pinned_id = register(&app, "pg-enterprise", &pinned, json!(["enterprise"])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let catalog = catalog_server_id(&app).await;
+    let mut placed = std::collections::HashMap::<String, usize>::new();
+    for i in 0..6 {
+        let t = app.create_tenant(&format!("spread-{i}"), json!({})).await;
+        *placed
+            .entry(server_of(&app, t["id"].as_str().unwrap()).await)
+            .or_default() += 1;
+        // The tenant works wherever it landed.
+        let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+        agent_for(&app, &admin, "placed").await;
+    }
+    assert_eq!(placed.get(&catalog), Some(&3), "{placed:?}");
+    assert_eq!(placed.get(&second_id), Some(&3), "{placed:?}");
+    assert_eq!(
+        placed.get(&pinned_id),
+        None,
+        "standard tenants stay off the pinned server"
+    );
+    let big = ok_json(
+        app.admin(
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({ "name": "Big", "slug": "big-one", "tier": "enterprise" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        server_of(&app, big["id"].as_str().unwrap()).await,
+        pinned_id
+    );
+    // A draining server takes no new tenant.
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{second_id}"),
+            Some(json!({ "state": "draining" })),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let t = app.create_tenant("after-drain-mark", json!({})).await;
+    assert_eq!(server_of(&app, t["id"].as_str().unwrap()).await, catalog);
+}
+
+#[tokio::test]
+async fn a_tenant_moves_under_read_write_traffic_without_losing_an_acknowledged_write() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("mover", json!({})).await;
+    let tid = t["id"].as_str().unwrap().to_string();
+    let db = t["database"].as_str().unwrap().to_string();
+    let extra = start_extra();
+    let target = register(&app, "pg-target", &extra, json!([])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+    let agent = agent_for(&app, &admin, "before").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (app_url, client, admin, agent, stop) = (
+            app.address.clone(),
+            app.client.clone(),
+            admin.clone(),
+            agent.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let (mut acknowledged, mut refused) = (Vec::new(), 0usize);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .post(format!("{app_url}/v1/calls"))
+                    .bearer_auth(&admin)
+                    .json(&json!({ "agent_id": agent, "status": "completed", "duration": 7 }))
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    201 => acknowledged.push(
+                        r.json::<Value>().await.unwrap()["id"]
+                            .as_str()
+                            .unwrap()
+                            .to_string(),
+                    ),
+                    503 => refused += 1,
+                    other => panic!("a write got {other}: {}", r.text().await.unwrap()),
+                }
+            }
+            (acknowledged, refused)
+        })
+    };
+    let reader = {
+        let (app_url, client, admin, stop) = (
+            app.address.clone(),
+            app.client.clone(),
+            admin.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let (mut ok, mut unavailable) = (0usize, 0usize);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .get(format!("{app_url}/v1/agents"))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    200 => ok += 1,
+                    503 => unavailable += 1,
+                    other => panic!("a read got {other}"),
+                }
+            }
+            (ok, unavailable)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let moved = ok_json(
+        app.admin(
+            Method::POST,
+            &format!("/v1/tenants/{tid}/move"),
+            Some(json!({ "server": target })),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(moved["status"], "active");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acknowledged, refused) = writer.await.unwrap();
+    let (reads, _) = reader.await.unwrap();
+    assert!(
+        acknowledged.len() > 5 && reads > 5,
+        "{} writes, {reads} reads",
+        acknowledged.len()
+    );
+    eprintln!(
+        "move under traffic: {} writes acknowledged, {refused} refused during the cutover, {reads} reads",
+        acknowledged.len()
+    );
+    assert_eq!(server_of(&app, &tid).await, target);
+    // Every acknowledged write is on the new server; nothing else is.
+    let new_db = extra.server.connect(&db).await;
+    let ids: Vec<String> = new_db
+        .query("SELECT id::text FROM calls ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut expected = acknowledged.clone();
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "{refused} writes were refused during the cutover"
+    );
+    // The old copy is gone from the old server, and the tenant keeps working.
+    let old: i64 = app
+        .server
+        .connect("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old, 0);
+    agent_for(&app, &admin, "after").await;
+    assert_eq!(app.unfinished_operations().await, 0);
+}
+
+#[tokio::test]
+async fn a_drain_moves_every_tenant_off_a_server_and_they_keep_their_data() {
+    let app = spawn_app().await;
+    let extra = start_extra();
+    let drained = register(&app, "pg-drained", &extra, json!([])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let catalog = catalog_server_id(&app).await;
+    // Everything new lands on the extra server while the catalog's drains.
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{catalog}"),
+            Some(json!({ "state": "draining" })),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let mut tenants = Vec::new();
+    for i in 0..3 {
+        let t = app.create_tenant(&format!("drained-{i}"), json!({})).await;
+        let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+        let agent = agent_for(&app, &admin, &format!("agent-{i}")).await;
+        assert_eq!(server_of(&app, t["id"].as_str().unwrap()).await, drained);
+        tenants.push((t, admin, agent));
+    }
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{catalog}"),
+            Some(json!({ "state": "active" })),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let accepted = ok_json(
+        app.admin(Method::POST, &format!("/v1/servers/{drained}/drain"), None)
+            .await,
+        202,
+    )
+    .await;
+    assert_eq!(accepted["tenants_to_move"], 3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = ok_json(
+            app.admin(Method::GET, &format!("/v1/servers/{drained}"), None)
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(s["state"], "draining");
+        if s["tenants"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the drain did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (t, admin, agent) in &tenants {
+        assert_eq!(server_of(&app, t["id"].as_str().unwrap()).await, catalog);
+        let got = ok_json(
+            call(
+                &app,
+                Method::GET,
+                &format!("/v1/agents/{agent}"),
+                admin,
+                None,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(got["id"].as_str().unwrap(), agent);
+    }
+}
+
+#[tokio::test]
+async fn a_move_whose_target_stops_mid_copy_leaves_the_tenant_working_on_its_old_server() {
+    let app = spawn_app().await;
+    let t = app.create_tenant("stays-put", json!({})).await;
+    let tid = t["id"].as_str().unwrap().to_string();
+    let db = t["database"].as_str().unwrap().to_string();
+    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
+    let agent = agent_for(&app, &admin, "keeper").await;
+    // Enough rows that the copy takes a while.
+    app.server
+        .connect(&db)
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO calls (id, agent_id, status, duration, owner)
+             SELECT gen_random_uuid(), '{agent}', 'completed', 1, 'bulk' FROM generate_series(1, 300000)"
+        ))
+        .await
+        .unwrap();
+    let mut extra = start_extra();
+    let target = register(&app, "pg-doomed", &extra, json!([])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = app.catalog_db().await;
+    let move_path = format!("/v1/tenants/{tid}/move");
+    let move_request = app.admin(Method::POST, &move_path, Some(json!({ "server": target })));
+    let killer = async {
+        // Stop the target once the restore is writing into it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let busy = extra
+                .server
+                .connect("postgres")
+                .await
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tenant-plane-dump'",
+                    &[&db],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0);
+            if busy > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the copy never started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        extra.stop();
+    };
+    let (response, ()) = tokio::join!(move_request, killer);
+    let (status, code, _) = envelope(response).await;
+    assert_eq!((status, code.as_str()), (503, "move_failed"));
+    // Still placed, readable and writable where it was.
+    let placed: String = before
+        .query_one(
+            "SELECT db_server_id::text FROM tenants WHERE id = $1::text::uuid",
+            &[&tid],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(placed, catalog_server_id(&app).await);
+    ok_json(
+        call(
+            &app,
+            Method::GET,
+            &format!("/v1/agents/{agent}"),
+            &admin,
+            None,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    agent_for(&app, &admin, "written-after").await;
+    let failed = app
+        .catalog_count("SELECT count(*) FROM operations WHERE kind = 'move' AND state = 'failed'")
+        .await;
+    assert_eq!(failed, 1);
+    assert_eq!(app.unfinished_operations().await, 0);
+}
+
+#[tokio::test]
+async fn tenants_on_a_stopped_server_get_fast_503s_while_others_work_and_recover_when_it_returns() {
+    let app = spawn_app().await;
+    let here = app.create_tenant("stays-up", json!({})).await;
+    let mut extra = start_extra();
+    let catalog = catalog_server_id(&app).await;
+    register(&app, "pg-flaky", &extra, json!([])).await;
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{catalog}"),
+            Some(json!({ "state": "draining" })),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let there = app.create_tenant("goes-down", json!({})).await;
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{catalog}"),
+            Some(json!({ "state": "active" })),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let here_admin = app.token(Role::TenantAdmin, Some(id(&here)), None);
+    let there_admin = app.token(Role::TenantAdmin, Some(id(&there)), None);
+    agent_for(&app, &there_admin, "warm").await;
+    extra.stop();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = call(&app, Method::GET, "/v1/agents", &there_admin, None, None).await;
+        let elapsed = started.elapsed();
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().get("retry-after").is_some());
+        assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+        ok_json(
+            call(&app, Method::GET, "/v1/agents", &here_admin, None, None).await,
+            200,
+        )
+        .await;
+    }
+    extra.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = call(&app, Method::GET, "/v1/agents", &there_admin, None, None).await;
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(Instant::now() < deadline, "the tenant did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
