@@ -16,11 +16,22 @@ use crate::tenants::RestoreTarget;
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// The root tenant to back up.
-    #[arg(long)]
-    tenant: TenantId,
+    #[arg(
+        long,
+        required_unless_present = "all",
+        conflicts_with = "all",
+        requires = "out"
+    )]
+    tenant: Option<TenantId>,
     /// The archive to write (replaced if it exists).
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
+    /// Back up every root tenant (not purged) into --dir, one archive each.
+    #[arg(long, requires = "dir")]
+    all: bool,
+    /// With --all: archives go to DIR/<tenant id>/<UTC time>.tpbackup.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -42,15 +53,47 @@ pub struct RestoreArgs {
 pub async fn backup(mut settings: Settings, args: BackupArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
+    if let (Some(tenant), Some(out)) = (args.tenant, &args.out) {
+        return backup_one(&services, tenant, out).await;
+    }
+    let dir = args.dir.context("--all needs --dir")?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let mut failed = 0;
+    for server in services.catalog.list_servers().await? {
+        for tenant in services.catalog.root_tenants_on(server.id).await? {
+            let tenant_dir = dir.join(tenant.id.to_string());
+            std::fs::create_dir_all(&tenant_dir)
+                .with_context(|| format!("creating {}", tenant_dir.display()))?;
+            let out = tenant_dir.join(format!("{stamp}.tpbackup"));
+            if let Err(e) = backup_one(&services, tenant.id, &out).await {
+                failed += 1;
+                eprintln!(
+                    "tenant-plane: backing up {} ({}) failed: {e:#}",
+                    tenant.id, tenant.slug
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} tenant backups failed");
+    }
+    Ok(())
+}
+
+async fn backup_one(
+    services: &Services,
+    tenant: TenantId,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let manifest = services.tenants.backup(args.tenant, &args.out).await?;
+    let manifest = services.tenants.backup(tenant, out).await?;
     let bytes: u64 = manifest.parts.values().map(|p| p.bytes).sum();
     println!(
         "backed up tenant {} ({}) at schema version {} to {} ({} bytes, {:.1} s)",
         manifest.tenant_id,
         manifest.slug,
         manifest.schema_version,
-        args.out.display(),
+        out.display(),
         bytes,
         started.elapsed().as_secs_f64()
     );

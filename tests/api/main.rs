@@ -1,6 +1,7 @@
 //! The integration tests: one binary, real servers, real PostgreSQL.
 
 mod auth;
+mod backups;
 mod catalog;
 mod cli;
 mod cluster;
