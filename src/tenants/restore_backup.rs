@@ -319,9 +319,11 @@ impl Tenants {
             tracing::error!(tenant.id = %record.id, error = %e, "could not drop a half-restored clone; the reconciler retries");
             return;
         }
+        // Kept for the record, but purged: the slug is free for another try.
         let change = TenantChange {
             status: Some(TenantStatus::Failed),
             error: Some(error.chars().take(500).collect()),
+            purged: true,
             ..TenantChange::default()
         };
         if let Err(e) = self

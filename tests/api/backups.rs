@@ -492,3 +492,85 @@ async fn the_cron_script_backs_up_every_root_tenant_and_prunes_archives_past_ret
     // Subtenants live in their root's archive, not in one of their own.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
+
+#[tokio::test]
+async fn a_restore_that_fails_half_way_leaves_no_half_made_tenant_and_the_original_untouched() {
+    let app = spawn_app().await;
+    let (t, _, _) = populated_tenant(&app, "half-way").await;
+    let tid: TenantId = t["id"].as_str().unwrap().parse().unwrap();
+    let db = t["database"].as_str().unwrap().to_string();
+    // A grant to a role that exists at backup time and is gone at restore
+    // time: pg_restore stops on it, after the tables are in.
+    let role = format!("gone_{}", uuid::Uuid::new_v4().simple());
+    let admin = app.server.connect(&db).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role}; GRANT SELECT ON agents TO {role}"
+        ))
+        .await
+        .unwrap();
+    let state = app.state().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("half-way.tpbackup");
+    state.tenants().backup(tid, &file).await.unwrap();
+    admin
+        .batch_execute(&format!(
+            "REVOKE ALL ON agents FROM {role}; DROP ROLE {role}"
+        ))
+        .await
+        .unwrap();
+    let archive = read_archive(&file, &master_key()).unwrap();
+    let databases = || async {
+        app.server
+            .connect("postgres")
+            .await
+            .query_one("SELECT count(*) FROM pg_database", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let dbs_before = databases().await;
+
+    // As a new tenant: nothing is left, and the slug is free again.
+    let slug = Slug::parse("half-made").unwrap();
+    let err = state
+        .tenants()
+        .restore_backup(&archive, RestoreTarget::AsNew { slug: slug.clone() })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pg_restore"), "{err}");
+    assert_eq!(databases().await, dbs_before);
+    assert_eq!(
+        app.catalog_count(
+            "SELECT count(*) FROM tenants WHERE slug = 'half-made' AND purged_at IS NULL"
+        )
+        .await,
+        0
+    );
+    app.create_tenant("half-made", json!({})).await;
+
+    // Into the same (suspended) tenant: its database is untouched.
+    ok_json(
+        app.admin(Method::POST, &format!("/v1/tenants/{tid}/suspend"), None)
+            .await,
+        200,
+    )
+    .await;
+    let before = checksums(&app.server, &db).await;
+    let dbs_before = databases().await;
+    state
+        .tenants()
+        .restore_backup(&archive, RestoreTarget::SameTenant)
+        .await
+        .unwrap_err();
+    assert_eq!(checksums(&app.server, &db).await, before);
+    assert_eq!(databases().await, dbs_before, "no staging copy is left");
+    assert_eq!(app.unfinished_operations().await, 0);
+    let view = ok_json(
+        app.admin(Method::POST, &format!("/v1/tenants/{tid}/resume"), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(view["status"], "active");
+}
