@@ -95,8 +95,8 @@ impl Provisioner {
     }
 
     /// Pauses (or resumes) the tenant's writes on `server`: its role's
-    /// sessions become read-only, and the open ones are ended so that none
-    /// keeps writing. Reads go on; other tenants are untouched.
+    /// sessions become read-only (or writable again), and the open ones are
+    /// ended. Reads go on; other tenants are untouched.
     pub async fn set_writes_paused(
         &self,
         server: &DbServer,
@@ -111,14 +111,14 @@ impl Provisioner {
             format!("ALTER ROLE {role} RESET default_transaction_read_only")
         };
         session.batch_execute(&change).await?;
-        if paused {
-            session
-                .execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
-                    &[&db.as_str()],
-                )
-                .await?;
-        }
+        // Role settings apply when a session starts: end the open ones, so
+        // none keeps writing after a pause, or stays read-only after it.
+        session
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                &[&db.as_str()],
+            )
+            .await?;
         Ok(())
     }
 

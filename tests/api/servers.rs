@@ -525,3 +525,72 @@ async fn tenants_on_a_stopped_server_get_fast_503s_while_others_work_and_recover
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn the_reconciler_undoes_a_move_that_crashed_before_its_cutover() {
+    let app = crate::helpers::spawn_app_with(|s| s.reconciler.stale_after_secs = 0).await;
+    let t = app.create_tenant("crashed-move", json!({})).await;
+    let tid: tenant_plane::domain::TenantId = t["id"].as_str().unwrap().parse().unwrap();
+    let db = tenant_plane::domain::DbName::for_tenant(tid);
+    let admin = app.token(Role::TenantAdmin, Some(tid), None);
+    let extra = start_extra();
+    let target: uuid::Uuid = register(&app, "pg-half", &extra, json!([])).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A move that got as far as pausing the source and starting the copy,
+    // then its process died.
+    let state = app.state().await;
+    let catalog = state.catalog();
+    let source = catalog
+        .get_server(catalog_server_id(&app).await.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let target_server = catalog.get_server(target).await.unwrap().unwrap();
+    catalog
+        .begin_operation_with(
+            uuid::Uuid::now_v7(),
+            tid,
+            tenant_plane::catalog::OpKind::Move,
+            &json!({ "source": source.id, "target": target }),
+        )
+        .await
+        .unwrap();
+    let provisioner = state.tenants().provisioner();
+    provisioner
+        .set_writes_paused(&source, &db, true)
+        .await
+        .unwrap();
+    provisioner
+        .create_blank_database(&target_server, db.as_str())
+        .await
+        .unwrap();
+    let (status, code, _) = envelope(
+        call(
+            &app,
+            Method::POST,
+            "/v1/agents",
+            &admin,
+            None,
+            Some(json!({ "name": "paused", "type": "chat" })),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (503, "tenant_writes_paused"));
+
+    let report = state.reconciler().run_once().await.unwrap();
+    assert_eq!(report.resumed.len(), 1, "{report:?}");
+    assert_eq!(app.unfinished_operations().await, 0);
+    assert!(!provisioner
+        .database_exists(&target_server, db.as_str())
+        .await
+        .unwrap());
+    assert_eq!(
+        server_of(&app, &tid.to_string()).await,
+        source.id.to_string()
+    );
+    agent_for(&app, &admin, "writes-again").await;
+}
