@@ -142,6 +142,10 @@ pub struct RouterSettings {
     /// Scales every tier's request rate limit; 0 turns rate limits off.
     /// `TENANT_PLANE_ROUTER_RATE_LIMIT_SCALE`, default 1.0.
     pub rate_limit_scale: f64,
+    /// Milliseconds a new tenant session may take to open before its server
+    /// counts as unreachable (the request gets 503).
+    /// `TENANT_PLANE_ROUTER_CONNECT_TIMEOUT_MS`, default 1000.
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for RouterSettings {
@@ -153,6 +157,7 @@ impl Default for RouterSettings {
             idle_timeout_secs: 300,
             route_ttl_secs: 60,
             rate_limit_scale: 1.0,
+            connect_timeout_ms: 1000,
         }
     }
 }

@@ -181,6 +181,10 @@ impl Router {
                 &route.password,
             )
             .map_err(|e| RouteError::Internal(e.to_string()))?;
+        let mut config = config;
+        config.connect_timeout(Duration::from_millis(
+            self.inner.settings.connect_timeout_ms.max(1),
+        ));
         let manager = BudgetedManager {
             inner: deadpool_postgres::Manager::from_config(
                 config,
