@@ -115,6 +115,8 @@ impl Application {
     /// `settings.database_url`, `jwt_secret` and `master_key` must be set;
     /// `serve` fills them in for the embedded default.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Installed before the first request records anything.
+        telemetry::metrics::handle();
         let secret = settings
             .jwt_secret
             .clone()
@@ -191,6 +193,7 @@ fn http_server(
         App::new()
             .wrap(ErrorHandlers::new().default_handler(api::envelope_fallback))
             .wrap(from_fn(api::record_denials))
+            .wrap(from_fn(telemetry::metrics::record_requests))
             .wrap(from_fn(telemetry::request_id_header))
             .wrap(TracingLogger::<telemetry::TenantRootSpan>::new())
             .app_data(state.clone())

@@ -138,6 +138,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.log();
+        ::metrics::counter!(
+            crate::telemetry::metrics::API_ERRORS,
+            "code" => self.code,
+            "status" => self.status.as_str().to_string()
+        )
+        .increment(1);
         let mut response = envelope_response(self.status, self.code, &self.message);
         if let Some(secs) = self.retry_after_secs {
             response

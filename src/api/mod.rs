@@ -22,6 +22,7 @@ pub use extract::{envelope_fallback, extractor_configs};
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/metrics").route(web::get().to(crate::telemetry::metrics::render)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
             // The data plane first: actix tries resources in order, and its

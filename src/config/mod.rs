@@ -41,6 +41,17 @@ pub struct Settings {
     pub reconciler: ReconcilerSettings,
     pub migrations: MigrationSettings,
     pub router: RouterSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// How many tenants get a `tenant` label of their own on request
+    /// metrics (the first ones seen); the rest share `other`. 0, the
+    /// default, labels none, so the series count never grows with tenants.
+    /// `TENANT_PLANE_METRICS_TENANT_LABEL_LIMIT`.
+    pub tenant_label_limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -101,6 +112,7 @@ impl Default for Settings {
             reconciler: ReconcilerSettings::default(),
             migrations: MigrationSettings::default(),
             router: RouterSettings::default(),
+            metrics: MetricsSettings::default(),
             master_key: None,
         }
     }

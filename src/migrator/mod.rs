@@ -141,6 +141,7 @@ impl MigrationSet {
         // Close the session now: a template must have no connections when cloned.
         drop(client);
         let _ = driver.await;
+        crate::telemetry::metrics::record_operation("database_migrate", started, result.is_ok());
         let (from_version, to_version, applied) = result?;
         Ok(Outcome {
             from_version,

@@ -87,6 +87,7 @@ impl Router {
             .time_to_idle(idle)
             .eviction_listener(|tenant: Arc<TenantId>, pool: TenantPool, cause| {
                 tracing::debug!(tenant.id = %tenant, ?cause, "closing an evicted tenant pool");
+                ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_EVICTIONS).increment(1);
                 pool.pool.close();
             })
             .build();
@@ -138,12 +139,21 @@ impl Router {
 
     async fn connection_once(&self, route: &Route) -> Result<TenantConnection, RouterError> {
         let root = route.root.id;
+        let built = std::sync::atomic::AtomicBool::new(false);
         let pool = self
             .inner
             .pools
-            .try_get_with(root, async { self.build_pool(route) })
+            .try_get_with(root, async {
+                built.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.build_pool(route)
+            })
             .await
             .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))?;
+        if built.into_inner() {
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_MISSES).increment(1);
+        } else {
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_HITS).increment(1);
+        }
         // A tenant moved, or its pool outlived a change: start afresh.
         if pool.server != route.server.id || Some(pool.db.as_str()) != route.root.db_name.as_deref()
         {

@@ -14,6 +14,13 @@ impl Tenants {
     /// Writes the backup of root tenant `id` to `out`; returns its manifest.
     #[tracing::instrument(skip_all, fields(tenant.id = %id))]
     pub async fn backup(&self, id: TenantId, out: &Path) -> Result<Manifest, TenantsError> {
+        let started = std::time::Instant::now();
+        let result = self.write_backup(id, out).await;
+        crate::telemetry::metrics::record_operation("backup", started, result.is_ok());
+        result
+    }
+
+    async fn write_backup(&self, id: TenantId, out: &Path) -> Result<Manifest, TenantsError> {
         let record = self.record(id).await?;
         if record.parent_id.is_some() {
             return Err(TenantsError::InvalidState {

@@ -33,6 +33,13 @@ impl Tenants {
     /// the half-made database and role are dropped and the tenant is `failed`.
     #[tracing::instrument(skip_all, fields(tenant.slug = %input.slug))]
     pub async fn create(&self, input: NewTenantInput) -> Result<TenantView, TenantsError> {
+        let started = std::time::Instant::now();
+        let result = self.create_root(input).await;
+        crate::telemetry::metrics::record_operation("tenant_create", started, result.is_ok());
+        result
+    }
+
+    async fn create_root(&self, input: NewTenantInput) -> Result<TenantView, TenantsError> {
         let server = self
             .catalog
             .pick_server(input.tier)

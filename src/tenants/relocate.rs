@@ -29,6 +29,13 @@ impl Tenants {
         id: TenantId,
         target: Uuid,
     ) -> Result<TenantView, TenantsError> {
+        let started = std::time::Instant::now();
+        let result = self.relocate(id, target).await;
+        crate::telemetry::metrics::record_operation("move", started, result.is_ok());
+        result
+    }
+
+    async fn relocate(&self, id: TenantId, target: Uuid) -> Result<TenantView, TenantsError> {
         let record = self.record(id).await?;
         if record.parent_id.is_some() {
             return Err(TenantsError::InvalidState {

@@ -39,10 +39,13 @@ impl Tenants {
         archive: &VerifiedArchive,
         target: RestoreTarget,
     ) -> Result<RestoreReport, TenantsError> {
-        match target {
+        let started = std::time::Instant::now();
+        let result = match target {
             RestoreTarget::SameTenant => self.restore_in_place(archive).await,
             RestoreTarget::AsNew { slug } => self.restore_as_new(archive, slug).await,
-        }
+        };
+        crate::telemetry::metrics::record_operation("restore", started, result.is_ok());
+        result
     }
 
     #[tracing::instrument(skip_all, fields(tenant.id = %archive.manifest.tenant_id))]

@@ -15,6 +15,7 @@ mod helpers;
 mod isolation;
 mod migrations;
 mod migrations_cli;
+mod observability;
 mod servers;
 mod tenants_create;
 mod tenants_lifecycle;

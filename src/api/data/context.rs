@@ -113,6 +113,10 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .with_retry_after(wait.as_secs().max(1)));
     }
     tracing::Span::current().record("tenant.id", tracing::field::display(route.root.id));
+    actix_web::HttpMessage::extensions_mut(req).insert(crate::telemetry::metrics::ServedTenant {
+        id: route.root.id,
+        tier: route.root.tier,
+    });
     Ok(TenantContext {
         principal,
         route,

@@ -1,5 +1,7 @@
-//! Logging and request ids. Every request runs in a span that carries its
-//! request id, and every response echoes it as `x-request-id`.
+//! Logging, request ids and metrics. Every request runs in a span that
+//! carries its request id, and every response echoes it as `x-request-id`.
+
+pub mod metrics;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
