@@ -1,0 +1,452 @@
+//! Generated requests against the running service: every route, with
+//! malformed bodies, odd path segments, bad and foreign credentials and
+//! headers. None may get a 5xx or hang, every error has the envelope, and a
+//! request that did not succeed changes no data.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tenant_plane::auth::{Claims, Role};
+
+use crate::data_plane::id;
+use crate::helpers::{sign, spawn_app, TestApp};
+
+const ROUTES: &[&str] = &[
+    "/v1/agents",
+    "/v1/agents/{id}",
+    "/v1/calls",
+    "/v1/calls/{id}",
+    "/v1/analytics/summary",
+    "/v1/audit",
+    "/v1/tenants",
+    "/v1/tenants/{id}",
+    "/v1/tenants/{id}/subtenants",
+    "/v1/tenants/{id}/suspend",
+    "/v1/tenants/{id}/resume",
+    "/v1/tenants/{id}/restore",
+    "/v1/tenants/{id}/migrations",
+    "/v1/tenants/{id}/api-keys",
+    "/v1/tenants/{id}/api-keys/{id}",
+    "/v1/tenants/{id}/domains",
+    "/v1/tenants/{id}/move",
+    "/v1/servers",
+    "/v1/servers/{id}",
+    "/v1/servers/{id}/drain",
+    "/v1/migrations/runs",
+    "/v1/migrations/runs/{id}",
+    "/v1/migrations/versions",
+    "/healthz",
+    "/readyz",
+    "/nowhere/at/all",
+];
+
+/// One generated request, before the fixture's ids are filled in.
+#[derive(Debug, Clone)]
+struct Generated {
+    method: Method,
+    route: usize,
+    segment: Segment,
+    credential: Credential,
+    tenant_header: Option<Segment>,
+    body: Body,
+    query: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    OwnTenant,
+    OtherTenant,
+    RandomUuid,
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+enum Credential {
+    None,
+    Role(Role),
+    OtherTenantAdmin,
+    Expired,
+    Garbage(String),
+    FakeApiKey,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Json(Value),
+    Bytes(Vec<u8>),
+    WrongType(Value),
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let keys = prop::sample::select(vec![
+        "name",
+        "slug",
+        "tier",
+        "type",
+        "status",
+        "agent_id",
+        "settings",
+        "server",
+        "dsn",
+        "duration",
+        "configuration",
+        "role",
+        "permissions",
+        "domain",
+        "target_version",
+        "dry_run",
+        "concurrency",
+        "canary",
+        "customer_phone",
+        "state",
+        "capacity",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "[a-z0-9-]{0,12}".prop_map(Value::from),
+        ".{0,40}".prop_map(Value::from),
+        prop::sample::select(vec![
+            "free",
+            "standard",
+            "enterprise",
+            "voice",
+            "chat",
+            "in_progress",
+            "completed",
+            "draining"
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
+        ]
+    })
+}
+
+fn segment() -> impl Strategy<Value = Segment> {
+    prop_oneof![
+        3 => Just(Segment::OwnTenant),
+        2 => Just(Segment::OtherTenant),
+        2 => Just(Segment::RandomUuid),
+        1 => prop::sample::select(vec!["", "%00", "..%2F..", "not-a-uuid", "00000000-0000-0000-0000-000000000000", "%F0%9F%92%A9", "'; DROP TABLE tenants; --"])
+            .prop_map(|s| Segment::Text(s.to_string())),
+        1 => "[a-zA-Z0-9%._~-]{1,300}".prop_map(Segment::Text),
+    ]
+}
+
+fn generated() -> impl Strategy<Value = Generated> {
+    let method = prop::sample::select(vec![
+        Method::GET,
+        Method::POST,
+        Method::PATCH,
+        Method::DELETE,
+        Method::PUT,
+    ]);
+    let credential = prop_oneof![
+        1 => Just(Credential::None),
+        4 => prop::sample::select(vec![Role::SuperAdmin, Role::TenantAdmin, Role::SubtenantAdmin, Role::Agent, Role::Viewer]).prop_map(Credential::Role),
+        1 => Just(Credential::OtherTenantAdmin),
+        1 => Just(Credential::Expired),
+        1 => "[ -~]{0,64}".prop_map(Credential::Garbage),
+        1 => Just(Credential::FakeApiKey),
+    ];
+    let body = prop_oneof![
+        2 => Just(Body::None),
+        4 => json_value().prop_map(Body::Json),
+        1 => prop::collection::vec(any::<u8>(), 0..200).prop_map(Body::Bytes),
+        1 => json_value().prop_map(Body::WrongType),
+    ];
+    let query = prop::option::of(prop_oneof![
+        "[a-z_]{1,10}=[a-zA-Z0-9%-]{0,20}",
+        Just("limit=-1".to_string()),
+        Just("limit=99999999999".to_string()),
+        Just("from=yesterday&to=%ZZ".to_string()),
+        Just("status=bogus".to_string()),
+        Just("cursor=not-a-uuid".to_string()),
+    ]);
+    let pick = (any::<bool>(), any::<prop::sample::Index>());
+    (
+        (method, pick),
+        0..ROUTES.len(),
+        segment(),
+        credential,
+        prop::option::of(segment()),
+        body,
+        query,
+    )
+        .prop_map(
+            |(
+                (method, (any_method, index)),
+                route,
+                segment,
+                credential,
+                tenant_header,
+                body,
+                query,
+            )| {
+                // Mostly a method the route serves; now and then any (a 405).
+                let method = if any_method && index.index(4) == 0 {
+                    method
+                } else {
+                    let served = allowed(ROUTES[route]);
+                    served[index.index(served.len())].clone()
+                };
+                Generated {
+                    method,
+                    route,
+                    segment,
+                    credential,
+                    tenant_header,
+                    body,
+                    query,
+                }
+            },
+        )
+}
+
+struct Fixture {
+    own: String,
+    other: String,
+    own_sub: String,
+    own_db: String,
+}
+
+impl Fixture {
+    fn segment(&self, s: &Segment) -> String {
+        match s {
+            Segment::OwnTenant => self.own.clone(),
+            Segment::OtherTenant => self.other.clone(),
+            Segment::RandomUuid => uuid::Uuid::new_v4().to_string(),
+            Segment::Text(t) => t.clone(),
+        }
+    }
+
+    fn credential(&self, app: &TestApp, c: &Credential) -> Option<String> {
+        let own = self.own.parse().unwrap();
+        match c {
+            Credential::None => None,
+            Credential::Role(Role::SuperAdmin) => Some(app.super_admin_token()),
+            Credential::Role(Role::SubtenantAdmin) => Some(app.token(
+                Role::SubtenantAdmin,
+                Some(own),
+                Some(self.own_sub.parse().unwrap()),
+            )),
+            Credential::Role(role) => Some(app.token(*role, Some(own), None)),
+            Credential::OtherTenantAdmin => {
+                Some(app.token(Role::TenantAdmin, Some(self.other.parse().unwrap()), None))
+            }
+            Credential::Expired => {
+                let mut claims = Claims::new(
+                    "fuzz",
+                    Role::TenantAdmin,
+                    Some(own),
+                    None,
+                    Duration::from_secs(60),
+                );
+                claims.exp = 1;
+                Some(sign(claims))
+            }
+            Credential::Garbage(g) => Some(g.clone()),
+            Credential::FakeApiKey => Some(format!("tpk_{}", "a".repeat(40))),
+        }
+    }
+}
+
+/// Checksums of everything a request could change (audit and operation
+/// records excepted: a refusal is recorded on purpose).
+struct Snapshots {
+    catalog: tokio_postgres::Client,
+    tenant: tokio_postgres::Client,
+}
+
+const CATALOG_STATE: &str = "SELECT string_agg(t || ':' || s, ',' ORDER BY t) FROM (
+    SELECT 'tenants' AS t, md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) AS s FROM tenants x
+    UNION ALL SELECT 'domains', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM tenant_domains x
+    UNION ALL SELECT 'api_keys', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM api_keys x
+    UNION ALL SELECT 'servers', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM db_servers x
+    UNION ALL SELECT 'runs', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM migration_runs x) s";
+
+const TENANT_STATE: &str =
+    "SELECT (SELECT md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM agents x)
+    || (SELECT md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM calls x)";
+
+impl Snapshots {
+    async fn take(&self) -> (String, Option<String>) {
+        let catalog: String = self
+            .catalog
+            .query_one(CATALOG_STATE, &[])
+            .await
+            .unwrap()
+            .get(0);
+        // The tenant's database may be gone (a generated purge succeeded).
+        let tenant = self
+            .tenant
+            .query_one(TENANT_STATE, &[])
+            .await
+            .ok()
+            .map(|r| r.get(0));
+        (catalog, tenant)
+    }
+}
+
+/// The methods each route serves; most generated requests use one of them.
+fn allowed(route: &str) -> Vec<Method> {
+    match route {
+        "/v1/agents"
+        | "/v1/calls"
+        | "/v1/tenants"
+        | "/v1/servers"
+        | "/v1/migrations/runs"
+        | "/v1/tenants/{id}/api-keys"
+        | "/v1/tenants/{id}/domains" => vec![Method::GET, Method::POST],
+        "/v1/agents/{id}" | "/v1/tenants/{id}" => vec![Method::GET, Method::PATCH, Method::DELETE],
+        "/v1/calls/{id}" | "/v1/servers/{id}" => vec![Method::GET, Method::PATCH],
+        "/v1/tenants/{id}/api-keys/{id}" => vec![Method::DELETE],
+        r if r.ends_with("/suspend")
+            || r.ends_with("/resume")
+            || r.ends_with("/restore")
+            || r.ends_with("/subtenants")
+            || r.ends_with("/move")
+            || r.ends_with("/drain")
+            || r.ends_with("/migrations") =>
+        {
+            vec![Method::POST]
+        }
+        _ => vec![Method::GET],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_generated_requests_get_no_5xx_no_hang_and_change_nothing_unless_they_succeed()
+{
+    let app = spawn_app().await;
+    let own = app.create_tenant("fuzz-own", json!({})).await;
+    let other = app.create_tenant("fuzz-other", json!({})).await;
+    let sub = app
+        .create_subtenant(own["id"].as_str().unwrap(), "fuzz-own-sub")
+        .await;
+    let fixture = Fixture {
+        own: own["id"].as_str().unwrap().to_string(),
+        other: other["id"].as_str().unwrap().to_string(),
+        own_sub: sub["id"].as_str().unwrap().to_string(),
+        own_db: own["database"].as_str().unwrap().to_string(),
+    };
+    // Something for GETs and PATCHes to find.
+    let admin = app.token(Role::TenantAdmin, Some(id(&own)), None);
+    crate::data_plane::call(
+        &app,
+        Method::POST,
+        "/v1/agents",
+        &admin,
+        None,
+        Some(json!({ "name": "seed", "type": "chat" })),
+    )
+    .await;
+
+    let cases: usize = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let mut runner = TestRunner::new(Config {
+        cases: cases as u32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let snapshots = Snapshots {
+        catalog: app.catalog_db().await,
+        tenant: app.server.connect(&fixture.own_db).await,
+    };
+    let last = std::sync::Mutex::new(snapshots.take().await);
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
+    let result = runner.run(&generated(), |g| {
+        let (status, message) = tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let path = ROUTES[g.route].replace("{id}", &fixture.segment(&g.segment));
+                let mut url = app.url(&path);
+                if let Some(q) = &g.query {
+                    url = format!("{url}?{q}");
+                }
+                let mut req = client.request(g.method.clone(), url);
+                if let Some(token) = fixture.credential(&app, &g.credential) {
+                    req = req.header("authorization", format!("Bearer {token}"));
+                }
+                if let Some(h) = &g.tenant_header {
+                    req = req.header("x-tenant-id", fixture.segment(h));
+                }
+                req = match &g.body {
+                    Body::None => req,
+                    Body::Json(v) => req.json(v),
+                    Body::Bytes(b) => req
+                        .header("content-type", "application/json")
+                        .body(b.clone()),
+                    Body::WrongType(v) => {
+                        req.header("content-type", "text/plain").body(v.to_string())
+                    }
+                };
+                let before = last.lock().unwrap().clone();
+                let response = match req.send().await {
+                    Ok(r) => r,
+                    Err(e) if e.is_timeout() => return (0, format!("hung: {g:?}")),
+                    Err(e) => return (0, format!("transport error {e}: {g:?}")),
+                };
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap_or_default();
+                if status >= 500 {
+                    return (status, format!("{status} for {g:?}: {body}"));
+                }
+                if status >= 400 {
+                    let envelope: Option<Value> = serde_json::from_str(&body).ok();
+                    let ok = envelope
+                        .as_ref()
+                        .and_then(|e| e["error"]["code"].as_str())
+                        .is_some();
+                    if !ok {
+                        return (
+                            0,
+                            format!("{status} without the envelope for {g:?}: {body}"),
+                        );
+                    }
+                    let after = snapshots.take().await;
+                    if before != after {
+                        return (
+                            0,
+                            format!("{status} changed data for {g:?}: {before:?} -> {after:?}"),
+                        );
+                    }
+                }
+                if status < 400 {
+                    *last.lock().unwrap() = snapshots.take().await;
+                }
+                (status, String::new())
+            })
+        });
+        *statuses.lock().unwrap().entry(status).or_default() += 1;
+        prop_assert!(status != 0 && status < 500, "{}", message);
+        Ok(())
+    });
+    eprintln!(
+        "fuzz: {cases} requests, statuses {:?}",
+        statuses.lock().unwrap()
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
