@@ -1,9 +1,9 @@
 //! Cross-replica cache invalidation: a session on the catalog LISTENs to
 //! `tenant_plane_tenants`, which a trigger notifies on every tenant or domain
 //! change (the tenant's route is forgotten and its pool closed) and on every
-//! server change (every route is forgotten). If the session
-//! drops, every route is forgotten (notices may have been missed) and the
-//! listener reconnects.
+//! server change (every route is forgotten). If the session drops, the
+//! listener reconnects and then forgets every route (notices may have been
+//! missed meanwhile); until then cached routes are served.
 
 use std::time::Duration;
 
@@ -28,7 +28,8 @@ pub fn spawn_listener(
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 result = listen_once(&router, &catalog) => {
-                    router.invalidate_all();
+                    // Routes stay until their TTL: the catalog may be down, and
+                    // cached tenants keep working. Reconnecting starts clean.
                     match result {
                         Ok(()) => backoff = Duration::from_millis(100),
                         Err(e) => tracing::warn!(error = %e, "catalog change listener lost its session; reconnecting"),

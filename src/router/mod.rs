@@ -59,6 +59,10 @@ pub struct RouterInner {
     settings: RouterSettings,
     pools: Cache<TenantId, TenantPool>,
     routes: Cache<TenantId, Arc<Route>>,
+    /// The last route loaded for each tenant, served only while the catalog
+    /// is unreachable, so that cached tenants keep working through a
+    /// catalog restart. A change notice removes the tenant's entry.
+    last_known: Cache<TenantId, Arc<Route>>,
     /// Custom domain → tenant; forgotten with any change notice.
     domains: Cache<String, Option<TenantId>>,
     budgets: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
@@ -99,6 +103,9 @@ impl Router {
             inner: Arc::new(RouterInner {
                 tenants,
                 pools,
+                last_known: Cache::builder()
+                    .max_capacity(settings.max_pools.saturating_mul(4))
+                    .build(),
                 routes,
                 domains: Cache::builder()
                     .max_capacity(100_000)
@@ -114,13 +121,24 @@ impl Router {
     /// Where a tenant (or subtenant) is and what it may do, from the cache.
     pub async fn route(&self, id: TenantId) -> Result<Arc<Route>, RouterError> {
         let inner = &self.inner;
-        inner
+        let loaded = inner
             .routes
             .try_get_with(id, async {
-                route::load(&inner.tenants, id).await.map(Arc::new)
+                let route = Arc::new(route::load(&inner.tenants, id).await?);
+                inner.last_known.insert(id, route.clone()).await;
+                Ok::<_, RouteError>(route)
             })
-            .await
-            .map_err(|e| RouterError::Route((*e).clone()))
+            .await;
+        match loaded {
+            Ok(route) => Ok(route),
+            Err(e) if matches!(*e, RouteError::CatalogUnavailable) => {
+                match inner.last_known.get(&id).await {
+                    Some(route) => Ok(route),
+                    None => Err(RouterError::Route(RouteError::CatalogUnavailable)),
+                }
+            }
+            Err(e) => Err(RouterError::Route((*e).clone())),
+        }
     }
 
     /// A connection to the route's database, as the tenant's role. Waits up to
@@ -234,6 +252,7 @@ impl Router {
     /// on next use), and the domain map, which may name it.
     pub async fn invalidate(&self, id: TenantId) {
         self.inner.routes.invalidate(&id).await;
+        self.inner.last_known.invalidate(&id).await;
         // A root's change (suspension, a move) holds for its subtenants too.
         let children: Vec<TenantId> = self
             .inner
@@ -244,6 +263,7 @@ impl Router {
             .collect();
         for child in children {
             self.inner.routes.invalidate(&child).await;
+            self.inner.last_known.invalidate(&child).await;
         }
         self.inner.domains.invalidate_all();
     }
@@ -272,7 +292,13 @@ impl Router {
                 catalog.tenant_for_domain(&host).await
             })
             .await
-            .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))
+            .map_err(|e| match *e {
+                crate::catalog::CatalogError::Unavailable(_)
+                | crate::catalog::CatalogError::Connect(_) => {
+                    RouterError::Route(RouteError::CatalogUnavailable)
+                }
+                _ => RouterError::Route(RouteError::Internal(e.to_string())),
+            })
     }
 
     /// Takes one request from the tenant's rate-limit bucket.

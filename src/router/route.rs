@@ -21,6 +21,8 @@ pub enum RouteError {
     NotReady(TenantStatus),
     #[error("the tenant's database server is down")]
     ServerDown,
+    #[error("the catalog is unreachable")]
+    CatalogUnavailable,
     #[error("route lookup failed: {0}")]
     Internal(String),
 }
@@ -62,7 +64,12 @@ fn config(record: &TenantRecord) -> TenantConfig {
 }
 
 pub(super) async fn load(tenants: &Tenants, id: TenantId) -> Result<Route, RouteError> {
-    let internal = |e: &dyn std::fmt::Display| RouteError::Internal(e.to_string());
+    let internal = |e: &crate::catalog::CatalogError| match e {
+        crate::catalog::CatalogError::Unavailable(_) | crate::catalog::CatalogError::Connect(_) => {
+            RouteError::CatalogUnavailable
+        }
+        other => RouteError::Internal(other.to_string()),
+    };
     let catalog = tenants.catalog();
     let tenant = catalog
         .get_tenant(id)
@@ -90,7 +97,9 @@ pub(super) async fn load(tenants: &Tenants, id: TenantId) -> Result<Route, Route
     if server.state == ServerState::Down {
         return Err(RouteError::ServerDown);
     }
-    let password = tenants.role_password(&root).map_err(|e| internal(&e))?;
+    let password = tenants
+        .role_password(&root)
+        .map_err(|e| RouteError::Internal(e.to_string()))?;
     let child = (tenant.parent_id.is_some()).then(|| config(&tenant));
     let root_config = config(&root);
     let features = resolved(root.tier, &root_config, child.as_ref());

@@ -284,6 +284,29 @@ const TENANT_STATE: &str =
     || (SELECT md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM calls x)";
 
 impl Snapshots {
+    /// Waits for work a successful request left running in the background
+    /// (a fleet run, an operation) to finish, so later diffs are this
+    /// request's alone.
+    async fn settle(&self) {
+        for _ in 0..200 {
+            let busy: i64 = self
+                .catalog
+                .query_one(
+                    "SELECT (SELECT count(*) FROM migration_runs WHERE state IN ('pending', 'running'))
+                          + (SELECT count(*) FROM operations WHERE state IN ('pending', 'running'))",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if busy == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("background work did not finish within 10 s");
+    }
+
     async fn take(&self) -> (String, Option<String>) {
         let catalog: String = self
             .catalog
@@ -433,6 +456,7 @@ async fn thousands_of_generated_requests_get_no_5xx_no_hang_and_change_nothing_u
                     }
                 }
                 if status < 400 {
+                    snapshots.settle().await;
                     *last.lock().unwrap() = snapshots.take().await;
                 }
                 (status, String::new())

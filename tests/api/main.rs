@@ -10,6 +10,7 @@ mod data_plane;
 mod data_routing;
 mod embedded;
 mod errors;
+mod faults;
 mod fuzz;
 mod health;
 mod helpers;

@@ -499,6 +499,32 @@ async fn tenants_on_a_stopped_server_get_fast_503s_while_others_work_and_recover
     let here_admin = app.token(Role::TenantAdmin, Some(id(&here)), None);
     let there_admin = app.token(Role::TenantAdmin, Some(id(&there)), None);
     agent_for(&app, &there_admin, "warm").await;
+    // Load on the tenant whose server stays up, for the whole outage.
+    let stop_load = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (url, client, token, stop) = (
+            app.address.clone(),
+            app.client.clone(),
+            here_admin.clone(),
+            stop_load.clone(),
+        );
+        tokio::spawn(async move {
+            let (mut ok, mut errors) = (0usize, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client
+                    .get(format!("{url}/v1/agents"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    200 => ok += 1,
+                    other => errors.push(other),
+                }
+            }
+            (ok, errors)
+        })
+    };
     extra.stop();
     for _ in 0..5 {
         let started = Instant::now();
@@ -524,6 +550,12 @@ async fn tenants_on_a_stopped_server_get_fast_503s_while_others_work_and_recover
         assert!(Instant::now() < deadline, "the tenant did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    stop_load.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, errors) = load.await.unwrap();
+    assert!(
+        ok > 10 && errors.is_empty(),
+        "{ok} served, errors {errors:?}"
+    );
 }
 
 #[tokio::test]

@@ -126,6 +126,10 @@ impl From<RouterError> for ApiError {
                 "the tenant's database is unreachable; retry shortly",
             )
             .with_source(e),
+            RouterError::Route(RouteError::CatalogUnavailable) => unavailable(
+                "catalog_unavailable",
+                "the control plane cannot reach its catalog; retry shortly",
+            ),
             RouterError::Route(RouteError::Internal(_)) => ApiError::internal(e),
         }
     }
