@@ -43,7 +43,7 @@ fn may_manage_keys(principal: &Principal, tenant: TenantId) -> Result<(), ApiErr
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -54,6 +54,7 @@ pub struct CreateKey {
 }
 
 /// `POST /v1/tenants/{id}/api-keys`: the key is in this response only.
+#[utoipa::path(post, path = "/v1/tenants/{id}/api-keys", tag = "api keys", request_body = CreateKey, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 201, description = "The key, with its secret shown this once"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -120,6 +121,7 @@ pub async fn create(
 }
 
 /// `GET /v1/tenants/{id}/api-keys`: never the keys themselves.
+#[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", tag = "api keys", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's keys, without secrets"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -131,6 +133,7 @@ pub async fn list(
 }
 
 /// `DELETE /v1/tenants/{id}/api-keys/{key}`: revoked at once.
+#[utoipa::path(delete, path = "/v1/tenants/{id}/api-keys/{key}", tag = "api keys", params(("id" = uuid::Uuid, Path, description = "Tenant id"), ("key" = uuid::Uuid, Path, description = "Key id")), responses((status = 204, description = "Revoked"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn revoke(
     principal: Principal,
     state: web::Data<AppState>,
@@ -157,7 +160,7 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
     domain: String,
@@ -170,6 +173,7 @@ fn valid_domain(domain: &str) -> Option<String> {
 }
 
 /// `POST /v1/tenants/{id}/domains`: requests whose Host is this domain go to the tenant.
+#[utoipa::path(post, path = "/v1/tenants/{id}/domains", tag = "domains", request_body = AddDomain, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 201, description = "The domain, registered"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn add_domain(
     principal: Principal,
     state: web::Data<AppState>,
@@ -209,6 +213,7 @@ pub async fn add_domain(
 }
 
 /// `GET /v1/tenants/{id}/domains`
+#[utoipa::path(get, path = "/v1/tenants/{id}/domains", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's custom domains"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list_domains(
     principal: Principal,
     state: web::Data<AppState>,

@@ -11,12 +11,12 @@ use crate::auth::AuthError;
 use crate::catalog::CatalogError;
 
 /// The error envelope every non-2xx response carries.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable, snake_case.
     pub code: String,

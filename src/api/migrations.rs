@@ -41,7 +41,7 @@ impl From<FleetError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     #[serde(default = "default_concurrency")]
@@ -65,7 +65,8 @@ fn default_canary() -> usize {
     1
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Answer when the run has finished, instead of at once.
@@ -95,6 +96,7 @@ async fn execute(
 
 /// `POST /v1/migrations/runs[?wait=true]`: migrate the template, then every
 /// tenant (of `tier`), canaries first.
+#[utoipa::path(post, path = "/v1/migrations/runs", tag = "migrations", request_body = StartRun, params(WaitQuery), responses((status = 202, description = "The run, started"), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn start_run(
     principal: Principal,
     state: web::Data<AppState>,
@@ -126,6 +128,7 @@ pub async fn start_run(
 }
 
 /// `GET /v1/migrations/runs/{run}`: progress, counts and failures.
+#[utoipa::path(get, path = "/v1/migrations/runs/{run}", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id")), responses((status = 200, description = "The run: progress, counts, failures"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show_run(
     principal: Principal,
     state: web::Data<AppState>,
@@ -136,6 +139,7 @@ pub async fn show_run(
 }
 
 /// `POST /v1/migrations/runs/{run}/resume[?wait=true]`: retry failed and pending items only.
+#[utoipa::path(post, path = "/v1/migrations/runs/{run}/resume", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id"), WaitQuery), responses((status = 202, description = "The run, resumed"), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn resume_run(
     principal: Principal,
     state: web::Data<AppState>,
@@ -161,6 +165,7 @@ pub async fn resume_run(
 }
 
 /// `GET /v1/migrations/versions`: tenants per schema version, and who is behind.
+#[utoipa::path(get, path = "/v1/migrations/versions", tag = "migrations", responses((status = 200, description = "Tenants per schema version"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn versions(
     principal: Principal,
     state: web::Data<AppState>,
@@ -182,7 +187,7 @@ pub async fn versions(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MigrateTenant {
     target_version: Option<i32>,
@@ -192,6 +197,7 @@ pub struct MigrateTenant {
 
 /// `POST /v1/tenants/{id}/migrations`: migrate one tenant now, or with
 /// `dry_run` list what would run.
+#[utoipa::path(post, path = "/v1/tenants/{id}/migrations", tag = "migrations", request_body = MigrateTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "What ran (or would run, with `dry_run`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn migrate_tenant(
     principal: Principal,
     state: web::Data<AppState>,

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod idempotency;
 mod migrations;
+pub mod openapi;
 mod servers;
 mod tenants;
 
@@ -23,6 +24,7 @@ pub use extract::{envelope_fallback, extractor_configs};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/metrics").route(web::get().to(crate::telemetry::metrics::render)))
+        .service(resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
             // The data plane first: actix tries resources in order, and its

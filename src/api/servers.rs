@@ -28,6 +28,7 @@ fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
 }
 
 /// `GET /v1/servers`: every server with its tenants, connections and state.
+#[utoipa::path(get, path = "/v1/servers", tag = "servers", responses((status = 200, description = "Servers with tenants, open connections against the budget, and state"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -44,6 +45,7 @@ pub async fn list(
 }
 
 /// `GET /v1/servers/{id}`
+#[utoipa::path(get, path = "/v1/servers/{id}", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::catalog::DbServer), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(
     principal: Principal,
     state: web::Data<AppState>,
@@ -60,10 +62,12 @@ fn server_not_found() -> ApiError {
     ApiError::not_found("server_not_found", "no such database server")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterServer {
     name: ServerName,
+    /// `postgres://user:password@host:port` or `host=… user=…`; stored sealed.
+    #[schema(value_type = String)]
     dsn: SecretString,
     capacity: Option<u32>,
     connection_budget: Option<u32>,
@@ -72,6 +76,7 @@ pub struct RegisterServer {
 }
 
 /// `POST /v1/servers`: registers a server after connecting to it.
+#[utoipa::path(post, path = "/v1/servers", tag = "servers", request_body = RegisterServer, responses((status = 201, description = "The server, checked and registered", body = crate::catalog::DbServer), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn register(
     principal: Principal,
     state: web::Data<AppState>,
@@ -117,7 +122,7 @@ fn positive(field: &'static str, v: Option<u32>) -> Result<Option<i32>, ApiError
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateServer {
     state: Option<ServerState>,
@@ -127,6 +132,7 @@ pub struct UpdateServer {
 
 /// `PATCH /v1/servers/{id}`: mark a server draining or down, or change its
 /// capacity and connection budget.
+#[utoipa::path(patch, path = "/v1/servers/{id}", tag = "servers", request_body = UpdateServer, params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::catalog::DbServer), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
@@ -163,6 +169,7 @@ pub async fn update(
 /// `POST /v1/servers/{id}/drain`: marks the server draining and moves every
 /// tenant off it in the background; `GET /v1/servers/{id}` shows progress
 /// (its `tenants` count falls to 0).
+#[utoipa::path(post, path = "/v1/servers/{id}/drain", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 202, description = "Draining: every tenant moves off in the background"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn drain(
     principal: Principal,
     state: web::Data<AppState>,
@@ -208,7 +215,7 @@ pub async fn drain(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveTenant {
     server: Uuid,
@@ -216,6 +223,7 @@ pub struct MoveTenant {
 
 /// `POST /v1/tenants/{id}/move {"server": …}`: moves a root tenant's
 /// database to another server and answers when it is done.
+#[utoipa::path(post, path = "/v1/tenants/{id}/move", tag = "tenants", request_body = MoveTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, on its new server", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn move_tenant(
     principal: Principal,
     state: web::Data<AppState>,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{Catalog, CatalogError};
 use crate::domain::Tier;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
     Active,
@@ -33,7 +33,7 @@ impl ServerState {
 }
 
 /// A database server as the catalog records it. Credentials are never part of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DbServer {
     pub id: Uuid,
     pub name: String,

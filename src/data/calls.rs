@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{enter, scoped_query, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     Queued,
@@ -29,7 +29,7 @@ impl CallStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Call {
     pub id: Uuid,
     pub subtenant_id: Option<Uuid>,

@@ -3,8 +3,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A database server's name: `^[a-z][a-z0-9-]{0,62}$`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, pattern = "^[a-z][a-z0-9-]{0,62}$")]
 pub struct ServerName(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -3,8 +3,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A tenant's human handle: `^[a-z][a-z0-9-]{1,62}$`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, pattern = "^[a-z][a-z0-9-]{1,62}$")]
 pub struct Slug(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,8 +48,9 @@ impl fmt::Display for Slug {
 }
 
 /// A tenant's display name: 1 to 200 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String)]
 pub struct TenantName(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 /// Where a tenant is in its lifecycle:
 /// `provisioning → active ⇄ suspended → deleted`, with `failed` reachable from
 /// `provisioning`, and `deleting` while a purge runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
     Provisioning,
@@ -41,7 +41,9 @@ impl TenantStatus {
 }
 
 /// A service tier: sets default limits and pool sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Free,

@@ -5,7 +5,20 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A tenant's identity: a UUID, v7 for new tenants so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[schema(value_type = String, format = Uuid)]
 #[serde(transparent)]
 pub struct TenantId(Uuid);
 

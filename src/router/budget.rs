@@ -10,7 +10,8 @@ use deadpool::managed::{Manager, Metrics, RecycleResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use super::RouterInner;
+use super::{RouterInner, TenantPool};
+use crate::catalog::DbServer;
 
 /// A tenant connection that holds one permit of its server's budget.
 pub struct BudgetedClient {
@@ -109,5 +110,60 @@ impl Manager for BudgetedManager {
                     deadpool::managed::RecycleError::Message(m)
                 }
             })
+    }
+}
+
+impl RouterInner {
+    pub(super) fn budget_size(&self, server: &DbServer) -> usize {
+        server
+            .connection_budget
+            .and_then(|b| usize::try_from(b).ok())
+            .unwrap_or(self.settings.connection_budget as usize)
+            .max(1)
+    }
+
+    pub(super) fn budget(&self, server: &DbServer) -> Arc<Semaphore> {
+        let mut budgets = self.budgets.lock().expect("budgets");
+        budgets
+            .entry(server.id)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.budget_size(server))))
+            .clone()
+    }
+
+    /// Closes one idle connection on `server`: the one unused for longest,
+    /// whichever tenant it belongs to, giving its permit to a waiter. One at
+    /// a time: closing every idle connection would make all tenants
+    /// reconnect at once.
+    pub(super) fn close_idle_on(&self, server: Uuid) -> bool {
+        let mut victim: Option<(TenantPool, Duration)> = None;
+        for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
+            if pool.pool.status().available == 0 {
+                continue;
+            }
+            // `retain` visits only idle connections; keeping them all just reads.
+            let mut idle_for = Duration::ZERO;
+            pool.pool.retain(|_, metrics| {
+                idle_for = idle_for.max(metrics.last_used());
+                true
+            });
+            if victim
+                .as_ref()
+                .is_none_or(|(_, longest)| idle_for > *longest)
+            {
+                victim = Some((pool, idle_for));
+            }
+        }
+        let Some((pool, longest)) = victim else {
+            return false;
+        };
+        let mut closed = false;
+        pool.pool.retain(|_, metrics| {
+            if !closed && metrics.last_used() >= longest {
+                closed = true;
+                return false;
+            }
+            true
+        });
+        closed
     }
 }

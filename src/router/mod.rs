@@ -6,6 +6,7 @@
 //! the catalog announces a change (`listen.rs`).
 
 mod budget;
+mod connect;
 mod limits;
 mod listen;
 mod route;
@@ -14,11 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool::managed::{Object, Pool, PoolError, QueueMode};
-use deadpool_postgres::{ManagerConfig, RecyclingMethod};
+use deadpool::managed::{Object, Pool};
 use moka::future::Cache;
 use tokio::sync::Semaphore;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 pub use budget::{BudgetedClient, BudgetedManager, ConnectError};
@@ -73,6 +72,10 @@ pub struct RouterInner {
 pub struct Router {
     inner: Arc<RouterInner>,
 }
+
+/// How long a request waits for one of its tenant's busy sessions before it
+/// takes a session from another tenant, when the budget is spent.
+const OWN_SESSION_WAIT: Duration = Duration::from_millis(50);
 
 /// Pool size of one tenant, by tier; the server budget caps the sum.
 pub fn pool_size(tier: Tier) -> usize {
@@ -139,113 +142,6 @@ impl Router {
             }
             Err(e) => Err(RouterError::Route((*e).clone())),
         }
-    }
-
-    /// A connection to the route's database, as the tenant's role. Waits up to
-    /// `router.acquire_timeout_ms` for the budget, then gives up.
-    pub async fn connection(&self, route: &Route) -> Result<TenantConnection, RouterError> {
-        // The LRU may evict (and close) a pool while a request waits on it;
-        // then a fresh pool is built and the request tries again.
-        let mut attempts = 0;
-        loop {
-            match self.connection_once(route).await {
-                Err(RouterError::PoolClosed) if attempts < 3 => attempts += 1,
-                other => return other,
-            }
-        }
-    }
-
-    async fn connection_once(&self, route: &Route) -> Result<TenantConnection, RouterError> {
-        let root = route.root.id;
-        let built = std::sync::atomic::AtomicBool::new(false);
-        let pool = self
-            .inner
-            .pools
-            .try_get_with(root, async {
-                built.store(true, std::sync::atomic::Ordering::Relaxed);
-                self.build_pool(route)
-            })
-            .await
-            .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))?;
-        if built.into_inner() {
-            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_MISSES).increment(1);
-        } else {
-            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_HITS).increment(1);
-        }
-        // A tenant moved, or its pool outlived a change: start afresh.
-        if pool.server != route.server.id || Some(pool.db.as_str()) != route.root.db_name.as_deref()
-        {
-            self.inner.pools.invalidate(&root).await;
-            return Err(RouterError::PoolClosed);
-        }
-        match pool.pool.get().await {
-            Ok(conn) => Ok(conn),
-            Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
-                Err(RouterError::BudgetSpent)
-            }
-            Err(PoolError::Backend(ConnectError::Postgres(e))) => {
-                Err(RouterError::ServerUnreachable(e))
-            }
-            Err(_) => {
-                self.inner.pools.invalidate(&root).await;
-                Err(RouterError::PoolClosed)
-            }
-        }
-    }
-
-    fn build_pool(&self, route: &Route) -> Result<TenantPool, RouteError> {
-        let db = route
-            .root
-            .db_name
-            .clone()
-            .ok_or_else(|| RouteError::Internal("root tenant without a database".into()))?;
-        let config = self
-            .inner
-            .tenants
-            .provisioner()
-            .tenant_config(
-                &route.server,
-                &crate::domain::DbName::for_tenant(route.root.id),
-                &route.password,
-            )
-            .map_err(|e| RouteError::Internal(e.to_string()))?;
-        let mut config = config;
-        config.connect_timeout(Duration::from_millis(
-            self.inner.settings.connect_timeout_ms.max(1),
-        ));
-        let manager = BudgetedManager {
-            inner: deadpool_postgres::Manager::from_config(
-                config,
-                NoTls,
-                ManagerConfig {
-                    recycling_method: RecyclingMethod::Fast,
-                },
-            ),
-            budget: self.inner.budget(&route.server),
-            server: route.server.id,
-            acquire_timeout: self.acquire_timeout(),
-            router: Arc::downgrade(&self.inner),
-        };
-        let pool = Pool::builder(manager)
-            .max_size(pool_size(route.root.tier).min(self.inner.budget_size(&route.server)))
-            .runtime(deadpool::Runtime::Tokio1)
-            // The most recently used session first: a few hot sessions with
-            // warm caches serve the load, and the rest go idle for the reaper.
-            .queue_mode(QueueMode::Lifo)
-            .wait_timeout(Some(self.acquire_timeout()))
-            .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| RouteError::Internal(e.to_string()))?;
-        Ok(TenantPool {
-            pool,
-            server: route.server.id,
-            db,
-        })
-    }
-
-    fn acquire_timeout(&self) -> Duration {
-        Duration::from_millis(self.inner.settings.acquire_timeout_ms)
     }
 
     /// Forgets a tenant's route (its pool is checked against the new route
@@ -363,47 +259,5 @@ impl Router {
         }
         self.inner.pools.invalidate_all();
         self.inner.pools.run_pending_tasks().await;
-    }
-}
-
-impl RouterInner {
-    fn budget_size(&self, server: &DbServer) -> usize {
-        server
-            .connection_budget
-            .and_then(|b| usize::try_from(b).ok())
-            .unwrap_or(self.settings.connection_budget as usize)
-            .max(1)
-    }
-
-    fn budget(&self, server: &DbServer) -> Arc<Semaphore> {
-        let mut budgets = self.budgets.lock().expect("budgets");
-        budgets
-            .entry(server.id)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.budget_size(server))))
-            .clone()
-    }
-
-    /// Closes one idle connection on `server` (from the pool with the most
-    /// idle ones), giving its permit to a waiter. One at a time: closing every
-    /// idle connection would make all tenants reconnect at once.
-    fn close_idle_on(&self, server: Uuid) -> bool {
-        let fullest = self
-            .pools
-            .iter()
-            .filter(|(_, pool)| pool.server == server)
-            .max_by_key(|(_, pool)| pool.pool.status().available);
-        let Some((_, pool)) = fullest else {
-            return false;
-        };
-        if pool.pool.status().available == 0 {
-            return false;
-        }
-        let mut closed = false;
-        pool.pool.retain(|_, _| {
-            let keep = closed;
-            closed = true;
-            keep
-        });
-        closed
     }
 }

@@ -10,7 +10,7 @@ use crate::catalog::{TenantFilter, TenantRecord};
 use crate::domain::{TenantId, TenantStatus, Tier};
 use crate::tenant_config::{effective, TenantConfig};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     pub id: TenantId,
     pub slug: String,
@@ -23,8 +23,10 @@ pub struct TenantView {
     pub server_id: Option<Uuid>,
     pub schema_version: i32,
     /// The tenant's own settings (integration secrets redacted).
+    #[schema(value_type = Object)]
     pub settings: TenantConfig,
     /// Tier defaults, overlaid with the parent's settings, then the tenant's own.
+    #[schema(value_type = Object)]
     pub effective_settings: TenantConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -33,7 +35,7 @@ pub struct TenantView {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantList {
     pub tenants: Vec<TenantView>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -18,6 +18,7 @@ mod isolation;
 mod migrations;
 mod migrations_cli;
 mod observability;
+mod openapi;
 mod servers;
 mod tenants_create;
 mod tenants_lifecycle;

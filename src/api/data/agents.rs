@@ -8,7 +8,7 @@ use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
 use crate::data::audit;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
     name: String,
@@ -18,14 +18,15 @@ pub struct CreateAgent {
     configuration: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     name: Option<String>,
     configuration: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     limit: Option<u16>,
@@ -56,6 +57,7 @@ fn valid_configuration(
 }
 
 /// `POST /v1/agents`
+#[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = CreateAgent, responses((status = 201, description = "The new agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     ctx: TenantContext,
     body: web::Json<CreateAgent>,
@@ -86,6 +88,7 @@ pub async fn create(
 }
 
 /// `GET /v1/agents?limit=&cursor=`
+#[utoipa::path(get, path = "/v1/agents", tag = "agents", params(Page), responses((status = 200, description = "A page of agents: `{agents, next_cursor}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Agents, Action::Read).await?;
     let limit = i64::from(page.limit.unwrap_or(50).clamp(1, 500));
@@ -100,6 +103,7 @@ pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResp
 }
 
 /// `GET /v1/agents/{id}`
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Agents, Action::Read).await?;
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
@@ -110,6 +114,7 @@ pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpRespons
 }
 
 /// `PATCH /v1/agents/{id}`
+#[utoipa::path(patch, path = "/v1/agents/{id}", tag = "agents", request_body = UpdateAgent, params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn update(
     ctx: TenantContext,
     id: web::Path<Uuid>,
@@ -143,6 +148,7 @@ pub async fn update(
 }
 
 /// `DELETE /v1/agents/{id}`
+#[utoipa::path(delete, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn delete(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Agents, Action::Delete).await?;
     let id = id.into_inner();

@@ -10,7 +10,7 @@ use crate::data::audit;
 use crate::data::calls::{self, CallFilter, CallStatus};
 use crate::data::DataError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCall {
     agent_id: Uuid,
@@ -24,14 +24,15 @@ fn queued() -> CallStatus {
     CallStatus::Queued
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCall {
     status: Option<CallStatus>,
     duration: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListCalls {
     status: Option<CallStatus>,
@@ -73,6 +74,7 @@ fn limits(ctx: &TenantContext) -> (u32, u32) {
 }
 
 /// `POST /v1/calls`
+#[utoipa::path(post, path = "/v1/calls", tag = "calls", request_body = CreateCall, responses((status = 201, description = "The new call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     ctx: TenantContext,
     body: web::Json<CreateCall>,
@@ -109,6 +111,7 @@ pub async fn create(
 }
 
 /// `GET /v1/calls?status=&agent_id=&subtenant_id=&from=&to=&limit=&cursor=`
+#[utoipa::path(get, path = "/v1/calls", tag = "calls", params(ListCalls), responses((status = 200, description = "A page of calls: `{calls, next_cursor}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     ctx: TenantContext,
     query: web::Query<ListCalls>,
@@ -135,6 +138,7 @@ pub async fn list(
 }
 
 /// `GET /v1/calls/{id}`
+#[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Calls, Action::Read).await?;
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
@@ -145,6 +149,7 @@ pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpRespons
 }
 
 /// `PATCH /v1/calls/{id}`: status or duration.
+#[utoipa::path(patch, path = "/v1/calls/{id}", tag = "calls", request_body = UpdateCall, params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn update(
     ctx: TenantContext,
     id: web::Path<Uuid>,

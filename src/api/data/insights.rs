@@ -7,7 +7,8 @@ use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::{analytics, audit};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     from: Option<DateTime<Utc>>,
@@ -16,6 +17,7 @@ pub struct Range {
 
 /// `GET /v1/analytics/summary?from=&to=`: calls by status, average duration,
 /// calls per agent, within the caller's scope.
+#[utoipa::path(get, path = "/v1/analytics/summary", tag = "analytics", params(Range), responses((status = 200, description = "Calls by status, average duration, calls per agent"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn summary(
     ctx: TenantContext,
     range: web::Query<Range>,
@@ -28,7 +30,8 @@ pub async fn summary(
     Ok(HttpResponse::Ok().json(summary))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     limit: Option<u16>,
@@ -36,6 +39,7 @@ pub struct AuditQuery {
 
 /// `GET /v1/audit`: the tenant's data-plane events (from its own database)
 /// and control-plane events about it (from the catalog), within scope.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Audit events within the caller's scope: `{events}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn audit(
     ctx: TenantContext,
     query: web::Query<AuditQuery>,

@@ -2,10 +2,10 @@
 //! request runs in one transaction on the tenant's own database, as the
 //! tenant's own role, with row-level security scoped to the caller.
 
-mod agents;
-mod calls;
+pub(crate) mod agents;
+pub(crate) mod calls;
 mod context;
-mod insights;
+pub(crate) mod insights;
 
 use actix_web::http::StatusCode;
 use actix_web::web;

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::tenant_config::TenantConfig;
 use crate::tenants::{NewSubtenantInput, NewTenantInput};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     name: TenantName,
@@ -22,7 +22,7 @@ pub struct CreateTenant {
     settings: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSubtenant {
     name: TenantName,
@@ -46,6 +46,7 @@ fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, A
 
 /// `POST /v1/tenants`: a tenant with a database of its own. With an
 /// `Idempotency-Key`, a retry returns the first response.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -87,6 +88,7 @@ pub async fn create(
 }
 
 /// `POST /v1/tenants/{id}/subtenants`: a subtenant in its root tenant's database.
+#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create_subtenant(
     principal: Principal,
     state: web::Data<AppState>,

@@ -45,6 +45,7 @@ async fn apply(
 }
 
 /// `POST /v1/tenants/{id}/suspend`
+#[utoipa::path(post, path = "/v1/tenants/{id}/suspend", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, suspended", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn suspend(
     p: Principal,
     s: web::Data<AppState>,
@@ -55,6 +56,7 @@ pub async fn suspend(
 }
 
 /// `POST /v1/tenants/{id}/resume`
+#[utoipa::path(post, path = "/v1/tenants/{id}/resume", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, active", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn resume(
     p: Principal,
     s: web::Data<AppState>,
@@ -65,6 +67,7 @@ pub async fn resume(
 }
 
 /// `POST /v1/tenants/{id}/restore`: undo a soft delete.
+#[utoipa::path(post, path = "/v1/tenants/{id}/restore", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, undeleted", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn restore(
     p: Principal,
     s: web::Data<AppState>,
@@ -74,7 +77,8 @@ pub async fn restore(
     apply(p, s, req, id, Transition::Restore).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     #[serde(default)]
@@ -83,6 +87,7 @@ pub struct DeleteQuery {
 
 /// `DELETE /v1/tenants/{id}[?purge=true]`: soft delete (kept for the retention
 /// period), or purge (database and role dropped). Subtenants go too.
+#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id"), DeleteQuery), responses((status = 200, description = "The tenant, deleted or purged", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn delete(
     p: Principal,
     s: web::Data<AppState>,

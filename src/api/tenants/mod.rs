@@ -1,10 +1,10 @@
 //! `/v1/tenants`: the control-plane API of the tenant lifecycle. Every route
 //! needs super_admin.
 
-mod create;
-mod lifecycle;
-mod read;
-mod update;
+pub(crate) mod create;
+pub(crate) mod lifecycle;
+pub(crate) mod read;
+pub(crate) mod update;
 
 use std::future::{ready, Ready};
 

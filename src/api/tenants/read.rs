@@ -8,7 +8,8 @@ use crate::catalog::TenantFilter;
 use crate::domain::{TenantId, TenantStatus};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<TenantStatus>,
@@ -18,6 +19,7 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/tenants?status=&parent_id=&limit=&cursor=`
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(ListQuery), responses((status = 200, description = "A page of tenants", body = crate::tenants::TenantList), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -38,6 +40,7 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{id}`: the tenant with its effective configuration.
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant with its effective settings", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(
     principal: Principal,
     state: web::Data<AppState>,

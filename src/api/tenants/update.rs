@@ -8,7 +8,7 @@ use crate::domain::{TenantName, Tier};
 use crate::state::AppState;
 use crate::tenants::TenantPatch;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     name: Option<TenantName>,
@@ -19,6 +19,7 @@ pub struct UpdateTenant {
 
 /// `PATCH /v1/tenants/{id}`: name, tier or settings. A subtenant's limits can
 /// only narrow its parent's.
+#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", request_body = UpdateTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,

@@ -1,0 +1,149 @@
+//! Handing out tenant connections: the pool for a route (built once per
+//! tenant, single-flight), and the wait for a busy tenant's own session
+//! when the budget is spent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool::managed::{Pool, PoolError, QueueMode};
+use deadpool_postgres::{ManagerConfig, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{
+    pool_size, BudgetedManager, ConnectError, Route, RouteError, Router, RouterError,
+    TenantConnection, TenantPool, OWN_SESSION_WAIT,
+};
+
+impl Router {
+    /// A connection to the route's database, as the tenant's role. Waits up to
+    /// `router.acquire_timeout_ms` for the budget, then gives up.
+    pub async fn connection(&self, route: &Route) -> Result<TenantConnection, RouterError> {
+        // The LRU may evict (and close) a pool while a request waits on it;
+        // then a fresh pool is built and the request tries again.
+        let mut attempts = 0;
+        loop {
+            match self.connection_once(route).await {
+                Err(RouterError::PoolClosed) if attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn connection_once(&self, route: &Route) -> Result<TenantConnection, RouterError> {
+        let root = route.root.id;
+        let built = std::sync::atomic::AtomicBool::new(false);
+        let pool = self
+            .inner
+            .pools
+            .try_get_with(root, async {
+                built.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.build_pool(route)
+            })
+            .await
+            .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))?;
+        if built.into_inner() {
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_MISSES).increment(1);
+        } else {
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_HITS).increment(1);
+        }
+        // A tenant moved, or its pool outlived a change: start afresh.
+        if pool.server != route.server.id || Some(pool.db.as_str()) != route.root.db_name.as_deref()
+        {
+            self.inner.pools.invalidate(&root).await;
+            return Err(RouterError::PoolClosed);
+        }
+        self.wait_for_own_session(&pool, route).await;
+        match pool.pool.get().await {
+            Ok(conn) => Ok(conn),
+            Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
+                Err(RouterError::BudgetSpent)
+            }
+            Err(PoolError::Backend(ConnectError::Postgres(e))) => {
+                Err(RouterError::ServerUnreachable(e))
+            }
+            Err(_) => {
+                self.inner.pools.invalidate(&root).await;
+                Err(RouterError::PoolClosed)
+            }
+        }
+    }
+
+    /// When the server's budget is spent and every session of this tenant is
+    /// busy, waits a moment for one of them to come back rather than open a
+    /// new one (which would close another tenant's idle session to make room:
+    /// under a tight budget that churn costs far more than the wait).
+    async fn wait_for_own_session(&self, pool: &TenantPool, route: &Route) {
+        let budget_spent = {
+            let budgets = self.inner.budgets.lock().expect("budgets");
+            budgets
+                .get(&route.server.id)
+                .is_some_and(|b| b.available_permits() == 0)
+        };
+        if !budget_spent {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + OWN_SESSION_WAIT;
+        loop {
+            let status = pool.pool.status();
+            if status.size == 0 || status.available > 0 || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn build_pool(&self, route: &Route) -> Result<TenantPool, RouteError> {
+        let db = route
+            .root
+            .db_name
+            .clone()
+            .ok_or_else(|| RouteError::Internal("root tenant without a database".into()))?;
+        let config = self
+            .inner
+            .tenants
+            .provisioner()
+            .tenant_config(
+                &route.server,
+                &crate::domain::DbName::for_tenant(route.root.id),
+                &route.password,
+            )
+            .map_err(|e| RouteError::Internal(e.to_string()))?;
+        let mut config = config;
+        config.connect_timeout(Duration::from_millis(
+            self.inner.settings.connect_timeout_ms.max(1),
+        ));
+        let manager = BudgetedManager {
+            inner: deadpool_postgres::Manager::from_config(
+                config,
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            ),
+            budget: self.inner.budget(&route.server),
+            server: route.server.id,
+            acquire_timeout: self.acquire_timeout(),
+            router: Arc::downgrade(&self.inner),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(pool_size(route.root.tier).min(self.inner.budget_size(&route.server)))
+            .runtime(deadpool::Runtime::Tokio1)
+            // The most recently used session first: a few hot sessions with
+            // warm caches serve the load, and the rest go idle for the reaper.
+            .queue_mode(QueueMode::Lifo)
+            .wait_timeout(Some(self.acquire_timeout()))
+            .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| RouteError::Internal(e.to_string()))?;
+        Ok(TenantPool {
+            pool,
+            server: route.server.id,
+            db,
+        })
+    }
+
+    fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.settings.acquire_timeout_ms)
+    }
+}

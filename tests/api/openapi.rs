@@ -1,0 +1,118 @@
+//! `/openapi.json` against the routes the server really serves: every
+//! documented operation is routed, every method it does not document is
+//! refused with 405, and every route registered in the source is documented.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{envelope, spawn_app};
+
+/// Every `resource("…")` path registered under `src/api`, as served.
+fn registered_paths() -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/api"
+    ))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            for piece in source.split("resource(\"").skip(1) {
+                let route = piece.split('"').next().unwrap();
+                let top_level = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
+                paths.insert(if top_level.contains(&route) {
+                    route.to_string()
+                } else {
+                    format!("/v1{route}")
+                });
+            }
+        }
+    }
+    paths
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes_the_server_serves() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["components"]["schemas"]["ErrorEnvelope"].is_object(),
+        "the envelope is described"
+    );
+    let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        documented,
+        registered_paths(),
+        "documented paths vs registered routes"
+    );
+
+    let all = [
+        Method::GET,
+        Method::POST,
+        Method::PATCH,
+        Method::DELETE,
+        Method::PUT,
+    ];
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    uuid::Uuid::now_v7().to_string()
+                } else {
+                    s.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in &all {
+            let documented = item.get(method.as_str().to_ascii_lowercase()).is_some();
+            let r = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .bearer_auth(app.super_admin_token())
+                .header("x-tenant-id", uuid::Uuid::now_v7().to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            if documented {
+                operations += 1;
+                assert_ne!(status, 405, "{method} {path} is documented but not served");
+                if status == 404 {
+                    let (_, code, _) = envelope(r).await;
+                    assert_ne!(
+                        code, "not_found",
+                        "{method} {path} is documented but not routed"
+                    );
+                }
+                // Every documented operation lists an error response with the envelope.
+                let op = &item[method.as_str().to_ascii_lowercase()];
+                let refs = op["responses"].to_string();
+                assert!(
+                    refs.contains("ErrorEnvelope"),
+                    "{method} {path} documents no error envelope"
+                );
+            } else {
+                assert_eq!(status, 405, "{method} {path} is served but not documented");
+            }
+        }
+    }
+    assert!(operations >= 38, "{operations} operations documented");
+}
