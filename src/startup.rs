@@ -144,6 +144,7 @@ impl Application {
             shutdown.clone(),
         );
         let reaper = router.spawn_reaper(shutdown.clone());
+        let metrics_upkeep = telemetry::metrics::spawn_upkeep(shutdown.clone());
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState::new(
             services,
@@ -157,7 +158,7 @@ impl Application {
             server,
             state,
             shutdown,
-            workers: vec![reconciler, listener_task, reaper],
+            workers: vec![reconciler, listener_task, reaper, metrics_upkeep],
         })
     }
 

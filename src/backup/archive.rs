@@ -52,10 +52,7 @@ pub fn write_archive(
     ]);
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
     let seal = key.seal(SEAL_PURPOSE, &Sha256::digest(&manifest_json));
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = super::directory_of(out);
     let tmp = tempfile::Builder::new()
         .prefix(".tenant-backup-")
         .tempfile_in(dir)?;

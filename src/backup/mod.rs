@@ -15,6 +15,14 @@ pub use archive::{read_archive, write_archive, VerifiedArchive};
 
 use crate::domain::TenantId;
 
+/// The directory a file at `path` goes in (`.` for a bare file name):
+/// temporary files are made there, so the final rename stays on one disk.
+pub fn directory_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+}
+
 /// The archive layout this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 

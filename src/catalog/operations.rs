@@ -279,6 +279,18 @@ impl Catalog {
         Ok(row.as_ref().map(tenant_from_row))
     }
 
+    /// Finishes `op` as failed with `error`, leaving its tenant as it is.
+    pub async fn fail_operation(
+        &self,
+        op: Uuid,
+        tenant: TenantId,
+        error: &str,
+    ) -> Result<(), CatalogError> {
+        self.finish_operation(op, tenant, false, Some(error), &TenantChange::default())
+            .await
+            .map(|_| ())
+    }
+
     /// Unfinished operations untouched for `stale_after`: abandoned by a
     /// crashed process, or stuck.
     pub async fn stale_operations(

@@ -1,7 +1,7 @@
-//! The connection budget: a semaphore per database server whose permits ride
-//! inside each pooled connection. A connection that is closed, wherever it
-//! lives, gives its permit back; so the open router connections to a server
-//! never exceed its budget, however many tenant pools there are.
+//! The connection budget: a semaphore per database server whose permits are
+//! held by each session's connection task, from before it connects until
+//! its socket has closed. So the open router connections to a server never
+//! exceed its budget, however many tenant pools there are.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -13,10 +13,10 @@ use uuid::Uuid;
 use super::{RouterInner, TenantPool};
 use crate::catalog::DbServer;
 
-/// A tenant connection that holds one permit of its server's budget.
+/// A tenant connection; its connection task holds one permit of its
+/// server's budget.
 pub struct BudgetedClient {
     client: deadpool_postgres::ClientWrapper,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl std::ops::Deref for BudgetedClient {
@@ -42,7 +42,8 @@ pub enum ConnectError {
 
 /// Makes tenant connections only within the server's budget.
 pub struct BudgetedManager {
-    pub(super) inner: deadpool_postgres::Manager,
+    /// The tenant role's connection settings.
+    pub(super) config: tokio_postgres::Config,
     pub(super) budget: Arc<Semaphore>,
     pub(super) server: Uuid,
     pub(super) acquire_timeout: Duration,
@@ -87,29 +88,30 @@ impl Manager for BudgetedManager {
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
         let permit = self.acquire().await?;
-        let client = self.inner.create().await?;
+        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        // The permit goes back only when the session's socket has closed
+        // (the client was dropped and the session ended), not before.
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+        ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
+        // The wrapper aborts the task it is given when dropped; give it one
+        // that has nothing to abort, so the session closes cleanly.
+        let nothing = tokio::spawn(async {});
         Ok(BudgetedClient {
-            client,
-            _permit: permit,
+            client: deadpool_postgres::ClientWrapper::new(client, nothing),
         })
     }
 
-    async fn recycle(
-        &self,
-        obj: &mut BudgetedClient,
-        metrics: &Metrics,
-    ) -> RecycleResult<ConnectError> {
-        self.inner
-            .recycle(&mut obj.client, metrics)
-            .await
-            .map_err(|e| match e {
-                deadpool::managed::RecycleError::Backend(e) => {
-                    deadpool::managed::RecycleError::Backend(ConnectError::Postgres(e))
-                }
-                deadpool::managed::RecycleError::Message(m) => {
-                    deadpool::managed::RecycleError::Message(m)
-                }
-            })
+    async fn recycle(&self, obj: &mut BudgetedClient, _: &Metrics) -> RecycleResult<ConnectError> {
+        // Fast recycling: a session the server ended is not handed out again.
+        if obj.client.is_closed() {
+            return Err(deadpool::managed::RecycleError::Message(
+                "the session was closed".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

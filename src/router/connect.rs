@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{Pool, PoolError, QueueMode};
-use deadpool_postgres::{ManagerConfig, RecyclingMethod};
-use tokio_postgres::NoTls;
 
 use super::{
     pool_size, BudgetedManager, ConnectError, Route, RouteError, Router, RouterError,
@@ -113,13 +111,7 @@ impl Router {
             self.inner.settings.connect_timeout_ms.max(1),
         ));
         let manager = BudgetedManager {
-            inner: deadpool_postgres::Manager::from_config(
-                config,
-                NoTls,
-                ManagerConfig {
-                    recycling_method: RecyclingMethod::Fast,
-                },
-            ),
+            config,
             budget: self.inner.budget(&route.server),
             server: route.server.id,
             acquire_timeout: self.acquire_timeout(),

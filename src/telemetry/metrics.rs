@@ -22,6 +22,8 @@ pub const API_ERRORS: &str = "tenant_plane_api_errors_total";
 pub const ROUTER_POOL_HITS: &str = "tenant_plane_router_pool_hits_total";
 pub const ROUTER_POOL_MISSES: &str = "tenant_plane_router_pool_misses_total";
 pub const ROUTER_POOL_EVICTIONS: &str = "tenant_plane_router_pool_evictions_total";
+/// Tenant sessions the router opened (a request that found none idle).
+pub const ROUTER_SESSIONS_OPENED: &str = "tenant_plane_router_sessions_opened_total";
 pub const ROUTER_POOLS: &str = "tenant_plane_router_pools_cached";
 pub const SERVER_CONNECTIONS: &str = "tenant_plane_server_connections_open";
 pub const SERVER_BUDGET: &str = "tenant_plane_server_connection_budget";
@@ -47,6 +49,20 @@ pub fn handle() -> &'static PrometheusHandle {
                 // keep ours for rendering only.
                 PrometheusBuilder::new().build_recorder().handle()
             })
+    })
+}
+
+/// Folds recorded histogram samples into their buckets every few seconds;
+/// without it they pile up in memory between scrapes.
+pub fn spawn_upkeep(shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => handle().run_upkeep(),
+            }
+        }
     })
 }
 

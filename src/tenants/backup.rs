@@ -41,10 +41,7 @@ impl Tenants {
         let server = self.server_of(&record).await?;
         let db = DbName::for_tenant(id);
         let config = self.provisioner.admin_config(&server, db.as_str())?;
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = crate::backup::directory_of(out);
         let dump = tempfile::Builder::new()
             .prefix(".tenant-dump-")
             .tempfile_in(dir)

@@ -81,15 +81,7 @@ impl Tenants {
             Err(e) => {
                 tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
                 self.undo_move(&source, &target, &db).await;
-                self.catalog
-                    .finish_operation(
-                        op,
-                        id,
-                        false,
-                        Some(&e.to_string()),
-                        &TenantChange::default(),
-                    )
-                    .await?;
+                self.catalog.fail_operation(op, id, &e.to_string()).await?;
                 return Err(e);
             }
         }

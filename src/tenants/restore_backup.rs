@@ -85,15 +85,7 @@ impl Tenants {
             Err(e) => {
                 tracing::error!(error = %e, "restore failed; the tenant's database is untouched");
                 let _ = self.provisioner.drop_database(&server, &staging).await;
-                self.catalog
-                    .finish_operation(
-                        op,
-                        id,
-                        false,
-                        Some(&e.to_string()),
-                        &TenantChange::default(),
-                    )
-                    .await?;
+                self.catalog.fail_operation(op, id, &e.to_string()).await?;
                 return Err(e);
             }
         };
