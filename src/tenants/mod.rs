@@ -4,6 +4,7 @@
 //! effect and finished after it; the reconciler finishes what a crash cut off.
 
 mod backup;
+mod clone_ids;
 mod create;
 mod error;
 mod lifecycle;

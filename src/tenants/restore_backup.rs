@@ -6,6 +6,7 @@
 
 use uuid::Uuid;
 
+use super::clone_ids::clone_slug;
 use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
 use crate::backup::{TenantSnapshot, VerifiedArchive};
 use crate::catalog::{
@@ -258,56 +259,6 @@ impl Tenants {
         Ok(outcome.to_version)
     }
 
-    /// Points every `tenant_id` and `subtenant_id` in a clone's tables at
-    /// the clone's new ids.
-    async fn rewrite_ids(
-        &self,
-        server: &DbServer,
-        db: &DbName,
-        ids: &[(TenantId, TenantId)],
-    ) -> Result<(), TenantsError> {
-        let config = self.provisioner.admin_config(server, db.as_str())?;
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
-        let driver = tokio::spawn(connection);
-        let columns = client
-            .query(
-                "SELECT table_name::text, column_name::text FROM information_schema.columns
-                  WHERE table_schema = 'public' AND data_type = 'uuid'
-                    AND column_name IN ('tenant_id', 'subtenant_id')",
-                &[],
-            )
-            .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
-        client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
-        for c in &columns {
-            let (table, column): (String, String) = (c.get(0), c.get(1));
-            let sql = format!(
-                "UPDATE public.{t} SET {c} = $2 WHERE {c} = $1",
-                t = crate::sql::quote_ident(&table),
-                c = crate::sql::quote_ident(&column)
-            );
-            for (old, new) in ids {
-                client
-                    .execute(&sql, &[&old.as_uuid(), &new.as_uuid()])
-                    .await
-                    .map_err(|e| TenantsError::Copy(e.to_string()))?;
-            }
-        }
-        client
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
-        drop(client);
-        let _ = driver.await;
-        Ok(())
-    }
-
     async fn undo_clone(&self, record: &TenantRecord, server: &DbServer, op: Uuid, error: &str) {
         let db = DbName::for_tenant(record.id);
         if let Err(e) = self.provisioner.drop_tenant_database(server, &db).await {
@@ -393,16 +344,4 @@ fn sealed(snap: &TenantSnapshot) -> Result<Option<Vec<u8>>, TenantsError> {
             hex::decode(h).map_err(|_| TenantsError::Inconsistent("sealed secrets are not hex"))
         })
         .transpose()
-}
-
-/// `<clone>-<subtenant>` when that is a valid slug, else `<clone>-<short id>`.
-fn clone_slug(root: &Slug, sub: &str, id: TenantId) -> String {
-    let joined = format!("{}-{sub}", root.as_str());
-    match Slug::parse(&joined) {
-        Ok(s) => s.as_str().to_string(),
-        Err(_) => format!("{}-{}", root.as_str(), &id.simple().to_string()[..8])
-            .chars()
-            .take(63)
-            .collect(),
-    }
 }

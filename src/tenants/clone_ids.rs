@@ -1,0 +1,70 @@
+//! A restored clone's identity: its rows name the archive's tenant and
+//! subtenant ids, which it must not keep; and its subtenants' slugs.
+
+use super::{Tenants, TenantsError};
+use crate::catalog::DbServer;
+use crate::domain::{DbName, Slug, TenantId};
+
+impl Tenants {
+    /// Points every `tenant_id` and `subtenant_id` in a clone's tables at
+    /// the clone's new ids.
+    pub(super) async fn rewrite_ids(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        ids: &[(TenantId, TenantId)],
+    ) -> Result<(), TenantsError> {
+        let config = self.provisioner.admin_config(server, db.as_str())?;
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+        let driver = tokio::spawn(connection);
+        let columns = client
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                  WHERE table_schema = 'public' AND data_type = 'uuid'
+                    AND column_name IN ('tenant_id', 'subtenant_id')",
+                &[],
+            )
+            .await
+            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+        client
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+        for c in &columns {
+            let (table, column): (String, String) = (c.get(0), c.get(1));
+            let sql = format!(
+                "UPDATE public.{t} SET {c} = $2 WHERE {c} = $1",
+                t = crate::sql::quote_ident(&table),
+                c = crate::sql::quote_ident(&column)
+            );
+            for (old, new) in ids {
+                client
+                    .execute(&sql, &[&old.as_uuid(), &new.as_uuid()])
+                    .await
+                    .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            }
+        }
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+        drop(client);
+        let _ = driver.await;
+        Ok(())
+    }
+}
+
+/// `<clone>-<subtenant>` when that is a valid slug, else `<clone>-<short id>`.
+pub(super) fn clone_slug(root: &Slug, sub: &str, id: TenantId) -> String {
+    let joined = format!("{}-{sub}", root.as_str());
+    match Slug::parse(&joined) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("{}-{}", root.as_str(), &id.simple().to_string()[..8])
+            .chars()
+            .take(63)
+            .collect(),
+    }
+}
