@@ -286,16 +286,7 @@ async fn a_catalog_restart_leaves_cached_tenants_served_and_control_calls_fail_f
         .unwrap()
         .get::<_, String>(0);
     crate::servers::register(&app, "pg-tenants", &tenants_server, json!([])).await;
-    ok_json(
-        app.admin(
-            Method::PATCH,
-            &format!("/v1/servers/{catalog_id}"),
-            Some(json!({ "state": "draining" })),
-        )
-        .await,
-        200,
-    )
-    .await;
+    crate::servers::set_server_state(&app, &catalog_id, "draining").await;
     let t = app.create_tenant("outlives-catalog", json!({})).await;
     let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
     ok_json(

@@ -37,6 +37,20 @@ async fn server_of(app: &TestApp, tenant: &str) -> String {
         .get(0)
 }
 
+/// Marks a server `active`, `draining` or `down` through the API.
+pub async fn set_server_state(app: &TestApp, server: &str, state: &str) {
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{server}"),
+            Some(json!({ "state": state })),
+        )
+        .await,
+        200,
+    )
+    .await;
+}
+
 async fn catalog_server_id(app: &TestApp) -> String {
     app.catalog_db()
         .await
@@ -163,16 +177,7 @@ async fn placement_spreads_tenants_over_two_servers_and_keeps_a_pinned_tier_on_i
         pinned_id
     );
     // A draining server takes no new tenant.
-    ok_json(
-        app.admin(
-            Method::PATCH,
-            &format!("/v1/servers/{second_id}"),
-            Some(json!({ "state": "draining" })),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_server_state(&app, &second_id, "draining").await;
     let t = app.create_tenant("after-drain-mark", json!({})).await;
     assert_eq!(server_of(&app, t["id"].as_str().unwrap()).await, catalog);
 }
@@ -316,16 +321,7 @@ async fn a_drain_moves_every_tenant_off_a_server_and_they_keep_their_data() {
         .to_string();
     let catalog = catalog_server_id(&app).await;
     // Everything new lands on the extra server while the catalog's drains.
-    ok_json(
-        app.admin(
-            Method::PATCH,
-            &format!("/v1/servers/{catalog}"),
-            Some(json!({ "state": "draining" })),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_server_state(&app, &catalog, "draining").await;
     let mut tenants = Vec::new();
     for i in 0..3 {
         let t = app.create_tenant(&format!("drained-{i}"), json!({})).await;
@@ -334,16 +330,7 @@ async fn a_drain_moves_every_tenant_off_a_server_and_they_keep_their_data() {
         assert_eq!(server_of(&app, t["id"].as_str().unwrap()).await, drained);
         tenants.push((t, admin, agent));
     }
-    ok_json(
-        app.admin(
-            Method::PATCH,
-            &format!("/v1/servers/{catalog}"),
-            Some(json!({ "state": "active" })),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_server_state(&app, &catalog, "active").await;
     let accepted = ok_json(
         app.admin(Method::POST, &format!("/v1/servers/{drained}/drain"), None)
             .await,
@@ -475,27 +462,9 @@ async fn tenants_on_a_stopped_server_get_fast_503s_while_others_work_and_recover
     let mut extra = start_extra();
     let catalog = catalog_server_id(&app).await;
     register(&app, "pg-flaky", &extra, json!([])).await;
-    ok_json(
-        app.admin(
-            Method::PATCH,
-            &format!("/v1/servers/{catalog}"),
-            Some(json!({ "state": "draining" })),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_server_state(&app, &catalog, "draining").await;
     let there = app.create_tenant("goes-down", json!({})).await;
-    ok_json(
-        app.admin(
-            Method::PATCH,
-            &format!("/v1/servers/{catalog}"),
-            Some(json!({ "state": "active" })),
-        )
-        .await,
-        200,
-    )
-    .await;
+    set_server_state(&app, &catalog, "active").await;
     let here_admin = app.token(Role::TenantAdmin, Some(id(&here)), None);
     let there_admin = app.token(Role::TenantAdmin, Some(id(&there)), None);
     agent_for(&app, &there_admin, "warm").await;
