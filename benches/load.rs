@@ -318,6 +318,21 @@ async fn main() -> anyhow::Result<()> {
         first_minute as f64 / 1024.0,
         last_minute as f64 / 1024.0
     );
+    // The peak of each minute, to tell a trend from a one-off step.
+    let by_minute: Vec<String> = (0..(elapsed / 60.0).ceil() as usize)
+        .filter_map(|m| {
+            samples
+                .iter()
+                .filter(|s| s.0 >= m as f64 * 60.0 && s.0 < (m + 1) as f64 * 60.0)
+                .map(|s| s.1)
+                .max()
+                .map(|peak| peak.to_string())
+        })
+        .collect();
+    println!(
+        "| service RSS peak by minute | {} kB |",
+        by_minute.join(", ")
+    );
     for e in all.errors.iter().take(5) {
         eprintln!("error: {e}");
     }

@@ -1,9 +1,11 @@
 //! Router overhead, in one run, at concurrency 8:
 //!
 //! - `GET /v1/agents/{id}` through the service (JWT, tenant route, budgeted
-//!   pool, transaction with the RLS settings) against a bare actix-web handler
-//!   running the same statements (cached and pipelined alike) on one static
-//!   deadpool pool, and with Zipf traffic also on one static pool per tenant;
+//!   pool, one read-only transaction with the RLS settings) against a bare
+//!   actix-web handler sending the same statements the same way (one round
+//!   trip) on static deadpool pools: one pool with one tenant; one pool per
+//!   tenant database under Zipf traffic. The query alone (no transaction, no
+//!   scope) on one pool is shown too;
 //! - with 1 tenant, and with 100 tenants under Zipf(1.1) traffic, each after
 //!   a 2 s warm-up that is not measured, in 3 rounds whose order rotates
 //!   (medians reported; ratios are the median of the per-round ratios);
@@ -11,22 +13,29 @@
 //!   beside `pgbench -C`'s connection time on the same server;
 //! - a quiet tenant's p99 alone and while a free-tier tenant floods.
 //!
-//! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per round).
+//! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per round);
+//! `-- SECONDS profile[-bare][-zipf]` runs one contender alone, for a profiler.
 
+// The allocator the service binary ships with, for both contenders.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "common/bare.rs"]
+mod bare;
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/drive.rs"]
+mod drive;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, Zipf};
+use actix_web::{web, App, HttpServer};
+use drive::{load, load_paced, median, picker, LoadResult, Target};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
 use tenant_plane::auth::{Claims, JwtKeys, Role};
 use tenant_plane::config::Settings;
-use tenant_plane::domain::{Slug, TenantId, TenantName, Tier};
+use tenant_plane::domain::{Slug, TenantName, Tier};
 use tenant_plane::startup::Application;
 use tenant_plane::tenants::NewTenantInput;
 
@@ -37,17 +46,6 @@ const CONCURRENCY: usize = 8;
 const ROUNDS: usize = 3;
 /// Unmeasured load before each measured window.
 const WARM_UP: Duration = Duration::from_secs(2);
-/// The service's own statements for `GET /v1/agents/{id}`.
-const ENTER: &str =
-    "SELECT set_config('app.subtenant_id', $1, true), set_config('app.user_id', $2, true)";
-const SELECT: &str = "SELECT id, subtenant_id, name, type, configuration, owner, created_at, updated_at FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)";
-
-struct Target {
-    tenant: TenantId,
-    agent: uuid::Uuid,
-    token: String,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let secs: u64 = std::env::args()
@@ -145,16 +143,27 @@ async fn main() -> anyhow::Result<()> {
         pools.insert(t.agent, pool);
     }
     let pools = web::Data::new(pools);
-    let bare = HttpServer::new(move || {
-        App::new()
-            .app_data(pools.clone())
-            .route("/v1/agents/{id}", web::get().to(bare_handler))
-    })
-    .workers(2)
-    .bind(("127.0.0.1", 0))?;
+    let bare = HttpServer::new(move || App::new().app_data(pools.clone()).configure(bare::routes))
+        .workers(2)
+        .bind(("127.0.0.1", 0))?;
     let bare_url = format!("http://127.0.0.1:{}", bare.addrs()[0].port());
     tokio::spawn(bare.run());
 
+    // `profile` / `profile-bare` (`-zipf`): only the router (or only the
+    // bare handler on its same statements), with one tenant (or Zipf
+    // traffic over all), for `perf record`.
+    if let Some(which) = std::env::args().find(|a| a.starts_with("profile")) {
+        let base = if which.starts_with("profile-bare") {
+            &bare_url
+        } else {
+            &url
+        };
+        let zipf = which.ends_with("-zipf");
+        eprintln!("load starts");
+        let r = load(base, &picker(targets.clone(), zipf), window, CONCURRENCY).await?;
+        println!("{which}: {:.0} requests/s", r.rps);
+        return Ok(());
+    }
     println!("| scenario | handler | requests/s | p50 | p99 | throughput ratio | p99 ratio |");
     println!("|---|---|---|---|---|---|---|");
     for (label, zipf, service) in [
@@ -163,19 +172,40 @@ async fn main() -> anyhow::Result<()> {
         ("100 tenants, Zipf(1.1), budget 50", true, &tight_url),
     ] {
         let pick = picker(targets.clone(), zipf);
-        // The baseline first, then the router; with Zipf traffic also one
-        // static pool per tenant.
-        let mut contenders = vec![
-            (
-                "bare handler, one static pool",
-                &bare_url,
-                picker(targets.clone(), false),
-            ),
-            ("through the router", service, pick.clone()),
-        ];
-        if zipf {
-            contenders.push(("bare handler, one static pool per tenant", &bare_url, pick));
-        }
+        // The baseline first (ratios are against it), then the router. With
+        // one tenant the baseline is one static pool; with Zipf traffic over
+        // 100 tenant databases it is one static pool per tenant database
+        // (one pool cannot reach 100 databases), and one static pool serving
+        // tenant 0 alone is shown beside it.
+        let one_pool = (
+            "bare handler, one static pool",
+            bare_url.clone(),
+            picker(targets.clone(), false),
+        );
+        let alone = (
+            "bare handler, the query alone, one static pool",
+            format!("{bare_url}/alone"),
+            picker(targets.clone(), false),
+        );
+        let router = ("through the router", service.clone(), pick.clone());
+        let contenders = if zipf {
+            vec![
+                (
+                    "bare handler, one static pool per tenant",
+                    bare_url.clone(),
+                    pick,
+                ),
+                router,
+                (
+                    "bare handler, one static pool, tenant 0 only",
+                    one_pool.1,
+                    one_pool.2,
+                ),
+                alone,
+            ]
+        } else {
+            vec![one_pool, router, alone]
+        };
         // Warm up each (pools, caches, sessions), then measure in rounds
         // whose order rotates, so that drift on a shared machine hits all.
         for (_, base, pick) in &contenders {
@@ -314,155 +344,4 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::task::spawn_blocking(move || drop(cluster)).await?;
     Ok(())
-}
-
-async fn bare_handler(
-    pools: web::Data<std::collections::HashMap<uuid::Uuid, deadpool_postgres::Pool>>,
-    id: web::Path<uuid::Uuid>,
-) -> HttpResponse {
-    let Some(pool) = pools.get(&id) else {
-        return HttpResponse::NotFound().finish();
-    };
-    let mut client = pool.get().await.expect("connection");
-    let tx = client.transaction().await.expect("begin");
-    let (enter, select) =
-        futures_util::try_join!(tx.prepare_cached(ENTER), tx.prepare_cached(SELECT))
-            .expect("prepare");
-    let owner: Option<&str> = None;
-    let id = id.into_inner();
-    let enter_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&"", &"bench"];
-    let select_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&id, &owner];
-    let (_, row) = futures_util::try_join!(
-        tx.execute(&enter, &enter_params),
-        tx.query_opt(&select, &select_params)
-    )
-    .expect("select");
-    tx.commit().await.expect("commit");
-    match row {
-        Some(r) => HttpResponse::Ok().json(json!({
-            "id": r.get::<_, uuid::Uuid>(0),
-            "subtenant_id": r.get::<_, Option<uuid::Uuid>>(1),
-            "name": r.get::<_, String>(2),
-            "type": r.get::<_, String>(3),
-            "configuration": r.get::<_, serde_json::Value>(4),
-            "owner": r.get::<_, String>(5),
-            "created_at": r.get::<_, chrono::DateTime<chrono::Utc>>(6),
-            "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(7),
-        })),
-        None => HttpResponse::NotFound().finish(),
-    }
-}
-
-type Picker = Arc<dyn Fn(&mut rand::rngs::StdRng) -> (uuid::Uuid, String) + Send + Sync>;
-
-fn picker(targets: Arc<Vec<Target>>, zipf: bool) -> Picker {
-    let dist = Zipf::new(targets.len() as f64, 1.1).expect("zipf");
-    Arc::new(move |rng| {
-        let i = if zipf {
-            (dist.sample(rng) as usize)
-                .saturating_sub(1)
-                .min(targets.len() - 1)
-        } else {
-            0
-        };
-        (targets[i].agent, targets[i].token.clone())
-    })
-}
-
-struct LoadResult {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    /// Share of responses that were 429.
-    refused: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-async fn load(
-    base: &str,
-    pick: &Picker,
-    window: Duration,
-    concurrency: usize,
-) -> anyhow::Result<LoadResult> {
-    load_paced(base, pick, window, concurrency, None).await
-}
-
-/// Like `load`; with `pace`, each worker sends one request per `pace` at
-/// most (an offered rate, as a misbehaving client would send).
-async fn load_paced(
-    base: &str,
-    pick: &Picker,
-    window: Duration,
-    concurrency: usize,
-    pace: Option<Duration>,
-) -> anyhow::Result<LoadResult> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let client = client.clone();
-        let base = base.to_string();
-        let pick = pick.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(worker as u64);
-            let mut latencies = Vec::new();
-            let mut refused = 0usize;
-            let mut next = Instant::now();
-            while started.elapsed() < window {
-                if let Some(pace) = pace {
-                    tokio::time::sleep_until(next.into()).await;
-                    next += pace;
-                }
-                let (agent, token) = pick(&mut rng);
-                let t = Instant::now();
-                let r = client
-                    .get(format!("{base}/v1/agents/{agent}"))
-                    .bearer_auth(token)
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 429 => refused += 1,
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                    }
-                    Ok(r) => anyhow::bail!("unexpected status {}", r.status()),
-                    Err(e) => anyhow::bail!("request failed: {e}"),
-                }
-                let _ = rng.random::<u8>();
-            }
-            Ok((latencies, refused))
-        }));
-    }
-    let mut all = Vec::new();
-    let mut refused = 0;
-    for t in tasks {
-        let (l, r) = t.await??;
-        all.extend(l);
-        refused += r;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let total = all.len() + refused;
-    Ok(LoadResult {
-        rps: total as f64 / elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        refused: if total == 0 {
-            0.0
-        } else {
-            refused as f64 / total as f64
-        },
-    })
 }

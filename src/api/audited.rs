@@ -87,7 +87,8 @@ pub async fn record_denials(
                 .as_ref()
                 .map(|p| p.user_id().to_string())
                 .unwrap_or_else(|| "anonymous".into());
-            let result = audit::record(
+            // Boxed: the rare path's future is not carried by every request.
+            let result = Box::pin(audit::record(
                 state.catalog(),
                 &NewEvent {
                     tenant_id: principal.as_ref().and_then(Principal::tenant_id),
@@ -103,7 +104,7 @@ pub async fn record_denials(
                     user_agent: origin.user_agent.as_deref(),
                     success: false,
                 },
-            )
+            ))
             .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "could not audit a denied request");

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{enter, scoped_query, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
+use deadpool_postgres::ClientWrapper;
+
+use super::{enter, read, read_opt, DataError, Scope, Transaction, LIMIT_LOCK};
 use crate::tenant_config::Resolved;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -37,7 +39,13 @@ pub struct Agent {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, subtenant_id, name, type, configuration, owner, created_at, updated_at";
+/// The columns `from_row` reads, in its order; a macro, so that every
+/// query stays one literal (no string built per request).
+macro_rules! columns {
+    () => {
+        "id, subtenant_id, name, type, configuration, owner, created_at, updated_at"
+    };
+}
 
 fn from_row(r: &Row) -> Agent {
     Agent {
@@ -110,9 +118,10 @@ pub async fn create(
     enter(tx, scope).await?;
     let row = tx
         .query_one(
-            &format!(
+            concat!(
                 "INSERT INTO agents (id, subtenant_id, name, type, configuration, owner)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+                columns!()
             ),
             &[
                 &Uuid::now_v7(),
@@ -128,16 +137,18 @@ pub async fn create(
 }
 
 pub async fn list(
-    tx: &Transaction<'_>,
+    client: &ClientWrapper,
     scope: &Scope,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Agent>, DataError> {
-    let rows = scoped_query(
-        tx,
+    let rows = read(
+        client,
         scope,
-        &format!(
-            "SELECT {COLUMNS} FROM agents
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM agents
               WHERE ($1::text IS NULL OR owner = $1) AND ($2::uuid IS NULL OR id > $2)
               ORDER BY id LIMIT $3"
         ),
@@ -147,11 +158,15 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect())
 }
 
-pub async fn get(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Agent, DataError> {
-    let row = scoped_query_opt(
-        tx,
+pub async fn get(client: &ClientWrapper, scope: &Scope, id: Uuid) -> Result<Agent, DataError> {
+    let row = read_opt(
+        client,
         scope,
-        &format!("SELECT {COLUMNS} FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"),
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
+        ),
         &[&id, &scope.owner_filter()],
     )
     .await?;
@@ -170,11 +185,9 @@ pub async fn update(
     enter(tx, scope).await?;
     let row = tx
         .query_opt(
-            &format!(
-                "UPDATE agents SET name = coalesce($3, name), configuration = coalesce($4, configuration),
+            concat!("UPDATE agents SET name = coalesce($3, name), configuration = coalesce($4, configuration),
                         updated_at = now()
-                  WHERE id = $1 AND ($2::text IS NULL OR owner = $2) RETURNING {COLUMNS}"
-            ),
+                  WHERE id = $1 AND ($2::text IS NULL OR owner = $2) RETURNING ", columns!()),
             &[&id, &scope.owner_filter(), &name, &configuration],
         )
         .await?;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{enter, DataError, Scope, Transaction};
+use super::{DataError, Scope, Transaction};
 
 /// One event, with the seed's AuditLog fields.
 #[derive(Debug, Clone, Serialize)]
@@ -54,19 +54,19 @@ pub async fn record(
 }
 
 pub async fn list(
-    tx: &Transaction<'_>,
+    client: &deadpool_postgres::ClientWrapper,
     scope: &Scope,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, DataError> {
-    enter(tx, scope).await?;
-    let rows = tx
-        .query(
-            "SELECT tenant_id, subtenant_id, user_id, action, resource, \"timestamp\", ip_address, user_agent, result
+    let rows = super::read(
+        client,
+        scope,
+        "SELECT tenant_id, subtenant_id, user_id, action, resource, \"timestamp\", ip_address, user_agent, result
                FROM audit_log WHERE ($1::text IS NULL OR user_id = $1)
               ORDER BY id DESC LIMIT $2",
-            &[&scope.owner_filter(), &limit],
-        )
-        .await?;
+        &[&scope.owner_filter(), &limit],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| AuditEvent {

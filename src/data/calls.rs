@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{enter, scoped_query, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
+use deadpool_postgres::ClientWrapper;
+
+use super::{enter, read, read_opt, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -42,8 +44,13 @@ pub struct Call {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, subtenant_id, agent_id, customer_phone, status, duration, owner, created_at, updated_at";
+/// The columns `from_row` reads, in its order; a macro, so that every
+/// query stays one literal (no string built per request).
+macro_rules! columns {
+    () => {
+        "id, subtenant_id, agent_id, customer_phone, status, duration, owner, created_at, updated_at"
+    };
+}
 
 fn from_row(r: &Row) -> Call {
     Call {
@@ -137,10 +144,8 @@ pub async fn create(
     }
     let row = tx
         .query_one(
-            &format!(
-                "INSERT INTO calls (id, subtenant_id, agent_id, customer_phone, status, duration, owner)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-            ),
+            concat!("INSERT INTO calls (id, subtenant_id, agent_id, customer_phone, status, duration, owner)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ", columns!()),
             &[
                 &Uuid::now_v7(),
                 &scope.subtenant_uuid(),
@@ -156,15 +161,17 @@ pub async fn create(
 }
 
 pub async fn list(
-    tx: &Transaction<'_>,
+    client: &ClientWrapper,
     scope: &Scope,
     f: &CallFilter,
 ) -> Result<Vec<Call>, DataError> {
-    let rows = scoped_query(
-        tx,
+    let rows = read(
+        client,
         scope,
-        &format!(
-            "SELECT {COLUMNS} FROM calls
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM calls
               WHERE ($1::text IS NULL OR owner = $1)
                 AND ($2::text IS NULL OR status = $2)
                 AND ($3::uuid IS NULL OR agent_id = $3)
@@ -189,14 +196,23 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect())
 }
 
-pub async fn get(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
-    let row = scoped_query_opt(
-        tx,
-        scope,
-        &format!("SELECT {COLUMNS} FROM calls WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"),
-        &[&id, &scope.owner_filter()],
-    )
-    .await?;
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM calls WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
+);
+
+/// One call, as a read-only request of its own.
+pub async fn get(client: &ClientWrapper, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
+    let row = read_opt(client, scope, GET, &[&id, &scope.owner_filter()]).await?;
+    row.as_ref()
+        .map(from_row)
+        .ok_or(DataError::NotFound("call"))
+}
+
+/// One call, inside a transaction that goes on to change it.
+async fn get_in(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
+    let row = scoped_query_opt(tx, scope, GET, &[&id, &scope.owner_filter()]).await?;
     row.as_ref()
         .map(from_row)
         .ok_or(DataError::NotFound("call"))
@@ -211,17 +227,18 @@ pub async fn update(
     status: Option<CallStatus>,
     duration: Option<i32>,
 ) -> Result<Call, DataError> {
-    let current = get(tx, scope, id).await?;
+    let current = get_in(tx, scope, id).await?;
     if status == Some(CallStatus::InProgress) && current.status != "in_progress" {
         check_concurrency(tx, scope, limits.0, limits.1).await?;
         enter(tx, scope).await?;
     }
     let row = tx
         .query_opt(
-            &format!(
+            concat!(
                 "UPDATE calls SET status = coalesce($2, status), duration = coalesce($3, duration),
                         updated_at = now()
-                  WHERE id = $1 RETURNING {COLUMNS}"
+                  WHERE id = $1 RETURNING ",
+                columns!()
             ),
             &[&id, &status.map(CallStatus::as_str), &duration],
         )

@@ -105,9 +105,59 @@ pub async fn enter(tx: &Transaction<'_>, scope: &Scope) -> Result<(), DataError>
     Ok(())
 }
 
-/// Enters the scope and runs one read, pipelined: both go to the server in
-/// one round trip once their statements are cached. The server runs them in
-/// order, so row-level security already sees the scope.
+/// A read-only request: a whole scoped transaction in one round trip.
+///
+/// `BEGIN`, the scope, the query and `COMMIT` are cached prepared statements
+/// sent together on the first poll, so the server runs them in order and
+/// the session is back outside any transaction however this future ends:
+/// dropped half-way, the `COMMIT` is already on its way; if a statement
+/// fails, the rest of the transaction is refused and `COMMIT` rolls it back.
+/// Row-level security never sees a scope left by an earlier request.
+pub async fn read(
+    client: &deadpool_postgres::ClientWrapper,
+    scope: &Scope,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, DataError> {
+    // One after another: cached, each is ready at once, and the future
+    // holds one preparation at a time instead of four.
+    let begin = client.prepare_cached("BEGIN READ ONLY").await?;
+    let enter = client.prepare_cached(ENTER).await?;
+    let statement = client.prepare_cached(sql).await?;
+    let commit = client.prepare_cached("COMMIT").await?;
+    let subtenant = scope_params(scope);
+    let enter_params: [&(dyn ToSql + Sync); 2] = [&subtenant, &scope.user_id];
+    // `join!`, not `try_join!`: every reply is awaited, so the session is
+    // idle again before it goes back to the pool. Boxed, so the four query
+    // futures are not carried (and copied) by every caller's future.
+    let (began, entered, rows, committed) = Box::pin(async {
+        futures_util::join!(
+            client.execute(&begin, &[]),
+            client.execute(&enter, &enter_params),
+            client.query(&statement, params),
+            client.execute(&commit, &[]),
+        )
+    })
+    .await;
+    began?;
+    entered?;
+    let rows = rows?;
+    committed?;
+    Ok(rows)
+}
+
+/// `read` for at most one row.
+pub async fn read_opt(
+    client: &deadpool_postgres::ClientWrapper,
+    scope: &Scope,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, DataError> {
+    one(read(client, scope, sql, params).await?)
+}
+
+/// Enters the scope and runs one read inside a longer transaction,
+/// pipelined: both go to the server in one round trip once cached.
 pub async fn scoped_query(
     tx: &Transaction<'_>,
     scope: &Scope,
@@ -131,7 +181,10 @@ pub async fn scoped_query_opt(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Option<Row>, DataError> {
-    let mut rows = scoped_query(tx, scope, sql, params).await?;
+    one(scoped_query(tx, scope, sql, params).await?)
+}
+
+fn one(mut rows: Vec<Row>) -> Result<Option<Row>, DataError> {
     if rows.len() > 1 {
         return Err(DataError::Invalid("more than one row matched".into()));
     }

@@ -29,21 +29,15 @@ impl Router {
 
     async fn connection_once(&self, route: &Route) -> Result<TenantConnection, RouterError> {
         let root = route.root.id;
-        let built = std::sync::atomic::AtomicBool::new(false);
-        let pool = self
-            .inner
-            .pools
-            .try_get_with(root, async {
-                built.store(true, std::sync::atomic::Ordering::Relaxed);
-                self.build_pool(route)
-            })
-            .await
-            .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))?;
-        if built.into_inner() {
-            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_MISSES).increment(1);
-        } else {
-            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_HITS).increment(1);
-        }
+        // The hit path stays small; the single-flight build is boxed, so its
+        // large future is only made on a miss (futures are moved by copy).
+        let pool = match self.inner.pools.get(&root).await {
+            Some(pool) => {
+                ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_HITS).increment(1);
+                pool
+            }
+            None => Box::pin(self.pool_for(route)).await?,
+        };
         // A tenant moved, or its pool outlived a change: start afresh.
         if pool.server != route.server.id || Some(pool.db.as_str()) != route.root.db_name.as_deref()
         {
@@ -51,7 +45,8 @@ impl Router {
             return Err(RouterError::PoolClosed);
         }
         self.wait_for_own_session(&pool, route).await;
-        match pool.pool.get().await {
+        // Boxed: deadpool's `get` future holds its whole connect path.
+        match Box::pin(pool.pool.get()).await {
             Ok(conn) => Ok(conn),
             Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
                 Err(RouterError::BudgetSpent)
@@ -64,6 +59,26 @@ impl Router {
                 Err(RouterError::PoolClosed)
             }
         }
+    }
+
+    /// The tenant's pool, built once however many requests ask at once.
+    async fn pool_for(&self, route: &Route) -> Result<TenantPool, RouterError> {
+        let built = std::sync::atomic::AtomicBool::new(false);
+        let pool = self
+            .inner
+            .pools
+            .try_get_with(route.root.id, async {
+                built.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.build_pool(route)
+            })
+            .await
+            .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))?;
+        if built.into_inner() {
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_MISSES).increment(1);
+        } else {
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_HITS).increment(1);
+        }
+        Ok(pool)
     }
 
     /// When the server's budget is spent and every session of this tenant is

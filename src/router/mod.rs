@@ -123,6 +123,13 @@ impl Router {
 
     /// Where a tenant (or subtenant) is and what it may do, from the cache.
     pub async fn route(&self, id: TenantId) -> Result<Arc<Route>, RouterError> {
+        if let Some(route) = self.inner.routes.get(&id).await {
+            return Ok(route);
+        }
+        Box::pin(self.load_route(id)).await
+    }
+
+    async fn load_route(&self, id: TenantId) -> Result<Arc<Route>, RouterError> {
         let inner = &self.inner;
         let loaded = inner
             .routes
@@ -182,19 +189,17 @@ impl Router {
             return Ok(known);
         }
         let catalog = self.inner.tenants.catalog().clone();
-        self.inner
-            .domains
-            .try_get_with(host.clone(), async move {
-                catalog.tenant_for_domain(&host).await
-            })
-            .await
-            .map_err(|e| match *e {
-                crate::catalog::CatalogError::Unavailable(_)
-                | crate::catalog::CatalogError::Connect(_) => {
-                    RouterError::Route(RouteError::CatalogUnavailable)
-                }
-                _ => RouterError::Route(RouteError::Internal(e.to_string())),
-            })
+        Box::pin(self.inner.domains.try_get_with(host.clone(), async move {
+            catalog.tenant_for_domain(&host).await
+        }))
+        .await
+        .map_err(|e| match *e {
+            crate::catalog::CatalogError::Unavailable(_)
+            | crate::catalog::CatalogError::Connect(_) => {
+                RouterError::Route(RouteError::CatalogUnavailable)
+            }
+            _ => RouterError::Route(RouteError::Internal(e.to_string())),
+        })
     }
 
     /// Takes one request from the tenant's rate-limit bucket.

@@ -11,6 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
+use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::domain::{TenantId, Tier};
@@ -85,20 +86,44 @@ pub struct ServedTenant {
 }
 
 /// The tenants given a label of their own so far (bounded by the setting).
-fn tenant_label(id: TenantId, limit: usize) -> String {
+fn tenant_label(id: TenantId, limit: usize) -> SharedString {
     static LABELLED: OnceLock<Mutex<HashSet<TenantId>>> = OnceLock::new();
     if limit == 0 {
-        return "other".into();
+        return SharedString::const_str("other");
     }
     let mut seen = LABELLED
         .get_or_init(Default::default)
         .lock()
         .expect("tenant labels");
     if seen.contains(&id) || (seen.len() < limit && seen.insert(id)) {
-        id.to_string()
+        id.to_string().into()
     } else {
-        "other".into()
+        SharedString::const_str("other")
     }
+}
+
+/// Labels without an allocation for the methods and statuses the API uses.
+fn method_label(method: &actix_web::http::Method) -> SharedString {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => SharedString::const_str("GET"),
+        Method::POST => SharedString::const_str("POST"),
+        Method::PATCH => SharedString::const_str("PATCH"),
+        Method::PUT => SharedString::const_str("PUT"),
+        Method::DELETE => SharedString::const_str("DELETE"),
+        _ => method.as_str().to_string().into(),
+    }
+}
+
+fn status_label(status: actix_web::http::StatusCode) -> SharedString {
+    const COMMON: [&str; 12] = [
+        "200", "201", "202", "204", "400", "401", "403", "404", "409", "422", "429", "503",
+    ];
+    COMMON
+        .iter()
+        .find(|c| c.as_bytes() == status.as_str().as_bytes())
+        .map(|c| SharedString::const_str(c))
+        .unwrap_or_else(|| status.as_str().to_string().into())
 }
 
 /// Middleware: requests by route, method, status and tier, and latency.
@@ -120,9 +145,9 @@ pub async fn record_requests(
     let tier = served.map(|s| s.tier.as_str()).unwrap_or("none");
     let tenant = served
         .map(|s| tenant_label(s.id, limit))
-        .unwrap_or_else(|| "none".into());
-    let status = res.status().as_u16().to_string();
-    let method = res.request().method().as_str().to_string();
+        .unwrap_or(SharedString::const_str("none"));
+    let status = status_label(res.status());
+    let method = method_label(res.request().method());
     ::metrics::counter!(
         HTTP_REQUESTS,
         "route" => route.clone(),

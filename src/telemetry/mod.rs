@@ -37,7 +37,9 @@ pub async fn request_id_header(
     let id = req.extensions().get::<RequestId>().copied();
     let mut res = next.call(req).await?;
     if let Some(id) = id {
-        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buf);
+        if let Ok(value) = HeaderValue::from_str(text) {
             res.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
     }

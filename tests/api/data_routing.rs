@@ -239,3 +239,42 @@ async fn a_hundred_simultaneous_first_requests_to_a_cold_tenant_open_one_pool() 
         "{open}"
     );
 }
+
+#[tokio::test]
+async fn a_read_dropped_after_it_was_sent_leaves_its_session_outside_any_transaction() {
+    use futures_util::FutureExt;
+    use tenant_plane::data::{read, Scope};
+    use tenant_plane::domain::TenantId;
+
+    let app = spawn_app().await;
+    let t = app.create_tenant("cancelled-read", json!({})).await;
+    let tenant: TenantId = t["id"].as_str().unwrap().parse().unwrap();
+    let state = app.state().await;
+    let route = state.router().route(tenant).await.unwrap();
+    let conn = state.router().connection(&route).await.unwrap();
+    let scope = Scope {
+        tenant_id: tenant,
+        subtenant_id: None,
+        user_id: "reader".into(),
+        own_only: false,
+    };
+    let slow = "SELECT pg_sleep(0.3)";
+    // Once through, so every statement is cached and the next read sends
+    // all four on its first poll.
+    read(&conn, &scope, slow, &[]).await.unwrap();
+    let mut dropped = Box::pin(read(&conn, &scope, slow, &[]));
+    assert!(dropped.as_mut().now_or_never().is_none(), "still running");
+    drop(dropped);
+    // The next statement on the same session runs after the dropped read's
+    // COMMIT: no transaction is open and its scope is gone.
+    let row = conn
+        .query_one(
+            "SELECT current_setting('transaction_read_only'), \
+                    coalesce(current_setting('app.user_id', true), '')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "off");
+    assert_eq!(row.get::<_, String>(1), "");
+}

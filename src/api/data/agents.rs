@@ -77,7 +77,7 @@ pub async fn create(
     audit::record(
         &tx,
         &scope,
-        &ctx.origin,
+        &ctx.origin(),
         "agents.create",
         &format!("agents/{}", agent.id),
         true,
@@ -92,10 +92,8 @@ pub async fn create(
 pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Agents, Action::Read).await?;
     let limit = i64::from(page.limit.unwrap_or(50).clamp(1, 500));
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
-    let tx = conn.transaction().await?;
-    let agents = agents::list(&tx, &scope, page.cursor, limit).await?;
-    tx.commit().await?;
+    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let agents = agents::list(&conn, &scope, page.cursor, limit).await?;
     let next = (agents.len() as i64 == limit)
         .then(|| agents.last().map(|a| a.id))
         .flatten();
@@ -106,10 +104,8 @@ pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResp
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Agents, Action::Read).await?;
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
-    let tx = conn.transaction().await?;
-    let agent = agents::get(&tx, &scope, id.into_inner()).await?;
-    tx.commit().await?;
+    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let agent = agents::get(&conn, &scope, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(agent))
 }
 
@@ -137,7 +133,7 @@ pub async fn update(
     audit::record(
         &tx,
         &scope,
-        &ctx.origin,
+        &ctx.origin(),
         "agents.update",
         &format!("agents/{}", agent.id),
         true,
@@ -158,7 +154,7 @@ pub async fn delete(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpRespo
     audit::record(
         &tx,
         &scope,
-        &ctx.origin,
+        &ctx.origin(),
         "agents.delete",
         &format!("agents/{id}"),
         true,

@@ -100,7 +100,7 @@ pub async fn create(
     audit::record(
         &tx,
         &scope,
-        &ctx.origin,
+        &ctx.origin(),
         "calls.create",
         &format!("calls/{}", call.id),
         true,
@@ -127,10 +127,8 @@ pub async fn list(
         after: q.cursor,
         limit: i64::from(q.limit.unwrap_or(50).clamp(1, 500)),
     };
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
-    let tx = conn.transaction().await?;
-    let calls = calls::list(&tx, &scope, &filter).await?;
-    tx.commit().await?;
+    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let calls = calls::list(&conn, &scope, &filter).await?;
     let next = (calls.len() as i64 == filter.limit)
         .then(|| calls.last().map(|c| c.id))
         .flatten();
@@ -141,10 +139,8 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Calls, Action::Read).await?;
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
-    let tx = conn.transaction().await?;
-    let call = calls::get(&tx, &scope, id.into_inner()).await?;
-    tx.commit().await?;
+    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let call = calls::get(&conn, &scope, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(call))
 }
 
@@ -165,7 +161,7 @@ pub async fn update(
     audit::record(
         &tx,
         &scope,
-        &ctx.origin,
+        &ctx.origin(),
         "calls.update",
         &format!("calls/{}", call.id),
         true,

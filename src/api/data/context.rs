@@ -24,7 +24,6 @@ pub const SUBTENANT_HEADER: &str = "x-subtenant-id";
 pub struct TenantContext {
     pub principal: Principal,
     pub route: Arc<Route>,
-    pub origin: Origin,
     state: web::Data<AppState>,
     req: HttpRequest,
 }
@@ -60,7 +59,6 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .clone();
     let principal = auth::authenticate(req).await?;
     actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
-    let origin = crate::api::request_origin(req);
     let named = header_tenant(req, TENANT_HEADER)?;
     let by_host = match req
         .headers()
@@ -80,7 +78,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         _ => {
             let own = principal.tenant_id().expect("tenant roles carry tenant_id");
             if let Some(other) = named.or(by_host).filter(|t| *t != own) {
-                deny(req, &state, &principal, &origin, other, "cross_tenant").await?;
+                Box::pin(deny(req, &state, &principal, other, "cross_tenant")).await?;
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "cross_tenant",
@@ -97,7 +95,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
     };
     let route = state.router().route(subtenant.unwrap_or(tenant)).await?;
     if route.root.id != tenant {
-        deny(req, &state, &principal, &origin, tenant, "cross_tenant").await?;
+        Box::pin(deny(req, &state, &principal, tenant, "cross_tenant")).await?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_tenant",
@@ -120,7 +118,6 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
     Ok(TenantContext {
         principal,
         route,
-        origin,
         state,
         req: req.clone(),
     })
@@ -131,10 +128,10 @@ async fn deny(
     req: &HttpRequest,
     state: &AppState,
     principal: &Principal,
-    origin: &Origin,
     tenant: TenantId,
     action: &str,
 ) -> Result<(), ApiError> {
+    let origin = crate::api::request_origin(req);
     audit::record(
         state.catalog(),
         &NewEvent {
@@ -165,18 +162,23 @@ impl TenantContext {
             }),
             Err(e) => {
                 let what = format!("{resource:?}.{action:?}").to_lowercase();
-                deny(
+                Box::pin(deny(
                     &self.req,
                     &self.state,
                     &self.principal,
-                    &self.origin,
                     self.route.root.id,
                     &what,
-                )
+                ))
                 .await?;
                 Err(e.into())
             }
         }
+    }
+
+    /// Where the request came from, for an audit record (worked out only
+    /// when one is written).
+    pub fn origin(&self) -> Origin {
+        crate::api::request_origin(&self.req)
     }
 
     pub fn state(&self) -> &AppState {

@@ -46,10 +46,8 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let scope = ctx.require(Resource::Audit, Action::Read).await?;
     let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
-    let tx = conn.transaction().await?;
-    let events = audit::list(&tx, &scope, limit).await?;
-    tx.commit().await?;
+    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let events = audit::list(&conn, &scope, limit).await?;
     let control = crate::audit::list(
         ctx.state().catalog(),
         scope.tenant_id,
