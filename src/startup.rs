@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -192,11 +193,14 @@ fn http_server(
     let (json, payload, path, query) = api::extractor_configs(settings.http.max_body_bytes);
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(ErrorHandlers::new().default_handler(api::envelope_fallback))
-            .wrap(from_fn(api::record_denials))
-            .wrap(from_fn(telemetry::metrics::record_requests))
-            .wrap(from_fn(telemetry::request_id_header))
-            .wrap(TracingLogger::<telemetry::TenantRootSpan>::new())
+            .wrap(
+                ErrorHandlers::new()
+                    .handler(StatusCode::UNAUTHORIZED, api::audit_denial)
+                    .handler(StatusCode::FORBIDDEN, api::audit_denial)
+                    .default_handler(api::envelope_fallback),
+            )
+            .wrap(from_fn(telemetry::request_telemetry))
+            .wrap(TracingLogger::<telemetry::RequestSpan>::new())
             .app_data(state.clone())
             .app_data(json.clone())
             .app_data(payload.clone())

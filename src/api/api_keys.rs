@@ -15,13 +15,13 @@ use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        resource("/tenants/{id}/api-keys")
+        resource("/v1/tenants/{id}/api-keys")
             .route(web::post().to(create))
             .route(web::get().to(list)),
     )
-    .service(resource("/tenants/{id}/api-keys/{key}").route(web::delete().to(revoke)))
+    .service(resource("/v1/tenants/{id}/api-keys/{key}").route(web::delete().to(revoke)))
     .service(
-        resource("/tenants/{id}/domains")
+        resource("/v1/tenants/{id}/domains")
             .route(web::post().to(add_domain))
             .route(web::get().to(list_domains)),
     );

@@ -2,11 +2,12 @@
 //! mutations, and every 401 or 403 that no handler recorded itself.
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpMessage, HttpRequest};
 
-use super::ApiError;
+use super::{envelope_fallback, ApiError};
 use crate::audit::{self, NewEvent};
 use crate::auth::Principal;
 use crate::data::audit::Origin;
@@ -68,48 +69,53 @@ pub async fn record_success(
     })
 }
 
-/// Middleware: a 401 or 403 that no handler audited is recorded here, with
-/// the caller when one was authenticated.
-pub async fn record_denials(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let res = next.call(req).await?;
-    let status = res.status().as_u16();
-    if (status == 401 || status == 403)
-        && res.request().extensions().get::<DenialAudited>().is_none()
-    {
-        let request = res.request().clone();
-        if let Some(state) = request.app_data::<web::Data<AppState>>() {
-            let principal = request.extensions().get::<Principal>().cloned();
-            let origin = request_origin(&request);
-            let user = principal
-                .as_ref()
-                .map(|p| p.user_id().to_string())
-                .unwrap_or_else(|| "anonymous".into());
-            // Boxed: the rare path's future is not carried by every request.
-            let result = Box::pin(audit::record(
-                state.catalog(),
-                &NewEvent {
-                    tenant_id: principal.as_ref().and_then(Principal::tenant_id),
-                    subtenant_id: principal.as_ref().and_then(Principal::subtenant_id),
-                    user_id: &user,
-                    action: if status == 401 {
-                        "unauthenticated"
-                    } else {
-                        "forbidden"
-                    },
-                    resource: &format!("{} {}", request.method(), request.path()),
-                    ip_address: origin.ip_address.as_deref(),
-                    user_agent: origin.user_agent.as_deref(),
-                    success: false,
-                },
-            ))
-            .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "could not audit a denied request");
-            }
-        }
+/// Error handler for 401 and 403: a denial that no handler audited is
+/// recorded here, with the caller when one was authenticated; then the
+/// response gets the envelope like any other error.
+pub fn audit_denial<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    if res.request().extensions().get::<DenialAudited>().is_some() {
+        return envelope_fallback(res);
     }
-    Ok(res)
+    Ok(ErrorHandlerResponse::Future(Box::pin(async move {
+        record_denial(res.request(), res.status()).await;
+        match envelope_fallback(res)? {
+            ErrorHandlerResponse::Response(res) => Ok(res),
+            ErrorHandlerResponse::Future(later) => later.await,
+        }
+    })))
+}
+
+async fn record_denial(request: &HttpRequest, status: StatusCode) {
+    let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let principal = request.extensions().get::<Principal>().cloned();
+    let origin = request_origin(request);
+    let user = principal
+        .as_ref()
+        .map(|p| p.user_id().to_string())
+        .unwrap_or_else(|| "anonymous".into());
+    let result = audit::record(
+        state.catalog(),
+        &NewEvent {
+            tenant_id: principal.as_ref().and_then(Principal::tenant_id),
+            subtenant_id: principal.as_ref().and_then(Principal::subtenant_id),
+            user_id: &user,
+            action: if status == StatusCode::UNAUTHORIZED {
+                "unauthenticated"
+            } else {
+                "forbidden"
+            },
+            resource: &format!("{} {}", request.method(), request.path()),
+            ip_address: origin.ip_address.as_deref(),
+            user_agent: origin.user_agent.as_deref(),
+            success: false,
+        },
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not audit a denied request");
+    }
 }

@@ -16,11 +16,11 @@ use crate::migrator::{FleetError, FleetOptions};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/migrations/runs").route(web::post().to(start_run)))
-        .service(resource("/migrations/runs/{run}").route(web::get().to(show_run)))
-        .service(resource("/migrations/runs/{run}/resume").route(web::post().to(resume_run)))
-        .service(resource("/migrations/versions").route(web::get().to(versions)))
-        .service(resource("/tenants/{id}/migrations").route(web::post().to(migrate_tenant)));
+    cfg.service(resource("/v1/migrations/runs").route(web::post().to(start_run)))
+        .service(resource("/v1/migrations/runs/{run}").route(web::get().to(show_run)))
+        .service(resource("/v1/migrations/runs/{run}/resume").route(web::post().to(resume_run)))
+        .service(resource("/v1/migrations/versions").route(web::get().to(versions)))
+        .service(resource("/v1/tenants/{id}/migrations").route(web::post().to(migrate_tenant)));
 }
 
 impl From<FleetError> for ApiError {

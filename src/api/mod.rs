@@ -15,43 +15,43 @@ mod tenants;
 
 use actix_web::web;
 
-pub use audited::{record_denials, record_success, request_origin, DenialAudited};
+pub use audited::{audit_denial, record_success, request_origin, DenialAudited};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};
 
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+    // The data plane first: actix tries resources in order, and its
+    // requests are the hot path.
+    cfg.configure(data::routes)
+        .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/metrics").route(web::get().to(crate::telemetry::metrics::render)))
         .service(resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
-            // The data plane first: actix tries resources in order, and its
-            // requests are the hot path.
-            web::scope("/v1")
-                .configure(data::routes)
-                .service(
-                    resource("/servers")
-                        .route(web::get().to(servers::list))
-                        .route(web::post().to(servers::register)),
-                )
-                .service(
-                    resource("/servers/{id}")
-                        .route(web::get().to(servers::show))
-                        .route(web::patch().to(servers::update)),
-                )
-                .service(resource("/servers/{id}/drain").route(web::post().to(servers::drain)))
-                .service(resource("/tenants/{id}/move").route(web::post().to(servers::move_tenant)))
-                .configure(tenants::routes)
-                .configure(migrations::routes)
-                .configure(api_keys::routes),
+            resource("/v1/servers")
+                .route(web::get().to(servers::list))
+                .route(web::post().to(servers::register)),
         )
+        .service(
+            resource("/v1/servers/{id}")
+                .route(web::get().to(servers::show))
+                .route(web::patch().to(servers::update)),
+        )
+        .service(resource("/v1/servers/{id}/drain").route(web::post().to(servers::drain)))
+        .service(resource("/v1/tenants/{id}/move").route(web::post().to(servers::move_tenant)))
+        .configure(tenants::routes)
+        .configure(migrations::routes)
+        .configure(api_keys::routes)
         .default_service(web::to(extract::not_found));
 }
 
 /// A resource whose unmatched methods get 405 in the envelope, rather than
-/// falling through to the app's 404.
+/// falling through to the app's 404. It carries its pattern as the route
+/// label for metrics and traces (cheaper than matching the path again).
 fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(extract::method_not_allowed))
+    web::resource(path)
+        .app_data(crate::telemetry::RouteLabel::new(path))
+        .default_service(web::to(extract::method_not_allowed))
 }

@@ -17,9 +17,9 @@ pub struct Principal {
 }
 
 impl Principal {
-    pub fn from_claims(claims: Claims) -> Self {
+    pub fn from_claims(claims: impl Into<std::sync::Arc<Claims>>) -> Self {
         Self {
-            claims: std::sync::Arc::new(claims),
+            claims: claims.into(),
         }
     }
 
@@ -95,7 +95,7 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         .ok_or_else(|| AuthError::InvalidToken("not a bearer credential".into()))?
         .trim();
     let claims = if token.starts_with(super::api_key::API_KEY_PREFIX) {
-        Box::pin(super::api_key::verify(state.catalog(), token)).await?
+        std::sync::Arc::new(Box::pin(super::api_key::verify(state.catalog(), token)).await?)
     } else {
         state.jwt().verify(token)?
     };

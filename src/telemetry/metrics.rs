@@ -1,19 +1,18 @@
 //! Prometheus metrics: one process-wide recorder, rendered at `/metrics`.
-//! Request metrics come from a middleware; the router, the provisioner, the
+//! Request metrics come from the request middleware; the router, the provisioner, the
 //! migrator and backups record their own. Gauges that mirror state (pools
 //! cached, connections per server) are set when the page is rendered.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpResponse};
-use metrics::SharedString;
+use actix_web::{web, HttpResponse};
+use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use super::RouteLabel;
 use crate::domain::{TenantId, Tier};
 use crate::state::AppState;
 
@@ -85,21 +84,18 @@ pub struct ServedTenant {
     pub tier: Tier,
 }
 
-/// The tenants given a label of their own so far (bounded by the setting).
-fn tenant_label(id: TenantId, limit: usize) -> SharedString {
+/// Whether `id` has a label of its own: the first `limit` tenants served
+/// get one, every other tenant counts as `other`.
+fn has_own_label(id: TenantId, limit: usize) -> bool {
     static LABELLED: OnceLock<Mutex<HashSet<TenantId>>> = OnceLock::new();
     if limit == 0 {
-        return SharedString::const_str("other");
+        return false;
     }
     let mut seen = LABELLED
         .get_or_init(Default::default)
         .lock()
         .expect("tenant labels");
-    if seen.contains(&id) || (seen.len() < limit && seen.insert(id)) {
-        id.to_string().into()
-    } else {
-        SharedString::const_str("other")
-    }
+    seen.contains(&id) || (seen.len() < limit && seen.insert(id))
 }
 
 /// Labels without an allocation for the methods and statuses the API uses.
@@ -126,40 +122,86 @@ fn status_label(status: actix_web::http::StatusCode) -> SharedString {
         .unwrap_or_else(|| status.as_str().to_string().into())
 }
 
-/// Middleware: requests by route, method, status and tier, and latency.
-pub async fn record_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let limit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings().metrics.tenant_label_limit)
-        .unwrap_or(0);
-    let res = next.call(req).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
-    let served = res.request().extensions().get::<ServedTenant>().copied();
+/// The handles one request's metrics go to, looked up in the registry once
+/// per worker thread and label set (a registry lookup hashes every label).
+#[derive(PartialEq, Eq, Hash)]
+struct RequestLabels {
+    route: Option<std::sync::Arc<str>>,
+    method: actix_web::http::Method,
+    status: u16,
+    tier: &'static str,
+    tenant: TenantLabel,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum TenantLabel {
+    /// Not a data-plane request.
+    None,
+    /// A tenant past the label limit.
+    Other,
+    Own(TenantId),
+}
+
+/// Beyond this many label sets a worker forgets its handles and starts over
+/// (label sets are bounded; odd methods from clients are not).
+const HANDLE_CACHE_LIMIT: usize = 4096;
+
+thread_local! {
+    static REQUEST_HANDLES: RefCell<HashMap<RequestLabels, (Counter, Histogram)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Counts one request by route, method, status, tier and (bounded) tenant,
+/// and its latency by route, method and tier.
+pub(super) fn record_request(
+    route: Option<&RouteLabel>,
+    method: &actix_web::http::Method,
+    status: actix_web::http::StatusCode,
+    served: Option<ServedTenant>,
+    tenant_label_limit: usize,
+    started: Instant,
+) {
     let tier = served.map(|s| s.tier.as_str()).unwrap_or("none");
-    let tenant = served
-        .map(|s| tenant_label(s.id, limit))
-        .unwrap_or(SharedString::const_str("none"));
-    let status = status_label(res.status());
-    let method = method_label(res.request().method());
-    ::metrics::counter!(
-        HTTP_REQUESTS,
-        "route" => route.clone(),
-        "method" => method.clone(),
-        "status" => status,
-        "tier" => tier,
-        "tenant" => tenant
-    )
-    .increment(1);
-    ::metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method, "tier" => tier)
-        .record(started.elapsed().as_secs_f64());
-    Ok(res)
+    let labels = RequestLabels {
+        route: route.map(RouteLabel::arc),
+        method: method.clone(),
+        status: status.as_u16(),
+        tier,
+        tenant: match served {
+            None => TenantLabel::None,
+            Some(s) if has_own_label(s.id, tenant_label_limit) => TenantLabel::Own(s.id),
+            Some(_) => TenantLabel::Other,
+        },
+    };
+    REQUEST_HANDLES.with_borrow_mut(|handles| {
+        if handles.len() >= HANDLE_CACHE_LIMIT && !handles.contains_key(&labels) {
+            handles.clear();
+        }
+        let (requests, latency) = handles.entry(labels).or_insert_with_key(|labels| {
+            let route = route
+                .map(RouteLabel::shared)
+                .unwrap_or(SharedString::const_str("unmatched"));
+            let method = method_label(&labels.method);
+            let tenant = match labels.tenant {
+                TenantLabel::None => SharedString::const_str("none"),
+                TenantLabel::Other => SharedString::const_str("other"),
+                TenantLabel::Own(id) => id.to_string().into(),
+            };
+            (
+                ::metrics::counter!(
+                    HTTP_REQUESTS,
+                    "route" => route.clone(),
+                    "method" => method.clone(),
+                    "status" => status_label(status),
+                    "tier" => tier,
+                    "tenant" => tenant
+                ),
+                ::metrics::histogram!(HTTP_DURATION, "route" => route, "method" => method, "tier" => tier),
+            )
+        });
+        requests.increment(1);
+        latency.record(started.elapsed().as_secs_f64());
+    });
 }
 
 /// `GET /metrics`: the Prometheus text format.

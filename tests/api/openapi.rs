@@ -25,13 +25,7 @@ fn registered_paths() -> BTreeSet<String> {
             }
             let source = std::fs::read_to_string(&path).unwrap();
             for piece in source.split("resource(\"").skip(1) {
-                let route = piece.split('"').next().unwrap();
-                let top_level = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
-                paths.insert(if top_level.contains(&route) {
-                    route.to_string()
-                } else {
-                    format!("/v1{route}")
-                });
+                paths.insert(piece.split('"').next().unwrap().to_string());
             }
         }
     }

@@ -18,28 +18,28 @@ use crate::router::{RouteError, RouterError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        resource("/agents")
+        resource("/v1/agents")
             .route(web::post().to(agents::create))
             .route(web::get().to(agents::list)),
     )
     .service(
-        resource("/agents/{id}")
+        resource("/v1/agents/{id}")
             .route(web::get().to(agents::show))
             .route(web::patch().to(agents::update))
             .route(web::delete().to(agents::delete)),
     )
     .service(
-        resource("/calls")
+        resource("/v1/calls")
             .route(web::post().to(calls::create))
             .route(web::get().to(calls::list)),
     )
     .service(
-        resource("/calls/{id}")
+        resource("/v1/calls/{id}")
             .route(web::get().to(calls::show))
             .route(web::patch().to(calls::update)),
     )
-    .service(resource("/analytics/summary").route(web::get().to(insights::summary)))
-    .service(resource("/audit").route(web::get().to(insights::audit)));
+    .service(resource("/v1/analytics/summary").route(web::get().to(insights::summary)))
+    .service(resource("/v1/audit").route(web::get().to(insights::audit)));
 }
 
 impl From<DataError> for ApiError {

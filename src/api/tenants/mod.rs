@@ -18,20 +18,20 @@ use crate::tenants::TenantsError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        resource("/tenants")
+        resource("/v1/tenants")
             .route(web::post().to(create::create))
             .route(web::get().to(read::list)),
     )
     .service(
-        resource("/tenants/{id}")
+        resource("/v1/tenants/{id}")
             .route(web::get().to(read::show))
             .route(web::patch().to(update::update))
             .route(web::delete().to(lifecycle::delete)),
     )
-    .service(resource("/tenants/{id}/subtenants").route(web::post().to(create::create_subtenant)))
-    .service(resource("/tenants/{id}/suspend").route(web::post().to(lifecycle::suspend)))
-    .service(resource("/tenants/{id}/resume").route(web::post().to(lifecycle::resume)))
-    .service(resource("/tenants/{id}/restore").route(web::post().to(lifecycle::restore)));
+    .service(resource("/v1/tenants/{id}/subtenants").route(web::post().to(create::create_subtenant)))
+    .service(resource("/v1/tenants/{id}/suspend").route(web::post().to(lifecycle::suspend)))
+    .service(resource("/v1/tenants/{id}/resume").route(web::post().to(lifecycle::resume)))
+    .service(resource("/v1/tenants/{id}/restore").route(web::post().to(lifecycle::restore)));
 }
 
 /// The `{id}` of a tenant route, parsed before any handler runs.

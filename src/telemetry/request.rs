@@ -1,0 +1,136 @@
+//! Per-request telemetry: the root span, the `x-request-id` header and the
+//! request metrics. Nothing here runs a regex over the path again or
+//! formats a field that no subscriber will read.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderValue;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest};
+use metrics::SharedString;
+use tracing::field::Empty;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+use super::metrics::{record_request, ServedTenant};
+use super::REQUEST_ID_HEADER;
+use crate::state::AppState;
+
+/// Resource data: the route pattern a request matched, as metrics and
+/// traces label it. Set by `api::resource` when the routes are built.
+#[derive(Clone)]
+pub struct RouteLabel(Arc<str>);
+
+impl RouteLabel {
+    pub fn new(pattern: &str) -> Self {
+        Self(Arc::from(pattern))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The label of the resource that served `req` (none: no route matched).
+    pub fn of(req: &HttpRequest) -> Option<&Self> {
+        req.app_data::<Self>()
+    }
+
+    pub(super) fn arc(&self) -> Arc<str> {
+        self.0.clone()
+    }
+
+    pub(super) fn shared(&self) -> SharedString {
+        SharedString::from_shared(self.0.clone())
+    }
+}
+
+/// The root span of each request, with `tenant.id` for the data plane to
+/// fill in. Fields that cost work (client address, user agent) are only
+/// computed when a subscriber takes the span; the route is recorded at the
+/// end, from the resource that served the request.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let request_id = request.extensions().get::<RequestId>().copied();
+        let span = tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = Empty,
+            http.target = %request.path(),
+            http.client_ip = Empty,
+            http.user_agent = Empty,
+            http.status_code = Empty,
+            otel.kind = "server",
+            otel.status_code = Empty,
+            request_id = request_id.map(tracing::field::display),
+            tenant.id = Empty,
+            exception.message = Empty,
+            exception.details = Empty,
+        );
+        if !span.is_disabled() {
+            if let Some(ip) = request.connection_info().realip_remote_addr() {
+                span.record("http.client_ip", ip);
+            }
+            if let Some(agent) = request
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+            {
+                span.record("http.user_agent", agent);
+            }
+        }
+        span
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        if !span.is_disabled() {
+            if let Some(route) = outcome
+                .as_ref()
+                .ok()
+                .and_then(|res| RouteLabel::of(res.request()))
+            {
+                span.record("http.route", route.as_str());
+            }
+        }
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Middleware: echoes the request id as `x-request-id`, and records the
+/// request's metrics (route, method, status, tier, tenant, latency).
+pub async fn request_telemetry(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    let request = res.request();
+    let limit = request
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings().metrics.tenant_label_limit)
+        .unwrap_or(0);
+    let served = request.extensions().get::<ServedTenant>().copied();
+    record_request(
+        RouteLabel::of(request),
+        request.method(),
+        res.status(),
+        served,
+        limit,
+        started,
+    );
+    if let Some(id) = id {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buf);
+        if let Ok(value) = HeaderValue::from_str(text) {
+            res.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+    }
+    Ok(res)
+}
