@@ -113,7 +113,10 @@ mod tests {
         let first = keys.verify(&token).unwrap();
         assert!(keys.verified.contains_key(token.as_str()));
         let second = keys.verify(&token).unwrap();
-        assert!(Arc::ptr_eq(&first, &second), "the second use is served from memory");
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "the second use is served from memory"
+        );
         assert_eq!(*second, claims(first.exp));
     }
 
@@ -139,7 +142,10 @@ mod tests {
         let last = forged.len() - 2;
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).unwrap();
-        assert!(matches!(keys.verify(&forged), Err(AuthError::InvalidToken(_))));
+        assert!(matches!(
+            keys.verify(&forged),
+            Err(AuthError::InvalidToken(_))
+        ));
         assert!(!keys.verified.contains_key(forged.as_str()));
     }
 
@@ -148,7 +154,8 @@ mod tests {
         let keys = keys();
         let token = keys.sign(&claims(now_secs() + 600)).unwrap();
         keys.verify(&token).unwrap();
-        let other = JwtKeys::hs256(&SecretString::from("another-secret-0123456789abcdef0")).unwrap();
+        let other =
+            JwtKeys::hs256(&SecretString::from("another-secret-0123456789abcdef0")).unwrap();
         assert!(other.verify(&token).is_err());
     }
 }

@@ -28,7 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update::update))
             .route(web::delete().to(lifecycle::delete)),
     )
-    .service(resource("/v1/tenants/{id}/subtenants").route(web::post().to(create::create_subtenant)))
+    .service(
+        resource("/v1/tenants/{id}/subtenants").route(web::post().to(create::create_subtenant)),
+    )
     .service(resource("/v1/tenants/{id}/suspend").route(web::post().to(lifecycle::suspend)))
     .service(resource("/v1/tenants/{id}/resume").route(web::post().to(lifecycle::resume)))
     .service(resource("/v1/tenants/{id}/restore").route(web::post().to(lifecycle::restore)));
