@@ -7,7 +7,7 @@
 //!   tenant database under Zipf traffic. The query alone (no transaction, no
 //!   scope) on one pool is shown too;
 //! - with 1 tenant, and with 100 tenants under Zipf(1.1) traffic, each after
-//!   a 2 s warm-up that is not measured, in 3 rounds whose order rotates
+//!   a 2 s warm-up that is not measured, in 5 rounds whose order rotates
 //!   (medians reported; ratios are the median of the per-round ratios);
 //! - cold start (the first request after the tenant's pool was evicted)
 //!   beside `pgbench -C`'s connection time on the same server;
@@ -43,7 +43,7 @@ const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const CONCURRENCY: usize = 8;
 /// Measured rounds per scenario, router and bare handler alternating.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Unmeasured load before each measured window.
 const WARM_UP: Duration = Duration::from_secs(2);
 #[tokio::main]
