@@ -65,6 +65,7 @@ impl TestServer {
 
 /// The cluster every test in this binary shares.
 pub fn shared() -> &'static TestServer {
+    crate::timing::share();
     static SHARED: OnceLock<TestServer> = OnceLock::new();
     SHARED.get_or_init(|| match std::env::var("TENANT_PLANE_TEST_DATABASE_URL") {
         Ok(url) => from_url(&url),
@@ -141,6 +142,7 @@ impl ExtraCluster {
 }
 
 pub fn start_extra() -> ExtraCluster {
+    crate::timing::share();
     let dir = tempfile::Builder::new()
         .prefix("tenant-plane-extra-")
         .tempdir()
