@@ -35,7 +35,9 @@ pub struct Agent {
     pub kind: String,
     pub configuration: serde_json::Value,
     pub owner: String,
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -14,6 +14,7 @@ pub struct AuditEvent {
     pub user_id: String,
     pub action: String,
     pub resource: String,
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub timestamp: DateTime<Utc>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,

@@ -40,7 +40,9 @@ pub struct Call {
     pub status: String,
     pub duration: Option<i32>,
     pub owner: String,
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod analytics;
 pub mod audit;
 pub mod calls;
+mod timestamp;
 
 use futures_util::try_join;
 use tokio_postgres::error::SqlState;
