@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
+use tenant_plane::domain::Tier;
+use tenant_plane::router::tier_rate;
 use tokio::time::MissedTickBehavior;
 
 use crate::data_plane::{call, id, ok_json};
@@ -30,7 +32,6 @@ const FLOOD_EVERY: Duration = Duration::from_millis(37);
 /// Rate limits at a tenth: the free flooder may send 2 requests a second
 /// (a burst of 4), the enterprise quiet tenant 100 (a burst of 200).
 const RATE_LIMIT_SCALE: f64 = 0.1;
-const FLOODER_QUOTA_PER_SEC: f64 = 2.0;
 /// Calls in the flooder's database: each summary it asks for scans them
 /// three times, so a served flood would keep PostgreSQL's cores busy.
 const FLOODER_CALLS: i32 = 10_000;
@@ -83,6 +84,7 @@ async fn a_tenant_flooding_analytics_at_a_hundred_times_its_quota_keeps_a_quiet_
         rounds.push((percentile(alone, 0.99), percentile(flooded, 0.99)));
     }
 
+    let flooder_quota = f64::from(tier_rate(Tier::Free).0) * RATE_LIMIT_SCALE;
     let offered = flood_statuses.len() as f64 / (WINDOW * ROUNDS).as_secs_f64();
     let refused = flood_statuses.iter().filter(|s| **s == 429).count();
     let served = flood_statuses.iter().filter(|s| **s == 200).count();
@@ -95,7 +97,7 @@ async fn a_tenant_flooding_analytics_at_a_hundred_times_its_quota_keeps_a_quiet_
     eprintln!(
         "noisy neighbour: flood {offered:.0}/s ({:.0}× quota), {refused} refused, {served} served; \
          summary {summary:?}; quiet p99 (alone, flooded) by round {rounds:?}; median ratio ×{median_ratio:.2}",
-        offered / FLOODER_QUOTA_PER_SEC,
+        offered / flooder_quota,
     );
     assert_eq!(
         refused + served,
@@ -105,7 +107,7 @@ async fn a_tenant_flooding_analytics_at_a_hundred_times_its_quota_keeps_a_quiet_
     // Pacing can slip on a loaded machine; at 50× its quota it is still a
     // flood, below that the test would prove little.
     assert!(
-        offered >= 50.0 * FLOODER_QUOTA_PER_SEC,
+        offered >= 50.0 * flooder_quota,
         "the flood offered only {offered:.0} requests a second"
     );
     assert!(
