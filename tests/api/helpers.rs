@@ -65,6 +65,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_on(settings, catalog_db, cluster::shared().clone()).await
 }
 
+/// An app without rate limits, for tests whose clients send as fast as they
+/// can to exercise something else (a move, an outage). There a 429 would only
+/// measure the test's own load against the tenant's quota, which depends on
+/// how fast the machine is; data_routing and noisy_neighbour test the limits.
+pub async fn spawn_app_without_rate_limits() -> TestApp {
+    spawn_app_with(|s| s.router.rate_limit_scale = 0.0).await
+}
+
 /// Starts an app with exactly these settings (e.g. a second life of a catalog).
 pub async fn spawn_app_on(settings: Settings, catalog_db: String, server: TestServer) -> TestApp {
     init_logging();

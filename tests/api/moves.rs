@@ -9,12 +9,12 @@ use tenant_plane::auth::Role;
 
 use crate::cluster::start_extra;
 use crate::data_plane::{call, id, ok_json};
-use crate::helpers::{envelope, spawn_app};
+use crate::helpers::{envelope, spawn_app, spawn_app_without_rate_limits};
 use crate::servers::{agent_for, catalog_server_id, register, server_of, set_server_state};
 
 #[tokio::test]
 async fn a_tenant_moves_under_read_write_traffic_without_losing_an_acknowledged_write() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_rate_limits().await;
     let t = app.create_tenant("mover", json!({})).await;
     let tid = t["id"].as_str().unwrap().to_string();
     let db = t["database"].as_str().unwrap().to_string();

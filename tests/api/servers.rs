@@ -9,7 +9,7 @@ use tenant_plane::auth::Role;
 
 use crate::cluster::{start_extra, ExtraCluster};
 use crate::data_plane::{call, id, ok_json};
-use crate::helpers::{envelope, spawn_app, TestApp};
+use crate::helpers::{envelope, spawn_app, spawn_app_without_rate_limits, TestApp};
 
 /// Registers `extra` through the API and returns the server's JSON.
 pub async fn register(app: &TestApp, name: &str, extra: &ExtraCluster, pinned: Value) -> Value {
@@ -184,7 +184,7 @@ async fn placement_spreads_tenants_over_two_servers_and_keeps_a_pinned_tier_on_i
 
 #[tokio::test]
 async fn tenants_on_a_stopped_server_get_fast_503s_while_others_work_and_recover_when_it_returns() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_rate_limits().await;
     let here = app.create_tenant("stays-up", json!({})).await;
     let mut extra = start_extra();
     let catalog = catalog_server_id(&app).await;
