@@ -3,6 +3,11 @@
 //! be the very thing the caller was refused). Data-plane mutations are
 //! audited in the tenant database instead (`data::audit`), in the same
 //! transaction as the mutation.
+//!
+//! A control-plane change spans the catalog and database servers, so it
+//! cannot share one transaction with its record: the record is written
+//! first (`begin`, result `pending`) and the change runs only once it is
+//! there; `end` then sets the result.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -35,15 +40,84 @@ pub struct NewEvent<'a> {
     pub resource: &'a str,
     pub ip_address: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-    pub success: bool,
+    pub result: AuditResult,
 }
 
+/// An event's `result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    /// The change it records has not ended yet (or its process died first).
+    Pending,
+    Success,
+    Failure,
+}
+
+impl AuditResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// A record written by `begin`, for `end` to complete.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingEvent(i64);
+
 pub async fn record(catalog: &Catalog, event: &NewEvent<'_>) -> Result<(), CatalogError> {
+    insert(catalog, event).await.map(|_| ())
+}
+
+/// Writes `event` as `pending`, before the change it records runs.
+pub async fn begin(catalog: &Catalog, event: &NewEvent<'_>) -> Result<PendingEvent, CatalogError> {
+    let event = NewEvent {
+        result: AuditResult::Pending,
+        ..event.clone()
+    };
+    insert(catalog, &event).await.map(PendingEvent)
+}
+
+/// Sets a pending record's result. `subject` names what a successful change
+/// made (its tenant and resource), which was unknown when it began.
+pub async fn end(
+    catalog: &Catalog,
+    pending: PendingEvent,
+    success: bool,
+    subject: Option<(Option<TenantId>, &str)>,
+) -> Result<(), CatalogError> {
+    let result = if success {
+        AuditResult::Success
+    } else {
+        AuditResult::Failure
+    };
+    let (tenant, resource) = subject.unzip();
     let client = catalog.pool().get().await?;
     client
         .execute(
+            "UPDATE audit_log SET result = $2,
+                    tenant_id = CASE WHEN $3 THEN $4 ELSE tenant_id END,
+                    resource = coalesce($5, resource)
+              WHERE id = $1 AND result = 'pending'",
+            &[
+                &pending.0,
+                &result.as_str(),
+                &tenant.is_some(),
+                &tenant.flatten().map(|t| t.as_uuid()),
+                &resource,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn insert(catalog: &Catalog, event: &NewEvent<'_>) -> Result<i64, CatalogError> {
+    let client = catalog.pool().get().await?;
+    let row = client
+        .query_one(
             "INSERT INTO audit_log (tenant_id, subtenant_id, user_id, action, resource, ip_address, user_agent, result)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
                 &event.tenant_id.map(|t| t.as_uuid()),
                 &event.subtenant_id.map(|t| t.as_uuid()),
@@ -52,11 +126,11 @@ pub async fn record(catalog: &Catalog, event: &NewEvent<'_>) -> Result<(), Catal
                 &event.resource,
                 &event.ip_address,
                 &event.user_agent,
-                &if event.success { "success" } else { "failure" },
+                &event.result.as_str(),
             ],
         )
         .await?;
-    Ok(())
+    Ok(row.get(0))
 }
 
 /// Events about `tenant` (of `subtenant` only, when given), newest first.

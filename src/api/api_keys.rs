@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::tenants::TenantPath;
-use super::{record_success, resource, ApiError};
+use super::{resource, ApiError, AuditedChange};
 use crate::auth::{api_key, Action, Permission, Principal, Resource, Role};
 use crate::domain::TenantId;
 use crate::state::AppState;
@@ -105,8 +105,7 @@ pub async fn create(
         body.permissions,
         principal.user_id(),
     );
-    state.catalog().insert_api_key(&issued.record).await?;
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
@@ -115,6 +114,8 @@ pub async fn create(
         &format!("api_keys/{}", issued.record.id),
     )
     .await?;
+    let inserted = state.catalog().insert_api_key(&issued.record).await;
+    change.end(&state, inserted.map_err(ApiError::from)).await?;
     let mut view = serde_json::to_value(&issued.record).expect("record serialises");
     view["key"] = serde_json::Value::String(issued.key);
     Ok(HttpResponse::Created().json(view))
@@ -142,13 +143,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key) = path.into_inner();
     may_manage_keys(&principal, tenant)?;
-    if !state.catalog().revoke_api_key(tenant, key).await? {
-        return Err(ApiError::not_found(
-            "api_key_not_found",
-            "no such live API key",
-        ));
-    }
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
@@ -157,6 +152,15 @@ pub async fn revoke(
         &format!("api_keys/{key}"),
     )
     .await?;
+    let revoked = match state.catalog().revoke_api_key(tenant, key).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::not_found(
+            "api_key_not_found",
+            "no such live API key",
+        )),
+        Err(e) => Err(e.into()),
+    };
+    change.end(&state, revoked).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -190,14 +194,7 @@ pub async fn add_domain(
         )
     })?;
     state.tenants().show(tenant.0).await?;
-    if !state.catalog().add_domain(tenant.0, &domain).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "domain_taken",
-            "another tenant has this domain",
-        ));
-    }
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
@@ -206,6 +203,16 @@ pub async fn add_domain(
         &format!("domains/{domain}"),
     )
     .await?;
+    let added = match state.catalog().add_domain(tenant.0, &domain).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "domain_taken",
+            "another tenant has this domain",
+        )),
+        Err(e) => Err(e.into()),
+    };
+    change.end(&state, added).await?;
     Ok(
         HttpResponse::Created()
             .json(serde_json::json!({ "tenant_id": tenant.0, "domain": domain })),

@@ -1,5 +1,5 @@
-//! Control-plane audit from the HTTP layer: successful control-plane
-//! mutations, and every 401 or 403 that no handler recorded itself.
+//! Control-plane audit from the HTTP layer: every control-plane change, and
+//! every 401 or 403 that no handler recorded itself.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
@@ -33,40 +33,81 @@ pub fn request_origin(req: &HttpRequest) -> Origin {
     }
 }
 
-/// Records a successful control-plane mutation; if the record cannot be
-/// written, the request fails (the mutation itself has happened: the error
-/// says so in the log).
-pub async fn record_success(
-    state: &AppState,
-    principal: &Principal,
-    req: &HttpRequest,
-    tenant: Option<TenantId>,
-    action: &str,
-    resource: &str,
-) -> Result<(), ApiError> {
-    let origin = request_origin(req);
-    audit::record(
-        state.catalog(),
-        &NewEvent {
-            tenant_id: tenant,
-            subtenant_id: None,
-            user_id: principal.user_id(),
-            action,
-            resource,
-            ip_address: origin.ip_address.as_deref(),
-            user_agent: origin.user_agent.as_deref(),
-            success: true,
-        },
-    )
-    .await
-    .map_err(|e| {
-        tracing::error!(
-            action,
-            resource,
-            "a control-plane change succeeded but its audit record failed"
-        );
-        ApiError::from(e)
-    })
+/// A control-plane change under its audit record. The record is written
+/// before the change runs, so no change goes unaudited: if the record cannot
+/// be written, the request fails and nothing changes.
+pub struct AuditedChange {
+    pending: audit::PendingEvent,
+    req: HttpRequest,
+}
+
+impl AuditedChange {
+    /// Writes the record (result `pending`); run the change only on `Ok`.
+    pub async fn begin(
+        state: &AppState,
+        principal: &Principal,
+        req: &HttpRequest,
+        tenant: Option<TenantId>,
+        action: &str,
+        resource: &str,
+    ) -> Result<Self, ApiError> {
+        let origin = request_origin(req);
+        let pending = audit::begin(
+            state.catalog(),
+            &NewEvent {
+                tenant_id: tenant,
+                subtenant_id: None,
+                user_id: principal.user_id(),
+                action,
+                resource,
+                ip_address: origin.ip_address.as_deref(),
+                user_agent: origin.user_agent.as_deref(),
+                result: audit::AuditResult::Pending,
+            },
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(action, resource, error = %e, "refused a change whose audit record could not be written");
+            ApiError::from(e)
+        })?;
+        Ok(Self {
+            pending,
+            req: req.clone(),
+        })
+    }
+
+    /// Sets the record's result from the change's, and returns the change's.
+    pub async fn end<T>(
+        self,
+        state: &AppState,
+        outcome: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.end_naming(state, outcome, |_| None).await
+    }
+
+    /// Like `end`; `subject` names the tenant and resource that a successful
+    /// change made, when they were unknown as it began.
+    pub async fn end_naming<T>(
+        self,
+        state: &AppState,
+        outcome: Result<T, ApiError>,
+        subject: impl FnOnce(&T) -> Option<(Option<TenantId>, String)>,
+    ) -> Result<T, ApiError> {
+        let named = outcome.as_ref().ok().and_then(subject);
+        let named = named.as_ref().map(|(t, r)| (*t, r.as_str()));
+        if let Err(e) = &outcome {
+            if matches!(e.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                // This record is the denial's; the error handler need not add one.
+                self.req.extensions_mut().insert(DenialAudited);
+            }
+        }
+        // The change has happened (or failed) either way: a record left
+        // `pending` still shows who attempted what, so the answer stands.
+        if let Err(e) = audit::end(state.catalog(), self.pending, outcome.is_ok(), named).await {
+            tracing::error!(error = %e, "could not set an audit record's result; it stays pending");
+        }
+        outcome
+    }
 }
 
 /// Error handler for 401 and 403: a denial that no handler audited is
@@ -111,7 +152,7 @@ async fn record_denial(request: &HttpRequest, status: StatusCode) {
             resource: &format!("{} {}", request.method(), request.path()),
             ip_address: origin.ip_address.as_deref(),
             user_agent: origin.user_agent.as_deref(),
-            success: false,
+            result: audit::AuditResult::Failure,
         },
     )
     .await;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::tenants::TenantPath;
-use super::{record_success, resource, ApiError};
+use super::{resource, ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::Tier;
 use crate::migrator::{FleetError, FleetOptions};
@@ -114,16 +114,22 @@ pub async fn start_run(
         target: body.target_version,
         verify: body.verify,
     };
-    let run = state.fleet().start(&options).await?;
-    record_success(
+    // The record covers starting the run; its progress is the run's own.
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
         None,
         "migrations.start",
-        &format!("migration_runs/{}", run.id),
+        "migration_runs",
     )
     .await?;
+    let outcome = state.fleet().start(&options).await;
+    let run = change
+        .end_naming(&state, outcome.map_err(ApiError::from), |r| {
+            Some((None, format!("migration_runs/{}", r.id)))
+        })
+        .await?;
     execute(&state, run.id, query.wait).await
 }
 
@@ -148,19 +154,18 @@ pub async fn resume_run(
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
-    let run = state
-        .fleet()
-        .prepare_resume(run.into_inner(), false)
-        .await?;
-    record_success(
+    let run = run.into_inner();
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
         None,
         "migrations.resume",
-        &format!("migration_runs/{}", run.id),
+        &format!("migration_runs/{run}"),
     )
     .await?;
+    let outcome = state.fleet().prepare_resume(run, false).await;
+    let run = change.end(&state, outcome.map_err(ApiError::from)).await?;
     execute(&state, run.id, query.wait).await
 }
 
@@ -207,20 +212,30 @@ pub async fn migrate_tenant(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
     let body = body.into_inner();
-    let report = state
+    // A dry run changes nothing, so it has no record.
+    let change = if body.dry_run {
+        None
+    } else {
+        Some(
+            AuditedChange::begin(
+                &state,
+                &principal,
+                &req,
+                Some(id.0),
+                "tenants.migrate",
+                &format!("tenants/{}", id.0),
+            )
+            .await?,
+        )
+    };
+    let outcome = state
         .tenants()
         .migrate(id.0, body.target_version, body.dry_run)
-        .await?;
-    if !body.dry_run {
-        record_success(
-            &state,
-            &principal,
-            &req,
-            Some(id.0),
-            "tenants.migrate",
-            &format!("tenants/{}", id.0),
-        )
-        .await?;
-    }
+        .await
+        .map_err(ApiError::from);
+    let report = match change {
+        Some(change) => change.end(&state, outcome).await?,
+        None => outcome?,
+    };
     Ok(HttpResponse::Ok().json(report))
 }

@@ -15,7 +15,7 @@ mod tenants;
 
 use actix_web::web;
 
-pub use audited::{audit_denial, record_success, request_origin, DenialAudited};
+pub use audited::{audit_denial, request_origin, AuditedChange, DenialAudited};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{record_success, ApiError};
+use super::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::{DbServer, ServerPatch, ServerState};
 use crate::domain::{ServerName, Tier};
@@ -92,16 +92,21 @@ pub async fn register(
         connection_budget: positive("connection_budget", body.connection_budget)?,
         pinned_tiers: body.pinned_tiers,
     };
-    let server = state.tenants().register_server(input).await?;
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
         None,
         "servers.register",
-        &format!("servers/{}", server.id),
+        "servers",
     )
     .await?;
+    let outcome = state.tenants().register_server(input).await;
+    let server = change
+        .end_naming(&state, outcome.map_err(ApiError::from), |s| {
+            Some((None, format!("servers/{}", s.id)))
+        })
+        .await?;
     Ok(HttpResponse::Created().json(server_json(&state, &server)))
 }
 
@@ -147,22 +152,23 @@ pub async fn update(
         capacity: positive("capacity", body.capacity)?,
         connection_budget: positive("connection_budget", body.connection_budget)?,
     };
-    let server = state
-        .catalog()
-        .update_server(id.into_inner(), &patch)
-        .await?
-        .ok_or_else(server_not_found)?;
-    // This replica's routes follow at once; the others hear the change notice.
-    state.router().invalidate_all();
-    record_success(
+    let id = id.into_inner();
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
         None,
         "servers.update",
-        &format!("servers/{}", server.id),
+        &format!("servers/{id}"),
     )
     .await?;
+    let outcome = match state.catalog().update_server(id, &patch).await {
+        Ok(found) => found.ok_or_else(server_not_found),
+        Err(e) => Err(e.into()),
+    };
+    let server = change.end(&state, outcome).await?;
+    // This replica's routes follow at once; the others hear the change notice.
+    state.router().invalidate_all();
     Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }
 
@@ -183,7 +189,8 @@ pub async fn drain(
         .get_server(id)
         .await?
         .ok_or_else(server_not_found)?;
-    record_success(
+    // The drain runs on in the background: the record says it was started.
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
@@ -192,6 +199,7 @@ pub async fn drain(
         &format!("servers/{id}"),
     )
     .await?;
+    change.end(&state, Ok(())).await?;
     let tenants = state.tenants().clone();
     let router = state.router().clone();
     tokio::spawn(async move {
@@ -232,10 +240,7 @@ pub async fn move_tenant(
     body: web::Json<MoveTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
-    let view = state.tenants().move_tenant(id.0, body.server).await?;
-    state.router().invalidate(id.0).await;
-    state.router().close_pool(id.0).await;
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
@@ -244,5 +249,9 @@ pub async fn move_tenant(
         &format!("tenants/{}", id.0),
     )
     .await?;
+    let outcome = state.tenants().move_tenant(id.0, body.server).await;
+    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
+    state.router().invalidate(id.0).await;
+    state.router().close_pool(id.0).await;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -142,7 +142,7 @@ async fn deny(
             resource: "tenant",
             ip_address: origin.ip_address.as_deref(),
             user_agent: origin.user_agent.as_deref(),
-            success: false,
+            result: audit::AuditResult::Failure,
         },
     )
     .await?;

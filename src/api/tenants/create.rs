@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::idempotency::idempotent;
-use crate::api::{record_success, ApiError};
+use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantName, Tier};
 use crate::state::AppState;
@@ -69,16 +69,15 @@ pub async fn create(
         settings: parse_settings(input.settings)?,
     };
     idempotent(&state, &principal, &req, &raw, || async {
-        let view = state.tenants().create(input).await?;
-        record_success(
-            &state,
-            &principal,
-            &req,
-            Some(view.id),
-            "tenants.create",
-            &format!("tenants/{}", view.id),
-        )
-        .await?;
+        let change =
+            AuditedChange::begin(&state, &principal, &req, None, "tenants.create", "tenants")
+                .await?;
+        let outcome = state.tenants().create(input).await;
+        let view = change
+            .end_naming(&state, outcome.map_err(ApiError::from), |v| {
+                Some((Some(v.id), format!("tenants/{}", v.id)))
+            })
+            .await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(view).expect("view serialises"),
@@ -111,16 +110,21 @@ pub async fn create_subtenant(
         settings: parse_settings(input.settings)?,
     };
     idempotent(&state, &principal, &req, &raw, || async {
-        let view = state.tenants().create_subtenant(parent.0, input).await?;
-        record_success(
+        let change = AuditedChange::begin(
             &state,
             &principal,
             &req,
             Some(parent.0),
             "tenants.create_subtenant",
-            &format!("tenants/{}", view.id),
+            &format!("tenants/{}/subtenants", parent.0),
         )
         .await?;
+        let outcome = state.tenants().create_subtenant(parent.0, input).await;
+        let view = change
+            .end_naming(&state, outcome.map_err(ApiError::from), |v| {
+                Some((Some(parent.0), format!("tenants/{}", v.id)))
+            })
+            .await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(view).expect("view serialises"),

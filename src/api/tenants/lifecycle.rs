@@ -2,7 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::{record_success, ApiError};
+use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::state::AppState;
 use crate::tenants::Transition;
@@ -19,28 +19,29 @@ async fn apply(
         _ => Action::Write,
     };
     principal.require(Resource::Tenants, action)?;
-    let view = state.tenants().transition(id.0, transition).await?;
-    // This replica forgets at once; the others hear it from the catalog.
-    state.router().invalidate(id.0).await;
-    if transition != Transition::Resume && transition != Transition::Restore {
-        state.router().close_pool(id.0).await;
-    }
-    let action = format!(
+    let name = format!(
         "tenants.{}",
         serde_json::to_value(transition)
             .expect("serialises")
             .as_str()
             .unwrap_or("change")
     );
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
         Some(id.0),
-        &action,
+        &name,
         &format!("tenants/{}", id.0),
     )
     .await?;
+    let outcome = state.tenants().transition(id.0, transition).await;
+    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
+    // This replica forgets at once; the others hear it from the catalog.
+    state.router().invalidate(id.0).await;
+    if transition != Transition::Resume && transition != Transition::Restore {
+        state.router().close_pool(id.0).await;
+    }
     Ok(HttpResponse::Ok().json(view))
 }
 

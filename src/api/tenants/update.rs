@@ -2,7 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::{record_success, ApiError};
+use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantName, Tier};
 use crate::state::AppState;
@@ -34,9 +34,7 @@ pub async fn update(
         tier: body.tier,
         settings: body.settings,
     };
-    let view = state.tenants().update(id.0, patch).await?;
-    state.router().invalidate(id.0).await;
-    record_success(
+    let change = AuditedChange::begin(
         &state,
         &principal,
         &req,
@@ -45,5 +43,8 @@ pub async fn update(
         &format!("tenants/{}", id.0),
     )
     .await?;
+    let outcome = state.tenants().update(id.0, patch).await;
+    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
+    state.router().invalidate(id.0).await;
     Ok(HttpResponse::Ok().json(view))
 }
