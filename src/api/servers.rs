@@ -167,8 +167,10 @@ pub async fn update(
         Err(e) => Err(e.into()),
     };
     let server = change.end(&state, outcome).await?;
-    // This replica's routes follow at once; the others hear the change notice.
+    // This replica's routes and budget follow at once; the others hear the
+    // change notice, and resize as their routes reload.
     state.router().invalidate_all();
+    state.router().follow_budget(&server);
     Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }
 

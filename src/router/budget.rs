@@ -2,8 +2,14 @@
 //! held by each session's connection task, from before it connects until
 //! its socket has closed. So the open router connections to a server never
 //! exceed its budget, however many tenant pools there are.
+//!
+//! An operator may change a server's budget while it serves. Growing adds
+//! permits at once. Shrinking forgets the free permits and owes the rest:
+//! idle sessions are closed to pay, and busy ones pay when they come back
+//! (an owed permit is forgotten when its session closes, not returned).
 
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use deadpool::managed::{Manager, Metrics, RecycleResult};
@@ -17,6 +23,80 @@ use crate::catalog::DbServer;
 /// server's budget.
 pub struct BudgetedClient {
     client: deadpool_postgres::ClientWrapper,
+    /// Set when this session pays a shrunk budget's debt: its permit is
+    /// forgotten when it closes.
+    pays_debt: Arc<AtomicBool>,
+}
+
+/// One server's budget, resizable while sessions hold its permits.
+pub struct ServerBudget {
+    permits: Arc<Semaphore>,
+    size: AtomicUsize,
+    /// Permits to forget, after a shrink, that no session has taken on yet.
+    owed: AtomicUsize,
+    resizing: Mutex<()>,
+}
+
+impl ServerBudget {
+    pub fn new(size: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size: AtomicUsize::new(size),
+            owed: AtomicUsize::new(0),
+            resizing: Mutex::new(()),
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// Sessions holding a permit now.
+    pub fn open(&self) -> usize {
+        (self.size() + self.owed.load(Ordering::Relaxed))
+            .saturating_sub(self.permits.available_permits())
+    }
+
+    /// No new session may open without another one closing first.
+    pub fn spent(&self) -> bool {
+        self.permits.available_permits() == 0 || self.owed.load(Ordering::Relaxed) > 0
+    }
+
+    /// Takes one owed permit on, if any are owed.
+    fn take_debt(&self) -> bool {
+        self.owed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Grows or shrinks to `size`; says whether permits are owed now.
+    pub fn resize(&self, size: usize) -> bool {
+        let _one_at_a_time = self.resizing.lock().expect("resizing");
+        let old = self.size();
+        if size > old {
+            let mut grow = size - old;
+            // Debt not yet taken on is cancelled rather than paid.
+            while grow > 0 && self.take_debt() {
+                grow -= 1;
+            }
+            self.permits.add_permits(grow);
+        } else if size < old {
+            let shrink = old - size;
+            let forgotten = self.permits.forget_permits(shrink);
+            self.owed.fetch_add(shrink - forgotten, Ordering::AcqRel);
+        }
+        self.size.store(size, Ordering::Relaxed);
+        self.owed.load(Ordering::Acquire) > 0
+    }
+
+    /// Marks an idle session to close and pay one owed permit, if any are owed.
+    pub(super) fn collect_from(&self, client: &BudgetedClient) -> bool {
+        let pays = self.take_debt();
+        if pays {
+            client.pays_debt.store(true, Ordering::Release);
+        }
+        pays
+    }
 }
 
 impl std::ops::Deref for BudgetedClient {
@@ -44,7 +124,7 @@ pub enum ConnectError {
 pub struct BudgetedManager {
     /// The tenant role's connection settings.
     pub(super) config: tokio_postgres::Config,
-    pub(super) budget: Arc<Semaphore>,
+    pub(super) budget: Arc<ServerBudget>,
     pub(super) server: Uuid,
     pub(super) acquire_timeout: Duration,
     /// To close idle connections of other tenants when the budget is spent.
@@ -60,17 +140,33 @@ impl BudgetedManager {
     /// permit back (connections returned to a pool go idle, not back to the
     /// budget), until `acquire_timeout` runs out.
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
-        if let Ok(permit) = self.budget.clone().try_acquire_owned() {
+        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+        loop {
+            let permit = self.acquire_by(deadline).await?;
+            // After a shrink, a permit that comes free pays the debt first.
+            if self.budget.take_debt() {
+                permit.forget();
+                continue;
+            }
             return Ok(permit);
         }
-        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+    }
+
+    async fn acquire_by(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<OwnedSemaphorePermit, ConnectError> {
+        let permits = &self.budget.permits;
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
         loop {
             if let Some(router) = self.router.upgrade() {
                 router.close_idle_on(self.server);
             }
             let wait =
                 RECLAIM_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            match tokio::time::timeout(wait, self.budget.clone().acquire_owned()).await {
+            match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
                 Ok(Ok(permit)) => return Ok(permit),
                 Ok(Err(_)) => return Err(ConnectError::BudgetSpent),
                 Err(_) if tokio::time::Instant::now() >= deadline => {
@@ -91,9 +187,15 @@ impl Manager for BudgetedManager {
         let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
         // The permit goes back only when the session's socket has closed
         // (the client was dropped and the session ended), not before.
+        let pays_debt = Arc::new(AtomicBool::new(false));
+        let forget = pays_debt.clone();
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
+            if forget.load(Ordering::Acquire) {
+                permit.forget();
+            } else {
+                drop(permit);
+            }
         });
         ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
         // The wrapper aborts the task it is given when dropped; give it one
@@ -101,6 +203,7 @@ impl Manager for BudgetedManager {
         let nothing = tokio::spawn(async {});
         Ok(BudgetedClient {
             client: deadpool_postgres::ClientWrapper::new(client, nothing),
+            pays_debt,
         })
     }
 
@@ -109,6 +212,12 @@ impl Manager for BudgetedManager {
         if obj.client.is_closed() {
             return Err(deadpool::managed::RecycleError::Message(
                 "the session was closed".into(),
+            ));
+        }
+        // A shrunk budget is paid with sessions as they come back.
+        if self.budget.collect_from(obj) {
+            return Err(deadpool::managed::RecycleError::Message(
+                "the server's budget shrank".into(),
             ));
         }
         Ok(())
@@ -124,12 +233,44 @@ impl RouterInner {
             .max(1)
     }
 
-    pub(super) fn budget(&self, server: &DbServer) -> Arc<Semaphore> {
-        let mut budgets = self.budgets.lock().expect("budgets");
-        budgets
-            .entry(server.id)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.budget_size(server))))
-            .clone()
+    /// The server's budget, first resized if its `connection_budget` changed.
+    pub(super) fn budget(&self, server: &DbServer) -> Arc<ServerBudget> {
+        let budget = {
+            let mut budgets = self.budgets.lock().expect("budgets");
+            budgets
+                .entry(server.id)
+                .or_insert_with(|| Arc::new(ServerBudget::new(self.budget_size(server))))
+                .clone()
+        };
+        let size = self.budget_size(server);
+        if budget.size() != size && budget.resize(size) {
+            self.pay_with_idle(server.id, &budget);
+        }
+        budget
+    }
+
+    /// Whether the server's budget is spent: the request path's check, which
+    /// resizes the budget (rarely) but does not clone it.
+    pub(super) fn budget_spent(&self, server: &DbServer) -> bool {
+        let size = self.budget_size(server);
+        let current = self
+            .budgets
+            .lock()
+            .expect("budgets")
+            .get(&server.id)
+            .map(|b| (b.size() == size, b.spent()));
+        match current {
+            Some((true, spent)) => spent,
+            _ => self.budget(server).spent(),
+        }
+    }
+
+    /// Closes idle sessions on `server` to pay a shrunk budget now, rather
+    /// than when they idle out.
+    fn pay_with_idle(&self, server: Uuid, budget: &ServerBudget) {
+        for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
+            pool.pool.retain(|client, _| !budget.collect_from(client));
+        }
     }
 
     /// Closes one idle connection on `server`: the one unused for longest,
@@ -167,5 +308,71 @@ impl RouterInner {
             true
         });
         closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(budget: &ServerBudget, n: usize) -> Vec<OwnedSemaphorePermit> {
+        (0..n)
+            .map(|_| {
+                budget
+                    .permits
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("a free permit")
+            })
+            .collect()
+    }
+
+    /// What a session does with its permit when it closes.
+    fn close(budget: &ServerBudget, permit: OwnedSemaphorePermit) {
+        if budget.take_debt() {
+            permit.forget();
+        }
+    }
+
+    #[test]
+    fn shrinking_forgets_free_permits_at_once_and_owes_the_held_ones() {
+        let budget = ServerBudget::new(10);
+        let mut held = hold(&budget, 8);
+        assert!(budget.resize(4), "four held permits are owed");
+        assert_eq!((budget.open(), budget.size()), (8, 4));
+        assert!(budget.spent());
+        // Sessions pay as they close; the last four keep their permits.
+        for _ in 0..4 {
+            close(&budget, held.pop().unwrap());
+        }
+        assert_eq!(budget.open(), 4);
+        assert!(budget.spent(), "four open of four");
+        close(&budget, held.pop().unwrap());
+        assert_eq!((budget.open(), budget.size()), (3, 4));
+        assert_eq!(budget.permits.available_permits(), 1);
+        assert!(!budget.spent());
+    }
+
+    #[test]
+    fn growing_cancels_debt_before_it_adds_permits() {
+        let budget = ServerBudget::new(10);
+        let held = hold(&budget, 10);
+        assert!(budget.resize(6));
+        assert!(!budget.resize(12), "growing past the old size owes nothing");
+        assert_eq!((budget.open(), budget.size()), (10, 12));
+        assert_eq!(budget.permits.available_permits(), 2);
+        for permit in held {
+            close(&budget, permit);
+        }
+        assert_eq!(budget.permits.available_permits(), 12);
+    }
+
+    #[test]
+    fn a_budget_shrunk_with_nothing_held_is_smaller_at_once() {
+        let budget = ServerBudget::new(10);
+        assert!(!budget.resize(3));
+        let held = hold(&budget, 3);
+        assert!(budget.permits.clone().try_acquire_owned().is_err());
+        assert_eq!(budget.open(), held.len());
     }
 }

@@ -86,13 +86,8 @@ impl Router {
     /// new one (which would close another tenant's idle session to make room:
     /// under a tight budget that churn costs far more than the wait).
     async fn wait_for_own_session(&self, pool: &TenantPool, route: &Route) {
-        let budget_spent = {
-            let budgets = self.inner.budgets.lock().expect("budgets");
-            budgets
-                .get(&route.server.id)
-                .is_some_and(|b| b.available_permits() == 0)
-        };
-        if !budget_spent {
+        // Also where a changed budget takes effect, as routes reload.
+        if !self.inner.budget_spent(&route.server) {
             return;
         }
         let deadline = tokio::time::Instant::now() + OWN_SESSION_WAIT;

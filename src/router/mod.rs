@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use deadpool::managed::{Object, Pool};
 use moka::future::Cache;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-pub use budget::{BudgetedClient, BudgetedManager, ConnectError};
+pub use budget::{BudgetedClient, BudgetedManager, ConnectError, ServerBudget};
 pub use limits::{tier_rate, RateLimits};
 pub use listen::spawn_listener;
 pub use route::{Route, RouteError};
@@ -64,7 +63,7 @@ pub struct RouterInner {
     last_known: Cache<TenantId, Arc<Route>>,
     /// Custom domain → tenant; forgotten with any change notice.
     domains: Cache<String, Option<TenantId>>,
-    budgets: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+    budgets: Mutex<HashMap<Uuid, Arc<ServerBudget>>>,
     limits: RateLimits,
 }
 
@@ -224,10 +223,20 @@ impl Router {
     /// Router connections open to `server` now, and its budget, as this
     /// replica sees them (`None`: no tenant of it was served yet).
     pub fn connections_on(&self, server: &DbServer) -> Option<(usize, usize)> {
-        let budgets = self.inner.budgets.lock().expect("budgets");
-        let semaphore = budgets.get(&server.id)?;
-        let budget = self.inner.budget_size(server);
-        Some((budget.saturating_sub(semaphore.available_permits()), budget))
+        let budget = self.follow_budget(server)?;
+        Some((budget.open(), budget.size()))
+    }
+
+    /// Resizes the server's budget to its `connection_budget`, when this
+    /// replica has served it (requests do the same as their routes reload).
+    pub fn follow_budget(&self, server: &DbServer) -> Option<Arc<ServerBudget>> {
+        let served = self
+            .inner
+            .budgets
+            .lock()
+            .expect("budgets")
+            .contains_key(&server.id);
+        served.then(|| self.inner.budget(server))
     }
 
     /// Pools cached now (after pending evictions ran).

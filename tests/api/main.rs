@@ -3,6 +3,7 @@
 mod audit_failures;
 mod auth;
 mod backups;
+mod budget_resize;
 mod catalog;
 mod cli;
 mod cluster;
