@@ -108,6 +108,42 @@ impl Provisioner {
         Ok(())
     }
 
+    /// Deletes a subtenant's rows from its root's database: calls (and any
+    /// call on one of its agents), agents and its audit events. Repeating it
+    /// deletes nothing more; a root database already gone has nothing left.
+    #[tracing::instrument(skip_all, fields(db = %db, subtenant.id = %subtenant))]
+    pub async fn purge_subtenant_rows(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        subtenant: uuid::Uuid,
+    ) -> Result<(), ProvisionError> {
+        if !self.presence(server, db).await?.database {
+            return Ok(());
+        }
+        let config = self.admin_config(server, db.as_str())?;
+        let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM calls WHERE subtenant_id = $1
+                OR agent_id IN (SELECT id FROM agents WHERE subtenant_id = $1)",
+            &[&subtenant],
+        )
+        .await?;
+        tx.execute("DELETE FROM agents WHERE subtenant_id = $1", &[&subtenant])
+            .await?;
+        tx.execute(
+            "DELETE FROM audit_log WHERE subtenant_id = $1",
+            &[&subtenant],
+        )
+        .await?;
+        tx.commit().await?;
+        drop(client);
+        let _ = connection.await;
+        Ok(())
+    }
+
     /// Grants or revokes the tenant role's CONNECT; revoking also ends its
     /// open sessions, so a suspension takes effect in PostgreSQL at once.
     #[tracing::instrument(skip_all, fields(db = %db, allowed))]

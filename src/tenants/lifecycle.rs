@@ -151,12 +151,41 @@ impl Tenants {
         self.view(&done).await
     }
 
+    async fn purge_subtenant_rows(
+        &self,
+        root: TenantId,
+        subtenant: TenantId,
+    ) -> Result<(), TenantsError> {
+        let root = self.record(root).await?;
+        let Some(server_id) = root.db_server_id else {
+            return Ok(());
+        };
+        let server =
+            self.catalog
+                .get_server(server_id)
+                .await?
+                .ok_or(TenantsError::Inconsistent(
+                    "tenant placed on an unknown server",
+                ))?;
+        self.provisioner
+            .purge_subtenant_rows(&server, &DbName::for_tenant(root.id), subtenant.as_uuid())
+            .await?;
+        Ok(())
+    }
+
     async fn side_effect(
         &self,
         record: &TenantRecord,
         transition: Transition,
     ) -> Result<(), TenantsError> {
-        // Subtenants live in their root's database: their state is the catalog's alone.
+        // Subtenants live in their root's database: their state is the
+        // catalog's alone, and a purge deletes their rows there.
+        if let Some(root) = record.parent_id {
+            if transition == Transition::Purge {
+                return self.purge_subtenant_rows(root, record.id).await;
+            }
+            return Ok(());
+        }
         let (Some(server_id), Some(_)) = (record.db_server_id, record.db_name.as_ref()) else {
             return Ok(());
         };

@@ -26,6 +26,7 @@ mod observability;
 mod openapi;
 mod restore_refusals;
 mod servers;
+mod subtenant_purge;
 mod tenants_create;
 mod tenants_lifecycle;
 mod tenants_recovery;
