@@ -87,7 +87,9 @@ impl Services {
             }
         }
         let fleet = Fleet::new(catalog.clone(), provisioner.clone());
-        let tenants = Tenants::new(catalog.clone(), provisioner, master_key);
+        // A third of the stale limit: two missed beats still leave it fresh.
+        let tenants = Tenants::new(catalog.clone(), provisioner, master_key)
+            .with_heartbeat(Duration::from_secs(settings.reconciler.stale_after_secs) / 3);
         let reconciler = Reconciler::new(
             tenants.clone(),
             &settings.reconciler,

@@ -325,6 +325,20 @@ impl Catalog {
             .collect())
     }
 
+    /// The running process's sign of life for `op`: an operation whose
+    /// process beats is never stale, however long it runs.
+    pub async fn heartbeat_operation(&self, op: Uuid) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE operations SET updated_at = clock_timestamp()
+                  WHERE id = $1 AND state IN ('pending', 'running')",
+                &[&op],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Claims a stale operation for a retry: bumps its attempts and heartbeat
     /// if it is still as `seen` (compare-and-set on `updated_at`), so that of
     /// several replicas reconciling at once exactly one wins.

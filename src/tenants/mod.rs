@@ -17,6 +17,7 @@ mod view;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -45,7 +46,11 @@ pub struct Tenants {
     master_key: MasterKey,
     dump: DumpTools,
     in_flight: Arc<Mutex<HashSet<Uuid>>>,
+    heartbeat_every: Duration,
 }
+
+/// How often a running operation beats, unless `with_heartbeat` says.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
 
 impl Tenants {
     pub fn new(catalog: Catalog, provisioner: Provisioner, master_key: MasterKey) -> Self {
@@ -55,7 +60,16 @@ impl Tenants {
             master_key,
             dump: DumpTools::locate(),
             in_flight: Arc::default(),
+            heartbeat_every: DEFAULT_HEARTBEAT,
         }
+    }
+
+    /// Running operations beat this often; it must be well under the
+    /// reconciler's `stale_after`, or another replica would take over an
+    /// operation that is only slow.
+    pub fn with_heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat_every = every.max(Duration::from_millis(100));
+        self
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -75,13 +89,30 @@ impl Tenants {
     }
 
     /// Marks `op` as running in this process until the guard drops; `None`
-    /// when it already is (the reconciler then leaves it alone).
+    /// when it already is (the reconciler then leaves it alone). Until then
+    /// its row's heartbeat is kept fresh, so that no replica's reconciler
+    /// takes it for abandoned.
     pub fn try_track(&self, op: Uuid) -> Option<InFlight> {
         let fresh = self.in_flight.lock().expect("in-flight set").insert(op);
         fresh.then(|| InFlight {
             set: self.in_flight.clone(),
             op,
+            heartbeat: self.beat(op),
         })
+    }
+
+    fn beat(&self, op: Uuid) -> tokio::task::AbortHandle {
+        let (catalog, every) = (self.catalog.clone(), self.heartbeat_every);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticker.tick().await;
+                if let Err(e) = catalog.heartbeat_operation(op).await {
+                    tracing::warn!(op = %op, error = %e, "could not renew a running operation's heartbeat");
+                }
+            }
+        })
+        .abort_handle()
     }
 
     /// A tenant that exists and is not purged.
@@ -131,14 +162,17 @@ impl Tenants {
     }
 }
 
-/// Removes an operation from the in-flight set when its work ends, however it ends.
+/// Removes an operation from the in-flight set, and stops its heartbeat,
+/// when its work ends, however it ends.
 pub struct InFlight {
     set: Arc<Mutex<HashSet<Uuid>>>,
     op: Uuid,
+    heartbeat: tokio::task::AbortHandle,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.heartbeat.abort();
         if let Ok(mut set) = self.set.lock() {
             set.remove(&self.op);
         }

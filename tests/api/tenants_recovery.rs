@@ -1,5 +1,8 @@
 //! Crash safety: the reconciler finishes a create that a crash cut off after
-//! CREATE DATABASE, and `doctor` finds (and fixes) what the catalog does not know.
+//! CREATE DATABASE but leaves a slow operation of a live replica alone, and
+//! `doctor` finds (and fixes) what the catalog does not know.
+
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -155,4 +158,87 @@ async fn an_idempotency_key_whose_request_died_is_released_by_the_reconciler() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(left, ["still-running"], "a request in flight keeps its key");
+}
+
+#[tokio::test]
+async fn an_operation_slower_than_the_stale_limit_keeps_its_heartbeat_and_no_other_replica_takes_it_over(
+) {
+    let (mut settings, catalog_db) = test_settings();
+    settings.reconciler.stale_after_secs = 1;
+    let server = cluster::shared().clone();
+    let a = spawn_app_on(settings.clone(), catalog_db.clone(), server.clone()).await;
+    let b = spawn_app_on(settings, catalog_db, server.clone()).await;
+    let t = a.create_tenant("slow-suspend", json!({})).await;
+    let tid = t["id"].as_str().unwrap().to_string();
+    let db = t["database"].as_str().unwrap().to_string();
+    // Holding the database's catalog row makes the suspension's REVOKE wait.
+    let mut blocker = server.connect("postgres").await;
+    let hold = blocker.transaction().await.unwrap();
+    hold.batch_execute(&format!(
+        "ALTER DATABASE {} CONNECTION LIMIT 1000",
+        tenant_plane::sql::quote_ident(&db)
+    ))
+    .await
+    .unwrap();
+    let suspend = {
+        let (client, url) = (
+            a.client.clone(),
+            a.url(&format!("/v1/tenants/{tid}/suspend")),
+        );
+        let token = a.super_admin_token();
+        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await.unwrap() })
+    };
+    let watcher = server.connect("postgres").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'REVOKE%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the suspension never reached the lock");
+        tokio::task::yield_now().await;
+    }
+    // The point is time passing: outlive the 1 s stale limit while it waits.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let catalog = a.catalog_db().await;
+    let stale: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')
+                AND updated_at <= now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stale, 0, "the running suspension looks abandoned");
+    let report = tokio::time::timeout(
+        Duration::from_secs(10),
+        b.state().await.reconciler().run_once(),
+    )
+    .await
+    .expect("the other replica's pass waited on the running operation")
+    .unwrap();
+    assert!(
+        report.resumed.is_empty() && report.failed.is_empty(),
+        "{report:?}"
+    );
+    hold.rollback().await.unwrap();
+    let done = suspend.await.unwrap();
+    assert_eq!(done.status(), 200);
+    let attempts: Vec<i32> = catalog
+        .query(
+            "SELECT attempts FROM operations WHERE kind = 'suspend'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(attempts, [1], "the suspension ran once, by its own replica");
 }
