@@ -56,10 +56,18 @@ impl TestServer {
 
     /// A superuser connection to `dbname`.
     pub async fn connect(&self, dbname: &str) -> tokio_postgres::Client {
+        self.connect_checked(dbname).await.unwrap()
+    }
+
+    /// A superuser connection to `dbname`, or the error PostgreSQL answered.
+    pub async fn connect_checked(
+        &self,
+        dbname: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         let config = tokio_postgres::Config::from_str(self.url(dbname).expose_secret()).unwrap();
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        client
+        Ok(client)
     }
 }
 
@@ -68,9 +76,91 @@ pub fn shared() -> &'static TestServer {
     crate::timing::share();
     static SHARED: OnceLock<TestServer> = OnceLock::new();
     SHARED.get_or_init(|| match std::env::var("TENANT_PLANE_TEST_DATABASE_URL") {
-        Ok(url) => from_url(&url),
+        Ok(url) => {
+            let server = from_url(&url);
+            sweep_finished_runs(&server);
+            server
+        }
         Err(_) => start_shared_cluster(),
     })
+}
+
+/// On a server that outlives the test runs, drops what finished runs left:
+/// their catalogs (`tp_test_<pid>_…` whose process is gone and to which no
+/// one is connected) and the tenant databases and roles those catalogs list.
+/// A throwaway cluster needs none of this: it is removed whole.
+fn sweep_finished_runs(server: &TestServer) {
+    let server = server.clone();
+    // Its own runtime: the caller may be inside one, which cannot block.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(sweep(&server))
+    })
+    .join()
+    .expect("sweep the test server");
+}
+
+async fn sweep(server: &TestServer) {
+    let admin = server.connect("postgres").await;
+    let idle_catalogs: Vec<String> = admin
+        .query(
+            "SELECT datname FROM pg_database d WHERE datname ~ '^tp_test_[0-9]+_'
+                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let (mut catalogs, mut databases) = (0, 0);
+    for catalog in idle_catalogs {
+        let pid = catalog
+            .split('_')
+            .nth(2)
+            .and_then(|p| p.parse::<i32>().ok());
+        let running = pid.is_some_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        });
+        if running {
+            continue;
+        }
+        let tenants: Vec<uuid::Uuid> = match server.connect_checked(&catalog).await {
+            Ok(db) => db
+                .query("SELECT id FROM tenants", &[])
+                .await
+                .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        for id in tenants {
+            let name = tenant_plane::domain::DbName::for_tenant(id.into());
+            let q = tenant_plane::sql::quote_ident(name.as_str());
+            for statement in [
+                format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"),
+                format!("DROP ROLE IF EXISTS {q}"),
+            ] {
+                if let Err(e) = admin.batch_execute(&statement).await {
+                    eprintln!("sweeping {catalog}: {statement}: {e}");
+                }
+            }
+            databases += 1;
+        }
+        let q = tenant_plane::sql::quote_ident(&catalog);
+        match admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+            .await
+        {
+            Ok(()) => catalogs += 1,
+            Err(e) => eprintln!("sweeping {catalog}: {e}"),
+        }
+    }
+    if catalogs > 0 {
+        eprintln!("swept {catalogs} catalogs and {databases} tenants that finished test runs left");
+    }
 }
 
 fn from_url(url: &str) -> TestServer {
