@@ -8,7 +8,7 @@
 //! idle sessions are closed to pay, and busy ones pay when they come back
 //! (an owed permit is forgotten when its session closes, not returned).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -23,10 +23,14 @@ use crate::catalog::DbServer;
 /// server's budget.
 pub struct BudgetedClient {
     client: deadpool_postgres::ClientWrapper,
-    /// Set when this session pays a shrunk budget's debt: its permit is
-    /// forgotten when it closes.
-    pays_debt: Arc<AtomicBool>,
+    /// `OPEN`, `PAYS` (it was closed to pay a shrunk budget's debt) or
+    /// `CLOSED` (its permit is settled); shared with its connection task.
+    debt: Arc<AtomicU8>,
 }
+
+const OPEN: u8 = 0;
+const PAYS: u8 = 1;
+const CLOSED: u8 = 2;
 
 /// One server's budget, resizable while sessions hold its permits.
 pub struct ServerBudget {
@@ -89,13 +93,33 @@ impl ServerBudget {
         self.owed.load(Ordering::Acquire) > 0
     }
 
-    /// Marks an idle session to close and pay one owed permit, if any are owed.
-    pub(super) fn collect_from(&self, client: &BudgetedClient) -> bool {
-        let pays = self.take_debt();
-        if pays {
-            client.pays_debt.store(true, Ordering::Release);
+    /// Marks a live session to pay one owed permit as it closes, if any are
+    /// owed; the caller then closes it. A session already closed has
+    /// settled its own permit, so it cannot pay.
+    fn collect(&self, session: &AtomicU8) -> bool {
+        if session.load(Ordering::Acquire) != OPEN || !self.take_debt() {
+            return false;
         }
-        pays
+        if session
+            .compare_exchange(OPEN, PAYS, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        // It closed meanwhile: the debt stays owed.
+        self.owed.fetch_add(1, Ordering::AcqRel);
+        false
+    }
+
+    /// What a closing session does with its permit: forgets it when the
+    /// session was collected for a debt or a debt is owed (so a shrunk
+    /// budget is paid by whichever sessions close first), or gives it back.
+    fn settle(&self, session: &AtomicU8, permit: OwnedSemaphorePermit) {
+        if session.swap(CLOSED, Ordering::AcqRel) == PAYS || self.take_debt() {
+            permit.forget();
+        } else {
+            drop(permit);
+        }
     }
 }
 
@@ -187,15 +211,11 @@ impl Manager for BudgetedManager {
         let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
         // The permit goes back only when the session's socket has closed
         // (the client was dropped and the session ended), not before.
-        let pays_debt = Arc::new(AtomicBool::new(false));
-        let forget = pays_debt.clone();
+        let debt = Arc::new(AtomicU8::new(OPEN));
+        let (session, budget) = (debt.clone(), self.budget.clone());
         tokio::spawn(async move {
             let _ = connection.await;
-            if forget.load(Ordering::Acquire) {
-                permit.forget();
-            } else {
-                drop(permit);
-            }
+            budget.settle(&session, permit);
         });
         ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
         // The wrapper aborts the task it is given when dropped; give it one
@@ -203,7 +223,7 @@ impl Manager for BudgetedManager {
         let nothing = tokio::spawn(async {});
         Ok(BudgetedClient {
             client: deadpool_postgres::ClientWrapper::new(client, nothing),
-            pays_debt,
+            debt,
         })
     }
 
@@ -215,7 +235,7 @@ impl Manager for BudgetedManager {
             ));
         }
         // A shrunk budget is paid with sessions as they come back.
-        if self.budget.collect_from(obj) {
+        if self.budget.collect(&obj.debt) {
             return Err(deadpool::managed::RecycleError::Message(
                 "the server's budget shrank".into(),
             ));
@@ -233,43 +253,44 @@ impl RouterInner {
             .max(1)
     }
 
-    /// The server's budget, first resized if its `connection_budget` changed.
+    /// The server's budget, made at its first use.
     pub(super) fn budget(&self, server: &DbServer) -> Arc<ServerBudget> {
-        let budget = {
-            let mut budgets = self.budgets.lock().expect("budgets");
-            budgets
-                .entry(server.id)
-                .or_insert_with(|| Arc::new(ServerBudget::new(self.budget_size(server))))
-                .clone()
-        };
-        let size = self.budget_size(server);
-        if budget.size() != size && budget.resize(size) {
-            self.pay_with_idle(server.id, &budget);
-        }
-        budget
+        let mut budgets = self.budgets.lock().expect("budgets");
+        budgets
+            .entry(server.id)
+            .or_insert_with(|| Arc::new(ServerBudget::new(self.budget_size(server))))
+            .clone()
     }
 
-    /// Whether the server's budget is spent: the request path's check, which
-    /// resizes the budget (rarely) but does not clone it.
-    pub(super) fn budget_spent(&self, server: &DbServer) -> bool {
-        let size = self.budget_size(server);
-        let current = self
+    /// Whether the server's budget is spent (the request path's check).
+    pub(super) fn budget_spent(&self, server: Uuid) -> bool {
+        let budgets = self.budgets.lock().expect("budgets");
+        budgets.get(&server).is_some_and(|b| b.spent())
+    }
+
+    /// Resizes the server's budget to `server.connection_budget`, from a
+    /// row just read from the catalog (a route's copy may be older), and
+    /// its pools' sizes with it. A shrink closes idle sessions to pay now.
+    pub(super) fn apply_budget(&self, server: &DbServer) {
+        let Some(budget) = self
             .budgets
             .lock()
             .expect("budgets")
             .get(&server.id)
-            .map(|b| (b.size() == size, b.spent()));
-        match current {
-            Some((true, spent)) => spent,
-            _ => self.budget(server).spent(),
+            .cloned()
+        else {
+            return;
+        };
+        let size = self.budget_size(server);
+        if budget.size() == size {
+            return;
         }
-    }
-
-    /// Closes idle sessions on `server` to pay a shrunk budget now, rather
-    /// than when they idle out.
-    fn pay_with_idle(&self, server: Uuid, budget: &ServerBudget) {
-        for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
-            pool.pool.retain(|client, _| !budget.collect_from(client));
+        let owed = budget.resize(size);
+        for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server.id) {
+            pool.pool.resize(pool.tier_size.min(size));
+            if owed {
+                pool.pool.retain(|client, _| !budget.collect(&client.debt));
+            }
         }
     }
 
@@ -327,42 +348,71 @@ mod tests {
             .collect()
     }
 
-    /// What a session does with its permit when it closes.
-    fn close(budget: &ServerBudget, permit: OwnedSemaphorePermit) {
-        if budget.take_debt() {
-            permit.forget();
-        }
+    /// Sessions holding `n` permits, as their connection tasks would.
+    fn sessions(budget: &ServerBudget, n: usize) -> Vec<(AtomicU8, OwnedSemaphorePermit)> {
+        hold(budget, n)
+            .into_iter()
+            .map(|p| (AtomicU8::new(OPEN), p))
+            .collect()
     }
 
     #[test]
-    fn shrinking_forgets_free_permits_at_once_and_owes_the_held_ones() {
+    fn shrinking_forgets_free_permits_at_once_and_the_held_ones_as_sessions_close() {
         let budget = ServerBudget::new(10);
-        let mut held = hold(&budget, 8);
+        let mut open = sessions(&budget, 8);
         assert!(budget.resize(4), "four held permits are owed");
         assert_eq!((budget.open(), budget.size()), (8, 4));
         assert!(budget.spent());
-        // Sessions pay as they close; the last four keep their permits.
+        // Whichever sessions close first pay; the last four keep their permits.
         for _ in 0..4 {
-            close(&budget, held.pop().unwrap());
+            let (state, permit) = open.pop().unwrap();
+            budget.settle(&state, permit);
         }
         assert_eq!(budget.open(), 4);
         assert!(budget.spent(), "four open of four");
-        close(&budget, held.pop().unwrap());
+        let (state, permit) = open.pop().unwrap();
+        budget.settle(&state, permit);
         assert_eq!((budget.open(), budget.size()), (3, 4));
         assert_eq!(budget.permits.available_permits(), 1);
         assert!(!budget.spent());
     }
 
     #[test]
+    fn a_collected_session_pays_once_and_a_closed_one_cannot_be_collected() {
+        let budget = ServerBudget::new(4);
+        let mut open = sessions(&budget, 4);
+        assert!(budget.resize(2));
+        // A session that already closed (its server ended it) settled its
+        // own permit: collecting it must not take a debt it will never pay.
+        let (dead, permit) = open.pop().unwrap();
+        budget.settle(&dead, permit);
+        assert!(!budget.collect(&dead));
+        assert_eq!(budget.owed.load(Ordering::Acquire), 1);
+        // A live one is collected, then closes: its permit is forgotten, and
+        // it does not take a second debt.
+        let (live, permit) = open.pop().unwrap();
+        assert!(budget.collect(&live));
+        assert!(!budget.collect(&live), "collected twice");
+        budget.settle(&live, permit);
+        assert_eq!(budget.owed.load(Ordering::Acquire), 0);
+        assert_eq!((budget.open(), budget.permits.available_permits()), (2, 0));
+        // With nothing owed, the rest give their permits back.
+        for (state, permit) in open {
+            budget.settle(&state, permit);
+        }
+        assert_eq!(budget.permits.available_permits(), 2);
+    }
+
+    #[test]
     fn growing_cancels_debt_before_it_adds_permits() {
         let budget = ServerBudget::new(10);
-        let held = hold(&budget, 10);
+        let open = sessions(&budget, 10);
         assert!(budget.resize(6));
         assert!(!budget.resize(12), "growing past the old size owes nothing");
         assert_eq!((budget.open(), budget.size()), (10, 12));
         assert_eq!(budget.permits.available_permits(), 2);
-        for permit in held {
-            close(&budget, permit);
+        for (state, permit) in open {
+            budget.settle(&state, permit);
         }
         assert_eq!(budget.permits.available_permits(), 12);
     }

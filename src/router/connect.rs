@@ -86,8 +86,7 @@ impl Router {
     /// new one (which would close another tenant's idle session to make room:
     /// under a tight budget that churn costs far more than the wait).
     async fn wait_for_own_session(&self, pool: &TenantPool, route: &Route) {
-        // Also where a changed budget takes effect, as routes reload.
-        if !self.inner.budget_spent(&route.server) {
+        if !self.inner.budget_spent(route.server.id) {
             return;
         }
         let deadline = tokio::time::Instant::now() + OWN_SESSION_WAIT;
@@ -127,8 +126,9 @@ impl Router {
             acquire_timeout: self.acquire_timeout(),
             router: Arc::downgrade(&self.inner),
         };
+        let tier_size = pool_size(route.root.tier);
         let pool = Pool::builder(manager)
-            .max_size(pool_size(route.root.tier).min(self.inner.budget_size(&route.server)))
+            .max_size(tier_size.min(self.inner.budget_size(&route.server)))
             .runtime(deadpool::Runtime::Tokio1)
             // The most recently used session first: a few hot sessions with
             // warm caches serve the load, and the rest go idle for the reaper.
@@ -142,6 +142,7 @@ impl Router {
             pool,
             server: route.server.id,
             db,
+            tier_size,
         })
     }
 

@@ -69,10 +69,12 @@ async fn listen_once(
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     // Anything changed before LISTEN took effect is unknown: start clean.
     router.invalidate_all();
+    tokio::spawn(refresh_budgets(router.clone()));
     while let Some(payload) = rx.recv().await {
         if payload.starts_with("server:") {
             // A server changed state or budget: every route may name it.
             router.invalidate_all();
+            tokio::spawn(refresh_budgets(router.clone()));
         } else if let Ok(id) = payload.parse::<TenantId>() {
             router.invalidate(id).await;
             // A suspension ends the tenant's sessions and a migration changes
@@ -82,4 +84,9 @@ async fn listen_once(
     }
     drop(client);
     driver.await.unwrap_or(Ok(()))
+}
+
+/// Budgets follow catalog reads, off the listener's own loop.
+async fn refresh_budgets(router: Router) {
+    router.refresh_budgets().await;
 }

@@ -50,6 +50,8 @@ struct TenantPool {
     pool: Pool<BudgetedManager>,
     server: Uuid,
     db: String,
+    /// Its tier's size; the pool is smaller while the server's budget is.
+    tier_size: usize,
 }
 
 pub struct RouterInner {
@@ -223,20 +225,38 @@ impl Router {
     /// Router connections open to `server` now, and its budget, as this
     /// replica sees them (`None`: no tenant of it was served yet).
     pub fn connections_on(&self, server: &DbServer) -> Option<(usize, usize)> {
-        let budget = self.follow_budget(server)?;
+        let budgets = self.inner.budgets.lock().expect("budgets");
+        let budget = budgets.get(&server.id)?;
         Some((budget.open(), budget.size()))
     }
 
-    /// Resizes the server's budget to its `connection_budget`, when this
-    /// replica has served it (requests do the same as their routes reload).
-    pub fn follow_budget(&self, server: &DbServer) -> Option<Arc<ServerBudget>> {
-        let served = self
+    /// Applies `server.connection_budget` (a row just read from the
+    /// catalog) to this replica's budget and pools for it.
+    pub fn follow_budget(&self, server: &DbServer) {
+        self.inner.apply_budget(server);
+    }
+
+    /// Re-reads every server this replica has a budget for and follows its
+    /// `connection_budget`: on a server change notice, and when the change
+    /// listener (re)connects, since notices sent meanwhile were lost.
+    pub async fn refresh_budgets(&self) {
+        let served: Vec<Uuid> = self
             .inner
             .budgets
             .lock()
             .expect("budgets")
-            .contains_key(&server.id);
-        served.then(|| self.inner.budget(server))
+            .keys()
+            .copied()
+            .collect();
+        for id in served {
+            match self.inner.tenants.catalog().get_server(id).await {
+                Ok(Some(server)) => self.follow_budget(&server),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(server.id = %id, error = %e, "could not re-read a server's budget")
+                }
+            }
+        }
     }
 
     /// Pools cached now (after pending evictions ran).
