@@ -186,12 +186,7 @@ pub async fn drain(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let id = id.into_inner();
-    let server = state
-        .catalog()
-        .get_server(id)
-        .await?
-        .ok_or_else(server_not_found)?;
-    // The drain runs on in the background: the record says it was started.
+    // The record says the drain was started; the moves run on in the background.
     let change = AuditedChange::begin(
         &state,
         &principal,
@@ -201,7 +196,17 @@ pub async fn drain(
         &format!("servers/{id}"),
     )
     .await?;
-    change.end(&state, Ok(())).await?;
+    // Marked before the answer, so that the caller never sees it otherwise.
+    let patch = ServerPatch {
+        state: Some(ServerState::Draining),
+        ..ServerPatch::default()
+    };
+    let marked = match state.catalog().update_server(id, &patch).await {
+        Ok(found) => found.ok_or_else(server_not_found),
+        Err(e) => Err(e.into()),
+    };
+    let server = change.end(&state, marked).await?;
+    state.router().invalidate_all();
     let tenants = state.tenants().clone();
     let router = state.router().clone();
     tokio::spawn(async move {

@@ -325,6 +325,19 @@ impl Catalog {
             .collect())
     }
 
+    /// Whether `tenant` has an operation that has not finished.
+    pub async fn has_unfinished_operation(&self, tenant: TenantId) -> Result<bool, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM operations
+                                 WHERE tenant_id = $1 AND state IN ('pending', 'running'))",
+                &[&tenant.as_uuid()],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// The running process's sign of life for `op`: an operation whose
     /// process beats is never stale, however long it runs.
     pub async fn heartbeat_operation(&self, op: Uuid) -> Result<(), CatalogError> {

@@ -193,6 +193,21 @@ impl Catalog {
         Ok(rows.iter().map(tenant_from_row).collect())
     }
 
+    /// Marks a tenant deleted now, ahead of its purge finishing, so that
+    /// every replica stops routing to it (the row's change notice).
+    pub async fn mark_deleted(&self, id: TenantId) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE tenants SET status = 'deleted', deleted_at = coalesce(deleted_at, now()),
+                        updated_at = now()
+                  WHERE id = $1 AND status <> 'deleted'",
+                &[&id.as_uuid()],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_schema_version(&self, id: TenantId, version: i32) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;
         client

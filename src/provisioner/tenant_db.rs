@@ -125,6 +125,13 @@ impl Provisioner {
         let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
         let connection = tokio::spawn(connection);
         let tx = client.transaction().await?;
+        // Locked first: a call being added on one of these agents waits,
+        // then fails, rather than make the agents' delete fail.
+        tx.execute(
+            "SELECT id FROM agents WHERE subtenant_id = $1 FOR UPDATE",
+            &[&subtenant],
+        )
+        .await?;
         tx.execute(
             "DELETE FROM calls WHERE subtenant_id = $1
                 OR agent_id IN (SELECT id FROM agents WHERE subtenant_id = $1)",

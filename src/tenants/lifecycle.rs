@@ -151,11 +151,19 @@ impl Tenants {
         self.view(&done).await
     }
 
+    /// Deletes a subtenant's rows from its root's database. It is marked
+    /// deleted first, so that no replica routes writes to it meanwhile; and
+    /// not while the root's database is being moved or restored, whose copy
+    /// could bring the rows back.
     async fn purge_subtenant_rows(
         &self,
         root: TenantId,
         subtenant: TenantId,
     ) -> Result<(), TenantsError> {
+        if self.catalog.has_unfinished_operation(root).await? {
+            return Err(TenantsError::Busy);
+        }
+        self.catalog.mark_deleted(subtenant).await?;
         let root = self.record(root).await?;
         let Some(server_id) = root.db_server_id else {
             return Ok(());

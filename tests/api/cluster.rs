@@ -78,6 +78,7 @@ pub fn shared() -> &'static TestServer {
     SHARED.get_or_init(|| match std::env::var("TENANT_PLANE_TEST_DATABASE_URL") {
         Ok(url) => {
             let server = from_url(&url);
+            hold_run_lock(&server);
             sweep_finished_runs(&server);
             server
         }
@@ -85,10 +86,60 @@ pub fn shared() -> &'static TestServer {
     })
 }
 
+/// This run's id. Its catalogs are named `tp_test_<run>_…`, and on a server
+/// that outlives the runs it holds an advisory lock keyed by it while it
+/// lasts, so that any other run, from any machine, can tell a finished
+/// run's leftovers from a live run's.
+pub fn run_id() -> u32 {
+    static RUN: OnceLock<u32> = OnceLock::new();
+    *RUN.get_or_init(|| {
+        let bytes = uuid::Uuid::new_v4().into_bytes();
+        u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    })
+}
+
+/// A fresh catalog database name for this run; `tag` says what it is for.
+pub fn catalog_name(tag: &str) -> String {
+    format!(
+        "tp_test_{:08x}_{tag}{}",
+        run_id(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The advisory lock class of test runs ("tprn").
+const RUN_LOCK_CLASS: i32 = 0x7470_726e;
+
+/// Takes this run's lock on a session kept open until the process exits.
+fn hold_run_lock(server: &TestServer) {
+    let server = server.clone();
+    let (taken, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let session = server.connect("postgres").await;
+                session
+                    .execute(
+                        "SELECT pg_advisory_lock($1, $2)",
+                        &[&RUN_LOCK_CLASS, &(run_id() as i32)],
+                    )
+                    .await
+                    .unwrap();
+                taken.send(()).unwrap();
+                // The session, and so the lock, lives as long as the run.
+                std::future::pending::<()>().await;
+            })
+    });
+    wait.recv().expect("take the test run's lock");
+}
+
 /// On a server that outlives the test runs, drops what finished runs left:
-/// their catalogs (`tp_test_<pid>_…` whose process is gone and to which no
-/// one is connected) and the tenant databases and roles those catalogs list.
-/// A throwaway cluster needs none of this: it is removed whole.
+/// catalogs of runs whose lock is free, and the tenant databases and roles
+/// those catalogs list. A throwaway cluster needs none of this: it is
+/// removed whole.
 fn sweep_finished_runs(server: &TestServer) {
     let server = server.clone();
     // Its own runtime: the caller may be inside one, which cannot block.
@@ -103,12 +154,43 @@ fn sweep_finished_runs(server: &TestServer) {
     .expect("sweep the test server");
 }
 
+/// Whether the run that named a catalog has finished: its lock is free.
+async fn finished(admin: &tokio_postgres::Client, catalog: &str) -> bool {
+    let Some(run) = catalog
+        .split('_')
+        .nth(2)
+        .and_then(|r| u32::from_str_radix(r, 16).ok())
+    else {
+        return false;
+    };
+    if run == run_id() {
+        return false;
+    }
+    let free: bool = admin
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, $2)",
+            &[&RUN_LOCK_CLASS, &(run as i32)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if free {
+        admin
+            .execute(
+                "SELECT pg_advisory_unlock($1, $2)",
+                &[&RUN_LOCK_CLASS, &(run as i32)],
+            )
+            .await
+            .unwrap();
+    }
+    free
+}
+
 async fn sweep(server: &TestServer) {
     let admin = server.connect("postgres").await;
-    let idle_catalogs: Vec<String> = admin
+    let candidates: Vec<String> = admin
         .query(
-            "SELECT datname FROM pg_database d WHERE datname ~ '^tp_test_[0-9]+_'
-                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            "SELECT datname FROM pg_database WHERE datname ~ '^tp_test_[0-9a-f]{8}_'",
             &[],
         )
         .await
@@ -117,15 +199,8 @@ async fn sweep(server: &TestServer) {
         .map(|r| r.get(0))
         .collect();
     let (mut catalogs, mut databases) = (0, 0);
-    for catalog in idle_catalogs {
-        let pid = catalog
-            .split('_')
-            .nth(2)
-            .and_then(|p| p.parse::<i32>().ok());
-        let running = pid.is_some_and(|pid| {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        });
-        if running {
+    for catalog in candidates {
+        if !finished(&admin, &catalog).await {
             continue;
         }
         let tenants: Vec<uuid::Uuid> = match server.connect_checked(&catalog).await {

@@ -76,11 +76,7 @@ fn admin_token() -> String {
 async fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_closes_every_session() {
     let server = crate::cluster::shared().clone();
     // Named like every test catalog, so a later run on a shared server sweeps it.
-    let catalog = format!(
-        "tp_test_{}_term_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let catalog = crate::cluster::catalog_name("term_");
     let (mut child, base) = serve(&server, &catalog, &[]).await;
     let client = reqwest::Client::new();
     let token = admin_token();

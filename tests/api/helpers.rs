@@ -39,13 +39,7 @@ fn init_logging() {
 
 /// Settings for a test app against the shared cluster, with a fresh catalog.
 pub fn test_settings() -> (Settings, String) {
-    // The process id lets a later run on a shared server tell a finished
-    // run's leftovers from a live run's (`cluster::sweep_finished_runs`).
-    let catalog_db = format!(
-        "tp_test_{}_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let catalog_db = cluster::catalog_name("");
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: Some(cluster::shared().url(&catalog_db)),

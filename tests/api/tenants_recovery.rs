@@ -164,7 +164,8 @@ async fn an_idempotency_key_whose_request_died_is_released_by_the_reconciler() {
 async fn an_operation_slower_than_the_stale_limit_keeps_its_heartbeat_and_no_other_replica_takes_it_over(
 ) {
     let (mut settings, catalog_db) = test_settings();
-    settings.reconciler.stale_after_secs = 1;
+    // Beats every second: a beat would have to be 2 s late to fail this.
+    settings.reconciler.stale_after_secs = 3;
     let server = cluster::shared().clone();
     let a = spawn_app_on(settings.clone(), catalog_db.clone(), server.clone()).await;
     let b = spawn_app_on(settings, catalog_db, server.clone()).await;
@@ -203,13 +204,13 @@ async fn an_operation_slower_than_the_stale_limit_keeps_its_heartbeat_and_no_oth
         assert!(Instant::now() < deadline, "the suspension never reached the lock");
         tokio::task::yield_now().await;
     }
-    // The point is time passing: outlive the 1 s stale limit while it waits.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The point is time passing: outlive the 3 s stale limit while it waits.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let catalog = a.catalog_db().await;
     let stale: i64 = catalog
         .query_one(
             "SELECT count(*) FROM operations WHERE state IN ('pending', 'running')
-                AND updated_at <= now() - interval '1 second'",
+                AND updated_at <= now() - interval '3 seconds'",
             &[],
         )
         .await
