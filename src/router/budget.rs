@@ -39,6 +39,9 @@ pub struct ServerBudget {
     /// Permits to forget, after a shrink, that no session has taken on yet.
     owed: AtomicUsize,
     resizing: Mutex<()>,
+    /// One change applied at a time, pools included: a second caller (the
+    /// change notice racing the PATCH) waits, then finds nothing to do.
+    applying: Mutex<()>,
 }
 
 impl ServerBudget {
@@ -48,6 +51,7 @@ impl ServerBudget {
             size: AtomicUsize::new(size),
             owed: AtomicUsize::new(0),
             resizing: Mutex::new(()),
+            applying: Mutex::new(()),
         }
     }
 
@@ -281,6 +285,7 @@ impl RouterInner {
         else {
             return;
         };
+        let _one_at_a_time = budget.applying.lock().expect("applying");
         let size = self.budget_size(server);
         if budget.size() == size {
             return;

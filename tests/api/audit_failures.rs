@@ -25,6 +25,7 @@ const CATALOG_STATE: &str = "SELECT string_agg(t || ':' || s, ',' ORDER BY t) FR
     UNION ALL SELECT 'api_keys', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM api_keys x
     UNION ALL SELECT 'servers', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM db_servers x
     UNION ALL SELECT 'operations', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM operations x
+    UNION ALL SELECT 'runs', md5(coalesce(string_agg(x::text, '' ORDER BY x::text), '')) FROM migration_runs x
     UNION ALL SELECT 'audit', count(*)::text FROM audit_log) s";
 
 const TENANT_STATE: &str = "SELECT
@@ -43,6 +44,7 @@ async fn a_control_plane_change_whose_audit_record_cannot_be_written_fails_and_c
     let tid = t["id"].as_str().unwrap().to_string();
     let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
     let catalog = app.catalog_db().await;
+    let server = crate::servers::catalog_server_id(&app).await;
     catalog.batch_execute(REFUSE_AUDIT).await.unwrap();
     let before = digest(&catalog, CATALOG_STATE).await;
     let changes: Vec<(Method, String, Option<Value>)> = vec![
@@ -63,6 +65,23 @@ async fn a_control_plane_change_whose_audit_record_cannot_be_written_fails_and_c
         ),
         (Method::POST, format!("/v1/tenants/{tid}/suspend"), None),
         (Method::DELETE, format!("/v1/tenants/{tid}"), None),
+        (
+            Method::DELETE,
+            format!("/v1/tenants/{tid}?purge=true"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/servers/{server}"),
+            Some(json!({ "capacity": 5 })),
+        ),
+        (Method::POST, format!("/v1/servers/{server}/drain"), None),
+        (Method::POST, "/v1/migrations/runs".into(), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tid}/migrations"),
+            Some(json!({})),
+        ),
         (
             Method::POST,
             format!("/v1/tenants/{tid}/api-keys"),
