@@ -165,16 +165,10 @@ impl Tenants {
         }
         self.catalog.mark_deleted(subtenant).await?;
         let root = self.record(root).await?;
-        let Some(server_id) = root.db_server_id else {
+        if root.db_server_id.is_none() {
             return Ok(());
-        };
-        let server =
-            self.catalog
-                .get_server(server_id)
-                .await?
-                .ok_or(TenantsError::Inconsistent(
-                    "tenant placed on an unknown server",
-                ))?;
+        }
+        let server = self.server_of(&root).await?;
         self.provisioner
             .purge_subtenant_rows(&server, &DbName::for_tenant(root.id), subtenant.as_uuid())
             .await?;
@@ -194,16 +188,10 @@ impl Tenants {
             }
             return Ok(());
         }
-        let (Some(server_id), Some(_)) = (record.db_server_id, record.db_name.as_ref()) else {
+        if record.db_server_id.is_none() || record.db_name.is_none() {
             return Ok(());
-        };
-        let server =
-            self.catalog
-                .get_server(server_id)
-                .await?
-                .ok_or(TenantsError::Inconsistent(
-                    "tenant placed on an unknown server",
-                ))?;
+        }
+        let server = self.server_of(record).await?;
         let db = DbName::for_tenant(record.id);
         match transition {
             Transition::Suspend | Transition::Delete => {

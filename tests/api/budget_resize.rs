@@ -8,6 +8,7 @@ use serde_json::json;
 use tenant_plane::auth::Role;
 
 use crate::data_plane::{call, id, ok_json};
+use crate::data_routing::router_sessions;
 use crate::helpers::{spawn_app_on, test_settings, TestApp};
 use crate::servers::catalog_server_id;
 
@@ -76,16 +77,7 @@ async fn a_servers_budget_changed_with_patch_bounds_its_open_sessions_on_every_r
     }
     let server = catalog_server_id(&app).await;
     let admin = app.server.connect("postgres").await;
-    let open_sessions = || async {
-        admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenant-plane-router' AND datname = ANY($1)",
-                &[&databases],
-            )
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-    };
+    let open_sessions = || router_sessions(&admin, &databases);
     // A closed session's backend leaves pg_stat_activity a moment after its
     // client has gone, so a count may take a moment to settle; sessions over
     // the budget that stayed open would never settle.

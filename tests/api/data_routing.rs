@@ -163,6 +163,18 @@ async fn a_flooding_tenant_is_refused_before_it_takes_a_session_and_a_quiet_tena
     assert!(sessions <= 2, "the flooder holds {sessions} sessions");
 }
 
+/// The router's sessions open (in pg_stat_activity) to `databases`.
+pub async fn router_sessions(admin: &tokio_postgres::Client, databases: &[String]) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenant-plane-router' AND datname = ANY($1)",
+            &[&databases],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 #[tokio::test]
 async fn fifty_tenants_share_five_pools_and_ten_connections_without_an_error() {
     let app = spawn_app_with(|s| {
@@ -178,16 +190,7 @@ async fn fifty_tenants_share_five_pools_and_ten_connections_without_an_error() {
         tokens.push(app.token(Role::TenantAdmin, Some(id(&t)), None));
     }
     let admin = app.server.connect("postgres").await;
-    let count_router = || async {
-        admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenant-plane-router' AND datname = ANY($1)",
-                &[&databases],
-            )
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-    };
+    let count_router = || router_sessions(&admin, &databases);
     let mut peak = 0;
     for round in 0..3 {
         let requests = tokens.iter().map(|token| {

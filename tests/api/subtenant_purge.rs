@@ -7,25 +7,11 @@ use tenant_plane::auth::Role;
 
 use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app, TestApp};
+use crate::servers::agent_for;
 
 /// Creates an agent and a call on it as `token`; returns the agent's id.
 async fn agent_with_call(app: &TestApp, token: &str, name: &str) -> String {
-    let agent = ok_json(
-        call(
-            app,
-            Method::POST,
-            "/v1/agents",
-            token,
-            None,
-            Some(json!({ "name": name, "type": "voice" })),
-        )
-        .await,
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let agent = agent_for(app, token, name).await;
     add_call(app, token, &agent).await;
     agent
 }
