@@ -19,7 +19,8 @@ use deadpool::managed::{Object, Pool};
 use moka::future::Cache;
 use uuid::Uuid;
 
-pub use budget::{BudgetedClient, BudgetedManager, ConnectError, ServerBudget};
+use budget::ServerBudget;
+pub use budget::{BudgetedClient, BudgetedManager, ConnectError};
 pub use limits::{tier_rate, RateLimits};
 pub use listen::spawn_listener;
 pub use route::{Route, RouteError};
