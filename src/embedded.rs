@@ -5,7 +5,10 @@
 //! Layout of the data directory:
 //! - `postgres/`: the cluster (PGDATA);
 //! - `run/`: its socket and log;
-//! - `secrets/`: generated secrets, each file mode 0600.
+//! - `secrets/`: generated secrets, each file mode 0600;
+//! - or, instead of `postgres/` and `run/`, a link `cluster` to the
+//!   directory that holds them, when the `postgres` user cannot reach the
+//!   data directory (see `place_cluster`).
 
 use std::fs;
 use std::io::Write;
@@ -16,7 +19,9 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::config::Settings;
-use crate::local_pg::{ClusterAuth, ClusterOptions, LocalCluster, PgBinaries};
+use crate::local_pg::{
+    first_blocker, postgres_owner, ClusterAuth, ClusterOptions, LocalCluster, PgBinaries,
+};
 
 /// Name of the catalog database inside the embedded cluster.
 pub const CATALOG_DATABASE: &str = "tenant_plane";
@@ -28,14 +33,99 @@ pub struct StoredSecret {
     pub generated: bool,
 }
 
+/// Where a data directory's cluster lives.
+#[derive(Debug, Clone)]
+pub struct ClusterLayout {
+    pub pgdata: PathBuf,
+    pub run_dir: PathBuf,
+    /// The directory outside the data directory that holds the cluster,
+    /// when `<data_dir>/cluster` links to one.
+    pub relocated: Option<PathBuf>,
+}
+
+/// The name of the link to a cluster kept outside the data directory.
+const CLUSTER_LINK: &str = "cluster";
+
+/// Where the cluster of this data directory is (or would be), without
+/// changing anything.
+pub fn cluster_layout(settings: &Settings) -> anyhow::Result<ClusterLayout> {
+    let link = settings.data_dir.join(CLUSTER_LINK);
+    if fs::symlink_metadata(&link).is_ok() {
+        let home = fs::canonicalize(&link).with_context(|| {
+            format!(
+                "{} links to a cluster directory that is gone; remove the link to start a new cluster",
+                link.display()
+            )
+        })?;
+        return Ok(ClusterLayout {
+            pgdata: home.join("postgres"),
+            run_dir: home.join("run"),
+            relocated: Some(home),
+        });
+    }
+    Ok(ClusterLayout {
+        pgdata: settings.data_dir.join("postgres"),
+        run_dir: settings.data_dir.join("run"),
+        relocated: None,
+    })
+}
+
+/// Where to start this data directory's cluster. Under root, PostgreSQL runs
+/// as `postgres`, which often cannot enter the data directory (a checkout
+/// under `/root`, or in a fresh `mktemp -d`). A new cluster then goes to
+/// `<embedded.fallback_dir>/clusters/<id>` and the data directory links to
+/// it; nothing above the data directory has its permissions changed.
+fn place_cluster(settings: &Settings) -> anyhow::Result<ClusterLayout> {
+    let layout = cluster_layout(settings)?;
+    let owner = postgres_owner()?;
+    if layout.relocated.is_some() || layout.pgdata.join("PG_VERSION").exists() || owner.is_none() {
+        return Ok(layout);
+    }
+    let data_dir = &settings.data_dir;
+    fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let Some(blocker) = first_blocker(owner, data_dir) else {
+        return Ok(layout);
+    };
+    let clusters = settings.embedded.fallback_dir.join("clusters");
+    let unreachable = || {
+        anyhow::anyhow!(
+            "the postgres user cannot enter {} (on the way to the data directory {}), nor {}: \
+             set TENANT_PLANE_DATA_DIR to a directory it can reach, or TENANT_PLANE_EMBEDDED_FALLBACK_DIR to one it can",
+            blocker.display(),
+            data_dir.display(),
+            clusters.display()
+        )
+    };
+    fs::create_dir_all(&clusters).map_err(|_| unreachable())?;
+    if first_blocker(owner, &clusters).is_some() {
+        return Err(unreachable());
+    }
+    let home = clusters.join(uuid::Uuid::new_v4().simple().to_string());
+    fs::create_dir(&home).with_context(|| format!("cannot create {}", home.display()))?;
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o755))?;
+    // Says whose cluster this is, for an operator who finds the directory.
+    fs::write(home.join("data-dir"), format!("{}\n", data_dir.display()))?;
+    std::os::unix::fs::symlink(&home, data_dir.join(CLUSTER_LINK))
+        .with_context(|| format!("cannot link {} to {}", data_dir.display(), home.display()))?;
+    tracing::info!(
+        cluster = %home.display(),
+        link = %data_dir.join(CLUSTER_LINK).display(),
+        closed = %blocker.display(),
+        "the postgres user cannot enter the data directory, so its cluster lives in a directory it can reach"
+    );
+    cluster_layout(settings)
+}
+
 /// Starts (initialising on first use) the embedded cluster and returns it with
 /// the catalog URL. Blocks; call it from `spawn_blocking` inside a runtime.
 pub fn start_cluster(settings: &Settings) -> anyhow::Result<(LocalCluster, SecretString)> {
     let binaries = PgBinaries::locate(settings.embedded.bin_dir.as_deref())?;
     let password = load_or_generate_secret(&settings.data_dir, "postgres_password")?;
+    let layout = place_cluster(settings)?;
     let options = ClusterOptions {
-        pgdata: settings.data_dir.join("postgres"),
-        run_dir: settings.data_dir.join("run"),
+        pgdata: layout.pgdata,
+        run_dir: layout.run_dir,
         port: settings.embedded.port,
         auth: ClusterAuth::Password(password.value),
         durable: true,
@@ -50,7 +140,7 @@ pub fn start_cluster(settings: &Settings) -> anyhow::Result<(LocalCluster, Secre
 /// The catalog URL of an embedded cluster that a running `serve` started, so
 /// that CLI commands reach the same catalog. `None` when it is not running.
 pub fn running_catalog_url(settings: &Settings) -> anyhow::Result<Option<SecretString>> {
-    let pid_file = settings.data_dir.join("postgres").join("postmaster.pid");
+    let pid_file = cluster_layout(settings)?.pgdata.join("postmaster.pid");
     let Ok(text) = fs::read_to_string(&pid_file) else {
         return Ok(None);
     };

@@ -24,20 +24,20 @@ pub struct BackupArgs {
     )]
     tenant: Option<TenantId>,
     /// The archive to write (replaced if it exists).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::parse_absolute)]
     out: Option<PathBuf>,
     /// Back up every root tenant (not purged) into --dir, one archive each.
     #[arg(long, requires = "dir")]
     all: bool,
     /// With --all: archives go to DIR/<tenant id>/<UTC time>.tpbackup.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::parse_absolute)]
     dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The archive `backup` wrote.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::parse_absolute)]
     file: PathBuf,
     /// Restore as a new tenant (a clone) instead of into the original.
     #[arg(long, requires = "slug")]

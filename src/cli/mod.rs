@@ -23,7 +23,7 @@ use crate::config::Settings;
 )]
 pub struct Cli {
     /// TOML settings file, read after the defaults and before TENANT_PLANE_* variables.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", value_parser = crate::config::parse_absolute)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

@@ -44,6 +44,7 @@ pub struct ConfigError {
 
 impl Settings {
     /// Defaults, then `file` if given, then the process environment.
+    /// Every path in the result is absolute (see `paths.rs`).
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         // Defaults come from `#[serde(default)]`, so the first layer is empty.
         let mut figment = Figment::new();
@@ -58,7 +59,8 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(environment());
-        let settings: Settings = figment.extract().map_err(from_figment)?;
+        let mut settings: Settings = figment.extract().map_err(from_figment)?;
+        settings.make_paths_absolute()?;
         settings.validate()?;
         Ok(settings)
     }

@@ -3,6 +3,7 @@
 //! environment for settings.
 
 mod load;
+mod paths;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use load::ConfigError;
+pub use paths::{absolute, parse_absolute};
 
 /// Every setting the service reads. Each field says what it means and its default.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,7 +32,8 @@ pub struct Settings {
     /// share a catalog must share this key.
     pub master_key: Option<SecretString>,
     /// Where the embedded cluster and generated secrets live. `TENANT_PLANE_DATA_DIR`,
-    /// default `.tenant-plane`.
+    /// default `.tenant-plane`. A relative path is taken from the working
+    /// directory of the process that reads the settings, once, at start-up.
     pub data_dir: PathBuf,
     /// `text` (default) or `json` log lines. `TENANT_PLANE_LOG_FORMAT`.
     pub log_format: LogFormat,
@@ -85,7 +88,7 @@ pub struct CatalogSettings {
     pub connect_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedSettings {
     /// Port of the managed local PostgreSQL; 0 picks a free one at each start.
@@ -95,6 +98,22 @@ pub struct EmbeddedSettings {
     /// looked up on `PATH`, then under `/usr/lib/postgresql/<version>/bin`.
     /// `TENANT_PLANE_EMBEDDED_BIN_DIR`.
     pub bin_dir: Option<PathBuf>,
+    /// Where the cluster goes when this process runs as root and the
+    /// `postgres` user cannot reach the data directory (a checkout under
+    /// `/root`, or in a `mktemp -d` folder, both mode 700). The cluster then
+    /// lives in `<fallback_dir>/clusters/<id>`, and `<data_dir>/cluster` links
+    /// to it. `TENANT_PLANE_EMBEDDED_FALLBACK_DIR`, default `/var/lib/tenant-plane`.
+    pub fallback_dir: PathBuf,
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            bin_dir: None,
+            fallback_dir: PathBuf::from("/var/lib/tenant-plane"),
+        }
+    }
 }
 
 impl Default for Settings {

@@ -105,3 +105,42 @@ fn test_harness_variables_are_not_settings() {
         Ok(())
     });
 }
+
+#[test]
+fn relative_paths_are_made_absolute_against_the_working_directory_once_at_load() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TENANT_PLANE_MIGRATIONS_TENANT_DIR", "tenant_migrations");
+        jail.set_env("TENANT_PLANE_EMBEDDED_BIN_DIR", "../pg/bin");
+        let s = load_in(jail, None).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(s.data_dir, cwd.join(".tenant-plane"));
+        assert_eq!(
+            s.migrations.tenant_dir.as_deref(),
+            Some(cwd.join("tenant_migrations").as_path())
+        );
+        assert_eq!(
+            s.embedded.bin_dir.as_deref(),
+            Some(cwd.join("../pg/bin").as_path())
+        );
+        assert!(s.paths_are_absolute());
+        // The default fallback is absolute already and stays as it is.
+        assert_eq!(
+            s.embedded.fallback_dir,
+            std::path::Path::new("/var/lib/tenant-plane")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_relative_data_dir_from_the_file_is_taken_from_the_working_directory() {
+    Jail::expect_with(|jail| {
+        jail.create_file("tp.toml", "data_dir = \"state/tp\"\n")?;
+        let s = load_in(jail, Some("tp.toml")).unwrap();
+        assert_eq!(
+            s.data_dir,
+            std::env::current_dir().unwrap().join("state/tp")
+        );
+        Ok(())
+    });
+}

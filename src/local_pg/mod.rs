@@ -28,6 +28,12 @@ pub enum LocalPgError {
     BinariesMissing { where_: String },
     #[error("running as root, but there is no `postgres` user to run PostgreSQL as (PostgreSQL refuses to run as root); create one with `useradd --system postgres`")]
     NoPostgresUser,
+    #[error(
+        "the postgres user cannot reach {dir}: it may not enter {blocker}. \
+         Put the data directory where it can (for example TENANT_PLANE_DATA_DIR=/var/lib/tenant-plane/data), \
+         or let it through with `chmod o+x {blocker}`"
+    )]
+    Unreachable { dir: PathBuf, blocker: PathBuf },
     #[error("{step} failed: {detail}")]
     Command { step: &'static str, detail: String },
     #[error("{what} {path}: {source}")]
@@ -77,8 +83,17 @@ pub const SUPERUSER: &str = "postgres";
 impl LocalCluster {
     /// Initialises the cluster on first use, then starts it and waits until it
     /// accepts connections.
-    pub fn start(options: ClusterOptions, binaries: PgBinaries) -> Result<Self, LocalPgError> {
+    pub fn start(mut options: ClusterOptions, binaries: PgBinaries) -> Result<Self, LocalPgError> {
         let owner = postgres_owner()?;
+        // The programs run in the run directory, where a relative path would
+        // mean something else.
+        for dir in [&mut options.pgdata, &mut options.run_dir] {
+            *dir = std::path::absolute(&*dir).map_err(|source| LocalPgError::Io {
+                what: "cannot resolve",
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let mut cluster = Self {
             options,
             binaries,
@@ -161,17 +176,14 @@ impl LocalCluster {
                         source: e.into(),
                     }
                 })?;
-                // The postgres user must be able to walk down to its directories.
-                for parent in dir.ancestors().skip(1) {
-                    let Ok(meta) = fs::metadata(parent) else {
-                        break;
-                    };
-                    if meta.permissions().mode() & 0o001 == 0 {
-                        let mode = meta.permissions().mode() | 0o011;
-                        tracing::info!(dir = %parent.display(), "letting the postgres user traverse");
-                        let _ = fs::set_permissions(parent, fs::Permissions::from_mode(mode));
-                    }
-                }
+            }
+            // Permissions above the cluster are the caller's; they are
+            // checked, never changed.
+            if let Some(blocker) = first_blocker(self.owner, dir) {
+                return Err(LocalPgError::Unreachable {
+                    dir: dir.clone(),
+                    blocker,
+                });
             }
         }
         Ok(())
@@ -238,9 +250,17 @@ impl LocalCluster {
     }
 
     fn pg_ctl_start(&self, port: u16) -> Result<(), LocalPgError> {
+        // Clients use TCP; the socket is a convenience for psql. A socket
+        // path longer than the kernel allows (108 bytes) would stop the
+        // server, so a deep directory goes without one.
+        let socket_dir = self.options.run_dir.display().to_string();
+        let socket_dir = if socket_dir.len() + "/.s.PGSQL.65535".len() < 108 {
+            socket_dir
+        } else {
+            String::new()
+        };
         let mut server_options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' -c max_connections={}",
-            self.options.run_dir.display(),
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{socket_dir}' -c max_connections={}",
             self.options.max_connections
         );
         if !self.options.durable {
@@ -313,6 +333,35 @@ pub fn postgres_owner() -> Result<Option<(Uid, Gid)>, LocalPgError> {
         Ok(Some(user)) => Ok(Some((user.uid, user.gid))),
         _ => Err(LocalPgError::NoPostgresUser),
     }
+}
+
+/// The first directory on the way to `dir` (itself included) that `owner`
+/// may not enter, or `None` when it can reach `dir` (always, when we are not
+/// root). It asks the system as that user, so ACLs and groups count.
+pub fn first_blocker(owner: Option<(Uid, Gid)>, dir: &Path) -> Option<PathBuf> {
+    let (uid, gid) = owner?;
+    let enters = |path: &Path| {
+        use std::os::unix::process::CommandExt;
+        Command::new("/bin/sh")
+            .args(["-c", "cd -- \"$1\"", "sh"])
+            .arg(path)
+            .uid(uid.as_raw())
+            .gid(gid.as_raw())
+            .current_dir("/")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if enters(dir) {
+        return None;
+    }
+    let mut ancestors: Vec<&Path> = dir.ancestors().collect();
+    ancestors.reverse();
+    ancestors
+        .into_iter()
+        .find(|p| !enters(p))
+        .map(Path::to_path_buf)
 }
 
 /// Asks the kernel for a port that is free right now.

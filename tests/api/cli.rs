@@ -1,39 +1,8 @@
 //! The binary itself: configuration errors, the token command, and `serve`
 //! with the embedded PostgreSQL from a cold start.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
+use crate::binary::{command, run, start_serve, terminate};
 use crate::helpers::JWT_SECRET;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tenant-plane");
-
-/// The binary with no TENANT_PLANE_* variables from the test environment.
-fn command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TENANT_PLANE_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
-    cmd
-}
-
-async fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the command finished in time")
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
@@ -163,52 +132,11 @@ async fn the_token_command_prints_a_token_the_service_accepts() {
     assert!(stderr.contains("subtenant_id"), "{stderr}");
 }
 
-/// Starts `serve` on `data_dir` and returns the child, the base URL and the
-/// printed token (if any).
-async fn start_serve(
-    data_dir: &std::path::Path,
-) -> (tokio::process::Child, String, Option<String>) {
-    let mut child = command()
-        .arg("serve")
-        .env("TENANT_PLANE_DATA_DIR", data_dir)
-        .env("TENANT_PLANE_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut base = None;
-    let mut token = None;
-    let read = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("tenant-plane listening on ") {
-                base = Some(url.to_string());
-            } else if let Some(t) = line.strip_prefix("super_admin token (valid 24h): ") {
-                token = Some(t.to_string());
-            } else if line.starts_with("try: curl") {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(90), read)
-        .await
-        .expect("serve printed its banner");
-    (child, base.expect("a listening line"), token)
-}
-
-async fn terminate(child: &mut tokio::process::Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("serve stopped after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status}");
-}
-
 #[tokio::test]
 async fn serve_with_no_database_runs_embedded_postgres_and_keeps_its_data_across_restarts() {
-    let data_dir = tempfile::tempdir().unwrap();
+    // An absolute data directory the postgres user can enter, so the
+    // cluster stays in place (first_run.rs covers closed folders).
+    let data_dir = crate::first_run::open_folder();
     let client = reqwest::Client::new();
 
     let (mut child, base, token) = start_serve(data_dir.path()).await;

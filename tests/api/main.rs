@@ -3,6 +3,7 @@
 mod audit_failures;
 mod auth;
 mod backups;
+mod binary;
 mod budget_resize;
 mod catalog;
 mod cli;
@@ -13,6 +14,7 @@ mod data_routing;
 mod embedded;
 mod errors;
 mod faults;
+mod first_run;
 mod fuzz;
 mod fuzz_inputs;
 mod health;

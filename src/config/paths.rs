@@ -1,0 +1,62 @@
+//! Every path the service and the CLI use is made absolute once, when the
+//! settings and the command line are read, against the working directory of
+//! that moment. Later steps run programs in other directories (`initdb` runs
+//! in the cluster's run directory), so a relative path would change meaning.
+
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, Settings};
+
+/// `path` made absolute against the current working directory. It neither
+/// touches the file system nor resolves links, so a path that does not exist
+/// yet (a data directory, a backup to write) is fine.
+pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    std::path::absolute(path)
+}
+
+/// clap value parser for path arguments (`--config`, `--out`, `--file` …).
+pub fn parse_absolute(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("an empty path".into());
+    }
+    absolute(Path::new(text)).map_err(|e| format!("cannot resolve {text}: {e}"))
+}
+
+impl Settings {
+    /// Makes every path setting absolute. Called by `load`; idempotent.
+    pub fn make_paths_absolute(&mut self) -> Result<(), ConfigError> {
+        fn fix(setting: &str, path: &mut PathBuf) -> Result<(), ConfigError> {
+            *path = absolute(path).map_err(|e| ConfigError {
+                setting: setting.into(),
+                origin: super::load::env_name(setting),
+                reason: format!("cannot make {} absolute: {e}", path.display()),
+            })?;
+            Ok(())
+        }
+        fix("data_dir", &mut self.data_dir)?;
+        fix("embedded.fallback_dir", &mut self.embedded.fallback_dir)?;
+        if let Some(dir) = &mut self.embedded.bin_dir {
+            fix("embedded.bin_dir", dir)?;
+        }
+        if let Some(dir) = &mut self.migrations.tenant_dir {
+            fix("migrations.tenant_dir", dir)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every path setting is absolute (what `load` guarantees).
+    pub fn paths_are_absolute(&self) -> bool {
+        self.data_dir.is_absolute()
+            && self.embedded.fallback_dir.is_absolute()
+            && self
+                .embedded
+                .bin_dir
+                .as_ref()
+                .is_none_or(|d| d.is_absolute())
+            && self
+                .migrations
+                .tenant_dir
+                .as_ref()
+                .is_none_or(|d| d.is_absolute())
+    }
+}
