@@ -123,7 +123,8 @@ while IFS= read -r command; do
   esac
   command=${command//127.0.0.1:8080/$listen}
   step "README: $(printf '%s' "$command" | tr -s ' ' | cut -c1-110)"
-  output=$(bash -c "set -euo pipefail; $command") || fail "the command failed: $command"
+  output=$(bash -c "set -euo pipefail; $command" 2>"$work/call.err") \
+    || fail "the command failed: $command: $(cat "$work/call.err")"
   printf '        -> %s\n' "$(printf '%s' "$output" | cut -c1-160)"
   case "$output" in
     *'"error"'*) fail "the command answered an error: $output" ;;
@@ -137,6 +138,12 @@ step "tenant-plane tenant list (from the same folder)"
 listing=$(cargo run --release --quiet --locked -- tenant list 2>&1) || fail "tenant list failed: $listing"
 printf '%s\n' "$listing" | sed 's/^/        /'
 echo "$listing" | grep -q 'acme' || fail "tenant list does not show acme"
+
+if [ -L .tenant-plane/cluster ]; then
+  step "the postgres user cannot enter this folder; the cluster lives in $(readlink .tenant-plane/cluster)"
+  grep -q 'its cluster lives in a directory it can reach' "$work/serve-1.log" \
+    || fail "the start-up log does not say where the cluster is"
+fi
 
 step "SIGTERM"
 stop_service
