@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tenant_plane::config::Settings;
 use tenant_plane::domain::{Slug, TenantName, Tier};
-use tenant_plane::migrator::FleetOptions;
-use tenant_plane::startup::Services;
+use tenant_plane::fleet::FleetOptions;
+use tenant_plane::services::Services;
 use tenant_plane::tenants::NewTenantInput;
 
 const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";

@@ -11,6 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum CryptoError {
     #[error("the master key must be 64 hex digits (32 bytes)")]
     BadKey,

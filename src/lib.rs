@@ -3,25 +3,28 @@
 //! See `ARCHITECTURE.md` for the map of modules and the rules they keep.
 
 pub mod api;
-pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod control_audit;
 pub mod crypto;
 pub mod data;
+pub mod directory;
 pub mod domain;
 pub mod dump;
 pub mod embedded;
+pub mod fleet;
 pub mod local_pg;
 pub mod migrator;
 pub mod provisioner;
 pub mod reconciler;
 pub mod router;
+pub mod servers;
+pub mod services;
 pub mod sql;
 pub mod startup;
-pub mod state;
 pub mod telemetry;
 pub mod tenant_config;
 pub mod tenants;

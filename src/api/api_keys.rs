@@ -1,6 +1,5 @@
-//! `/v1/tenants/{id}/api-keys` and `/v1/tenants/{id}/domains`: a tenant's
-//! credentials and custom domains. super_admin, or that tenant's tenant_admin
-//! for API keys.
+//! `/v1/tenants/{id}/api-keys`: a tenant's API keys. super_admin, or that
+//! tenant's tenant_admin.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,9 +8,9 @@ use uuid::Uuid;
 
 use super::tenants::TenantPath;
 use super::{resource, ApiError, AuditedChange};
+use crate::api::AppState;
 use crate::auth::{api_key, Action, Permission, Principal, Resource, Role};
 use crate::domain::TenantId;
-use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -19,12 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create))
             .route(web::get().to(list)),
     )
-    .service(resource("/v1/tenants/{id}/api-keys/{key}").route(web::delete().to(revoke)))
-    .service(
-        resource("/v1/tenants/{id}/domains")
-            .route(web::post().to(add_domain))
-            .route(web::get().to(list_domains)),
-    );
+    .service(resource("/v1/tenants/{id}/api-keys/{key}").route(web::delete().to(revoke)));
 }
 
 /// super_admin, or the tenant's own admin.
@@ -162,71 +156,4 @@ pub async fn revoke(
     };
     change.end(&state, revoked).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddDomain {
-    domain: String,
-}
-
-fn valid_domain(domain: &str) -> Option<String> {
-    // Host names are case-insensitive: store the lowercase form.
-    let d = domain.trim().to_ascii_lowercase();
-    crate::domain::is_host_name(&d).then_some(d)
-}
-
-/// `POST /v1/tenants/{id}/domains`: requests whose Host is this domain go to the tenant.
-#[utoipa::path(post, path = "/v1/tenants/{id}/domains", tag = "domains", request_body = AddDomain, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 201, description = "The domain, registered"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn add_domain(
-    principal: Principal,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    tenant: TenantPath,
-    body: web::Json<AddDomain>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Tenants, Action::Write)?;
-    let domain = valid_domain(&body.domain).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "domain: a host name",
-        )
-    })?;
-    state.tenants().show(tenant.0).await?;
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        Some(tenant.0),
-        "domains.add",
-        &format!("domains/{domain}"),
-    )
-    .await?;
-    let added = match state.catalog().add_domain(tenant.0, &domain).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "domain_taken",
-            "another tenant has this domain",
-        )),
-        Err(e) => Err(e.into()),
-    };
-    change.end(&state, added).await?;
-    Ok(
-        HttpResponse::Created()
-            .json(serde_json::json!({ "tenant_id": tenant.0, "domain": domain })),
-    )
-}
-
-/// `GET /v1/tenants/{id}/domains`
-#[utoipa::path(get, path = "/v1/tenants/{id}/domains", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's custom domains"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_domains(
-    principal: Principal,
-    state: web::Data<AppState>,
-    tenant: TenantPath,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Tenants, Action::Read)?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "domains": state.catalog().domains_of(tenant.0).await? })))
 }

@@ -8,11 +8,11 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpMessage, HttpRequest};
 
 use super::{envelope_fallback, ApiError};
-use crate::audit::{self, NewEvent};
+use crate::api::AppState;
 use crate::auth::Principal;
-use crate::data::audit::Origin;
+use crate::control_audit::{self, NewEvent};
+use crate::data::tenant_audit::Origin;
 use crate::domain::TenantId;
-use crate::state::AppState;
 
 /// Request marker: this denial is already in the audit log.
 #[derive(Clone, Copy)]
@@ -37,7 +37,7 @@ pub fn request_origin(req: &HttpRequest) -> Origin {
 /// before the change runs, so no change goes unaudited: if the record cannot
 /// be written, the request fails and nothing changes.
 pub struct AuditedChange {
-    pending: audit::PendingEvent,
+    pending: control_audit::PendingEvent,
     req: HttpRequest,
 }
 
@@ -52,7 +52,7 @@ impl AuditedChange {
         resource: &str,
     ) -> Result<Self, ApiError> {
         let origin = request_origin(req);
-        let pending = audit::begin(
+        let pending = control_audit::begin(
             state.catalog(),
             &NewEvent {
                 tenant_id: tenant,
@@ -62,7 +62,7 @@ impl AuditedChange {
                 resource,
                 ip_address: origin.ip_address.as_deref(),
                 user_agent: origin.user_agent.as_deref(),
-                result: audit::AuditResult::Pending,
+                result: control_audit::AuditResult::Pending,
             },
         )
         .await
@@ -103,7 +103,9 @@ impl AuditedChange {
         }
         // The change has happened (or failed) either way: a record left
         // `pending` still shows who attempted what, so the answer stands.
-        if let Err(e) = audit::end(state.catalog(), self.pending, outcome.is_ok(), named).await {
+        if let Err(e) =
+            control_audit::end(state.catalog(), self.pending, outcome.is_ok(), named).await
+        {
             tracing::error!(error = %e, "could not set an audit record's result; it stays pending");
         }
         outcome
@@ -138,7 +140,7 @@ async fn record_denial(request: &HttpRequest, status: StatusCode) {
         .as_ref()
         .map(|p| p.user_id().to_string())
         .unwrap_or_else(|| "anonymous".into());
-    let result = audit::record(
+    let result = control_audit::record(
         state.catalog(),
         &NewEvent {
             tenant_id: principal.as_ref().and_then(Principal::tenant_id),
@@ -152,7 +154,7 @@ async fn record_denial(request: &HttpRequest, status: StatusCode) {
             resource: &format!("{} {}", request.method(), request.path()),
             ip_address: origin.ip_address.as_deref(),
             user_agent: origin.user_agent.as_deref(),
-            result: audit::AuditResult::Failure,
+            result: control_audit::AuditResult::Failure,
         },
     )
     .await;

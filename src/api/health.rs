@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::ApiError;
-use crate::state::AppState;
+use crate::api::AppState;
 
 /// How long readiness waits for the catalog before saying "not ready".
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

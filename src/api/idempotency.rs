@@ -8,9 +8,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
 use super::ApiError;
+use crate::api::AppState;
 use crate::auth::Principal;
 use crate::catalog::{IdempotencyClaim, StoredResponse};
-use crate::state::AppState;
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 

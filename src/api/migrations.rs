@@ -1,44 +1,24 @@
-//! `/v1/migrations` and `/v1/tenants/{id}/migrations`: schema migrations of
-//! one tenant or the whole fleet. super_admin only.
+//! `/v1/migrations`: fleet migration runs (the template, a canary wave,
+//! then every tenant) and the version histogram. super_admin only. One
+//! tenant's migration is `tenants::migrate`.
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::tenants::TenantPath;
 use super::{resource, ApiError, AuditedChange};
+use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::Tier;
-use crate::migrator::{FleetError, FleetOptions};
-use crate::state::AppState;
+use crate::fleet::FleetOptions;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v1/migrations/runs").route(web::post().to(start_run)))
         .service(resource("/v1/migrations/runs/{run}").route(web::get().to(show_run)))
         .service(resource("/v1/migrations/runs/{run}/resume").route(web::post().to(resume_run)))
-        .service(resource("/v1/migrations/versions").route(web::get().to(versions)))
-        .service(resource("/v1/tenants/{id}/migrations").route(web::post().to(migrate_tenant)));
-}
-
-impl From<FleetError> for ApiError {
-    fn from(e: FleetError) -> Self {
-        match e {
-            FleetError::NotFound => ApiError::not_found("run_not_found", "no such migration run"),
-            FleetError::NotResumable(_) => {
-                ApiError::new(StatusCode::CONFLICT, "run_not_resumable", e.to_string())
-            }
-            FleetError::BadConcurrency => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                e.to_string(),
-            ),
-            FleetError::Catalog(inner) => inner.into(),
-            FleetError::Provision(inner) => crate::tenants::TenantsError::from(inner).into(),
-        }
-    }
+        .service(resource("/v1/migrations/versions").route(web::get().to(versions)));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -190,52 +170,4 @@ pub async fn versions(
         "versions": histogram,
         "behind": behind,
     })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MigrateTenant {
-    target_version: Option<i32>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// `POST /v1/tenants/{id}/migrations`: migrate one tenant now, or with
-/// `dry_run` list what would run.
-#[utoipa::path(post, path = "/v1/tenants/{id}/migrations", tag = "migrations", request_body = MigrateTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "What ran (or would run, with `dry_run`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn migrate_tenant(
-    principal: Principal,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: TenantPath,
-    body: web::Json<MigrateTenant>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Migrations, Action::Write)?;
-    let body = body.into_inner();
-    // A dry run changes nothing, so it has no record.
-    let change = if body.dry_run {
-        None
-    } else {
-        Some(
-            AuditedChange::begin(
-                &state,
-                &principal,
-                &req,
-                Some(id.0),
-                "tenants.migrate",
-                &format!("tenants/{}", id.0),
-            )
-            .await?,
-        )
-    };
-    let outcome = state
-        .tenants()
-        .migrate(id.0, body.target_version, body.dry_run)
-        .await
-        .map_err(ApiError::from);
-    let report = match change {
-        Some(change) => change.end(&state, outcome).await?,
-        None => outcome?,
-    };
-    Ok(HttpResponse::Ok().json(report))
 }

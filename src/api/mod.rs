@@ -4,13 +4,18 @@
 mod api_keys;
 mod audited;
 mod data;
+mod domains;
 mod error;
 mod extract;
 mod health;
 mod idempotency;
+mod metrics;
+mod middleware;
 mod migrations;
 pub mod openapi;
+mod principal;
 mod servers;
+mod state;
 mod tenants;
 
 use actix_web::web;
@@ -19,6 +24,8 @@ pub use audited::{audit_denial, request_origin, AuditedChange, DenialAudited};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};
+pub use middleware::{request_telemetry, RequestSpan, RouteLabel};
+pub use state::AppState;
 
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -26,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // requests are the hot path.
     cfg.configure(data::routes)
         .service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/metrics").route(web::get().to(crate::telemetry::metrics::render)))
+        .service(resource("/metrics").route(web::get().to(metrics::render)))
         .service(resource("/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
@@ -40,10 +47,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(servers::update)),
         )
         .service(resource("/v1/servers/{id}/drain").route(web::post().to(servers::drain)))
-        .service(resource("/v1/tenants/{id}/move").route(web::post().to(servers::move_tenant)))
         .configure(tenants::routes)
         .configure(migrations::routes)
         .configure(api_keys::routes)
+        .configure(domains::routes)
         .default_service(web::to(extract::not_found));
 }
 
@@ -52,6 +59,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// label for metrics and traces (cheaper than matching the path again).
 fn resource(path: &str) -> actix_web::Resource {
     web::resource(path)
-        .app_data(crate::telemetry::RouteLabel::new(path))
+        .app_data(RouteLabel::new(path))
         .default_service(web::to(extract::method_not_allowed))
 }

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, data, health, migrations, servers, tenants};
+use super::{api_keys, data, domains, health, migrations, servers, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +21,10 @@ use super::{api_keys, data, health, migrations, servers, tenants};
         tenants::create::create, tenants::create::create_subtenant,
         tenants::read::list, tenants::read::show, tenants::update::update,
         tenants::lifecycle::suspend, tenants::lifecycle::resume, tenants::lifecycle::restore, tenants::lifecycle::delete,
-        api_keys::create, api_keys::list, api_keys::revoke, api_keys::add_domain, api_keys::list_domains,
-        migrations::start_run, migrations::show_run, migrations::resume_run, migrations::versions, migrations::migrate_tenant,
-        servers::list, servers::show, servers::register, servers::update, servers::drain, servers::move_tenant,
-        metrics, openapi_json,
+        api_keys::create, api_keys::list, api_keys::revoke, domains::add_domain, domains::list_domains,
+        migrations::start_run, migrations::show_run, migrations::resume_run, migrations::versions, tenants::migrate::migrate_tenant,
+        servers::list, servers::show, servers::register, servers::update, servers::drain, tenants::relocate::move_tenant,
+        super::metrics::render, openapi_json,
     ),
     components(schemas(super::ErrorEnvelope, super::ErrorBody)),
     modifiers(&BearerAuth)
@@ -53,8 +53,3 @@ impl Modify for BearerAuth {
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
-
-/// `GET /metrics` (documented here; served by `telemetry::metrics::render`).
-#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = "4XX", description = "Refused; the error envelope names why", body = super::ErrorEnvelope)))]
-#[allow(dead_code)]
-async fn metrics() {}

@@ -6,11 +6,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ApiError, AuditedChange};
+use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::{DbServer, ServerPatch, ServerState};
 use crate::domain::{ServerName, Tier};
-use crate::state::AppState;
-use crate::tenants::NewServerInput;
+use crate::servers::NewServerInput;
 
 /// A server as the API shows it: the catalog record, plus the router
 /// connections this replica holds open to it against its budget.
@@ -35,8 +35,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
     let servers: Vec<_> = state
-        .catalog()
-        .list_servers()
+        .servers()
+        .list()
         .await?
         .iter()
         .map(|s| server_json(&state, s))
@@ -52,14 +52,8 @@ pub async fn show(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
-    match state.catalog().get_server(id.into_inner()).await? {
-        Some(server) => Ok(HttpResponse::Ok().json(server_json(&state, &server))),
-        None => Err(server_not_found()),
-    }
-}
-
-fn server_not_found() -> ApiError {
-    ApiError::not_found("server_not_found", "no such database server")
+    let server = state.servers().get(id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -101,7 +95,7 @@ pub async fn register(
         "servers",
     )
     .await?;
-    let outcome = state.tenants().register_server(input).await;
+    let outcome = state.servers().register(input).await;
     let server = change
         .end_naming(&state, outcome.map_err(ApiError::from), |s| {
             Some((None, format!("servers/{}", s.id)))
@@ -162,11 +156,8 @@ pub async fn update(
         &format!("servers/{id}"),
     )
     .await?;
-    let outcome = match state.catalog().update_server(id, &patch).await {
-        Ok(found) => found.ok_or_else(server_not_found),
-        Err(e) => Err(e.into()),
-    };
-    let server = change.end(&state, outcome).await?;
+    let outcome = state.servers().update(id, &patch).await;
+    let server = change.end(&state, outcome.map_err(ApiError::from)).await?;
     // This replica's routes and budget follow at once; the others hear the
     // change notice, and resize as their routes reload.
     state.router().invalidate_all();
@@ -197,15 +188,8 @@ pub async fn drain(
     )
     .await?;
     // Marked before the answer, so that the caller never sees it otherwise.
-    let patch = ServerPatch {
-        state: Some(ServerState::Draining),
-        ..ServerPatch::default()
-    };
-    let marked = match state.catalog().update_server(id, &patch).await {
-        Ok(found) => found.ok_or_else(server_not_found),
-        Err(e) => Err(e.into()),
-    };
-    let server = change.end(&state, marked).await?;
+    let marked = state.servers().mark_draining(id).await;
+    let server = change.end(&state, marked.map_err(ApiError::from)).await?;
     state.router().invalidate_all();
     let tenants = state.tenants().clone();
     let router = state.router().clone();
@@ -228,37 +212,4 @@ pub async fn drain(
         "tenants_to_move": server.tenants,
         "progress": format!("/v1/servers/{id}"),
     })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MoveTenant {
-    server: Uuid,
-}
-
-/// `POST /v1/tenants/{id}/move {"server": …}`: moves a root tenant's
-/// database to another server and answers when it is done.
-#[utoipa::path(post, path = "/v1/tenants/{id}/move", tag = "tenants", request_body = MoveTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, on its new server", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn move_tenant(
-    principal: Principal,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: crate::api::tenants::TenantPath,
-    body: web::Json<MoveTenant>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Servers, Action::Write)?;
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        Some(id.0),
-        "tenants.move",
-        &format!("tenants/{}", id.0),
-    )
-    .await?;
-    let outcome = state.tenants().move_tenant(id.0, body.server).await;
-    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    state.router().invalidate(id.0).await;
-    state.router().close_pool(id.0).await;
-    Ok(HttpResponse::Ok().json(view))
 }

@@ -54,7 +54,7 @@ pub fn issue(
 
 /// Checks an API key and returns the claims it carries.
 pub async fn verify(catalog: &Catalog, key: &str) -> Result<Claims, AuthError> {
-    let invalid = || AuthError::InvalidToken("not a valid API key".into());
+    let invalid = || AuthError::InvalidCredential("not a valid API key");
     let rest = key.strip_prefix(API_KEY_PREFIX).ok_or_else(invalid)?;
     let (prefix, secret) = rest.split_once('_').ok_or_else(invalid)?;
     if prefix.len() != 16 || secret.len() != 64 {
@@ -63,7 +63,7 @@ pub async fn verify(catalog: &Catalog, key: &str) -> Result<Claims, AuthError> {
     let record = catalog
         .live_api_key(prefix)
         .await
-        .map_err(|e| AuthError::Lookup(e.to_string()))?
+        .map_err(AuthError::Lookup)?
         .ok_or_else(invalid)?;
     let presented = Sha256::digest(secret.as_bytes());
     if !bool::from(presented.as_slice().ct_eq(&record.key_hash)) {

@@ -5,17 +5,21 @@ use super::{Action, Resource};
 /// Why a request was not authenticated or not allowed. The client only learns
 /// the category; the detail goes to the log.
 #[derive(Debug, Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum AuthError {
     #[error("no bearer credentials")]
     MissingCredentials,
-    #[error("invalid token: {0}")]
-    InvalidToken(String),
+    #[error("invalid credential: {0}")]
+    InvalidCredential(&'static str),
+    #[error("the token does not verify")]
+    InvalidToken(#[source] jsonwebtoken::errors::Error),
     #[error("token expired")]
     Expired,
     #[error("not allowed to {action:?} {resource:?}")]
     Forbidden { resource: Resource, action: Action },
-    #[error("credential lookup failed: {0}")]
-    Lookup(String),
+    #[error("credential lookup failed")]
+    Lookup(#[source] crate::catalog::CatalogError),
     #[error("unusable signing key")]
     Key(#[source] jsonwebtoken::errors::Error),
 }

@@ -69,11 +69,11 @@ impl JwtKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::InvalidToken(e.to_string()),
+                _ => AuthError::InvalidToken(e),
             })?;
         data.claims
             .check_shape()
-            .map_err(|why| AuthError::InvalidToken(why.to_string()))?;
+            .map_err(AuthError::InvalidCredential)?;
         let claims = Arc::new(data.claims);
         self.verified.insert(Arc::from(token), claims.clone());
         Ok(claims)

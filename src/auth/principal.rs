@@ -1,13 +1,9 @@
 //! The verified caller of a request, and the permission check every handler
 //! states on its first line.
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
-
-use super::{Action, AuthError, Claims, Resource, Role, Scope};
-use crate::api::ApiError;
+use super::{Action, AuthError, Claims, JwtKeys, Resource, Role, Scope};
+use crate::catalog::Catalog;
 use crate::domain::TenantId;
-use crate::state::AppState;
 
 /// Who is calling, after the credentials were verified. Shared, so the
 /// copy kept for the denial audit costs a reference count, not the claims.
@@ -61,43 +57,27 @@ impl Principal {
     }
 }
 
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = authenticate(&req).await.map_err(ApiError::from)?;
-            // Kept for the denial audit, should a handler refuse this caller.
-            actix_web::HttpMessage::extensions_mut(&req).insert(principal.clone());
-            Ok(principal)
-        })
-    }
-}
-
-/// Verifies the request's bearer credential: an access token (JWT) or a
-/// tenant API key (`tpk_…`).
-pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered by startup");
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthError::MissingCredentials)?;
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::InvalidToken("authorization header is not ASCII".into()))?;
+/// Verifies a request's `Authorization` header value: a bearer access token
+/// (JWT) or a tenant API key (`tpk_…`, looked up in the catalog).
+pub async fn authenticate(
+    authorization: Option<&[u8]>,
+    jwt: &JwtKeys,
+    catalog: &Catalog,
+) -> Result<Principal, AuthError> {
+    let value = authorization.ok_or(AuthError::MissingCredentials)?;
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| v.is_ascii())
+        .ok_or_else(|| AuthError::InvalidCredential("the authorization header is not ASCII"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| AuthError::InvalidToken("not a bearer credential".into()))?
+        .ok_or_else(|| AuthError::InvalidCredential("not a bearer credential"))?
         .trim();
     let claims = if token.starts_with(super::api_key::API_KEY_PREFIX) {
-        std::sync::Arc::new(Box::pin(super::api_key::verify(state.catalog(), token)).await?)
+        std::sync::Arc::new(Box::pin(super::api_key::verify(catalog, token)).await?)
     } else {
-        state.jwt().verify(token)?
+        jwt.verify(token)?
     };
     Ok(Principal::from_claims(claims))
 }

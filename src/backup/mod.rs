@@ -32,6 +32,8 @@ pub const TENANT_PART: &str = "tenant.json";
 pub const DATABASE_PART: &str = "database.dump";
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum BackupError {
     #[error("cannot read or write the archive: {0}")]
     Io(#[from] std::io::Error),

@@ -2,6 +2,8 @@ use thiserror::Error;
 
 /// What can go wrong talking to the catalog database.
 #[derive(Debug, Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum CatalogError {
     #[error("the catalog database is unavailable")]
     Unavailable(#[source] deadpool_postgres::PoolError),
@@ -9,8 +11,8 @@ pub enum CatalogError {
     Connect(#[source] tokio_postgres::Error),
     #[error("catalog query failed")]
     Query(#[from] tokio_postgres::Error),
-    #[error("catalog migration failed")]
-    Migrate(#[from] refinery::Error),
+    #[error("upgrading the catalog schema failed")]
+    Schema(#[from] refinery::Error),
     #[error("the slug is taken by another tenant")]
     SlugTaken,
     #[error("another operation on this tenant is in progress")]

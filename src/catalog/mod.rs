@@ -5,10 +5,10 @@
 mod api_keys;
 mod error;
 mod idempotency;
-mod migrate;
 mod migration_runs;
 mod operations;
 mod restores;
+mod schema;
 mod servers;
 mod tenants;
 
@@ -23,12 +23,12 @@ use tokio_postgres::NoTls;
 pub use api_keys::ApiKeyRecord;
 pub use error::CatalogError;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
-pub use migrate::{applied_versions, migrate, CATALOG_MIGRATION_LOCK};
 pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
 pub use operations::{Cascade, NewTenant, OpKind, Operation, TenantChange};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
+pub use schema::{schema_versions, upgrade_schema, CATALOG_SCHEMA_LOCK};
 pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
-pub use tenants::{TenantFilter, TenantRecord, TenantUpdate};
+pub use tenants::{role_purpose, TenantFilter, TenantRecord, TenantUpdate};
 
 use crate::config::CatalogSettings;
 use crate::sql::quote_ident;
@@ -42,7 +42,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Creates the catalog database if it does not exist yet, then builds the pool.
-    /// It does not migrate: call [`migrate`] once per start-up.
+    /// It does not upgrade the schema: call [`upgrade_schema`] once per start-up.
     pub async fn connect(
         url: &SecretString,
         settings: &CatalogSettings,

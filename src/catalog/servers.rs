@@ -55,6 +55,26 @@ pub struct DbServer {
     pub tenants: i64,
 }
 
+impl DbServer {
+    /// Where the server is and who administers it, without any password:
+    /// the catalog's own settings for the catalog's server (its row's
+    /// address is only what the catalog URL said), its row for any other.
+    /// Callers add the credentials they hold.
+    pub fn connection_base(&self, catalog: &tokio_postgres::Config) -> tokio_postgres::Config {
+        if self.is_catalog {
+            return catalog.clone();
+        }
+        let mut config = tokio_postgres::Config::new();
+        if self.host.starts_with('/') {
+            config.host_path(&self.host);
+        } else {
+            config.host(&self.host);
+        }
+        config.port(self.port).user(&self.admin_user);
+        config
+    }
+}
+
 /// A server to register, validated and with its password already sealed.
 #[derive(Debug, Clone)]
 pub struct NewServer {

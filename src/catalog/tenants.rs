@@ -5,7 +5,13 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
+use crate::crypto::{CryptoError, MasterKey};
 use crate::domain::{TenantId, TenantStatus, Tier};
+
+/// Associated data of a tenant role password: binds it to its tenant.
+pub fn role_purpose(id: TenantId) -> String {
+    format!("tenant-role:{id}")
+}
 
 /// A tenant row as stored. Secrets stay sealed here.
 #[derive(Debug, Clone)]
@@ -27,6 +33,20 @@ pub struct TenantRecord {
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub purged_at: Option<DateTime<Utc>>,
+}
+
+impl TenantRecord {
+    /// The tenant role's password, opened with the master key; `None` when
+    /// the record has none (a subtenant, or a create not yet that far).
+    pub fn role_password(
+        &self,
+        key: &MasterKey,
+    ) -> Result<Option<secrecy::SecretString>, CryptoError> {
+        self.db_password_enc
+            .as_deref()
+            .map(|sealed| key.open_string(&role_purpose(self.id), sealed))
+            .transpose()
+    }
 }
 
 pub(super) const TENANT_COLUMNS: &str = "id, slug, name, parent_id, tier, status, db_server_id,

@@ -10,7 +10,7 @@ use crate::backup::read_archive;
 use crate::config::Settings;
 use crate::domain::{Slug, TenantId};
 use crate::embedded;
-use crate::startup::Services;
+use crate::services::Services;
 use crate::tenants::RestoreTarget;
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::config::Settings;
 use crate::embedded;
-use crate::startup::Services;
+use crate::services::Services;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::domain::{TenantId, Tier};
 use crate::embedded;
-use crate::migrator::{FleetOptions, Progress, RunSummary};
-use crate::startup::Services;
+use crate::fleet::{FleetOptions, Progress, RunSummary};
+use crate::services::Services;
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["tenant", "all", "resume"])))]

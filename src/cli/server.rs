@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::domain::{ServerName, Tier};
 use crate::embedded;
-use crate::startup::Services;
-use crate::tenants::NewServerInput;
+use crate::servers::NewServerInput;
+use crate::services::Services;
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -56,8 +56,8 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
         } => {
             let to_i32 = |v: u32| i32::try_from(v.max(1)).unwrap_or(i32::MAX);
             let server = services
-                .tenants
-                .register_server(NewServerInput {
+                .servers
+                .register(NewServerInput {
                     name,
                     dsn: SecretString::from(dsn),
                     capacity: to_i32(capacity),
@@ -68,7 +68,7 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             print_servers(args.json, &[server])?;
         }
         ServerCommand::List => {
-            let servers = services.catalog.list_servers().await?;
+            let servers = services.servers.list().await?;
             print_servers(args.json, &servers)?;
         }
         ServerCommand::Drain { id } => {

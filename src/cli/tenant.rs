@@ -7,7 +7,7 @@ use crate::catalog::TenantFilter;
 use crate::config::Settings;
 use crate::domain::{Slug, TenantId, TenantName, TenantStatus, Tier};
 use crate::embedded;
-use crate::startup::Services;
+use crate::services::Services;
 use crate::tenant_config::TenantConfig;
 use crate::tenants::{NewSubtenantInput, NewTenantInput, TenantView, Transition};
 

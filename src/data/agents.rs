@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use deadpool_postgres::ClientWrapper;
 
-use super::{enter, read, read_opt, DataError, Scope, Transaction, LIMIT_LOCK};
+use super::{enter, read, read_opt, Caller, DataError, Transaction, LIMIT_LOCK};
 use crate::tenant_config::Resolved;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -74,7 +74,7 @@ pub struct NewAgent {
 /// subtenant's own limit and its root's total both apply.
 pub async fn create(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     features: &Resolved,
     root_limit: u32,
     new: &NewAgent,
@@ -102,7 +102,7 @@ pub async fn create(
             max: root_limit,
         });
     }
-    if let Some(sub) = scope.subtenant_uuid() {
+    if let Some(sub) = caller.subtenant_uuid() {
         let mine: i64 = tx
             .query_one(
                 "SELECT count(*) FROM agents WHERE subtenant_id = $1",
@@ -117,7 +117,7 @@ pub async fn create(
             });
         }
     }
-    enter(tx, scope).await?;
+    enter(tx, caller).await?;
     let row = tx
         .query_one(
             concat!(
@@ -127,11 +127,11 @@ pub async fn create(
             ),
             &[
                 &Uuid::now_v7(),
-                &scope.subtenant_uuid(),
+                &caller.subtenant_uuid(),
                 &new.name,
                 &new.kind.as_str(),
                 &new.configuration,
-                &scope.user_id,
+                &caller.user_id,
             ],
         )
         .await?;
@@ -140,13 +140,13 @@ pub async fn create(
 
 pub async fn list(
     client: &ClientWrapper,
-    scope: &Scope,
+    caller: &Caller,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Agent>, DataError> {
     let rows = read(
         client,
-        scope,
+        caller,
         concat!(
             "SELECT ",
             columns!(),
@@ -154,22 +154,22 @@ pub async fn list(
               WHERE ($1::text IS NULL OR owner = $1) AND ($2::uuid IS NULL OR id > $2)
               ORDER BY id LIMIT $3"
         ),
-        &[&scope.owner_filter(), &after, &limit],
+        &[&caller.owner_filter(), &after, &limit],
     )
     .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 
-pub async fn get(client: &ClientWrapper, scope: &Scope, id: Uuid) -> Result<Agent, DataError> {
+pub async fn get(client: &ClientWrapper, caller: &Caller, id: Uuid) -> Result<Agent, DataError> {
     let row = read_opt(
         client,
-        scope,
+        caller,
         concat!(
             "SELECT ",
             columns!(),
             " FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)"
         ),
-        &[&id, &scope.owner_filter()],
+        &[&id, &caller.owner_filter()],
     )
     .await?;
     row.as_ref()
@@ -179,18 +179,18 @@ pub async fn get(client: &ClientWrapper, scope: &Scope, id: Uuid) -> Result<Agen
 
 pub async fn update(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     id: Uuid,
     name: Option<&str>,
     configuration: Option<&serde_json::Value>,
 ) -> Result<Agent, DataError> {
-    enter(tx, scope).await?;
+    enter(tx, caller).await?;
     let row = tx
         .query_opt(
             concat!("UPDATE agents SET name = coalesce($3, name), configuration = coalesce($4, configuration),
                         updated_at = now()
                   WHERE id = $1 AND ($2::text IS NULL OR owner = $2) RETURNING ", columns!()),
-            &[&id, &scope.owner_filter(), &name, &configuration],
+            &[&id, &caller.owner_filter(), &name, &configuration],
         )
         .await?;
     row.as_ref()
@@ -198,12 +198,12 @@ pub async fn update(
         .ok_or(DataError::NotFound("agent"))
 }
 
-pub async fn delete(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<(), DataError> {
-    enter(tx, scope).await?;
+pub async fn delete(tx: &Transaction<'_>, caller: &Caller, id: Uuid) -> Result<(), DataError> {
+    enter(tx, caller).await?;
     let n = tx
         .execute(
             "DELETE FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
-            &[&id, &scope.owner_filter()],
+            &[&id, &caller.owner_filter()],
         )
         .await
         .map_err(|e| match DataError::from(e) {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{enter, DataError, Scope, Transaction};
+use super::{enter, Caller, DataError, Transaction};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -23,15 +23,15 @@ pub struct AgentCalls {
 
 pub async fn summary(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Summary, DataError> {
-    enter(tx, scope).await?;
+    enter(tx, caller).await?;
     let filter = "($1::text IS NULL OR owner = $1)
         AND ($2::timestamptz IS NULL OR created_at >= $2)
         AND ($3::timestamptz IS NULL OR created_at < $3)";
-    let owner = scope.owner_filter();
+    let owner = caller.owner_filter();
     let by_status = tx
         .query(
             &format!("SELECT status, count(*) FROM calls WHERE {filter} GROUP BY status"),

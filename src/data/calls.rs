@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use deadpool_postgres::ClientWrapper;
 
-use super::{enter, read, read_opt, scoped_query_opt, DataError, Scope, Transaction, LIMIT_LOCK};
+use super::{enter, read, read_opt, scoped_query_opt, Caller, DataError, Transaction, LIMIT_LOCK};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -83,7 +83,7 @@ pub struct CallFilter {
 /// subtenant's own limit and its root's total both apply.
 async fn check_concurrency(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     sub_limit: u32,
     root_limit: u32,
 ) -> Result<(), DataError> {
@@ -104,7 +104,7 @@ async fn check_concurrency(
             max: root_limit,
         });
     }
-    if let Some(sub) = scope.subtenant_uuid() {
+    if let Some(sub) = caller.subtenant_uuid() {
         let mine: i64 = tx
             .query_one(
                 "SELECT count(*) FROM calls WHERE status = 'in_progress' AND subtenant_id = $1",
@@ -125,7 +125,7 @@ async fn check_concurrency(
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     sub_limit: u32,
     root_limit: u32,
     agent_id: Uuid,
@@ -134,9 +134,9 @@ pub async fn create(
     duration: Option<i32>,
 ) -> Result<Call, DataError> {
     if status == CallStatus::InProgress {
-        check_concurrency(tx, scope, sub_limit, root_limit).await?;
+        check_concurrency(tx, caller, sub_limit, root_limit).await?;
     }
-    enter(tx, scope).await?;
+    enter(tx, caller).await?;
     // The agent must be visible in this scope (row-level security decides).
     let agent = tx
         .query_opt("SELECT 1 FROM agents WHERE id = $1", &[&agent_id])
@@ -150,12 +150,12 @@ pub async fn create(
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ", columns!()),
             &[
                 &Uuid::now_v7(),
-                &scope.subtenant_uuid(),
+                &caller.subtenant_uuid(),
                 &agent_id,
                 &customer_phone,
                 &status.as_str(),
                 &duration,
-                &scope.user_id,
+                &caller.user_id,
             ],
         )
         .await?;
@@ -164,12 +164,12 @@ pub async fn create(
 
 pub async fn list(
     client: &ClientWrapper,
-    scope: &Scope,
+    caller: &Caller,
     f: &CallFilter,
 ) -> Result<Vec<Call>, DataError> {
     let rows = read(
         client,
-        scope,
+        caller,
         concat!(
             "SELECT ",
             columns!(),
@@ -184,7 +184,7 @@ pub async fn list(
               ORDER BY id LIMIT $8"
         ),
         &[
-            &scope.owner_filter(),
+            &caller.owner_filter(),
             &f.status.map(CallStatus::as_str),
             &f.agent_id,
             &f.subtenant_id,
@@ -205,16 +205,16 @@ const GET: &str = concat!(
 );
 
 /// One call, as a read-only request of its own.
-pub async fn get(client: &ClientWrapper, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
-    let row = read_opt(client, scope, GET, &[&id, &scope.owner_filter()]).await?;
+pub async fn get(client: &ClientWrapper, caller: &Caller, id: Uuid) -> Result<Call, DataError> {
+    let row = read_opt(client, caller, GET, &[&id, &caller.owner_filter()]).await?;
     row.as_ref()
         .map(from_row)
         .ok_or(DataError::NotFound("call"))
 }
 
 /// One call, inside a transaction that goes on to change it.
-async fn get_in(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Call, DataError> {
-    let row = scoped_query_opt(tx, scope, GET, &[&id, &scope.owner_filter()]).await?;
+async fn get_in(tx: &Transaction<'_>, caller: &Caller, id: Uuid) -> Result<Call, DataError> {
+    let row = scoped_query_opt(tx, caller, GET, &[&id, &caller.owner_filter()]).await?;
     row.as_ref()
         .map(from_row)
         .ok_or(DataError::NotFound("call"))
@@ -223,16 +223,16 @@ async fn get_in(tx: &Transaction<'_>, scope: &Scope, id: Uuid) -> Result<Call, D
 /// Changes a call's status or duration; going in progress checks the limit.
 pub async fn update(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     limits: (u32, u32),
     id: Uuid,
     status: Option<CallStatus>,
     duration: Option<i32>,
 ) -> Result<Call, DataError> {
-    let current = get_in(tx, scope, id).await?;
+    let current = get_in(tx, caller, id).await?;
     if status == Some(CallStatus::InProgress) && current.status != "in_progress" {
-        check_concurrency(tx, scope, limits.0, limits.1).await?;
-        enter(tx, scope).await?;
+        check_concurrency(tx, caller, limits.0, limits.1).await?;
+        enter(tx, caller).await?;
     }
     let row = tx
         .query_opt(

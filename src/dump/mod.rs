@@ -14,6 +14,8 @@ pub use verify::{table_checksums, TableChecksum};
 use crate::local_pg::PgBinaries;
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum DumpError {
     #[error("cannot run {program}")]
     Spawn {

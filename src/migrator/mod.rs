@@ -1,10 +1,8 @@
-//! Runs the tenant migrations with refinery: on one database (`migrate_database`)
-//! or across the fleet (`fleet`). An advisory lock inside each tenant database
+//! Runs the tenant migrations with refinery on one database
+//! (`migrate_database`); `fleet` runs it across tenants. An advisory lock inside each tenant database
 //! keeps two runners (processes or replicas) from migrating it at once; each
 //! migration runs in its own transaction, so a failure leaves the database on
 //! its last good version.
-
-mod fleet;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +12,6 @@ use refinery::{Migration, Runner, Target};
 use serde::Serialize;
 use tokio_postgres::NoTls;
 
-pub use fleet::{Fleet, FleetError, FleetOptions, Progress, RunSummary};
-
 mod embedded {
     refinery::embed_migrations!("tenant_template/migrations");
 }
@@ -24,6 +20,8 @@ mod embedded {
 pub const TENANT_MIGRATION_LOCK: i64 = 0x7470_6d69_6772_6174;
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum MigrateError {
     #[error("cannot connect to the tenant database")]
     Connect(#[source] tokio_postgres::Error),

@@ -24,6 +24,8 @@ use crate::crypto::MasterKey;
 use crate::migrator::{MigrateError, MigrationSet};
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum ProvisionError {
     #[error("cannot connect to database server {server}")]
     Connect {
@@ -106,16 +108,8 @@ impl Provisioner {
         server: &DbServer,
         dbname: &str,
     ) -> Result<tokio_postgres::Config, ProvisionError> {
-        let mut config = if server.is_catalog {
-            self.catalog_config.clone()
-        } else {
-            let mut config = tokio_postgres::Config::new();
-            if server.host.starts_with('/') {
-                config.host_path(&server.host);
-            } else {
-                config.host(&server.host);
-            }
-            config.port(server.port).user(&server.admin_user);
+        let mut config = server.connection_base(&self.catalog_config);
+        if !server.is_catalog {
             if let Some(sealed) = &server.admin_password_enc {
                 let password = self
                     .master_key
@@ -123,25 +117,10 @@ impl Provisioner {
                     .map_err(|_| ProvisionError::NoCredentials(server.name.clone()))?;
                 config.password(password.expose_secret());
             }
-            config
-        };
+        }
         config.dbname(dbname);
         config.application_name("tenant-plane-provisioner");
         config.connect_timeout(ADMIN_CONNECT_TIMEOUT);
-        Ok(config)
-    }
-
-    /// Connection settings for a tenant's own login role (what the router uses).
-    pub fn tenant_config(
-        &self,
-        server: &DbServer,
-        db: &crate::domain::DbName,
-        password: &secrecy::SecretString,
-    ) -> Result<tokio_postgres::Config, ProvisionError> {
-        let mut config = self.admin_config(server, db.as_str())?;
-        config.user(db.as_str());
-        config.password(password.expose_secret());
-        config.application_name("tenant-plane-router");
         Ok(config)
     }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 
 use super::{
-    pool_size, BudgetedManager, ConnectError, Route, RouteError, Router, RouterError,
-    TenantConnection, TenantPool, OWN_SESSION_WAIT,
+    pool_size, BudgetedManager, ConnectError, Route, Router, RouterError, TenantConnection,
+    TenantPool, OWN_SESSION_WAIT,
 };
 
 impl Router {
@@ -52,7 +52,7 @@ impl Router {
                 Err(RouterError::BudgetSpent)
             }
             Err(PoolError::Backend(ConnectError::Postgres(e))) => {
-                Err(RouterError::ServerUnreachable(e))
+                Err(RouterError::ServerUnreachable(Arc::new(e)))
             }
             Err(_) => {
                 self.inner.pools.invalidate(&root).await;
@@ -72,7 +72,7 @@ impl Router {
                 self.build_pool(route)
             })
             .await
-            .map_err(|e| RouterError::Route(RouteError::Internal(e.to_string())))?;
+            .map_err(|e| (*e).clone())?;
         if built.into_inner() {
             ::metrics::counter!(crate::telemetry::metrics::ROUTER_POOL_MISSES).increment(1);
         } else {
@@ -99,23 +99,15 @@ impl Router {
         }
     }
 
-    fn build_pool(&self, route: &Route) -> Result<TenantPool, RouteError> {
-        let db = route
-            .root
-            .db_name
-            .clone()
-            .ok_or_else(|| RouteError::Internal("root tenant without a database".into()))?;
-        let config = self
+    fn build_pool(&self, route: &Route) -> Result<TenantPool, RouterError> {
+        let db = route.root.db_name.clone().ok_or(RouterError::Inconsistent(
+            "a root tenant without a database",
+        ))?;
+        let mut config = self
             .inner
-            .tenants
-            .provisioner()
-            .tenant_config(
-                &route.server,
-                &crate::domain::DbName::for_tenant(route.root.id),
-                &route.password,
-            )
-            .map_err(|e| RouteError::Internal(e.to_string()))?;
-        let mut config = config;
+            .directory
+            .session_config(&route.server, &route.root)
+            .map_err(|e| RouterError::Credentials(Arc::new(e)))?;
         config.connect_timeout(Duration::from_millis(
             self.inner.settings.connect_timeout_ms.max(1),
         ));
@@ -137,7 +129,7 @@ impl Router {
             .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
-            .map_err(|e| RouteError::Internal(e.to_string()))?;
+            .map_err(|e| RouterError::PoolBuild(Arc::new(e)))?;
         Ok(TenantPool {
             pool,
             server: route.server.id,

@@ -9,7 +9,9 @@ mod budget;
 mod connect;
 mod limits;
 mod listen;
+mod reclaim;
 mod route;
+mod session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,27 +22,49 @@ use moka::future::Cache;
 use uuid::Uuid;
 
 use budget::ServerBudget;
-pub use budget::{BudgetedClient, BudgetedManager, ConnectError};
 pub use limits::{tier_rate, RateLimits};
 pub use listen::spawn_listener;
-pub use route::{Route, RouteError};
+pub use route::Route;
+pub use session::{BudgetedClient, BudgetedManager, ConnectError};
 
-use crate::catalog::DbServer;
 use crate::config::RouterSettings;
-use crate::domain::{TenantId, Tier};
-use crate::tenants::Tenants;
+use crate::directory::{CatalogError, DbServer};
+use crate::directory::{CredentialsError, Directory};
+use crate::domain::{TenantId, TenantStatus, Tier};
 
 /// A pooled connection to one tenant's database, as its own role.
 pub type TenantConnection = Object<BudgetedManager>;
 
-#[derive(Debug, thiserror::Error)]
+/// Why a tenant's request cannot be routed. Cloneable, with its causes
+/// shared: the route cache hands one error to every request that waited.
+#[derive(Debug, Clone, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum RouterError {
-    #[error(transparent)]
-    Route(#[from] RouteError),
+    #[error("no such tenant")]
+    NotFound,
+    #[error("the tenant is suspended")]
+    Suspended,
+    #[error("the tenant is deleted")]
+    Deleted,
+    #[error("the tenant is not ready ({0:?})")]
+    NotReady(TenantStatus),
+    #[error("the tenant's database server is down")]
+    ServerDown,
+    #[error("the catalog is unreachable")]
+    CatalogUnavailable(#[source] Arc<CatalogError>),
+    #[error("looking up the tenant's route failed")]
+    Lookup(#[source] Arc<CatalogError>),
+    #[error("the catalog's records disagree: {0}")]
+    Inconsistent(&'static str),
+    #[error("the tenant's credentials cannot be used")]
+    Credentials(#[source] Arc<CredentialsError>),
+    #[error("the tenant's pool cannot be built")]
+    PoolBuild(#[source] Arc<deadpool::managed::BuildError>),
     #[error("the connection budget of the tenant's server is spent")]
     BudgetSpent,
     #[error("the tenant's database server is unreachable")]
-    ServerUnreachable(#[source] tokio_postgres::Error),
+    ServerUnreachable(#[source] Arc<tokio_postgres::Error>),
     #[error("the tenant's pool is closed")]
     PoolClosed,
 }
@@ -55,8 +79,8 @@ struct TenantPool {
     tier_size: usize,
 }
 
-pub struct RouterInner {
-    tenants: Tenants,
+struct RouterInner {
+    directory: Directory,
     settings: RouterSettings,
     pools: Cache<TenantId, TenantPool>,
     routes: Cache<TenantId, Arc<Route>>,
@@ -89,7 +113,7 @@ pub fn pool_size(tier: Tier) -> usize {
 }
 
 impl Router {
-    pub fn new(tenants: Tenants, settings: RouterSettings) -> Self {
+    pub fn new(directory: Directory, settings: RouterSettings) -> Self {
         let idle = Duration::from_secs(settings.idle_timeout_secs);
         let pools = Cache::builder()
             .max_capacity(settings.max_pools)
@@ -106,7 +130,7 @@ impl Router {
             .build();
         Self {
             inner: Arc::new(RouterInner {
-                tenants,
+                directory,
                 pools,
                 last_known: Cache::builder()
                     .max_capacity(settings.max_pools.saturating_mul(4))
@@ -136,20 +160,20 @@ impl Router {
         let loaded = inner
             .routes
             .try_get_with(id, async {
-                let route = Arc::new(route::load(&inner.tenants, id).await?);
+                let route = Arc::new(route::load(&inner.directory, id).await?);
                 inner.last_known.insert(id, route.clone()).await;
-                Ok::<_, RouteError>(route)
+                Ok::<_, RouterError>(route)
             })
             .await;
         match loaded {
             Ok(route) => Ok(route),
-            Err(e) if matches!(*e, RouteError::CatalogUnavailable) => {
+            Err(e) if matches!(*e, RouterError::CatalogUnavailable(_)) => {
                 match inner.last_known.get(&id).await {
                     Some(route) => Ok(route),
-                    None => Err(RouterError::Route(RouteError::CatalogUnavailable)),
+                    None => Err((*e).clone()),
                 }
             }
-            Err(e) => Err(RouterError::Route((*e).clone())),
+            Err(e) => Err((*e).clone()),
         }
     }
 
@@ -190,18 +214,15 @@ impl Router {
         if let Some(known) = self.inner.domains.get(&host).await {
             return Ok(known);
         }
-        let catalog = self.inner.tenants.catalog().clone();
+        let directory = self.inner.directory.clone();
         Box::pin(self.inner.domains.try_get_with(host.clone(), async move {
-            catalog.tenant_for_domain(&host).await
+            directory
+                .tenant_for_domain(&host)
+                .await
+                .map_err(route::lookup_failed)
         }))
         .await
-        .map_err(|e| match *e {
-            crate::catalog::CatalogError::Unavailable(_)
-            | crate::catalog::CatalogError::Connect(_) => {
-                RouterError::Route(RouteError::CatalogUnavailable)
-            }
-            _ => RouterError::Route(RouteError::Internal(e.to_string())),
-        })
+        .map_err(|e| (*e).clone())
     }
 
     /// Takes one request from the tenant's rate-limit bucket.
@@ -250,7 +271,7 @@ impl Router {
             .copied()
             .collect();
         for id in served {
-            match self.inner.tenants.catalog().get_server(id).await {
+            match self.inner.directory.server(id).await {
                 Ok(Some(server)) => self.follow_budget(&server),
                 Ok(None) => {}
                 Err(e) => {

@@ -1,20 +1,17 @@
-//! Prometheus metrics: one process-wide recorder, rendered at `/metrics`.
-//! Request metrics come from the request middleware; the router, the provisioner, the
-//! migrator and backups record their own. Gauges that mirror state (pools
-//! cached, connections per server) are set when the page is rendered.
+//! Prometheus metrics: the names, one process-wide recorder, and recording.
+//! Request metrics come from the HTTP layer's middleware; the router, the
+//! provisioner, the migrator and backups record their own. `api::metrics`
+//! renders the page.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use actix_web::{web, HttpResponse};
 use metrics::{Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::RouteLabel;
 use crate::domain::{TenantId, Tier};
-use crate::state::AppState;
 
 pub const HTTP_REQUESTS: &str = "tenant_plane_http_requests_total";
 pub const HTTP_DURATION: &str = "tenant_plane_http_request_duration_seconds";
@@ -153,8 +150,9 @@ thread_local! {
 
 /// Counts one request by route, method, status, tier and (bounded) tenant,
 /// and its latency by route, method and tier.
-pub(super) fn record_request(
-    route: Option<&RouteLabel>,
+/// `route` is the pattern the request matched (none: no route did).
+pub fn record_request(
+    route: Option<&std::sync::Arc<str>>,
     method: &actix_web::http::Method,
     status: actix_web::http::StatusCode,
     served: Option<ServedTenant>,
@@ -163,7 +161,7 @@ pub(super) fn record_request(
 ) {
     let tier = served.map(|s| s.tier.as_str()).unwrap_or("none");
     let labels = RequestLabels {
-        route: route.map(RouteLabel::arc),
+        route: route.cloned(),
         method: method.clone(),
         status: status.as_u16(),
         tier,
@@ -179,7 +177,7 @@ pub(super) fn record_request(
         }
         let (requests, latency) = handles.entry(labels).or_insert_with_key(|labels| {
             let route = route
-                .map(RouteLabel::shared)
+                .map(|r| SharedString::from_shared(r.clone()))
                 .unwrap_or(SharedString::const_str("unmatched"));
             let method = method_label(&labels.method);
             let tenant = match labels.tenant {
@@ -202,25 +200,4 @@ pub(super) fn record_request(
         requests.increment(1);
         latency.record(started.elapsed().as_secs_f64());
     });
-}
-
-/// `GET /metrics`: the Prometheus text format.
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
-    let router = state.router();
-    ::metrics::gauge!(ROUTER_POOLS).set(router.pools_cached().await as f64);
-    if let Ok(servers) = state.catalog().list_servers().await {
-        for server in servers {
-            if let Some((open, budget)) = router.connections_on(&server) {
-                ::metrics::gauge!(SERVER_CONNECTIONS, "server" => server.name.clone())
-                    .set(open as f64);
-                ::metrics::gauge!(SERVER_BUDGET, "server" => server.name.clone())
-                    .set(budget as f64);
-            }
-        }
-    }
-    let handle = handle();
-    handle.run_upkeep();
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(handle.render())
 }

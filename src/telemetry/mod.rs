@@ -1,13 +1,12 @@
-//! Logging, request ids and metrics. Every request runs in a span that
-//! carries its request id, and every response echoes it as `x-request-id`.
+//! Logging and metrics: the subscriber, metric names and recording. It is
+//! used by every module and uses nothing of ours above `config` and
+//! `domain`; the HTTP side of telemetry (request spans, `x-request-id`, the
+//! `/metrics` page) lives in `api`.
 
 pub mod metrics;
-mod request;
 
 use actix_web::http::header::HeaderName;
 use tracing_subscriber::EnvFilter;
-
-pub use request::{request_telemetry, RequestSpan, RouteLabel};
 
 use crate::config::LogFormat;
 

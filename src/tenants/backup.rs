@@ -45,7 +45,7 @@ impl Tenants {
         let dump = tempfile::Builder::new()
             .prefix(".tenant-dump-")
             .tempfile_in(dir)
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            .map_err(|e| TenantsError::copy("creating the dump file", e))?;
         self.dump.dump(&config, dump.path()).await?;
         let document = TenantDocument {
             tenant: snapshot(&record),
@@ -76,7 +76,7 @@ impl Tenants {
             write_archive(&out, &key, manifest, &document, dump.path())
         })
         .await
-        .map_err(|e| TenantsError::Copy(e.to_string()))??;
+        .map_err(|e| TenantsError::copy("writing the archive", e))??;
         Ok(manifest)
     }
 }

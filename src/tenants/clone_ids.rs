@@ -18,7 +18,7 @@ impl Tenants {
         let (client, connection) = config
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            .map_err(|e| TenantsError::copy("connecting to the clone", e))?;
         let driver = tokio::spawn(connection);
         let columns = client
             .query(
@@ -28,11 +28,11 @@ impl Tenants {
                 &[],
             )
             .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            .map_err(|e| TenantsError::copy("listing the clone's tenant columns", e))?;
         client
             .batch_execute("BEGIN")
             .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            .map_err(|e| TenantsError::copy("rewriting the clone's tenant ids", e))?;
         for c in &columns {
             let (table, column): (String, String) = (c.get(0), c.get(1));
             let sql = format!(
@@ -44,13 +44,13 @@ impl Tenants {
                 client
                     .execute(&sql, &[&old.as_uuid(), &new.as_uuid()])
                     .await
-                    .map_err(|e| TenantsError::Copy(e.to_string()))?;
+                    .map_err(|e| TenantsError::copy("rewriting the clone's tenant ids", e))?;
             }
         }
         client
             .batch_execute("COMMIT")
             .await
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            .map_err(|e| TenantsError::copy("rewriting the clone's tenant ids", e))?;
         drop(client);
         let _ = driver.await;
         Ok(())

@@ -6,6 +6,8 @@ use crate::provisioner::ProvisionError;
 use crate::tenant_config::FieldError;
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum TenantsError {
     #[error("no such tenant")]
     NotFound,
@@ -28,18 +30,18 @@ pub enum TenantsError {
     NoServer,
     #[error("no such database server")]
     ServerNotFound,
-    #[error("invalid DSN: {0}")]
-    InvalidDsn(String),
-    #[error("the server cannot hold tenants: {0}")]
-    ServerUnusable(String),
     #[error("the archive's tenant is no longer in the catalog (or was purged); restore it as a new tenant")]
     RestoreNeedsNew,
     #[error("the tenant is already on that server")]
     SameServer,
     #[error("the target server is not active (draining or down)")]
     ServerNotActive,
-    #[error("copying the tenant's database failed: {0}")]
-    Copy(String),
+    #[error("copying the tenant's database failed: {step}")]
+    Copy {
+        step: &'static str,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error(transparent)]
     Dump(#[from] crate::dump::DumpError),
     #[error(transparent)]
@@ -63,6 +65,19 @@ impl From<CatalogError> for TenantsError {
             CatalogError::TenantBusy => Self::Busy,
             CatalogError::ParentMissing => Self::NotFound,
             other => Self::Catalog(other),
+        }
+    }
+}
+
+impl TenantsError {
+    /// A copy (backup, move, clone) that failed at `step` because of `source`.
+    pub(crate) fn copy(
+        step: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Copy {
+            step,
+            source: Some(Box::new(source)),
         }
     }
 }

@@ -11,7 +11,6 @@ mod lifecycle;
 mod migrate;
 mod relocate;
 mod restore_backup;
-mod servers;
 mod update;
 mod view;
 
@@ -28,10 +27,10 @@ pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
 pub use relocate::DrainItem;
 pub use restore_backup::{RestoreReport, RestoreTarget};
-pub use servers::NewServerInput;
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
 
+use crate::catalog::role_purpose;
 use crate::catalog::{Catalog, TenantRecord};
 use crate::crypto::MasterKey;
 use crate::domain::TenantId;
@@ -128,13 +127,9 @@ impl Tenants {
         &self,
         record: &TenantRecord,
     ) -> Result<SecretString, TenantsError> {
-        let sealed = record
-            .db_password_enc
-            .as_deref()
-            .ok_or(TenantsError::Inconsistent("tenant has no role password"))?;
-        Ok(self
-            .master_key
-            .open_string(&role_purpose(record.id), sealed)?)
+        record
+            .role_password(&self.master_key)?
+            .ok_or(TenantsError::Inconsistent("tenant has no role password"))
     }
 }
 
@@ -177,11 +172,6 @@ impl Drop for InFlight {
             set.remove(&self.op);
         }
     }
-}
-
-/// Associated data of a tenant role password: binds it to its tenant.
-pub fn role_purpose(id: TenantId) -> String {
-    format!("tenant-role:{id}")
 }
 
 /// Associated data of a tenant's integration secrets.

@@ -139,7 +139,7 @@ impl Tenants {
         let file = tempfile::Builder::new()
             .prefix("tenant-plane-move-")
             .tempfile()
-            .map_err(|e| TenantsError::Copy(e.to_string()))?;
+            .map_err(|e| TenantsError::copy("creating the dump file", e))?;
         self.dump.dump(&source_config, file.path()).await?;
         self.dump.restore(&target_config, file.path()).await?;
         let (before, after) = (
@@ -147,9 +147,10 @@ impl Tenants {
             table_checksums(&target_config).await?,
         );
         if before != after {
-            return Err(TenantsError::Copy(
-                "the copy's table checksums differ from the source's".into(),
-            ));
+            return Err(TenantsError::Copy {
+                step: "the copy's table checksums differ from the source's",
+                source: None,
+            });
         }
         if record.status == TenantStatus::Active {
             self.provisioner

@@ -6,7 +6,7 @@ use tenant_plane::startup::Application;
 use crate::helpers::test_settings;
 
 async fn history_rows(catalog: &Catalog) -> Vec<i64> {
-    catalog::applied_versions(catalog).await.unwrap()
+    catalog::schema_versions(catalog).await.unwrap()
 }
 
 #[tokio::test]
@@ -14,9 +14,9 @@ async fn migrating_the_catalog_twice_applies_nothing_the_second_time() {
     let (settings, _) = test_settings();
     let url = settings.database_url.clone().unwrap();
     let catalog = Catalog::connect(&url, &settings.catalog).await.unwrap();
-    let first = catalog::migrate(&catalog).await.unwrap();
+    let first = catalog::upgrade_schema(&catalog).await.unwrap();
     assert!(first >= 1, "a fresh catalog gets every migration");
-    assert_eq!(catalog::migrate(&catalog).await.unwrap(), 0);
+    assert_eq!(catalog::upgrade_schema(&catalog).await.unwrap(), 0);
     let versions = history_rows(&catalog).await;
     assert_eq!(versions.len(), first);
 }

@@ -246,7 +246,7 @@ async fn a_hundred_simultaneous_first_requests_to_a_cold_tenant_open_one_pool() 
 #[tokio::test]
 async fn a_read_dropped_after_it_was_sent_leaves_its_session_outside_any_transaction() {
     use futures_util::FutureExt;
-    use tenant_plane::data::{read, Scope};
+    use tenant_plane::data::{read, Caller};
     use tenant_plane::domain::TenantId;
 
     let app = spawn_app().await;
@@ -255,7 +255,7 @@ async fn a_read_dropped_after_it_was_sent_leaves_its_session_outside_any_transac
     let state = app.state().await;
     let route = state.router().route(tenant).await.unwrap();
     let conn = state.router().connection(&route).await.unwrap();
-    let scope = Scope {
+    let caller = Caller {
         tenant_id: tenant,
         subtenant_id: None,
         user_id: "reader".into(),
@@ -264,8 +264,8 @@ async fn a_read_dropped_after_it_was_sent_leaves_its_session_outside_any_transac
     let slow = "SELECT pg_sleep(0.3)";
     // Once through, so every statement is cached and the next read sends
     // all four on its first poll.
-    read(&conn, &scope, slow, &[]).await.unwrap();
-    let mut dropped = Box::pin(read(&conn, &scope, slow, &[]));
+    read(&conn, &caller, slow, &[]).await.unwrap();
+    let mut dropped = Box::pin(read(&conn, &caller, slow, &[]));
     assert!(dropped.as_mut().now_or_never().is_none(), "still running");
     drop(dropped);
     // The next statement on the same session runs after the dropped read's

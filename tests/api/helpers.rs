@@ -24,7 +24,7 @@ pub struct TestApp {
     /// Name of this app's own catalog database on the test server.
     pub catalog_db: String,
     pub server: TestServer,
-    state: actix_web::web::Data<tenant_plane::state::AppState>,
+    state: actix_web::web::Data<tenant_plane::api::AppState>,
 }
 
 /// Logs only when `TEST_LOG` is set, so failures stay readable.
@@ -157,7 +157,7 @@ impl TestApp {
     }
 
     /// The running app's shared state (library services).
-    pub async fn state(&self) -> actix_web::web::Data<tenant_plane::state::AppState> {
+    pub async fn state(&self) -> actix_web::web::Data<tenant_plane::api::AppState> {
         self.state.clone()
     }
 

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, real servers, real PostgreSQL.
 
+mod architecture;
 mod audit_failures;
 mod auth;
 mod backups;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::json;
-use tenant_plane::migrator::FleetOptions;
+use tenant_plane::fleet::FleetOptions;
 
 use crate::cluster::{self, ExtraCluster};
 use crate::helpers::{spawn_app_on, test_settings, TestApp};
@@ -362,7 +362,7 @@ async fn a_run_killed_half_way_resumes_without_redoing_finished_tenants() {
     // "Kill" the runner once ten tenants are done: its future is dropped mid-flight.
     let ten_done = Arc::new(tokio::sync::Notify::new());
     let notify = ten_done.clone();
-    let progress = Arc::new(move |p: tenant_plane::migrator::Progress| {
+    let progress = Arc::new(move |p: tenant_plane::fleet::Progress| {
         if p.succeeded >= 10 {
             notify.notify_one();
         }

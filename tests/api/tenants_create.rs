@@ -24,7 +24,7 @@ pub async fn role_password(app: &TestApp, id: &str) -> String {
     let key = MasterKey::from_hex(&MASTER_KEY.to_string().into()).unwrap();
     let id: TenantId = id.parse().unwrap();
     key.open_string(
-        &tenant_plane::tenants::role_purpose(id),
+        &tenant_plane::catalog::role_purpose(id),
         row.get::<_, &[u8]>(0),
     )
     .unwrap()

@@ -9,7 +9,7 @@ use serde_json::json;
 use tenant_plane::catalog::{NewTenant, OpKind};
 use tenant_plane::crypto::MasterKey;
 use tenant_plane::domain::{DbName, TenantId, TenantStatus, Tier};
-use tenant_plane::startup::Services;
+use tenant_plane::services::Services;
 
 use crate::cluster;
 use crate::helpers::{spawn_app_on, test_settings, MASTER_KEY};
@@ -42,7 +42,7 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
         db_server_id: Some(server.id),
         db_name: Some(db.to_string()),
         db_password_enc: Some(key.seal(
-            &tenant_plane::tenants::role_purpose(id),
+            &tenant_plane::catalog::role_purpose(id),
             password.expose_secret().as_bytes(),
         )),
         schema_version: 0,

@@ -6,7 +6,7 @@ use super::TenantContext;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
-use crate::data::audit;
+use crate::data::tenant_audit;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +62,7 @@ pub async fn create(
     ctx: TenantContext,
     body: web::Json<CreateAgent>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Agents, Action::Write).await?;
+    let caller = ctx.require(Resource::Agents, Action::Write).await?;
     let body = body.into_inner();
     let new = NewAgent {
         name: valid_name(&body.name)?,
@@ -73,10 +73,10 @@ pub async fn create(
     let root_limit = ctx.route.root_features.max_agents;
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
-    let agent = agents::create(&tx, &scope, &ctx.route.features, root_limit, &new).await?;
-    audit::record(
+    let agent = agents::create(&tx, &caller, &ctx.route.features, root_limit, &new).await?;
+    tenant_audit::record(
         &tx,
-        &scope,
+        &caller,
         &ctx.origin(),
         "agents.create",
         &format!("agents/{}", agent.id),
@@ -90,10 +90,10 @@ pub async fn create(
 /// `GET /v1/agents?limit=&cursor=`
 #[utoipa::path(get, path = "/v1/agents", tag = "agents", params(Page), responses((status = 200, description = "A page of agents: `{agents, next_cursor}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Agents, Action::Read).await?;
+    let caller = ctx.require(Resource::Agents, Action::Read).await?;
     let limit = i64::from(page.limit.unwrap_or(50).clamp(1, 500));
     let conn = ctx.state().router().connection(&ctx.route).await?;
-    let agents = agents::list(&conn, &scope, page.cursor, limit).await?;
+    let agents = agents::list(&conn, &caller, page.cursor, limit).await?;
     let next = (agents.len() as i64 == limit)
         .then(|| agents.last().map(|a| a.id))
         .flatten();
@@ -103,9 +103,9 @@ pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResp
 /// `GET /v1/agents/{id}`
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Agents, Action::Read).await?;
+    let caller = ctx.require(Resource::Agents, Action::Read).await?;
     let conn = ctx.state().router().connection(&ctx.route).await?;
-    let agent = agents::get(&conn, &scope, id.into_inner()).await?;
+    let agent = agents::get(&conn, &caller, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(agent))
 }
 
@@ -116,7 +116,7 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: web::Json<UpdateAgent>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Agents, Action::Write).await?;
+    let caller = ctx.require(Resource::Agents, Action::Write).await?;
     let body = body.into_inner();
     let name = body.name.as_deref().map(valid_name).transpose()?;
     let configuration = valid_configuration(body.configuration)?;
@@ -124,15 +124,15 @@ pub async fn update(
     let tx = conn.transaction().await?;
     let agent = agents::update(
         &tx,
-        &scope,
+        &caller,
         id.into_inner(),
         name.as_deref(),
         configuration.as_ref(),
     )
     .await?;
-    audit::record(
+    tenant_audit::record(
         &tx,
-        &scope,
+        &caller,
         &ctx.origin(),
         "agents.update",
         &format!("agents/{}", agent.id),
@@ -146,14 +146,14 @@ pub async fn update(
 /// `DELETE /v1/agents/{id}`
 #[utoipa::path(delete, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn delete(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Agents, Action::Delete).await?;
+    let caller = ctx.require(Resource::Agents, Action::Delete).await?;
     let id = id.into_inner();
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
-    agents::delete(&tx, &scope, id).await?;
-    audit::record(
+    agents::delete(&tx, &caller, id).await?;
+    tenant_audit::record(
         &tx,
-        &scope,
+        &caller,
         &ctx.origin(),
         "agents.delete",
         &format!("agents/{id}"),

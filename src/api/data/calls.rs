@@ -6,8 +6,8 @@ use uuid::Uuid;
 use super::TenantContext;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
-use crate::data::audit;
 use crate::data::calls::{self, CallFilter, CallStatus};
+use crate::data::tenant_audit;
 use crate::data::DataError;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -79,7 +79,7 @@ pub async fn create(
     ctx: TenantContext,
     body: web::Json<CreateCall>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Calls, Action::Write).await?;
+    let caller = ctx.require(Resource::Calls, Action::Write).await?;
     let body = body.into_inner();
     let phone = valid_phone(body.customer_phone)?;
     let duration = valid_duration(body.duration)?;
@@ -88,7 +88,7 @@ pub async fn create(
     let tx = conn.transaction().await?;
     let call = calls::create(
         &tx,
-        &scope,
+        &caller,
         sub_limit,
         root_limit,
         body.agent_id,
@@ -97,9 +97,9 @@ pub async fn create(
         duration,
     )
     .await?;
-    audit::record(
+    tenant_audit::record(
         &tx,
-        &scope,
+        &caller,
         &ctx.origin(),
         "calls.create",
         &format!("calls/{}", call.id),
@@ -116,7 +116,7 @@ pub async fn list(
     ctx: TenantContext,
     query: web::Query<ListCalls>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Calls, Action::Read).await?;
+    let caller = ctx.require(Resource::Calls, Action::Read).await?;
     let q = query.into_inner();
     let filter = CallFilter {
         status: q.status,
@@ -128,7 +128,7 @@ pub async fn list(
         limit: i64::from(q.limit.unwrap_or(50).clamp(1, 500)),
     };
     let conn = ctx.state().router().connection(&ctx.route).await?;
-    let calls = calls::list(&conn, &scope, &filter).await?;
+    let calls = calls::list(&conn, &caller, &filter).await?;
     let next = (calls.len() as i64 == filter.limit)
         .then(|| calls.last().map(|c| c.id))
         .flatten();
@@ -138,9 +138,9 @@ pub async fn list(
 /// `GET /v1/calls/{id}`
 #[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Calls, Action::Read).await?;
+    let caller = ctx.require(Resource::Calls, Action::Read).await?;
     let conn = ctx.state().router().connection(&ctx.route).await?;
-    let call = calls::get(&conn, &scope, id.into_inner()).await?;
+    let call = calls::get(&conn, &caller, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(call))
 }
 
@@ -151,16 +151,16 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: web::Json<UpdateCall>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Calls, Action::Write).await?;
+    let caller = ctx.require(Resource::Calls, Action::Write).await?;
     let body = body.into_inner();
     let duration = valid_duration(body.duration)?;
     let limits = limits(&ctx);
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
-    let call = calls::update(&tx, &scope, limits, id.into_inner(), body.status, duration).await?;
-    audit::record(
+    let call = calls::update(&tx, &caller, limits, id.into_inner(), body.status, duration).await?;
+    tenant_audit::record(
         &tx,
-        &scope,
+        &caller,
         &ctx.origin(),
         "calls.update",
         &format!("calls/{}", call.id),

@@ -10,13 +10,13 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::api::ApiError;
-use crate::audit::{self, NewEvent};
-use crate::auth::{self, Action, Principal, Resource, Role};
-use crate::data::audit::Origin;
-use crate::data::Scope;
+use crate::api::AppState;
+use crate::auth::{Action, Principal, Resource, Role};
+use crate::control_audit::{self, NewEvent};
+use crate::data::tenant_audit::Origin;
+use crate::data::Caller;
 use crate::domain::TenantId;
 use crate::router::Route;
-use crate::state::AppState;
 
 pub const TENANT_HEADER: &str = "x-tenant-id";
 pub const SUBTENANT_HEADER: &str = "x-subtenant-id";
@@ -57,7 +57,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by startup")
         .clone();
-    let principal = auth::authenticate(req).await?;
+    let principal = crate::api::principal::authenticate(req).await?;
     actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
     let named = header_tenant(req, TENANT_HEADER)?;
     let by_host = match req
@@ -132,7 +132,7 @@ async fn deny(
     action: &str,
 ) -> Result<(), ApiError> {
     let origin = crate::api::request_origin(req);
-    audit::record(
+    control_audit::record(
         state.catalog(),
         &NewEvent {
             tenant_id: Some(tenant),
@@ -142,7 +142,7 @@ async fn deny(
             resource: "tenant",
             ip_address: origin.ip_address.as_deref(),
             user_agent: origin.user_agent.as_deref(),
-            result: audit::AuditResult::Failure,
+            result: control_audit::AuditResult::Failure,
         },
     )
     .await?;
@@ -152,9 +152,9 @@ async fn deny(
 
 impl TenantContext {
     /// The permission check, stated by each handler; a refusal is audited.
-    pub async fn require(&self, resource: Resource, action: Action) -> Result<Scope, ApiError> {
+    pub async fn require(&self, resource: Resource, action: Action) -> Result<Caller, ApiError> {
         match self.principal.require(resource, action) {
-            Ok(granted) => Ok(Scope {
+            Ok(granted) => Ok(Caller {
                 tenant_id: self.route.root.id,
                 subtenant_id: self.route.subtenant(),
                 user_id: self.principal.user_id().to_string(),

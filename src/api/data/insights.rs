@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::TenantContext;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
-use crate::data::{analytics, audit};
+use crate::data::{analytics, tenant_audit};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -22,10 +22,10 @@ pub async fn summary(
     ctx: TenantContext,
     range: web::Query<Range>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Analytics, Action::Read).await?;
+    let caller = ctx.require(Resource::Analytics, Action::Read).await?;
     let mut conn = ctx.state().router().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
-    let summary = analytics::summary(&tx, &scope, range.from, range.to).await?;
+    let summary = analytics::summary(&tx, &caller, range.from, range.to).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(summary))
 }
@@ -44,14 +44,14 @@ pub async fn audit(
     ctx: TenantContext,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = ctx.require(Resource::Audit, Action::Read).await?;
+    let caller = ctx.require(Resource::Audit, Action::Read).await?;
     let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
     let conn = ctx.state().router().connection(&ctx.route).await?;
-    let events = audit::list(&conn, &scope, limit).await?;
-    let control = crate::audit::list(
+    let events = tenant_audit::list(&conn, &caller, limit).await?;
+    let control = crate::control_audit::list(
         ctx.state().catalog(),
-        scope.tenant_id,
-        scope.subtenant_id,
+        caller.tenant_id,
+        caller.subtenant_id,
         limit,
     )
     .await?;

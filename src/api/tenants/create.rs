@@ -4,10 +4,10 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::idempotency::idempotent;
+use crate::api::AppState;
 use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantName, Tier};
-use crate::state::AppState;
 use crate::tenant_config::TenantConfig;
 use crate::tenants::{NewSubtenantInput, NewTenantInput};
 

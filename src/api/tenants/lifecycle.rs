@@ -2,9 +2,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
+use crate::api::AppState;
 use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
-use crate::state::AppState;
 use crate::tenants::Transition;
 
 async fn apply(

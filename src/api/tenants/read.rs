@@ -3,10 +3,10 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::ApiError;
+use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::TenantFilter;
 use crate::domain::{TenantId, TenantStatus};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -2,10 +2,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
+use crate::api::AppState;
 use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantName, Tier};
-use crate::state::AppState;
 use crate::tenants::TenantPatch;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

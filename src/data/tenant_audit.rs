@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{DataError, Scope, Transaction};
+use super::{Caller, DataError, Transaction};
 
 /// One event, with the seed's AuditLog fields.
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +30,7 @@ pub struct Origin {
 
 pub async fn record(
     tx: &Transaction<'_>,
-    scope: &Scope,
+    caller: &Caller,
     origin: &Origin,
     action: &str,
     resource: &str,
@@ -40,9 +40,9 @@ pub async fn record(
         "INSERT INTO audit_log (tenant_id, subtenant_id, user_id, action, resource, ip_address, user_agent, result)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
-            &scope.tenant_id.as_uuid(),
-            &scope.subtenant_uuid(),
-            &scope.user_id,
+            &caller.tenant_id.as_uuid(),
+            &caller.subtenant_uuid(),
+            &caller.user_id,
             &action,
             &resource,
             &origin.ip_address,
@@ -56,16 +56,16 @@ pub async fn record(
 
 pub async fn list(
     client: &deadpool_postgres::ClientWrapper,
-    scope: &Scope,
+    caller: &Caller,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, DataError> {
     let rows = super::read(
         client,
-        scope,
+        caller,
         "SELECT tenant_id, subtenant_id, user_id, action, resource, \"timestamp\", ip_address, user_agent, result
                FROM audit_log WHERE ($1::text IS NULL OR user_id = $1)
               ORDER BY id DESC LIMIT $2",
-        &[&scope.owner_filter(), &limit],
+        &[&caller.owner_filter(), &limit],
     )
     .await?;
     Ok(rows

@@ -1,14 +1,17 @@
 //! Shared state of the HTTP service, behind one `Arc` (actix's `web::Data`).
+//! Only the HTTP layer knows it: the services below take what they need as
+//! arguments, never the whole state.
 
 use std::sync::Arc;
 
 use crate::auth::JwtKeys;
 use crate::catalog::Catalog;
 use crate::config::Settings;
-use crate::migrator::Fleet;
+use crate::fleet::Fleet;
 use crate::reconciler::Reconciler;
 use crate::router::Router;
-use crate::startup::Services;
+use crate::servers::Servers;
+use crate::services::Services;
 use crate::tenants::Tenants;
 
 pub struct AppState {
@@ -34,6 +37,10 @@ impl AppState {
 
     pub fn tenants(&self) -> &Tenants {
         &self.services.tenants
+    }
+
+    pub fn servers(&self) -> &Servers {
+        &self.services.servers
     }
 
     pub fn router(&self) -> &Router {

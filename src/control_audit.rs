@@ -1,7 +1,7 @@
 //! Control-plane audit events, kept in the catalog: tenant lifecycle changes,
 //! API-key changes, and every denied request (the tenant's own database may
 //! be the very thing the caller was refused). Data-plane mutations are
-//! audited in the tenant database instead (`data::audit`), in the same
+//! audited in the tenant database instead (`data::tenant_audit`), in the same
 //! transaction as the mutation.
 //!
 //! A control-plane change spans the catalog and database servers, so it

@@ -1,14 +1,13 @@
 //! One error type for every handler, with a stable JSON envelope:
-//! `{"error":{"code":"…","message":"…"}}`. Module errors convert into it once,
-//! here. A 5xx or auth error tells the client nothing internal; the cause
-//! chain goes to the log.
+//! `{"error":{"code":"…","message":"…"}}`. Every module error converts into
+//! it here and nowhere else: `control.rs` (auth, catalog, lifecycle,
+//! servers, fleet runs) and `data.rs` (router, data plane); `tests.rs` pins
+//! the status and code of every variant. A 5xx or auth error tells the
+//! client nothing internal; the cause chain goes to the log.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
-
-use crate::auth::AuthError;
-use crate::catalog::CatalogError;
 
 /// The error envelope every non-2xx response carries.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -160,121 +159,7 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        let (status, code, message) = match &e {
-            AuthError::MissingCredentials => (
-                StatusCode::UNAUTHORIZED,
-                "missing_credentials",
-                "this route needs a bearer token",
-            ),
-            AuthError::InvalidToken(_) => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the token is not valid",
-            ),
-            AuthError::Expired => (
-                StatusCode::UNAUTHORIZED,
-                "token_expired",
-                "the token has expired",
-            ),
-            AuthError::Forbidden { .. } => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "the token does not allow this request",
-            ),
-            AuthError::Key(_) => {
-                return ApiError::internal(e);
-            }
-            AuthError::Lookup(_) => {
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "catalog_unavailable",
-                    "credentials cannot be checked right now; retry shortly",
-                )
-                .with_retry_after(1)
-                .with_source(e);
-            }
-        };
-        ApiError::new(status, code, message).with_source(e)
-    }
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> Self {
-        match e {
-            CatalogError::Unavailable(_) | CatalogError::Connect(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "catalog_unavailable",
-                "the control plane cannot reach its catalog; retry shortly",
-            )
-            .with_retry_after(1)
-            .with_source(e),
-            CatalogError::ServerExists => ApiError::new(
-                StatusCode::CONFLICT,
-                "server_exists",
-                "a server with this name or address is already registered",
-            ),
-            other => ApiError::internal(other),
-        }
-    }
-}
-
+mod control;
+mod data;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::{Action, Resource};
-
-    #[test]
-    fn each_module_error_maps_to_a_pinned_status_and_code() {
-        let cases: Vec<(ApiError, u16, &str)> = vec![
-            (
-                AuthError::MissingCredentials.into(),
-                401,
-                "missing_credentials",
-            ),
-            (
-                AuthError::InvalidToken("x".into()).into(),
-                401,
-                "invalid_token",
-            ),
-            (AuthError::Expired.into(), 401, "token_expired"),
-            (
-                AuthError::Forbidden {
-                    resource: Resource::Tenants,
-                    action: Action::Read,
-                }
-                .into(),
-                403,
-                "forbidden",
-            ),
-            (
-                CatalogError::Unavailable(deadpool_postgres::PoolError::Closed).into(),
-                503,
-                "catalog_unavailable",
-            ),
-        ];
-        for (error, status, code) in cases {
-            assert_eq!(error.status().as_u16(), status, "{error}");
-            assert_eq!(error.code(), code);
-        }
-    }
-
-    #[test]
-    fn internal_errors_hide_their_cause_from_the_client() {
-        let error = ApiError::internal(anyhow::anyhow!("password=hunter2 at 10.0.0.7"));
-        let response = error.error_response();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = actix_web::body::to_bytes(response.into_body());
-        let body = futures_util::FutureExt::now_or_never(body)
-            .unwrap()
-            .unwrap();
-        let text = String::from_utf8(body.to_vec()).unwrap();
-        assert!(
-            !text.contains("hunter2") && !text.contains("10.0.0.7"),
-            "{text}"
-        );
-        let envelope: ErrorEnvelope = serde_json::from_str(&text).unwrap();
-        assert_eq!(envelope.error.code, "internal_error");
-    }
-}
+mod tests;

@@ -10,13 +10,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest};
-use metrics::SharedString;
 use tracing::field::Empty;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
-use super::metrics::{record_request, ServedTenant};
-use super::REQUEST_ID_HEADER;
-use crate::state::AppState;
+use crate::api::AppState;
+use crate::telemetry::metrics::{record_request, ServedTenant};
+use crate::telemetry::REQUEST_ID_HEADER;
 
 /// Resource data: the route pattern a request matched, as metrics and
 /// traces label it. Set by `api::resource` when the routes are built.
@@ -35,14 +34,6 @@ impl RouteLabel {
     /// The label of the resource that served `req` (none: no route matched).
     pub fn of(req: &HttpRequest) -> Option<&Self> {
         req.app_data::<Self>()
-    }
-
-    pub(super) fn arc(&self) -> Arc<str> {
-        self.0.clone()
-    }
-
-    pub(super) fn shared(&self) -> SharedString {
-        SharedString::from_shared(self.0.clone())
     }
 }
 
@@ -118,7 +109,7 @@ pub async fn request_telemetry(
         .unwrap_or(0);
     let served = request.extensions().get::<ServedTenant>().copied();
     record_request(
-        RouteLabel::of(request),
+        RouteLabel::of(request).map(|r| &r.0),
         request.method(),
         res.status(),
         served,

@@ -1,4 +1,5 @@
-//! Fleet runs: the template first, then a canary wave, then the rest, at most
+//! Fleet migration runs, an orchestrator above the provisioner and the
+//! migrator: the template first, then a canary wave, then the rest, at most
 //! `concurrency` tenants at a time. A failing tenant is recorded and the run
 //! goes on, until failures exceed `max_failures`; then the run stops and the
 //! remaining items stay pending. Everything is in the catalog ledger, so a
@@ -11,11 +12,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{MigrateError, MigrationSet};
 use crate::catalog::{
     Catalog, CatalogError, DbServer, ItemRecord, NewRun, RunCounts, RunRecord, ServerState,
 };
 use crate::domain::Tier;
+use crate::migrator::{MigrateError, MigrationSet, Outcome};
 use crate::provisioner::{ProvisionError, Provisioner};
 
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ impl Default for FleetOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum FleetError {
     #[error("no such migration run")]
     NotFound,
@@ -292,7 +295,7 @@ impl Shared {
         &self,
         server: &DbServer,
         db: &str,
-    ) -> Result<super::Outcome, MigrateErrorOrPlacement> {
+    ) -> Result<Outcome, MigrateErrorOrPlacement> {
         let config = self
             .fleet
             .provisioner

@@ -1,0 +1,126 @@
+//! Errors that reach a client only inside another.
+
+use std::sync::Arc;
+
+use strum::EnumCount;
+
+use super::{check_nested, io, pg, pool, refinery};
+use crate::backup::BackupError;
+use crate::crypto::CryptoError;
+use crate::directory::CredentialsError;
+use crate::dump::DumpError;
+use crate::migrator::MigrateError;
+use crate::provisioner::ProvisionError;
+use crate::router::RouterError;
+use crate::tenants::TenantsError;
+
+/// The errors that reach a client only inside another: each variant of
+/// each, through the wrapper that carries it.
+#[test]
+fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
+    check_nested(
+        vec![
+            (
+                ProvisionError::Connect {
+                    server: "s1".into(),
+                    source: pg(),
+                },
+                503,
+                "database_server_unavailable",
+            ),
+            (ProvisionError::Sql(pg()), 500, "internal_error"),
+            (
+                ProvisionError::Migrate(MigrateError::Query(pg())),
+                500,
+                "internal_error",
+            ),
+            (
+                ProvisionError::NoCredentials("s1".into()),
+                500,
+                "internal_error",
+            ),
+            (
+                ProvisionError::Pool {
+                    server: "s1".into(),
+                    source: pool(),
+                },
+                500,
+                "internal_error",
+            ),
+        ],
+        ProvisionError::COUNT,
+        TenantsError::Provision,
+    );
+    check_nested(
+        vec![
+            (MigrateError::Connect(pg()), 500, "internal_error"),
+            (MigrateError::Query(pg()), 500, "internal_error"),
+            (MigrateError::Refinery(refinery()), 500, "internal_error"),
+            (
+                MigrateError::Load {
+                    path: "/m".into(),
+                    source: refinery(),
+                },
+                500,
+                "internal_error",
+            ),
+        ],
+        MigrateError::COUNT,
+        TenantsError::Migrate,
+    );
+    check_nested(
+        vec![
+            (
+                DumpError::Spawn {
+                    program: "pg_dump".into(),
+                    source: io(),
+                },
+                503,
+                "move_failed",
+            ),
+            (
+                DumpError::Failed {
+                    program: "pg_dump".into(),
+                    stderr: "x".into(),
+                },
+                503,
+                "move_failed",
+            ),
+            (DumpError::NoHost, 503, "move_failed"),
+            (DumpError::Query(pg()), 503, "move_failed"),
+        ],
+        DumpError::COUNT,
+        TenantsError::Dump,
+    );
+    check_nested(
+        vec![
+            (BackupError::Io(io()), 500, "internal_error"),
+            (BackupError::NotAnArchive("x".into()), 500, "internal_error"),
+            (BackupError::Corrupt("x".into()), 500, "internal_error"),
+            (BackupError::Unsealed, 500, "internal_error"),
+            (BackupError::UnsupportedFormat(9), 500, "internal_error"),
+        ],
+        BackupError::COUNT,
+        TenantsError::Backup,
+    );
+    check_nested(
+        vec![
+            (CryptoError::BadKey, 500, "internal_error"),
+            (CryptoError::Open, 500, "internal_error"),
+        ],
+        CryptoError::COUNT,
+        TenantsError::Crypto,
+    );
+    check_nested(
+        vec![
+            (CredentialsError::Missing, 500, "internal_error"),
+            (
+                CredentialsError::Sealed(CryptoError::Open),
+                500,
+                "internal_error",
+            ),
+        ],
+        CredentialsError::COUNT,
+        |e| RouterError::Credentials(Arc::new(e)),
+    );
+}

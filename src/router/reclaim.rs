@@ -1,0 +1,101 @@
+//! Keeping each server's sessions within its budget: a changed budget is
+//! applied to the budget and its pools at once, and a request that finds
+//! the budget spent closes another tenant's idle session to free a permit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::budget::ServerBudget;
+use super::{RouterInner, TenantPool};
+use crate::directory::DbServer;
+
+impl RouterInner {
+    pub(super) fn budget_size(&self, server: &DbServer) -> usize {
+        server
+            .connection_budget
+            .and_then(|b| usize::try_from(b).ok())
+            .unwrap_or(self.settings.connection_budget as usize)
+            .max(1)
+    }
+
+    /// The server's budget, made at its first use.
+    pub(super) fn budget(&self, server: &DbServer) -> Arc<ServerBudget> {
+        let mut budgets = self.budgets.lock().expect("budgets");
+        budgets
+            .entry(server.id)
+            .or_insert_with(|| Arc::new(ServerBudget::new(self.budget_size(server))))
+            .clone()
+    }
+
+    /// Whether the server's budget is spent (the request path's check).
+    pub(super) fn budget_spent(&self, server: Uuid) -> bool {
+        let budgets = self.budgets.lock().expect("budgets");
+        budgets.get(&server).is_some_and(|b| b.spent())
+    }
+
+    /// Resizes the server's budget to `server.connection_budget`, from a
+    /// row just read from the catalog (a route's copy may be older), and
+    /// its pools' sizes with it. A shrink closes idle sessions to pay now.
+    pub(super) fn apply_budget(&self, server: &DbServer) {
+        let Some(budget) = self
+            .budgets
+            .lock()
+            .expect("budgets")
+            .get(&server.id)
+            .cloned()
+        else {
+            return;
+        };
+        let _one_at_a_time = budget.applying.lock().expect("applying");
+        let size = self.budget_size(server);
+        if budget.size() == size {
+            return;
+        }
+        let owed = budget.resize(size);
+        for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server.id) {
+            pool.pool.resize(pool.tier_size.min(size));
+            if owed {
+                pool.pool.retain(|client, _| !budget.collect(&client.debt));
+            }
+        }
+    }
+
+    /// Closes one idle connection on `server`: the one unused for longest,
+    /// whichever tenant it belongs to, giving its permit to a waiter. One at
+    /// a time: closing every idle connection would make all tenants
+    /// reconnect at once.
+    pub(super) fn close_idle_on(&self, server: Uuid) -> bool {
+        let mut victim: Option<(TenantPool, Duration)> = None;
+        for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
+            if pool.pool.status().available == 0 {
+                continue;
+            }
+            // `retain` visits only idle connections; keeping them all just reads.
+            let mut idle_for = Duration::ZERO;
+            pool.pool.retain(|_, metrics| {
+                idle_for = idle_for.max(metrics.last_used());
+                true
+            });
+            if victim
+                .as_ref()
+                .is_none_or(|(_, longest)| idle_for > *longest)
+            {
+                victim = Some((pool, idle_for));
+            }
+        }
+        let Some((pool, longest)) = victim else {
+            return false;
+        };
+        let mut closed = false;
+        pool.pool.retain(|_, metrics| {
+            if !closed && metrics.last_used() >= longest {
+                closed = true;
+                return false;
+            }
+            true
+        });
+        closed
+    }
+}

@@ -1,0 +1,144 @@
+//! Tenant sessions made within their server's budget: a session takes a
+//! permit before it connects, and its connection task gives it back (or
+//! forgets it, to pay a shrunk budget) only once the socket has closed.
+
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use deadpool::managed::{Manager, Metrics, RecycleResult};
+use tokio::sync::OwnedSemaphorePermit;
+use uuid::Uuid;
+
+use super::budget::{ServerBudget, OPEN};
+use super::RouterInner;
+
+/// A tenant connection; its connection task holds one permit of its
+/// server's budget.
+pub struct BudgetedClient {
+    client: deadpool_postgres::ClientWrapper,
+    /// `OPEN`, `PAYS` (it was closed to pay a shrunk budget's debt) or
+    /// `CLOSED` (its permit is settled); shared with its connection task.
+    pub(super) debt: Arc<AtomicU8>,
+}
+
+impl std::ops::Deref for BudgetedClient {
+    type Target = deadpool_postgres::ClientWrapper;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for BudgetedClient {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the server's connection budget stayed spent for the whole acquire timeout")]
+    BudgetSpent,
+    #[error("cannot connect to the tenant database")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Makes tenant connections only within the server's budget.
+pub struct BudgetedManager {
+    /// The tenant role's connection settings.
+    pub(super) config: tokio_postgres::Config,
+    pub(super) budget: Arc<ServerBudget>,
+    pub(super) server: Uuid,
+    pub(super) acquire_timeout: Duration,
+    /// To close idle connections of other tenants when the budget is spent.
+    pub(super) router: Weak<RouterInner>,
+}
+
+/// How often a waiter closes idle connections that were returned meanwhile.
+const RECLAIM_EVERY: Duration = Duration::from_millis(20);
+
+impl BudgetedManager {
+    /// A permit of the server's budget. While the budget is spent, an idle
+    /// connection of another tenant on the server is closed to give its
+    /// permit back (connections returned to a pool go idle, not back to the
+    /// budget), until `acquire_timeout` runs out.
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
+        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+        loop {
+            let permit = self.acquire_by(deadline).await?;
+            // After a shrink, a permit that comes free pays the debt first.
+            if self.budget.take_debt() {
+                permit.forget();
+                continue;
+            }
+            return Ok(permit);
+        }
+    }
+
+    async fn acquire_by(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<OwnedSemaphorePermit, ConnectError> {
+        let permits = &self.budget.permits;
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        loop {
+            if let Some(router) = self.router.upgrade() {
+                router.close_idle_on(self.server);
+            }
+            let wait =
+                RECLAIM_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Err(_)) => return Err(ConnectError::BudgetSpent),
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ConnectError::BudgetSpent)
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl Manager for BudgetedManager {
+    type Type = BudgetedClient;
+    type Error = ConnectError;
+
+    async fn create(&self) -> Result<BudgetedClient, ConnectError> {
+        let permit = self.acquire().await?;
+        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        // The permit goes back only when the session's socket has closed
+        // (the client was dropped and the session ended), not before.
+        let debt = Arc::new(AtomicU8::new(OPEN));
+        let (session, budget) = (debt.clone(), self.budget.clone());
+        tokio::spawn(async move {
+            let _ = connection.await;
+            budget.settle(&session, permit);
+        });
+        ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
+        // The wrapper aborts the task it is given when dropped; give it one
+        // that has nothing to abort, so the session closes cleanly.
+        let nothing = tokio::spawn(async {});
+        Ok(BudgetedClient {
+            client: deadpool_postgres::ClientWrapper::new(client, nothing),
+            debt,
+        })
+    }
+
+    async fn recycle(&self, obj: &mut BudgetedClient, _: &Metrics) -> RecycleResult<ConnectError> {
+        // Fast recycling: a session the server ended is not handed out again.
+        if obj.client.is_closed() {
+            return Err(deadpool::managed::RecycleError::Message(
+                "the session was closed".into(),
+            ));
+        }
+        // A shrunk budget is paid with sessions as they come back.
+        if self.budget.collect(&obj.debt) {
+            return Err(deadpool::managed::RecycleError::Message(
+                "the server's budget shrank".into(),
+            ));
+        }
+        Ok(())
+    }
+}

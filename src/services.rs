@@ -1,0 +1,97 @@
+//! The services container: everything the HTTP server and the CLI share,
+//! built once from the settings. `startup` wraps it in the HTTP layer; every
+//! CLI command but `serve` uses it alone, so no command needs the HTTP layer.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::catalog::{self, Catalog, ServerState};
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::fleet::Fleet;
+use crate::migrator::MigrationSet;
+use crate::provisioner::Provisioner;
+use crate::reconciler::Reconciler;
+use crate::servers::Servers;
+use crate::tenants::Tenants;
+
+/// The library services, shared by the HTTP server and the CLI.
+#[derive(Clone)]
+pub struct Services {
+    pub catalog: Catalog,
+    pub tenants: Tenants,
+    pub reconciler: Reconciler,
+    pub fleet: Fleet,
+    pub servers: Servers,
+}
+
+impl Services {
+    /// Connects to and migrates the catalog, registers the catalog's own
+    /// server, and brings every active server's template up to date.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let url = settings
+            .database_url
+            .clone()
+            .context("no catalog database configured (TENANT_PLANE_DATABASE_URL)")?;
+        let key = settings
+            .master_key
+            .as_ref()
+            .context("no master key configured (TENANT_PLANE_MASTER_KEY)")?;
+        let master_key = MasterKey::from_hex(key).context("TENANT_PLANE_MASTER_KEY")?;
+        let catalog = Catalog::connect(&url, &settings.catalog)
+            .await
+            .context("connecting to the catalog database")?;
+        catalog::upgrade_schema(&catalog)
+            .await
+            .context("upgrading the catalog schema")?;
+        catalog
+            .register_catalog_server()
+            .await
+            .context("registering the catalog's database server")?;
+        let migrations = match &settings.migrations.tenant_dir {
+            Some(dir) => MigrationSet::from_dir(dir)?,
+            None => MigrationSet::embedded(),
+        };
+        let provisioner =
+            Provisioner::new(catalog.config().clone(), migrations, master_key.clone());
+        for server in catalog.list_servers().await? {
+            if server.state != ServerState::Active {
+                continue;
+            }
+            // The catalog's own server must work; another one that is
+            // unreachable now gets its template on its first tenant.
+            match provisioner.prepare_server(&server).await {
+                Ok(_) => {}
+                Err(e) if !server.is_catalog => tracing::warn!(
+                    server = %server.name,
+                    error = %format!("{:#}", anyhow::Error::from(e)),
+                    "cannot prepare the template database on a server; tenants are not placed there until it answers"
+                ),
+                Err(e) => {
+                    return Err(anyhow::Error::from(e).context(format!(
+                        "preparing the template database on server {}",
+                        server.name
+                    )))
+                }
+            }
+        }
+        let fleet = Fleet::new(catalog.clone(), provisioner.clone());
+        let servers = Servers::new(catalog.clone(), provisioner.clone(), master_key.clone());
+        // A third of the stale limit: two missed beats still leave it fresh.
+        let tenants = Tenants::new(catalog.clone(), provisioner, master_key)
+            .with_heartbeat(Duration::from_secs(settings.reconciler.stale_after_secs) / 3);
+        let reconciler = Reconciler::new(
+            tenants.clone(),
+            &settings.reconciler,
+            settings.tenants.retention_days,
+        );
+        Ok(Self {
+            catalog,
+            tenants,
+            reconciler,
+            fleet,
+            servers,
+        })
+    }
+}
