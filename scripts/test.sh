@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
 ensure_postgres_server
-exec cargo test "$@"
+exec cargo test --features failpoints "$@"

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{self, Catalog, ServerState};
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::fleet::Fleet;
 use crate::migrator::MigrationSet;
+use crate::operations::Operations;
 use crate::provisioner::Provisioner;
 use crate::reconciler::Reconciler;
 use crate::servers::Servers;
@@ -24,6 +26,9 @@ pub struct Services {
     pub reconciler: Reconciler,
     pub fleet: Fleet,
     pub servers: Servers,
+    pub operations: Operations,
+    /// Ends this process's owner lease (the last step of shutdown).
+    lease: CancellationToken,
 }
 
 impl Services {
@@ -53,8 +58,24 @@ impl Services {
             Some(dir) => MigrationSet::from_dir(dir)?,
             None => MigrationSet::embedded(),
         };
-        let provisioner =
-            Provisioner::new(catalog.config().clone(), migrations, master_key.clone());
+        let installation = catalog
+            .installation_id()
+            .await
+            .context("reading the installation id")?;
+        let provisioner = Provisioner::new(
+            catalog.config().clone(),
+            migrations,
+            master_key.clone(),
+            installation,
+        );
+        let lease = CancellationToken::new();
+        let operations = Operations::start(
+            catalog.clone(),
+            Duration::from_secs(settings.reconciler.stale_after_secs),
+            lease.clone(),
+        )
+        .await
+        .context("taking this process's owner lease on the catalog")?;
         for server in catalog.list_servers().await? {
             if server.state != ServerState::Active {
                 continue;
@@ -76,11 +97,10 @@ impl Services {
                 }
             }
         }
-        let fleet = Fleet::new(catalog.clone(), provisioner.clone());
+        let fleet = Fleet::new(catalog.clone(), provisioner.clone(), operations.clone());
         let servers = Servers::new(catalog.clone(), provisioner.clone(), master_key.clone());
-        // A third of the stale limit: two missed beats still leave it fresh.
-        let tenants = Tenants::new(catalog.clone(), provisioner, master_key)
-            .with_heartbeat(Duration::from_secs(settings.reconciler.stale_after_secs) / 3);
+        let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
+            .with_final_backups(settings.backup.local_dir());
         let reconciler = Reconciler::new(
             tenants.clone(),
             &settings.reconciler,
@@ -92,6 +112,14 @@ impl Services {
             reconciler,
             fleet,
             servers,
+            operations,
+            lease,
         })
+    }
+
+    /// Ends this process's owner lease: whatever it leaves unfinished, a
+    /// peer (or its next start) takes over at once.
+    pub fn end_lease(&self) {
+        self.lease.cancel();
     }
 }

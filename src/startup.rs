@@ -98,7 +98,8 @@ impl Application {
 
     /// Serves until stopped by SIGINT/SIGTERM or the server handle; in-flight
     /// requests get `http.shutdown_timeout_secs` to finish. Then the
-    /// background workers stop, and last the tenant pools close.
+    /// background workers stop, the tenant pools close, and last the owner
+    /// lease ends, so peers take over whatever is left at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.shutdown.cancel();
@@ -106,6 +107,7 @@ impl Application {
             let _ = worker.await;
         }
         self.state.router().close_all().await;
+        self.state.services().end_lease();
         served
     }
 }

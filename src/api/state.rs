@@ -31,6 +31,10 @@ impl AppState {
         }
     }
 
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.services.catalog
     }

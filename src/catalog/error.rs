@@ -19,6 +19,12 @@ pub enum CatalogError {
     TenantBusy,
     #[error("the parent tenant does not exist")]
     ParentMissing,
+    #[error("no such tenant")]
+    TenantMissing,
+    #[error("the operation was claimed by another process; this one may change nothing more")]
+    Fenced,
+    #[error("this process holds no owner lease on the catalog right now")]
+    NoLease,
     #[error("a server with this name or address is already registered")]
     ServerExists,
     #[error("cannot build the catalog pool")]

@@ -4,8 +4,11 @@
 
 mod api_keys;
 mod error;
+mod fencing;
 mod idempotency;
+mod installation;
 mod migration_runs;
+mod moves;
 mod operations;
 mod restores;
 mod schema;
@@ -22,9 +25,11 @@ use tokio_postgres::NoTls;
 
 pub use api_keys::ApiKeyRecord;
 pub use error::CatalogError;
+pub use fencing::{Fence, FenceGuard, Operation, Owner, OWNER_LOCK_CLASS};
 pub use idempotency::{IdempotencyClaim, StoredResponse};
+pub use installation::{installation_tag, tagged_installation};
 pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
-pub use operations::{Cascade, NewTenant, OpKind, Operation, TenantChange};
+pub use operations::{Cascade, NewTenant, OpKind, TenantChange};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
 pub use schema::{schema_versions, upgrade_schema, CATALOG_SCHEMA_LOCK};
 pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};

@@ -2,14 +2,19 @@
 //! and finished after it, together with the tenant change it makes. A partial
 //! unique index allows one unfinished operation per tenant: that row is the
 //! per-tenant lock, across replicas and across crashes.
-
-use std::time::Duration;
+//!
+//! Every write of a running operation is fenced: it names the operation's
+//! id and the generation its writer claimed (`Fence`), and changes nothing
+//! if another process has claimed it since (`CatalogError::Fenced`).
+//! Claims, heartbeats and the row lock for destructive steps are in
+//! `fencing.rs`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use super::fencing::{Fence, Owner};
 use super::tenants::{tenant_from_row, TenantRecord, TENANT_COLUMNS};
 use super::{Catalog, CatalogError};
 use crate::domain::{TenantId, TenantStatus, Tier};
@@ -28,6 +33,12 @@ pub enum OpKind {
     Move,
     /// A tenant's database replaced (or a new tenant made) from a backup.
     RestoreBackup,
+    /// One tenant's database migrated (on request, or as a fleet run's item).
+    Migrate,
+    /// `doctor --fix` repairing what belongs to one tenant.
+    Repair,
+    /// A subtenant's rows deleted from its root's database (on the root).
+    SubtenantPurge,
 }
 
 impl OpKind {
@@ -42,6 +53,9 @@ impl OpKind {
             Self::Purge => "purge",
             Self::Move => "move",
             Self::RestoreBackup => "restore_backup",
+            Self::Migrate => "migrate",
+            Self::Repair => "repair",
+            Self::SubtenantPurge => "subtenant_purge",
         }
     }
 
@@ -56,24 +70,13 @@ impl OpKind {
             Self::Purge,
             Self::Move,
             Self::RestoreBackup,
+            Self::Migrate,
+            Self::Repair,
+            Self::SubtenantPurge,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Operation {
-    pub id: Uuid,
-    pub kind: String,
-    pub tenant_id: Option<Uuid>,
-    pub state: String,
-    pub attempts: i32,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// What the operation needs to be finished by someone else (a move's servers).
-    pub params: serde_json::Value,
 }
 
 /// A tenant row to insert.
@@ -127,7 +130,8 @@ impl Catalog {
         op_id: Uuid,
         kind: OpKind,
         finished: bool,
-    ) -> Result<TenantRecord, CatalogError> {
+        owner: Owner,
+    ) -> Result<(TenantRecord, Fence), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         let row = tx
@@ -157,55 +161,97 @@ impl Catalog {
             .map_err(map_tenant_conflict)?;
         let state = if finished { "succeeded" } else { "running" };
         tx.execute(
-            "INSERT INTO operations (id, kind, tenant_id, state, attempts, finished_at)
-             VALUES ($1, $2, $3, $4, 1, CASE WHEN $5 THEN now() END)",
-            &[&op_id, &kind.as_str(), &new.id.as_uuid(), &state, &finished],
+            "INSERT INTO operations (id, kind, tenant_id, state, attempts, finished_at, owner, owner_key)
+             VALUES ($1, $2, $3, $4, 1, CASE WHEN $5 THEN now() END, $6, $7)",
+            &[
+                &op_id,
+                &kind.as_str(),
+                &new.id.as_uuid(),
+                &state,
+                &finished,
+                &owner.id,
+                &owner.key,
+            ],
         )
         .await?;
         tx.commit().await?;
-        Ok(tenant_from_row(&row))
+        let fence = Fence {
+            op: op_id,
+            generation: 1,
+        };
+        Ok((tenant_from_row(&row), fence))
     }
 
-    /// Starts an operation on an existing tenant; `TenantBusy` while another
-    /// one is unfinished.
+    /// Starts an operation on an existing tenant and returns the tenant as it
+    /// is now, read under the tenant's row lock in the same transaction: no
+    /// other operation can change it until this one finishes, so what the
+    /// caller checks against it holds. `TenantBusy` while another operation
+    /// is unfinished; `TenantMissing` when there is no such tenant.
     pub async fn begin_operation(
         &self,
         id: Uuid,
         tenant: TenantId,
         kind: OpKind,
-    ) -> Result<(), CatalogError> {
-        self.begin_operation_with(id, tenant, kind, &serde_json::json!({}))
-            .await
+        params: &serde_json::Value,
+        owner: Owner,
+    ) -> Result<(TenantRecord, Fence), CatalogError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let record = tx
+            .query_opt(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE"),
+                &[&tenant.as_uuid()],
+            )
+            .await?
+            .map(|r| tenant_from_row(&r))
+            .ok_or(CatalogError::TenantMissing)?;
+        tx.execute(
+            "INSERT INTO operations (id, kind, tenant_id, state, attempts, params, owner, owner_key)
+             VALUES ($1, $2, $3, 'running', 1, $4, $5, $6)",
+            &[
+                &id,
+                &kind.as_str(),
+                &tenant.as_uuid(),
+                params,
+                &owner.id,
+                &owner.key,
+            ],
+        )
+        .await
+        .map_err(|e| match e.code() {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => CatalogError::TenantBusy,
+            _ => CatalogError::Query(e),
+        })?;
+        tx.commit().await?;
+        Ok((
+            record,
+            Fence {
+                op: id,
+                generation: 1,
+            },
+        ))
     }
 
-    /// `begin_operation` with parameters the reconciler needs to finish it.
-    pub async fn begin_operation_with(
-        &self,
-        id: Uuid,
-        tenant: TenantId,
-        kind: OpKind,
-        params: &serde_json::Value,
-    ) -> Result<(), CatalogError> {
+    /// Removes an operation that turned out to have nothing to do (the
+    /// tenant was not in a state it acts on) before any side effect.
+    pub async fn discard_operation(&self, fence: Fence) -> Result<(), CatalogError> {
+        // Deletes only the operation's row; no tenant row is touched.
         let client = self.pool().get().await?;
         client
             .execute(
-                "INSERT INTO operations (id, kind, tenant_id, state, attempts, params)
-                 VALUES ($1, $2, $3, 'running', 1, $4)",
-                &[&id, &kind.as_str(), &tenant.as_uuid(), params],
+                "DELETE FROM operations WHERE id = $1 AND generation = $2 AND state = 'running'",
+                &[&fence.op, &fence.generation],
             )
-            .await
-            .map_err(|e| match e.code() {
-                Some(c) if *c == SqlState::UNIQUE_VIOLATION => CatalogError::TenantBusy,
-                _ => CatalogError::Query(e),
-            })?;
+            .await?;
         Ok(())
     }
 
     /// Finishes `op` as succeeded (or failed, with `error`) and applies
     /// `change` to its tenant, in one transaction.
+    /// `Fenced` when another process has claimed the operation since.
     pub async fn finish_operation(
         &self,
-        op: Uuid,
+        fence: Fence,
         tenant: TenantId,
         succeeded: bool,
         op_error: Option<&str>,
@@ -213,6 +259,8 @@ impl Catalog {
     ) -> Result<Option<TenantRecord>, CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
+        // The tenant's row first, then the operation's: the order every
+        // transaction that touches both takes them in, or two would deadlock.
         let old_deleted_at: Option<DateTime<Utc>> = tx
             .query_opt(
                 "SELECT deleted_at FROM tenants WHERE id = $1 FOR UPDATE",
@@ -220,6 +268,7 @@ impl Catalog {
             )
             .await?
             .and_then(|r| r.get(0));
+        finish_fenced(&tx, fence, succeeded, op_error).await?;
         let deleted = change.deleted.map(|d| if d { "set" } else { "clear" });
         let row = tx
             .query_opt(
@@ -269,12 +318,6 @@ impl Catalog {
                 tx.execute(sql, &[&tenant.as_uuid()]).await?;
             }
         }
-        let state = if succeeded { "succeeded" } else { "failed" };
-        tx.execute(
-            "UPDATE operations SET state = $2, error = $3, finished_at = now(), updated_at = now() WHERE id = $1",
-            &[&op, &state, &op_error],
-        )
-        .await?;
         tx.commit().await?;
         Ok(row.as_ref().map(tenant_from_row))
     }
@@ -282,89 +325,36 @@ impl Catalog {
     /// Finishes `op` as failed with `error`, leaving its tenant as it is.
     pub async fn fail_operation(
         &self,
-        op: Uuid,
+        fence: Fence,
         tenant: TenantId,
         error: &str,
     ) -> Result<(), CatalogError> {
-        self.finish_operation(op, tenant, false, Some(error), &TenantChange::default())
+        self.finish_operation(fence, tenant, false, Some(error), &TenantChange::default())
             .await
             .map(|_| ())
     }
+}
 
-    /// Unfinished operations untouched for `stale_after`: abandoned by a
-    /// crashed process, or stuck.
-    pub async fn stale_operations(
-        &self,
-        stale_after: Duration,
-    ) -> Result<Vec<Operation>, CatalogError> {
-        let client = self.pool().get().await?;
-        let secs = stale_after.as_secs_f64();
-        let rows = client
-            .query(
-                "SELECT id, kind, tenant_id, state, attempts, error, created_at, updated_at, params
-                   FROM operations
-                  WHERE state IN ('pending', 'running')
-                    AND updated_at <= now() - make_interval(secs => $1)
-                  ORDER BY created_at",
-                &[&secs],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Operation {
-                id: r.get(0),
-                kind: r.get(1),
-                tenant_id: r.get(2),
-                state: r.get(3),
-                attempts: r.get(4),
-                error: r.get(5),
-                created_at: r.get(6),
-                updated_at: r.get(7),
-                params: r.get(8),
-            })
-            .collect())
-    }
-
-    /// Whether `tenant` has an operation that has not finished.
-    pub async fn has_unfinished_operation(&self, tenant: TenantId) -> Result<bool, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM operations
-                                 WHERE tenant_id = $1 AND state IN ('pending', 'running'))",
-                &[&tenant.as_uuid()],
-            )
-            .await?;
-        Ok(row.get(0))
-    }
-
-    /// The running process's sign of life for `op`: an operation whose
-    /// process beats is never stale, however long it runs.
-    pub async fn heartbeat_operation(&self, op: Uuid) -> Result<(), CatalogError> {
-        let client = self.pool().get().await?;
-        client
-            .execute(
-                "UPDATE operations SET updated_at = clock_timestamp()
-                  WHERE id = $1 AND state IN ('pending', 'running')",
-                &[&op],
-            )
-            .await?;
+/// Ends a running operation, if `fence` still holds it. Callers lock the
+/// tenant's row first (the order `begin_operation` takes them in).
+pub(super) async fn finish_fenced(
+    tx: &tokio_postgres::Transaction<'_>,
+    fence: Fence,
+    succeeded: bool,
+    error: Option<&str>,
+) -> Result<(), CatalogError> {
+    let state = if succeeded { "succeeded" } else { "failed" };
+    let n = tx
+        .execute(
+            "UPDATE operations SET state = $3, error = $4, finished_at = now(), updated_at = now()
+              WHERE id = $1 AND generation = $2 AND state = 'running'",
+            &[&fence.op, &fence.generation, &state, &error],
+        )
+        .await?;
+    if n == 1 {
         Ok(())
-    }
-
-    /// Claims a stale operation for a retry: bumps its attempts and heartbeat
-    /// if it is still as `seen` (compare-and-set on `updated_at`), so that of
-    /// several replicas reconciling at once exactly one wins.
-    pub async fn claim_operation(&self, seen: &Operation) -> Result<bool, CatalogError> {
-        let client = self.pool().get().await?;
-        let n = client
-            .execute(
-                "UPDATE operations SET attempts = attempts + 1, updated_at = clock_timestamp()
-                  WHERE id = $1 AND state IN ('pending', 'running') AND updated_at = $2",
-                &[&seen.id, &seen.updated_at],
-            )
-            .await?;
-        Ok(n == 1)
+    } else {
+        Err(CatalogError::Fenced)
     }
 }
 

@@ -1,14 +1,15 @@
 //! The catalog side of restoring a backup: the records an archive brings
 //! back, written in the same transaction that finishes the operation.
 
-use uuid::Uuid;
+use serde::{Deserialize, Serialize};
 
-use super::operations::NewTenant;
+use super::fencing::Fence;
+use super::operations::{finish_fenced, NewTenant};
 use super::{Catalog, CatalogError};
 use crate::domain::TenantId;
 
 /// A subtenant record as an in-place restore brings it back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RestoredSubtenant {
     pub id: TenantId,
     pub slug: String,
@@ -18,8 +19,10 @@ pub struct RestoredSubtenant {
     pub settings_secrets_enc: Option<Vec<u8>>,
 }
 
-/// What an in-place restore puts back in the catalog.
-#[derive(Debug, Clone)]
+/// What an in-place restore puts back in the catalog. It is kept in the
+/// operation's parameters before the swap, so that whoever finishes an
+/// interrupted restore can write it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InPlaceRestore {
     pub root: TenantId,
     pub settings: serde_json::Value,
@@ -35,12 +38,14 @@ impl Catalog {
     /// their names are returned.
     pub async fn finish_in_place_restore(
         &self,
-        op: Uuid,
+        fence: Fence,
         restore: &InPlaceRestore,
     ) -> Result<Vec<String>, CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         let root = restore.root.as_uuid();
+        lock_tenant(&tx, root).await?;
+        finish_fenced(&tx, fence, true, None).await?;
         tx.execute(
             "UPDATE tenants SET settings = $2, settings_secrets_enc = $3, schema_version = $4,
                     error = NULL, updated_at = now()
@@ -88,7 +93,6 @@ impl Catalog {
                 skipped.push(domain.clone());
             }
         }
-        finish(&tx, op, true, None).await?;
         tx.commit().await?;
         Ok(skipped)
     }
@@ -97,13 +101,15 @@ impl Catalog {
     /// `schema_version` and finishes `op`, in one transaction.
     pub async fn finish_restored_clone(
         &self,
-        op: Uuid,
+        fence: Fence,
         root: TenantId,
         subtenants: &[NewTenant],
         schema_version: i32,
     ) -> Result<(), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
+        lock_tenant(&tx, root.as_uuid()).await?;
+        finish_fenced(&tx, fence, true, None).await?;
         for sub in subtenants {
             tx.execute(
                 "INSERT INTO tenants (id, slug, name, parent_id, tier, status, settings, settings_secrets_enc)
@@ -128,23 +134,17 @@ impl Catalog {
             &[&root.as_uuid(), &schema_version],
         )
         .await?;
-        finish(&tx, op, true, None).await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
-async fn finish(
+/// The tenant's row lock, taken before the operation's (see `finish_fenced`).
+async fn lock_tenant(
     tx: &tokio_postgres::Transaction<'_>,
-    op: Uuid,
-    succeeded: bool,
-    error: Option<&str>,
+    id: uuid::Uuid,
 ) -> Result<(), CatalogError> {
-    let state = if succeeded { "succeeded" } else { "failed" };
-    tx.execute(
-        "UPDATE operations SET state = $2, error = $3, finished_at = now(), updated_at = now() WHERE id = $1",
-        &[&op, &state, &error],
-    )
-    .await?;
+    tx.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", &[&id])
+        .await?;
     Ok(())
 }

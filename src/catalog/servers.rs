@@ -116,8 +116,16 @@ impl Catalog {
         };
         let port = i32::from(self.config().get_ports().first().copied().unwrap_or(5432));
         let user = self.config().get_user().unwrap_or("postgres").to_string();
-        let client = self.pool().get().await?;
-        let row = client
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        // Replicas starting together would race on the address's unique
+        // index, which `ON CONFLICT (name)` does not cover.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&super::CATALOG_SCHEMA_LOCK],
+        )
+        .await?;
+        let row = tx
             .query_one(
                 "INSERT INTO db_servers (id, name, host, port, admin_user, is_catalog)
                  VALUES ($1, $2, $3, $4, $5, true)
@@ -128,6 +136,7 @@ impl Catalog {
                 &[&Uuid::now_v7(), &CATALOG_SERVER_NAME, &host, &port, &user],
             )
             .await?;
+        tx.commit().await?;
         Ok(row.get(0))
     }
 

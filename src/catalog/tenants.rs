@@ -276,18 +276,6 @@ impl Catalog {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Records that a tenant cannot work (its database is gone).
-    pub async fn mark_tenant_failed(&self, id: TenantId, error: &str) -> Result<(), CatalogError> {
-        let client = self.pool().get().await?;
-        client
-            .execute(
-                "UPDATE tenants SET status = 'failed', error = $2, updated_at = now() WHERE id = $1",
-                &[&id.as_uuid(), &error],
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Soft-deleted tenants whose retention has run out.
     pub async fn expired_deletions(
         &self,

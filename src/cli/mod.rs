@@ -52,6 +52,8 @@ enum Command {
 
 /// Parses the command line, loads settings, and runs the command.
 pub fn main() -> ExitCode {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = crate::failpoint::setup();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,

@@ -15,7 +15,8 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
+    "backup",
     "router",
     "metrics",
     "http",
@@ -28,6 +29,9 @@ const SECTIONS: [&str; 8] = [
 
 /// Variables with our prefix that belong to the test harness, not to the service.
 const NOT_SETTINGS: [&str; 2] = ["test_database_url", "test_log"];
+
+/// Shortest takeover threshold: its sixth (the heartbeat) is half a second.
+pub const MIN_STALE_AFTER_SECS: u64 = 3;
 
 /// Shortest accepted HS256 secret: RFC 7518 asks for a key as long as the hash.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -96,6 +100,14 @@ impl Settings {
                 "must be a finite number, 0 or more".into(),
             ));
         }
+        if self.reconciler.stale_after_secs < MIN_STALE_AFTER_SECS {
+            return Err(invalid(
+                "reconciler.stale_after_secs",
+                format!(
+                    "must be at least {MIN_STALE_AFTER_SECS}: an owner beats every sixth of it and gives up at half, before anyone may take over"
+                ),
+            ));
+        }
         if self.reconciler.interval_secs == 0 {
             return Err(invalid(
                 "reconciler.interval_secs",
@@ -112,6 +124,14 @@ impl Settings {
                 "http.max_body_bytes",
                 "must be at least 1024".into(),
             ));
+        }
+        if let Some(location) = &self.backup.location {
+            if location.contains("://") && !location.starts_with("file:///") {
+                return Err(invalid(
+                    "backup.location",
+                    "must be a folder: file:///path, or a path".into(),
+                ));
+            }
         }
         if self.catalog.pool_size == 0 {
             return Err(invalid("catalog.pool_size", "must be at least 1".into()));

@@ -45,6 +45,28 @@ pub struct Settings {
     pub migrations: MigrationSettings,
     pub router: RouterSettings,
     pub metrics: MetricsSettings,
+    pub backup: BackupSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// Where backups go: a folder, as `file:///var/backups/tenant-plane` or
+    /// a path (a relative one is taken from the working directory at start).
+    /// When set, a purge first writes the tenant's final backup there, and
+    /// does not happen if that fails. `TENANT_PLANE_BACKUP_LOCATION`; unset
+    /// by default.
+    pub location: Option<String>,
+}
+
+impl BackupSettings {
+    /// The folder backups go to, when one is configured.
+    pub fn local_dir(&self) -> Option<PathBuf> {
+        let location = self.location.as_deref()?;
+        Some(PathBuf::from(
+            location.strip_prefix("file://").unwrap_or(location),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -132,6 +154,7 @@ impl Default for Settings {
             migrations: MigrationSettings::default(),
             router: RouterSettings::default(),
             metrics: MetricsSettings::default(),
+            backup: BackupSettings::default(),
             master_key: None,
         }
     }

@@ -41,6 +41,13 @@ impl Settings {
         if let Some(dir) = &mut self.migrations.tenant_dir {
             fix("migrations.tenant_dir", dir)?;
         }
+        if let Some(location) = &mut self.backup.location {
+            if !location.contains("://") {
+                let mut dir = PathBuf::from(location.as_str());
+                fix("backup.location", &mut dir)?;
+                *location = format!("file://{}", dir.display());
+            }
+        }
         Ok(())
     }
 

@@ -37,6 +37,28 @@ impl DbName {
         &self.0
     }
 
+    /// The tenant a name this crate made belongs to, and which copy it is:
+    /// the tenant's own database or role (`Live`), or a restore's staged or
+    /// retired copy. Anything else (the template included) is `None`.
+    pub fn owner_of(name: &str) -> Option<(TenantId, DbCopy)> {
+        let rest = name.strip_prefix(TENANT_DB_PREFIX)?;
+        let (hex, copy) = match rest.split_once('_') {
+            None => (rest, DbCopy::Live),
+            Some((hex, "restore")) => (hex, DbCopy::Staged),
+            Some((hex, "old")) => (hex, DbCopy::Retired),
+            Some(_) => return None,
+        };
+        let ok = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !ok {
+            return None;
+        }
+        let id = uuid::Uuid::parse_str(hex).ok()?;
+        Some((TenantId::from(id), copy))
+    }
+
     /// Where a restore lands before it replaces the tenant's database.
     pub fn staging(&self) -> String {
         format!("{}_restore", self.0)
@@ -46,6 +68,17 @@ impl DbName {
     pub fn retired(&self) -> String {
         format!("{}_old", self.0)
     }
+}
+
+/// Which copy of a tenant's database a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbCopy {
+    Live,
+    /// A restore's copy before it takes the tenant's name.
+    Staged,
+    /// The database a restore replaced, before it is dropped.
+    Retired,
 }
 
 impl fmt::Display for DbName {
@@ -66,5 +99,23 @@ mod tests {
         assert_eq!(DbName::recognise(name.as_str()), Some(name));
         assert_eq!(DbName::recognise(TEMPLATE_DB), None);
         assert_eq!(DbName::recognise("ai_care_tenant_XYZ"), None);
+    }
+
+    #[test]
+    fn every_copy_of_a_tenant_database_names_its_tenant() {
+        let id = TenantId::generate();
+        let name = DbName::for_tenant(id);
+        assert_eq!(DbName::owner_of(name.as_str()), Some((id, DbCopy::Live)));
+        assert_eq!(
+            DbName::owner_of(&name.staging()),
+            Some((id, DbCopy::Staged))
+        );
+        assert_eq!(
+            DbName::owner_of(&name.retired()),
+            Some((id, DbCopy::Retired))
+        );
+        assert_eq!(DbName::owner_of(TEMPLATE_DB), None);
+        assert_eq!(DbName::owner_of(crate::domain::TENANT_APP_ROLE), None);
+        assert_eq!(DbName::owner_of(&format!("{}_other", name.as_str())), None);
     }
 }

@@ -8,7 +8,7 @@ mod slug;
 mod tenant;
 mod tenant_id;
 
-pub use db_name::{DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
+pub use db_name::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
 pub use host_name::is_host_name;
 pub use server_name::{InvalidServerName, ServerName};
 pub use slug::{InvalidName, InvalidSlug, Slug, TenantName};

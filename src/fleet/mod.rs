@@ -15,9 +15,12 @@ use uuid::Uuid;
 use crate::catalog::{
     Catalog, CatalogError, DbServer, ItemRecord, NewRun, RunCounts, RunRecord, ServerState,
 };
-use crate::domain::Tier;
+use crate::catalog::{OpKind, TenantChange};
+use crate::domain::{TenantId, Tier};
 use crate::migrator::{MigrateError, MigrationSet, Outcome};
+use crate::operations::Operations;
 use crate::provisioner::{ProvisionError, Provisioner};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
@@ -81,13 +84,15 @@ pub struct RunSummary {
 pub struct Fleet {
     catalog: Catalog,
     provisioner: Provisioner,
+    ops: Operations,
 }
 
 impl Fleet {
-    pub fn new(catalog: Catalog, provisioner: Provisioner) -> Self {
+    pub fn new(catalog: Catalog, provisioner: Provisioner, ops: Operations) -> Self {
         Self {
             catalog,
             provisioner,
+            ops,
         }
     }
 
@@ -239,10 +244,7 @@ impl Shared {
                 return Ok(());
             };
             let started = std::time::Instant::now();
-            let outcome = match self.servers.get(&item.db_server_id) {
-                Some(server) => self.migrate(server, &item.db_name).await,
-                None => Err(MigrateErrorOrPlacement::Placement),
-            };
+            let outcome = self.migrate_locked(item.tenant_id).await;
             let elapsed = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
             match outcome {
                 Ok(o) => {
@@ -291,30 +293,92 @@ impl Shared {
         Ok(())
     }
 
-    async fn migrate(
-        &self,
-        server: &DbServer,
-        db: &str,
-    ) -> Result<Outcome, MigrateErrorOrPlacement> {
-        let config = self
-            .fleet
-            .provisioner
-            .admin_config(server, db)
-            .map_err(|_| MigrateErrorOrPlacement::Placement)?;
-        Ok(self
-            .fleet
-            .migrations()
-            .migrate_database(&config, Some(self.target))
-            .await?)
+    /// Migrates one tenant under its operation lock, so that no move,
+    /// restore or purge of it runs meanwhile; where its database is comes
+    /// from the catalog as read under that lock. A tenant busy with another
+    /// operation is waited for a little, then left failed for a resume.
+    async fn migrate_locked(&self, tenant: TenantId) -> Result<Outcome, MigrateErrorOrPlacement> {
+        let mut waited = Duration::ZERO;
+        let (record, lease) = loop {
+            match self
+                .fleet
+                .ops
+                .begin(
+                    tenant,
+                    OpKind::Migrate,
+                    &serde_json::json!({ "run": self.run, "target": self.target }),
+                )
+                .await
+            {
+                Ok(begun) => break begun,
+                Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                    waited += BUSY_RETRY;
+                }
+                Err(CatalogError::TenantBusy) => return Err(MigrateErrorOrPlacement::Busy),
+                Err(e) => return Err(MigrateErrorOrPlacement::Catalog(e)),
+            }
+        };
+        let server = match record.db_server_id {
+            Some(id) => self.servers.get(&id).cloned(),
+            None => None,
+        };
+        let (Some(server), Some(db), None) = (server, &record.db_name, record.purged_at) else {
+            let _ = lease.discard().await;
+            return Err(MigrateErrorOrPlacement::Placement);
+        };
+        let migrated = lease
+            .guard(async {
+                let config = self
+                    .fleet
+                    .provisioner
+                    .admin_config(&server, db)
+                    .map_err(|_| MigrateErrorOrPlacement::Placement)?;
+                Ok::<_, MigrateErrorOrPlacement>(
+                    self.fleet
+                        .migrations()
+                        .migrate_database(&config, Some(self.target))
+                        .await?,
+                )
+            })
+            .await;
+        match &migrated {
+            Ok(outcome) => {
+                let change = TenantChange {
+                    schema_version: Some(outcome.to_version),
+                    error: record.error.clone(),
+                    ..TenantChange::default()
+                };
+                lease
+                    .finish(tenant, true, None, &change)
+                    .await
+                    .map_err(MigrateErrorOrPlacement::Catalog)?;
+            }
+            Err(MigrateErrorOrPlacement::Abandoned(_)) => {}
+            Err(e) => {
+                let _ = lease.fail(tenant, &error_chain(e)).await;
+            }
+        }
+        migrated
     }
 }
+
+/// How long a fleet worker waits for a tenant busy with another operation.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 enum MigrateErrorOrPlacement {
     #[error("the tenant's database server is not usable")]
     Placement,
+    #[error("another operation on this tenant is in progress; resume the run to retry it")]
+    Busy,
     #[error("{0}")]
     Migrate(#[from] MigrateError),
+    #[error("the catalog failed")]
+    Catalog(#[source] CatalogError),
+    #[error(transparent)]
+    Abandoned(#[from] crate::operations::Abandoned),
 }
 
 /// `error: cause: cause`, for the ledger, where an operator reads why a

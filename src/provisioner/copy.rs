@@ -21,7 +21,10 @@ impl Provisioner {
             .batch_execute(&format!("CREATE DATABASE {q} TEMPLATE template0"))
             .await?;
         session
-            .batch_execute(&format!("REVOKE ALL ON DATABASE {q} FROM PUBLIC"))
+            .batch_execute(&format!(
+                "REVOKE ALL ON DATABASE {q} FROM PUBLIC; {}",
+                self.tag_statement("DATABASE", name)
+            ))
             .await?;
         Ok(())
     }

@@ -18,6 +18,7 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 pub use template::TEMPLATE_LOCK;
+pub use tenant_db::ServerObject;
 
 use crate::catalog::DbServer;
 use crate::crypto::MasterKey;
@@ -63,6 +64,8 @@ pub struct Provisioner {
     template_versions: Arc<Mutex<HashMap<Uuid, i32>>>,
     /// Opens the sealed admin passwords of registered servers.
     master_key: MasterKey,
+    /// Every database and role made here carries this installation's tag.
+    installation: Uuid,
 }
 
 /// How long an admin session may take to open before its server counts as down.
@@ -78,6 +81,7 @@ impl Provisioner {
         catalog_config: tokio_postgres::Config,
         migrations: MigrationSet,
         master_key: MasterKey,
+        installation: Uuid,
     ) -> Self {
         Self {
             catalog_config,
@@ -85,7 +89,22 @@ impl Provisioner {
             maintenance: Arc::default(),
             template_versions: Arc::default(),
             master_key,
+            installation,
         }
+    }
+
+    /// The installation this provisioner tags what it makes with.
+    pub fn installation(&self) -> Uuid {
+        self.installation
+    }
+
+    /// `COMMENT ON … IS <installation tag>`, for `kind` DATABASE or ROLE.
+    fn tag_statement(&self, kind: &str, name: &str) -> String {
+        format!(
+            "COMMENT ON {kind} {} IS {}",
+            crate::sql::quote_ident(name),
+            crate::sql::quote_literal(&crate::catalog::installation_tag(self.installation))
+        )
     }
 
     pub fn migrations(&self) -> &MigrationSet {

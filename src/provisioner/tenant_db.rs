@@ -5,8 +5,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::template::{ignore_duplicate, TEMPLATE_LOCK};
 use super::{ProvisionError, Provisioner};
-use crate::catalog::DbServer;
-use crate::domain::{DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
+use crate::catalog::{tagged_installation, DbServer};
+use crate::domain::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
 use crate::sql::{quote_ident, quote_literal};
 
 /// What exists on a server for one tenant.
@@ -49,8 +49,9 @@ impl Provisioner {
         ignore_duplicate(created)?;
         session
             .batch_execute(&format!(
-                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {dbq}",
-                dbq = quote_ident(db.as_str())
+                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {dbq}; {tag}",
+                dbq = quote_ident(db.as_str()),
+                tag = self.tag_statement("DATABASE", db.as_str()),
             ))
             .await?;
         Ok(())
@@ -86,6 +87,9 @@ impl Provisioner {
                 ))
                 .await?;
         }
+        session
+            .batch_execute(&self.tag_statement("ROLE", db.as_str()))
+            .await?;
         Ok(())
     }
 
@@ -203,30 +207,53 @@ impl Provisioner {
         })
     }
 
-    /// Every tenant database and tenant role on `server`, by name.
+    /// Every tenant database (and staged or retired copy) and tenant role on
+    /// `server`, with the installation its tag names.
     pub async fn list_tenant_objects(
         &self,
         server: &DbServer,
-    ) -> Result<(Vec<DbName>, Vec<DbName>), ProvisionError> {
+    ) -> Result<(Vec<ServerObject>, Vec<ServerObject>), ProvisionError> {
         let session = self.maintenance_session(server).await?;
         let pattern = format!("{TENANT_DB_PREFIX}%");
         let dbs = session
             .query(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1",
+                "SELECT datname::text, shobj_description(oid, 'pg_database')
+                   FROM pg_database WHERE datname LIKE $1",
                 &[&pattern],
             )
             .await?;
         let roles = session
             .query(
-                "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1",
+                "SELECT rolname::text, shobj_description(oid, 'pg_authid')
+                   FROM pg_roles WHERE rolname LIKE $1",
                 &[&pattern],
             )
             .await?;
-        let names = |rows: Vec<tokio_postgres::Row>| {
+        let objects = |rows: Vec<tokio_postgres::Row>| {
             rows.iter()
-                .filter_map(|r| DbName::recognise(r.get::<_, &str>(0)))
+                .filter_map(|r| {
+                    let name: String = r.get(0);
+                    let comment: Option<String> = r.get(1);
+                    let (tenant, copy) = DbName::owner_of(&name)?;
+                    Some(ServerObject {
+                        installation: comment.as_deref().and_then(tagged_installation),
+                        name,
+                        tenant,
+                        copy,
+                    })
+                })
                 .collect::<Vec<_>>()
         };
-        Ok((names(dbs), names(roles)))
+        Ok((objects(dbs), objects(roles)))
     }
+}
+
+/// A tenant database or role found on a server.
+#[derive(Debug, Clone)]
+pub struct ServerObject {
+    pub name: String,
+    pub tenant: crate::domain::TenantId,
+    pub copy: DbCopy,
+    /// The installation that made it, when it carries a tag.
+    pub installation: Option<uuid::Uuid>,
 }

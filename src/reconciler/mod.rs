@@ -1,22 +1,34 @@
-//! Makes observed state match the catalog's intent. At start-up and then
-//! every `reconciler.interval_secs`, it finishes (or undoes) operations that a
-//! crashed process left unfinished, and purges soft-deleted tenants whose
-//! retention has run out. It acts only on operation records.
+//! Makes observed state match the catalog's intent. It takes over the
+//! operations other processes left (their owner died, lost its lease, or
+//! went silent past `reconciler.stale_after_secs`) and finishes or undoes
+//! them: at start-up, before the listener serves, and then every
+//! `TAKEOVER_EVERY`. Every `reconciler.interval_secs` it also purges
+//! soft-deleted tenants whose retention has run out and releases
+//! idempotency keys of requests that died. It acts only on operation
+//! records, each under a lease it claimed.
 
 mod doctor;
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use doctor::{DoctorReport, MissingDatabase, OrphanObject};
+pub use doctor::{DoctorReport, ForeignObject, MissingDatabase, OrphanObject};
 
-use crate::catalog::{OpKind, Operation, TenantChange};
+use crate::catalog::Operation;
 use crate::config::ReconcilerSettings;
-use crate::domain::{TenantId, TenantStatus};
+use crate::domain::TenantId;
 use crate::tenants::{Tenants, TenantsError, Transition};
+
+/// How often a replica looks for operations whose owner died. One query;
+/// a dead owner's lock is free at once, so this bounds the takeover time.
+const TAKEOVER_EVERY: Duration = Duration::from_secs(2);
+
+/// Operations resumed at once by one pass.
+const RESUME_CONCURRENCY: usize = 4;
 
 #[derive(Clone)]
 pub struct Reconciler {
@@ -35,6 +47,15 @@ pub struct PassReport {
     pub expired_keys: u64,
 }
 
+impl PassReport {
+    fn is_empty(&self) -> bool {
+        self.resumed.is_empty()
+            && self.failed.is_empty()
+            && self.purged.is_empty()
+            && self.expired_keys == 0
+    }
+}
+
 impl Reconciler {
     pub fn new(tenants: Tenants, settings: &ReconcilerSettings, retention_days: u32) -> Self {
         Self {
@@ -44,28 +65,31 @@ impl Reconciler {
         }
     }
 
-    /// Runs a pass every `interval` until `shutdown` is cancelled. The start-up
-    /// pass is the caller's, so the first one here comes after one interval.
+    /// Takes over abandoned operations every `TAKEOVER_EVERY`, and runs a
+    /// whole pass every `interval`, until `shutdown` is cancelled. The
+    /// start-up pass is the caller's.
     pub fn spawn(
         self,
         interval: Duration,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut ticker =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let start = tokio::time::Instant::now();
+            let mut takeover = tokio::time::interval_at(start + TAKEOVER_EVERY, TAKEOVER_EVERY);
+            let mut full = tokio::time::interval_at(start + interval, interval);
+            takeover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
+                let outcome = tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = ticker.tick() => {}
-                }
-                match self.run_once().await {
-                    Ok(report)
-                        if report.resumed.is_empty()
-                            && report.failed.is_empty()
-                            && report.purged.is_empty()
-                            && report.expired_keys == 0 => {}
+                    _ = takeover.tick() => {
+                        let mut report = PassReport::default();
+                        self.take_over(&mut report).await.map(|()| report)
+                    }
+                    _ = full.tick() => self.run_once().await,
+                };
+                match outcome {
+                    Ok(report) if report.is_empty() => {}
                     Ok(report) => tracing::info!(?report, "reconciler pass"),
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "reconciler pass failed; will retry")
@@ -75,104 +99,78 @@ impl Reconciler {
         })
     }
 
-    /// One pass over stale operations and expired deletions.
+    /// One whole pass: abandoned operations, dead requests' keys, expired
+    /// deletions.
     pub async fn run_once(&self) -> Result<PassReport, TenantsError> {
         let mut report = PassReport::default();
-        for op in self
-            .tenants
-            .catalog()
-            .stale_operations(self.stale_after)
-            .await?
-        {
-            // This process is running it (or another pass just took it).
-            let Some(_in_flight) = self.tenants.try_track(op.id) else {
-                continue;
-            };
-            if !self.tenants.catalog().claim_operation(&op).await? {
-                continue; // Another replica took it.
-            }
-            match self.resume(&op).await {
-                Ok(()) => report.resumed.push(op.id),
-                Err(e) => {
-                    tracing::warn!(op = %op.id, kind = %op.kind, error = %format!("{e:#}"), "could not finish an interrupted operation");
-                    report.failed.push((op.id, e.to_string()));
-                }
-            }
-        }
+        self.take_over(&mut report).await?;
+        let catalog = self.tenants.catalog();
         // A request older than any operation's lease is not coming back.
-        report.expired_keys = self
-            .tenants
-            .catalog()
+        report.expired_keys = catalog
             .expire_unfinished_idempotency(self.stale_after.max(Duration::from_secs(60)))
             .await?;
-        for tenant in self
-            .tenants
-            .catalog()
-            .expired_deletions(self.retention_days)
-            .await?
-        {
-            match self.tenants.transition(tenant.id, Transition::Purge).await {
-                Ok(_) => report.purged.push(tenant.id),
-                Err(TenantsError::Busy) => {}
+        let retention = chrono::Duration::days(i64::from(self.retention_days));
+        for tenant in catalog.expired_deletions(self.retention_days).await? {
+            // The condition is checked again on the tenant as read under its
+            // lock: one restored since the listing is left alone.
+            let still_expired = |now: &crate::catalog::TenantRecord| {
+                now.deleted_at
+                    .is_some_and(|at| at < chrono::Utc::now() - retention)
+            };
+            match self
+                .tenants
+                .transition_if(tenant.id, Transition::Purge, still_expired)
+                .await
+            {
+                Ok(Some(_)) => report.purged.push(tenant.id),
+                Ok(None) | Err(TenantsError::Busy) | Err(TenantsError::NotDeleted) => {}
                 Err(e) => report.failed.push((tenant.id.as_uuid(), e.to_string())),
             }
         }
         Ok(report)
     }
 
-    /// Finishes one interrupted operation the way its kind requires.
-    async fn resume(&self, op: &Operation) -> Result<(), TenantsError> {
-        let kind =
-            OpKind::parse(&op.kind).ok_or(TenantsError::Inconsistent("unknown operation kind"))?;
-        let tenant_id = TenantId::from(
-            op.tenant_id
-                .ok_or(TenantsError::Inconsistent("operation without a tenant"))?,
-        );
-        let record = self
-            .tenants
-            .catalog()
-            .get_tenant(tenant_id)
-            .await?
-            .ok_or(TenantsError::Inconsistent("operation on a missing tenant"))?;
-        tracing::info!(op = %op.id, kind = %op.kind, tenant.id = %tenant_id, attempts = op.attempts, "resuming an interrupted operation");
-        match kind {
-            OpKind::CreateTenant => {
-                let server_id = record
-                    .db_server_id
-                    .ok_or(TenantsError::Inconsistent("create without placement"))?;
-                let server = self.tenants.catalog().get_server(server_id).await?.ok_or(
-                    TenantsError::Inconsistent("tenant placed on an unknown server"),
-                )?;
-                // Rolls forward; on failure it drops what was made and marks the tenant failed.
-                self.tenants
-                    .finish_create_for_reconciler(&record, &server, op.id)
-                    .await
-                    .map(|_| ())
-            }
-            OpKind::CreateSubtenant => {
-                let change = TenantChange {
-                    status: Some(TenantStatus::Active),
-                    ..TenantChange::default()
-                };
-                self.tenants
-                    .catalog()
-                    .finish_operation(op.id, tenant_id, true, None, &change)
-                    .await?;
-                Ok(())
-            }
-            OpKind::Move => self.tenants.finish_move_for_reconciler(&record, op).await,
-            OpKind::RestoreBackup => {
-                self.tenants
-                    .finish_restore_for_reconciler(&record, op)
-                    .await
-            }
-            other => {
-                let transition = Transition::from_kind(other).expect("other kinds handled above");
-                self.tenants
-                    .finish_transition_for_reconciler(&record, transition, op.id)
-                    .await
-                    .map(|_| ())
+    /// Claims and finishes every operation whose owner is gone or silent.
+    async fn take_over(&self, report: &mut PassReport) -> Result<(), TenantsError> {
+        let ops = self.tenants.operations();
+        let claimable = ops.catalog().claimable_operations(self.stale_after).await?;
+        let outcomes: Vec<(Uuid, Option<Result<(), TenantsError>>)> =
+            futures_util::stream::iter(claimable)
+                .map(|op| async move { (op.id, self.take_over_one(&op).await) })
+                .buffer_unordered(RESUME_CONCURRENCY)
+                .collect()
+                .await;
+        for (op, outcome) in outcomes {
+            match outcome {
+                None => {}
+                Some(Ok(())) => report.resumed.push(op),
+                Some(Err(e)) => report.failed.push((op, e.to_string())),
             }
         }
+        Ok(())
+    }
+
+    /// `None` when another process took it first.
+    async fn take_over_one(&self, op: &Operation) -> Option<Result<(), TenantsError>> {
+        let lease = match self.tenants.operations().claim(op).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let outcome = self.tenants.resume(op, &lease).await;
+        if let Err(e) = &outcome {
+            tracing::warn!(op = %op.id, kind = %op.kind, error = %format!("{e:#}"), "could not finish an operation another process left");
+        }
+        Some(outcome)
+    }
+
+    /// Operations whose owner is gone or silent now: what the next pass
+    /// takes over.
+    pub async fn abandoned_operations(&self) -> Result<Vec<Operation>, TenantsError> {
+        Ok(self
+            .tenants
+            .catalog()
+            .claimable_operations(self.stale_after)
+            .await?)
     }
 }

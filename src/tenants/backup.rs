@@ -81,6 +81,29 @@ impl Tenants {
     }
 }
 
+impl Tenants {
+    /// Before a purge: the tenant's last backup, in the configured backup
+    /// location (`<location>/<tenant id>/<UTC time>-final.tpbackup`). A purge
+    /// whose final backup fails does not happen. Nothing to do without a
+    /// location.
+    pub(crate) async fn final_backup(&self, record: &TenantRecord) -> Result<(), TenantsError> {
+        let Some(location) = &self.backup_dir else {
+            return Ok(());
+        };
+        let dir = location.join(record.id.to_string());
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| TenantsError::copy("creating the backup folder", e))?;
+        let out = dir.join(format!(
+            "{}-final.tpbackup",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        self.write_backup(record.id, &out).await?;
+        tracing::info!(tenant.id = %record.id, archive = %out.display(), "kept a final backup before the purge");
+        Ok(())
+    }
+}
+
 fn snapshot(record: &TenantRecord) -> TenantSnapshot {
     TenantSnapshot {
         id: record.id,

@@ -1,13 +1,12 @@
 //! Creating tenants (a database of their own, cloned from the template) and
 //! subtenants (rows in their root tenant's database).
 
-use uuid::Uuid;
-
 use super::view::stored_config;
 use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
 use crate::catalog::{DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
 use crate::crypto::random_hex_secret;
 use crate::domain::{DbName, Slug, TenantId, TenantName, TenantStatus, Tier};
+use crate::operations::Lease;
 use crate::tenant_config::{check_narrowing, resolved, split_secrets, TenantConfig};
 
 /// A new root tenant, already validated.
@@ -70,15 +69,15 @@ impl Tenants {
                     .seal(&settings_purpose(id), secrets.to_string().as_bytes()),
             ),
         };
-        let op = Uuid::now_v7();
-        // Tracked before the row exists, so the reconciler never mistakes it for abandoned.
-        let _in_flight = self.try_track(op);
-        let record = self
-            .catalog
-            .insert_tenant(&new, op, OpKind::CreateTenant, false)
+        let (record, lease) = self
+            .ops
+            .begin_with_tenant(&new, OpKind::CreateTenant)
             .await?;
-        tracing::info!(tenant.id = %id, op = %op, "creating tenant database");
-        self.finish_create(&record, &server, op).await
+        tracing::info!(tenant.id = %id, op = %lease.op(), "creating tenant database");
+        crate::failpoint!("create.after_insert");
+        lease
+            .guard(self.finish_create(&record, &server, &lease))
+            .await
     }
 
     /// The side effects of a create, then its completion. Idempotent: the
@@ -87,25 +86,26 @@ impl Tenants {
         &self,
         record: &TenantRecord,
         server: &DbServer,
-        op: Uuid,
+        lease: &Lease,
     ) -> Result<TenantView, TenantsError> {
         match self.provision(record, server).await {
             Ok(version) => {
+                crate::failpoint!("create.before_finish");
                 let change = TenantChange {
                     status: Some(TenantStatus::Active),
                     schema_version: Some(version),
                     ..TenantChange::default()
                 };
-                let done = self
-                    .catalog
-                    .finish_operation(op, record.id, true, None, &change)
+                let done = lease
+                    .finish(record.id, true, None, &change)
                     .await?
                     .ok_or(TenantsError::NotFound)?;
                 self.view(&done).await
             }
+            Err(e @ TenantsError::Abandoned(_)) => Err(e),
             Err(e) => {
                 tracing::error!(tenant.id = %record.id, error = %format!("{e:#}"), "tenant creation failed; undoing it");
-                self.undo_create(record, server, op, &e).await;
+                self.undo_create(record, server, lease, &e).await;
                 Err(e)
             }
         }
@@ -121,6 +121,7 @@ impl Tenants {
         self.provisioner
             .create_tenant_database(server, &db, &password)
             .await?;
+        crate::failpoint!("create.after_clone");
         // A clone of a template this process brought to the newest version
         // has nothing pending; only an older template needs a run.
         let migrations = self.provisioner.migrations();
@@ -133,16 +134,37 @@ impl Tenants {
         }
     }
 
-    async fn undo_create(
+    /// Drops what a failed create made, under the operation's row lock and
+    /// only while the catalog still says the tenant is being provisioned
+    /// there; then marks it failed and frees its slug. If the drop fails,
+    /// the operation is released for the reconciler to retry.
+    pub(crate) async fn undo_create(
         &self,
         record: &TenantRecord,
         server: &DbServer,
-        op: Uuid,
+        lease: &Lease,
         cause: &TenantsError,
     ) {
         let db = DbName::for_tenant(record.id);
-        if let Err(e) = self.provisioner.drop_tenant_database(server, &db).await {
-            tracing::error!(tenant.id = %record.id, error = %e, "could not drop a half-made tenant database; the reconciler will retry");
+        let dropped = async {
+            let held = lease.hold().await?;
+            let now = held
+                .tenant(record.id)
+                .await?
+                .ok_or(TenantsError::NotFound)?;
+            if now.status != TenantStatus::Provisioning || now.db_server_id != Some(server.id) {
+                return Err(TenantsError::Inconsistent(
+                    "the tenant changed under its own operation lock",
+                ));
+            }
+            self.provisioner.drop_tenant_database(server, &db).await?;
+            held.release().await;
+            Ok::<_, TenantsError>(())
+        }
+        .await;
+        if let Err(e) = dropped {
+            tracing::error!(tenant.id = %record.id, error = %e, "could not drop a half-made tenant database; the reconciler retries");
+            lease.release("undoing the create failed").await;
             return;
         }
         // Nothing is left of the tenant: mark it failed and free its slug.
@@ -152,9 +174,8 @@ impl Tenants {
             purged: true,
             ..TenantChange::default()
         };
-        if let Err(e) = self
-            .catalog
-            .finish_operation(op, record.id, false, Some(&cause.to_string()), &change)
+        if let Err(e) = lease
+            .finish(record.id, false, Some(&cause.to_string()), &change)
             .await
         {
             tracing::error!(tenant.id = %record.id, error = %e, "could not record a failed create");
@@ -200,9 +221,9 @@ impl Tenants {
                     .seal(&settings_purpose(id), secrets.to_string().as_bytes()),
             ),
         };
-        let record = self
-            .catalog
-            .insert_tenant(&new, Uuid::now_v7(), OpKind::CreateSubtenant, true)
+        let (record, _) = self
+            .ops
+            .insert_finished(&new, OpKind::CreateSubtenant)
             .await?;
         Ok(super::view::build_view(&record, Some(&root)))
     }

@@ -34,6 +34,10 @@ pub enum TenantsError {
     RestoreNeedsNew,
     #[error("the tenant is already on that server")]
     SameServer,
+    #[error("only a soft-deleted tenant can be purged: delete it first (without purge)")]
+    NotDeleted,
+    #[error(transparent)]
+    Abandoned(#[from] crate::operations::Abandoned),
     #[error("the target server is not active (draining or down)")]
     ServerNotActive,
     #[error("copying the tenant's database failed: {step}")]
@@ -63,7 +67,8 @@ impl From<CatalogError> for TenantsError {
         match e {
             CatalogError::SlugTaken => Self::SlugTaken,
             CatalogError::TenantBusy => Self::Busy,
-            CatalogError::ParentMissing => Self::NotFound,
+            CatalogError::ParentMissing | CatalogError::TenantMissing => Self::NotFound,
+            CatalogError::Fenced => Self::Abandoned(crate::operations::Abandoned),
             other => Self::Catalog(other),
         }
     }

@@ -1,13 +1,19 @@
 //! Suspend, resume, soft delete, restore and purge. For a root tenant each has
 //! a side effect in PostgreSQL (CONNECT revoked or granted, or the database
 //! and role dropped), so the state holds even if a routing bug leaks a pool.
+//!
+//! Each one begins its operation first and decides on the tenant as read
+//! under that lock, so a concurrent move or purge cannot change what it
+//! acts on. A purge is allowed only from `deleted`, and drops the database
+//! only after checking again, under the operation's row lock, that the
+//! catalog still says so.
 
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::{TenantView, Tenants, TenantsError};
 use crate::catalog::{Cascade, OpKind, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
+use crate::operations::Lease;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,7 +48,10 @@ impl Transition {
             OpKind::CreateTenant
             | OpKind::CreateSubtenant
             | OpKind::Move
-            | OpKind::RestoreBackup => return None,
+            | OpKind::RestoreBackup
+            | OpKind::Migrate
+            | OpKind::Repair
+            | OpKind::SubtenantPurge => return None,
         })
     }
 
@@ -63,7 +72,7 @@ impl Transition {
             Self::Resume => status == Suspended,
             Self::Delete => matches!(status, Active | Suspended | Failed),
             Self::Restore => status == Deleted,
-            Self::Purge => status != Provisioning,
+            Self::Purge => status == Deleted,
         }
     }
 
@@ -92,27 +101,56 @@ impl Tenants {
         id: TenantId,
         transition: Transition,
     ) -> Result<TenantView, TenantsError> {
-        let record = self.record(id).await?;
-        if !transition.allowed_from(record.status) {
-            return Err(TenantsError::InvalidState {
-                action: transition.verb(),
-                status: record.status,
-            });
+        self.transition_if(id, transition, |_| true)
+            .await?
+            .ok_or(TenantsError::NotFound)
+    }
+
+    /// Like `transition`, when `condition` holds for the tenant as read
+    /// under its lock; `None` (and nothing done) when it does not. The
+    /// retention purge uses it, so a tenant restored since it was listed
+    /// is never dropped.
+    pub async fn transition_if(
+        &self,
+        id: TenantId,
+        transition: Transition,
+        condition: impl FnOnce(&TenantRecord) -> bool,
+    ) -> Result<Option<TenantView>, TenantsError> {
+        let (record, lease) = self
+            .ops
+            .begin(id, transition.kind(), &serde_json::json!({}))
+            .await?;
+        let refusal = if record.purged_at.is_some() {
+            Some(Err(TenantsError::NotFound))
+        } else if !condition(&record) {
+            Some(Ok(None))
+        } else if !transition.allowed_from(record.status) {
+            Some(Err(match transition {
+                Transition::Purge => TenantsError::NotDeleted,
+                _ => TenantsError::InvalidState {
+                    action: transition.verb(),
+                    status: record.status,
+                },
+            }))
+        } else {
+            None
+        };
+        if let Some(refused) = refusal {
+            lease.discard().await?;
+            return refused;
         }
         if let (Transition::Restore | Transition::Resume, Some(parent)) =
             (transition, record.parent_id)
         {
             if self.record(parent).await?.status != TenantStatus::Active {
+                lease.discard().await?;
                 return Err(TenantsError::ParentNotActive);
             }
         }
-        let op = Uuid::now_v7();
-        // Tracked before the row exists, so the reconciler never mistakes it for abandoned.
-        let _in_flight = self.try_track(op);
-        self.catalog
-            .begin_operation(op, id, transition.kind())
-            .await?;
-        self.finish_transition(&record, transition, op).await
+        lease
+            .guard(self.finish_transition(&record, transition, &lease))
+            .await
+            .map(Some)
     }
 
     /// The side effect, then the catalog change. Idempotent, so the
@@ -121,14 +159,16 @@ impl Tenants {
         &self,
         record: &TenantRecord,
         transition: Transition,
-        op: Uuid,
+        lease: &Lease,
     ) -> Result<TenantView, TenantsError> {
-        if let Err(e) = self.side_effect(record, transition).await {
+        if let Err(e) = self.side_effect(record, transition, lease).await {
+            if matches!(e, TenantsError::Abandoned(_)) {
+                return Err(e);
+            }
             let message = e.to_string();
             // The tenant keeps its status; the failed operation releases the lock.
-            self.catalog
-                .finish_operation(
-                    op,
+            lease
+                .finish(
                     record.id,
                     false,
                     Some(&message),
@@ -140,9 +180,8 @@ impl Tenants {
                 .await?;
             return Err(e);
         }
-        let done = self
-            .catalog
-            .finish_operation(op, record.id, true, None, &transition.change())
+        let done = lease
+            .finish(record.id, true, None, &transition.change())
             .await?
             .ok_or(TenantsError::NotFound)?;
         if transition == Transition::Purge {
@@ -151,34 +190,56 @@ impl Tenants {
         self.view(&done).await
     }
 
-    /// Deletes a subtenant's rows from its root's database. It is marked
-    /// deleted first, so that no replica routes writes to it meanwhile; and
-    /// not while the root's database is being moved or restored, whose copy
-    /// could bring the rows back.
+    /// Deletes a subtenant's rows from its root's database. The root's own
+    /// operation lock is taken for it, so no move or restore of the root
+    /// (whose copy could bring the rows back) runs meanwhile; the subtenant
+    /// is marked deleted first, so that no replica routes writes to it.
     async fn purge_subtenant_rows(
         &self,
         root: TenantId,
         subtenant: TenantId,
     ) -> Result<(), TenantsError> {
-        if self.catalog.has_unfinished_operation(root).await? {
-            return Err(TenantsError::Busy);
+        let (root, root_lease) = self
+            .ops
+            .begin(
+                root,
+                OpKind::SubtenantPurge,
+                &serde_json::json!({ "subtenant": subtenant }),
+            )
+            .await
+            .map_err(TenantsError::from)?;
+        let purged = root_lease
+            .guard(async {
+                self.catalog.mark_deleted(subtenant).await?;
+                if root.db_server_id.is_some() && root.purged_at.is_none() {
+                    let server = self.server_of(&root).await?;
+                    self.provisioner
+                        .purge_subtenant_rows(
+                            &server,
+                            &DbName::for_tenant(root.id),
+                            subtenant.as_uuid(),
+                        )
+                        .await?;
+                }
+                Ok::<_, TenantsError>(())
+            })
+            .await;
+        match &purged {
+            Ok(()) => root_lease
+                .finish(root.id, true, None, &TenantChange::default())
+                .await
+                .map(|_| ())?,
+            Err(TenantsError::Abandoned(_)) => {}
+            Err(e) => root_lease.fail(root.id, &e.to_string()).await?,
         }
-        self.catalog.mark_deleted(subtenant).await?;
-        let root = self.record(root).await?;
-        if root.db_server_id.is_none() {
-            return Ok(());
-        }
-        let server = self.server_of(&root).await?;
-        self.provisioner
-            .purge_subtenant_rows(&server, &DbName::for_tenant(root.id), subtenant.as_uuid())
-            .await?;
-        Ok(())
+        purged
     }
 
     async fn side_effect(
         &self,
         record: &TenantRecord,
         transition: Transition,
+        lease: &Lease,
     ) -> Result<(), TenantsError> {
         // Subtenants live in their root's database: their state is the
         // catalog's alone, and a purge deletes their rows there.
@@ -193,6 +254,28 @@ impl Tenants {
         }
         let server = self.server_of(record).await?;
         let db = DbName::for_tenant(record.id);
+        // A purge interrupted after its drop has nothing left to back up.
+        if transition == Transition::Purge
+            && self.provisioner.presence(&server, &db).await?.database
+        {
+            self.final_backup(record).await?;
+        }
+        if transition == Transition::Purge {
+            crate::failpoint!("purge.before_drop");
+        }
+        // Checked again under the operation's step lock, right before
+        // acting: the catalog must still place the tenant there, in the state
+        // this operation began from.
+        let held = lease.hold().await?;
+        let now = held
+            .tenant(record.id)
+            .await?
+            .ok_or(TenantsError::NotFound)?;
+        if now.db_server_id != record.db_server_id || now.status != record.status {
+            return Err(TenantsError::Inconsistent(
+                "the tenant changed under its own operation lock",
+            ));
+        }
         match transition {
             Transition::Suspend | Transition::Delete => {
                 self.provisioner.set_connect(&server, &db, false).await?
@@ -201,6 +284,10 @@ impl Tenants {
                 self.provisioner.set_connect(&server, &db, true).await?
             }
             Transition::Purge => self.provisioner.drop_tenant_database(&server, &db).await?,
+        }
+        held.release().await;
+        if transition == Transition::Purge {
+            crate::failpoint!("purge.after_drop");
         }
         Ok(())
     }

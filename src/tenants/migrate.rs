@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Tenants, TenantsError};
+use crate::catalog::{OpKind, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId};
 use crate::migrator::PendingMigration;
 
@@ -19,8 +20,9 @@ pub struct TenantMigration {
 
 impl Tenants {
     /// Applies pending tenant migrations (up to `target`) to a tenant's
-    /// database and records its new version. Waits while another runner
-    /// migrates the same database.
+    /// database and records its new version, under the tenant's operation
+    /// lock: a move, restore or purge waits for it (409 while it runs), and
+    /// it for them. A dry run only reads, and takes no lock.
     #[tracing::instrument(skip_all, fields(tenant.id = %id))]
     pub async fn migrate(
         &self,
@@ -28,28 +30,14 @@ impl Tenants {
         target: Option<i32>,
         dry_run: bool,
     ) -> Result<TenantMigration, TenantsError> {
-        let record = self.record(id).await?;
-        let (Some(server_id), Some(_)) = (record.db_server_id, record.db_name.as_ref()) else {
-            return Err(TenantsError::InvalidField(
-                crate::tenant_config::FieldError {
-                    field: "tenant".into(),
-                    reason: "a subtenant shares its parent's database; migrate the parent".into(),
-                },
-            ));
-        };
-        let server =
-            self.catalog
-                .get_server(server_id)
-                .await?
-                .ok_or(TenantsError::Inconsistent(
-                    "tenant placed on an unknown server",
-                ))?;
-        let config = self
-            .provisioner
-            .admin_config(&server, DbName::for_tenant(id).as_str())?;
-        let migrations = self.provisioner.migrations();
         if dry_run {
-            let (version, pending) = migrations.inspect(&config, target).await?;
+            let record = self.record(id).await?;
+            let config = self.migration_config(&record).await?;
+            let (version, pending) = self
+                .provisioner
+                .migrations()
+                .inspect(&config, target)
+                .await?;
             return Ok(TenantMigration {
                 tenant_id: id,
                 from_version: version,
@@ -59,10 +47,45 @@ impl Tenants {
                 pending,
             });
         }
-        let outcome = migrations.migrate_database(&config, target).await?;
-        self.catalog
-            .set_schema_version(id, outcome.to_version)
+        let (record, lease) = self
+            .ops
+            .begin(
+                id,
+                OpKind::Migrate,
+                &serde_json::json!({ "target": target }),
+            )
             .await?;
+        let config = match self.migration_config(&record).await {
+            Ok(config) => config,
+            Err(e) => {
+                lease.discard().await?;
+                return Err(e);
+            }
+        };
+        let migrated = lease
+            .guard(async {
+                Ok::<_, TenantsError>(
+                    self.provisioner
+                        .migrations()
+                        .migrate_database(&config, target)
+                        .await?,
+                )
+            })
+            .await;
+        let outcome = match migrated {
+            Ok(outcome) => outcome,
+            Err(e @ TenantsError::Abandoned(_)) => return Err(e),
+            Err(e) => {
+                lease.fail(id, &e.to_string()).await?;
+                return Err(e);
+            }
+        };
+        let change = TenantChange {
+            schema_version: Some(outcome.to_version),
+            error: record.error.clone(),
+            ..TenantChange::default()
+        };
+        lease.finish(id, true, None, &change).await?;
         Ok(TenantMigration {
             tenant_id: id,
             from_version: outcome.from_version,
@@ -71,5 +94,24 @@ impl Tenants {
             dry_run,
             pending: Vec::new(),
         })
+    }
+
+    /// Admin connection settings of a root tenant's own database.
+    async fn migration_config(
+        &self,
+        record: &TenantRecord,
+    ) -> Result<tokio_postgres::Config, TenantsError> {
+        if record.parent_id.is_some() || record.db_name.is_none() || record.purged_at.is_some() {
+            return Err(TenantsError::InvalidField(
+                crate::tenant_config::FieldError {
+                    field: "tenant".into(),
+                    reason: "a subtenant shares its parent's database; migrate the parent".into(),
+                },
+            ));
+        }
+        let server = self.server_of(record).await?;
+        Ok(self
+            .provisioner
+            .admin_config(&server, DbName::for_tenant(record.id).as_str())?)
     }
 }

@@ -11,6 +11,7 @@ use super::{TenantView, Tenants, TenantsError};
 use crate::catalog::{DbServer, OpKind, ServerState, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::dump::table_checksums;
+use crate::operations::Lease;
 
 /// One tenant of a drain, and how its move ended.
 #[derive(Debug, Clone, Serialize)]
@@ -36,66 +37,103 @@ impl Tenants {
     }
 
     async fn relocate(&self, id: TenantId, target: Uuid) -> Result<TenantView, TenantsError> {
-        let record = self.record(id).await?;
-        if record.parent_id.is_some() {
-            return Err(TenantsError::InvalidState {
-                action: "move a subtenant (it lives in its root's database);",
-                status: record.status,
-            });
+        let (record, lease) = self
+            .ops
+            .begin(id, OpKind::Move, &serde_json::json!({ "target": target }))
+            .await?;
+        let checked = async {
+            if record.parent_id.is_some() {
+                return Err(TenantsError::InvalidState {
+                    action: "move a subtenant (it lives in its root's database);",
+                    status: record.status,
+                });
+            }
+            if record.purged_at.is_some() {
+                return Err(TenantsError::NotFound);
+            }
+            if !matches!(
+                record.status,
+                TenantStatus::Active | TenantStatus::Suspended | TenantStatus::Deleted
+            ) {
+                return Err(TenantsError::InvalidState {
+                    action: "move",
+                    status: record.status,
+                });
+            }
+            let source = self.server_of(&record).await?;
+            let target = self
+                .catalog
+                .get_server(target)
+                .await?
+                .ok_or(TenantsError::ServerNotFound)?;
+            if target.id == source.id {
+                return Err(TenantsError::SameServer);
+            }
+            if target.state != ServerState::Active {
+                return Err(TenantsError::ServerNotActive);
+            }
+            Ok((source, target))
         }
-        if !matches!(
-            record.status,
-            TenantStatus::Active | TenantStatus::Suspended | TenantStatus::Deleted
-        ) {
-            return Err(TenantsError::InvalidState {
-                action: "move",
-                status: record.status,
-            });
-        }
-        let source = self.server_of(&record).await?;
-        let target = self
-            .catalog
-            .get_server(target)
-            .await?
-            .ok_or(TenantsError::ServerNotFound)?;
-        if target.id == source.id {
-            return Err(TenantsError::SameServer);
-        }
-        if target.state != ServerState::Active {
-            return Err(TenantsError::ServerNotActive);
-        }
-        let op = Uuid::now_v7();
-        let _in_flight = self.try_track(op);
-        self.catalog
-            .begin_operation_with(
-                op,
-                id,
-                OpKind::Move,
-                &serde_json::json!({ "source": source.id, "target": target.id }),
+        .await;
+        let (source, target) = match checked {
+            Ok(servers) => servers,
+            Err(e) => {
+                lease.discard().await?;
+                return Err(e);
+            }
+        };
+        lease
+            .guard(self.run_move(&record, &source, &target, &lease))
+            .await
+    }
+
+    async fn run_move(
+        &self,
+        record: &TenantRecord,
+        source: &DbServer,
+        target: &DbServer,
+        lease: &Lease,
+    ) -> Result<TenantView, TenantsError> {
+        let id = record.id;
+        lease
+            .step(
+                "copy",
+                Some(&serde_json::json!({ "source": source.id, "target": target.id })),
             )
             .await?;
         tracing::info!(from = %source.name, to = %target.name, "moving tenant");
+        crate::failpoint!("move.before_copy");
         let db = DbName::for_tenant(id);
-        match self.copy_to(&record, &source, &target, &db).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
-                self.undo_move(&source, &target, &db).await;
-                self.catalog.fail_operation(op, id, &e.to_string()).await?;
+        if let Err(e) = self.copy_to(record, source, target, &db, lease).await {
+            if matches!(e, TenantsError::Abandoned(_)) {
                 return Err(e);
             }
+            tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
+            match self.undo_move(id, source, target, &db, lease).await {
+                Ok(()) => lease.fail(id, &e.to_string()).await?,
+                Err(undo) => {
+                    // Its writes may still be paused: the reconciler keeps
+                    // trying to undo the move until they resume.
+                    tracing::error!(error = %undo, "could not undo the move; the reconciler retries");
+                    lease
+                        .release("the move failed and could not be undone yet")
+                        .await;
+                }
+            }
+            return Err(e);
         }
+        crate::failpoint!("move.after_copy");
         // The cutover: from here on the tenant lives on `target`.
-        let change = TenantChange {
-            server: Some(target.id),
-            ..TenantChange::default()
-        };
-        let moved = self
-            .catalog
-            .finish_operation(op, id, true, None, &change)
+        self.catalog
+            .switch_placement(lease.fence(), id, source.id, target.id)
+            .await?;
+        crate::failpoint!("move.after_switch");
+        self.retire_source(id, source, target, &db, lease).await?;
+        crate::failpoint!("move.after_retire");
+        let moved = lease
+            .finish(id, true, None, &TenantChange::default())
             .await?
             .ok_or(TenantsError::NotFound)?;
-        self.retire_source(&source, &db).await;
         self.view(&moved).await
     }
 
@@ -119,6 +157,7 @@ impl Tenants {
         source: &DbServer,
         target: &DbServer,
         db: &DbName,
+        lease: &Lease,
     ) -> Result<(), TenantsError> {
         let password = self.role_password(record)?;
         if self.provisioner.template_version(target.id).is_none() {
@@ -128,7 +167,11 @@ impl Tenants {
         self.provisioner
             .ensure_tenant_role(target, db, &password)
             .await?;
+        // A leftover copy on the target goes, but only while the catalog
+        // still places the tenant on its source (so it is not the live one).
+        let held = self.hold_placed_on(lease, record.id, source.id).await?;
         self.provisioner.drop_database(target, db.as_str()).await?;
+        held.release().await;
         self.provisioner
             .create_blank_database(target, db.as_str())
             .await?;
@@ -160,39 +203,89 @@ impl Tenants {
         Ok(())
     }
 
-    /// Undoes a move that failed before its cutover: the source takes writes
-    /// again and the partial copy goes.
-    pub(crate) async fn undo_move(&self, source: &DbServer, target: &DbServer, db: &DbName) {
-        if let Err(e) = self.provisioner.set_writes_paused(source, db, false).await {
-            tracing::error!(error = %e, "could not resume the tenant's writes on its own server; the reconciler retries");
+    /// The operation's row lock, once the catalog is seen to place the
+    /// tenant on `server` under it.
+    async fn hold_placed_on(
+        &self,
+        lease: &Lease,
+        tenant: TenantId,
+        server: Uuid,
+    ) -> Result<crate::operations::Held, TenantsError> {
+        let held = lease.hold().await?;
+        let now = held.tenant(tenant).await?.ok_or(TenantsError::NotFound)?;
+        if now.db_server_id != Some(server) {
+            return Err(TenantsError::Inconsistent(
+                "the tenant is not placed where its move assumed",
+            ));
         }
+        Ok(held)
+    }
+
+    /// Undoes a move that failed before its cutover, while the catalog
+    /// still places the tenant on its source: the source takes writes again
+    /// and the partial copy goes.
+    pub(crate) async fn undo_move(
+        &self,
+        tenant: TenantId,
+        source: &DbServer,
+        target: &DbServer,
+        db: &DbName,
+        lease: &Lease,
+    ) -> Result<(), TenantsError> {
+        let held = self.hold_placed_on(lease, tenant, source.id).await?;
+        self.provisioner
+            .set_writes_paused(source, db, false)
+            .await?;
         if let Err(e) = self.provisioner.drop_tenant_database(target, db).await {
             tracing::warn!(error = %e, server = %target.name, "could not drop a partial copy; `doctor` lists it");
         }
+        held.release().await;
+        Ok(())
     }
 
-    /// After the cutover: the old copy and role go from the source server.
-    pub(crate) async fn retire_source(&self, source: &DbServer, db: &DbName) {
+    /// After the cutover: the old copy and role go from the source server,
+    /// while the catalog places the tenant on the target.
+    async fn retire_source(
+        &self,
+        tenant: TenantId,
+        source: &DbServer,
+        target: &DbServer,
+        db: &DbName,
+        lease: &Lease,
+    ) -> Result<(), TenantsError> {
+        let held = self.hold_placed_on(lease, tenant, target.id).await?;
         if let Err(e) = self.provisioner.drop_tenant_database(source, db).await {
             tracing::warn!(error = %e, server = %source.name, "the tenant moved, but its old database could not be dropped; `doctor` lists it");
         }
+        held.release().await;
+        Ok(())
     }
 
-    /// Finishes a move a crash interrupted: after the cutover it drops the
-    /// old copy; before it, it undoes the move.
-    pub(crate) async fn finish_move_for_reconciler(
+    /// Finishes a move another process left: after the cutover it drops the
+    /// old copy; before it, it undoes the move (resuming the source's
+    /// writes). If that fails, the operation is released and retried.
+    pub(crate) async fn finish_move(
         &self,
         record: &TenantRecord,
         op: &crate::catalog::Operation,
+        lease: &Lease,
     ) -> Result<(), TenantsError> {
         let server = |key: &str| {
             op.params
                 .get(key)
                 .and_then(|v| v.as_str())
                 .and_then(|s| s.parse::<Uuid>().ok())
-                .ok_or(TenantsError::Inconsistent("move without its servers"))
         };
-        let (source_id, target_id) = (server("source")?, server("target")?);
+        let Some(target_id) = server("target") else {
+            return Err(TenantsError::Inconsistent("move without its target"));
+        };
+        let Some(source_id) = server("source") else {
+            // It never got to copy anything.
+            lease
+                .fail(record.id, "interrupted before the copy began")
+                .await?;
+            return Ok(());
+        };
         let get = |id| async move {
             self.catalog
                 .get_server(id)
@@ -202,20 +295,20 @@ impl Tenants {
         let (source, target) = (get(source_id).await?, get(target_id).await?);
         let db = DbName::for_tenant(record.id);
         if record.db_server_id == Some(target_id) {
-            self.retire_source(&source, &db).await;
-            self.catalog
-                .finish_operation(op.id, record.id, true, None, &TenantChange::default())
+            self.retire_source(record.id, &source, &target, &db, lease)
                 .await?;
+            lease
+                .finish(record.id, true, None, &TenantChange::default())
+                .await?;
+        } else if let Err(e) = self
+            .undo_move(record.id, &source, &target, &db, lease)
+            .await
+        {
+            lease.release("the move could not be undone yet").await;
+            return Err(e);
         } else {
-            self.undo_move(&source, &target, &db).await;
-            self.catalog
-                .finish_operation(
-                    op.id,
-                    record.id,
-                    false,
-                    Some("interrupted before the cutover; undone"),
-                    &TenantChange::default(),
-                )
+            lease
+                .fail(record.id, "interrupted before the cutover; undone")
                 .await?;
         }
         Ok(())
@@ -252,6 +345,7 @@ impl Tenants {
                 error: outcome.err().map(|e| e.to_string()),
             });
             progress(done + 1, total);
+            crate::failpoint!("drain.between_moves");
         }
         Ok(items)
     }

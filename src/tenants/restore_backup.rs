@@ -4,16 +4,11 @@
 //! touched until the archive has been verified; a failure before the swap
 //! (or, for a clone, before it is recorded active) removes what was made.
 
-use uuid::Uuid;
-
-use super::clone_ids::clone_slug;
-use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
+use super::{TenantView, Tenants, TenantsError};
 use crate::backup::{TenantSnapshot, VerifiedArchive};
-use crate::catalog::{
-    DbServer, InPlaceRestore, NewTenant, OpKind, RestoredSubtenant, TenantChange, TenantRecord,
-};
-use crate::crypto::random_hex_secret;
+use crate::catalog::{DbServer, InPlaceRestore, OpKind, RestoredSubtenant, TenantRecord};
 use crate::domain::{DbName, Slug, TenantId, TenantStatus};
+use crate::operations::Lease;
 
 /// Where a restore goes.
 #[derive(Debug, Clone)]
@@ -55,74 +50,85 @@ impl Tenants {
         archive: &VerifiedArchive,
     ) -> Result<RestoreReport, TenantsError> {
         let id = archive.manifest.tenant_id;
-        let record = match self.catalog.get_tenant(id).await? {
-            Some(r) if r.purged_at.is_none() => r,
-            _ => return Err(TenantsError::RestoreNeedsNew),
+        let (record, lease) = match self
+            .ops
+            .begin(
+                id,
+                OpKind::RestoreBackup,
+                &serde_json::json!({ "mode": "same_tenant" }),
+            )
+            .await
+        {
+            Ok(begun) => begun,
+            Err(crate::catalog::CatalogError::TenantMissing) => {
+                return Err(TenantsError::RestoreNeedsNew)
+            }
+            Err(e) => return Err(e.into()),
         };
-        if !matches!(
+        let refusal = if record.purged_at.is_some() {
+            Some(TenantsError::RestoreNeedsNew)
+        } else if !matches!(
             record.status,
             TenantStatus::Suspended | TenantStatus::Deleted
         ) {
-            return Err(TenantsError::InvalidState {
+            Some(TenantsError::InvalidState {
                 action: "restore a backup into (suspend or delete it first) a tenant that is",
                 status: record.status,
-            });
+            })
+        } else {
+            None
+        };
+        if let Some(refused) = refusal {
+            lease.discard().await?;
+            return Err(refused);
         }
-        let server = self.server_of(&record).await?;
-        let op = Uuid::now_v7();
-        let _in_flight = self.try_track(op);
-        self.catalog
-            .begin_operation_with(
-                op,
-                id,
-                OpKind::RestoreBackup,
-                &serde_json::json!({ "mode": "same_tenant", "server": server.id }),
-            )
-            .await?;
+        lease
+            .guard(self.run_restore_in_place(&record, archive, &lease))
+            .await
+    }
+
+    async fn run_restore_in_place(
+        &self,
+        record: &TenantRecord,
+        archive: &VerifiedArchive,
+        lease: &Lease,
+    ) -> Result<RestoreReport, TenantsError> {
+        let id = record.id;
+        let server = self.server_of(record).await?;
         let db = DbName::for_tenant(id);
         let staging = db.staging();
-        let version = match self.restore_into(&server, &staging, archive).await {
+        let version = match self.restore_into(&server, &staging, archive, lease).await {
             Ok(v) => v,
+            Err(e @ TenantsError::Abandoned(_)) => return Err(e),
             Err(e) => {
                 tracing::error!(error = %e, "restore failed; the tenant's database is untouched");
-                let _ = self.provisioner.drop_database(&server, &staging).await;
-                self.catalog.fail_operation(op, id, &e.to_string()).await?;
+                let _ = self.drop_staging(id, &server, &db, lease).await;
+                lease.fail(id, &e.to_string()).await?;
                 return Err(e);
             }
         };
-        // The swap: the old database steps aside, the restored one takes its name.
-        let retired = db.retired();
-        self.provisioner.drop_database(&server, &retired).await?;
-        self.provisioner
-            .rename_database(&server, db.as_str(), &retired)
+        crate::failpoint!("restore.after_stage");
+        let restore = in_place_records(archive, version)?;
+        // From here the restore is finished forward, by whoever takes it on:
+        // the staged copy is whole and verified, and the records it brings
+        // are in the operation's parameters.
+        lease
+            .step(
+                "swap",
+                Some(&serde_json::json!({
+                    "mode": "same_tenant",
+                    "server": server.id,
+                    "restore": restore,
+                })),
+            )
             .await?;
-        self.provisioner
-            .rename_database(&server, &staging, db.as_str())
+        crate::failpoint!("restore.before_swap");
+        self.swap_in_staging(id, &server, &db, lease).await?;
+        crate::failpoint!("restore.after_swap");
+        let skipped = self
+            .catalog
+            .finish_in_place_restore(lease.fence(), &restore)
             .await?;
-        self.provisioner.drop_database(&server, &retired).await?;
-        let doc = &archive.document;
-        let restore = InPlaceRestore {
-            root: id,
-            settings: doc.tenant.settings.clone(),
-            settings_secrets_enc: sealed(&doc.tenant)?,
-            schema_version: version,
-            subtenants: doc
-                .subtenants
-                .iter()
-                .map(|s| {
-                    Ok(RestoredSubtenant {
-                        id: s.id,
-                        slug: s.slug.clone(),
-                        name: s.name.clone(),
-                        status: s.status.as_str().to_string(),
-                        settings: s.settings.clone(),
-                        settings_secrets_enc: sealed(s)?,
-                    })
-                })
-                .collect::<Result<_, TenantsError>>()?,
-            domains: doc.domains.clone(),
-        };
-        let skipped = self.catalog.finish_in_place_restore(op, &restore).await?;
         let record = self.record(id).await?;
         Ok(RestoreReport {
             tenant: self.view(&record).await?,
@@ -132,119 +138,84 @@ impl Tenants {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(from = %archive.manifest.tenant_id))]
-    async fn restore_as_new(
+    /// The swap: the staged copy takes the tenant's name and the old
+    /// database goes, under the operation's row lock. Whichever step a crash
+    /// cut, running it again completes it.
+    async fn swap_in_staging(
         &self,
-        archive: &VerifiedArchive,
-        slug: Slug,
-    ) -> Result<RestoreReport, TenantsError> {
-        let doc = &archive.document;
-        let server = self
-            .catalog
-            .pick_server(doc.tenant.tier)
-            .await?
-            .ok_or(TenantsError::NoServer)?;
-        let id = TenantId::generate();
-        let db = DbName::for_tenant(id);
-        let password = random_hex_secret();
-        let new = NewTenant {
-            id,
-            slug: slug.as_str().to_string(),
-            name: doc.tenant.name.clone(),
-            parent_id: None,
-            tier: doc.tenant.tier,
-            status: TenantStatus::Provisioning,
-            db_server_id: Some(server.id),
-            db_name: Some(db.as_str().to_string()),
-            db_password_enc: Some(self.master_key.seal(
-                &role_purpose(id),
-                secrecy::ExposeSecret::expose_secret(&password).as_bytes(),
-            )),
-            schema_version: 0,
-            settings: doc.tenant.settings.clone(),
-            settings_secrets_enc: self.reseal(&doc.tenant, id)?,
-        };
-        // Subtenants get fresh ids (and slugs under the new tenant's).
-        let mut ids = vec![(doc.tenant.id, id)];
-        let mut subtenants = Vec::new();
-        for s in &doc.subtenants {
-            let sub_id = TenantId::generate();
-            ids.push((s.id, sub_id));
-            subtenants.push(NewTenant {
-                id: sub_id,
-                slug: clone_slug(&slug, &s.slug, sub_id),
-                name: s.name.clone(),
-                parent_id: Some(id),
-                tier: doc.tenant.tier,
-                status: if s.status == TenantStatus::Active {
-                    TenantStatus::Active
-                } else {
-                    TenantStatus::Suspended
-                },
-                db_server_id: None,
-                db_name: None,
-                db_password_enc: None,
-                schema_version: 0,
-                settings: s.settings.clone(),
-                settings_secrets_enc: self.reseal(s, sub_id)?,
-            });
-        }
-        let op = Uuid::now_v7();
-        let _in_flight = self.try_track(op);
-        let record = self
-            .catalog
-            .insert_tenant(&new, op, OpKind::RestoreBackup, false)
-            .await?;
-        let made = async {
-            self.provisioner
-                .ensure_tenant_role(&server, &db, &password)
-                .await?;
-            let version = self.restore_into(&server, db.as_str(), archive).await?;
-            self.rewrite_ids(&server, &db, &ids).await?;
-            self.provisioner
-                .grant_tenant_connect(&server, db.as_str(), &db)
-                .await?;
-            Ok::<_, TenantsError>(version)
-        }
-        .await;
-        let version = match made {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(tenant.id = %id, error = %e, "restore as a new tenant failed; undoing it");
-                self.undo_clone(&record, &server, op, &e.to_string()).await;
-                return Err(e);
+        id: TenantId,
+        server: &DbServer,
+        db: &DbName,
+        lease: &Lease,
+    ) -> Result<(), TenantsError> {
+        let p = &self.provisioner;
+        let (staging, retired) = (db.staging(), db.retired());
+        let held = self.hold_on(lease, id, server.id).await?;
+        if p.database_exists(server, &staging).await? {
+            if p.database_exists(server, db.as_str()).await? {
+                p.drop_database(server, &retired).await?;
+                p.rename_database(server, db.as_str(), &retired).await?;
             }
-        };
-        if let Err(e) = self
-            .catalog
-            .finish_restored_clone(op, id, &subtenants, version)
-            .await
-        {
-            self.undo_clone(&record, &server, op, &e.to_string()).await;
-            return Err(e.into());
+            crate::failpoint!("restore.mid_swap");
+            p.rename_database(server, &staging, db.as_str()).await?;
         }
-        let record = self.record(id).await?;
-        Ok(RestoreReport {
-            tenant: self.view(&record).await?,
-            from_schema_version: archive.manifest.schema_version,
-            schema_version: version,
-            domains_skipped: doc.domains.clone(),
-        })
+        p.drop_database(server, &retired).await?;
+        held.release().await;
+        Ok(())
+    }
+
+    /// Drops a restore's staged copy, while the catalog still places the
+    /// tenant on `server`.
+    async fn drop_staging(
+        &self,
+        id: TenantId,
+        server: &DbServer,
+        db: &DbName,
+        lease: &Lease,
+    ) -> Result<(), TenantsError> {
+        let held = self.hold_on(lease, id, server.id).await?;
+        self.provisioner
+            .drop_database(server, &db.staging())
+            .await?;
+        held.release().await;
+        Ok(())
+    }
+
+    /// The operation's row lock, once the tenant is seen placed on `server`.
+    pub(super) async fn hold_on(
+        &self,
+        lease: &Lease,
+        id: TenantId,
+        server: uuid::Uuid,
+    ) -> Result<crate::operations::Held, TenantsError> {
+        let held = lease.hold().await?;
+        let now = held.tenant(id).await?.ok_or(TenantsError::NotFound)?;
+        if now.db_server_id != Some(server) || now.purged_at.is_some() {
+            return Err(TenantsError::Inconsistent(
+                "the tenant is not placed where its restore assumed",
+            ));
+        }
+        Ok(held)
     }
 
     /// Restores the archive's dump into a new blank `database` on `server`
     /// and migrates it to the newest schema; returns that version.
-    async fn restore_into(
+    pub(super) async fn restore_into(
         &self,
         server: &DbServer,
         database: &str,
         archive: &VerifiedArchive,
+        lease: &Lease,
     ) -> Result<i32, TenantsError> {
         if self.provisioner.template_version(server.id).is_none() {
             // The tenant group role the dump's grants name lives there.
             self.provisioner.prepare_server(server).await?;
         }
+        // A leftover of an earlier attempt goes, only while this operation
+        // still holds the tenant.
+        let held = lease.hold().await?;
         self.provisioner.drop_database(server, database).await?;
+        held.release().await;
         self.provisioner
             .create_blank_database(server, database)
             .await?;
@@ -259,85 +230,80 @@ impl Tenants {
         Ok(outcome.to_version)
     }
 
-    async fn undo_clone(&self, record: &TenantRecord, server: &DbServer, op: Uuid, error: &str) {
-        let db = DbName::for_tenant(record.id);
-        if let Err(e) = self.provisioner.drop_tenant_database(server, &db).await {
-            tracing::error!(tenant.id = %record.id, error = %e, "could not drop a half-restored clone; the reconciler retries");
-            return;
-        }
-        // Kept for the record, but purged: the slug is free for another try.
-        let change = TenantChange {
-            status: Some(TenantStatus::Failed),
-            error: Some(error.chars().take(500).collect()),
-            purged: true,
-            ..TenantChange::default()
-        };
-        if let Err(e) = self
-            .catalog
-            .finish_operation(op, record.id, false, Some(error), &change)
-            .await
-        {
-            tracing::error!(tenant.id = %record.id, error = %e, "could not record a failed restore");
-        }
-    }
-
-    /// A snapshot's sealed secrets, sealed again for `new_id`.
-    fn reseal(
-        &self,
-        snap: &TenantSnapshot,
-        new_id: TenantId,
-    ) -> Result<Option<Vec<u8>>, TenantsError> {
-        let Some(sealed) = sealed(snap)? else {
-            return Ok(None);
-        };
-        let plain = self.master_key.open(&settings_purpose(snap.id), &sealed)?;
-        Ok(Some(
-            self.master_key.seal(&settings_purpose(new_id), &plain),
-        ))
-    }
-
-    /// Finishes a restore a crash interrupted. A clone is undone; an
-    /// in-place restore whose swap was cut short gets its database back
-    /// under the tenant's name, and the staging copy goes.
-    pub(crate) async fn finish_restore_for_reconciler(
+    /// Finishes a restore another process left. In place: once the swap
+    /// step was recorded, it is completed forward (the staged copy is whole
+    /// and the records are in the parameters); before that, the staged copy
+    /// goes and the tenant keeps its database. A clone is undone.
+    pub(crate) async fn finish_restore(
         &self,
         record: &TenantRecord,
         op: &crate::catalog::Operation,
+        lease: &Lease,
     ) -> Result<(), TenantsError> {
         let server = self.server_of(record).await?;
         let db = DbName::for_tenant(record.id);
-        if op.params.get("mode").and_then(|m| m.as_str()) == Some("same_tenant") {
-            let p = &self.provisioner;
-            if !p.database_exists(&server, db.as_str()).await? {
-                // Cut between the two renames: whichever copy is whole comes back.
-                let back = if p.database_exists(&server, &db.staging()).await? {
-                    db.staging()
-                } else {
-                    db.retired()
-                };
-                p.rename_database(&server, &back, db.as_str()).await?;
-            }
-            p.drop_database(&server, &db.staging()).await?;
-            p.drop_database(&server, &db.retired()).await?;
-            self.catalog
-                .finish_operation(
-                    op.id,
-                    record.id,
-                    false,
-                    Some("interrupted; the tenant keeps the database it has now; run the restore again"),
-                    &TenantChange::default(),
-                )
-                .await?;
-        } else {
-            self.undo_clone(record, &server, op.id, "interrupted; undone")
+        if op.params.get("mode").and_then(|m| m.as_str()) != Some("same_tenant") {
+            self.undo_clone(record, &server, lease, "interrupted; undone")
                 .await;
+            return Ok(());
         }
+        if op.step.as_deref() == Some("swap") {
+            let restore: InPlaceRestore = op
+                .params
+                .get("restore")
+                .cloned()
+                .and_then(|r| serde_json::from_value(r).ok())
+                .ok_or(TenantsError::Inconsistent(
+                    "a restore's swap without its records",
+                ))?;
+            self.swap_in_staging(record.id, &server, &db, lease).await?;
+            self.catalog
+                .finish_in_place_restore(lease.fence(), &restore)
+                .await?;
+            return Ok(());
+        }
+        self.drop_staging(record.id, &server, &db, lease).await?;
+        lease
+            .fail(
+                record.id,
+                "interrupted before the swap; the tenant keeps its database; run the restore again",
+            )
+            .await?;
         Ok(())
     }
 }
 
+/// The catalog records an in-place restore brings back.
+fn in_place_records(
+    archive: &VerifiedArchive,
+    version: i32,
+) -> Result<InPlaceRestore, TenantsError> {
+    let doc = &archive.document;
+    Ok(InPlaceRestore {
+        root: doc.tenant.id,
+        settings: doc.tenant.settings.clone(),
+        settings_secrets_enc: sealed(&doc.tenant)?,
+        schema_version: version,
+        subtenants: doc
+            .subtenants
+            .iter()
+            .map(|s| {
+                Ok(RestoredSubtenant {
+                    id: s.id,
+                    slug: s.slug.clone(),
+                    name: s.name.clone(),
+                    status: s.status.as_str().to_string(),
+                    settings: s.settings.clone(),
+                    settings_secrets_enc: sealed(s)?,
+                })
+            })
+            .collect::<Result<_, TenantsError>>()?,
+        domains: doc.domains.clone(),
+    })
+}
+
 /// The snapshot's sealed secrets as bytes.
-fn sealed(snap: &TenantSnapshot) -> Result<Option<Vec<u8>>, TenantsError> {
+pub(super) fn sealed(snap: &TenantSnapshot) -> Result<Option<Vec<u8>>, TenantsError> {
     snap.settings_secrets_enc
         .as_deref()
         .map(|h| {

@@ -12,14 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may use, from the bottom layer up.
+#[rustfmt::skip]
 const ALLOWED: &[(&str, &[&str])] = &[
-    // Foundation: values, settings, crypto, SQL quoting, telemetry, local binaries.
+    // Foundation: values, settings, crypto, SQL quoting, telemetry, local
+    // binaries, failpoints.
     ("domain", &[]),
     ("sql", &[]),
     ("crypto", &[]),
     ("config", &["crypto"]),
     ("telemetry", &["config", "domain"]),
     ("local_pg", &[]),
+    ("failpoint", &[]),
     // Stores and tools, each over one kind of thing.
     ("catalog", &["config", "crypto", "domain", "sql"]),
     ("tenant_config", &["domain"]),
@@ -28,137 +31,42 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("migrator", &["domain", "sql", "telemetry"]),
     ("embedded", &["config", "crypto", "local_pg"]),
     // Services over the stores.
-    (
-        "provisioner",
-        &[
-            "catalog",
-            "crypto",
-            "domain",
-            "migrator",
-            "sql",
-            "telemetry",
-        ],
-    ),
+    ("provisioner", &["catalog", "crypto", "domain", "migrator", "sql", "telemetry"]),
     ("directory", &["catalog", "crypto", "domain"]),
+    ("operations", &["catalog", "domain"]),
     ("control_audit", &["catalog", "domain"]),
     ("auth", &["catalog", "config", "domain"]),
     ("data", &["domain", "sql", "tenant_config", "telemetry"]),
-    (
-        "router",
-        &[
-            "config",
-            "directory",
-            "domain",
-            "telemetry",
-            "tenant_config",
-        ],
-    ),
+    // Orchestrators: the router reads only through the directory.
+    ("router", &["config", "directory", "domain", "telemetry", "tenant_config"]),
     ("servers", &["catalog", "crypto", "domain", "provisioner"]),
-    (
-        "fleet",
-        &["catalog", "domain", "migrator", "provisioner", "telemetry"],
-    ),
-    (
-        "tenants",
-        &[
-            "backup",
-            "catalog",
-            "crypto",
-            "domain",
-            "dump",
-            "migrator",
-            "provisioner",
-            "sql",
-            "telemetry",
-            "tenant_config",
-        ],
-    ),
-    (
-        "reconciler",
-        &[
-            "catalog",
-            "config",
-            "domain",
-            "fleet",
-            "tenants",
-            "telemetry",
-        ],
-    ),
+    ("fleet", &["catalog", "domain", "migrator", "operations", "provisioner", "telemetry"]),
+    ("tenants", &[
+        "backup", "catalog", "crypto", "domain", "dump", "failpoint", "migrator", "operations",
+        "provisioner", "sql", "telemetry", "tenant_config",
+    ]),
+    ("reconciler", &[
+        "catalog", "config", "domain", "fleet", "operations", "provisioner", "telemetry", "tenants",
+    ]),
     // The container that both the HTTP layer and the CLI build.
-    (
-        "services",
-        &[
-            "catalog",
-            "config",
-            "crypto",
-            "fleet",
-            "migrator",
-            "provisioner",
-            "reconciler",
-            "servers",
-            "tenants",
-        ],
-    ),
+    ("services", &[
+        "catalog", "config", "crypto", "fleet", "migrator", "operations", "provisioner",
+        "reconciler", "servers", "tenants",
+    ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
-    (
-        "api",
-        &[
-            "auth",
-            "backup",
-            "catalog",
-            "config",
-            "control_audit",
-            "crypto",
-            "data",
-            "directory",
-            "domain",
-            "dump",
-            "fleet",
-            "migrator",
-            "provisioner",
-            "reconciler",
-            "router",
-            "servers",
-            "services",
-            "sql",
-            "telemetry",
-            "tenant_config",
-            "tenants",
-        ],
-    ),
-    (
-        "startup",
-        &[
-            "api",
-            "auth",
-            "config",
-            "directory",
-            "router",
-            "services",
-            "telemetry",
-        ],
-    ),
+    ("api", &[
+        "auth", "backup", "catalog", "config", "control_audit", "crypto", "data", "directory",
+        "domain", "dump", "fleet", "migrator", "operations", "provisioner", "reconciler",
+        "router", "servers", "services", "sql", "telemetry", "tenant_config", "tenants",
+    ]),
+    ("startup", &["api", "auth", "config", "directory", "router", "services", "telemetry"]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.
-    (
-        "cli",
-        &[
-            "auth",
-            "backup",
-            "catalog",
-            "config",
-            "domain",
-            "embedded",
-            "fleet",
-            "servers",
-            "services",
-            "startup",
-            "telemetry",
-            "tenant_config",
-            "tenants",
-        ],
-    ),
+    ("cli", &[
+        "auth", "backup", "catalog", "config", "domain", "embedded", "failpoint", "fleet",
+        "servers", "services", "startup", "telemetry", "tenant_config", "tenants",
+    ]),
 ];
 
 /// Longest file allowed under `src/`, in lines.

@@ -22,6 +22,10 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A key/value DSN for `dbname` as the superuser.
     pub fn url(&self, dbname: &str) -> SecretString {
         let mut dsn = format!(

@@ -215,6 +215,15 @@ impl TestApp {
     }
 }
 
+/// An owner no process is: nobody holds its lock, as after its process
+/// died. Operations written under it are taken over at once.
+pub fn dead_owner() -> tenant_plane::catalog::Owner {
+    tenant_plane::catalog::Owner {
+        id: uuid::Uuid::now_v7(),
+        key: (rand::random::<u32>() >> 1).max(1) as i32,
+    }
+}
+
 pub fn sign(claims: Claims) -> String {
     JwtKeys::hs256(&SecretString::from(JWT_SECRET))
         .unwrap()

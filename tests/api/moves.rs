@@ -287,7 +287,7 @@ async fn a_move_whose_target_stops_mid_copy_leaves_the_tenant_working_on_its_old
 
 #[tokio::test]
 async fn the_reconciler_undoes_a_move_that_crashed_before_its_cutover() {
-    let app = crate::helpers::spawn_app_with(|s| s.reconciler.stale_after_secs = 0).await;
+    let app = crate::helpers::spawn_app().await;
     let t = app.create_tenant("crashed-move", json!({})).await;
     let tid: tenant_plane::domain::TenantId = t["id"].as_str().unwrap().parse().unwrap();
     let db = tenant_plane::domain::DbName::for_tenant(tid);
@@ -308,12 +308,14 @@ async fn the_reconciler_undoes_a_move_that_crashed_before_its_cutover() {
         .unwrap()
         .unwrap();
     let target_server = catalog.get_server(target).await.unwrap().unwrap();
+    // Begun by a process that died: nobody holds its owner lock.
     catalog
-        .begin_operation_with(
+        .begin_operation(
             uuid::Uuid::now_v7(),
             tid,
             tenant_plane::catalog::OpKind::Move,
             &json!({ "source": source.id, "target": target }),
+            crate::helpers::dead_owner(),
         )
         .await
         .unwrap();

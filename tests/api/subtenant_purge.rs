@@ -71,6 +71,12 @@ async fn purging_a_subtenant_deletes_its_agents_calls_and_audit_events_and_keeps
     assert!(before[1][2] >= 2, "its audit events: {before:?}");
 
     let gid = gone["id"].as_str().unwrap();
+    ok_json(
+        app.admin(Method::DELETE, &format!("/v1/tenants/{gid}"), None)
+            .await,
+        200,
+    )
+    .await;
     let purged = ok_json(
         app.admin(
             Method::DELETE,

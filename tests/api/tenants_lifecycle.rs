@@ -248,6 +248,26 @@ async fn a_purge_drops_the_database_and_the_role_and_frees_the_slug() {
     let t = app.create_tenant("doomed", json!({})).await;
     let (id, db) = (t["id"].as_str().unwrap(), t["database"].as_str().unwrap());
     let sub = app.create_subtenant(id, "doomed-branch").await;
+    // A purge is only for a soft-deleted tenant: an active one is refused,
+    // and nothing is dropped.
+    let (status, code, _) = envelope(
+        app.admin(
+            Method::DELETE,
+            &format!("/v1/tenants/{id}?purge=true"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (409, "tenant_not_deleted"));
+    let pw = role_password(&app, id).await;
+    assert!(app.server.connect_as(db, db, &pw).await.is_ok());
+    json_of(
+        app.admin(Method::DELETE, &format!("/v1/tenants/{id}"), None)
+            .await,
+        200,
+    )
+    .await;
     let purged = json_of(
         app.admin(
             Method::DELETE,

@@ -67,9 +67,18 @@ impl From<CatalogError> for ApiError {
                 "a server with this name or address is already registered",
             ),
             // The lifecycle's own refusals, however they arrive.
-            CatalogError::SlugTaken | CatalogError::TenantBusy | CatalogError::ParentMissing => {
-                TenantsError::from(e).into()
-            }
+            CatalogError::SlugTaken
+            | CatalogError::TenantBusy
+            | CatalogError::ParentMissing
+            | CatalogError::TenantMissing
+            | CatalogError::Fenced => TenantsError::from(e).into(),
+            CatalogError::NoLease => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "catalog_unavailable",
+                "the control plane cannot reach its catalog; retry shortly",
+            )
+            .with_retry_after(1)
+            .with_source(e),
             CatalogError::Query(_) | CatalogError::Schema(_) | CatalogError::Pool(_) => {
                 ApiError::internal(e)
             }
@@ -121,6 +130,18 @@ impl From<TenantsError> for ApiError {
             TenantsError::RestoreNeedsNew => {
                 ApiError::new(StatusCode::CONFLICT, "restore_needs_new", e.to_string())
             }
+            TenantsError::NotDeleted => ApiError::new(
+                StatusCode::CONFLICT,
+                "tenant_not_deleted",
+                "only a soft-deleted tenant can be purged: delete it first (without purge=true)",
+            ),
+            TenantsError::Abandoned(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "operation_abandoned",
+                "this replica lost the operation; another one finishes it; retry shortly",
+            )
+            .with_retry_after(2)
+            .with_source(e),
             TenantsError::SameServer => ApiError::new(
                 StatusCode::CONFLICT,
                 "same_server",

@@ -135,6 +135,9 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (CatalogError::SlugTaken, 409, "slug_taken"),
             (CatalogError::TenantBusy, 409, "tenant_busy"),
             (CatalogError::ParentMissing, 404, "tenant_not_found"),
+            (CatalogError::TenantMissing, 404, "tenant_not_found"),
+            (CatalogError::Fenced, 503, "operation_abandoned"),
+            (CatalogError::NoLease, 503, "catalog_unavailable"),
             (CatalogError::ServerExists, 409, "server_exists"),
             (
                 CatalogError::Pool(deadpool_postgres::BuildError::NoRuntimeSpecified),
@@ -171,6 +174,12 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::ServerNotFound, 404, "server_not_found"),
             (TenantsError::RestoreNeedsNew, 409, "restore_needs_new"),
             (TenantsError::SameServer, 409, "same_server"),
+            (TenantsError::NotDeleted, 409, "tenant_not_deleted"),
+            (
+                TenantsError::Abandoned(crate::operations::Abandoned),
+                503,
+                "operation_abandoned",
+            ),
             (TenantsError::ServerNotActive, 409, "server_not_active"),
             (TenantsError::copy("dumping", io()), 503, "move_failed"),
             (TenantsError::Dump(DumpError::NoHost), 503, "move_failed"),

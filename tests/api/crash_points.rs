@@ -1,0 +1,417 @@
+//! Crashes and pauses at every failpoint of create, purge, move, restore and
+//! drain. At each point:
+//! - kill: the replica running the operation kills itself there (SIGKILL);
+//!   a new replica starts at once, with the default stale limit, and must
+//!   settle everything within 10 s;
+//! - pause: the replica stops itself there (SIGSTOP) while a second one,
+//!   past the stale limit, takes the operation over; then the first one
+//!   continues, and must change nothing.
+//!
+//! After each, `doctor --fix` runs and the invariants are checked: nothing
+//! acknowledged is lost, every live tenant has exactly one database (on its
+//! server), nothing is orphaned, no tenant is left paused, no operation
+//! finished twice (`rig.rs`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use tenant_plane::domain::TenantId;
+
+use crate::rig::{Replica, Rig};
+
+/// The takeover threshold of the pause scenario's replicas.
+const STALE: &str = "3";
+
+/// What one family of operations needs: a name prefix, its setup, and the
+/// request that runs the operation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Family {
+    Create,
+    Purge,
+    Move,
+    Restore,
+    Drain,
+}
+
+impl Family {
+    fn points(self) -> Vec<&'static str> {
+        let prefix = match self {
+            Family::Create => "create.",
+            Family::Purge => "purge.",
+            Family::Move => "move.",
+            Family::Restore => "restore.",
+            Family::Drain => "drain.",
+        };
+        tenant_plane::failpoint::NAMES
+            .iter()
+            .copied()
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    }
+}
+
+/// What a scenario set up before the operation: the tenant it acts on,
+/// where it may go, and the agents acknowledged so far.
+struct Setup {
+    tenant: Option<TenantId>,
+    second: String,
+    catalog_server: String,
+    archive: Option<std::path::PathBuf>,
+    acknowledged: BTreeMap<TenantId, i64>,
+}
+
+async fn set_up(rig: &Rig, family: Family, round: usize, dir: &std::path::Path) -> Setup {
+    let replica = rig.replica(None).await;
+    let second = match rig
+        .admin(&replica, Method::GET, "/v1/servers", None)
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "second")
+    {
+        Some(s) => s["id"].as_str().unwrap().to_string(),
+        None => rig.register_second(&replica).await,
+    };
+    let servers = rig
+        .ok(&replica, Method::GET, "/v1/servers", None, 200)
+        .await;
+    let catalog_server = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "catalog")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut setup = Setup {
+        tenant: None,
+        second,
+        catalog_server,
+        archive: None,
+        acknowledged: BTreeMap::new(),
+    };
+    // New tenants go to the catalog's server; the second one only receives moves.
+    rig.ok(
+        &replica,
+        Method::PATCH,
+        &format!("/v1/servers/{}", setup.second),
+        Some(json!({ "state": "draining" })),
+        200,
+    )
+    .await;
+    rig.ok(
+        &replica,
+        Method::PATCH,
+        &format!("/v1/servers/{}", setup.catalog_server),
+        Some(json!({ "state": "active" })),
+        200,
+    )
+    .await;
+    if family != Family::Create {
+        let id = rig
+            .tenant_with_agents(&replica, &format!("{family:?}-{round}").to_lowercase(), 3)
+            .await;
+        setup.acknowledged.insert(id, 3);
+        setup.tenant = Some(id);
+    }
+    match family {
+        Family::Purge => {
+            let id = setup.tenant.unwrap();
+            rig.ok(
+                &replica,
+                Method::DELETE,
+                &format!("/v1/tenants/{id}"),
+                None,
+                200,
+            )
+            .await;
+        }
+        Family::Restore => {
+            let id = setup.tenant.unwrap();
+            let archive = dir.join(format!("round-{round}.tpbackup"));
+            let out = rig
+                .cli(
+                    &[
+                        "backup",
+                        "--tenant",
+                        &id.to_string(),
+                        "--out",
+                        archive.to_str().unwrap(),
+                    ],
+                    None,
+                )
+                .await;
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            rig.ok(
+                &replica,
+                Method::POST,
+                &format!("/v1/tenants/{id}/suspend"),
+                None,
+                200,
+            )
+            .await;
+            setup.archive = Some(archive);
+        }
+        Family::Drain => {
+            let other = rig
+                .tenant_with_agents(&replica, &format!("drain-{round}-b"), 2)
+                .await;
+            setup.acknowledged.insert(other, 2);
+            // The drain moves them to the second server.
+            rig.ok(
+                &replica,
+                Method::PATCH,
+                &format!("/v1/servers/{}", setup.second),
+                Some(json!({ "state": "active" })),
+                200,
+            )
+            .await;
+        }
+        Family::Create | Family::Move => {}
+    }
+    if family == Family::Move {
+        rig.ok(
+            &replica,
+            Method::PATCH,
+            &format!("/v1/servers/{}", setup.second),
+            Some(json!({ "state": "active" })),
+            200,
+        )
+        .await;
+    }
+    replica.stop().await;
+    setup
+}
+
+/// Starts the operation (all but a restore, which is the CLI's) on
+/// `replica`; returns the task that waits for its answer, which may never
+/// come: the process dies or stops at its failpoint.
+fn start_operation(
+    rig: &Rig,
+    family: Family,
+    round: usize,
+    setup: &Setup,
+    replica: &Replica,
+) -> tokio::task::JoinHandle<()> {
+    let (client, base) = (rig.client.clone(), replica.base.clone());
+    let token = crate::rig::admin_token();
+    let (method, path, body) = match family {
+        Family::Create => (
+            Method::POST,
+            "/v1/tenants".to_string(),
+            Some(json!({ "name": "made", "slug": format!("made-{round}") })),
+        ),
+        Family::Purge => (
+            Method::DELETE,
+            format!("/v1/tenants/{}?purge=true", setup.tenant.unwrap()),
+            None,
+        ),
+        Family::Move => (
+            Method::POST,
+            format!("/v1/tenants/{}/move", setup.tenant.unwrap()),
+            Some(json!({ "server": setup.second })),
+        ),
+        Family::Drain => (
+            Method::POST,
+            format!("/v1/servers/{}/drain", setup.catalog_server),
+            None,
+        ),
+        Family::Restore => unreachable!("a restore runs in the CLI"),
+    };
+    tokio::spawn(async move {
+        let mut req = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let _ = req.send().await;
+    })
+}
+
+fn restore_args(setup: &Setup) -> Vec<String> {
+    vec![
+        "restore".into(),
+        "--file".into(),
+        setup.archive.as_ref().unwrap().display().to_string(),
+    ]
+}
+
+async fn kill_at(
+    rig: &Rig,
+    family: Family,
+    point: &'static str,
+    round: usize,
+    dir: &std::path::Path,
+) {
+    let setup = set_up(rig, family, round, dir).await;
+    if family == Family::Restore {
+        let args = restore_args(&setup);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = rig.cli(&args, Some((point, "kill"))).await;
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(9),
+            "{point}: the restore did not reach its failpoint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let mut victim = rig.replica(Some((point, "kill"))).await;
+        let request = start_operation(rig, family, round, &setup, &victim);
+        victim.ended(Duration::from_secs(60)).await;
+        request.abort();
+    }
+    // A new replica at once, with the default stale limit: the dead one's
+    // lease ended with it, so its operation is taken over as it starts.
+    let started = std::time::Instant::now();
+    let replica = rig.replica(None).await;
+    let settled = rig.settled(Duration::from_secs(10)).await;
+    let total = started.elapsed();
+    eprintln!(
+        "kill at {point}: settled {:.2} s after the restart",
+        total.max(settled).as_secs_f64()
+    );
+    assert!(
+        total < Duration::from_secs(10),
+        "{point}: settled after {total:?}"
+    );
+    rig.check_invariants(&setup.acknowledged).await;
+    replica.stop().await;
+}
+
+async fn pause_at(
+    rig: &Rig,
+    family: Family,
+    point: &'static str,
+    round: usize,
+    dir: &std::path::Path,
+) {
+    let setup = set_up(rig, family, round, dir).await;
+    let taker = rig.replica(None).await;
+    let (paused, request) = if family == Family::Restore {
+        let args = restore_args(&setup);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        (rig.cli_child(&args, Some((point, "stop"))), None)
+    } else {
+        let victim = rig.replica(Some((point, "stop"))).await;
+        let request = start_operation(rig, family, round, &setup, &victim);
+        (victim, Some(request))
+    };
+    paused.stopped(Duration::from_secs(60)).await;
+    // Past the stale limit, the other replica takes the operation over,
+    // unless the paused one holds the step lock (it is mid-step: plainly alive).
+    let taken_over = tokio::time::timeout(
+        Duration::from_secs(15),
+        rig.settled(Duration::from_secs(15)),
+    )
+    .await;
+    if point != "restore.mid_swap" {
+        assert!(
+            taken_over.is_ok(),
+            "{point}: the other replica did not take over"
+        );
+    }
+    paused.signal(nix::sys::signal::Signal::SIGCONT);
+    let mut paused = paused;
+    match request {
+        Some(request) => {
+            let _ = tokio::time::timeout(Duration::from_secs(30), request).await;
+        }
+        None => {
+            tokio::time::timeout(Duration::from_secs(60), paused.child.wait())
+                .await
+                .expect("the paused CLI ended")
+                .unwrap();
+        }
+    }
+    if family == Family::Drain {
+        // The drain goes on in the background of the continued replica.
+        drained(rig, &setup.catalog_server).await;
+    }
+    rig.settled(Duration::from_secs(20)).await;
+    eprintln!("pause at {point}: taken over, and the paused replica changed nothing");
+    rig.check_invariants(&setup.acknowledged).await;
+    paused.stop().await;
+    taker.stop().await;
+}
+
+/// Waits until no root tenant is left on `server`.
+async fn drained(rig: &Rig, server: &str) {
+    let catalog = rig.catalog_db().await;
+    let server: uuid::Uuid = server.parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left: i64 = catalog
+            .query_one(
+                "SELECT count(*) FROM tenants WHERE db_server_id = $1 AND parent_id IS NULL AND purged_at IS NULL",
+                &[&server],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drain never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn every_point(family: Family) {
+    let dir = tempfile::tempdir().unwrap();
+    let killed = Rig::new(&format!("kill_{family:?}_").to_lowercase()).await;
+    let paused = Rig::new(&format!("pause_{family:?}_").to_lowercase())
+        .await
+        .with_env("TENANT_PLANE_RECONCILER_STALE_AFTER_SECS", STALE);
+    for (round, point) in family.points().into_iter().enumerate() {
+        if round == 0 {
+            // The finish log needs the catalog's tables: a first replica makes them.
+            for rig in [&killed, &paused] {
+                rig.replica(None).await.stop().await;
+                rig.log_finishes().await;
+            }
+        }
+        kill_at(&killed, family, point, round, dir.path()).await;
+        pause_at(&paused, family, point, round, dir.path()).await;
+    }
+}
+
+#[tokio::test]
+async fn a_create_killed_or_paused_at_any_step_settles_with_every_invariant_kept() {
+    every_point(Family::Create).await;
+}
+
+#[tokio::test]
+async fn a_purge_killed_or_paused_at_any_step_settles_with_every_invariant_kept() {
+    every_point(Family::Purge).await;
+}
+
+#[tokio::test]
+async fn a_move_killed_or_paused_at_any_step_settles_with_every_invariant_kept() {
+    every_point(Family::Move).await;
+}
+
+#[tokio::test]
+async fn a_restore_killed_or_paused_at_any_step_settles_with_every_invariant_kept() {
+    every_point(Family::Restore).await;
+}
+
+#[tokio::test]
+async fn a_drain_killed_or_paused_between_moves_settles_with_every_invariant_kept() {
+    every_point(Family::Drain).await;
+}

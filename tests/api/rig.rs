@@ -1,0 +1,474 @@
+//! A rig for crash tests: replicas of the service as child processes on one
+//! catalog (with failpoints set through `FAILPOINTS`), the CLI as another
+//! child, a second database server for moves, and the invariants every
+//! crash must leave true.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use tenant_plane::domain::{DbCopy, DbName, TenantId};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::cluster::{self, ExtraCluster, TestServer};
+use crate::helpers::{sign, JWT_SECRET, MASTER_KEY};
+
+/// One catalog on the shared cluster (the catalog's own server holds the
+/// tenants first) and a second server of its own, for moves.
+pub struct Rig {
+    pub server: TestServer,
+    pub catalog: String,
+    pub second: ExtraCluster,
+    pub client: reqwest::Client,
+    /// Settings every replica gets (e.g. a short stale limit).
+    pub env: Vec<(String, String)>,
+}
+
+/// A replica: `tenant-plane serve` as a child process.
+pub struct Replica {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Rig {
+    pub async fn new(tag: &str) -> Self {
+        let second = tokio::task::spawn_blocking(cluster::start_extra)
+            .await
+            .unwrap();
+        Self {
+            server: cluster::shared().clone(),
+            catalog: cluster::catalog_name(tag),
+            second,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    fn command(&self, failpoint: Option<(&str, &str)>) -> tokio::process::Command {
+        let mut cmd = crate::binary::command();
+        cmd.env(
+            "TENANT_PLANE_DATABASE_URL",
+            self.server.url(&self.catalog).expose_secret(),
+        )
+        .env("TENANT_PLANE_JWT_SECRET", JWT_SECRET)
+        .env("TENANT_PLANE_MASTER_KEY", MASTER_KEY);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some((name, action)) = failpoint {
+            cmd.env("FAILPOINTS", format!("{name}=return({action})"));
+        }
+        cmd
+    }
+
+    /// Starts a replica; `failpoint` is (name, `kill` or `stop`).
+    pub async fn replica(&self, failpoint: Option<(&str, &str)>) -> Replica {
+        let mut cmd = self.command(failpoint);
+        cmd.arg("serve")
+            .env("TENANT_PLANE_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("tenant-plane listening on ") {
+                    return url.to_string();
+                }
+            }
+            panic!("serve exited before listening");
+        })
+        .await
+        .expect("serve started");
+        Replica { child, base }
+    }
+
+    /// Runs the CLI to its end (or its failpoint).
+    pub async fn cli(
+        &self,
+        args: &[&str],
+        failpoint: Option<(&str, &str)>,
+    ) -> std::process::Output {
+        let mut cmd = self.command(failpoint);
+        cmd.args(args);
+        tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("the CLI finished")
+            .unwrap()
+    }
+
+    /// Starts the CLI as a child and leaves it running (to pause it at its
+    /// failpoint).
+    pub fn cli_child(&self, args: &[&str], failpoint: Option<(&str, &str)>) -> Replica {
+        let mut cmd = self.command(failpoint);
+        cmd.args(args);
+        Replica {
+            child: cmd.spawn().unwrap(),
+            base: String::new(),
+        }
+    }
+
+    pub async fn catalog_db(&self) -> tokio_postgres::Client {
+        self.server.connect(&self.catalog).await
+    }
+
+    /// Every database server the rig's tenants may live on.
+    pub fn servers(&self) -> [&TestServer; 2] {
+        [&self.server, &self.second.server]
+    }
+
+    pub async fn admin(
+        &self,
+        replica: &Replica,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", replica.base))
+            .bearer_auth(admin_token());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await
+    }
+
+    /// `method path` on `replica`, expecting `want`; returns the body.
+    pub async fn ok(
+        &self,
+        replica: &Replica,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
+        let response = self.admin(replica, method, path, body).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, want, "{path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Creates a tenant with `agents` agents; returns its id.
+    pub async fn tenant_with_agents(
+        &self,
+        replica: &Replica,
+        slug: &str,
+        agents: usize,
+    ) -> TenantId {
+        let t = self
+            .ok(
+                replica,
+                Method::POST,
+                "/v1/tenants",
+                Some(json!({ "name": slug, "slug": slug })),
+                201,
+            )
+            .await;
+        let id: TenantId = t["id"].as_str().unwrap().parse().unwrap();
+        let token = sign(tenant_plane::auth::Claims::new(
+            "rig",
+            tenant_plane::auth::Role::TenantAdmin,
+            Some(id),
+            None,
+            Duration::from_secs(3600),
+        ));
+        for i in 0..agents {
+            let response = self
+                .client
+                .post(format!("{}/v1/agents", replica.base))
+                .bearer_auth(&token)
+                .json(&json!({ "name": format!("agent {i}"), "type": "chat" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        }
+        id
+    }
+
+    /// Registers the second server; returns its id.
+    pub async fn register_second(&self, replica: &Replica) -> String {
+        let server = self
+            .ok(
+                replica,
+                Method::POST,
+                "/v1/servers",
+                Some(json!({ "name": "second", "dsn": self.second.admin_dsn() })),
+                201,
+            )
+            .await;
+        server["id"].as_str().unwrap().to_string()
+    }
+
+    /// Records every operation's move into a finished state, so a test can
+    /// tell whether one finished twice. Test-only: a trigger in the catalog.
+    pub async fn log_finishes(&self) {
+        self.catalog_db()
+            .await
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS test_finishes (op uuid, state text);
+                 CREATE OR REPLACE FUNCTION test_log_finish() RETURNS trigger
+                   LANGUAGE plpgsql AS $$
+                 BEGIN
+                   IF NEW.state IN ('succeeded', 'failed', 'cancelled') AND NEW.state IS DISTINCT FROM OLD.state THEN
+                     INSERT INTO test_finishes VALUES (NEW.id, NEW.state);
+                   END IF;
+                   RETURN NEW;
+                 END $$;
+                 DROP TRIGGER IF EXISTS test_log_finish ON operations;
+                 CREATE TRIGGER test_log_finish AFTER UPDATE ON operations
+                   FOR EACH ROW EXECUTE FUNCTION test_log_finish();",
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Waits until no operation is unfinished.
+    pub async fn settled(&self, within: Duration) -> Duration {
+        let started = Instant::now();
+        let catalog = self.catalog_db().await;
+        loop {
+            let unfinished: i64 = catalog
+                .query_one(
+                    "SELECT count(*) FROM operations WHERE state IN ('pending', 'queued', 'running')",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if unfinished == 0 {
+                return started.elapsed();
+            }
+            let ops: Vec<String> = catalog
+                .query(
+                    "SELECT kind || ' ' || coalesce(step, '-') || ' gen ' || generation || ' ' || coalesce(error, '')
+                       FROM operations WHERE state IN ('pending', 'queued', 'running')",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert!(
+                started.elapsed() < within,
+                "operations still unfinished after {within:?}: {ops:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs `doctor --fix`, then checks every invariant a crash must leave
+    /// true. `acknowledged` is each tenant's agents whose creation answered
+    /// 201, which must all still be there if the tenant is.
+    pub async fn check_invariants(&self, acknowledged: &BTreeMap<TenantId, i64>) {
+        let out = self.cli(&["doctor", "--fix", "--json"], None).await;
+        let fixed: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let out = self.cli(&["doctor", "--json"], None).await;
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in [
+            "orphan_databases",
+            "orphan_roles",
+            "missing_databases",
+            "stuck_operations",
+            "in_use",
+        ] {
+            assert_eq!(
+                report[key].as_array().map(Vec::len),
+                Some(0),
+                "after doctor --fix ({fixed}), {key}: {report}"
+            );
+        }
+        let catalog = self.catalog_db().await;
+        let twice: i64 = catalog
+            .query_one(
+                "SELECT count(*) FROM (SELECT op FROM test_finishes GROUP BY op HAVING count(*) > 1) t",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(twice, 0, "an operation finished twice");
+        let servers: BTreeMap<uuid::Uuid, &TestServer> = {
+            let rows = catalog
+                .query("SELECT id, port FROM db_servers", &[])
+                .await
+                .unwrap();
+            rows.iter()
+                .filter_map(|r| {
+                    let port: i32 = r.get(1);
+                    let server = self
+                        .servers()
+                        .into_iter()
+                        .find(|s| i32::from(s.port()) == port)?;
+                    Some((r.get(0), server))
+                })
+                .collect()
+        };
+        // Where each tenant's databases are, on every server: those of this
+        // catalog's tenants, and any this installation tagged (the shared
+        // server holds other tests' tenants too).
+        let installation: uuid::Uuid = catalog
+            .query_one("SELECT id FROM installation", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let known: std::collections::BTreeSet<uuid::Uuid> = catalog
+            .query("SELECT id FROM tenants", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let tag = format!("tenant-plane installation {installation}");
+        let mut found: BTreeMap<TenantId, Vec<(u16, DbCopy)>> = BTreeMap::new();
+        for server in self.servers() {
+            let admin = server.connect("postgres").await;
+            for row in admin
+                .query(
+                    "SELECT datname::text, shobj_description(oid, 'pg_database')
+                       FROM pg_database WHERE datname LIKE 'ai_care_tenant_%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+            {
+                let Some((tenant, copy)) = DbName::owner_of(row.get::<_, &str>(0)) else {
+                    continue;
+                };
+                let ours = known.contains(&tenant.as_uuid())
+                    || row.get::<_, Option<&str>>(1) == Some(tag.as_str());
+                if ours {
+                    found.entry(tenant).or_default().push((server.port(), copy));
+                }
+            }
+        }
+        let tenants = catalog
+            .query(
+                "SELECT id, status, db_server_id, purged_at IS NOT NULL FROM tenants WHERE parent_id IS NULL",
+                &[],
+            )
+            .await
+            .unwrap();
+        for row in tenants {
+            let id = TenantId::from(row.get::<_, uuid::Uuid>(0));
+            let status: String = row.get(1);
+            let placed: Option<uuid::Uuid> = row.get(2);
+            let purged: bool = row.get(3);
+            let copies = found.remove(&id).unwrap_or_default();
+            if purged || status == "failed" {
+                assert!(
+                    copies.is_empty(),
+                    "{id} ({status}, purged {purged}) has {copies:?}"
+                );
+                continue;
+            }
+            let home = placed
+                .and_then(|p| servers.get(&p))
+                .expect("placed on a rig server");
+            assert_eq!(
+                copies,
+                [(home.port(), DbCopy::Live)],
+                "{id} ({status}) must have exactly one database, on its server"
+            );
+            let db = DbName::for_tenant(id);
+            let admin = home.connect("postgres").await;
+            let paused: bool = admin
+                .query_one(
+                    "SELECT coalesce(array_to_string(rolconfig, ',') LIKE '%default_transaction_read_only=on%', false)
+                       FROM pg_roles WHERE rolname = $1",
+                    &[&db.as_str()],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert!(!paused, "{id} is left with its writes paused");
+            if let Some(want) = acknowledged.get(&id) {
+                let agents: i64 = home
+                    .connect(db.as_str())
+                    .await
+                    .query_one("SELECT count(*) FROM agents", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert!(
+                    agents >= *want,
+                    "{id}: {agents} agents, {want} acknowledged"
+                );
+            }
+        }
+        assert!(found.is_empty(), "databases of unknown tenants: {found:?}");
+    }
+}
+
+pub fn admin_token() -> String {
+    sign(tenant_plane::auth::Claims::new(
+        "rig",
+        tenant_plane::auth::Role::SuperAdmin,
+        None,
+        None,
+        Duration::from_secs(3600),
+    ))
+}
+
+impl Replica {
+    /// Waits until the process stopped itself (SIGSTOP at its failpoint).
+    pub async fn stopped(&self, within: Duration) {
+        let pid = self.child.id().unwrap();
+        let started = Instant::now();
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the command name in parentheses.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            if state == Some("T") {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "the replica never reached its failpoint"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
+    /// Waits for the process to end (it killed itself at its failpoint).
+    pub async fn ended(&mut self, within: Duration) {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("the replica ended")
+            .unwrap();
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.wait().await;
+    }
+}
