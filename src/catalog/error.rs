@@ -10,7 +10,11 @@ pub enum CatalogError {
     #[error("cannot connect to the catalog database")]
     Connect(#[source] tokio_postgres::Error),
     #[error("catalog query failed")]
-    Query(#[from] tokio_postgres::Error),
+    Query(#[source] tokio_postgres::Error),
+    /// The session went away under the query (a catalog restart, a
+    /// terminated backend): retrying on a fresh one may well work.
+    #[error("the catalog connection was lost")]
+    Lost(#[source] tokio_postgres::Error),
     #[error("upgrading the catalog schema failed")]
     Schema(#[from] refinery::Error),
     #[error("the slug is taken by another tenant")]
@@ -29,6 +33,21 @@ pub enum CatalogError {
     ServerExists,
     #[error("cannot build the catalog pool")]
     Pool(#[from] deadpool_postgres::BuildError),
+}
+
+impl From<tokio_postgres::Error> for CatalogError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // Class 08 (connection exception) and 57P (operator intervention:
+        // shutdown, terminated backend), or a session already closed.
+        let lost = e.is_closed()
+            || e.code()
+                .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P"));
+        if lost {
+            Self::Lost(e)
+        } else {
+            Self::Query(e)
+        }
+    }
 }
 
 impl From<deadpool_postgres::PoolError> for CatalogError {

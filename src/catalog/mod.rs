@@ -107,7 +107,7 @@ impl Catalog {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CatalogError::Query(last.expect("at least one attempt")))
+        Err(CatalogError::from(last.expect("at least one attempt")))
     }
 }
 

@@ -220,7 +220,7 @@ impl Catalog {
         .await
         .map_err(|e| match e.code() {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => CatalogError::TenantBusy,
-            _ => CatalogError::Query(e),
+            _ => CatalogError::from(e),
         })?;
         tx.commit().await?;
         Ok((
@@ -367,6 +367,6 @@ pub(super) fn map_tenant_conflict(e: tokio_postgres::Error) -> CatalogError {
             CatalogError::SlugTaken
         }
         Some(db) if *db.code() == SqlState::FOREIGN_KEY_VIOLATION => CatalogError::ParentMissing,
-        _ => CatalogError::Query(e),
+        _ => CatalogError::from(e),
     }
 }

@@ -218,7 +218,7 @@ impl Catalog {
                 Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
                     CatalogError::ServerExists
                 }
-                _ => CatalogError::Query(e),
+                _ => CatalogError::from(e),
             })?;
         Ok(server_from_row(&row))
     }

@@ -109,10 +109,21 @@ impl Reconciler {
         report.expired_keys = catalog
             .expire_unfinished_idempotency(self.stale_after.max(Duration::from_secs(60)))
             .await?;
+        let expired = catalog.expired_deletions(self.retention_days).await?;
+        self.purge_expired(&expired, &mut report).await;
+        Ok(report)
+    }
+
+    /// Purges the tenants a listing found past their retention. The
+    /// condition is checked again on each tenant as read under its lock, so
+    /// one restored (or purged) since the listing is left alone.
+    pub async fn purge_expired(
+        &self,
+        listed: &[crate::catalog::TenantRecord],
+        report: &mut PassReport,
+    ) {
         let retention = chrono::Duration::days(i64::from(self.retention_days));
-        for tenant in catalog.expired_deletions(self.retention_days).await? {
-            // The condition is checked again on the tenant as read under its
-            // lock: one restored since the listing is left alone.
+        for tenant in listed {
             let still_expired = |now: &crate::catalog::TenantRecord| {
                 now.deleted_at
                     .is_some_and(|at| at < chrono::Utc::now() - retention)
@@ -127,7 +138,6 @@ impl Reconciler {
                 Err(e) => report.failed.push((tenant.id.as_uuid(), e.to_string())),
             }
         }
-        Ok(report)
     }
 
     /// Claims and finishes every operation whose owner is gone or silent.

@@ -48,7 +48,7 @@ fn config(record: &TenantRecord) -> TenantConfig {
 /// route may still serve), or a failed lookup.
 pub(super) fn lookup_failed(e: CatalogError) -> RouterError {
     match e {
-        CatalogError::Unavailable(_) | CatalogError::Connect(_) => {
+        CatalogError::Unavailable(_) | CatalogError::Connect(_) | CatalogError::Lost(_) => {
             RouterError::CatalogUnavailable(Arc::new(e))
         }
         other => RouterError::Lookup(Arc::new(other)),

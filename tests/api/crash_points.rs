@@ -24,6 +24,42 @@ use crate::rig::{Replica, Rig};
 /// The takeover threshold of the pause scenario's replicas.
 const STALE: &str = "3";
 
+/// A setting changed after a restore round's backup.
+const CHANGED: &str = "#ffffff";
+
+/// A restore that finished brought its records back with its database; one
+/// that did not left both as they were.
+async fn restore_is_whole(rig: &Rig, tenant: TenantId) {
+    let catalog = rig.catalog_db().await;
+    let row = catalog
+        .query_one(
+            "SELECT o.state, t.settings::text FROM operations o JOIN tenants t ON t.id = o.tenant_id
+              WHERE o.tenant_id = $1 AND o.kind = 'restore_backup'
+              ORDER BY o.created_at DESC LIMIT 1",
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap();
+    let (state, settings): (String, String) = (row.get(0), row.get(1));
+    let kept_change = settings.contains(CHANGED);
+    let ops: Vec<String> = catalog
+        .query(
+            "SELECT kind || ' ' || state || ' gen ' || generation || ' step ' || coalesce(step, '-') || ' ' || coalesce(error, '')
+               FROM operations WHERE tenant_id = $1 ORDER BY created_at",
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        state == "succeeded",
+        !kept_change,
+        "the restore {state}, and the settings are {settings}: {ops:#?}"
+    );
+}
+
 /// What one family of operations needs: a name prefix, its setup, and the
 /// request that runs the operation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -154,6 +190,16 @@ async fn set_up(rig: &Rig, family: Family, round: usize, dir: &std::path::Path) 
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
+            // Changed after the backup: a restore that finishes brings the
+            // archive's settings back (with its records), one undone keeps these.
+            rig.ok(
+                &replica,
+                Method::PATCH,
+                &format!("/v1/tenants/{id}"),
+                Some(json!({ "settings": { "branding": { "primaryColor": CHANGED } } })),
+                200,
+            )
+            .await;
             rig.ok(
                 &replica,
                 Method::POST,
@@ -288,6 +334,9 @@ async fn kill_at(
         "{point}: settled after {total:?}"
     );
     rig.check_invariants(&setup.acknowledged).await;
+    if family == Family::Restore {
+        restore_is_whole(rig, setup.tenant.unwrap()).await;
+    }
     replica.stop().await;
 }
 
@@ -343,6 +392,9 @@ async fn pause_at(
     rig.settled(Duration::from_secs(20)).await;
     eprintln!("pause at {point}: taken over, and the paused replica changed nothing");
     rig.check_invariants(&setup.acknowledged).await;
+    if family == Family::Restore {
+        restore_is_whole(rig, setup.tenant.unwrap()).await;
+    }
     paused.stop().await;
     taker.stop().await;
 }

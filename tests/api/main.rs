@@ -31,6 +31,8 @@ mod observability;
 mod openapi;
 mod restore_refusals;
 mod rig;
+mod safety;
+mod schedule;
 mod servers;
 mod subtenant_purge;
 mod tenants_create;

@@ -26,6 +26,8 @@ pub struct Rig {
     pub client: reqwest::Client,
     /// Settings every replica gets (e.g. a short stale limit).
     pub env: Vec<(String, String)>,
+    /// The catalog's own cluster, when the rig has one (to restart it).
+    pub catalog_cluster: Option<ExtraCluster>,
 }
 
 /// A replica: `tenant-plane serve` as a child process.
@@ -48,7 +50,34 @@ impl Rig {
                 .build()
                 .unwrap(),
             env: Vec::new(),
+            catalog_cluster: None,
         }
+    }
+
+    /// A rig whose catalog (and first tenant server) is a cluster of its
+    /// own, which the test may stop and start.
+    pub async fn with_own_catalog(tag: &str) -> Self {
+        let own = tokio::task::spawn_blocking(cluster::start_extra)
+            .await
+            .unwrap();
+        let mut rig = Self::new(tag).await;
+        rig.server = own.server.clone();
+        rig.catalog = "tenant_plane".into();
+        rig.catalog_cluster = Some(own);
+        rig
+    }
+
+    /// Restarts the catalog's cluster (fast shutdown: every session ends).
+    pub async fn restart_catalog(&mut self) {
+        let mut own = self.catalog_cluster.take().expect("a catalog of its own");
+        own = tokio::task::spawn_blocking(move || {
+            own.stop();
+            own.restart();
+            own
+        })
+        .await
+        .unwrap();
+        self.catalog_cluster = Some(own);
     }
 
     pub fn with_env(mut self, key: &str, value: &str) -> Self {
@@ -56,8 +85,14 @@ impl Rig {
         self
     }
 
-    fn command(&self, failpoint: Option<(&str, &str)>) -> tokio::process::Command {
+    /// The binary with this rig's settings (and `failpoint`, if any).
+    pub fn command(&self, failpoint: Option<(&str, &str)>) -> tokio::process::Command {
         let mut cmd = crate::binary::command();
+        // The replicas' own logs only with TEST_LOG; they crash on purpose.
+        if std::env::var_os("TEST_LOG").is_none() {
+            cmd.env("RUST_LOG", "off");
+        }
+        cmd.env_remove("RUST_BACKTRACE");
         cmd.env(
             "TENANT_PLANE_DATABASE_URL",
             self.server.url(&self.catalog).expose_secret(),

@@ -54,13 +54,15 @@ impl From<AuthError> for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::Unavailable(_) | CatalogError::Connect(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "catalog_unavailable",
-                "the control plane cannot reach its catalog; retry shortly",
-            )
-            .with_retry_after(1)
-            .with_source(e),
+            CatalogError::Unavailable(_) | CatalogError::Connect(_) | CatalogError::Lost(_) => {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "catalog_unavailable",
+                    "the control plane cannot reach its catalog; retry shortly",
+                )
+                .with_retry_after(1)
+                .with_source(e)
+            }
             CatalogError::ServerExists => ApiError::new(
                 StatusCode::CONFLICT,
                 "server_exists",

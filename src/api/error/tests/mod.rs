@@ -131,6 +131,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             ),
             (CatalogError::Connect(pg()), 503, "catalog_unavailable"),
             (CatalogError::Query(pg()), 500, "internal_error"),
+            (CatalogError::Lost(pg()), 503, "catalog_unavailable"),
             (CatalogError::Schema(refinery()), 500, "internal_error"),
             (CatalogError::SlugTaken, 409, "slug_taken"),
             (CatalogError::TenantBusy, 409, "tenant_busy"),
