@@ -105,6 +105,7 @@ impl Services {
             tenants.clone(),
             &settings.reconciler,
             settings.tenants.retention_days,
+            &settings.retention,
         );
         Ok(Self {
             catalog,

@@ -18,6 +18,7 @@ use crate::api;
 use crate::api::AppState;
 use crate::auth::JwtKeys;
 use crate::config::Settings;
+use crate::control_audit::Denials;
 use crate::directory::Directory;
 use crate::router::{self, Router};
 use crate::services::Services;
@@ -72,19 +73,34 @@ impl Application {
         let reaper = router.spawn_reaper(shutdown.clone());
         let metrics_upkeep = telemetry::metrics::spawn_upkeep(shutdown.clone());
         let settings = Arc::new(settings);
+        let denials = Denials::new(&services.catalog).context("the denial writer's pool")?;
+        let denial_writer = denials.spawn_writer(shutdown.clone());
         let state = web::Data::new(AppState::new(
             services,
             router,
             JwtKeys::hs256(&secret)?,
             settings.clone(),
+            denials,
         ));
+        let gauges = api::spawn_gauges(
+            state.clone(),
+            Duration::from_secs(settings.metrics.refresh_secs),
+            shutdown.clone(),
+        );
         let server = http_server(listener, state.clone(), &settings)?;
         Ok(Self {
             port,
             server,
             state,
             shutdown,
-            workers: vec![reconciler, listener_task, reaper, metrics_upkeep],
+            workers: vec![
+                reconciler,
+                listener_task,
+                reaper,
+                metrics_upkeep,
+                gauges,
+                denial_writer,
+            ],
         })
     }
 

@@ -40,11 +40,41 @@ fn may_manage_keys(principal: &Principal, tenant: TenantId) -> Result<(), ApiErr
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    name: String,
-    role: Role,
+    name: crate::domain::TenantName,
+    role: KeyRole,
+    /// Narrow the role's permissions; the key can never do more than the
+    /// credential that mints it (403 `grant_exceeds_caller`).
     #[serde(default)]
+    #[schema(max_items = 32)]
     permissions: Vec<Permission>,
+    /// Binds the key to a subtenant of this tenant (required for
+    /// `subtenant_admin`).
     subtenant_id: Option<TenantId>,
+    /// Seconds until the key stops working; it never does when absent.
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 60, maximum = 315360000)]
+    ttl_secs: Option<u32>,
+}
+
+/// The roles an API key may have: any but super_admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRole {
+    TenantAdmin,
+    SubtenantAdmin,
+    Agent,
+    Viewer,
+}
+
+impl From<KeyRole> for Role {
+    fn from(role: KeyRole) -> Self {
+        match role {
+            KeyRole::TenantAdmin => Role::TenantAdmin,
+            KeyRole::SubtenantAdmin => Role::SubtenantAdmin,
+            KeyRole::Agent => Role::Agent,
+            KeyRole::Viewer => Role::Viewer,
+        }
+    }
 }
 
 /// `POST /v1/tenants/{id}/api-keys`: the key is in this response only.
@@ -54,7 +84,7 @@ pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     tenant: TenantPath,
-    body: web::Json<CreateKey>,
+    body: crate::api::body::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant.0;
     may_manage_keys(&principal, tenant)?;
@@ -66,38 +96,41 @@ pub async fn create(
             m.to_string(),
         )
     };
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(invalid("name: 1 to 200 characters"));
+    let role = Role::from(body.role);
+    if role == Role::SubtenantAdmin && body.subtenant_id.is_none() {
+        // The spec states this rule too (`if`/`then` on CreateKey).
+        return Err(invalid("subtenant_id: required for subtenant_admin"));
     }
-    if body.role == Role::SuperAdmin {
-        return Err(invalid("role: an API key cannot be super_admin"));
-    }
+    // No key can do more than the principal that mints it.
+    principal.may_grant(role, &body.permissions, body.subtenant_id)?;
     let root = state.tenants().show(tenant).await?;
     if root.parent_id.is_some() {
-        return Err(invalid(
-            "tenant: API keys belong to a root tenant; use subtenant_id",
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_root_tenant",
+            "API keys belong to a root tenant; bind one to a subtenant with subtenant_id",
         ));
     }
-    match body.subtenant_id {
-        Some(sub) => {
-            let sub = state.tenants().show(sub).await?;
-            if sub.parent_id != Some(tenant) {
-                return Err(invalid("subtenant_id: not a subtenant of this tenant"));
-            }
+    if let Some(sub) = body.subtenant_id {
+        let sub = state.tenants().show(sub).await?;
+        if sub.parent_id != Some(tenant) {
+            return Err(ApiError::not_found(
+                "subtenant_not_found",
+                "no such subtenant of this tenant",
+            ));
         }
-        None if body.role == Role::SubtenantAdmin => {
-            return Err(invalid("subtenant_id: required for subtenant_admin"))
-        }
-        None => {}
     }
+    let expires_at = body
+        .ttl_secs
+        .map(|secs| chrono::Utc::now() + chrono::Duration::seconds(i64::from(secs)));
     let issued = api_key::issue(
         tenant,
         body.subtenant_id,
-        name.to_string(),
-        body.role,
+        body.name.as_str().to_string(),
+        role,
         body.permissions,
         principal.user_id(),
+        expires_at,
     );
     let change = AuditedChange::begin(
         &state,
@@ -108,7 +141,10 @@ pub async fn create(
         &format!("api_keys/{}", issued.record.id),
     )
     .await?;
-    let inserted = state.catalog().insert_api_key(&issued.record).await;
+    let inserted = state
+        .catalog()
+        .insert_api_key(&issued.record, state.settings().tenants.max_api_keys)
+        .await;
     change.end(&state, inserted.map_err(ApiError::from)).await?;
     let mut view = serde_json::to_value(&issued.record).expect("record serialises");
     view["key"] = serde_json::Value::String(issued.key);

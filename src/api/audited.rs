@@ -5,7 +5,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{web, HttpMessage, HttpRequest};
+use actix_web::{web, HttpRequest};
 
 use super::{envelope_fallback, ApiError};
 use crate::api::AppState;
@@ -14,17 +14,16 @@ use crate::control_audit::{self, NewEvent};
 use crate::data::tenant_audit::Origin;
 use crate::domain::TenantId;
 
-/// Request marker: this denial is already in the audit log.
-#[derive(Clone, Copy)]
-pub struct DenialAudited;
-
-/// Where a request came from: client address and user agent (truncated).
+/// Where a request came from: client address (see `denial::client_address`:
+/// a forwarded address counts only from a trusted proxy) and user agent
+/// (truncated).
 pub fn request_origin(req: &HttpRequest) -> Origin {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.trusted_proxies().to_vec())
+        .unwrap_or_default();
     Origin {
-        ip_address: req
-            .connection_info()
-            .realip_remote_addr()
-            .map(str::to_string),
+        ip_address: super::denial::client_address(req, &trusted).map(|a| a.to_string()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -38,7 +37,6 @@ pub fn request_origin(req: &HttpRequest) -> Origin {
 /// be written, the request fails and nothing changes.
 pub struct AuditedChange {
     pending: control_audit::PendingEvent,
-    req: HttpRequest,
 }
 
 impl AuditedChange {
@@ -70,10 +68,7 @@ impl AuditedChange {
             tracing::error!(action, resource, error = %e, "refused a change whose audit record could not be written");
             ApiError::from(e)
         })?;
-        Ok(Self {
-            pending,
-            req: req.clone(),
-        })
+        Ok(Self { pending })
     }
 
     /// Sets the record's result from the change's, and returns the change's.
@@ -95,12 +90,6 @@ impl AuditedChange {
     ) -> Result<T, ApiError> {
         let named = outcome.as_ref().ok().and_then(subject);
         let named = named.as_ref().map(|(t, r)| (*t, r.as_str()));
-        if let Err(e) = &outcome {
-            if matches!(e.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-                // This record is the denial's; the error handler need not add one.
-                self.req.extensions_mut().insert(DenialAudited);
-            }
-        }
         // The change has happened (or failed) either way: a record left
         // `pending` still shows who attempted what, so the answer stands.
         if let Err(e) =
@@ -112,53 +101,20 @@ impl AuditedChange {
     }
 }
 
-/// Error handler for 401 and 403: a denial that no handler audited is
-/// recorded here, with the caller when one was authenticated; then the
-/// response gets the envelope like any other error.
+/// Error handler for 401 and 403: a refusal is counted against its
+/// client's minute and for the audit (in aggregate, see `denial`), with the
+/// caller when one was authenticated; then the response gets the envelope
+/// like any other error.
 pub fn audit_denial<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    if res.request().extensions().get::<DenialAudited>().is_some() {
-        return envelope_fallback(res);
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        let reason = if res.status() == StatusCode::UNAUTHORIZED {
+            "unauthenticated"
+        } else {
+            "forbidden"
+        };
+        super::denial::count(res.request(), state, reason, None);
     }
-    Ok(ErrorHandlerResponse::Future(Box::pin(async move {
-        record_denial(res.request(), res.status()).await;
-        match envelope_fallback(res)? {
-            ErrorHandlerResponse::Response(res) => Ok(res),
-            ErrorHandlerResponse::Future(later) => later.await,
-        }
-    })))
-}
-
-async fn record_denial(request: &HttpRequest, status: StatusCode) {
-    let Some(state) = request.app_data::<web::Data<AppState>>() else {
-        return;
-    };
-    let principal = request.extensions().get::<Principal>().cloned();
-    let origin = request_origin(request);
-    let user = principal
-        .as_ref()
-        .map(|p| p.user_id().to_string())
-        .unwrap_or_else(|| "anonymous".into());
-    let result = control_audit::record(
-        state.catalog(),
-        &NewEvent {
-            tenant_id: principal.as_ref().and_then(Principal::tenant_id),
-            subtenant_id: principal.as_ref().and_then(Principal::subtenant_id),
-            user_id: &user,
-            action: if status == StatusCode::UNAUTHORIZED {
-                "unauthenticated"
-            } else {
-                "forbidden"
-            },
-            resource: &format!("{} {}", request.method(), request.path()),
-            ip_address: origin.ip_address.as_deref(),
-            user_agent: origin.user_agent.as_deref(),
-            result: control_audit::AuditResult::Failure,
-        },
-    )
-    .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "could not audit a denied request");
-    }
+    envelope_fallback(res)
 }

@@ -21,6 +21,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
+    /// A host name with at least two labels; requests whose `Host` is it go
+    /// to this tenant.
+    #[schema(
+        max_length = 253,
+        pattern = "^([a-z0-9][a-z0-9-]{0,62}[.])+[a-z][a-z0-9-]{0,62}$"
+    )]
     domain: String,
 }
 
@@ -37,7 +43,7 @@ pub async fn add_domain(
     state: web::Data<AppState>,
     req: HttpRequest,
     tenant: TenantPath,
-    body: web::Json<AddDomain>,
+    body: crate::api::body::Json<AddDomain>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let domain = valid_domain(&body.domain).ok_or_else(|| {

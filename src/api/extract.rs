@@ -103,10 +103,22 @@ pub fn envelope_fallback<B: MessageBody + 'static>(
 }
 
 /// A resource's default service: the path exists, the method does not.
-pub async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// `Allow` lists the methods the spec declares for the route (RFC 9110).
+pub async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
+    let allow = super::middleware::RouteLabel::of(&req)
+        .and_then(|route| super::openapi::allowed_methods(route.as_str()))
+        .unwrap_or("");
+    let mut response = envelope_response(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+        &format!(
+            "{} is not allowed on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

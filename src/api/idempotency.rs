@@ -60,8 +60,10 @@ where
             "a request with this Idempotency-Key is still running; retry shortly",
         )
         .with_retry_after(1)),
+        // The request itself is valid; the key's history refuses it, so
+        // this is a conflict (the API answers state refusals with 409).
         IdempotencyClaim::Mismatch => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::CONFLICT,
             "idempotency_key_reused",
             "this Idempotency-Key was used for a different request",
         )),

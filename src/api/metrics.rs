@@ -1,30 +1,119 @@
-//! `GET /metrics`: the Prometheus page. Gauges that mirror state (pools
-//! cached, connections per server against their budgets) are set as the page
-//! is rendered; everything else was recorded where it happened.
+//! `GET /metrics`: the Prometheus page. A scrape reads only what is in
+//! memory: the fleet gauges (tenants by state, tier and schema version, the
+//! running fleet migrations, connections per server) are refreshed from the
+//! catalog by a background task every `metrics.refresh_secs`, never per
+//! scrape. With `metrics.token` set, the page needs that bearer token.
 
-use actix_web::{web, HttpResponse};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use crate::api::AppState;
-use crate::telemetry::metrics::{handle, ROUTER_POOLS, SERVER_BUDGET, SERVER_CONNECTIONS};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiError, AppState};
+use crate::telemetry::metrics::{
+    collect_process, handle, ROUTER_POOLS, RUNS_RUNNING, RUN_ITEMS, SERVER_BUDGET,
+    SERVER_CONNECTIONS, TENANTS, TENANTS_BY_VERSION,
+};
 
 /// `GET /metrics`: the Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "meta", operation_id = "metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = "4XX", description = "Refused; the error envelope names why", body = super::ErrorEnvelope)))]
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
-    let router = state.router();
-    ::metrics::gauge!(ROUTER_POOLS).set(router.pools_cached().await as f64);
-    if let Ok(servers) = state.catalog().list_servers().await {
-        for server in servers {
-            if let Some((open, budget)) = router.connections_on(&server) {
-                ::metrics::gauge!(SERVER_CONNECTIONS, "server" => server.name.clone())
-                    .set(open as f64);
-                ::metrics::gauge!(SERVER_BUDGET, "server" => server.name.clone())
-                    .set(budget as f64);
-            }
+pub async fn render(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = &state.settings().metrics.token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let ok: bool = presented
+            .as_bytes()
+            .ct_eq(token.expose_secret().as_bytes())
+            .into();
+        if !ok {
+            return Err(crate::auth::AuthError::MissingCredentials.into());
         }
     }
+    ::metrics::gauge!(ROUTER_POOLS).set(state.router().pools_cached().await as f64);
+    collect_process();
     let handle = handle();
     handle.run_upkeep();
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(handle.render())
+        .body(handle.render()))
+}
+
+/// Refreshes the fleet gauges from the catalog every `every`, until
+/// `shutdown`. A label set that disappears is set to 0, not left stale.
+pub fn spawn_gauges(
+    state: web::Data<AppState>,
+    every: Duration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut shown = Shown::default();
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            if let Err(e) = refresh(&state, &mut shown).await {
+                tracing::debug!(error = %e, "could not refresh the fleet gauges; the last values stand");
+            }
+        }
+    })
+}
+
+/// The label sets the gauges showed last time.
+#[derive(Default)]
+struct Shown {
+    tenants: BTreeSet<(String, String)>,
+    versions: BTreeSet<i32>,
+    items: BTreeSet<String>,
+}
+
+async fn refresh(state: &AppState, shown: &mut Shown) -> Result<(), crate::catalog::CatalogError> {
+    let counts = state.catalog().fleet_counts().await?;
+    let mut tenants = BTreeSet::new();
+    for (status, tier, n) in counts.tenants {
+        ::metrics::gauge!(TENANTS, "state" => status.clone(), "tier" => tier.clone()).set(n as f64);
+        tenants.insert((status, tier));
+    }
+    for (status, tier) in shown.tenants.difference(&tenants) {
+        ::metrics::gauge!(TENANTS, "state" => status.clone(), "tier" => tier.clone()).set(0.0);
+    }
+    shown.tenants = tenants;
+    let mut versions = BTreeSet::new();
+    for (version, n) in counts.versions {
+        ::metrics::gauge!(TENANTS_BY_VERSION, "version" => version.to_string()).set(n as f64);
+        versions.insert(version);
+    }
+    for version in shown.versions.difference(&versions) {
+        ::metrics::gauge!(TENANTS_BY_VERSION, "version" => version.to_string()).set(0.0);
+    }
+    shown.versions = versions;
+    let mut items = BTreeSet::new();
+    for (item_state, n) in counts.run_items {
+        ::metrics::gauge!(RUN_ITEMS, "state" => item_state.clone()).set(n as f64);
+        items.insert(item_state);
+    }
+    for item_state in shown.items.difference(&items) {
+        ::metrics::gauge!(RUN_ITEMS, "state" => item_state.clone()).set(0.0);
+    }
+    shown.items = items;
+    ::metrics::gauge!(RUNS_RUNNING).set(counts.runs_running as f64);
+    for server in state.catalog().list_servers().await? {
+        if let Some((open, budget)) = state.router().connections_on(&server) {
+            ::metrics::gauge!(SERVER_CONNECTIONS, "server" => server.name.clone()).set(open as f64);
+            ::metrics::gauge!(SERVER_BUDGET, "server" => server.name.clone()).set(budget as f64);
+        }
+    }
+    Ok(())
 }

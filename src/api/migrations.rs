@@ -24,13 +24,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
-    #[serde(default = "default_concurrency")]
+    /// Tenants migrated at once.
+    #[serde(
+        default = "default_concurrency",
+        deserialize_with = "crate::api::wire::usize_field"
+    )]
+    #[schema(minimum = 1, maximum = 256)]
     concurrency: usize,
-    #[serde(default = "default_canary")]
+    /// Tenants migrated first, alone, before the rest.
+    #[serde(
+        default = "default_canary",
+        deserialize_with = "crate::api::wire::usize_field"
+    )]
+    #[schema(minimum = 0, maximum = 1000000)]
     canary: usize,
-    #[serde(default)]
+    /// Failures the run goes on past; one more stops it.
+    #[serde(default, deserialize_with = "crate::api::wire::usize_field")]
+    #[schema(minimum = 0, maximum = 1000000)]
     max_failures: usize,
     tier: Option<Tier>,
+    #[serde(default, deserialize_with = "crate::api::wire::opt_i32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     target_version: Option<i32>,
     /// Open every tenant database, even those recorded as current.
     #[serde(default)]
@@ -82,7 +96,7 @@ pub async fn start_run(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<WaitQuery>,
-    body: web::Json<StartRun>,
+    body: crate::api::body::Json<StartRun>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
     let body = body.into_inner();

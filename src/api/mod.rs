@@ -3,7 +3,9 @@
 
 mod api_keys;
 mod audited;
+mod body;
 mod data;
+mod denial;
 mod domains;
 mod error;
 mod extract;
@@ -17,13 +19,15 @@ mod principal;
 mod servers;
 mod state;
 mod tenants;
+mod wire;
 
 use actix_web::web;
 
-pub use audited::{audit_denial, request_origin, AuditedChange, DenialAudited};
+pub use audited::{audit_denial, request_origin, AuditedChange};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};
+pub use metrics::spawn_gauges;
 pub use middleware::{request_telemetry, RequestSpan, RouteLabel};
 pub use state::AppState;
 

@@ -15,6 +15,9 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
+            if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                crate::api::denial::check_throttle(&req, state)?;
+            }
             let principal = authenticate(&req).await.map_err(ApiError::from)?;
             // Kept for the denial audit, should a handler refuse this caller.
             req.extensions_mut().insert(principal.clone());

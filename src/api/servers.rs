@@ -1,11 +1,11 @@
 //! `/v1/servers`: the database servers tenants are placed on, and draining one.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ApiError, AuditedChange};
+use crate::api::wire::Dsn;
 use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::{DbServer, ServerPatch, ServerState};
@@ -60,10 +60,17 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct RegisterServer {
     name: ServerName,
-    /// `postgres://user:password@host:port` or `host=… user=…`; stored sealed.
-    #[schema(value_type = String)]
-    dsn: SecretString,
+    /// `postgres://user:password@host:port/db`; the admin role must be able
+    /// to create databases and roles. Stored sealed. A server that cannot
+    /// be reached or used is refused with 409 `server_unusable`.
+    dsn: Dsn,
+    /// Tenants the server may hold (default 1000).
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     capacity: Option<u32>,
+    /// Router connections to it (default `router.connection_budget`).
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     connection_budget: Option<u32>,
     #[serde(default)]
     pinned_tiers: Vec<Tier>,
@@ -75,13 +82,13 @@ pub async fn register(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RegisterServer>,
+    body: crate::api::body::Json<RegisterServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let body = body.into_inner();
     let input = NewServerInput {
         name: body.name,
-        dsn: body.dsn,
+        dsn: body.dsn.0,
         capacity: positive("capacity", body.capacity)?.unwrap_or(1000),
         connection_budget: positive("connection_budget", body.connection_budget)?,
         pinned_tiers: body.pinned_tiers,
@@ -125,7 +132,11 @@ fn positive(field: &'static str, v: Option<u32>) -> Result<Option<i32>, ApiError
 #[serde(deny_unknown_fields)]
 pub struct UpdateServer {
     state: Option<ServerState>,
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     capacity: Option<u32>,
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     connection_budget: Option<u32>,
 }
 
@@ -137,7 +148,7 @@ pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateServer>,
+    body: crate::api::body::Json<UpdateServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let body = body.into_inner();

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use crate::api::denial::Throttle;
 use crate::auth::JwtKeys;
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::control_audit::Denials;
 use crate::fleet::Fleet;
 use crate::reconciler::Reconciler;
 use crate::router::Router;
@@ -19,16 +21,38 @@ pub struct AppState {
     router: Router,
     jwt: JwtKeys,
     settings: Arc<Settings>,
+    denials: Denials,
+    throttle: Throttle,
 }
 
 impl AppState {
-    pub fn new(services: Services, router: Router, jwt: JwtKeys, settings: Arc<Settings>) -> Self {
+    pub fn new(
+        services: Services,
+        router: Router,
+        jwt: JwtKeys,
+        settings: Arc<Settings>,
+        denials: Denials,
+    ) -> Self {
         Self {
+            throttle: Throttle::new(settings.http.denials_per_minute),
             services,
             router,
             jwt,
             settings,
+            denials,
         }
+    }
+
+    pub fn denials(&self) -> &Denials {
+        &self.denials
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    pub fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.settings.http.trusted_proxies
     }
 
     pub fn services(&self) -> &Services {

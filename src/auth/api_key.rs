@@ -27,6 +27,7 @@ pub fn issue(
     role: Role,
     permissions: Vec<Permission>,
     created_by: &str,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> IssuedKey {
     let mut prefix = [0u8; 8];
     let mut secret = [0u8; 32];
@@ -48,6 +49,7 @@ pub fn issue(
             created_by: created_by.to_string(),
             created_at: chrono::Utc::now(),
             revoked_at: None,
+            expires_at,
         },
     }
 }
@@ -78,7 +80,7 @@ pub async fn verify(catalog: &Catalog, key: &str) -> Result<Claims, AuthError> {
         subtenant_id: record.subtenant_id,
         role,
         permissions,
-        exp: i64::MAX,
+        exp: record.expires_at.map_or(i64::MAX, |at| at.timestamp()),
         iat: None,
     })
 }

@@ -38,6 +38,23 @@ pub enum Action {
     Admin,
 }
 
+impl Resource {
+    pub const ALL: [Resource; 8] = [
+        Resource::Tenants,
+        Resource::Servers,
+        Resource::Migrations,
+        Resource::ApiKeys,
+        Resource::Agents,
+        Resource::Calls,
+        Resource::Analytics,
+        Resource::Audit,
+    ];
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Action::Read, Action::Write, Action::Delete, Action::Admin];
+}
+
 /// Which rows a permission reaches, widest first.
 #[derive(
     Debug,

@@ -18,6 +18,8 @@ pub enum AuthError {
     Expired,
     #[error("not allowed to {action:?} {resource:?}")]
     Forbidden { resource: Resource, action: Action },
+    #[error("refused a grant: {0}")]
+    Escalation(&'static str),
     #[error("credential lookup failed")]
     Lookup(#[source] crate::catalog::CatalogError),
     #[error("unusable signing key")]

@@ -57,6 +57,51 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// Refuses unless a credential with `role` and `permissions`, bound to
+    /// `subtenant`, could do nothing this principal cannot: every action it
+    /// would allow, this one allows over a scope at least as wide, and a
+    /// principal held to a subtenant grants only within it. So no key minted
+    /// by this principal has more rights than the principal itself.
+    pub fn may_grant(
+        &self,
+        role: Role,
+        permissions: &[super::Permission],
+        subtenant: Option<TenantId>,
+    ) -> Result<(), AuthError> {
+        if let Some(own) = self.subtenant_id() {
+            if subtenant != Some(own) {
+                return Err(AuthError::Escalation("the caller is held to its subtenant"));
+            }
+        }
+        let granted = Principal::from_claims(Claims {
+            sub: String::new(),
+            tenant_id: self.tenant_id(),
+            subtenant_id: subtenant,
+            role,
+            permissions: permissions.to_vec(),
+            exp: 0,
+            iat: None,
+        });
+        for resource in Resource::ALL {
+            for action in Action::ALL {
+                let Ok(wanted) = granted.require(resource, action) else {
+                    continue;
+                };
+                match self.require(resource, action) {
+                    Ok(held) if held <= wanted => {}
+                    _ => {
+                        return Err(AuthError::Escalation(
+                            "the key would allow more than the caller may do",
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Verifies a request's `Authorization` header value: a bearer access token
 /// (JWT) or a tenant API key (`tpk_…`, looked up in the catalog).
 pub async fn authenticate(
@@ -97,6 +142,35 @@ mod tests {
             exp: 0,
             iat: None,
         })
+    }
+
+    #[test]
+    fn a_principal_grants_only_what_it_holds_itself() {
+        let admin = principal(Role::TenantAdmin, vec![]);
+        let sub = admin.subtenant_id();
+        assert!(admin.may_grant(Role::Viewer, &[], sub).is_ok());
+        assert!(admin.may_grant(Role::TenantAdmin, &[], sub).is_ok());
+        // Narrowed to reading calls: it cannot mint a full admin key, nor a
+        // viewer (who reads agents too), but can mint a call reader.
+        let narrowed = principal(
+            Role::TenantAdmin,
+            vec![Permission {
+                resource: Resource::Calls,
+                actions: vec![Action::Read],
+                scope: Scope::Tenant,
+            }],
+        );
+        let sub = narrowed.subtenant_id();
+        assert!(narrowed.may_grant(Role::TenantAdmin, &[], sub).is_err());
+        assert!(narrowed.may_grant(Role::Viewer, &[], sub).is_err());
+        let reader = [Permission {
+            resource: Resource::Calls,
+            actions: vec![Action::Read],
+            scope: Scope::Own,
+        }];
+        assert!(narrowed.may_grant(Role::Agent, &reader, sub).is_ok());
+        // A subtenant-bound principal grants only within its subtenant.
+        assert!(narrowed.may_grant(Role::Agent, &reader, None).is_err());
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum CatalogError {
     Fenced,
     #[error("this process holds no owner lease on the catalog right now")]
     NoLease,
+    #[error("the tenant has {0} live API keys, the most it may have")]
+    ApiKeyLimit(u32),
     #[error("a server with this name or address is already registered")]
     ServerExists,
     #[error("cannot build the catalog pool")]

@@ -73,7 +73,7 @@ impl Catalog {
         let client = self.pool().get().await?;
         client
             .execute(
-                "UPDATE idempotency_keys SET response_status = $3, response_body = $4
+                "UPDATE idempotency_keys SET response_status = $3, response_body = $4, completed_at = now()
                   WHERE principal = $1 AND key = $2",
                 &[
                     &principal,

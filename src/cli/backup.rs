@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::audit::audited;
 use crate::backup::read_archive;
 use crate::config::Settings;
 use crate::domain::{Slug, TenantId};
@@ -116,7 +117,17 @@ pub async fn restore(mut settings: Settings, args: RestoreArgs) -> anyhow::Resul
         Some(slug) if args.as_new => RestoreTarget::AsNew { slug },
         _ => RestoreTarget::SameTenant,
     };
-    let report = services.tenants.restore_backup(&archive, target).await?;
+    let resource = format!("tenants/{}", archive.manifest.tenant_id);
+    let restore = services.tenants.restore_backup(&archive, target);
+    let report = audited(
+        &services,
+        Some(archive.manifest.tenant_id),
+        "tenants.restore_backup",
+        &resource,
+        restore,
+        |r| Some((Some(r.tenant.id), format!("tenants/{}", r.tenant.id))),
+    )
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

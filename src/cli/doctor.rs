@@ -4,6 +4,7 @@
 
 use clap::Args;
 
+use super::audit::audited;
 use crate::config::Settings;
 use crate::embedded;
 use crate::services::Services;
@@ -21,7 +22,12 @@ pub struct DoctorArgs {
 pub async fn run(mut settings: Settings, args: DoctorArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
-    let report = services.reconciler.doctor(args.fix).await?;
+    let doctor = services.reconciler.doctor(args.fix);
+    let report = if args.fix {
+        audited(&services, None, "doctor.fix", "servers", doctor, |_| None).await?
+    } else {
+        doctor.await?
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
+use super::audit::audited;
 use crate::config::Settings;
 use crate::domain::{TenantId, Tier};
 use crate::embedded;
@@ -56,10 +57,21 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
     if let Some(tenant) = args.tenant {
-        let report = services
-            .tenants
-            .migrate(tenant, args.target, args.dry_run)
-            .await?;
+        let migrate = services.tenants.migrate(tenant, args.target, args.dry_run);
+        let report = if args.dry_run {
+            migrate.await?
+        } else {
+            let resource = format!("tenants/{tenant}");
+            audited(
+                &services,
+                Some(tenant),
+                "tenants.migrate",
+                &resource,
+                migrate,
+                |_| None,
+            )
+            .await?
+        };
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else if args.dry_run {
@@ -77,18 +89,38 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
     }
     let fleet = &services.fleet;
     let run = match args.resume {
-        Some(run) => fleet.prepare_resume(run, true).await?,
+        Some(run) => {
+            let resource = format!("migration_runs/{run}");
+            let resume = fleet.prepare_resume(run, true);
+            audited(
+                &services,
+                None,
+                "migrations.resume",
+                &resource,
+                resume,
+                |_| None,
+            )
+            .await?
+        }
         None => {
-            fleet
-                .start(&FleetOptions {
-                    concurrency: args.concurrency,
-                    canary: args.canary,
-                    max_failures: args.max_failures,
-                    tier: args.tier,
-                    target: args.target,
-                    verify: args.verify,
-                })
-                .await?
+            let options = FleetOptions {
+                concurrency: args.concurrency,
+                canary: args.canary,
+                max_failures: args.max_failures,
+                tier: args.tier,
+                target: args.target,
+                verify: args.verify,
+            };
+            let start = fleet.start(&options);
+            audited(
+                &services,
+                None,
+                "migrations.start",
+                "migration_runs",
+                start,
+                |r| Some((None, format!("migration_runs/{}", r.id))),
+            )
+            .await?
         }
     };
     let bar = progress_bar(args.json);

@@ -1,5 +1,6 @@
 //! The command line. Every command calls the same library code as the API.
 
+mod audit;
 mod backup;
 mod doctor;
 mod migrate;

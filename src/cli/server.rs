@@ -5,6 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use super::audit::audited;
 use crate::config::Settings;
 use crate::domain::{ServerName, Tier};
 use crate::embedded;
@@ -55,16 +56,22 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             pinned_tiers,
         } => {
             let to_i32 = |v: u32| i32::try_from(v.max(1)).unwrap_or(i32::MAX);
-            let server = services
-                .servers
-                .register(NewServerInput {
-                    name,
-                    dsn: SecretString::from(dsn),
-                    capacity: to_i32(capacity),
-                    connection_budget: connection_budget.map(to_i32),
-                    pinned_tiers,
-                })
-                .await?;
+            let register = services.servers.register(NewServerInput {
+                name,
+                dsn: SecretString::from(dsn),
+                capacity: to_i32(capacity),
+                connection_budget: connection_budget.map(to_i32),
+                pinned_tiers,
+            });
+            let server = audited(
+                &services,
+                None,
+                "servers.register",
+                "servers",
+                register,
+                |s| Some((None, format!("servers/{}", s.id))),
+            )
+            .await?;
             print_servers(args.json, &[server])?;
         }
         ServerCommand::List => {
@@ -77,13 +84,13 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 ProgressStyle::with_template("{bar:40} {pos}/{len} tenants moved  {elapsed}")
                     .expect("template"),
             );
-            let items = services
-                .tenants
-                .drain_server(id, |done, total| {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                })
-                .await?;
+            let drain = services.tenants.drain_server(id, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            });
+            let resource = format!("servers/{id}");
+            let items =
+                audited(&services, None, "servers.drain", &resource, drain, |_| None).await?;
             bar.finish();
             let failed: Vec<_> = items.iter().filter(|i| i.error.is_some()).collect();
             if args.json {

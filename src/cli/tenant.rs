@@ -3,6 +3,7 @@
 
 use clap::{Args, Subcommand};
 
+use super::audit::audited;
 use crate::catalog::TenantFilter;
 use crate::config::Settings;
 use crate::domain::{Slug, TenantId, TenantName, TenantStatus, Tier};
@@ -90,6 +91,18 @@ fn parse_status(s: &str) -> Result<TenantStatus, String> {
     TenantStatus::parse(s).ok_or_else(|| format!("unknown status `{s}`"))
 }
 
+/// A lifecycle change, audited as the API audits it.
+async fn transition(
+    services: &Services,
+    id: crate::domain::TenantId,
+    transition: Transition,
+) -> anyhow::Result<TenantView> {
+    let action = format!("tenants.{}", transition.verb());
+    let resource = format!("tenants/{id}");
+    let change = services.tenants.transition(id, transition);
+    audited(services, Some(id), &action, &resource, change, |_| None).await
+}
+
 pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
@@ -106,28 +119,36 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
                 Some(json) => TenantConfig::parse(serde_json::from_str(&json)?)?,
                 None => TenantConfig::default(),
             };
+            let named = |v: &TenantView| Some((Some(v.id), format!("tenants/{}", v.id)));
             let view = match parent {
                 Some(parent) => {
-                    tenants
-                        .create_subtenant(
-                            parent,
-                            NewSubtenantInput {
-                                name,
-                                slug,
-                                settings: config,
-                            },
-                        )
-                        .await?
-                }
-                None => {
-                    tenants
-                        .create(NewTenantInput {
+                    let create = tenants.create_subtenant(
+                        parent,
+                        NewSubtenantInput {
                             name,
                             slug,
-                            tier,
                             settings: config,
-                        })
-                        .await?
+                        },
+                    );
+                    let resource = format!("tenants/{parent}");
+                    audited(
+                        &services,
+                        Some(parent),
+                        "tenants.create_subtenant",
+                        &resource,
+                        create,
+                        named,
+                    )
+                    .await?
+                }
+                None => {
+                    let create = tenants.create(NewTenantInput {
+                        name,
+                        slug,
+                        tier,
+                        settings: config,
+                    });
+                    audited(&services, None, "tenants.create", "tenants", create, named).await?
                 }
             };
             vec![view]
@@ -153,17 +174,35 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
             page.tenants
         }
         TenantCommand::Show { id } => vec![tenants.show(id).await?],
-        TenantCommand::Suspend { id } => vec![tenants.transition(id, Transition::Suspend).await?],
-        TenantCommand::Resume { id } => vec![tenants.transition(id, Transition::Resume).await?],
-        TenantCommand::Restore { id } => vec![tenants.transition(id, Transition::Restore).await?],
-        TenantCommand::Move { id, server } => vec![tenants.move_tenant(id, server).await?],
+        TenantCommand::Suspend { id } => {
+            vec![transition(&services, id, Transition::Suspend).await?]
+        }
+        TenantCommand::Resume { id } => vec![transition(&services, id, Transition::Resume).await?],
+        TenantCommand::Restore { id } => {
+            vec![transition(&services, id, Transition::Restore).await?]
+        }
+        TenantCommand::Move { id, server } => {
+            let resource = format!("tenants/{id}");
+            let moved = tenants.move_tenant(id, server);
+            vec![
+                audited(
+                    &services,
+                    Some(id),
+                    "tenants.move",
+                    &resource,
+                    moved,
+                    |_| None,
+                )
+                .await?,
+            ]
+        }
         TenantCommand::Delete { id, purge } => {
             let t = if purge {
                 Transition::Purge
             } else {
                 Transition::Delete
             };
-            vec![tenants.transition(id, t).await?]
+            vec![transition(&services, id, t).await?]
         }
     };
     if args.json {

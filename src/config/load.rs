@@ -15,8 +15,9 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "backup",
+    "retention",
     "router",
     "metrics",
     "http",
@@ -132,6 +133,38 @@ impl Settings {
                     "must be a folder: file:///path, or a path".into(),
                 ));
             }
+        }
+        for (setting, value) in [
+            ("retention.audit_days", self.retention.audit_days),
+            (
+                "retention.idempotency_hours",
+                self.retention.idempotency_hours,
+            ),
+            ("retention.operations_days", self.retention.operations_days),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1".into()));
+            }
+        }
+        if self.http.denials_per_minute == 0 {
+            return Err(invalid(
+                "http.denials_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.metrics.refresh_secs == 0 {
+            return Err(invalid("metrics.refresh_secs", "must be at least 1".into()));
+        }
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 16)
+        {
+            return Err(invalid(
+                "metrics.token",
+                "must be at least 16 characters".into(),
+            ));
         }
         if self.catalog.pool_size == 0 {
             return Err(invalid("catalog.pool_size", "must be at least 1".into()));

@@ -46,6 +46,31 @@ pub struct Settings {
     pub router: RouterSettings,
     pub metrics: MetricsSettings,
     pub backup: BackupSettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days audit events (and denial counts) are kept.
+    /// `TENANT_PLANE_RETENTION_AUDIT_DAYS`, default 400.
+    pub audit_days: u32,
+    /// Hours an idempotency key is kept after its request finished; a retry
+    /// after that runs again. `TENANT_PLANE_RETENTION_IDEMPOTENCY_HOURS`, default 24.
+    pub idempotency_hours: u32,
+    /// Days finished operations and migration-run ledgers are kept.
+    /// `TENANT_PLANE_RETENTION_OPERATIONS_DAYS`, default 90.
+    pub operations_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            audit_days: 400,
+            idempotency_hours: 24,
+            operations_days: 90,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -69,7 +94,7 @@ impl BackupSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSettings {
     /// How many tenants get a `tenant` label of their own on request
@@ -77,6 +102,22 @@ pub struct MetricsSettings {
     /// default, labels none, so the series count never grows with tenants.
     /// `TENANT_PLANE_METRICS_TENANT_LABEL_LIMIT`.
     pub tenant_label_limit: usize,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    /// `TENANT_PLANE_METRICS_TOKEN`; unset by default (the page is open).
+    pub token: Option<SecretString>,
+    /// Seconds between refreshes of the fleet gauges from the catalog (a
+    /// scrape never queries it). `TENANT_PLANE_METRICS_REFRESH_SECS`, default 15.
+    pub refresh_secs: u64,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            tenant_label_limit: 0,
+            token: None,
+            refresh_secs: 15,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -98,6 +139,14 @@ pub struct HttpSettings {
     /// Seconds in-flight requests get to finish on shutdown.
     /// `TENANT_PLANE_HTTP_SHUTDOWN_TIMEOUT_SECS`, default 30.
     pub shutdown_timeout_secs: u64,
+    /// Addresses (CIDR blocks) of the proxies in front of the service: only
+    /// a peer among them may name the client with `X-Forwarded-For`.
+    /// `TENANT_PLANE_HTTP_TRUSTED_PROXIES` (a TOML list in a file), default none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Refused requests (401, 403) one client address may make in a minute;
+    /// past that it gets 429 before its credentials are checked.
+    /// `TENANT_PLANE_HTTP_DENIALS_PER_MINUTE`, default 60.
+    pub denials_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +204,7 @@ impl Default for Settings {
             router: RouterSettings::default(),
             metrics: MetricsSettings::default(),
             backup: BackupSettings::default(),
+            retention: RetentionSettings::default(),
             master_key: None,
         }
     }
@@ -166,11 +216,17 @@ pub struct TenantSettings {
     /// Days a soft-deleted tenant's database is kept before it is purged.
     /// `TENANT_PLANE_TENANTS_RETENTION_DAYS`, default 30.
     pub retention_days: u32,
+    /// Live (unrevoked, unexpired) API keys a tenant may have; one more gets
+    /// 409 `api_key_limit`. `TENANT_PLANE_TENANTS_MAX_API_KEYS`, default 100.
+    pub max_api_keys: u32,
 }
 
 impl Default for TenantSettings {
     fn default() -> Self {
-        Self { retention_days: 30 }
+        Self {
+            retention_days: 30,
+            max_api_keys: 100,
+        }
     }
 }
 
@@ -200,6 +256,18 @@ pub struct RouterSettings {
     /// counts as unreachable (the request gets 503).
     /// `TENANT_PLANE_ROUTER_CONNECT_TIMEOUT_MS`, default 1000.
     pub connect_timeout_ms: u64,
+    /// Milliseconds one statement of a free-tier tenant may run before it
+    /// is cancelled (the request gets 503 `query_timeout`).
+    /// `TENANT_PLANE_ROUTER_STATEMENT_TIMEOUT_FREE_MS`, default 2000.
+    pub statement_timeout_free_ms: u64,
+    /// Likewise for the standard tier. `…_STANDARD_MS`, default 5000.
+    pub statement_timeout_standard_ms: u64,
+    /// Likewise for the enterprise tier. `…_ENTERPRISE_MS`, default 15000.
+    pub statement_timeout_enterprise_ms: u64,
+    /// Milliseconds a tenant session may sit idle inside a transaction
+    /// before PostgreSQL ends it. `TENANT_PLANE_ROUTER_IDLE_IN_TRANSACTION_TIMEOUT_MS`,
+    /// default 10000.
+    pub idle_in_transaction_timeout_ms: u64,
 }
 
 impl Default for RouterSettings {
@@ -212,6 +280,10 @@ impl Default for RouterSettings {
             route_ttl_secs: 60,
             rate_limit_scale: 1.0,
             connect_timeout_ms: 1000,
+            statement_timeout_free_ms: 2000,
+            statement_timeout_standard_ms: 5000,
+            statement_timeout_enterprise_ms: 15000,
+            idle_in_transaction_timeout_ms: 10000,
         }
     }
 }
@@ -251,6 +323,8 @@ impl Default for HttpSettings {
             max_body_bytes: 256 * 1024,
             workers: 0,
             shutdown_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            denials_per_minute: 60,
         }
     }
 }

@@ -142,7 +142,7 @@ pub async fn create(
         .query_opt("SELECT 1 FROM agents WHERE id = $1", &[&agent_id])
         .await?;
     if agent.is_none() {
-        return Err(DataError::Invalid("agent_id: no such agent".into()));
+        return Err(DataError::UnknownReference("agent"));
     }
     let row = tx
         .query_one(

@@ -30,6 +30,9 @@ pub enum DataError {
     NotFound(&'static str),
     #[error("{0}")]
     Invalid(String),
+    /// The body names a record (an agent) this caller cannot see.
+    #[error("no such {0}")]
+    UnknownReference(&'static str),
     #[error("limit reached: {limit} is {max}")]
     LimitExceeded { limit: &'static str, max: u32 },
     #[error("the feature `{0}` is not enabled for this tenant")]
@@ -38,6 +41,8 @@ pub enum DataError {
     InUse(&'static str),
     #[error("the tenant's writes are paused (it is being moved or restored)")]
     Paused,
+    #[error("the query ran past the tenant's statement timeout")]
+    Timeout,
     #[error("the tenant database went away (suspended, moved, or its server restarted)")]
     Unavailable(#[source] tokio_postgres::Error),
     #[error("tenant database query failed")]
@@ -50,6 +55,8 @@ impl From<tokio_postgres::Error> for DataError {
             Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => DataError::InUse("the record"),
             // A move pauses writes by making the tenant role's sessions read-only.
             Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => DataError::Paused,
+            // The tier's statement_timeout (or idle_in_transaction timeout).
+            Some(c) if *c == SqlState::QUERY_CANCELED => DataError::Timeout,
             Some(c) if *c == SqlState::CHECK_VIOLATION => {
                 DataError::Invalid("a value is out of range".into())
             }

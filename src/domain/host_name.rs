@@ -1,13 +1,17 @@
+/// The pattern `is_host_name` checks, as the API's schema states it.
+pub const HOST_NAME_PATTERN: &str = "^([a-z0-9][a-z0-9-]{0,62}[.])+[a-z][a-z0-9-]{0,62}$";
+
 /// Whether `name` is a lowercase DNS host name with at least two labels:
 /// labels of 1 to 63 letters, digits or '-', not starting with '-'. The
-/// last label is not all digits, so an IPv4 address is never a host name.
+/// last label starts with a letter, so an IPv4 address is never a host
+/// name. At most 253 characters.
 pub fn is_host_name(name: &str) -> bool {
     name.len() <= 253
         && name.contains('.')
-        && !name
+        && name
             .rsplit('.')
             .next()
-            .is_some_and(|tld| tld.bytes().all(|c| c.is_ascii_digit()))
+            .is_some_and(|tld| tld.starts_with(|c: char| c.is_ascii_lowercase()))
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63

@@ -7,10 +7,11 @@ mod server_name;
 mod slug;
 mod tenant;
 mod tenant_id;
+pub mod whole;
 
 pub use db_name::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
-pub use host_name::is_host_name;
+pub use host_name::{is_host_name, HOST_NAME_PATTERN};
 pub use server_name::{InvalidServerName, ServerName};
-pub use slug::{InvalidName, InvalidSlug, Slug, TenantName};
+pub use slug::{InvalidName, InvalidSlug, Slug, TenantName, NAME_PATTERN};
 pub use tenant::{TenantStatus, Tier};
 pub use tenant_id::TenantId;

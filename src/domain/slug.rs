@@ -48,10 +48,26 @@ impl fmt::Display for Slug {
 }
 
 /// A tenant's display name: 1 to 200 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-#[schema(value_type = String)]
 pub struct TenantName(String);
+
+/// A name's characters as the API's schema states them: at least one that
+/// is not white space, and no control characters (C0, DEL, C1).
+pub const NAME_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
+
+impl utoipa::PartialSchema for TenantName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(200))
+            .pattern(Some(NAME_PATTERN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TenantName {}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("name must be 1 to 200 characters without control characters")]

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 pub use doctor::{DoctorReport, ForeignObject, MissingDatabase, OrphanObject};
 
-use crate::catalog::Operation;
-use crate::config::ReconcilerSettings;
+use crate::catalog::{Operation, Pruned, Retention};
+use crate::config::{ReconcilerSettings, RetentionSettings};
 use crate::domain::TenantId;
 use crate::tenants::{Tenants, TenantsError, Transition};
 
@@ -35,6 +35,7 @@ pub struct Reconciler {
     tenants: Tenants,
     stale_after: Duration,
     retention_days: u32,
+    keep: Retention,
 }
 
 /// What one pass did.
@@ -45,6 +46,8 @@ pub struct PassReport {
     pub purged: Vec<TenantId>,
     /// Idempotency keys of requests that died before answering.
     pub expired_keys: u64,
+    /// Rows past their retention.
+    pub pruned: Pruned,
 }
 
 impl PassReport {
@@ -53,15 +56,27 @@ impl PassReport {
             && self.failed.is_empty()
             && self.purged.is_empty()
             && self.expired_keys == 0
+            && self.pruned.is_empty()
     }
 }
 
 impl Reconciler {
-    pub fn new(tenants: Tenants, settings: &ReconcilerSettings, retention_days: u32) -> Self {
+    pub fn new(
+        tenants: Tenants,
+        settings: &ReconcilerSettings,
+        retention_days: u32,
+        retention: &RetentionSettings,
+    ) -> Self {
+        let day = Duration::from_secs(24 * 3600);
         Self {
             tenants,
             stale_after: Duration::from_secs(settings.stale_after_secs),
             retention_days,
+            keep: Retention {
+                audit: day * retention.audit_days,
+                idempotency: Duration::from_secs(3600) * retention.idempotency_hours,
+                operations: day * retention.operations_days,
+            },
         }
     }
 
@@ -111,6 +126,7 @@ impl Reconciler {
             .await?;
         let expired = catalog.expired_deletions(self.retention_days).await?;
         self.purge_expired(&expired, &mut report).await;
+        report.pruned = catalog.prune(self.keep).await?;
         Ok(report)
     }
 

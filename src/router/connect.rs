@@ -111,6 +111,13 @@ impl Router {
         config.connect_timeout(Duration::from_millis(
             self.inner.settings.connect_timeout_ms.max(1),
         ));
+        // Set at connect: no statement or idle transaction of this tenant
+        // holds a budgeted session for longer than its tier allows.
+        config.options(format!(
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            statement_timeout_ms(&self.inner.settings, route.root.tier),
+            self.inner.settings.idle_in_transaction_timeout_ms
+        ));
         let manager = BudgetedManager {
             config,
             budget: self.inner.budget(&route.server),
@@ -140,5 +147,17 @@ impl Router {
 
     fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.inner.settings.acquire_timeout_ms)
+    }
+}
+
+/// The statement timeout of a tier's sessions.
+fn statement_timeout_ms(
+    settings: &crate::config::RouterSettings,
+    tier: crate::domain::Tier,
+) -> u64 {
+    match tier {
+        crate::domain::Tier::Free => settings.statement_timeout_free_ms,
+        crate::domain::Tier::Standard => settings.statement_timeout_standard_ms,
+        crate::domain::Tier::Enterprise => settings.statement_timeout_enterprise_ms,
     }
 }

@@ -25,6 +25,66 @@ pub const ROUTER_POOLS: &str = "tenant_plane_router_pools_cached";
 pub const SERVER_CONNECTIONS: &str = "tenant_plane_server_connections_open";
 pub const SERVER_BUDGET: &str = "tenant_plane_server_connection_budget";
 pub const OPERATION_DURATION: &str = "tenant_plane_operation_duration_seconds";
+pub const BUILD_INFO: &str = "tenant_plane_build_info";
+pub const TENANTS: &str = "tenant_plane_tenants";
+pub const TENANTS_BY_VERSION: &str = "tenant_plane_tenants_by_schema_version";
+pub const RUN_ITEMS: &str = "tenant_plane_migration_run_items";
+pub const RUNS_RUNNING: &str = "tenant_plane_migration_runs_running";
+pub const DENIALS: &str = "tenant_plane_denials_total";
+
+/// Every metric with its help text and unit, for the page's `# HELP` lines.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests, by route, method, status, tier and tenant"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by route, method and tier"
+    );
+    describe_counter!(API_ERRORS, "Error responses, by code and status");
+    describe_counter!(
+        ROUTER_POOL_HITS,
+        "Requests that found their tenant's pool cached"
+    );
+    describe_counter!(
+        ROUTER_POOL_MISSES,
+        "Requests that built their tenant's pool"
+    );
+    describe_counter!(
+        ROUTER_POOL_EVICTIONS,
+        "Tenant pools closed by the LRU or idle expiry"
+    );
+    describe_counter!(ROUTER_SESSIONS_OPENED, "Tenant sessions the router opened");
+    describe_gauge!(ROUTER_POOLS, "Tenant pools cached now");
+    describe_gauge!(
+        SERVER_CONNECTIONS,
+        "Router connections open to a server, by server"
+    );
+    describe_gauge!(SERVER_BUDGET, "A server's connection budget, by server");
+    describe_histogram!(
+        OPERATION_DURATION,
+        Unit::Seconds,
+        "Long operations' durations, by operation and outcome"
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "The build: always 1, with the version as a label"
+    );
+    describe_gauge!(TENANTS, "Tenants (and subtenants), by state and tier");
+    describe_gauge!(
+        TENANTS_BY_VERSION,
+        "Root tenants with a database, by schema version"
+    );
+    describe_gauge!(RUN_ITEMS, "Items of the running fleet migrations, by state");
+    describe_gauge!(RUNS_RUNNING, "Fleet migration runs running now");
+    describe_counter!(
+        DENIALS,
+        "Refused requests (401, 403, 429 for denials), by reason"
+    );
+}
 
 /// The process-wide recorder (installed once, however many apps a test starts).
 pub fn handle() -> &'static PrometheusHandle {
@@ -41,12 +101,26 @@ pub fn handle() -> &'static PrometheusHandle {
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(OPERATION_DURATION.into()), &slow))
             .expect("non-empty buckets")
             .install_recorder()
+            .inspect(|_| {
+                describe();
+                metrics_process::Collector::default().describe();
+                ::metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            })
             .unwrap_or_else(|_| {
                 // Another recorder is installed (an embedding program's):
                 // keep ours for rendering only.
                 PrometheusBuilder::new().build_recorder().handle()
             })
     })
+}
+
+/// The standard `process_*` metrics (CPU, memory, open files, start time),
+/// read from the OS as a page is rendered.
+pub fn collect_process() {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR
+        .get_or_init(metrics_process::Collector::default)
+        .collect();
 }
 
 /// Folds recorded histogram samples into their buckets every few seconds;
@@ -104,7 +178,11 @@ fn method_label(method: &actix_web::http::Method) -> SharedString {
         Method::PATCH => SharedString::const_str("PATCH"),
         Method::PUT => SharedString::const_str("PUT"),
         Method::DELETE => SharedString::const_str("DELETE"),
-        _ => method.as_str().to_string().into(),
+        Method::HEAD => SharedString::const_str("HEAD"),
+        Method::OPTIONS => SharedString::const_str("OPTIONS"),
+        // Clients choose method names: any other is one label, so they
+        // cannot grow the series without bound.
+        _ => SharedString::const_str("other"),
     }
 }
 
@@ -116,6 +194,7 @@ fn status_label(status: actix_web::http::StatusCode) -> SharedString {
         .iter()
         .find(|c| c.as_bytes() == status.as_str().as_bytes())
         .map(|c| SharedString::const_str(c))
+        // Statuses are three digits: at most 500 label values.
         .unwrap_or_else(|| status.as_str().to_string().into())
 }
 

@@ -1,6 +1,9 @@
 //! Field checks that serde cannot express, and the narrowing rule for subtenants.
 
-use super::{effective::Resolved, Branding, TenantConfig};
+use super::{
+    effective::Resolved, Branding, TenantConfig, MAX_CONFIGURATION_KEY, MAX_CONFIGURATION_KEYS,
+    MAX_CONFIGURATION_VALUE, MAX_FEATURE_LIMIT,
+};
 
 /// A settings field that is wrong, named by its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,8 +29,16 @@ impl TenantConfig {
             validate_branding(b)?;
         }
         if let Some(f) = &self.features {
+            for (field, limit) in [
+                ("features.maxAgents", f.max_agents),
+                ("features.maxConcurrentCalls", f.max_concurrent_calls),
+            ] {
+                if limit.is_some_and(|n| n > MAX_FEATURE_LIMIT) {
+                    return Err(err(field, "at most 1000000"));
+                }
+            }
             if let Some(list) = &f.integrations {
-                if list.len() > 32 || list.iter().any(|s| s.is_empty() || s.len() > 64) {
+                if list.len() > 32 || list.iter().any(|s| s.is_empty() || s.chars().count() > 64) {
                     return Err(err(
                         "features.integrations",
                         "at most 32 names of 1 to 64 characters",
@@ -47,10 +58,16 @@ impl TenantConfig {
                 ),
             ] {
                 if let Some(config) = config {
-                    if config.len() > 50
-                        || serde_json::to_string(config).map_or(0, |s| s.len()) > 16_384
-                    {
-                        return Err(err(field, "at most 50 keys and 16 KiB"));
+                    let fits = |(k, v): (&String, &serde_json::Value)| {
+                        (1..=MAX_CONFIGURATION_KEY).contains(&k.chars().count())
+                            && v.as_str()
+                                .is_some_and(|s| s.chars().count() <= MAX_CONFIGURATION_VALUE)
+                    };
+                    if config.len() > MAX_CONFIGURATION_KEYS || !config.iter().all(fits) {
+                        return Err(err(
+                            field,
+                            "at most 50 keys of 1 to 64 characters, each a string of at most 256",
+                        ));
                     }
                 }
             }
@@ -62,7 +79,7 @@ impl TenantConfig {
 fn validate_branding(b: &Branding) -> Result<(), FieldError> {
     for (field, url) in [("branding.logo", &b.logo), ("branding.favicon", &b.favicon)] {
         if let Some(url) = url {
-            if url.len() > MAX_URL
+            if url.chars().count() > MAX_URL
                 || !(url.starts_with("https://") || url.starts_with("http://"))
                 || url.chars().any(char::is_control)
             {
@@ -86,7 +103,7 @@ fn validate_branding(b: &Branding) -> Result<(), FieldError> {
         }
     }
     if let Some(css) = &b.custom_css {
-        if css.len() > MAX_CSS || css.contains('\0') {
+        if css.chars().count() > MAX_CSS || css.contains('\0') {
             return Err(err("branding.customCSS", "at most 20000 characters"));
         }
     }

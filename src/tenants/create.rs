@@ -200,7 +200,8 @@ impl Tenants {
         check_narrowing(
             &input.settings,
             &resolved(root.tier, &stored_config(&root), None),
-        )?;
+        )
+        .map_err(TenantsError::ExceedsParent)?;
         let id = TenantId::generate();
         let mut settings = input.settings;
         let secrets = split_secrets(&mut settings);

@@ -24,6 +24,12 @@ pub enum TenantsError {
     InvalidField(FieldError),
     #[error("a subtenant cannot have subtenants")]
     TooDeep,
+    /// A subtenant's setting reaches past what its parent allows.
+    #[error("{0}")]
+    ExceedsParent(FieldError),
+    /// The request only applies to a root tenant (its own database and tier).
+    #[error("{0}")]
+    NotRoot(&'static str),
     #[error("the parent tenant is not active")]
     ParentNotActive,
     #[error("no active database server can take a tenant")]

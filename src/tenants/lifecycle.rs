@@ -55,7 +55,7 @@ impl Transition {
         })
     }
 
-    fn verb(self) -> &'static str {
+    pub fn verb(self) -> &'static str {
         match self {
             Self::Suspend => "suspend",
             Self::Resume => "resume",

@@ -102,11 +102,8 @@ impl Tenants {
         record: &TenantRecord,
     ) -> Result<tokio_postgres::Config, TenantsError> {
         if record.parent_id.is_some() || record.db_name.is_none() || record.purged_at.is_some() {
-            return Err(TenantsError::InvalidField(
-                crate::tenant_config::FieldError {
-                    field: "tenant".into(),
-                    reason: "a subtenant shares its parent's database; migrate the parent".into(),
-                },
+            return Err(TenantsError::NotRoot(
+                "a subtenant shares its parent's database; migrate the parent",
             ));
         }
         let server = self.server_of(record).await?;

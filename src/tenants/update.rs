@@ -6,7 +6,7 @@ use super::view::stored_config;
 use super::{settings_purpose, TenantView, Tenants, TenantsError};
 use crate::catalog::{TenantRecord, TenantUpdate};
 use crate::domain::{TenantId, TenantName, Tier};
-use crate::tenant_config::{check_narrowing, merge_secrets, resolved, split_secrets, FieldError};
+use crate::tenant_config::{check_narrowing, merge_secrets, resolved, split_secrets};
 
 /// A validated PATCH. `settings` is an RFC 7396 merge patch.
 #[derive(Debug, Clone, Default)]
@@ -25,11 +25,9 @@ impl Tenants {
     ) -> Result<TenantView, TenantsError> {
         let record = self.record(id).await?;
         if patch.tier.is_some() && record.parent_id.is_some() {
-            return Err(FieldError {
-                field: "tier".into(),
-                reason: "a subtenant takes its parent's tier".into(),
-            }
-            .into());
+            return Err(TenantsError::NotRoot(
+                "a subtenant takes its parent's tier; change the parent's",
+            ));
         }
         let settings = match &patch.settings {
             Some(merge) => Some(self.merged_settings(&record, merge).await?),
@@ -65,7 +63,8 @@ impl Tenants {
         }
         if let Some(parent) = record.parent_id {
             let root = self.record(parent).await?;
-            check_narrowing(&config, &resolved(root.tier, &stored_config(&root), None))?;
+            check_narrowing(&config, &resolved(root.tier, &stored_config(&root), None))
+                .map_err(TenantsError::ExceedsParent)?;
         }
         let secrets = split_secrets(&mut config);
         Ok((

@@ -197,7 +197,7 @@ async fn limits_and_features_from_the_effective_configuration_are_enforced() {
         .await,
     )
     .await;
-    assert_eq!((status, code.as_str()), (422, "feature_disabled"));
+    assert_eq!((status, code.as_str()), (409, "feature_disabled"));
     let a = ok_json(
         call(
             &app,

@@ -96,17 +96,57 @@ async fn the_openapi_document_matches_the_routes_the_server_serves() {
                         "{method} {path} is documented but not routed"
                     );
                 }
-                // Every documented operation lists an error response with the envelope.
+                // Every error an operation declares has the envelope and names its codes.
                 let op = &item[method.as_str().to_ascii_lowercase()];
-                let refs = op["responses"].to_string();
                 assert!(
-                    refs.contains("ErrorEnvelope"),
-                    "{method} {path} documents no error envelope"
+                    op["operationId"].is_string(),
+                    "{method} {path} has no operationId"
                 );
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    if status.starts_with(['4', '5']) {
+                        assert!(
+                            response.to_string().contains("ErrorEnvelope"),
+                            "{method} {path} {status} has no envelope"
+                        );
+                        assert!(
+                            response["x-error-codes"]
+                                .as_array()
+                                .is_some_and(|c| !c.is_empty()),
+                            "{method} {path} {status} names no codes"
+                        );
+                    }
+                }
             } else {
                 assert_eq!(status, 405, "{method} {path} is served but not documented");
+                // RFC 9110: a 405 lists the methods the resource has.
+                let allow: BTreeSet<String> = r
+                    .headers()
+                    .get("allow")
+                    .unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"))
+                    .to_str()
+                    .unwrap()
+                    .split(',')
+                    .map(|m| m.trim().to_string())
+                    .collect();
+                let declared: BTreeSet<String> = ["get", "post", "patch", "delete", "put"]
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| m.to_uppercase())
+                    .collect();
+                assert_eq!(allow, declared, "{method} {path}: Allow vs the spec");
+                let (_, code, _) = envelope(r).await;
+                assert_eq!(code, "method_not_allowed");
             }
         }
     }
     assert!(operations >= 38, "{operations} operations documented");
+    let ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "operation ids are unique: {ids:?}");
 }

@@ -101,11 +101,11 @@ async fn registering_a_server_checks_it_and_bad_registrations_get_clear_4xx() {
         (
             json!({ "name": "pg-x", "dsn": "not a dsn ===" }),
             422,
-            "invalid_dsn",
+            "invalid_body",
         ),
         (
             json!({ "name": "pg-y", "dsn": "postgres://postgres@127.0.0.1:1/postgres" }),
-            422,
+            409,
             "server_unusable",
         ),
         (

@@ -137,7 +137,7 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_tenant_and_crea
         .await
         .unwrap();
     let (status, code, _) = envelope(other).await;
-    assert_eq!((status, code.as_str()), (422, "idempotency_key_reused"));
+    assert_eq!((status, code.as_str()), (409, "idempotency_key_reused"));
 }
 
 #[tokio::test]

@@ -42,11 +42,11 @@ async fn a_subtenant_inherits_its_parents_configuration_and_may_only_narrow_its_
     let subtenants = format!("/v1/tenants/{root_id}/subtenants");
     let wider = post(&app, &subtenants, json!({ "name": "Client", "slug": "client-a", "settings": { "features": { "maxAgents": 20 } } })).await;
     let (status, code, message) = envelope(wider).await;
-    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    assert_eq!((status, code.as_str()), (409, "exceeds_parent"));
     assert!(message.contains("features.maxAgents"), "{message}");
     let voice = post(&app, &subtenants, json!({ "name": "Client", "slug": "client-a", "settings": { "features": { "voiceAgents": true } } })).await;
-    let (status, _, message) = envelope(voice).await;
-    assert_eq!(status, 422);
+    let (status, code, message) = envelope(voice).await;
+    assert_eq!((status, code.as_str()), (409, "exceeds_parent"));
     assert!(message.contains("features.voiceAgents"), "{message}");
 
     let sub = json_of(
@@ -76,7 +76,7 @@ async fn a_subtenant_inherits_its_parents_configuration_and_may_only_narrow_its_
     )
     .await;
     let (status, code, _) = envelope(deeper).await;
-    assert_eq!((status, code.as_str()), (422, "subtenant_depth"));
+    assert_eq!((status, code.as_str()), (409, "subtenant_depth"));
 
     // A PATCH cannot widen either, nor give a subtenant a tier.
     let widen = app
@@ -86,8 +86,8 @@ async fn a_subtenant_inherits_its_parents_configuration_and_may_only_narrow_its_
             Some(json!({ "settings": { "features": { "maxAgents": 11 } } })),
         )
         .await;
-    let (status, _, message) = envelope(widen).await;
-    assert_eq!(status, 422);
+    let (status, code, message) = envelope(widen).await;
+    assert_eq!((status, code.as_str()), (409, "exceeds_parent"));
     assert!(message.contains("features.maxAgents"), "{message}");
     let tier = app
         .admin(
@@ -96,8 +96,8 @@ async fn a_subtenant_inherits_its_parents_configuration_and_may_only_narrow_its_
             Some(json!({ "tier": "enterprise" })),
         )
         .await;
-    let (status, _, message) = envelope(tier).await;
-    assert_eq!(status, 422);
+    let (status, code, message) = envelope(tier).await;
+    assert_eq!((status, code.as_str()), (409, "not_a_root_tenant"));
     assert!(message.contains("tier"), "{message}");
 
     // When the parent narrows, the subtenant's effective limit follows.

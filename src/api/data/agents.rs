@@ -3,6 +3,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::TenantContext;
+use crate::api::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
@@ -11,17 +12,21 @@ use crate::data::tenant_audit;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
+    #[schema(value_type = crate::domain::TenantName)]
     name: String,
     #[serde(rename = "type")]
     kind: AgentType,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     configuration: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
+    #[schema(value_type = Option<crate::domain::TenantName>)]
     name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     configuration: Option<serde_json::Value>,
 }
 
@@ -29,7 +34,7 @@ pub struct UpdateAgent {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
-    limit: Option<u16>,
+    limit: Option<PageLimit>,
     cursor: Option<Uuid>,
 }
 
@@ -60,7 +65,7 @@ fn valid_configuration(
 #[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = CreateAgent, responses((status = 201, description = "The new agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     ctx: TenantContext,
-    body: web::Json<CreateAgent>,
+    body: crate::api::body::Json<CreateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Write).await?;
     let body = body.into_inner();
@@ -91,7 +96,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/agents", tag = "agents", params(Page), responses((status = 200, description = "A page of agents: `{agents, next_cursor}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Read).await?;
-    let limit = i64::from(page.limit.unwrap_or(50).clamp(1, 500));
+    let limit = PageLimit::get(page.limit, 50);
     let conn = ctx.state().router().connection(&ctx.route).await?;
     let agents = agents::list(&conn, &caller, page.cursor, limit).await?;
     let next = (agents.len() as i64 == limit)
@@ -114,7 +119,7 @@ pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpRespons
 pub async fn update(
     ctx: TenantContext,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateAgent>,
+    body: crate::api::body::Json<UpdateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Write).await?;
     let body = body.into_inner();

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::TenantContext;
+use crate::api::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::calls::{self, CallFilter, CallStatus};
@@ -14,9 +15,13 @@ use crate::data::DataError;
 #[serde(deny_unknown_fields)]
 pub struct CreateCall {
     agent_id: Uuid,
+    #[schema(min_length = 1, max_length = 32, pattern = "^[0-9+() -]+$")]
     customer_phone: Option<String>,
     #[serde(default = "queued")]
     status: CallStatus,
+    /// Seconds.
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 0, maximum = 2147483647)]
     duration: Option<u32>,
 }
 
@@ -28,6 +33,9 @@ fn queued() -> CallStatus {
 #[serde(deny_unknown_fields)]
 pub struct UpdateCall {
     status: Option<CallStatus>,
+    /// Seconds.
+    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[schema(minimum = 0, maximum = 2147483647)]
     duration: Option<u32>,
 }
 
@@ -40,7 +48,7 @@ pub struct ListCalls {
     subtenant_id: Option<Uuid>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-    limit: Option<u16>,
+    limit: Option<PageLimit>,
     cursor: Option<Uuid>,
 }
 
@@ -77,7 +85,7 @@ fn limits(ctx: &TenantContext) -> (u32, u32) {
 #[utoipa::path(post, path = "/v1/calls", tag = "calls", request_body = CreateCall, responses((status = 201, description = "The new call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     ctx: TenantContext,
-    body: web::Json<CreateCall>,
+    body: crate::api::body::Json<CreateCall>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Write).await?;
     let body = body.into_inner();
@@ -125,7 +133,7 @@ pub async fn list(
         from: q.from,
         to: q.to,
         after: q.cursor,
-        limit: i64::from(q.limit.unwrap_or(50).clamp(1, 500)),
+        limit: PageLimit::get(q.limit, 50),
     };
     let conn = ctx.state().router().connection(&ctx.route).await?;
     let calls = calls::list(&conn, &caller, &filter).await?;
@@ -149,7 +157,7 @@ pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpRespons
 pub async fn update(
     ctx: TenantContext,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateCall>,
+    body: crate::api::body::Json<UpdateCall>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Write).await?;
     let body = body.into_inner();

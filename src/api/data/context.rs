@@ -12,7 +12,6 @@ use futures_util::future::LocalBoxFuture;
 use crate::api::ApiError;
 use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource, Role};
-use crate::control_audit::{self, NewEvent};
 use crate::data::tenant_audit::Origin;
 use crate::data::Caller;
 use crate::domain::TenantId;
@@ -57,6 +56,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by startup")
         .clone();
+    crate::api::denial::check_throttle(req, &state)?;
     let principal = crate::api::principal::authenticate(req).await?;
     actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
     let named = header_tenant(req, TENANT_HEADER)?;
@@ -77,8 +77,8 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         })?,
         _ => {
             let own = principal.tenant_id().expect("tenant roles carry tenant_id");
-            if let Some(other) = named.or(by_host).filter(|t| *t != own) {
-                Box::pin(deny(req, &state, &principal, other, "cross_tenant")).await?;
+            if named.or(by_host).is_some_and(|t| t != own) {
+                crate::api::denial::count(req, &state, "cross_tenant", Some(&principal));
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "cross_tenant",
@@ -95,7 +95,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
     };
     let route = state.router().route(subtenant.unwrap_or(tenant)).await?;
     if route.root.id != tenant {
-        Box::pin(deny(req, &state, &principal, tenant, "cross_tenant")).await?;
+        crate::api::denial::count(req, &state, "cross_tenant", Some(&principal));
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_tenant",
@@ -123,33 +123,6 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
     })
 }
 
-/// Records a refused request in the catalog; if that fails, so does the request.
-async fn deny(
-    req: &HttpRequest,
-    state: &AppState,
-    principal: &Principal,
-    tenant: TenantId,
-    action: &str,
-) -> Result<(), ApiError> {
-    let origin = crate::api::request_origin(req);
-    control_audit::record(
-        state.catalog(),
-        &NewEvent {
-            tenant_id: Some(tenant),
-            subtenant_id: principal.subtenant_id(),
-            user_id: principal.user_id(),
-            action,
-            resource: "tenant",
-            ip_address: origin.ip_address.as_deref(),
-            user_agent: origin.user_agent.as_deref(),
-            result: control_audit::AuditResult::Failure,
-        },
-    )
-    .await?;
-    actix_web::HttpMessage::extensions_mut(req).insert(crate::api::DenialAudited);
-    Ok(())
-}
-
 impl TenantContext {
     /// The permission check, stated by each handler; a refusal is audited.
     pub async fn require(&self, resource: Resource, action: Action) -> Result<Caller, ApiError> {
@@ -161,15 +134,12 @@ impl TenantContext {
                 own_only: granted == crate::auth::Scope::Own,
             }),
             Err(e) => {
-                let what = format!("{resource:?}.{action:?}").to_lowercase();
-                Box::pin(deny(
+                crate::api::denial::count(
                     &self.req,
                     &self.state,
-                    &self.principal,
-                    self.route.root.id,
-                    &what,
-                ))
-                .await?;
+                    "forbidden",
+                    Some(&self.principal),
+                );
                 Err(e.into())
             }
         }

@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::TenantContext;
+use crate::api::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::{analytics, tenant_audit};
@@ -34,7 +35,7 @@ pub async fn summary(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    limit: Option<u16>,
+    limit: Option<PageLimit>,
 }
 
 /// `GET /v1/audit`: the tenant's data-plane events (from its own database)
@@ -45,7 +46,7 @@ pub async fn audit(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Audit, Action::Read).await?;
-    let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+    let limit = PageLimit::get(query.limit, 100);
     let conn = ctx.state().router().connection(&ctx.route).await?;
     let events = tenant_audit::list(&conn, &caller, limit).await?;
     let control = crate::control_audit::list(
@@ -55,5 +56,17 @@ pub async fn audit(
         limit,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "control_events": control })))
+    // Refusals are counted per minute, not logged one by one: a tenant-wide
+    // reader sees its tenant's counts.
+    let denials = if caller.subtenant_id.is_none() && !caller.own_only {
+        ctx.state()
+            .denials()
+            .of_tenant(caller.tenant_id, limit)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(HttpResponse::Ok().json(
+        serde_json::json!({ "events": events, "control_events": control, "denials": denials }),
+    ))
 }

@@ -34,6 +34,11 @@ impl From<AuthError> for ApiError {
                 "forbidden",
                 "the token does not allow this request",
             ),
+            AuthError::Escalation(_) => (
+                StatusCode::FORBIDDEN,
+                "grant_exceeds_caller",
+                "a key may not allow more than the credential that mints it",
+            ),
             AuthError::Key(_) => {
                 return ApiError::internal(e);
             }
@@ -62,6 +67,9 @@ impl From<CatalogError> for ApiError {
                 )
                 .with_retry_after(1)
                 .with_source(e)
+            }
+            CatalogError::ApiKeyLimit(_) => {
+                ApiError::new(StatusCode::CONFLICT, "api_key_limit", e.to_string())
             }
             CatalogError::ServerExists => ApiError::new(
                 StatusCode::CONFLICT,
@@ -110,8 +118,16 @@ impl From<TenantsError> for ApiError {
             TenantsError::InvalidField(ref field) => {
                 ApiError::new(unprocessable, "invalid_field", field.to_string())
             }
+            // Refusals of a valid request because of what the tenant is:
+            // the spec allows the request, so they are conflicts, not 422s.
+            TenantsError::ExceedsParent(ref field) => {
+                ApiError::new(StatusCode::CONFLICT, "exceeds_parent", field.to_string())
+            }
+            TenantsError::NotRoot(message) => {
+                ApiError::new(StatusCode::CONFLICT, "not_a_root_tenant", message)
+            }
             TenantsError::TooDeep => ApiError::new(
-                unprocessable,
+                StatusCode::CONFLICT,
                 "subtenant_depth",
                 "tenants have two levels: a subtenant cannot have subtenants",
             ),
@@ -186,13 +202,15 @@ impl From<ServersError> for ApiError {
             }
             // The operator who registers a server needs to know why it was
             // refused (a wrong password, a missing right), so the cause is
-            // part of this 422's message; it never reaches a tenant.
+            // part of this 409's message; it never reaches a tenant. The
+            // DSN was well formed (the spec's pattern), so the refusal is
+            // about the server's state, not the request.
             ServersError::Unusable { .. } => {
                 let message = match std::error::Error::source(&e) {
                     Some(cause) => format!("{e}: {cause}"),
                     None => e.to_string(),
                 };
-                ApiError::new(unprocessable, "server_unusable", message)
+                ApiError::new(StatusCode::CONFLICT, "server_unusable", message)
             }
             ServersError::Catalog(inner) => inner.into(),
             ServersError::Provision(inner) => TenantsError::from(inner).into(),

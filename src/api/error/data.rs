@@ -26,11 +26,19 @@ impl From<DataError> for ApiError {
                 "max_concurrent_calls_exceeded",
                 e.to_string(),
             ),
-            DataError::FeatureDisabled(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "feature_disabled",
-                e.to_string(),
+            // The body is valid; the tenant's state refuses it.
+            DataError::UnknownReference(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                if what == "agent" {
+                    "agent_not_found"
+                } else {
+                    "not_found"
+                },
+                format!("no such {what} in this tenant"),
             ),
+            DataError::FeatureDisabled(_) => {
+                ApiError::new(StatusCode::CONFLICT, "feature_disabled", e.to_string())
+            }
             DataError::InUse(_) => ApiError::new(StatusCode::CONFLICT, "in_use", e.to_string()),
             DataError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -43,6 +51,12 @@ impl From<DataError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "tenant_writes_paused",
                 "the tenant is being moved; writes resume in a moment",
+            )
+            .with_retry_after(1),
+            DataError::Timeout => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "query_timeout",
+                "the request ran past this tenant's statement timeout; retry, or narrow it",
             )
             .with_retry_after(1),
             DataError::Query(_) => ApiError::internal(e),

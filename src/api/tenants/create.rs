@@ -19,6 +19,7 @@ pub struct CreateTenant {
     #[serde(default)]
     tier: Tier,
     #[serde(default)]
+    #[schema(value_type = Option<TenantConfig>)]
     settings: Option<serde_json::Value>,
 }
 
@@ -27,7 +28,10 @@ pub struct CreateTenant {
 pub struct CreateSubtenant {
     name: TenantName,
     slug: Slug,
+    /// Within the parent's: a wider limit or a feature the parent lacks is
+    /// refused with 409 `exceeds_parent`.
     #[serde(default)]
+    #[schema(value_type = Option<TenantConfig>)]
     settings: Option<serde_json::Value>,
 }
 
@@ -46,7 +50,7 @@ fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, A
 
 /// `POST /v1/tenants`: a tenant with a database of its own. With an
 /// `Idempotency-Key`, a retry returns the first response.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -55,13 +59,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
-    let input: CreateTenant = serde_json::from_value(raw.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            e.to_string(),
-        )
-    })?;
+    let input: CreateTenant = crate::api::body::parse_checked(raw.clone())?;
     let input = NewTenantInput {
         name: input.name,
         slug: input.slug,
@@ -97,13 +95,7 @@ pub async fn create_subtenant(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
-    let input: CreateSubtenant = serde_json::from_value(raw.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            e.to_string(),
-        )
-    })?;
+    let input: CreateSubtenant = crate::api::body::parse_checked(raw.clone())?;
     let input = NewSubtenantInput {
         name: input.name,
         slug: input.slug,

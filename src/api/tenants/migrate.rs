@@ -11,6 +11,9 @@ use crate::auth::{Action, Principal, Resource};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MigrateTenant {
+    /// Migrate up to this version (the newest when absent).
+    #[serde(default, deserialize_with = "crate::api::wire::opt_i32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     target_version: Option<i32>,
     #[serde(default)]
     dry_run: bool,
@@ -24,7 +27,7 @@ pub async fn migrate_tenant(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: TenantPath,
-    body: web::Json<MigrateTenant>,
+    body: crate::api::body::Json<MigrateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
     let body = body.into_inner();

@@ -2,6 +2,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
+use crate::api::wire::PageLimit;
 use crate::api::ApiError;
 use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
@@ -14,7 +15,7 @@ use crate::domain::{TenantId, TenantStatus};
 pub struct ListQuery {
     status: Option<TenantStatus>,
     parent_id: Option<TenantId>,
-    limit: Option<u16>,
+    limit: Option<PageLimit>,
     cursor: Option<TenantId>,
 }
 
@@ -33,7 +34,7 @@ pub async fn list(
             status: query.status,
             parent_id: query.parent_id,
             after: query.cursor,
-            limit: i64::from(query.limit.unwrap_or(50)),
+            limit: PageLimit::get(query.limit, 50),
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -23,7 +23,7 @@ pub async fn move_tenant(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: TenantPath,
-    body: web::Json<MoveTenant>,
+    body: crate::api::body::Json<MoveTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let change = AuditedChange::begin(

@@ -13,7 +13,9 @@ use crate::tenants::TenantPatch;
 pub struct UpdateTenant {
     name: Option<TenantName>,
     tier: Option<Tier>,
-    /// A JSON merge patch (RFC 7396) over the tenant's own settings.
+    /// A JSON merge patch (RFC 7396) over the tenant's own settings: the
+    /// result must be valid settings.
+    #[schema(value_type = Option<crate::tenant_config::TenantConfig>)]
     settings: Option<serde_json::Value>,
 }
 
@@ -25,7 +27,7 @@ pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: TenantPath,
-    body: web::Json<UpdateTenant>,
+    body: crate::api::body::Json<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let body = body.into_inner();

@@ -19,6 +19,7 @@ fn every_variant_of_the_data_plane_errors_answers_its_pinned_status_and_code() {
             (DataError::NotFound("call"), 404, "call_not_found"),
             (DataError::NotFound("thing"), 404, "not_found"),
             (DataError::Invalid("bad".into()), 422, "invalid_field"),
+            (DataError::UnknownReference("agent"), 409, "agent_not_found"),
             (
                 DataError::LimitExceeded {
                     limit: "maxAgents",
@@ -37,11 +38,12 @@ fn every_variant_of_the_data_plane_errors_answers_its_pinned_status_and_code() {
             ),
             (
                 DataError::FeatureDisabled("analytics"),
-                422,
+                409,
                 "feature_disabled",
             ),
             (DataError::InUse("the agent"), 409, "in_use"),
             (DataError::Paused, 503, "tenant_writes_paused"),
+            (DataError::Timeout, 503, "query_timeout"),
             (
                 DataError::Unavailable(pg()),
                 503,

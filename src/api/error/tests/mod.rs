@@ -105,6 +105,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (AuthError::InvalidCredential("x"), 401, "invalid_token"),
             (AuthError::InvalidToken(jwt()), 401, "invalid_token"),
             (AuthError::Expired, 401, "token_expired"),
+            (AuthError::Escalation("x"), 403, "grant_exceeds_caller"),
             (
                 AuthError::Forbidden {
                     resource: Resource::Tenants,
@@ -139,6 +140,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (CatalogError::TenantMissing, 404, "tenant_not_found"),
             (CatalogError::Fenced, 503, "operation_abandoned"),
             (CatalogError::NoLease, 503, "catalog_unavailable"),
+            (CatalogError::ApiKeyLimit(3), 409, "api_key_limit"),
             (CatalogError::ServerExists, 409, "server_exists"),
             (
                 CatalogError::Pool(deadpool_postgres::BuildError::NoRuntimeSpecified),
@@ -169,7 +171,16 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 422,
                 "invalid_field",
             ),
-            (TenantsError::TooDeep, 422, "subtenant_depth"),
+            (TenantsError::TooDeep, 409, "subtenant_depth"),
+            (
+                TenantsError::ExceedsParent(FieldError {
+                    field: "features.maxAgents".into(),
+                    reason: "above the parent's".into(),
+                }),
+                409,
+                "exceeds_parent",
+            ),
+            (TenantsError::NotRoot("x"), 409, "not_a_root_tenant"),
             (TenantsError::ParentNotActive, 409, "parent_not_active"),
             (TenantsError::NoServer, 503, "no_server_available"),
             (TenantsError::ServerNotFound, 404, "server_not_found"),
@@ -222,7 +233,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                     reason: "cannot connect",
                     source: Some(Box::new(io())),
                 },
-                422,
+                409,
                 "server_unusable",
             ),
             (

@@ -9,6 +9,10 @@
 //! first (`begin`, result `pending`) and the change runs only once it is
 //! there; `end` then sets the result.
 
+mod denials;
+
+pub use denials::{DenialCount, DenialKey, Denials};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;

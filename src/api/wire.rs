@@ -1,0 +1,145 @@
+//! Wire types for the request fields the spec bounds, so that what
+//! `/openapi.json` allows is exactly what the server accepts:
+//! - JSON integers: JSON Schema counts `3186.0` as an integer, so an
+//!   integral float is accepted wherever the spec says `integer`
+//!   (`domain::whole`, which the settings types use too);
+//! - page limits: one rule for the whole API, bounded in the spec
+//!   (`minimum: 1`, `maximum: 500`), and anything else refused with 400.
+
+use serde::{Deserialize, Deserializer};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
+
+/// The largest page any list answers.
+pub const MAX_PAGE: u16 = 500;
+
+pub use crate::domain::whole::{opt_i32, opt_u32, usize_field};
+
+/// A page's size from the query string: 1 to `MAX_PAGE`; anything else is
+/// refused (400 `invalid_query`), never clamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(pub u16);
+
+impl PageLimit {
+    pub fn get(limit: Option<PageLimit>, default: u16) -> i64 {
+        i64::from(limit.map_or(default, |l| l.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for PageLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Query values arrive as text: "50", or "50.0" for a whole number.
+        let text = String::deserialize(d)?;
+        let n: f64 = text.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("limit must be a number, got {text:?}"))
+        })?;
+        if n.fract() != 0.0 || !(1.0..=f64::from(MAX_PAGE)).contains(&n) {
+            return Err(serde::de::Error::custom(format!(
+                "limit must be a whole number from 1 to {MAX_PAGE}"
+            )));
+        }
+        Ok(Self(n as u16))
+    }
+}
+
+impl utoipa::PartialSchema for PageLimit {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(MAX_PAGE))
+            .description(Some(format!(
+                "Page size, 1 to {MAX_PAGE}; out of range is refused with 400"
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PageLimit {}
+
+/// A server's admin DSN as the API takes it: the URL form that parses, with
+/// a user, one host, an optional port and database, and no characters that
+/// need percent-encoding. (The CLI also takes the `host=… user=…` form.)
+pub const DSN_PATTERN: &str = concat!(
+    "^postgres(ql)?://[A-Za-z0-9._-]+(:[A-Za-z0-9._-]*)?@[A-Za-z0-9.-]+",
+    "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    "(/[A-Za-z0-9_-]*)?$"
+);
+
+/// The longest DSN the API takes.
+const MAX_DSN: usize = 1024;
+
+/// A DSN that matches `DSN_PATTERN`; held as a secret from the start.
+pub struct Dsn(pub secrecy::SecretString);
+
+impl std::fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dsn(********)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Dsn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(DSN_PATTERN).expect("DSN_PATTERN compiles")
+        });
+        let text = String::deserialize(d)?;
+        if text.len() > MAX_DSN || !PATTERN.is_match(&text) {
+            // The DSN may hold a password: never echo it.
+            return Err(serde::de::Error::custom(
+                "dsn must be postgres://user[:password]@host[:port][/database]",
+            ));
+        }
+        Ok(Self(text.into()))
+    }
+}
+
+impl utoipa::PartialSchema for Dsn {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(MAX_DSN))
+            .pattern(Some(DSN_PATTERN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Dsn {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dsn_is_the_url_form_and_is_never_echoed() {
+        let parse = |s: &str| serde_json::from_value::<Dsn>(serde_json::json!(s));
+        for good in [
+            "postgres://admin:pw@db.internal:5432/postgres",
+            "postgresql://admin@127.0.0.1",
+            "postgres://a@h:65535/",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "host=x user=y",
+            "postgres://h:5432",
+            "postgres://a:pw@h:0",
+            "postgres://a:pw@h:65536",
+            "postgres://a:p%20w@h",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(!bad.contains("pw") || !err.contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_page_limit_is_refused_out_of_range_not_clamped() {
+        let parse = |s: &str| serde_json::from_value::<PageLimit>(serde_json::json!(s));
+        assert_eq!(parse("50").unwrap(), PageLimit(50));
+        assert_eq!(parse("500.0").unwrap(), PageLimit(500));
+        for bad in ["0", "501", "420151", "2147483646", "1.5", "x", "-1"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! The contract: requests generated for every operation from the spec's own
+//! schemas, valid and invalid. The spec's validator decides which is which;
+//! the server must then accept every valid one (or refuse it only for a
+//! reason of state), refuse every invalid one with 400/422 in the envelope,
+//! never answer 5xx, and answer only errors the spec declares.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::strategy::{BoxedStrategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::{json, Value};
+use tenant_plane::auth::Role;
+
+use crate::data_plane::{call, id, ok_json};
+use crate::helpers::spawn_app_without_rate_limits;
+use crate::spec::{Operation, Param, Spec};
+use crate::spec_values::{invalid, valid, Pools};
+
+/// One generated request.
+#[derive(Debug, Clone)]
+struct Request {
+    params: Vec<(Param, Option<String>)>,
+    body: Option<Value>,
+    /// Which part was meant to be broken, for the report.
+    broken: Option<String>,
+}
+
+/// The ids a path parameter takes when the request is meant to be valid:
+/// real records where the operation is harmless, random ones (404) where it
+/// would suspend, delete, move or drain the fixtures.
+struct Fixtures {
+    own: String,
+    sub: String,
+    agent: String,
+    call: String,
+    server: String,
+}
+
+impl Fixtures {
+    fn path_values(&self, op: &Operation, name: &str) -> Vec<String> {
+        let random = uuid::Uuid::new_v4().to_string();
+        let method = op.method.as_str();
+        let path = op.path.as_str();
+        let keeps = |ids: &[&String]| {
+            let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            v.push(random.clone());
+            v
+        };
+        match (name, path) {
+            ("id", p) if p.starts_with("/v1/tenants/{id}") => {
+                let harmless = method == "GET"
+                    || (method == "PATCH" && p == "/v1/tenants/{id}")
+                    || (method == "POST"
+                        && (p.ends_with("/subtenants")
+                            || p.ends_with("/api-keys")
+                            || p.ends_with("/domains")));
+                if harmless {
+                    vec![self.own.clone()]
+                } else {
+                    vec![random]
+                }
+            }
+            ("id", "/v1/agents/{id}") if method != "DELETE" => keeps(&[&self.agent]),
+            ("id", "/v1/calls/{id}") => keeps(&[&self.call]),
+            ("id", "/v1/servers/{id}") if method == "GET" => keeps(&[&self.server]),
+            _ => vec![random],
+        }
+    }
+}
+
+/// A parameter's text as the typed value the spec describes, for its validator.
+fn typed(schema: &Value, text: &str) -> Value {
+    let types = schema["type"].to_string();
+    if types.contains("integer") || types.contains("number") {
+        if let Ok(n) = text.parse::<i64>() {
+            return json!(n);
+        }
+        if let Ok(f) = text.parse::<f64>() {
+            if f.is_finite() {
+                return json!(f);
+            }
+        }
+    }
+    if types.contains("boolean") && (text == "true" || text == "false") {
+        return json!(text == "true");
+    }
+    json!(text)
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn param_value(
+    spec: &Spec,
+    op: &Operation,
+    p: &Param,
+    fixtures: &Fixtures,
+    pools: &Pools,
+) -> BoxedStrategy<Option<String>> {
+    match (p.location.as_str(), p.name.as_str()) {
+        ("path", name) => prop::sample::select(fixtures.path_values(op, name))
+            .prop_map(Some)
+            .boxed(),
+        ("header", "x-tenant-id") => prop::option::of(Just(fixtures.own.clone())).boxed(),
+        ("header", "x-subtenant-id") => prop::option::of(Just(fixtures.sub.clone())).boxed(),
+        _ => {
+            let value = valid(spec, &p.schema, &p.name, pools).prop_map(|v| text(&v));
+            if p.required {
+                value.boxed()
+            } else {
+                prop::option::of(value).prop_map(Option::flatten).boxed()
+            }
+        }
+    }
+}
+
+fn request(
+    spec: &Spec,
+    op: &Operation,
+    fixtures: &Fixtures,
+    pools: &Pools,
+) -> BoxedStrategy<Request> {
+    let params: Vec<_> = op
+        .params
+        .iter()
+        .map(|p| (Just(p.clone()), param_value(spec, op, p, fixtures, pools)))
+        .collect();
+    let body = match &op.body {
+        Some(schema) => valid(spec, schema, "", pools).prop_map(Some).boxed(),
+        None => Just(None).boxed(),
+    };
+    let good = (params, body).prop_map(|(params, body)| Request {
+        params,
+        body,
+        broken: None,
+    });
+    // One part broken: a parameter or the body.
+    let mut breaks: Vec<BoxedStrategy<(usize, Value)>> = op
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let location = p.location.clone();
+            invalid(spec, &p.schema, &p.name, pools)
+                .prop_filter_map("a parameter that can be sent", move |v| {
+                    let t = match &v {
+                        Value::String(_) | Value::Number(_) | Value::Bool(_) => text(&v)?,
+                        _ => return None,
+                    };
+                    // An empty or dot segment is another route, and a header
+                    // cannot carry control characters at all.
+                    let sendable = match location.as_str() {
+                        "path" => !t.trim_matches('.').is_empty(),
+                        "header" => reqwest::header::HeaderValue::from_str(&t).is_ok(),
+                        _ => true,
+                    };
+                    sendable.then_some((i, v))
+                })
+                .boxed()
+        })
+        .collect();
+    if let Some(schema) = &op.body {
+        breaks.push(
+            invalid(spec, schema, "", pools)
+                .prop_map(|v| (usize::MAX, v))
+                .boxed(),
+        );
+    }
+    if breaks.is_empty() {
+        return good.boxed();
+    }
+    let bad = (good.clone(), proptest::strategy::Union::new(breaks)).prop_map(|(mut r, (i, v))| {
+        if i == usize::MAX {
+            r.broken = Some("body".into());
+            r.body = Some(v);
+        } else {
+            r.broken = Some(r.params[i].0.name.clone());
+            r.params[i].1 = text(&v);
+        }
+        r
+    });
+    prop_oneof![good, bad].boxed()
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (p, value) in &self.params {
+            if let Some(v) = value {
+                write!(f, "{}:{}={v:?} ", p.location, p.name)?;
+            }
+        }
+        if let Some(body) = &self.body {
+            write!(f, "body={body}")?;
+        }
+        if let Some(broken) = &self.broken {
+            write!(f, " (broken: {broken})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the spec allows the request, by its own validators.
+fn allowed(spec: &Spec, op: &Operation, r: &Request) -> Result<(), String> {
+    for (p, value) in &r.params {
+        match value {
+            None if p.required => return Err(format!("{} is missing", p.name)),
+            None => {}
+            Some(t)
+                if !spec
+                    .validator(&p.schema)
+                    .is_valid(&typed(spec.resolve(&p.schema), t)) =>
+            {
+                return Err(format!("{} = {t:?}", p.name));
+            }
+            Some(_) => {}
+        }
+    }
+    if let (Some(schema), Some(body)) = (&op.body, &r.body) {
+        if !spec.validator(schema).is_valid(body) {
+            return Err(format!("body {body}"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_generated_from_the_spec_are_accepted_when_valid_refused_with_400_or_422_when_not_and_answer_only_declared_errors(
+) {
+    let app = spawn_app_without_rate_limits().await;
+    let own = app.create_tenant("contract-own", json!({})).await;
+    let other = app.create_tenant("contract-other", json!({})).await;
+    let sub = app
+        .create_subtenant(own["id"].as_str().unwrap(), "contract-sub")
+        .await;
+    let admin = app.token(Role::TenantAdmin, Some(id(&own)), None);
+    let agent = ok_json(
+        call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/agents",
+            &admin,
+            None,
+            Some(json!({ "name": "seed", "type": "chat" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let seeded_call = ok_json(
+        call(
+            &app,
+            reqwest::Method::POST,
+            "/v1/calls",
+            &admin,
+            None,
+            Some(json!({ "agent_id": agent["id"], "status": "completed" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let servers: Value = app
+        .admin(reqwest::Method::GET, "/v1/servers", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let str_of = |v: &Value| v.as_str().unwrap().to_string();
+    let fixtures = Fixtures {
+        own: str_of(&own["id"]),
+        sub: str_of(&sub["id"]),
+        agent: str_of(&agent["id"]),
+        call: str_of(&seeded_call["id"]),
+        server: str_of(&servers["servers"][0]["id"]),
+    };
+    let pools = Pools {
+        uuids: Arc::new(vec![
+            fixtures.own.clone(),
+            fixtures.sub.clone(),
+            fixtures.agent.clone(),
+            fixtures.call.clone(),
+            fixtures.server.clone(),
+            str_of(&other["id"]),
+        ]),
+        dsn: "postgres://postgres@127.0.0.1:1/postgres".into(),
+    };
+    let spec = Spec::fetch(&app).await;
+    let operations = spec.operations();
+    assert!(operations.len() >= 38, "{} operations", operations.len());
+
+    let cases: usize = std::env::var("CONTRACT_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let seed: u64 = std::env::var("CONTRACT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("contract: seed {seed} (CONTRACT_SEED), {cases} cases per operation");
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let super_admin = app.super_admin_token();
+    let mut failures = Vec::new();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for op in &operations {
+        let strategy = request(&spec, op, &fixtures, &pools);
+        for _ in 0..cases {
+            let r = strategy.new_tree(&mut runner).unwrap().current();
+            let verdict = allowed(&spec, op, &r);
+            let mut path = op.path.clone();
+            let mut query = Vec::new();
+            let mut builder_headers = Vec::new();
+            for (p, value) in &r.params {
+                let Some(v) = value else { continue };
+                match p.location.as_str() {
+                    "path" => {
+                        path = path.replace(&format!("{{{}}}", p.name), &url_escape(v));
+                    }
+                    "query" => query.push((p.name.clone(), v.clone())),
+                    _ => builder_headers.push((p.name.clone(), v.clone())),
+                }
+            }
+            let token = if op.data_plane() {
+                &admin
+            } else {
+                &super_admin
+            };
+            let mut req = client
+                .request(op.method.clone(), app.url(&path))
+                .query(&query)
+                .bearer_auth(token);
+            for (name, value) in &builder_headers {
+                req = req.header(name, value);
+            }
+            if let Some(body) = &r.body {
+                req = req.json(body);
+            }
+            let response = req.send().await;
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{} {path}: no answer ({e}) for {r}", op.method));
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+            let label = format!("{} {} ({}) -> {status} {code}", op.method, op.path, op.id);
+            *tally
+                .entry(if verdict.is_ok() { "valid" } else { "invalid" })
+                .or_default() += 1;
+            if status >= 500 {
+                failures.push(format!("{label}: a 5xx, for {r}"));
+            }
+            match &verdict {
+                Ok(()) if status == 400 || status == 422 => failures.push(format!(
+                    "{label}: the spec allows this request: {r}: {body}"
+                )),
+                Err(why) if status != 400 && status != 422 => failures.push(format!(
+                    "{label}: the spec refuses this request ({why}) but the server did not: {r}"
+                )),
+                _ => {}
+            }
+            if status >= 400 {
+                if code.is_empty() {
+                    failures.push(format!("{label}: no envelope: {body}"));
+                } else if !op.declares(status, &code) {
+                    failures.push(format!("{label}: not declared in the spec ({r})"));
+                }
+            }
+        }
+    }
+    eprintln!("contract: {tally:?}");
+    failures.sort();
+    failures.dedup();
+    assert!(
+        failures.is_empty(),
+        "{} mismatches (seed {seed}):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(tally.get("valid").copied().unwrap_or(0) > operations.len() * cases / 4);
+    assert!(tally.get("invalid").copied().unwrap_or(0) > operations.len() * cases / 8);
+}
+
+/// A path segment, percent-encoded where it is not plain.
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
