@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
 ensure_postgres_server
+ensure_promtool
 exec cargo test --features failpoints "$@"

@@ -22,10 +22,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
     /// A host name with at least two labels; requests whose `Host` is it go
-    /// to this tenant.
+    /// to this tenant. Case does not matter: it is stored in lowercase.
     #[schema(
         max_length = 253,
-        pattern = "^([a-z0-9][a-z0-9-]{0,62}[.])+[a-z][a-z0-9-]{0,62}$"
+        pattern = "^([a-zA-Z0-9][a-zA-Z0-9-]{0,62}[.])+[a-zA-Z][a-zA-Z0-9-]{0,62}$"
     )]
     domain: String,
 }

@@ -71,6 +71,10 @@ pub async fn verify(catalog: &Catalog, key: &str) -> Result<Claims, AuthError> {
     if !bool::from(presented.as_slice().ct_eq(&record.key_hash)) {
         return Err(invalid());
     }
+    // Said only to whoever holds the secret, so it tells a guesser nothing.
+    if record.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
+        return Err(AuthError::Expired);
+    }
     let role: Role = record.role.parse().map_err(|_| invalid())?;
     let permissions: Vec<Permission> =
         serde_json::from_value(record.permissions).map_err(|_| invalid())?;

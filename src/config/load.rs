@@ -89,11 +89,60 @@ impl Settings {
             crate::crypto::MasterKey::from_hex(key)
                 .map_err(|e| invalid("master_key", e.to_string()))?;
         }
-        if self.router.max_pools == 0 || self.router.connection_budget == 0 {
+        if self.router.max_pools == 0 {
+            return Err(invalid("router.max_pools", "must be at least 1".into()));
+        }
+        if self.router.connection_budget == 0 {
             return Err(invalid(
-                "router.max_pools",
-                "max_pools and connection_budget must be at least 1".into(),
+                "router.connection_budget",
+                "must be at least 1".into(),
             ));
+        }
+        for (setting, value) in [
+            ("router.pool_size_free", self.router.pool_size_free),
+            ("router.pool_size_standard", self.router.pool_size_standard),
+            (
+                "router.pool_size_enterprise",
+                self.router.pool_size_enterprise,
+            ),
+        ] {
+            if value.is_some_and(|v| v == 0 || v > self.router.connection_budget) {
+                return Err(invalid(
+                    setting,
+                    format!(
+                        "must be from 1 to router.connection_budget ({}): one tenant's pool cannot be larger than its server's budget",
+                        self.router.connection_budget
+                    ),
+                ));
+            }
+        }
+        for (setting, value) in [
+            ("router.acquire_timeout_ms", self.router.acquire_timeout_ms),
+            ("router.connect_timeout_ms", self.router.connect_timeout_ms),
+            (
+                "router.statement_timeout_free_ms",
+                self.router.statement_timeout_free_ms,
+            ),
+            (
+                "router.statement_timeout_standard_ms",
+                self.router.statement_timeout_standard_ms,
+            ),
+            (
+                "router.statement_timeout_enterprise_ms",
+                self.router.statement_timeout_enterprise_ms,
+            ),
+            (
+                "router.idle_in_transaction_timeout_ms",
+                self.router.idle_in_transaction_timeout_ms,
+            ),
+            ("router.idle_timeout_secs", self.router.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    setting,
+                    "must be at least 1 (0 would wait forever or turn the limit off)".into(),
+                ));
+            }
         }
         if !(self.router.rate_limit_scale >= 0.0 && self.router.rate_limit_scale.is_finite()) {
             return Err(invalid(

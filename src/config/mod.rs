@@ -268,6 +268,27 @@ pub struct RouterSettings {
     /// before PostgreSQL ends it. `TENANT_PLANE_ROUTER_IDLE_IN_TRANSACTION_TIMEOUT_MS`,
     /// default 10000.
     pub idle_in_transaction_timeout_ms: u64,
+    /// Connections one free-tier tenant's pool may hold; set, it must fit
+    /// in `connection_budget`. `TENANT_PLANE_ROUTER_POOL_SIZE_FREE`,
+    /// default 2 (or the budget, if that is smaller).
+    pub pool_size_free: Option<u32>,
+    /// Likewise for the standard tier. `…_POOL_SIZE_STANDARD`, default 5.
+    pub pool_size_standard: Option<u32>,
+    /// Likewise for the enterprise tier. `…_POOL_SIZE_ENTERPRISE`, default 10.
+    pub pool_size_enterprise: Option<u32>,
+}
+
+impl RouterSettings {
+    /// The pool size of one tenant of `tier`.
+    pub fn pool_size(&self, tier: crate::domain::Tier) -> usize {
+        use crate::domain::Tier;
+        let (set, default) = match tier {
+            Tier::Free => (self.pool_size_free, 2),
+            Tier::Standard => (self.pool_size_standard, 5),
+            Tier::Enterprise => (self.pool_size_enterprise, 10),
+        };
+        set.unwrap_or_else(|| default.min(self.connection_budget.max(1))) as usize
+    }
 }
 
 impl Default for RouterSettings {
@@ -284,6 +305,9 @@ impl Default for RouterSettings {
             statement_timeout_standard_ms: 5000,
             statement_timeout_enterprise_ms: 15000,
             idle_in_transaction_timeout_ms: 10000,
+            pool_size_free: None,
+            pool_size_standard: None,
+            pool_size_enterprise: None,
         }
     }
 }

@@ -144,3 +144,66 @@ fn a_relative_data_dir_from_the_file_is_taken_from_the_working_directory() {
         Ok(())
     });
 }
+
+#[test]
+fn settings_that_make_no_sense_are_refused_naming_the_setting_in_one_line() {
+    let cases = [
+        (
+            "[reconciler]\nstale_after_secs = 0\n",
+            "reconciler.stale_after_secs",
+        ),
+        (
+            "[router]\nconnection_budget = 0\n",
+            "router.connection_budget",
+        ),
+        ("[router]\nmax_pools = 0\n", "router.max_pools"),
+        (
+            "[router]\nconnection_budget = 4\npool_size_enterprise = 10\n",
+            "router.pool_size_enterprise",
+        ),
+        (
+            "[router]\nconnection_budget = 4\npool_size_free = 5\n",
+            "router.pool_size_free",
+        ),
+        ("[router]\npool_size_free = 0\n", "router.pool_size_free"),
+        (
+            "[router]\npool_size_standard = 1\nconnection_budget = 0\n",
+            "router.connection_budget",
+        ),
+        (
+            "[router]\nstatement_timeout_standard_ms = 0\n",
+            "router.statement_timeout_standard_ms",
+        ),
+        (
+            "[router]\nacquire_timeout_ms = 0\n",
+            "router.acquire_timeout_ms",
+        ),
+        ("[retention]\naudit_days = 0\n", "retention.audit_days"),
+        (
+            "[http]\ndenials_per_minute = 0\n",
+            "http.denials_per_minute",
+        ),
+        ("[metrics]\ntoken = \"short\"\n", "metrics.token"),
+        ("[catalog]\npool_size = 0\n", "catalog.pool_size"),
+    ];
+    for (toml, setting) in cases {
+        Jail::expect_with(|jail| {
+            jail.create_file("tp.toml", toml)?;
+            let e = load_in(jail, Some("tp.toml")).unwrap_err();
+            assert_eq!(e.setting, setting, "{toml}");
+            let line = e.to_string();
+            assert!(line.contains(setting) && !line.contains('\n'), "{line}");
+            Ok(())
+        });
+    }
+    // The defaults pass every check, and a small budget alone shrinks the
+    // default pools to fit rather than refusing them.
+    Jail::expect_with(|jail| {
+        load_in(jail, None).unwrap();
+        jail.create_file("small.toml", "[router]\nconnection_budget = 3\n")?;
+        let s = load_in(jail, Some("small.toml")).unwrap();
+        assert_eq!(s.router.pool_size(crate::domain::Tier::Enterprise), 3);
+        assert_eq!(s.router.pool_size(crate::domain::Tier::Free), 2);
+        Ok(())
+    });
+}

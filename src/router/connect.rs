@@ -8,8 +8,8 @@ use std::time::Duration;
 use deadpool::managed::{Pool, PoolError, QueueMode};
 
 use super::{
-    pool_size, BudgetedManager, ConnectError, Route, Router, RouterError, TenantConnection,
-    TenantPool, OWN_SESSION_WAIT,
+    BudgetedManager, ConnectError, Route, Router, RouterError, TenantConnection, TenantPool,
+    OWN_SESSION_WAIT,
 };
 
 impl Router {
@@ -125,7 +125,7 @@ impl Router {
             acquire_timeout: self.acquire_timeout(),
             router: Arc::downgrade(&self.inner),
         };
-        let tier_size = pool_size(route.root.tier);
+        let tier_size = self.inner.settings.pool_size(route.root.tier);
         let pool = Pool::builder(manager)
             .max_size(tier_size.min(self.inner.budget_size(&route.server)))
             .runtime(deadpool::Runtime::Tokio1)

@@ -103,13 +103,10 @@ pub struct Router {
 /// takes a session from another tenant, when the budget is spent.
 const OWN_SESSION_WAIT: Duration = Duration::from_millis(50);
 
-/// Pool size of one tenant, by tier; the server budget caps the sum.
+/// Pool size of one tenant of `tier` with the default settings; the
+/// server budget caps the sum (`router.pool_size_*` change it).
 pub fn pool_size(tier: Tier) -> usize {
-    match tier {
-        Tier::Free => 2,
-        Tier::Standard => 5,
-        Tier::Enterprise => 10,
-    }
+    RouterSettings::default().pool_size(tier)
 }
 
 impl Router {

@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("sql", &[]),
     ("crypto", &[]),
-    ("config", &["crypto"]),
+    ("config", &["crypto", "domain"]),
     ("telemetry", &["config", "domain"]),
     ("local_pg", &[]),
     ("failpoint", &[]),
@@ -34,7 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("provisioner", &["catalog", "crypto", "domain", "migrator", "sql", "telemetry"]),
     ("directory", &["catalog", "crypto", "domain"]),
     ("operations", &["catalog", "domain"]),
-    ("control_audit", &["catalog", "domain"]),
+    ("control_audit", &["catalog", "domain", "telemetry"]),
     ("auth", &["catalog", "config", "domain"]),
     ("data", &["domain", "sql", "tenant_config", "telemetry"]),
     // Orchestrators: the router reads only through the directory.
@@ -60,12 +60,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "domain", "dump", "fleet", "migrator", "operations", "provisioner", "reconciler",
         "router", "servers", "services", "sql", "telemetry", "tenant_config", "tenants",
     ]),
-    ("startup", &["api", "auth", "config", "directory", "router", "services", "telemetry"]),
+    ("startup", &[
+        "api", "auth", "config", "control_audit", "directory", "router", "services", "telemetry",
+    ]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.
     ("cli", &[
-        "auth", "backup", "catalog", "config", "domain", "embedded", "failpoint", "fleet",
-        "servers", "services", "startup", "telemetry", "tenant_config", "tenants",
+        "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
+        "fleet", "servers", "services", "startup", "telemetry", "tenant_config", "tenants",
     ]),
 ];
 

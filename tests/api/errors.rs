@@ -99,8 +99,11 @@ async fn a_malformed_body_gets_400_and_a_wrongly_typed_one_422_in_the_envelope()
             "application/json",
             br#"{"capacity": 0}"#,
             422,
-            "invalid_field",
+            "invalid_body",
         ),
+        // A body must be an object: serde alone would take an array by position.
+        ("application/json", br#"["draining"]"#, 422, "invalid_body"),
+        ("application/json", br#"{"capacity": 3186.0}"#, 200, ""),
         (
             "text/plain",
             br#"{"capacity": 5}"#,
@@ -110,6 +113,15 @@ async fn a_malformed_body_gets_400_and_a_wrongly_typed_one_422_in_the_envelope()
     ];
     for (content_type, body, want_status, want_code) in cases {
         let response = patch_server(&app, &id, content_type, body.to_vec()).await;
+        if want_status == 200 {
+            assert_eq!(
+                response.status(),
+                200,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+            continue;
+        }
         let (status, code, _) = envelope(response).await;
         assert_eq!(
             (status, code.as_str()),

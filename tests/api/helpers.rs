@@ -202,6 +202,27 @@ impl TestApp {
     }
 
     /// A superuser connection to this app's catalog database.
+    /// The denial counts written so far (after a flush of this app's
+    /// pending ones): (route, reason, tenant id or "", count).
+    pub async fn denials(&self) -> Vec<(String, String, String, i64)> {
+        self.state().await.denials().flush().await.unwrap();
+        self.catalog_db()
+            .await
+            .query(
+                "SELECT route, reason,
+                        CASE WHEN tenant_id = '00000000-0000-0000-0000-000000000000' THEN ''
+                             ELSE tenant_id::text END,
+                        sum(count)::bigint
+                   FROM denials GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
     pub async fn catalog_db(&self) -> tokio_postgres::Client {
         self.server.connect(&self.catalog_db).await
     }

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, real servers, real PostgreSQL.
 
+mod abuse;
 mod architecture;
 mod audit_failures;
 mod auth;
@@ -24,6 +25,7 @@ mod fuzz_inputs;
 mod health;
 mod helpers;
 mod isolation;
+mod metrics_page;
 mod migrations;
 mod migrations_cli;
 mod moves;

@@ -111,5 +111,5 @@ async fn one_tenant_migrates_on_request_with_a_dry_run_first_and_a_target_versio
         .await,
     )
     .await;
-    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    assert_eq!((status, code.as_str()), (422, "invalid_body"));
 }

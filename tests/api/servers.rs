@@ -111,7 +111,7 @@ async fn registering_a_server_checks_it_and_bad_registrations_get_clear_4xx() {
         (
             json!({ "name": "pg-z", "dsn": extra.admin_dsn(), "capacity": 0 }),
             422,
-            "invalid_field",
+            "invalid_body",
         ),
     ];
     for (body, status, code) in cases {
