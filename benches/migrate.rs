@@ -139,7 +139,7 @@ async fn sweep(services: &Services, concurrency: usize, verify: bool) -> anyhow:
             ..FleetOptions::default()
         })
         .await?;
-    let summary = services.fleet.execute(run.id, Arc::new(|_| {})).await?;
+    let summary = services.fleet.execute_run(run.id, Arc::new(|_| {})).await?;
     anyhow::ensure!(
         summary.counts.failed == 0 && summary.counts.pending == 0,
         "run failed: {summary:?}"

@@ -46,25 +46,35 @@ free_port() {
 
 psql_c() { psql -X -At -h 127.0.0.1 -p "$pg_port" -U postgres -d "$@"; }
 
-# Starts BIN serve on the catalog; sets serve_pid and base.
+# Starts BIN serve on the catalog; sets serve_pid and base. A port taken
+# between the probe and the bind is tried again with another.
 serve() {
-  local bin=$1 port
-  port=$(free_port)
-  base="http://127.0.0.1:$port"
-  TENANT_PLANE_DATABASE_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=catalog" \
-    TENANT_PLANE_JWT_SECRET=$secret TENANT_PLANE_MASTER_KEY=$key \
-    TENANT_PLANE_LISTEN="127.0.0.1:$port" RUST_LOG=off \
-    "$bin" serve >"$work/serve.out" 2>&1 &
-  serve_pid=$!
-  until grep -q '^tenant-plane listening on ' "$work/serve.out"; do
-    kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.out" >&2; exit 1; }
-    sleep 0.05
+  local bin=$1 port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    TENANT_PLANE_DATABASE_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=catalog" \
+      TENANT_PLANE_JWT_SECRET=$secret TENANT_PLANE_MASTER_KEY=$key \
+      TENANT_PLANE_LISTEN="127.0.0.1:$port" RUST_LOG=off \
+      "$bin" serve >"$work/serve.out" 2>&1 &
+    serve_pid=$!
+    until grep -q '^tenant-plane listening on ' "$work/serve.out"; do
+      if ! kill -0 "$serve_pid" 2>/dev/null; then
+        grep -q 'Address already in use' "$work/serve.out" && continue 2
+        cat "$work/serve.out" >&2
+        exit 1
+      fi
+      sleep 0.05
+    done
+    return
   done
+  echo "no free port to listen on" >&2
+  exit 1
 }
 
 round() {
   local bin=$1 token start end unfinished
-  rm -rf "$work/pgdata"
+  rm -rf "$work/pgdata" "$work/creates.out"
   mkdir -p "$work/pgdata" "$work/run"
   chown -R postgres "$work/pgdata" "$work/run" 2>/dev/null || true
   "${run_as[@]}" "$pg_bin/initdb" -D "$work/pgdata" -U postgres --auth=trust --no-sync >/dev/null
@@ -75,11 +85,18 @@ round() {
   serve "$bin"
   token=$(TENANT_PLANE_JWT_SECRET=$secret "$bin" token --role super_admin)
   for i in $(seq 1 20); do
-    curl -s -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-      -d "{\"name\":\"Killed $i\",\"slug\":\"killed-$i\"}" "$base/v1/tenants" &
+    curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"Killed $i\",\"slug\":\"killed-$i\"}" "$base/v1/tenants" >>"$work/creates.out" &
   done
+  local waited=0
   until [ "$(psql_c postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'ai_care_tenant_%' AND datname <> 'ai_care_tenant_template'")" -ge 3 ]; do
     sleep 0.005
+    waited=$((waited + 1))
+    if [ "$waited" -gt 6000 ]; then
+      echo "the creates made no databases; their answers:" >&2
+      sort "$work/creates.out" | uniq -c >&2
+      exit 1
+    fi
   done
   kill -9 "$serve_pid"
   wait "$serve_pid" 2>/dev/null || true

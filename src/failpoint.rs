@@ -1,4 +1,5 @@
-//! Named failpoints in the steps of create, purge, move, restore and drain.
+//! Named failpoints in the steps of create, purge, move, restore, drain and
+//! fleet runs.
 //! They compile to nothing unless the `failpoints` feature is on (the test
 //! suite turns it on). With it, `FAILPOINTS="move.after_switch=return(kill)"`
 //! makes the process kill itself with SIGKILL when it reaches that step, and
@@ -22,6 +23,7 @@ pub const NAMES: &[&str] = &[
     "restore.mid_swap",
     "restore.after_swap",
     "drain.between_moves",
+    "fleet.between_items",
 ];
 
 /// Marks a step: `failpoint!("move.after_switch")`.

@@ -93,15 +93,6 @@ impl Servers {
             .ok_or(ServersError::NotFound)
     }
 
-    /// Marks a server draining: it takes no new tenants from now on.
-    pub async fn mark_draining(&self, id: Uuid) -> Result<DbServer, ServersError> {
-        let patch = ServerPatch {
-            state: Some(ServerState::Draining),
-            ..ServerPatch::default()
-        };
-        self.update(id, &patch).await
-    }
-
     #[tracing::instrument(skip_all, fields(server = %input.name))]
     pub async fn register(&self, input: NewServerInput) -> Result<DbServer, ServersError> {
         let config = tokio_postgres::Config::from_str(input.dsn.expose_secret())

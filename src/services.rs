@@ -103,6 +103,7 @@ impl Services {
             .with_final_backups(settings.backup.local_dir());
         let reconciler = Reconciler::new(
             tenants.clone(),
+            fleet.clone(),
             &settings.reconciler,
             settings.tenants.retention_days,
             &settings.retention,

@@ -28,7 +28,7 @@ where
 {
     let Some(key) = req.headers().get(IDEMPOTENCY_HEADER) else {
         let (status, body) = work().await?;
-        return Ok(HttpResponse::build(status).json(body));
+        return Ok(respond(status, body));
     };
     let key = key
         .to_str()
@@ -49,11 +49,15 @@ where
         .claim_idempotency(caller, key, &hash)
         .await?
     {
-        IdempotencyClaim::Replay(stored) => Ok(HttpResponse::build(
-            StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
-        )
-        .insert_header(("idempotent-replayed", "true"))
-        .json(stored.body)),
+        IdempotencyClaim::Replay(stored) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            let mut response = respond(status, stored.body);
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+                actix_web::http::header::HeaderValue::from_static("true"),
+            );
+            Ok(response)
+        }
         IdempotencyClaim::InProgress => Err(ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_in_progress",
@@ -77,7 +81,7 @@ where
                     .catalog()
                     .complete_idempotency(caller, key, &stored)
                     .await?;
-                Ok(HttpResponse::build(status).json(stored.body))
+                Ok(respond(status, stored.body))
             }
             Err(e) => {
                 // Forget the key so that a retry runs again.
@@ -88,4 +92,16 @@ where
             }
         },
     }
+}
+
+/// The answer, with `Location` naming what a 201 made (the routes that take
+/// an Idempotency-Key all create a tenant).
+fn respond(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::CREATED {
+        if let Some(id) = body.get("id").and_then(|v| v.as_str()) {
+            response.insert_header(("Location", format!("/v1/tenants/{id}")));
+        }
+    }
+    response.json(body)
 }

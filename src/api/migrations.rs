@@ -68,29 +68,34 @@ pub struct WaitQuery {
     wait: bool,
 }
 
-/// Runs `run` in the background, or to the end when `wait` is set.
+/// Runs `run` as its operation: answers 202 with the operation at once,
+/// or 200 with the run's summary at its end when `wait` is set.
 async fn execute(
     state: &web::Data<AppState>,
     run: Uuid,
     wait: bool,
 ) -> Result<HttpResponse, ApiError> {
     let fleet = state.fleet().clone();
-    let progress = Arc::new(|_| {});
+    let started = fleet.launch(run, Arc::new(|_| {})).await?;
     if wait {
-        let summary = fleet.execute(run, progress).await?;
-        return Ok(HttpResponse::Ok().json(summary));
+        return match started.run {
+            Some(work) => Ok(HttpResponse::Ok().json(work.await?)),
+            None => Err(crate::fleet::FleetError::NotResumable("running".into()).into()),
+        };
     }
-    tokio::spawn(async move {
-        if let Err(e) = fleet.execute(run, progress).await {
-            tracing::error!(run = %run, error = %e, "fleet migration run failed");
-        }
-    });
-    Ok(HttpResponse::Accepted().json(state.fleet().summary(run).await?))
+    super::operations::accepted(state, started.op, started.run, move |result| {
+        Box::pin(async move {
+            if let Err(e) = result {
+                tracing::error!(run = %run, error = %e, "fleet migration run failed");
+            }
+        })
+    })
+    .await
 }
 
 /// `POST /v1/migrations/runs[?wait=true]`: migrate the template, then every
 /// tenant (of `tier`), canaries first.
-#[utoipa::path(post, path = "/v1/migrations/runs", tag = "migrations", request_body = StartRun, params(WaitQuery), responses((status = 202, description = "The run, started"), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/migrations/runs", tag = "migrations", request_body = StartRun, params(WaitQuery), responses((status = 202, description = "The run, started: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn start_run(
     principal: Principal,
     state: web::Data<AppState>,
@@ -139,7 +144,7 @@ pub async fn show_run(
 }
 
 /// `POST /v1/migrations/runs/{run}/resume[?wait=true]`: retry failed and pending items only.
-#[utoipa::path(post, path = "/v1/migrations/runs/{run}/resume", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id"), WaitQuery), responses((status = 202, description = "The run, resumed"), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/migrations/runs/{run}/resume", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id"), WaitQuery), responses((status = 202, description = "The run, resumed: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn resume_run(
     principal: Principal,
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ mod metrics;
 mod middleware;
 mod migrations;
 pub mod openapi;
+pub(crate) mod operations;
 mod principal;
 mod servers;
 mod state;
@@ -53,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/servers/{id}/drain").route(web::post().to(servers::drain)))
         .configure(tenants::routes)
         .configure(migrations::routes)
+        .configure(operations::routes)
         .configure(api_keys::routes)
         .configure(domains::routes)
         .default_service(web::to(extract::not_found));

@@ -176,10 +176,10 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }
 
-/// `POST /v1/servers/{id}/drain`: marks the server draining and moves every
-/// tenant off it in the background; `GET /v1/servers/{id}` shows progress
-/// (its `tenants` count falls to 0).
-#[utoipa::path(post, path = "/v1/servers/{id}/drain", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 202, description = "Draining: every tenant moves off in the background"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+/// `POST /v1/servers/{id}/drain`: marks the server draining and begins its
+/// drain, an operation that moves every tenant off it; answers 202 with the
+/// operation (the one already running, if the server is being drained).
+#[utoipa::path(post, path = "/v1/servers/{id}/drain", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 202, description = "Draining: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn drain(
     principal: Principal,
     state: web::Data<AppState>,
@@ -188,7 +188,6 @@ pub async fn drain(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let id = id.into_inner();
-    // The record says the drain was started; the moves run on in the background.
     let change = AuditedChange::begin(
         &state,
         &principal,
@@ -199,28 +198,27 @@ pub async fn drain(
     )
     .await?;
     // Marked before the answer, so that the caller never sees it otherwise.
-    let marked = state.servers().mark_draining(id).await;
-    let server = change.end(&state, marked.map_err(ApiError::from)).await?;
+    let outcome = state
+        .tenants()
+        .start_drain(id, std::sync::Arc::new(|_, _| {}))
+        .await;
+    let started = change.end(&state, outcome.map_err(ApiError::from)).await?;
     state.router().invalidate_all();
-    let tenants = state.tenants().clone();
     let router = state.router().clone();
-    tokio::spawn(async move {
-        match tenants.drain_server(id, |_, _| {}).await {
-            Ok(items) => {
-                for item in &items {
-                    router.invalidate(item.tenant_id).await;
-                    router.close_pool(item.tenant_id).await;
+    crate::api::operations::accepted(&state, started.op, started.run, move |result| {
+        Box::pin(async move {
+            match result {
+                Ok(items) => {
+                    for item in &items {
+                        router.invalidate(item.tenant_id).await;
+                        router.close_pool(item.tenant_id).await;
+                    }
+                    let failed = items.iter().filter(|i| i.error.is_some()).count();
+                    tracing::info!(server.id = %id, moved = items.len() - failed, failed, "drain ended");
                 }
-                let failed = items.iter().filter(|i| i.error.is_some()).count();
-                tracing::info!(server.id = %id, moved = items.len() - failed, failed, "drain finished");
+                Err(e) => tracing::error!(server.id = %id, error = %e, "drain failed"),
             }
-            Err(e) => tracing::error!(server.id = %id, error = %e, "drain failed"),
-        }
-    });
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "server_id": id,
-        "state": "draining",
-        "tenants_to_move": server.tenants,
-        "progress": format!("/v1/servers/{id}"),
-    })))
+        })
+    })
+    .await
 }

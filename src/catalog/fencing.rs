@@ -49,6 +49,12 @@ pub struct Operation {
     pub owner: Option<Uuid>,
     /// How far a multi-step operation got.
     pub step: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub progress_done: Option<i64>,
+    pub progress_total: Option<i64>,
+    pub bytes: Option<i64>,
+    pub error_code: Option<String>,
+    pub cancel_requested: bool,
 }
 
 /// Who may write a running operation: its id and the generation claimed.
@@ -67,7 +73,8 @@ pub struct Owner {
 }
 
 pub(super) const OPERATION_COLUMNS: &str =
-    "id, kind, tenant_id, state, attempts, error, created_at, updated_at, params, generation, owner, step";
+    "id, kind, tenant_id, state, attempts, error, created_at, updated_at, params, generation, owner, step, \
+     finished_at, progress_done, progress_total, bytes, error_code, cancel_requested";
 
 pub(super) fn operation_from_row(r: &tokio_postgres::Row) -> Operation {
     Operation {
@@ -83,6 +90,12 @@ pub(super) fn operation_from_row(r: &tokio_postgres::Row) -> Operation {
         generation: r.get(9),
         owner: r.get(10),
         step: r.get(11),
+        finished_at: r.get(12),
+        progress_done: r.get(13),
+        progress_total: r.get(14),
+        bytes: r.get(15),
+        error_code: r.get(16),
+        cancel_requested: r.get(17),
     }
 }
 
@@ -178,18 +191,19 @@ impl Catalog {
         }))
     }
 
-    /// The owner's sign of life; `false` when the operation was claimed by
-    /// another process (or finished) since.
-    pub async fn heartbeat_operation(&self, fence: Fence) -> Result<bool, CatalogError> {
+    /// The owner's sign of life: `None` when the operation was claimed by
+    /// another process (or finished) since, else whether a cancel was asked.
+    pub async fn heartbeat_operation(&self, fence: Fence) -> Result<Option<bool>, CatalogError> {
         let client = self.pool().get().await?;
-        let n = client
-            .execute(
+        let row = client
+            .query_opt(
                 "UPDATE operations SET updated_at = clock_timestamp()
-                  WHERE id = $1 AND generation = $2 AND state = 'running'",
+                  WHERE id = $1 AND generation = $2 AND state = 'running'
+                  RETURNING cancel_requested",
                 &[&fence.op, &fence.generation],
             )
             .await?;
-        Ok(n == 1)
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// Records how far the operation got (and what whoever finishes it

@@ -39,6 +39,12 @@ pub enum OpKind {
     Repair,
     /// A subtenant's rows deleted from its root's database (on the root).
     SubtenantPurge,
+    /// Every tenant moved off a server (subject: the server).
+    Drain,
+    /// A fleet migration run (subject: the run).
+    FleetRun,
+    /// A root tenant's archive written to the backup location.
+    Backup,
 }
 
 impl OpKind {
@@ -56,27 +62,33 @@ impl OpKind {
             Self::Migrate => "migrate",
             Self::Repair => "repair",
             Self::SubtenantPurge => "subtenant_purge",
+            Self::Drain => "drain",
+            Self::FleetRun => "fleet_run",
+            Self::Backup => "backup",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::CreateTenant,
-            Self::CreateSubtenant,
-            Self::Suspend,
-            Self::Resume,
-            Self::Delete,
-            Self::Restore,
-            Self::Purge,
-            Self::Move,
-            Self::RestoreBackup,
-            Self::Migrate,
-            Self::Repair,
-            Self::SubtenantPurge,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    pub const ALL: [Self; 15] = [
+        Self::CreateTenant,
+        Self::CreateSubtenant,
+        Self::Suspend,
+        Self::Resume,
+        Self::Delete,
+        Self::Restore,
+        Self::Purge,
+        Self::Move,
+        Self::RestoreBackup,
+        Self::Migrate,
+        Self::Repair,
+        Self::SubtenantPurge,
+        Self::Drain,
+        Self::FleetRun,
+        Self::Backup,
+    ];
 }
 
 /// A tenant row to insert.

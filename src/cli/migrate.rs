@@ -136,7 +136,7 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
     if !args.json {
         println!("migration run {} to version {}", run.id, run.target_version);
     }
-    let summary = fleet.execute(run.id, on_progress).await?;
+    let summary = fleet.execute_run(run.id, on_progress).await?;
     bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -84,10 +84,14 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 ProgressStyle::with_template("{bar:40} {pos}/{len} tenants moved  {elapsed}")
                     .expect("template"),
             );
-            let drain = services.tenants.drain_server(id, |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            });
+            let shown = bar.clone();
+            let drain = services.tenants.drain_server(
+                id,
+                std::sync::Arc::new(move |done, total| {
+                    shown.set_length(total as u64);
+                    shown.set_position(done as u64);
+                }),
+            );
             let resource = format!("servers/{id}");
             let items =
                 audited(&services, None, "servers.drain", &resource, drain, |_| None).await?;

@@ -5,6 +5,8 @@
 //! remaining items stay pending. Everything is in the catalog ledger, so a
 //! run killed half-way is resumed without redoing finished items.
 
+mod launch;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::migrator::{MigrateError, MigrationSet, Outcome};
 use crate::operations::Operations;
 use crate::provisioner::{ProvisionError, Provisioner};
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct FleetOptions {
@@ -62,6 +66,8 @@ pub enum FleetError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Abandoned(#[from] crate::operations::Abandoned),
 }
 
 /// Where a run stands, after each tenant.
@@ -146,10 +152,11 @@ impl Fleet {
 
     /// Runs the pending items of `run`: canaries, then the rest. `progress` is
     /// called after each tenant.
-    pub async fn execute(
+    async fn execute(
         &self,
         run: Uuid,
         progress: Arc<dyn Fn(Progress) + Send + Sync>,
+        cancel: CancellationToken,
     ) -> Result<RunSummary, FleetError> {
         let record = self
             .catalog
@@ -172,13 +179,14 @@ impl Fleet {
             servers,
             max_failures: i64::from(record.max_failures),
             stop: AtomicBool::new(false),
+            cancel,
             succeeded: AtomicI64::new(counts.succeeded + counts.skipped),
             failed: AtomicI64::new(counts.failed),
             total: counts.total,
             progress,
         });
         for canary in [true, false] {
-            if shared.stop.load(Ordering::SeqCst) {
+            if shared.stop.load(Ordering::SeqCst) || cancelled(&shared) {
                 break;
             }
             let workers = usize::try_from(record.concurrency).unwrap_or(1).max(1);
@@ -195,15 +203,19 @@ impl Fleet {
             }
         }
         let counts = self.catalog.run_counts(run).await?;
-        let state = if shared.stop.load(Ordering::SeqCst) && counts.pending > 0 {
+        let stopped = shared.stop.load(Ordering::SeqCst) || cancelled(&shared);
+        let state = if stopped && counts.pending > 0 {
             "stopped"
         } else if counts.failed > 0 {
             "failed"
         } else {
             "succeeded"
         };
-        let error = (state == "stopped")
-            .then_some("failures exceeded max_failures; remaining tenants left pending");
+        let error = (state == "stopped").then_some(if cancelled(&shared) {
+            "cancelled; remaining tenants left pending"
+        } else {
+            "failures exceeded max_failures; remaining tenants left pending"
+        });
         self.catalog.set_run_state(run, state, error).await?;
         self.summary(run).await
     }
@@ -222,6 +234,11 @@ impl Fleet {
     }
 }
 
+/// Whether the run stopped for a cancel rather than for its failures.
+fn cancelled(shared: &Shared) -> bool {
+    shared.cancel.is_cancelled()
+}
+
 /// What the workers of one execution share.
 struct Shared {
     fleet: Fleet,
@@ -230,6 +247,8 @@ struct Shared {
     servers: HashMap<Uuid, DbServer>,
     max_failures: i64,
     stop: AtomicBool,
+    /// Asked to stop: workers take no more items; what runs finishes.
+    cancel: CancellationToken,
     succeeded: AtomicI64,
     failed: AtomicI64,
     total: i64,
@@ -239,7 +258,7 @@ struct Shared {
 impl Shared {
     /// Takes items of one wave until there are none or the run must stop.
     async fn work(self: Arc<Self>, canary: bool) -> Result<(), CatalogError> {
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.stop.load(Ordering::SeqCst) && !self.cancel.is_cancelled() {
             let Some(item) = self.fleet.catalog.claim_item(self.run, canary).await? else {
                 return Ok(());
             };
@@ -289,6 +308,7 @@ impl Shared {
                 succeeded: self.succeeded.load(Ordering::SeqCst),
                 failed: self.failed.load(Ordering::SeqCst),
             });
+            crate::failpoint!("fleet.between_items");
         }
         Ok(())
     }

@@ -13,10 +13,9 @@
 //! destructive steps re-check under the operation's row lock (`Lease::hold`).
 
 mod instance;
+mod lease;
 
-use std::collections::HashSet;
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub use instance::Instance;
+pub use lease::{Held, Lease};
 
 use crate::catalog::{
-    Catalog, CatalogError, Fence, FenceGuard, NewTenant, OpKind, Operation, Owner, TenantChange,
-    TenantRecord,
+    Catalog, CatalogError, Fence, NewTenant, OpKind, Operation, Owner, TenantRecord,
 };
 use crate::domain::TenantId;
 
@@ -35,6 +34,16 @@ use crate::domain::TenantId;
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("this process lost its claim on the operation; another one finishes it")]
 pub struct Abandoned;
+
+/// A long operation begun: its checks passed (under the tenant's lock,
+/// where it has one) and its row is written, so a request can be answered
+/// at once (202) and followed through the operation; `run` does the work
+/// and finishes the operation. `run` is `None` when an equal operation was
+/// running already, and `op` names that one.
+pub struct Started<T, E> {
+    pub op: Uuid,
+    pub run: Option<futures_util::future::BoxFuture<'static, Result<T, E>>>,
+}
 
 /// The intervals of the ownership protocol, all derived from the takeover
 /// threshold so that they keep their order: beat < deadline < stale_after.
@@ -64,7 +73,7 @@ impl Timing {
 pub struct Operations {
     catalog: Catalog,
     instance: Instance,
-    in_flight: Arc<Mutex<HashSet<Uuid>>>,
+    in_flight: Arc<Mutex<HashMap<Uuid, CancellationToken>>>,
     timing: Timing,
 }
 
@@ -156,14 +165,44 @@ impl Operations {
 
     /// Whether this process runs `op` now.
     pub fn running_here(&self, op: Uuid) -> bool {
-        self.in_flight.lock().expect("in-flight set").contains(&op)
-    }
-
-    fn track(&self, fence: Fence, owner: Owner) -> Lease {
         self.in_flight
             .lock()
             .expect("in-flight set")
-            .insert(fence.op);
+            .contains_key(&op)
+    }
+
+    /// Passes a cancel request on to `op` at once when this process runs
+    /// it (others see the catalog's flag on their next beat).
+    pub fn cancel_here(&self, op: Uuid) {
+        if let Some(token) = self.in_flight.lock().expect("in-flight set").get(&op) {
+            token.cancel();
+        }
+    }
+
+    /// Begins an operation on a subject rather than a tenant lifecycle (see
+    /// `Catalog::begin_subject_operation`): `Err(id)` names the one of its
+    /// kind already running on that subject.
+    pub async fn begin_subject(
+        &self,
+        kind: OpKind,
+        subject: Uuid,
+        tenant: Option<TenantId>,
+        params: serde_json::Value,
+    ) -> Result<Result<Lease, Uuid>, CatalogError> {
+        let owner = self.owner()?;
+        Ok(self
+            .catalog
+            .begin_subject_operation(kind, subject, tenant, params, owner)
+            .await?
+            .map(|fence| self.track(fence, owner)))
+    }
+
+    fn track(&self, fence: Fence, owner: Owner) -> Lease {
+        let cancel_requested = CancellationToken::new();
+        self.in_flight
+            .lock()
+            .expect("in-flight set")
+            .insert(fence.op, cancel_requested.clone());
         let cancel = CancellationToken::new();
         let beat = tokio::spawn(beat(
             Beat {
@@ -174,15 +213,16 @@ impl Operations {
             },
             self.instance.watch(),
             cancel.clone(),
+            cancel_requested.clone(),
         ));
-        Lease {
+        Lease::new(
             fence,
             cancel,
-            catalog: self.catalog.clone(),
-            in_flight: self.in_flight.clone(),
-            beat: beat.abort_handle(),
-            settled: AtomicBool::new(false),
-        }
+            cancel_requested,
+            self.catalog.clone(),
+            self.in_flight.clone(),
+            beat.abort_handle(),
+        )
     }
 }
 
@@ -204,6 +244,7 @@ async fn beat(
     }: Beat,
     mut lease: tokio::sync::watch::Receiver<Option<Owner>>,
     cancel: CancellationToken,
+    cancel_requested: CancellationToken,
 ) {
     let mut last_ok = tokio::time::Instant::now();
     loop {
@@ -220,8 +261,13 @@ async fn beat(
             _ = tokio::time::sleep(timing.beat) => {}
         }
         match tokio::time::timeout(timing.beat, catalog.heartbeat_operation(fence)).await {
-            Ok(Ok(true)) => last_ok = tokio::time::Instant::now(),
-            Ok(Ok(false)) => {
+            Ok(Ok(Some(asked))) => {
+                last_ok = tokio::time::Instant::now();
+                if asked {
+                    cancel_requested.cancel();
+                }
+            }
+            Ok(Ok(None)) => {
                 tracing::warn!(op = %fence.op, "abandoning an operation: another process claimed it");
                 cancel.cancel();
                 return;
@@ -232,152 +278,6 @@ async fn beat(
                 return;
             }
             _ => {}
-        }
-    }
-}
-
-/// A running operation this process owns. Dropping it stops its heartbeat
-/// and forgets it here; an unfinished one is left for a peer (or this
-/// process's reconciler) to take over.
-pub struct Lease {
-    fence: Fence,
-    cancel: CancellationToken,
-    catalog: Catalog,
-    in_flight: Arc<Mutex<HashSet<Uuid>>>,
-    beat: tokio::task::AbortHandle,
-    /// Set once the operation was finished, discarded or released here.
-    settled: AtomicBool,
-}
-
-/// A destructive step's hold on its operation (see `Lease::hold`).
-pub struct Held {
-    guard: FenceGuard,
-}
-
-impl Held {
-    /// The tenant row as the catalog has it now, read under the hold.
-    pub async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, CatalogError> {
-        self.guard.tenant(id).await
-    }
-
-    /// Ends the hold: the step is done.
-    pub async fn release(mut self) {
-        self.guard.release().await;
-    }
-}
-
-impl Lease {
-    pub fn fence(&self) -> Fence {
-        self.fence
-    }
-
-    pub fn op(&self) -> Uuid {
-        self.fence.op
-    }
-
-    /// Runs `work` until it ends, or until this process stops owning the
-    /// operation: then `work` is dropped where it stands.
-    pub async fn guard<T, E>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E>
-    where
-        E: From<Abandoned>,
-    {
-        tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => Err(Abandoned.into()),
-            result = work => result,
-        }
-    }
-
-    /// Whether the operation was abandoned.
-    pub fn abandoned(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
-
-    /// Holds the operation's row lock for a destructive step: see
-    /// `Catalog::hold`. Refused once abandoned.
-    pub async fn hold(&self) -> Result<Held, CatalogError> {
-        if self.abandoned() {
-            return Err(CatalogError::Fenced);
-        }
-        Ok(Held {
-            guard: self.catalog.hold(self.fence).await?,
-        })
-    }
-
-    /// Records how far the operation got (fenced).
-    pub async fn step(
-        &self,
-        step: &str,
-        params: Option<&serde_json::Value>,
-    ) -> Result<(), CatalogError> {
-        self.catalog.record_step(self.fence, step, params).await
-    }
-
-    /// Finishes the operation and applies `change` (fenced).
-    pub async fn finish(
-        &self,
-        tenant: TenantId,
-        succeeded: bool,
-        error: Option<&str>,
-        change: &TenantChange,
-    ) -> Result<Option<TenantRecord>, CatalogError> {
-        let done = self
-            .catalog
-            .finish_operation(self.fence, tenant, succeeded, error, change)
-            .await;
-        self.settle_if(done.is_ok());
-        done
-    }
-
-    fn settle_if(&self, done: bool) {
-        if done {
-            self.settled.store(true, Ordering::Release);
-        }
-    }
-
-    /// Finishes the operation as failed, leaving its tenant as it is.
-    pub async fn fail(&self, tenant: TenantId, error: &str) -> Result<(), CatalogError> {
-        let done = self.catalog.fail_operation(self.fence, tenant, error).await;
-        self.settle_if(done.is_ok());
-        done
-    }
-
-    /// Removes the operation: it had nothing to do (before any side effect).
-    pub async fn discard(&self) -> Result<(), CatalogError> {
-        let done = self.catalog.discard_operation(self.fence).await;
-        self.settle_if(done.is_ok());
-        done
-    }
-
-    /// Leaves the operation unfinished for any reconciler to take over now.
-    pub async fn release(&self, why: &str) {
-        match self.catalog.release_operation(self.fence, why).await {
-            Ok(()) => self.settle_if(true),
-            Err(e) => {
-                tracing::warn!(op = %self.fence.op, error = %e, "could not release an operation; it is taken over once it looks stale")
-            }
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.beat.abort();
-        if let Ok(mut set) = self.in_flight.lock() {
-            set.remove(&self.fence.op);
-        }
-        // Work dropped half-way (a cancelled request, a killed task) leaves
-        // its operation unfinished: released, any reconciler takes it over
-        // now rather than once it looks stale.
-        if !self.settled.load(Ordering::Acquire) {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let (catalog, fence) = (self.catalog.clone(), self.fence);
-                runtime.spawn(async move {
-                    let _ = catalog
-                        .release_operation(fence, "its work stopped before it finished")
-                        .await;
-                });
-            }
         }
     }
 }

@@ -18,9 +18,10 @@ use uuid::Uuid;
 
 pub use doctor::{DoctorReport, ForeignObject, MissingDatabase, OrphanObject};
 
-use crate::catalog::{Operation, Pruned, Retention};
+use crate::catalog::{OpKind, Operation, Pruned, Retention};
 use crate::config::{ReconcilerSettings, RetentionSettings};
 use crate::domain::TenantId;
+use crate::fleet::Fleet;
 use crate::tenants::{Tenants, TenantsError, Transition};
 
 /// How often a replica looks for operations whose owner died. One query;
@@ -33,6 +34,7 @@ const RESUME_CONCURRENCY: usize = 4;
 #[derive(Clone)]
 pub struct Reconciler {
     tenants: Tenants,
+    fleet: Fleet,
     stale_after: Duration,
     retention_days: u32,
     keep: Retention,
@@ -63,6 +65,7 @@ impl PassReport {
 impl Reconciler {
     pub fn new(
         tenants: Tenants,
+        fleet: Fleet,
         settings: &ReconcilerSettings,
         retention_days: u32,
         retention: &RetentionSettings,
@@ -70,6 +73,7 @@ impl Reconciler {
         let day = Duration::from_secs(24 * 3600);
         Self {
             tenants,
+            fleet,
             stale_after: Duration::from_secs(settings.stale_after_secs),
             retention_days,
             keep: Retention {
@@ -160,7 +164,7 @@ impl Reconciler {
     async fn take_over(&self, report: &mut PassReport) -> Result<(), TenantsError> {
         let ops = self.tenants.operations();
         let claimable = ops.catalog().claimable_operations(self.stale_after).await?;
-        let outcomes: Vec<(Uuid, Option<Result<(), TenantsError>>)> =
+        let outcomes: Vec<(Uuid, Option<Result<(), String>>)> =
             futures_util::stream::iter(claimable)
                 .map(|op| async move { (op.id, self.take_over_one(&op).await) })
                 .buffer_unordered(RESUME_CONCURRENCY)
@@ -170,22 +174,40 @@ impl Reconciler {
             match outcome {
                 None => {}
                 Some(Ok(())) => report.resumed.push(op),
-                Some(Err(e)) => report.failed.push((op, e.to_string())),
+                Some(Err(e)) => report.failed.push((op, e)),
             }
         }
         Ok(())
     }
 
     /// `None` when another process took it first.
-    async fn take_over_one(&self, op: &Operation) -> Option<Result<(), TenantsError>> {
+    async fn take_over_one(&self, op: &Operation) -> Option<Result<(), String>> {
         let lease = match self.tenants.operations().claim(op).await {
             Ok(Some(lease)) => lease,
             Ok(None) => return None,
-            Err(e) => return Some(Err(e.into())),
+            Err(e) => return Some(Err(e.to_string())),
         };
-        let outcome = self.tenants.resume(op, &lease).await;
+        // Drains and fleet runs go on where they stopped; every other kind
+        // is about one tenant's lifecycle.
+        let outcome = match OpKind::parse(&op.kind) {
+            Some(OpKind::Drain) => self
+                .tenants
+                .resume_drain(op, &lease)
+                .await
+                .map_err(|e| format!("{:#}", anyhow::Error::from(e))),
+            Some(OpKind::FleetRun) => self
+                .fleet
+                .resume_run(op, &lease)
+                .await
+                .map_err(|e| format!("{:#}", anyhow::Error::from(e))),
+            _ => self
+                .tenants
+                .resume(op, &lease)
+                .await
+                .map_err(|e| format!("{:#}", anyhow::Error::from(e))),
+        };
         if let Err(e) = &outcome {
-            tracing::warn!(op = %op.id, kind = %op.kind, error = %format!("{e:#}"), "could not finish an operation another process left");
+            tracing::warn!(op = %op.id, kind = %op.kind, error = %e, "could not finish an operation another process left");
         }
         Some(outcome)
     }

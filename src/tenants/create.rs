@@ -75,9 +75,11 @@ impl Tenants {
             .await?;
         tracing::info!(tenant.id = %id, op = %lease.op(), "creating tenant database");
         crate::failpoint!("create.after_insert");
-        lease
+        let mut view = lease
             .guard(self.finish_create(&record, &server, &lease))
-            .await
+            .await?;
+        view.operation_id = Some(lease.op());
+        Ok(view)
     }
 
     /// The side effects of a create, then its completion. Idempotent: the
@@ -222,10 +224,12 @@ impl Tenants {
                     .seal(&settings_purpose(id), secrets.to_string().as_bytes()),
             ),
         };
-        let (record, _) = self
+        let (record, fence) = self
             .ops
             .insert_finished(&new, OpKind::CreateSubtenant)
             .await?;
-        Ok(super::view::build_view(&record, Some(&root)))
+        let mut view = super::view::build_view(&record, Some(&root));
+        view.operation_id = Some(fence.op);
+        Ok(view)
     }
 }

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{TenantView, Tenants, TenantsError};
+use super::{Started, TenantView, Tenants, TenantsError};
 use crate::catalog::{Cascade, OpKind, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::operations::Lease;
@@ -51,7 +51,10 @@ impl Transition {
             | OpKind::RestoreBackup
             | OpKind::Migrate
             | OpKind::Repair
-            | OpKind::SubtenantPurge => return None,
+            | OpKind::SubtenantPurge
+            | OpKind::Drain
+            | OpKind::FleetRun
+            | OpKind::Backup => return None,
         })
     }
 
@@ -116,6 +119,30 @@ impl Tenants {
         transition: Transition,
         condition: impl FnOnce(&TenantRecord) -> bool,
     ) -> Result<Option<TenantView>, TenantsError> {
+        match self.start_transition_if(id, transition, condition).await? {
+            Some(Started { run: Some(run), .. }) => run.await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Begins a transition (checked under the tenant's lock); its side
+    /// effect runs when `run` is awaited. A purge is answered this way.
+    pub async fn start_transition(
+        &self,
+        id: TenantId,
+        transition: Transition,
+    ) -> Result<Started<TenantView>, TenantsError> {
+        self.start_transition_if(id, transition, |_| true)
+            .await?
+            .ok_or(TenantsError::NotFound)
+    }
+
+    async fn start_transition_if(
+        &self,
+        id: TenantId,
+        transition: Transition,
+        condition: impl FnOnce(&TenantRecord) -> bool,
+    ) -> Result<Option<Started<TenantView>>, TenantsError> {
         let (record, lease) = self
             .ops
             .begin(id, transition.kind(), &serde_json::json!({}))
@@ -147,10 +174,17 @@ impl Tenants {
                 return Err(TenantsError::ParentNotActive);
             }
         }
-        lease
-            .guard(self.finish_transition(&record, transition, &lease))
-            .await
-            .map(Some)
+        let tenants = self.clone();
+        let op = lease.op();
+        let run = async move {
+            lease
+                .guard(tenants.finish_transition(&record, transition, &lease))
+                .await
+        };
+        Ok(Some(Started {
+            op,
+            run: Some(Box::pin(run)),
+        }))
     }
 
     /// The side effect, then the catalog change. Idempotent, so the

@@ -6,6 +6,7 @@
 mod backup;
 mod clone_ids;
 mod create;
+mod drain;
 mod error;
 mod lifecycle;
 mod migrate;
@@ -19,10 +20,10 @@ mod view;
 use secrecy::SecretString;
 
 pub use create::{NewSubtenantInput, NewTenantInput};
+pub use drain::{DrainItem, DrainProgress};
 pub use error::TenantsError;
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
-pub use relocate::DrainItem;
 pub use restore_backup::{RestoreReport, RestoreTarget};
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
@@ -34,6 +35,9 @@ use crate::domain::TenantId;
 use crate::dump::DumpTools;
 use crate::operations::Operations;
 use crate::provisioner::Provisioner;
+
+/// A long lifecycle operation begun (see `operations::Started`).
+pub type Started<T> = crate::operations::Started<T, TenantsError>;
 
 /// What the lifecycle needs: the catalog, the provisioner, the master key,
 /// and this process's running operations.

@@ -4,7 +4,6 @@
 //! notice), then drop the old database. Until the switch, a failure resumes
 //! the tenant where it was and removes the partial copy.
 
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::{TenantView, Tenants, TenantsError};
@@ -12,15 +11,6 @@ use crate::catalog::{DbServer, OpKind, ServerState, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::dump::table_checksums;
 use crate::operations::Lease;
-
-/// One tenant of a drain, and how its move ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct DrainItem {
-    pub tenant_id: TenantId,
-    pub slug: String,
-    pub to: Option<String>,
-    pub error: Option<String>,
-}
 
 impl Tenants {
     /// Moves a root tenant's database to `target`; returns the tenant as placed now.
@@ -30,13 +20,19 @@ impl Tenants {
         id: TenantId,
         target: Uuid,
     ) -> Result<TenantView, TenantsError> {
-        let started = std::time::Instant::now();
-        let result = self.relocate(id, target).await;
-        crate::telemetry::metrics::record_operation("move", started, result.is_ok());
-        result
+        match self.start_move(id, target).await?.run {
+            Some(run) => run.await,
+            None => Err(TenantsError::Busy),
+        }
     }
 
-    async fn relocate(&self, id: TenantId, target: Uuid) -> Result<TenantView, TenantsError> {
+    /// Begins a move: the tenant and the servers are checked under the
+    /// tenant's lock; the copy runs when `run` is awaited.
+    pub async fn start_move(
+        &self,
+        id: TenantId,
+        target: Uuid,
+    ) -> Result<super::Started<TenantView>, TenantsError> {
         let (record, lease) = self
             .ops
             .begin(id, OpKind::Move, &serde_json::json!({ "target": target }))
@@ -82,9 +78,20 @@ impl Tenants {
                 return Err(e);
             }
         };
-        lease
-            .guard(self.run_move(&record, &source, &target, &lease))
-            .await
+        let tenants = self.clone();
+        let op = lease.op();
+        let run = async move {
+            let started = std::time::Instant::now();
+            let result = lease
+                .guard(tenants.run_move(&record, &source, &target, &lease))
+                .await;
+            crate::telemetry::metrics::record_operation("move", started, result.is_ok());
+            result
+        };
+        Ok(super::Started {
+            op,
+            run: Some(Box::pin(run)),
+        })
     }
 
     async fn run_move(
@@ -312,41 +319,5 @@ impl Tenants {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Moves every tenant off `server` (marked draining first, so nothing new
-    /// lands there), each to the server placement picks for its tier.
-    /// `progress(done, total)` is called after each tenant.
-    pub async fn drain_server(
-        &self,
-        server: Uuid,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<Vec<DrainItem>, TenantsError> {
-        let patch = crate::catalog::ServerPatch {
-            state: Some(ServerState::Draining),
-            ..Default::default()
-        };
-        self.catalog
-            .update_server(server, &patch)
-            .await?
-            .ok_or(TenantsError::ServerNotFound)?;
-        let tenants = self.catalog.root_tenants_on(server).await?;
-        let total = tenants.len();
-        let mut items = Vec::with_capacity(total);
-        for (done, record) in tenants.into_iter().enumerate() {
-            let outcome = match self.catalog.pick_server(record.tier).await? {
-                None => Err(TenantsError::NoServer),
-                Some(to) => self.move_tenant(record.id, to.id).await.map(|_| to.name),
-            };
-            items.push(DrainItem {
-                tenant_id: record.id,
-                slug: record.slug.clone(),
-                to: outcome.as_ref().ok().cloned(),
-                error: outcome.err().map(|e| e.to_string()),
-            });
-            progress(done + 1, total);
-            crate::failpoint!("drain.between_moves");
-        }
-        Ok(items)
     }
 }

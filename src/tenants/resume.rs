@@ -53,6 +53,19 @@ impl Tenants {
                     OpKind::RestoreBackup => self.finish_restore(&record, op, lease).await,
                     OpKind::Migrate => self.finish_migration(&record, op, lease).await,
                     OpKind::SubtenantPurge => self.finish_subtenant_purge(&record, op, lease).await,
+                    OpKind::Backup => {
+                        lease
+                            .end(
+                                crate::catalog::Ending::Failed,
+                                Some("interrupted"),
+                                Some("the process writing the backup stopped; take another"),
+                            )
+                            .await?;
+                        Ok(())
+                    }
+                    OpKind::Drain | OpKind::FleetRun => Err(TenantsError::Inconsistent(
+                        "drains and fleet runs are resumed by the reconciler",
+                    )),
                     OpKind::Repair => {
                         lease
                             .fail(tenant_id, "interrupted; run doctor again")

@@ -33,6 +33,9 @@ pub struct TenantView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The operation that made the tenant (in a create's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -69,6 +72,7 @@ pub(crate) fn build_view(record: &TenantRecord, root: Option<&TenantRecord>) -> 
         created_at: record.created_at,
         updated_at: record.updated_at,
         deleted_at: record.deleted_at,
+        operation_id: None,
     }
 }
 

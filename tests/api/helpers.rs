@@ -137,6 +137,54 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// Follows a long action's answer to its end: it must be 202 with
+    /// `Location: /v1/operations/{id}` and the operation as the body; polls
+    /// the operation until it finished (succeeded, failed or cancelled) and
+    /// returns it as last read.
+    pub async fn follow(&self, response: reqwest::Response) -> serde_json::Value {
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(status, 202, "a long action answers 202: {body}");
+        let location = location.expect("a 202 names its operation in Location");
+        assert_eq!(
+            location,
+            format!("/v1/operations/{}", body["id"].as_str().unwrap())
+        );
+        self.wait_operation(&location).await
+    }
+
+    /// Polls `/v1/operations/{id}` (given as its path) until it finished.
+    pub async fn wait_operation(&self, location: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let response = self.admin(reqwest::Method::GET, location, None).await;
+            assert_eq!(response.status(), 200);
+            let op: serde_json::Value = response.json().await.unwrap();
+            let state = op["state"].as_str().unwrap().to_string();
+            // A failure's specific code is recorded moments after its state.
+            let settled = match state.as_str() {
+                "succeeded" | "cancelled" => true,
+                "failed" => {
+                    op["error"]["code"] != "operation_failed"
+                        || std::time::Instant::now() + Duration::from_secs(115) > deadline
+                }
+                _ => false,
+            };
+            if settled {
+                return op;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the operation never finished: {op}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Creates a tenant as super_admin and returns its JSON; panics unless 201.
     pub async fn create_tenant(
         &self,

@@ -32,6 +32,7 @@ mod moves;
 mod noisy_neighbour;
 mod observability;
 mod openapi;
+mod operations;
 mod restore_refusals;
 mod rig;
 mod safety;

@@ -368,7 +368,7 @@ async fn a_run_killed_half_way_resumes_without_redoing_finished_tenants() {
         }
     });
     tokio::select! {
-        _ = fleet.execute(run.id, progress) => panic!("the run finished before it was killed"),
+        _ = fleet.execute_run(run.id, progress) => panic!("the run finished before it was killed"),
         _ = ten_done.notified() => {}
     }
     let catalog = app.catalog_db().await;
@@ -384,9 +384,28 @@ async fn a_run_killed_half_way_resumes_without_redoing_finished_tenants() {
         .collect();
     assert!(done_before.len() >= 10 && done_before.len() < 30);
 
-    let resumed = fleet.prepare_resume(run.id, true).await.unwrap();
-    assert_eq!(resumed.state, "pending");
-    let summary = fleet.execute(run.id, Arc::new(|_| {})).await.unwrap();
+    // The dropped runner's operation was released: the reconciler takes it
+    // over and runs what is left.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state: Option<String> = catalog
+            .query_opt(
+                "SELECT state FROM operations WHERE kind = 'fleet_run' AND params ->> 'subject' = $1::uuid::text",
+                &[&run.id],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        if state.as_deref() == Some("succeeded") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was not taken over: {state:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let summary = fleet.summary(run.id).await.unwrap();
     assert_eq!(summary.counts.succeeded, 30, "{summary:?}");
     for (_, db) in &tenants {
         assert_eq!(has_v2(&app, db).await, (true, 1), "{db}");

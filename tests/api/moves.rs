@@ -84,13 +84,22 @@ async fn a_tenant_moves_under_read_write_traffic_without_losing_an_acknowledged_
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let moved = ok_json(
-        app.admin(
-            Method::POST,
-            &format!("/v1/tenants/{tid}/move"),
-            Some(json!({ "server": target })),
+    let op = app
+        .follow(
+            app.admin(
+                Method::POST,
+                &format!("/v1/tenants/{tid}/move"),
+                Some(json!({ "server": target })),
+            )
+            .await,
         )
-        .await,
+        .await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(op["kind"], "move");
+    assert_eq!(op["tenant_id"], tid.to_string());
+    let moved = ok_json(
+        app.admin(Method::GET, &format!("/v1/tenants/{tid}"), None)
+            .await,
         200,
     )
     .await;
@@ -161,28 +170,25 @@ async fn a_drain_moves_every_tenant_off_a_server_and_they_keep_their_data() {
         tenants.push((t, admin, agent));
     }
     set_server_state(&app, &catalog, "active").await;
-    let accepted = ok_json(
-        app.admin(Method::POST, &format!("/v1/servers/{drained}/drain"), None)
-            .await,
-        202,
-    )
-    .await;
-    assert_eq!(accepted["tenants_to_move"], 3);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = ok_json(
-            app.admin(Method::GET, &format!("/v1/servers/{drained}"), None)
+    let op = app
+        .follow(
+            app.admin(Method::POST, &format!("/v1/servers/{drained}/drain"), None)
                 .await,
-            200,
         )
         .await;
-        assert_eq!(s["state"], "draining");
-        if s["tenants"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the drain did not finish: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert_eq!(op["kind"], "drain");
+    assert_eq!(op["progress"]["done"], 3, "{op}");
+    assert_eq!(op["progress"]["total"], 3, "{op}");
+    assert_eq!(op["result"], format!("/v1/servers/{drained}"));
+    let s = ok_json(
+        app.admin(Method::GET, &format!("/v1/servers/{drained}"), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(s["state"], "draining");
+    assert_eq!(s["tenants"], 0, "{s}");
     for (t, admin, agent) in &tenants {
         assert_eq!(server_of(&app, t["id"].as_str().unwrap()).await, catalog);
         let got = ok_json(
@@ -252,8 +258,9 @@ async fn a_move_whose_target_stops_mid_copy_leaves_the_tenant_working_on_its_old
         extra.stop();
     };
     let (response, ()) = tokio::join!(move_request, killer);
-    let (status, code, _) = envelope(response).await;
-    assert_eq!((status, code.as_str()), (503, "move_failed"));
+    let op = app.follow(response).await;
+    assert_eq!(op["state"], "failed", "{op}");
+    assert_eq!(op["error"]["code"], "move_failed", "{op}");
     // Still placed, readable and writable where it was.
     let placed: String = before
         .query_one(

@@ -103,7 +103,14 @@ impl Rig {
             cmd.env(k, v);
         }
         if let Some((name, action)) = failpoint {
-            cmd.env("FAILPOINTS", format!("{name}=return({action})"));
+            // `kill` or `stop` every time it is reached, or a whole fail
+            // expression (`1*return(stop)`: only the first time).
+            let action = if action.contains("return(") {
+                action.to_string()
+            } else {
+                format!("return({action})")
+            };
+            cmd.env("FAILPOINTS", format!("{name}={action}"));
         }
         cmd
     }

@@ -115,16 +115,17 @@ async fn a_purge_keeps_a_final_backup_where_a_backup_location_is_set() {
         200,
     )
     .await;
-    ok_json(
-        app.admin(
-            Method::DELETE,
-            &format!("/v1/tenants/{tid}?purge=true"),
-            None,
+    let purge = app
+        .follow(
+            app.admin(
+                Method::DELETE,
+                &format!("/v1/tenants/{tid}?purge=true"),
+                None,
+            )
+            .await,
         )
-        .await,
-        200,
-    )
-    .await;
+        .await;
+    assert_eq!(purge["state"], "succeeded", "{purge}");
     let dir = backups.path().join(tid.to_string());
     let archives: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(archives.len(), 1, "one final archive in {}", dir.display());

@@ -77,17 +77,23 @@ async fn purging_a_subtenant_deletes_its_agents_calls_and_audit_events_and_keeps
         200,
     )
     .await;
-    let purged = ok_json(
-        app.admin(
-            Method::DELETE,
-            &format!("/v1/tenants/{gid}?purge=true"),
-            None,
+    let purge = app
+        .follow(
+            app.admin(
+                Method::DELETE,
+                &format!("/v1/tenants/{gid}?purge=true"),
+                None,
+            )
+            .await,
         )
-        .await,
-        200,
+        .await;
+    assert_eq!(purge["state"], "succeeded", "{purge}");
+    let (status, code, _) = crate::helpers::envelope(
+        app.admin(Method::GET, &format!("/v1/tenants/{gid}"), None)
+            .await,
     )
     .await;
-    assert_eq!(purged["status"], "deleted");
+    assert_eq!((status, code.as_str()), (404, "tenant_not_found"));
 
     let after = rows(&db, gone_id, kept_id).await;
     assert_eq!(

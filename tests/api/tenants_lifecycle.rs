@@ -268,17 +268,29 @@ async fn a_purge_drops_the_database_and_the_role_and_frees_the_slug() {
         200,
     )
     .await;
-    let purged = json_of(
-        app.admin(
-            Method::DELETE,
-            &format!("/v1/tenants/{id}?purge=true"),
-            None,
+    let purge = app
+        .follow(
+            app.admin(
+                Method::DELETE,
+                &format!("/v1/tenants/{id}?purge=true"),
+                None,
+            )
+            .await,
         )
-        .await,
-        200,
+        .await;
+    assert_eq!(purge["state"], "succeeded", "{purge}");
+    assert_eq!(purge["kind"], "purge");
+    assert!(
+        purge["result"].is_null(),
+        "a purge leaves nothing to show: {purge}"
+    );
+    // A purged tenant is gone from the API.
+    let (status, code, _) = envelope(
+        app.admin(Method::GET, &format!("/v1/tenants/{id}"), None)
+            .await,
     )
     .await;
-    assert_eq!(purged["status"], "deleted");
+    assert_eq!((status, code.as_str()), (404, "tenant_not_found"));
     let admin = app.server.connect("postgres").await;
     let row = admin
         .query_one(

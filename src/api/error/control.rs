@@ -231,6 +231,7 @@ impl From<FleetError> for ApiError {
                 e.to_string(),
             ),
             FleetError::Catalog(inner) => inner.into(),
+            FleetError::Abandoned(inner) => TenantsError::Abandoned(inner).into(),
             FleetError::Provision(inner) => crate::tenants::TenantsError::from(inner).into(),
         }
     }

@@ -15,6 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
+use super::operations as long_operations;
 use super::{api_keys, data, domains, health, migrations, servers, tenants};
 
 #[derive(OpenApi)]
@@ -34,6 +35,7 @@ use super::{api_keys, data, domains, health, migrations, servers, tenants};
         api_keys::create, api_keys::list, api_keys::revoke, domains::add_domain, domains::list_domains,
         migrations::start_run, migrations::show_run, migrations::resume_run, migrations::versions, tenants::migrate::migrate_tenant,
         servers::list, servers::show, servers::register, servers::update, servers::drain, tenants::relocate::move_tenant,
+        long_operations::list, long_operations::show, long_operations::cancel,
         super::metrics::render, openapi_json,
     ),
     components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit)),

@@ -139,6 +139,10 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/v1/servers/{id}", "getServer", &[AUTH, PATH, &[(404, "server_not_found")]]),
     op("patch", "/v1/servers/{id}", "updateServer", &[AUTH, PATH, BODY, &[(404, "server_not_found")]]),
     op("post", "/v1/servers/{id}/drain", "drainServer", &[AUTH, PATH, &[(404, "server_not_found")]]),
+    // Operations.
+    op("get", "/v1/operations", "listOperations", &[AUTH, QUERY]),
+    op("get", "/v1/operations/{id}", "getOperation", &[AUTH, PATH, &[(404, "operation_not_found")]]),
+    op("post", "/v1/operations/{id}/cancel", "cancelOperation", &[AUTH, PATH, &[(404, "operation_not_found"), (409, "not_cancellable")]]),
 ];
 
 impl Operation {

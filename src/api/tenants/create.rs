@@ -50,7 +50,7 @@ fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, A
 
 /// `POST /v1/tenants`: a tenant with a database of its own. With an
 /// `Idempotency-Key`, a retry returns the first response.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -85,7 +85,7 @@ pub async fn create(
 }
 
 /// `POST /v1/tenants/{id}/subtenants`: a subtenant in its root tenant's database.
-#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn create_subtenant(
     principal: Principal,
     state: web::Data<AppState>,

@@ -2,6 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
+use crate::api::operations::accepted;
 use crate::api::AppState;
 use crate::api::{ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
@@ -35,6 +36,23 @@ async fn apply(
         &format!("tenants/{}", id.0),
     )
     .await?;
+    if transition == Transition::Purge {
+        // Long (a final backup, then the drop): answered with its operation.
+        let outcome = state.tenants().start_transition(id.0, transition).await;
+        let started = change.end(&state, outcome.map_err(ApiError::from)).await?;
+        let router = state.router().clone();
+        let tenant = id.0;
+        return accepted(&state, started.op, started.run, move |result| {
+            Box::pin(async move {
+                if let Err(e) = result {
+                    tracing::warn!(tenant.id = %tenant, error = %e, "purge failed");
+                }
+                router.invalidate(tenant).await;
+                router.close_pool(tenant).await;
+            })
+        })
+        .await;
+    }
     let outcome = state.tenants().transition(id.0, transition).await;
     let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
     // This replica forgets at once; the others hear it from the catalog.
@@ -87,8 +105,9 @@ pub struct DeleteQuery {
 }
 
 /// `DELETE /v1/tenants/{id}[?purge=true]`: soft delete (kept for the retention
-/// period), or purge (database and role dropped). Subtenants go too.
-#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id"), DeleteQuery), responses((status = 200, description = "The tenant, deleted or purged", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+/// period), or purge (database and role dropped; only a deleted tenant),
+/// which answers 202 with its operation. Subtenants go too.
+#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id"), DeleteQuery), responses((status = 200, description = "The tenant, deleted", body = crate::tenants::TenantView), (status = 202, description = "The purge, begun (`purge=true`): follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn delete(
     p: Principal,
     s: web::Data<AppState>,

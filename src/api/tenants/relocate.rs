@@ -6,6 +6,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::TenantPath;
+use crate::api::operations::accepted;
 use crate::api::{ApiError, AppState, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 
@@ -15,9 +16,11 @@ pub struct MoveTenant {
     server: Uuid,
 }
 
-/// `POST /v1/tenants/{id}/move {"server": …}`: moves a root tenant's
-/// database to another server and answers when it is done.
-#[utoipa::path(post, path = "/v1/tenants/{id}/move", tag = "tenants", request_body = MoveTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, on its new server", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+/// `POST /v1/tenants/{id}/move {"server": …}`: begins moving a root
+/// tenant's database to another server; answers 202 with the operation
+/// (`Location: /v1/operations/{op}`) once the tenant and the servers are
+/// checked under the tenant's lock.
+#[utoipa::path(post, path = "/v1/tenants/{id}/move", tag = "tenants", request_body = MoveTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 202, description = "The move, begun: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn move_tenant(
     principal: Principal,
     state: web::Data<AppState>,
@@ -35,9 +38,19 @@ pub async fn move_tenant(
         &format!("tenants/{}", id.0),
     )
     .await?;
-    let outcome = state.tenants().move_tenant(id.0, body.server).await;
-    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    state.router().invalidate(id.0).await;
-    state.router().close_pool(id.0).await;
-    Ok(HttpResponse::Ok().json(view))
+    let outcome = state.tenants().start_move(id.0, body.server).await;
+    let started = change.end(&state, outcome.map_err(ApiError::from)).await?;
+    let router = state.router().clone();
+    let tenant = id.0;
+    accepted(&state, started.op, started.run, move |result| {
+        Box::pin(async move {
+            if let Err(e) = result {
+                tracing::warn!(tenant.id = %tenant, error = %e, "move failed");
+            }
+            // This replica forgets at once; the others hear it from the catalog.
+            router.invalidate(tenant).await;
+            router.close_pool(tenant).await;
+        })
+    })
+    .await
 }

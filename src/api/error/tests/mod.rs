@@ -268,6 +268,11 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 500,
                 "internal_error",
             ),
+            (
+                FleetError::Abandoned(crate::operations::Abandoned),
+                503,
+                "operation_abandoned",
+            ),
         ],
         FleetError::COUNT,
     );

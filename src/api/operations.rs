@@ -1,0 +1,379 @@
+//! `/v1/operations`: every long action as a resource an automation follows.
+//! Long actions answer `202 Accepted` with `Location: /v1/operations/{id}`
+//! and the operation as the body (`accepted`); the operation shows its
+//! state, progress, owner, error and a link to its result. super_admin only.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{resource, ApiError, AppState};
+use crate::api::wire::PageLimit;
+use crate::auth::{Action, Principal, Resource};
+use crate::catalog::{CancelOutcome, OpKind, Operation, OperationFilter};
+use crate::domain::TenantId;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/v1/operations").route(web::get().to(list)))
+        .service(resource("/v1/operations/{id}").route(web::get().to(show)))
+        .service(resource("/v1/operations/{id}/cancel").route(web::post().to(cancel)));
+}
+
+/// An operation's state as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl OperationState {
+    fn from_row(state: &str) -> Self {
+        match state {
+            "pending" | "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "cancelled" => Self::Cancelled,
+            // 'failed' and the old 'rolled_back'.
+            _ => Self::Failed,
+        }
+    }
+
+    /// The catalog states that stand for this one.
+    fn rows(self) -> Vec<&'static str> {
+        match self {
+            Self::Queued => vec!["pending", "queued"],
+            Self::Running => vec!["running"],
+            Self::Succeeded => vec!["succeeded"],
+            Self::Failed => vec!["failed", "rolled_back"],
+            Self::Cancelled => vec!["cancelled"],
+        }
+    }
+}
+
+/// The kinds of operation, as a listing filters them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    CreateTenant,
+    CreateSubtenant,
+    Suspend,
+    Resume,
+    Delete,
+    Restore,
+    Purge,
+    Move,
+    RestoreBackup,
+    Migrate,
+    Repair,
+    SubtenantPurge,
+    Drain,
+    FleetRun,
+    Backup,
+}
+
+impl OperationKind {
+    fn op_kind(self) -> OpKind {
+        let name = serde_json::to_value(self).expect("serialises");
+        OpKind::parse(name.as_str().unwrap_or_default()).expect("every kind is an OpKind")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OperationProgress {
+    /// Steps (tenants, for a drain or a fleet run) done so far.
+    pub done: Option<i64>,
+    pub total: Option<i64>,
+    /// Bytes written or copied so far (a backup, a move's copy).
+    pub bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OperationError {
+    pub code: String,
+    pub message: String,
+}
+
+/// One operation, as `GET /v1/operations/{id}` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OperationView {
+    pub id: Uuid,
+    /// create_tenant, move, drain, fleet_run, backup, restore_backup, purge, …
+    pub kind: String,
+    pub tenant_id: Option<Uuid>,
+    pub state: OperationState,
+    /// The step a multi-step operation is at (a move's copy, cutover, …).
+    pub step: Option<String>,
+    pub progress: OperationProgress,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The instance (process) that runs it; a takeover changes it.
+    pub owner: Option<Uuid>,
+    pub attempts: i32,
+    pub cancel_requested: bool,
+    /// Set when it failed or was cancelled.
+    pub error: Option<OperationError>,
+    /// What it made or changed, once it succeeded.
+    pub result: Option<String>,
+}
+
+impl OperationView {
+    pub fn of(op: Operation) -> Self {
+        let state = OperationState::from_row(&op.state);
+        let subject = op
+            .params
+            .get("subject")
+            .and_then(|s| s.as_str())
+            .map(str::to_string);
+        let kind = OpKind::parse(&op.kind);
+        let result = match (kind, state, op.tenant_id, subject.as_deref()) {
+            (_, OperationState::Failed | OperationState::Cancelled, _, _) => None,
+            // A purged tenant is gone: nothing to link to.
+            (Some(OpKind::Purge | OpKind::SubtenantPurge), _, _, _) => None,
+            (Some(OpKind::Drain), _, _, Some(server)) => Some(format!("/v1/servers/{server}")),
+            (Some(OpKind::FleetRun), _, _, Some(run)) => Some(format!("/v1/migrations/runs/{run}")),
+            (Some(OpKind::Backup), OperationState::Succeeded, Some(t), Some(backup)) => {
+                Some(format!("/v1/tenants/{t}/backups/{backup}"))
+            }
+            (Some(OpKind::RestoreBackup), OperationState::Succeeded, _, _) => op
+                .params
+                .get("new_tenant")
+                .and_then(|v| v.as_str())
+                .map(|t| format!("/v1/tenants/{t}"))
+                .or_else(|| op.tenant_id.map(|t| format!("/v1/tenants/{t}"))),
+            (_, OperationState::Succeeded, Some(t), _) => Some(format!("/v1/tenants/{t}")),
+            _ => None,
+        };
+        let error = match (state, &op.error) {
+            (OperationState::Failed | OperationState::Cancelled, message) => Some(OperationError {
+                code: op.error_code.clone().unwrap_or_else(|| {
+                    if state == OperationState::Cancelled {
+                        "cancelled".into()
+                    } else {
+                        "operation_failed".into()
+                    }
+                }),
+                message: message.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Self {
+            id: op.id,
+            kind: op.kind,
+            tenant_id: op.tenant_id,
+            state,
+            step: op.step,
+            progress: OperationProgress {
+                done: op.progress_done,
+                total: op.progress_total,
+                bytes: op.bytes,
+            },
+            started_at: op.created_at,
+            updated_at: op.updated_at,
+            finished_at: op.finished_at,
+            owner: op.owner.filter(|o| !o.is_nil()),
+            attempts: op.attempts,
+            cancel_requested: op.cancel_requested,
+            error,
+            result,
+        }
+    }
+}
+
+/// A fleet run's progress is its items' counts.
+async fn with_live_progress(
+    state: &AppState,
+    mut view: OperationView,
+) -> Result<OperationView, ApiError> {
+    if view.kind == OpKind::FleetRun.as_str() && view.progress.done.is_none() {
+        if let Some(run) = view
+            .result
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|r| r.parse::<Uuid>().ok())
+        {
+            let counts = state.catalog().run_counts(run).await?;
+            view.progress.done = Some(counts.succeeded + counts.skipped + counts.failed);
+            view.progress.total = Some(counts.total);
+        }
+    }
+    Ok(view)
+}
+
+/// The answer to a long action: 202, its operation, and where to follow it.
+/// `run` (the work) is spawned here; when it fails, the operation gets the
+/// code the API would have answered with, and `after` sees the error.
+pub async fn accepted<T, E>(
+    state: &AppState,
+    op: Uuid,
+    run: Option<BoxFuture<'static, Result<T, E>>>,
+    after: impl FnOnce(Result<T, ApiError>) -> BoxFuture<'static, ()> + Send + 'static,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    if let Some(run) = run {
+        let catalog = state.catalog().clone();
+        let span = tracing::info_span!("operation", op = %op);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let result = run.await.map_err(Into::into);
+                if let Err(e) = &result {
+                    if let Err(write) = catalog.set_error_code(op, e.code()).await {
+                        tracing::warn!(error = %write, "could not record an operation's error code");
+                    }
+                }
+                after(result).await
+            },
+            span,
+        ));
+    }
+    let view = operation(state, op).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/operations/{op}")))
+        .json(view))
+}
+
+async fn operation(state: &AppState, id: Uuid) -> Result<OperationView, ApiError> {
+    let op = state
+        .catalog()
+        .get_operation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("operation_not_found", "no such operation"))?;
+    with_live_progress(state, OperationView::of(op)).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this tenant's operations.
+    tenant: Option<TenantId>,
+    /// Only operations of this kind.
+    kind: Option<OperationKind>,
+    state: Option<OperationState>,
+    limit: Option<PageLimit>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OperationList {
+    pub operations: Vec<OperationView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// `GET /v1/operations?tenant=&kind=&state=&limit=&cursor=`: newest first.
+#[utoipa::path(get, path = "/v1/operations", tag = "operations", params(ListQuery), responses((status = 200, description = "A page of operations, newest first", body = OperationList), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    let query = query.into_inner();
+    let kind = query.kind.map(OperationKind::op_kind);
+    let limit = PageLimit::get(query.limit, 50);
+    let ops = state
+        .catalog()
+        .list_operations(&OperationFilter {
+            tenant: query.tenant,
+            kind,
+            states: query.state.map(OperationState::rows),
+            before: query.cursor,
+            limit: limit + 1,
+        })
+        .await?;
+    let more = ops.len() as i64 > limit;
+    let mut views = Vec::with_capacity(ops.len());
+    for op in ops.into_iter().take(limit as usize) {
+        views.push(with_live_progress(&state, OperationView::of(op)).await?);
+    }
+    let next_cursor = more.then(|| views.last().map(|v| v.id)).flatten();
+    Ok(HttpResponse::Ok().json(OperationList {
+        operations: views,
+        next_cursor,
+    }))
+}
+
+/// `GET /v1/operations/{id}`
+#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations", params(("id" = uuid::Uuid, Path, description = "Operation id")), responses((status = 200, description = "The operation", body = OperationView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn show(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    Ok(HttpResponse::Ok().json(operation(&state, id.into_inner()).await?))
+}
+
+/// `POST /v1/operations/{id}/cancel`: asks a drain, a fleet run or a backup
+/// to stop at its next safe point (between two tenants; a backup at once).
+/// Answers 202 with the operation; it ends `cancelled`.
+#[utoipa::path(post, path = "/v1/operations/{id}/cancel", tag = "operations", params(("id" = uuid::Uuid, Path, description = "Operation id")), responses((status = 202, description = "Cancel requested; the operation ends cancelled", body = OperationView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn cancel(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Write)?;
+    let id = id.into_inner();
+    let change = crate::api::AuditedChange::begin(
+        &state,
+        &principal,
+        &req,
+        None,
+        "operations.cancel",
+        &format!("operations/{id}"),
+    )
+    .await?;
+    let outcome = match state.catalog().request_cancel(id).await {
+        Ok(CancelOutcome::Requested(op)) => Ok(op),
+        Ok(CancelOutcome::NotCancellable(op)) => Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "not_cancellable",
+            format!(
+                "a {} operation that is {} has no safe cancel (drains, fleet runs and backups do while they run)",
+                op.kind,
+                serde_json::to_value(OperationState::from_row(&op.state))
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        )),
+        Ok(CancelOutcome::Missing) => Err(ApiError::not_found(
+            "operation_not_found",
+            "no such operation",
+        )),
+        Err(e) => Err(e.into()),
+    };
+    let op = change.end(&state, outcome).await?;
+    state.tenants().operations().cancel_here(op.id);
+    let view = with_live_progress(&state, OperationView::of(op)).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/operations/{id}")))
+        .json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_kind_the_catalog_records_can_be_asked_for() {
+        for kind in OpKind::ALL {
+            let asked: OperationKind = serde_json::from_value(serde_json::json!(kind.as_str()))
+                .unwrap_or_else(|e| panic!("{}: {e}", kind.as_str()));
+            assert_eq!(asked.op_kind(), kind);
+        }
+    }
+}

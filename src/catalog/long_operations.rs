@@ -1,0 +1,242 @@
+//! Operations as the API shows them: reading and listing them, progress,
+//! cancel requests, and the operations that are not about one tenant's
+//! lifecycle (a drain, a fleet run, a backup). Those have a `subject` in
+//! their params (the server drained, the run), at most one unfinished per
+//! subject, and finish without touching a tenant row.
+
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::fencing::{operation_from_row, Fence, Operation, Owner, OPERATION_COLUMNS};
+use super::{Catalog, CatalogError, OpKind};
+use crate::domain::TenantId;
+
+/// How an operation ended, as its row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl Ending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Which operations a listing shows; `before` is the cursor (the last id
+/// of the previous page).
+#[derive(Debug, Clone, Default)]
+pub struct OperationFilter {
+    pub tenant: Option<TenantId>,
+    pub kind: Option<OpKind>,
+    /// The database states that stand for the state asked for.
+    pub states: Option<Vec<&'static str>>,
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// What a cancel request found.
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// Recorded; the owner stops at its next safe point.
+    Requested(Operation),
+    /// The operation is finished, or of a kind with no safe cancel.
+    NotCancellable(Operation),
+    Missing,
+}
+
+/// The kinds whose work can stop safely part-way.
+pub const CANCELLABLE: [OpKind; 3] = [OpKind::Drain, OpKind::FleetRun, OpKind::Backup];
+
+impl Catalog {
+    pub async fn get_operation(&self, id: Uuid) -> Result<Option<Operation>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(operation_from_row))
+    }
+
+    /// Operations newest first.
+    pub async fn list_operations(
+        &self,
+        filter: &OperationFilter,
+    ) -> Result<Vec<Operation>, CatalogError> {
+        let client = self.pool().get().await?;
+        let states: Option<Vec<String>> = filter
+            .states
+            .as_ref()
+            .map(|s| s.iter().map(|x| x.to_string()).collect());
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {OPERATION_COLUMNS} FROM operations
+                      WHERE ($1::uuid IS NULL OR tenant_id = $1)
+                        AND ($2::text IS NULL OR kind = $2)
+                        AND ($3::text[] IS NULL OR state = ANY($3))
+                        AND ($4::uuid IS NULL OR id < $4)
+                      ORDER BY id DESC LIMIT $5"
+                ),
+                &[
+                    &filter.tenant.map(|t| t.as_uuid()),
+                    &filter.kind.map(OpKind::as_str),
+                    &states,
+                    &filter.before,
+                    &filter.limit,
+                ],
+            )
+            .await?;
+        Ok(rows.iter().map(operation_from_row).collect())
+    }
+
+    /// Asks a running drain, fleet run or backup to stop.
+    pub async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, CatalogError> {
+        let client = self.pool().get().await?;
+        let kinds: Vec<&str> = CANCELLABLE.iter().map(|k| k.as_str()).collect();
+        let row = client
+            .query_opt(
+                &format!(
+                    "UPDATE operations SET cancel_requested = true, updated_at = updated_at
+                      WHERE id = $1 AND state IN ('pending', 'queued', 'running') AND kind = ANY($2)
+                      RETURNING {OPERATION_COLUMNS}"
+                ),
+                &[&id, &kinds],
+            )
+            .await?;
+        if let Some(row) = row {
+            return Ok(CancelOutcome::Requested(operation_from_row(&row)));
+        }
+        drop(client);
+        Ok(match self.get_operation(id).await? {
+            Some(op) => CancelOutcome::NotCancellable(op),
+            None => CancelOutcome::Missing,
+        })
+    }
+
+    /// Begins an operation on `subject` (a server, a run) rather than on a
+    /// tenant's lifecycle. `None` when one of this kind on this subject is
+    /// unfinished already: its id is returned instead.
+    pub async fn begin_subject_operation(
+        &self,
+        kind: OpKind,
+        subject: Uuid,
+        tenant: Option<TenantId>,
+        params: serde_json::Value,
+        owner: Owner,
+    ) -> Result<Result<Fence, Uuid>, CatalogError> {
+        let mut params = params;
+        params["subject"] = serde_json::json!(subject.to_string());
+        let id = Uuid::now_v7();
+        let client = self.pool().get().await?;
+        let inserted = client
+            .execute(
+                "INSERT INTO operations (id, kind, tenant_id, state, attempts, params, owner, owner_key)
+                 VALUES ($1, $2, $3, 'running', 1, $4, $5, $6)",
+                &[
+                    &id,
+                    &kind.as_str(),
+                    &tenant.map(|t| t.as_uuid()),
+                    &params,
+                    &owner.id,
+                    &owner.key,
+                ],
+            )
+            .await;
+        match inserted {
+            Ok(_) => Ok(Ok(Fence {
+                op: id,
+                generation: 1,
+            })),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                let row = client
+                    .query_opt(
+                        "SELECT id FROM operations
+                          WHERE kind = $1 AND params ->> 'subject' = $2
+                            AND state IN ('pending', 'queued', 'running')",
+                        &[&kind.as_str(), &subject.to_string()],
+                    )
+                    .await?;
+                match row {
+                    Some(r) => Ok(Err(r.get(0))),
+                    // It finished in between: the caller may try again.
+                    None => Err(CatalogError::TenantBusy),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finishes an operation that changes no tenant row (fenced).
+    pub async fn end_operation(
+        &self,
+        fence: Fence,
+        ending: Ending,
+        code: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        let n = client
+            .execute(
+                "UPDATE operations SET state = $3, error_code = $4, error = $5,
+                        finished_at = now(), updated_at = now()
+                  WHERE id = $1 AND generation = $2 AND state = 'running'",
+                &[
+                    &fence.op,
+                    &fence.generation,
+                    &ending.as_str(),
+                    &code,
+                    &error,
+                ],
+            )
+            .await?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(CatalogError::Fenced)
+        }
+    }
+
+    /// Records progress: steps done out of total, and bytes (fenced; a
+    /// stale writer's progress is dropped).
+    pub async fn record_progress(
+        &self,
+        fence: Fence,
+        done: Option<i64>,
+        total: Option<i64>,
+        bytes: Option<i64>,
+    ) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE operations SET progress_done = coalesce($3, progress_done),
+                        progress_total = coalesce($4, progress_total),
+                        bytes = coalesce($5, bytes), updated_at = clock_timestamp()
+                  WHERE id = $1 AND generation = $2 AND state = 'running'",
+                &[&fence.op, &fence.generation, &done, &total, &bytes],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the code of a failure already recorded (a lifecycle operation
+    /// finished through `finish_operation`, which records only a message).
+    pub async fn set_error_code(&self, op: Uuid, code: &str) -> Result<(), CatalogError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "UPDATE operations SET error_code = $2 WHERE id = $1 AND error_code IS NULL",
+                &[&op, &code],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! A fleet run as an operation (`fleet_run`, its subject the run): begun
+//! when the run starts or resumes, so it can be followed, cancelled, and
+//! taken over by another process (or this one after a restart) when its
+//! runner stops.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{Fleet, FleetError, Progress, RunSummary};
+use crate::catalog::{Ending, OpKind, Operation};
+use crate::operations::{Lease, Started};
+
+/// How often a running fleet run asks the catalog whether it was cancelled.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Called after each tenant.
+pub type FleetProgress = Arc<dyn Fn(Progress) + Send + Sync>;
+
+impl Fleet {
+    /// Begins running the pending items of `run` as its operation; a runner
+    /// of that run already at work is returned instead, with no new work.
+    pub async fn launch(
+        &self,
+        run: Uuid,
+        progress: FleetProgress,
+    ) -> Result<Started<RunSummary, FleetError>, FleetError> {
+        let lease = match self
+            .ops
+            .begin_subject(OpKind::FleetRun, run, None, serde_json::json!({}))
+            .await?
+        {
+            Ok(lease) => lease,
+            Err(running) => {
+                return Ok(Started {
+                    op: running,
+                    run: None,
+                })
+            }
+        };
+        let fleet = self.clone();
+        let op = lease.op();
+        let work = async move {
+            lease
+                .guard(fleet.execute_under(run, progress, &lease))
+                .await
+        };
+        Ok(Started {
+            op,
+            run: Some(Box::pin(work)),
+        })
+    }
+
+    /// Runs `run` to its end (the CLI).
+    pub async fn execute_run(
+        &self,
+        run: Uuid,
+        progress: FleetProgress,
+    ) -> Result<RunSummary, FleetError> {
+        match self.launch(run, progress).await?.run {
+            Some(work) => work.await,
+            None => Err(FleetError::NotResumable("running".into())),
+        }
+    }
+
+    /// Goes on with a run whose runner stopped (claimed as `lease`).
+    pub async fn resume_run(&self, op: &Operation, lease: &Lease) -> Result<(), FleetError> {
+        let run = op
+            .params
+            .get("subject")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse::<Uuid>().ok())
+            .ok_or(FleetError::NotFound)?;
+        let record = self
+            .catalog
+            .get_run(run)
+            .await?
+            .ok_or(FleetError::NotFound)?;
+        if record.target_version > self.migrations().latest_version() {
+            // A replica of an older release (a rolling upgrade) leaves the
+            // run to one that has its migrations.
+            lease
+                .release("this replica does not have the run's target migrations")
+                .await;
+            return Ok(());
+        }
+        tracing::info!(op = %op.id, run = %run, "resuming a fleet run another process left");
+        lease
+            .guard(async {
+                self.prepare_resume(run, true).await?;
+                self.execute_under(run, Arc::new(|_| {}), lease).await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Executes `run` and ends its operation the way the run ended.
+    async fn execute_under(
+        &self,
+        run: Uuid,
+        progress: FleetProgress,
+        lease: &Lease,
+    ) -> Result<RunSummary, FleetError> {
+        // A cancel another replica took is seen within CANCEL_POLL.
+        let watch = async {
+            while !lease.check_cancel().await {
+                tokio::time::sleep(CANCEL_POLL).await;
+            }
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        let summary = tokio::select! {
+            summary = self.execute(run, progress, lease.cancel_token()) => summary,
+            never = watch => match never {},
+        };
+        let message;
+        let (ending, code, error) = match &summary {
+            Err(FleetError::Abandoned(_)) => return summary,
+            Err(e) => {
+                message = e.to_string();
+                (
+                    Ending::Failed,
+                    Some("fleet_run_failed"),
+                    Some(message.as_str()),
+                )
+            }
+            Ok(s) if s.run.state == "succeeded" => (Ending::Succeeded, None, None),
+            Ok(s) if s.run.state == "stopped" && lease.cancel_requested() => {
+                (Ending::Cancelled, Some("cancelled"), s.run.error.as_deref())
+            }
+            Ok(s) if s.run.state == "stopped" => (
+                Ending::Failed,
+                Some("too_many_failures"),
+                s.run.error.as_deref(),
+            ),
+            Ok(s) => {
+                message = format!("{} tenants failed to migrate", s.counts.failed);
+                (
+                    Ending::Failed,
+                    Some("tenant_migrations_failed"),
+                    Some(message.as_str()),
+                )
+            }
+        };
+        lease.end(ending, code, error).await?;
+        summary
+    }
+}

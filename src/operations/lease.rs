@@ -1,0 +1,244 @@
+//! A running operation this process owns: its fence, its heartbeat, and
+//! the ways it ends (finished, failed, cancelled, discarded or released).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Abandoned;
+use crate::catalog::{
+    Catalog, CatalogError, Ending, Fence, FenceGuard, TenantChange, TenantRecord,
+};
+use crate::domain::TenantId;
+
+/// A running operation this process owns. Dropping it stops its heartbeat
+/// and forgets it here; an unfinished one is left for a peer (or this
+/// process's reconciler) to take over.
+pub struct Lease {
+    fence: Fence,
+    cancel: CancellationToken,
+    /// Cancelled when someone asked the operation to stop (see `Catalog::request_cancel`).
+    cancel_requested: CancellationToken,
+    catalog: Catalog,
+    in_flight: Arc<Mutex<HashMap<Uuid, CancellationToken>>>,
+    beat: tokio::task::AbortHandle,
+    /// Set once the operation was finished, discarded or released here.
+    settled: AtomicBool,
+}
+
+/// A destructive step's hold on its operation (see `Lease::hold`).
+pub struct Held {
+    guard: FenceGuard,
+}
+
+impl Held {
+    /// The tenant row as the catalog has it now, read under the hold.
+    pub async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, CatalogError> {
+        self.guard.tenant(id).await
+    }
+
+    /// Ends the hold: the step is done.
+    pub async fn release(mut self) {
+        self.guard.release().await;
+    }
+}
+
+impl Lease {
+    pub(super) fn new(
+        fence: Fence,
+        cancel: CancellationToken,
+        cancel_requested: CancellationToken,
+        catalog: Catalog,
+        in_flight: Arc<Mutex<HashMap<Uuid, CancellationToken>>>,
+        beat: tokio::task::AbortHandle,
+    ) -> Self {
+        Self {
+            fence,
+            cancel,
+            cancel_requested,
+            catalog,
+            in_flight,
+            beat,
+            settled: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether someone asked this operation to stop; work that can stop
+    /// safely checks it between its steps.
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel_requested.is_cancelled()
+    }
+
+    /// Whether someone asked this operation to stop, read from the catalog
+    /// (a request another replica took is seen here at once, not on the
+    /// next beat). Work that stops at safe points asks before each step.
+    pub async fn check_cancel(&self) -> bool {
+        if self.cancel_requested() {
+            return true;
+        }
+        match self.catalog.get_operation(self.fence.op).await {
+            Ok(Some(op)) if op.cancel_requested => {
+                self.cancel_requested.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A token cancelled once someone asks this operation to stop, for
+    /// work spread over tasks.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel_requested.clone()
+    }
+
+    /// Resolves once someone asks this operation to stop.
+    pub async fn cancelled(&self) {
+        self.cancel_requested.cancelled().await
+    }
+
+    /// Records progress (see `Catalog::record_progress`); a failed write is
+    /// only logged, since progress is advisory.
+    pub async fn progress(&self, done: Option<i64>, total: Option<i64>, bytes: Option<i64>) {
+        if let Err(e) = self
+            .catalog
+            .record_progress(self.fence, done, total, bytes)
+            .await
+        {
+            tracing::debug!(op = %self.fence.op, error = %e, "could not record progress");
+        }
+    }
+
+    /// Ends an operation that changes no tenant row (a drain, a fleet run,
+    /// a backup) as `ending`, with a code and message when it did not succeed.
+    pub async fn end(
+        &self,
+        ending: Ending,
+        code: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        let done = self
+            .catalog
+            .end_operation(self.fence, ending, code, error)
+            .await;
+        self.settle_if(done.is_ok());
+        done
+    }
+
+    pub fn fence(&self) -> Fence {
+        self.fence
+    }
+
+    pub fn op(&self) -> Uuid {
+        self.fence.op
+    }
+
+    /// Runs `work` until it ends, or until this process stops owning the
+    /// operation: then `work` is dropped where it stands.
+    pub async fn guard<T, E>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E>
+    where
+        E: From<Abandoned>,
+    {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(Abandoned.into()),
+            result = work => result,
+        }
+    }
+
+    /// Whether the operation was abandoned.
+    pub fn abandoned(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Holds the operation's row lock for a destructive step: see
+    /// `Catalog::hold`. Refused once abandoned.
+    pub async fn hold(&self) -> Result<Held, CatalogError> {
+        if self.abandoned() {
+            return Err(CatalogError::Fenced);
+        }
+        Ok(Held {
+            guard: self.catalog.hold(self.fence).await?,
+        })
+    }
+
+    /// Records how far the operation got (fenced).
+    pub async fn step(
+        &self,
+        step: &str,
+        params: Option<&serde_json::Value>,
+    ) -> Result<(), CatalogError> {
+        self.catalog.record_step(self.fence, step, params).await
+    }
+
+    /// Finishes the operation and applies `change` (fenced).
+    pub async fn finish(
+        &self,
+        tenant: TenantId,
+        succeeded: bool,
+        error: Option<&str>,
+        change: &TenantChange,
+    ) -> Result<Option<TenantRecord>, CatalogError> {
+        let done = self
+            .catalog
+            .finish_operation(self.fence, tenant, succeeded, error, change)
+            .await;
+        self.settle_if(done.is_ok());
+        done
+    }
+
+    fn settle_if(&self, done: bool) {
+        if done {
+            self.settled.store(true, Ordering::Release);
+        }
+    }
+
+    /// Finishes the operation as failed, leaving its tenant as it is.
+    pub async fn fail(&self, tenant: TenantId, error: &str) -> Result<(), CatalogError> {
+        let done = self.catalog.fail_operation(self.fence, tenant, error).await;
+        self.settle_if(done.is_ok());
+        done
+    }
+
+    /// Removes the operation: it had nothing to do (before any side effect).
+    pub async fn discard(&self) -> Result<(), CatalogError> {
+        let done = self.catalog.discard_operation(self.fence).await;
+        self.settle_if(done.is_ok());
+        done
+    }
+
+    /// Leaves the operation unfinished for any reconciler to take over now.
+    pub async fn release(&self, why: &str) {
+        match self.catalog.release_operation(self.fence, why).await {
+            Ok(()) => self.settle_if(true),
+            Err(e) => {
+                tracing::warn!(op = %self.fence.op, error = %e, "could not release an operation; it is taken over once it looks stale")
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.beat.abort();
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(&self.fence.op);
+        }
+        // Work dropped half-way (a cancelled request, a killed task) leaves
+        // its operation unfinished: released, any reconciler takes it over
+        // now rather than once it looks stale.
+        if !self.settled.load(Ordering::Acquire) {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let (catalog, fence) = (self.catalog.clone(), self.fence);
+                runtime.spawn(async move {
+                    let _ = catalog
+                        .release_operation(fence, "its work stopped before it finished")
+                        .await;
+                });
+            }
+        }
+    }
+}
