@@ -6,6 +6,9 @@
 //! run killed half-way is resumed without redoing finished items.
 
 mod launch;
+mod worker;
+
+use worker::{cancelled, Shared};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -17,12 +20,12 @@ use uuid::Uuid;
 use crate::catalog::{
     Catalog, CatalogError, DbServer, ItemRecord, NewRun, RunCounts, RunRecord, ServerState,
 };
-use crate::catalog::{OpKind, TenantChange};
+
 use crate::domain::{TenantId, Tier};
 use crate::migrator::{MigrateError, MigrationSet, Outcome};
 use crate::operations::Operations;
 use crate::provisioner::{ProvisionError, Provisioner};
-use std::time::Duration;
+
 
 use tokio_util::sync::CancellationToken;
 
@@ -232,187 +235,4 @@ impl Fleet {
             run: record,
         })
     }
-}
-
-/// Whether the run stopped for a cancel rather than for its failures.
-fn cancelled(shared: &Shared) -> bool {
-    shared.cancel.is_cancelled()
-}
-
-/// What the workers of one execution share.
-struct Shared {
-    fleet: Fleet,
-    run: Uuid,
-    target: i32,
-    servers: HashMap<Uuid, DbServer>,
-    max_failures: i64,
-    stop: AtomicBool,
-    /// Asked to stop: workers take no more items; what runs finishes.
-    cancel: CancellationToken,
-    succeeded: AtomicI64,
-    failed: AtomicI64,
-    total: i64,
-    progress: Arc<dyn Fn(Progress) + Send + Sync>,
-}
-
-impl Shared {
-    /// Takes items of one wave until there are none or the run must stop.
-    async fn work(self: Arc<Self>, canary: bool) -> Result<(), CatalogError> {
-        while !self.stop.load(Ordering::SeqCst) && !self.cancel.is_cancelled() {
-            let Some(item) = self.fleet.catalog.claim_item(self.run, canary).await? else {
-                return Ok(());
-            };
-            let started = std::time::Instant::now();
-            let outcome = self.migrate_locked(item.tenant_id).await;
-            let elapsed = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-            match outcome {
-                Ok(o) => {
-                    self.fleet
-                        .catalog
-                        .finish_item(
-                            self.run,
-                            item.tenant_id,
-                            true,
-                            Some(o.from_version),
-                            Some(o.to_version),
-                            Some(o.applied as i32),
-                            None,
-                            elapsed,
-                        )
-                        .await?;
-                    self.succeeded.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(e) => {
-                    let message = error_chain(&e);
-                    tracing::warn!(run = %self.run, tenant.id = %item.tenant_id, error = %message, "tenant migration failed");
-                    self.fleet
-                        .catalog
-                        .finish_item(
-                            self.run,
-                            item.tenant_id,
-                            false,
-                            None,
-                            None,
-                            None,
-                            Some(&message),
-                            elapsed,
-                        )
-                        .await?;
-                    if self.failed.fetch_add(1, Ordering::SeqCst) + 1 > self.max_failures {
-                        self.stop.store(true, Ordering::SeqCst);
-                    }
-                }
-            }
-            (self.progress)(Progress {
-                total: self.total,
-                succeeded: self.succeeded.load(Ordering::SeqCst),
-                failed: self.failed.load(Ordering::SeqCst),
-            });
-            crate::failpoint!("fleet.between_items");
-        }
-        Ok(())
-    }
-
-    /// Migrates one tenant under its operation lock, so that no move,
-    /// restore or purge of it runs meanwhile; where its database is comes
-    /// from the catalog as read under that lock. A tenant busy with another
-    /// operation is waited for a little, then left failed for a resume.
-    async fn migrate_locked(&self, tenant: TenantId) -> Result<Outcome, MigrateErrorOrPlacement> {
-        let mut waited = Duration::ZERO;
-        let (record, lease) = loop {
-            match self
-                .fleet
-                .ops
-                .begin(
-                    tenant,
-                    OpKind::Migrate,
-                    &serde_json::json!({ "run": self.run, "target": self.target }),
-                )
-                .await
-            {
-                Ok(begun) => break begun,
-                Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
-                    tokio::time::sleep(BUSY_RETRY).await;
-                    waited += BUSY_RETRY;
-                }
-                Err(CatalogError::TenantBusy) => return Err(MigrateErrorOrPlacement::Busy),
-                Err(e) => return Err(MigrateErrorOrPlacement::Catalog(e)),
-            }
-        };
-        let server = match record.db_server_id {
-            Some(id) => self.servers.get(&id).cloned(),
-            None => None,
-        };
-        let (Some(server), Some(db), None) = (server, &record.db_name, record.purged_at) else {
-            let _ = lease.discard().await;
-            return Err(MigrateErrorOrPlacement::Placement);
-        };
-        let migrated = lease
-            .guard(async {
-                let config = self
-                    .fleet
-                    .provisioner
-                    .admin_config(&server, db)
-                    .map_err(|_| MigrateErrorOrPlacement::Placement)?;
-                Ok::<_, MigrateErrorOrPlacement>(
-                    self.fleet
-                        .migrations()
-                        .migrate_database(&config, Some(self.target))
-                        .await?,
-                )
-            })
-            .await;
-        match &migrated {
-            Ok(outcome) => {
-                let change = TenantChange {
-                    schema_version: Some(outcome.to_version),
-                    error: record.error.clone(),
-                    ..TenantChange::default()
-                };
-                lease
-                    .finish(tenant, true, None, &change)
-                    .await
-                    .map_err(MigrateErrorOrPlacement::Catalog)?;
-            }
-            Err(MigrateErrorOrPlacement::Abandoned(_)) => {}
-            Err(e) => {
-                let _ = lease.fail(tenant, &error_chain(e)).await;
-            }
-        }
-        migrated
-    }
-}
-
-/// How long a fleet worker waits for a tenant busy with another operation.
-const BUSY_WAIT: Duration = Duration::from_secs(10);
-const BUSY_RETRY: Duration = Duration::from_millis(200);
-
-#[derive(Debug, thiserror::Error)]
-enum MigrateErrorOrPlacement {
-    #[error("the tenant's database server is not usable")]
-    Placement,
-    #[error("another operation on this tenant is in progress; resume the run to retry it")]
-    Busy,
-    #[error("{0}")]
-    Migrate(#[from] MigrateError),
-    #[error("the catalog failed")]
-    Catalog(#[source] CatalogError),
-    #[error(transparent)]
-    Abandoned(#[from] crate::operations::Abandoned),
-}
-
-/// `error: cause: cause`, for the ledger, where an operator reads why a
-/// tenant failed (the SQL error sits at the end of the chain).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

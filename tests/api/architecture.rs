@@ -40,7 +40,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Orchestrators: the router reads only through the directory.
     ("router", &["config", "directory", "domain", "telemetry", "tenant_config"]),
     ("servers", &["catalog", "crypto", "domain", "provisioner"]),
-    ("fleet", &["catalog", "domain", "migrator", "operations", "provisioner", "telemetry"]),
+    ("fleet", &[
+        "catalog", "domain", "failpoint", "migrator", "operations", "provisioner", "telemetry",
+    ]),
     ("tenants", &[
         "backup", "catalog", "crypto", "domain", "dump", "failpoint", "migrator", "operations",
         "provisioner", "sql", "telemetry", "tenant_config",
