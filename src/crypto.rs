@@ -38,6 +38,17 @@ impl MasterKey {
         Ok(Self(*Key::<Aes256Gcm>::from_slice(&bytes)))
     }
 
+    /// A key of its own for `purpose`, derived from this one with
+    /// HMAC-SHA256 (a PRF): knowing it tells nothing of the master key or
+    /// of keys for other purposes.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// `nonce || ciphertext`, bound to `purpose`.
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];

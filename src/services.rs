@@ -100,13 +100,17 @@ impl Services {
         let fleet = Fleet::new(catalog.clone(), provisioner.clone(), operations.clone());
         let servers = Servers::new(catalog.clone(), provisioner.clone(), master_key.clone());
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
-            .with_final_backups(settings.backup.local_dir());
+            .with_backup_store(
+                crate::backup::BackupStore::open(&settings.backup)
+                    .context("opening the backup location")?,
+            );
         let reconciler = Reconciler::new(
             tenants.clone(),
             fleet.clone(),
             &settings.reconciler,
             settings.tenants.retention_days,
             &settings.retention,
+            &settings.backup,
         );
         Ok(Self {
             catalog,

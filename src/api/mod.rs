@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod audited;
+mod backups;
 mod body;
 mod data;
 mod denial;
@@ -55,6 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(tenants::routes)
         .configure(migrations::routes)
         .configure(operations::routes)
+        .configure(backups::routes)
         .configure(api_keys::routes)
         .configure(domains::routes)
         .default_service(web::to(extract::not_found));

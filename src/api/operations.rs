@@ -75,6 +75,7 @@ pub enum OperationKind {
     Drain,
     FleetRun,
     Backup,
+    RestoreAsNew,
 }
 
 impl OperationKind {
@@ -141,7 +142,12 @@ impl OperationView {
             (Some(OpKind::Backup), OperationState::Succeeded, Some(t), Some(backup)) => {
                 Some(format!("/v1/tenants/{t}/backups/{backup}"))
             }
-            (Some(OpKind::RestoreBackup), OperationState::Succeeded, _, _) => op
+            (
+                Some(OpKind::RestoreBackup | OpKind::RestoreAsNew),
+                OperationState::Succeeded,
+                _,
+                _,
+            ) => op
                 .params
                 .get("new_tenant")
                 .and_then(|v| v.as_str())

@@ -40,6 +40,30 @@ fn digest_bytes(data: &[u8]) -> PartDigest {
 pub fn write_archive(
     out: &Path,
     key: &MasterKey,
+    manifest: Manifest,
+    document: &TenantDocument,
+    dump: &Path,
+) -> Result<Manifest, BackupError> {
+    let dir = super::directory_of(out);
+    let tmp = tempfile::Builder::new()
+        .prefix(".tenant-backup-")
+        .tempfile_in(dir)?;
+    let manifest = {
+        let mut file = std::io::BufWriter::new(tmp.as_file());
+        let manifest = write_archive_to(&mut file, key, manifest, document, dump)?;
+        file.flush()?;
+        manifest
+    };
+    tmp.as_file().sync_all()?;
+    tmp.persist(out).map_err(|e| BackupError::Io(e.error))?;
+    Ok(manifest)
+}
+
+/// Writes the archive, encrypted, to `out` as a stream: the dump is read
+/// from its file chunk by chunk, never held in memory.
+pub fn write_archive_to(
+    out: &mut dyn Write,
+    key: &MasterKey,
     mut manifest: Manifest,
     document: &TenantDocument,
     dump: &Path,
@@ -52,25 +76,21 @@ pub fn write_archive(
     ]);
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
     let seal = key.seal(SEAL_PURPOSE, &Sha256::digest(&manifest_json));
-    let dir = super::directory_of(out);
-    let tmp = tempfile::Builder::new()
-        .prefix(".tenant-backup-")
-        .tempfile_in(dir)?;
+    let mut encrypted = super::crypt::encrypt(key, out)?;
     {
-        let mut builder = tar::Builder::new(tmp.as_file());
+        let mut builder = tar::Builder::new(&mut encrypted);
         append_bytes(&mut builder, MANIFEST, &manifest_json)?;
         append_bytes(&mut builder, MANIFEST_SEAL, &seal)?;
         append_bytes(&mut builder, TENANT_PART, &tenant_json)?;
         builder.append_path_with_name(dump, DATABASE_PART)?;
-        builder.into_inner()?.flush()?;
+        builder.finish()?;
     }
-    tmp.as_file().sync_all()?;
-    tmp.persist(out).map_err(|e| BackupError::Io(e.error))?;
+    encrypted.finish()?.flush()?;
     Ok(manifest)
 }
 
-fn append_bytes(
-    builder: &mut tar::Builder<&File>,
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
     name: &str,
     data: &[u8],
 ) -> Result<(), BackupError> {
@@ -94,11 +114,21 @@ pub struct VerifiedArchive {
 
 /// Reads and verifies the archive at `path`.
 pub fn read_archive(path: &Path, key: &MasterKey) -> Result<VerifiedArchive, BackupError> {
+    read_archive_from(File::open(path)?, key)
+}
+
+/// Reads and verifies an archive from a stream: decrypted as it is read,
+/// the dump written to a temporary file, nothing held in memory but the
+/// small parts.
+pub fn read_archive_from(
+    input: impl Read,
+    key: &MasterKey,
+) -> Result<VerifiedArchive, BackupError> {
     let dir = tempfile::Builder::new()
         .prefix("tenant-restore-")
         .tempdir()?;
-    let file = File::open(path)?;
-    let mut archive = tar::Archive::new(file);
+    let plain = super::crypt::decrypt(key, input)?;
+    let mut archive = tar::Archive::new(plain);
     let mut small: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut dump: Option<PathBuf> = None;
     let entries = archive

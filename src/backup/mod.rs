@@ -1,17 +1,25 @@
 //! One tenant's backup archive: a tar file holding the tenant's database
 //! (`pg_dump -Fc`), its catalog records (the tenant, its subtenants and
-//! domains), and a manifest with a SHA-256 for each part. The manifest is
-//! sealed with the installation's master key, so an archive that was
-//! changed anywhere, or cut short, is refused before anything is touched.
+//! domains), and a manifest with a SHA-256 for each part, the whole of it
+//! encrypted with age (`crypt.rs`). The manifest is also sealed with the
+//! installation's master key, so an archive that was changed anywhere, cut
+//! short, or written by another installation is refused before anything
+//! is touched. Archives are kept in the backup location (`store.rs`).
 
 mod archive;
+mod crypt;
+mod store;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use archive::{read_archive, write_archive, VerifiedArchive};
+pub use archive::{
+    read_archive, read_archive_from, write_archive, write_archive_to, VerifiedArchive,
+};
+pub use crypt::{decrypt, encrypt, identity_string};
+pub use store::{BackupStore, StoredObject};
 
 use crate::domain::TenantId;
 
@@ -47,6 +55,12 @@ pub enum BackupError {
     Unsealed,
     #[error("archive format {0} is not supported (this build reads format {FORMAT_VERSION})")]
     UnsupportedFormat(u32),
+    /// The backup location cannot be opened, written or read.
+    #[error("the backup location: {0}")]
+    Location(String),
+    /// The catalog records a backup whose object is gone.
+    #[error("the backup object {0} is missing from the backup location")]
+    Missing(String),
 }
 
 /// A part of the archive and its digest.

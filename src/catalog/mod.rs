@@ -3,6 +3,7 @@
 //! database.
 
 mod api_keys;
+mod backups;
 mod error;
 mod fencing;
 mod gauges;
@@ -27,6 +28,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 pub use api_keys::ApiKeyRecord;
+pub use backups::{BackupReason, BackupRecord};
 pub use error::CatalogError;
 pub use fencing::{Fence, FenceGuard, Operation, Owner, OWNER_LOCK_CLASS};
 pub use gauges::FleetCounts;

@@ -45,6 +45,9 @@ pub enum OpKind {
     FleetRun,
     /// A root tenant's archive written to the backup location.
     Backup,
+    /// A stored backup restored as a new tenant (subject: the backup); the
+    /// new tenant's own `restore_backup` operation makes it.
+    RestoreAsNew,
 }
 
 impl OpKind {
@@ -65,6 +68,7 @@ impl OpKind {
             Self::Drain => "drain",
             Self::FleetRun => "fleet_run",
             Self::Backup => "backup",
+            Self::RestoreAsNew => "restore_as_new",
         }
     }
 
@@ -72,7 +76,7 @@ impl OpKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::CreateTenant,
         Self::CreateSubtenant,
         Self::Suspend,
@@ -88,6 +92,7 @@ impl OpKind {
         Self::Drain,
         Self::FleetRun,
         Self::Backup,
+        Self::RestoreAsNew,
     ];
 }
 

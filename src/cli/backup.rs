@@ -1,5 +1,6 @@
-//! `tenant-plane backup` and `tenant-plane restore`: one tenant to one
-//! archive file and back, on the same library code as the service.
+//! `tenant-plane backup` and `tenant-plane restore`: one tenant into the
+//! backup location (or an archive file) and back, on the same library code
+//! and operations as the service.
 
 use std::path::PathBuf;
 
@@ -16,30 +17,37 @@ use crate::tenants::RestoreTarget;
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The root tenant to back up.
+    /// The root tenant to back up: into the backup location, or to --out.
     #[arg(
         long,
-        required_unless_present = "all",
-        conflicts_with = "all",
-        requires = "out"
+        required_unless_present_any = ["all", "print_age_identity"],
+        conflicts_with = "all"
     )]
     tenant: Option<TenantId>,
-    /// The archive to write (replaced if it exists).
+    /// Write the archive to this file instead (replaced if it exists).
     #[arg(long, value_parser = crate::config::parse_absolute)]
     out: Option<PathBuf>,
-    /// Back up every root tenant (not purged) into --dir, one archive each.
-    #[arg(long, requires = "dir")]
+    /// Back up every root tenant (not purged): into the backup location,
+    /// or into --dir, one archive each.
+    #[arg(long)]
     all: bool,
     /// With --all: archives go to DIR/<tenant id>/<UTC time>.tpbackup.
     #[arg(long, value_parser = crate::config::parse_absolute)]
     dir: Option<PathBuf>,
+    /// Print the age identity that decrypts this installation's backups
+    /// (derived from the master key), for `age -d -i`, and exit.
+    #[arg(long, conflicts_with_all = ["tenant", "all"])]
+    print_age_identity: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The archive `backup` wrote.
-    #[arg(long, value_parser = crate::config::parse_absolute)]
-    file: PathBuf,
+    /// The archive file `backup --out` wrote.
+    #[arg(long, value_parser = crate::config::parse_absolute, required_unless_present = "backup", conflicts_with = "backup")]
+    file: Option<PathBuf>,
+    /// A backup in the backup location, by its id (`GET /v1/tenants/{id}/backups`).
+    #[arg(long)]
+    backup: Option<uuid::Uuid>,
     /// Restore as a new tenant (a clone) instead of into the original.
     #[arg(long, requires = "slug")]
     as_new: bool,
@@ -54,19 +62,32 @@ pub struct RestoreArgs {
 pub async fn backup(mut settings: Settings, args: BackupArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
-    if let (Some(tenant), Some(out)) = (args.tenant, &args.out) {
-        return backup_one(&services, tenant, out).await;
+    if args.print_age_identity {
+        let identity = crate::backup::identity_string(services.tenants.master_key());
+        println!("{}", secrecy::ExposeSecret::expose_secret(&identity));
+        return Ok(());
     }
-    let dir = args.dir.context("--all needs --dir")?;
+    if let Some(tenant) = args.tenant {
+        return match &args.out {
+            Some(out) => backup_one(&services, tenant, out).await,
+            None => backup_to_location(&services, tenant).await,
+        };
+    }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut failed = 0;
     for server in services.catalog.list_servers().await? {
         for tenant in services.catalog.root_tenants_on(server.id).await? {
-            let tenant_dir = dir.join(tenant.id.to_string());
-            std::fs::create_dir_all(&tenant_dir)
-                .with_context(|| format!("creating {}", tenant_dir.display()))?;
-            let out = tenant_dir.join(format!("{stamp}.tpbackup"));
-            if let Err(e) = backup_one(&services, tenant.id, &out).await {
+            let done = match &args.dir {
+                Some(dir) => {
+                    let tenant_dir = dir.join(tenant.id.to_string());
+                    std::fs::create_dir_all(&tenant_dir)
+                        .with_context(|| format!("creating {}", tenant_dir.display()))?;
+                    let out = tenant_dir.join(format!("{stamp}.tpbackup"));
+                    backup_one(&services, tenant.id, &out).await
+                }
+                None => backup_to_location(&services, tenant.id).await,
+            };
+            if let Err(e) = done {
                 failed += 1;
                 eprintln!(
                     "tenant-plane: backing up {} ({}) failed: {e:#}",
@@ -78,6 +99,42 @@ pub async fn backup(mut settings: Settings, args: BackupArgs) -> anyhow::Result<
     if failed > 0 {
         anyhow::bail!("{failed} tenant backups failed");
     }
+    Ok(())
+}
+
+/// A backup into the backup location, as the API takes one (an operation).
+async fn backup_to_location(services: &Services, tenant: TenantId) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let resource = format!("tenants/{tenant}/backups");
+    let take = async {
+        let begun = services
+            .tenants
+            .start_backup(tenant, crate::catalog::BackupReason::Manual)
+            .await?;
+        match begun.run {
+            Some(run) => run.await,
+            None => Err(crate::tenants::TenantsError::Busy),
+        }
+    };
+    let record = audited(
+        services,
+        Some(tenant),
+        "tenants.backup",
+        &resource,
+        take,
+        |_| None,
+    )
+    .await?;
+    println!(
+        "backed up tenant {} at schema version {} to {} ({} bytes, sha256 {}, {:.1} s); backup id {}",
+        record.tenant_id,
+        record.schema_version,
+        record.location,
+        record.bytes,
+        record.sha256,
+        started.elapsed().as_secs_f64(),
+        record.id
+    );
     Ok(())
 }
 
@@ -107,34 +164,28 @@ async fn backup_one(
 pub async fn restore(mut settings: Settings, args: RestoreArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
-    // Verified before anything is touched.
-    let key = services.tenants.master_key().clone();
-    let file = args.file.clone();
-    let archive = tokio::task::spawn_blocking(move || read_archive(&file, &key))
-        .await?
-        .with_context(|| format!("refusing {}", args.file.display()))?;
-    let target = match args.slug {
+    let target = match args.slug.clone() {
         Some(slug) if args.as_new => RestoreTarget::AsNew { slug },
         _ => RestoreTarget::SameTenant,
     };
-    let resource = format!("tenants/{}", archive.manifest.tenant_id);
-    let restore = services.tenants.restore_backup(&archive, target);
-    let report = audited(
-        &services,
-        Some(archive.manifest.tenant_id),
-        "tenants.restore_backup",
-        &resource,
-        restore,
-        |r| Some((Some(r.tenant.id), format!("tenants/{}", r.tenant.id))),
-    )
-    .await?;
+    let (source, report) = match (&args.file, args.backup) {
+        (Some(file), _) => (
+            file.display().to_string(),
+            restore_file(&services, file, target).await?,
+        ),
+        (None, Some(backup)) => (
+            format!("backup {backup}"),
+            restore_stored(&services, backup, target).await?,
+        ),
+        (None, None) => anyhow::bail!("name an archive (--file) or a backup (--backup)"),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!(
         "restored {} into tenant {} ({}), status {}, schema version {} (archive: {})",
-        args.file.display(),
+        source,
         report.tenant.id,
         report.tenant.slug,
         report.tenant.status.as_str(),
@@ -148,4 +199,63 @@ pub async fn restore(mut settings: Settings, args: RestoreArgs) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// Restores an archive file: verified before anything is touched.
+async fn restore_file(
+    services: &Services,
+    file: &std::path::Path,
+    target: RestoreTarget,
+) -> anyhow::Result<crate::tenants::RestoreReport> {
+    let key = services.tenants.master_key().clone();
+    let path = file.to_path_buf();
+    let archive = tokio::task::spawn_blocking(move || read_archive(&path, &key))
+        .await?
+        .with_context(|| format!("refusing {}", file.display()))?;
+    let resource = format!("tenants/{}", archive.manifest.tenant_id);
+    let restore = services.tenants.restore_backup(&archive, target);
+    audited(
+        services,
+        Some(archive.manifest.tenant_id),
+        "tenants.restore_backup",
+        &resource,
+        restore,
+        |r| Some((Some(r.tenant.id), format!("tenants/{}", r.tenant.id))),
+    )
+    .await
+}
+
+/// Restores a backup from the backup location, as the API does (an
+/// operation that reads and verifies it first).
+async fn restore_stored(
+    services: &Services,
+    backup: uuid::Uuid,
+    target: RestoreTarget,
+) -> anyhow::Result<crate::tenants::RestoreReport> {
+    let record = services
+        .catalog
+        .find_backup(backup)
+        .await?
+        .with_context(|| format!("no backup {backup} is recorded in the catalog"))?;
+    let resource = format!("tenants/{}/backups/{backup}", record.tenant_id);
+    let restore = async {
+        let begun = services
+            .tenants
+            .start_restore(record.tenant_id, backup, target)
+            .await?;
+        match begun.run {
+            Some(run) => run.await,
+            None => Err(crate::tenants::TenantsError::Busy),
+        }
+    };
+    audited(
+        services,
+        Some(record.tenant_id),
+        "tenants.restore_backup",
+        &resource,
+        restore,
+        |r| Some((Some(r.tenant.id), format!("tenants/{}", r.tenant.id))),
+    )
+    .await
+    .with_context(|| format!("refusing backup {backup}"))
 }

@@ -176,12 +176,27 @@ impl Settings {
             ));
         }
         if let Some(location) = &self.backup.location {
-            if location.contains("://") && !location.starts_with("file:///") {
+            let bucket = location
+                .strip_prefix("s3://")
+                .map(|rest| rest.split('/').next().unwrap_or_default());
+            let valid = match bucket {
+                Some(bucket) => !bucket.is_empty(),
+                None => !location.contains("://") || location.starts_with("file:///"),
+            };
+            if !valid {
                 return Err(invalid(
                     "backup.location",
-                    "must be a folder: file:///path, or a path".into(),
+                    "must be a folder (file:///path, or a path) or a bucket (s3://bucket/prefix)"
+                        .into(),
                 ));
             }
+        }
+        if self.backup.keep_daily + self.backup.keep_weekly == 0 {
+            return Err(invalid(
+                "backup.keep_daily",
+                "keep_daily and keep_weekly cannot both be 0 (that would prune every backup)"
+                    .into(),
+            ));
         }
         for (setting, value) in [
             ("retention.audit_days", self.retention.audit_days),

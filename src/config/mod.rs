@@ -2,6 +2,7 @@
 //! `TENANT_PLANE_*` environment variables. Nothing else in the crate reads the
 //! environment for settings.
 
+mod backup;
 mod load;
 mod paths;
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use backup::BackupSettings;
 pub use load::ConfigError;
 pub use paths::{absolute, parse_absolute};
 
@@ -70,27 +72,6 @@ impl Default for RetentionSettings {
             idempotency_hours: 24,
             operations_days: 90,
         }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackupSettings {
-    /// Where backups go: a folder, as `file:///var/backups/tenant-plane` or
-    /// a path (a relative one is taken from the working directory at start).
-    /// When set, a purge first writes the tenant's final backup there, and
-    /// does not happen if that fails. `TENANT_PLANE_BACKUP_LOCATION`; unset
-    /// by default.
-    pub location: Option<String>,
-}
-
-impl BackupSettings {
-    /// The folder backups go to, when one is configured.
-    pub fn local_dir(&self) -> Option<PathBuf> {
-        let location = self.location.as_deref()?;
-        Some(PathBuf::from(
-            location.strip_prefix("file://").unwrap_or(location),
-        ))
     }
 }
 

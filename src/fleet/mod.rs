@@ -21,11 +21,10 @@ use crate::catalog::{
     Catalog, CatalogError, DbServer, ItemRecord, NewRun, RunCounts, RunRecord, ServerState,
 };
 
-use crate::domain::{TenantId, Tier};
-use crate::migrator::{MigrateError, MigrationSet, Outcome};
+use crate::domain::Tier;
+use crate::migrator::MigrationSet;
 use crate::operations::Operations;
 use crate::provisioner::{ProvisionError, Provisioner};
-
 
 use tokio_util::sync::CancellationToken;
 

@@ -13,7 +13,6 @@ use super::{Fleet, Progress};
 use crate::catalog::{CatalogError, DbServer, OpKind, TenantChange};
 use crate::domain::TenantId;
 use crate::migrator::{MigrateError, Outcome};
-use crate::provisioner::ProvisionError;
 
 /// Whether the run stopped for a cancel rather than for its failures.
 pub(super) fn cancelled(shared: &Shared) -> bool {

@@ -4,8 +4,9 @@
 //! them: at start-up, before the listener serves, and then every
 //! `TAKEOVER_EVERY`. Every `reconciler.interval_secs` it also purges
 //! soft-deleted tenants whose retention has run out and releases
-//! idempotency keys of requests that died. It acts only on operation
-//! records, each under a lease it claimed.
+//! idempotency keys of requests that died, takes the scheduled backups
+//! that are due and prunes the backups retention does not keep. It acts
+//! only on operation records, each under a lease it claimed.
 
 mod doctor;
 
@@ -19,7 +20,7 @@ use uuid::Uuid;
 pub use doctor::{DoctorReport, ForeignObject, MissingDatabase, OrphanObject};
 
 use crate::catalog::{OpKind, Operation, Pruned, Retention};
-use crate::config::{ReconcilerSettings, RetentionSettings};
+use crate::config::{BackupSettings, ReconcilerSettings, RetentionSettings};
 use crate::domain::TenantId;
 use crate::fleet::Fleet;
 use crate::tenants::{Tenants, TenantsError, Transition};
@@ -38,6 +39,7 @@ pub struct Reconciler {
     stale_after: Duration,
     retention_days: u32,
     keep: Retention,
+    backups: BackupSettings,
 }
 
 /// What one pass did.
@@ -50,6 +52,11 @@ pub struct PassReport {
     pub expired_keys: u64,
     /// Rows past their retention.
     pub pruned: Pruned,
+    /// Tenants backed up on schedule, and scheduled backups that failed.
+    pub backed_up: Vec<TenantId>,
+    pub backups_failed: Vec<(TenantId, String)>,
+    /// Backups retention removed from the location.
+    pub backups_pruned: u64,
 }
 
 impl PassReport {
@@ -59,6 +66,9 @@ impl PassReport {
             && self.purged.is_empty()
             && self.expired_keys == 0
             && self.pruned.is_empty()
+            && self.backed_up.is_empty()
+            && self.backups_failed.is_empty()
+            && self.backups_pruned == 0
     }
 }
 
@@ -69,6 +79,7 @@ impl Reconciler {
         settings: &ReconcilerSettings,
         retention_days: u32,
         retention: &RetentionSettings,
+        backups: &BackupSettings,
     ) -> Self {
         let day = Duration::from_secs(24 * 3600);
         Self {
@@ -81,6 +92,7 @@ impl Reconciler {
                 idempotency: Duration::from_secs(3600) * retention.idempotency_hours,
                 operations: day * retention.operations_days,
             },
+            backups: backups.clone(),
         }
     }
 
@@ -93,6 +105,7 @@ impl Reconciler {
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let backups = tokio::spawn(self.clone().backup_loop(interval, shutdown.clone()));
             let start = tokio::time::Instant::now();
             let mut takeover = tokio::time::interval_at(start + TAKEOVER_EVERY, TAKEOVER_EVERY);
             let mut full = tokio::time::interval_at(start + interval, interval);
@@ -115,7 +128,33 @@ impl Reconciler {
                     }
                 }
             }
+            let _ = backups.await;
         })
+    }
+
+    /// Scheduled backups and their retention, every `interval`; a backup in
+    /// flight at shutdown is dropped (its operation is released, and the
+    /// next process records it as interrupted).
+    async fn backup_loop(self, interval: Duration, shutdown: CancellationToken) {
+        let start = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval_at(start + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    outcome = self.run_backups_once() => outcome,
+                },
+            };
+            match outcome {
+                Ok(report) if report.is_empty() => {}
+                Ok(report) => tracing::info!(?report, "backup pass"),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "backup pass failed; will retry")
+                }
+            }
+        }
     }
 
     /// One whole pass: abandoned operations, dead requests' keys, expired
@@ -131,6 +170,17 @@ impl Reconciler {
         let expired = catalog.expired_deletions(self.retention_days).await?;
         self.purge_expired(&expired, &mut report).await;
         report.pruned = catalog.prune(self.keep).await?;
+        Ok(report)
+    }
+
+    /// The backups that are due, then retention. Runs on a loop of its own,
+    /// so a long backup never holds up a takeover.
+    pub async fn run_backups_once(&self) -> Result<PassReport, TenantsError> {
+        let mut report = PassReport::default();
+        let (backed_up, failed) = self.tenants.run_scheduled_backups(&self.backups).await?;
+        report.backed_up = backed_up;
+        report.backups_failed = failed;
+        report.backups_pruned = self.tenants.prune_backups(&self.backups).await?;
         Ok(report)
     }
 
@@ -187,17 +237,31 @@ impl Reconciler {
             Ok(None) => return None,
             Err(e) => return Some(Err(e.to_string())),
         };
-        // Drains and fleet runs go on where they stopped; every other kind
-        // is about one tenant's lifecycle.
+        // Drains and fleet runs go on where they stopped, in the
+        // background: they take minutes, and takeovers must not wait for
+        // them. Every other kind is about one tenant's lifecycle.
         let outcome = match OpKind::parse(&op.kind) {
-            Some(OpKind::Drain) => self
+            Some(OpKind::Drain) => {
+                let (tenants, op) = (self.tenants.clone(), op.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = tenants.resume_drain(&op, &lease).await {
+                        tracing::warn!(op = %op.id, error = %format!("{:#}", anyhow::Error::from(e)), "a resumed drain failed");
+                    }
+                });
+                Ok(())
+            }
+            Some(OpKind::FleetRun) => {
+                let (fleet, op) = (self.fleet.clone(), op.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = fleet.resume_run(&op, &lease).await {
+                        tracing::warn!(op = %op.id, error = %format!("{:#}", anyhow::Error::from(e)), "a resumed fleet run failed");
+                    }
+                });
+                Ok(())
+            }
+            Some(OpKind::RestoreAsNew) => self
                 .tenants
-                .resume_drain(op, &lease)
-                .await
-                .map_err(|e| format!("{:#}", anyhow::Error::from(e))),
-            Some(OpKind::FleetRun) => self
-                .fleet
-                .resume_run(op, &lease)
+                .abandon_restore_as_new(&lease)
                 .await
                 .map_err(|e| format!("{:#}", anyhow::Error::from(e))),
             _ => self

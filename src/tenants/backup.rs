@@ -1,26 +1,181 @@
 //! Backing up one root tenant: its database (`pg_dump -Fc`), its catalog
 //! records (settings, subtenants, domains) and a sealed manifest, in one
-//! archive file. A backup takes no operation lock: `pg_dump` reads one
-//! consistent snapshot while the tenant keeps working.
+//! encrypted archive. A backup takes no tenant lock: `pg_dump` reads one
+//! consistent snapshot while the tenant keeps working. Into the backup
+//! location it is a `backup` operation (which a cancel stops) and a row in
+//! `backups`; the CLI can also write one to a file.
 
 use std::path::Path;
 
-use super::{Tenants, TenantsError};
-use crate::backup::{write_archive, Manifest, TenantDocument, TenantSnapshot};
-use crate::catalog::TenantRecord;
+use uuid::Uuid;
+
+use super::{Started, Tenants, TenantsError};
+use crate::backup::{
+    write_archive, write_archive_to, BackupStore, Manifest, TenantDocument, TenantSnapshot,
+};
+use crate::catalog::{BackupReason, BackupRecord, Ending, OpKind, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
+use crate::operations::Lease;
+
+/// A dump made and the archive's contents gathered, ready to be written.
+struct Prepared {
+    manifest: Manifest,
+    document: TenantDocument,
+    dump: tempfile::NamedTempFile,
+}
 
 impl Tenants {
-    /// Writes the backup of root tenant `id` to `out`; returns its manifest.
+    /// Writes the backup of root tenant `id` to the file `out`; returns its
+    /// manifest.
     #[tracing::instrument(skip_all, fields(tenant.id = %id))]
     pub async fn backup(&self, id: TenantId, out: &Path) -> Result<Manifest, TenantsError> {
         let started = std::time::Instant::now();
-        let result = self.write_backup(id, out).await;
+        let result = async {
+            let record = self.backupable(id).await?;
+            let prepared = self
+                .prepare(&record, crate::backup::directory_of(out))
+                .await?;
+            let key = self.master_key.clone();
+            let out = out.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                write_archive(
+                    &out,
+                    &key,
+                    prepared.manifest,
+                    &prepared.document,
+                    prepared.dump.path(),
+                )
+            })
+            .await
+            .map_err(|e| TenantsError::copy("writing the archive", e))?
+            .map_err(TenantsError::from)
+        }
+        .await;
         crate::telemetry::metrics::record_operation("backup", started, result.is_ok());
         result
     }
 
-    async fn write_backup(&self, id: TenantId, out: &Path) -> Result<Manifest, TenantsError> {
+    /// The backup location, or why there is none.
+    pub fn backup_store(&self) -> Result<&BackupStore, TenantsError> {
+        self.backups.as_ref().ok_or(TenantsError::NoBackupLocation)
+    }
+
+    /// Begins a backup of root tenant `id` into the backup location; its
+    /// work runs when `run` is awaited.
+    pub async fn start_backup(
+        &self,
+        id: TenantId,
+        reason: BackupReason,
+    ) -> Result<Started<BackupRecord>, TenantsError> {
+        self.backup_store()?;
+        let record = self.backupable(id).await?;
+        let backup = Uuid::now_v7();
+        let lease = self
+            .ops
+            .begin_subject(
+                OpKind::Backup,
+                backup,
+                Some(id),
+                serde_json::json!({ "reason": reason.as_str() }),
+            )
+            .await?
+            .map_err(|_| TenantsError::Busy)?;
+        let tenants = self.clone();
+        let op = lease.op();
+        let run = async move {
+            let started = std::time::Instant::now();
+            let work = tenants.run_backup(&record, backup, reason, &lease);
+            let result = tokio::select! {
+                result = lease.guard(work) => result,
+                () = lease.cancelled() => {
+                    // The partial object is aborted with the dropped upload.
+                    lease.end(Ending::Cancelled, Some("cancelled"), Some("cancelled before the archive was whole")).await?;
+                    Err(TenantsError::Cancelled)
+                }
+            };
+            if let Err(e) = &result {
+                // A dump that failed is the backup's failure, not a move's.
+                let code = matches!(e, TenantsError::Dump(_) | TenantsError::Copy { .. })
+                    .then_some("backup_failed");
+                if !matches!(e, TenantsError::Abandoned(_) | TenantsError::Cancelled) {
+                    let _ = lease.end(Ending::Failed, code, Some(&e.to_string())).await;
+                }
+            }
+            crate::telemetry::metrics::record_operation("backup", started, result.is_ok());
+            result
+        };
+        Ok(Started {
+            op,
+            run: Some(Box::pin(run)),
+        })
+    }
+
+    async fn run_backup(
+        &self,
+        record: &TenantRecord,
+        backup: Uuid,
+        reason: BackupReason,
+        lease: &Lease,
+    ) -> Result<BackupRecord, TenantsError> {
+        let stored = self
+            .write_to_store(record, backup, reason, Some(lease))
+            .await?;
+        lease.end(Ending::Succeeded, None, None).await?;
+        Ok(stored)
+    }
+
+    /// Dumps the tenant and streams its encrypted archive into the backup
+    /// location, then records it.
+    async fn write_to_store(
+        &self,
+        record: &TenantRecord,
+        backup: Uuid,
+        reason: BackupReason,
+        lease: Option<&Lease>,
+    ) -> Result<BackupRecord, TenantsError> {
+        let store = self.backup_store()?.clone();
+        let scratch = std::env::temp_dir();
+        let prepared = self.prepare(record, &scratch).await?;
+        if let Some(lease) = lease {
+            lease.step("upload", None).await?;
+        }
+        let key = self.master_key.clone();
+        let object = store.key_for(record.id, backup, reason.as_str());
+        let schema_version = prepared.manifest.schema_version;
+        let (_, stored) = store
+            .upload(&object, move |out| {
+                write_archive_to(
+                    out,
+                    &key,
+                    prepared.manifest,
+                    &prepared.document,
+                    prepared.dump.path(),
+                )
+            })
+            .await?;
+        if let Some(lease) = lease {
+            lease
+                .progress(None, None, i64::try_from(stored.bytes).ok())
+                .await;
+        }
+        let row = BackupRecord {
+            id: backup,
+            tenant_id: record.id,
+            operation_id: lease.map(Lease::op),
+            location: stored.location,
+            bytes: i64::try_from(stored.bytes).unwrap_or(i64::MAX),
+            sha256: stored.sha256,
+            schema_version,
+            reason,
+            created_at: chrono::Utc::now(),
+        };
+        self.catalog.insert_backup(&row).await?;
+        tracing::info!(tenant.id = %record.id, backup = %backup, bytes = row.bytes, "backup written");
+        Ok(row)
+    }
+
+    /// A root tenant in a state that can be backed up.
+    async fn backupable(&self, id: TenantId) -> Result<TenantRecord, TenantsError> {
         let record = self.record(id).await?;
         if record.parent_id.is_some() {
             return Err(TenantsError::InvalidState {
@@ -37,18 +192,28 @@ impl Tenants {
                 status: record.status,
             });
         }
+        Ok(record)
+    }
+
+    /// Dumps the database into a temporary file in `scratch` and gathers
+    /// the catalog records and the manifest.
+    async fn prepare(
+        &self,
+        record: &TenantRecord,
+        scratch: &Path,
+    ) -> Result<Prepared, TenantsError> {
+        let id = record.id;
         let started_at = chrono::Utc::now();
-        let server = self.server_of(&record).await?;
+        let server = self.server_of(record).await?;
         let db = DbName::for_tenant(id);
         let config = self.provisioner.admin_config(&server, db.as_str())?;
-        let dir = crate::backup::directory_of(out);
         let dump = tempfile::Builder::new()
             .prefix(".tenant-dump-")
-            .tempfile_in(dir)
+            .tempfile_in(scratch)
             .map_err(|e| TenantsError::copy("creating the dump file", e))?;
         self.dump.dump(&config, dump.path()).await?;
         let document = TenantDocument {
-            tenant: snapshot(&record),
+            tenant: snapshot(record),
             subtenants: self
                 .catalog
                 .subtenants_of(id)
@@ -70,36 +235,24 @@ impl Tenants {
             finished_at: chrono::Utc::now(),
             parts: Default::default(),
         };
-        let key = self.master_key.clone();
-        let out = out.to_path_buf();
-        let manifest = tokio::task::spawn_blocking(move || {
-            write_archive(&out, &key, manifest, &document, dump.path())
+        Ok(Prepared {
+            manifest,
+            document,
+            dump,
         })
-        .await
-        .map_err(|e| TenantsError::copy("writing the archive", e))??;
-        Ok(manifest)
     }
-}
 
-impl Tenants {
-    /// Before a purge: the tenant's last backup, in the configured backup
-    /// location (`<location>/<tenant id>/<UTC time>-final.tpbackup`). A purge
-    /// whose final backup fails does not happen. Nothing to do without a
-    /// location.
+    /// Before a purge: the tenant's last backup, in the backup location
+    /// (kept by retention for good). A purge whose final backup fails does
+    /// not happen. Nothing to do without a location.
     pub(crate) async fn final_backup(&self, record: &TenantRecord) -> Result<(), TenantsError> {
-        let Some(location) = &self.backup_dir else {
+        if self.backups.is_none() {
             return Ok(());
-        };
-        let dir = location.join(record.id.to_string());
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| TenantsError::copy("creating the backup folder", e))?;
-        let out = dir.join(format!(
-            "{}-final.tpbackup",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ));
-        self.write_backup(record.id, &out).await?;
-        tracing::info!(tenant.id = %record.id, archive = %out.display(), "kept a final backup before the purge");
+        }
+        let stored = self
+            .write_to_store(record, Uuid::now_v7(), BackupReason::Final, None)
+            .await?;
+        tracing::info!(tenant.id = %record.id, archive = %stored.location, "kept a final backup before the purge");
         Ok(())
     }
 }

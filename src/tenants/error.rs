@@ -40,6 +40,14 @@ pub enum TenantsError {
     RestoreNeedsNew,
     #[error("the tenant is already on that server")]
     SameServer,
+    #[error("no backup location is configured (backup.location)")]
+    NoBackupLocation,
+    #[error("no such backup of this tenant")]
+    BackupNotFound,
+    #[error("the operation was cancelled")]
+    Cancelled,
+    #[error("the backup is of another tenant than the one it is recorded for")]
+    ForeignBackup,
     #[error("only a soft-deleted tenant can be purged: delete it first (without purge)")]
     NotDeleted,
     #[error(transparent)]

@@ -54,7 +54,8 @@ impl Transition {
             | OpKind::SubtenantPurge
             | OpKind::Drain
             | OpKind::FleetRun
-            | OpKind::Backup => return None,
+            | OpKind::Backup
+            | OpKind::RestoreAsNew => return None,
         })
     }
 

@@ -4,6 +4,7 @@
 //! effect and finished after it; the reconciler finishes what a crash cut off.
 
 mod backup;
+mod backup_schedule;
 mod clone_ids;
 mod create;
 mod drain;
@@ -13,6 +14,7 @@ mod migrate;
 mod relocate;
 mod restore_backup;
 mod restore_clone;
+mod restore_stored;
 mod resume;
 mod update;
 mod view;
@@ -48,8 +50,8 @@ pub struct Tenants {
     master_key: MasterKey,
     dump: DumpTools,
     ops: Operations,
-    /// Where purges keep a final backup (`backup.location`).
-    backup_dir: Option<std::path::PathBuf>,
+    /// The backup location (`backup.location`), when one is set.
+    backups: Option<crate::backup::BackupStore>,
 }
 
 impl Tenants {
@@ -65,13 +67,13 @@ impl Tenants {
             master_key,
             dump: DumpTools::locate(),
             ops,
-            backup_dir: None,
+            backups: None,
         }
     }
 
-    /// Purges keep a final backup in `dir` first.
-    pub fn with_final_backups(mut self, dir: Option<std::path::PathBuf>) -> Self {
-        self.backup_dir = dir;
+    /// Backups go to `store`; purges keep a final backup there first.
+    pub fn with_backup_store(mut self, store: Option<crate::backup::BackupStore>) -> Self {
+        self.backups = store;
         self
     }
 

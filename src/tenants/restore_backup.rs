@@ -49,16 +49,25 @@ impl Tenants {
         &self,
         archive: &VerifiedArchive,
     ) -> Result<RestoreReport, TenantsError> {
-        let id = archive.manifest.tenant_id;
-        let (record, lease) = match self
-            .ops
-            .begin(
-                id,
-                OpKind::RestoreBackup,
-                &serde_json::json!({ "mode": "same_tenant" }),
+        let (record, lease) = self
+            .begin_restore_in_place(
+                archive.manifest.tenant_id,
+                serde_json::json!({ "mode": "same_tenant" }),
             )
+            .await?;
+        lease
+            .guard(self.run_restore_in_place(&record, archive, &lease))
             .await
-        {
+    }
+
+    /// Begins an in-place restore: the tenant, read under its lock, must be
+    /// suspended or deleted (and not purged).
+    pub(super) async fn begin_restore_in_place(
+        &self,
+        id: TenantId,
+        params: serde_json::Value,
+    ) -> Result<(TenantRecord, Lease), TenantsError> {
+        let (record, lease) = match self.ops.begin(id, OpKind::RestoreBackup, &params).await {
             Ok(begun) => begun,
             Err(crate::catalog::CatalogError::TenantMissing) => {
                 return Err(TenantsError::RestoreNeedsNew)
@@ -82,12 +91,10 @@ impl Tenants {
             lease.discard().await?;
             return Err(refused);
         }
-        lease
-            .guard(self.run_restore_in_place(&record, archive, &lease))
-            .await
+        Ok((record, lease))
     }
 
-    async fn run_restore_in_place(
+    pub(super) async fn run_restore_in_place(
         &self,
         record: &TenantRecord,
         archive: &VerifiedArchive,

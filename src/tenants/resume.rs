@@ -63,9 +63,11 @@ impl Tenants {
                             .await?;
                         Ok(())
                     }
-                    OpKind::Drain | OpKind::FleetRun => Err(TenantsError::Inconsistent(
-                        "drains and fleet runs are resumed by the reconciler",
-                    )),
+                    OpKind::Drain | OpKind::FleetRun | OpKind::RestoreAsNew => {
+                        Err(TenantsError::Inconsistent(
+                            "drains and fleet runs are resumed by the reconciler",
+                        ))
+                    }
                     OpKind::Repair => {
                         lease
                             .fail(tenant_id, "interrupted; run doctor again")

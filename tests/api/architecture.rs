@@ -26,7 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Stores and tools, each over one kind of thing.
     ("catalog", &["config", "crypto", "domain", "sql"]),
     ("tenant_config", &["domain"]),
-    ("backup", &["crypto", "domain"]),
+    ("backup", &["config", "crypto", "domain"]),
     ("dump", &["local_pg", "sql"]),
     ("migrator", &["domain", "sql", "telemetry"]),
     ("embedded", &["config", "crypto", "local_pg"]),
@@ -44,15 +44,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "catalog", "domain", "failpoint", "migrator", "operations", "provisioner", "telemetry",
     ]),
     ("tenants", &[
-        "backup", "catalog", "crypto", "domain", "dump", "failpoint", "migrator", "operations",
-        "provisioner", "sql", "telemetry", "tenant_config",
+        "backup", "catalog", "config", "crypto", "domain", "dump", "failpoint", "migrator",
+        "operations", "provisioner", "sql", "telemetry", "tenant_config",
     ]),
     ("reconciler", &[
         "catalog", "config", "domain", "fleet", "operations", "provisioner", "telemetry", "tenants",
     ]),
     // The container that both the HTTP layer and the CLI build.
     ("services", &[
-        "catalog", "config", "crypto", "fleet", "migrator", "operations", "provisioner",
+        "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations", "provisioner",
         "reconciler", "servers", "tenants",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use

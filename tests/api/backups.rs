@@ -31,8 +31,14 @@ pub async fn checksums(server: &TestServer, db: &str) -> BTreeMap<String, TableC
 
 /// The CLI against `app`'s catalog; returns (exit code, stdout, stderr).
 pub async fn cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    cli_env(app, args, &[]).await
+}
+
+/// Like `cli`, with more environment variables.
+pub async fn cli_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenant-plane"))
         .args(args)
+        .envs(env.iter().copied())
         .env(
             "TENANT_PLANE_DATABASE_URL",
             app.server.url(&app.catalog_db).expose_secret(),

@@ -16,24 +16,34 @@ use crate::backups::{checksums, cli, master_key, populated_tenant};
 use crate::data_plane::ok_json;
 use crate::helpers::spawn_app;
 
+/// Rewrites an archive's parts with `edit`, decrypted and encrypted again
+/// with the installation's key: what an attacker holding the key but not
+/// the manifest's seal could make.
 fn rewrite(from: &Path, to: &Path, edit: impl Fn(&str, Vec<u8>) -> Vec<u8>) {
-    let mut archive = tar::Archive::new(std::fs::File::open(from).unwrap());
-    let mut builder = tar::Builder::new(std::fs::File::create(to).unwrap());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().to_string();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).unwrap();
-        let data = edit(&name, data);
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o600);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, &name, data.as_slice())
-            .unwrap();
+    let key = master_key();
+    let plain = tenant_plane::backup::decrypt(&key, std::fs::File::open(from).unwrap()).unwrap();
+    let mut archive = tar::Archive::new(plain);
+    let mut encrypted =
+        tenant_plane::backup::encrypt(&key, std::fs::File::create(to).unwrap()).unwrap();
+    {
+        let mut builder = tar::Builder::new(&mut encrypted);
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().to_string();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            let data = edit(&name, data);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o600);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, &name, data.as_slice())
+                .unwrap();
+        }
+        builder.finish().unwrap();
     }
-    builder.finish().unwrap();
+    encrypted.finish().unwrap();
 }
 
 #[tokio::test]
@@ -66,6 +76,16 @@ async fn a_tampered_or_truncated_archive_is_refused_and_changes_nothing() {
             data
         }
     });
+    // A byte changed in the encrypted file itself fails its authentication.
+    let garbled = dir.path().join("garbled.tpbackup");
+    let mut bytes = std::fs::read(&good).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&garbled, &bytes).unwrap();
+    assert!(matches!(
+        read_archive(&garbled, &master_key()),
+        Err(BackupError::Corrupt(_))
+    ));
     let truncated = dir.path().join("truncated.tpbackup");
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 
 use super::ApiError;
 use crate::auth::AuthError;
+use crate::backup::BackupError;
 use crate::catalog::CatalogError;
 use crate::fleet::FleetError;
 use crate::provisioner::ProvisionError;
@@ -177,6 +178,48 @@ impl From<TenantsError> for ApiError {
             )
             .with_retry_after(30)
             .with_source(e),
+            TenantsError::NoBackupLocation => ApiError::new(
+                StatusCode::CONFLICT,
+                "no_backup_location",
+                "this installation has no backup location (set backup.location)",
+            ),
+            TenantsError::BackupNotFound => {
+                ApiError::not_found("backup_not_found", "no such backup of this tenant")
+            }
+            TenantsError::Cancelled => ApiError::new(
+                StatusCode::CONFLICT,
+                "cancelled",
+                "the operation was cancelled",
+            ),
+            TenantsError::ForeignBackup => ApiError::new(
+                StatusCode::CONFLICT,
+                "backup_refused",
+                "the backup holds another tenant than the one it is recorded for",
+            ),
+            TenantsError::Backup(ref inner) => match inner {
+                BackupError::NotAnArchive(_)
+                | BackupError::Corrupt(_)
+                | BackupError::Unsealed
+                | BackupError::UnsupportedFormat(_) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "backup_refused",
+                    format!("the backup was refused before anything was touched: {inner}"),
+                ),
+                BackupError::Missing(_) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "backup_missing",
+                    "the backup's object is gone from the backup location",
+                )
+                .with_source(e),
+                BackupError::Location(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backup_location_unavailable",
+                    "the backup location cannot be reached; retry shortly",
+                )
+                .with_retry_after(30)
+                .with_source(e),
+                BackupError::Io(_) => ApiError::internal(e),
+            },
             TenantsError::Catalog(inner) => inner.into(),
             TenantsError::Provision(ProvisionError::Connect { .. }) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

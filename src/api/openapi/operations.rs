@@ -139,6 +139,12 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/v1/servers/{id}", "getServer", &[AUTH, PATH, &[(404, "server_not_found")]]),
     op("patch", "/v1/servers/{id}", "updateServer", &[AUTH, PATH, BODY, &[(404, "server_not_found")]]),
     op("post", "/v1/servers/{id}/drain", "drainServer", &[AUTH, PATH, &[(404, "server_not_found")]]),
+    // Backups.
+    op("post", "/v1/tenants/{id}/backups", "backupTenant", &[AUTH, TENANT, &[(409, "no_backup_location"), (409, "invalid_state"), (409, "not_a_root_tenant"), (503, "database_server_unavailable")]]),
+    op("get", "/v1/tenants/{id}/backups", "listBackups", &[AUTH, TENANT]),
+    op("get", "/v1/tenants/{id}/backups/{backup}", "getBackup", &[AUTH, TENANT, PATH, &[(404, "backup_not_found")]]),
+    op("post", "/v1/tenants/{id}/backups/{backup}/restore", "restoreBackup", &[AUTH, TENANT, PATH, LOCKED, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "restore_needs_new")]]),
+    op("post", "/v1/tenants/{id}/backups/{backup}/restore-as-new", "restoreBackupAsNew", &[AUTH, TENANT, PATH, BODY, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "tenant_busy")]]),
     // Operations.
     op("get", "/v1/operations", "listOperations", &[AUTH, QUERY]),
     op("get", "/v1/operations/{id}", "getOperation", &[AUTH, PATH, &[(404, "operation_not_found")]]),

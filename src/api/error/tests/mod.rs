@@ -186,6 +186,10 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::ServerNotFound, 404, "server_not_found"),
             (TenantsError::RestoreNeedsNew, 409, "restore_needs_new"),
             (TenantsError::SameServer, 409, "same_server"),
+            (TenantsError::NoBackupLocation, 409, "no_backup_location"),
+            (TenantsError::BackupNotFound, 404, "backup_not_found"),
+            (TenantsError::Cancelled, 409, "cancelled"),
+            (TenantsError::ForeignBackup, 409, "backup_refused"),
             (TenantsError::NotDeleted, 409, "tenant_not_deleted"),
             (
                 TenantsError::Abandoned(crate::operations::Abandoned),
@@ -197,8 +201,8 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::Dump(DumpError::NoHost), 503, "move_failed"),
             (
                 TenantsError::Backup(BackupError::Unsealed),
-                500,
-                "internal_error",
+                409,
+                "backup_refused",
             ),
             (TenantsError::Inconsistent("x"), 500, "internal_error"),
             (

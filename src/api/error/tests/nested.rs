@@ -95,10 +95,16 @@ fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
     check_nested(
         vec![
             (BackupError::Io(io()), 500, "internal_error"),
-            (BackupError::NotAnArchive("x".into()), 500, "internal_error"),
-            (BackupError::Corrupt("x".into()), 500, "internal_error"),
-            (BackupError::Unsealed, 500, "internal_error"),
-            (BackupError::UnsupportedFormat(9), 500, "internal_error"),
+            (BackupError::NotAnArchive("x".into()), 409, "backup_refused"),
+            (BackupError::Corrupt("x".into()), 409, "backup_refused"),
+            (BackupError::Unsealed, 409, "backup_refused"),
+            (BackupError::UnsupportedFormat(9), 409, "backup_refused"),
+            (
+                BackupError::Location("x".into()),
+                503,
+                "backup_location_unavailable",
+            ),
+            (BackupError::Missing("x".into()), 409, "backup_missing"),
         ],
         BackupError::COUNT,
         TenantsError::Backup,

@@ -1,0 +1,71 @@
+//! `backup.*`: where backups go, how often they are taken, how long kept.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// Where backups go: a folder (`file:///var/backups/tenant-plane`, or a
+    /// path; a relative one is taken from the working directory at start)
+    /// or an S3-compatible bucket (`s3://bucket/prefix`). When set, tenants
+    /// are backed up on a schedule, `POST /v1/tenants/{id}/backups` works,
+    /// and a purge first writes the tenant's final backup there (and does
+    /// not happen if that fails). `TENANT_PLANE_BACKUP_LOCATION`; unset by
+    /// default.
+    pub location: Option<String>,
+    /// The S3 endpoint, for a bucket not on AWS (`http://127.0.0.1:9000`).
+    /// `TENANT_PLANE_BACKUP_S3_ENDPOINT`; else `AWS_ENDPOINT_URL`.
+    pub s3_endpoint: Option<String>,
+    /// `TENANT_PLANE_BACKUP_S3_REGION`; else `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    pub s3_region: Option<String>,
+    /// `TENANT_PLANE_BACKUP_S3_ACCESS_KEY_ID`; else `AWS_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// `TENANT_PLANE_BACKUP_S3_SECRET_ACCESS_KEY`; else `AWS_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Allow a plain-HTTP endpoint (a test or a private network).
+    /// `TENANT_PLANE_BACKUP_S3_ALLOW_HTTP`, default false.
+    pub s3_allow_http: bool,
+    /// Hours between scheduled backups of a tenant, per tier (0: none).
+    /// `TENANT_PLANE_BACKUP_EVERY_HOURS_FREE` (default 24), `…_STANDARD`
+    /// (24) and `…_ENTERPRISE` (6).
+    pub every_hours_free: u32,
+    pub every_hours_standard: u32,
+    pub every_hours_enterprise: u32,
+    /// Retention: the newest backup of each of the last `keep_daily` days
+    /// and of each of the last `keep_weekly` weeks is kept, the rest are
+    /// pruned from the location (a purge's final backup is never pruned).
+    /// `TENANT_PLANE_BACKUP_KEEP_DAILY` (default 7), `…_KEEP_WEEKLY` (4).
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            location: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+            every_hours_free: 24,
+            every_hours_standard: 24,
+            every_hours_enterprise: 6,
+            keep_daily: 7,
+            keep_weekly: 4,
+        }
+    }
+}
+
+impl BackupSettings {
+    /// Hours between a tier's scheduled backups; `None`: not scheduled.
+    pub fn every(&self, tier: crate::domain::Tier) -> Option<std::time::Duration> {
+        let hours = match tier {
+            crate::domain::Tier::Free => self.every_hours_free,
+            crate::domain::Tier::Standard => self.every_hours_standard,
+            crate::domain::Tier::Enterprise => self.every_hours_enterprise,
+        };
+        (hours > 0).then(|| std::time::Duration::from_secs(u64::from(hours) * 3600))
+    }
+}
