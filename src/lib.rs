@@ -15,6 +15,7 @@ pub mod directory;
 pub mod domain;
 pub mod dump;
 pub mod embedded;
+pub mod events;
 pub mod failpoint;
 pub mod fleet;
 pub mod local_pg;

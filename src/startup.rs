@@ -20,6 +20,7 @@ use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::control_audit::Denials;
 use crate::directory::Directory;
+use crate::events::{EventBus, Webhooks};
 use crate::router::{self, Router};
 use crate::services::Services;
 use crate::telemetry;
@@ -75,12 +76,22 @@ impl Application {
         let settings = Arc::new(settings);
         let denials = Denials::new(&services.catalog).context("the denial writer's pool")?;
         let denial_writer = denials.spawn_writer(shutdown.clone());
+        let events = EventBus::new();
+        let mut workers =
+            vec![events.spawn_listener(services.catalog.config().clone(), shutdown.clone())];
+        let webhooks = Webhooks::new(services.catalog.clone(), &settings.webhooks)
+            .await
+            .context("reading the newest event for the webhooks")?;
+        if let Some(webhooks) = webhooks {
+            workers.push(webhooks.spawn(&events, shutdown.clone()));
+        }
         let state = web::Data::new(AppState::new(
             services,
             router,
             JwtKeys::hs256(&secret)?,
             settings.clone(),
             denials,
+            events,
         ));
         let gauges = api::spawn_gauges(
             state.clone(),
@@ -93,14 +104,17 @@ impl Application {
             server,
             state,
             shutdown,
-            workers: vec![
-                reconciler,
-                listener_task,
-                reaper,
-                metrics_upkeep,
-                gauges,
-                denial_writer,
-            ],
+            workers: workers
+                .into_iter()
+                .chain([
+                    reconciler,
+                    listener_task,
+                    reaper,
+                    metrics_upkeep,
+                    gauges,
+                    denial_writer,
+                ])
+                .collect(),
         })
     }
 

@@ -9,6 +9,7 @@ mod data;
 mod denial;
 mod domains;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod idempotency;
@@ -57,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(migrations::routes)
         .configure(operations::routes)
         .configure(backups::routes)
+        .configure(events::routes)
         .configure(api_keys::routes)
         .configure(domains::routes)
         .default_service(web::to(extract::not_found));

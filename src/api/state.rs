@@ -9,6 +9,7 @@ use crate::auth::JwtKeys;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::control_audit::Denials;
+use crate::events::EventBus;
 use crate::fleet::Fleet;
 use crate::reconciler::Reconciler;
 use crate::router::Router;
@@ -23,6 +24,7 @@ pub struct AppState {
     settings: Arc<Settings>,
     denials: Denials,
     throttle: Throttle,
+    events: EventBus,
 }
 
 impl AppState {
@@ -32,8 +34,10 @@ impl AppState {
         jwt: JwtKeys,
         settings: Arc<Settings>,
         denials: Denials,
+        events: EventBus,
     ) -> Self {
         Self {
+            events,
             throttle: Throttle::new(settings.http.denials_per_minute),
             services,
             router,
@@ -41,6 +45,11 @@ impl AppState {
             settings,
             denials,
         }
+    }
+
+    /// Wakes the event streams (`GET /v1/events`).
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     pub fn denials(&self) -> &Denials {

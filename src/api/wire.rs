@@ -57,6 +57,43 @@ impl utoipa::PartialSchema for PageLimit {
 
 impl utoipa::ToSchema for PageLimit {}
 
+/// The largest sequence number the API takes: the largest integer a JSON
+/// number holds exactly (2^53 - 1), which clients in any language can send.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
+
+/// An event or delivery number from the query string or a header: a whole
+/// number from 0 to `MAX_SEQUENCE` ("42" or "42.0"); anything else is 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequence(pub i64);
+
+impl Sequence {
+    pub fn parse(text: &str) -> Option<Self> {
+        let n: f64 = text.trim().parse().ok()?;
+        (n.fract() == 0.0 && (0.0..=MAX_SEQUENCE as f64).contains(&n)).then_some(Self(n as i64))
+    }
+}
+
+impl<'de> Deserialize<'de> for Sequence {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("must be a whole number from 0 to {MAX_SEQUENCE}"))
+        })
+    }
+}
+
+impl utoipa::PartialSchema for Sequence {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(MAX_SEQUENCE))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Sequence {}
+
 /// A server's admin DSN as the API takes it: the URL form that parses, with
 /// a user, one host, an optional port and database, and no characters that
 /// need percent-encoding. (The CLI also takes the `host=… user=…` form.)

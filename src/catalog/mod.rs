@@ -5,6 +5,7 @@
 mod api_keys;
 mod backups;
 mod error;
+mod events;
 mod fencing;
 mod gauges;
 mod idempotency;
@@ -30,6 +31,7 @@ use tokio_postgres::NoTls;
 pub use api_keys::ApiKeyRecord;
 pub use backups::{BackupReason, BackupRecord};
 pub use error::CatalogError;
+pub use events::{DeliveryRecord, EventRecord, EVENTS_CHANNEL};
 pub use fencing::{Fence, FenceGuard, Operation, Owner, OWNER_LOCK_CLASS};
 pub use gauges::FleetCounts;
 pub use idempotency::{IdempotencyClaim, StoredResponse};

@@ -1,7 +1,8 @@
 //! Pruning what the catalog no longer needs, in small batches so that no
 //! delete holds many rows or a long lock: audit events, finished
 //! idempotency keys, finished operations and migration-run ledgers, and the
-//! per-minute denial counts.
+//! per-minute denial counts, and events (with their webhook deliveries)
+//! as long as operations.
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub struct Pruned {
     pub idempotency_keys: u64,
     pub operations: u64,
     pub migration_runs: u64,
+    pub events: u64,
 }
 
 impl Pruned {
@@ -51,6 +53,8 @@ const OPERATIONS: &str = "DELETE FROM operations WHERE id IN (
     SELECT id FROM operations
      WHERE finished_at < now() - make_interval(secs => $1)
        AND state IN ('succeeded', 'failed', 'cancelled', 'rolled_back') LIMIT $2)";
+const EVENTS: &str = "DELETE FROM events WHERE id IN (
+    SELECT id FROM events WHERE at < now() - make_interval(secs => $1) LIMIT $2)";
 const RUNS: &str = "DELETE FROM migration_runs WHERE id IN (
     SELECT id FROM migration_runs
      WHERE finished_at < now() - make_interval(secs => $1)
@@ -65,6 +69,7 @@ impl Catalog {
             idempotency_keys: self.prune_batches(IDEMPOTENCY, keep.idempotency).await?,
             operations: self.prune_batches(OPERATIONS, keep.operations).await?,
             migration_runs: self.prune_batches(RUNS, keep.operations).await?,
+            events: self.prune_batches(EVENTS, keep.operations).await?,
         })
     }
 

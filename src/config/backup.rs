@@ -1,4 +1,5 @@
-//! `backup.*`: where backups go, how often they are taken, how long kept.
+//! `backup.*`: where backups go, how often they are taken, how long kept;
+//! and `webhooks.*`: where events are sent.
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -67,5 +68,31 @@ impl BackupSettings {
             crate::domain::Tier::Enterprise => self.every_hours_enterprise,
         };
         (hours > 0).then(|| std::time::Duration::from_secs(u64::from(hours) * 3600))
+    }
+}
+
+/// Outbound webhooks, one endpoint per installation: the events
+/// `tenant.created`, `tenant.suspended`, `tenant.deleted`, `tenant.purged`,
+/// `operation.succeeded`, `operation.failed` and `migration_run.finished`,
+/// each body signed with HMAC-SHA256 of the secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// `TENANT_PLANE_WEBHOOKS_URL`; unset (no webhooks) by default.
+    pub url: Option<String>,
+    /// The signing secret, at least 16 characters. `TENANT_PLANE_WEBHOOKS_SECRET`.
+    pub secret: Option<SecretString>,
+    /// Attempts before a delivery is given up (backoff doubles from 1 s to
+    /// an hour). `TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS`, default 12.
+    pub max_attempts: u32,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secret: None,
+            max_attempts: 12,
+        }
     }
 }

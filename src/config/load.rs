@@ -15,8 +15,9 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "backup",
+    "webhooks",
     "retention",
     "router",
     "metrics",
@@ -188,6 +189,25 @@ impl Settings {
                     "backup.location",
                     "must be a folder (file:///path, or a path) or a bucket (s3://bucket/prefix)"
                         .into(),
+                ));
+            }
+        }
+        if let Some(url) = &self.webhooks.url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "webhooks.url",
+                    "must be an http:// or https:// URL".into(),
+                ));
+            }
+            let secret = self
+                .webhooks
+                .secret
+                .as_ref()
+                .map(|s| s.expose_secret().len());
+            if secret.unwrap_or(0) < 16 {
+                return Err(invalid(
+                    "webhooks.secret",
+                    "must be set, at least 16 characters, when webhooks.url is".into(),
                 ));
             }
         }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use backup::BackupSettings;
+pub use backup::{BackupSettings, WebhookSettings};
 pub use load::ConfigError;
 pub use paths::{absolute, parse_absolute};
 
@@ -48,6 +48,7 @@ pub struct Settings {
     pub router: RouterSettings,
     pub metrics: MetricsSettings,
     pub backup: BackupSettings,
+    pub webhooks: WebhookSettings,
     pub retention: RetentionSettings,
 }
 
@@ -185,6 +186,7 @@ impl Default for Settings {
             router: RouterSettings::default(),
             metrics: MetricsSettings::default(),
             backup: BackupSettings::default(),
+            webhooks: WebhookSettings::default(),
             retention: RetentionSettings::default(),
             master_key: None,
         }

@@ -35,6 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("directory", &["catalog", "crypto", "domain"]),
     ("operations", &["catalog", "domain"]),
     ("control_audit", &["catalog", "domain", "telemetry"]),
+    ("events", &["catalog", "config"]),
     ("auth", &["catalog", "config", "domain"]),
     ("data", &["domain", "sql", "tenant_config", "telemetry"]),
     // Orchestrators: the router reads only through the directory.
@@ -59,11 +60,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // anything below it.
     ("api", &[
         "auth", "backup", "catalog", "config", "control_audit", "crypto", "data", "directory",
-        "domain", "dump", "fleet", "migrator", "operations", "provisioner", "reconciler",
+        "domain", "dump", "events", "fleet", "migrator", "operations", "provisioner", "reconciler",
         "router", "servers", "services", "sql", "telemetry", "tenant_config", "tenants",
     ]),
     ("startup", &[
-        "api", "auth", "config", "control_audit", "directory", "router", "services", "telemetry",
+        "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
+        "telemetry",
     ]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.

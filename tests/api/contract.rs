@@ -360,7 +360,12 @@ async fn requests_generated_from_the_spec_are_accepted_when_valid_refused_with_4
                 }
             };
             let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
+            // An event stream never ends: its status and type are the answer.
+            let body: Value = if is_event_stream(&response) {
+                Value::Null
+            } else {
+                response.json().await.unwrap_or(Value::Null)
+            };
             let code = body["error"]["code"].as_str().unwrap_or("").to_string();
             let label = format!("{} {} ({}) -> {status} {code}", op.method, op.path, op.id);
             *tally
@@ -410,4 +415,13 @@ fn url_escape(s: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// Whether the answer is an endless `text/event-stream`.
+pub fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }

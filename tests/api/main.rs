@@ -19,6 +19,7 @@ mod data_routing;
 mod doctor;
 mod embedded;
 mod errors;
+mod events;
 mod faults;
 mod first_run;
 mod fuzz;

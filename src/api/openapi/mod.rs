@@ -16,7 +16,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::operations as long_operations;
-use super::{api_keys, backups, data, domains, health, migrations, servers, tenants};
+use super::{api_keys, backups, data, domains, events, health, migrations, servers, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,9 +37,10 @@ use super::{api_keys, backups, data, domains, health, migrations, servers, tenan
         servers::list, servers::show, servers::register, servers::update, servers::drain, tenants::relocate::move_tenant,
         long_operations::list, long_operations::show, long_operations::cancel,
         backups::take, backups::list, backups::show, backups::restore, backups::restore_as_new,
+        events::stream, events::deliveries,
         super::metrics::render, openapi_json,
     ),
-    components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit, long_operations::OperationKind, long_operations::OperationState)),
+    components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit, super::wire::Sequence, long_operations::OperationKind, long_operations::OperationState, events::DeliveryState)),
     modifiers(&BearerAuth, &Operations, &Conditional)
 )]
 pub struct ApiDoc;

@@ -145,6 +145,9 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/v1/tenants/{id}/backups/{backup}", "getBackup", &[AUTH, TENANT, PATH, &[(404, "backup_not_found")]]),
     op("post", "/v1/tenants/{id}/backups/{backup}/restore", "restoreBackup", &[AUTH, TENANT, PATH, LOCKED, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "restore_needs_new")]]),
     op("post", "/v1/tenants/{id}/backups/{backup}/restore-as-new", "restoreBackupAsNew", &[AUTH, TENANT, PATH, BODY, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "tenant_busy")]]),
+    // Events.
+    op("get", "/v1/events", "streamEvents", &[AUTH, QUERY, &[(400, "invalid_last_event_id")]]),
+    op("get", "/v1/webhooks/deliveries", "listWebhookDeliveries", &[AUTH, QUERY]),
     // Operations.
     op("get", "/v1/operations", "listOperations", &[AUTH, QUERY]),
     op("get", "/v1/operations/{id}", "getOperation", &[AUTH, PATH, &[(404, "operation_not_found")]]),
