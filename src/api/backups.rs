@@ -66,7 +66,8 @@ pub async fn take(
     accepted(&state, started.op, started.run, |_| Box::pin(async {})).await
 }
 
-/// `GET /v1/tenants/{id}/backups`: the kept backups, newest first.
+/// `GET /v1/tenants/{id}/backups`: the kept backups, newest first (a
+/// purged tenant's too).
 #[utoipa::path(get, path = "/v1/tenants/{id}/backups", tag = "backups", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's kept backups", body = BackupList), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     principal: Principal,
@@ -74,7 +75,11 @@ pub async fn list(
     id: super::tenants::TenantPath,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
-    state.tenants().show(id.0).await?;
+    // A purged tenant's backups (its final one) are still listed: they are
+    // what restore-as-new brings it back from.
+    if state.catalog().get_tenant(id.0).await?.is_none() {
+        return Err(crate::tenants::TenantsError::NotFound.into());
+    }
     let backups = state.catalog().list_backups(id.0).await?;
     Ok(HttpResponse::Ok().json(BackupList { backups }))
 }

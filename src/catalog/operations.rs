@@ -19,7 +19,8 @@ use super::tenants::{tenant_from_row, TenantRecord, TENANT_COLUMNS};
 use super::{Catalog, CatalogError};
 use crate::domain::{TenantId, TenantStatus, Tier};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What an operation does; also the API's `kind` (`GET /v1/operations?kind=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     CreateTenant,

@@ -31,12 +31,7 @@ impl Fleet {
             .await?
         {
             Ok(lease) => lease,
-            Err(running) => {
-                return Ok(Started {
-                    op: running,
-                    run: None,
-                })
-            }
+            Err(running) => return Ok(Started::already(running)),
         };
         let fleet = self.clone();
         let op = lease.op();
@@ -45,10 +40,7 @@ impl Fleet {
                 .guard(fleet.execute_under(run, progress, &lease))
                 .await
         };
-        Ok(Started {
-            op,
-            run: Some(Box::pin(work)),
-        })
+        Ok(Started::new(op, work))
     }
 
     /// Runs `run` to its end (the CLI).

@@ -16,6 +16,7 @@ mod instance;
 mod lease;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,21 @@ pub struct Abandoned;
 pub struct Started<T, E> {
     pub op: Uuid,
     pub run: Option<futures_util::future::BoxFuture<'static, Result<T, E>>>,
+}
+
+impl<T, E> Started<T, E> {
+    /// Operation `op`, whose work `run` is.
+    pub fn new(op: Uuid, run: impl Future<Output = Result<T, E>> + Send + 'static) -> Self {
+        Self {
+            op,
+            run: Some(Box::pin(run)),
+        }
+    }
+
+    /// An equal operation, `op`, runs already: nothing new to do.
+    pub fn already(op: Uuid) -> Self {
+        Self { op, run: None }
+    }
 }
 
 /// The intervals of the ownership protocol, all derived from the takeover

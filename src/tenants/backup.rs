@@ -104,10 +104,7 @@ impl Tenants {
             crate::telemetry::metrics::record_operation("backup", started, result.is_ok());
             result
         };
-        Ok(Started {
-            op,
-            run: Some(Box::pin(run)),
-        })
+        Ok(Started::new(op, run))
     }
 
     async fn run_backup(

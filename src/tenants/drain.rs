@@ -49,12 +49,7 @@ impl Tenants {
             .await?
         {
             Ok(lease) => lease,
-            Err(running) => {
-                return Ok(Started {
-                    op: running,
-                    run: None,
-                })
-            }
+            Err(running) => return Ok(Started::already(running)),
         };
         let tenants = self.clone();
         let op = lease.op();
@@ -63,10 +58,7 @@ impl Tenants {
                 .guard(tenants.run_drain(server, 0, &lease, progress))
                 .await
         };
-        Ok(Started {
-            op,
-            run: Some(Box::pin(run)),
-        })
+        Ok(Started::new(op, run))
     }
 
     /// Drains `server` and answers when it is done (the CLI).

@@ -182,10 +182,7 @@ impl Tenants {
                 .guard(tenants.finish_transition(&record, transition, &lease))
                 .await
         };
-        Ok(Some(Started {
-            op,
-            run: Some(Box::pin(run)),
-        }))
+        Ok(Some(Started::new(op, run)))
     }
 
     /// The side effect, then the catalog change. Idempotent, so the

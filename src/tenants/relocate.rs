@@ -88,10 +88,7 @@ impl Tenants {
             crate::telemetry::metrics::record_operation("move", started, result.is_ok());
             result
         };
-        Ok(super::Started {
-            op,
-            run: Some(Box::pin(run)),
-        })
+        Ok(super::Started::new(op, run))
     }
 
     async fn run_move(
@@ -191,7 +188,13 @@ impl Tenants {
             .tempfile()
             .map_err(|e| TenantsError::copy("creating the dump file", e))?;
         self.dump.dump(&source_config, file.path()).await?;
+        // Progress: the copy's size, then its three steps (dump, restore, verify).
+        let copied = tokio::fs::metadata(file.path()).await.map(|m| m.len()).ok();
+        lease
+            .progress(Some(1), Some(3), copied.and_then(|b| i64::try_from(b).ok()))
+            .await;
         self.dump.restore(&target_config, file.path()).await?;
+        lease.progress(Some(2), None, None).await;
         let (before, after) = (
             table_checksums(&source_config).await?,
             table_checksums(&target_config).await?,
@@ -202,6 +205,7 @@ impl Tenants {
                 source: None,
             });
         }
+        lease.progress(Some(3), None, None).await;
         if record.status == TenantStatus::Active {
             self.provisioner
                 .grant_tenant_connect(target, db.as_str(), db)

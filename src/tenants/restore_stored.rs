@@ -90,10 +90,7 @@ impl Tenants {
                         })
                         .await
                 };
-                Ok(Started {
-                    op,
-                    run: Some(Box::pin(run)),
-                })
+                Ok(Started::new(op, run))
             }
             RestoreTarget::AsNew { slug } => {
                 let lease = self
@@ -120,10 +117,7 @@ impl Tenants {
                         .await?;
                     result
                 };
-                Ok(Started {
-                    op,
-                    run: Some(Box::pin(run)),
-                })
+                Ok(Started::new(op, run))
             }
         }
     }

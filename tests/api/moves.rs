@@ -97,6 +97,11 @@ async fn a_tenant_moves_under_read_write_traffic_without_losing_an_acknowledged_
     assert_eq!(op["state"], "succeeded", "{op}");
     assert_eq!(op["kind"], "move");
     assert_eq!(op["tenant_id"], tid.to_string());
+    assert_eq!(op["progress"]["done"], 3, "dump, restore, verify: {op}");
+    assert!(
+        op["progress"]["bytes"].as_i64().unwrap() > 0,
+        "the copy's size: {op}"
+    );
     let moved = ok_json(
         app.admin(Method::GET, &format!("/v1/tenants/{tid}"), None)
             .await,

@@ -134,6 +134,40 @@ async fn a_purge_keeps_a_final_backup_where_a_backup_location_is_set() {
     let verified =
         tenant_plane::backup::read_archive(&archive, &crate::backups::master_key()).unwrap();
     assert_eq!(verified.manifest.tenant_id, tid);
+    // The purged tenant's final backup is listed, and brings it back as a
+    // new tenant, its rows with it.
+    let listed = ok_json(
+        app.admin(Method::GET, &format!("/v1/tenants/{tid}/backups"), None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed["backups"][0]["reason"], "final", "{listed}");
+    let backup = listed["backups"][0]["id"].as_str().unwrap();
+    let op = app
+        .follow(
+            app.admin(
+                Method::POST,
+                &format!("/v1/tenants/{tid}/backups/{backup}/restore-as-new"),
+                Some(json!({ "slug": "kept-last-again" })),
+            )
+            .await,
+        )
+        .await;
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let again = ok_json(
+        app.admin(Method::GET, op["result"].as_str().unwrap(), None)
+            .await,
+        200,
+    )
+    .await;
+    let admin = app.token(Role::TenantAdmin, Some(id(&again)), None);
+    let agents = ok_json(
+        crate::data_plane::call(&app, Method::GET, "/v1/agents", &admin, None, None).await,
+        200,
+    )
+    .await;
+    assert!(agents.to_string().contains("remembered"), "{agents}");
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ use super::{api_keys, backups, data, domains, events, health, migrations, server
         events::stream, events::deliveries,
         super::metrics::render, openapi_json,
     ),
-    components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit, super::wire::Sequence, long_operations::OperationKind, long_operations::OperationState, events::DeliveryState)),
+    components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit, super::wire::Sequence, crate::catalog::OpKind, long_operations::OperationState, events::DeliveryState)),
     modifiers(&BearerAuth, &Operations, &Conditional)
 )]
 pub struct ApiDoc;
