@@ -115,18 +115,7 @@ async fn set_up(rig: &Rig, family: Family, round: usize, dir: &std::path::Path) 
         Some(s) => s["id"].as_str().unwrap().to_string(),
         None => rig.register_second(&replica).await,
     };
-    let servers = rig
-        .ok(&replica, Method::GET, "/v1/servers", None, 200)
-        .await;
-    let catalog_server = servers["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "catalog")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let catalog_server = rig.catalog_server(&replica).await;
     let mut setup = Setup {
         tenant: None,
         second,

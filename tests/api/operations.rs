@@ -199,17 +199,42 @@ async fn three_tenants(
         200,
     )
     .await;
-    let servers = rig.ok(replica, Method::GET, "/v1/servers", None, 200).await;
-    let catalog = servers["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "catalog")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (catalog, acknowledged)
+    (rig.catalog_server(replica).await, acknowledged)
+}
+
+/// A replica stopped (SIGSTOP) the first time it reached `point`, in the
+/// middle of the long action `method path` (given the catalog server's id)
+/// that it began on three tenants.
+struct StoppedMidway {
+    rig: Rig,
+    first: Replica,
+    catalog: String,
+    acknowledged: BTreeMap<tenant_plane::domain::TenantId, i64>,
+    location: String,
+    begun: Value,
+}
+
+async fn stopped_midway(
+    tag: &str,
+    point: &str,
+    method: Method,
+    path: impl FnOnce(&str) -> String,
+    body: Option<Value>,
+) -> StoppedMidway {
+    let rig = Rig::new(tag).await;
+    let first = rig.replica(Some((point, "1*return(stop)"))).await;
+    rig.log_finishes().await;
+    let (catalog, acknowledged) = three_tenants(&rig, &first, &tag.replace('_', "-")).await;
+    let (location, begun) = begin(&rig, &first, method, &path(&catalog), body).await;
+    first.stopped(Duration::from_secs(60)).await;
+    StoppedMidway {
+        rig,
+        first,
+        catalog,
+        acknowledged,
+        location,
+        begun,
+    }
 }
 
 /// Starts a long action on `replica`; returns its operation's path.
@@ -251,21 +276,21 @@ async fn shut_down(mut replica: Replica) {
 
 #[tokio::test]
 async fn a_drain_interrupted_by_a_shutdown_is_resumed_by_the_next_process_and_moves_every_tenant() {
-    let rig = Rig::new("resume_drain").await;
-    let first = rig
-        .replica(Some(("drain.between_moves", "1*return(stop)")))
-        .await;
-    rig.log_finishes().await;
-    let (catalog, acknowledged) = three_tenants(&rig, &first, "resumed-drain").await;
-    let (location, before) = begin(
-        &rig,
-        &first,
+    let StoppedMidway {
+        rig,
+        first,
+        catalog,
+        acknowledged,
+        location,
+        begun: before,
+    } = stopped_midway(
+        "resume_drain",
+        "drain.between_moves",
         Method::POST,
-        &format!("/v1/servers/{catalog}/drain"),
+        |catalog| format!("/v1/servers/{catalog}/drain"),
         None,
     )
     .await;
-    first.stopped(Duration::from_secs(60)).await;
     shut_down(first).await;
     let next = rig.replica(None).await;
     let op = finished(&rig, &next, &location).await;
@@ -293,21 +318,20 @@ async fn a_drain_interrupted_by_a_shutdown_is_resumed_by_the_next_process_and_mo
 
 #[tokio::test]
 async fn a_fleet_run_interrupted_by_a_shutdown_is_resumed_by_the_next_process_to_its_end() {
-    let rig = Rig::new("resume_fleet").await;
-    let first = rig
-        .replica(Some(("fleet.between_items", "1*return(stop)")))
-        .await;
-    rig.log_finishes().await;
-    let (_, acknowledged) = three_tenants(&rig, &first, "resumed-run").await;
-    let (location, _) = begin(
-        &rig,
-        &first,
+    let StoppedMidway {
+        rig,
+        first,
+        acknowledged,
+        location,
+        ..
+    } = stopped_midway(
+        "resume_fleet",
+        "fleet.between_items",
         Method::POST,
-        "/v1/migrations/runs",
+        |_| "/v1/migrations/runs".to_string(),
         Some(json!({ "concurrency": 1, "canary": 0, "verify": true })),
     )
     .await;
-    first.stopped(Duration::from_secs(60)).await;
     shut_down(first).await;
     let next = rig.replica(None).await;
     let op = finished(&rig, &next, &location).await;
@@ -332,22 +356,22 @@ async fn a_fleet_run_interrupted_by_a_shutdown_is_resumed_by_the_next_process_to
 
 #[tokio::test]
 async fn a_cancelled_drain_stops_between_two_moves_and_says_so() {
-    let rig = Rig::new("cancel_drain").await;
-    let first = rig
-        .replica(Some(("drain.between_moves", "1*return(stop)")))
-        .await;
-    let other = rig.replica(None).await;
-    rig.log_finishes().await;
-    let (catalog, acknowledged) = three_tenants(&rig, &other, "cancelled-drain").await;
-    let (location, _) = begin(
-        &rig,
-        &first,
+    let StoppedMidway {
+        rig,
+        first,
+        catalog,
+        acknowledged,
+        location,
+        ..
+    } = stopped_midway(
+        "cancel_drain",
+        "drain.between_moves",
         Method::POST,
-        &format!("/v1/servers/{catalog}/drain"),
+        |catalog| format!("/v1/servers/{catalog}/drain"),
         None,
     )
     .await;
-    first.stopped(Duration::from_secs(60)).await;
+    let other = rig.replica(None).await;
     // Another replica takes the cancel; the one running the drain sees it
     // before its next move.
     let asked = rig

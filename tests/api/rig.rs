@@ -242,6 +242,22 @@ impl Rig {
         id
     }
 
+    /// The id of the catalog's own server, as `replica` lists it.
+    pub async fn catalog_server(&self, replica: &Replica) -> String {
+        let servers = self
+            .ok(replica, Method::GET, "/v1/servers", None, 200)
+            .await;
+        servers["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "catalog")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Registers the second server; returns its id.
     pub async fn register_second(&self, replica: &Replica) -> String {
         let server = self
