@@ -1,5 +1,5 @@
-//! Named failpoints in the steps of create, purge, move, restore, drain and
-//! fleet runs.
+//! Named failpoints in the steps of create, purge, move, restore, drain, fleet
+//! runs and backups.
 //! They compile to nothing unless the `failpoints` feature is on (the test
 //! suite turns it on). With it, `FAILPOINTS="move.after_switch=return(kill)"`
 //! makes the process kill itself with SIGKILL when it reaches that step, and
@@ -24,6 +24,7 @@ pub const NAMES: &[&str] = &[
     "restore.after_swap",
     "drain.between_moves",
     "fleet.between_items",
+    "backup.before_upload",
 ];
 
 /// Marks a step: `failpoint!("move.after_switch")`.

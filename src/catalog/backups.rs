@@ -70,7 +70,48 @@ fn from_row(r: &tokio_postgres::Row) -> BackupRecord {
     }
 }
 
+/// The advisory lock class of the scheduled-backup pass ("tpbk").
+const SCHEDULE_LOCK_CLASS: i32 = 0x7470_626b;
+
+/// Held while one replica runs the scheduled-backup pass; dropping it ends
+/// its session, which frees the lock (so does the process dying).
+pub struct ScheduleLock {
+    _client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ScheduleLock {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
 impl Catalog {
+    /// The scheduled-backup pass's lock, on a session of its own; `None`
+    /// while another replica runs the pass, so no tenant is backed up twice.
+    pub async fn try_schedule_lock(&self) -> Result<Option<ScheduleLock>, CatalogError> {
+        let (client, connection) = self
+            .config()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(CatalogError::Connect)?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let held: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, 0)",
+                &[&SCHEDULE_LOCK_CLASS],
+            )
+            .await?
+            .get(0);
+        let lock = ScheduleLock {
+            _client: client,
+            driver,
+        };
+        Ok(held.then_some(lock))
+    }
+
     pub async fn insert_backup(&self, b: &BackupRecord) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;
         client

@@ -85,19 +85,27 @@ impl Tenants {
         let run = async move {
             let started = std::time::Instant::now();
             let work = tenants.run_backup(&record, backup, reason, &lease);
+            // A cancel drops the work where it stands: a partial upload is
+            // aborted with it, and nothing is recorded.
             let result = tokio::select! {
                 result = lease.guard(work) => result,
-                () = lease.cancelled() => {
-                    // The partial object is aborted with the dropped upload.
-                    lease.end(Ending::Cancelled, Some("cancelled"), Some("cancelled before the archive was whole")).await?;
-                    Err(TenantsError::Cancelled)
-                }
+                () = lease.cancelled() => Err(TenantsError::Cancelled),
             };
-            if let Err(e) = &result {
-                // A dump that failed is the backup's failure, not a move's.
-                let code = matches!(e, TenantsError::Dump(_) | TenantsError::Copy { .. })
-                    .then_some("backup_failed");
-                if !matches!(e, TenantsError::Abandoned(_) | TenantsError::Cancelled) {
+            match &result {
+                Ok(_) | Err(TenantsError::Abandoned(_)) => {}
+                Err(TenantsError::Cancelled) => {
+                    lease
+                        .end(
+                            Ending::Cancelled,
+                            Some("cancelled"),
+                            Some("cancelled before the archive was whole"),
+                        )
+                        .await?;
+                }
+                Err(e) => {
+                    // A dump that failed is the backup's failure, not a move's.
+                    let code = matches!(e, TenantsError::Dump(_) | TenantsError::Copy { .. })
+                        .then_some("backup_failed");
                     let _ = lease.end(Ending::Failed, code, Some(&e.to_string())).await;
                 }
             }
@@ -133,7 +141,13 @@ impl Tenants {
         let store = self.backup_store()?.clone();
         let scratch = std::env::temp_dir();
         let prepared = self.prepare(record, &scratch).await?;
+        crate::failpoint!("backup.before_upload");
         if let Some(lease) = lease {
+            // A cancel taken by another replica is seen here, not on the
+            // next beat: nothing is written after it.
+            if lease.check_cancel().await {
+                return Err(TenantsError::Cancelled);
+            }
             lease.step("upload", None).await?;
         }
         let key = self.master_key.clone();

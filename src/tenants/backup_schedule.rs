@@ -29,6 +29,10 @@ impl Tenants {
         if self.backups.is_none() {
             return Ok((done, failed));
         }
+        // One replica at a time, so a due tenant is backed up once.
+        let Some(_lock) = self.catalog.try_schedule_lock().await? else {
+            return Ok((done, failed));
+        };
         for tier in [Tier::Enterprise, Tier::Standard, Tier::Free] {
             let Some(every) = settings.every(tier) else {
                 continue;

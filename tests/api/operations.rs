@@ -406,3 +406,66 @@ async fn a_cancelled_drain_stops_between_two_moves_and_says_so() {
     first.stop().await;
     other.stop().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_backup_stops_before_its_upload_and_leaves_no_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = format!("file://{}", dir.path().display());
+    let rig = Rig::new("cancel_backup")
+        .await
+        .with_env("TENANT_PLANE_BACKUP_LOCATION", &location);
+    let first = rig
+        .replica(Some(("backup.before_upload", "1*return(stop)")))
+        .await;
+    let tenant = rig.tenant_with_agents(&first, "cancelled-backup", 1).await;
+    let (location, _) = begin(
+        &rig,
+        &first,
+        Method::POST,
+        &format!("/v1/tenants/{tenant}/backups"),
+        None,
+    )
+    .await;
+    first.stopped(Duration::from_secs(60)).await;
+    let other = rig.replica(None).await;
+    rig.ok(
+        &other,
+        Method::POST,
+        &format!("{location}/cancel"),
+        None,
+        202,
+    )
+    .await;
+    first.signal(nix::sys::signal::Signal::SIGCONT);
+    let op = finished(&rig, &other, &location).await;
+    assert_eq!(op["state"], "cancelled", "{op}");
+    assert_eq!(op["error"]["code"], "cancelled", "{op}");
+    let listed = rig
+        .ok(
+            &other,
+            Method::GET,
+            &format!("/v1/tenants/{tenant}/backups"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(listed["backups"], json!([]));
+    let objects = walkdir(dir.path());
+    assert!(objects.is_empty(), "no object was written: {objects:?}");
+    first.stop().await;
+    other.stop().await;
+}
+
+/// Every file below `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
