@@ -157,6 +157,24 @@ impl TestApp {
         self.wait_operation(&location).await
     }
 
+    /// Soft-deletes tenant `id` (200), then purges it, following the
+    /// purge's operation to its end; returns the operation.
+    pub async fn delete_and_purge(&self, id: &str) -> serde_json::Value {
+        let deleted = self
+            .admin(reqwest::Method::DELETE, &format!("/v1/tenants/{id}"), None)
+            .await;
+        assert_eq!(deleted.status(), 200, "{}", deleted.text().await.unwrap());
+        self.follow(
+            self.admin(
+                reqwest::Method::DELETE,
+                &format!("/v1/tenants/{id}?purge=true"),
+                None,
+            )
+            .await,
+        )
+        .await
+    }
+
     /// Polls `/v1/operations/{id}` (given as its path) until it finished.
     pub async fn wait_operation(&self, location: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);

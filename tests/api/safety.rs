@@ -109,22 +109,7 @@ async fn a_purge_keeps_a_final_backup_where_a_backup_location_is_set() {
     let tid = id(&t);
     let admin = app.token(Role::TenantAdmin, Some(tid), None);
     agent_for(&app, &admin, "remembered").await;
-    ok_json(
-        app.admin(Method::DELETE, &format!("/v1/tenants/{tid}"), None)
-            .await,
-        200,
-    )
-    .await;
-    let purge = app
-        .follow(
-            app.admin(
-                Method::DELETE,
-                &format!("/v1/tenants/{tid}?purge=true"),
-                None,
-            )
-            .await,
-        )
-        .await;
+    let purge = app.delete_and_purge(&tid.to_string()).await;
     assert_eq!(purge["state"], "succeeded", "{purge}");
     let dir = backups.path().join(tid.to_string());
     let archives: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();

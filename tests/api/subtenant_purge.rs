@@ -71,22 +71,7 @@ async fn purging_a_subtenant_deletes_its_agents_calls_and_audit_events_and_keeps
     assert!(before[1][2] >= 2, "its audit events: {before:?}");
 
     let gid = gone["id"].as_str().unwrap();
-    ok_json(
-        app.admin(Method::DELETE, &format!("/v1/tenants/{gid}"), None)
-            .await,
-        200,
-    )
-    .await;
-    let purge = app
-        .follow(
-            app.admin(
-                Method::DELETE,
-                &format!("/v1/tenants/{gid}?purge=true"),
-                None,
-            )
-            .await,
-        )
-        .await;
+    let purge = app.delete_and_purge(gid).await;
     assert_eq!(purge["state"], "succeeded", "{purge}");
     let (status, code, _) = crate::helpers::envelope(
         app.admin(Method::GET, &format!("/v1/tenants/{gid}"), None)

@@ -262,22 +262,7 @@ async fn a_purge_drops_the_database_and_the_role_and_frees_the_slug() {
     assert_eq!((status, code.as_str()), (409, "tenant_not_deleted"));
     let pw = role_password(&app, id).await;
     assert!(app.server.connect_as(db, db, &pw).await.is_ok());
-    json_of(
-        app.admin(Method::DELETE, &format!("/v1/tenants/{id}"), None)
-            .await,
-        200,
-    )
-    .await;
-    let purge = app
-        .follow(
-            app.admin(
-                Method::DELETE,
-                &format!("/v1/tenants/{id}?purge=true"),
-                None,
-            )
-            .await,
-        )
-        .await;
+    let purge = app.delete_and_purge(id).await;
     assert_eq!(purge["state"], "succeeded", "{purge}");
     assert_eq!(purge["kind"], "purge");
     assert!(
