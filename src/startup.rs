@@ -25,6 +25,9 @@ use crate::router::{self, Router};
 use crate::services::Services;
 use crate::telemetry;
 
+/// How long start-up waits for the first reconciler pass before it serves.
+const STARTUP_PASS_WAIT: Duration = Duration::from_secs(15);
+
 /// The HTTP service, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -49,12 +52,22 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
-        // Finish what a crash interrupted before taking traffic.
-        match services.reconciler.run_once().await {
-            Ok(report) => tracing::info!(?report, "start-up reconciliation done"),
-            Err(e) => {
+        // Finish what a crash interrupted before taking traffic, but do not
+        // refuse traffic for long: a slow resume (a large move) goes on in
+        // the background while the service listens.
+        let startup_pass = {
+            let reconciler = services.reconciler.clone();
+            tokio::spawn(async move { reconciler.run_once().await })
+        };
+        match tokio::time::timeout(STARTUP_PASS_WAIT, startup_pass).await {
+            Ok(Ok(Ok(report))) => tracing::info!(?report, "start-up reconciliation done"),
+            Ok(Ok(Err(e))) => {
                 tracing::warn!(error = %format!("{e:#}"), "start-up reconciliation failed; the periodic pass will retry")
             }
+            Ok(Err(e)) => tracing::warn!(error = %e, "start-up reconciliation stopped"),
+            Err(_) => tracing::warn!(
+                "start-up reconciliation is still running after {STARTUP_PASS_WAIT:?}; serving meanwhile"
+            ),
         }
         let shutdown = CancellationToken::new();
         let reconciler = services.reconciler.clone().spawn(
