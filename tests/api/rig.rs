@@ -124,7 +124,9 @@ impl Rig {
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
+        // Generous: under a loaded 2-core machine a replica's start-up pass
+        // may resume several operations other replicas left.
+        let base = tokio::time::timeout(Duration::from_secs(180), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 if let Some(url) = line.strip_prefix("tenant-plane listening on ") {
                     return url.to_string();
@@ -145,7 +147,10 @@ impl Rig {
     ) -> std::process::Output {
         let mut cmd = self.command(failpoint);
         cmd.args(args);
-        tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        // A backup or restore through the CLI amid the schedule's kills and
+        // pauses can wait on locks a paused replica holds until it is taken
+        // over; a hang is still caught.
+        tokio::time::timeout(Duration::from_secs(300), cmd.output())
             .await
             .expect("the CLI finished")
             .unwrap()
