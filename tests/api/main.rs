@@ -35,6 +35,7 @@ mod noisy_neighbour;
 mod observability;
 mod openapi;
 mod operations;
+mod operations_resume;
 mod restore_refusals;
 mod rig;
 mod s3;
