@@ -1,5 +1,5 @@
 # Sourced by run.sh and test.sh: make sure the PostgreSQL server binaries (and,
-# for the tests, promtool) exist.
+# for the tests, promtool and the browser) exist.
 # Installs the distribution's package where that is possible (root on
 # Debian/Ubuntu); otherwise says exactly what to install and stops.
 
@@ -20,7 +20,7 @@ ensure_postgres_server() {
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "PostgreSQL server binaries are missing; installing the postgresql package..." >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
+    apt_update_once
     apt-get install -y -qq postgresql postgresql-client >&2
     have_postgres_server && return 0
   fi
@@ -42,7 +42,7 @@ ensure_promtool() {
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "promtool is missing; installing the prometheus package..." >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
+    apt_update_once
     apt-get install -y -qq --no-install-recommends prometheus >&2
     command -v promtool >/dev/null 2>&1 && return 0
   fi
@@ -53,4 +53,43 @@ Install it, then run this command again:
   Other systems:  the promtool binary from a Prometheus release, on PATH
 MSG
   exit 1
+}
+
+# One `apt-get update` per script run, however many packages it installs.
+apt_update_once() {
+  [ -n "${TENANT_PLANE_APT_UPDATED:-}" ] && return 0
+  apt-get update -qq >&2
+  TENANT_PLANE_APT_UPDATED=1
+}
+
+# Chromium and chromedriver drive the console's browser tests. Installed like
+# the rest where possible; where not, the browser tests skip and say why, and
+# the rest of the suite runs.
+have_browser() {
+  command -v chromedriver >/dev/null 2>&1 &&
+    { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+}
+
+# Where the browser is there, its tests must run: TENANT_PLANE_TEST_BROWSER
+# tells them that a missing browser is a failure, not a reason to skip.
+ensure_browser() {
+  if have_browser; then
+    export TENANT_PLANE_TEST_BROWSER=required
+    return 0
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Chromium or chromedriver is missing; installing the chromium and chromium-driver packages..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update_once
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >&2 || true
+    if have_browser; then
+      export TENANT_PLANE_TEST_BROWSER=required
+      return 0
+    fi
+  fi
+  cat >&2 <<'MSG'
+Chromium and chromedriver were not found, so the console's browser tests will
+skip. To run them, install both, then run this command again:
+  Debian/Ubuntu:  sudo apt-get install chromium chromium-driver
+MSG
 }

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
 ensure_postgres_server
 ensure_promtool
+ensure_browser
 exec cargo test --features failpoints "$@"

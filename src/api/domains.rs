@@ -1,5 +1,6 @@
 //! `/v1/tenants/{id}/domains`: a tenant's custom domains (a request whose
-//! `Host` is one goes to that tenant). super_admin only.
+//! `Host` is one goes to that tenant). super_admin adds them; the tenant's
+//! own tenant_admin may list them.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -86,7 +87,8 @@ pub async fn list_domains(
     state: web::Data<AppState>,
     tenant: TenantPath,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Tenants, Action::Read)?;
+    // super_admin, or the tenant's own tenant_admin.
+    super::tenants::read::readable(&principal, &state, tenant.0).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "domains": state.catalog().domains_of(tenant.0).await? })))
 }

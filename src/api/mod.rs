@@ -5,6 +5,7 @@ mod api_keys;
 mod audited;
 mod backups;
 mod body;
+pub(crate) mod console;
 mod data;
 mod denial;
 mod domains;
@@ -18,6 +19,7 @@ mod middleware;
 mod migrations;
 pub mod openapi;
 pub(crate) mod operations;
+mod overview;
 mod principal;
 mod servers;
 mod state;
@@ -61,6 +63,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(events::routes)
         .configure(api_keys::routes)
         .configure(domains::routes)
+        .configure(console::routes)
+        .configure(overview::routes)
         .default_service(web::to(extract::not_found));
 }
 

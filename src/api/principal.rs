@@ -31,11 +31,17 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by startup");
-    let authorization = req.headers().get(header::AUTHORIZATION);
-    auth::authenticate(
-        authorization.map(|v| v.as_bytes()),
-        state.jwt(),
-        state.catalog(),
-    )
-    .await
+    let Some(authorization) = req.headers().get(header::AUTHORIZATION) else {
+        // No header: the console's session cookie, if there is one.
+        let session =
+            crate::api::console::session::from_request(req, state.tenants().master_key())?;
+        let header = session.map(|s| s.authorization());
+        return auth::authenticate(
+            header.as_ref().map(|h| h.as_bytes()),
+            state.jwt(),
+            state.catalog(),
+        )
+        .await;
+    };
+    auth::authenticate(Some(authorization.as_bytes()), state.jwt(), state.catalog()).await
 }

@@ -22,6 +22,8 @@ pub enum AuthError {
     Escalation(&'static str),
     #[error("credential lookup failed")]
     Lookup(#[source] crate::catalog::CatalogError),
+    #[error("a console session's unsafe request without its CSRF token")]
+    Csrf,
     #[error("unusable signing key")]
     Key(#[source] jsonwebtoken::errors::Error),
 }

@@ -37,6 +37,11 @@ impl Principal {
 
     /// Allows `action` on `resource` and returns the scope it reaches, or
     /// refuses. The role sets the ceiling; the token's permissions may narrow it.
+    /// When the credential stops working (seconds since the epoch).
+    pub fn expires_at(&self) -> i64 {
+        self.claims.exp
+    }
+
     pub fn require(&self, resource: Resource, action: Action) -> Result<Scope, AuthError> {
         let forbidden = || AuthError::Forbidden { resource, action };
         let (actions, ceiling) = self.claims.role.ceiling(resource).ok_or_else(forbidden)?;

@@ -82,6 +82,8 @@ pub struct TenantFilter {
     pub parent_id: Option<TenantId>,
     /// Return tenants with an id greater than this (the cursor).
     pub after: Option<TenantId>,
+    /// Tenants whose slug or name contains this (any case), or whose id it is.
+    pub search: Option<String>,
     pub limit: i64,
 }
 
@@ -149,6 +151,8 @@ impl Catalog {
                       WHERE ($1::text IS NULL OR status = $1)
                         AND ($2::uuid IS NULL OR parent_id = $2)
                         AND ($3::uuid IS NULL OR id > $3)
+                        AND ($5::text IS NULL OR slug ILIKE $5 ESCAPE '\\' OR name ILIKE $5 ESCAPE '\\'
+                             OR id::text = lower($6))
                         AND purged_at IS NULL
                       ORDER BY id LIMIT $4"
                 ),
@@ -157,6 +161,8 @@ impl Catalog {
                     &filter.parent_id.map(|p| p.as_uuid()),
                     &filter.after.map(|a| a.as_uuid()),
                     &filter.limit,
+                    &filter.search.as_deref().map(contains_pattern),
+                    &filter.search.as_deref().map(str::trim),
                 ],
             )
             .await?;
@@ -293,5 +299,29 @@ impl Catalog {
             )
             .await?;
         Ok(rows.iter().map(tenant_from_row).collect())
+    }
+}
+
+/// A LIKE pattern that matches `text` anywhere, its own `%`, `_` and `\\`
+/// taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.trim().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod search_tests {
+    #[test]
+    fn a_search_pattern_takes_like_wildcards_literally() {
+        assert_eq!(super::contains_pattern(" ac_me% "), "%ac\\_me\\%%");
+        assert_eq!(super::contains_pattern("a\\b"), "%a\\\\b%");
     }
 }

@@ -49,6 +49,9 @@ enum TenantCommand {
         limit: u16,
         #[arg(long)]
         cursor: Option<TenantId>,
+        /// Only tenants whose slug or name contains this, or whose id it is.
+        #[arg(long)]
+        search: Option<String>,
     },
     /// Show one tenant with its effective configuration.
     Show {
@@ -158,12 +161,14 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
             parent,
             limit,
             cursor,
+            search,
         } => {
             let page = tenants
                 .list(TenantFilter {
                     status,
                     parent_id: parent,
                     after: cursor,
+                    search,
                     limit: i64::from(limit),
                 })
                 .await?;

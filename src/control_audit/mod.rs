@@ -137,6 +137,19 @@ async fn insert(catalog: &Catalog, event: &NewEvent<'_>) -> Result<i64, CatalogE
     Ok(row.get(0))
 }
 
+/// The fleet's newest events, of every tenant and of none, newest first.
+pub async fn recent(catalog: &Catalog, limit: i64) -> Result<Vec<ControlEvent>, CatalogError> {
+    let client = catalog.pool().get().await?;
+    let rows = client
+        .query(
+            "SELECT tenant_id, subtenant_id, user_id, action, resource, at, ip_address, user_agent, result
+               FROM audit_log ORDER BY id DESC LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    Ok(rows.iter().map(event_from_row).collect())
+}
+
 /// Events about `tenant` (of `subtenant` only, when given), newest first.
 pub async fn list(
     catalog: &Catalog,
@@ -153,18 +166,19 @@ pub async fn list(
             &[&tenant.as_uuid(), &subtenant.map(|s| s.as_uuid()), &limit],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ControlEvent {
-            tenant_id: r.get(0),
-            subtenant_id: r.get(1),
-            user_id: r.get(2),
-            action: r.get(3),
-            resource: r.get(4),
-            timestamp: r.get(5),
-            ip_address: r.get(6),
-            user_agent: r.get(7),
-            result: r.get(8),
-        })
-        .collect())
+    Ok(rows.iter().map(event_from_row).collect())
+}
+
+fn event_from_row(r: &tokio_postgres::Row) -> ControlEvent {
+    ControlEvent {
+        tenant_id: r.get(0),
+        subtenant_id: r.get(1),
+        user_id: r.get(2),
+        action: r.get(3),
+        resource: r.get(4),
+        timestamp: r.get(5),
+        ip_address: r.get(6),
+        user_agent: r.get(7),
+        result: r.get(8),
+    }
 }

@@ -40,6 +40,11 @@ impl From<AuthError> for ApiError {
                 "grant_exceeds_caller",
                 "a key may not allow more than the credential that mints it",
             ),
+            AuthError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "this request needs the console session's X-CSRF-Token header",
+            ),
             AuthError::Key(_) => {
                 return ApiError::internal(e);
             }

@@ -16,7 +16,10 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use super::operations as long_operations;
-use super::{api_keys, backups, data, domains, events, health, migrations, servers, tenants};
+use super::{
+    api_keys, backups, console, data, domains, events, health, migrations, overview, servers,
+    tenants,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,11 +36,12 @@ use super::{api_keys, backups, data, domains, events, health, migrations, server
         tenants::read::list, tenants::read::show, tenants::update::update,
         tenants::lifecycle::suspend, tenants::lifecycle::resume, tenants::lifecycle::restore, tenants::lifecycle::delete,
         api_keys::create, api_keys::list, api_keys::revoke, domains::add_domain, domains::list_domains,
-        migrations::start_run, migrations::show_run, migrations::resume_run, migrations::versions, tenants::migrate::migrate_tenant,
+        migrations::start_run, migrations::show_run, migrations::resume_run, migrations::versions, tenants::migrate::migrate_tenant, tenants::migrate::history,
         servers::list, servers::show, servers::register, servers::update, servers::drain, tenants::relocate::move_tenant,
         long_operations::list, long_operations::show, long_operations::cancel,
         backups::take, backups::list, backups::show, backups::restore, backups::restore_as_new,
         events::stream, events::deliveries,
+        overview::summary, overview::audit, console::sign_in, console::show_session, console::sign_out,
         super::metrics::render, openapi_json,
     ),
     components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit, super::wire::Sequence, crate::catalog::OpKind, long_operations::OperationState, events::DeliveryState)),
@@ -115,6 +119,17 @@ impl Modify for BearerAuth {
                     .bearer_format("JWT, or a tenant API key tpk_…")
                     .build(),
             ),
+        );
+        // The console's session; any route that takes a bearer credential
+        // also takes it, and unsafe methods then need `X-CSRF-Token`.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "tp_session",
+                    "Set by POST /console/session; unsafe requests made with it must send X-CSRF-Token",
+                ),
+            )),
         );
     }
 }

@@ -12,6 +12,7 @@ const AUTH: Codes = &[
     (401, "invalid_token"),
     (401, "token_expired"),
     (403, "forbidden"),
+    (403, "csrf_failed"),
     (429, "too_many_denials"),
     (500, "internal_error"),
     (503, "catalog_unavailable"),
@@ -122,6 +123,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("post", "/v1/tenants/{id}/resume", "resumeTenant", &[AUTH, TENANT, LOCKED]),
     op("post", "/v1/tenants/{id}/restore", "restoreTenant", &[AUTH, TENANT, LOCKED, &[(409, "restore_needs_new")]]),
     op("post", "/v1/tenants/{id}/migrations", "migrateTenant", &[AUTH, TENANT, BODY, LOCKED, &[(409, "not_a_root_tenant")]]),
+    op("get", "/v1/tenants/{id}/migrations", "listTenantMigrations", &[AUTH, TENANT, QUERY]),
     op("post", "/v1/tenants/{id}/move", "moveTenant", &[AUTH, TENANT, BODY, LOCKED, &[(404, "server_not_found"), (409, "same_server"), (409, "server_not_active"), (409, "not_a_root_tenant"), (503, "move_failed"), (503, "no_server_available")]]),
     op("post", "/v1/tenants/{id}/api-keys", "createApiKey", &[AUTH, TENANT, BODY, &[(403, "grant_exceeds_caller"), (404, "subtenant_not_found"), (409, "not_a_root_tenant"), (409, "api_key_limit")]]),
     op("get", "/v1/tenants/{id}/api-keys", "listApiKeys", &[AUTH, TENANT]),
@@ -148,6 +150,12 @@ pub const OPERATIONS: &[Operation] = &[
     // Events.
     op("get", "/v1/events", "streamEvents", &[AUTH, QUERY, &[(400, "invalid_last_event_id")]]),
     op("get", "/v1/webhooks/deliveries", "listWebhookDeliveries", &[AUTH, QUERY]),
+    // The fleet at a glance, and the console's session.
+    op("get", "/v1/fleet/summary", "getFleetSummary", &[AUTH]),
+    op("get", "/v1/fleet/audit", "listFleetAudit", &[AUTH, QUERY]),
+    op("post", "/console/session", "signIn", &[AUTH, BODY]),
+    op("get", "/console/session", "getSession", &[AUTH]),
+    op("delete", "/console/session", "signOut", &[AUTH]),
     // Operations.
     op("get", "/v1/operations", "listOperations", &[AUTH, QUERY]),
     op("get", "/v1/operations/{id}", "getOperation", &[AUTH, PATH, &[(404, "operation_not_found")]]),

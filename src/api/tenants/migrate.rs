@@ -58,3 +58,29 @@ pub async fn migrate_tenant(
     };
     Ok(HttpResponse::Ok().json(report))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    limit: Option<crate::api::wire::PageLimit>,
+}
+
+/// `GET /v1/tenants/{id}/migrations`: the tenant's items in fleet runs, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{id}/migrations", tag = "migrations", params(("id" = uuid::Uuid, Path, description = "Tenant id"), HistoryQuery), responses((status = 200, description = "The tenant's schema version and migration history"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn history(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: TenantPath,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Read)?;
+    let tenant = state.tenants().show(id.0).await?;
+    let limit = crate::api::wire::PageLimit::get(query.limit, 50);
+    let history = state.catalog().migration_history(id.0, limit).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "schema_version": tenant.schema_version,
+        "latest_version": state.tenants().provisioner().migrations().latest_version(),
+        "history": history,
+    })))
+}

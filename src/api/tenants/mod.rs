@@ -35,7 +35,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/tenants/{id}/restore").route(web::post().to(lifecycle::restore)))
     .service(resource("/v1/tenants/{id}/move").route(web::post().to(relocate::move_tenant)))
     .service(
-        resource("/v1/tenants/{id}/migrations").route(web::post().to(migrate::migrate_tenant)),
+        resource("/v1/tenants/{id}/migrations")
+            .route(web::post().to(migrate::migrate_tenant))
+            .route(web::get().to(migrate::history)),
     );
 }
 

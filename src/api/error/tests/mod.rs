@@ -106,6 +106,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (AuthError::InvalidToken(jwt()), 401, "invalid_token"),
             (AuthError::Expired, 401, "token_expired"),
             (AuthError::Escalation("x"), 403, "grant_exceeds_caller"),
+            (AuthError::Csrf, 403, "csrf_failed"),
             (
                 AuthError::Forbidden {
                     resource: Resource::Tenants,

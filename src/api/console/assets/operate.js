@@ -1,0 +1,142 @@
+// The migrations pages (runs with live progress, the canary wave, the
+// failures, resume and cancel) and the servers page (add, drain, budgets).
+'use strict';
+(() => {
+  const { h, api } = TP;
+  const runIdOf = (op) => (op.result || '').split('/').pop();
+
+  TP.pages.push([/^#\/migrations$/, async (view) => {
+    const runs = h('div', { id: 'migration-runs' });
+    async function load() {
+      const { operations } = await api('GET', '/v1/operations?kind=fleet_run&limit=15');
+      runs.replaceChildren(TP.table(['Run', 'State', 'Progress', 'Started', 'Finished'], operations.map((o) => h('tr', {},
+        h('td', {}, runIdOf(o) ? h('a', { href: `#/migrations/${runIdOf(o)}` }, TP.short(runIdOf(o))) : '—'),
+        h('td', {}, TP.badge(o.state)), h('td', {}, o.progress.total ? `${o.progress.done || 0}/${o.progress.total}` : ''),
+        h('td', {}, TP.fmtTime(o.started_at)), h('td', {}, TP.fmtTime(o.finished_at)))), 'No fleet runs yet.'));
+    }
+    const start = TP.form({ id: 'start-run', 'aria-label': 'Start a fleet migration' }, [
+      TP.field('Concurrency', { name: 'concurrency', type: 'number', min: 1, max: 256, value: 4 }),
+      TP.field('Canary tenants', { name: 'canary', type: 'number', min: 0, value: 1 }),
+      TP.field('Failures allowed', { name: 'max_failures', type: 'number', min: 0, value: 0 }),
+      h('label', {}, 'Verify every database', h('input', { type: 'checkbox', name: 'verify', value: 'true' })),
+    ], 'Start fleet migration', async (v) => {
+      const op = await api('POST', '/v1/migrations/runs', {
+        concurrency: Number(v.concurrency), canary: Number(v.canary), max_failures: Number(v.max_failures),
+        verify: v.verify === 'true',
+      });
+      location.hash = `#/migrations/${runIdOf(op)}`;
+    });
+    view.append(h('h1', {}, 'Migrations'), h('div', { class: 'grid' },
+      h('section', { class: 'panel wide' }, h('h2', {}, 'Start a run'),
+        h('p', { class: 'muted' }, 'Migrates every tenant to the newest schema version: the canary tenants first, alone, then the rest.'), start),
+      h('section', { class: 'panel wide' }, h('h2', {}, 'Runs'), runs)));
+    TP.onEvent(TP.throttled(300, () => load().catch(TP.showError)));
+    await load();
+  }]);
+
+  TP.pages.push([/^#\/migrations\/([0-9a-fA-F-]{36})$/, async (view, runId) => {
+    const bar = h('progress', { id: 'run-progress', max: 100, value: 0, 'aria-label': 'Run progress' });
+    const pct = h('strong', { id: 'run-percent' }, '0 %');
+    const facts = h('dl', { class: 'facts' });
+    const canary = h('p', { id: 'run-canary' });
+    const failures = h('div', { id: 'run-failures' });
+    const buttons = h('div', { class: 'actions' });
+    const error = h('p', { class: 'error', role: 'alert' });
+    let finished = false;
+    async function operation() {
+      const { operations } = await api('GET', '/v1/operations?kind=fleet_run&limit=50');
+      return operations.find((o) => runIdOf(o) === runId);
+    }
+    async function load() {
+      const { run, counts, failures: failed } = await api('GET', `/v1/migrations/runs/${runId}`);
+      const done = counts.succeeded + counts.failed + counts.skipped;
+      const p = counts.total ? Math.floor((100 * done) / counts.total) : (run.state === 'succeeded' ? 100 : 0);
+      bar.value = p;
+      pct.textContent = `${p} %`;
+      view.querySelector('h1').replaceChildren('Fleet run ', TP.badge(run.state));
+      facts.replaceChildren(...[['Run', run.id], ['Target version', run.target_version], ['Tenants', counts.total],
+        ['Succeeded', counts.succeeded], ['Skipped (already current)', counts.skipped], ['Failed', counts.failed],
+        ['Pending', counts.pending + counts.running], ['Concurrency', run.concurrency], ['Started', TP.fmtTime(run.created_at)],
+        ['Finished', TP.fmtTime(run.finished_at)], ['Error', run.error || '—']].flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+      const wave = Math.min(run.canary, counts.total);
+      canary.textContent = wave === 0 ? 'No canary wave.'
+        : (run.state === 'failed' && done <= wave ? `Canary wave of ${wave} failed: the rest did not start.`
+          : (done >= wave ? `Canary wave of ${wave} passed.` : `Canary wave of ${wave}: ${done} done.`));
+      failures.replaceChildren(TP.table(['Tenant', 'From', 'Error'], failed.map((f) => h('tr', {},
+        h('td', {}, h('a', { href: `#/tenants/${f.tenant_id}` }, TP.short(f.tenant_id))), h('td', {}, f.from_version ?? ''),
+        h('td', {}, f.error || ''))), 'No failures.'));
+      finished = run.state !== 'running' && run.state !== 'pending';
+      const op = finished ? null : await operation();
+      buttons.replaceChildren(
+        finished && (run.state === 'failed' || run.state === 'stopped' || counts.failed > 0)
+          ? h('button', { type: 'button', id: 'run-resume', onclick: () => TP.confirm({
+            title: 'Resume this run?', action: 'Resume run', text: `Retries the failed and pending tenants of run ${run.id}.`,
+            run: async () => { await api('POST', `/v1/migrations/runs/${runId}/resume`); await load(); } }) }, 'Resume') : '',
+        op && !op.cancel_requested ? h('button', { type: 'button', id: 'run-cancel', class: 'danger', onclick: () => TP.confirm({
+          title: 'Cancel this run?', action: 'Cancel run', text: `Tenants already migrated stay migrated; run ${run.id} stops.`,
+          run: async () => { await api('POST', `/v1/operations/${op.id}/cancel`); await load(); } }) }, 'Cancel') : '');
+    }
+    view.append(h('h1', {}, 'Fleet run'), h('div', { class: 'grid' },
+      h('section', { class: 'panel wide' }, h('h2', {}, 'Progress'), h('div', { class: 'barline' }, h('span', {}, 'done'), bar, pct),
+        canary, buttons, error),
+      h('section', { class: 'panel' }, h('h2', {}, 'Run'), facts),
+      h('section', { class: 'panel' }, h('h2', {}, 'Failed tenants'), failures)));
+    TP.every(1000, () => { if (!finished) load().catch((e) => TP.showError(e, error)); });
+    TP.onEvent((e) => { if (e.type === 'migration_run.finished') load().catch((x) => TP.showError(x, error)); });
+    await load();
+  }]);
+
+  TP.pages.push([/^#\/servers$/, async (view) => {
+    const list = h('div', { id: 'server-list' });
+    const drains = h('div', { id: 'drains', 'aria-live': 'polite' });
+    async function load() {
+      const { servers } = await api('GET', '/v1/servers');
+      list.replaceChildren(...servers.map((s) => h('section', { class: 'panel', 'data-server': s.name },
+        h('h2', {}, s.name, ' ', TP.badge(s.state)),
+        h('p', { class: 'mono muted' }, `${s.admin_user}@${s.host}:${s.port}` + (s.is_catalog ? ' · the catalog server' : '')),
+        TP.bar('tenants', s.tenants, s.capacity, true), TP.bar('connections', s.connections.open, s.connections.budget, true),
+        TP.form({ 'aria-label': `Limits of ${s.name}` }, [
+          TP.field('Capacity', { name: 'capacity', type: 'number', min: 1, value: s.capacity }),
+          TP.field('Connection budget', { name: 'connection_budget', type: 'number', min: 1, value: s.connections.budget }),
+        ], 'Save limits', async (v) => {
+          await api('PATCH', `/v1/servers/${s.id}`, { capacity: Number(v.capacity), connection_budget: Number(v.connection_budget) });
+          await load();
+        }),
+        s.state === 'active' && !s.is_catalog ? h('button', { type: 'button', onclick: () => TP.confirm({
+          title: `Drain server ${s.name}?`, action: `Drain ${s.name}`, typed: s.name,
+          text: `Every tenant on ${s.name} is moved to other servers; no new tenant is placed on it.`,
+          run: async () => { const op = await api('POST', `/v1/servers/${s.id}/drain`); watch(op.id, s.name); await load(); },
+        }) }, 'Drain…') : '')));
+    }
+    function watch(opId, name) {
+      const bar = h('progress', { max: 100, value: 0 });
+      const text = h('span', {}, 'starting');
+      drains.append(h('div', { class: 'barline' }, h('span', {}, `drain ${name}`), bar, text));
+      const stop = TP.every(1000, async () => {
+        try {
+          const op = await api('GET', `/v1/operations/${opId}`);
+          const total = op.progress.total || 0;
+          bar.value = total ? (100 * (op.progress.done || 0)) / total : (op.state === 'succeeded' ? 100 : 0);
+          text.textContent = `${op.progress.done || 0}/${total} · ${op.state}` + (op.error ? ` · ${op.error.message}` : '');
+          if (op.state !== 'running') { stop(); load().catch(TP.showError); }
+        } catch (e) { stop(); TP.showError(e); }
+      });
+    }
+    const add = TP.form({ id: 'add-server', 'aria-label': 'Add a server' }, [
+      TP.field('Name', { name: 'name', required: true }),
+      TP.field('DSN', { name: 'dsn', required: true, placeholder: 'postgres://user:password@host:5432/postgres', size: 44 }),
+      TP.field('Capacity', { name: 'capacity', type: 'number', min: 1, value: 1000 }),
+      TP.field('Connection budget', { name: 'connection_budget', type: 'number', min: 1, value: 50 }),
+    ], 'Add server', async (v, form) => {
+      await api('POST', '/v1/servers', { name: v.name, dsn: v.dsn, capacity: Number(v.capacity),
+        connection_budget: Number(v.connection_budget) });
+      form.reset();
+      await load();
+    });
+    view.append(h('h1', {}, 'Servers'), h('section', { class: 'panel wide' }, h('h2', {}, 'Add a server'), add, drains),
+      h('div', { class: 'grid' }, list));
+    // Refreshes the bars, unless the operator is editing a form in the list.
+    TP.every(5000, () => { if (!list.contains(document.activeElement)) load().catch(() => {}); });
+    await load();
+  }]);
+})();

@@ -1,0 +1,33 @@
+// The sign-in page, and the console's start.
+'use strict';
+(() => {
+  const { h } = TP;
+
+  TP.pages.push([/^#\/sign-in$/, async (view) => {
+    document.getElementById('top').hidden = true;
+    const error = h('p', { class: 'error', role: 'alert', id: 'sign-in-error' });
+    const credential = h('textarea', { name: 'credential', id: 'credential', required: true,
+      autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'credential-help' });
+    const form = h('form', { class: 'panel signin', id: 'sign-in' },
+      h('h1', {}, 'Sign in to tenant-plane'),
+      h('label', { for: 'credential' }, 'Token or API key'), credential,
+      h('p', { class: 'muted', id: 'credential-help' },
+        'A super_admin token sees the whole fleet; a tenant_admin token or API key sees its own tenant. ',
+        'It is kept in an HttpOnly cookie, never in this page.'),
+      h('button', { type: 'submit', class: 'primary' }, 'Sign in'), error);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      error.textContent = '';
+      try {
+        TP.session = await TP.api('POST', '/console/session', { credential: credential.value.trim() });
+        location.hash = TP.home();
+      } catch (e) { TP.showError(e, error); }
+    });
+    view.append(form);
+    credential.focus();
+  }]);
+
+  document.getElementById('sign-out').addEventListener('click', TP.signOut);
+  window.addEventListener('hashchange', TP.render);
+  TP.render();
+})();

@@ -1,0 +1,178 @@
+// The tenant page: facts and actions, settings against their effective
+// values, subtenants, API keys, domains, backups, migrations, operations.
+'use strict';
+(() => {
+  const { h, api } = TP;
+
+  // Flattens nested settings into dotted paths.
+  function flatten(obj, prefix, out) {
+    for (const [k, v] of Object.entries(obj || {})) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (v && typeof v === 'object' && !Array.isArray(v)) flatten(v, path, out);
+      else out[path] = v;
+    }
+    return out;
+  }
+  const show = (v) => v === undefined ? '' : (typeof v === 'string' ? v : JSON.stringify(v));
+
+  function settingsTable(t) {
+    const own = flatten(t.settings, '', {});
+    const effective = flatten(t.effective_settings, '', {});
+    const paths = [...new Set([...Object.keys(effective), ...Object.keys(own)])].sort();
+    return TP.table(['Setting', 'Effective', 'Own', 'Source'], paths.map((p) => {
+      const mine = p in own;
+      return h('tr', { class: mine ? '' : 'inherited' }, h('td', { class: 'mono' }, p),
+        h('td', {}, show(effective[p])), h('td', {}, mine ? show(own[p]) : '—'),
+        h('td', {}, mine ? 'own' : 'inherited'));
+    }), 'No settings.');
+  }
+
+  function actions(t, reload) {
+    if (!TP.isSuper()) return h('p', { class: 'muted' }, 'Lifecycle actions are for super_admin.');
+    const named = `${t.slug} (${t.name})`;
+    const simple = (label, path, opts) => h('button', { type: 'button', id: `action-${label.toLowerCase()}`,
+      onclick: () => TP.confirm(Object.assign({
+        title: `${label} tenant ${t.slug}?`, action: `${label} ${t.slug}`,
+        text: `This will ${label.toLowerCase()} tenant ${named}, id ${t.id}.`,
+        run: async () => { await api('POST', path); await reload(); },
+      }, opts || {})) }, label);
+    const buttons = [];
+    if (t.status === 'active') buttons.push(simple('Suspend', `/v1/tenants/${t.id}/suspend`));
+    if (t.status === 'suspended') buttons.push(simple('Resume', `/v1/tenants/${t.id}/resume`));
+    if (t.status === 'deleted') buttons.push(simple('Restore', `/v1/tenants/${t.id}/restore`, { typed: t.slug }));
+    if (t.status === 'active' || t.status === 'suspended') {
+      buttons.push(h('button', { type: 'button', id: 'action-delete', class: 'danger', onclick: () => TP.confirm({
+        title: `Delete tenant ${t.slug}?`, action: `Delete ${t.slug}`, typed: t.slug,
+        text: `Tenant ${named} stops answering at once. Its database is kept for the retention period, then purged.`,
+        run: async () => { await api('DELETE', `/v1/tenants/${t.id}`); await reload(); },
+      }) }, 'Delete'));
+    }
+    if (!t.parent_id && t.status === 'active') {
+      buttons.push(h('button', { type: 'button', id: 'action-move', onclick: async () => {
+        const { servers } = await api('GET', '/v1/servers');
+        const others = servers.filter((s) => s.id !== t.server_id && s.state === 'active');
+        const select = h('select', { name: 'server', id: 'move-server' }, others.map((s) => h('option', { value: s.id }, s.name)));
+        TP.confirm({
+          title: `Move tenant ${t.slug}?`, action: `Move ${t.slug}`, typed: t.slug,
+          text: others.length ? `Tenant ${named} is copied to the chosen server; writes pause at the cut-over.`
+            : 'There is no other active server to move to.',
+          extra: h('label', {}, 'To server', select),
+          run: async () => { await api('POST', `/v1/tenants/${t.id}/move`, { server: select.value }); await reload(); },
+        });
+      } }, 'Move…'));
+    }
+    return h('div', { class: 'actions' }, buttons);
+  }
+
+  async function keysPanel(t, box) {
+    const { api_keys: keys } = await api('GET', `/v1/tenants/${t.id}/api-keys`);
+    const secret = h('div', { id: 'new-key-secret', 'aria-live': 'polite' });
+    const rows = keys.map((k) => h('tr', { 'data-key': k.id }, h('td', {}, k.name), h('td', {}, k.role),
+      h('td', { class: 'mono' }, 'tpk_' + k.prefix + '_…'), h('td', {}, TP.fmtTime(k.created_at)),
+      h('td', {}, k.revoked_at ? 'revoked ' + TP.fmtTime(k.revoked_at) : (k.expires_at ? 'until ' + TP.fmtTime(k.expires_at) : 'active')),
+      h('td', {}, k.revoked_at ? '' : h('button', { type: 'button', onclick: () => TP.confirm({
+        title: `Revoke key ${k.name}?`, action: 'Revoke', text: `Key ${k.name} of tenant ${t.slug} stops working at once.`,
+        run: async () => { await api('DELETE', `/v1/tenants/${t.id}/api-keys/${k.id}`); await keysPanel(t, box); },
+      }) }, 'Revoke'))));
+    const form = TP.form({ id: 'create-key', 'aria-label': 'Create an API key' }, [
+      TP.field('Name', { name: 'name', required: true }),
+      TP.select('Role', 'role', ['tenant_admin', 'viewer', 'agent'], 'viewer'),
+    ], 'Create key', async (v) => {
+      const made = await api('POST', `/v1/tenants/${t.id}/api-keys`, { name: v.name, role: v.role });
+      await keysPanel(t, box);
+      box.querySelector('#new-key-secret').replaceChildren(h('p', {}, `Key ${made.name}: copy it now, it is shown only once.`),
+        h('div', { class: 'secret mono' }, made.key));
+    });
+    box.replaceChildren(TP.table(['Name', 'Role', 'Key', 'Created', 'State', ''], rows, 'No API keys.'), form, secret);
+  }
+
+  async function domainsPanel(t, box) {
+    const { domains } = await api('GET', `/v1/tenants/${t.id}/domains`);
+    const list = h('ul', {}, domains.length ? domains.map((d) => h('li', {}, d)) : h('li', { class: 'muted' }, 'None'));
+    const form = TP.isSuper() ? TP.form({ 'aria-label': 'Add a domain' }, [TP.field('Domain', { name: 'domain', required: true })],
+      'Add domain', async (v) => { await api('POST', `/v1/tenants/${t.id}/domains`, { domain: v.domain }); await domainsPanel(t, box); }) : '';
+    box.replaceChildren(list, form);
+  }
+
+  async function backupsPanel(t, box, reload) {
+    const { backups } = await api('GET', `/v1/tenants/${t.id}/backups`);
+    const rows = backups.map((b) => h('tr', {}, h('td', {}, TP.fmtTime(b.created_at)), h('td', {}, b.reason),
+      h('td', {}, (b.bytes / 1024).toFixed(1) + ' KiB'), h('td', {}, 'v' + b.schema_version),
+      h('td', {}, h('button', { type: 'button', onclick: () => TP.confirm({
+        title: `Restore tenant ${t.slug}?`, action: `Restore ${t.slug}`, typed: t.slug,
+        text: `Tenant ${t.slug}'s database is replaced by the backup of ${TP.fmtTime(b.created_at)}.`,
+        run: async () => { await api('POST', `/v1/tenants/${t.id}/backups/${b.id}/restore`); await reload(); },
+      }) }, 'Restore'))));
+    const take = h('button', { type: 'button', onclick: async (ev) => {
+      ev.target.disabled = true;
+      try { await api('POST', `/v1/tenants/${t.id}/backups`); await backupsPanel(t, box, reload); }
+      catch (e) { TP.showError(e, box.querySelector('.error')); }
+      finally { ev.target.disabled = false; }
+    } }, 'Take a backup');
+    box.replaceChildren(TP.table(['Taken', 'Why', 'Size', 'Schema', ''], rows, 'No backups.'),
+      h('div', { class: 'actions' }, take), h('p', { class: 'error', role: 'alert' }));
+  }
+
+  async function migrationsPanel(t, box) {
+    const m = await api('GET', `/v1/tenants/${t.id}/migrations?limit=10`);
+    box.replaceChildren(h('p', {}, `Schema version ${m.schema_version} of ${m.latest_version}.`),
+      TP.table(['Run', 'State', 'From', 'To', 'Applied', 'Error'], m.history.map((e) => h('tr', {},
+        h('td', {}, h('a', { href: `#/migrations/${e.run_id}` }, TP.fmtTime(e.run_created_at))), h('td', {}, TP.badge(e.state)),
+        h('td', {}, e.from_version ?? ''), h('td', {}, e.to_version ?? ''), h('td', {}, e.applied ?? ''), h('td', {}, e.error || ''))),
+      'No fleet run has touched this tenant.'));
+  }
+
+  async function operationsPanel(t, box) {
+    const { operations } = await api('GET', `/v1/operations?tenant=${t.id}&limit=10`);
+    box.replaceChildren(TP.table(['Kind', 'State', 'Step', 'Started', 'Error'], operations.map((o) => h('tr', {},
+      h('td', {}, o.kind), h('td', {}, TP.badge(o.state)), h('td', {}, o.step || ''), h('td', {}, TP.fmtTime(o.started_at)),
+      h('td', {}, o.error ? o.error.message : ''))), 'No operations.'));
+  }
+
+  TP.pages.push([/^#\/tenants\/([0-9a-fA-F-]{36})$/, async (view, id) => {
+    const panel = (title, key, body) => h('section', { class: 'panel', id: `tenant-${key}`, 'aria-labelledby': `h-${key}` },
+      h('h2', { id: `h-${key}` }, title), body);
+    const boxes = {};
+    for (const k of ['facts', 'settings', 'subtenants', 'keys', 'domains', 'backups', 'migrations', 'operations']) boxes[k] = h('div');
+    const heading = h('h1');
+    const actionBox = h('div');
+    async function reload() {
+      const t = await api('GET', `/v1/tenants/${id}`);
+      heading.replaceChildren(`${t.name} `, TP.badge(t.status));
+      heading.dataset.status = t.status;
+      actionBox.replaceChildren(actions(t, reload));
+      boxes.facts.replaceChildren(h('dl', { class: 'facts' },
+        ...[['Slug', t.slug], ['Id', t.id], ['Tier', t.tier], ['Status', t.status],
+          ['Parent', t.parent_id ? h('a', { href: `#/tenants/${t.parent_id}` }, t.parent_id) : 'none (a root tenant)'],
+          ['Database', t.database || '—'], ['Server', t.server_id || '—'], ['Schema version', t.schema_version],
+          ['Created', TP.fmtTime(t.created_at)], ['Error', t.error || '—']].flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+      boxes.settings.replaceChildren(settingsTable(t));
+      const tasks = [keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
+        domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains))];
+      const subs = await api('GET', `/v1/tenants?parent_id=${t.id}&limit=100`).catch((e) => { TP.showError(e, boxes.subtenants); return null; });
+      if (subs) {
+        boxes.subtenants.replaceChildren(h('ul', { id: 'subtenant-tree' }, subs.tenants.length
+          ? subs.tenants.map((s) => h('li', {}, h('a', { href: `#/tenants/${s.id}` }, s.slug), ` ${s.name} `, TP.badge(s.status)))
+          : h('li', { class: 'muted' }, 'No subtenants.')),
+        TP.isSuper() && !t.parent_id ? TP.form({ 'aria-label': 'Create a subtenant' }, [
+          TP.field('Slug', { name: 'slug', required: true }), TP.field('Name', { name: 'name', required: true })],
+        'Create subtenant', async (v) => { await api('POST', `/v1/tenants/${t.id}/subtenants`, v); await reload(); }) : '');
+      }
+      if (TP.isSuper()) {
+        tasks.push(backupsPanel(t, boxes.backups, reload).catch((e) => TP.showError(e, boxes.backups)),
+          migrationsPanel(t, boxes.migrations).catch((e) => TP.showError(e, boxes.migrations)),
+          operationsPanel(t, boxes.operations).catch((e) => TP.showError(e, boxes.operations)));
+      }
+      await Promise.all(tasks);
+    }
+    const superOnly = TP.isSuper() ? [panel('Backups', 'backups', boxes.backups), panel('Migrations', 'migrations', boxes.migrations),
+      panel('Operations (live)', 'operations', h('div', { class: 'live short' }, boxes.operations))] : [];
+    view.append(heading, actionBox, h('div', { class: 'grid' }, panel('Tenant', 'facts', boxes.facts),
+      panel('Settings: effective against its own', 'settings', boxes.settings),
+      panel('Subtenants', 'subtenants', boxes.subtenants), panel('API keys', 'keys', boxes.keys),
+      panel('Domains', 'domains', boxes.domains), ...superOnly));
+    const refresh = TP.throttled(250, () => reload().catch(TP.showError));
+    TP.onEvent((e) => { if (e.tenant_id === id) refresh(); });
+    await reload();
+  }]);
+})();

@@ -1,0 +1,75 @@
+//! `/v1/fleet/*`: the fleet at a glance, for the console's first page and
+//! for dashboards. super_admin only.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::wire::PageLimit;
+use super::{resource, ApiError, AppState};
+use crate::auth::{Action, Principal, Resource};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/v1/fleet/summary").route(web::get().to(summary)))
+        .service(resource("/v1/fleet/audit").route(web::get().to(audit)));
+}
+
+/// Tenants counted by status and by tier, and root tenants by schema version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FleetSummary {
+    /// Every tenant not purged, subtenants included.
+    total: i64,
+    by_status: BTreeMap<String, i64>,
+    by_tier: BTreeMap<String, i64>,
+    /// Root tenants with a database, by schema version.
+    by_schema_version: BTreeMap<i32, i64>,
+    /// The newest schema version this build knows.
+    latest_version: i32,
+    migration_runs_running: i64,
+}
+
+/// `GET /v1/fleet/summary`
+#[utoipa::path(get, path = "/v1/fleet/summary", tag = "fleet", responses((status = 200, description = "Tenants by status, tier and schema version", body = FleetSummary), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn summary(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    let counts = state.catalog().fleet_counts().await?;
+    let mut summary = FleetSummary {
+        total: 0,
+        by_status: BTreeMap::new(),
+        by_tier: BTreeMap::new(),
+        by_schema_version: counts.versions.into_iter().collect(),
+        latest_version: state.tenants().provisioner().migrations().latest_version(),
+        migration_runs_running: counts.runs_running,
+    };
+    for (status, tier, n) in counts.tenants {
+        summary.total += n;
+        *summary.by_status.entry(status).or_default() += n;
+        *summary.by_tier.entry(tier).or_default() += n;
+    }
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<PageLimit>,
+}
+
+/// `GET /v1/fleet/audit?limit=`: the newest control-plane audit events of
+/// the whole fleet.
+#[utoipa::path(get, path = "/v1/fleet/audit", tag = "fleet", params(AuditQuery), responses((status = 200, description = "The newest control-plane audit events, newest first"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn audit(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Tenants, Action::Read)?;
+    let limit = PageLimit::get(query.limit, 20);
+    let events = crate::control_audit::recent(state.catalog(), limit).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+}
