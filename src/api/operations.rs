@@ -78,6 +78,8 @@ pub struct OperationView {
     /// create_tenant, move, drain, fleet_run, backup, restore_backup, purge, …
     pub kind: String,
     pub tenant_id: Option<Uuid>,
+    /// What a drain or a fleet run works on: the server's id, or the run's.
+    pub subject: Option<String>,
     pub state: OperationState,
     /// The step a multi-step operation is at (a move's copy, cutover, …).
     pub step: Option<String>,
@@ -140,10 +142,15 @@ impl OperationView {
             }),
             _ => None,
         };
+        let subject = match kind {
+            Some(OpKind::Drain | OpKind::FleetRun) => subject,
+            _ => None,
+        };
         Self {
             id: op.id,
             kind: op.kind,
             tenant_id: op.tenant_id,
+            subject,
             state,
             step: op.step,
             progress: OperationProgress {

@@ -37,6 +37,11 @@ impl Principal {
 
     /// Allows `action` on `resource` and returns the scope it reaches, or
     /// refuses. The role sets the ceiling; the token's permissions may narrow it.
+    /// Whether the credential's permissions narrow its role's.
+    pub fn is_narrowed(&self) -> bool {
+        !self.claims.permissions.is_empty()
+    }
+
     /// When the credential stops working (seconds since the epoch).
     pub fn expires_at(&self) -> i64 {
         self.claims.exp

@@ -34,7 +34,7 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP service. With no TENANT_PLANE_DATABASE_URL it starts a
     /// managed PostgreSQL under the data directory.
-    Serve,
+    Serve(serve::ServeArgs),
     /// Print an access token signed with the configured secret.
     Token(token::TokenArgs),
     /// Create, list, show, suspend, resume, delete or restore tenants.
@@ -75,7 +75,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve => serve::run(settings).await,
+            Command::Serve(args) => serve::run(settings, args).await,
             Command::Token(args) => token::run(&settings, args),
             Command::Tenant(args) => {
                 init_cli_logging(&settings);

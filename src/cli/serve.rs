@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 
 use crate::auth::{Claims, JwtKeys, Role};
 use crate::config::Settings;
@@ -12,10 +13,19 @@ use crate::embedded;
 use crate::startup::Application;
 use crate::telemetry;
 
-/// Lifetime of the super_admin token printed at start-up.
+/// Lifetime of the super_admin token printed at start-up (at most
+/// `tokens.max_ttl_secs`).
 const STARTUP_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
-pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Print a new super_admin token at start-up. Without it, one is printed
+    /// only on the first start, when the token secret is generated.
+    #[arg(long)]
+    print_token: bool,
+}
+
+pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(settings.log_format, "info");
     let mut cluster = None;
     let external_catalog = settings.database_url.is_some();
@@ -29,12 +39,16 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         settings.database_url = Some(url);
         cluster = Some(started);
     }
-    let mut print_token = false;
+    // A token is printed where nobody could have one yet (the secret was
+    // just generated), or when asked: not at every start, where it would
+    // sit in logs.
+    let mut print_token = args.print_token;
     if settings.jwt_secret.is_none() {
         let secret = embedded::load_or_generate_secret(&settings.data_dir, "jwt_secret")?;
         settings.jwt_secret = Some(secret.value);
-        print_token = true;
+        print_token |= secret.generated;
     }
+    let token_ttl = STARTUP_TOKEN_TTL.min(Duration::from_secs(settings.tokens.max_ttl_secs));
     if settings.master_key.is_none() {
         let key = embedded::load_or_generate_secret(&settings.data_dir, "master_key")?;
         if key.generated && external_catalog {
@@ -48,10 +62,17 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let base = format!("http://{host}:{}", app.port());
     println!("tenant-plane listening on {base}");
     if print_token {
-        let claims = Claims::new("bootstrap", Role::SuperAdmin, None, None, STARTUP_TOKEN_TTL);
+        let claims = Claims::new("bootstrap", Role::SuperAdmin, None, None, token_ttl);
         let token = JwtKeys::hs256(&secret)?.sign(&claims)?;
-        println!("super_admin token (valid 24h): {token}");
+        let valid = match token_ttl.as_secs() {
+            secs if secs % 3600 == 0 => format!("{}h", secs / 3600),
+            _ => humantime::format_duration(token_ttl).to_string(),
+        };
+        println!("super_admin token (valid {valid}): {token}");
         println!("try: curl -H \"Authorization: Bearer {token}\" {base}/v1/servers");
+    } else {
+        println!("super_admin token: printed at the first start; `tenant-plane token --role super_admin` (or `serve --print-token`) makes a new one");
+        println!("try: curl {base}/readyz");
     }
     let served = app.run_until_stopped().await;
     tracing::info!("HTTP server stopped");

@@ -36,6 +36,14 @@ pub fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
             "no JWT secret: set TENANT_PLANE_JWT_SECRET, or run `tenant-plane serve` once to generate one in the data directory",
         )?,
     };
+    let max = Duration::from_secs(settings.tokens.max_ttl_secs);
+    if args.ttl > max {
+        anyhow::bail!(
+            "--ttl {} is longer than tokens.max_ttl_secs allows ({}); raise TENANT_PLANE_TOKENS_MAX_TTL_SECS to make longer-lived tokens",
+            humantime::format_duration(args.ttl),
+            humantime::format_duration(max)
+        );
+    }
     let claims = Claims::new(args.sub, args.role, args.tenant, args.subtenant, args.ttl);
     claims
         .check_shape()

@@ -15,8 +15,9 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "backup",
+    "tokens",
     "webhooks",
     "retention",
     "router",
@@ -150,6 +151,9 @@ impl Settings {
                 "router.rate_limit_scale",
                 "must be a finite number, 0 or more".into(),
             ));
+        }
+        if self.tokens.max_ttl_secs < 60 {
+            return Err(invalid("tokens.max_ttl_secs", "must be at least 60".into()));
         }
         if self.reconciler.stale_after_secs < MIN_STALE_AFTER_SECS {
             return Err(invalid(

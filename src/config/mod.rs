@@ -50,6 +50,23 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub webhooks: WebhookSettings,
     pub retention: RetentionSettings,
+    pub tokens: TokenSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// The longest lifetime `tenant-plane token --ttl` may give a token.
+    /// `TENANT_PLANE_TOKENS_MAX_TTL_SECS`, default 86400 (24 h).
+    pub max_ttl_secs: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            max_ttl_secs: 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +205,7 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             webhooks: WebhookSettings::default(),
             retention: RetentionSettings::default(),
+            tokens: TokenSettings::default(),
             master_key: None,
         }
     }

@@ -68,7 +68,10 @@ pub async fn serve(cmd: &mut Command) -> Serving {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(url) = line.strip_prefix("tenant-plane listening on ") {
                 base = Some(url.to_string());
-            } else if let Some(t) = line.strip_prefix("super_admin token (valid 24h): ") {
+            } else if let Some((_, t)) = line
+                .strip_prefix("super_admin token (valid ")
+                .and_then(|rest| rest.split_once("): "))
+            {
                 token = Some(t.to_string());
             } else if line.starts_with("try: curl") {
                 break;

@@ -94,6 +94,26 @@ async fn serve_without_postgres_binaries_says_what_to_install() {
 }
 
 #[tokio::test]
+async fn the_token_command_refuses_a_ttl_past_the_configured_cap() {
+    let args = ["token", "--role", "super_admin", "--ttl", "48h"];
+    let (code, _, stderr) = run(command()
+        .args(args)
+        .env("TENANT_PLANE_JWT_SECRET", JWT_SECRET))
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("tokens.max_ttl_secs"), "{stderr}");
+    let (code, stdout, stderr) = run(command()
+        .args(args)
+        .env("TENANT_PLANE_JWT_SECRET", JWT_SECRET)
+        .env("TENANT_PLANE_TOKENS_MAX_TTL_SECS", "259200"))
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let keys = tenant_plane::auth::JwtKeys::hs256(&JWT_SECRET.to_string().into()).unwrap();
+    let ttl = keys.verify(stdout.trim()).unwrap().exp - chrono::Utc::now().timestamp();
+    assert!((48 * 3600 - 60..=48 * 3600).contains(&ttl), "ttl {ttl}");
+}
+
+#[tokio::test]
 async fn the_token_command_prints_a_token_the_service_accepts() {
     let tenant = tenant_plane::domain::TenantId::generate();
     let (code, stdout, stderr) = run(command()
@@ -174,7 +194,8 @@ async fn serve_with_no_database_runs_embedded_postgres_and_keeps_its_data_across
         "PostgreSQL stopped with the service"
     );
 
-    let (mut child, base, _) = start_serve(data_dir.path()).await;
+    let (mut child, base, second_token) = start_serve(data_dir.path()).await;
+    assert_eq!(second_token, None, "only the first start prints a token");
     // The secret was kept, so the first token still works, and so was the catalog.
     let servers: serde_json::Value = client
         .get(format!("{base}/v1/servers"))

@@ -422,3 +422,103 @@ async fn the_session_cookie_is_secure_behind_a_trusted_tls_proxy_and_only_then()
         .unwrap()
         .contains("Secure"));
 }
+
+#[tokio::test]
+async fn signing_out_clears_a_session_whose_key_was_revoked_and_narrowed_keys_cannot_sign_in() {
+    let app = spawn_app().await;
+    let (tenant, _) = app.create_tenant_named("console-keys").await;
+    let mint = |body: Value| {
+        let (app, tenant) = (&app, &tenant);
+        async move {
+            let made: Value = app
+                .admin(
+                    Method::POST,
+                    &format!("/v1/tenants/{tenant}/api-keys"),
+                    Some(body),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            made
+        }
+    };
+    let key = mint(json!({ "name": "ops", "role": "tenant_admin" })).await;
+    let (status, set_cookie, session) = sign_in(&app, key["key"].as_str().unwrap()).await;
+    assert_eq!(status, 201, "{session}");
+    let cookie = pair(&set_cookie.unwrap());
+    let csrf = session["csrf_token"].as_str().unwrap();
+    let revoked = app
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/v1/tenants/{tenant}/api-keys/{}",
+                key["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status(), 204);
+    // The revoked key's session no longer reads anything, and signs out.
+    let read = with_cookie(
+        &app,
+        Method::GET,
+        &format!("/v1/tenants/{tenant}"),
+        &cookie,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(read.status(), 401);
+    let out = with_cookie(
+        &app,
+        Method::DELETE,
+        "/console/session",
+        &cookie,
+        Some(csrf),
+        None,
+    )
+    .await;
+    assert_eq!(out.status(), 204);
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+
+    // A tenant_admin key narrowed to calls can neither sign in nor read the tenant.
+    let narrowed = mint(json!({ "name": "calls", "role": "tenant_admin",
+        "permissions": [{ "resource": "calls", "actions": ["read"], "scope": "tenant" }] }))
+    .await;
+    let narrowed = narrowed["key"].as_str().unwrap();
+    let (status, cookie, body) = sign_in(&app, narrowed).await;
+    assert_eq!((status, cookie.is_none()), (403, true), "{body}");
+    let (status, code, _) = envelope(
+        app.get(&format!("/v1/tenants/{tenant}"), Some(narrowed))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+}
+
+#[tokio::test]
+async fn a_fleet_run_names_its_run_as_the_operations_subject_even_before_it_succeeds() {
+    let app = spawn_app().await;
+    app.create_tenant_named("subject-one").await;
+    let started = app
+        .admin(Method::POST, "/v1/migrations/runs", Some(json!({})))
+        .await;
+    assert_eq!(started.status(), 202);
+    let op: Value = started.json().await.unwrap();
+    let run = op["subject"].as_str().expect("the run id").to_string();
+    let finished = app
+        .wait_operation(&format!("/v1/operations/{}", op["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(finished["subject"], run.as_str());
+    let summary: Value = app
+        .admin(Method::GET, &format!("/v1/migrations/runs/{run}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["run"]["id"], run.as_str());
+}

@@ -116,6 +116,7 @@ async fn serve_with_the_default_relative_data_dir_in_a_closed_folder_works_and_t
 
     // The second start finds the same cluster and secret.
     let mut second = serve(&mut in_checkout()).await;
+    assert_eq!(second.token, None, "only the first start prints a token");
     assert_eq!(tenant_slugs(&second.base, &token).await, ["acme"]);
     terminate(&mut second.child).await;
 }

@@ -131,18 +131,20 @@ pub async fn sign_in(
     req: HttpRequest,
     body: crate::api::body::Json<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
+    // A guesser past its refusals is stopped before a credential is checked.
+    crate::api::denial::check_throttle(&req, &state)?;
     let credential = body.into_inner().credential;
-    let header = format!("Bearer {}", credential.trim());
+    let authorization = format!("Bearer {}", credential.trim());
     let principal =
-        auth::authenticate(Some(header.as_bytes()), state.jwt(), state.catalog()).await?;
-    // The console is for operators: the fleet's or one tenant's.
-    let operator = principal.role() == Role::SuperAdmin
-        || (principal.role() == Role::TenantAdmin && principal.subtenant_id().is_none());
+        auth::authenticate(Some(authorization.as_bytes()), state.jwt(), state.catalog()).await?;
+    // The console is for operators: the fleet's or one whole tenant's.
+    let operator = (principal.role() == Role::SuperAdmin && !principal.is_narrowed())
+        || super::tenants::read::own_tenant(&principal).is_some();
     if !operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "the console is for super_admin and tenant_admin credentials",
+            "the console is for super_admin and tenant_admin credentials whose permissions are not narrowed",
         ));
     }
     let change = AuditedChange::begin(
@@ -157,6 +159,7 @@ pub async fn sign_in(
     change.end(&state, Ok(())).await?;
     let session = session::Session::new(credential.trim().to_string(), principal.expires_at());
     Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(session.cookie(
             state.tenants().master_key(),
             session::is_tls(&req, state.trusted_proxies()),
@@ -182,23 +185,35 @@ pub async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (principal, _) = current(&state, &req).await?;
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        principal.tenant_id(),
-        "console.sign_out",
-        "console/session",
-    )
-    .await?;
-    change.end(&state, Ok(())).await?;
-    Ok(HttpResponse::NoContent()
-        .cookie(session::Session::removal(session::is_tls(
-            &req,
-            state.trusted_proxies(),
-        )))
-        .finish())
+    crate::api::denial::check_throttle(&req, &state)?;
+    let removal = session::Session::removal(session::is_tls(&req, state.trusted_proxies()));
+    // A cookie that opens must come with its CSRF token; one that does not
+    // open (expired, or sealed under another key) is cleared all the same.
+    let session = match session::from_request(&req, state.tenants().master_key()) {
+        Ok(session) => session,
+        Err(AuthError::Csrf) => return Err(AuthError::Csrf.into()),
+        Err(_) => None,
+    };
+    // Audited when its credential still verifies; a revoked key's session
+    // is cleared without a record of who it was.
+    if let Some(session) = session {
+        let authorization = session.authorization();
+        if let Ok(principal) =
+            auth::authenticate(Some(authorization.as_bytes()), state.jwt(), state.catalog()).await
+        {
+            let change = AuditedChange::begin(
+                &state,
+                &principal,
+                &req,
+                principal.tenant_id(),
+                "console.sign_out",
+                "console/session",
+            )
+            .await?;
+            change.end(&state, Ok(())).await?;
+        }
+    }
+    Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
 /// The session in the request's cookie, with its credential verified again
@@ -207,6 +222,7 @@ async fn current(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<(Principal, session::Session), ApiError> {
+    crate::api::denial::check_throttle(req, state)?;
     let session = session::from_request(req, state.tenants().master_key())?
         .ok_or(AuthError::MissingCredentials)?;
     let header = session.authorization();

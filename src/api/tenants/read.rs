@@ -24,12 +24,14 @@ pub struct ListQuery {
     cursor: Option<TenantId>,
 }
 
-/// A tenant_admin (not held to a subtenant) reads its own tenant and that
-/// tenant's subtenants; nothing else. super_admin reads every tenant.
-fn own_tenant(principal: &Principal) -> Option<TenantId> {
-    (principal.role() == Role::TenantAdmin && principal.subtenant_id().is_none())
-        .then(|| principal.tenant_id())
-        .flatten()
+/// A tenant_admin (not held to a subtenant, its permissions not narrowed)
+/// reads its own tenant and that tenant's subtenants; nothing else.
+/// super_admin reads every tenant.
+pub fn own_tenant(principal: &Principal) -> Option<TenantId> {
+    let whole_tenant_admin = principal.role() == Role::TenantAdmin
+        && principal.subtenant_id().is_none()
+        && !principal.is_narrowed();
+    whole_tenant_admin.then(|| principal.tenant_id()).flatten()
 }
 
 fn forbidden() -> ApiError {

@@ -31,7 +31,7 @@ TP.ApiError = class extends Error {
 
 // Calls the API with the session cookie. Unsafe methods echo the CSRF
 // token. A non-2xx answer throws with the message of the error envelope.
-TP.api = async function api(method, path, body) {
+TP.api = async function api(method, path, body, retried) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && TP.session) headers['X-CSRF-Token'] = TP.session.csrf_token;
@@ -49,6 +49,13 @@ TP.api = async function api(method, path, body) {
   try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
   if (!res.ok) {
     const env = json && json.error ? json.error : { code: 'http_' + res.status, message: text || res.statusText };
+    // Signed in again in another tab: take the new session's token, once.
+    if (env.code === 'csrf_failed' && !retried) {
+      try {
+        TP.session = await TP.api('GET', '/console/session');
+        return await TP.api(method, path, body, true);
+      } catch (_) { /* the first refusal stands */ }
+    }
     if (res.status === 401 && TP.session && path !== '/console/session') {
       TP.session = null;
       TP.closeEvents();
@@ -110,11 +117,12 @@ TP.select = (label, name, options, value) => h('label', {}, label,
 
 // The confirmation dialog. It names what it acts on; with `typed`, the
 // operator must type that name before the action is allowed.
-TP.confirm = function confirm({ title, text, action, typed, extra, run }) {
+TP.confirm = function confirm({ title, text, action, typed, extra, run, blocked }) {
   const dialog = document.getElementById('confirm');
   const input = document.getElementById('confirm-typed');
   const ok = document.getElementById('confirm-ok');
   const error = document.getElementById('confirm-error');
+  const opener = document.activeElement;
   document.getElementById('confirm-title').textContent = title;
   document.getElementById('confirm-text').textContent = text;
   document.getElementById('confirm-typed-label').hidden = !typed;
@@ -124,14 +132,23 @@ TP.confirm = function confirm({ title, text, action, typed, extra, run }) {
   input.value = '';
   error.textContent = '';
   ok.textContent = action;
-  ok.disabled = !!typed;
-  input.oninput = () => { ok.disabled = input.value.trim() !== typed; };
+  ok.disabled = !!typed || !!blocked;
+  input.oninput = () => { ok.disabled = !!blocked || input.value.trim() !== typed; };
   document.getElementById('confirm-cancel').onclick = () => dialog.close();
   document.getElementById('confirm-form').onsubmit = async (ev) => {
     ev.preventDefault();
-    if (typed && input.value.trim() !== typed) return;
+    if (blocked || (typed && input.value.trim() !== typed)) return;
     ok.disabled = true;
-    try { await run(extraBox); dialog.close(); }
+    try {
+      await run(extraBox);
+      dialog.close();
+      // The button that opened the dialog may be gone (the page redrew its
+      // actions): the keyboard user continues from the page's heading.
+      if (!document.body.contains(opener)) {
+        const heading = document.querySelector('#main h1');
+        if (heading) { heading.tabIndex = -1; heading.focus(); }
+      }
+    }
     catch (e) { TP.showError(e, error); }
     finally { ok.disabled = false; }
   };
@@ -142,8 +159,9 @@ TP.confirm = function confirm({ title, text, action, typed, extra, run }) {
 // The live event stream (`GET /v1/events`), shared by every page. Pages
 // subscribe with TP.onEvent; a page's subscriptions end when it is left.
 const EVENT_TYPES = ['operation.started', 'operation.succeeded', 'operation.failed', 'operation.cancelled',
-  'operation.taken_over', 'operation.pending', 'tenant.created', 'tenant.suspended', 'tenant.resumed',
-  'tenant.deleted', 'tenant.restored', 'tenant.purged', 'tenant.moved', 'tenant.failed', 'migration_run.finished'];
+  'operation.taken_over', 'tenant.created', 'tenant.suspended', 'tenant.resumed', 'tenant.deleted',
+  'tenant.restored', 'tenant.purged', 'tenant.moved', 'tenant.failed', 'tenant.provisioning', 'tenant.active',
+  'tenant.deleting', 'migration_run.finished'];
 let source = null;
 const subscribers = new Set();
 TP.openEvents = () => {
@@ -166,6 +184,15 @@ TP.every = (ms, fn) => {
   const stop = () => clearInterval(t);
   pageCleanups.push(stop);
   return stop;
+};
+// Wraps a loader so that only its latest call may draw: an older answer
+// that arrives late is dropped, and a call made while one runs waits for it.
+TP.latest = (load) => {
+  let seq = 0;
+  return (...args) => {
+    const mine = ++seq;
+    return load(() => mine === seq, ...args);
+  };
 };
 // Runs `fn` at most once per `ms`, for refreshes that events trigger.
 TP.throttled = (ms, fn) => {
@@ -227,6 +254,7 @@ TP.render = async function render() {
 
 TP.signOut = async () => {
   try { await TP.api('DELETE', '/console/session'); } catch (e) { TP.showError(e); return; }
+  document.getElementById('flash').textContent = '';
   TP.session = null;
   TP.closeEvents();
   location.hash = '#/sign-in';

@@ -35,12 +35,13 @@
         ...Object.entries(s.by_schema_version).map(([v, n]) => TP.bar(`v${v}`, n, max)));
     }
 
-    async function loadTenants() {
+    const loadTenants = TP.latest(async (current) => {
       const params = new URLSearchParams({ limit: '20' });
       if (q) params.set('q', q);
       const cursor = cursors[cursors.length - 1];
       if (cursor) params.set('cursor', cursor);
       const page = await api('GET', '/v1/tenants?' + params);
+      if (!current()) return;
       const rows = page.tenants.map((t) => h('tr', { 'data-tenant': t.id, 'data-slug': t.slug },
         h('td', {}, h('a', { href: `#/tenants/${t.id}` }, t.slug)), h('td', {}, t.name),
         h('td', { class: 'status' }, TP.badge(t.status)), h('td', {}, t.tier),
@@ -53,7 +54,7 @@
       tenants.replaceChildren(TP.table(['Slug', 'Name', 'Status', 'Tier', 'Parent', 'Schema', 'Created'], rows,
         q ? `No tenant matches “${q}”.` : 'No tenants yet.'));
       pager.replaceChildren(prev, h('span', { class: 'muted' }, `Page ${cursors.length}`), next);
-    }
+    });
 
     async function loadServers() {
       const { servers: list } = await api('GET', '/v1/servers');

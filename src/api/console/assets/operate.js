@@ -3,7 +3,7 @@
 'use strict';
 (() => {
   const { h, api } = TP;
-  const runIdOf = (op) => (op.result || '').split('/').pop();
+  const runIdOf = (op) => op.subject || (op.result || '').split('/').pop();
 
   TP.pages.push([/^#\/migrations$/, async (view) => {
     const runs = h('div', { id: 'migration-runs' });
@@ -81,7 +81,13 @@
         canary, buttons, error),
       h('section', { class: 'panel' }, h('h2', {}, 'Run'), facts),
       h('section', { class: 'panel' }, h('h2', {}, 'Failed tenants'), failures)));
-    TP.every(1000, () => { if (!finished) load().catch((e) => TP.showError(e, error)); });
+    // One poll at a time: a slow answer is not overtaken by the next poll.
+    let polling = false;
+    TP.every(1000, async () => {
+      if (finished || polling) return;
+      polling = true;
+      try { await load(); } catch (e) { TP.showError(e, error); } finally { polling = false; }
+    });
     TP.onEvent((e) => { if (e.type === 'migration_run.finished') load().catch((x) => TP.showError(x, error)); });
     await load();
   }]);

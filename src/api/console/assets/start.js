@@ -28,6 +28,11 @@
   }]);
 
   document.getElementById('sign-out').addEventListener('click', TP.signOut);
+  // The skip link moves the focus; it must not change the route.
+  document.querySelector('.skip').addEventListener('click', (ev) => {
+    ev.preventDefault();
+    document.getElementById('main').focus();
+  });
   window.addEventListener('hashchange', TP.render);
   TP.render();
 })();

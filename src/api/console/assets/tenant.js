@@ -49,14 +49,15 @@
     }
     if (!t.parent_id && t.status === 'active') {
       buttons.push(h('button', { type: 'button', id: 'action-move', onclick: async () => {
-        const { servers } = await api('GET', '/v1/servers');
+        let servers;
+        try { ({ servers } = await api('GET', '/v1/servers')); } catch (e) { TP.showError(e); return; }
         const others = servers.filter((s) => s.id !== t.server_id && s.state === 'active');
         const select = h('select', { name: 'server', id: 'move-server' }, others.map((s) => h('option', { value: s.id }, s.name)));
         TP.confirm({
           title: `Move tenant ${t.slug}?`, action: `Move ${t.slug}`, typed: t.slug,
           text: others.length ? `Tenant ${named} is copied to the chosen server; writes pause at the cut-over.`
             : 'There is no other active server to move to.',
-          extra: h('label', {}, 'To server', select),
+          extra: h('label', {}, 'To server', select), blocked: others.length === 0,
           run: async () => { await api('POST', `/v1/tenants/${t.id}/move`, { server: select.value }); await reload(); },
         });
       } }, 'Move…'));
@@ -113,6 +114,16 @@
       h('div', { class: 'actions' }, take), h('p', { class: 'error', role: 'alert' }));
   }
 
+  async function subtenantsPanel(t, box, reload) {
+    const subs = await api('GET', `/v1/tenants?parent_id=${t.id}&limit=100`);
+    box.replaceChildren(h('ul', { id: 'subtenant-tree' }, subs.tenants.length
+      ? subs.tenants.map((s) => h('li', {}, h('a', { href: `#/tenants/${s.id}` }, s.slug), ` ${s.name} `, TP.badge(s.status)))
+      : h('li', { class: 'muted' }, 'No subtenants.')),
+    TP.isSuper() ? TP.form({ 'aria-label': 'Create a subtenant' }, [
+      TP.field('Slug', { name: 'slug', required: true }), TP.field('Name', { name: 'name', required: true })],
+    'Create subtenant', async (v) => { await api('POST', `/v1/tenants/${t.id}/subtenants`, v); await reload(); }) : '');
+  }
+
   async function migrationsPanel(t, box) {
     const m = await api('GET', `/v1/tenants/${t.id}/migrations?limit=10`);
     box.replaceChildren(h('p', {}, `Schema version ${m.schema_version} of ${m.latest_version}.`),
@@ -129,49 +140,56 @@
       h('td', {}, o.error ? o.error.message : ''))), 'No operations.'));
   }
 
-  TP.pages.push([/^#\/tenants\/([0-9a-fA-F-]{36})$/, async (view, id) => {
+  TP.pages.push([/^#\/tenants\/([0-9a-fA-F-]{36})$/, async (view, rawId) => {
+    const id = rawId.toLowerCase();
     const panel = (title, key, body) => h('section', { class: 'panel', id: `tenant-${key}`, 'aria-labelledby': `h-${key}` },
       h('h2', { id: `h-${key}` }, title), body);
     const boxes = {};
     for (const k of ['facts', 'settings', 'subtenants', 'keys', 'domains', 'backups', 'migrations', 'operations']) boxes[k] = h('div');
-    const heading = h('h1');
+    const heading = h('h1', { tabindex: '-1' });
     const actionBox = h('div');
-    async function reload() {
+    // The tenant's state: what an event can change. Its forms are left alone,
+    // so a live update never wipes what the operator is typing.
+    async function reloadState() {
       const t = await api('GET', `/v1/tenants/${id}`);
       heading.replaceChildren(`${t.name} `, TP.badge(t.status));
       heading.dataset.status = t.status;
-      actionBox.replaceChildren(actions(t, reload));
+      actionBox.replaceChildren(actions(t, afterAction));
       boxes.facts.replaceChildren(h('dl', { class: 'facts' },
         ...[['Slug', t.slug], ['Id', t.id], ['Tier', t.tier], ['Status', t.status],
           ['Parent', t.parent_id ? h('a', { href: `#/tenants/${t.parent_id}` }, t.parent_id) : 'none (a root tenant)'],
           ['Database', t.database || '—'], ['Server', t.server_id || '—'], ['Schema version', t.schema_version],
           ['Created', TP.fmtTime(t.created_at)], ['Error', t.error || '—']].flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
       boxes.settings.replaceChildren(settingsTable(t));
-      const tasks = [keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
-        domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains))];
-      const subs = await api('GET', `/v1/tenants?parent_id=${t.id}&limit=100`).catch((e) => { TP.showError(e, boxes.subtenants); return null; });
-      if (subs) {
-        boxes.subtenants.replaceChildren(h('ul', { id: 'subtenant-tree' }, subs.tenants.length
-          ? subs.tenants.map((s) => h('li', {}, h('a', { href: `#/tenants/${s.id}` }, s.slug), ` ${s.name} `, TP.badge(s.status)))
-          : h('li', { class: 'muted' }, 'No subtenants.')),
-        TP.isSuper() && !t.parent_id ? TP.form({ 'aria-label': 'Create a subtenant' }, [
-          TP.field('Slug', { name: 'slug', required: true }), TP.field('Name', { name: 'name', required: true })],
-        'Create subtenant', async (v) => { await api('POST', `/v1/tenants/${t.id}/subtenants`, v); await reload(); }) : '');
-      }
       if (TP.isSuper()) {
-        tasks.push(backupsPanel(t, boxes.backups, reload).catch((e) => TP.showError(e, boxes.backups)),
-          migrationsPanel(t, boxes.migrations).catch((e) => TP.showError(e, boxes.migrations)),
-          operationsPanel(t, boxes.operations).catch((e) => TP.showError(e, boxes.operations)));
+        await Promise.all([operationsPanel(t, boxes.operations).catch((e) => TP.showError(e, boxes.operations)),
+          migrationsPanel(t, boxes.migrations).catch((e) => TP.showError(e, boxes.migrations))]);
       }
+      return t;
+    }
+    // Everything, forms included: on first load and after the operator acts.
+    async function reload() {
+      const t = await reloadState();
+      // Keys and subtenants belong to root tenants.
+      const root = !t.parent_id;
+      for (const k of ['keys', 'subtenants']) view.querySelector(`#tenant-${k}`).hidden = !root;
+      const tasks = [domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains))];
+      if (root) {
+        tasks.push(keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
+          subtenantsPanel(t, boxes.subtenants, reload).catch((e) => TP.showError(e, boxes.subtenants)));
+      }
+      if (TP.isSuper()) tasks.push(backupsPanel(t, boxes.backups, reload).catch((e) => TP.showError(e, boxes.backups)));
       await Promise.all(tasks);
     }
+    // After an action everything may have changed.
+    const afterAction = () => reload();
     const superOnly = TP.isSuper() ? [panel('Backups', 'backups', boxes.backups), panel('Migrations', 'migrations', boxes.migrations),
       panel('Operations (live)', 'operations', h('div', { class: 'live short' }, boxes.operations))] : [];
     view.append(heading, actionBox, h('div', { class: 'grid' }, panel('Tenant', 'facts', boxes.facts),
       panel('Settings: effective against its own', 'settings', boxes.settings),
       panel('Subtenants', 'subtenants', boxes.subtenants), panel('API keys', 'keys', boxes.keys),
       panel('Domains', 'domains', boxes.domains), ...superOnly));
-    const refresh = TP.throttled(250, () => reload().catch(TP.showError));
+    const refresh = TP.throttled(250, () => reloadState().catch(TP.showError));
     TP.onEvent((e) => { if (e.tenant_id === id) refresh(); });
     await reload();
   }]);
