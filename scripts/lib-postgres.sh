@@ -93,3 +93,21 @@ skip. To run them, install both, then run this command again:
   Debian/Ubuntu:  sudo apt-get install chromium chromium-driver
 MSG
 }
+
+# The token tests make their RSA, EC and Ed25519 keys with `openssl genpkey`.
+ensure_openssl() {
+  command -v openssl >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "openssl is missing; installing the openssl package..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update_once
+    apt-get install -y -qq --no-install-recommends openssl >&2
+    command -v openssl >/dev/null 2>&1 && return 0
+  fi
+  cat >&2 <<'MSG'
+openssl was not found; the token tests make their keys with it.
+Install it, then run this command again:
+  Debian/Ubuntu:  sudo apt-get install openssl
+MSG
+  exit 1
+}

@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 ensure_postgres_server
 ensure_promtool
 ensure_browser
+ensure_openssl
 exec cargo test --features failpoints "$@"

@@ -16,7 +16,6 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::api::AppState;
-use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::control_audit::Denials;
 use crate::directory::Directory;
@@ -24,6 +23,9 @@ use crate::events::{EventBus, Webhooks};
 use crate::router::{self, Router};
 use crate::services::Services;
 use crate::telemetry;
+
+/// How often the JWKS file is read again for new or removed keys.
+const JWKS_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 /// How long start-up waits for the first reconciler pass before it serves.
 const STARTUP_PASS_WAIT: Duration = Duration::from_secs(15);
@@ -98,10 +100,15 @@ impl Application {
         if let Some(webhooks) = webhooks {
             workers.push(webhooks.spawn(&events, shutdown.clone()));
         }
+        let (jwt, public_keys) = crate::auth::keys_from_settings(&settings, &secret)
+            .context("the token keys (TENANT_PLANE_JWT_PUBLIC_KEYS)")?;
+        if let Some(public_keys) = public_keys {
+            workers.push(public_keys.spawn_watcher(JWKS_RELOAD_EVERY, shutdown.clone()));
+        }
         let state = web::Data::new(AppState::new(
             services,
             router,
-            JwtKeys::hs256(&secret)?,
+            jwt,
             settings.clone(),
             denials,
             events,

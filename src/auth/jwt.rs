@@ -1,6 +1,10 @@
-//! HS256 access tokens. The algorithm is pinned and `exp` is required, so a
-//! token with `alg: none` or another algorithm is rejected before its claims
-//! are read.
+//! Access tokens. HS256 with the installation's secret is the embedded
+//! default; RS256, ES256 and EdDSA tokens are verified by their `kid`
+//! against the JWKS file (`jwks.rs`). The algorithm is taken from the key,
+//! never from the token alone, and `exp` is required, so `alg: none` or a
+//! token signed with a public key as an HMAC secret is refused before its
+//! claims are read. `nbf` is honoured, and `iss` and `aud` are checked when
+//! configured.
 
 use std::sync::Arc;
 
@@ -8,25 +12,68 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::jwks::{PublicKeys, ASYMMETRIC};
 use super::{AuthError, Claims};
 
-/// Seconds of clock skew tolerated on `exp`.
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
 /// Verified tokens remembered; a client sends the same token on every
 /// request until it expires.
 const VERIFIED_TOKENS: u64 = 4096;
 
-type VerifiedTokens = moka::sync::Cache<Arc<str>, Arc<Claims>, foldhash::fast::RandomState>;
+/// A verified token's claims, and the JWKS key that verified it (none for
+/// HS256): a key that leaves the JWKS takes its tokens' memory with it.
+type Verified = (Arc<Claims>, Option<Arc<str>>);
+type VerifiedTokens = moka::sync::Cache<Arc<str>, Verified, foldhash::fast::RandomState>;
 
-/// Signs and verifies access tokens with one shared secret.
+/// What a token must say of itself, when configured.
+#[derive(Debug, Default, Clone)]
+pub struct ClaimRules {
+    /// `TENANT_PLANE_JWT_ISSUER`: the only accepted `iss`.
+    pub issuer: Option<String>,
+    /// `TENANT_PLANE_JWT_AUDIENCE`: the `aud` a token must name.
+    pub audience: Option<String>,
+}
+
+/// A private key `token` signs with, named by its `kid` in the JWKS.
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    key: EncodingKey,
+}
+
+impl SigningKey {
+    /// A PKCS#8 (or, for RSA, PKCS#1) PEM private key for `alg`.
+    pub fn from_pem(kid: &str, alg: Algorithm, pem: &[u8]) -> Result<Self, AuthError> {
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+            _ => {
+                return Err(AuthError::InvalidCredential(
+                    "not an RS256, ES256 or EdDSA key",
+                ))
+            }
+        }
+        .map_err(AuthError::Key)?;
+        Ok(Self {
+            kid: kid.into(),
+            alg,
+            key,
+        })
+    }
+}
+
+/// Signs and verifies access tokens.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    validation: Validation,
+    public: Option<Arc<PublicKeys>>,
+    rules: Arc<ClaimRules>,
     /// Tokens whose signature and claims already checked out, by their
-    /// exact text: the HMAC and the claims' JSON cost more than the rest of
-    /// a data-plane read. Expiry is still checked on every use.
+    /// exact text: the signature and the claims' JSON cost more than the
+    /// rest of a data-plane read. Expiry is still checked on every use.
     verified: VerifiedTokens,
 }
 
@@ -39,44 +86,129 @@ impl std::fmt::Debug for JwtKeys {
 impl JwtKeys {
     pub fn hs256(secret: &SecretString) -> Result<Self, AuthError> {
         let bytes = secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.set_required_spec_claims(&["exp"]);
-        validation.validate_exp = true;
         Ok(Self {
             encoding: EncodingKey::from_secret(bytes).map_err(AuthError::Key)?,
             decoding: DecodingKey::from_secret(bytes).map_err(AuthError::Key)?,
-            validation,
+            public: None,
+            rules: Arc::default(),
             verified: moka::sync::Cache::builder()
                 .max_capacity(VERIFIED_TOKENS)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
         })
     }
 
+    /// Also accept RS256, ES256 and EdDSA tokens signed by a key of `keys`.
+    pub fn with_public_keys(mut self, keys: Arc<PublicKeys>) -> Self {
+        self.public = Some(keys);
+        self
+    }
+
+    /// Check `iss` and `aud` as configured; tokens signed here carry them.
+    pub fn with_rules(mut self, rules: ClaimRules) -> Self {
+        self.rules = Arc::new(rules);
+        self
+    }
+
+    /// An HS256 token with the installation's secret.
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .map_err(AuthError::Key)
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &self.stamped(claims),
+            &self.encoding,
+        )
+        .map_err(AuthError::Key)
+    }
+
+    /// A token signed with a private key, named in its header by `kid`.
+    pub fn sign_with(&self, claims: &Claims, key: &SigningKey) -> Result<String, AuthError> {
+        let mut header = Header::new(key.alg);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &self.stamped(claims), &key.key).map_err(AuthError::Key)
+    }
+
+    /// The claims with the configured `iss` and `aud`.
+    fn stamped(&self, claims: &Claims) -> serde_json::Value {
+        let mut value = serde_json::to_value(claims).expect("claims serialise");
+        if let Some(issuer) = &self.rules.issuer {
+            value["iss"] = issuer.as_str().into();
+        }
+        if let Some(audience) = &self.rules.audience {
+            value["aud"] = audience.as_str().into();
+        }
+        value
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(issuer) = &self.rules.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match &self.rules.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        validation
     }
 
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        if let Some(claims) = self.verified.get(token) {
+        if let Some((claims, kid)) = self.verified.get(token) {
+            let key_gone = kid
+                .is_some_and(|kid| !self.public.as_ref().is_some_and(|keys| keys.contains(&kid)));
+            if key_gone {
+                self.verified.invalidate(token);
+                return Err(AuthError::InvalidCredential("its key is no longer trusted"));
+            }
             if claims.exp < now_secs().saturating_sub(LEEWAY_SECS as i64) {
                 self.verified.invalidate(token);
                 return Err(AuthError::Expired);
             }
             return Ok(claims);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let header = jsonwebtoken::decode_header(token).map_err(AuthError::InvalidToken)?;
+        let (decoded, kid) = if header.alg == Algorithm::HS256 {
+            (self.decode(token, &self.decoding, Algorithm::HS256)?, None)
+        } else if ASYMMETRIC.contains(&header.alg) {
+            let kid = header.kid.ok_or(AuthError::InvalidCredential(
+                "an asymmetric token names its key in `kid`",
+            ))?;
+            let key = self.public.as_ref().and_then(|keys| keys.get(&kid)).ok_or(
+                AuthError::InvalidCredential("no trusted key has this `kid`"),
+            )?;
+            // The key decides the algorithm: a token may not pick another.
+            if key.alg != header.alg {
+                return Err(AuthError::InvalidCredential(
+                    "the token's `alg` is not its key's",
+                ));
+            }
+            (self.decode(token, &key.key, key.alg)?, Some(Arc::from(kid)))
+        } else {
+            return Err(AuthError::InvalidCredential("an unsupported `alg`"));
+        };
+        decoded
+            .check_shape()
+            .map_err(AuthError::InvalidCredential)?;
+        let claims = Arc::new(decoded);
+        self.verified
+            .insert(Arc::from(token), (claims.clone(), kid));
+        Ok(claims)
+    }
+
+    fn decode(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, AuthError> {
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg))
+            .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::InvalidToken(e),
-            })?;
-        data.claims
-            .check_shape()
-            .map_err(AuthError::InvalidCredential)?;
-        let claims = Arc::new(data.claims);
-        self.verified.insert(Arc::from(token), claims.clone());
-        Ok(claims)
+            })
     }
 }
 
@@ -128,7 +260,7 @@ mod tests {
         // As if its expiry had passed since it was remembered.
         let expired = now_secs() - LEEWAY_SECS as i64 - 1;
         keys.verified
-            .insert(Arc::from(token.as_str()), Arc::new(claims(expired)));
+            .insert(Arc::from(token.as_str()), (Arc::new(claims(expired)), None));
         assert!(matches!(keys.verify(&token), Err(AuthError::Expired)));
         assert!(!keys.verified.contains_key(token.as_str()));
     }

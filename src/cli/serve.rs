@@ -60,7 +60,7 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     let secret = settings.jwt_secret.clone().expect("set above");
     let app = Application::build(settings).await?;
     let base = format!("http://{host}:{}", app.port());
-    println!("tenant-plane listening on {base}");
+    let mut banner = vec![format!("tenant-plane listening on {base}")];
     if print_token {
         let claims = Claims::new("bootstrap", Role::SuperAdmin, None, None, token_ttl);
         let token = JwtKeys::hs256(&secret)?.sign(&claims)?;
@@ -68,12 +68,15 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
             secs if secs % 3600 == 0 => format!("{}h", secs / 3600),
             _ => humantime::format_duration(token_ttl).to_string(),
         };
-        println!("super_admin token (valid {valid}): {token}");
-        println!("try: curl -H \"Authorization: Bearer {token}\" {base}/v1/servers");
+        banner.push(format!("super_admin token (valid {valid}): {token}"));
+        banner.push(format!(
+            "try: curl -H \"Authorization: Bearer {token}\" {base}/v1/servers"
+        ));
     } else {
-        println!("super_admin token: printed at the first start; `tenant-plane token --role super_admin` (or `serve --print-token`) makes a new one");
-        println!("try: curl {base}/readyz");
+        banner.push("super_admin token: printed at the first start; `tenant-plane token --role super_admin` (or `serve --print-token`) makes a new one".into());
+        banner.push(format!("try: curl {base}/readyz"));
     }
+    print_banner(&banner);
     let served = app.run_until_stopped().await;
     tracing::info!("HTTP server stopped");
     if let Some(mut cluster) = cluster {
@@ -83,4 +86,18 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         tracing::info!("embedded PostgreSQL stopped");
     }
     served.context("HTTP server failed")
+}
+
+/// The start-up lines, on standard output. Whoever started the service may
+/// have stopped reading it (a supervisor that only waited for the first
+/// line): a write that fails is dropped, never a reason to stop serving.
+fn print_banner(lines: &[String]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::auth::{Claims, JwtKeys, Role};
+use crate::auth::{Claims, Role};
 use crate::config::Settings;
 use crate::domain::TenantId;
 use crate::embedded;
@@ -48,6 +48,14 @@ pub fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
     claims
         .check_shape()
         .map_err(|why| anyhow::anyhow!("cannot make this token: {why}"))?;
-    println!("{}", JwtKeys::hs256(&secret)?.sign(&claims)?);
+    let (keys, public) = crate::auth::keys_from_settings(settings, &secret)?;
+    let token = match (&public, &settings.jwt_private_keys) {
+        // With keys of its own, `token` signs with the newest it holds.
+        (Some(public), Some(dir)) => {
+            keys.sign_with(&claims, &crate::auth::newest_signing_key(public, dir)?)?
+        }
+        _ => keys.sign(&claims)?,
+    };
+    println!("{token}");
     Ok(())
 }

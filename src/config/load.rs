@@ -68,8 +68,32 @@ impl Settings {
         figment = figment.merge(environment());
         let mut settings: Settings = figment.extract().map_err(from_figment)?;
         settings.make_paths_absolute()?;
+        settings.read_master_key_file()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The master key from `master_key_file`, kept outside the data
+    /// directory it protects (a mounted secret, say). Setting both the key
+    /// and the file is refused: which one wins would be a guess.
+    fn read_master_key_file(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.master_key_file else {
+            return Ok(());
+        };
+        let refuse = |reason: String| ConfigError {
+            setting: "master_key_file".into(),
+            origin: env_name("master_key_file"),
+            reason,
+        };
+        if self.master_key.is_some() {
+            return Err(refuse(
+                "set either it or TENANT_PLANE_MASTER_KEY, not both".into(),
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| refuse(format!("cannot read {}: {e}", path.display())))?;
+        self.master_key = Some(secrecy::SecretString::from(text.trim().to_string()));
+        Ok(())
     }
 
     /// Checks that serde cannot express. Called by `load`.

@@ -28,11 +28,26 @@ pub struct Settings {
     /// HS256 secret for access tokens, at least 32 bytes. `TENANT_PLANE_JWT_SECRET`.
     /// When unset, `serve` generates one and keeps it in `data_dir`.
     pub jwt_secret: Option<SecretString>,
+    /// A JWKS file of public keys (RS256, ES256 or EdDSA, each with its
+    /// `kid`) whose tokens are accepted besides HS256 ones. Read again
+    /// whenever it changes. `TENANT_PLANE_JWT_PUBLIC_KEYS`.
+    pub jwt_public_keys: Option<PathBuf>,
+    /// A folder of PEM private keys named `<kid>.pem`: `tenant-plane token`
+    /// signs with the newest JWKS key it finds there. `TENANT_PLANE_JWT_PRIVATE_KEYS`.
+    pub jwt_private_keys: Option<PathBuf>,
+    /// When set, a token's `iss` must be this. `TENANT_PLANE_JWT_ISSUER`.
+    pub jwt_issuer: Option<String>,
+    /// When set, a token's `aud` must name this. `TENANT_PLANE_JWT_AUDIENCE`.
+    pub jwt_audience: Option<String>,
     /// AES-256-GCM key (64 hex digits) that encrypts tenant role passwords and
     /// integration secrets in the catalog. `TENANT_PLANE_MASTER_KEY`. When
     /// unset, `serve` generates one and keeps it in `data_dir`; replicas that
     /// share a catalog must share this key.
     pub master_key: Option<SecretString>,
+    /// A file holding the master key (64 hex digits), read at start-up: the
+    /// key can live outside the data directory it protects.
+    /// `TENANT_PLANE_MASTER_KEY_FILE`; not together with `master_key`.
+    pub master_key_file: Option<PathBuf>,
     /// Where the embedded cluster and generated secrets live. `TENANT_PLANE_DATA_DIR`,
     /// default `.tenant-plane`. A relative path is taken from the working
     /// directory of the process that reads the settings, once, at start-up.
@@ -192,6 +207,10 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             jwt_secret: None,
+            jwt_public_keys: None,
+            jwt_private_keys: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             data_dir: PathBuf::from(".tenant-plane"),
             log_format: LogFormat::Text,
             http: HttpSettings::default(),
@@ -207,6 +226,7 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             tokens: TokenSettings::default(),
             master_key: None,
+            master_key_file: None,
         }
     }
 }

@@ -34,6 +34,15 @@ impl Settings {
             Ok(())
         }
         fix("data_dir", &mut self.data_dir)?;
+        if let Some(path) = &mut self.jwt_public_keys {
+            fix("jwt_public_keys", path)?;
+        }
+        if let Some(path) = &mut self.jwt_private_keys {
+            fix("jwt_private_keys", path)?;
+        }
+        if let Some(path) = &mut self.master_key_file {
+            fix("master_key_file", path)?;
+        }
         fix("embedded.fallback_dir", &mut self.embedded.fallback_dir)?;
         if let Some(dir) = &mut self.embedded.bin_dir {
             fix("embedded.bin_dir", dir)?;

@@ -207,3 +207,25 @@ fn settings_that_make_no_sense_are_refused_naming_the_setting_in_one_line() {
         Ok(())
     });
 }
+
+#[test]
+fn the_master_key_can_come_from_a_file_outside_the_data_directory_but_not_from_both() {
+    Jail::expect_with(|jail| {
+        let key = "ab".repeat(32);
+        jail.create_file("master.key", &format!("{key}\n"))?;
+        jail.set_env("TENANT_PLANE_MASTER_KEY_FILE", "master.key");
+        let s = load_in(jail, None).unwrap();
+        assert_eq!(s.master_key.as_ref().unwrap().expose_secret(), key);
+        assert!(s.master_key_file.as_ref().unwrap().is_absolute());
+        jail.set_env("TENANT_PLANE_MASTER_KEY", &key);
+        let e = load_in(jail, None).unwrap_err();
+        assert_eq!(e.setting, "master_key_file");
+        jail.clear_env();
+        jail.create_file("short.key", "abcd")?;
+        jail.set_env("TENANT_PLANE_MASTER_KEY_FILE", "short.key");
+        let e = load_in(jail, None).unwrap_err();
+        assert_eq!(e.setting, "master_key");
+        assert!(!e.to_string().contains("abcd"), "{e}");
+        Ok(())
+    });
+}

@@ -3,6 +3,7 @@
 //! cannot be installed, the browser tests skip and say so. Where the script
 //! found them (`TENANT_PLANE_TEST_BROWSER=required`), a missing browser fails.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,7 +47,10 @@ pub async fn start() -> Option<Browser> {
         .local_addr()
         .unwrap()
         .port();
+    // In a process group of its own, so that Chromium (its child) goes
+    // with it even when a failed test never closes the session.
     let mut driver = Command::new(driver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -198,9 +202,16 @@ impl Browser {
         path
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
+        // Drop kills what is left.
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.driver.wait();
     }
 }

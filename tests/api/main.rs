@@ -52,3 +52,4 @@ mod tenants_create;
 mod tenants_lifecycle;
 mod tenants_recovery;
 mod timing;
+mod token_keys;
