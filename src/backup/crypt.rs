@@ -23,7 +23,10 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 /// The installation's backup identity, as the `age` tool reads it
 /// (`AGE-SECRET-KEY-1…`).
 pub fn identity_string(key: &MasterKey) -> SecretString {
-    let bytes = key.derive(IDENTITY_PURPOSE);
+    identity_string_of(key.derive(IDENTITY_PURPOSE))
+}
+
+fn identity_string_of(bytes: [u8; 32]) -> SecretString {
     let encoded = bech32::encode(
         "age-secret-key-",
         bytes.to_base32(),
@@ -65,8 +68,17 @@ pub fn decrypt<'a, R: Read + 'a>(
     }
     let decryptor = age::Decryptor::new_buffered(input)
         .map_err(|e| BackupError::Corrupt(format!("the encryption header: {e}")))?;
-    let identity = identity(key);
-    match decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity)) {
+    // Every configured master key's identity: a backup taken before a key
+    // rotation opens while its key is still configured.
+    let identities: Vec<age::x25519::Identity> = key
+        .derive_all(IDENTITY_PURPOSE)
+        .into_iter()
+        .map(|bytes| {
+            age::x25519::Identity::from_str(identity_string_of(bytes).expose_secret())
+                .expect("a derived identity parses")
+        })
+        .collect();
+    match decryptor.decrypt(identities.iter().map(|i| i as &dyn age::Identity)) {
         Ok(reader) => Ok(Box::new(reader)),
         Err(age::DecryptError::NoMatchingKeys) => Err(BackupError::Unsealed),
         Err(e) => Err(BackupError::Corrupt(format!("the encryption header: {e}"))),

@@ -18,6 +18,7 @@ mod operations;
 mod restores;
 mod retention;
 mod schema;
+mod sealed;
 mod servers;
 mod tenants;
 
@@ -44,6 +45,7 @@ pub use operations::{Cascade, NewTenant, OpKind, TenantChange};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
 pub use retention::{Pruned, Retention};
 pub use schema::{schema_versions, upgrade_schema, CATALOG_SCHEMA_LOCK};
+pub use sealed::SealedColumn;
 pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
 pub use tenants::{role_purpose, TenantFilter, TenantRecord, TenantUpdate};
 

@@ -3,6 +3,7 @@
 mod audit;
 mod backup;
 mod doctor;
+mod keys;
 mod migrate;
 mod serve;
 mod server;
@@ -49,6 +50,8 @@ enum Command {
     Restore(backup::RestoreArgs),
     /// Register, list and drain database servers.
     Server(server::ServerArgs),
+    /// Re-seal the catalog's secrets under the newest master key.
+    Keys(keys::KeysArgs),
 }
 
 /// Parses the command line, loads settings, and runs the command.
@@ -100,6 +103,10 @@ pub fn main() -> ExitCode {
             Command::Server(args) => {
                 init_cli_logging(&settings);
                 server::run(settings, args).await
+            }
+            Command::Keys(args) => {
+                init_cli_logging(&settings);
+                keys::run(settings, args).await
             }
         }
     });

@@ -11,6 +11,7 @@ mod drain;
 mod error;
 mod lifecycle;
 mod migrate;
+mod rekey;
 mod relocate;
 mod restore_backup;
 mod restore_clone;
@@ -18,6 +19,8 @@ mod restore_stored;
 mod resume;
 mod update;
 mod view;
+
+pub use rekey::{RekeyError, RekeyReport};
 
 use secrecy::SecretString;
 

@@ -216,7 +216,8 @@ async fn an_operator_signs_in_creates_and_suspends_a_tenant_watches_a_fleet_run_
 }
 
 #[tokio::test]
-async fn the_fleet_page_reads_in_a_narrow_window_and_nothing_shifts_while_live_updates_arrive() {
+async fn every_page_reads_in_a_narrow_window_and_nothing_on_the_fleet_page_shifts_while_live_updates_arrive(
+) {
     let app = spawn_app().await;
     app.create_tenant_named("shift-one").await;
     let Some(b) = browser::start().await else {
@@ -263,14 +264,27 @@ async fn the_fleet_page_reads_in_a_narrow_window_and_nothing_shifts_while_live_u
     b.client.set_window_size(420, 860).await.unwrap();
     b.until("a narrow layout", 10, "return window.innerWidth <= 420")
         .await;
-    let overflow = b
-        .eval("return document.documentElement.scrollWidth - window.innerWidth")
-        .await;
-    assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "the page scrolls sideways by {overflow} px"
-    );
+    assert_no_sideways_scroll(&b, "#/fleet").await;
     b.screenshot("fleet-narrow").await;
+    // Every other page fits too.
+    let (tenant, _) = app.create_tenant_named("shift-narrow").await;
+    for (page, ready) in [
+        (format!("#/tenants/{tenant}"), "#tenant-settings"),
+        ("#/migrations".to_string(), "#start-run"),
+        ("#/servers".to_string(), "#add-server"),
+    ] {
+        b.client
+            .goto(&app.url(&format!("/console/{page}")))
+            .await
+            .unwrap();
+        b.until(
+            &page,
+            20,
+            &format!("return !!document.querySelector('{ready}')"),
+        )
+        .await;
+        assert_no_sideways_scroll(&b, &page).await;
+    }
     b.close().await;
 }
 
@@ -361,4 +375,15 @@ async fn sign_in(b: &browser::Browser, url: &str, credential: &str) {
         "return !document.querySelector('#top').hidden",
     )
     .await;
+}
+
+/// The page is no wider than the window: nothing makes it scroll sideways.
+async fn assert_no_sideways_scroll(b: &browser::Browser, page: &str) {
+    let overflow = b
+        .eval("return document.documentElement.scrollWidth - window.innerWidth")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "{page} scrolls sideways by {overflow} px"
+    );
 }

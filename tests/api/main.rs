@@ -30,6 +30,7 @@ mod fuzz_inputs;
 mod health;
 mod helpers;
 mod isolation;
+mod master_keys;
 mod metrics_page;
 mod migrations;
 mod migrations_cli;

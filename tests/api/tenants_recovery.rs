@@ -111,8 +111,11 @@ async fn an_idempotency_key_whose_request_died_is_released_by_the_reconciler() {
 #[tokio::test]
 async fn an_operation_slower_than_the_stale_limit_keeps_its_heartbeat_and_no_other_replica_takes_it_over(
 ) {
+    // Timed: with a 3 s stale limit an owner beats every half second and
+    // gives up after 1.5 s without a beat, which a loaded machine (the other
+    // tests, a browser) can cause. Alone, only the code under test is timed.
+    crate::timing::run_alone();
     let (mut settings, catalog_db) = test_settings();
-    // Beats every second: a beat would have to be 2 s late to fail this.
     settings.reconciler.stale_after_secs = 3;
     let server = cluster::shared().clone();
     let a = spawn_app_on(settings.clone(), catalog_db.clone(), server.clone()).await;
