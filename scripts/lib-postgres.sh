@@ -38,14 +38,7 @@ MSG
 # `prometheus` ships it). Installed like the server binaries; otherwise the
 # message says what to install.
 ensure_promtool() {
-  command -v promtool >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "promtool is missing; installing the prometheus package..." >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt_update_once
-    apt-get install -y -qq --no-install-recommends prometheus >&2
-    command -v promtool >/dev/null 2>&1 && return 0
-  fi
+  apt_install_for promtool prometheus && return 0
   cat >&2 <<'MSG'
 promtool (from Prometheus) was not found; the tests check /metrics with it.
 Install it, then run this command again:
@@ -53,6 +46,20 @@ Install it, then run this command again:
   Other systems:  the promtool binary from a Prometheus release, on PATH
 MSG
   exit 1
+}
+
+# Installs Debian's package $2 when the command $1 is missing, where that is
+# possible (root, with apt). Fails when the command is still missing.
+apt_install_for() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "$1 is missing; installing the $2 package..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update_once
+    apt-get install -y -qq --no-install-recommends "$2" >&2 || true
+    command -v "$1" >/dev/null 2>&1 && return 0
+  fi
+  return 1
 }
 
 # One `apt-get update` per script run, however many packages it installs.
@@ -96,14 +103,7 @@ MSG
 
 # The token tests make their RSA, EC and Ed25519 keys with `openssl genpkey`.
 ensure_openssl() {
-  command -v openssl >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "openssl is missing; installing the openssl package..." >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt_update_once
-    apt-get install -y -qq --no-install-recommends openssl >&2
-    command -v openssl >/dev/null 2>&1 && return 0
-  fi
+  apt_install_for openssl openssl && return 0
   cat >&2 <<'MSG'
 openssl was not found; the token tests make their keys with it.
 Install it, then run this command again:

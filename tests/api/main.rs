@@ -13,6 +13,7 @@ mod catalog;
 mod cli;
 mod cluster;
 mod console;
+mod console_api;
 mod console_session;
 mod contract;
 mod crash_points;
