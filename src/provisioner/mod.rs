@@ -2,10 +2,11 @@
 //! server's template database current and clones tenant databases from it.
 //! It never serves requests. Its maintenance sessions (to each server's
 //! `postgres` database, never to a template) come from a small pool per
-//! server whose recycling runs `DISCARD ALL`, so an advisory lock left by a
-//! cancelled operation dies before the session is reused.
+//! server. A session that holds an advisory lock is a `HeldLock`: cancelled,
+//! it closes rather than going back to the pool with the lock.
 
 mod copy;
+mod held;
 mod template;
 mod tenant_db;
 

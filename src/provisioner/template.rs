@@ -3,6 +3,7 @@
 
 use tokio_postgres::error::SqlState;
 
+use super::held::HeldLock;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE};
@@ -18,13 +19,9 @@ impl Provisioner {
     #[tracing::instrument(skip_all, fields(server = %server.name))]
     pub async fn prepare_server(&self, server: &DbServer) -> Result<i32, ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        session
-            .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
-            .await?;
-        let result = self.prepare_locked(server, &session).await;
-        let _ = session
-            .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
-            .await;
+        let held = HeldLock::exclusive(session, TEMPLATE_LOCK).await?;
+        let result = self.prepare_locked(server, held.session()).await;
+        held.release().await;
         result
     }
 

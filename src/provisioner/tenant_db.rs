@@ -3,6 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::held::HeldLock;
 use super::template::{ignore_duplicate, TEMPLATE_LOCK};
 use super::{ProvisionError, Provisioner};
 use crate::catalog::{tagged_installation, DbServer};
@@ -33,20 +34,21 @@ impl Provisioner {
         self.ensure_tenant_role(server, db, password).await?;
         let session = self.maintenance_session(server).await?;
         // Shared: clones may run together, never during a template migration.
-        session
-            .execute("SELECT pg_advisory_lock_shared($1)", &[&TEMPLATE_LOCK])
-            .await?;
-        let created = session
+        let held = HeldLock::shared(session, TEMPLATE_LOCK).await?;
+        let created = held
+            .session()
             .batch_execute(&format!(
                 "CREATE DATABASE {} TEMPLATE {}",
                 quote_ident(db.as_str()),
                 quote_ident(TEMPLATE_DB)
             ))
             .await;
-        let _ = session
-            .execute("SELECT pg_advisory_unlock_shared($1)", &[&TEMPLATE_LOCK])
-            .await;
+        let unlocked = held.release().await;
         ignore_duplicate(created)?;
+        let session = match unlocked {
+            Some(session) => session,
+            None => self.maintenance_session(server).await?,
+        };
         session
             .batch_execute(&format!(
                 "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {dbq}; {tag}",

@@ -9,6 +9,7 @@ use serde_json::json;
 use tenant_plane::catalog::{NewTenant, OpKind};
 use tenant_plane::crypto::MasterKey;
 use tenant_plane::domain::{DbName, TenantId, TenantStatus, Tier};
+use tenant_plane::provisioner::TEMPLATE_LOCK;
 use tenant_plane::services::Services;
 
 use crate::cluster;
@@ -193,4 +194,81 @@ async fn an_operation_slower_than_the_stale_limit_keeps_its_heartbeat_and_no_oth
         .map(|r| r.get(0))
         .collect();
     assert_eq!(attempts, [1], "the suspension ran once, by its own replica");
+}
+
+#[tokio::test]
+async fn a_clone_cancelled_while_it_waits_for_the_template_lock_leaves_no_lock_behind_for_a_template_migration(
+) {
+    // A server of its own: the test holds its template lock.
+    let extra = cluster::start_extra();
+    let (mut settings, _) = test_settings();
+    settings.database_url = Some(extra.server.url(&cluster::catalog_name("lock")));
+    let services = Services::connect(&settings).await.unwrap();
+    let server = services
+        .catalog
+        .pick_server(Tier::Standard)
+        .await
+        .unwrap()
+        .unwrap();
+    // What a template migration on another replica holds.
+    let holder = extra.server.connect("postgres").await;
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .unwrap();
+    let id = TenantId::generate();
+    let db = DbName::for_tenant(id);
+    let password = tenant_plane::crypto::random_hex_secret();
+    let provisioner = services.tenants.provisioner();
+    let clone = provisioner.create_tenant_database(&server, &db, &password);
+    // The request is dropped (its client went away) once its clone queues
+    // behind the holder.
+    let queued = async {
+        loop {
+            let waiting: i64 = holder
+                .query_one(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        done = clone => panic!("the clone ran under another holder's template lock: {done:?}"),
+        () = queued => {}
+    }
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .unwrap();
+    // The next template migration gets the lock: the cancelled clone's
+    // session did not go back to the pool to sit on it.
+    holder
+        .batch_execute("SET lock_timeout = '20s'")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let relocked = holder
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+        .await;
+    assert!(
+        relocked.is_ok(),
+        "the template lock is still held after {:?}: {relocked:?}",
+        started.elapsed()
+    );
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .unwrap();
+    // And the provisioner still works on that server.
+    tokio::time::timeout(Duration::from_secs(60), provisioner.prepare_server(&server))
+        .await
+        .expect("a template migration after the cancelled clone")
+        .unwrap();
 }
