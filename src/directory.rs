@@ -53,7 +53,7 @@ impl Directory {
     }
 
     /// The catalog's own connection settings, for the change listener.
-    pub fn catalog_config(&self) -> &tokio_postgres::Config {
+    pub fn catalog_config(&self) -> &crate::pg::PgConfig {
         self.catalog.config()
     }
 
@@ -63,7 +63,7 @@ impl Directory {
         &self,
         server: &DbServer,
         root: &TenantRecord,
-    ) -> Result<tokio_postgres::Config, CredentialsError> {
+    ) -> Result<crate::pg::PgConfig, CredentialsError> {
         let password = root
             .role_password(&self.master_key)
             .map_err(CredentialsError::Sealed)?

@@ -155,7 +155,7 @@ pub fn running_catalog_url(settings: &Settings) -> anyhow::Result<Option<SecretS
     let password = read_stored_secret(&settings.data_dir, "postgres_password")?
         .context("the embedded cluster's password is missing from the data directory")?;
     Ok(Some(SecretString::from(format!(
-        "host=127.0.0.1 port={port} user={} password={} dbname={CATALOG_DATABASE}",
+        "host=127.0.0.1 port={port} user={} password={} dbname={CATALOG_DATABASE} sslmode=disable",
         crate::local_pg::SUPERUSER,
         secrecy::ExposeSecret::expose_secret(&password)
     ))))

@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod local_pg;
 pub mod migrator;
 pub mod operations;
+pub mod pg;
 pub mod provisioner;
 pub mod reconciler;
 pub mod router;

@@ -4,14 +4,13 @@
 //! stored sealed with the master key), and changing its state or budget.
 //! Moving tenants off a server (a drain) is the lifecycle's.
 
-use std::str::FromStr;
-
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, DbServer, NewServer, ServerPatch, ServerState};
 use crate::crypto::MasterKey;
 use crate::domain::{ServerName, Tier};
+use crate::pg::{PgConfig, PgError, RootCerts};
 use crate::provisioner::{server_password_purpose, ProvisionError, Provisioner};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +20,7 @@ pub enum ServersError {
     #[error("no such database server")]
     NotFound,
     #[error("invalid DSN: {0}")]
-    InvalidDsn(&'static str),
+    InvalidDsn(String),
     #[error("the server cannot hold tenants: {reason}")]
     Unusable {
         reason: &'static str,
@@ -55,6 +54,10 @@ pub struct NewServerInput {
     pub capacity: i32,
     pub connection_budget: Option<i32>,
     pub pinned_tiers: Vec<Tier>,
+    /// CA certificates (PEM) the server's certificate must chain to, for
+    /// `sslmode=verify-ca` or `verify-full`; the DSN's `sslrootcert` file
+    /// does the same from the CLI.
+    pub ssl_root_cert: Option<String>,
 }
 
 #[derive(Clone)]
@@ -95,21 +98,35 @@ impl Servers {
 
     #[tracing::instrument(skip_all, fields(server = %input.name))]
     pub async fn register(&self, input: NewServerInput) -> Result<DbServer, ServersError> {
-        let config = tokio_postgres::Config::from_str(input.dsn.expose_secret())
-            .map_err(|_| ServersError::InvalidDsn("the DSN does not parse"))?;
+        let invalid = |why: &str| ServersError::InvalidDsn(why.to_string());
+        let config = PgConfig::parse(input.dsn.expose_secret()).map_err(|e| match e {
+            // Its message could quote the DSN, password and all.
+            PgError::Dsn(_) => invalid("the DSN does not parse"),
+            e => invalid(&e.to_string()),
+        })?;
+        let mut tls = config.tls().clone();
+        if let Some(pem) = input.ssl_root_cert {
+            if tls.roots != RootCerts::None {
+                return Err(invalid(
+                    "give the CA certificates once: sslrootcert in the DSN or ssl_root_cert",
+                ));
+            }
+            tls.roots = RootCerts::Pem(pem.into());
+        }
+        tls.check().map_err(|e| invalid(&e.to_string()))?;
         let host = match config.get_hosts() {
             [tokio_postgres::config::Host::Tcp(h)] => h.clone(),
             [tokio_postgres::config::Host::Unix(p)] => p.display().to_string(),
-            _ => return Err(ServersError::InvalidDsn("name exactly one host")),
+            _ => return Err(invalid("name exactly one host")),
         };
         let port = match config.get_ports() {
             [] => 5432,
             [p] => *p,
-            _ => return Err(ServersError::InvalidDsn("name exactly one port")),
+            _ => return Err(invalid("name exactly one port")),
         };
         let user = config
             .get_user()
-            .ok_or(ServersError::InvalidDsn("name the admin user"))?
+            .ok_or_else(|| invalid("name the admin user"))?
             .to_string();
         let id = Uuid::now_v7();
         let sealed = config
@@ -132,6 +149,8 @@ impl Servers {
                 .map(|t| t.as_str().to_string())
                 .collect(),
             tenants: 0,
+            ssl_mode: tls.mode,
+            ssl_roots: tls.roots.clone(),
         };
         self.check(&server).await?;
         let registered = self
@@ -146,6 +165,7 @@ impl Servers {
                 capacity: input.capacity,
                 connection_budget: input.connection_budget,
                 pinned_tiers: input.pinned_tiers,
+                tls,
             })
             .await?;
         tracing::info!(server.id = %id, "registered a database server");
@@ -156,7 +176,7 @@ impl Servers {
     async fn check(&self, server: &DbServer) -> Result<(), ServersError> {
         let config = self.provisioner.admin_config(server, "postgres")?;
         let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
+            .connect()
             .await
             .map_err(|e| ServersError::unusable("cannot connect", e))?;
         let driver = tokio::spawn(connection);

@@ -60,10 +60,18 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct RegisterServer {
     name: ServerName,
-    /// `postgres://user:password@host:port/db`; the admin role must be able
-    /// to create databases and roles. Stored sealed. A server that cannot
-    /// be reached or used is refused with 409 `server_unusable`.
+    /// `postgres://user:password@host:port/db`, optionally with
+    /// `?sslmode=disable|prefer|require|verify-ca|verify-full` (default
+    /// `prefer`); the admin role must be able to create databases and
+    /// roles. Stored sealed. A server that cannot be reached or used
+    /// (a certificate that does not verify included) is refused with 409
+    /// `server_unusable`.
     dsn: Dsn,
+    /// The CA certificates (PEM) the server's certificate must chain to,
+    /// for `verify-ca` and `verify-full`.
+    #[serde(default)]
+    #[schema(max_length = 16384)]
+    ssl_root_cert: Option<String>,
     /// Tenants the server may hold (default 1000).
     #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
@@ -92,6 +100,7 @@ pub async fn register(
         capacity: positive("capacity", body.capacity)?.unwrap_or(1000),
         connection_budget: positive("connection_budget", body.connection_budget)?,
         pinned_tiers: body.pinned_tiers,
+        ssl_root_cert: body.ssl_root_cert,
     };
     let change = AuditedChange::begin(
         &state,

@@ -95,12 +95,14 @@ impl utoipa::PartialSchema for Sequence {
 impl utoipa::ToSchema for Sequence {}
 
 /// A server's admin DSN as the API takes it: the URL form that parses, with
-/// a user, one host, an optional port and database, and no characters that
-/// need percent-encoding. (The CLI also takes the `host=… user=…` form.)
+/// a user, one host, an optional port and database, an optional `sslmode`,
+/// and no characters that need percent-encoding. (The CLI also takes the
+/// `host=… user=…` form, and `sslrootcert=<file>`.)
 pub const DSN_PATTERN: &str = concat!(
     "^postgres(ql)?://[A-Za-z0-9._-]+(:[A-Za-z0-9._-]*)?@[A-Za-z0-9.-]+",
     "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
-    "(/[A-Za-z0-9_-]*)?$"
+    "(/[A-Za-z0-9_-]*)?",
+    "(\\?sslmode=(disable|prefer|require|verify-ca|verify-full))?$"
 );
 
 /// The longest DSN the API takes.
@@ -124,7 +126,7 @@ impl<'de> Deserialize<'de> for Dsn {
         if text.len() > MAX_DSN || !PATTERN.is_match(&text) {
             // The DSN may hold a password: never echo it.
             return Err(serde::de::Error::custom(
-                "dsn must be postgres://user[:password]@host[:port][/database]",
+                "dsn must be postgres://user[:password]@host[:port][/database][?sslmode=…]",
             ));
         }
         Ok(Self(text.into()))

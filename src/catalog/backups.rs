@@ -92,7 +92,7 @@ impl Catalog {
     pub async fn try_schedule_lock(&self) -> Result<Option<ScheduleLock>, CatalogError> {
         let (client, connection) = self
             .config()
-            .connect(tokio_postgres::NoTls)
+            .connect()
             .await
             .map_err(CatalogError::Connect)?;
         let driver = tokio::spawn(async move {

@@ -35,6 +35,8 @@ pub enum CatalogError {
     ServerExists,
     #[error("cannot build the catalog pool")]
     Pool(#[from] deadpool_postgres::BuildError),
+    #[error("the catalog database URL")]
+    Dsn(#[from] crate::pg::PgError),
 }
 
 impl From<tokio_postgres::Error> for CatalogError {

@@ -22,13 +22,11 @@ mod sealed;
 mod servers;
 mod tenants;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Pool, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 pub use api_keys::ApiKeyRecord;
 pub use backups::{BackupReason, BackupRecord};
@@ -50,13 +48,14 @@ pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_
 pub use tenants::{role_purpose, TenantFilter, TenantRecord, TenantUpdate};
 
 use crate::config::CatalogSettings;
+use crate::pg::PgConfig;
 use crate::sql::quote_ident;
 
 /// A pool of catalog connections, plus what is needed to open a dedicated one.
 #[derive(Clone)]
 pub struct Catalog {
     pool: Pool,
-    config: tokio_postgres::Config,
+    config: PgConfig,
 }
 
 impl Catalog {
@@ -66,19 +65,13 @@ impl Catalog {
         url: &SecretString,
         settings: &CatalogSettings,
     ) -> Result<Self, CatalogError> {
-        let mut config =
-            tokio_postgres::Config::from_str(url.expose_secret()).map_err(CatalogError::Connect)?;
+        let mut config = PgConfig::parse(url.expose_secret())?;
+        config.tls().check()?;
         let timeout = Duration::from_secs(settings.connect_timeout_secs);
         config.connect_timeout(timeout);
         config.application_name("tenant-plane");
         ensure_database(&config).await?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager = config.manager(RecyclingMethod::Fast);
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
             .runtime(Runtime::Tokio1)
@@ -93,8 +86,8 @@ impl Catalog {
         &self.pool
     }
 
-    /// The connection settings of the catalog (host, port, user, database).
-    pub fn config(&self) -> &tokio_postgres::Config {
+    /// The connection settings of the catalog (host, port, user, database, TLS).
+    pub fn config(&self) -> &PgConfig {
         &self.config
     }
 
@@ -126,10 +119,8 @@ impl Catalog {
 }
 
 /// Opens one connection and drives it on the runtime.
-pub(crate) async fn connect(
-    config: &tokio_postgres::Config,
-) -> Result<tokio_postgres::Client, CatalogError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(CatalogError::Connect)?;
+pub(crate) async fn connect(config: &PgConfig) -> Result<tokio_postgres::Client, CatalogError> {
+    let (client, connection) = config.connect().await.map_err(CatalogError::Connect)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "catalog connection closed");
@@ -141,7 +132,7 @@ pub(crate) async fn connect(
 /// Creates the configured database when the server says it does not exist.
 /// Two processes racing here are fine: the loser sees `duplicate_database`, or
 /// a unique violation on `pg_database` when both got past the existence check.
-async fn ensure_database(config: &tokio_postgres::Config) -> Result<(), CatalogError> {
+async fn ensure_database(config: &PgConfig) -> Result<(), CatalogError> {
     match connect(config).await {
         Ok(_) => return Ok(()),
         Err(CatalogError::Connect(e)) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
 use crate::domain::Tier;
+use crate::pg::{PgConfig, RootCerts, SslMode, TlsPolicy};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +54,11 @@ pub struct DbServer {
     /// Tiers placed only here; empty: any tier without a pinned server.
     pub pinned_tiers: Vec<String>,
     pub tenants: i64,
+    /// How connections to it use TLS (libpq's sslmode).
+    pub ssl_mode: SslMode,
+    /// The CA certificates its certificate must chain to.
+    #[serde(skip)]
+    pub ssl_roots: RootCerts,
 }
 
 impl DbServer {
@@ -60,7 +66,7 @@ impl DbServer {
     /// the catalog's own settings for the catalog's server (its row's
     /// address is only what the catalog URL said), its row for any other.
     /// Callers add the credentials they hold.
-    pub fn connection_base(&self, catalog: &tokio_postgres::Config) -> tokio_postgres::Config {
+    pub fn connection_base(&self, catalog: &PgConfig) -> PgConfig {
         if self.is_catalog {
             return catalog.clone();
         }
@@ -71,7 +77,15 @@ impl DbServer {
             config.host(&self.host);
         }
         config.port(self.port).user(&self.admin_user);
-        config
+        PgConfig::new(config, self.tls())
+    }
+
+    /// The TLS policy its connections use.
+    pub fn tls(&self) -> TlsPolicy {
+        TlsPolicy {
+            mode: self.ssl_mode,
+            roots: self.ssl_roots.clone(),
+        }
     }
 }
 
@@ -87,6 +101,7 @@ pub struct NewServer {
     pub capacity: i32,
     pub connection_budget: Option<i32>,
     pub pinned_tiers: Vec<Tier>,
+    pub tls: TlsPolicy,
 }
 
 /// A change to a server's operational fields; `None` leaves a field alone.
@@ -99,6 +114,7 @@ pub struct ServerPatch {
 
 const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
+    s.ssl_mode, s.ssl_root_cert,
     (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
         AND t.purged_at IS NULL) AS tenants";
 
@@ -116,6 +132,9 @@ impl Catalog {
         };
         let port = i32::from(self.config().get_ports().first().copied().unwrap_or(5432));
         let user = self.config().get_user().unwrap_or("postgres").to_string();
+        // For display: the catalog's server is reached with the catalog's
+        // own settings, TLS included.
+        let ssl_mode = self.config().tls().mode.as_str();
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         // Replicas starting together would race on the address's unique
@@ -127,13 +146,21 @@ impl Catalog {
         .await?;
         let row = tx
             .query_one(
-                "INSERT INTO db_servers (id, name, host, port, admin_user, is_catalog)
-                 VALUES ($1, $2, $3, $4, $5, true)
+                "INSERT INTO db_servers (id, name, host, port, admin_user, is_catalog, ssl_mode)
+                 VALUES ($1, $2, $3, $4, $5, true, $6)
                  ON CONFLICT (name) DO UPDATE
                    SET host = EXCLUDED.host, port = EXCLUDED.port,
-                       admin_user = EXCLUDED.admin_user, updated_at = now()
+                       admin_user = EXCLUDED.admin_user, ssl_mode = EXCLUDED.ssl_mode,
+                       updated_at = now()
                  RETURNING id",
-                &[&Uuid::now_v7(), &CATALOG_SERVER_NAME, &host, &port, &user],
+                &[
+                    &Uuid::now_v7(),
+                    &CATALOG_SERVER_NAME,
+                    &host,
+                    &port,
+                    &user,
+                    &ssl_mode,
+                ],
             )
             .await?;
         tx.commit().await?;
@@ -197,8 +224,9 @@ impl Catalog {
                 &format!(
                     "WITH s AS (
                         INSERT INTO db_servers (id, name, host, port, admin_user, admin_password_enc,
-                                                capacity, connection_budget, pinned_tiers)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *)
+                                                capacity, connection_budget, pinned_tiers,
+                                                ssl_mode, ssl_root_cert)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *)
                      SELECT {SERVER_COLUMNS} FROM s"
                 ),
                 &[
@@ -211,6 +239,8 @@ impl Catalog {
                     &new.capacity,
                     &new.connection_budget,
                     &tiers,
+                    &new.tls.mode.as_str(),
+                    &root_cert_column(&new.tls.roots),
                 ],
             )
             .await
@@ -268,5 +298,20 @@ fn server_from_row(r: &tokio_postgres::Row) -> DbServer {
         admin_password_enc: r.get("admin_password_enc"),
         pinned_tiers: r.get("pinned_tiers"),
         tenants: r.get("tenants"),
+        // The column's CHECK admits only the five modes.
+        ssl_mode: SslMode::parse(r.get("ssl_mode")).unwrap_or(SslMode::Prefer),
+        ssl_roots: match r.get::<_, Option<String>>("ssl_root_cert") {
+            None => RootCerts::None,
+            Some(s) if s == "system" => RootCerts::System,
+            Some(pem) => RootCerts::Pem(pem.into()),
+        },
+    }
+}
+
+fn root_cert_column(roots: &RootCerts) -> Option<&str> {
+    match roots {
+        RootCerts::None => None,
+        RootCerts::System => Some("system"),
+        RootCerts::Pem(pem) => Some(pem),
     }
 }

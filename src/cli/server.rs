@@ -62,6 +62,8 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 capacity: to_i32(capacity),
                 connection_budget: connection_budget.map(to_i32),
                 pinned_tiers,
+                // The DSN's own `sslrootcert=<file>` names them here.
+                ssl_root_cert: None,
             });
             let server = audited(
                 &services,

@@ -12,6 +12,7 @@ use tokio::process::Command;
 pub use verify::{table_checksums, TableChecksum};
 
 use crate::local_pg::PgBinaries;
+use crate::pg::RootCerts;
 
 #[derive(Debug, thiserror::Error)]
 // The error table test (`api/error/tests.rs`) counts the variants.
@@ -62,7 +63,7 @@ impl DumpTools {
     }
 
     /// Dumps the database `config` names to `out` (custom format).
-    pub async fn dump(&self, config: &tokio_postgres::Config, out: &Path) -> Result<(), DumpError> {
+    pub async fn dump(&self, config: &crate::pg::PgConfig, out: &Path) -> Result<(), DumpError> {
         let mut cmd = Command::new(&self.pg_dump);
         cmd.arg("--format=custom")
             .arg("--no-owner")
@@ -75,7 +76,7 @@ impl DumpTools {
     /// transaction: it all lands or none of it does.
     pub async fn restore(
         &self,
-        config: &tokio_postgres::Config,
+        config: &crate::pg::PgConfig,
         file: &Path,
     ) -> Result<(), DumpError> {
         let mut cmd = Command::new(&self.pg_restore);
@@ -89,7 +90,7 @@ impl DumpTools {
 
 /// Runs a client program against `config`'s database; the password travels
 /// in the environment, never on the command line.
-async fn run(mut cmd: Command, config: &tokio_postgres::Config) -> Result<(), DumpError> {
+async fn run(mut cmd: Command, config: &crate::pg::PgConfig) -> Result<(), DumpError> {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
@@ -116,6 +117,32 @@ async fn run(mut cmd: Command, config: &tokio_postgres::Config) -> Result<(), Du
     if let Some(password) = config.get_password() {
         cmd.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
     }
+    // libpq takes the same TLS policy; the CA certificates go in a file
+    // that lives as long as the program runs.
+    let tls = config.tls();
+    cmd.env("PGSSLMODE", tls.mode.as_str())
+        .env_remove("PGSSLROOTCERT");
+    let _root_file = match &tls.roots {
+        RootCerts::None => None,
+        RootCerts::System => {
+            cmd.env("PGSSLROOTCERT", "system");
+            None
+        }
+        RootCerts::Pem(pem) => {
+            let mut file = tempfile::NamedTempFile::new().map_err(|source| DumpError::Spawn {
+                program: "a CA certificate file".into(),
+                source,
+            })?;
+            std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(|source| {
+                DumpError::Spawn {
+                    program: "a CA certificate file".into(),
+                    source,
+                }
+            })?;
+            cmd.env("PGSSLROOTCERT", file.path());
+            Some(file)
+        }
+    };
     let program = cmd.as_std().get_program().to_string_lossy().to_string();
     let out = cmd.output().await.map_err(|source| DumpError::Spawn {
         program: program.clone(),

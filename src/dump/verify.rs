@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tokio_postgres::NoTls;
 
 use super::DumpError;
 use crate::sql::quote_ident;
@@ -18,9 +17,9 @@ pub struct TableChecksum {
 /// Checksums of every table in the database `config` names. Connect as a
 /// role that row-level security does not filter (the server's admin).
 pub async fn table_checksums(
-    config: &tokio_postgres::Config,
+    config: &crate::pg::PgConfig,
 ) -> Result<BTreeMap<String, TableChecksum>, DumpError> {
-    let (client, connection) = config.connect(NoTls).await?;
+    let (client, connection) = config.connect().await?;
     let driver = tokio::spawn(connection);
     // One snapshot for all tables.
     client

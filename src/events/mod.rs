@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 pub use webhooks::{sign, Webhooks, WEBHOOK_EVENTS};
@@ -45,7 +45,7 @@ impl EventBus {
     /// LISTENs on the catalog until `shutdown`, reconnecting with backoff.
     pub fn spawn_listener(
         &self,
-        catalog: tokio_postgres::Config,
+        catalog: crate::pg::PgConfig,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let tx = self.tx.clone();
@@ -71,9 +71,9 @@ impl EventBus {
 
 async fn listen_once(
     tx: &broadcast::Sender<i64>,
-    catalog: &tokio_postgres::Config,
+    catalog: &crate::pg::PgConfig,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = catalog.connect(NoTls).await?;
+    let (client, mut connection) = catalog.connect().await?;
     let (notices, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -127,10 +127,12 @@ impl LocalCluster {
         self.owner
     }
 
-    /// A libpq key/value DSN for `dbname` as the superuser, over TCP.
+    /// A libpq key/value DSN for `dbname` as the superuser, over TCP. The
+    /// cluster listens on 127.0.0.1 only and has no certificate: asking for
+    /// TLS would cost every connection a round trip for nothing.
     pub fn dsn(&self, dbname: &str) -> SecretString {
         let mut dsn = format!(
-            "host=127.0.0.1 port={} user={SUPERUSER} dbname={dbname}",
+            "host=127.0.0.1 port={} user={SUPERUSER} dbname={dbname} sslmode=disable",
             self.port
         );
         if let ClusterAuth::Password(password) = &self.options.auth {

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use refinery::{Migration, Runner, Target};
 use serde::Serialize;
-use tokio_postgres::NoTls;
 
 mod embedded {
     refinery::embed_migrations!("tenant_template/migrations");
@@ -122,12 +121,11 @@ impl MigrationSet {
     #[tracing::instrument(skip_all, fields(db = config.get_dbname().unwrap_or("")))]
     pub async fn migrate_database(
         &self,
-        config: &tokio_postgres::Config,
+        config: &crate::pg::PgConfig,
         target: Option<i32>,
     ) -> Result<Outcome, MigrateError> {
         let started = Instant::now();
-        let (mut client, connection) =
-            config.connect(NoTls).await.map_err(MigrateError::Connect)?;
+        let (mut client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
         let driver = tokio::spawn(connection);
         client
             .execute("SELECT pg_advisory_lock($1)", &[&TENANT_MIGRATION_LOCK])
@@ -168,10 +166,10 @@ impl MigrationSet {
     /// The version of a database and what would be applied, without applying it.
     pub async fn inspect(
         &self,
-        config: &tokio_postgres::Config,
+        config: &crate::pg::PgConfig,
         target: Option<i32>,
     ) -> Result<(i32, Vec<PendingMigration>), MigrateError> {
-        let (client, connection) = config.connect(NoTls).await.map_err(MigrateError::Connect)?;
+        let (client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
         let driver = tokio::spawn(connection);
         let version = current_version(&client).await;
         drop(client);

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -31,7 +30,7 @@ impl Instance {
     /// Takes the first lease (start-up fails if the catalog cannot give
     /// one), then keeps a lease until `shutdown`.
     pub async fn start(
-        catalog: tokio_postgres::Config,
+        catalog: crate::pg::PgConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, CatalogError> {
         let (owner, session) = take_lease(&catalog).await?;
@@ -57,10 +56,10 @@ struct Session {
     ended: tokio::task::JoinHandle<()>,
 }
 
-async fn take_lease(catalog: &tokio_postgres::Config) -> Result<(Owner, Session), CatalogError> {
+async fn take_lease(catalog: &crate::pg::PgConfig) -> Result<(Owner, Session), CatalogError> {
     let mut config = catalog.clone();
     config.application_name("tenant-plane-lease");
-    let (client, connection) = config.connect(NoTls).await.map_err(CatalogError::Connect)?;
+    let (client, connection) = config.connect().await.map_err(CatalogError::Connect)?;
     let ended = tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -88,7 +87,7 @@ async fn take_lease(catalog: &tokio_postgres::Config) -> Result<(Owner, Session)
 /// Holds the lease while its session answers; when it does not, publishes
 /// that there is none, then takes a new one as soon as the catalog lets it.
 async fn keep(
-    catalog: tokio_postgres::Config,
+    catalog: crate::pg::PgConfig,
     mut session: Session,
     current: watch::Sender<Option<Owner>>,
     shutdown: CancellationToken,

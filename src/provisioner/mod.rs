@@ -13,9 +13,8 @@ mod tenant_db;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool, RecyclingMethod, Runtime};
 use secrecy::ExposeSecret;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 pub use template::TEMPLATE_LOCK;
@@ -57,7 +56,7 @@ const MAINTENANCE_POOL_SIZE: usize = 4;
 pub struct Provisioner {
     /// The catalog's connection settings; the catalog's own server is managed
     /// with the same credentials.
-    catalog_config: tokio_postgres::Config,
+    catalog_config: crate::pg::PgConfig,
     /// The tenant schema templates are migrated to.
     migrations: MigrationSet,
     maintenance: Arc<Mutex<HashMap<Uuid, Pool>>>,
@@ -79,7 +78,7 @@ pub fn server_password_purpose(server: Uuid) -> String {
 
 impl Provisioner {
     pub fn new(
-        catalog_config: tokio_postgres::Config,
+        catalog_config: crate::pg::PgConfig,
         migrations: MigrationSet,
         master_key: MasterKey,
         installation: Uuid,
@@ -127,7 +126,7 @@ impl Provisioner {
         &self,
         server: &DbServer,
         dbname: &str,
-    ) -> Result<tokio_postgres::Config, ProvisionError> {
+    ) -> Result<crate::pg::PgConfig, ProvisionError> {
         let mut config = server.connection_base(&self.catalog_config);
         if !server.is_catalog {
             if let Some(sealed) = &server.admin_password_enc {
@@ -150,13 +149,9 @@ impl Provisioner {
             match pools.get(&server.id) {
                 Some(pool) => pool.clone(),
                 None => {
-                    let manager = Manager::from_config(
-                        self.admin_config(server, "postgres")?,
-                        NoTls,
-                        ManagerConfig {
-                            recycling_method: RecyclingMethod::Clean,
-                        },
-                    );
+                    let manager = self
+                        .admin_config(server, "postgres")?
+                        .manager(RecyclingMethod::Clean);
                     let pool = Pool::builder(manager)
                         .max_size(MAINTENANCE_POOL_SIZE)
                         .runtime(Runtime::Tokio1)

@@ -128,7 +128,7 @@ impl Provisioner {
             return Ok(());
         }
         let config = self.admin_config(server, db.as_str())?;
-        let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (mut client, connection) = config.connect().await?;
         let connection = tokio::spawn(connection);
         let tx = client.transaction().await?;
         // Locked first: a call being added on one of these agents waits,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 use super::Router;
@@ -19,7 +19,7 @@ pub const CHANNEL: &str = "tenant_plane_tenants";
 
 pub fn spawn_listener(
     router: Router,
-    catalog: tokio_postgres::Config,
+    catalog: crate::pg::PgConfig,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -47,9 +47,9 @@ pub fn spawn_listener(
 
 async fn listen_once(
     router: &Router,
-    catalog: &tokio_postgres::Config,
+    catalog: &crate::pg::PgConfig,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = catalog.connect(NoTls).await?;
+    let (client, mut connection) = catalog.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -46,7 +46,7 @@ pub enum ConnectError {
 /// Makes tenant connections only within the server's budget.
 pub struct BudgetedManager {
     /// The tenant role's connection settings.
-    pub(super) config: tokio_postgres::Config,
+    pub(super) config: crate::pg::PgConfig,
     pub(super) budget: Arc<ServerBudget>,
     pub(super) server: Uuid,
     pub(super) acquire_timeout: Duration,
@@ -107,7 +107,7 @@ impl Manager for BudgetedManager {
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
         let permit = self.acquire().await?;
-        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        let (client, connection) = self.config.connect().await?;
         // The permit goes back only when the session's socket has closed
         // (the client was dropped and the session ended), not before.
         let debt = Arc::new(AtomicU8::new(OPEN));

@@ -16,7 +16,7 @@ impl Tenants {
     ) -> Result<(), TenantsError> {
         let config = self.provisioner.admin_config(server, db.as_str())?;
         let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
+            .connect()
             .await
             .map_err(|e| TenantsError::copy("connecting to the clone", e))?;
         let driver = tokio::spawn(connection);

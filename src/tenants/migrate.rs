@@ -100,7 +100,7 @@ impl Tenants {
     async fn migration_config(
         &self,
         record: &TenantRecord,
-    ) -> Result<tokio_postgres::Config, TenantsError> {
+    ) -> Result<crate::pg::PgConfig, TenantsError> {
         if record.parent_id.is_some() || record.db_name.is_none() || record.purged_at.is_some() {
             return Err(TenantsError::NotRoot(
                 "a subtenant shares its parent's database; migrate the parent",

@@ -22,31 +22,32 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["crypto", "domain"]),
     ("telemetry", &["config", "domain"]),
     ("local_pg", &[]),
+    ("pg", &[]),
     ("failpoint", &[]),
     // Stores and tools, each over one kind of thing.
-    ("catalog", &["config", "crypto", "domain", "sql"]),
+    ("catalog", &["config", "crypto", "domain", "pg", "sql"]),
     ("tenant_config", &["domain"]),
     ("backup", &["config", "crypto", "domain"]),
-    ("dump", &["local_pg", "sql"]),
-    ("migrator", &["domain", "sql", "telemetry"]),
+    ("dump", &["local_pg", "pg", "sql"]),
+    ("migrator", &["domain", "pg", "sql", "telemetry"]),
     ("embedded", &["config", "crypto", "local_pg"]),
     // Services over the stores.
-    ("provisioner", &["catalog", "crypto", "domain", "migrator", "sql", "telemetry"]),
-    ("directory", &["catalog", "crypto", "domain"]),
-    ("operations", &["catalog", "domain"]),
+    ("provisioner", &["catalog", "crypto", "domain", "migrator", "pg", "sql", "telemetry"]),
+    ("directory", &["catalog", "crypto", "domain", "pg"]),
+    ("operations", &["catalog", "domain", "pg"]),
     ("control_audit", &["catalog", "domain", "telemetry"]),
-    ("events", &["catalog", "config"]),
+    ("events", &["catalog", "config", "pg"]),
     ("auth", &["catalog", "config", "domain"]),
     ("data", &["domain", "sql", "tenant_config", "telemetry"]),
     // Orchestrators: the router reads only through the directory.
-    ("router", &["config", "directory", "domain", "telemetry", "tenant_config"]),
-    ("servers", &["catalog", "crypto", "domain", "provisioner"]),
+    ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config"]),
+    ("servers", &["catalog", "crypto", "domain", "pg", "provisioner"]),
     ("fleet", &[
         "catalog", "domain", "failpoint", "migrator", "operations", "provisioner", "telemetry",
     ]),
     ("tenants", &[
         "backup", "catalog", "config", "crypto", "domain", "dump", "failpoint", "migrator",
-        "operations", "provisioner", "sql", "telemetry", "tenant_config",
+        "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config",
     ]),
     ("reconciler", &[
         "catalog", "config", "domain", "fleet", "operations", "provisioner", "telemetry", "tenants",
@@ -60,8 +61,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // anything below it.
     ("api", &[
         "auth", "backup", "catalog", "config", "control_audit", "crypto", "data", "directory",
-        "domain", "dump", "events", "fleet", "migrator", "operations", "provisioner", "reconciler",
-        "router", "servers", "services", "sql", "telemetry", "tenant_config", "tenants",
+        "domain", "dump", "events", "fleet", "migrator", "operations", "pg", "provisioner",
+        "reconciler", "router", "servers", "services", "sql", "telemetry", "tenant_config",
+        "tenants",
     ]),
     ("startup", &[
         "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
@@ -356,5 +358,34 @@ fn no_file_in_src_is_longer_than_400_lines() {
         krate.long_files.is_empty(),
         "split these by verb: {}",
         krate.long_files.join(", ")
+    );
+}
+
+#[test]
+fn every_postgresql_connection_is_opened_by_the_pg_module_with_its_tls_policy() {
+    // `NoTls` or a hand-built manager or connect would skip the DSN's
+    // sslmode; only `pg::PgConfig::connect` and `::manager` open sessions.
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src_dir()).unwrap().display().to_string();
+        if relative.starts_with("pg/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for needle in ["NoTls", "Manager::from_config", "tokio_postgres::connect("] {
+                if code.contains(needle) {
+                    found.push(format!("src/{relative}:{}: {needle}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "connections opened around the TLS policy:\n  {}",
+        found.join("\n  ")
     );
 }

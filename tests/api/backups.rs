@@ -3,7 +3,6 @@
 //! `restore_refusals.rs`).
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -25,7 +24,7 @@ pub fn master_key() -> MasterKey {
 }
 
 pub async fn checksums(server: &TestServer, db: &str) -> BTreeMap<String, TableChecksum> {
-    let config = tokio_postgres::Config::from_str(server.url(db).expose_secret()).unwrap();
+    let config = tenant_plane::pg::PgConfig::parse(server.url(db).expose_secret()).unwrap();
     table_checksums(&config).await.unwrap()
 }
 

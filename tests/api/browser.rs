@@ -150,14 +150,27 @@ impl Browser {
         self.eval(&script).await.as_str().unwrap_or("").to_string()
     }
 
+    /// Clicks the element `css` names. A live update may redraw it between
+    /// the find and the click (a stale element): it is found again.
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"))
-            .click()
-            .await
-            .unwrap();
+        let mut attempts = 0;
+        loop {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css}: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && attempts < 20 =>
+                {
+                    attempts += 1;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -301,6 +301,36 @@ impl ExtraCluster {
         self.cluster = LocalCluster::start(options, binaries).expect("restart the extra cluster");
     }
 
+    /// Restarts the server with `ssl = on`, the given certificate and key,
+    /// and only `hostssl` lines in `pg_hba.conf`: a plain connection is
+    /// refused.
+    pub fn require_tls(&mut self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        self.stop();
+        let pgdata = self.cluster.pgdata().to_path_buf();
+        let owner = self.cluster.owner();
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = pgdata.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            if let Some((uid, gid)) = owner {
+                nix::unistd::chown(&path, Some(uid), Some(gid)).unwrap();
+            }
+        };
+        write("server.crt", cert_pem, 0o644);
+        write("server.key", key_pem, 0o600);
+        write(
+            "pg_hba.conf",
+            "hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            0o600,
+        );
+        let conf = pgdata.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).unwrap();
+        self.restart();
+    }
+
     /// The DSN an operator would register this server with.
     pub fn admin_dsn(&self) -> String {
         format!(

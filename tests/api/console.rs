@@ -71,8 +71,22 @@ async fn an_operator_signs_in_creates_and_suspends_a_tenant_watches_a_fleet_run_
         &format!("return !!document.querySelector(\"{row}\")"),
     )
     .await;
-    assert!(b.text(&format!("{row} .status")).await.contains("active"));
-    assert_eq!(b.text("#count-status-active .n").await, "4");
+    // The row can first show the create's `provisioning` event; the live
+    // update that follows turns it active.
+    b.until(
+        "the new tenant active in the table",
+        30,
+        &format!(
+            "return document.querySelector(\"{row} .status\")?.textContent.includes('active')"
+        ),
+    )
+    .await;
+    b.until(
+        "four active tenants counted",
+        30,
+        "return document.querySelector('#count-status-active .n')?.textContent === '4'",
+    )
+    .await;
     b.until(
         "the audit of the create",
         20,

@@ -41,6 +41,7 @@ mod observability;
 mod openapi;
 mod operations;
 mod operations_resume;
+mod postgres_tls;
 mod restore_refusals;
 mod rig;
 mod s3;

@@ -15,7 +15,11 @@ fn has_line(page: &str, name: &str, labels: &[&str]) -> bool {
 
 #[tokio::test]
 async fn metrics_show_requests_errors_router_pools_server_budgets_and_operation_durations() {
-    let app = spawn_app_with(|s| s.metrics.tenant_label_limit = 1).await;
+    let app = spawn_app_with(|s| {
+        s.metrics.tenant_label_limit = 1;
+        s.metrics.refresh_secs = 1;
+    })
+    .await;
     let first = app.create_tenant("metered-one", json!({})).await;
     let second = app.create_tenant("metered-two", json!({})).await;
     for t in [&first, &second] {
@@ -41,9 +45,23 @@ async fn metrics_show_requests_errors_router_pools_server_budgets_and_operation_
         .await;
         assert_eq!(missing.status(), 404);
     }
-    let page = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let page = page.text().await.unwrap();
+    // The server gauges come from the periodic refresh (every second
+    // here), once the router holds a budget for the server.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let page = loop {
+        let page = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.unwrap();
+        if has_line(
+            &page,
+            "tenant_plane_server_connection_budget",
+            &["server=\"catalog\""],
+        ) || std::time::Instant::now() > deadline
+        {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     let first_label = format!("tenant=\"{}\"", first["id"].as_str().unwrap());
     let second_label = format!("tenant=\"{}\"", second["id"].as_str().unwrap());
     assert!(

@@ -95,9 +95,10 @@ impl From<CatalogError> for ApiError {
             )
             .with_retry_after(1)
             .with_source(e),
-            CatalogError::Query(_) | CatalogError::Schema(_) | CatalogError::Pool(_) => {
-                ApiError::internal(e)
-            }
+            CatalogError::Query(_)
+            | CatalogError::Schema(_)
+            | CatalogError::Pool(_)
+            | CatalogError::Dsn(_) => ApiError::internal(e),
         }
     }
 }
@@ -254,10 +255,13 @@ impl From<ServersError> for ApiError {
             // DSN was well formed (the spec's pattern), so the refusal is
             // about the server's state, not the request.
             ServersError::Unusable { .. } => {
-                let message = match std::error::Error::source(&e) {
-                    Some(cause) => format!("{e}: {cause}"),
-                    None => e.to_string(),
-                };
+                // The whole chain: a TLS refusal's reason sits a few causes down.
+                let mut message = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    message = format!("{message}: {c}");
+                    cause = c.source();
+                }
                 ApiError::new(StatusCode::CONFLICT, "server_unusable", message)
             }
             ServersError::Catalog(inner) => inner.into(),

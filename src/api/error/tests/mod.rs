@@ -148,6 +148,11 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 500,
                 "internal_error",
             ),
+            (
+                CatalogError::Dsn(crate::pg::PgError::SslMode("x".into())),
+                500,
+                "internal_error",
+            ),
         ],
         CatalogError::COUNT,
     );
@@ -232,7 +237,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
     check(
         vec![
             (ServersError::NotFound, 404, "server_not_found"),
-            (ServersError::InvalidDsn("x"), 422, "invalid_dsn"),
+            (ServersError::InvalidDsn("x".into()), 422, "invalid_dsn"),
             (
                 ServersError::Unusable {
                     reason: "cannot connect",
