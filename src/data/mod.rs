@@ -1,8 +1,9 @@
 //! The tenant data plane's queries: agents, calls, analytics and the tenant
-//! audit log, run inside one transaction on the tenant's own database. Each
-//! transaction first sets `app.subtenant_id` and `app.user_id`, so row-level
-//! security keeps a subtenant's session on its own rows even if a query here
-//! forgets a filter.
+//! audit log, on the tenant's own database. Every write, and every read of a
+//! scoped caller, runs in a transaction that first sets `app.subtenant_id`
+//! and `app.user_id` for that transaction only, so row-level security keeps
+//! a subtenant's session on its own rows even if a query here forgets a
+//! filter. A tenant-wide read is its query alone (see `read`).
 
 pub mod agents;
 pub mod analytics;
@@ -95,6 +96,13 @@ impl Caller {
     pub fn subtenant_uuid(&self) -> Option<Uuid> {
         self.subtenant_id.map(|s| s.as_uuid())
     }
+
+    /// Whether a read must enter a scope first. A tenant-wide caller needs
+    /// none: the policies admit every row while `app.subtenant_id` is
+    /// unset, and it is never set beyond one transaction.
+    pub fn needs_scope(&self) -> bool {
+        self.subtenant_id.is_some() || self.own_only
+    }
 }
 
 const ENTER: &str =
@@ -115,8 +123,14 @@ pub async fn enter(tx: &Transaction<'_>, caller: &Caller) -> Result<(), DataErro
     Ok(())
 }
 
-/// A read-only request: a whole scoped transaction in one round trip.
+/// A read-only request in one round trip.
 ///
+/// A tenant-wide caller's query goes alone, as a cached prepared statement:
+/// no transaction and no scope. Every scope is transaction-local
+/// (`set_config(…, true)`), so none is left on the session by an earlier
+/// request, and with none set the policies admit the whole tenant.
+///
+/// A scoped caller (a subtenant, or `own` rows) gets a whole transaction:
 /// `BEGIN`, the scope, the query and `COMMIT` are cached prepared statements
 /// sent together on the first poll, so the server runs them in order and
 /// the session is back outside any transaction however this future ends:
@@ -129,6 +143,10 @@ pub async fn read(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, DataError> {
+    if !caller.needs_scope() {
+        let statement = client.prepare_cached(sql).await?;
+        return Ok(client.query(&statement, params).await?);
+    }
     // One after another: cached, each is ready at once, and the future
     // holds one preparation at a time instead of four.
     let begin = client.prepare_cached("BEGIN READ ONLY").await?;

@@ -7,6 +7,7 @@
 
 mod copy;
 mod held;
+mod scram;
 mod template;
 mod tenant_db;
 

@@ -69,9 +69,11 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
         // The password travels as a SCRAM verifier, so the server never sees
-        // (or logs) the plain text.
-        let verifier =
-            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        // (or logs) the plain text; with few iterations (see `scram`).
+        let verifier = super::scram::verifier(
+            password.expose_secret().as_bytes(),
+            super::scram::TENANT_SCRAM_ITERATIONS,
+        );
         let role = quote_ident(db.as_str());
         let created = session
             .batch_execute(&format!(

@@ -303,7 +303,8 @@ impl ExtraCluster {
 
     /// Restarts the server with `ssl = on`, the given certificate and key,
     /// and only `hostssl` lines in `pg_hba.conf`: a plain connection is
-    /// refused.
+    /// refused. The superuser comes in by trust (it has no password here);
+    /// every other role, tenant roles included, logs in with SCRAM.
     pub fn require_tls(&mut self, cert_pem: &str, key_pem: &str) {
         use std::os::unix::fs::PermissionsExt;
         self.stop();
@@ -321,7 +322,12 @@ impl ExtraCluster {
         write("server.key", key_pem, 0o600);
         write(
             "pg_hba.conf",
-            "hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            concat!(
+                "hostssl all postgres 127.0.0.1/32 trust\n",
+                "hostssl all postgres ::1/128 trust\n",
+                "hostssl all all 127.0.0.1/32 scram-sha-256\n",
+                "hostssl all all ::1/128 scram-sha-256\n",
+            ),
             0o600,
         );
         let conf = pgdata.join("postgresql.conf");

@@ -20,6 +20,7 @@ mod crash_points;
 mod data_access;
 mod data_plane;
 mod data_routing;
+mod data_scope;
 mod doctor;
 mod embedded;
 mod errors;
