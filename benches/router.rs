@@ -1,11 +1,11 @@
 //! Router overhead, in one run, at concurrency 8:
 //!
 //! - `GET /v1/agents/{id}` through the service (JWT, tenant route, budgeted
-//!   pool, one read-only transaction with the RLS settings) against a bare
-//!   actix-web handler sending the same statements the same way (one round
-//!   trip) on static deadpool pools: one pool with one tenant; one pool per
-//!   tenant database under Zipf traffic. The query alone (no transaction, no
-//!   scope) on one pool is shown too;
+//!   pool; a tenant-wide caller's read is the query alone) against a plain
+//!   actix-web handler sending the query alone on static deadpool pools (one
+//!   pool with one tenant; one pool per tenant database under Zipf traffic),
+//!   and against a handler sending a scoped read's four statements in one
+//!   round trip (BEGIN READ ONLY, the scope, the query, COMMIT);
 //! - with 1 tenant, and with 100 tenants under Zipf(1.1) traffic, each after
 //!   a 2 s warm-up that is not measured, in 5 rounds whose order rotates
 //!   (medians reported; ratios are the median of the per-round ratios);
@@ -15,7 +15,8 @@
 //!
 //! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per round);
 //! `-- SECONDS profile[-bare][-zipf]` runs one contender alone, for a profiler;
-//! `-- SECONDS noisy` runs only the noisy-neighbour scenario.
+//! `-- SECONDS noisy` runs only the noisy-neighbour scenario; `-- SECONDS
+//! cold` only the cold starts (and the noisy neighbour).
 
 // The allocator the service binary ships with, for both contenders.
 #[global_allocator]
@@ -23,6 +24,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/bare.rs"]
 mod bare;
+#[path = "common/cold.rs"]
+mod cold;
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/drive.rs"]
@@ -167,47 +170,72 @@ async fn main() -> anyhow::Result<()> {
     }
     // `noisy`: only the noisy-neighbour scenario.
     if !std::env::args().any(|a| a == "noisy") {
-        println!("| scenario | handler | requests/s | p50 | p99 | throughput ratio | p99 ratio |");
-        println!("|---|---|---|---|---|---|---|");
-        for (label, zipf, service) in [
-            ("1 tenant", false, &url),
-            ("100 tenants, Zipf(1.1), budget 200", true, &url),
-            ("100 tenants, Zipf(1.1), budget 50", true, &tight_url),
-        ] {
+        // `cold`: only the cold starts, after every tenant was visited.
+        let scenarios: &[(&str, bool, &String)] = if std::env::args().any(|a| a == "cold") {
+            for t in targets.iter() {
+                let r = reqwest::Client::new()
+                    .get(format!("{url}/v1/agents"))
+                    .bearer_auth(&t.token)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "warm-up request failed");
+            }
+            &[]
+        } else {
+            println!(
+                "| scenario | handler | requests/s | p50 | p99 | throughput ratio | p99 ratio |"
+            );
+            println!("|---|---|---|---|---|---|---|");
+            &[
+                ("1 tenant", false, &url),
+                ("100 tenants, Zipf(1.1), budget 200", true, &url),
+                ("100 tenants, Zipf(1.1), budget 50", true, &tight_url),
+            ]
+        };
+        for &(label, zipf, service) in scenarios {
             let pick = picker(targets.clone(), zipf);
-            // The baseline first (ratios are against it), then the router. With
-            // one tenant the baseline is one static pool; with Zipf traffic over
-            // 100 tenant databases it is one static pool per tenant database
-            // (one pool cannot reach 100 databases), and one static pool serving
-            // tenant 0 alone is shown beside it.
-            let one_pool = (
-                "bare handler, one static pool",
-                bare_url.clone(),
-                picker(targets.clone(), false),
-            );
-            let alone = (
-                "bare handler, the query alone, one static pool",
-                format!("{bare_url}/alone"),
-                picker(targets.clone(), false),
-            );
-            let router = ("through the router", service.clone(), pick.clone());
+            // The baseline first (ratios are against it): the plain handler,
+            // the query alone on a static pool, what an app without
+            // tenant-plane sends. Then the router, then the handler that sends
+            // the four statements of a scoped read (BEGIN READ ONLY, the scope,
+            // the query, COMMIT) for comparison. With one tenant each has one
+            // static pool; with Zipf traffic over 100 tenant databases one
+            // static pool per tenant database (one pool cannot reach 100
+            // databases), and the plain handler on tenant 0's pool alone is
+            // shown beside them.
             let contenders = if zipf {
                 vec![
                     (
-                        "bare handler, one static pool per tenant",
+                        "plain handler (the query alone), one static pool per tenant",
+                        format!("{bare_url}/alone"),
+                        pick.clone(),
+                    ),
+                    ("through the router", service.clone(), pick.clone()),
+                    (
+                        "same-statements handler (4 statements), one static pool per tenant",
                         bare_url.clone(),
                         pick,
                     ),
-                    router,
                     (
-                        "bare handler, one static pool, tenant 0 only",
-                        one_pool.1,
-                        one_pool.2,
+                        "plain handler, one static pool, tenant 0 only",
+                        format!("{bare_url}/alone"),
+                        picker(targets.clone(), false),
                     ),
-                    alone,
                 ]
             } else {
-                vec![one_pool, router, alone]
+                vec![
+                    (
+                        "plain handler (the query alone), one static pool",
+                        format!("{bare_url}/alone"),
+                        pick.clone(),
+                    ),
+                    ("through the router", service.clone(), pick.clone()),
+                    (
+                        "same-statements handler (4 statements), one static pool",
+                        bare_url.clone(),
+                        pick,
+                    ),
+                ]
             };
             // Warm up each (pools, caches, sessions), then measure in rounds
             // whose order rotates, so that drift on a shared machine hits all.
@@ -244,62 +272,135 @@ async fn main() -> anyhow::Result<()> {
             }
         }
 
-        // Cold starts: the first request after eviction opens a pool and a session.
+        // Cold starts, against pgbench -C doing the same work (see cold.rs).
         let client = reqwest::Client::new();
-        let mut cold = Vec::new();
+        let mut evicted = Vec::new();
         for t in targets.iter().skip(10).take(30) {
             state.router().close_pool(t.tenant).await;
             let started = Instant::now();
             let r = client
-                .get(format!("{url}/v1/agents/{}", t.agent))
+                .get(format!("{url}/v1/agents"))
                 .bearer_auth(&t.token)
                 .send()
                 .await?;
             anyhow::ensure!(r.status() == 200, "cold request failed");
-            cold.push(started.elapsed().as_secs_f64() * 1e3);
+            evicted.push(started.elapsed().as_secs_f64() * 1e3);
         }
-        cold.sort_by(|a, b| a.total_cmp(b));
-        let script = dir.path().join("select1.sql");
-        std::fs::write(&script, "SELECT 1;\n")?;
-        let out = std::process::Command::new(cluster.binaries().tool("pgbench"))
-            .args([
-                "-n",
-                "-C",
-                "-t",
-                "200",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-f",
-            ])
-            .arg(&script)
-            .args([
-                "-p",
-                &cluster.port().to_string(),
-                &tenant_plane::domain::DbName::for_tenant(targets[0].tenant).to_string(),
-            ])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let connect = text
-            .lines()
-            .find(|l| l.contains("average connection time"))
-            .unwrap_or("average connection time = ? ms")
-            .trim()
-            .to_string();
+        let visited = tenant_plane::domain::DbName::for_tenant(targets[0].tenant).to_string();
+        let pg_evicted = cold::pgbench(
+            &cluster,
+            dir.path(),
+            &visited,
+            &visited,
+            cold::LIST_SQL,
+            200,
+        )?;
+        // First visits: fresh tenants (cloned, never opened since), every
+        // other one visited by the router, the rest by pgbench.
+        let (mut first_router, mut first_pg) = (Vec::new(), Vec::new());
+        // And where a first visit's time goes, in-process, step by step.
+        let mut steps: [Vec<f64>; 3] = Default::default();
+        let mut raw: [Vec<f64>; 2] = Default::default();
+        for i in 0..40 {
+            let view = state
+                .tenants()
+                .create(NewTenantInput {
+                    name: TenantName::parse(&format!("Fresh {i}")).expect("name"),
+                    slug: Slug::parse(&format!("fresh-{i}")).expect("slug"),
+                    tier: Tier::Standard,
+                    settings: Default::default(),
+                })
+                .await?;
+            let db = view.database.expect("database");
+            if i >= 30 {
+                // A plain tokio-postgres session as the tenant's role, with
+                // the router's session options, and the same query.
+                let mut pg = tokio_postgres::Config::new();
+                pg.host("127.0.0.1")
+                    .port(cluster.port())
+                    .user(&db)
+                    .dbname(&db)
+                    .options(
+                        "-c statement_timeout=5000 -c idle_in_transaction_session_timeout=10000",
+                    );
+                let t0 = Instant::now();
+                let (client, conn) = pg.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                let t1 = Instant::now();
+                client
+                    .query(cold::LIST_SQL.trim_end_matches(";\n"), &[])
+                    .await?;
+                let t2 = Instant::now();
+                raw[0].push((t1 - t0).as_secs_f64() * 1e3);
+                raw[1].push((t2 - t1).as_secs_f64() * 1e3);
+            } else if i >= 20 {
+                let router = state.router();
+                let t0 = Instant::now();
+                let route = router.route(view.id).await?;
+                let t1 = Instant::now();
+                let conn = router.connection(&route).await?;
+                let t2 = Instant::now();
+                let caller = tenant_plane::data::Caller {
+                    tenant_id: view.id,
+                    subtenant_id: None,
+                    user_id: "bench".into(),
+                    own_only: false,
+                };
+                tenant_plane::data::agents::list(&conn, &caller, None, 51).await?;
+                let t3 = Instant::now();
+                for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3)].into_iter().enumerate() {
+                    steps[k].push((b - a).as_secs_f64() * 1e3);
+                }
+            } else if i % 2 == 0 {
+                let token = keys.sign(&Claims::new(
+                    "bench",
+                    Role::TenantAdmin,
+                    Some(view.id),
+                    None,
+                    Duration::from_secs(3600),
+                ))?;
+                let started = Instant::now();
+                let r = client
+                    .get(format!("{url}/v1/agents"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "first visit failed");
+                first_router.push(started.elapsed().as_secs_f64() * 1e3);
+            } else {
+                first_pg.push(
+                    cold::pgbench(&cluster, dir.path(), &db, &db, cold::LIST_SQL, 1)?.total_ms(),
+                );
+            }
+        }
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            (v[v.len() / 2], v[v.len() * 9 / 10])
+        };
+        let (first_med, first_p90) = med(first_router);
+        let (first_pg_med, _) = med(first_pg);
+        let (evicted_med, evicted_p90) = med(evicted);
+        let [route_ms, session_ms, query_ms] = steps.map(|s| med(s).0);
+        let [raw_session_ms, raw_query_ms] = raw.map(|s| med(s).0);
         println!();
-        println!("| cold start | value |");
-        println!("|---|---|");
+        println!("| cold start (trust auth on both sides, the tenant's role, the agent list query) | router, median | router, p90 | pgbench -C, median | ratio |");
+        println!("|---|---|---|---|---|");
         println!(
-            "| first request after eviction, median of {} | {:.2} ms |",
-            cold.len(),
-            cold[cold.len() / 2]
+            "| first visit to a database cloned and never opened (10 each) | {first_med:.2} ms | {first_p90:.2} ms | {first_pg_med:.2} ms | {:.2} |",
+            first_med / first_pg_med
         );
         println!(
-            "| first request after eviction, p90 | {:.2} ms |",
-            cold[cold.len() * 9 / 10]
+            "| first request after the pool was evicted (30; pgbench: 200 sessions, {:.2} ms of each to connect) | {evicted_med:.2} ms | {evicted_p90:.2} ms | {:.2} ms | {:.2} |",
+            pg_evicted.connect_ms,
+            pg_evicted.total_ms(),
+            evicted_med / pg_evicted.total_ms()
         );
-        println!("| pgbench -C, same server: {connect} | |");
+        println!(
+            "| first visit, in-process, by step (medians of 10): route {route_ms:.2} ms, pool and session {session_ms:.2} ms, the query {query_ms:.2} ms | | | | |"
+        );
+        println!(
+            "| first visit, a plain tokio-postgres session (medians of 10): session {raw_session_ms:.2} ms, the query {raw_query_ms:.2} ms | | | | |"
+        );
     }
 
     // Noisy neighbour, with rate limits on: tenant 2 (free tier, 20 req/s)

@@ -4,6 +4,8 @@
 //! else: it never sees a server's admin credentials, the lifecycle service
 //! or the provisioner, and it never writes.
 
+use std::sync::Arc;
+
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
@@ -13,6 +15,7 @@ use crate::catalog::Catalog;
 pub use crate::catalog::{CatalogError, DbServer, ServerState, TenantRecord};
 use crate::crypto::{CryptoError, MasterKey};
 use crate::domain::{DbName, TenantId};
+use crate::pg::PgConfig;
 
 /// Why a tenant's own connection settings cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +28,23 @@ pub enum CredentialsError {
     Sealed(#[source] CryptoError),
 }
 
+/// Connection settings made from a tenant's sealed password on a server,
+/// kept while that sealed value and placement stay the same.
+#[derive(Clone)]
+struct SessionSettings {
+    sealed: Arc<[u8]>,
+    config: PgConfig,
+}
+
+/// Tenants whose connection settings are kept: a pool rebuilt after an
+/// eviction then needs no unseal.
+const KEPT_SETTINGS: u64 = 10_000;
+
 #[derive(Clone)]
 pub struct Directory {
     catalog: Catalog,
     master_key: MasterKey,
+    settings: moka::sync::Cache<(TenantId, Uuid), SessionSettings>,
 }
 
 impl Directory {
@@ -36,6 +52,7 @@ impl Directory {
         Self {
             catalog,
             master_key,
+            settings: moka::sync::Cache::new(KEPT_SETTINGS),
         }
     }
 
@@ -43,8 +60,9 @@ impl Directory {
         self.catalog.get_tenant(id).await
     }
 
+    /// A server's row as the router needs it (its `tenants` is not counted).
     pub async fn server(&self, id: Uuid) -> Result<Option<DbServer>, CatalogError> {
-        self.catalog.get_server(id).await
+        self.catalog.get_server_for_route(id).await
     }
 
     /// The tenant a custom domain (lowercase, no port) belongs to.
@@ -59,11 +77,39 @@ impl Directory {
 
     /// Connection settings to a root tenant's database on `server`, as the
     /// tenant's own login role.
+    /// Kept per tenant and server while the sealed password is the one they
+    /// were made from, so a new password, a re-seal or a move makes them anew.
     pub fn session_config(
         &self,
         server: &DbServer,
         root: &TenantRecord,
-    ) -> Result<crate::pg::PgConfig, CredentialsError> {
+    ) -> Result<PgConfig, CredentialsError> {
+        let sealed = root
+            .db_password_enc
+            .as_deref()
+            .ok_or(CredentialsError::Missing)?;
+        let key = (root.id, server.id);
+        if let Some(kept) = self.settings.get(&key) {
+            if *kept.sealed == *sealed && kept.config.tls() == &server.tls() {
+                return Ok(kept.config);
+            }
+        }
+        let config = self.make_session_config(server, root)?;
+        self.settings.insert(
+            key,
+            SessionSettings {
+                sealed: sealed.into(),
+                config: config.clone(),
+            },
+        );
+        Ok(config)
+    }
+
+    fn make_session_config(
+        &self,
+        server: &DbServer,
+        root: &TenantRecord,
+    ) -> Result<PgConfig, CredentialsError> {
         let password = root
             .role_password(&self.master_key)
             .map_err(CredentialsError::Sealed)?

@@ -118,6 +118,12 @@ const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
         AND t.purged_at IS NULL) AS tenants";
 
+/// The same row without counting its tenants (a scan of that server's
+/// tenants), for the router, which needs only where the server is.
+const SERVER_ROUTE_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
+    s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
+    s.ssl_mode, s.ssl_root_cert, 0::int8 AS tenants";
+
 /// The name under which the catalog's own server is registered.
 pub const CATALOG_SERVER_NAME: &str = "catalog";
 
@@ -184,6 +190,18 @@ impl Catalog {
         let row = client
             .query_opt(
                 &format!("SELECT {SERVER_COLUMNS} FROM db_servers s WHERE s.id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(server_from_row))
+    }
+
+    /// `get_server` for routing: `tenants` is 0, not counted.
+    pub async fn get_server_for_route(&self, id: Uuid) -> Result<Option<DbServer>, CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {SERVER_ROUTE_COLUMNS} FROM db_servers s WHERE s.id = $1"),
                 &[&id],
             )
             .await?;
