@@ -301,40 +301,9 @@ impl ExtraCluster {
         self.cluster = LocalCluster::start(options, binaries).expect("restart the extra cluster");
     }
 
-    /// Restarts the server with `ssl = on`, the given certificate and key,
-    /// and only `hostssl` lines in `pg_hba.conf`: a plain connection is
-    /// refused. The superuser comes in by trust (it has no password here);
-    /// every other role, tenant roles included, logs in with SCRAM.
-    pub fn require_tls(&mut self, cert_pem: &str, key_pem: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        self.stop();
-        let pgdata = self.cluster.pgdata().to_path_buf();
-        let owner = self.cluster.owner();
-        let write = |name: &str, text: &str, mode: u32| {
-            let path = pgdata.join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            if let Some((uid, gid)) = owner {
-                nix::unistd::chown(&path, Some(uid), Some(gid)).unwrap();
-            }
-        };
-        write("server.crt", cert_pem, 0o644);
-        write("server.key", key_pem, 0o600);
-        write(
-            "pg_hba.conf",
-            concat!(
-                "hostssl all postgres 127.0.0.1/32 trust\n",
-                "hostssl all postgres ::1/128 trust\n",
-                "hostssl all all 127.0.0.1/32 scram-sha-256\n",
-                "hostssl all all ::1/128 scram-sha-256\n",
-            ),
-            0o600,
-        );
-        let conf = pgdata.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str("\nssl = on\n");
-        std::fs::write(&conf, text).unwrap();
-        self.restart();
+    /// Its data directory, and the uid and gid the server runs as (under root).
+    pub fn pgdata_and_owner(&self) -> (PathBuf, Option<(nix::unistd::Uid, nix::unistd::Gid)>) {
+        (self.cluster.pgdata().to_path_buf(), self.cluster.owner())
     }
 
     /// The DSN an operator would register this server with.

@@ -74,17 +74,12 @@ async fn an_operator_signs_in_creates_and_suspends_a_tenant_watches_a_fleet_run_
     // The row can first show the create's `provisioning` event; the live
     // update that follows turns it active.
     b.until(
-        "the new tenant active in the table",
+        "the new tenant active in the table, and counted",
         30,
         &format!(
-            "return document.querySelector(\"{row} .status\")?.textContent.includes('active')"
+            "return document.querySelector(\"{row} .status\")?.textContent.includes('active')
+                && document.querySelector('#count-status-active .n')?.textContent === '4'"
         ),
-    )
-    .await;
-    b.until(
-        "four active tenants counted",
-        30,
-        "return document.querySelector('#count-status-active .n')?.textContent === '4'",
     )
     .await;
     b.until(

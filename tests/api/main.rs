@@ -56,4 +56,5 @@ mod tenants_create;
 mod tenants_lifecycle;
 mod tenants_recovery;
 mod timing;
+mod tls_rig;
 mod token_keys;

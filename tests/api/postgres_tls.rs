@@ -4,113 +4,15 @@
 //! server and the tenant sessions on it; a plain connection, a wrong CA and
 //! a certificate for another host are refused, each with a clear error.
 
-use std::path::PathBuf;
-
 use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 use tenant_plane::pg::PgConfig;
 
-use crate::cluster::{self, ExtraCluster};
+use crate::cluster;
 use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app, spawn_app_on, test_settings, TestApp};
-
-/// A test CA: its certificate (PEM) and what signs with it.
-struct TestCa {
-    pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-fn test_ca(name: &str) -> TestCa {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let pem = params.self_signed(&key).unwrap().pem();
-    TestCa {
-        pem,
-        issuer: rcgen::Issuer::new(params, key),
-    }
-}
-
-/// A TLS-only server whose certificate names `localhost` (not 127.0.0.1),
-/// signed by `ca`; and the CA's certificate in a file.
-struct TlsServer {
-    extra: ExtraCluster,
-    ca: TestCa,
-    ca_file: PathBuf,
-    other_ca_file: PathBuf,
-    _files: tempfile::TempDir,
-}
-
-fn tls_server() -> TlsServer {
-    let ca = test_ca("tenant-plane test CA");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    let mut extra = cluster::start_extra();
-    extra.require_tls(&cert.pem(), &key.serialize_pem());
-    let files = tempfile::tempdir().unwrap();
-    let ca_file = files.path().join("ca.pem");
-    std::fs::write(&ca_file, &ca.pem).unwrap();
-    let other_ca_file = files.path().join("other-ca.pem");
-    std::fs::write(&other_ca_file, test_ca("another CA").pem).unwrap();
-    TlsServer {
-        extra,
-        ca,
-        ca_file,
-        other_ca_file,
-        _files: files,
-    }
-}
-
-impl TlsServer {
-    fn port(&self) -> u16 {
-        self.extra.server.port()
-    }
-
-    /// A URL DSN to `db` as the superuser; `query` is the part after `?`.
-    fn dsn(&self, host: &str, db: &str, query: &str) -> String {
-        format!("postgres://postgres@{host}:{}/{db}?{query}", self.port())
-    }
-
-    async fn connect_error(&self, host: &str, query: &str) -> String {
-        let config = PgConfig::parse(&self.dsn(host, "postgres", query)).unwrap();
-        match config.connect().await {
-            Ok(_) => panic!("connected with {query} to {host}"),
-            Err(e) => error_chain(&e),
-        }
-    }
-
-    /// A verify-full session, to look at the server from the inside.
-    async fn inside(&self) -> tokio_postgres::Client {
-        let query = format!("sslmode=verify-full&sslrootcert={}", self.ca_file.display());
-        let config = PgConfig::parse(&self.dsn("localhost", "postgres", &query)).unwrap();
-        let (client, connection) = config.connect().await.unwrap();
-        tokio::spawn(connection);
-        client
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+use crate::tls_rig::tls_server;
 
 #[tokio::test]
 async fn the_service_runs_on_a_tls_only_catalog_with_verify_full_and_refuses_plain_wrong_ca_and_wrong_host(
