@@ -94,6 +94,15 @@ ensure_browser() {
       return 0
     fi
   fi
+  # CI sets TENANT_PLANE_TEST_BROWSER=required: there the browser tests must run.
+  if [ "${TENANT_PLANE_TEST_BROWSER:-}" = "required" ]; then
+    cat >&2 <<'MSG'
+Chromium and chromedriver could not be installed, and this run requires the
+console's browser tests (TENANT_PLANE_TEST_BROWSER=required). Install both:
+  Debian/Ubuntu:  sudo apt-get install chromium chromium-driver
+MSG
+    exit 1
+  fi
   cat >&2 <<'MSG'
 Chromium and chromedriver were not found, so the console's browser tests will
 skip. To run them, install both, then run this command again:

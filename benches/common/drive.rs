@@ -1,6 +1,9 @@
 //! The router bench's load generator: concurrent clients sending
 //! `GET /v1/agents/{id}`, uniformly to one tenant or by Zipf(1.1) rank.
 
+// Each bench uses its own part of it.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +39,8 @@ pub struct LoadResult {
     pub p99: f64,
     /// Share of responses that were 429.
     pub refused: f64,
+    /// Responses received in the window.
+    pub requests: usize,
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -125,5 +130,6 @@ pub async fn load_paced(
         } else {
             refused as f64 / total as f64
         },
+        requests: total,
     })
 }

@@ -77,6 +77,10 @@ struct TenantPool {
     db: String,
     /// Its tier's size; the pool is smaller while the server's budget is.
     tier_size: usize,
+    /// Requests served lately, halved by the reaper: when the budget is
+    /// spent, the idle session closed to make room is the one of the pool
+    /// with the fewest requests per open session (`reclaim.rs`).
+    uses: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct RouterInner {
@@ -232,12 +236,20 @@ impl Router {
         self.inner.pools.invalidate(&id).await;
     }
 
-    /// Closes connections idle for longer than `router.idle_timeout_secs`.
+    /// Closes connections idle for longer than `router.idle_timeout_secs`,
+    /// and ages every pool's request count, so that a tenant hot an hour
+    /// ago does not keep its sessions over one hot now.
     pub fn reap_idle(&self) {
         let max_idle = Duration::from_secs(self.inner.settings.idle_timeout_secs);
         for (_, pool) in self.inner.pools.iter() {
             pool.pool
                 .retain(|_, metrics| metrics.last_used() < max_idle);
+            let uses = &pool.uses;
+            let _ = uses.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| Some(n / 2),
+            );
         }
     }
 

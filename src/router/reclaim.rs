@@ -2,6 +2,7 @@
 //! applied to the budget and its pools at once, and a request that finds
 //! the budget spent closes another tenant's idle session to free a permit.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,30 +63,35 @@ impl RouterInner {
         }
     }
 
-    /// Closes one idle connection on `server`: the one unused for longest,
-    /// whichever tenant it belongs to, giving its permit to a waiter. One at
-    /// a time: closing every idle connection would make all tenants
-    /// reconnect at once.
+    /// Closes one idle connection on `server`, giving its permit to a
+    /// waiter: one of the tenant whose pool served the fewest requests
+    /// lately per open session (its longest idle), so that under a budget
+    /// below the active set the hot tenants keep their sessions; an LRU
+    /// choice would close them whenever a cold tenant came by. Ties go to
+    /// the longest idle. One at a time: closing every idle connection would
+    /// make all tenants reconnect at once.
     pub(super) fn close_idle_on(&self, server: Uuid) -> bool {
-        let mut victim: Option<(TenantPool, Duration)> = None;
+        let mut victim: Option<(TenantPool, f64, Duration)> = None;
         for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
-            if pool.pool.status().available == 0 {
+            let status = pool.pool.status();
+            if status.available == 0 {
                 continue;
             }
+            let per_session = pool.uses.load(Ordering::Relaxed) as f64 / status.size.max(1) as f64;
             // `retain` visits only idle connections; keeping them all just reads.
             let mut idle_for = Duration::ZERO;
             pool.pool.retain(|_, metrics| {
                 idle_for = idle_for.max(metrics.last_used());
                 true
             });
-            if victim
-                .as_ref()
-                .is_none_or(|(_, longest)| idle_for > *longest)
-            {
-                victim = Some((pool, idle_for));
+            let better = victim.as_ref().is_none_or(|(_, fewest, longest)| {
+                per_session < *fewest || (per_session == *fewest && idle_for > *longest)
+            });
+            if better {
+                victim = Some((pool, per_session, idle_for));
             }
         }
-        let Some((pool, longest)) = victim else {
+        let Some((pool, _, longest)) = victim else {
             return false;
         };
         let mut closed = false;

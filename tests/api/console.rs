@@ -135,12 +135,13 @@ async fn an_operator_signs_in_creates_and_suspends_a_tenant_watches_a_fleet_run_
     )
     .await;
     b.click("#action-suspend").await;
-    b.until("the dialog naming the tenant", 5, "return document.querySelector('#confirm').open && document.querySelector('#confirm-title').textContent.includes('browser-acme')").await;
+    // A suspension needs no typed name: its field is not shown.
+    b.until("the dialog naming the tenant, with no field to type in", 5, "return document.querySelector('#confirm').open && document.querySelector('#confirm-title').textContent.includes('browser-acme') && getComputedStyle(document.querySelector('#confirm-typed-label')).display === 'none'").await;
     b.keys(ENTER).await;
     b.until(
-        "the suspended state",
+        "the suspended state, the dialog closed",
         30,
-        "return document.querySelector('h1')?.dataset.status === 'suspended'",
+        "return document.querySelector('h1')?.dataset.status === 'suspended' && !document.querySelector('#confirm').open",
     )
     .await;
     b.screenshot("tenant").await;
@@ -199,7 +200,7 @@ async fn an_operator_signs_in_creates_and_suspends_a_tenant_watches_a_fleet_run_
             .await,
         json!(100)
     );
-    b.screenshot("migration-run").await;
+    b.screenshot("migration-run-nothing-to-do").await;
 
     b.client.goto(&app.url("/console/#/servers")).await.unwrap();
     b.until(
@@ -368,7 +369,7 @@ async fn a_tenant_admin_in_the_console_sees_only_its_own_tenant_in_the_page_and_
 }
 
 /// Signs in through the form.
-async fn sign_in(b: &browser::Browser, url: &str, credential: &str) {
+pub async fn sign_in(b: &browser::Browser, url: &str, credential: &str) {
     b.client.goto(url).await.unwrap();
     b.until(
         "the sign-in page",

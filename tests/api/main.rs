@@ -14,6 +14,7 @@ mod cli;
 mod cluster;
 mod console;
 mod console_api;
+mod console_live;
 mod console_session;
 mod contract;
 mod crash_points;

@@ -66,6 +66,38 @@ TP.api = async function api(method, path, body, retried) {
   return json;
 };
 
+// What identifies a focusable element across a redraw: its id, or its tag,
+// name and text, and which of its likes it is.
+function focusKey(el, root) {
+  if (el.id) return { id: el.id };
+  const sig = (x) => `${x.tagName}|${x.getAttribute('name') || ''}|${x.textContent.trim()}`;
+  const mine = sig(el);
+  const likes = [...root.querySelectorAll(el.tagName)].filter((x) => sig(x) === mine);
+  return { sig: mine, tag: el.tagName, nth: likes.indexOf(el) };
+}
+function findKey(key, root) {
+  if (key.id) return root.querySelector('#' + CSS.escape(key.id));
+  const sig = (x) => `${x.tagName}|${x.getAttribute('name') || ''}|${x.textContent.trim()}`;
+  const likes = [...root.querySelectorAll(key.tag)].filter((x) => sig(x) === key.sig);
+  return likes[Math.min(key.nth, likes.length - 1)] || null;
+}
+// Replaces `box`'s children. Where the keyboard focus was inside it, the
+// focus goes to the same control in the new children (or the first usable
+// one), so a live redraw never drops a keyboard user back to the page top.
+TP.swap = function swap(box, ...kids) {
+  const active = document.activeElement;
+  const had = active && active !== box && box.contains(active) ? focusKey(active, box) : null;
+  box.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false)
+    .map((k) => k instanceof Node ? k : String(k)));
+  if (!had) return;
+  let next = findKey(had, box);
+  if (!next || next.disabled) {
+    next = [...box.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+      .find((x) => !x.disabled && x.tabIndex >= 0) || null;
+  }
+  if (next) next.focus({ preventScroll: true });
+};
+
 // Shows an error's envelope message in `where` (or the page's alert line).
 TP.showError = function showError(err, where) {
   const text = err instanceof TP.ApiError ? `${err.message} (${err.code})` : String(err && err.message || err);
@@ -173,9 +205,20 @@ TP.openEvents = () => {
     for (const fn of subscribers) fn(event);
   };
   source.onmessage = deliver;
+  // The browser reconnects by itself; the header says while it cannot.
+  const status = document.getElementById('live-status');
+  source.onopen = () => { status.textContent = 'live updates on'; };
+  source.onerror = () => {
+    status.textContent = source && source.readyState === EventSource.CLOSED
+      ? 'live updates stopped: reload the page' : 'live updates lost: reconnecting…';
+  };
   for (const type of EVENT_TYPES) source.addEventListener(type, deliver);
 };
-TP.closeEvents = () => { if (source) source.close(); source = null; };
+TP.closeEvents = () => {
+  if (source) source.close();
+  source = null;
+  document.getElementById('live-status').textContent = '';
+};
 let pageCleanups = [];
 TP.onEvent = (fn) => { subscribers.add(fn); pageCleanups.push(() => subscribers.delete(fn)); };
 // Runs `fn` every `ms` until the page is left, or the returned stop is called.

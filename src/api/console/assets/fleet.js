@@ -11,6 +11,8 @@
     const counts = h('div', { class: 'cards', id: 'fleet-counts' });
     const versions = h('div', { id: 'schema-versions', class: 'live short' });
     const servers = h('div', { id: 'fleet-servers', class: 'live short' });
+    // Where a periodic refresh's failure shows: a line of fixed height.
+    const serversError = h('p', { class: 'error', role: 'alert' });
     const operations = h('div', { class: 'live', id: 'recent-operations' });
     const audit = h('div', { class: 'live short', id: 'recent-audit' });
     // Rows arrive live: the table scrolls in a box of fixed height, its pager below.
@@ -26,11 +28,11 @@
       const card = (n, k, id) => h('div', { class: 'card', id }, h('div', { class: 'n' }, n), h('div', { class: 'k' }, k));
       // Every state and tier has its card, zero or not, so none appears
       // or moves as counts change.
-      counts.replaceChildren(card(s.total, 'tenants', 'count-total'),
+      TP.swap(counts, card(s.total, 'tenants', 'count-total'),
         ...STATES.map((k) => card(s.by_status[k] || 0, k, `count-status-${k}`)),
         ...TIERS.map((k) => card(s.by_tier[k] || 0, `tier ${k}`, `count-tier-${k}`)));
       const max = Math.max(1, ...Object.values(s.by_schema_version));
-      versions.replaceChildren(
+      TP.swap(versions,
         h('p', { class: 'muted' }, `Newest schema version: ${s.latest_version}. Runs going: ${s.migration_runs_running}.`),
         ...Object.entries(s.by_schema_version).map(([v, n]) => TP.bar(`v${v}`, n, max)));
     }
@@ -51,14 +53,14 @@
         onclick: () => { cursors.pop(); loadTenants().catch(TP.showError); } }, 'Previous');
       const next = h('button', { type: 'button', disabled: !page.next_cursor,
         onclick: () => { cursors.push(page.next_cursor); loadTenants().catch(TP.showError); } }, 'Next');
-      tenants.replaceChildren(TP.table(['Slug', 'Name', 'Status', 'Tier', 'Parent', 'Schema', 'Created'], rows,
+      TP.swap(tenants, TP.table(['Slug', 'Name', 'Status', 'Tier', 'Parent', 'Schema', 'Created'], rows,
         q ? `No tenant matches “${q}”.` : 'No tenants yet.'));
-      pager.replaceChildren(prev, h('span', { class: 'muted' }, `Page ${cursors.length}`), next);
+      TP.swap(pager, prev, h('span', { class: 'muted' }, `Page ${cursors.length}`), next);
     });
 
     async function loadServers() {
       const { servers: list } = await api('GET', '/v1/servers');
-      servers.replaceChildren(...list.map((s) => h('div', { class: 'server' },
+      TP.swap(servers, ...list.map((s) => h('div', { class: 'server' },
         h('strong', {}, s.name), ' ', TP.badge(s.state),
         TP.bar('tenants', s.tenants, s.capacity, true),
         TP.bar('connections', s.connections.open, s.connections.budget, true))));
@@ -66,7 +68,7 @@
 
     async function loadOperations() {
       const { operations: ops } = await api('GET', '/v1/operations?limit=12');
-      operations.replaceChildren(TP.table(['Kind', 'State', 'Tenant', 'Started'], ops.map((o) =>
+      TP.swap(operations, TP.table(['Kind', 'State', 'Tenant', 'Started'], ops.map((o) =>
         h('tr', { 'data-operation': o.id }, h('td', {}, o.kind,
           o.progress.total ? h('div', { class: 'muted' }, `${o.progress.done || 0} of ${o.progress.total}`) : ''),
         h('td', {}, TP.badge(o.state)),
@@ -76,7 +78,7 @@
 
     async function loadAudit() {
       const { events } = await api('GET', '/v1/fleet/audit?limit=15');
-      audit.replaceChildren(TP.table(['When', 'Who', 'Action', 'Result'], events.map((e) =>
+      TP.swap(audit, TP.table(['When', 'Who', 'Action', 'Result'], events.map((e) =>
         h('tr', {}, h('td', {}, TP.fmtTime(e.timestamp)), h('td', {}, e.user_id),
           h('td', {}, e.action, h('div', { class: 'mono muted' }, e.resource)), h('td', {}, e.result))), 'Nothing audited yet.'));
     }
@@ -102,14 +104,14 @@
         h('section', { class: 'panel wide', 'aria-labelledby': 'h-tenants' }, h('h2', { id: 'h-tenants' }, 'Tenants'),
           searchForm, tenants, pager, h('h2', {}, 'New tenant'), createForm),
         h('section', { class: 'panel', 'aria-labelledby': 'h-versions' }, h('h2', { id: 'h-versions' }, 'Schema versions'), versions),
-        h('section', { class: 'panel', 'aria-labelledby': 'h-servers' }, h('h2', { id: 'h-servers' }, 'Servers'), servers),
+        h('section', { class: 'panel', 'aria-labelledby': 'h-servers' }, h('h2', { id: 'h-servers' }, 'Servers'), servers, serversError),
         h('section', { class: 'panel', 'aria-labelledby': 'h-ops' }, h('h2', { id: 'h-ops' }, 'Recent operations (live)'), operations),
         h('section', { class: 'panel', 'aria-labelledby': 'h-audit' }, h('h2', { id: 'h-audit' }, 'Recent audit'), audit)));
 
     const refresh = TP.throttled(300, () => Promise.all([loadTenants(), loadCounts(), loadOperations(), loadAudit()])
       .catch(TP.showError));
     TP.onEvent(refresh);
-    TP.every(10000, () => loadServers().catch(() => {}));
+    TP.every(10000, () => loadServers().then(() => { serversError.textContent = ''; }, (e) => TP.showError(e, serversError)));
     await Promise.all([loadCounts(), loadTenants(), loadServers(), loadOperations(), loadAudit()]);
   }]);
 })();

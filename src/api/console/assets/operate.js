@@ -6,10 +6,13 @@
   const runIdOf = (op) => op.subject || (op.result || '').split('/').pop();
 
   TP.pages.push([/^#\/migrations$/, async (view) => {
-    const runs = h('div', { id: 'migration-runs' });
+    const runs = h('div', { id: 'migration-runs', class: 'live' });
+    const error = h('p', { class: 'error', role: 'alert' });
+    let going = false;
     async function load() {
       const { operations } = await api('GET', '/v1/operations?kind=fleet_run&limit=15');
-      runs.replaceChildren(TP.table(['Run', 'State', 'Progress', 'Started', 'Finished'], operations.map((o) => h('tr', {},
+      going = operations.some((o) => o.state === 'queued' || o.state === 'running');
+      TP.swap(runs, TP.table(['Run', 'State', 'Progress', 'Started', 'Finished'], operations.map((o) => h('tr', {},
         h('td', {}, runIdOf(o) ? h('a', { href: `#/migrations/${runIdOf(o)}` }, TP.short(runIdOf(o))) : '—'),
         h('td', {}, TP.badge(o.state)), h('td', {}, o.progress.total ? `${o.progress.done || 0}/${o.progress.total}` : ''),
         h('td', {}, TP.fmtTime(o.started_at)), h('td', {}, TP.fmtTime(o.finished_at)))), 'No fleet runs yet.'));
@@ -29,8 +32,15 @@
     view.append(h('h1', {}, 'Migrations'), h('div', { class: 'grid' },
       h('section', { class: 'panel wide' }, h('h2', {}, 'Start a run'),
         h('p', { class: 'muted' }, 'Migrates every tenant to the newest schema version: the canary tenants first, alone, then the rest.'), start),
-      h('section', { class: 'panel wide' }, h('h2', {}, 'Runs'), runs)));
+      h('section', { class: 'panel wide' }, h('h2', {}, 'Runs'), runs, error)));
     TP.onEvent(TP.throttled(300, () => load().catch(TP.showError)));
+    // A run's progress has no event of its own: poll while one is going.
+    let polling = false;
+    TP.every(1500, async () => {
+      if (!going || polling) return;
+      polling = true;
+      try { await load(); error.textContent = ''; } catch (e) { TP.showError(e, error); } finally { polling = false; }
+    });
     await load();
   }]);
 
@@ -53,21 +63,26 @@
       const p = counts.total ? Math.floor((100 * done) / counts.total) : (run.state === 'succeeded' ? 100 : 0);
       bar.value = p;
       pct.textContent = `${p} %`;
-      view.querySelector('h1').replaceChildren('Fleet run ', TP.badge(run.state));
-      facts.replaceChildren(...[['Run', run.id], ['Target version', run.target_version], ['Tenants', counts.total],
+      TP.swap(view.querySelector('h1'), 'Fleet run ', TP.badge(run.state));
+      TP.swap(facts, ...[['Run', run.id], ['Target version', run.target_version], ['Tenants', counts.total],
         ['Succeeded', counts.succeeded], ['Skipped (already current)', counts.skipped], ['Failed', counts.failed],
         ['Pending', counts.pending + counts.running], ['Concurrency', run.concurrency], ['Started', TP.fmtTime(run.created_at)],
         ['Finished', TP.fmtTime(run.finished_at)], ['Error', run.error || '—']].flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+      // The canary wave runs first, alone; its failures are marked.
       const wave = Math.min(run.canary, counts.total);
+      const canaryFailed = failed.filter((f) => f.canary).length;
+      const ended = run.state !== 'running' && run.state !== 'pending';
+      canary.dataset.canary = wave === 0 ? 'none' : (canaryFailed ? 'failed' : (done >= wave ? 'passed' : 'running'));
       canary.textContent = wave === 0 ? 'No canary wave.'
-        : (run.state === 'failed' && done <= wave ? `Canary wave of ${wave} failed: the rest did not start.`
-          : (done >= wave ? `Canary wave of ${wave} passed.` : `Canary wave of ${wave}: ${done} done.`));
-      failures.replaceChildren(TP.table(['Tenant', 'From', 'Error'], failed.map((f) => h('tr', {},
+        : canaryFailed ? `Canary wave of ${wave}: ${canaryFailed} failed` + (ended && done <= wave
+          ? ', so the rest did not start.' : ', within the run\'s failure budget, so the rest went on.')
+          : (done >= wave ? `Canary wave of ${wave} passed.` : `Canary wave of ${wave}: ${done} done.`);
+      TP.swap(failures, TP.table(['Tenant', 'From', 'Error'], failed.map((f) => h('tr', {},
         h('td', {}, h('a', { href: `#/tenants/${f.tenant_id}` }, TP.short(f.tenant_id))), h('td', {}, f.from_version ?? ''),
         h('td', {}, f.error || ''))), 'No failures.'));
       finished = run.state !== 'running' && run.state !== 'pending';
       const op = finished ? null : await operation();
-      buttons.replaceChildren(
+      TP.swap(buttons, 
         finished && (run.state === 'failed' || run.state === 'stopped' || counts.failed > 0)
           ? h('button', { type: 'button', id: 'run-resume', onclick: () => TP.confirm({
             title: 'Resume this run?', action: 'Resume run', text: `Retries the failed and pending tenants of run ${run.id}.`,
@@ -97,7 +112,7 @@
     const drains = h('div', { id: 'drains', 'aria-live': 'polite' });
     async function load() {
       const { servers } = await api('GET', '/v1/servers');
-      list.replaceChildren(...servers.map((s) => h('section', { class: 'panel', 'data-server': s.name },
+      TP.swap(list, ...servers.map((s) => h('section', { class: 'panel', 'data-server': s.name },
         h('h2', {}, s.name, ' ', TP.badge(s.state)),
         h('p', { class: 'mono muted' }, `${s.admin_user}@${s.host}:${s.port}` + (s.is_catalog ? ' · the catalog server' : '')),
         TP.bar('tenants', s.tenants, s.capacity, true), TP.bar('connections', s.connections.open, s.connections.budget, true),
@@ -108,13 +123,22 @@
           await api('PATCH', `/v1/servers/${s.id}`, { capacity: Number(v.capacity), connection_budget: Number(v.connection_budget) });
           await load();
         }),
-        s.state === 'active' && !s.is_catalog ? h('button', { type: 'button', onclick: () => TP.confirm({
+        h('div', { class: 'actions' }, s.state === 'active' && !s.is_catalog ? h('button', { type: 'button', onclick: () => TP.confirm({
           title: `Drain server ${s.name}?`, action: `Drain ${s.name}`, typed: s.name,
           text: `Every tenant on ${s.name} is moved to other servers; no new tenant is placed on it.`,
           run: async () => { const op = await api('POST', `/v1/servers/${s.id}/drain`); watch(op.id, s.name); await load(); },
-        }) }, 'Drain…') : '')));
+        }) }, 'Drain…') : ''))));
+      // Drains going on (started elsewhere, or before a reload) show too.
+      const { operations } = await api('GET', '/v1/operations?kind=drain&state=running&limit=50');
+      for (const op of operations) {
+        const s = servers.find((x) => x.id === op.subject);
+        watch(op.id, s ? s.name : TP.short(op.subject));
+      }
     }
+    const watched = new Set();
     function watch(opId, name) {
+      if (watched.has(opId)) return;
+      watched.add(opId);
       const bar = h('progress', { max: 100, value: 0 });
       const text = h('span', {}, 'starting');
       drains.append(h('div', { class: 'barline' }, h('span', {}, `drain ${name}`), bar, text));
@@ -124,7 +148,7 @@
           const total = op.progress.total || 0;
           bar.value = total ? (100 * (op.progress.done || 0)) / total : (op.state === 'succeeded' ? 100 : 0);
           text.textContent = `${op.progress.done || 0}/${total} · ${op.state}` + (op.error ? ` · ${op.error.message}` : '');
-          if (op.state !== 'running') { stop(); load().catch(TP.showError); }
+          if (op.state !== 'queued' && op.state !== 'running') { stop(); load().catch(TP.showError); }
         } catch (e) { stop(); TP.showError(e); }
       });
     }
@@ -142,7 +166,12 @@
     view.append(h('h1', {}, 'Servers'), h('section', { class: 'panel wide' }, h('h2', {}, 'Add a server'), add, drains),
       h('div', { class: 'grid' }, list));
     // Refreshes the bars, unless the operator is editing a form in the list.
-    TP.every(5000, () => { if (!list.contains(document.activeElement)) load().catch(() => {}); });
+    const error = h('p', { class: 'error', role: 'alert' });
+    drains.after(error);
+    TP.every(5000, () => {
+      if (list.contains(document.activeElement)) return;
+      load().then(() => { error.textContent = ''; }, (e) => TP.showError(e, error));
+    });
     await load();
   }]);
 })();

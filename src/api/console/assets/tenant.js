@@ -21,9 +21,11 @@
     const paths = [...new Set([...Object.keys(effective), ...Object.keys(own)])].sort();
     return TP.table(['Setting', 'Effective', 'Own', 'Source'], paths.map((p) => {
       const mine = p in own;
+      // An own value the tier or the parent caps is in effect only up to the cap.
+      const capped = mine && show(own[p]) !== show(effective[p]);
       return h('tr', { class: mine ? '' : 'inherited' }, h('td', { class: 'mono' }, p),
         h('td', {}, show(effective[p])), h('td', {}, mine ? show(own[p]) : '—'),
-        h('td', {}, mine ? 'own' : 'inherited'));
+        h('td', {}, mine ? (capped ? 'own, capped' : 'own') : 'inherited'));
     }), 'No settings.');
   }
 
@@ -81,10 +83,10 @@
     ], 'Create key', async (v) => {
       const made = await api('POST', `/v1/tenants/${t.id}/api-keys`, { name: v.name, role: v.role });
       await keysPanel(t, box);
-      box.querySelector('#new-key-secret').replaceChildren(h('p', {}, `Key ${made.name}: copy it now, it is shown only once.`),
+      TP.swap(box.querySelector('#new-key-secret'), h('p', {}, `Key ${made.name}: copy it now, it is shown only once.`),
         h('div', { class: 'secret mono' }, made.key));
     });
-    box.replaceChildren(TP.table(['Name', 'Role', 'Key', 'Created', 'State', ''], rows, 'No API keys.'), form, secret);
+    TP.swap(box, TP.table(['Name', 'Role', 'Key', 'Created', 'State', ''], rows, 'No API keys.'), form, secret);
   }
 
   async function domainsPanel(t, box) {
@@ -92,7 +94,7 @@
     const list = h('ul', {}, domains.length ? domains.map((d) => h('li', {}, d)) : h('li', { class: 'muted' }, 'None'));
     const form = TP.isSuper() ? TP.form({ 'aria-label': 'Add a domain' }, [TP.field('Domain', { name: 'domain', required: true })],
       'Add domain', async (v) => { await api('POST', `/v1/tenants/${t.id}/domains`, { domain: v.domain }); await domainsPanel(t, box); }) : '';
-    box.replaceChildren(list, form);
+    TP.swap(box, list, form);
   }
 
   async function backupsPanel(t, box, reload) {
@@ -104,19 +106,39 @@
         text: `Tenant ${t.slug}'s database is replaced by the backup of ${TP.fmtTime(b.created_at)}.`,
         run: async () => { await api('POST', `/v1/tenants/${t.id}/backups/${b.id}/restore`); await reload(); },
       }) }, 'Restore'))));
-    const take = h('button', { type: 'button', onclick: async (ev) => {
-      ev.target.disabled = true;
-      try { await api('POST', `/v1/tenants/${t.id}/backups`); await backupsPanel(t, box, reload); }
-      catch (e) { TP.showError(e, box.querySelector('.error')); }
-      finally { ev.target.disabled = false; }
+    const status = h('p', { class: 'status-line muted', id: 'backup-status', 'aria-live': 'polite' });
+    const error = h('p', { class: 'error', role: 'alert' });
+    // A backup is an operation (202): follow it, then list the backups again.
+    const take = h('button', { type: 'button', id: 'take-backup', onclick: async () => {
+      take.disabled = true;
+      error.textContent = '';
+      try {
+        const op = await api('POST', `/v1/tenants/${t.id}/backups`);
+        status.textContent = 'Backup queued…';
+        await new Promise((resolve) => {
+          const stop = TP.every(1000, async () => {
+            try {
+              const now = await api('GET', `/v1/operations/${op.id}`);
+              const bytes = now.progress.bytes ? ` · ${(now.progress.bytes / 1024).toFixed(1)} KiB` : '';
+              status.textContent = `Backup ${now.state}${now.step ? ' · ' + now.step : ''}${bytes}`;
+              if (now.state === 'queued' || now.state === 'running') return;
+              stop();
+              if (now.error) TP.showError(new TP.ApiError(0, now.error.code, now.error.message), error);
+              resolve();
+            } catch (e) { stop(); TP.showError(e, error); resolve(); }
+          });
+        });
+        await backupsPanel(t, box, reload);
+      } catch (e) { TP.showError(e, error); }
+      finally { take.disabled = false; }
     } }, 'Take a backup');
-    box.replaceChildren(TP.table(['Taken', 'Why', 'Size', 'Schema', ''], rows, 'No backups.'),
-      h('div', { class: 'actions' }, take), h('p', { class: 'error', role: 'alert' }));
+    TP.swap(box, h('div', { class: 'live short' }, TP.table(['Taken', 'Why', 'Size', 'Schema', ''], rows, 'No backups.')),
+      h('div', { class: 'actions' }, take), status, error);
   }
 
   async function subtenantsPanel(t, box, reload) {
     const subs = await api('GET', `/v1/tenants?parent_id=${t.id}&limit=100`);
-    box.replaceChildren(h('ul', { id: 'subtenant-tree' }, subs.tenants.length
+    TP.swap(box, h('ul', { id: 'subtenant-tree' }, subs.tenants.length
       ? subs.tenants.map((s) => h('li', {}, h('a', { href: `#/tenants/${s.id}` }, s.slug), ` ${s.name} `, TP.badge(s.status)))
       : h('li', { class: 'muted' }, 'No subtenants.')),
     TP.isSuper() ? TP.form({ 'aria-label': 'Create a subtenant' }, [
@@ -126,7 +148,7 @@
 
   async function migrationsPanel(t, box) {
     const m = await api('GET', `/v1/tenants/${t.id}/migrations?limit=10`);
-    box.replaceChildren(h('p', {}, `Schema version ${m.schema_version} of ${m.latest_version}.`),
+    TP.swap(box, h('p', {}, `Schema version ${m.schema_version} of ${m.latest_version}.`),
       TP.table(['Run', 'State', 'From', 'To', 'Applied', 'Error'], m.history.map((e) => h('tr', {},
         h('td', {}, h('a', { href: `#/migrations/${e.run_id}` }, TP.fmtTime(e.run_created_at))), h('td', {}, TP.badge(e.state)),
         h('td', {}, e.from_version ?? ''), h('td', {}, e.to_version ?? ''), h('td', {}, e.applied ?? ''), h('td', {}, e.error || ''))),
@@ -135,7 +157,7 @@
 
   async function operationsPanel(t, box) {
     const { operations } = await api('GET', `/v1/operations?tenant=${t.id}&limit=10`);
-    box.replaceChildren(TP.table(['Kind', 'State', 'Step', 'Started', 'Error'], operations.map((o) => h('tr', {},
+    TP.swap(box, TP.table(['Kind', 'State', 'Step', 'Started', 'Error'], operations.map((o) => h('tr', {},
       h('td', {}, o.kind), h('td', {}, TP.badge(o.state)), h('td', {}, o.step || ''), h('td', {}, TP.fmtTime(o.started_at)),
       h('td', {}, o.error ? o.error.message : ''))), 'No operations.'));
   }
@@ -152,15 +174,15 @@
     // so a live update never wipes what the operator is typing.
     async function reloadState() {
       const t = await api('GET', `/v1/tenants/${id}`);
-      heading.replaceChildren(`${t.name} `, TP.badge(t.status));
+      TP.swap(heading, `${t.name} `, TP.badge(t.status));
       heading.dataset.status = t.status;
-      actionBox.replaceChildren(actions(t, afterAction));
-      boxes.facts.replaceChildren(h('dl', { class: 'facts' },
+      TP.swap(actionBox, actions(t, afterAction));
+      TP.swap(boxes.facts, h('dl', { class: 'facts' },
         ...[['Slug', t.slug], ['Id', t.id], ['Tier', t.tier], ['Status', t.status],
           ['Parent', t.parent_id ? h('a', { href: `#/tenants/${t.parent_id}` }, t.parent_id) : 'none (a root tenant)'],
           ['Database', t.database || '—'], ['Server', t.server_id || '—'], ['Schema version', t.schema_version],
           ['Created', TP.fmtTime(t.created_at)], ['Error', t.error || '—']].flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
-      boxes.settings.replaceChildren(settingsTable(t));
+      TP.swap(boxes.settings, settingsTable(t));
       if (TP.isSuper()) {
         await Promise.all([operationsPanel(t, boxes.operations).catch((e) => TP.showError(e, boxes.operations)),
           migrationsPanel(t, boxes.migrations).catch((e) => TP.showError(e, boxes.migrations))]);
@@ -183,7 +205,7 @@
     }
     // After an action everything may have changed.
     const afterAction = () => reload();
-    const superOnly = TP.isSuper() ? [panel('Backups', 'backups', boxes.backups), panel('Migrations', 'migrations', boxes.migrations),
+    const superOnly = TP.isSuper() ? [panel('Backups', 'backups', boxes.backups), panel('Migrations', 'migrations', h('div', { class: 'live short' }, boxes.migrations)),
       panel('Operations (live)', 'operations', h('div', { class: 'live short' }, boxes.operations))] : [];
     view.append(heading, actionBox, h('div', { class: 'grid' }, panel('Tenant', 'facts', boxes.facts),
       panel('Settings: effective against its own', 'settings', boxes.settings),
