@@ -60,7 +60,7 @@ impl Provisioner {
     }
 
     /// Creates the tenant's login role on `server`, or makes an existing
-    /// one's password current.
+    /// one's password current and its writes unpaused.
     pub async fn ensure_tenant_role(
         &self,
         server: &DbServer,
@@ -84,9 +84,11 @@ impl Provisioner {
             .await;
         if created.is_err() {
             ignore_duplicate(created)?;
+            // A role left from an earlier stint on this server (a move away
+            // whose clean-up failed) may still have its writes paused.
             session
                 .batch_execute(&format!(
-                    "ALTER ROLE {role} PASSWORD {}",
+                    "ALTER ROLE {role} PASSWORD {}; ALTER ROLE {role} RESET default_transaction_read_only",
                     quote_literal(&verifier)
                 ))
                 .await?;

@@ -94,6 +94,10 @@ struct RouterInner {
     last_known: Cache<TenantId, Arc<Route>>,
     /// Custom domain → tenant; forgotten with any change notice.
     domains: Cache<String, Option<TenantId>>,
+    /// Server rows for route loads, so that a cold route costs one catalog
+    /// read, not two; forgotten with every route (a server change notice
+    /// forgets them all).
+    servers: Cache<Uuid, DbServer>,
     budgets: Mutex<HashMap<Uuid, Arc<ServerBudget>>>,
     limits: RateLimits,
 }
@@ -141,6 +145,10 @@ impl Router {
                     .max_capacity(100_000)
                     .time_to_live(Duration::from_secs(settings.route_ttl_secs))
                     .build(),
+                servers: Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(settings.route_ttl_secs))
+                    .build(),
                 budgets: Mutex::default(),
                 limits: RateLimits::new(settings.rate_limit_scale),
                 settings,
@@ -161,7 +169,7 @@ impl Router {
         let loaded = inner
             .routes
             .try_get_with(id, async {
-                let route = Arc::new(route::load(&inner.directory, id).await?);
+                let route = Arc::new(route::load(inner, id).await?);
                 inner.last_known.insert(id, route.clone()).await;
                 Ok::<_, RouterError>(route)
             })
@@ -201,6 +209,7 @@ impl Router {
     /// Forgets every route: used when change notices may have been missed.
     pub fn invalidate_all(&self) {
         self.inner.routes.invalidate_all();
+        self.inner.servers.invalidate_all();
         self.inner.domains.invalidate_all();
     }
 

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use super::RouterError;
-use crate::directory::Directory;
+use uuid::Uuid;
+
+use super::{RouterError, RouterInner};
 use crate::directory::{CatalogError, DbServer, ServerState, TenantRecord};
 use crate::domain::{TenantId, TenantStatus};
 use crate::tenant_config::{resolved, Resolved, TenantConfig};
@@ -55,7 +56,25 @@ pub(super) fn lookup_failed(e: CatalogError) -> RouterError {
     }
 }
 
-pub(super) async fn load(directory: &Directory, id: TenantId) -> Result<Route, RouterError> {
+/// The server row a route names, from the router's cache or the catalog.
+async fn server_row(inner: &RouterInner, id: Uuid) -> Result<DbServer, RouterError> {
+    if let Some(server) = inner.servers.get(&id).await {
+        return Ok(server);
+    }
+    let server = inner
+        .directory
+        .server(id)
+        .await
+        .map_err(lookup_failed)?
+        .ok_or(RouterError::Inconsistent(
+            "a tenant placed on an unknown server",
+        ))?;
+    inner.servers.insert(id, server.clone()).await;
+    Ok(server)
+}
+
+pub(super) async fn load(inner: &RouterInner, id: TenantId) -> Result<Route, RouterError> {
+    let directory = &inner.directory;
     let tenant = directory
         .tenant(id)
         .await
@@ -74,13 +93,7 @@ pub(super) async fn load(directory: &Directory, id: TenantId) -> Result<Route, R
     let server_id = root
         .db_server_id
         .ok_or(RouterError::Inconsistent("a root tenant without placement"))?;
-    let server = directory
-        .server(server_id)
-        .await
-        .map_err(lookup_failed)?
-        .ok_or(RouterError::Inconsistent(
-            "a tenant placed on an unknown server",
-        ))?;
+    let server = server_row(inner, server_id).await?;
     if server.state == ServerState::Down {
         return Err(RouterError::ServerDown);
     }

@@ -38,6 +38,7 @@ mod metrics_page;
 mod migrations;
 mod migrations_cli;
 mod moves;
+mod moves_leftovers;
 mod noisy_neighbour;
 mod observability;
 mod openapi;
