@@ -11,10 +11,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "common/mod.rs"]
 mod common;
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
-use tenant_plane::auth::{Claims, JwtKeys, Role};
+use tenant_plane::auth::JwtKeys;
 use tenant_plane::config::Settings;
 use tenant_plane::domain::{Slug, TenantName, Tier, TEMPLATE_DB};
 use tenant_plane::startup::Application;
@@ -120,13 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 settings: Default::default(),
             })
             .await?;
-        let token = keys.sign(&Claims::new(
-            "bench",
-            Role::TenantAdmin,
-            Some(view.id),
-            None,
-            Duration::from_secs(3600),
-        ))?;
+        let token = common::admin_token(&keys, view.id)?;
         made.push((view.database.expect("database"), token));
     }
     let tables_after = catalog_tables(&catalog).await?;

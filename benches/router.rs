@@ -30,14 +30,16 @@ mod cold;
 mod common;
 #[path = "common/drive.rs"]
 mod drive;
+#[path = "common/targets.rs"]
+mod targets;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use drive::{load, load_paced, median, picker, LoadResult, Target};
-use secrecy::{ExposeSecret, SecretString};
-use tenant_plane::auth::{Claims, JwtKeys, Role};
+use secrecy::SecretString;
+use tenant_plane::auth::JwtKeys;
 use tenant_plane::config::Settings;
 use tenant_plane::domain::{Slug, TenantName, Tier};
 use tenant_plane::startup::Application;
@@ -84,44 +86,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(limited.run_until_stopped());
 
     let keys = JwtKeys::hs256(&SecretString::from(JWT_SECRET))?;
-    let mut targets = Vec::new();
-    for i in 0..100 {
-        let tier = if i == 2 { Tier::Free } else { Tier::Standard };
-        let view = state
-            .tenants()
-            .create(NewTenantInput {
-                name: TenantName::parse(&format!("Router {i}")).expect("name"),
-                slug: Slug::parse(&format!("router-{i}")).expect("slug"),
-                tier,
-                settings: Default::default(),
-            })
-            .await?;
-        let db = view.database.expect("database");
-        let (admin, conn) =
-            tokio_postgres::connect(cluster.dsn(&db).expose_secret(), tokio_postgres::NoTls)
-                .await?;
-        tokio::spawn(conn);
-        let agent = uuid::Uuid::now_v7();
-        admin
-            .execute(
-                "INSERT INTO agents (id, name, type, owner) VALUES ($1, 'bench', 'chat', 'bench')",
-                &[&agent],
-            )
-            .await?;
-        let token = keys.sign(&Claims::new(
-            "bench",
-            Role::TenantAdmin,
-            Some(view.id),
-            None,
-            Duration::from_secs(3600),
-        ))?;
-        targets.push(Target {
-            tenant: view.id,
-            agent,
-            token,
-        });
-    }
-    let targets = Arc::new(targets);
+    let tier_of = |i| if i == 2 { Tier::Free } else { Tier::Standard };
+    let targets =
+        Arc::new(targets::with_agents(&state, &cluster, &keys, "router", 100, tier_of).await?);
 
     // The bare handler: the same statements, cached and pipelined the same
     // way, on static pools of the tenant's pool size, each in its tenant's
@@ -353,13 +320,7 @@ async fn main() -> anyhow::Result<()> {
                     steps[k].push((b - a).as_secs_f64() * 1e3);
                 }
             } else if i % 2 == 0 {
-                let token = keys.sign(&Claims::new(
-                    "bench",
-                    Role::TenantAdmin,
-                    Some(view.id),
-                    None,
-                    Duration::from_secs(3600),
-                ))?;
+                let token = common::admin_token(&keys, view.id)?;
                 let started = Instant::now();
                 let r = client
                     .get(format!("{url}/v1/agents"))

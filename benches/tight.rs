@@ -32,6 +32,8 @@ mod caches;
 mod common;
 #[path = "common/drive.rs"]
 mod drive;
+#[path = "common/targets.rs"]
+mod targets;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -39,12 +41,11 @@ use std::time::Duration;
 
 use drive::{load, median, Picker, Target};
 use rand_distr::{Distribution, Zipf};
-use secrecy::{ExposeSecret, SecretString};
-use tenant_plane::auth::{Claims, JwtKeys, Role};
+use secrecy::SecretString;
+use tenant_plane::auth::JwtKeys;
 use tenant_plane::config::Settings;
-use tenant_plane::domain::{DbName, Slug, TenantName, Tier};
+use tenant_plane::domain::{DbName, Tier};
 use tenant_plane::startup::Application;
-use tenant_plane::tenants::NewTenantInput;
 
 const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -148,43 +149,12 @@ async fn main() -> anyhow::Result<()> {
     let tenants: usize = 1000;
     eprintln!("creating {tenants} tenants");
     let keys = JwtKeys::hs256(&SecretString::from(JWT_SECRET))?;
-    let mut targets = Vec::new();
-    for i in 0..tenants {
-        let view = state
-            .tenants()
-            .create(NewTenantInput {
-                name: TenantName::parse(&format!("Tight {i}")).expect("name"),
-                slug: Slug::parse(&format!("tight-{i}")).expect("slug"),
-                tier: Tier::Standard,
-                settings: Default::default(),
-            })
-            .await?;
-        let db = view.database.expect("database");
-        let (admin, conn) =
-            tokio_postgres::connect(cluster.dsn(&db).expose_secret(), tokio_postgres::NoTls)
-                .await?;
-        tokio::spawn(conn);
-        let agent = uuid::Uuid::now_v7();
-        admin
-            .execute(
-                "INSERT INTO agents (id, name, type, owner) VALUES ($1, 'bench', 'chat', 'bench')",
-                &[&agent],
-            )
-            .await?;
-        let token = keys.sign(&Claims::new(
-            "bench",
-            Role::TenantAdmin,
-            Some(view.id),
-            None,
-            Duration::from_secs(3600),
-        ))?;
-        targets.push(Target {
-            tenant: view.id,
-            agent,
-            token,
-        });
-    }
-    let targets = Arc::new(targets);
+    let targets = Arc::new(
+        targets::with_agents(&state, &cluster, &keys, "tight", tenants, |_| {
+            Tier::Standard
+        })
+        .await?,
+    );
 
     println!("| tenants, budget | router requests/s | warm requests/s | pgbench -C sessions/s | router hit ratio | model requests/s | router / model | LRU | frequency oracle | Belady |");
     println!("|---|---|---|---|---|---|---|---|---|---|");

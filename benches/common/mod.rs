@@ -39,3 +39,18 @@ pub async fn start_cluster_with(
     .await??;
     Ok((dir, cluster))
 }
+
+/// A tenant_admin token for `tenant`, valid for an hour.
+#[allow(dead_code)]
+pub fn admin_token(
+    keys: &tenant_plane::auth::JwtKeys,
+    tenant: tenant_plane::domain::TenantId,
+) -> anyhow::Result<String> {
+    Ok(keys.sign(&tenant_plane::auth::Claims::new(
+        "bench",
+        tenant_plane::auth::Role::TenantAdmin,
+        Some(tenant),
+        None,
+        std::time::Duration::from_secs(3600),
+    ))?)
+}
