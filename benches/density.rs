@@ -11,15 +11,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "common/mod.rs"]
 mod common;
 
-use secrecy::{ExposeSecret, SecretString};
-use tenant_plane::auth::JwtKeys;
-use tenant_plane::config::Settings;
+use secrecy::ExposeSecret;
 use tenant_plane::domain::{Slug, TenantName, Tier, TEMPLATE_DB};
 use tenant_plane::startup::Application;
 use tenant_plane::tenants::NewTenantInput;
-
-const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
-const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// Rows and bytes of every catalog table.
 async fn catalog_tables(
@@ -84,13 +79,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(300);
     let (_dir, cluster) =
         common::start_cluster_with("tp-bench-density-", false, tenants as u32 + 100).await?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: Some(cluster.dsn("tenant_plane")),
-        jwt_secret: Some(SecretString::from(JWT_SECRET)),
-        master_key: Some(SecretString::from(MASTER_KEY)),
-        ..Settings::default()
-    };
+    let mut settings = common::settings(&cluster)?;
     settings.router.rate_limit_scale = 0.0;
     settings.router.connection_budget = tenants as u32 + 10;
     let app = Application::build(settings).await?;
@@ -106,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
 
     let tables_before = catalog_tables(&catalog).await?;
     let shm_before = shared_memory(&catalog).await?;
-    let keys = JwtKeys::hs256(&SecretString::from(JWT_SECRET))?;
+    let keys = common::jwt_keys()?;
     let mut made = Vec::new();
     for i in 0..tenants {
         let view = state

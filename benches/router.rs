@@ -38,15 +38,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use drive::{load, load_paced, median, picker, LoadResult, Target};
-use secrecy::SecretString;
-use tenant_plane::auth::JwtKeys;
-use tenant_plane::config::Settings;
 use tenant_plane::domain::{Slug, TenantName, Tier};
 use tenant_plane::startup::Application;
 use tenant_plane::tenants::NewTenantInput;
 
-const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
-const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const CONCURRENCY: usize = 8;
 /// Measured rounds per scenario, router and bare handler alternating.
 const ROUNDS: usize = 5;
@@ -60,13 +55,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(5);
     let window = Duration::from_secs(secs);
     let (dir, cluster) = common::start_cluster_with("tp-bench-router-", false, 800).await?;
-    let base_settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: Some(cluster.dsn("tenant_plane")),
-        jwt_secret: Some(SecretString::from(JWT_SECRET)),
-        master_key: Some(SecretString::from(MASTER_KEY)),
-        ..Settings::default()
-    };
+    let base_settings = common::settings(&cluster)?;
     let mut fast = base_settings.clone();
     fast.router.rate_limit_scale = 0.0;
     // Room for every tenant of the Zipf scenario to keep a connection or two;
@@ -85,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let limited_url = format!("http://127.0.0.1:{}", limited.port());
     tokio::spawn(limited.run_until_stopped());
 
-    let keys = JwtKeys::hs256(&SecretString::from(JWT_SECRET))?;
+    let keys = common::jwt_keys()?;
     let tier_of = |i| if i == 2 { Tier::Free } else { Tier::Standard };
     let targets =
         Arc::new(targets::with_agents(&state, &cluster, &keys, "router", 100, tier_of).await?);

@@ -41,14 +41,9 @@ use std::time::Duration;
 
 use drive::{load, median, Picker, Target};
 use rand_distr::{Distribution, Zipf};
-use secrecy::SecretString;
-use tenant_plane::auth::JwtKeys;
-use tenant_plane::config::Settings;
 use tenant_plane::domain::{DbName, Tier};
 use tenant_plane::startup::Application;
 
-const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
-const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const CONCURRENCY: usize = 8;
 const ROUNDS: usize = 3;
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -126,13 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let window = Duration::from_secs(secs);
     caches::check();
     let (dir, cluster) = common::start_cluster_with("tp-bench-tight-", false, 500).await?;
-    let base = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: Some(cluster.dsn("tenant_plane")),
-        jwt_secret: Some(SecretString::from(JWT_SECRET)),
-        master_key: Some(SecretString::from(MASTER_KEY)),
-        ..Settings::default()
-    };
+    let base = common::settings(&cluster)?;
     let with_budget = |budget: u32| {
         let mut s = base.clone();
         s.router.rate_limit_scale = 0.0;
@@ -148,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
 
     let tenants: usize = 1000;
     eprintln!("creating {tenants} tenants");
-    let keys = JwtKeys::hs256(&SecretString::from(JWT_SECRET))?;
+    let keys = common::jwt_keys()?;
     let targets = Arc::new(
         targets::with_agents(&state, &cluster, &keys, "tight", tenants, |_| {
             Tier::Standard

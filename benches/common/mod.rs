@@ -54,3 +54,30 @@ pub fn admin_token(
         std::time::Duration::from_secs(3600),
     ))?)
 }
+
+/// The JWT secret and master key of the in-process benches.
+#[allow(dead_code)]
+pub const JWT_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
+#[allow(dead_code)]
+pub const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// Settings for a service on `cluster`'s catalog, on a free port, with the
+/// benches' secret and master key.
+#[allow(dead_code)]
+pub fn settings(cluster: &LocalCluster) -> anyhow::Result<tenant_plane::config::Settings> {
+    Ok(tenant_plane::config::Settings {
+        listen: "127.0.0.1:0".parse()?,
+        database_url: Some(cluster.dsn("tenant_plane")),
+        jwt_secret: Some(secrecy::SecretString::from(JWT_SECRET)),
+        master_key: Some(secrecy::SecretString::from(MASTER_KEY)),
+        ..tenant_plane::config::Settings::default()
+    })
+}
+
+/// The keys that sign the benches' tokens.
+#[allow(dead_code)]
+pub fn jwt_keys() -> anyhow::Result<tenant_plane::auth::JwtKeys> {
+    Ok(tenant_plane::auth::JwtKeys::hs256(
+        &secrecy::SecretString::from(JWT_SECRET),
+    )?)
+}
