@@ -6,8 +6,9 @@
 //!
 //! Usage: `cargo bench --bench load -- [SECONDS] [TENANTS] [BUDGET]`
 //! (defaults: 180 s, 1000 tenants, budget 100). Exits non-zero if any request
-//! failed, connections exceeded the budget, or the last minute's peak RSS is
-//! above the first minute's.
+//! failed, connections exceeded the budget, or RSS kept growing: the
+//! least-squares slope of the samples after a warm-up is over 1% of the mean
+//! RSS (at least 512 kB) a minute.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -36,6 +37,32 @@ struct Tenant {
 struct Tally {
     latencies_ms: Vec<f64>,
     errors: Vec<String>,
+}
+
+/// Samples before this are warm-up (pools fill, caches grow) for the trend.
+const RSS_WARM_UP_SECS: f64 = 30.0;
+/// Growth a minute that counts as a trend: this share of the mean RSS, or
+/// this many kB, whichever is larger.
+const RSS_GROWTH_SHARE: f64 = 0.01;
+const RSS_GROWTH_MIN_KB: f64 = 512.0;
+
+/// The least-squares slope of `y` over `x` (0 with fewer than two points).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx
+    }
 }
 
 #[tokio::main]
@@ -333,6 +360,20 @@ async fn main() -> anyhow::Result<()> {
         "| service RSS peak by minute | {} kB |",
         by_minute.join(", ")
     );
+    // Growth told from noise: the least-squares slope of every sample after
+    // the warm-up, against a threshold, rather than one minute's peak
+    // against another's (a single step, a GC-like swing, decides nothing).
+    let steady: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.0 >= RSS_WARM_UP_SECS && s.1 > 0)
+        .map(|s| (s.0 / 60.0, s.1 as f64))
+        .collect();
+    let rss_slope = slope(&steady);
+    let mean_rss = steady.iter().map(|s| s.1).sum::<f64>() / (steady.len().max(1) as f64);
+    let rss_threshold = RSS_GROWTH_MIN_KB.max(mean_rss * RSS_GROWTH_SHARE);
+    println!(
+        "| service RSS trend after {RSS_WARM_UP_SECS:.0} s | {rss_slope:+.0} kB a minute (fails over {rss_threshold:.0}) |"
+    );
     for e in all.errors.iter().take(5) {
         eprintln!("error: {e}");
     }
@@ -347,9 +388,9 @@ async fn main() -> anyhow::Result<()> {
             "{peak_connections} connections over a budget of {budget}"
         ));
     }
-    if elapsed >= 120.0 && last_minute > first_minute {
+    if elapsed >= 120.0 && rss_slope > rss_threshold {
         failed.push(format!(
-            "RSS grew: {first_minute} kB in the first minute, {last_minute} kB in the last"
+            "RSS grew: {rss_slope:.0} kB a minute after the warm-up, over {rss_threshold:.0}"
         ));
     }
     if !failed.is_empty() {

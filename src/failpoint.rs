@@ -1,5 +1,6 @@
 //! Named failpoints in the steps of create, purge, move, restore, drain, fleet
-//! runs and backups.
+//! runs, backups and `doctor --fix`'s quarantine (before the tenants table is
+//! held, and while it is).
 //! They compile to nothing unless the `failpoints` feature is on (the test
 //! suite turns it on). With it, `FAILPOINTS="move.after_switch=return(kill)"`
 //! makes the process kill itself with SIGKILL when it reaches that step, and
@@ -9,6 +10,7 @@
 /// Every failpoint, in the order its operation reaches them. The crash
 /// tests go through this list; `failpoint!` names only these.
 pub const NAMES: &[&str] = &[
+    "create.after_pick",
     "create.after_insert",
     "create.after_clone",
     "create.before_finish",
@@ -25,6 +27,8 @@ pub const NAMES: &[&str] = &[
     "drain.between_moves",
     "fleet.between_items",
     "backup.before_upload",
+    "doctor.before_quarantine",
+    "doctor.holding_tenants",
 ];
 
 /// Marks a step: `failpoint!("move.after_switch")`.

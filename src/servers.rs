@@ -1,7 +1,8 @@
 //! The database servers tenants are placed on: registering one (its DSN is
-//! checked by connecting, the role must be able to create databases and
-//! roles, its template database is prepared, and its admin password is
-//! stored sealed with the master key), and changing its state or budget.
+//! checked by connecting, the role must hold every privilege the service
+//! uses (`ADMIN_PRIVILEGES`), its template database is prepared, and its
+//! admin password is stored sealed with the master key), and changing its
+//! state or budget.
 //! Moving tenants off a server (a drain) is the lifecycle's.
 
 use secrecy::{ExposeSecret, SecretString};
@@ -10,7 +11,7 @@ use uuid::Uuid;
 use crate::catalog::{Catalog, CatalogError, DbServer, NewServer, ServerPatch, ServerState};
 use crate::crypto::MasterKey;
 use crate::domain::{ServerName, Tier};
-use crate::pg::{PgConfig, PgError, RootCerts};
+use crate::pg::{PgConfig, PgError, RootCerts, SslMode};
 use crate::provisioner::{server_password_purpose, ProvisionError, Provisioner};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +59,30 @@ pub struct NewServerInput {
     /// `sslmode=verify-ca` or `verify-full`; the DSN's `sslrootcert` file
     /// does the same from the CLI.
     pub ssl_root_cert: Option<String>,
+    /// Registers a server on another host even though its sslmode does not
+    /// verify the server's certificate (`disable`, `prefer`, `require`).
+    pub allow_unverified_tls: bool,
 }
+
+/// Whether a server at `host` is reached without leaving this machine: a
+/// loopback address, `localhost`, or a Unix socket directory.
+pub fn is_local(host: &str) -> bool {
+    host == "localhost"
+        || host.starts_with('/')
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What the server list warns of: a server on another host whose
+/// certificate is not verified, so its traffic could be intercepted.
+pub fn tls_warning(server: &DbServer) -> Option<&'static str> {
+    let verified = matches!(server.ssl_mode, SslMode::VerifyCa | SslMode::VerifyFull);
+    (!verified && !is_local(&server.host)).then_some(UNVERIFIED)
+}
+
+const UNVERIFIED: &str = "sslmode does not verify the server's certificate on a host that \
+     is not loopback: its traffic, admin password included, could be intercepted";
 
 #[derive(Clone)]
 pub struct Servers {
@@ -119,6 +143,18 @@ impl Servers {
             [tokio_postgres::config::Host::Unix(p)] => p.display().to_string(),
             _ => return Err(invalid("name exactly one host")),
         };
+        // Refused before any connection is attempted: the admin password
+        // would already be on the wire.
+        let verified = matches!(tls.mode, SslMode::VerifyCa | SslMode::VerifyFull);
+        if !verified && !is_local(&host) && !input.allow_unverified_tls {
+            return Err(ServersError::Unusable {
+                reason: "its sslmode does not verify the server's certificate on a host that \
+                         is not loopback: use sslmode=verify-ca or verify-full with its CA \
+                         certificates, or register it with allow_unverified_tls \
+                         (--allow-unverified-tls)",
+                source: None,
+            });
+        }
         let port = match config.get_ports() {
             [] => 5432,
             [p] => *p,
@@ -180,26 +216,106 @@ impl Servers {
             .await
             .map_err(|e| ServersError::unusable("cannot connect", e))?;
         let driver = tokio::spawn(connection);
-        let allowed: bool = client
+        let rights = client
             .query_one(
-                "SELECT rolsuper OR (rolcreatedb AND rolcreaterole) FROM pg_roles WHERE rolname = current_user",
+                "SELECT rolsuper, rolcreatedb, rolcreaterole,
+                        pg_has_role(current_user, 'pg_signal_backend', 'USAGE')
+                   FROM pg_roles WHERE rolname = current_user",
                 &[],
             )
             .await
-            .map_err(|e| ServersError::unusable("cannot read the admin role's rights", e))?
-            .get(0);
+            .map_err(|e| ServersError::unusable("cannot read the admin role's rights", e))?;
         drop(client);
         let _ = driver.await;
-        if !allowed {
-            return Err(ServersError::Unusable {
-                reason: "the admin role can neither create databases nor roles",
-                source: None,
-            });
+        let missing =
+            MissingPrivileges::of(rights.get(0), [rights.get(1), rights.get(2), rights.get(3)]);
+        if !missing.0.is_empty() {
+            return Err(ServersError::unusable(
+                "the admin role lacks privileges the service needs",
+                missing,
+            ));
         }
         self.provisioner
             .prepare_server(server)
             .await
             .map_err(|e| ServersError::unusable("cannot prepare its template", e))?;
         Ok(())
+    }
+}
+
+/// Every privilege the admin role needs, with what needs it. A superuser
+/// has them all.
+pub const ADMIN_PRIVILEGES: [(&str, &str); 3] = [
+    (
+        "CREATEDB",
+        "tenant databases are created, renamed and dropped",
+    ),
+    ("CREATEROLE", "each tenant has a role of its own"),
+    (
+        "membership in pg_signal_backend",
+        "moves, drains, restores and purges end tenant sessions with pg_terminate_backend",
+    ),
+];
+
+/// The privileges an admin role lacks, named as `ADMIN_PRIVILEGES` names them.
+#[derive(Debug)]
+pub struct MissingPrivileges(Vec<(&'static str, &'static str)>);
+
+impl MissingPrivileges {
+    fn of(superuser: bool, held: [bool; 3]) -> Self {
+        Self(
+            ADMIN_PRIVILEGES
+                .into_iter()
+                .zip(held)
+                .filter(|(_, held)| !superuser && !held)
+                .map(|(privilege, _)| privilege)
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Display for MissingPrivileges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let named: Vec<String> = self
+            .0
+            .iter()
+            .map(|(privilege, why)| format!("{privilege} ({why})"))
+            .collect();
+        write!(f, "missing {}", named.join("; "))
+    }
+}
+
+impl std::error::Error for MissingPrivileges {}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_local, MissingPrivileges};
+
+    #[test]
+    fn a_host_is_local_when_it_is_loopback_localhost_or_a_unix_socket_and_not_otherwise() {
+        assert!(is_local("127.0.0.2") && is_local("::1") && is_local("localhost"));
+        assert!(is_local("/var/run/postgresql"));
+        assert!(!is_local("db.example.invalid") && !is_local("10.0.0.5"));
+    }
+
+    #[test]
+    fn missing_privileges_name_each_one_a_role_lacks_and_none_for_a_superuser() {
+        let text = MissingPrivileges::of(false, [true, true, false]).to_string();
+        assert!(
+            text.starts_with("missing membership in pg_signal_backend ("),
+            "{text}"
+        );
+        assert!(
+            !text.contains("CREATEDB") && !text.contains("CREATEROLE"),
+            "{text}"
+        );
+        let text = MissingPrivileges::of(false, [false, false, true]).to_string();
+        assert!(
+            text.contains("CREATEDB (") && text.contains("; CREATEROLE ("),
+            "{text}"
+        );
+        assert!(MissingPrivileges::of(true, [false, false, false])
+            .0
+            .is_empty());
     }
 }

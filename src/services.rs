@@ -27,6 +27,8 @@ pub struct Services {
     pub fleet: Fleet,
     pub servers: Servers,
     pub operations: Operations,
+    /// API-key verification, with the records it keeps in memory.
+    pub api_keys: crate::auth::api_key::ApiKeys,
     /// Ends this process's owner lease (the last step of shutdown).
     lease: CancellationToken,
 }
@@ -44,6 +46,14 @@ impl Services {
             .as_ref()
             .context("no master key configured (TENANT_PLANE_MASTER_KEY)")?;
         let master_key = MasterKey::from_hex(key).context("TENANT_PLANE_MASTER_KEY")?;
+        // Before anything else: plaintext dumps a killed process left.
+        let scratch_root = settings.scratch_dir();
+        let scratch = crate::backup::Scratch::open(&scratch_root).with_context(|| {
+            format!(
+                "opening the scratch folder {} (backup.scratch_dir)",
+                scratch_root.display()
+            )
+        })?;
         let catalog = Catalog::connect(&url, &settings.catalog)
             .await
             .context("connecting to the catalog database")?;
@@ -103,7 +113,8 @@ impl Services {
             .with_backup_store(
                 crate::backup::BackupStore::open(&settings.backup)
                     .context("opening the backup location")?,
-            );
+            )
+            .with_scratch(scratch);
         let reconciler = Reconciler::new(
             tenants.clone(),
             fleet.clone(),
@@ -113,6 +124,7 @@ impl Services {
             &settings.backup,
         );
         Ok(Self {
+            api_keys: crate::auth::api_key::ApiKeys::new(catalog.clone()),
             catalog,
             tenants,
             reconciler,

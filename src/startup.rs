@@ -81,9 +81,14 @@ impl Application {
             services.tenants.master_key().clone(),
         );
         let router = Router::new(directory, settings.router.clone());
+        let api_keys = services.api_keys.clone();
         let listener_task = router::spawn_listener(
             router.clone(),
             services.catalog.config().clone(),
+            Arc::new(move |tenant| match tenant {
+                Some(tenant) => api_keys.forget_tenant(tenant),
+                None => api_keys.forget_all(),
+            }),
             shutdown.clone(),
         );
         let reaper = router.spawn_reaper(shutdown.clone());
@@ -92,8 +97,10 @@ impl Application {
         let denials = Denials::new(&services.catalog).context("the denial writer's pool")?;
         let denial_writer = denials.spawn_writer(shutdown.clone());
         let events = EventBus::new();
-        let mut workers =
-            vec![events.spawn_listener(services.catalog.config().clone(), shutdown.clone())];
+        let mut workers = vec![
+            events.spawn_listener(services.catalog.config().clone(), shutdown.clone()),
+            events.spawn_feed(services.catalog.clone(), shutdown.clone()),
+        ];
         let webhooks = Webhooks::new(services.catalog.clone(), &settings.webhooks)
             .await
             .context("reading the newest event for the webhooks")?;

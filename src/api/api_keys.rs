@@ -1,15 +1,29 @@
 //! `/v1/tenants/{id}/api-keys`: a tenant's API keys. super_admin, or that
 //! tenant's tenant_admin.
+//!
+//! Rules:
+//! - A key never outlives the credential that mints it: a key minted by a
+//!   token (or a key) that expires gets at most that expiry. A longer
+//!   `ttl_secs`, or none, is capped to it, and the response says so
+//!   (`expiry_capped`), rather than refused: a client that asks for no
+//!   expiry still gets a working key, and sees when it ends.
+//! - A key minted with a key records its maker; revoking a key revokes all
+//!   it minted, transitively (`catalog::api_keys`).
+//! - The list pages like every list (`limit`, `cursor`, `next_cursor`), in
+//!   the order the keys were made.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tenants::TenantPath;
 use super::{resource, ApiError, AuditedChange};
+use crate::api::wire::PageLimit;
 use crate::api::AppState;
-use crate::auth::{api_key, Action, Permission, Principal, Resource, Role};
+use crate::auth::{api_key, Action, AuthError, Permission, Principal, Resource, Role};
+use crate::catalog::{ListedKey, Minted};
 use crate::domain::TenantId;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -50,7 +64,9 @@ pub struct CreateKey {
     /// Binds the key to a subtenant of this tenant (required for
     /// `subtenant_admin`).
     subtenant_id: Option<TenantId>,
-    /// Seconds until the key stops working; it never does when absent.
+    /// Seconds until the key stops working; absent, it does not expire.
+    /// Either way a key ends when the credential that mints it does: a
+    /// later end is capped to it, and the response has `expiry_capped`.
     #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
     #[schema(minimum = 60, maximum = 315360000)]
     ttl_secs: Option<u32>,
@@ -120,9 +136,15 @@ pub async fn create(
             ));
         }
     }
-    let expires_at = body
+    let asked = body
         .ttl_secs
-        .map(|secs| chrono::Utc::now() + chrono::Duration::seconds(i64::from(secs)));
+        .map(|secs| Utc::now() + chrono::Duration::seconds(i64::from(secs)));
+    let (expires_at, capped) = capped_expiry(asked, principal.expires_at());
+    // A key minted with a key is revoked with it.
+    let minted_by = principal
+        .user_id()
+        .strip_prefix("apikey:")
+        .and_then(|id| id.parse::<Uuid>().ok());
     let issued = api_key::issue(
         tenant,
         body.subtenant_id,
@@ -141,30 +163,90 @@ pub async fn create(
         &format!("api_keys/{}", issued.record.id),
     )
     .await?;
-    let inserted = state
+    let inserted = match state
         .catalog()
-        .insert_api_key(&issued.record, state.settings().tenants.max_api_keys)
-        .await;
-    change.end(&state, inserted.map_err(ApiError::from)).await?;
+        .insert_api_key(
+            &issued.record,
+            minted_by,
+            state.settings().tenants.max_api_keys,
+        )
+        .await
+    {
+        Ok(Minted::Stored) => Ok(()),
+        // Revoked (or expired) since it was checked: as if it never was.
+        Ok(Minted::MakerGone) => {
+            Err(AuthError::InvalidCredential("the API key was revoked").into())
+        }
+        Err(e) => Err(ApiError::from(e)),
+    };
+    change.end(&state, inserted).await?;
     let mut view = serde_json::to_value(&issued.record).expect("record serialises");
     view["key"] = serde_json::Value::String(issued.key);
+    view["minted_by"] = serde_json::json!(minted_by);
+    view["expiry_capped"] = serde_json::Value::Bool(capped);
     Ok(HttpResponse::Created().json(view))
 }
 
-/// `GET /v1/tenants/{id}/api-keys`: never the keys themselves.
-#[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", tag = "api keys", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's keys, without secrets"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+/// The expiry a key gets: the one asked for (`None`: none), capped to its
+/// maker's (`maker_exp`, seconds since the epoch; `i64::MAX`: none).
+/// Returns it and whether it was capped.
+fn capped_expiry(asked: Option<DateTime<Utc>>, maker_exp: i64) -> (Option<DateTime<Utc>>, bool) {
+    let Some(limit) = (maker_exp != i64::MAX)
+        .then(|| DateTime::from_timestamp(maker_exp, 0))
+        .flatten()
+    else {
+        return (asked, false);
+    };
+    match asked {
+        Some(at) if at <= limit => (Some(at), false),
+        _ => (Some(limit), true),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<PageLimit>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+struct KeyList {
+    api_keys: Vec<ListedKey>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<Uuid>,
+}
+
+/// `GET /v1/tenants/{id}/api-keys?limit=&cursor=`: never the keys
+/// themselves; oldest first.
+#[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", tag = "api keys", params(("id" = uuid::Uuid, Path, description = "Tenant id"), ListQuery), responses((status = 200, description = "A page of the tenant's keys, oldest first, without secrets; `next_cursor` is absent on the last page"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: TenantPath,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     may_manage_keys(&principal, tenant.0)?;
-    let keys = state.catalog().list_api_keys(tenant.0).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "api_keys": keys })))
+    let query = query.into_inner();
+    let limit = PageLimit::get(query.limit, 50);
+    let mut keys = state
+        .catalog()
+        .list_api_keys(tenant.0, query.cursor, limit + 1)
+        .await?;
+    let more = keys.len() as i64 > limit;
+    keys.truncate(limit as usize);
+    let next_cursor = more.then(|| keys.last().map(|k| k.record.id)).flatten();
+    Ok(HttpResponse::Ok().json(KeyList {
+        api_keys: keys,
+        next_cursor,
+    }))
 }
 
-/// `DELETE /v1/tenants/{id}/api-keys/{key}`: revoked at once.
-#[utoipa::path(delete, path = "/v1/tenants/{id}/api-keys/{key}", tag = "api keys", params(("id" = uuid::Uuid, Path, description = "Tenant id"), ("key" = uuid::Uuid, Path, description = "Key id")), responses((status = 204, description = "Revoked"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+/// `DELETE /v1/tenants/{id}/api-keys/{key}`: revoked at once, with every
+/// key it minted (and theirs).
+#[utoipa::path(delete, path = "/v1/tenants/{id}/api-keys/{key}", tag = "api keys", params(("id" = uuid::Uuid, Path, description = "Tenant id"), ("key" = uuid::Uuid, Path, description = "Key id")), responses((status = 204, description = "Revoked, with every key it minted, transitively"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn revoke(
     principal: Principal,
     state: web::Data<AppState>,
@@ -183,8 +265,12 @@ pub async fn revoke(
     )
     .await?;
     let revoked = match state.catalog().revoke_api_key(tenant, key).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::not_found(
+        Ok(revoked) if !revoked.is_empty() => {
+            // At once here; other replicas hear the catalog's notice.
+            state.services().api_keys.forget_tenant(tenant);
+            Ok(())
+        }
+        Ok(_) => Err(ApiError::not_found(
             "api_key_not_found",
             "no such live API key",
         )),
@@ -192,4 +278,28 @@ pub async fn revoke(
     };
     change.end(&state, revoked).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::capped_expiry;
+
+    #[test]
+    fn a_key_asking_for_no_end_or_a_later_end_than_its_maker_gets_the_makers_end_and_says_so() {
+        let now = Utc::now();
+        let maker = (now + Duration::hours(1)).timestamp();
+        let makers_end = chrono::DateTime::from_timestamp(maker, 0);
+        assert_eq!(capped_expiry(None, maker), (makers_end, true));
+        assert_eq!(
+            capped_expiry(Some(now + Duration::days(3650)), maker),
+            (makers_end, true)
+        );
+        let sooner = now + Duration::minutes(5);
+        assert_eq!(capped_expiry(Some(sooner), maker), (Some(sooner), false));
+        // A maker that never expires leaves the request as it is.
+        assert_eq!(capped_expiry(None, i64::MAX), (None, false));
+        assert_eq!(capped_expiry(Some(sooner), i64::MAX), (Some(sooner), false));
+    }
 }

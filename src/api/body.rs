@@ -60,23 +60,54 @@ pub fn check(name: &str, value: &Value) -> Result<(), ApiError> {
         .unwrap_or_else(|| panic!("the spec has no schema {name}"));
     match validator.iter_errors(value).next() {
         None => Ok(()),
-        Some(e) => {
-            let at = match e.instance_path().as_str() {
-                "" => "the body".to_string(),
-                path => format!("body{path}"),
-            };
-            let rule = e
-                .schema_path()
-                .as_str()
-                .rsplit('/')
-                .next()
-                .unwrap_or("schema")
-                .to_string();
-            Err(invalid(format!(
-                "{at} breaks the `{rule}` rule of the {name} schema in /openapi.json"
-            )))
+        Some(e) => Err(invalid(describe(&e, name))),
+    }
+}
+
+/// One error in words. Inside a `oneOf` or `anyOf` (an optional object is
+/// `oneOf: [null, {…}]`), the branch that got furthest speaks instead of
+/// the `oneOf`: an unknown property is named with its path, not hidden
+/// behind "breaks the `oneOf` rule".
+fn describe(e: &jsonschema::ValidationError<'_>, name: &str) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    if let Kind::OneOfNotValid { context } | Kind::AnyOf { context } = e.kind() {
+        let telling = context
+            .iter()
+            .flatten()
+            .filter(|inner| !matches!(inner.kind(), Kind::Type { .. }))
+            .max_by_key(|inner| {
+                (
+                    inner.instance_path().as_str().len(),
+                    matches!(inner.kind(), Kind::AdditionalProperties { .. }),
+                )
+            });
+        if let Some(inner) = telling {
+            return describe(inner, name);
         }
     }
+    let path = e.instance_path().as_str();
+    let at = match path {
+        "" => "the body".to_string(),
+        path => format!("body{path}"),
+    };
+    if let Kind::AdditionalProperties { unexpected } = e.kind() {
+        let named: Vec<String> = unexpected
+            .iter()
+            .map(|p| format!("`{p}` (at body{path}/{p})"))
+            .collect();
+        return format!(
+            "{at} has no property {} in the {name} schema in /openapi.json",
+            named.join(", ")
+        );
+    }
+    let rule = e
+        .schema_path()
+        .as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or("schema")
+        .to_string();
+    format!("{at} breaks the `{rule}` rule of the {name} schema in /openapi.json")
 }
 
 fn invalid(message: String) -> ApiError {
@@ -125,5 +156,14 @@ mod tests {
         // A struct is an object, never an array by position.
         assert!(check("MigrateTenant", &serde_json::json!([1])).is_err());
         assert!(check("MigrateTenant", &serde_json::json!({})).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_nested_setting_is_named_with_its_path_not_hidden_behind_one_of() {
+        let body = serde_json::json!({ "settings": { "features": { "maxAgentz": 5 } } });
+        let err = check("UpdateTenant", &body).unwrap_err().to_string();
+        assert!(err.contains("`maxAgentz`"), "{err}");
+        assert!(err.contains("body/settings/features/maxAgentz"), "{err}");
+        assert!(!err.contains("oneOf"), "{err}");
     }
 }

@@ -1,11 +1,21 @@
 //! Refused requests cost the refused client, not the service: each 401 or
 //! 403 is counted in memory per client address (`Throttle`) and for the
-//! audit (`control_audit::Denials`, written in aggregate); a client past
-//! `http.denials_per_minute` refusals gets 429 before its credentials are
-//! even looked at (an API-key guess costs a catalog query otherwise).
-//! The client address is the peer's, or, when the peer is one of
-//! `http.trusted_proxies`, the last address `X-Forwarded-For` names that is
-//! not a trusted proxy itself.
+//! audit (`control_audit::Denials`, written in aggregate).
+//!
+//! Rules:
+//! - A valid credential is never refused because of denials: many users
+//!   share one address behind a NAT or a load balancer, and one of them
+//!   must not lock the others out. The throttle only changes the answer to
+//!   a credential that failed: past `http.denials_per_minute` refusals in a
+//!   minute it is 429 `too_many_denials` instead of 401.
+//! - Checking a credential first stays cheap for a guesser: a token is
+//!   checked in memory, and an API key not yet known costs one of a few
+//!   bounded catalog lookups (`auth::api_key`).
+//! - IPv6 clients are counted per /64, the block one subscriber holds, so
+//!   rotating addresses inside it gains nothing.
+//! - The client address is the peer's, or, when the peer is one of
+//!   `http.trusted_proxies`, the last address `X-Forwarded-For` names that
+//!   is not a trusted proxy itself.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,12 +26,17 @@ use actix_web::{HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
 use crate::api::{ApiError, AppState, RouteLabel};
-use crate::auth::Principal;
+use crate::auth::api_key::Patience;
+use crate::auth::{AuthError, Principal};
 use crate::control_audit::DenialKey;
 
 /// Request marker: this denial was counted already.
 #[derive(Clone, Copy)]
 pub struct DenialCounted;
+
+/// Request marker: this refusal was charged against its client's minute.
+#[derive(Clone, Copy)]
+struct Charged;
 
 /// Refusals per client address in the current minute.
 pub struct Throttle {
@@ -43,14 +58,26 @@ impl Throttle {
     /// Whether `client` is past its refusals for this minute.
     fn exhausted(&self, client: IpAddr) -> bool {
         self.counts
-            .get(&client)
+            .get(&bucket(client))
             .is_some_and(|n| n.load(Ordering::Relaxed) >= self.per_minute)
     }
 
-    fn charge(&self, client: IpAddr) {
+    /// Counts one refusal; returns the count before it.
+    fn charge(&self, client: IpAddr) -> u32 {
         self.counts
-            .get_with(client, Arc::default)
-            .fetch_add(1, Ordering::Relaxed);
+            .get_with(bucket(client), Arc::default)
+            .fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// What one client is counted as: an IPv4 address, or an IPv6 address's /64.
+fn bucket(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
@@ -76,22 +103,48 @@ pub fn client_address(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     )
 }
 
-/// Refuses a client past its refusals for the minute, before its
-/// credentials are checked. The refusal is counted as `throttled`.
-pub fn check_throttle(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+/// Whether this request's API-key lookup may wait its turn: not for a
+/// client already past its refusals (see `auth::api_key::Patience`).
+pub fn patience(req: &HttpRequest, state: &AppState) -> Patience {
+    match client_address(req, state.trusted_proxies()) {
+        Some(client) if state.throttle().exhausted(client) => Patience::NoWait,
+        _ => Patience::Wait,
+    }
+}
+
+/// The answer to a credential that did not verify: the refusal itself, or,
+/// for a client past its refusals for the minute, 429 (counted as
+/// `throttled`). The refusal is charged here, in the same step that reads
+/// the count, so concurrent refusals never slip past the limit together.
+/// Not charged, and never 429: a genuine credential that has expired (its
+/// holder must learn to renew it), a missing CSRF token, and a lookup that
+/// could not run, unless its caller was already past its refusals and so
+/// was not allowed to wait for one.
+pub fn refusal(req: &HttpRequest, state: &AppState, e: AuthError) -> ApiError {
     let Some(client) = client_address(req, state.trusted_proxies()) else {
-        return Ok(());
+        return e.into();
     };
-    if !state.throttle().exhausted(client) {
-        return Ok(());
+    match e {
+        AuthError::Expired | AuthError::Csrf | AuthError::Lookup(_) => return e.into(),
+        AuthError::Busy if !state.throttle().exhausted(client) => return e.into(),
+        _ => {}
+    }
+    let before = match e {
+        AuthError::Busy => u32::MAX,
+        _ => state.throttle().charge(client),
+    };
+    if before < state.throttle().per_minute {
+        // Charged: the error handler that records the 401 must not charge again.
+        req.extensions_mut().insert(Charged);
+        return e.into();
     }
     count(req, state, "throttled", None);
-    Err(ApiError::new(
+    ApiError::new(
         actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         "too_many_denials",
         "too many refused requests from this address; wait a minute",
     )
-    .with_retry_after(60))
+    .with_retry_after(60)
 }
 
 /// Counts a refusal: against the client's minute, and for the audit.
@@ -106,7 +159,7 @@ pub fn count(
     }
     req.extensions_mut().insert(DenialCounted);
     let client = client_address(req, state.trusted_proxies());
-    if reason != "throttled" {
+    if reason != "throttled" && req.extensions().get::<Charged>().is_none() {
         if let Some(client) = client {
             state.throttle().charge(client);
         }
@@ -123,4 +176,36 @@ pub fn count(
         tenant: principal.as_ref().and_then(Principal::tenant_id),
         user: principal.as_ref().map(|p| p.user_id().to_string()),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_block_and_a_mapped_ipv4_as_itself() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(bucket(a), bucket(b));
+        assert_ne!(bucket(a), bucket(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(bucket(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(bucket(v4), v4);
+    }
+
+    #[test]
+    fn rotating_addresses_inside_one_64_exhausts_the_block() {
+        let throttle = Throttle::new(3);
+        for host in 1..=3u16 {
+            throttle.charge(IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 7, host, 0, 0, 1,
+            )));
+        }
+        let fresh = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 7, 99, 0, 0, 9));
+        assert!(throttle.exhausted(fresh));
+        let elsewhere = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 8, 1, 0, 0, 1));
+        assert!(!throttle.exhausted(elsewhere));
+    }
 }

@@ -23,13 +23,29 @@ pub fn extractor_configs(
         .limit(max_body_bytes)
         .error_handler(|e, _| json_error(e).into());
     let payload = web::PayloadConfig::new(max_body_bytes);
-    let path = web::PathConfig::default().error_handler(|e: PathError, _| {
-        ApiError::bad_request("invalid_path", e.to_string()).into()
-    });
+    let path =
+        web::PathConfig::default().error_handler(|e: PathError, req| path_error(e, req).into());
     let query = web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
         ApiError::bad_request("invalid_query", e.to_string()).into()
     });
     (json, payload, path, query)
+}
+
+/// A path segment that does not parse: every typed segment is an id, so
+/// the answer names the first that is not a UUID, as a tenant id's does,
+/// rather than serde's words.
+fn path_error(e: PathError, req: &HttpRequest) -> ApiError {
+    let bad = req
+        .match_info()
+        .iter()
+        .find(|(_, value)| uuid::Uuid::parse_str(value).is_err());
+    match bad {
+        Some((name, _)) => ApiError::bad_request(
+            "invalid_path",
+            format!("`{name}` in the path must be a UUID"),
+        ),
+        None => ApiError::bad_request("invalid_path", format!("the path does not parse: {e}")),
+    }
 }
 
 fn json_error(e: JsonPayloadError) -> ApiError {

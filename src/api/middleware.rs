@@ -62,8 +62,15 @@ impl RootSpanBuilder for RequestSpan {
             exception.details = Empty,
         );
         if !span.is_disabled() {
-            if let Some(ip) = request.connection_info().realip_remote_addr() {
-                span.record("http.client_ip", ip);
+            // The same rule as the audit and the denial throttle: a
+            // forwarded address counts only from a trusted proxy, so a
+            // client cannot write any address it likes into the log.
+            let trusted = request
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.trusted_proxies())
+                .unwrap_or(&[]);
+            if let Some(ip) = super::denial::client_address(request.request(), trusted) {
+                span.record("http.client_ip", tracing::field::display(ip));
             }
             if let Some(agent) = request
                 .headers()
@@ -124,4 +131,52 @@ pub async fn request_telemetry(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::Layer;
+
+    use super::*;
+
+    /// Every value the request span records as `http.client_ip`.
+    #[derive(Clone, Default)]
+    struct ClientIps(Arc<Mutex<Vec<String>>>);
+
+    impl Visit for ClientIps {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "http.client_ip" {
+                self.0.lock().unwrap().push(format!("{value:?}"));
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for ClientIps {
+        fn on_record(
+            &self,
+            _: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: Context<'_, S>,
+        ) {
+            values.record(&mut self.clone());
+        }
+    }
+
+    #[test]
+    fn the_request_log_records_an_untrusted_peers_own_address_not_the_x_forwarded_for_it_sent() {
+        let ips = ClientIps::default();
+        let request = actix_web::test::TestRequest::default()
+            .peer_addr("10.1.2.3:4567".parse().unwrap())
+            .insert_header(("x-forwarded-for", "6.6.6.6"))
+            .to_srv_request();
+        let subscriber = tracing_subscriber::registry().with(ips.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = RequestSpan::on_request_start(&request);
+        });
+        assert_eq!(*ips.0.lock().unwrap(), ["10.1.2.3"]);
+    }
 }

@@ -77,6 +77,8 @@ pub struct OperationView {
     pub id: Uuid,
     /// create_tenant, move, drain, fleet_run, backup, restore_backup, purge, …
     pub kind: String,
+    /// The tenant it acts on; for a restore as a new tenant, the tenant
+    /// restored from (the new one is its `result`).
     pub tenant_id: Option<Uuid>,
     /// What a drain or a fleet run works on: the server's id, or the run's.
     pub subject: Option<String>,
@@ -95,6 +97,18 @@ pub struct OperationView {
     pub error: Option<OperationError>,
     /// What it made or changed, once it succeeded.
     pub result: Option<String>,
+    /// A restore as a new tenant that succeeded: the subtenants it made
+    /// under new slugs (slugs are unique, so `acme-eu` of a clone `acme-2`
+    /// becomes `acme-2-acme-eu`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtenants_renamed: Option<Vec<RenamedSubtenantView>>,
+}
+
+/// A subtenant a restore as a new tenant made under another slug.
+#[derive(Debug, Clone, serde::Deserialize, Serialize, utoipa::ToSchema)]
+pub struct RenamedSubtenantView {
+    pub from: String,
+    pub to: String,
 }
 
 impl OperationView {
@@ -115,12 +129,13 @@ impl OperationView {
             (Some(OpKind::Backup), OperationState::Succeeded, Some(t), Some(backup)) => {
                 Some(format!("/v1/tenants/{t}/backups/{backup}"))
             }
-            (
-                Some(OpKind::RestoreBackup | OpKind::RestoreAsNew),
-                OperationState::Succeeded,
-                _,
-                _,
-            ) => op
+            // As a new tenant: its tenant is the source; the result, the clone.
+            (Some(OpKind::RestoreAsNew), OperationState::Succeeded, _, _) => op
+                .params
+                .get("new_tenant")
+                .and_then(|v| v.as_str())
+                .map(|t| format!("/v1/tenants/{t}")),
+            (Some(OpKind::RestoreBackup), OperationState::Succeeded, _, _) => op
                 .params
                 .get("new_tenant")
                 .and_then(|v| v.as_str())
@@ -165,6 +180,13 @@ impl OperationView {
             attempts: op.attempts,
             cancel_requested: op.cancel_requested,
             error,
+            subtenants_renamed: match (kind, state) {
+                (Some(OpKind::RestoreAsNew), OperationState::Succeeded) => op
+                    .params
+                    .get("subtenants_renamed")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok()),
+                _ => None,
+            },
             result,
         }
     }

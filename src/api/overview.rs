@@ -15,6 +15,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/fleet/audit").route(web::get().to(audit)));
 }
 
+/// A map from a version's digits to a count: JSON object keys are strings,
+/// so the schema says so (serde writes an `i32` key as its digits).
+fn counts_by_version() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9]+$")),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        ))
+        .description(Some(
+            "Root tenants with a database, by schema version: each key is a version's digits",
+        ))
+        .build()
+}
+
 /// Tenants counted by status and by tier, and root tenants by schema version.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FleetSummary {
@@ -22,7 +43,9 @@ pub struct FleetSummary {
     total: i64,
     by_status: BTreeMap<String, i64>,
     by_tier: BTreeMap<String, i64>,
-    /// Root tenants with a database, by schema version.
+    /// Root tenants with a database, by schema version. JSON keys are
+    /// strings: each key is a version's digits (`"3"`), its value a count.
+    #[schema(schema_with = counts_by_version)]
     by_schema_version: BTreeMap<i32, i64>,
     /// The newest schema version this build knows.
     latest_version: i32,

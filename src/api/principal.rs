@@ -15,10 +15,15 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            if let Some(state) = req.app_data::<web::Data<AppState>>() {
-                crate::api::denial::check_throttle(&req, state)?;
-            }
-            let principal = authenticate(&req).await.map_err(ApiError::from)?;
+            let principal = match authenticate(&req).await {
+                Ok(principal) => principal,
+                Err(e) => {
+                    let state = req
+                        .app_data::<web::Data<AppState>>()
+                        .expect("AppState is registered by startup");
+                    return Err(crate::api::denial::refusal(&req, state, e));
+                }
+            };
             // Kept for the denial audit, should a handler refuse this caller.
             req.extensions_mut().insert(principal.clone());
             Ok(principal)
@@ -33,15 +38,21 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         .expect("AppState is registered by startup");
     let Some(authorization) = req.headers().get(header::AUTHORIZATION) else {
         // No header: the console's session cookie, if there is one.
-        let session =
-            crate::api::console::session::from_request(req, state.tenants().master_key())?;
+        let session = crate::api::console::session::current(req, state).await?;
         let header = session.map(|s| s.authorization());
-        return auth::authenticate(
+        return auth::authenticate_with(
             header.as_ref().map(|h| h.as_bytes()),
             state.jwt(),
-            state.catalog(),
+            &state.services().api_keys,
+            crate::api::denial::patience(req, state),
         )
         .await;
     };
-    auth::authenticate(Some(authorization.as_bytes()), state.jwt(), state.catalog()).await
+    auth::authenticate_with(
+        Some(authorization.as_bytes()),
+        state.jwt(),
+        &state.services().api_keys,
+        crate::api::denial::patience(req, state),
+    )
+    .await
 }

@@ -24,6 +24,7 @@ fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
             .unwrap_or(state.settings().router.connection_budget as usize),
     ));
     value["connections"] = serde_json::json!({ "open": open, "budget": budget });
+    value["tls_warning"] = crate::servers::tls_warning(server).into();
     value
 }
 
@@ -72,6 +73,12 @@ pub struct RegisterServer {
     #[serde(default)]
     #[schema(max_length = 16384)]
     ssl_root_cert: Option<String>,
+    /// Registers a server on a host that is not loopback although its
+    /// sslmode (`disable`, `prefer`, `require`) does not verify its
+    /// certificate; without it such a registration is refused (409
+    /// `server_unusable`). The server list then shows `tls_warning`.
+    #[serde(default)]
+    allow_unverified_tls: bool,
     /// Tenants the server may hold (default 1000).
     #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
@@ -101,6 +108,7 @@ pub async fn register(
         connection_budget: positive("connection_budget", body.connection_budget)?,
         pinned_tiers: body.pinned_tiers,
         ssl_root_cert: body.ssl_root_cert,
+        allow_unverified_tls: body.allow_unverified_tls,
     };
     let change = AuditedChange::begin(
         &state,

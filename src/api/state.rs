@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::api::console::session::SignedOut;
 use crate::api::denial::Throttle;
 use crate::auth::JwtKeys;
 use crate::catalog::Catalog;
@@ -25,6 +26,9 @@ pub struct AppState {
     denials: Denials,
     throttle: Throttle,
     events: EventBus,
+    signed_out: SignedOut,
+    /// One permit per open event stream (`http.max_event_streams`).
+    event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -38,6 +42,8 @@ impl AppState {
     ) -> Self {
         Self {
             events,
+            signed_out: SignedOut::default(),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(settings.http.max_event_streams)),
             throttle: Throttle::new(settings.http.denials_per_minute),
             services,
             router,
@@ -50,6 +56,16 @@ impl AppState {
     /// Wakes the event streams (`GET /v1/events`).
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// Permits for open event streams, one each.
+    pub fn event_streams(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.event_streams
+    }
+
+    /// The console sessions signed out.
+    pub fn signed_out(&self) -> &SignedOut {
+        &self.signed_out
     }
 
     pub fn denials(&self) -> &Denials {

@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 
 /// The largest page any list answers.
-pub const MAX_PAGE: u16 = 500;
+pub use crate::domain::MAX_PAGE;
 
 pub use crate::domain::whole::{opt_i32, opt_u32, usize_field};
 
@@ -30,15 +30,9 @@ impl<'de> Deserialize<'de> for PageLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Query values arrive as text: "50", or "50.0" for a whole number.
         let text = String::deserialize(d)?;
-        let n: f64 = text.trim().parse().map_err(|_| {
-            serde::de::Error::custom(format!("limit must be a number, got {text:?}"))
-        })?;
-        if n.fract() != 0.0 || !(1.0..=f64::from(MAX_PAGE)).contains(&n) {
-            return Err(serde::de::Error::custom(format!(
-                "limit must be a whole number from 1 to {MAX_PAGE}"
-            )));
-        }
-        Ok(Self(n as u16))
+        crate::domain::parse_page_limit(&text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }
 

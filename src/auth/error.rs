@@ -22,6 +22,8 @@ pub enum AuthError {
     Escalation(&'static str),
     #[error("credential lookup failed")]
     Lookup(#[source] crate::catalog::CatalogError),
+    #[error("credential lookups are saturated or failed; the cause is logged")]
+    Busy,
     #[error("a console session's unsafe request without its CSRF token")]
     Csrf,
     #[error("unusable signing key")]

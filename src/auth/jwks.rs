@@ -42,6 +42,9 @@ pub struct PublicKey {
     pub kid: String,
     pub alg: Algorithm,
     pub key: DecodingKey,
+    /// SHA-256 of the key's parameters and algorithm: a key replaced under
+    /// the same `kid` has another fingerprint.
+    pub fingerprint: [u8; 32],
 }
 
 /// The keys of one reading of the file, by `kid`; `order` is the file's.
@@ -87,9 +90,17 @@ impl KeySet {
             if keys.by_kid.contains_key(&kid) {
                 return Err(why("its `kid` is used twice"));
             }
+            let fingerprint = fingerprint(alg, &jwk.algorithm);
             keys.order.push(kid.clone());
-            keys.by_kid
-                .insert(kid.clone(), Arc::new(PublicKey { kid, alg, key }));
+            keys.by_kid.insert(
+                kid.clone(),
+                Arc::new(PublicKey {
+                    kid,
+                    alg,
+                    key,
+                    fingerprint,
+                }),
+            );
         }
         Ok(keys)
     }
@@ -102,6 +113,17 @@ impl KeySet {
             .map(|kid| self.by_kid[kid].clone())
             .collect()
     }
+}
+
+/// The key material as it stands in the file: the same key always gives
+/// the same fingerprint, another key under the same `kid` another one.
+fn fingerprint(alg: Algorithm, params: &AlgorithmParameters) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let params = serde_json::to_vec(params).expect("key parameters serialise");
+    let mut hash = Sha256::new();
+    hash.update(format!("{alg:?}\n").as_bytes());
+    hash.update(&params);
+    hash.finalize().into()
 }
 
 struct Loaded {
@@ -199,4 +221,30 @@ fn read(path: &Path) -> Result<Vec<u8>, JwksError> {
         path: path.into(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JWKS of one Ed25519 key named `kid` whose public half is 32 bytes of `byte`.
+    fn jwks(kid: &str, byte: u8) -> Vec<u8> {
+        use base64::Engine;
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([byte; 32]);
+        serde_json::to_vec(&serde_json::json!({
+            "keys": [{ "kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x }]
+        }))
+        .unwrap()
+    }
+
+    fn fingerprint_of(json: &[u8], kid: &str) -> [u8; 32] {
+        KeySet::parse(Path::new("jwks.json"), json).unwrap().by_kid[kid].fingerprint
+    }
+
+    #[test]
+    fn a_key_keeps_its_fingerprint_across_readings_and_another_key_under_its_kid_has_another() {
+        let first = fingerprint_of(&jwks("k", 1), "k");
+        assert_eq!(first, fingerprint_of(&jwks("k", 1), "k"));
+        assert_ne!(first, fingerprint_of(&jwks("k", 2), "k"));
+    }
 }

@@ -5,6 +5,16 @@
 //! token signed with a public key as an HMAC secret is refused before its
 //! claims are read. `nbf` is honoured, and `iss` and `aud` are checked when
 //! configured.
+//!
+//! Rules:
+//! - a token whose header names a `kid` is verified by that JWKS key alone,
+//!   with that key's algorithm; an unknown `kid` is refused. An HS256 token
+//!   names no `kid` (the secret has none), so it can never borrow a JWKS
+//!   key's name, nor outlive that key's removal.
+//! - a remembered token is used again only while the key that verified it
+//!   is still in the JWKS with the same material (its fingerprint); a key
+//!   removed or replaced under the same `kid` sends the token back through
+//!   full verification.
 
 use std::sync::Arc;
 
@@ -21,9 +31,17 @@ const LEEWAY_SECS: u64 = 30;
 /// request until it expires.
 const VERIFIED_TOKENS: u64 = 4096;
 
+/// The JWKS key that verified a token, by `kid` and fingerprint.
+#[derive(Clone, PartialEq, Eq)]
+struct VerifiedBy {
+    kid: Arc<str>,
+    fingerprint: [u8; 32],
+}
+
 /// A verified token's claims, and the JWKS key that verified it (none for
-/// HS256): a key that leaves the JWKS takes its tokens' memory with it.
-type Verified = (Arc<Claims>, Option<Arc<str>>);
+/// HS256): a key that leaves the JWKS, or is replaced under its `kid`,
+/// takes its tokens' memory with it.
+type Verified = (Arc<Claims>, Option<VerifiedBy>);
 type VerifiedTokens = moka::sync::Cache<Arc<str>, Verified, foldhash::fast::RandomState>;
 
 /// What a token must say of itself, when configured.
@@ -160,46 +178,64 @@ impl JwtKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        if let Some((claims, kid)) = self.verified.get(token) {
-            let key_gone = kid
-                .is_some_and(|kid| !self.public.as_ref().is_some_and(|keys| keys.contains(&kid)));
-            if key_gone {
-                self.verified.invalidate(token);
-                return Err(AuthError::InvalidCredential("its key is no longer trusted"));
+        if let Some((claims, by)) = self.verified.get(token) {
+            if by.is_none_or(|by| self.still_trusted(&by)) {
+                if claims.exp < now_secs().saturating_sub(LEEWAY_SECS as i64) {
+                    self.verified.invalidate(token);
+                    return Err(AuthError::Expired);
+                }
+                return Ok(claims);
             }
-            if claims.exp < now_secs().saturating_sub(LEEWAY_SECS as i64) {
-                self.verified.invalidate(token);
-                return Err(AuthError::Expired);
-            }
-            return Ok(claims);
+            // Its key left the JWKS or changed: verified again from scratch.
+            self.verified.invalidate(token);
         }
         let header = jsonwebtoken::decode_header(token).map_err(AuthError::InvalidToken)?;
-        let (decoded, kid) = if header.alg == Algorithm::HS256 {
-            (self.decode(token, &self.decoding, Algorithm::HS256)?, None)
-        } else if ASYMMETRIC.contains(&header.alg) {
-            let kid = header.kid.ok_or(AuthError::InvalidCredential(
-                "an asymmetric token names its key in `kid`",
-            ))?;
-            let key = self.public.as_ref().and_then(|keys| keys.get(&kid)).ok_or(
-                AuthError::InvalidCredential("no trusted key has this `kid`"),
-            )?;
-            // The key decides the algorithm: a token may not pick another.
-            if key.alg != header.alg {
-                return Err(AuthError::InvalidCredential(
-                    "the token's `alg` is not its key's",
-                ));
+        let (decoded, by) = match (header.alg, header.kid) {
+            (Algorithm::HS256, None) => {
+                (self.decode(token, &self.decoding, Algorithm::HS256)?, None)
             }
-            (self.decode(token, &key.key, key.alg)?, Some(Arc::from(kid)))
-        } else {
-            return Err(AuthError::InvalidCredential("an unsupported `alg`"));
+            (Algorithm::HS256, Some(_)) => {
+                return Err(AuthError::InvalidCredential(
+                    "an HS256 token names no `kid`",
+                ))
+            }
+            (alg, Some(kid)) if ASYMMETRIC.contains(&alg) => {
+                let key = self.public.as_ref().and_then(|keys| keys.get(&kid)).ok_or(
+                    AuthError::InvalidCredential("no trusted key has this `kid`"),
+                )?;
+                // The key decides the algorithm: a token may not pick another.
+                if key.alg != alg {
+                    return Err(AuthError::InvalidCredential(
+                        "the token's `alg` is not its key's",
+                    ));
+                }
+                let by = VerifiedBy {
+                    kid: Arc::from(kid),
+                    fingerprint: key.fingerprint,
+                };
+                (self.decode(token, &key.key, key.alg)?, Some(by))
+            }
+            (alg, None) if ASYMMETRIC.contains(&alg) => {
+                return Err(AuthError::InvalidCredential(
+                    "an asymmetric token names its key in `kid`",
+                ))
+            }
+            _ => return Err(AuthError::InvalidCredential("an unsupported `alg`")),
         };
         decoded
             .check_shape()
             .map_err(AuthError::InvalidCredential)?;
         let claims = Arc::new(decoded);
-        self.verified
-            .insert(Arc::from(token), (claims.clone(), kid));
+        self.verified.insert(Arc::from(token), (claims.clone(), by));
         Ok(claims)
+    }
+
+    /// Whether the JWKS still holds the very key that verified a token.
+    fn still_trusted(&self, by: &VerifiedBy) -> bool {
+        self.public
+            .as_ref()
+            .and_then(|keys| keys.get(&by.kid))
+            .is_some_and(|key| key.fingerprint == by.fingerprint)
     }
 
     fn decode(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, AuthError> {
@@ -279,6 +315,22 @@ mod tests {
             Err(AuthError::InvalidToken(_))
         ));
         assert!(!keys.verified.contains_key(forged.as_str()));
+    }
+
+    #[test]
+    fn an_hs256_token_with_a_kid_in_its_header_is_refused_though_the_secret_signed_it() {
+        let keys = keys();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("some-jwks-key".into());
+        let secret = EncodingKey::from_secret(b"unit-test-secret-0123456789abcdef").unwrap();
+        let token =
+            jsonwebtoken::encode(&header, &keys.stamped(&claims(now_secs() + 600)), &secret)
+                .unwrap();
+        assert!(matches!(
+            keys.verify(&token),
+            Err(AuthError::InvalidCredential(_))
+        ));
+        assert!(!keys.verified.contains_key(token.as_str()));
     }
 
     #[test]

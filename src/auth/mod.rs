@@ -11,7 +11,7 @@ mod principal;
 pub use claims::{Action, Claims, Permission, Resource, Role, Scope};
 pub use error::AuthError;
 pub use jwt::{ClaimRules, JwtKeys, SigningKey};
-pub use principal::{authenticate, Principal};
+pub use principal::{authenticate, authenticate_with, Principal};
 
 /// The token keys the settings describe: the HS256 `secret`, the JWKS
 /// file's public keys (whose watcher the caller starts), and the `iss` and

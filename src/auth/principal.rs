@@ -2,7 +2,6 @@
 //! states on its first line.
 
 use super::{Action, AuthError, Claims, JwtKeys, Resource, Role, Scope};
-use crate::catalog::Catalog;
 use crate::domain::TenantId;
 
 /// Who is calling, after the credentials were verified. Shared, so the
@@ -117,7 +116,17 @@ impl Principal {
 pub async fn authenticate(
     authorization: Option<&[u8]>,
     jwt: &JwtKeys,
-    catalog: &Catalog,
+    api_keys: &super::api_key::ApiKeys,
+) -> Result<Principal, AuthError> {
+    authenticate_with(authorization, jwt, api_keys, super::api_key::Patience::Wait).await
+}
+
+/// `authenticate`, saying whether an API-key lookup may wait its turn.
+pub async fn authenticate_with(
+    authorization: Option<&[u8]>,
+    jwt: &JwtKeys,
+    api_keys: &super::api_key::ApiKeys,
+    patience: super::api_key::Patience,
 ) -> Result<Principal, AuthError> {
     let value = authorization.ok_or(AuthError::MissingCredentials)?;
     let value = std::str::from_utf8(value)
@@ -130,7 +139,7 @@ pub async fn authenticate(
         .ok_or_else(|| AuthError::InvalidCredential("not a bearer credential"))?
         .trim();
     let claims = if token.starts_with(super::api_key::API_KEY_PREFIX) {
-        std::sync::Arc::new(Box::pin(super::api_key::verify(catalog, token)).await?)
+        Box::pin(api_keys.verify(token, patience)).await?
     } else {
         jwt.verify(token)?
     };

@@ -112,21 +112,33 @@ pub struct VerifiedArchive {
     _dir: tempfile::TempDir,
 }
 
-/// Reads and verifies the archive at `path`.
+/// Reads and verifies the archive at `path`, its dump kept in the system's
+/// temporary directory (tools and tests; the service uses `read_archive_in`).
 pub fn read_archive(path: &Path, key: &MasterKey) -> Result<VerifiedArchive, BackupError> {
-    read_archive_from(File::open(path)?, key)
+    read_archive_in(path, key, &std::env::temp_dir())
+}
+
+/// Reads and verifies the archive at `path`; the plaintext dump goes in
+/// `scratch` (the process's scratch folder).
+pub fn read_archive_in(
+    path: &Path,
+    key: &MasterKey,
+    scratch: &Path,
+) -> Result<VerifiedArchive, BackupError> {
+    read_archive_from(File::open(path)?, key, scratch)
 }
 
 /// Reads and verifies an archive from a stream: decrypted as it is read,
-/// the dump written to a temporary file, nothing held in memory but the
-/// small parts.
+/// the dump written to a temporary folder in `scratch`, nothing held in
+/// memory but the small parts.
 pub fn read_archive_from(
     input: impl Read,
     key: &MasterKey,
+    scratch: &Path,
 ) -> Result<VerifiedArchive, BackupError> {
     let dir = tempfile::Builder::new()
         .prefix("tenant-restore-")
-        .tempdir()?;
+        .tempdir_in(scratch)?;
     let plain = super::crypt::decrypt(key, input)?;
     let mut archive = tar::Archive::new(plain);
     let mut small: BTreeMap<String, Vec<u8>> = BTreeMap::new();

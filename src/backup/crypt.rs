@@ -1,9 +1,11 @@
 //! The whole archive is encrypted with age (X25519, ChaCha20-Poly1305 in
 //! 64 KiB chunks): it streams both ways, a changed or cut-short file fails
 //! its authentication, and an operator holding the master key can decrypt
-//! one with the stock `age` tool (`tenant-plane backup key` prints the
-//! identity). The identity is derived from the master key, so the service
-//! that writes backups can restore them over the API.
+//! one with the stock `age` tool (`tenant-plane backup --print-age-identity`
+//! prints the identity from the master key alone, no catalog needed). The
+//! identity is derived from the master key, so the service that writes
+//! backups can restore them over the API. Input that is not an age file is
+//! refused.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::str::FromStr;
@@ -24,6 +26,14 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 /// (`AGE-SECRET-KEY-1…`).
 pub fn identity_string(key: &MasterKey) -> SecretString {
     identity_string_of(key.derive(IDENTITY_PURPOSE))
+}
+
+/// The backup identity of the master key(s) given in hex, as configured
+/// (`TENANT_PLANE_MASTER_KEY`): what an operator needs with no catalog.
+pub fn identity_string_from_hex(
+    hex: &SecretString,
+) -> Result<SecretString, crate::crypto::CryptoError> {
+    MasterKey::from_hex(hex).map(|key| identity_string(&key))
 }
 
 fn identity_string_of(bytes: [u8; 32]) -> SecretString {
@@ -54,9 +64,10 @@ pub fn encrypt<W: Write>(
     Ok(encryptor.wrap_output(out)?)
 }
 
-/// The plaintext of `input`: decrypted when it is an age file, as it is
-/// otherwise (an archive from before encryption, whose manifest seal still
-/// guards it). A file this installation cannot decrypt is `Unsealed`.
+/// The plaintext of `input`, an age file. Anything else is refused as
+/// `NotAnArchive`: every archive this service writes is encrypted, so a
+/// plaintext one was made or changed by someone else. A file this
+/// installation cannot decrypt is `Unsealed`.
 pub fn decrypt<'a, R: Read + 'a>(
     key: &MasterKey,
     input: R,
@@ -64,7 +75,9 @@ pub fn decrypt<'a, R: Read + 'a>(
     let mut input = BufReader::new(input);
     let head = input.fill_buf()?;
     if !head.starts_with(AGE_MAGIC) {
-        return Ok(Box::new(input));
+        return Err(BackupError::NotAnArchive(
+            "it is not an age-encrypted file (backups are always encrypted)".into(),
+        ));
     }
     let decryptor = age::Decryptor::new_buffered(input)
         .map_err(|e| BackupError::Corrupt(format!("the encryption header: {e}")))?;
@@ -82,5 +95,41 @@ pub fn decrypt<'a, R: Read + 'a>(
         Ok(reader) => Ok(Box::new(reader)),
         Err(age::DecryptError::NoMatchingKeys) => Err(BackupError::Unsealed),
         Err(e) => Err(BackupError::Corrupt(format!("the encryption header: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    fn key() -> MasterKey {
+        MasterKey::from_hex(&SecretString::from("ab".repeat(32))).unwrap()
+    }
+
+    #[test]
+    fn decrypting_bytes_that_are_not_an_age_file_is_refused_with_a_clear_error() {
+        for input in [&b"ustar plain tar bytes"[..], &b""[..], &b"age-encrypt"[..]] {
+            let refused = decrypt(&key(), input).err().expect("refused");
+            assert!(
+                matches!(&refused, BackupError::NotAnArchive(m) if m.contains("not an age-encrypted file")),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_encrypt_writes_decrypt_reads_back() {
+        let mut sealed = Vec::new();
+        let mut writer = encrypt(&key(), &mut sealed).unwrap();
+        writer.write_all(b"rows").unwrap();
+        writer.finish().unwrap();
+        let mut plain = String::new();
+        decrypt(&key(), sealed.as_slice())
+            .unwrap()
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert_eq!(plain, "rows");
     }
 }

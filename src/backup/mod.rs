@@ -8,6 +8,7 @@
 
 mod archive;
 mod crypt;
+mod scratch;
 mod store;
 
 use std::collections::BTreeMap;
@@ -16,9 +17,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use archive::{
-    read_archive, read_archive_from, write_archive, write_archive_to, VerifiedArchive,
+    read_archive, read_archive_from, read_archive_in, write_archive, write_archive_to,
+    VerifiedArchive,
 };
-pub use crypt::{decrypt, encrypt, identity_string};
+pub use crypt::{decrypt, encrypt, identity_string, identity_string_from_hex};
+pub use scratch::{sweep as sweep_scratch, Scratch, SCRATCH_PREFIX};
 pub use store::{BackupStore, StoredObject};
 
 use crate::domain::TenantId;

@@ -1,4 +1,13 @@
 //! `api_keys`: tenant API keys. Only a SHA-256 of each key's secret is kept.
+//!
+//! Rules:
+//! - A key minted with another key names it (`minted_by`). Revoking a key
+//!   revokes every key below it, transitively, in one statement.
+//! - Minting and revoking hold the tenant's key lock, so a key cannot be
+//!   minted by a key whose revocation is committing: the maker is checked
+//!   live under the lock.
+//! - Revoked and expired keys are pruned by the retention pass
+//!   (`retention.rs`); a pruned maker leaves its children's link empty.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -48,18 +57,64 @@ fn from_row(r: &tokio_postgres::Row) -> ApiKeyRecord {
     }
 }
 
+/// A key as the list shows it: its record and the key that minted it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedKey {
+    #[serde(flatten)]
+    pub record: ApiKeyRecord,
+    /// The key that minted this one; `None`: a token did (or it was pruned).
+    pub minted_by: Option<Uuid>,
+}
+
+/// Whether a key was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Minted {
+    Stored,
+    /// The key minting it was revoked (or expired) meanwhile.
+    MakerGone,
+}
+
+/// Takes the tenant's key lock for the rest of the transaction.
+async fn lock_keys(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: TenantId,
+) -> Result<(), CatalogError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&API_KEY_LOCK_CLASS, &tenant.to_string()],
+    )
+    .await?;
+    Ok(())
+}
+
 impl Catalog {
-    /// Stores a new key, unless the tenant has `cap` live keys already
-    /// (`ApiKeyLimit`). The count and the insert hold the tenant's key lock,
-    /// so two keys minted together cannot both pass the cap.
-    pub async fn insert_api_key(&self, key: &ApiKeyRecord, cap: u32) -> Result<(), CatalogError> {
+    /// Stores a new key, minted by the key `minted_by` if any, unless the
+    /// tenant has `cap` live keys already (`ApiKeyLimit`) or the maker is no
+    /// longer live (`MakerGone`). The checks and the insert hold the
+    /// tenant's key lock, so two keys minted together cannot both pass the
+    /// cap, and no key is minted under a maker being revoked.
+    pub async fn insert_api_key(
+        &self,
+        key: &ApiKeyRecord,
+        minted_by: Option<Uuid>,
+        cap: u32,
+    ) -> Result<Minted, CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&API_KEY_LOCK_CLASS, &key.tenant_id.to_string()],
-        )
-        .await?;
+        lock_keys(&tx, key.tenant_id).await?;
+        if let Some(maker) = minted_by {
+            let live = tx
+                .query_opt(
+                    "SELECT 1 FROM api_keys
+                      WHERE id = $1 AND revoked_at IS NULL
+                        AND (expires_at IS NULL OR expires_at > now())",
+                    &[&maker],
+                )
+                .await?;
+            if live.is_none() {
+                return Ok(Minted::MakerGone);
+            }
+        }
         let live: i64 = tx
             .query_one(
                 "SELECT count(*) FROM api_keys
@@ -73,8 +128,8 @@ impl Catalog {
             return Err(CatalogError::ApiKeyLimit(cap));
         }
         tx.execute(
-            "INSERT INTO api_keys (id, tenant_id, subtenant_id, name, prefix, key_hash, role, permissions, created_by, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO api_keys (id, tenant_id, subtenant_id, name, prefix, key_hash, role, permissions, created_by, expires_at, minted_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &key.id,
                 &key.tenant_id.as_uuid(),
@@ -86,11 +141,12 @@ impl Catalog {
                 &key.permissions,
                 &key.created_by,
                 &key.expires_at,
+                &minted_by,
             ],
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Minted::Stored)
     }
 
     /// An unrevoked key by its public prefix; whether it has expired is
@@ -109,26 +165,60 @@ impl Catalog {
         Ok(row.as_ref().map(from_row))
     }
 
-    pub async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, CatalogError> {
+    /// A page of `tenant`'s keys in the order they were made (ids are
+    /// UUIDv7), after the key `after`; at most `limit`.
+    pub async fn list_api_keys(
+        &self,
+        tenant: TenantId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<ListedKey>, CatalogError> {
         let client = self.pool().get().await?;
         let rows = client
             .query(
-                &format!("SELECT {COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at"),
-                &[&tenant.as_uuid()],
+                &format!(
+                    "SELECT {COLUMNS}, minted_by FROM api_keys
+                      WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
+                      ORDER BY id LIMIT $3"
+                ),
+                &[&tenant.as_uuid(), &after, &limit],
             )
             .await?;
-        Ok(rows.iter().map(from_row).collect())
+        Ok(rows
+            .iter()
+            .map(|r| ListedKey {
+                record: from_row(r),
+                minted_by: r.get(12),
+            })
+            .collect())
     }
 
-    /// Revokes a key of `tenant`; false when there is no such live key.
-    pub async fn revoke_api_key(&self, tenant: TenantId, id: Uuid) -> Result<bool, CatalogError> {
-        let client = self.pool().get().await?;
-        let n = client
-            .execute(
-                "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL",
+    /// Revokes a live key of `tenant` and every live key it minted,
+    /// transitively, in one statement under the tenant's key lock; returns
+    /// the ids revoked (empty: there is no such live key).
+    pub async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Vec<Uuid>, CatalogError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        lock_keys(&tx, tenant).await?;
+        let rows = tx
+            .query(
+                "WITH RECURSIVE tree AS (
+                     SELECT id FROM api_keys
+                      WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL
+                     UNION
+                     SELECT k.id FROM api_keys k JOIN tree t ON k.minted_by = t.id
+                 )
+                 UPDATE api_keys SET revoked_at = now()
+                  WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+                 RETURNING id",
                 &[&id, &tenant.as_uuid()],
             )
             .await?;
-        Ok(n == 1)
+        tx.commit().await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }

@@ -33,6 +33,10 @@ pub enum CatalogError {
     ApiKeyLimit(u32),
     #[error("a server with this name or address is already registered")]
     ServerExists,
+    /// A placement's server is no longer `active` (draining or down) when
+    /// the placement is written: the caller picks again or gives up.
+    #[error("the target server is not active (draining or down)")]
+    ServerNotActive,
     #[error("cannot build the catalog pool")]
     Pool(#[from] deadpool_postgres::BuildError),
     #[error("the catalog database URL")]

@@ -11,6 +11,7 @@ use super::{Catalog, CatalogError};
 /// The channel the event triggers notify (the payload is the event id).
 pub const EVENTS_CHANNEL: &str = "tenant_plane_events";
 
+/// One event, as an event stream's `data:` line and a webhook's body carry it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventRecord {
     /// Increasing; an SSE client resumes after it (`Last-Event-ID`).

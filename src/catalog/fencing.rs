@@ -244,7 +244,8 @@ impl Catalog {
         Ok(())
     }
 
-    /// The unfinished operations of a tenant (at most one, by the lock).
+    /// The unfinished operation holding a tenant's lock (at most one). A
+    /// backup and a restore from it as a new tenant hold none.
     pub async fn unfinished_operation_of(
         &self,
         tenant: crate::domain::TenantId,
@@ -254,7 +255,8 @@ impl Catalog {
             .query_opt(
                 &format!(
                     "SELECT {OPERATION_COLUMNS} FROM operations
-                      WHERE tenant_id = $1 AND state IN ('pending', 'queued', 'running')"
+                      WHERE tenant_id = $1 AND state IN ('pending', 'queued', 'running')
+                        AND kind NOT IN ('backup', 'restore_as_new')"
                 ),
                 &[&tenant.as_uuid()],
             )

@@ -2,8 +2,10 @@
 //! operations, idempotency keys and audit. This module never touches a tenant
 //! database.
 
+mod absent;
 mod api_keys;
 mod backups;
+mod console_sessions;
 mod error;
 mod events;
 mod fencing;
@@ -28,14 +30,15 @@ use deadpool_postgres::{Pool, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
 
-pub use api_keys::ApiKeyRecord;
+pub use absent::AbsentTenantGuard;
+pub use api_keys::{ApiKeyRecord, ListedKey, Minted};
 pub use backups::{BackupReason, BackupRecord};
 pub use error::CatalogError;
 pub use events::{DeliveryRecord, EventRecord, EVENTS_CHANNEL};
 pub use fencing::{Fence, FenceGuard, Operation, Owner, OWNER_LOCK_CLASS};
 pub use gauges::FleetCounts;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
-pub use installation::{installation_tag, tagged_installation};
+pub use installation::{installation_tag, quarantine_tag, quarantined_since, tagged_installation};
 pub use long_operations::{CancelOutcome, Ending, OperationFilter, CANCELLABLE};
 pub use migration_history::HistoryEntry;
 pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};

@@ -1,4 +1,7 @@
 //! The catalog side of a move: the placement switch, fenced and checked.
+//! The switch is a placement like any other, so it lands only on a server
+//! that is still `active` when it commits (`ServerNotActive` otherwise,
+//! with nothing changed: the caller undoes its copy).
 
 use uuid::Uuid;
 
@@ -10,9 +13,9 @@ use crate::domain::TenantId;
 impl Catalog {
     /// Points the tenant at `to` and records the step `switched`, in one
     /// transaction, if `fence` still holds the operation and the tenant is
-    /// still on `from`. The operation stays running: the old copy is
-    /// dropped after this, and whoever finishes the move knows from the step
-    /// that the new copy is the live one.
+    /// still on `from` and `to` is still active. The operation stays
+    /// running: the old copy is dropped after this, and whoever finishes the
+    /// move knows from the step that the new copy is the live one.
     pub async fn switch_placement(
         &self,
         fence: Fence,
@@ -38,6 +41,10 @@ impl Catalog {
         if held != 1 {
             return Err(CatalogError::Fenced);
         }
+        // The target was active when the move began; a drain may have
+        // marked it since. Checked under its row's share lock, so a drain
+        // either sees this switch in its listing or refuses it here.
+        super::servers::lock_active_server(&tx, to).await?;
         let row = tx
             .query_opt(
                 &format!(

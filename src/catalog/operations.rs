@@ -141,7 +141,8 @@ pub struct TenantChange {
 impl Catalog {
     /// Inserts a tenant and its first operation in one transaction. The
     /// operation stays running (a create with side effects still to do) or is
-    /// finished at once (`finished`).
+    /// finished at once (`finished`). A root tenant's server must still be
+    /// active (`ServerNotActive`: pick again).
     pub async fn insert_tenant(
         &self,
         new: &NewTenant,
@@ -152,6 +153,9 @@ impl Catalog {
     ) -> Result<(TenantRecord, Fence), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
+        if let Some(server) = new.db_server_id {
+            super::servers::lock_active_server(&tx, server).await?;
+        }
         let row = tx
             .query_one(
                 &format!(

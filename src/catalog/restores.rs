@@ -1,5 +1,7 @@
 //! The catalog side of restoring a backup: the records an archive brings
-//! back, written in the same transaction that finishes the operation.
+//! back, written in the same transaction that finishes the operation. A
+//! subtenant purged since the backup stays purged: its record is not
+//! brought back (and the restore deletes its rows from the copy first).
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,28 @@ pub struct InPlaceRestore {
 }
 
 impl Catalog {
+    /// Which of `subtenants` (of `root`) are purged: a restore must not
+    /// bring their rows back.
+    pub async fn purged_subtenants(
+        &self,
+        root: TenantId,
+        subtenants: &[TenantId],
+    ) -> Result<Vec<TenantId>, CatalogError> {
+        let ids: Vec<uuid::Uuid> = subtenants.iter().map(|s| s.as_uuid()).collect();
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT id FROM tenants
+                  WHERE parent_id = $1 AND id = ANY($2) AND purged_at IS NOT NULL",
+                &[&root.as_uuid(), &ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TenantId::from(r.get::<_, uuid::Uuid>(0)))
+            .collect())
+    }
+
     /// Writes an in-place restore's records and finishes `op`, in one
     /// transaction. Domains another tenant took meanwhile are skipped;
     /// their names are returned.
@@ -64,7 +88,8 @@ impl Catalog {
                  SELECT $1, $2, $3, $4, tier, $5, $6, $7 FROM tenants WHERE id = $4
                  ON CONFLICT (id) DO UPDATE
                    SET name = EXCLUDED.name, settings = EXCLUDED.settings,
-                       settings_secrets_enc = EXCLUDED.settings_secrets_enc, updated_at = now()",
+                       settings_secrets_enc = EXCLUDED.settings_secrets_enc, updated_at = now()
+                 WHERE tenants.purged_at IS NULL",
                 &[
                     &sub.id.as_uuid(),
                     &sub.slug,

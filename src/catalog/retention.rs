@@ -2,7 +2,9 @@
 //! delete holds many rows or a long lock: audit events, finished
 //! idempotency keys, finished operations and migration-run ledgers, and the
 //! per-minute denial counts, and events (with their webhook deliveries)
-//! as long as operations.
+//! as long as operations; signed-out console sessions once they would have
+//! expired anyway. API keys revoked or expired longer ago than the audit
+//! retention go too: the audit keeps who made and revoked them as long.
 
 use std::time::Duration;
 
@@ -33,6 +35,8 @@ pub struct Pruned {
     pub operations: u64,
     pub migration_runs: u64,
     pub events: u64,
+    pub api_keys: u64,
+    pub revoked_console_sessions: u64,
 }
 
 impl Pruned {
@@ -55,6 +59,14 @@ const OPERATIONS: &str = "DELETE FROM operations WHERE id IN (
        AND state IN ('succeeded', 'failed', 'cancelled', 'rolled_back') LIMIT $2)";
 const EVENTS: &str = "DELETE FROM events WHERE id IN (
     SELECT id FROM events WHERE at < now() - make_interval(secs => $1) LIMIT $2)";
+/// A revoked session's row is needed only until the session would have expired.
+const REVOKED_SESSIONS: &str = "DELETE FROM revoked_console_sessions WHERE id IN (
+    SELECT id FROM revoked_console_sessions
+     WHERE expires_at < now() - make_interval(secs => $1) LIMIT $2)";
+const API_KEYS: &str = "DELETE FROM api_keys WHERE id IN (
+    SELECT id FROM api_keys
+     WHERE revoked_at < now() - make_interval(secs => $1)
+        OR expires_at < now() - make_interval(secs => $1) LIMIT $2)";
 const RUNS: &str = "DELETE FROM migration_runs WHERE id IN (
     SELECT id FROM migration_runs
      WHERE finished_at < now() - make_interval(secs => $1)
@@ -70,6 +82,8 @@ impl Catalog {
             operations: self.prune_batches(OPERATIONS, keep.operations).await?,
             migration_runs: self.prune_batches(RUNS, keep.operations).await?,
             events: self.prune_batches(EVENTS, keep.operations).await?,
+            api_keys: self.prune_batches(API_KEYS, keep.audit).await?,
+            revoked_console_sessions: self.prune_batches(REVOKED_SESSIONS, Duration::ZERO).await?,
         })
     }
 

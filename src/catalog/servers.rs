@@ -1,4 +1,9 @@
 //! `db_servers`: the PostgreSQL servers that hold tenant databases.
+//!
+//! Placement rule: a tenant is placed (created, restored as new, moved) only
+//! on an `active` server, and that is checked in the same transaction that
+//! writes the placement, under a share lock on the server's row
+//! (`lock_active_server`). `pick_server` only proposes; the write decides.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,7 +29,7 @@ impl ServerState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(super) fn parse(s: &str) -> Self {
         match s {
             "draining" => Self::Draining,
             "down" => Self::Down,
@@ -299,6 +304,36 @@ impl Catalog {
             )
             .await?;
         Ok(row.as_ref().map(server_from_row))
+    }
+}
+
+/// Placement's one rule, checked inside the transaction that writes a
+/// placement: the server must still be `active`. `FOR SHARE` holds its row
+/// until that transaction ends, so the drain's `UPDATE ... state =
+/// 'draining'` either waits for the placement to commit (and the drain's
+/// next listing sees the tenant) or commits first (and the placement is
+/// refused here). Either way no tenant lands on a server after its drain
+/// has marked it.
+///
+/// Lock order: a tenant's row, then its server's. `switch_placement` holds
+/// the tenant's row `FOR UPDATE` when it calls this, so a transaction that
+/// locks or updates a server row and then locks or updates a tenant row
+/// would deadlock with it: don't write one. Take the tenant first, or only
+/// read tenants after a server's lock (as the drain's `drain_listing` does).
+pub(super) async fn lock_active_server(
+    tx: &tokio_postgres::Transaction<'_>,
+    server: Uuid,
+) -> Result<(), CatalogError> {
+    let state: Option<String> = tx
+        .query_opt(
+            "SELECT state FROM db_servers WHERE id = $1 FOR SHARE",
+            &[&server],
+        )
+        .await?
+        .map(|r| r.get(0));
+    match state.as_deref().map(ServerState::parse) {
+        Some(ServerState::Active) => Ok(()),
+        _ => Err(CatalogError::ServerNotActive),
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{Catalog, CatalogError};
+use super::{Catalog, CatalogError, ServerState};
 use crate::crypto::{CryptoError, MasterKey};
 use crate::domain::{TenantId, TenantStatus, Tier};
 
@@ -136,6 +136,46 @@ impl Catalog {
             )
             .await?;
         Ok(rows.iter().map(tenant_from_row).collect())
+    }
+
+    /// A drain's check: the server's state and its root tenants, read in
+    /// one transaction with the server's row held `FOR UPDATE`. That lock
+    /// waits for, and then holds off, every placement's `FOR SHARE` on the
+    /// row (`servers::lock_active_server`) and every change of its state,
+    /// so nothing lands on the server or puts it back in service between
+    /// the two reads: an empty listing under `draining` is final. The
+    /// tenants are only read, never locked (see the lock order there).
+    /// `None`: no such server.
+    pub async fn drain_listing(
+        &self,
+        server: Uuid,
+    ) -> Result<Option<(ServerState, Vec<TenantRecord>)>, CatalogError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT state FROM db_servers WHERE id = $1 FOR UPDATE",
+                &[&server],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let state = ServerState::parse(row.get(0));
+        // READ COMMITTED: this statement sees every placement that held
+        // the row before the lock above was granted.
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants
+                      WHERE db_server_id = $1 AND parent_id IS NULL AND purged_at IS NULL
+                      ORDER BY id"
+                ),
+                &[&server],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Some((state, rows.iter().map(tenant_from_row).collect())))
     }
 
     /// Tenants in id order (v7 ids: creation order), one page at a time.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::audit::audited;
-use crate::backup::read_archive;
+use super::audit::{audited, record_action_or_warn, Action};
+use crate::backup::read_archive_in;
 use crate::config::Settings;
 use crate::domain::{Slug, TenantId};
 use crate::embedded;
@@ -60,13 +60,11 @@ pub struct RestoreArgs {
 }
 
 pub async fn backup(mut settings: Settings, args: BackupArgs) -> anyhow::Result<()> {
+    if args.print_age_identity {
+        return print_age_identity(settings).await;
+    }
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
-    if args.print_age_identity {
-        let identity = crate::backup::identity_string(services.tenants.master_key());
-        println!("{}", secrecy::ExposeSecret::expose_secret(&identity));
-        return Ok(());
-    }
     if let Some(tenant) = args.tenant {
         return match &args.out {
             Some(out) => backup_one(&services, tenant, out).await,
@@ -99,6 +97,29 @@ pub async fn backup(mut settings: Settings, args: BackupArgs) -> anyhow::Result<
     if failed > 0 {
         anyhow::bail!("{failed} tenant backups failed");
     }
+    Ok(())
+}
+
+/// Prints the age identity from the master key alone: with the catalog
+/// lost, it is what decrypts the archives. It is audited when the catalog
+/// can be reached, and says so on standard error when it cannot.
+async fn print_age_identity(settings: Settings) -> anyhow::Result<()> {
+    let hex = match &settings.master_key {
+        Some(key) => key.clone(),
+        None => embedded::read_stored_secret(&settings.data_dir, "master_key")?.context(
+            "no master key: set TENANT_PLANE_MASTER_KEY (or TENANT_PLANE_MASTER_KEY_FILE)",
+        )?,
+    };
+    let identity =
+        crate::backup::identity_string_from_hex(&hex).context("TENANT_PLANE_MASTER_KEY")?;
+    let action = Action {
+        tenant: None,
+        subtenant: None,
+        action: "backup.print_age_identity",
+        resource: "backups/age_identity",
+    };
+    record_action_or_warn(&settings, &action).await;
+    println!("{}", secrecy::ExposeSecret::expose_secret(&identity));
     Ok(())
 }
 
@@ -192,6 +213,9 @@ pub async fn restore(mut settings: Settings, args: RestoreArgs) -> anyhow::Resul
         report.schema_version,
         report.from_schema_version
     );
+    for renamed in &report.subtenants_renamed {
+        println!("subtenant {} restored as {}", renamed.from, renamed.to);
+    }
     if !report.domains_skipped.is_empty() {
         println!(
             "custom domains not restored: {}",
@@ -209,7 +233,8 @@ async fn restore_file(
 ) -> anyhow::Result<crate::tenants::RestoreReport> {
     let key = services.tenants.master_key().clone();
     let path = file.to_path_buf();
-    let archive = tokio::task::spawn_blocking(move || read_archive(&path, &key))
+    let scratch = services.tenants.scratch_dir()?.to_path_buf();
+    let archive = tokio::task::spawn_blocking(move || read_archive_in(&path, &key, &scratch))
         .await?
         .with_context(|| format!("refusing {}", file.display()))?;
     let resource = format!("tenants/{}", archive.manifest.tenant_id);

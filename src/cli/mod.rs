@@ -40,7 +40,7 @@ enum Command {
     Token(token::TokenArgs),
     /// Create, list, show, suspend, resume, delete or restore tenants.
     Tenant(tenant::TenantArgs),
-    /// Find orphan databases, missing databases and stuck operations.
+    /// Find orphan databases, missing databases, stuck operations and quarantined databases.
     Doctor(doctor::DoctorArgs),
     /// Migrate one tenant, or every tenant, to the newest schema.
     Migrate(migrate::MigrateArgs),
@@ -79,7 +79,10 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(settings, args).await,
-            Command::Token(args) => token::run(&settings, args),
+            Command::Token(args) => {
+                init_cli_logging(&settings);
+                token::run(&settings, args).await
+            }
             Command::Tenant(args) => {
                 init_cli_logging(&settings);
                 tenant::run(settings, args).await

@@ -37,6 +37,10 @@ enum ServerCommand {
         /// Place only these tiers here (repeatable).
         #[arg(long = "pin", value_parser = super::parse_tier)]
         pinned_tiers: Vec<Tier>,
+        /// Register a server on another host whose sslmode does not verify
+        /// its certificate (below verify-ca); refused without it.
+        #[arg(long)]
+        allow_unverified_tls: bool,
     },
     /// List servers with their tenant counts.
     List,
@@ -54,6 +58,7 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             capacity,
             connection_budget,
             pinned_tiers,
+            allow_unverified_tls,
         } => {
             let to_i32 = |v: u32| i32::try_from(v.max(1)).unwrap_or(i32::MAX);
             let register = services.servers.register(NewServerInput {
@@ -64,6 +69,7 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 pinned_tiers,
                 // The DSN's own `sslrootcert=<file>` names them here.
                 ssl_root_cert: None,
+                allow_unverified_tls,
             });
             let server = audited(
                 &services,
@@ -130,20 +136,24 @@ fn print_servers(json: bool, servers: &[crate::catalog::DbServer]) -> anyhow::Re
         return Ok(());
     }
     println!(
-        "{:<36}  {:<16}  {:<9}  {:>7}  {:>8}  ADDRESS",
-        "ID", "NAME", "STATE", "TENANTS", "CAPACITY"
+        "{:<36}  {:<16}  {:<9}  {:>7}  {:>8}  {:<11}  ADDRESS",
+        "ID", "NAME", "STATE", "TENANTS", "CAPACITY", "SSLMODE"
     );
     for s in servers {
         println!(
-            "{:<36}  {:<16}  {:<9}  {:>7}  {:>8}  {}:{}",
+            "{:<36}  {:<16}  {:<9}  {:>7}  {:>8}  {:<11}  {}:{}",
             s.id.to_string(),
             s.name,
             s.state.as_str(),
             s.tenants,
             s.capacity,
+            s.ssl_mode.as_str(),
             s.host,
             s.port
         );
+        if let Some(warning) = crate::servers::tls_warning(s) {
+            println!("  warning: {warning}");
+        }
     }
     Ok(())
 }

@@ -45,7 +45,8 @@ enum TenantCommand {
         status: Option<TenantStatus>,
         #[arg(long)]
         parent: Option<TenantId>,
-        #[arg(long, default_value_t = 50)]
+        /// Page size, 1 to 500 (as the API's `limit`).
+        #[arg(long, default_value_t = 50, value_parser = |s: &str| crate::domain::parse_page_limit(s))]
         limit: u16,
         #[arg(long)]
         cursor: Option<TenantId>,

@@ -1,10 +1,13 @@
-//! `tenant-plane token`: print a signed access token.
+//! `tenant-plane token`: print a signed access token. Issuing one is
+//! audited (its subject, role, tenant and lifetime, never the token) when
+//! the catalog can be reached; it works without one, with a warning.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
+use super::audit::{record_action_or_warn, Action};
 use crate::auth::{Claims, Role};
 use crate::config::Settings;
 use crate::domain::TenantId;
@@ -29,7 +32,7 @@ pub struct TokenArgs {
     ttl: Duration,
 }
 
-pub fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
+pub async fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
     let secret = match &settings.jwt_secret {
         Some(secret) => secret.clone(),
         None => embedded::read_stored_secret(&settings.data_dir, "jwt_secret")?.context(
@@ -44,7 +47,13 @@ pub fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
             humantime::format_duration(max)
         );
     }
-    let claims = Claims::new(args.sub, args.role, args.tenant, args.subtenant, args.ttl);
+    let claims = Claims::new(
+        args.sub.clone(),
+        args.role,
+        args.tenant,
+        args.subtenant,
+        args.ttl,
+    );
     claims
         .check_shape()
         .map_err(|why| anyhow::anyhow!("cannot make this token: {why}"))?;
@@ -56,6 +65,21 @@ pub fn run(settings: &Settings, args: TokenArgs) -> anyhow::Result<()> {
         }
         _ => keys.sign(&claims)?,
     };
+    // Who may act as whom, for how long: never the token itself.
+    let resource = format!(
+        "tokens/{}?role={}&ttl_secs={}&expires={}",
+        args.sub,
+        args.role.as_str(),
+        args.ttl.as_secs(),
+        claims.exp
+    );
+    let action = Action {
+        tenant: args.tenant,
+        subtenant: args.subtenant,
+        action: "tokens.issue",
+        resource: &resource,
+    };
+    record_action_or_warn(settings, &action).await;
     println!("{token}");
     Ok(())
 }

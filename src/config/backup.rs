@@ -39,6 +39,13 @@ pub struct BackupSettings {
     /// `TENANT_PLANE_BACKUP_KEEP_DAILY` (default 7), `…_KEEP_WEEKLY` (4).
     pub keep_daily: u32,
     pub keep_weekly: u32,
+    /// Where plaintext dumps are kept while a backup, a restore or a move
+    /// needs them: room for the largest tenant's dump, on a disk as private
+    /// as the data directory. Each process works in a folder of its own
+    /// there, and start-up removes those of processes that died.
+    /// `TENANT_PLANE_BACKUP_SCRATCH_DIR`; unset, `<data_dir>/scratch`
+    /// (`Settings::scratch_dir`).
+    pub scratch_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for BackupSettings {
@@ -55,6 +62,7 @@ impl Default for BackupSettings {
             every_hours_enterprise: 6,
             keep_daily: 7,
             keep_weekly: 4,
+            scratch_dir: None,
         }
     }
 }

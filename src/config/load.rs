@@ -2,7 +2,6 @@
 //! that names the setting, where it came from, and what was wrong.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use figment::providers::{Env, Format, Toml};
 use figment::value::{Uncased, UncasedStr};
@@ -194,8 +193,11 @@ impl Settings {
             ));
         }
         if let Some(url) = &self.database_url {
-            // The parser's message never echoes the URL, so it cannot leak a password.
-            tokio_postgres::Config::from_str(url.expose_secret())
+            // Parsed as the catalog pool will parse it: the TLS options
+            // (`sslmode=verify-full`, `sslrootcert`) come out before
+            // tokio-postgres reads the rest, which knows neither. The
+            // messages never echo the URL, so they cannot leak a password.
+            crate::pg::PgConfig::parse(url.expose_secret())
                 .map_err(|e| invalid("database_url", format!("not a PostgreSQL URL: {e}")))?;
         }
         if self.http.max_body_bytes < 1024 {
@@ -261,6 +263,12 @@ impl Settings {
         if self.http.denials_per_minute == 0 {
             return Err(invalid(
                 "http.denials_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.http.max_event_streams == 0 {
+            return Err(invalid(
+                "http.max_event_streams",
                 "must be at least 1".into(),
             ));
         }

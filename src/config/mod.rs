@@ -161,6 +161,10 @@ pub struct HttpSettings {
     /// past that it gets 429 before its credentials are checked.
     /// `TENANT_PLANE_HTTP_DENIALS_PER_MINUTE`, default 60.
     pub denials_per_minute: u32,
+    /// Event streams (`GET /v1/events`) open at once in this process; past
+    /// that a new one gets 503 `too_many_streams`.
+    /// `TENANT_PLANE_HTTP_MAX_EVENT_STREAMS`, default 256.
+    pub max_event_streams: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,6 +374,7 @@ impl Default for HttpSettings {
             shutdown_timeout_secs: 30,
             trusted_proxies: Vec::new(),
             denials_per_minute: 60,
+            max_event_streams: 256,
         }
     }
 }

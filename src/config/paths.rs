@@ -50,6 +50,9 @@ impl Settings {
         if let Some(dir) = &mut self.migrations.tenant_dir {
             fix("migrations.tenant_dir", dir)?;
         }
+        if let Some(dir) = &mut self.backup.scratch_dir {
+            fix("backup.scratch_dir", dir)?;
+        }
         if let Some(location) = &mut self.backup.location {
             if !location.contains("://") {
                 let mut dir = PathBuf::from(location.as_str());
@@ -58,6 +61,15 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Where plaintext dumps go: `backup.scratch_dir`, else
+    /// `<data_dir>/scratch`.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.backup
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("scratch"))
     }
 
     /// Whether every path setting is absolute (what `load` guarantees).
@@ -72,6 +84,11 @@ impl Settings {
             && self
                 .migrations
                 .tenant_dir
+                .as_ref()
+                .is_none_or(|d| d.is_absolute())
+            && self
+                .backup
+                .scratch_dir
                 .as_ref()
                 .is_none_or(|d| d.is_absolute())
     }

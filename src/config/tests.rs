@@ -183,6 +183,7 @@ fn settings_that_make_no_sense_are_refused_naming_the_setting_in_one_line() {
             "[http]\ndenials_per_minute = 0\n",
             "http.denials_per_minute",
         ),
+        ("[http]\nmax_event_streams = 0\n", "http.max_event_streams"),
         ("[metrics]\ntoken = \"short\"\n", "metrics.token"),
         ("[catalog]\npool_size = 0\n", "catalog.pool_size"),
     ];
@@ -226,6 +227,41 @@ fn the_master_key_can_come_from_a_file_outside_the_data_directory_but_not_from_b
         let e = load_in(jail, None).unwrap_err();
         assert_eq!(e.setting, "master_key");
         assert!(!e.to_string().contains("abcd"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_catalog_url_with_verify_full_and_a_root_certificate_loads_in_both_libpq_forms() {
+    Jail::expect_with(|jail| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        jail.create_file("ca.pem", &params.self_signed(&key).unwrap().pem())?;
+        let ca = jail.directory().join("ca.pem");
+        for url in [
+            format!(
+                "postgres://u@db.example/x?sslmode=verify-full&sslrootcert={}",
+                ca.display()
+            ),
+            format!(
+                "postgres://u@db.example/x?sslmode=verify-ca&sslrootcert={}",
+                ca.display()
+            ),
+            format!(
+                "host=db.example user=u dbname=x sslmode=verify-full sslrootcert='{}'",
+                ca.display()
+            ),
+        ] {
+            jail.set_env("TENANT_PLANE_DATABASE_URL", &url);
+            load_in(jail, None).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        jail.set_env(
+            "TENANT_PLANE_DATABASE_URL",
+            "postgres://u@db/x?sslmode=sometimes",
+        );
+        let e = load_in(jail, None).unwrap_err();
+        assert!(e.to_string().contains("sslmode"), "{e}");
         Ok(())
     });
 }

@@ -46,6 +46,10 @@ pub enum DataError {
     Timeout,
     #[error("the tenant database went away (suspended, moved, or its server restarted)")]
     Unavailable(#[source] tokio_postgres::Error),
+    /// The tenant role lacks a privilege it should have (SQLSTATE 42501):
+    /// the database is misconfigured, not the request.
+    #[error("the tenant database refused the tenant role a privilege")]
+    Denied(#[source] tokio_postgres::Error),
     #[error("tenant database query failed")]
     Query(#[source] tokio_postgres::Error),
 }
@@ -66,6 +70,7 @@ impl From<tokio_postgres::Error> for DataError {
             Some(c) if c.code().starts_with("57P") || c.code().starts_with("08") => {
                 DataError::Unavailable(e)
             }
+            Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => DataError::Denied(e),
             None if e.is_closed() => DataError::Unavailable(e),
             _ => DataError::Query(e),
         }

@@ -38,14 +38,16 @@ impl DbName {
     }
 
     /// The tenant a name this crate made belongs to, and which copy it is:
-    /// the tenant's own database or role (`Live`), or a restore's staged or
-    /// retired copy. Anything else (the template included) is `None`.
+    /// the tenant's own database or role (`Live`), a restore's staged or
+    /// retired copy, or a copy `doctor --fix` quarantined. Anything else
+    /// (the template included) is `None`.
     pub fn owner_of(name: &str) -> Option<(TenantId, DbCopy)> {
         let rest = name.strip_prefix(TENANT_DB_PREFIX)?;
         let (hex, copy) = match rest.split_once('_') {
             None => (rest, DbCopy::Live),
             Some((hex, "restore")) => (hex, DbCopy::Staged),
             Some((hex, "old")) => (hex, DbCopy::Retired),
+            Some((hex, "quarantined")) => (hex, DbCopy::Quarantined),
             Some(_) => return None,
         };
         let ok = hex.len() == 32
@@ -68,6 +70,12 @@ impl DbName {
     pub fn retired(&self) -> String {
         format!("{}_old", self.0)
     }
+
+    /// Where `doctor --fix` parks a copy the catalog does not need, instead
+    /// of dropping it: one per tenant and server, 59 bytes.
+    pub fn quarantined(&self) -> String {
+        format!("{}_quarantined", self.0)
+    }
 }
 
 /// Which copy of a tenant's database a name is.
@@ -79,6 +87,9 @@ pub enum DbCopy {
     Staged,
     /// The database a restore replaced, before it is dropped.
     Retired,
+    /// An orphan `doctor --fix` renamed out of the way; dropped only after
+    /// the retention, on `--fix --confirm`.
+    Quarantined,
 }
 
 impl fmt::Display for DbName {
@@ -114,6 +125,12 @@ mod tests {
             DbName::owner_of(&name.retired()),
             Some((id, DbCopy::Retired))
         );
+        assert_eq!(
+            DbName::owner_of(&name.quarantined()),
+            Some((id, DbCopy::Quarantined))
+        );
+        // PostgreSQL cuts names at 63 bytes: a longer one would not round-trip.
+        assert!(name.quarantined().len() <= 63);
         assert_eq!(DbName::owner_of(TEMPLATE_DB), None);
         assert_eq!(DbName::owner_of(crate::domain::TENANT_APP_ROLE), None);
         assert_eq!(DbName::owner_of(&format!("{}_other", name.as_str())), None);

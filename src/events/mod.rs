@@ -1,10 +1,12 @@
 //! Events as they happen: the catalog's triggers record every tenant and
 //! operation state change and announce it on `tenant_plane_events`; one
-//! session per process LISTENs there and wakes the SSE streams and the
-//! webhook sender (`webhooks.rs`). They read the events themselves from the
-//! catalog after the last id they saw, so a missed notice costs nothing but
-//! a little latency.
+//! session per process LISTENs there and wakes the event feed (`feed.rs`)
+//! and the webhook sender (`webhooks.rs`). The feed reads new events once
+//! per wake-up and hands them to every SSE stream in memory; the sender
+//! reads what it delivers itself. Both read after the last id they saw, so
+//! a missed notice costs nothing but a little latency.
 
+mod feed;
 mod webhooks;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
+pub use feed::{Batch, EventFeed};
 pub use webhooks::{sign, Webhooks, WEBHOOK_EVENTS};
 
 use crate::catalog::EVENTS_CHANNEL;
@@ -23,6 +26,7 @@ use crate::catalog::EVENTS_CHANNEL;
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<i64>,
+    feed: EventFeed,
 }
 
 impl Default for EventBus {
@@ -35,11 +39,26 @@ impl EventBus {
     pub fn new() -> Self {
         Self {
             tx: broadcast::channel(1024).0,
+            feed: EventFeed::default(),
         }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<i64> {
         self.tx.subscribe()
+    }
+
+    /// New events, read once per wake-up for every stream.
+    pub fn feed(&self) -> &EventFeed {
+        &self.feed
+    }
+
+    /// Reads new events for the feed until `shutdown`.
+    pub fn spawn_feed(
+        &self,
+        catalog: crate::catalog::Catalog,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.feed.spawn(self, catalog, shutdown)
     }
 
     /// LISTENs on the catalog until `shutdown`, reconnecting with backoff.

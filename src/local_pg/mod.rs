@@ -5,6 +5,8 @@
 //! them in `spawn_blocking`.
 
 mod binaries;
+mod child_env;
+mod owner;
 
 use std::fs;
 use std::net::TcpListener;
@@ -12,10 +14,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::{Gid, Uid};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use binaries::PgBinaries;
+pub use child_env::child_env;
+pub use owner::{first_blocker, postgres_owner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalPgError {
@@ -297,6 +301,8 @@ impl LocalCluster {
         }
         // initdb and pg_ctl complain when the working directory is unreadable.
         cmd.current_dir(&self.options.run_dir);
+        // The postmaster inherits pg_ctl's environment: none of ours.
+        cmd.env_clear().envs(child_env());
         cmd.output().map_err(|e| LocalPgError::Command {
             step,
             detail: e.to_string(),
@@ -324,46 +330,6 @@ impl Drop for LocalCluster {
             tracing::error!(error = %e, "could not stop the local PostgreSQL");
         }
     }
-}
-
-/// When we run as root, the uid and gid of `postgres`; PostgreSQL refuses root.
-pub fn postgres_owner() -> Result<Option<(Uid, Gid)>, LocalPgError> {
-    if !Uid::effective().is_root() {
-        return Ok(None);
-    }
-    match User::from_name(SUPERUSER) {
-        Ok(Some(user)) => Ok(Some((user.uid, user.gid))),
-        _ => Err(LocalPgError::NoPostgresUser),
-    }
-}
-
-/// The first directory on the way to `dir` (itself included) that `owner`
-/// may not enter, or `None` when it can reach `dir` (always, when we are not
-/// root). It asks the system as that user, so ACLs and groups count.
-pub fn first_blocker(owner: Option<(Uid, Gid)>, dir: &Path) -> Option<PathBuf> {
-    let (uid, gid) = owner?;
-    let enters = |path: &Path| {
-        use std::os::unix::process::CommandExt;
-        Command::new("/bin/sh")
-            .args(["-c", "cd -- \"$1\"", "sh"])
-            .arg(path)
-            .uid(uid.as_raw())
-            .gid(gid.as_raw())
-            .current_dir("/")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if enters(dir) {
-        return None;
-    }
-    let mut ancestors: Vec<&Path> = dir.ancestors().collect();
-    ancestors.reverse();
-    ancestors
-        .into_iter()
-        .find(|p| !enters(p))
-        .map(Path::to_path_buf)
 }
 
 /// Asks the kernel for a port that is free right now.

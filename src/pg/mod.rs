@@ -4,6 +4,7 @@
 //! `PgConfig::connect` or `PgConfig::manager`, so `sslmode` and
 //! `sslrootcert` hold everywhere.
 
+mod closing;
 mod dsn;
 mod tls;
 
@@ -17,6 +18,7 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::Socket;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+pub use closing::{ClosingConnection, ClosingSocket, SessionError, CLOSE_WAIT};
 pub use tls::{RootCerts, SslMode, TlsPolicy};
 
 /// The stream under a connection (TLS or not).

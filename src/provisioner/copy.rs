@@ -1,11 +1,41 @@
 //! The DDL around copying a tenant database (moves and restores): blank
-//! databases to restore into, renames for the swap, and pausing a tenant's
-//! writes for a cutover.
+//! databases to restore into, renames for the swap, pausing a tenant's
+//! writes for a cutover, and `doctor`'s quarantine (a rename that also
+//! closes the copy to every session).
 
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::DbName;
 use crate::sql::quote_ident;
+
+/// Bounds on DDL run while doctor holds a catalog lock: a statement that
+/// waits on a lock or runs long fails instead of holding the lock with it.
+/// Each stays well inside the lock's own idle limit (`catalog::absent`).
+const DDL_TIMEOUTS: &str = "SET statement_timeout = '10s'; SET lock_timeout = '5s'";
+
+/// Ends `from`'s sessions, then renames it to `to`. A session that ended a
+/// moment ago may still be exiting: PostgreSQL waits a few seconds for it.
+async fn end_sessions_and_rename(
+    session: &deadpool_postgres::Object,
+    from: &str,
+    to: &str,
+) -> Result<(), ProvisionError> {
+    session
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&from],
+        )
+        .await?;
+    session
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(from),
+            quote_ident(to)
+        ))
+        .await?;
+    Ok(())
+}
 
 impl Provisioner {
     /// An empty database (from `template0`) that only the admin can reach;
@@ -67,21 +97,54 @@ impl Provisioner {
         to: &str,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        session
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&from],
-            )
-            .await?;
+        end_sessions_and_rename(&session, from, to).await
+    }
+
+    /// Parks `from` under `to` instead of dropping it (`doctor --fix`),
+    /// in bounded statements (`DDL_TIMEOUTS`: doctor may hold the tenants
+    /// table meanwhile). Its tag records when; then it is closed to new
+    /// sessions (no reconnect can make the rename fail with "being
+    /// accessed", and the tenant's role, which keeps CONNECT, cannot reach
+    /// the parked copy); then its sessions end and it is renamed. Tagged
+    /// first, so a crash in between leaves an orphan that is found again; a
+    /// rename that fails opens it again.
+    pub async fn quarantine_database(
+        &self,
+        server: &DbServer,
+        from: &str,
+        to: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ProvisionError> {
+        let session = self.bounded_session(server).await?;
+        let q = quote_ident(from);
         session
             .batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(from),
-                quote_ident(to)
+                "COMMENT ON DATABASE {q} IS {}",
+                crate::sql::quote_literal(&crate::catalog::quarantine_tag(self.installation(), at))
             ))
             .await?;
-        Ok(())
+        session
+            .batch_execute(&format!("ALTER DATABASE {q} WITH ALLOW_CONNECTIONS false"))
+            .await?;
+        let renamed = end_sessions_and_rename(&session, from, to).await;
+        if renamed.is_err() {
+            let _ = session
+                .batch_execute(&format!("ALTER DATABASE {q} WITH ALLOW_CONNECTIONS true"))
+                .await;
+        }
+        renamed
+    }
+
+    /// A maintenance session whose statements are bounded (`DDL_TIMEOUTS`),
+    /// for DDL run while a catalog lock is held. The pool's recycling
+    /// resets the settings before the session is handed out again.
+    async fn bounded_session(
+        &self,
+        server: &DbServer,
+    ) -> Result<deadpool_postgres::Object, ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        session.batch_execute(DDL_TIMEOUTS).await?;
+        Ok(session)
     }
 
     /// Whether a database of this name exists on `server`.
@@ -125,13 +188,14 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Drops the tenant's role on `server` (after its database is gone there).
+    /// Drops the tenant's role on `server` (after its database is gone
+    /// there), in a bounded statement (doctor drops roles under its lock).
     pub async fn drop_tenant_role(
         &self,
         server: &DbServer,
         db: &DbName,
     ) -> Result<(), ProvisionError> {
-        let session = self.maintenance_session(server).await?;
+        let session = self.bounded_session(server).await?;
         session
             .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(db.as_str())))
             .await?;

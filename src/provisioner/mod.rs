@@ -35,7 +35,7 @@ pub enum ProvisionError {
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("provisioning statement failed")]
+    #[error("provisioning statement failed{}", sql_reason(.0))]
     Sql(#[from] tokio_postgres::Error),
     #[error("migrating a tenant database failed")]
     Migrate(#[from] MigrateError),
@@ -47,6 +47,33 @@ pub enum ProvisionError {
         #[source]
         source: deadpool_postgres::PoolError,
     },
+}
+
+/// PostgreSQL's reason for a failed statement, in a form an operator may
+/// see: the SQLSTATE always; the server's message (and, for a missing
+/// privilege, its detail, which names the role needed) only for errors
+/// about permissions and objects, whose text names roles and databases,
+/// never hosts, DSNs or passwords.
+pub fn sql_reason(e: &tokio_postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return String::new();
+    };
+    let code = db.code().code();
+    // 42: access rule violations (privileges, undefined or duplicate
+    // objects); 55: an object in the wrong state; 3D: no such database;
+    // 2B: dependent objects; 53: insufficient resources.
+    let shown = ["42", "55", "3D", "2B", "53"]
+        .iter()
+        .any(|class| code.starts_with(class));
+    if !shown {
+        return format!(": SQLSTATE {code}");
+    }
+    match db.detail() {
+        Some(detail) if code == "42501" => {
+            format!(": SQLSTATE {code}: {} ({detail})", db.message())
+        }
+        _ => format!(": SQLSTATE {code}: {}", db.message()),
+    }
 }
 
 /// Maintenance sessions per server.

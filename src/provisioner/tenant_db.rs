@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::held::HeldLock;
 use super::template::{ignore_duplicate, TEMPLATE_LOCK};
 use super::{ProvisionError, Provisioner};
-use crate::catalog::{tagged_installation, DbServer};
+use crate::catalog::{quarantined_since, tagged_installation, DbServer};
 use crate::domain::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
 use crate::sql::{quote_ident, quote_literal};
 
@@ -131,7 +131,19 @@ impl Provisioner {
         if !self.presence(server, db).await?.database {
             return Ok(());
         }
-        let config = self.admin_config(server, db.as_str())?;
+        self.delete_subtenant_rows(server, db.as_str(), subtenant)
+            .await
+    }
+
+    /// The deletes of `purge_subtenant_rows`, in `database` (a tenant's
+    /// database or its staged copy), which must exist.
+    pub async fn delete_subtenant_rows(
+        &self,
+        server: &DbServer,
+        database: &str,
+        subtenant: uuid::Uuid,
+    ) -> Result<(), ProvisionError> {
+        let config = self.admin_config(server, database)?;
         let (mut client, connection) = config.connect().await?;
         let connection = tokio::spawn(connection);
         let tx = client.transaction().await?;
@@ -213,8 +225,8 @@ impl Provisioner {
         })
     }
 
-    /// Every tenant database (and staged or retired copy) and tenant role on
-    /// `server`, with the installation its tag names.
+    /// Every tenant database (and staged, retired or quarantined copy) and
+    /// tenant role on `server`, with the installation its tag names.
     pub async fn list_tenant_objects(
         &self,
         server: &DbServer,
@@ -243,6 +255,7 @@ impl Provisioner {
                     let (tenant, copy) = DbName::owner_of(&name)?;
                     Some(ServerObject {
                         installation: comment.as_deref().and_then(tagged_installation),
+                        quarantined_at: comment.as_deref().and_then(quarantined_since),
                         name,
                         tenant,
                         copy,
@@ -262,4 +275,6 @@ pub struct ServerObject {
     pub copy: DbCopy,
     /// The installation that made it, when it carries a tag.
     pub installation: Option<uuid::Uuid>,
+    /// When `doctor --fix` quarantined it, as its tag records.
+    pub quarantined_at: Option<chrono::DateTime<chrono::Utc>>,
 }

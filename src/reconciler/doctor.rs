@@ -1,24 +1,55 @@
 //! `doctor`: compares each server with the catalog. It lists this
 //! installation's tenant databases and roles that nothing in the catalog
-//! owns (orphans), catalog tenants whose database is gone (missing), the
-//! objects of other installations sharing the server (foreign: never
-//! touched), and operations whose owner is gone or silent.
+//! owns (orphans), the copies it quarantined earlier, catalog tenants whose
+//! database is gone (missing), the objects of other installations sharing
+//! the server (foreign: never touched), and operations whose owner is gone
+//! or silent.
 //!
-//! `--fix` plans first (`planned` says exactly what it will drop), then
-//! repairs each tenant's objects under that tenant's operation lock (a
-//! `repair` operation), after checking again, under the lock, that they are
-//! still orphaned. It never touches an object another installation made,
-//! one whose tenant this catalog does not know, or one a running operation
-//! owns (a move's target copy, a restore's staged copy).
+//! Rules of `--fix`:
+//! - It plans first (`planned`), then acts on each tenant's objects under
+//!   that tenant's lock (`repair.rs`), after checking again, under the
+//!   lock, what the catalog needs.
+//! - It drops no database on inference: an orphan database may be live
+//!   data the catalog forgot (a catalog restored to an earlier point), so
+//!   it is renamed to its tenant's quarantine name (`DbCopy::Quarantined`),
+//!   its tag recording when, and closed to every session. A quarantined
+//!   copy is dropped only once `tenants.retention_days` have passed, only
+//!   with `--confirm`, and never while its tenant has a catalog row (not
+//!   purged) whose live database is not on the server the catalog places
+//!   it on (`copies.rs`).
+//! - A tenant whose database is missing is marked failed only when no
+//!   server holds a live or quarantined copy of it; otherwise doctor says
+//!   where the copy is and how to bring it back (`hints`).
+//! - One repair that fails is recorded (`failed`) and the others go on.
+//! - A role stays while any database of its tenant, quarantined included,
+//!   is on its server.
+//! - It never touches an object another installation made, one whose
+//!   tenant this catalog does not know and that carries no tag of ours, or
+//!   one a running operation owns (a move's target copy, a restore's staged
+//!   copy).
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::copies::{copy_hints, keep_reason, live_where_placed, Inventory};
 use super::Reconciler;
-use crate::catalog::{DbServer, OpKind, Operation, ServerState, TenantChange, TenantRecord};
-use crate::domain::{DbCopy, TenantId, TenantStatus};
+use crate::catalog::{DbServer, Operation, TenantRecord};
+use crate::domain::{DbCopy, DbName, TenantId, TenantStatus};
 use crate::provisioner::ServerObject;
 use crate::tenants::TenantsError;
+
+/// How far `doctor` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoctorMode {
+    /// Report only.
+    Check,
+    /// Repair: finish operations, quarantine orphan databases, drop orphan
+    /// roles, mark tenants whose database is missing failed.
+    Fix,
+    /// `Fix`, and drop the quarantined copies past their retention.
+    FixAndPurge,
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OrphanObject {
@@ -47,6 +78,19 @@ pub struct MissingDatabase {
     pub database: String,
 }
 
+/// A database `doctor --fix` renamed out of the way rather than drop it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct QuarantinedDatabase {
+    pub server: String,
+    pub name: String,
+    pub tenant_id: TenantId,
+    /// When it was quarantined, as its tag records (`None`: not recorded;
+    /// such a copy is never purged).
+    pub since: Option<DateTime<Utc>>,
+    /// Past `tenants.retention_days`: `--fix --confirm` drops it.
+    pub purge_due: bool,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct DoctorReport {
     pub installation: Uuid,
@@ -58,20 +102,31 @@ pub struct DoctorReport {
     pub foreign: Vec<ForeignObject>,
     /// Operations whose owner is gone (its lease ended) or silent.
     pub stuck_operations: Vec<Operation>,
-    /// What `--fix` set out to do, before doing it.
+    /// This installation's quarantined databases, as found.
+    pub quarantined: Vec<QuarantinedDatabase>,
+    /// What `--fix` set out to do, before doing it (in check mode: what
+    /// `--fix` would do).
     pub planned: Vec<String>,
     /// What `--fix` did, one line each.
     pub fixed: Vec<String>,
     /// What `--fix` left alone when it checked again, and why.
     pub skipped: Vec<String>,
+    /// Tenants whose database is missing while a copy of it is on some
+    /// server: where, and how to bring it back. Not marked failed.
+    pub hints: Vec<String>,
+    /// Repairs (and server listings) that failed, with their error; the
+    /// others went on. The command exits non-zero when this is not empty.
+    pub failed: Vec<String>,
 }
 
 impl DoctorReport {
+    /// Quarantined copies are parked on purpose: they do not count.
     pub fn is_healthy(&self) -> bool {
         self.orphan_databases.is_empty()
             && self.orphan_roles.is_empty()
             && self.missing_databases.is_empty()
             && self.stuck_operations.is_empty()
+            && self.failed.is_empty()
     }
 }
 
@@ -83,6 +138,16 @@ struct Finding<'a> {
 
 impl Reconciler {
     pub async fn doctor(&self, fix: bool) -> Result<DoctorReport, TenantsError> {
+        let mode = if fix {
+            DoctorMode::Fix
+        } else {
+            DoctorMode::Check
+        };
+        self.doctor_with(mode).await
+    }
+
+    pub async fn doctor_with(&self, mode: DoctorMode) -> Result<DoctorReport, TenantsError> {
+        let fix = mode != DoctorMode::Check;
         let catalog = self.tenants.catalog();
         let installation = self.tenants.provisioner().installation();
         let mut report = DoctorReport {
@@ -97,16 +162,16 @@ impl Reconciler {
             }
             report.stuck_operations = self.abandoned_operations().await?;
         }
+        // Every server first: a tenant's copy may be on another one.
+        let (found, unlisted) = self.inventories().await?;
+        report.failed.extend(unlisted);
         let mut repairs: Vec<(TenantId, String)> = Vec::new();
-        for server in catalog.list_servers().await? {
-            if server.state == ServerState::Down {
-                continue;
-            }
-            let (databases, roles) = self
-                .tenants
-                .provisioner()
-                .list_tenant_objects(&server)
-                .await?;
+        for Inventory {
+            server,
+            databases,
+            roles,
+        } in &found
+        {
             let findings = databases
                 .iter()
                 .map(|object| Finding {
@@ -130,13 +195,41 @@ impl Reconciler {
                     });
                     continue;
                 }
-                if needed_here(
-                    record.as_ref(),
-                    &server,
-                    object,
-                    finding.database,
-                    &databases,
-                ) {
+                if finding.database && object.copy == DbCopy::Quarantined {
+                    let entry = self.quarantine_entry(server, object);
+                    if entry.purge_due
+                        && catalog
+                            .unfinished_operation_of(object.tenant)
+                            .await?
+                            .is_none()
+                    {
+                        let placed = record
+                            .as_ref()
+                            .is_some_and(|r| live_where_placed(r, &found));
+                        let since = since_text(entry.since);
+                        match (mode, keep_reason(record.as_ref(), placed)) {
+                            (DoctorMode::Check, _) => {}
+                            (_, Some(why)) => report.skipped.push(format!(
+                                "{} on {}: past its retention, kept: {why}",
+                                object.name, server.name
+                            )),
+                            (DoctorMode::FixAndPurge, None) => {
+                                report.planned.push(format!(
+                                    "purge quarantined database {} on {} (quarantined {since})",
+                                    object.name, server.name
+                                ));
+                                repairs.push((object.tenant, server.name.clone()));
+                            }
+                            (DoctorMode::Fix, None) => report.skipped.push(format!(
+                                "would purge quarantined database {} on {} (quarantined {since}, past the {}-day retention): add --confirm to drop it",
+                                object.name, server.name, self.retention_days
+                            )),
+                        }
+                    }
+                    report.quarantined.push(entry);
+                    continue;
+                }
+                if needed_here(record.as_ref(), server, object, finding.database, databases) {
                     continue;
                 }
                 let orphan = OrphanObject {
@@ -152,17 +245,22 @@ impl Reconciler {
                     report.in_use.push(orphan);
                     continue;
                 }
-                let what = if finding.database { "database" } else { "role" };
-                report.planned.push(format!(
-                    "drop orphan {what} {} on {}",
-                    object.name, server.name
-                ));
-                repairs.push((object.tenant, server.name.clone()));
                 if finding.database {
+                    report.planned.push(format!(
+                        "quarantine orphan database {} on {} as {}",
+                        object.name,
+                        server.name,
+                        DbName::for_tenant(object.tenant).quarantined()
+                    ));
                     report.orphan_databases.push(orphan);
                 } else {
+                    report.planned.push(format!(
+                        "drop orphan role {} on {}",
+                        object.name, server.name
+                    ));
                     report.orphan_roles.push(orphan);
                 }
+                repairs.push((object.tenant, server.name.clone()));
             }
             for tenant in catalog.tenants_on_server(server.id).await? {
                 let Some(db) = tenant.db_name.as_deref() else {
@@ -176,210 +274,77 @@ impl Reconciler {
                     if catalog.unfinished_operation_of(tenant.id).await?.is_some() {
                         continue;
                     }
-                    report.planned.push(format!(
-                        "mark tenant {} failed: database {db} is missing from {}",
-                        tenant.id, server.name
-                    ));
-                    repairs.push((tenant.id, server.name.clone()));
                     report.missing_databases.push(MissingDatabase {
                         tenant_id: tenant.id,
                         slug: tenant.slug.clone(),
                         server: server.name.clone(),
                         database: db.to_string(),
                     });
+                    let hints = copy_hints(&tenant, server, &found);
+                    if !hints.is_empty() {
+                        // A copy is somewhere: bringing it back is the
+                        // operator's call, and failing the tenant would
+                        // hide it.
+                        report.hints.extend(hints);
+                        continue;
+                    }
+                    report.planned.push(format!(
+                        "mark tenant {} failed: database {db} is missing from {}",
+                        tenant.id, server.name
+                    ));
+                    repairs.push((tenant.id, server.name.clone()));
                 }
             }
         }
         if fix {
             repairs.sort();
             repairs.dedup();
+            let purge = mode == DoctorMode::FixAndPurge;
             for (tenant, server) in repairs {
-                self.repair(tenant, &server, &mut report).await?;
+                // One repair that fails does not stop the others.
+                if let Err(e) = self.repair(tenant, &server, purge, &mut report).await {
+                    report
+                        .failed
+                        .push(format!("tenant {tenant} on {server}: {e}"));
+                }
             }
         }
         Ok(report)
     }
 
-    /// Repairs one tenant's objects on one server under its operation lock,
-    /// after checking again what is there and what the catalog says now.
-    async fn repair(
+    /// A quarantined copy as the report shows it.
+    pub(super) fn quarantine_entry(
         &self,
-        tenant: TenantId,
-        server_name: &str,
-        report: &mut DoctorReport,
-    ) -> Result<(), TenantsError> {
-        let ops = self.tenants.operations();
-        let (record, lease) = match ops
-            .begin(
-                tenant,
-                OpKind::Repair,
-                &serde_json::json!({ "server": server_name }),
-            )
-            .await
-        {
-            Ok(begun) => begun,
-            Err(crate::catalog::CatalogError::TenantBusy) => {
-                report.skipped.push(format!(
-                    "tenant {tenant}: an operation began meanwhile; left alone"
-                ));
-                return Ok(());
-            }
-            Err(crate::catalog::CatalogError::TenantMissing) => {
-                return self.repair_unknown(tenant, server_name, report).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let outcome = lease
-            .guard(self.repair_under_lock(&record, server_name, &lease, report))
-            .await;
-        match outcome {
-            Ok(change) => {
-                lease
-                    .finish(tenant, true, None, &change.unwrap_or_default())
-                    .await?;
-                Ok(())
-            }
-            Err(e @ TenantsError::Abandoned(_)) => Err(e),
-            Err(e) => {
-                lease.fail(tenant, &e.to_string()).await?;
-                Err(e)
-            }
+        server: &DbServer,
+        object: &ServerObject,
+    ) -> QuarantinedDatabase {
+        let retention = chrono::Duration::days(i64::from(self.retention_days));
+        QuarantinedDatabase {
+            server: server.name.clone(),
+            name: object.name.clone(),
+            tenant_id: object.tenant,
+            since: object.quarantined_at,
+            purge_due: object
+                .quarantined_at
+                .is_some_and(|at| at + retention <= Utc::now()),
         }
     }
+}
 
-    async fn repair_under_lock(
-        &self,
-        record: &TenantRecord,
-        server_name: &str,
-        lease: &crate::operations::Lease,
-        report: &mut DoctorReport,
-    ) -> Result<Option<TenantChange>, TenantsError> {
-        let catalog = self.tenants.catalog();
-        let provisioner = self.tenants.provisioner();
-        let Some(server) = catalog
-            .list_servers()
-            .await?
-            .into_iter()
-            .find(|s| s.name == server_name)
-        else {
-            return Ok(None);
-        };
-        let held = lease.hold().await?;
-        let now = held.tenant(record.id).await?;
-        let (databases, roles) = provisioner.list_tenant_objects(&server).await?;
-        let mine = |objects: &[ServerObject]| -> Vec<ServerObject> {
-            objects
-                .iter()
-                .filter(|o| o.tenant == record.id)
-                .cloned()
-                .collect()
-        };
-        for object in mine(&databases) {
-            if needed_here(now.as_ref(), &server, &object, true, &databases) {
-                report.skipped.push(format!(
-                    "{} on {}: the catalog uses it now; left alone",
-                    object.name, server.name
-                ));
-                continue;
-            }
-            provisioner.drop_database(&server, &object.name).await?;
-            report.fixed.push(format!(
-                "dropped orphan database {} on {}",
-                object.name, server.name
-            ));
-        }
-        let (databases, _) = provisioner.list_tenant_objects(&server).await?;
-        for object in mine(&roles) {
-            if needed_here(now.as_ref(), &server, &object, false, &databases) {
-                continue;
-            }
-            provisioner
-                .drop_tenant_role(&server, &crate::domain::DbName::for_tenant(object.tenant))
-                .await?;
-            report.fixed.push(format!(
-                "dropped orphan role {} on {}",
-                object.name, server.name
-            ));
-        }
-        held.release().await;
-        let Some(now) = now else {
-            return Ok(None);
-        };
-        let live = crate::domain::DbName::for_tenant(now.id);
-        let settled = !matches!(
-            now.status,
-            TenantStatus::Provisioning | TenantStatus::Failed
-        );
-        if settled
-            && now.purged_at.is_none()
-            && now.db_server_id == Some(server.id)
-            && !databases.iter().any(|d| d.name == live.as_str())
-        {
-            report.fixed.push(format!(
-                "marked tenant {} failed: its database is missing",
-                now.id
-            ));
-            return Ok(Some(TenantChange {
-                status: Some(TenantStatus::Failed),
-                error: Some("the tenant database is missing from its server".into()),
-                ..TenantChange::default()
-            }));
-        }
-        Ok(None)
-    }
-
-    /// Objects tagged with this installation whose tenant row is gone from
-    /// the catalog: nothing can operate on a tenant the catalog does not
-    /// know, so they are dropped as they are found again.
-    async fn repair_unknown(
-        &self,
-        tenant: TenantId,
-        server_name: &str,
-        report: &mut DoctorReport,
-    ) -> Result<(), TenantsError> {
-        let provisioner = self.tenants.provisioner();
-        let installation = provisioner.installation();
-        let Some(server) = self
-            .tenants
-            .catalog()
-            .list_servers()
-            .await?
-            .into_iter()
-            .find(|s| s.name == server_name)
-        else {
-            return Ok(());
-        };
-        let (databases, roles) = provisioner.list_tenant_objects(&server).await?;
-        for object in databases
-            .iter()
-            .filter(|o| o.tenant == tenant && o.installation == Some(installation))
-        {
-            provisioner.drop_database(&server, &object.name).await?;
-            report.fixed.push(format!(
-                "dropped orphan database {} on {}",
-                object.name, server.name
-            ));
-        }
-        for object in roles
-            .iter()
-            .filter(|o| o.tenant == tenant && o.installation == Some(installation))
-        {
-            provisioner
-                .drop_tenant_role(&server, &crate::domain::DbName::for_tenant(object.tenant))
-                .await?;
-            report.fixed.push(format!(
-                "dropped orphan role {} on {}",
-                object.name, server.name
-            ));
-        }
-        Ok(())
+pub(super) fn since_text(since: Option<DateTime<Utc>>) -> String {
+    match since {
+        Some(at) => format!(
+            "since {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "at a time not recorded".into(),
     }
 }
 
 /// Whether the catalog needs `object` on `server`: the live database of a
 /// tenant placed there (not purged), or that tenant's role, or the role of
 /// any database of the tenant still on the server.
-fn needed_here(
+pub(super) fn needed_here(
     record: Option<&TenantRecord>,
     server: &DbServer,
     object: &ServerObject,

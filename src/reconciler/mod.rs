@@ -8,7 +8,9 @@
 //! that are due and prunes the backups retention does not keep. It acts
 //! only on operation records, each under a lease it claimed.
 
+mod copies;
 mod doctor;
+mod repair;
 
 use std::time::Duration;
 
@@ -17,7 +19,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use doctor::{DoctorReport, ForeignObject, MissingDatabase, OrphanObject};
+pub use doctor::{
+    DoctorMode, DoctorReport, ForeignObject, MissingDatabase, OrphanObject, QuarantinedDatabase,
+};
 
 use crate::catalog::{OpKind, Operation, Pruned, Retention};
 use crate::config::{BackupSettings, ReconcilerSettings, RetentionSettings};

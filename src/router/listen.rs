@@ -4,6 +4,11 @@
 //! server change (every route is forgotten). If the session drops, the
 //! listener reconnects and then forgets every route (notices may have been
 //! missed meanwhile); until then cached routes are served.
+//!
+//! The API-key cache passes a `ChangeHook`: it hears each `apikey:<tenant>`
+//! notice (`Some(tenant)`: a key was revoked or its expiry moved) and every
+//! "forget everything" (`None`, a reconnect). Those notices go to the hook
+//! alone: a key changes no route, and a route change no key.
 
 use std::time::Duration;
 
@@ -17,9 +22,13 @@ use crate::domain::TenantId;
 /// The channel the catalog's triggers notify.
 pub const CHANNEL: &str = "tenant_plane_tenants";
 
+/// Told of API-key changes per tenant (`None`: forget every key).
+pub type ChangeHook = std::sync::Arc<dyn Fn(Option<TenantId>) + Send + Sync>;
+
 pub fn spawn_listener(
     router: Router,
     catalog: crate::pg::PgConfig,
+    hook: ChangeHook,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -27,7 +36,7 @@ pub fn spawn_listener(
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                result = listen_once(&router, &catalog) => {
+                result = listen_once(&router, &catalog, &hook) => {
                     // Routes stay until their TTL: the catalog may be down, and
                     // cached tenants keep working. Reconnecting starts clean.
                     match result {
@@ -48,6 +57,7 @@ pub fn spawn_listener(
 async fn listen_once(
     router: &Router,
     catalog: &crate::pg::PgConfig,
+    hook: &ChangeHook,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = catalog.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -69,9 +79,14 @@ async fn listen_once(
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     // Anything changed before LISTEN took effect is unknown: start clean.
     router.invalidate_all();
+    hook(None);
     tokio::spawn(refresh_budgets(router.clone()));
     while let Some(payload) = rx.recv().await {
-        if payload.starts_with("server:") {
+        if let Some(tenant) = payload.strip_prefix("apikey:") {
+            if let Ok(id) = tenant.parse::<TenantId>() {
+                hook(Some(id));
+            }
+        } else if payload.starts_with("server:") {
             // A server changed state or budget: every route may name it.
             router.invalidate_all();
             tokio::spawn(refresh_budgets(router.clone()));

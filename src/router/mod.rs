@@ -64,7 +64,7 @@ pub enum RouterError {
     #[error("the connection budget of the tenant's server is spent")]
     BudgetSpent,
     #[error("the tenant's database server is unreachable")]
-    ServerUnreachable(#[source] Arc<tokio_postgres::Error>),
+    ServerUnreachable(#[source] Arc<dyn std::error::Error + Send + Sync>),
     #[error("the tenant's pool is closed")]
     PoolClosed,
 }
@@ -90,7 +90,9 @@ struct RouterInner {
     routes: Cache<TenantId, Arc<Route>>,
     /// The last route loaded for each tenant, served only while the catalog
     /// is unreachable, so that cached tenants keep working through a
-    /// catalog restart. A change notice removes the tenant's entry.
+    /// catalog restart. Every invalidation that touches a route touches its
+    /// entry here too (a tenant's, its subtenants' through their root, or
+    /// all), so the fallback never serves a route known to be stale.
     last_known: Cache<TenantId, Arc<Route>>,
     /// Custom domain → tenant; forgotten with any change notice.
     domains: Cache<String, Option<TenantId>>,
@@ -182,7 +184,12 @@ impl Router {
                     None => Err((*e).clone()),
                 }
             }
-            Err(e) => Err((*e).clone()),
+            Err(e) => {
+                // The catalog answered: the tenant is not servable now (or
+                // is gone), so its last known route is stale.
+                inner.last_known.invalidate(&id).await;
+                Err((*e).clone())
+            }
         }
     }
 
@@ -191,11 +198,14 @@ impl Router {
     pub async fn invalidate(&self, id: TenantId) {
         self.inner.routes.invalidate(&id).await;
         self.inner.last_known.invalidate(&id).await;
-        // A root's change (suspension, a move) holds for its subtenants too.
-        let children: Vec<TenantId> = self
+        // A root's change (suspension, a move) holds for its subtenants too,
+        // whether their live route has expired or not: the last known one
+        // could otherwise serve a subtenant of a suspended root.
+        let children: std::collections::HashSet<TenantId> = self
             .inner
             .routes
             .iter()
+            .chain(self.inner.last_known.iter())
             .filter(|(_, route)| route.root.id == id)
             .map(|(child, _)| *child)
             .collect();
@@ -206,9 +216,11 @@ impl Router {
         self.inner.domains.invalidate_all();
     }
 
-    /// Forgets every route: used when change notices may have been missed.
+    /// Forgets every route, last known ones included: used when change
+    /// notices may have been missed, so none of them may be trusted.
     pub fn invalidate_all(&self) {
         self.inner.routes.invalidate_all();
+        self.inner.last_known.invalidate_all();
         self.inner.servers.invalidate_all();
         self.inner.domains.invalidate_all();
     }

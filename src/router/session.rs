@@ -1,6 +1,8 @@
 //! Tenant sessions made within their server's budget: a session takes a
 //! permit before it connects, and its connection task gives it back (or
-//! forgets it, to pay a shrunk budget) only once the socket has closed.
+//! forgets it, to pay a shrunk budget) only once the server has closed the
+//! socket, so only after the backend has left `pg_stat_activity`
+//! (`pg::ClosingSocket`).
 
 use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Weak};
@@ -40,7 +42,7 @@ pub enum ConnectError {
     #[error("the server's connection budget stayed spent for the whole acquire timeout")]
     BudgetSpent,
     #[error("cannot connect to the tenant database")]
-    Postgres(#[from] tokio_postgres::Error),
+    Postgres(#[from] crate::pg::SessionError),
 }
 
 /// Makes tenant connections only within the server's budget.
@@ -107,9 +109,11 @@ impl Manager for BudgetedManager {
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
         let permit = self.acquire().await?;
-        let (client, connection) = self.config.connect().await?;
-        // The permit goes back only when the session's socket has closed
-        // (the client was dropped and the session ended), not before.
+        let (client, connection) = self.config.connect_closing().await?;
+        // The permit goes back only when the server has closed the session's
+        // socket (its backend has exited), not when the client was dropped
+        // nor when our side of the socket closed: PostgreSQL counts the
+        // backend until it is gone.
         let debt = Arc::new(AtomicU8::new(OPEN));
         let (session, budget) = (debt.clone(), self.budget.clone());
         tokio::spawn(async move {

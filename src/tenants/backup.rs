@@ -32,9 +32,7 @@ impl Tenants {
         let started = std::time::Instant::now();
         let result = async {
             let record = self.backupable(id).await?;
-            let prepared = self
-                .prepare(&record, crate::backup::directory_of(out))
-                .await?;
+            let prepared = self.prepare(&record).await?;
             let key = self.master_key.clone();
             let out = out.to_path_buf();
             tokio::task::spawn_blocking(move || {
@@ -112,6 +110,9 @@ impl Tenants {
             crate::telemetry::metrics::record_operation("backup", started, result.is_ok());
             result
         };
+        // Whoever runs it (the API, the schedule, the CLI), what it logs
+        // (a failed pg_dump's own words) names the operation.
+        let run = tracing::Instrument::instrument(run, tracing::info_span!("backup", op = %op));
         Ok(Started::new(op, run))
     }
 
@@ -139,8 +140,7 @@ impl Tenants {
         lease: Option<&Lease>,
     ) -> Result<BackupRecord, TenantsError> {
         let store = self.backup_store()?.clone();
-        let scratch = std::env::temp_dir();
-        let prepared = self.prepare(record, &scratch).await?;
+        let prepared = self.prepare(record).await?;
         crate::failpoint!("backup.before_upload");
         if let Some(lease) = lease {
             // A cancel taken by another replica is seen here, not on the
@@ -206,13 +206,9 @@ impl Tenants {
         Ok(record)
     }
 
-    /// Dumps the database into a temporary file in `scratch` and gathers
-    /// the catalog records and the manifest.
-    async fn prepare(
-        &self,
-        record: &TenantRecord,
-        scratch: &Path,
-    ) -> Result<Prepared, TenantsError> {
+    /// Dumps the database into a temporary file in the scratch folder and
+    /// gathers the catalog records and the manifest.
+    async fn prepare(&self, record: &TenantRecord) -> Result<Prepared, TenantsError> {
         let id = record.id;
         let started_at = chrono::Utc::now();
         let server = self.server_of(record).await?;
@@ -220,7 +216,7 @@ impl Tenants {
         let config = self.provisioner.admin_config(&server, db.as_str())?;
         let dump = tempfile::Builder::new()
             .prefix(".tenant-dump-")
-            .tempfile_in(scratch)
+            .tempfile_in(self.scratch_dir()?)
             .map_err(|e| TenantsError::copy("creating the dump file", e))?;
         self.dump.dump(&config, dump.path()).await?;
         let document = TenantDocument {
@@ -230,7 +226,12 @@ impl Tenants {
                 .subtenants_of(id)
                 .await?
                 .iter()
-                .map(snapshot)
+                // A subtenant shares its root's database, so its schema is
+                // the root's version (its own catalog row keeps none).
+                .map(|sub| TenantSnapshot {
+                    schema_version: record.schema_version,
+                    ..snapshot(sub)
+                })
                 .collect(),
             domains: self.catalog.domains_of(id).await?,
         };

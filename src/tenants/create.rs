@@ -3,7 +3,7 @@
 
 use super::view::stored_config;
 use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
-use crate::catalog::{DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
+use crate::catalog::{CatalogError, DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
 use crate::crypto::random_hex_secret;
 use crate::domain::{DbName, Slug, TenantId, TenantName, TenantStatus, Tier};
 use crate::operations::Lease;
@@ -39,24 +39,19 @@ impl Tenants {
     }
 
     async fn create_root(&self, input: NewTenantInput) -> Result<TenantView, TenantsError> {
-        let server = self
-            .catalog
-            .pick_server(input.tier)
-            .await?
-            .ok_or(TenantsError::NoServer)?;
         let id = TenantId::generate();
         let db = DbName::for_tenant(id);
         let password = random_hex_secret();
         let mut settings = input.settings;
         let secrets = split_secrets(&mut settings);
-        let new = NewTenant {
+        let mut new = NewTenant {
             id,
             slug: input.slug.as_str().to_string(),
             name: input.name.as_str().to_string(),
             parent_id: None,
             tier: input.tier,
             status: TenantStatus::Provisioning,
-            db_server_id: Some(server.id),
+            db_server_id: None,
             db_name: Some(db.as_str().to_string()),
             db_password_enc: Some(self.master_key.seal(
                 &role_purpose(id),
@@ -69,10 +64,7 @@ impl Tenants {
                     .seal(&settings_purpose(id), secrets.to_string().as_bytes()),
             ),
         };
-        let (record, lease) = self
-            .ops
-            .begin_with_tenant(&new, OpKind::CreateTenant)
-            .await?;
+        let (server, record, lease) = self.place_root(&mut new, OpKind::CreateTenant).await?;
         tracing::info!(tenant.id = %id, op = %lease.op(), "creating tenant database");
         crate::failpoint!("create.after_insert");
         let mut view = lease
@@ -80,6 +72,38 @@ impl Tenants {
             .await?;
         view.operation_id = Some(lease.op());
         Ok(view)
+    }
+
+    /// Records a new root tenant, with its operation, on the server
+    /// placement picks. The record's transaction refuses a server that is
+    /// no longer active (a drain marked it after the pick); then this picks
+    /// again, so a create never lands on a draining server and does not fail
+    /// because one began draining under it.
+    pub(super) async fn place_root(
+        &self,
+        new: &mut NewTenant,
+        kind: OpKind,
+    ) -> Result<(DbServer, TenantRecord, Lease), TenantsError> {
+        // Each refusal means a server stopped taking tenants; a few in a
+        // row mean the fleet is changing faster than placement can follow.
+        const TRIES: usize = 5;
+        for _ in 0..TRIES {
+            let server = self
+                .catalog
+                .pick_server(new.tier)
+                .await?
+                .ok_or(TenantsError::NoServer)?;
+            crate::failpoint!("create.after_pick");
+            new.db_server_id = Some(server.id);
+            match self.ops.begin_with_tenant(new, kind).await {
+                Ok((record, lease)) => return Ok((server, record, lease)),
+                Err(CatalogError::ServerNotActive) => {
+                    tracing::info!(server = %server.name, "the picked server stopped taking tenants; picking again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(TenantsError::NoServer)
     }
 
     /// The side effects of a create, then its completion. Idempotent: the

@@ -48,6 +48,10 @@ pub enum TenantsError {
     Cancelled,
     #[error("the backup is of another tenant than the one it is recorded for")]
     ForeignBackup,
+    /// The backup's schema is newer than any this build's tenant
+    /// migrations know: restored, the tenant could not be served.
+    #[error("the backup is at schema version {archive}, newer than this build knows (its newest is {newest}); restore it with a newer tenant-plane")]
+    ArchiveTooNew { archive: i32, newest: i32 },
     #[error("only a soft-deleted tenant can be purged: delete it first (without purge)")]
     NotDeleted,
     #[error(transparent)]
@@ -62,6 +66,10 @@ pub enum TenantsError {
     },
     #[error(transparent)]
     Dump(#[from] crate::dump::DumpError),
+    /// Restoring a backup's dump failed (a restore's own failure, not a
+    /// move's).
+    #[error("restoring the backup's dump failed: {0}")]
+    Restore(#[source] crate::dump::DumpError),
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
     #[error("catalog inconsistency: {0}")]
@@ -83,6 +91,7 @@ impl From<CatalogError> for TenantsError {
             CatalogError::TenantBusy => Self::Busy,
             CatalogError::ParentMissing | CatalogError::TenantMissing => Self::NotFound,
             CatalogError::Fenced => Self::Abandoned(crate::operations::Abandoned),
+            CatalogError::ServerNotActive => Self::ServerNotActive,
             other => Self::Catalog(other),
         }
     }

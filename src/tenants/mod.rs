@@ -29,7 +29,7 @@ pub use drain::{DrainItem, DrainProgress};
 pub use error::TenantsError;
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
-pub use restore_backup::{RestoreReport, RestoreTarget};
+pub use restore_backup::{RenamedSubtenant, RestoreReport, RestoreTarget};
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
 
@@ -55,6 +55,8 @@ pub struct Tenants {
     ops: Operations,
     /// The backup location (`backup.location`), when one is set.
     backups: Option<crate::backup::BackupStore>,
+    /// Where plaintext dumps go (`backup.scratch_dir`).
+    scratch: crate::backup::Scratch,
 }
 
 impl Tenants {
@@ -71,7 +73,21 @@ impl Tenants {
             dump: DumpTools::locate(),
             ops,
             backups: None,
+            scratch: crate::backup::Scratch::in_root(&std::env::temp_dir()),
         }
+    }
+
+    /// Plaintext dumps go to `scratch` (opened, and so swept, by the caller).
+    pub fn with_scratch(mut self, scratch: crate::backup::Scratch) -> Self {
+        self.scratch = scratch;
+        self
+    }
+
+    /// This process's scratch folder, made if needed.
+    pub(crate) fn scratch_dir(&self) -> Result<&std::path::Path, TenantsError> {
+        self.scratch
+            .dir()
+            .map_err(|e| TenantsError::copy("creating the scratch folder", e))
     }
 
     /// Backups go to `store`; purges keep a final backup there first.

@@ -3,11 +3,20 @@
 //! switch the catalog pointer (every replica's router follows the change
 //! notice), then drop the old database. Until the switch, a failure resumes
 //! the tenant where it was and removes the partial copy.
+//!
+//! The target must be `active` when the move begins and again when the
+//! switch commits (checked in the switch's own transaction, under the
+//! target row's share lock). A target that began draining during the copy
+//! fails the move with `ServerNotActive`, undone like any failure before
+//! the cutover. It is not re-placed on another server: the operator (or
+//! the drain) chose this target, and a copy to another one is a new move
+//! that the caller may start; failing leaves the tenant exactly where it
+//! was, which a drain of either server then handles.
 
 use uuid::Uuid;
 
 use super::{TenantView, Tenants, TenantsError};
-use crate::catalog::{DbServer, OpKind, ServerState, TenantChange, TenantRecord};
+use crate::catalog::{CatalogError, DbServer, OpKind, ServerState, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::dump::table_checksums;
 use crate::operations::Lease;
@@ -109,28 +118,23 @@ impl Tenants {
         crate::failpoint!("move.before_copy");
         let db = DbName::for_tenant(id);
         if let Err(e) = self.copy_to(record, source, target, &db, lease).await {
-            if matches!(e, TenantsError::Abandoned(_)) {
-                return Err(e);
-            }
-            tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
-            match self.undo_move(id, source, target, &db, lease).await {
-                Ok(()) => lease.fail(id, &e.to_string()).await?,
-                Err(undo) => {
-                    // Its writes may still be paused: the reconciler keeps
-                    // trying to undo the move until they resume.
-                    tracing::error!(error = %undo, "could not undo the move; the reconciler retries");
-                    lease
-                        .release("the move failed and could not be undone yet")
-                        .await;
-                }
-            }
-            return Err(e);
+            return self.abandon_move(id, source, target, &db, lease, e).await;
         }
         crate::failpoint!("move.after_copy");
-        // The cutover: from here on the tenant lives on `target`.
-        self.catalog
+        // The cutover: from here on the tenant lives on `target`, unless the
+        // target stopped taking tenants since the move began (a drain).
+        match self
+            .catalog
             .switch_placement(lease.fence(), id, source.id, target.id)
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            Err(CatalogError::ServerNotActive) => {
+                let e = TenantsError::ServerNotActive;
+                return self.abandon_move(id, source, target, &db, lease, e).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
         crate::failpoint!("move.after_switch");
         self.retire_source(id, source, target, &db, lease).await?;
         crate::failpoint!("move.after_retire");
@@ -139,6 +143,37 @@ impl Tenants {
             .await?
             .ok_or(TenantsError::NotFound)?;
         self.view(&moved).await
+    }
+
+    /// A move that failed before its cutover (`e`): the tenant stays where
+    /// it was, its writes resume and the copy goes, as `undo_move` does;
+    /// the operation fails with `e`. An abandoned move is left to whoever
+    /// took it over.
+    async fn abandon_move(
+        &self,
+        id: TenantId,
+        source: &DbServer,
+        target: &DbServer,
+        db: &DbName,
+        lease: &Lease,
+        e: TenantsError,
+    ) -> Result<TenantView, TenantsError> {
+        if matches!(e, TenantsError::Abandoned(_)) {
+            return Err(e);
+        }
+        tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
+        match self.undo_move(id, source, target, db, lease).await {
+            Ok(()) => lease.fail(id, &e.to_string()).await?,
+            Err(undo) => {
+                // Its writes may still be paused: the reconciler keeps
+                // trying to undo the move until they resume.
+                tracing::error!(error = %undo, "could not undo the move; the reconciler retries");
+                lease
+                    .release("the move failed and could not be undone yet")
+                    .await;
+            }
+        }
+        Err(e)
     }
 
     pub(crate) async fn server_of(&self, record: &TenantRecord) -> Result<DbServer, TenantsError> {
@@ -185,7 +220,7 @@ impl Tenants {
         let target_config = self.provisioner.admin_config(target, db.as_str())?;
         let file = tempfile::Builder::new()
             .prefix("tenant-plane-move-")
-            .tempfile()
+            .tempfile_in(self.scratch_dir()?)
             .map_err(|e| TenantsError::copy("creating the dump file", e))?;
         self.dump.dump(&source_config, file.path()).await?;
         // Progress: the copy's size, then its three steps (dump, restore, verify).

@@ -3,6 +3,8 @@
 //! as a new tenant (a clone) with a fresh id, database and role. Nothing is
 //! touched until the archive has been verified; a failure before the swap
 //! (or, for a clone, before it is recorded active) removes what was made.
+//! An in-place restore never brings back a subtenant purged since the
+//! backup: its record stays purged and its rows leave the staged copy.
 
 use super::{TenantView, Tenants, TenantsError};
 use crate::backup::{TenantSnapshot, VerifiedArchive};
@@ -27,6 +29,17 @@ pub struct RestoreReport {
     pub schema_version: i32,
     /// Custom domains not restored because another tenant holds them now.
     pub domains_skipped: Vec<String>,
+    /// A restore as a new tenant gives each subtenant a slug under the new
+    /// tenant's (`<new>-<old>`), since the old slugs are still taken: the
+    /// slug each had in the archive, and the one it has now.
+    pub subtenants_renamed: Vec<RenamedSubtenant>,
+}
+
+/// A subtenant restored under another slug.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RenamedSubtenant {
+    pub from: String,
+    pub to: String,
 }
 
 impl Tenants {
@@ -36,12 +49,26 @@ impl Tenants {
         target: RestoreTarget,
     ) -> Result<RestoreReport, TenantsError> {
         let started = std::time::Instant::now();
-        let result = match target {
-            RestoreTarget::SameTenant => self.restore_in_place(archive).await,
-            RestoreTarget::AsNew { slug } => self.restore_as_new(archive, slug).await,
+        let result = match (self.check_schema(archive.manifest.schema_version), target) {
+            (Err(too_new), _) => Err(too_new),
+            (Ok(()), RestoreTarget::SameTenant) => self.restore_in_place(archive).await,
+            (Ok(()), RestoreTarget::AsNew { slug }) => self.restore_as_new(archive, slug).await,
         };
         crate::telemetry::metrics::record_operation("restore", started, result.is_ok());
         result
+    }
+
+    /// Refuses a backup at a schema version above the newest this build's
+    /// tenant migrations know, before anything is touched.
+    pub(super) fn check_schema(&self, version: i32) -> Result<(), TenantsError> {
+        let newest = self.provisioner.migrations().latest_version();
+        if version > newest {
+            return Err(TenantsError::ArchiveTooNew {
+                archive: version,
+                newest,
+            });
+        }
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(tenant.id = %archive.manifest.tenant_id))]
@@ -115,6 +142,22 @@ impl Tenants {
             }
         };
         crate::failpoint!("restore.after_stage");
+        // A subtenant purged since the backup stays purged: its rows leave
+        // the staged copy before it goes live, as the purge removed them.
+        // The root's lock, held here, keeps a purge from running meanwhile.
+        let in_archive: Vec<TenantId> = archive.document.subtenants.iter().map(|s| s.id).collect();
+        for purged in self.catalog.purged_subtenants(id, &in_archive).await? {
+            let deleted = self
+                .provisioner
+                .delete_subtenant_rows(&server, &staging, purged.as_uuid())
+                .await;
+            if let Err(e) = deleted {
+                tracing::error!(error = %e, "a purged subtenant's rows could not leave the restored copy");
+                let _ = self.drop_staging(id, &server, &db, lease).await;
+                lease.fail(id, &e.to_string()).await?;
+                return Err(e.into());
+            }
+        }
         let restore = in_place_records(archive, version)?;
         // From here the restore is finished forward, by whoever takes it on:
         // the staged copy is whole and verified, and the records it brings
@@ -142,6 +185,7 @@ impl Tenants {
             from_schema_version: archive.manifest.schema_version,
             schema_version: version,
             domains_skipped: skipped,
+            subtenants_renamed: Vec::new(),
         })
     }
 
@@ -227,7 +271,10 @@ impl Tenants {
             .create_blank_database(server, database)
             .await?;
         let config = self.provisioner.admin_config(server, database)?;
-        self.dump.restore(&config, &archive.dump).await?;
+        self.dump
+            .restore(&config, &archive.dump)
+            .await
+            .map_err(TenantsError::Restore)?;
         // An archive from an older schema comes up to date here.
         let outcome = self
             .provisioner

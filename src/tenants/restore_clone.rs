@@ -3,7 +3,9 @@
 //! before the clone is recorded active removes what was made.
 
 use super::clone_ids::clone_slug;
-use super::{role_purpose, settings_purpose, RestoreReport, Tenants, TenantsError};
+use super::{
+    role_purpose, settings_purpose, RenamedSubtenant, RestoreReport, Tenants, TenantsError,
+};
 use crate::backup::{TenantSnapshot, VerifiedArchive};
 use crate::catalog::{DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
 use crate::crypto::random_hex_secret;
@@ -18,22 +20,18 @@ impl Tenants {
         slug: Slug,
     ) -> Result<RestoreReport, TenantsError> {
         let doc = &archive.document;
-        let server = self
-            .catalog
-            .pick_server(doc.tenant.tier)
-            .await?
-            .ok_or(TenantsError::NoServer)?;
         let id = TenantId::generate();
         let db = DbName::for_tenant(id);
         let password = random_hex_secret();
-        let new = NewTenant {
+        let mut new = NewTenant {
             id,
             slug: slug.as_str().to_string(),
             name: doc.tenant.name.clone(),
             parent_id: None,
             tier: doc.tenant.tier,
             status: TenantStatus::Provisioning,
-            db_server_id: Some(server.id),
+            // Placed below, where the server is checked as it is recorded.
+            db_server_id: None,
             db_name: Some(db.as_str().to_string()),
             db_password_enc: Some(self.master_key.seal(
                 &role_purpose(id),
@@ -68,10 +66,7 @@ impl Tenants {
                 settings_secrets_enc: self.reseal(s, sub_id)?,
             });
         }
-        let (record, lease) = self
-            .ops
-            .begin_with_tenant(&new, OpKind::RestoreBackup)
-            .await?;
+        let (server, record, lease) = self.place_root(&mut new, OpKind::RestoreBackup).await?;
         lease
             .guard(self.run_restore_as_new(&record, &server, archive, ids, subtenants, &lease))
             .await
@@ -131,6 +126,15 @@ impl Tenants {
             from_schema_version: archive.manifest.schema_version,
             schema_version: version,
             domains_skipped: doc.domains.clone(),
+            subtenants_renamed: doc
+                .subtenants
+                .iter()
+                .zip(&subtenants)
+                .map(|(old, new)| RenamedSubtenant {
+                    from: old.slug.clone(),
+                    to: new.slug.clone(),
+                })
+                .collect(),
         })
     }
 

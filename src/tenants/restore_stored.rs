@@ -25,8 +25,11 @@ impl Tenants {
             ))
         })?;
         let master = self.master_key.clone();
+        let scratch = self.scratch_dir()?.to_path_buf();
         let (archive, sha256) = store
-            .download(&key, move |input| read_archive_from(input, &master))
+            .download(&key, move |input| {
+                read_archive_from(input, &master, &scratch)
+            })
             .await?;
         if sha256 != backup.sha256 {
             return Err(BackupError::Corrupt(
@@ -37,6 +40,7 @@ impl Tenants {
         if archive.manifest.tenant_id != backup.tenant_id {
             return Err(TenantsError::ForeignBackup);
         }
+        self.check_schema(archive.manifest.schema_version)?;
         Ok(archive)
     }
 
@@ -64,6 +68,9 @@ impl Tenants {
     ) -> Result<Started<RestoreReport>, TenantsError> {
         self.backup_store()?;
         let stored = self.backup_of(tenant, backup).await?;
+        // Refused now, with nothing begun, when the record already says so;
+        // the archive's own manifest is checked again once it is read.
+        self.check_schema(stored.schema_version)?;
         let tenants = self.clone();
         match target {
             RestoreTarget::SameTenant => {
@@ -98,7 +105,9 @@ impl Tenants {
                     .begin_subject(
                         OpKind::RestoreAsNew,
                         backup,
-                        None,
+                        // Named like any tenant's operation; like a backup,
+                        // it does not hold the tenant's lock (catalog V11).
+                        Some(tenant),
                         serde_json::json!({ "source": tenant, "slug": slug.as_str() }),
                     )
                     .await?
@@ -137,6 +146,7 @@ impl Tenants {
                     "subject": backup.to_string(),
                     "source": source,
                     "new_tenant": report.tenant.id,
+                    "subtenants_renamed": report.subtenants_renamed,
                 });
                 lease.step("restored", Some(&params)).await?;
                 lease.end(Ending::Succeeded, None, None).await?;

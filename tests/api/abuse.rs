@@ -37,21 +37,21 @@ async fn a_flood_of_bad_tokens_is_counted_in_a_few_rows_and_throttled_per_addres
         }
         *statuses.entry(status).or_default() += 1;
     }
-    // 50 refusals a minute per address; the rest are throttled before any
-    // credential check.
+    // 50 refusals a minute per address; the rest of the bad tokens are
+    // throttled.
     assert_eq!(statuses.get(&401), Some(&50), "{statuses:?}");
     assert_eq!(statuses.get(&429), Some(&250), "{statuses:?}");
-    // A good token from the same address waits out the minute too.
-    let (status, _, _) =
-        envelope(app.get("/v1/tenants", Some(&app.super_admin_token())).await).await;
-    assert_eq!(status, 429);
+    // A good token from the same address is served: other people's denials
+    // never refuse a valid credential.
+    let served = app.get("/v1/tenants", Some(&app.super_admin_token())).await;
+    assert_eq!(served.status(), 200);
     let denials = app.denials().await;
     let total: i64 = denials.iter().map(|d| d.3).sum();
-    assert_eq!(total, 301, "{denials:?}");
+    assert_eq!(total, 300, "{denials:?}");
     let rows = app.catalog_count("SELECT count(*) FROM denials").await;
     assert!(
         rows <= 4,
-        "{rows} rows for 301 denials: one per minute and reason"
+        "{rows} rows for 300 denials: one per minute and reason"
     );
     assert_eq!(
         app.catalog_count("SELECT count(*) FROM audit_log").await,
@@ -328,8 +328,17 @@ async fn keys_expire_and_a_tenant_has_at_most_its_cap_of_live_keys() {
         )
         .await
         .unwrap();
-    let (status, code, _) =
-        envelope(call(&app, Method::GET, "/v1/agents", key, None, None).await).await;
+    // The key was verified once and is kept in memory: the catalog's change
+    // notice makes the service forget it, within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (status, code) = loop {
+        let (status, code, _) =
+            envelope(call(&app, Method::GET, "/v1/agents", key, None, None).await).await;
+        if status == 401 || std::time::Instant::now() > deadline {
+            break (status, code);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!((status, code.as_str()), (401, "token_expired"));
     // Below the spec's minimum, the request is refused as invalid.
     let (status, _, _) = envelope(

@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("sql", &[]),
     ("crypto", &[]),
-    ("config", &["crypto", "domain"]),
+    ("config", &["crypto", "domain", "pg"]),
     ("telemetry", &["config", "domain"]),
     ("local_pg", &[]),
     ("pg", &[]),
@@ -50,12 +50,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config",
     ]),
     ("reconciler", &[
-        "catalog", "config", "domain", "fleet", "operations", "provisioner", "telemetry", "tenants",
+        "catalog", "config", "domain", "failpoint", "fleet", "operations", "provisioner",
+        "telemetry", "tenants",
     ]),
     // The container that both the HTTP layer and the CLI build.
     ("services", &[
-        "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations", "provisioner",
-        "reconciler", "servers", "tenants",
+        "auth", "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations",
+        "provisioner", "reconciler", "servers", "tenants",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
@@ -73,7 +74,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // starts the HTTP application through `startup`.
     ("cli", &[
         "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
-        "fleet", "servers", "services", "startup", "telemetry", "tenant_config", "tenants",
+        "fleet", "reconciler", "servers", "services", "startup", "telemetry", "tenant_config",
+        "tenants",
     ]),
 ];
 

@@ -2,7 +2,9 @@
 //! schemas, valid and invalid. The spec's validator decides which is which;
 //! the server must then accept every valid one (or refuse it only for a
 //! reason of state), refuse every invalid one with 400/422 in the envelope,
-//! never answer 5xx, and answer only errors the spec declares.
+//! never answer 5xx, and answer only errors the spec declares. The run comes
+//! from one client address with the denial throttle at its default, and no
+//! request (each carries a valid credential) may be throttled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,9 +15,10 @@ use proptest::strategy::{BoxedStrategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 use tenant_plane::auth::Role;
+use tenant_plane::config::Settings;
 
 use crate::data_plane::{call, id, ok_json};
-use crate::helpers::spawn_app_without_rate_limits;
+use crate::helpers::spawn_app_with;
 use crate::spec::{Operation, Param, Spec};
 use crate::spec_values::{invalid, valid, Pools};
 
@@ -234,7 +237,16 @@ fn allowed(spec: &Spec, op: &Operation, r: &Request) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_generated_from_the_spec_are_accepted_when_valid_refused_with_400_or_422_when_not_and_answer_only_declared_errors(
 ) {
-    let app = spawn_app_without_rate_limits().await;
+    // One client address (every request comes from 127.0.0.1 and no proxy
+    // is trusted) with the denial throttle at its default: every request
+    // here carries a valid credential, so none may be throttled, however
+    // many 403s and 404s the run collects.
+    let app = spawn_app_with(|s| {
+        s.router.rate_limit_scale = 0.0;
+        s.http.denials_per_minute = Settings::default().http.denials_per_minute;
+        s.http.trusted_proxies.clear();
+    })
+    .await;
     let own = app.create_tenant("contract-own", json!({})).await;
     let other = app.create_tenant("contract-other", json!({})).await;
     let sub = app
@@ -373,6 +385,9 @@ async fn requests_generated_from_the_spec_are_accepted_when_valid_refused_with_4
                 .or_default() += 1;
             if status >= 500 {
                 failures.push(format!("{label}: a 5xx, for {r}"));
+            }
+            if code == "too_many_denials" {
+                failures.push(format!("{label}: a valid credential throttled, for {r}"));
             }
             match &verdict {
                 Ok(()) if status == 400 || status == 422 => failures.push(format!(

@@ -1,7 +1,7 @@
-//! `doctor`: it drops only this installation's orphans, after checking
-//! again under the tenant's lock; never another installation's databases on
-//! a shared server, an object it cannot place, or one a running operation
-//! owns.
+//! `doctor`: it quarantines (renames, never drops) only this installation's
+//! orphans, after checking again under the tenant's lock; never another
+//! installation's databases on a shared server, an object it cannot place,
+//! or one a running operation owns.
 
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -125,7 +125,7 @@ async fn two_installations_sharing_a_server_survive_each_others_doctor_fix() {
 }
 
 #[tokio::test]
-async fn doctor_fix_drops_this_installations_orphans_and_leaves_what_it_cannot_place() {
+async fn doctor_fix_quarantines_this_installations_orphans_and_leaves_what_it_cannot_place() {
     let extra = tokio::task::spawn_blocking(cluster::start_extra)
         .await
         .unwrap();
@@ -173,24 +173,36 @@ async fn doctor_fix_drops_this_installations_orphans_and_leaves_what_it_cannot_p
     assert_eq!(foreign, want, "{report}");
 
     let fixed = doctor_cli(&extra, "tenant_plane", true).await;
+    let parked = kept_db.quarantined();
     assert_eq!(
         fixed["planned"],
-        json!([format!("drop orphan database {staged} on catalog")]),
+        json!([format!(
+            "quarantine orphan database {staged} on catalog as {parked}"
+        )]),
         "{fixed}"
     );
     assert_eq!(
         fixed["fixed"],
-        json!([format!("dropped orphan database {staged} on catalog")]),
+        json!([format!(
+            "quarantined orphan database {staged} on catalog as {parked}"
+        )]),
         "{fixed}"
     );
     let left = databases(&extra).await;
     let mut want = vec![
         kept_db.to_string(),
+        parked.clone(),
         stranger.to_string(),
         theirs.to_string(),
     ];
     want.sort();
-    assert_eq!(left, want);
+    assert_eq!(left, want, "renamed, and nothing dropped");
+    let after = doctor_cli(&extra, "tenant_plane", false).await;
+    assert_eq!(
+        names(&after, "quarantined"),
+        std::slice::from_ref(&parked),
+        "{after}"
+    );
     assert!(services
         .reconciler
         .doctor(false)

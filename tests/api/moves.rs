@@ -320,17 +320,6 @@ async fn the_reconciler_undoes_a_move_that_crashed_before_its_cutover() {
         .unwrap()
         .unwrap();
     let target_server = catalog.get_server(target).await.unwrap().unwrap();
-    // Begun by a process that died: nobody holds its owner lock.
-    catalog
-        .begin_operation(
-            uuid::Uuid::now_v7(),
-            tid,
-            tenant_plane::catalog::OpKind::Move,
-            &json!({ "source": source.id, "target": target }),
-            crate::helpers::dead_owner(),
-        )
-        .await
-        .unwrap();
     let provisioner = state.tenants().provisioner();
     provisioner
         .set_writes_paused(&source, &db, true)
@@ -353,6 +342,19 @@ async fn the_reconciler_undoes_a_move_that_crashed_before_its_cutover() {
     )
     .await;
     assert_eq!((status, code.as_str()), (503, "tenant_writes_paused"));
+    // Begun by a process that died: nobody holds its owner lock. Recorded
+    // last, right before the pass, so the app's own takeover (every 2 s)
+    // has no time to undo it first.
+    catalog
+        .begin_operation(
+            uuid::Uuid::now_v7(),
+            tid,
+            tenant_plane::catalog::OpKind::Move,
+            &json!({ "source": source.id, "target": target }),
+            crate::helpers::dead_owner(),
+        )
+        .await
+        .unwrap();
 
     let report = state.reconciler().run_once().await.unwrap();
     assert_eq!(report.resumed.len(), 1, "{report:?}");

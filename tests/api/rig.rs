@@ -398,8 +398,10 @@ impl Rig {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let tag = format!("tenant-plane installation {installation}");
         let mut found: BTreeMap<TenantId, Vec<(u16, DbCopy)>> = BTreeMap::new();
+        // Copies doctor quarantined instead of dropping: each must be on
+        // its list, and none counts as a tenant's database.
+        let mut quarantined: Vec<String> = Vec::new();
         for server in self.servers() {
             let admin = server.connect("postgres").await;
             for row in admin
@@ -415,8 +417,13 @@ impl Rig {
                     continue;
                 };
                 let ours = known.contains(&tenant.as_uuid())
-                    || row.get::<_, Option<&str>>(1) == Some(tag.as_str());
-                if ours {
+                    || row
+                        .get::<_, Option<&str>>(1)
+                        .and_then(tenant_plane::catalog::tagged_installation)
+                        == Some(installation);
+                if ours && copy == DbCopy::Quarantined {
+                    quarantined.push(row.get(0));
+                } else if ours {
                     found.entry(tenant).or_default().push((server.port(), copy));
                 }
             }
@@ -476,6 +483,18 @@ impl Rig {
             }
         }
         assert!(found.is_empty(), "databases of unknown tenants: {found:?}");
+        let mut listed: Vec<String> = report["quarantined"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["name"].as_str().unwrap().to_string())
+            .collect();
+        listed.sort();
+        quarantined.sort();
+        assert_eq!(
+            quarantined, listed,
+            "quarantined copies doctor does not list"
+        );
     }
 }
 

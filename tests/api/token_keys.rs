@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::binary::{command, run};
 use crate::helpers::{envelope, spawn_app_with, TestApp, JWT_SECRET};
 
-struct TestKey {
+pub struct TestKey {
     kid: String,
     alg: Algorithm,
     pem: Vec<u8>,
@@ -21,7 +21,7 @@ struct TestKey {
 
 impl TestKey {
     /// A new private key made by `openssl genpkey`, saved as `<dir>/<kid>.pem`.
-    fn generate(dir: &Path, kid: &str, alg: Algorithm) -> Self {
+    pub fn generate(dir: &Path, kid: &str, alg: Algorithm) -> Self {
         let path = dir.join(format!("{kid}.pem"));
         let options: &[&str] = match alg {
             Algorithm::RS256 => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
@@ -74,7 +74,7 @@ impl TestKey {
     }
 }
 
-fn write_jwks(path: &Path, keys: &[&TestKey]) {
+pub fn write_jwks(path: &Path, keys: &[&TestKey]) {
     let set = JwkSet {
         keys: keys.iter().map(|k| k.jwk()).collect(),
     };
@@ -288,4 +288,56 @@ async fn the_token_command_signs_with_the_newest_jwks_key_it_holds_a_private_key
         verifier.verify(token).unwrap().role,
         tenant_plane::auth::Role::SuperAdmin
     );
+}
+
+#[tokio::test]
+async fn an_hs256_token_whose_header_names_a_kid_is_refused_even_when_signed_with_the_installation_secret(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = TestKey::generate(dir.path(), "rsa-1", Algorithm::RS256);
+    let path = jwks_path(&dir);
+    write_jwks(&path, &[&rsa]);
+    let app = spawn_app_with(|s| s.jwt_public_keys = Some(path.clone())).await;
+    let hs256 = |kid: &str| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(
+            &header,
+            &super_admin(json!({})),
+            &EncodingKey::from_secret(JWT_SECRET.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let (named, unknown) = (hs256("rsa-1"), hs256("nobody"));
+    for token in [&named, &unknown] {
+        let (status, code, _) = envelope(app.get("/v1/servers", Some(token)).await).await;
+        assert_eq!((status, code.as_str()), (401, "invalid_token"));
+    }
+    // The same secret with no kid is the installation's own token.
+    assert_eq!(status_with(&app, &app.super_admin_token()).await, 200);
+}
+
+#[tokio::test]
+async fn a_key_replaced_under_the_same_kid_refuses_the_old_keys_tokens_once_the_file_is_read_again()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let old = TestKey::generate(dir.path(), "signing", Algorithm::ES256);
+    let new = TestKey::generate(dir.path(), "signing", Algorithm::ES256);
+    let path = jwks_path(&dir);
+    write_jwks(&path, &[&old]);
+    let app = spawn_app_with(|s| s.jwt_public_keys = Some(path.clone())).await;
+    let old_token = old.mint(&super_admin(json!({})), None);
+    let new_token = new.mint(&super_admin(json!({})), None);
+    // Verified, and so remembered.
+    assert_eq!(status_with(&app, &old_token).await, 200);
+    assert_eq!(status_with(&app, &new_token).await, 401);
+
+    write_jwks(&path, &[&new]);
+    until_status(&app, &new_token, 200).await;
+    assert_eq!(status_with(&app, &old_token).await, 401);
+    // An unrelated edit that keeps the key keeps its tokens working.
+    let other = TestKey::generate(dir.path(), "other", Algorithm::EdDSA);
+    write_jwks(&path, &[&new, &other]);
+    until_status(&app, &other.mint(&super_admin(json!({})), None), 200).await;
+    assert_eq!(status_with(&app, &new_token).await, 200);
 }

@@ -131,12 +131,17 @@ pub async fn sign_in(
     req: HttpRequest,
     body: crate::api::body::Json<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
-    // A guesser past its refusals is stopped before a credential is checked.
-    crate::api::denial::check_throttle(&req, &state)?;
     let credential = body.into_inner().credential;
     let authorization = format!("Bearer {}", credential.trim());
-    let principal =
-        auth::authenticate(Some(authorization.as_bytes()), state.jwt(), state.catalog()).await?;
+    // A guesser past its refusals gets 429; a valid credential never does.
+    let principal = auth::authenticate_with(
+        Some(authorization.as_bytes()),
+        state.jwt(),
+        &state.services().api_keys,
+        crate::api::denial::patience(&req, &state),
+    )
+    .await
+    .map_err(|e| crate::api::denial::refusal(&req, &state, e))?;
     // The console is for operators: the fleet's or one whole tenant's.
     let operator = (principal.role() == Role::SuperAdmin && !principal.is_narrowed())
         || super::tenants::read::own_tenant(&principal).is_some();
@@ -179,28 +184,45 @@ pub async fn show_session(
         .json(SessionView::new(&principal, &session)))
 }
 
-/// `DELETE /console/session`: signs out (needs `X-CSRF-Token`).
-#[utoipa::path(delete, path = "/console/session", tag = "console", responses((status = 204, description = "Signed out: the cookie is cleared"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("session" = [])))]
+/// `DELETE /console/session`: signs out (needs `X-CSRF-Token`). The session
+/// ends on every replica, so a copy of the cookie stops working too.
+#[utoipa::path(delete, path = "/console/session", tag = "console", responses((status = 204, description = "Signed out: the cookie is cleared. Without a session cookie there is nothing to end, and the answer is the same"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security((), ("session" = [])))]
 pub async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    crate::api::denial::check_throttle(&req, &state)?;
-    let removal = session::Session::removal(session::is_tls(&req, state.trusted_proxies()));
+    let secure = session::is_tls(&req, state.trusted_proxies());
+    let removal = session::Session::removal(secure);
     // A cookie that opens must come with its CSRF token; one that does not
     // open (expired, or sealed under another key) is cleared all the same.
-    let session = match session::from_request(&req, state.tenants().master_key()) {
+    let session = match session::from_request(&req, state.tenants().master_key(), secure) {
         Ok(session) => session,
         Err(AuthError::Csrf) => return Err(AuthError::Csrf.into()),
         Err(_) => None,
     };
-    // Audited when its credential still verifies; a revoked key's session
-    // is cleared without a record of who it was.
     if let Some(session) = session {
+        let was_live = !state
+            .signed_out()
+            .contains(state.catalog(), &session)
+            .await?;
+        // Ended for every replica, not only in this browser: a copy of the
+        // cookie is refused from now on.
+        state.signed_out().insert(state.catalog(), &session).await?;
+        // Audited when its credential still verifies; a revoked key's
+        // session is ended without a record of who it was.
         let authorization = session.authorization();
-        if let Ok(principal) =
-            auth::authenticate(Some(authorization.as_bytes()), state.jwt(), state.catalog()).await
-        {
+        let principal = if was_live {
+            auth::authenticate(
+                Some(authorization.as_bytes()),
+                state.jwt(),
+                &state.services().api_keys,
+            )
+            .await
+            .ok()
+        } else {
+            None
+        };
+        if let Some(principal) = principal {
             let change = AuditedChange::begin(
                 &state,
                 &principal,
@@ -222,11 +244,19 @@ async fn current(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<(Principal, session::Session), ApiError> {
-    crate::api::denial::check_throttle(req, state)?;
-    let session = session::from_request(req, state.tenants().master_key())?
-        .ok_or(AuthError::MissingCredentials)?;
+    let refusal = |e| crate::api::denial::refusal(req, state, e);
+    let session = session::current(req, state)
+        .await
+        .map_err(refusal)?
+        .ok_or(AuthError::MissingCredentials)
+        .map_err(refusal)?;
     let header = session.authorization();
-    let principal =
-        auth::authenticate(Some(header.as_bytes()), state.jwt(), state.catalog()).await?;
+    let principal = auth::authenticate(
+        Some(header.as_bytes()),
+        state.jwt(),
+        &state.services().api_keys,
+    )
+    .await
+    .map_err(refusal)?;
     Ok((principal, session))
 }

@@ -3,6 +3,18 @@
 //! encrypted) into an HttpOnly, SameSite=Strict cookie, so page scripts
 //! never hold it. Each session has a random CSRF token that every unsafe
 //! request made with the cookie must echo in `X-CSRF-Token`.
+//!
+//! Rules:
+//! - each session has a random id; signing out records it in the catalog
+//!   (`revoked_console_sessions`), so a copy of the cookie is refused by
+//!   every replica from then on, not only cleared in the browser. A replica
+//!   trusts its memory that a session is live for a second at most, and
+//!   that one was signed out until it would have expired.
+//! - over TLS the cookie is `__Host-tp_session` (Secure, Path=/, no Domain:
+//!   no sibling host can set or shadow it); over plain HTTP `tp_session`.
+//!   A request is read under the name its own scheme gives.
+
+use std::time::Duration as StdDuration;
 
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::Method;
@@ -11,18 +23,38 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::api::AppState;
 use crate::auth::AuthError;
+use crate::catalog::Catalog;
 use crate::crypto::MasterKey;
 
+/// The cookie's name over plain HTTP.
 pub const COOKIE: &str = "tp_session";
+/// The cookie's name over TLS.
+pub const SECURE_COOKIE: &str = "__Host-tp_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Bound into the seal, so no other sealed value opens as a session.
 const PURPOSE: &str = "console-session";
 /// A session ends after a working day, or when its credential does.
 const MAX_AGE_SECS: i64 = 8 * 3600;
+/// How long a replica takes a session it found live for live.
+const LIVE_FOR: StdDuration = StdDuration::from_secs(1);
+/// Session ids remembered per kind.
+const REMEMBERED: u64 = 10_000;
+
+/// The cookie's name: `__Host-` prefixed when it is Secure.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 pub struct Session {
+    /// Names the session for sign-out; random, and sealed like the rest.
+    id: String,
     credential: String,
     csrf: String,
     expires_at: i64,
@@ -33,8 +65,11 @@ impl Session {
     pub fn new(credential: String, credential_exp: i64) -> Self {
         let mut csrf = [0u8; 32];
         rand::rng().fill_bytes(&mut csrf);
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
         let now = chrono::Utc::now().timestamp();
         Self {
+            id: hex::encode(id),
             credential,
             csrf: hex::encode(csrf),
             expires_at: credential_exp.min(now.saturating_add(MAX_AGE_SECS)),
@@ -80,7 +115,7 @@ impl Session {
 }
 
 fn base_cookie(value: String, secure: bool) -> actix_web::cookie::CookieBuilder<'static> {
-    Cookie::build(COOKIE, value)
+    Cookie::build(cookie_name(secure), value)
         .path("/")
         .http_only(true)
         .secure(secure)
@@ -104,11 +139,17 @@ pub fn is_tls(req: &HttpRequest, trusted_proxies: &[ipnet::IpNet]) -> bool {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// The session a request carries in its cookie, if any. A cookie that does
-/// not open (forged, altered, from another installation, or expired) is an
-/// invalid credential. An unsafe method must echo the session's CSRF token.
-pub fn from_request(req: &HttpRequest, key: &MasterKey) -> Result<Option<Session>, AuthError> {
-    let Some(cookie) = req.cookie(COOKIE) else {
+/// The session a request carries in its cookie (under the name `secure`
+/// gives), if any. A cookie that does not open (forged, altered, from
+/// another installation, or expired) is an invalid credential. An unsafe
+/// method must echo the session's CSRF token. Whether it was signed out is
+/// `current`'s to check.
+pub fn from_request(
+    req: &HttpRequest,
+    key: &MasterKey,
+    secure: bool,
+) -> Result<Option<Session>, AuthError> {
+    let Some(cookie) = req.cookie(cookie_name(secure)) else {
         return Ok(None);
     };
     let session = Session::open(key, cookie.value()).ok_or(AuthError::InvalidCredential(
@@ -125,6 +166,80 @@ pub fn from_request(req: &HttpRequest, key: &MasterKey) -> Result<Option<Session
         }
     }
     Ok(Some(session))
+}
+
+/// The request's session, as `from_request` reads it, unless it was signed out.
+pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Session>, AuthError> {
+    let secure = is_tls(req, state.trusted_proxies());
+    let Some(session) = from_request(req, state.tenants().master_key(), secure)? else {
+        return Ok(None);
+    };
+    if state
+        .signed_out()
+        .contains(state.catalog(), &session)
+        .await?
+    {
+        return Err(AuthError::InvalidCredential(
+            "the console session was signed out",
+        ));
+    }
+    Ok(Some(session))
+}
+
+/// The sessions signed out, as this process knows them (see the rules).
+pub struct SignedOut {
+    revoked: moka::sync::Cache<String, ()>,
+    live: moka::sync::Cache<String, ()>,
+}
+
+impl Default for SignedOut {
+    fn default() -> Self {
+        Self {
+            revoked: moka::sync::Cache::builder()
+                .max_capacity(REMEMBERED)
+                .time_to_live(StdDuration::from_secs(MAX_AGE_SECS as u64))
+                .build(),
+            live: moka::sync::Cache::builder()
+                .max_capacity(REMEMBERED)
+                .time_to_live(LIVE_FOR)
+                .build(),
+        }
+    }
+}
+
+impl SignedOut {
+    /// Whether `session` was signed out, here or on any replica.
+    pub async fn contains(&self, catalog: &Catalog, session: &Session) -> Result<bool, AuthError> {
+        if self.revoked.contains_key(&session.id) {
+            return Ok(true);
+        }
+        if self.live.contains_key(&session.id) {
+            return Ok(false);
+        }
+        let revoked = catalog
+            .console_session_revoked(&session.id)
+            .await
+            .map_err(AuthError::Lookup)?;
+        if revoked {
+            self.revoked.insert(session.id.clone(), ());
+        } else {
+            self.live.insert(session.id.clone(), ());
+        }
+        Ok(revoked)
+    }
+
+    /// Signs `session` out for every replica, until it would have expired.
+    pub async fn insert(&self, catalog: &Catalog, session: &Session) -> Result<(), AuthError> {
+        let expires_at = chrono::DateTime::from_timestamp(session.expires_at, 0)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        catalog
+            .revoke_console_session(&session.id, expires_at)
+            .await
+            .map_err(AuthError::Lookup)?;
+        self.live.invalidate(&session.id);
+        self.revoked.insert(session.id.clone(), ());
+        Ok(())
+    }
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -152,16 +267,16 @@ mod tests {
         assert!(cookie.http_only().unwrap());
         assert_eq!(cookie.same_site(), Some(SameSite::Strict));
         let req = TestRequest::get().cookie(cookie.clone()).to_http_request();
-        let opened = from_request(&req, &key).unwrap().unwrap();
+        let opened = from_request(&req, &key, false).unwrap().unwrap();
         assert_eq!(opened.authorization(), "Bearer tok");
-        let other = from_request(&req, &self::key());
+        let other = from_request(&req, &self::key(), false);
         assert!(matches!(other, Err(AuthError::InvalidCredential(_))));
         let mut altered = cookie.value().to_string();
         altered.replace_range(0..2, if &altered[0..2] == "00" { "01" } else { "00" });
         let req = TestRequest::get()
             .cookie(Cookie::new(COOKIE, altered))
             .to_http_request();
-        assert!(from_request(&req, &key).is_err());
+        assert!(from_request(&req, &key, false).is_err());
     }
 
     #[test]
@@ -171,17 +286,41 @@ mod tests {
         let cookie = session.cookie(&key, true);
         assert!(cookie.secure().unwrap());
         let bare = TestRequest::post().cookie(cookie.clone()).to_http_request();
-        assert!(matches!(from_request(&bare, &key), Err(AuthError::Csrf)));
+        assert!(matches!(
+            from_request(&bare, &key, true),
+            Err(AuthError::Csrf)
+        ));
         let wrong = TestRequest::post()
             .cookie(cookie.clone())
             .insert_header((CSRF_HEADER, "0".repeat(64)))
             .to_http_request();
-        assert!(matches!(from_request(&wrong, &key), Err(AuthError::Csrf)));
+        assert!(matches!(
+            from_request(&wrong, &key, true),
+            Err(AuthError::Csrf)
+        ));
         let right = TestRequest::delete()
             .cookie(cookie)
             .insert_header((CSRF_HEADER, session.csrf()))
             .to_http_request();
-        assert!(from_request(&right, &key).unwrap().is_some());
+        assert!(from_request(&right, &key, true).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_secure_cookie_carries_the_host_prefix_and_is_read_only_under_that_name() {
+        let key = key();
+        let session = Session::new("tok".into(), far());
+        let cookie = session.cookie(&key, true);
+        assert_eq!(cookie.name(), "__Host-tp_session");
+        assert_eq!(cookie.path(), Some("/"));
+        assert_eq!(cookie.domain(), None);
+        assert_eq!(Session::removal(true).name(), "__Host-tp_session");
+        let req = TestRequest::get().cookie(cookie).to_http_request();
+        assert!(from_request(&req, &key, true).unwrap().is_some());
+        assert!(from_request(&req, &key, false).unwrap().is_none());
+        assert_eq!(
+            Session::new("t".into(), far()).cookie(&key, false).name(),
+            COOKIE
+        );
     }
 
     #[test]
@@ -194,6 +333,6 @@ mod tests {
         let req = TestRequest::get()
             .cookie(Cookie::new(COOKIE, expired.value().to_string()))
             .to_http_request();
-        assert!(from_request(&req, &key).is_err());
+        assert!(from_request(&req, &key, false).is_err());
     }
 }

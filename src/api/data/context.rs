@@ -56,8 +56,9 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by startup")
         .clone();
-    crate::api::denial::check_throttle(req, &state)?;
-    let principal = crate::api::principal::authenticate(req).await?;
+    let principal = crate::api::principal::authenticate(req)
+        .await
+        .map_err(|e| crate::api::denial::refusal(req, &state, e))?;
     actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
     let named = header_tenant(req, TENANT_HEADER)?;
     let by_host = match req

@@ -48,7 +48,7 @@ impl From<AuthError> for ApiError {
             AuthError::Key(_) => {
                 return ApiError::internal(e);
             }
-            AuthError::Lookup(_) => {
+            AuthError::Lookup(_) | AuthError::Busy => {
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "catalog_unavailable",
@@ -87,7 +87,8 @@ impl From<CatalogError> for ApiError {
             | CatalogError::TenantBusy
             | CatalogError::ParentMissing
             | CatalogError::TenantMissing
-            | CatalogError::Fenced => TenantsError::from(e).into(),
+            | CatalogError::Fenced
+            | CatalogError::ServerNotActive => TenantsError::from(e).into(),
             CatalogError::NoLease => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "catalog_unavailable",
@@ -184,6 +185,13 @@ impl From<TenantsError> for ApiError {
             )
             .with_retry_after(30)
             .with_source(e),
+            TenantsError::Restore(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "restore_failed",
+                "the restore failed before anything live changed; retry, or restore as a new tenant",
+            )
+            .with_retry_after(30)
+            .with_source(e),
             TenantsError::NoBackupLocation => ApiError::new(
                 StatusCode::CONFLICT,
                 "no_backup_location",
@@ -202,6 +210,11 @@ impl From<TenantsError> for ApiError {
                 "backup_refused",
                 "the backup holds another tenant than the one it is recorded for",
             ),
+            // What the backup is, not the request: a conflict, like the
+            // other refused backups.
+            TenantsError::ArchiveTooNew { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "archive_too_new", e.to_string())
+            }
             TenantsError::Backup(ref inner) => match inner {
                 BackupError::NotAnArchive(_)
                 | BackupError::Corrupt(_)

@@ -59,6 +59,15 @@ impl From<DataError> for ApiError {
                 "the request ran past this tenant's statement timeout; retry, or narrow it",
             )
             .with_retry_after(1),
+            // The operator must fix a grant; the client learns only that
+            // the database cannot serve it (the cause goes to the log).
+            DataError::Denied(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tenant_database_unavailable",
+                "the tenant's database cannot serve this request now; retry later",
+            )
+            .with_retry_after(30)
+            .with_source(e),
             DataError::Query(_) => ApiError::internal(e),
         }
     }

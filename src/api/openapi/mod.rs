@@ -127,7 +127,7 @@ impl Modify for BearerAuth {
             SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
                 utoipa::openapi::security::ApiKeyValue::with_description(
                     "tp_session",
-                    "Set by POST /console/session; unsafe requests made with it must send X-CSRF-Token",
+                    "Set by POST /console/session (named __Host-tp_session over TLS); unsafe requests made with it must send X-CSRF-Token",
                 ),
             )),
         );

@@ -51,6 +51,7 @@ const DATA: Codes = &[
     (503, "database_server_unavailable"),
     (503, "connection_budget_exhausted"),
     (503, "query_timeout"),
+    (503, "tenant_database_unavailable"),
 ];
 /// A data-plane write: a move or restore pauses them.
 const WRITES: Codes = &[(503, "tenant_writes_paused")];
@@ -126,7 +127,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("get", "/v1/tenants/{id}/migrations", "listTenantMigrations", &[AUTH, TENANT, QUERY]),
     op("post", "/v1/tenants/{id}/move", "moveTenant", &[AUTH, TENANT, BODY, LOCKED, &[(404, "server_not_found"), (409, "same_server"), (409, "server_not_active"), (409, "not_a_root_tenant"), (503, "move_failed"), (503, "no_server_available")]]),
     op("post", "/v1/tenants/{id}/api-keys", "createApiKey", &[AUTH, TENANT, BODY, &[(403, "grant_exceeds_caller"), (404, "subtenant_not_found"), (409, "not_a_root_tenant"), (409, "api_key_limit")]]),
-    op("get", "/v1/tenants/{id}/api-keys", "listApiKeys", &[AUTH, TENANT]),
+    op("get", "/v1/tenants/{id}/api-keys", "listApiKeys", &[AUTH, TENANT, QUERY]),
     op("delete", "/v1/tenants/{id}/api-keys/{key}", "revokeApiKey", &[AUTH, TENANT, PATH, &[(404, "api_key_not_found")]]),
     op("post", "/v1/tenants/{id}/domains", "addDomain", &[AUTH, TENANT, BODY, &[(409, "domain_taken")]]),
     op("get", "/v1/tenants/{id}/domains", "listDomains", &[AUTH, TENANT]),
@@ -145,10 +146,10 @@ pub const OPERATIONS: &[Operation] = &[
     op("post", "/v1/tenants/{id}/backups", "backupTenant", &[AUTH, TENANT, &[(409, "no_backup_location"), (409, "invalid_state"), (409, "not_a_root_tenant"), (503, "database_server_unavailable")]]),
     op("get", "/v1/tenants/{id}/backups", "listBackups", &[AUTH, TENANT]),
     op("get", "/v1/tenants/{id}/backups/{backup}", "getBackup", &[AUTH, TENANT, PATH, &[(404, "backup_not_found")]]),
-    op("post", "/v1/tenants/{id}/backups/{backup}/restore", "restoreBackup", &[AUTH, TENANT, PATH, LOCKED, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "restore_needs_new")]]),
-    op("post", "/v1/tenants/{id}/backups/{backup}/restore-as-new", "restoreBackupAsNew", &[AUTH, TENANT, PATH, BODY, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "tenant_busy")]]),
+    op("post", "/v1/tenants/{id}/backups/{backup}/restore", "restoreBackup", &[AUTH, TENANT, PATH, LOCKED, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "restore_needs_new"), (409, "archive_too_new"), (503, "restore_failed")]]),
+    op("post", "/v1/tenants/{id}/backups/{backup}/restore-as-new", "restoreBackupAsNew", &[AUTH, TENANT, PATH, BODY, &[(404, "backup_not_found"), (409, "no_backup_location"), (409, "tenant_busy"), (409, "archive_too_new"), (503, "restore_failed")]]),
     // Events.
-    op("get", "/v1/events", "streamEvents", &[AUTH, QUERY, &[(400, "invalid_last_event_id")]]),
+    op("get", "/v1/events", "streamEvents", &[AUTH, QUERY, &[(400, "invalid_last_event_id"), (503, "too_many_streams")]]),
     op("get", "/v1/webhooks/deliveries", "listWebhookDeliveries", &[AUTH, QUERY]),
     // The fleet at a glance, and the console's session.
     op("get", "/v1/fleet/summary", "getFleetSummary", &[AUTH]),

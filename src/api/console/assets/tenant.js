@@ -68,7 +68,14 @@
   }
 
   async function keysPanel(t, box) {
-    const { api_keys: keys } = await api('GET', `/v1/tenants/${t.id}/api-keys`);
+    // The list is paged; a tenant's keys are few (a cap of live ones), so all are shown.
+    const keys = [];
+    for (let cursor = ''; ;) {
+      const page = await api('GET', `/v1/tenants/${t.id}/api-keys?limit=500${cursor ? '&cursor=' + encodeURIComponent(cursor) : ''}`);
+      keys.push(...page.api_keys);
+      if (!page.next_cursor) break;
+      cursor = page.next_cursor;
+    }
     const secret = h('div', { id: 'new-key-secret', 'aria-live': 'polite' });
     const rows = keys.map((k) => h('tr', { 'data-key': k.id }, h('td', {}, k.name), h('td', {}, k.role),
       h('td', { class: 'mono' }, 'tpk_' + k.prefix + '_…'), h('td', {}, TP.fmtTime(k.created_at)),

@@ -49,6 +49,7 @@ fn every_variant_of_the_data_plane_errors_answers_its_pinned_status_and_code() {
                 503,
                 "database_server_unavailable",
             ),
+            (DataError::Denied(pg()), 503, "tenant_database_unavailable"),
             (DataError::Query(pg()), 500, "internal_error"),
         ],
         DataError::COUNT,

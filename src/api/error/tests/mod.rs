@@ -120,6 +120,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 503,
                 "catalog_unavailable",
             ),
+            (AuthError::Busy, 503, "catalog_unavailable"),
             (AuthError::Key(jwt()), 500, "internal_error"),
         ],
         AuthError::COUNT,
@@ -143,6 +144,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (CatalogError::NoLease, 503, "catalog_unavailable"),
             (CatalogError::ApiKeyLimit(3), 409, "api_key_limit"),
             (CatalogError::ServerExists, 409, "server_exists"),
+            (CatalogError::ServerNotActive, 409, "server_not_active"),
             (
                 CatalogError::Pool(deadpool_postgres::BuildError::NoRuntimeSpecified),
                 500,
@@ -196,6 +198,14 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::BackupNotFound, 404, "backup_not_found"),
             (TenantsError::Cancelled, 409, "cancelled"),
             (TenantsError::ForeignBackup, 409, "backup_refused"),
+            (
+                TenantsError::ArchiveTooNew {
+                    archive: 9,
+                    newest: 4,
+                },
+                409,
+                "archive_too_new",
+            ),
             (TenantsError::NotDeleted, 409, "tenant_not_deleted"),
             (
                 TenantsError::Abandoned(crate::operations::Abandoned),
@@ -205,6 +215,11 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::ServerNotActive, 409, "server_not_active"),
             (TenantsError::copy("dumping", io()), 503, "move_failed"),
             (TenantsError::Dump(DumpError::NoHost), 503, "move_failed"),
+            (
+                TenantsError::Restore(DumpError::NoHost),
+                503,
+                "restore_failed",
+            ),
             (
                 TenantsError::Backup(BackupError::Unsealed),
                 409,

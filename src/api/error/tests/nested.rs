@@ -81,7 +81,8 @@ fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
             (
                 DumpError::Failed {
                     program: "pg_dump".into(),
-                    stderr: "x".into(),
+                    exit: "exit 1".into(),
+                    class: None,
                 },
                 503,
                 "move_failed",

@@ -1,0 +1,170 @@
+//! Where plaintext copies of a tenant's database are kept while a backup,
+//! a restore or a move needs them (`backup.scratch_dir`).
+//!
+//! Rules:
+//! - Every process works in a folder of its own,
+//!   `tenant-plane-scratch-<pid>-<start time>`, mode 0700; files in it
+//!   carry the prefix of what made them (`.tenant-dump-`, `tenant-restore-`,
+//!   `tenant-plane-move-`).
+//! - A process that ends normally removes its files as it goes. One that
+//!   was killed leaves them: at start-up (`Scratch::open`, from `serve` and
+//!   every CLI command that reaches the catalog) the folders of processes
+//!   that are no longer alive are removed. A folder's owner is alive when
+//!   its pid is running and started at the recorded time (a reused pid
+//!   started later).
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The start of every per-process folder's name.
+pub const SCRATCH_PREFIX: &str = "tenant-plane-scratch-";
+
+/// This process's scratch folder under a root.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    /// Sweeps what dead processes left under `root`, then names this
+    /// process's folder there (made on first use).
+    pub fn open(root: &Path) -> io::Result<Self> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)?;
+        for swept in sweep(root) {
+            tracing::warn!(
+                folder = %swept.display(),
+                "removed the scratch files of a process that is no longer running"
+            );
+        }
+        Ok(Self::in_root(root))
+    }
+
+    /// This process's folder under `root`, without a sweep.
+    pub fn in_root(root: &Path) -> Self {
+        let pid = std::process::id();
+        let start = process_start(pid).unwrap_or(0);
+        Self {
+            dir: root.join(format!("{SCRATCH_PREFIX}{pid}-{start}")),
+        }
+    }
+
+    /// This process's folder, made (mode 0700) if it is not there.
+    pub fn dir(&self) -> io::Result<&Path> {
+        if !self.dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)?;
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(&self.dir)
+    }
+}
+
+/// Removes the per-process folders under `root` whose process is gone;
+/// returns them. Entries it cannot read or remove are left alone.
+pub fn sweep(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut swept = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((pid, start)) = name.to_str().and_then(owner_of) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) || alive(pid, start) {
+            continue;
+        }
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            swept.push(entry.path());
+        }
+    }
+    swept
+}
+
+/// The pid and start time a folder name records.
+fn owner_of(name: &str) -> Option<(u32, u64)> {
+    let (pid, start) = name.strip_prefix(SCRATCH_PREFIX)?.split_once('-')?;
+    Some((pid.parse().ok()?, start.parse().ok()?))
+}
+
+/// Whether process `pid`, started at `start`, is still running.
+fn alive(pid: u32, start: u64) -> bool {
+    match process_start(pid) {
+        Some(now) => start == 0 || now == start,
+        // No /proc entry: gone, unless this system has no /proc at all.
+        None if Path::new("/proc/self/stat").exists() => false,
+        None => {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            !matches!(
+                nix::sys::signal::kill(pid, None),
+                Err(nix::errno::Errno::ESRCH)
+            )
+        }
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc`, field 22).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_folder_of_a_process_that_died_is_swept_and_a_live_ones_is_not() {
+        let root = tempfile::tempdir().unwrap();
+        // A process that has ended.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        let dead_start = process_start(dead_pid).unwrap_or(1);
+        child.wait().unwrap();
+        let dead = root
+            .path()
+            .join(format!("{SCRATCH_PREFIX}{dead_pid}-{dead_start}"));
+        // A live process whose pid was once used by another (an older start).
+        let live = Scratch::in_root(root.path());
+        let reused = root.path().join(format!(
+            "{SCRATCH_PREFIX}{}-{}",
+            std::process::id(),
+            process_start(std::process::id()).unwrap() - 1
+        ));
+        let other = root.path().join("not-ours");
+        for dir in [&dead, &reused, live.dir().unwrap(), &other] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(".tenant-dump-x"), "plaintext rows").unwrap();
+        }
+
+        let opened = Scratch::open(root.path()).unwrap();
+
+        assert!(!dead.exists(), "the dead process's dump is gone");
+        assert!(
+            !reused.exists(),
+            "a reused pid does not keep a folder alive"
+        );
+        assert!(live.dir.join(".tenant-dump-x").exists(), "a live one stays");
+        assert!(other.exists(), "what is not a scratch folder stays");
+        assert_eq!(opened.dir, live.dir);
+    }
+
+    #[test]
+    fn a_scratch_folder_is_private_to_its_user() {
+        let root = tempfile::tempdir().unwrap();
+        let scratch = Scratch::open(&root.path().join("deeper")).unwrap();
+        let mode = std::fs::metadata(scratch.dir().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
