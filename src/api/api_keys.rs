@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::tenants::TenantPath;
-use super::{resource, ApiError, AuditedChange};
+use super::{resource, ApiError, AuditedChange, ErrorCode};
 use crate::api::wire::PageLimit;
 use crate::api::AppState;
 use crate::auth::{api_key, Action, AuthError, Permission, Principal, Resource, Role};
@@ -45,7 +45,7 @@ fn may_manage_keys(principal: &Principal, tenant: TenantId) -> Result<(), ApiErr
     } else {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "the token does not allow this request",
         ))
     }
@@ -108,7 +108,7 @@ pub async fn create(
     let invalid = |m: &str| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            ErrorCode::InvalidField,
             m.to_string(),
         )
     };
@@ -123,7 +123,7 @@ pub async fn create(
     if root.parent_id.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "not_a_root_tenant",
+            ErrorCode::NotARootTenant,
             "API keys belong to a root tenant; bind one to a subtenant with subtenant_id",
         ));
     }
@@ -131,7 +131,7 @@ pub async fn create(
         let sub = state.tenants().show(sub).await?;
         if sub.parent_id != Some(tenant) {
             return Err(ApiError::not_found(
-                "subtenant_not_found",
+                ErrorCode::SubtenantNotFound,
                 "no such subtenant of this tenant",
             ));
         }
@@ -271,7 +271,7 @@ pub async fn revoke(
             Ok(())
         }
         Ok(_) => Err(ApiError::not_found(
-            "api_key_not_found",
+            ErrorCode::ApiKeyNotFound,
             "no such live API key",
         )),
         Err(e) => Err(e.into()),

@@ -14,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 
 /// A JSON body that matched the spec's schema for `T`, parsed into `T`.
 pub struct Json<T>(pub T);
@@ -111,7 +111,11 @@ fn describe(e: &jsonschema::ValidationError<'_>, name: &str) -> String {
 }
 
 fn invalid(message: String) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::InvalidBody,
+        message,
+    )
 }
 
 /// One validator per component schema of the spec, compiled once.
@@ -150,7 +154,7 @@ mod tests {
         let secret = "postgres://admin:hunter2@db.example:5432/postgres?x";
         let body = serde_json::json!({ "name": "pg-1", "dsn": secret });
         let err = check("RegisterServer", &body).unwrap_err();
-        assert_eq!(err.code(), "invalid_body");
+        assert_eq!(err.code(), ErrorCode::InvalidBody);
         assert!(!format!("{err}").contains("hunter2"), "{err}");
         assert!(format!("{err}").contains("body/dsn"), "{err}");
         // A struct is an object, never an array by position.

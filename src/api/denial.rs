@@ -25,7 +25,7 @@ use std::time::Duration;
 use actix_web::{HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
-use crate::api::{ApiError, AppState, RouteLabel};
+use crate::api::{ApiError, AppState, ErrorCode, RouteLabel};
 use crate::auth::api_key::Patience;
 use crate::auth::{AuthError, Principal};
 use crate::control_audit::DenialKey;
@@ -141,7 +141,7 @@ pub fn refusal(req: &HttpRequest, state: &AppState, e: AuthError) -> ApiError {
     count(req, state, "throttled", None);
     ApiError::new(
         actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-        "too_many_denials",
+        ErrorCode::TooManyDenials,
         "too many refused requests from this address; wait a minute",
     )
     .with_retry_after(60)

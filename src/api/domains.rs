@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::tenants::TenantPath;
-use super::{resource, ApiError, AuditedChange};
+use super::{resource, ApiError, AuditedChange, ErrorCode};
 use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
 
@@ -50,7 +50,7 @@ pub async fn add_domain(
     let domain = valid_domain(&body.domain).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            ErrorCode::InvalidField,
             "domain: a host name",
         )
     })?;
@@ -68,7 +68,7 @@ pub async fn add_domain(
         Ok(true) => Ok(()),
         Ok(false) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "domain_taken",
+            ErrorCode::DomainTaken,
             "another tenant has this domain",
         )),
         Err(e) => Err(e.into()),

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use super::{resource, ApiError, AppState};
+use super::{resource, ApiError, AppState, ErrorCode};
 use crate::api::wire::{PageLimit, Sequence};
 use crate::auth::{Action, AuthError, Principal, Resource};
 use crate::catalog::{DeliveryRecord, EventRecord};
@@ -180,7 +180,7 @@ pub async fn stream(
                 .and_then(Sequence::parse)
                 .ok_or_else(|| {
                     ApiError::bad_request(
-                        "invalid_last_event_id",
+                        ErrorCode::InvalidLastEventId,
                         "Last-Event-ID must be an event id (up to 15 digits)",
                     )
                 })
@@ -193,7 +193,7 @@ pub async fn stream(
         .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_streams",
+                ErrorCode::TooManyStreams,
                 "too many event streams are open; retry later",
             )
             .with_retry_after(STREAMS_RETRY_AFTER_SECS)

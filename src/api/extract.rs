@@ -8,7 +8,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest};
 
 use super::error::envelope_response;
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 
 /// Extractor settings: the body limit, and errors in the envelope.
 pub fn extractor_configs(
@@ -26,7 +26,7 @@ pub fn extractor_configs(
     let path =
         web::PathConfig::default().error_handler(|e: PathError, req| path_error(e, req).into());
     let query = web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
-        ApiError::bad_request("invalid_query", e.to_string()).into()
+        ApiError::bad_request(ErrorCode::InvalidQuery, e.to_string()).into()
     });
     (json, payload, path, query)
 }
@@ -41,10 +41,13 @@ fn path_error(e: PathError, req: &HttpRequest) -> ApiError {
         .find(|(_, value)| uuid::Uuid::parse_str(value).is_err());
     match bad {
         Some((name, _)) => ApiError::bad_request(
-            "invalid_path",
+            ErrorCode::InvalidPath,
             format!("`{name}` in the path must be a UUID"),
         ),
-        None => ApiError::bad_request("invalid_path", format!("the path does not parse: {e}")),
+        None => ApiError::bad_request(
+            ErrorCode::InvalidPath,
+            format!("the path does not parse: {e}"),
+        ),
     }
 }
 
@@ -53,30 +56,31 @@ fn json_error(e: JsonPayloadError) -> ApiError {
         JsonPayloadError::Overflow { limit }
         | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the body is larger than {limit} bytes"),
         ),
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the body must be application/json",
         ),
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             e.to_string(),
         ),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-        }
-        other => ApiError::bad_request("invalid_body", other.to_string()),
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        ),
+        other => ApiError::bad_request(ErrorCode::InvalidBody, other.to_string()),
     }
 }
 
 /// The default service: a path no route serves.
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found(
-        "not_found",
+        ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     ))
 }
@@ -96,13 +100,13 @@ pub fn envelope_fallback<B: MessageBody + 'static>(
     }
     let status = res.status();
     let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::BAD_REQUEST => "bad_request",
-        s if s.is_server_error() => "internal_error",
-        _ => "request_error",
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        s if s.is_server_error() => ErrorCode::InternalError,
+        _ => ErrorCode::RequestError,
     };
     let message = status.canonical_reason().unwrap_or("error").to_lowercase();
     let (req, old) = res.into_parts();
@@ -126,7 +130,7 @@ pub async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
         .unwrap_or("");
     let mut response = envelope_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         &format!(
             "{} is not allowed on {}; allowed: {allow}",
             req.method(),

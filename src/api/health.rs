@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 use crate::api::AppState;
 
 /// How long readiness waits for the catalog before saying "not ready".
@@ -24,7 +24,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     let not_ready = || {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+            ErrorCode::NotReady,
             "the catalog database is not reachable",
         )
         .with_retry_after(1)

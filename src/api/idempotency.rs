@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 use crate::api::AppState;
 use crate::auth::Principal;
 use crate::catalog::{IdempotencyClaim, StoredResponse};
@@ -36,7 +36,7 @@ where
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             )
         })?;
@@ -60,7 +60,7 @@ where
         }
         IdempotencyClaim::InProgress => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "idempotency_in_progress",
+            ErrorCode::IdempotencyInProgress,
             "a request with this Idempotency-Key is still running; retry shortly",
         )
         .with_retry_after(1)),
@@ -68,7 +68,7 @@ where
         // this is a conflict (the API answers state refusals with 409).
         IdempotencyClaim::Mismatch => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request",
         )),
         IdempotencyClaim::New => match work().await {

@@ -30,7 +30,7 @@ use actix_web::web;
 
 pub use audited::{audit_denial, request_origin, AuditedChange};
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
-pub use error::{envelope_response, ApiError, ErrorBody, ErrorEnvelope};
+pub use error::{envelope_response, ApiError, ErrorBody, ErrorCode, ErrorEnvelope};
 pub use extract::{envelope_fallback, extractor_configs};
 pub use metrics::spawn_gauges;
 pub use middleware::{request_telemetry, RequestSpan, RouteLabel};

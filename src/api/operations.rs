@@ -9,10 +9,10 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{resource, ApiError, AppState};
+use super::{resource, ApiError, AppState, ErrorCode};
 use crate::api::wire::PageLimit;
 use crate::auth::{Action, Principal, Resource};
-use crate::catalog::{CancelOutcome, OpKind, Operation, OperationFilter};
+use crate::catalog::{CancelOutcome, OpKind, OpState, Operation, OperationFilter};
 use crate::domain::TenantId;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -33,26 +33,22 @@ pub enum OperationState {
 }
 
 impl OperationState {
-    fn from_row(state: &str) -> Self {
+    fn from_row(state: OpState) -> Self {
         match state {
-            "pending" | "queued" => Self::Queued,
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "cancelled" => Self::Cancelled,
-            // 'failed' and the old 'rolled_back'.
-            _ => Self::Failed,
+            OpState::Pending | OpState::Queued => Self::Queued,
+            OpState::Running => Self::Running,
+            OpState::Succeeded => Self::Succeeded,
+            OpState::Cancelled => Self::Cancelled,
+            OpState::Failed | OpState::RolledBack => Self::Failed,
         }
     }
 
     /// The catalog states that stand for this one.
-    fn rows(self) -> Vec<&'static str> {
-        match self {
-            Self::Queued => vec!["pending", "queued"],
-            Self::Running => vec!["running"],
-            Self::Succeeded => vec!["succeeded"],
-            Self::Failed => vec!["failed", "rolled_back"],
-            Self::Cancelled => vec!["cancelled"],
-        }
+    fn rows(self) -> Vec<OpState> {
+        OpState::ALL
+            .into_iter()
+            .filter(|state| Self::from_row(*state) == self)
+            .collect()
     }
 }
 
@@ -113,7 +109,7 @@ pub struct RenamedSubtenantView {
 
 impl OperationView {
     pub fn of(op: Operation) -> Self {
-        let state = OperationState::from_row(&op.state);
+        let state = OperationState::from_row(op.state);
         let subject = op
             .params
             .get("subject")
@@ -148,9 +144,9 @@ impl OperationView {
             (OperationState::Failed | OperationState::Cancelled, message) => Some(OperationError {
                 code: op.error_code.clone().unwrap_or_else(|| {
                     if state == OperationState::Cancelled {
-                        "cancelled".into()
+                        ErrorCode::Cancelled.to_string()
                     } else {
-                        "operation_failed".into()
+                        ErrorCode::OperationFailed.to_string()
                     }
                 }),
                 message: message.clone().unwrap_or_default(),
@@ -213,8 +209,9 @@ async fn with_live_progress(
 }
 
 /// The answer to a long action: 202, its operation, and where to follow it.
-/// `run` (the work) is spawned here; when it fails, the operation gets the
-/// code the API would have answered with, and `after` sees the error.
+/// `run` (the work) is spawned here, and `after` sees how it ended. A
+/// failure's code is recorded by the work itself, with its `failed` state,
+/// so it is the same whoever started the operation.
 pub async fn accepted<T, E>(
     state: &AppState,
     op: Uuid,
@@ -226,18 +223,9 @@ where
     E: Into<ApiError> + Send + 'static,
 {
     if let Some(run) = run {
-        let catalog = state.catalog().clone();
         let span = tracing::info_span!("operation", op = %op);
         tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                let result = run.await.map_err(Into::into);
-                if let Err(e) = &result {
-                    if let Err(write) = catalog.set_error_code(op, e.code()).await {
-                        tracing::warn!(error = %write, "could not record an operation's error code");
-                    }
-                }
-                after(result).await
-            },
+            async move { after(run.await.map_err(Into::into)).await },
             span,
         ));
     }
@@ -248,11 +236,10 @@ where
 }
 
 async fn operation(state: &AppState, id: Uuid) -> Result<OperationView, ApiError> {
-    let op = state
-        .catalog()
-        .get_operation(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("operation_not_found", "no such operation"))?;
+    let op =
+        state.catalog().get_operation(id).await?.ok_or_else(|| {
+            ApiError::not_found(ErrorCode::OperationNotFound, "no such operation")
+        })?;
     with_live_progress(state, OperationView::of(op)).await
 }
 
@@ -346,18 +333,18 @@ pub async fn cancel(
         Ok(CancelOutcome::Requested(op)) => Ok(op),
         Ok(CancelOutcome::NotCancellable(op)) => Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
-            "not_cancellable",
+            ErrorCode::NotCancellable,
             format!(
                 "a {} operation that is {} has no safe cancel (drains, fleet runs and backups do while they run)",
                 op.kind,
-                serde_json::to_value(OperationState::from_row(&op.state))
+                serde_json::to_value(OperationState::from_row(op.state))
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default()
             ),
         )),
         Ok(CancelOutcome::Missing) => Err(ApiError::not_found(
-            "operation_not_found",
+            ErrorCode::OperationNotFound,
             "no such operation",
         )),
         Err(e) => Err(e.into()),

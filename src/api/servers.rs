@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, AuditedChange};
+use super::{ApiError, AuditedChange, ErrorCode};
 use crate::api::wire::Dsn;
 use crate::api::AppState;
 use crate::auth::{Action, Principal, Resource};
@@ -132,7 +132,7 @@ fn positive(field: &'static str, v: Option<u32>) -> Result<Option<i32>, ApiError
     let invalid = |m: String| {
         ApiError::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            ErrorCode::InvalidField,
             m,
         )
     };

@@ -63,3 +63,23 @@ impl From<deadpool_postgres::PoolError> for CatalogError {
         Self::Unavailable(e)
     }
 }
+
+impl CatalogError {
+    /// The error code the API answers with for this error; an operation
+    /// that fails with it records the same code (see `operations::Lease`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) | Self::Connect(_) | Self::Lost(_) | Self::NoLease => {
+                "catalog_unavailable"
+            }
+            Self::SlugTaken => "slug_taken",
+            Self::TenantBusy => "tenant_busy",
+            Self::ParentMissing | Self::TenantMissing => "tenant_not_found",
+            Self::Fenced => "operation_abandoned",
+            Self::ApiKeyLimit(_) => "api_key_limit",
+            Self::ServerExists => "server_exists",
+            Self::ServerNotActive => "server_not_active",
+            Self::Query(_) | Self::Schema(_) | Self::Pool(_) | Self::Dsn(_) => "internal_error",
+        }
+    }
+}

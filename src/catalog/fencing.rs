@@ -34,9 +34,11 @@ fn step_key(op: Uuid) -> i32 {
 #[derive(Debug, Clone, Serialize)]
 pub struct Operation {
     pub id: Uuid,
+    /// Text, not `OpKind`: a kind a newer release wrote must not break
+    /// this one's reads (the reconciler skips it).
     pub kind: String,
     pub tenant_id: Option<Uuid>,
-    pub state: String,
+    pub state: super::OpState,
     pub attempts: i32,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -8,7 +8,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::fencing::{operation_from_row, Fence, Operation, Owner, OPERATION_COLUMNS};
-use super::{Catalog, CatalogError, OpKind};
+use super::{Catalog, CatalogError, OpKind, OpState};
 use crate::domain::TenantId;
 
 /// How an operation ended, as its row records it.
@@ -35,8 +35,8 @@ impl Ending {
 pub struct OperationFilter {
     pub tenant: Option<TenantId>,
     pub kind: Option<OpKind>,
-    /// The database states that stand for the state asked for.
-    pub states: Option<Vec<&'static str>>,
+    /// The catalog states that stand for the state asked for.
+    pub states: Option<Vec<OpState>>,
     pub before: Option<Uuid>,
     pub limit: i64,
 }
@@ -75,7 +75,7 @@ impl Catalog {
         let states: Option<Vec<String>> = filter
             .states
             .as_ref()
-            .map(|s| s.iter().map(|x| x.to_string()).collect());
+            .map(|s| s.iter().map(|x| x.as_str().to_string()).collect());
         let rows = client
             .query(
                 &format!(
@@ -222,19 +222,6 @@ impl Catalog {
                         bytes = coalesce($5, bytes), updated_at = clock_timestamp()
                   WHERE id = $1 AND generation = $2 AND state = 'running'",
                 &[&fence.op, &fence.generation, &done, &total, &bytes],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the code of a failure already recorded (a lifecycle operation
-    /// finished through `finish_operation`, which records only a message).
-    pub async fn set_error_code(&self, op: Uuid, code: &str) -> Result<(), CatalogError> {
-        let client = self.pool().get().await?;
-        client
-            .execute(
-                "UPDATE operations SET error_code = $2 WHERE id = $1 AND error_code IS NULL",
-                &[&op, &code],
             )
             .await?;
         Ok(())

@@ -10,92 +10,13 @@
 //! `fencing.rs`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::fencing::{Fence, Owner};
 use super::tenants::{tenant_from_row, TenantRecord, TENANT_COLUMNS};
-use super::{Catalog, CatalogError};
+use super::{Catalog, CatalogError, OpKind};
 use crate::domain::{TenantId, TenantStatus, Tier};
-
-/// What an operation does; also the API's `kind` (`GET /v1/operations?kind=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    CreateTenant,
-    CreateSubtenant,
-    Suspend,
-    Resume,
-    Delete,
-    Restore,
-    Purge,
-    /// A root tenant's database copied to another server.
-    Move,
-    /// A tenant's database replaced (or a new tenant made) from a backup.
-    RestoreBackup,
-    /// One tenant's database migrated (on request, or as a fleet run's item).
-    Migrate,
-    /// `doctor --fix` repairing what belongs to one tenant.
-    Repair,
-    /// A subtenant's rows deleted from its root's database (on the root).
-    SubtenantPurge,
-    /// Every tenant moved off a server (subject: the server).
-    Drain,
-    /// A fleet migration run (subject: the run).
-    FleetRun,
-    /// A root tenant's archive written to the backup location.
-    Backup,
-    /// A stored backup restored as a new tenant (subject: the backup); the
-    /// new tenant's own `restore_backup` operation makes it.
-    RestoreAsNew,
-}
-
-impl OpKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CreateTenant => "create_tenant",
-            Self::CreateSubtenant => "create_subtenant",
-            Self::Suspend => "suspend",
-            Self::Resume => "resume",
-            Self::Delete => "delete",
-            Self::Restore => "restore",
-            Self::Purge => "purge",
-            Self::Move => "move",
-            Self::RestoreBackup => "restore_backup",
-            Self::Migrate => "migrate",
-            Self::Repair => "repair",
-            Self::SubtenantPurge => "subtenant_purge",
-            Self::Drain => "drain",
-            Self::FleetRun => "fleet_run",
-            Self::Backup => "backup",
-            Self::RestoreAsNew => "restore_as_new",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub const ALL: [Self; 16] = [
-        Self::CreateTenant,
-        Self::CreateSubtenant,
-        Self::Suspend,
-        Self::Resume,
-        Self::Delete,
-        Self::Restore,
-        Self::Purge,
-        Self::Move,
-        Self::RestoreBackup,
-        Self::Migrate,
-        Self::Repair,
-        Self::SubtenantPurge,
-        Self::Drain,
-        Self::FleetRun,
-        Self::Backup,
-        Self::RestoreAsNew,
-    ];
-}
 
 /// A tenant row to insert.
 #[derive(Debug, Clone)]
@@ -136,6 +57,16 @@ pub struct TenantChange {
     pub cascade: Cascade,
     /// The server the tenant's database now lives on (a move).
     pub server: Option<Uuid>,
+}
+
+/// Why an operation failed, recorded in the same write as its `failed`
+/// state: the error code the API answers with for the same failure (so a
+/// poll never sees `failed` without its code, whoever started it) and a
+/// message.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
 }
 
 impl Catalog {
@@ -268,15 +199,14 @@ impl Catalog {
         Ok(())
     }
 
-    /// Finishes `op` as succeeded (or failed, with `error`) and applies
+    /// Finishes `op` as succeeded (or failed, with `failure`) and applies
     /// `change` to its tenant, in one transaction.
     /// `Fenced` when another process has claimed the operation since.
     pub async fn finish_operation(
         &self,
         fence: Fence,
         tenant: TenantId,
-        succeeded: bool,
-        op_error: Option<&str>,
+        failure: Option<Failure<'_>>,
         change: &TenantChange,
     ) -> Result<Option<TenantRecord>, CatalogError> {
         let mut client = self.pool().get().await?;
@@ -290,7 +220,7 @@ impl Catalog {
             )
             .await?
             .and_then(|r| r.get(0));
-        finish_fenced(&tx, fence, succeeded, op_error).await?;
+        finish_fenced(&tx, fence, failure).await?;
         let deleted = change.deleted.map(|d| if d { "set" } else { "clear" });
         let row = tx
             .query_opt(
@@ -344,33 +274,44 @@ impl Catalog {
         Ok(row.as_ref().map(tenant_from_row))
     }
 
-    /// Finishes `op` as failed with `error`, leaving its tenant as it is.
+    /// Finishes `op` as failed, leaving its tenant as it is.
     pub async fn fail_operation(
         &self,
         fence: Fence,
         tenant: TenantId,
-        error: &str,
+        failure: Failure<'_>,
     ) -> Result<(), CatalogError> {
-        self.finish_operation(fence, tenant, false, Some(error), &TenantChange::default())
+        self.finish_operation(fence, tenant, Some(failure), &TenantChange::default())
             .await
             .map(|_| ())
     }
 }
 
-/// Ends a running operation, if `fence` still holds it. Callers lock the
+/// Ends a running operation, succeeded or failed with its code and
+/// message in the same write, if `fence` still holds it. Callers lock the
 /// tenant's row first (the order `begin_operation` takes them in).
 pub(super) async fn finish_fenced(
     tx: &tokio_postgres::Transaction<'_>,
     fence: Fence,
-    succeeded: bool,
-    error: Option<&str>,
+    failure: Option<Failure<'_>>,
 ) -> Result<(), CatalogError> {
-    let state = if succeeded { "succeeded" } else { "failed" };
+    let state = if failure.is_some() {
+        "failed"
+    } else {
+        "succeeded"
+    };
     let n = tx
         .execute(
-            "UPDATE operations SET state = $3, error = $4, finished_at = now(), updated_at = now()
+            "UPDATE operations SET state = $3, error_code = $4, error = $5,
+                    finished_at = now(), updated_at = now()
               WHERE id = $1 AND generation = $2 AND state = 'running'",
-            &[&fence.op, &fence.generation, &state, &error],
+            &[
+                &fence.op,
+                &fence.generation,
+                &state,
+                &failure.map(|f| f.code),
+                &failure.map(|f| f.message),
+            ],
         )
         .await?;
     if n == 1 {

@@ -69,7 +69,7 @@ impl Catalog {
         let tx = client.transaction().await?;
         let root = restore.root.as_uuid();
         lock_tenant(&tx, root).await?;
-        finish_fenced(&tx, fence, true, None).await?;
+        finish_fenced(&tx, fence, None).await?;
         tx.execute(
             "UPDATE tenants SET settings = $2, settings_secrets_enc = $3, schema_version = $4,
                     error = NULL, updated_at = now()
@@ -134,7 +134,7 @@ impl Catalog {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         lock_tenant(&tx, root.as_uuid()).await?;
-        finish_fenced(&tx, fence, true, None).await?;
+        finish_fenced(&tx, fence, None).await?;
         for sub in subtenants {
             tx.execute(
                 "INSERT INTO tenants (id, slug, name, parent_id, tier, status, settings, settings_secrets_enc)

@@ -72,6 +72,20 @@ pub enum FleetError {
     Abandoned(#[from] crate::operations::Abandoned),
 }
 
+impl FleetError {
+    /// The error code the API answers with (see `TenantsError::code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "run_not_found",
+            Self::NotResumable(_) => "run_not_resumable",
+            Self::BadConcurrency => "invalid_field",
+            Self::Catalog(inner) => inner.code(),
+            Self::Provision(inner) => inner.code(),
+            Self::Abandoned(_) => "operation_abandoned",
+        }
+    }
+}
+
 /// Where a run stands, after each tenant.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Progress {

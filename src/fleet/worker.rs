@@ -150,13 +150,13 @@ impl Shared {
                     ..TenantChange::default()
                 };
                 lease
-                    .finish(tenant, true, None, &change)
+                    .finish(tenant, None, &change)
                     .await
                     .map_err(MigrateErrorOrPlacement::Catalog)?;
             }
             Err(MigrateErrorOrPlacement::Abandoned(_)) => {}
             Err(e) => {
-                let _ = lease.fail(tenant, &error_chain(e)).await;
+                let _ = lease.fail(tenant, e.code(), &error_chain(e)).await;
             }
         }
         migrated
@@ -179,6 +179,19 @@ enum MigrateErrorOrPlacement {
     Catalog(#[source] CatalogError),
     #[error(transparent)]
     Abandoned(#[from] crate::operations::Abandoned),
+}
+
+impl MigrateErrorOrPlacement {
+    /// The code its tenant's `migrate` operation fails with.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Placement => "database_server_unavailable",
+            Self::Busy => "tenant_busy",
+            Self::Migrate(_) => "tenant_migrations_failed",
+            Self::Catalog(e) => e.code(),
+            Self::Abandoned(_) => "operation_abandoned",
+        }
+    }
 }
 
 /// `error: cause: cause`, for the ledger, where an operator reads why a

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::Abandoned;
 use crate::catalog::{
-    Catalog, CatalogError, Ending, Fence, FenceGuard, TenantChange, TenantRecord,
+    Catalog, CatalogError, Ending, Failure, Fence, FenceGuard, TenantChange, TenantRecord,
 };
 use crate::domain::TenantId;
 
@@ -113,7 +113,8 @@ impl Lease {
     }
 
     /// Ends an operation that changes no tenant row (a drain, a fleet run,
-    /// a backup) as `ending`, with a code and message when it did not succeed.
+    /// a backup) as `ending`, with a code and message when it did not succeed
+    /// (the code the API answers with for the same failure).
     pub async fn end(
         &self,
         ending: Ending,
@@ -174,17 +175,17 @@ impl Lease {
         self.catalog.record_step(self.fence, step, params).await
     }
 
-    /// Finishes the operation and applies `change` (fenced).
+    /// Finishes the operation, succeeded or with `failure`, and applies
+    /// `change` (fenced).
     pub async fn finish(
         &self,
         tenant: TenantId,
-        succeeded: bool,
-        error: Option<&str>,
+        failure: Option<Failure<'_>>,
         change: &TenantChange,
     ) -> Result<Option<TenantRecord>, CatalogError> {
         let done = self
             .catalog
-            .finish_operation(self.fence, tenant, succeeded, error, change)
+            .finish_operation(self.fence, tenant, failure, change)
             .await;
         self.settle_if(done.is_ok());
         done
@@ -196,9 +197,20 @@ impl Lease {
         }
     }
 
-    /// Finishes the operation as failed, leaving its tenant as it is.
-    pub async fn fail(&self, tenant: TenantId, error: &str) -> Result<(), CatalogError> {
-        let done = self.catalog.fail_operation(self.fence, tenant, error).await;
+    /// Finishes the operation as failed, leaving its tenant as it is: `code`
+    /// is the API's code for the failure (`TenantsError::code`), recorded
+    /// with the `failed` state in one write.
+    pub async fn fail(
+        &self,
+        tenant: TenantId,
+        code: &str,
+        message: &str,
+    ) -> Result<(), CatalogError> {
+        let failure = Failure { code, message };
+        let done = self
+            .catalog
+            .fail_operation(self.fence, tenant, failure)
+            .await;
         self.settle_if(done.is_ok());
         done
     }

@@ -49,6 +49,16 @@ pub enum ProvisionError {
     },
 }
 
+impl ProvisionError {
+    /// The error code the API answers with (see `CatalogError::code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "database_server_unavailable",
+            _ => "internal_error",
+        }
+    }
+}
+
 /// PostgreSQL's reason for a failed statement, in a form an operator may
 /// see: the SQLSTATE always; the server's message (and, for a missing
 /// privilege, its detail, which names the role needed) only for errors

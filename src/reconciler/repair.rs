@@ -79,12 +79,12 @@ impl Reconciler {
                     error: record.error.clone(),
                     ..TenantChange::default()
                 });
-                lease.finish(tenant, true, None, &change).await?;
+                lease.finish(tenant, None, &change).await?;
                 Ok(())
             }
             Err(e @ TenantsError::Abandoned(_)) => Err(e),
             Err(e) => {
-                lease.fail(tenant, &e.to_string()).await?;
+                lease.fail(tenant, e.code(), &e.to_string()).await?;
                 Err(e)
             }
         }

@@ -102,9 +102,13 @@ impl Tenants {
                 }
                 Err(e) => {
                     // A dump that failed is the backup's failure, not a move's.
-                    let code = matches!(e, TenantsError::Dump(_) | TenantsError::Copy { .. })
-                        .then_some("backup_failed");
-                    let _ = lease.end(Ending::Failed, code, Some(&e.to_string())).await;
+                    let code = match e {
+                        TenantsError::Dump(_) | TenantsError::Copy { .. } => "backup_failed",
+                        e => e.code(),
+                    };
+                    let _ = lease
+                        .end(Ending::Failed, Some(code), Some(&e.to_string()))
+                        .await;
                 }
             }
             crate::telemetry::metrics::record_operation("backup", started, result.is_ok());

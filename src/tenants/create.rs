@@ -3,7 +3,9 @@
 
 use super::view::stored_config;
 use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};
-use crate::catalog::{CatalogError, DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
+use crate::catalog::{
+    CatalogError, DbServer, Failure, NewTenant, OpKind, TenantChange, TenantRecord,
+};
 use crate::crypto::random_hex_secret;
 use crate::domain::{DbName, Slug, TenantId, TenantName, TenantStatus, Tier};
 use crate::operations::Lease;
@@ -123,7 +125,7 @@ impl Tenants {
                     ..TenantChange::default()
                 };
                 let done = lease
-                    .finish(record.id, true, None, &change)
+                    .finish(record.id, None, &change)
                     .await?
                     .ok_or(TenantsError::NotFound)?;
                 self.view(&done).await
@@ -201,7 +203,14 @@ impl Tenants {
             ..TenantChange::default()
         };
         if let Err(e) = lease
-            .finish(record.id, false, Some(&cause.to_string()), &change)
+            .finish(
+                record.id,
+                Some(Failure {
+                    code: cause.code(),
+                    message: &cause.to_string(),
+                }),
+                &change,
+            )
             .await
         {
             tracing::error!(tenant.id = %record.id, error = %e, "could not record a failed create");

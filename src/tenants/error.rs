@@ -115,3 +115,49 @@ impl From<FieldError> for TenantsError {
         Self::InvalidField(e)
     }
 }
+
+impl TenantsError {
+    /// The error code the API answers with for this error, and the one an
+    /// operation that fails with it records with its `failed` state, so a
+    /// failure reads the same whether the CLI or the API started it.
+    pub fn code(&self) -> &'static str {
+        use crate::backup::BackupError;
+        match self {
+            Self::NotFound => "tenant_not_found",
+            Self::SlugTaken => "slug_taken",
+            Self::Busy => "tenant_busy",
+            Self::InvalidState { .. } => "invalid_state",
+            Self::InvalidField(_) => "invalid_field",
+            Self::TooDeep => "subtenant_depth",
+            Self::ExceedsParent(_) => "exceeds_parent",
+            Self::NotRoot(_) => "not_a_root_tenant",
+            Self::ParentNotActive => "parent_not_active",
+            Self::NoServer => "no_server_available",
+            Self::ServerNotFound => "server_not_found",
+            Self::RestoreNeedsNew => "restore_needs_new",
+            Self::SameServer => "same_server",
+            Self::NoBackupLocation => "no_backup_location",
+            Self::BackupNotFound => "backup_not_found",
+            Self::Cancelled => "cancelled",
+            Self::ForeignBackup => "backup_refused",
+            Self::ArchiveTooNew { .. } => "archive_too_new",
+            Self::NotDeleted => "tenant_not_deleted",
+            Self::Abandoned(_) => "operation_abandoned",
+            Self::ServerNotActive => "server_not_active",
+            Self::Copy { .. } | Self::Dump(_) => "move_failed",
+            Self::Restore(_) => "restore_failed",
+            Self::Backup(inner) => match inner {
+                BackupError::NotAnArchive(_)
+                | BackupError::Corrupt(_)
+                | BackupError::Unsealed
+                | BackupError::UnsupportedFormat(_) => "backup_refused",
+                BackupError::Missing(_) => "backup_missing",
+                BackupError::Location(_) => "backup_location_unavailable",
+                BackupError::Io(_) => "internal_error",
+            },
+            Self::Catalog(inner) => inner.code(),
+            Self::Provision(inner) => inner.code(),
+            Self::Inconsistent(_) | Self::Migrate(_) | Self::Crypto(_) => "internal_error",
+        }
+    }
+}

@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use super::{Started, TenantView, Tenants, TenantsError};
-use crate::catalog::{Cascade, OpKind, TenantChange, TenantRecord};
+use crate::catalog::{Cascade, Failure, OpKind, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::operations::Lease;
 
@@ -202,8 +202,10 @@ impl Tenants {
             lease
                 .finish(
                     record.id,
-                    false,
-                    Some(&message),
+                    Some(Failure {
+                        code: e.code(),
+                        message: &message,
+                    }),
                     &TenantChange {
                         error: record.error.clone(),
                         ..TenantChange::default()
@@ -213,7 +215,7 @@ impl Tenants {
             return Err(e);
         }
         let done = lease
-            .finish(record.id, true, None, &transition.change())
+            .finish(record.id, None, &transition.change())
             .await?
             .ok_or(TenantsError::NotFound)?;
         if transition == Transition::Purge {
@@ -258,11 +260,11 @@ impl Tenants {
             .await;
         match &purged {
             Ok(()) => root_lease
-                .finish(root.id, true, None, &TenantChange::default())
+                .finish(root.id, None, &TenantChange::default())
                 .await
                 .map(|_| ())?,
             Err(TenantsError::Abandoned(_)) => {}
-            Err(e) => root_lease.fail(root.id, &e.to_string()).await?,
+            Err(e) => root_lease.fail(root.id, e.code(), &e.to_string()).await?,
         }
         purged
     }

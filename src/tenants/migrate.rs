@@ -76,7 +76,7 @@ impl Tenants {
             Ok(outcome) => outcome,
             Err(e @ TenantsError::Abandoned(_)) => return Err(e),
             Err(e) => {
-                lease.fail(id, &e.to_string()).await?;
+                lease.fail(id, e.code(), &e.to_string()).await?;
                 return Err(e);
             }
         };
@@ -85,7 +85,7 @@ impl Tenants {
             error: record.error.clone(),
             ..TenantChange::default()
         };
-        lease.finish(id, true, None, &change).await?;
+        lease.finish(id, None, &change).await?;
         Ok(TenantMigration {
             tenant_id: id,
             from_version: outcome.from_version,

@@ -139,7 +139,7 @@ impl Tenants {
         self.retire_source(id, source, target, &db, lease).await?;
         crate::failpoint!("move.after_retire");
         let moved = lease
-            .finish(id, true, None, &TenantChange::default())
+            .finish(id, None, &TenantChange::default())
             .await?
             .ok_or(TenantsError::NotFound)?;
         self.view(&moved).await
@@ -163,7 +163,7 @@ impl Tenants {
         }
         tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
         match self.undo_move(id, source, target, db, lease).await {
-            Ok(()) => lease.fail(id, &e.to_string()).await?,
+            Ok(()) => lease.fail(id, e.code(), &e.to_string()).await?,
             Err(undo) => {
                 // Its writes may still be paused: the reconciler keeps
                 // trying to undo the move until they resume.
@@ -328,7 +328,11 @@ impl Tenants {
         let Some(source_id) = server("source") else {
             // It never got to copy anything.
             lease
-                .fail(record.id, "interrupted before the copy began")
+                .fail(
+                    record.id,
+                    "interrupted",
+                    "interrupted before the copy began",
+                )
                 .await?;
             return Ok(());
         };
@@ -344,7 +348,7 @@ impl Tenants {
             self.retire_source(record.id, &source, &target, &db, lease)
                 .await?;
             lease
-                .finish(record.id, true, None, &TenantChange::default())
+                .finish(record.id, None, &TenantChange::default())
                 .await?;
         } else if let Err(e) = self
             .undo_move(record.id, &source, &target, &db, lease)
@@ -354,7 +358,11 @@ impl Tenants {
             return Err(e);
         } else {
             lease
-                .fail(record.id, "interrupted before the cutover; undone")
+                .fail(
+                    record.id,
+                    "interrupted",
+                    "interrupted before the cutover; undone",
+                )
                 .await?;
         }
         Ok(())

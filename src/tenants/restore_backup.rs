@@ -137,7 +137,7 @@ impl Tenants {
             Err(e) => {
                 tracing::error!(error = %e, "restore failed; the tenant's database is untouched");
                 let _ = self.drop_staging(id, &server, &db, lease).await;
-                lease.fail(id, &e.to_string()).await?;
+                lease.fail(id, e.code(), &e.to_string()).await?;
                 return Err(e);
             }
         };
@@ -154,8 +154,9 @@ impl Tenants {
             if let Err(e) = deleted {
                 tracing::error!(error = %e, "a purged subtenant's rows could not leave the restored copy");
                 let _ = self.drop_staging(id, &server, &db, lease).await;
-                lease.fail(id, &e.to_string()).await?;
-                return Err(e.into());
+                let e = TenantsError::from(e);
+                lease.fail(id, e.code(), &e.to_string()).await?;
+                return Err(e);
             }
         }
         let restore = in_place_records(archive, version)?;
@@ -297,7 +298,7 @@ impl Tenants {
         let server = self.server_of(record).await?;
         let db = DbName::for_tenant(record.id);
         if op.params.get("mode").and_then(|m| m.as_str()) != Some("same_tenant") {
-            self.undo_clone(record, &server, lease, "interrupted; undone")
+            self.undo_clone(record, &server, lease, "interrupted", "interrupted; undone")
                 .await;
             return Ok(());
         }
@@ -320,6 +321,7 @@ impl Tenants {
         lease
             .fail(
                 record.id,
+                "interrupted",
                 "interrupted before the swap; the tenant keeps its database; run the restore again",
             )
             .await?;

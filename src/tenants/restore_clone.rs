@@ -7,7 +7,7 @@ use super::{
     role_purpose, settings_purpose, RenamedSubtenant, RestoreReport, Tenants, TenantsError,
 };
 use crate::backup::{TenantSnapshot, VerifiedArchive};
-use crate::catalog::{DbServer, NewTenant, OpKind, TenantChange, TenantRecord};
+use crate::catalog::{DbServer, Failure, NewTenant, OpKind, TenantChange, TenantRecord};
 use crate::crypto::random_hex_secret;
 use crate::domain::{DbName, Slug, TenantId, TenantStatus};
 use crate::operations::Lease;
@@ -104,7 +104,7 @@ impl Tenants {
             Err(e @ TenantsError::Abandoned(_)) => return Err(e),
             Err(e) => {
                 tracing::error!(tenant.id = %id, error = %e, "restore as a new tenant failed; undoing it");
-                self.undo_clone(record, &server, lease, &e.to_string())
+                self.undo_clone(record, &server, lease, e.code(), &e.to_string())
                     .await;
                 return Err(e);
             }
@@ -115,7 +115,7 @@ impl Tenants {
             .await
         {
             if !matches!(e, crate::catalog::CatalogError::Fenced) {
-                self.undo_clone(record, &server, lease, &e.to_string())
+                self.undo_clone(record, &server, lease, e.code(), &e.to_string())
                     .await;
             }
             return Err(e.into());
@@ -143,6 +143,7 @@ impl Tenants {
         record: &TenantRecord,
         server: &DbServer,
         lease: &Lease,
+        code: &str,
         error: &str,
     ) {
         let db = DbName::for_tenant(record.id);
@@ -165,7 +166,11 @@ impl Tenants {
             purged: true,
             ..TenantChange::default()
         };
-        if let Err(e) = lease.finish(record.id, false, Some(error), &change).await {
+        let failure = Failure {
+            code,
+            message: error,
+        };
+        if let Err(e) = lease.finish(record.id, Some(failure), &change).await {
             tracing::error!(tenant.id = %record.id, error = %e, "could not record a failed restore");
         }
     }

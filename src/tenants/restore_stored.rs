@@ -87,7 +87,7 @@ impl Tenants {
                             let archive = match tenants.fetch_backup(&stored).await {
                                 Ok(archive) => archive,
                                 Err(e) => {
-                                    lease.fail(tenant, &e.to_string()).await?;
+                                    lease.fail(tenant, e.code(), &e.to_string()).await?;
                                     return Err(e);
                                 }
                             };
@@ -154,7 +154,7 @@ impl Tenants {
             Err(TenantsError::Abandoned(_)) => {}
             Err(e) => {
                 lease
-                    .end(Ending::Failed, None, Some(&e.to_string()))
+                    .end(Ending::Failed, Some(e.code()), Some(&e.to_string()))
                     .await?
             }
         }

@@ -29,7 +29,11 @@ impl Tenants {
                 match kind {
                     OpKind::CreateTenant if record.status != TenantStatus::Provisioning => {
                         lease
-                            .fail(tenant_id, "a create of a tenant that is not provisioning")
+                            .fail(
+                                tenant_id,
+                                "interrupted",
+                                "a create of a tenant that is not provisioning",
+                            )
                             .await?;
                         Ok(())
                     }
@@ -46,7 +50,7 @@ impl Tenants {
                             status: Some(TenantStatus::Active),
                             ..TenantChange::default()
                         };
-                        lease.finish(tenant_id, true, None, &change).await?;
+                        lease.finish(tenant_id, None, &change).await?;
                         Ok(())
                     }
                     OpKind::Move => self.finish_move(&record, op, lease).await,
@@ -70,7 +74,7 @@ impl Tenants {
                     }
                     OpKind::Repair => {
                         lease
-                            .fail(tenant_id, "interrupted; run doctor again")
+                            .fail(tenant_id, "interrupted", "interrupted; run doctor again")
                             .await?;
                         Ok(())
                     }
@@ -118,12 +122,13 @@ impl Tenants {
                     error: record.error.clone(),
                     ..TenantChange::default()
                 };
-                lease.finish(record.id, true, None, &change).await?;
+                lease.finish(record.id, None, &change).await?;
                 Ok(())
             }
             Err(e) => {
-                lease.fail(record.id, &e.to_string()).await?;
-                Err(e.into())
+                let e = TenantsError::from(e);
+                lease.fail(record.id, e.code(), &e.to_string()).await?;
+                Err(e)
             }
         }
     }
@@ -150,7 +155,7 @@ impl Tenants {
                 .await?;
         }
         lease
-            .finish(root.id, true, None, &TenantChange::default())
+            .finish(root.id, None, &TenantChange::default())
             .await?;
         Ok(())
     }

@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tenant_plane::auth::{Claims, Role};
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, sign, spawn_app, TestApp};
+use crate::kit::{call, id, ok_json};
 
 async fn mint(app: &TestApp, tenant: &str, token: &str, body: Value) -> Value {
     ok_json(

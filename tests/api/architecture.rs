@@ -3,13 +3,17 @@
 //! - an import between top-level modules that the table below does not allow;
 //! - a cycle between top-level modules;
 //! - `startup` imported from anywhere but `cli/serve.rs`;
-//! - a file in `src/` longer than 400 lines.
+//! - a file in `src/` longer than 400 lines;
+//! - in the tests, a file longer than 400 lines or a feature's test file
+//!   importing another's (`architecture/test_files.rs`).
 //!
 //! The table is the rule: to add an arrow, add it here and say why in
 //! ARCHITECTURE.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+mod test_files;
 
 /// Each top-level module and the modules it may use, from the bottom layer up.
 #[rustfmt::skip]

@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app};
+use crate::kit::{call, id, ok_json};
 
 const REFUSE_AUDIT: &str = "
     CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -44,7 +44,7 @@ async fn a_control_plane_change_whose_audit_record_cannot_be_written_fails_and_c
     let tid = t["id"].as_str().unwrap().to_string();
     let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
     let catalog = app.catalog_db().await;
-    let server = crate::servers::catalog_server_id(&app).await;
+    let server = crate::kit::servers::catalog_server_id(&app).await;
     catalog.batch_execute(REFUSE_AUDIT).await.unwrap();
     let before = digest(&catalog, CATALOG_STATE).await;
     let changes: Vec<(Method, String, Option<Value>)> = vec![

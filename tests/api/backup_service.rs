@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tenant_plane::auth::Role;
 
-use crate::backups::{checksums, cli_env, populated_tenant};
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app, spawn_app_with, TestApp};
+use crate::kit::backups::{checksums, populated_tenant};
+use crate::kit::cli::cli_env;
+use crate::kit::{call, id, ok_json};
 
 /// Takes a backup of `tenant` over the API; returns the backup as listed.
 async fn back_up(app: &TestApp, tenant: &str) -> Value {
@@ -75,7 +76,7 @@ async fn name_original_again(app: &TestApp, clone_db: &str, clone: &str, origina
 #[tokio::test]
 async fn a_backup_in_s3_is_listed_encrypted_whole_and_restores_as_a_new_tenant_with_every_table_equal(
 ) {
-    let s3 = crate::s3::start().await;
+    let s3 = crate::kit::s3::start().await;
     let app = spawn_app_with(|s| s3.configure(s, "fleet-a")).await;
     let t = app.create_tenant("in-the-bucket", json!({})).await;
     let tid = t["id"].as_str().unwrap();
@@ -156,7 +157,7 @@ async fn a_backup_in_s3_is_listed_encrypted_whole_and_restores_as_a_new_tenant_w
 
 #[tokio::test]
 async fn a_backup_restores_in_place_over_the_api_into_a_suspended_tenant() {
-    let s3 = crate::s3::start().await;
+    let s3 = crate::kit::s3::start().await;
     let app = spawn_app_with(|s| s3.configure(s, "in-place")).await;
     let (t, _, _) = populated_tenant(&app, "put-back").await;
     let tid = t["id"].as_str().unwrap();
@@ -187,7 +188,7 @@ async fn a_backup_restores_in_place_over_the_api_into_a_suspended_tenant() {
 
 #[tokio::test]
 async fn a_changed_or_foreign_object_is_refused_and_nothing_is_touched() {
-    let s3 = crate::s3::start().await;
+    let s3 = crate::kit::s3::start().await;
     let app = spawn_app_with(|s| s3.configure(s, "guarded")).await;
     let t = app.create_tenant("guarded-bucket", json!({})).await;
     let tid = t["id"].as_str().unwrap();
@@ -272,7 +273,7 @@ impl BackupShape {
 
 #[tokio::test]
 async fn the_reconciler_backs_up_due_tenants_and_retention_prunes_the_bucket() {
-    let s3 = crate::s3::start().await;
+    let s3 = crate::kit::s3::start().await;
     let app = spawn_app_with(|s| {
         s3.configure(s, "scheduled");
         s.backup.keep_daily = 1;

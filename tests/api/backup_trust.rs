@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use tenant_plane::backup::{read_archive, write_archive};
 use tenant_plane::domain::TenantId;
 
-use crate::backups::{checksums, cli, cli_env, master_key, populated_tenant};
-use crate::binary::{command, run};
-use crate::data_plane::ok_json;
 use crate::helpers::{envelope, spawn_app, spawn_app_with, TestApp, JWT_SECRET, MASTER_KEY};
+use crate::kit::backups::{checksums, master_key, populated_tenant};
+use crate::kit::binary::{command, run};
+use crate::kit::cli::{cli, cli_env};
+use crate::kit::ok_json;
 
 /// An app whose backup location is a fresh folder (kept with the app).
 async fn app_with_location() -> (TestApp, tempfile::TempDir) {

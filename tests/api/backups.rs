@@ -2,102 +2,19 @@
 //! an archive from an older schema, and the cron script (refusals:
 //! `restore_refusals.rs`).
 
-use std::collections::BTreeMap;
-
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tenant_plane::auth::Role;
 use tenant_plane::backup::read_archive;
-use tenant_plane::crypto::MasterKey;
 use tenant_plane::domain::{Slug, TenantId};
-use tenant_plane::dump::{table_checksums, TableChecksum};
 use tenant_plane::tenants::RestoreTarget;
 
-use crate::cluster::TestServer;
-use crate::data_plane::{call, id, ok_json};
-use crate::helpers::{spawn_app, TestApp, MASTER_KEY};
-use crate::migrations::{app_on, migrations_dir, server_of_its_own};
-
-pub fn master_key() -> MasterKey {
-    MasterKey::from_hex(&secrecy::SecretString::from(MASTER_KEY)).unwrap()
-}
-
-pub async fn checksums(server: &TestServer, db: &str) -> BTreeMap<String, TableChecksum> {
-    let config = tenant_plane::pg::PgConfig::parse(server.url(db).expose_secret()).unwrap();
-    table_checksums(&config).await.unwrap()
-}
-
-/// The CLI against `app`'s catalog; returns (exit code, stdout, stderr).
-pub async fn cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    cli_env(app, args, &[]).await
-}
-
-/// Like `cli`, with more environment variables.
-pub async fn cli_env(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenant-plane"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env(
-            "TENANT_PLANE_DATABASE_URL",
-            app.server.url(&app.catalog_db).expose_secret(),
-        )
-        .env("TENANT_PLANE_MASTER_KEY", MASTER_KEY)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A tenant with a subtenant, agents, calls and a branding setting.
-pub async fn populated_tenant(app: &TestApp, slug: &str) -> (serde_json::Value, String, String) {
-    let t = app
-        .create_tenant(slug, json!({ "branding": { "primaryColor": "#112233" } }))
-        .await;
-    let sub = app
-        .create_subtenant(t["id"].as_str().unwrap(), &format!("{slug}-sub"))
-        .await;
-    let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
-    let sub_admin = app.token(Role::SubtenantAdmin, Some(id(&t)), Some(id(&sub)));
-    let mut agent = String::new();
-    for (i, token) in [&admin, &sub_admin].into_iter().enumerate() {
-        let a = ok_json(
-            call(
-                app,
-                Method::POST,
-                "/v1/agents",
-                token,
-                None,
-                Some(json!({ "name": format!("a{i}"), "type": "chat" })),
-            )
-            .await,
-            201,
-        )
-        .await;
-        agent = a["id"].as_str().unwrap().to_string();
-        for _ in 0..3 {
-            ok_json(
-                call(
-                    app,
-                    Method::POST,
-                    "/v1/calls",
-                    token,
-                    None,
-                    Some(json!({ "agent_id": agent, "status": "completed", "duration": 30 })),
-                )
-                .await,
-                201,
-            )
-            .await;
-        }
-    }
-    (t, sub["id"].as_str().unwrap().to_string(), agent)
-}
+use crate::helpers::{spawn_app, MASTER_KEY};
+use crate::kit::backups::{checksums, master_key, populated_tenant};
+use crate::kit::cli::cli;
+use crate::kit::migrations::{app_on, migrations_dir, server_of_its_own};
+use crate::kit::{call, id, ok_json};
 
 #[tokio::test]
 async fn a_backup_restored_through_the_cli_brings_back_identical_tables_and_settings() {

@@ -12,8 +12,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id};
 use crate::helpers::spawn_app_with;
+use crate::kit::{call, id};
 
 const BUDGET: u32 = 3;
 const TENANTS: usize = 9;
@@ -44,7 +44,7 @@ async fn sessions_closed_and_opened_back_to_back_at_the_budget_never_count_more_
         let databases = databases.clone();
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let open = crate::data_routing::router_sessions(&admin, &databases).await;
+                let open = crate::kit::tenant_db::router_sessions(&admin, &databases).await;
                 peak.fetch_max(open, Ordering::Relaxed);
                 samples.fetch_add(1, Ordering::Relaxed);
             }

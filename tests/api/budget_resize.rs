@@ -7,10 +7,10 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
-use crate::data_routing::router_sessions;
 use crate::helpers::{spawn_app_on, test_settings, TestApp};
-use crate::servers::catalog_server_id;
+use crate::kit::servers::catalog_server_id;
+use crate::kit::tenant_db::router_sessions;
+use crate::kit::{call, id, ok_json};
 
 const TENANTS: usize = 12;
 

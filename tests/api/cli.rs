@@ -1,8 +1,8 @@
 //! The binary itself: configuration errors, the token command, and `serve`
 //! with the embedded PostgreSQL from a cold start.
 
-use crate::binary::{command, run, start_serve, terminate};
 use crate::helpers::JWT_SECRET;
+use crate::kit::binary::{command, run, start_serve, terminate};
 
 #[tokio::test]
 async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
@@ -156,7 +156,7 @@ async fn the_token_command_prints_a_token_the_service_accepts() {
 async fn serve_with_no_database_runs_embedded_postgres_and_keeps_its_data_across_restarts() {
     // An absolute data directory the postgres user can enter, so the
     // cluster stays in place (first_run.rs covers closed folders).
-    let data_dir = crate::first_run::open_folder();
+    let data_dir = crate::kit::binary::open_folder();
     let client = reqwest::Client::new();
 
     let (mut child, base, token) = start_serve(data_dir.path()).await;

@@ -6,8 +6,9 @@ use serde_json::json;
 use tenant_plane::auth::Role;
 use tenant_plane::domain::TenantId;
 
-use crate::browser;
 use crate::helpers::spawn_app;
+use crate::kit::browser;
+use crate::kit::browser::sign_in;
 
 const ENTER: &str = "\u{E007}";
 const TAB: &str = "\u{E004}";
@@ -366,25 +367,6 @@ async fn a_tenant_admin_in_the_console_sees_only_its_own_tenant_in_the_page_and_
     let (status, body) = b.fetch(&format!("/v1/tenants/{own}")).await;
     assert_eq!((status, body["slug"].as_str()), (200, Some("own-tenant")));
     b.close().await;
-}
-
-/// Signs in through the form.
-pub async fn sign_in(b: &browser::Browser, url: &str, credential: &str) {
-    b.client.goto(url).await.unwrap();
-    b.until(
-        "the sign-in page",
-        20,
-        "return !!document.querySelector('#credential')",
-    )
-    .await;
-    b.type_into("#credential", credential).await;
-    b.click("#sign-in button[type=submit]").await;
-    b.until(
-        "the signed-in page",
-        20,
-        "return !document.querySelector('#top').hidden",
-    )
-    .await;
 }
 
 /// The page is no wider than the window: nothing makes it scroll sideways.

@@ -6,9 +6,11 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::browser;
-use crate::console::sign_in;
-use crate::migrations::{app_on, create_tenants, migrations_dir, server_of_its_own, V2_FRAGILE};
+use crate::kit::browser;
+use crate::kit::browser::sign_in;
+use crate::kit::migrations::{
+    app_on, create_tenants, migrations_dir, server_of_its_own, V2_FRAGILE,
+};
 
 /// Sums the layout shifts the browser measures from now on (the Layout
 /// Instability API), in `window.shift`.

@@ -6,50 +6,8 @@ use serde_json::{json, Value};
 use tenant_plane::auth::Role;
 use tenant_plane::domain::TenantId;
 
-use crate::helpers::{envelope, spawn_app, spawn_app_with, TestApp};
-
-/// Signs in with `credential`; returns (status, Set-Cookie, body).
-pub async fn sign_in(app: &TestApp, credential: &str) -> (u16, Option<String>, Value) {
-    let response = app
-        .client
-        .post(app.url("/console/session"))
-        .json(&json!({ "credential": credential }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, cookie, response.json().await.unwrap_or(Value::Null))
-}
-
-/// `name=value` of a Set-Cookie header.
-pub fn pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_string()
-}
-
-pub async fn with_cookie(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    cookie: &str,
-    csrf: Option<&str>,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("cookie", cookie);
-    if let Some(csrf) = csrf {
-        req = req.header("x-csrf-token", csrf);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    req.send().await.unwrap()
-}
+use crate::helpers::{envelope, spawn_app, spawn_app_with};
+use crate::kit::console::{pair, sign_in, with_cookie};
 
 #[tokio::test]
 async fn the_session_cookie_is_httponly_samesite_strict_and_unsafe_requests_need_the_csrf_token() {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::console_session::{pair, sign_in, with_cookie};
 use crate::helpers::{envelope, spawn_app_on, spawn_app_with, test_settings, TestApp};
+use crate::kit::console::{pair, sign_in, with_cookie};
 
 async fn status_with_cookie(app: &TestApp, cookie: &str) -> u16 {
     with_cookie(app, Method::GET, "/console/session", cookie, None, None)

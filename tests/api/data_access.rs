@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app};
+use crate::kit::{call, id, ok_json};
 
 #[tokio::test]
 async fn an_api_key_works_until_it_is_revoked_and_is_never_shown_again() {

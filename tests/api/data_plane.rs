@@ -4,39 +4,9 @@
 use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
-use tenant_plane::domain::TenantId;
 
-use crate::helpers::{envelope, spawn_app, TestApp};
-
-/// A request to the data plane with `token`, naming `tenant` if given.
-pub async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    tenant: Option<&str>,
-    body: Option<serde_json::Value>,
-) -> reqwest::Response {
-    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(t) = tenant {
-        req = req.header("X-Tenant-Id", t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.unwrap()
-}
-
-pub async fn ok_json(response: reqwest::Response, want: u16) -> serde_json::Value {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, want, "{text}");
-    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-}
-
-pub fn id(s: &serde_json::Value) -> TenantId {
-    s["id"].as_str().unwrap().parse().unwrap()
-}
+use crate::helpers::{envelope, spawn_app};
+use crate::kit::{call, expect_error, id, ok_json};
 
 #[tokio::test]
 async fn a_tenant_admin_manages_agents_and_calls_and_every_mutation_is_audited() {
@@ -122,19 +92,15 @@ async fn a_tenant_admin_manages_agents_and_calls_and_every_mutation_is_audited()
     assert_eq!(summary["average_duration"], 42.0);
     assert_eq!(summary["calls_per_agent"][0]["agent_id"], agent_id);
     // An agent with calls cannot go; the audit log has every mutation.
-    let (status, code, _) = envelope(
-        call(
-            &app,
-            Method::DELETE,
-            &format!("/v1/agents/{agent_id}"),
-            &admin,
-            None,
-            None,
-        )
-        .await,
+    expect_error(
+        app.request(Method::DELETE, &format!("/v1/agents/{agent_id}"))
+            .bearer(&admin)
+            .send()
+            .await,
+        409,
+        "in_use",
     )
     .await;
-    assert_eq!((status, code.as_str()), (409, "in_use"));
     let audit = ok_json(
         call(&app, Method::GET, "/v1/audit", &admin, None, None).await,
         200,
@@ -185,19 +151,16 @@ async fn limits_and_features_from_the_effective_configuration_are_enforced() {
     .await;
     let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
     let sub_admin = app.token(Role::SubtenantAdmin, Some(id(&t)), Some(id(&sub)));
-    let (status, code, _) = envelope(
-        call(
-            &app,
-            Method::POST,
-            "/v1/agents",
-            &admin,
-            None,
-            Some(json!({ "name": "V", "type": "voice" })),
-        )
-        .await,
+    expect_error(
+        app.request(Method::POST, "/v1/agents")
+            .bearer(&admin)
+            .json(&json!({ "name": "V", "type": "voice" }))
+            .send()
+            .await,
+        409,
+        "feature_disabled",
     )
     .await;
-    assert_eq!((status, code.as_str()), (409, "feature_disabled"));
     let a = ok_json(
         call(
             &app,
@@ -212,19 +175,16 @@ async fn limits_and_features_from_the_effective_configuration_are_enforced() {
     )
     .await;
     // The subtenant's own limit (1) is reached; the tenant's (3) is not.
-    let (status, code, _) = envelope(
-        call(
-            &app,
-            Method::POST,
-            "/v1/agents",
-            &sub_admin,
-            None,
-            Some(json!({ "name": "S2", "type": "chat" })),
-        )
-        .await,
+    expect_error(
+        app.request(Method::POST, "/v1/agents")
+            .bearer(&sub_admin)
+            .json(&json!({ "name": "S2", "type": "chat" }))
+            .send()
+            .await,
+        409,
+        "max_agents_exceeded",
     )
     .await;
-    assert_eq!((status, code.as_str()), (409, "max_agents_exceeded"));
     ok_json(
         call(
             &app,
@@ -251,19 +211,16 @@ async fn limits_and_features_from_the_effective_configuration_are_enforced() {
         201,
     )
     .await;
-    let (status, code, _) = envelope(
-        call(
-            &app,
-            Method::POST,
-            "/v1/agents",
-            &admin,
-            None,
-            Some(json!({ "name": "T3", "type": "chat" })),
-        )
-        .await,
+    expect_error(
+        app.request(Method::POST, "/v1/agents")
+            .bearer(&admin)
+            .json(&json!({ "name": "T3", "type": "chat" }))
+            .send()
+            .await,
+        409,
+        "max_agents_exceeded",
     )
     .await;
-    assert_eq!((status, code.as_str()), (409, "max_agents_exceeded"));
     // One call in progress at a time.
     let agent = a["id"].as_str().unwrap();
     ok_json(

@@ -5,8 +5,9 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app, spawn_app_with};
+use crate::kit::tenant_db::router_sessions;
+use crate::kit::{call, id, ok_json};
 
 #[tokio::test]
 async fn a_suspended_tenant_is_refused_at_once_and_served_again_after_resume() {
@@ -161,18 +162,6 @@ async fn a_flooding_tenant_is_refused_before_it_takes_a_session_and_a_quiet_tena
         .unwrap()
         .get(0);
     assert!(sessions <= 2, "the flooder holds {sessions} sessions");
-}
-
-/// The router's sessions open (in pg_stat_activity) to `databases`.
-pub async fn router_sessions(admin: &tokio_postgres::Client, databases: &[String]) -> i64 {
-    admin
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenant-plane-router' AND datname = ANY($1)",
-            &[&databases],
-        )
-        .await
-        .unwrap()
-        .get(0)
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use tenant_plane::data::{read, Caller};
 use tenant_plane::domain::TenantId;
 use tenant_plane::pg::PgConfig;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::spawn_app_with;
+use crate::kit::{call, id, ok_json};
 
 fn caller(tenant: TenantId, subtenant: Option<TenantId>, own_only: bool) -> Caller {
     Caller {

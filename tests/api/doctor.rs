@@ -51,7 +51,7 @@ async fn databases(extra: &ExtraCluster) -> Vec<String> {
 
 /// `tenant-plane doctor --json [--fix]` against `catalog`, as an operator runs it.
 async fn doctor_cli(extra: &ExtraCluster, catalog: &str, fix: bool) -> serde_json::Value {
-    let mut cmd = tokio::process::Command::new(crate::binary::BIN);
+    let mut cmd = tokio::process::Command::new(crate::kit::binary::BIN);
     cmd.args(["doctor", "--json"]);
     if fix {
         cmd.arg("--fix");

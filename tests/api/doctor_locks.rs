@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tenant_plane::domain::DbName;
 
-use crate::doctor_kit::{
+use crate::kit::doctor::{
     app_on_own_server, continue_to_report, databases, doctor, doctor_json, forget, keepsake, lines,
     parked_keepsake, plant_keepsake, remember, role_exists, spawn_until_stopped,
 };

@@ -7,12 +7,12 @@
 use serde_json::json;
 use tenant_plane::domain::DbName;
 
-use crate::binary;
 use crate::cluster::{self, ExtraCluster};
-use crate::doctor_kit::{
+use crate::kit::binary;
+use crate::kit::doctor::{
     app_on_own_server, doctor, doctor_json, keepsake, lines, parked_keepsake, plant_keepsake,
 };
-use crate::servers::{catalog_server_id, register, server_of};
+use crate::kit::servers::{catalog_server_id, register, server_of};
 
 async fn status_of(app: &crate::helpers::TestApp, tenant: &str) -> String {
     app.catalog_db()

@@ -7,8 +7,8 @@
 use serde_json::Value;
 use tenant_plane::domain::DbName;
 
-use crate::binary;
-use crate::doctor_kit::{
+use crate::kit::binary;
+use crate::kit::doctor::{
     app_on_own_server, databases, doctor, doctor_json, forget, keepsake, lines, parked_keepsake,
     plant_keepsake, role_exists,
 };

@@ -4,8 +4,8 @@
 
 use tenant_plane::domain::DbName;
 
-use crate::binary;
-use crate::doctor_kit::{
+use crate::kit::binary;
+use crate::kit::doctor::{
     app_on_own_server, databases, doctor, doctor_json, forget, lines, parked_keepsake,
     plant_keepsake, role_exists,
 };

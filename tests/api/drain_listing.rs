@@ -9,7 +9,7 @@ use tenant_plane::catalog::ServerState;
 use tokio_postgres::error::SqlState;
 
 use crate::helpers::spawn_app;
-use crate::servers::catalog_server_id;
+use crate::kit::servers::catalog_server_id;
 
 #[tokio::test]
 async fn putting_a_server_back_in_service_waits_for_a_drain_listing_already_under_way_so_the_drain_judges_the_state_its_listing_saw(

@@ -8,12 +8,12 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::drain_race::{
+use crate::helpers::spawn_app;
+use crate::kit::drain::{
     begin, finished, has_database, set_state, takes_writes, tenant, tenants_on,
 };
-use crate::helpers::spawn_app;
+use crate::kit::servers::catalog_server_id;
 use crate::rig::Rig;
-use crate::servers::catalog_server_id;
 
 #[tokio::test]
 async fn a_drain_whose_target_is_drained_during_its_move_moves_the_tenant_to_the_server_still_active_and_succeeds(

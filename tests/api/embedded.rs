@@ -15,7 +15,7 @@ async fn connect(url: &secrecy::SecretString) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn the_embedded_cluster_starts_stops_and_starts_again_with_its_data_kept() {
-    let data_dir = crate::first_run::open_folder();
+    let data_dir = crate::kit::binary::open_folder();
     let settings = Settings {
         data_dir: data_dir.path().to_path_buf(),
         ..Settings::default()

@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::{Claims, Role};
 
-use crate::console_session::{pair, sign_in, with_cookie};
 use crate::helpers::{envelope, sign, spawn_app, spawn_app_with, TestApp};
+use crate::kit::console::{pair, sign_in, with_cookie};
 
 async fn open(app: &TestApp, token: &str) -> reqwest::Response {
     let response = app

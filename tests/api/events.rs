@@ -10,8 +10,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::data_plane::ok_json;
 use crate::helpers::{envelope, spawn_app, spawn_app_with, TestApp};
+use crate::kit::ok_json;
 
 /// One SSE event as received.
 #[derive(Debug, Clone)]

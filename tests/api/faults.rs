@@ -11,8 +11,8 @@ use tenant_plane::auth::Role;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cluster::{start_extra, TestServer};
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{sign, spawn_app_on, test_settings, JWT_SECRET, MASTER_KEY};
+use crate::kit::{call, id, ok_json};
 
 /// `tenant-plane serve` against `catalog` on `server`; returns the child
 /// and its base URL once it listens.
@@ -303,8 +303,8 @@ async fn a_catalog_restart_leaves_cached_tenants_served_and_control_calls_fail_f
         .await
         .unwrap()
         .get::<_, String>(0);
-    crate::servers::register(&app, "pg-tenants", &tenants_server, json!([])).await;
-    crate::servers::set_server_state(&app, &catalog_id, "draining").await;
+    crate::kit::servers::register(&app, "pg-tenants", &tenants_server, json!([])).await;
+    crate::kit::servers::set_server_state(&app, &catalog_id, "draining").await;
     let t = app.create_tenant("outlives-catalog", json!({})).await;
     let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
     ok_json(

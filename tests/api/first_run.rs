@@ -6,20 +6,13 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::binary::{command, run, serve, terminate};
+use crate::kit::binary::open_folder;
+use crate::kit::binary::{command, run, serve, terminate};
 
 /// A folder as `mktemp -d` makes it: mode 700, owned by whoever runs the tests.
 fn closed_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    dir
-}
-
-/// A folder anyone may enter, for clusters the `postgres` user cannot keep
-/// in a closed folder (the tests' stand-in for `/var/lib/tenant-plane`).
-pub fn open_folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
 

@@ -12,9 +12,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tenant_plane::auth::{Claims, Role};
 
-use crate::data_plane::id;
-use crate::fuzz_inputs::{generated, Body, Credential, Segment};
 use crate::helpers::{sign, spawn_app_with, TestApp};
+use crate::kit::fuzz_inputs::{generated, Body, Credential, Segment};
+use crate::kit::id;
 
 struct Fixture {
     own: String,
@@ -143,7 +143,7 @@ async fn thousands_of_generated_requests_get_no_5xx_no_hang_and_change_nothing_u
     };
     // Something for GETs and PATCHes to find.
     let admin = app.token(Role::TenantAdmin, Some(id(&own)), None);
-    crate::data_plane::call(
+    crate::kit::call(
         &app,
         Method::POST,
         "/v1/agents",
@@ -174,7 +174,7 @@ async fn thousands_of_generated_requests_get_no_5xx_no_hang_and_change_nothing_u
     let last = std::sync::Mutex::new(snapshots.take().await);
     let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
     // The routes are the spec's, plus one that no route serves.
-    let mut routes = crate::spec::Spec::fetch(&app).await.routes();
+    let mut routes = crate::kit::spec::Spec::fetch(&app).await.routes();
     assert!(routes.len() >= 25, "{} routes in the spec", routes.len());
     routes.push(("/nowhere/at/all".to_string(), Vec::new()));
     let routes = std::sync::Arc::new(routes);
@@ -223,7 +223,7 @@ async fn thousands_of_generated_requests_get_no_5xx_no_hang_and_change_nothing_u
                     Err(e) => return (0, format!("transport error {e}: {g:?}")),
                 };
                 let status = response.status().as_u16();
-                let body = if crate::contract::is_event_stream(&response) {
+                let body = if crate::kit::expect::is_event_stream(&response) {
                     String::new()
                 } else {
                     response.text().await.unwrap_or_default()

@@ -11,8 +11,8 @@ use serde_json::json;
 use tenant_plane::auth::{Claims, Role};
 use tenant_plane::domain::TenantId;
 
-use crate::data_plane::{call, ok_json};
 use crate::helpers::{envelope, sign, spawn_app_on, spawn_app_with, test_settings, TestApp};
+use crate::kit::{call, ok_json};
 
 struct Tenant {
     id: TenantId,

@@ -8,10 +8,10 @@ use serde_json::json;
 use tenant_plane::auth::Role;
 use tenant_plane::crypto::MasterKey;
 
-use crate::binary::{command, run};
 use crate::cluster::start_extra;
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app_on, test_settings, TestApp, MASTER_KEY};
+use crate::kit::binary::{command, run};
+use crate::kit::{call, id, ok_json};
 
 const NEW_KEY: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 

@@ -2,93 +2,15 @@
 //! own: it moves the server's template to a schema version the other tests
 //! do not have.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::json;
 use tenant_plane::fleet::FleetOptions;
 
-use crate::cluster::{self, ExtraCluster};
-use crate::helpers::{spawn_app_on, test_settings, TestApp};
-
-const V1: &str = include_str!("../../tenant_template/migrations/V1__tenant_schema.sql");
-
-/// V2 adds a column, and a constraint that rows with long agent names break.
-pub const V2_FRAGILE: &str = "ALTER TABLE agents ADD COLUMN language text;
-ALTER TABLE agents ADD CONSTRAINT agents_name_short CHECK (length(name) <= 20);";
-
-/// A migration directory: the real V1 plus `extra` (`(file stem, sql)`).
-pub fn migrations_dir(extra: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("V1__tenant_schema.sql"), V1).unwrap();
-    for (stem, sql) in extra {
-        std::fs::write(dir.path().join(format!("{stem}.sql")), sql).unwrap();
-    }
-    dir
-}
-
-pub async fn server_of_its_own() -> ExtraCluster {
-    tokio::task::spawn_blocking(cluster::start_extra)
-        .await
-        .unwrap()
-}
-
-/// An app on `extra` whose tenant migrations come from `dir`; `catalog` names
-/// the catalog database, so a second app can share it (a new deploy).
-pub async fn app_on(extra: &ExtraCluster, dir: &Path, catalog: &str) -> TestApp {
-    let (mut settings, _) = test_settings();
-    settings.database_url = Some(extra.server.url(catalog));
-    settings.migrations.tenant_dir = Some(dir.to_path_buf());
-    spawn_app_on(settings, catalog.to_string(), extra.server.clone()).await
-}
-
-/// Creates `n` tenants, ten at a time; returns their ids and databases in id order.
-pub async fn create_tenants(app: &TestApp, n: usize) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
-        let slugs: Vec<String> = chunk.iter().map(|i| format!("fleet-{i:03}")).collect();
-        let created =
-            futures_util::future::join_all(slugs.iter().map(|s| app.create_tenant_named(s))).await;
-        out.extend(created);
-    }
-    out.sort();
-    out
-}
-
-/// The column count of `agents.language` and the applied V2 rows, per tenant database.
-pub async fn has_v2(app: &TestApp, db: &str) -> (bool, i64) {
-    let client = app.server.connect(db).await;
-    let column = client
-        .query_opt(
-            "SELECT 1 FROM information_schema.columns WHERE table_name = 'agents' AND column_name = 'language'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .is_some();
-    let applied: i64 = client
-        .query_one(
-            "SELECT count(*) FROM refinery_schema_history WHERE version = 2",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    (column, applied)
-}
-
-pub async fn add_agent(app: &TestApp, db: &str, name: &str) {
-    app.server
-        .connect(db)
-        .await
-        .execute(
-            "INSERT INTO agents (id, name, type, owner) VALUES ($1, $2, 'voice', 'seed')",
-            &[&uuid::Uuid::now_v7(), &name],
-        )
-        .await
-        .unwrap();
-}
+use crate::kit::migrations::{
+    add_agent, app_on, create_tenants, has_v2, migrations_dir, server_of_its_own, V2_FRAGILE,
+};
 
 #[tokio::test]
 async fn fifty_tenants_move_to_a_new_version_in_one_run_and_new_tenants_are_never_left_behind() {

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{envelope, MASTER_KEY};
-use crate::migrations::{
+use crate::kit::migrations::{
     add_agent, app_on, create_tenants, has_v2, migrations_dir, server_of_its_own, V2_FRAGILE,
 };
 

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use tenant_plane::auth::Role;
 
 use crate::cluster::start_extra;
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app, spawn_app_without_rate_limits};
-use crate::servers::{agent_for, catalog_server_id, register, server_of, set_server_state};
+use crate::kit::servers::{agent_for, catalog_server_id, register, server_of, set_server_state};
+use crate::kit::{call, id, ok_json};
 
 #[tokio::test]
 async fn a_tenant_moves_under_read_write_traffic_without_losing_an_acknowledged_write() {

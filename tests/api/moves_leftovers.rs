@@ -7,8 +7,8 @@ use tenant_plane::auth::Role;
 use tenant_plane::domain::TENANT_APP_ROLE;
 
 use crate::cluster::start_extra;
-use crate::data_plane::id;
-use crate::servers::{agent_for, register, server_of};
+use crate::kit::id;
+use crate::kit::servers::{agent_for, register, server_of};
 
 #[tokio::test]
 async fn a_move_onto_a_server_holding_the_tenants_old_role_with_writes_paused_leaves_the_tenant_writable(

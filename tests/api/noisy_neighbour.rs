@@ -11,8 +11,8 @@ use tenant_plane::domain::Tier;
 use tenant_plane::router::tier_rate;
 use tokio::time::MissedTickBehavior;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app_with, TestApp};
+use crate::kit::{call, id, ok_json};
 use crate::timing;
 
 /// Alternating windows, quiet tenant alone then under the flood. The test

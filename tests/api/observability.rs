@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::spawn_app_with;
+use crate::kit::{call, id, ok_json};
 
 fn has_line(page: &str, name: &str, labels: &[&str]) -> bool {
     page.lines()

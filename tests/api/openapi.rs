@@ -122,6 +122,13 @@ async fn the_openapi_document_matches_the_routes_the_server_serves() {
                                 .is_some_and(|c| !c.is_empty()),
                             "{method} {path} {status} names no codes"
                         );
+                        for code in response["x-error-codes"].as_array().unwrap() {
+                            let code = code.as_str().unwrap_or_default();
+                            assert!(
+                                tenant_plane::api::ErrorCode::parse(code).is_some(),
+                                "{method} {path} {status}: {code} is not an ErrorCode"
+                            );
+                        }
                     }
                 }
             } else {

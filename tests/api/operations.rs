@@ -7,8 +7,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::data_plane::ok_json;
 use crate::helpers::{envelope, spawn_app};
+use crate::kit::ok_json;
 
 #[tokio::test]
 async fn a_create_names_the_tenant_in_location_and_its_operation_in_the_body() {

@@ -10,8 +10,8 @@ use tenant_plane::auth::Role;
 use tenant_plane::pg::PgConfig;
 
 use crate::cluster;
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app, spawn_app_on, test_settings, TestApp};
+use crate::kit::{call, id, ok_json};
 use crate::tls_rig::tls_server;
 
 #[tokio::test]

@@ -11,9 +11,9 @@ use tenant_plane::backup::read_archive;
 use tenant_plane::domain::Slug;
 use tenant_plane::tenants::RestoreTarget;
 
-use crate::backups::{master_key, populated_tenant};
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app_with, TestApp};
+use crate::kit::backups::{master_key, populated_tenant};
+use crate::kit::{call, id, ok_json};
 
 /// An app whose backup location is a fresh folder (kept with the app).
 async fn app_with_location() -> (TestApp, tempfile::TempDir) {

@@ -12,9 +12,10 @@ use tenant_plane::crypto::MasterKey;
 use tenant_plane::domain::{Slug, TenantId};
 use tenant_plane::tenants::RestoreTarget;
 
-use crate::backups::{checksums, cli, master_key, populated_tenant};
-use crate::data_plane::ok_json;
 use crate::helpers::spawn_app;
+use crate::kit::backups::{checksums, master_key, populated_tenant};
+use crate::kit::cli::cli;
+use crate::kit::ok_json;
 
 /// Rewrites an archive's parts with `edit`, decrypted and encrypted again
 /// with the installation's key: what an attacker holding the key but not

@@ -5,9 +5,9 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::binary::{command, run};
-use crate::data_plane::{call, id};
 use crate::helpers::{envelope, spawn_app};
+use crate::kit::binary::{command, run};
+use crate::kit::{call, id};
 
 #[tokio::test]
 async fn a_bad_agent_or_backup_id_in_the_path_answers_400_invalid_path_naming_the_segment() {

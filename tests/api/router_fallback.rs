@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app_with, TestApp};
+use crate::kit::{call, id, ok_json};
 
 /// Makes this app's catalog database refuse every session (its pooled
 /// ones ended): the catalog is down for the router. Undone by `reachable`.

@@ -10,9 +10,9 @@ use tenant_plane::auth::Role;
 use tenant_plane::domain::{DbName, TenantId};
 
 use crate::cluster::start_extra;
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app, spawn_app_without_rate_limits};
-use crate::servers::{agent_for, register};
+use crate::kit::servers::{agent_for, register};
+use crate::kit::{call, id, ok_json};
 
 /// Whether the tenant's database still exists on the test server.
 async fn database_exists(app: &crate::helpers::TestApp, db: &str) -> bool {
@@ -117,7 +117,7 @@ async fn a_purge_keeps_a_final_backup_where_a_backup_location_is_set() {
     let archive = archives[0].as_ref().unwrap().path();
     assert!(archive.to_string_lossy().ends_with("-final.tpbackup"));
     let verified =
-        tenant_plane::backup::read_archive(&archive, &crate::backups::master_key()).unwrap();
+        tenant_plane::backup::read_archive(&archive, &crate::kit::backups::master_key()).unwrap();
     assert_eq!(verified.manifest.tenant_id, tid);
     // The purged tenant's final backup is listed, and brings it back as a
     // new tenant, its rows with it.
@@ -148,7 +148,7 @@ async fn a_purge_keeps_a_final_backup_where_a_backup_location_is_set() {
     .await;
     let admin = app.token(Role::TenantAdmin, Some(id(&again)), None);
     let agents = ok_json(
-        crate::data_plane::call(&app, Method::GET, "/v1/agents", &admin, None, None).await,
+        crate::kit::call(&app, Method::GET, "/v1/agents", &admin, None, None).await,
         200,
     )
     .await;
@@ -249,10 +249,10 @@ async fn a_move_whose_undo_cannot_resume_writes_is_retried_until_they_resume() {
         .unwrap()
         .parse()
         .unwrap();
-    let catalog_id = crate::servers::catalog_server_id(&app).await;
-    crate::servers::set_server_state(&app, &catalog_id, "draining").await;
+    let catalog_id = crate::kit::servers::catalog_server_id(&app).await;
+    crate::kit::servers::set_server_state(&app, &catalog_id, "draining").await;
     let t = app.create_tenant("stranded", json!({})).await;
-    crate::servers::set_server_state(&app, &catalog_id, "active").await;
+    crate::kit::servers::set_server_state(&app, &catalog_id, "active").await;
     let tid: TenantId = id(&t);
     let admin = app.token(Role::TenantAdmin, Some(tid), None);
     agent_for(&app, &admin, "before").await;

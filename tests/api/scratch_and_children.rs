@@ -6,9 +6,9 @@
 use serde_json::json;
 use tenant_plane::backup::SCRATCH_PREFIX;
 
-use crate::backups::cli_env;
-use crate::binary::{command, serve, terminate};
 use crate::helpers::spawn_app;
+use crate::kit::binary::{command, serve, terminate};
+use crate::kit::cli::cli_env;
 
 /// When process `pid` started (`/proc`, field 22), as the scratch folder's
 /// name records it.
@@ -121,7 +121,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn the_embedded_postgres_server_runs_without_the_services_secrets_in_its_environment() {
-    let data_dir = crate::first_run::open_folder();
+    let data_dir = crate::kit::binary::open_folder();
     let mut cmd = command();
     cmd.env("TENANT_PLANE_DATA_DIR", data_dir.path())
         .env("TENANT_PLANE_MASTER_KEY", crate::helpers::MASTER_KEY)

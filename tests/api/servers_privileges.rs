@@ -8,8 +8,8 @@ use serde_json::json;
 use tenant_plane::provisioner::ProvisionError;
 
 use crate::cluster::start_extra;
-use crate::data_plane::ok_json;
 use crate::helpers::{envelope, spawn_app};
+use crate::kit::ok_json;
 
 #[tokio::test]
 async fn a_server_whose_admin_role_lacks_pg_signal_backend_is_refused_naming_it_and_accepted_once_granted(

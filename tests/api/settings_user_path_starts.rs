@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::binary::{run, terminate};
-use crate::settings_user_path::{
+use crate::kit::binary::{run, terminate};
+use crate::kit::user_path::{
     free_address, Resources, Start, AUDIENCE, ISSUER, KID, METRICS_TOKEN, TOML, WEBHOOK_SECRET,
 };
 

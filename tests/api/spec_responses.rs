@@ -7,9 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::data_plane::ok_json;
 use crate::helpers::spawn_app;
-use crate::spec::Spec;
+use crate::kit::ok_json;
+use crate::kit::spec::Spec;
 
 /// The schema the spec declares for `method path`'s `status` as `content`.
 fn response_schema(spec: &Spec, method: &str, path: &str, status: &str, content: &str) -> Value {

@@ -5,9 +5,9 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{spawn_app, TestApp};
-use crate::servers::agent_for;
+use crate::kit::servers::agent_for;
+use crate::kit::{call, id, ok_json};
 
 /// Creates an agent and a call on it as `token`; returns the agent's id.
 async fn agent_with_call(app: &TestApp, token: &str, name: &str) -> String {

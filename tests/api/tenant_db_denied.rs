@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 
-use crate::data_plane::{call, id, ok_json};
 use crate::helpers::{envelope, spawn_app};
+use crate::kit::{call, id, ok_json};
 
 #[tokio::test]
 async fn a_revoked_table_grant_answers_503_tenant_database_unavailable_and_tells_nothing_internal()

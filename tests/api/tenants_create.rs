@@ -4,33 +4,10 @@
 use std::collections::HashSet;
 
 use reqwest::Method;
-use secrecy::ExposeSecret;
 use serde_json::json;
-use tenant_plane::crypto::MasterKey;
-use tenant_plane::domain::TenantId;
 
-use crate::helpers::{envelope, spawn_app, TestApp, MASTER_KEY};
-
-/// The tenant role's password, read from the catalog and decrypted.
-pub async fn role_password(app: &TestApp, id: &str) -> String {
-    let catalog = app.catalog_db().await;
-    let row = catalog
-        .query_one(
-            "SELECT db_password_enc FROM tenants WHERE id = $1",
-            &[&uuid::Uuid::parse_str(id).unwrap()],
-        )
-        .await
-        .unwrap();
-    let key = MasterKey::from_hex(&MASTER_KEY.to_string().into()).unwrap();
-    let id: TenantId = id.parse().unwrap();
-    key.open_string(
-        &tenant_plane::catalog::role_purpose(id),
-        row.get::<_, &[u8]>(0),
-    )
-    .unwrap()
-    .expose_secret()
-    .to_string()
-}
+use crate::helpers::{envelope, spawn_app};
+use crate::kit::tenant_db::role_password;
 
 #[tokio::test]
 async fn creating_a_tenant_clones_a_migrated_database_that_only_its_own_role_can_open() {

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{envelope, spawn_app, TestApp};
-use crate::tenants_create::role_password;
+use crate::kit::tenant_db::role_password;
 
 async fn post(app: &TestApp, path: &str, body: serde_json::Value) -> reqwest::Response {
     app.admin(Method::POST, path, Some(body)).await

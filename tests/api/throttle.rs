@@ -9,8 +9,8 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::data_plane::{call, ok_json};
 use crate::helpers::{envelope, spawn_app_with, TestApp};
+use crate::kit::{call, ok_json};
 
 async fn mint_viewer_key(app: &TestApp, tenant: &str) -> String {
     let minted = ok_json(

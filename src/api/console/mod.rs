@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::Embed;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, AuditedChange};
+use super::{ApiError, AppState, AuditedChange, ErrorCode};
 use crate::auth::{self, AuthError, Principal, Role};
 
 #[derive(Embed)]
@@ -49,8 +49,13 @@ async fn index(req: HttpRequest) -> HttpResponse {
 }
 
 async fn asset(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    serve(&req, &file)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such console file"))
+    serve(&req, &file).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such console file",
+        )
+    })
 }
 
 /// An embedded file with its type, an ETag from its hash, and the console's
@@ -148,7 +153,7 @@ pub async fn sign_in(
     if !operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "the console is for super_admin and tenant_admin credentials whose permissions are not narrowed",
         ));
     }

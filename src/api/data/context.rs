@@ -9,8 +9,8 @@ use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use crate::api::ApiError;
 use crate::api::AppState;
+use crate::api::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource, Role};
 use crate::data::tenant_audit::Origin;
 use crate::data::Caller;
@@ -46,7 +46,7 @@ fn header_tenant(req: &HttpRequest, name: &str) -> Result<Option<TenantId>, ApiE
             .and_then(|s| s.parse::<TenantId>().ok())
             .map(Some)
             .ok_or_else(|| {
-                ApiError::bad_request("invalid_tenant_id", format!("{name} must be a UUID"))
+                ApiError::bad_request(ErrorCode::InvalidTenantId, format!("{name} must be a UUID"))
             }),
     }
 }
@@ -72,7 +72,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
     let tenant = match principal.role() {
         Role::SuperAdmin => named.or(by_host).ok_or_else(|| {
             ApiError::bad_request(
-                "tenant_required",
+                ErrorCode::TenantRequired,
                 "name the tenant with the X-Tenant-Id header",
             )
         })?,
@@ -82,7 +82,7 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
                 crate::api::denial::count(req, &state, "cross_tenant", Some(&principal));
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "cross_tenant",
+                    ErrorCode::CrossTenant,
                     "this credential belongs to another tenant",
                 ));
             }
@@ -99,14 +99,14 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         crate::api::denial::count(req, &state, "cross_tenant", Some(&principal));
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_tenant",
+            ErrorCode::CrossTenant,
             "the subtenant belongs to another tenant",
         ));
     }
     if let Err(wait) = state.router().check_rate(route.root.id, route.root.tier) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "this tenant is over its request rate; slow down",
         )
         .with_retry_after(wait.as_secs().max(1)));

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 use crate::auth::AuthError;
 use crate::backup::BackupError;
 use crate::catalog::CatalogError;
@@ -17,32 +17,32 @@ impl From<AuthError> for ApiError {
         let (status, code, message) = match &e {
             AuthError::MissingCredentials => (
                 StatusCode::UNAUTHORIZED,
-                "missing_credentials",
+                ErrorCode::MissingCredentials,
                 "this route needs a bearer token",
             ),
             AuthError::InvalidToken(_) | AuthError::InvalidCredential(_) => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "the token is not valid",
             ),
             AuthError::Expired => (
                 StatusCode::UNAUTHORIZED,
-                "token_expired",
+                ErrorCode::TokenExpired,
                 "the token has expired",
             ),
             AuthError::Forbidden { .. } => (
                 StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 "the token does not allow this request",
             ),
             AuthError::Escalation(_) => (
                 StatusCode::FORBIDDEN,
-                "grant_exceeds_caller",
+                ErrorCode::GrantExceedsCaller,
                 "a key may not allow more than the credential that mints it",
             ),
             AuthError::Csrf => (
                 StatusCode::FORBIDDEN,
-                "csrf_failed",
+                ErrorCode::CsrfFailed,
                 "this request needs the console session's X-CSRF-Token header",
             ),
             AuthError::Key(_) => {
@@ -51,7 +51,7 @@ impl From<AuthError> for ApiError {
             AuthError::Lookup(_) | AuthError::Busy => {
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "catalog_unavailable",
+                    ErrorCode::CatalogUnavailable,
                     "credentials cannot be checked right now; retry shortly",
                 )
                 .with_retry_after(1)
@@ -68,18 +68,18 @@ impl From<CatalogError> for ApiError {
             CatalogError::Unavailable(_) | CatalogError::Connect(_) | CatalogError::Lost(_) => {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "catalog_unavailable",
+                    ErrorCode::CatalogUnavailable,
                     "the control plane cannot reach its catalog; retry shortly",
                 )
                 .with_retry_after(1)
                 .with_source(e)
             }
             CatalogError::ApiKeyLimit(_) => {
-                ApiError::new(StatusCode::CONFLICT, "api_key_limit", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::ApiKeyLimit, e.to_string())
             }
             CatalogError::ServerExists => ApiError::new(
                 StatusCode::CONFLICT,
-                "server_exists",
+                ErrorCode::ServerExists,
                 "a server with this name or address is already registered",
             ),
             // The lifecycle's own refusals, however they arrive.
@@ -91,7 +91,7 @@ impl From<CatalogError> for ApiError {
             | CatalogError::ServerNotActive => TenantsError::from(e).into(),
             CatalogError::NoLease => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "catalog_unavailable",
+                ErrorCode::CatalogUnavailable,
                 "the control plane cannot reach its catalog; retry shortly",
             )
             .with_retry_after(1)
@@ -108,112 +108,112 @@ impl From<TenantsError> for ApiError {
     fn from(e: TenantsError) -> Self {
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         match e {
-            TenantsError::NotFound => ApiError::not_found("tenant_not_found", "no such tenant"),
+            TenantsError::NotFound => ApiError::not_found(ErrorCode::TenantNotFound, "no such tenant"),
             TenantsError::SlugTaken => ApiError::new(
                 StatusCode::CONFLICT,
-                "slug_taken",
+                ErrorCode::SlugTaken,
                 "another tenant has this slug",
             ),
             TenantsError::Busy => ApiError::new(
                 StatusCode::CONFLICT,
-                "tenant_busy",
+                ErrorCode::TenantBusy,
                 "another operation on this tenant is in progress; retry shortly",
             )
             .with_retry_after(1),
             TenantsError::InvalidState { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "invalid_state", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState, e.to_string())
             }
             TenantsError::InvalidField(ref field) => {
-                ApiError::new(unprocessable, "invalid_field", field.to_string())
+                ApiError::new(unprocessable, ErrorCode::InvalidField, field.to_string())
             }
             // Refusals of a valid request because of what the tenant is:
             // the spec allows the request, so they are conflicts, not 422s.
             TenantsError::ExceedsParent(ref field) => {
-                ApiError::new(StatusCode::CONFLICT, "exceeds_parent", field.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::ExceedsParent, field.to_string())
             }
             TenantsError::NotRoot(message) => {
-                ApiError::new(StatusCode::CONFLICT, "not_a_root_tenant", message)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::NotARootTenant, message)
             }
             TenantsError::TooDeep => ApiError::new(
                 StatusCode::CONFLICT,
-                "subtenant_depth",
+                ErrorCode::SubtenantDepth,
                 "tenants have two levels: a subtenant cannot have subtenants",
             ),
             TenantsError::ParentNotActive => ApiError::new(
                 StatusCode::CONFLICT,
-                "parent_not_active",
+                ErrorCode::ParentNotActive,
                 "the parent tenant is not active",
             ),
             TenantsError::NoServer => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "no_server_available",
+                ErrorCode::NoServerAvailable,
                 "no active database server can take a new tenant",
             )
             .with_retry_after(30),
             TenantsError::ServerNotFound => {
-                ApiError::not_found("server_not_found", "no such database server")
+                ApiError::not_found(ErrorCode::ServerNotFound, "no such database server")
             }
             TenantsError::RestoreNeedsNew => {
-                ApiError::new(StatusCode::CONFLICT, "restore_needs_new", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::RestoreNeedsNew, e.to_string())
             }
             TenantsError::NotDeleted => ApiError::new(
                 StatusCode::CONFLICT,
-                "tenant_not_deleted",
+                ErrorCode::TenantNotDeleted,
                 "only a soft-deleted tenant can be purged: delete it first (without purge=true)",
             ),
             TenantsError::Abandoned(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "operation_abandoned",
+                ErrorCode::OperationAbandoned,
                 "this replica lost the operation; another one finishes it; retry shortly",
             )
             .with_retry_after(2)
             .with_source(e),
             TenantsError::SameServer => ApiError::new(
                 StatusCode::CONFLICT,
-                "same_server",
+                ErrorCode::SameServer,
                 "the tenant is already on that server",
             ),
             TenantsError::ServerNotActive => ApiError::new(
                 StatusCode::CONFLICT,
-                "server_not_active",
+                ErrorCode::ServerNotActive,
                 "the target server is draining or down",
             ),
             TenantsError::Copy { .. } | TenantsError::Dump(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "move_failed",
+                ErrorCode::MoveFailed,
                 "the move failed before its cutover; the tenant stays on its server",
             )
             .with_retry_after(30)
             .with_source(e),
             TenantsError::Restore(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "restore_failed",
+                ErrorCode::RestoreFailed,
                 "the restore failed before anything live changed; retry, or restore as a new tenant",
             )
             .with_retry_after(30)
             .with_source(e),
             TenantsError::NoBackupLocation => ApiError::new(
                 StatusCode::CONFLICT,
-                "no_backup_location",
+                ErrorCode::NoBackupLocation,
                 "this installation has no backup location (set backup.location)",
             ),
             TenantsError::BackupNotFound => {
-                ApiError::not_found("backup_not_found", "no such backup of this tenant")
+                ApiError::not_found(ErrorCode::BackupNotFound, "no such backup of this tenant")
             }
             TenantsError::Cancelled => ApiError::new(
                 StatusCode::CONFLICT,
-                "cancelled",
+                ErrorCode::Cancelled,
                 "the operation was cancelled",
             ),
             TenantsError::ForeignBackup => ApiError::new(
                 StatusCode::CONFLICT,
-                "backup_refused",
+                ErrorCode::BackupRefused,
                 "the backup holds another tenant than the one it is recorded for",
             ),
             // What the backup is, not the request: a conflict, like the
             // other refused backups.
             TenantsError::ArchiveTooNew { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "archive_too_new", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::ArchiveTooNew, e.to_string())
             }
             TenantsError::Backup(ref inner) => match inner {
                 BackupError::NotAnArchive(_)
@@ -221,18 +221,18 @@ impl From<TenantsError> for ApiError {
                 | BackupError::Unsealed
                 | BackupError::UnsupportedFormat(_) => ApiError::new(
                     StatusCode::CONFLICT,
-                    "backup_refused",
+                    ErrorCode::BackupRefused,
                     format!("the backup was refused before anything was touched: {inner}"),
                 ),
                 BackupError::Missing(_) => ApiError::new(
                     StatusCode::CONFLICT,
-                    "backup_missing",
+                    ErrorCode::BackupMissing,
                     "the backup's object is gone from the backup location",
                 )
                 .with_source(e),
                 BackupError::Location(_) => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "backup_location_unavailable",
+                    ErrorCode::BackupLocationUnavailable,
                     "the backup location cannot be reached; retry shortly",
                 )
                 .with_retry_after(30)
@@ -242,7 +242,7 @@ impl From<TenantsError> for ApiError {
             TenantsError::Catalog(inner) => inner.into(),
             TenantsError::Provision(ProvisionError::Connect { .. }) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "database_server_unavailable",
+                ErrorCode::DatabaseServerUnavailable,
                 "the tenant's database server is unavailable; retry shortly",
             )
             .with_retry_after(1)
@@ -257,10 +257,10 @@ impl From<ServersError> for ApiError {
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         match e {
             ServersError::NotFound => {
-                ApiError::not_found("server_not_found", "no such database server")
+                ApiError::not_found(ErrorCode::ServerNotFound, "no such database server")
             }
             ServersError::InvalidDsn(_) => {
-                ApiError::new(unprocessable, "invalid_dsn", e.to_string())
+                ApiError::new(unprocessable, ErrorCode::InvalidDsn, e.to_string())
             }
             // The operator who registers a server needs to know why it was
             // refused (a wrong password, a missing right), so the cause is
@@ -275,7 +275,7 @@ impl From<ServersError> for ApiError {
                     message = format!("{message}: {c}");
                     cause = c.source();
                 }
-                ApiError::new(StatusCode::CONFLICT, "server_unusable", message)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::ServerUnusable, message)
             }
             ServersError::Catalog(inner) => inner.into(),
             ServersError::Provision(inner) => TenantsError::from(inner).into(),
@@ -286,13 +286,17 @@ impl From<ServersError> for ApiError {
 impl From<FleetError> for ApiError {
     fn from(e: FleetError) -> Self {
         match e {
-            FleetError::NotFound => ApiError::not_found("run_not_found", "no such migration run"),
-            FleetError::NotResumable(_) => {
-                ApiError::new(StatusCode::CONFLICT, "run_not_resumable", e.to_string())
+            FleetError::NotFound => {
+                ApiError::not_found(ErrorCode::RunNotFound, "no such migration run")
             }
+            FleetError::NotResumable(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::RunNotResumable,
+                e.to_string(),
+            ),
             FleetError::BadConcurrency => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
+                ErrorCode::InvalidField,
                 e.to_string(),
             ),
             FleetError::Catalog(inner) => inner.into(),

@@ -3,59 +3,71 @@
 
 use actix_web::http::StatusCode;
 
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 use crate::data::DataError;
 use crate::router::RouterError;
 
 impl From<DataError> for ApiError {
     fn from(e: DataError) -> Self {
         match e {
-            DataError::NotFound("agent") => ApiError::not_found("agent_not_found", "no such agent"),
-            DataError::NotFound("call") => ApiError::not_found("call_not_found", "no such call"),
+            DataError::NotFound("agent") => {
+                ApiError::not_found(ErrorCode::AgentNotFound, "no such agent")
+            }
+            DataError::NotFound("call") => {
+                ApiError::not_found(ErrorCode::CallNotFound, "no such call")
+            }
             DataError::NotFound(what) => {
-                ApiError::not_found("not_found", format!("no such {what}"))
+                ApiError::not_found(ErrorCode::NotFound, format!("no such {what}"))
             }
             DataError::Invalid(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", m)
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, m)
             }
             DataError::LimitExceeded {
                 limit: "maxAgents", ..
-            } => ApiError::new(StatusCode::CONFLICT, "max_agents_exceeded", e.to_string()),
+            } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::MaxAgentsExceeded,
+                e.to_string(),
+            ),
             DataError::LimitExceeded { .. } => ApiError::new(
                 StatusCode::CONFLICT,
-                "max_concurrent_calls_exceeded",
+                ErrorCode::MaxConcurrentCallsExceeded,
                 e.to_string(),
             ),
             // The body is valid; the tenant's state refuses it.
             DataError::UnknownReference(what) => ApiError::new(
                 StatusCode::CONFLICT,
                 if what == "agent" {
-                    "agent_not_found"
+                    ErrorCode::AgentNotFound
                 } else {
-                    "not_found"
+                    ErrorCode::NotFound
                 },
                 format!("no such {what} in this tenant"),
             ),
-            DataError::FeatureDisabled(_) => {
-                ApiError::new(StatusCode::CONFLICT, "feature_disabled", e.to_string())
+            DataError::FeatureDisabled(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::FeatureDisabled,
+                e.to_string(),
+            ),
+            DataError::InUse(_) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::InUse, e.to_string())
             }
-            DataError::InUse(_) => ApiError::new(StatusCode::CONFLICT, "in_use", e.to_string()),
             DataError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "database_server_unavailable",
+                ErrorCode::DatabaseServerUnavailable,
                 "the tenant's database is unavailable; retry shortly",
             )
             .with_retry_after(1)
             .with_source(e),
             DataError::Paused => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "tenant_writes_paused",
+                ErrorCode::TenantWritesPaused,
                 "the tenant is being moved; writes resume in a moment",
             )
             .with_retry_after(1),
             DataError::Timeout => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "query_timeout",
+                ErrorCode::QueryTimeout,
                 "the request ran past this tenant's statement timeout; retry, or narrow it",
             )
             .with_retry_after(1),
@@ -63,7 +75,7 @@ impl From<DataError> for ApiError {
             // the database cannot serve it (the cause goes to the log).
             DataError::Denied(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "tenant_database_unavailable",
+                ErrorCode::TenantDatabaseUnavailable,
                 "the tenant's database cannot serve this request now; retry later",
             )
             .with_retry_after(30)
@@ -85,33 +97,37 @@ impl From<RouterError> for ApiError {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).with_retry_after(1)
         };
         match e {
-            RouterError::NotFound => ApiError::not_found("tenant_not_found", "no such tenant"),
+            RouterError::NotFound => {
+                ApiError::not_found(ErrorCode::TenantNotFound, "no such tenant")
+            }
             RouterError::Suspended => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "tenant_suspended",
+                ErrorCode::TenantSuspended,
                 "the tenant is suspended",
             ),
-            RouterError::Deleted => ApiError::not_found("tenant_deleted", "the tenant is deleted"),
+            RouterError::Deleted => {
+                ApiError::not_found(ErrorCode::TenantDeleted, "the tenant is deleted")
+            }
             RouterError::NotReady(_) => ApiError::new(
                 StatusCode::CONFLICT,
-                "tenant_not_ready",
+                ErrorCode::TenantNotReady,
                 "the tenant is not ready",
             ),
             RouterError::ServerDown => unavailable(
-                "database_server_unavailable",
+                ErrorCode::DatabaseServerUnavailable,
                 "the tenant's database server is down",
             ),
             RouterError::BudgetSpent => unavailable(
-                "connection_budget_exhausted",
+                ErrorCode::ConnectionBudgetExhausted,
                 "no database connection is free for this tenant; retry shortly",
             ),
             RouterError::ServerUnreachable(_) | RouterError::PoolClosed => unavailable(
-                "database_server_unavailable",
+                ErrorCode::DatabaseServerUnavailable,
                 "the tenant's database is unreachable; retry shortly",
             )
             .with_source(e),
             RouterError::CatalogUnavailable(_) => unavailable(
-                "catalog_unavailable",
+                ErrorCode::CatalogUnavailable,
                 "the control plane cannot reach its catalog; retry shortly",
             )
             .with_source(e),

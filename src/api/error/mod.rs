@@ -1,13 +1,16 @@
 //! One error type for every handler, with a stable JSON envelope:
 //! `{"error":{"code":"…","message":"…"}}`. Every module error converts into
 //! it here and nowhere else: `control.rs` (auth, catalog, lifecycle,
-//! servers, fleet runs) and `data.rs` (router, data plane); `tests.rs` pins
-//! the status and code of every variant. A 5xx or auth error tells the
+//! servers, fleet runs) and `data.rs` (router, data plane); `tests/` pins
+//! the status and code of every variant. Codes are `ErrorCode`s (`code.rs`),
+//! never bare strings. A 5xx or auth error tells the
 //! client nothing internal; the cause chain goes to the log.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
+
+pub use code::ErrorCode;
 
 /// The error envelope every non-2xx response carries.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -26,7 +29,7 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after_secs: Option<u64>,
     /// Logged where the error is turned into a response; never sent.
@@ -34,7 +37,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -48,17 +51,17 @@ impl ApiError {
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "internal error",
         )
         .with_source(source)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -72,7 +75,7 @@ impl ApiError {
         self
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -85,7 +88,7 @@ impl ApiError {
         let cause = cause.as_deref().unwrap_or("");
         if self.status.is_server_error() {
             tracing::error!(
-                code = self.code,
+                code = self.code.as_str(),
                 status = self.status.as_u16(),
                 cause,
                 "{}",
@@ -96,7 +99,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
         ) {
             tracing::warn!(
-                code = self.code,
+                code = self.code.as_str(),
                 status = self.status.as_u16(),
                 cause,
                 "{}",
@@ -104,7 +107,7 @@ impl ApiError {
             );
         } else {
             tracing::info!(
-                code = self.code,
+                code = self.code.as_str(),
                 status = self.status.as_u16(),
                 cause,
                 "{}",
@@ -121,10 +124,10 @@ impl std::fmt::Display for ApiError {
 }
 
 /// The envelope as a response, for errors raised outside `ApiError`.
-pub fn envelope_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+pub fn envelope_response(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(ErrorEnvelope {
         error: ErrorBody {
-            code: code.to_string(),
+            code: code.as_str().to_string(),
             message: message.to_string(),
         },
     })
@@ -139,7 +142,7 @@ impl ResponseError for ApiError {
         self.log();
         ::metrics::counter!(
             crate::telemetry::metrics::API_ERRORS,
-            "code" => self.code,
+            "code" => self.code.as_str(),
             "status" => self.status.as_str().to_string()
         )
         .increment(1);
@@ -159,6 +162,7 @@ impl ResponseError for ApiError {
     }
 }
 
+mod code;
 mod control;
 mod data;
 #[cfg(test)]

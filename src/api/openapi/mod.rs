@@ -167,7 +167,7 @@ impl Modify for Operations {
     }
 }
 
-fn error_response(status: u16, codes: &[&'static str]) -> RefOr<utoipa::openapi::Response> {
+fn error_response(status: u16, codes: &[super::ErrorCode]) -> RefOr<utoipa::openapi::Response> {
     let reason = actix_web::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -269,6 +269,36 @@ mod tests {
                 declared.path
             );
             assert!(ids.insert(declared.id), "{} is used twice", declared.id);
+        }
+    }
+
+    #[test]
+    fn every_code_in_the_spec_is_an_error_code_and_every_error_code_is_declared_or_excused() {
+        use crate::api::ErrorCode;
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if let Some(codes) = map.get("x-error-codes").and_then(|c| c.as_array()) {
+                        out.extend(codes.iter().map(|c| c.as_str().unwrap().to_string()));
+                    }
+                    map.values().for_each(|v| walk(v, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        let mut in_spec = Vec::new();
+        walk(&serde_json::to_value(document()).unwrap(), &mut in_spec);
+        let in_spec: std::collections::HashSet<ErrorCode> = in_spec
+            .iter()
+            .map(|c| ErrorCode::parse(c).unwrap_or_else(|| panic!("{c} is not an ErrorCode")))
+            .collect();
+        for code in ErrorCode::ALL {
+            let excused = ErrorCode::UNDECLARED.iter().any(|(c, _)| c == code);
+            assert!(
+                in_spec.contains(code) != excused,
+                "{code}: declared by an operation and excused, or neither"
+            );
         }
     }
 

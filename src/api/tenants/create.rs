@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::TenantPath;
 use crate::api::idempotency::idempotent;
 use crate::api::AppState;
-use crate::api::{ApiError, AuditedChange};
+use crate::api::{ApiError, AuditedChange, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantName, Tier};
 use crate::tenant_config::TenantConfig;
@@ -41,7 +41,7 @@ fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, A
         Some(value) => TenantConfig::parse(value).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
+                ErrorCode::InvalidField,
                 e.to_string(),
             )
         }),

@@ -12,7 +12,7 @@ use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use super::{resource, ApiError};
+use super::{resource, ApiError, ErrorCode};
 use crate::domain::TenantId;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -55,7 +55,7 @@ impl FromRequest for TenantPath {
             .and_then(|raw| raw.parse::<TenantId>().ok())
             .map(TenantPath)
             .ok_or_else(|| {
-                ApiError::bad_request("invalid_tenant_id", "the tenant id must be a UUID")
+                ApiError::bad_request(ErrorCode::InvalidTenantId, "the tenant id must be a UUID")
             });
         ready(parsed)
     }

@@ -4,8 +4,8 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::wire::PageLimit;
-use crate::api::ApiError;
 use crate::api::AppState;
+use crate::api::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource, Role};
 use crate::catalog::TenantFilter;
 use crate::domain::{TenantId, TenantStatus};
@@ -37,7 +37,7 @@ pub fn own_tenant(principal: &Principal) -> Option<TenantId> {
 fn forbidden() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "forbidden",
+        ErrorCode::Forbidden,
         "the token does not allow this request",
     )
 }
@@ -82,7 +82,7 @@ pub async fn list(
         .filter(|q| !q.is_empty());
     if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "q: at most 100 characters",
         ));
     }

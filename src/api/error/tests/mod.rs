@@ -10,6 +10,7 @@ use strum::EnumCount;
 
 mod data_plane;
 mod nested;
+mod service_codes;
 
 use super::*;
 use crate::auth::{Action, AuthError, Resource};
@@ -60,7 +61,7 @@ where
         let shown = format!("{error:?}");
         let api: ApiError = error.into();
         assert_eq!(api.status().as_u16(), status, "{shown}");
-        assert_eq!(api.code(), code, "{shown}");
+        assert_eq!(api.code().as_str(), code, "{shown}");
     }
     assert_eq!(
         seen.len(),
@@ -93,7 +94,7 @@ where
         let shown = format!("{error:?}");
         let api: ApiError = error.into();
         assert_eq!(api.status().as_u16(), status, "{shown}");
-        assert_eq!(api.code(), code, "{shown}");
+        assert_eq!(api.code().as_str(), code, "{shown}");
     }
 }
 

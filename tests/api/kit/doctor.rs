@@ -10,9 +10,9 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::binary;
 use crate::cluster::{self, ExtraCluster};
 use crate::helpers::{spawn_app_on, test_settings, TestApp, MASTER_KEY};
+use crate::kit::binary;
 
 pub const CATALOG: &str = "tenant_plane";
 

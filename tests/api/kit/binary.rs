@@ -2,6 +2,7 @@
 //! the test environment's TENANT_PLANE_* variables, and `serve` as a child
 //! process whose banner is read from its standard output.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -97,4 +98,12 @@ pub async fn terminate(child: &mut Child) {
         .expect("serve stopped after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// A folder anyone may enter, for clusters the `postgres` user cannot keep
+/// in a closed folder (the tests' stand-in for `/var/lib/tenant-plane`).
+pub fn open_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }

@@ -228,3 +228,22 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// Signs in through the form.
+pub async fn sign_in(b: &Browser, url: &str, credential: &str) {
+    b.client.goto(url).await.unwrap();
+    b.until(
+        "the sign-in page",
+        20,
+        "return !!document.querySelector('#credential')",
+    )
+    .await;
+    b.type_into("#credential", credential).await;
+    b.click("#sign-in button[type=submit]").await;
+    b.until(
+        "the signed-in page",
+        20,
+        "return !document.querySelector('#top').hidden",
+    )
+    .await;
+}

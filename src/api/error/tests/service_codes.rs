@@ -1,0 +1,129 @@
+//! A failed operation records its error's own `code()` (`TenantsError`,
+//! `CatalogError`, `FleetError`): the CLI and the reconciler, which never
+//! build an `ApiError`, record it too. Here every variant's `code()` must
+//! be the code the API answers with, so the two cannot drift.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::mem::discriminant;
+
+use super::*;
+
+fn same<E>(rows: Vec<E>, variants: usize, code: fn(&E) -> &'static str)
+where
+    E: Into<ApiError> + Debug,
+{
+    let mut seen = HashSet::new();
+    for error in rows {
+        seen.insert(discriminant(&error));
+        let (shown, own) = (format!("{error:?}"), code(&error));
+        let api: ApiError = error.into();
+        assert_eq!(api.code().as_str(), own, "{shown}");
+    }
+    assert_eq!(seen.len(), variants, "{}", std::any::type_name::<E>());
+}
+
+fn catalog_errors() -> Vec<CatalogError> {
+    vec![
+        CatalogError::Unavailable(pool()),
+        CatalogError::Connect(pg()),
+        CatalogError::Query(pg()),
+        CatalogError::Lost(pg()),
+        CatalogError::Schema(refinery()),
+        CatalogError::SlugTaken,
+        CatalogError::TenantBusy,
+        CatalogError::ParentMissing,
+        CatalogError::TenantMissing,
+        CatalogError::Fenced,
+        CatalogError::NoLease,
+        CatalogError::ApiKeyLimit(3),
+        CatalogError::ServerExists,
+        CatalogError::ServerNotActive,
+        CatalogError::Pool(deadpool_postgres::BuildError::NoRuntimeSpecified),
+        CatalogError::Dsn(crate::pg::PgError::SslMode("x".into())),
+    ]
+}
+
+fn provision_errors() -> Vec<ProvisionError> {
+    vec![
+        ProvisionError::Connect {
+            server: "s1".into(),
+            source: pg(),
+        },
+        ProvisionError::Sql(pg()),
+        ProvisionError::Migrate(MigrateError::Query(pg())),
+        ProvisionError::NoCredentials("s1".into()),
+        ProvisionError::Pool {
+            server: "s1".into(),
+            source: pool(),
+        },
+    ]
+}
+
+#[test]
+fn every_operation_failure_code_is_the_code_the_api_answers_with() {
+    same(catalog_errors(), CatalogError::COUNT, CatalogError::code);
+    let field = || FieldError {
+        field: "features.maxAgents".into(),
+        reason: "too large".into(),
+    };
+    let mut tenants = vec![
+        TenantsError::NotFound,
+        TenantsError::SlugTaken,
+        TenantsError::Busy,
+        TenantsError::InvalidState {
+            action: "resume",
+            status: TenantStatus::Active,
+        },
+        TenantsError::InvalidField(field()),
+        TenantsError::TooDeep,
+        TenantsError::ExceedsParent(field()),
+        TenantsError::NotRoot("x"),
+        TenantsError::ParentNotActive,
+        TenantsError::NoServer,
+        TenantsError::ServerNotFound,
+        TenantsError::RestoreNeedsNew,
+        TenantsError::SameServer,
+        TenantsError::NoBackupLocation,
+        TenantsError::BackupNotFound,
+        TenantsError::Cancelled,
+        TenantsError::ForeignBackup,
+        TenantsError::ArchiveTooNew {
+            archive: 9,
+            newest: 4,
+        },
+        TenantsError::NotDeleted,
+        TenantsError::Abandoned(crate::operations::Abandoned),
+        TenantsError::ServerNotActive,
+        TenantsError::copy("dumping", io()),
+        TenantsError::Dump(DumpError::NoHost),
+        TenantsError::Restore(DumpError::NoHost),
+        TenantsError::Inconsistent("x"),
+        TenantsError::Migrate(MigrateError::Query(pg())),
+        TenantsError::Crypto(CryptoError::Open),
+    ];
+    tenants.extend(
+        [
+            BackupError::Io(io()),
+            BackupError::NotAnArchive("x".into()),
+            BackupError::Corrupt("x".into()),
+            BackupError::Unsealed,
+            BackupError::UnsupportedFormat(9),
+            BackupError::Location("x".into()),
+            BackupError::Missing("x".into()),
+        ]
+        .map(TenantsError::Backup),
+    );
+    tenants.extend(catalog_errors().into_iter().map(TenantsError::Catalog));
+    tenants.extend(provision_errors().into_iter().map(TenantsError::Provision));
+    same(tenants, TenantsError::COUNT, TenantsError::code);
+    let mut fleet = vec![
+        FleetError::NotFound,
+        FleetError::NotResumable("running".into()),
+        FleetError::BadConcurrency,
+        FleetError::Abandoned(crate::operations::Abandoned),
+    ];
+    fleet.extend(catalog_errors().into_iter().map(FleetError::Catalog));
+    fleet.extend(provision_errors().into_iter().map(FleetError::Provision));
+    same(fleet, FleetError::COUNT, FleetError::code);
+}

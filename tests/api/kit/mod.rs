@@ -1,0 +1,40 @@
+//! The test kit: what feature tests share. A feature test file (one noun:
+//! `servers.rs`, `backups.rs` …) imports from the kit and from the
+//! infrastructure beside it (`helpers`, `cluster`, `rig`, `tls_rig`,
+//! `timing`), never from another feature's file; a helper two features
+//! need moves here, into the file of its noun. `architecture/test_files.rs`
+//! holds this rule and the 400-line limit.
+//!
+//! - `request`: the typed request builder on `TestApp` (and `call`, its
+//!   positional shorthand);
+//! - `expect`: checks on responses (`ok_json`, `expect_error`, `id`);
+//! - `binary`, `cli`: the `tenant-plane` binary, and the CLI on an app's catalog;
+//! - `servers`, `tenant_db`, `migrations`, `backups`, `drain`, `doctor`,
+//!   `console`, `keys`: resources made or read for a test;
+//! - `browser`: a real browser for the console; `s3`: an S3 server;
+//! - `spec`, `spec_values`, `spec_invalid`, `fuzz_inputs`: the served spec,
+//!   and requests generated from it;
+//! - `user_path`: the README settings' examples and starts.
+
+pub mod backups;
+pub mod binary;
+pub mod browser;
+pub mod cli;
+pub mod console;
+pub mod doctor;
+pub mod drain;
+pub mod expect;
+pub mod fuzz_inputs;
+pub mod keys;
+pub mod migrations;
+pub mod request;
+pub mod s3;
+pub mod servers;
+pub mod spec;
+pub mod spec_invalid;
+pub mod spec_values;
+pub mod tenant_db;
+pub mod user_path;
+
+pub use expect::{expect_error, id, ok_json};
+pub use request::call;

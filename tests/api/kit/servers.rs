@@ -1,0 +1,76 @@
+//! Database servers through the API: registering one, its state, where a
+//! tenant lives, and an agent to prove a tenant answers.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::cluster::ExtraCluster;
+use crate::helpers::TestApp;
+use crate::kit::{call, ok_json};
+
+/// Registers `extra` through the API and returns the server's JSON.
+pub async fn register(app: &TestApp, name: &str, extra: &ExtraCluster, pinned: Value) -> Value {
+    ok_json(
+        app.admin(
+            Method::POST,
+            "/v1/servers",
+            Some(json!({ "name": name, "dsn": extra.admin_dsn(), "pinned_tiers": pinned })),
+        )
+        .await,
+        201,
+    )
+    .await
+}
+
+pub async fn server_of(app: &TestApp, tenant: &str) -> String {
+    app.catalog_db()
+        .await
+        .query_one(
+            "SELECT db_server_id::text FROM tenants WHERE id = $1::text::uuid",
+            &[&tenant],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Marks a server `active`, `draining` or `down` through the API.
+pub async fn set_server_state(app: &TestApp, server: &str, state: &str) {
+    ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{server}"),
+            Some(json!({ "state": state })),
+        )
+        .await,
+        200,
+    )
+    .await;
+}
+
+pub async fn catalog_server_id(app: &TestApp) -> String {
+    app.catalog_db()
+        .await
+        .query_one("SELECT id::text FROM db_servers WHERE is_catalog", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Creates an agent for `tenant` and returns its id.
+pub async fn agent_for(app: &TestApp, token: &str, name: &str) -> String {
+    let agent = ok_json(
+        call(
+            app,
+            Method::POST,
+            "/v1/agents",
+            token,
+            None,
+            Some(json!({ "name": name, "type": "voice" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+    agent["id"].as_str().unwrap().to_string()
+}

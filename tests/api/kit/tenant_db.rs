@@ -1,0 +1,41 @@
+//! A tenant's database as PostgreSQL sees it: its role's password and the
+//! router's sessions to it.
+
+use secrecy::ExposeSecret;
+use tenant_plane::crypto::MasterKey;
+use tenant_plane::domain::TenantId;
+
+use crate::helpers::{TestApp, MASTER_KEY};
+
+/// The tenant role's password, read from the catalog and decrypted.
+pub async fn role_password(app: &TestApp, id: &str) -> String {
+    let catalog = app.catalog_db().await;
+    let row = catalog
+        .query_one(
+            "SELECT db_password_enc FROM tenants WHERE id = $1",
+            &[&uuid::Uuid::parse_str(id).unwrap()],
+        )
+        .await
+        .unwrap();
+    let key = MasterKey::from_hex(&MASTER_KEY.to_string().into()).unwrap();
+    let id: TenantId = id.parse().unwrap();
+    key.open_string(
+        &tenant_plane::catalog::role_purpose(id),
+        row.get::<_, &[u8]>(0),
+    )
+    .unwrap()
+    .expose_secret()
+    .to_string()
+}
+
+/// The router's sessions open (in pg_stat_activity) to `databases`.
+pub async fn router_sessions(admin: &tokio_postgres::Client, databases: &[String]) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenant-plane-router' AND datname = ANY($1)",
+            &[&databases],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
