@@ -155,7 +155,8 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     /// Addresses (CIDR blocks) of the proxies in front of the service: only
     /// a peer among them may name the client with `X-Forwarded-For`.
-    /// `TENANT_PLANE_HTTP_TRUSTED_PROXIES` (a TOML list in a file), default none.
+    /// `TENANT_PLANE_HTTP_TRUSTED_PROXIES` (a list: `[10.0.0.0/8, 192.168.0.0/16]`,
+    /// in the variable or in the TOML file), default none.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Refused requests (401, 403) one client address may make in a minute;
     /// past that it gets 429 before its credentials are checked.
