@@ -11,6 +11,7 @@ use tenant_plane::tenants::NewTenantInput;
 
 use crate::cluster::{self, ExtraCluster};
 use crate::helpers::{test_settings, MASTER_KEY};
+use crate::kit::doctor::databases;
 
 async fn services_on(extra: &ExtraCluster, catalog: &str) -> Services {
     let (mut settings, _) = test_settings();
@@ -30,23 +31,6 @@ async fn create(services: &Services, slug: &str) -> TenantId {
         .await
         .unwrap()
         .id
-}
-
-async fn databases(extra: &ExtraCluster) -> Vec<String> {
-    extra
-        .server
-        .connect("postgres")
-        .await
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE 'ai_care_tenant_%'
-                AND datname <> 'ai_care_tenant_template' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
 /// `tenant-plane doctor --json [--fix]` against `catalog`, as an operator runs it.

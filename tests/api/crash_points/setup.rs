@@ -1,6 +1,7 @@
 //! Each family's scenario up to the operation, and the operation's start.
 
 use super::*;
+use crate::kit::drain::set_state;
 
 /// What a scenario set up before the operation: the tenant it acts on,
 /// where it may go, and the agents acknowledged so far.
@@ -43,22 +44,8 @@ pub(super) async fn set_up(
         acknowledged: BTreeMap::new(),
     };
     // New tenants go to the catalog's server; the second one only receives moves.
-    rig.ok(
-        &replica,
-        Method::PATCH,
-        &format!("/v1/servers/{}", setup.second),
-        Some(json!({ "state": "draining" })),
-        200,
-    )
-    .await;
-    rig.ok(
-        &replica,
-        Method::PATCH,
-        &format!("/v1/servers/{}", setup.catalog_server),
-        Some(json!({ "state": "active" })),
-        200,
-    )
-    .await;
+    set_state(rig, &replica, &setup.second, "draining").await;
+    set_state(rig, &replica, &setup.catalog_server, "active").await;
     if family != Family::Create {
         let id = rig
             .tenant_with_agents(&replica, &format!("{family:?}-{round}").to_lowercase(), 3)
