@@ -1,30 +1,21 @@
 //! HTTP handlers. Handlers parse input into domain types and call library
 //! code; they never build SQL.
 
-mod api_keys;
-mod audited;
-mod backups;
-mod body;
 pub(crate) mod console;
+pub(crate) mod control;
 mod data;
-mod denial;
-mod domains;
-mod error;
-mod events;
-mod extract;
-mod health;
-mod idempotency;
-mod metrics;
-mod middleware;
-mod migrations;
-pub mod openapi;
-pub(crate) mod operations;
-mod overview;
-mod principal;
-mod servers;
-mod state;
-mod tenants;
-mod wire;
+pub mod http;
+
+// Short paths for the layers' modules, so a handler names
+// `crate::api::body` rather than where it lives.
+pub(crate) use control::{
+    api_keys, backups, domains, events, health, metrics, migrations, operations, overview, servers,
+    tenants,
+};
+pub use http::openapi;
+pub(crate) use http::{
+    audited, body, denial, error, extract, idempotency, middleware, principal, state, wire,
+};
 
 use actix_web::web;
 

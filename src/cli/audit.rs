@@ -14,34 +14,16 @@ use anyhow::Context;
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
-use crate::control_audit::{self, AuditResult, NewEvent};
+use crate::control_audit::{self, Actor, AuditResult, Change, NewEvent};
 use crate::domain::TenantId;
 use crate::services::Services;
 
 /// How long `record_action` waits for the catalog before giving up.
 const RECORD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn agent() -> String {
-    format!("tenant-plane {} (CLI)", env!("CARGO_PKG_VERSION"))
-}
-
-/// Who the CLI's changes are recorded as.
-pub fn actor() -> String {
-    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| format!("uid{}", nix::unistd::getuid()));
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into());
-    format!("cli:{user}@{host}")
-}
-
-/// Runs `change` under its audit record, as `AuditedChange` does for the
-/// API; `subject` names what a successful change made, when it was not
-/// known as it began.
+/// Runs `change` under its audit record, as the API's commands do, with
+/// the CLI's actor; `subject` names what a successful change made, when it
+/// was not known as it began.
 pub async fn audited<T, E>(
     services: &Services,
     tenant: Option<TenantId>,
@@ -53,30 +35,32 @@ pub async fn audited<T, E>(
 where
     E: Into<anyhow::Error>,
 {
-    let actor = actor();
-    let agent = agent();
-    let pending = control_audit::begin(
-        &services.catalog,
-        &NewEvent {
-            tenant_id: tenant,
-            subtenant_id: None,
-            user_id: &actor,
-            action,
-            resource,
-            ip_address: None,
-            user_agent: Some(&agent),
-            result: AuditResult::Pending,
-        },
-    )
-    .await
-    .context("cannot write the audit record of this change, so it was not made")?;
-    let outcome = change.await.map_err(Into::into);
-    let named = outcome.as_ref().ok().and_then(subject);
-    let named = named.as_ref().map(|(t, r)| (*t, r.as_str()));
-    if let Err(e) = control_audit::end(&services.catalog, pending, outcome.is_ok(), named).await {
-        tracing::error!(error = %e, "could not set an audit record's result; it stays pending");
+    let what = Change {
+        tenant,
+        action,
+        resource,
+    };
+    let change = async { change.await.map_err(|e| Failed::Change(e.into())) };
+    control_audit::audited(&services.catalog, &Actor::cli(), what, change, subject)
+        .await
+        .map_err(|e| match e {
+            Failed::Record(e) => anyhow::Error::from(e)
+                .context("cannot write the audit record of this change, so it was not made"),
+            Failed::Change(e) => e,
+        })
+}
+
+/// Why an audited CLI change failed: its record could not be written (the
+/// change did not run), or the change itself failed.
+enum Failed {
+    Record(crate::catalog::CatalogError),
+    Change(anyhow::Error),
+}
+
+impl From<crate::catalog::CatalogError> for Failed {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        Self::Record(e)
     }
-    outcome
 }
 
 /// An action that needs no catalog, as the audit records it.
@@ -96,8 +80,7 @@ pub async fn record_action(settings: &Settings, action: &Action<'_>) -> anyhow::
         None => crate::embedded::running_catalog_url(settings)?
             .context("no catalog is configured (TENANT_PLANE_DATABASE_URL) or running")?,
     };
-    let actor = actor();
-    let agent = agent();
+    let actor = Actor::cli();
     let write = async {
         let catalog = Catalog::connect(&url, &settings.catalog).await?;
         control_audit::record(
@@ -105,11 +88,11 @@ pub async fn record_action(settings: &Settings, action: &Action<'_>) -> anyhow::
             &NewEvent {
                 tenant_id: action.tenant,
                 subtenant_id: action.subtenant,
-                user_id: &actor,
+                user_id: &actor.user_id,
                 action: action.action,
                 resource: action.resource,
                 ip_address: None,
-                user_agent: Some(&agent),
+                user_agent: actor.user_agent.as_deref(),
                 result: AuditResult::Success,
             },
         )

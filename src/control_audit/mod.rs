@@ -9,8 +9,10 @@
 //! first (`begin`, result `pending`) and the change runs only once it is
 //! there; `end` then sets the result.
 
+mod actor;
 mod denials;
 
+pub use actor::{audited, Actor, Change};
 pub use denials::{DenialCount, DenialKey, Denials};
 
 use chrono::{DateTime, Utc};

@@ -6,9 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::tenants::TenantPath;
-use super::{resource, ApiError, AuditedChange, ErrorCode};
+use crate::api::tenants::TenantPath;
 use crate::api::AppState;
+use crate::api::{resource, ApiError, AuditedChange, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -88,7 +88,7 @@ pub async fn list_domains(
     tenant: TenantPath,
 ) -> Result<HttpResponse, ApiError> {
     // super_admin, or the tenant's own tenant_admin.
-    super::tenants::read::readable(&principal, &state, tenant.0).await?;
+    crate::api::tenants::read::readable(&principal, &state, tenant.0).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "domains": state.catalog().domains_of(tenant.0).await? })))
 }

@@ -9,8 +9,8 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{resource, ApiError, AppState, ErrorCode};
 use crate::api::wire::PageLimit;
+use crate::api::{resource, ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::{CancelOutcome, OpKind, OpState, Operation, OperationFilter};
 use crate::domain::TenantId;

@@ -5,8 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::operations::accepted;
-use super::{resource, ApiError, AppState, AuditedChange};
+use crate::api::operations::accepted;
+use crate::api::{resource, ApiError, AppState, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::{BackupReason, BackupRecord};
 use crate::domain::{Slug, TenantId};
@@ -46,7 +46,7 @@ pub async fn take(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    id: super::tenants::TenantPath,
+    id: crate::api::tenants::TenantPath,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let change = AuditedChange::begin(
@@ -72,7 +72,7 @@ pub async fn take(
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    id: super::tenants::TenantPath,
+    id: crate::api::tenants::TenantPath,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     // A purged tenant's backups (its final one) are still listed: they are

@@ -15,8 +15,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
-use super::operations as long_operations;
-use super::{
+use crate::api::operations as long_operations;
+use crate::api::{
     api_keys, backups, console, data, domains, events, health, migrations, overview, servers,
     tenants,
 };
@@ -42,9 +42,9 @@ use super::{
         backups::take, backups::list, backups::show, backups::restore, backups::restore_as_new,
         events::stream, events::deliveries,
         overview::summary, overview::audit, console::sign_in, console::show_session, console::sign_out,
-        super::metrics::render, openapi_json,
+        crate::api::metrics::render, openapi_json,
     ),
-    components(schemas(super::ErrorEnvelope, super::ErrorBody, super::wire::PageLimit, super::wire::Sequence, crate::catalog::OpKind, long_operations::OperationState, events::DeliveryState)),
+    components(schemas(crate::api::ErrorEnvelope, crate::api::ErrorBody, crate::api::wire::PageLimit, crate::api::wire::Sequence, crate::catalog::OpKind, long_operations::OperationState, events::DeliveryState)),
     modifiers(&BearerAuth, &Operations, &Conditional)
 )]
 pub struct ApiDoc;
@@ -154,11 +154,11 @@ impl Modify for Operations {
                 if declared.data_plane {
                     let params = operation.parameters.get_or_insert_with(Vec::new);
                     params.push(tenant_header(
-                        super::TENANT_HEADER,
+                        crate::api::TENANT_HEADER,
                         "The tenant, for a super_admin token (a tenant's own credential names it already). Or use a domain the tenant registered as the Host.",
                     ));
                     params.push(tenant_header(
-                        super::SUBTENANT_HEADER,
+                        crate::api::SUBTENANT_HEADER,
                         "Narrows a tenant-wide credential to one of its subtenants.",
                     ));
                 }
@@ -167,7 +167,10 @@ impl Modify for Operations {
     }
 }
 
-fn error_response(status: u16, codes: &[super::ErrorCode]) -> RefOr<utoipa::openapi::Response> {
+fn error_response(
+    status: u16,
+    codes: &[crate::api::ErrorCode],
+) -> RefOr<utoipa::openapi::Response> {
     let reason = actix_web::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())

@@ -20,7 +20,7 @@ use crate::telemetry::metrics::{
 };
 
 /// `GET /metrics`: the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "meta", operation_id = "metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = "4XX", description = "Refused; the error envelope names why", body = super::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/metrics", tag = "meta", operation_id = "metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope)))]
 pub async fn render(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -18,10 +18,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::tenants::TenantPath;
-use super::{resource, ApiError, AuditedChange, ErrorCode};
+use crate::api::tenants::TenantPath;
 use crate::api::wire::PageLimit;
 use crate::api::AppState;
+use crate::api::{resource, ApiError, AuditedChange, ErrorCode};
 use crate::auth::{api_key, Action, AuthError, Permission, Principal, Resource, Role};
 use crate::catalog::{ListedKey, Minted};
 use crate::domain::TenantId;

@@ -14,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{ApiError, ErrorCode};
+use crate::api::{ApiError, ErrorCode};
 
 /// A JSON body that matched the spec's schema for `T`, parsed into `T`.
 pub struct Json<T>(pub T);
@@ -120,7 +120,7 @@ fn invalid(message: String) -> ApiError {
 
 /// One validator per component schema of the spec, compiled once.
 static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
-    let doc = serde_json::to_value(super::openapi::document()).expect("the spec serialises");
+    let doc = serde_json::to_value(crate::api::openapi::document()).expect("the spec serialises");
     let components = doc["components"].clone();
     components["schemas"]
         .as_object()

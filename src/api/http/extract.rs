@@ -7,8 +7,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest};
 
-use super::error::envelope_response;
-use super::{ApiError, ErrorCode};
+use crate::api::error::envelope_response;
+use crate::api::{ApiError, ErrorCode};
 
 /// Extractor settings: the body limit, and errors in the envelope.
 pub fn extractor_configs(
@@ -125,8 +125,8 @@ pub fn envelope_fallback<B: MessageBody + 'static>(
 /// A resource's default service: the path exists, the method does not.
 /// `Allow` lists the methods the spec declares for the route (RFC 9110).
 pub async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
-    let allow = super::middleware::RouteLabel::of(&req)
-        .and_then(|route| super::openapi::allowed_methods(route.as_str()))
+    let allow = crate::api::middleware::RouteLabel::of(&req)
+        .and_then(|route| crate::api::openapi::allowed_methods(route.as_str()))
         .unwrap_or("");
     let mut response = envelope_response(
         StatusCode::METHOD_NOT_ALLOWED,

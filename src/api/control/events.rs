@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use super::{resource, ApiError, AppState, ErrorCode};
 use crate::api::wire::{PageLimit, Sequence};
+use crate::api::{resource, ApiError, AppState, ErrorCode};
 use crate::auth::{Action, AuthError, Principal, Resource};
 use crate::catalog::{DeliveryRecord, EventRecord};
 use crate::events::{Batch, EventFeed};

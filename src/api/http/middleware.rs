@@ -69,7 +69,7 @@ impl RootSpanBuilder for RequestSpan {
                 .app_data::<web::Data<AppState>>()
                 .map(|s| s.trusted_proxies())
                 .unwrap_or(&[]);
-            if let Some(ip) = super::denial::client_address(request.request(), trusted) {
+            if let Some(ip) = crate::api::denial::client_address(request.request(), trusted) {
                 span.record("http.client_ip", tracing::field::display(ip));
             }
             if let Some(agent) = request

@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest};
 
-use super::{envelope_fallback, ApiError};
 use crate::api::AppState;
+use crate::api::{envelope_fallback, ApiError};
 use crate::auth::Principal;
 use crate::control_audit::{self, NewEvent};
 use crate::data::tenant_audit::Origin;
@@ -23,7 +23,7 @@ pub fn request_origin(req: &HttpRequest) -> Origin {
         .map(|s| s.trusted_proxies().to_vec())
         .unwrap_or_default();
     Origin {
-        ip_address: super::denial::client_address(req, &trusted).map(|a| a.to_string()),
+        ip_address: crate::api::denial::client_address(req, &trusted).map(|a| a.to_string()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -114,7 +114,7 @@ pub fn audit_denial<B: MessageBody + 'static>(
         } else {
             "forbidden"
         };
-        super::denial::count(res.request(), state, reason, None);
+        crate::api::denial::count(res.request(), state, reason, None);
     }
     envelope_fallback(res)
 }

@@ -4,9 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, AuditedChange, ErrorCode};
 use crate::api::wire::Dsn;
 use crate::api::AppState;
+use crate::api::{ApiError, AuditedChange, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::catalog::{DbServer, ServerPatch, ServerState};
 use crate::domain::{ServerName, Tier};

@@ -8,8 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{resource, ApiError, AuditedChange};
 use crate::api::AppState;
+use crate::api::{resource, ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::Tier;
 use crate::fleet::FleetOptions;
@@ -83,7 +83,7 @@ async fn execute(
             None => Err(crate::fleet::FleetError::NotResumable("running".into()).into()),
         };
     }
-    super::operations::accepted(state, started.op, started.run, move |result| {
+    crate::api::operations::accepted(state, started.op, started.run, move |result| {
         Box::pin(async move {
             if let Err(e) = result {
                 tracing::error!(run = %run, error = %e, "fleet migration run failed");

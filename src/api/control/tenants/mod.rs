@@ -12,7 +12,7 @@ use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use super::{resource, ApiError, ErrorCode};
+use crate::api::{resource, ApiError, ErrorCode};
 use crate::domain::TenantId;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

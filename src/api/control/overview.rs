@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::wire::PageLimit;
-use super::{resource, ApiError, AppState};
+use crate::api::wire::PageLimit;
+use crate::api::{resource, ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

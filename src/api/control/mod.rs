@@ -1,0 +1,14 @@
+//! The control plane's resources: tenants and their keys, domains, backups
+//! and migrations; servers; long operations; events; health and metrics.
+
+pub(crate) mod api_keys;
+pub(crate) mod backups;
+pub(crate) mod domains;
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod migrations;
+pub(crate) mod operations;
+pub(crate) mod overview;
+pub(crate) mod servers;
+pub(crate) mod tenants;

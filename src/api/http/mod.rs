@@ -1,0 +1,15 @@
+//! HTTP plumbing shared by every resource: request bodies and wire types,
+//! extractors, middleware, the denial throttle, idempotency, the principal,
+//! the error envelope, the application state and the published spec.
+
+pub(crate) mod audited;
+pub(crate) mod body;
+pub(crate) mod denial;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod idempotency;
+pub(crate) mod middleware;
+pub mod openapi;
+pub(crate) mod principal;
+pub(crate) mod state;
+pub(crate) mod wire;
