@@ -24,6 +24,7 @@ pub mod operations;
 pub mod pg;
 pub mod provisioner;
 pub mod reconciler;
+pub mod route_notices;
 pub mod router;
 pub mod servers;
 pub mod services;

@@ -29,6 +29,8 @@ pub struct Services {
     pub operations: Operations,
     /// API-key verification, with the records it keeps in memory.
     pub api_keys: crate::auth::api_key::ApiKeys,
+    /// Tells this replica's router of route changes (see `route_notices`).
+    pub routes: crate::route_notices::RouteNotices,
     /// Ends this process's owner lease (the last step of shutdown).
     lease: CancellationToken,
 }
@@ -107,6 +109,7 @@ impl Services {
                 }
             }
         }
+        let routes = crate::route_notices::RouteNotices::default();
         let fleet = Fleet::new(catalog.clone(), provisioner.clone(), operations.clone());
         let servers = Servers::new(catalog.clone(), provisioner.clone(), master_key.clone());
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
@@ -125,6 +128,7 @@ impl Services {
         );
         Ok(Self {
             api_keys: crate::auth::api_key::ApiKeys::new(catalog.clone()),
+            routes,
             catalog,
             tenants,
             reconciler,

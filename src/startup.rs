@@ -91,6 +91,7 @@ impl Application {
             }),
             shutdown.clone(),
         );
+        services.routes.set(route_hook(router.clone()));
         let reaper = router.spawn_reaper(shutdown.clone());
         let metrics_upkeep = telemetry::metrics::spawn_upkeep(shutdown.clone());
         let settings = Arc::new(settings);
@@ -198,4 +199,24 @@ fn http_server(
         server = server.workers(settings.http.workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// The router's side of `route_notices`: what a command changed, forgotten
+/// on this replica before the command answers.
+fn route_hook(router: Router) -> crate::route_notices::Hook {
+    use crate::route_notices::RouteChange;
+    Arc::new(move |change| {
+        let router = router.clone();
+        Box::pin(async move {
+            match change {
+                RouteChange::Tenant { id, close_pool } => {
+                    router.invalidate(id).await;
+                    if close_pool {
+                        router.close_pool(id).await;
+                    }
+                }
+                RouteChange::All => router.invalidate_all(),
+            }
+        })
+    })
 }

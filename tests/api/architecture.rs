@@ -28,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("local_pg", &[]),
     ("pg", &[]),
     ("failpoint", &[]),
+    ("route_notices", &["domain"]),
     // Stores and tools, each over one kind of thing.
     ("catalog", &["config", "crypto", "domain", "pg", "sql"]),
     ("tenant_config", &["domain"]),
@@ -45,22 +46,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("data", &["domain", "sql", "tenant_config", "telemetry"]),
     // Orchestrators: the router reads only through the directory.
     ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config"]),
-    ("servers", &["catalog", "crypto", "domain", "pg", "provisioner"]),
+    ("servers", &["catalog", "crypto", "domain", "pg", "provisioner", "route_notices"]),
     ("fleet", &[
-        "catalog", "domain", "failpoint", "migrator", "operations", "provisioner", "telemetry",
+        "catalog", "domain", "failpoint", "migrator", "operations", "provisioner", "telemetry", "route_notices",
     ]),
     ("tenants", &[
         "backup", "catalog", "config", "crypto", "domain", "dump", "failpoint", "migrator",
-        "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config",
+        "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config", "route_notices",
     ]),
     ("reconciler", &[
         "catalog", "config", "domain", "failpoint", "fleet", "operations", "provisioner",
-        "telemetry", "tenants",
+        "telemetry", "tenants", "route_notices",
     ]),
     // The container that both the HTTP layer and the CLI build.
     ("services", &[
         "auth", "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations",
-        "provisioner", "reconciler", "servers", "tenants",
+        "provisioner", "reconciler", "servers", "tenants", "route_notices",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
@@ -68,18 +69,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "auth", "backup", "catalog", "config", "control_audit", "crypto", "data", "directory",
         "domain", "dump", "events", "fleet", "migrator", "operations", "pg", "provisioner",
         "reconciler", "router", "servers", "services", "sql", "telemetry", "tenant_config",
-        "tenants",
+        "tenants", "route_notices",
     ]),
     ("startup", &[
         "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
-        "telemetry",
+        "telemetry", "route_notices",
     ]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.
     ("cli", &[
         "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
         "fleet", "reconciler", "servers", "services", "startup", "telemetry", "tenant_config",
-        "tenants",
+        "tenants", "route_notices",
     ]),
 ];
 
