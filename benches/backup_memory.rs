@@ -220,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
     let tenants = state.tenants();
     let dump_dir = tempfile::tempdir()?;
     let dump = dump_dir.path().join("dump");
-    let server = state.catalog().list_servers().await?.remove(0);
+    let server = state.services().catalog.list_servers().await?.remove(0);
     let config = tenants.provisioner().admin_config(&server, &db)?;
     let store = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name("backups")

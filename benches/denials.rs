@@ -276,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
         let rows_before = catalog_rows(&watch).await?;
         let pool_state = state.clone();
         let mut report = measure(name, &url, &admin, flood_path, requests, rate, move || {
-            pool_state.catalog().pool().status().waiting
+            pool_state.services().catalog.pool().status().waiting
         })
         .await;
         state.denials().flush().await?;

@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
         visit(token.clone()).await?;
     }
     let rss_after = rss_kb()?;
-    let pools = state.router().pools_cached().await;
+    let pools = state.tenancy().router().pools_cached().await;
     println!(
         "| tenant-plane memory per cached pool (its one idle session and its route; RSS growth over {} pools) | {:.1} KiB |",
         pools - 1,
@@ -210,7 +210,7 @@ async fn main() -> anyhow::Result<()> {
         private.len(),
         private[private.len() / 2] as f64 / 1024.0
     );
-    state.router().close_all().await;
+    state.tenancy().router().close_all().await;
     tokio::task::spawn_blocking(move || drop(cluster)).await?;
     Ok(())
 }

@@ -251,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
                 requests,
                 rate,
                 &watch,
-                move || pool_state.catalog().pool().status().waiting,
+                move || pool_state.services().catalog.pool().status().waiting,
             )
             .await?,
         );

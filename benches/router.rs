@@ -232,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let mut evicted = Vec::new();
         for t in targets.iter().skip(10).take(30) {
-            state.router().close_pool(t.tenant).await;
+            state.tenancy().router().close_pool(t.tenant).await;
             let started = Instant::now();
             let r = client
                 .get(format!("{url}/v1/agents"))
@@ -291,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
                 raw[0].push((t1 - t0).as_secs_f64() * 1e3);
                 raw[1].push((t2 - t1).as_secs_f64() * 1e3);
             } else if i >= 30 {
-                let router = state.router();
+                let router = state.tenancy().router();
                 let t0 = Instant::now();
                 let route = router.route(view.id).await?;
                 let t1 = Instant::now();

@@ -194,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
             col(7)
         );
         // Its sessions go, so that the next scenario's budget is the only one.
-        stop.router().close_all().await;
+        stop.tenancy().router().close_all().await;
     }
     tokio::task::spawn_blocking(move || drop(cluster)).await?;
     Ok(())

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
 
 # `--skip` matches anywhere in a name, and the library has `api::console::`
-# and `tenants::backup_schedule::` tests: those two groups are named whole.
+# and `tenants::backups::schedule::` tests: those two groups are named whole.
 SLOW=(
   crash_points::
   schedule::replicas_killed

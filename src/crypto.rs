@@ -3,6 +3,10 @@
 //! integration credentials. A ciphertext is bound to its purpose (the
 //! associated data), so one cannot be swapped for another in the catalog,
 //! and names the key that sealed it, so keys can rotate.
+//!
+//! Rule: every value sealed here carries its key's id; the newest configured
+//! key seals, and every configured key opens (so does a value sealed before
+//! keys had ids).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};

@@ -9,6 +9,12 @@
 //! - or, instead of `postgres/` and `run/`, a link `cluster` to the
 //!   directory that holds them, when the `postgres` user cannot reach the
 //!   data directory (see `place_cluster`).
+//!
+//! Rule: nothing changes the permissions of a directory it did not create.
+//! When the `postgres` user cannot reach the data directory, the cluster
+//! lives in `embedded.fallback_dir/clusters/<id>`, linked from
+//! `<data_dir>/cluster` (`place_cluster`); where even that is closed,
+//! start-up stops with one line naming the directory.
 
 use std::fs;
 use std::io::Write;

@@ -18,17 +18,40 @@ use crate::reconciler::Reconciler;
 use crate::servers::Servers;
 use crate::tenants::Tenants;
 
+/// The store errors the services return as they are (a lost catalog, a
+/// database server that refused), for their callers to map: the HTTP
+/// layer names them here, never the stores.
+pub use crate::catalog::CatalogError;
+pub use crate::provisioner::ProvisionError;
+
 /// The library services, shared by the HTTP server and the CLI.
 #[derive(Clone)]
 pub struct Services {
     pub catalog: Catalog,
     pub tenants: Tenants,
+    /// The tenant commands, by noun (see `tenants::commands`).
+    pub lifecycle: crate::tenants::Lifecycle,
+    pub placement: crate::tenants::Placement,
+    pub backups: crate::tenants::Backups,
+    pub keys: crate::tenants::Keys,
     pub reconciler: Reconciler,
     pub fleet: Fleet,
     pub servers: Servers,
     pub operations: Operations,
     /// API-key verification, with the records it keeps in memory.
     pub api_keys: crate::auth::api_key::ApiKeys,
+    /// A tenant's API keys: mint, list, revoke.
+    pub tenant_keys: crate::tenant_keys::TenantKeys,
+    /// A tenant's custom domains.
+    pub domains: crate::custom_domains::CustomDomains,
+    /// The console's sessions: which were signed out, and their records.
+    pub console_sessions: crate::auth::console_sessions::ConsoleSessions,
+    /// Requests run at most once per `Idempotency-Key`.
+    pub idempotency: crate::idempotency::Idempotency,
+    /// The control-plane audit log, read.
+    pub audit: crate::control_audit::AuditLog,
+    /// The event log and the webhook deliveries, read.
+    pub event_log: crate::events::EventLog,
     /// Tells this replica's router of route changes (see `route_notices`).
     pub routes: crate::route_notices::RouteNotices,
     /// Ends this process's owner lease (the last step of shutdown).
@@ -111,13 +134,19 @@ impl Services {
         }
         let routes = crate::route_notices::RouteNotices::default();
         let fleet = Fleet::new(catalog.clone(), provisioner.clone(), operations.clone());
-        let servers = Servers::new(catalog.clone(), provisioner.clone(), master_key.clone());
+        let servers = Servers::new(
+            catalog.clone(),
+            provisioner.clone(),
+            master_key.clone(),
+            routes.clone(),
+        );
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
             .with_backup_store(
                 crate::backup::BackupStore::open(&settings.backup)
                     .context("opening the backup location")?,
             )
-            .with_scratch(scratch);
+            .with_scratch(scratch)
+            .with_routes(routes.clone());
         let reconciler = Reconciler::new(
             tenants.clone(),
             fleet.clone(),
@@ -126,10 +155,25 @@ impl Services {
             &settings.retention,
             &settings.backup,
         );
+        let api_keys = crate::auth::api_key::ApiKeys::new(catalog.clone());
         Ok(Self {
-            api_keys: crate::auth::api_key::ApiKeys::new(catalog.clone()),
+            tenant_keys: crate::tenant_keys::TenantKeys::new(
+                catalog.clone(),
+                api_keys.clone(),
+                settings.tenants.max_api_keys,
+            ),
+            domains: crate::custom_domains::CustomDomains::new(catalog.clone()),
+            console_sessions: crate::auth::console_sessions::ConsoleSessions::new(catalog.clone()),
+            idempotency: crate::idempotency::Idempotency::new(catalog.clone()),
+            audit: crate::control_audit::AuditLog::new(catalog.clone()),
+            event_log: crate::events::EventLog::new(catalog.clone()),
+            api_keys,
             routes,
             catalog,
+            lifecycle: crate::tenants::Lifecycle::new(tenants.clone()),
+            placement: crate::tenants::Placement::new(tenants.clone()),
+            backups: crate::tenants::Backups::new(tenants.clone()),
+            keys: crate::tenants::Keys::new(tenants.clone()),
             tenants,
             reconciler,
             fleet,
@@ -137,6 +181,11 @@ impl Services {
             operations,
             lease,
         })
+    }
+
+    /// Whether the catalog answers (readiness).
+    pub async fn ping(&self) -> Result<(), crate::catalog::CatalogError> {
+        self.catalog.ping().await
     }
 
     /// Ends this process's owner lease: whatever it leaves unfinished, a

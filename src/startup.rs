@@ -113,9 +113,10 @@ impl Application {
         if let Some(public_keys) = public_keys {
             workers.push(public_keys.spawn_watcher(JWKS_RELOAD_EVERY, shutdown.clone()));
         }
+        let tenancy = crate::tenancy::Tenancy::new(router.clone());
         let state = web::Data::new(AppState::new(
             services,
-            router,
+            tenancy,
             jwt,
             settings.clone(),
             denials,
@@ -164,7 +165,7 @@ impl Application {
         for worker in self.workers {
             let _ = worker.await;
         }
-        self.state.router().close_all().await;
+        self.state.tenancy().router().close_all().await;
         self.state.services().end_lease();
         served
     }
@@ -215,7 +216,11 @@ fn route_hook(router: Router) -> crate::route_notices::Hook {
                         router.close_pool(id).await;
                     }
                 }
-                RouteChange::All => router.invalidate_all(),
+                RouteChange::All => {
+                    router.invalidate_all();
+                    // A server's budget may have changed too.
+                    router.refresh_budgets().await;
+                }
             }
         })
     })

@@ -18,6 +18,8 @@
 //!   known key's check. A caller past its refusals does not wait its turn.
 //! - The secret is compared in constant time, against the cached hash as
 //!   against the catalog's.
+//! - An expired key is refused as expired (`token_expired`) only once its
+//!   secret matched, so that answer tells a guesser nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

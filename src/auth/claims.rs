@@ -1,4 +1,8 @@
 //! The token claims of the seed design, and the roles and permissions they carry.
+//!
+//! Rule: a role sets a ceiling per resource (`Role::ceiling`); a token's
+//! `permissions` can narrow it, never widen it (`Principal::require` takes
+//! the narrower of the two).
 
 use serde::{Deserialize, Serialize};
 

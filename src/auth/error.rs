@@ -18,6 +18,9 @@ pub enum AuthError {
     Expired,
     #[error("not allowed to {action:?} {resource:?}")]
     Forbidden { resource: Resource, action: Action },
+    /// Refused by the reach rule (`reach`): another tenant's data.
+    #[error("cross-tenant request: {0}")]
+    CrossTenant(&'static str),
     #[error("refused a grant: {0}")]
     Escalation(&'static str),
     #[error("credential lookup failed")]

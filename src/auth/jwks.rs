@@ -2,6 +2,10 @@
 //! a JWKS file (`TENANT_PLANE_JWT_PUBLIC_KEYS`) and read again whenever its
 //! content changes, so keys rotate without a restart: add the new key, let
 //! tokens move to it, then remove the old one.
+//!
+//! Rule: a JWKS edit that does not parse keeps the last good keys (and is
+//! logged), so a half-written edit never locks everyone out; a key removed
+//! from the file stops verifying at once (`jwt.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,8 @@
 //!   is still in the JWKS with the same material (its fingerprint); a key
 //!   removed or replaced under the same `kid` sends the token back through
 //!   full verification.
+//! - only a token whose signature verified is remembered, by its exact
+//!   text, and its `exp` is checked again on every use.
 
 use std::sync::Arc;
 

@@ -3,10 +3,12 @@
 
 pub mod api_key;
 mod claims;
+pub mod console_sessions;
 mod error;
 pub mod jwks;
 mod jwt;
 mod principal;
+pub mod reach;
 
 pub use claims::{Action, Claims, Permission, Resource, Role, Scope};
 pub use error::AuthError;

@@ -1,5 +1,10 @@
 //! The verified caller of a request, and the permission check every handler
 //! states on its first line.
+//!
+//! Rule: no credential mints an API key that could do anything it cannot
+//! (`may_grant`: every action over a scope at least as wide, and within its
+//! own subtenant when it is held to one); a refusal is
+//! `AuthError::Escalation` (403 `grant_exceeds_caller`).
 
 use super::{Action, AuthError, Claims, JwtKeys, Resource, Role, Scope};
 use crate::domain::TenantId;

@@ -1,5 +1,9 @@
 //! Writing and reading the tar archive. Reading verifies everything (the
 //! manifest's seal, each part's size and SHA-256) before handing anything out.
+//!
+//! Rule: an archive is only ever written encrypted (`write_archive_to` wraps
+//! its output in age before the first byte), and a restore touches nothing
+//! until the manifest's seal and every part's SHA-256 check out.
 
 use std::collections::BTreeMap;
 use std::fs::File;

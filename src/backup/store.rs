@@ -3,6 +3,12 @@
 //! as a stream (a multipart upload for a bucket) and read as one, so
 //! memory stays flat however large a tenant is. Each object is
 //! `<prefix>/<tenant id>/<UTC time>-<backup id>.tpbackup`.
+//!
+//! Rules:
+//! - An object appears only once it is whole: a write that fails aborts its
+//!   upload, so nothing partial is left in the location.
+//! - Every upload and download hashes every byte (SHA-256), so the catalog
+//!   records an object's digest and a restore checks it before decrypting.
 
 use std::io::{Read, Write};
 use std::sync::Arc;

@@ -8,6 +8,9 @@
 //!   live under the lock.
 //! - Revoked and expired keys are pruned by the retention pass
 //!   (`retention.rs`); a pruned maker leaves its children's link empty.
+//! - A tenant holds at most `tenants.max_api_keys` live keys: the count and
+//!   the insert hold the key lock, so two keys minted together cannot both
+//!   pass the cap (`ApiKeyLimit`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -152,17 +155,15 @@ impl Catalog {
     /// An unrevoked key by its public prefix; whether it has expired is
     /// for the caller to say, once the secret matched.
     pub async fn live_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM api_keys
-                      WHERE prefix = $1 AND revoked_at IS NULL"
-                ),
-                &[&prefix],
-            )
-            .await?;
-        Ok(row.as_ref().map(from_row))
+        self.read_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM api_keys
+                  WHERE prefix = $1 AND revoked_at IS NULL"
+            ),
+            &[&prefix],
+            from_row,
+        )
+        .await
     }
 
     /// A page of `tenant`'s keys in the order they were made (ids are

@@ -137,17 +137,15 @@ impl Catalog {
 
     /// A tenant's kept backups, newest first.
     pub async fn list_backups(&self, tenant: TenantId) -> Result<Vec<BackupRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM backups
-                      WHERE tenant_id = $1 AND pruned_at IS NULL ORDER BY created_at DESC, id DESC"
-                ),
-                &[&tenant.as_uuid()],
-            )
-            .await?;
-        Ok(rows.iter().map(from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {COLUMNS} FROM backups
+                  WHERE tenant_id = $1 AND pruned_at IS NULL ORDER BY created_at DESC, id DESC"
+            ),
+            &[&tenant.as_uuid()],
+            from_row,
+        )
+        .await
     }
 
     /// A kept backup of `tenant`.
@@ -156,29 +154,25 @@ impl Catalog {
         tenant: TenantId,
         id: Uuid,
     ) -> Result<Option<BackupRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM backups
-                      WHERE id = $1 AND tenant_id = $2 AND pruned_at IS NULL"
-                ),
-                &[&id, &tenant.as_uuid()],
-            )
-            .await?;
-        Ok(row.as_ref().map(from_row))
+        self.read_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM backups
+                  WHERE id = $1 AND tenant_id = $2 AND pruned_at IS NULL"
+            ),
+            &[&id, &tenant.as_uuid()],
+            from_row,
+        )
+        .await
     }
 
     /// A kept backup by id alone (the CLI's `restore --backup`).
     pub async fn find_backup(&self, id: Uuid) -> Result<Option<BackupRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {COLUMNS} FROM backups WHERE id = $1 AND pruned_at IS NULL"),
-                &[&id],
-            )
-            .await?;
-        Ok(row.as_ref().map(from_row))
+        self.read_opt(
+            &format!("SELECT {COLUMNS} FROM backups WHERE id = $1 AND pruned_at IS NULL"),
+            &[&id],
+            from_row,
+        )
+        .await
     }
 
     /// Active root tenants of `tier` whose newest backup is older than

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::error_code::ErrorCode;
+
 /// What can go wrong talking to the catalog database.
 #[derive(Debug, Error)]
 // The error table test (`api/error/tests.rs`) counts the variants.
@@ -67,19 +69,21 @@ impl From<deadpool_postgres::PoolError> for CatalogError {
 impl CatalogError {
     /// The error code the API answers with for this error; an operation
     /// that fails with it records the same code (see `operations::Lease`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unavailable(_) | Self::Connect(_) | Self::Lost(_) | Self::NoLease => {
-                "catalog_unavailable"
+                ErrorCode::CatalogUnavailable
             }
-            Self::SlugTaken => "slug_taken",
-            Self::TenantBusy => "tenant_busy",
-            Self::ParentMissing | Self::TenantMissing => "tenant_not_found",
-            Self::Fenced => "operation_abandoned",
-            Self::ApiKeyLimit(_) => "api_key_limit",
-            Self::ServerExists => "server_exists",
-            Self::ServerNotActive => "server_not_active",
-            Self::Query(_) | Self::Schema(_) | Self::Pool(_) | Self::Dsn(_) => "internal_error",
+            Self::SlugTaken => ErrorCode::SlugTaken,
+            Self::TenantBusy => ErrorCode::TenantBusy,
+            Self::ParentMissing | Self::TenantMissing => ErrorCode::TenantNotFound,
+            Self::Fenced => ErrorCode::OperationAbandoned,
+            Self::ApiKeyLimit(_) => ErrorCode::ApiKeyLimit,
+            Self::ServerExists => ErrorCode::ServerExists,
+            Self::ServerNotActive => ErrorCode::ServerNotActive,
+            Self::Query(_) | Self::Schema(_) | Self::Pool(_) | Self::Dsn(_) => {
+                ErrorCode::InternalError
+            }
         }
     }
 }

@@ -82,14 +82,12 @@ impl Catalog {
         after: i64,
         limit: i64,
     ) -> Result<Vec<EventRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"),
-                &[&after, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(event_from_row).collect())
+        self.read_all(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"),
+            &[&after, &limit],
+            event_from_row,
+        )
+        .await
     }
 
     /// The newest event's id (0 with none).
@@ -200,17 +198,15 @@ impl Catalog {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-                      WHERE ($1::text IS NULL OR d.state = $1) AND ($2::bigint IS NULL OR d.id < $2)
-                      ORDER BY d.id DESC LIMIT $3"
-                ),
-                &[&state, &before, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(delivery_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+                  WHERE ($1::text IS NULL OR d.state = $1) AND ($2::bigint IS NULL OR d.id < $2)
+                  ORDER BY d.id DESC LIMIT $3"
+            ),
+            &[&state, &before, &limit],
+            delivery_from_row,
+        )
+        .await
     }
 }

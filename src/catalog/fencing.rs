@@ -8,6 +8,14 @@
 //! a transaction-level advisory lock keyed by the operation), which every
 //! claim must take too, so no claim can slip between the step's last check
 //! and its act. Heartbeats do not need it, so a long step still beats.
+//!
+//! Rules:
+//! - A claim takes a new generation and the step lock, so the process that
+//!   lost an operation changes nothing more of it.
+//! - A released operation (owner key 0: its work stopped half-way) is
+//!   claimable by any process after two seconds per attempt so far, at
+//!   most a minute (`gone_or_silent`), so a failing one is not retried in a
+//!   tight loop.
 
 use std::time::Duration;
 
@@ -34,9 +42,9 @@ fn step_key(op: Uuid) -> i32 {
 #[derive(Debug, Clone, Serialize)]
 pub struct Operation {
     pub id: Uuid,
-    /// Text, not `OpKind`: a kind a newer release wrote must not break
-    /// this one's reads (the reconciler skips it).
-    pub kind: String,
+    /// A kind a newer release wrote reads as `OpKind::Unknown`, so it
+    /// breaks none of this one's reads (the reconciler cannot finish it).
+    pub kind: super::OpKind,
     pub tenant_id: Option<Uuid>,
     pub state: super::OpState,
     pub attempts: i32,
@@ -127,19 +135,17 @@ impl Catalog {
         &self,
         stale_after: Duration,
     ) -> Result<Vec<Operation>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {OPERATION_COLUMNS} FROM operations o
-                      WHERE state IN ('pending', 'running') AND {}
-                      ORDER BY created_at",
-                    gone_or_silent(1, 2)
-                ),
-                &[&stale_after.as_secs_f64(), &OWNER_LOCK_CLASS],
-            )
-            .await?;
-        Ok(rows.iter().map(operation_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations o
+                  WHERE state IN ('pending', 'running') AND {}
+                  ORDER BY created_at",
+                gone_or_silent(1, 2)
+            ),
+            &[&stale_after.as_secs_f64(), &OWNER_LOCK_CLASS],
+            operation_from_row,
+        )
+        .await
     }
 
     /// Takes over `seen` for `owner` if nobody claimed it since it was
@@ -252,33 +258,29 @@ impl Catalog {
         &self,
         tenant: crate::domain::TenantId,
     ) -> Result<Option<Operation>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {OPERATION_COLUMNS} FROM operations
-                      WHERE tenant_id = $1 AND state IN ('pending', 'queued', 'running')
-                        AND kind NOT IN ('backup', 'restore_as_new')"
-                ),
-                &[&tenant.as_uuid()],
-            )
-            .await?;
-        Ok(row.as_ref().map(operation_from_row))
+        self.read_opt(
+            &format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations
+                  WHERE tenant_id = $1 AND state IN ('pending', 'queued', 'running')
+                    AND kind NOT IN ('backup', 'restore_as_new')"
+            ),
+            &[&tenant.as_uuid()],
+            operation_from_row,
+        )
+        .await
     }
 
     /// Every unfinished operation.
     pub async fn unfinished_operations(&self) -> Result<Vec<Operation>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {OPERATION_COLUMNS} FROM operations
-                      WHERE state IN ('pending', 'queued', 'running') ORDER BY created_at"
-                ),
-                &[],
-            )
-            .await?;
-        Ok(rows.iter().map(operation_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations
+                  WHERE state IN ('pending', 'queued', 'running') ORDER BY created_at"
+            ),
+            &[],
+            operation_from_row,
+        )
+        .await
     }
 
     /// Holds the operation's step lock while the caller takes a destructive

@@ -3,6 +3,11 @@
 //! lifecycle (a drain, a fleet run, a backup). Those have a `subject` in
 //! their params (the server drained, the run), at most one unfinished per
 //! subject, and finish without touching a tenant row.
+//!
+//! Rules:
+//! - A cancel is a flag on the operation row (`request_cancel`), taken only
+//!   by the kinds that can stop at a step boundary (`CANCELLABLE`: drains,
+//!   fleet runs, backups); any other kind is refused, unchanged.
 
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -10,6 +15,7 @@ use uuid::Uuid;
 use super::fencing::{operation_from_row, Fence, Operation, Owner, OPERATION_COLUMNS};
 use super::{Catalog, CatalogError, OpKind, OpState};
 use crate::domain::TenantId;
+use crate::error_code::ErrorCode;
 
 /// How an operation ended, as its row records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +25,12 @@ pub enum Ending {
     Cancelled,
 }
 
-impl Ending {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
+impl From<Ending> for OpState {
+    fn from(ending: Ending) -> Self {
+        match ending {
+            Ending::Succeeded => Self::Succeeded,
+            Ending::Failed => Self::Failed,
+            Ending::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -56,14 +62,12 @@ pub const CANCELLABLE: [OpKind; 3] = [OpKind::Drain, OpKind::FleetRun, OpKind::B
 
 impl Catalog {
     pub async fn get_operation(&self, id: Uuid) -> Result<Option<Operation>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1"),
-                &[&id],
-            )
-            .await?;
-        Ok(row.as_ref().map(operation_from_row))
+        self.read_opt(
+            &format!("SELECT {OPERATION_COLUMNS} FROM operations WHERE id = $1"),
+            &[&id],
+            operation_from_row,
+        )
+        .await
     }
 
     /// Operations newest first.
@@ -71,37 +75,30 @@ impl Catalog {
         &self,
         filter: &OperationFilter,
     ) -> Result<Vec<Operation>, CatalogError> {
-        let client = self.pool().get().await?;
-        let states: Option<Vec<String>> = filter
-            .states
-            .as_ref()
-            .map(|s| s.iter().map(|x| x.as_str().to_string()).collect());
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {OPERATION_COLUMNS} FROM operations
-                      WHERE ($1::uuid IS NULL OR tenant_id = $1)
-                        AND ($2::text IS NULL OR kind = $2)
-                        AND ($3::text[] IS NULL OR state = ANY($3))
-                        AND ($4::uuid IS NULL OR id < $4)
-                      ORDER BY id DESC LIMIT $5"
-                ),
-                &[
-                    &filter.tenant.map(|t| t.as_uuid()),
-                    &filter.kind.map(OpKind::as_str),
-                    &states,
-                    &filter.before,
-                    &filter.limit,
-                ],
-            )
-            .await?;
-        Ok(rows.iter().map(operation_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations
+                  WHERE ($1::uuid IS NULL OR tenant_id = $1)
+                    AND ($2::text IS NULL OR kind = $2)
+                    AND ($3::text[] IS NULL OR state = ANY($3))
+                    AND ($4::uuid IS NULL OR id < $4)
+                  ORDER BY id DESC LIMIT $5"
+            ),
+            &[
+                &filter.tenant.map(|t| t.as_uuid()),
+                &filter.kind,
+                &filter.states,
+                &filter.before,
+                &filter.limit,
+            ],
+            operation_from_row,
+        )
+        .await
     }
 
     /// Asks a running drain, fleet run or backup to stop.
     pub async fn request_cancel(&self, id: Uuid) -> Result<CancelOutcome, CatalogError> {
         let client = self.pool().get().await?;
-        let kinds: Vec<&str> = CANCELLABLE.iter().map(|k| k.as_str()).collect();
         let row = client
             .query_opt(
                 &format!(
@@ -109,7 +106,7 @@ impl Catalog {
                       WHERE id = $1 AND state IN ('pending', 'queued', 'running') AND kind = ANY($2)
                       RETURNING {OPERATION_COLUMNS}"
                 ),
-                &[&id, &kinds],
+                &[&id, &CANCELLABLE.as_slice()],
             )
             .await?;
         if let Some(row) = row {
@@ -143,7 +140,7 @@ impl Catalog {
                  VALUES ($1, $2, $3, 'running', 1, $4, $5, $6)",
                 &[
                     &id,
-                    &kind.as_str(),
+                    &kind,
                     &tenant.map(|t| t.as_uuid()),
                     &params,
                     &owner.id,
@@ -162,7 +159,7 @@ impl Catalog {
                         "SELECT id FROM operations
                           WHERE kind = $1 AND params ->> 'subject' = $2
                             AND state IN ('pending', 'queued', 'running')",
-                        &[&kind.as_str(), &subject.to_string()],
+                        &[&kind, &subject.to_string()],
                     )
                     .await?;
                 match row {
@@ -180,7 +177,7 @@ impl Catalog {
         &self,
         fence: Fence,
         ending: Ending,
-        code: Option<&str>,
+        code: Option<ErrorCode>,
         error: Option<&str>,
     ) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;
@@ -192,8 +189,8 @@ impl Catalog {
                 &[
                     &fence.op,
                     &fence.generation,
-                    &ending.as_str(),
-                    &code,
+                    &OpState::from(ending),
+                    &code.map(ErrorCode::as_str),
                     &error,
                 ],
             )

@@ -1,4 +1,10 @@
 //! The fleet migration ledger: `migration_runs` and `migration_items`.
+//!
+//! Rules:
+//! - An item is taken by exactly one worker (`claim_item`: `FOR UPDATE SKIP
+//!   LOCKED`), so runners on several replicas share a run without waiting.
+//! - Resuming a run (`reset_run_for_resume`) touches only its failed and
+//!   unfinished items; finished ones stay finished.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -149,14 +155,12 @@ impl Catalog {
     }
 
     pub async fn get_run(&self, id: Uuid) -> Result<Option<RunRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {RUN_COLUMNS} FROM migration_runs WHERE id = $1"),
-                &[&id],
-            )
-            .await?;
-        Ok(row.as_ref().map(run_from_row))
+        self.read_opt(
+            &format!("SELECT {RUN_COLUMNS} FROM migration_runs WHERE id = $1"),
+            &[&id],
+            run_from_row,
+        )
+        .await
     }
 
     pub async fn set_run_state(

@@ -1,6 +1,12 @@
 //! The control plane's own database: tenants, placement, configuration,
 //! operations, idempotency keys and audit. This module never touches a tenant
 //! database.
+//!
+//! Rules:
+//! - It creates only its own database (on first start, `connect`); every
+//!   other CREATE or DROP DATABASE or ROLE is the provisioner's.
+//! - It never connects to a tenant database: it holds intent, and whoever
+//!   acts on a server (the provisioner, the router) reads it from here.
 
 mod absent;
 mod api_keys;
@@ -19,6 +25,7 @@ mod moves;
 mod op_kind;
 mod op_state;
 mod operations;
+mod read;
 mod restores;
 mod retention;
 mod schema;
@@ -46,13 +53,13 @@ pub use migration_history::HistoryEntry;
 pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
 pub use op_kind::OpKind;
 pub use op_state::OpState;
-pub use operations::{Cascade, Failure, NewTenant, TenantChange};
+pub use operations::{Cascade, Failure, TenantChange};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
 pub use retention::{Pruned, Retention};
 pub use schema::{schema_versions, upgrade_schema, CATALOG_SCHEMA_LOCK};
 pub use sealed::SealedColumn;
 pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
-pub use tenants::{role_purpose, TenantFilter, TenantRecord, TenantUpdate};
+pub use tenants::{role_purpose, NewTenant, TenantFilter, TenantRecord, TenantUpdate};
 
 use crate::config::CatalogSettings;
 use crate::pg::PgConfig;

@@ -1,11 +1,17 @@
 //! Where an operation stands (`OpState`), as `operations.state` holds it
-//! (a CHECK constraint keeps the set, catalog V6) and read from it through
-//! `FromSql`. The API shows fewer states (`api::operations::OperationState`).
+//! (a CHECK constraint keeps the set, catalog V6), written through `ToSql`
+//! and read through `FromSql`. The API shows fewer states
+//! (`api::control::operations::OperationState`), each standing for one or
+//! more of these.
+//!
+//! Rule: unlike a kind, a state outside the set is an error when read:
+//! the CHECK constraint makes it impossible, so one read would mean the
+//! catalog is not what this release expects.
 
 use std::error::Error;
 
 use serde::Serialize;
-use tokio_postgres::types::{FromSql, Type};
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 /// Serialized as the catalog's text (a row printed by the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +55,22 @@ impl OpState {
     }
 }
 
+impl ToSql for OpState {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        self.as_str().to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
 impl<'a> FromSql<'a> for OpState {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
         let text = <&str as FromSql>::from_sql(ty, raw)?;
@@ -69,6 +91,9 @@ mod tests {
         for state in OpState::ALL {
             let read = OpState::from_sql(&Type::TEXT, state.as_str().as_bytes()).unwrap();
             assert_eq!(read, state);
+            let mut out = bytes::BytesMut::new();
+            state.to_sql(&Type::TEXT, &mut out).unwrap();
+            assert_eq!(&out[..], state.as_str().as_bytes());
         }
         assert!(OpState::from_sql(&Type::TEXT, b"paused").is_err());
         for state in OpState::ALL {

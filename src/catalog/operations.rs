@@ -8,32 +8,24 @@
 //! if another process has claimed it since (`CatalogError::Fenced`).
 //! Claims, heartbeats and the row lock for destructive steps are in
 //! `fencing.rs`.
+//!
+//! Rules:
+//! - Every lifecycle side effect has its operation row written before it.
+//! - An operation decides on its tenant as read under the tenant's lock:
+//!   `begin_operation` reads the row `FOR UPDATE` in the transaction that
+//!   inserts the operation.
+//! - A transaction that touches a tenant and its operation locks the
+//!   tenant's row first, then the operation's (else two would deadlock).
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::fencing::{Fence, Owner};
-use super::tenants::{tenant_from_row, TenantRecord, TENANT_COLUMNS};
-use super::{Catalog, CatalogError, OpKind};
-use crate::domain::{TenantId, TenantStatus, Tier};
-
-/// A tenant row to insert.
-#[derive(Debug, Clone)]
-pub struct NewTenant {
-    pub id: TenantId,
-    pub slug: String,
-    pub name: String,
-    pub parent_id: Option<TenantId>,
-    pub tier: Tier,
-    pub status: TenantStatus,
-    pub db_server_id: Option<Uuid>,
-    pub db_name: Option<String>,
-    pub db_password_enc: Option<Vec<u8>>,
-    pub schema_version: i32,
-    pub settings: serde_json::Value,
-    pub settings_secrets_enc: Option<Vec<u8>>,
-}
+use super::tenants::{tenant_from_row, NewTenant, TenantRecord, TENANT_COLUMNS};
+use super::{Catalog, CatalogError, OpKind, OpState};
+use crate::domain::{TenantId, TenantStatus};
+use crate::error_code::ErrorCode;
 
 /// What happens to subtenants when their root tenant changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +57,7 @@ pub struct TenantChange {
 /// message.
 #[derive(Debug, Clone, Copy)]
 pub struct Failure<'a> {
-    pub code: &'a str,
+    pub code: ErrorCode,
     pub message: &'a str,
 }
 
@@ -112,13 +104,17 @@ impl Catalog {
             )
             .await
             .map_err(map_tenant_conflict)?;
-        let state = if finished { "succeeded" } else { "running" };
+        let state = if finished {
+            OpState::Succeeded
+        } else {
+            OpState::Running
+        };
         tx.execute(
             "INSERT INTO operations (id, kind, tenant_id, state, attempts, finished_at, owner, owner_key)
              VALUES ($1, $2, $3, $4, 1, CASE WHEN $5 THEN now() END, $6, $7)",
             &[
                 &op_id,
-                &kind.as_str(),
+                &kind,
                 &new.id.as_uuid(),
                 &state,
                 &finished,
@@ -163,7 +159,7 @@ impl Catalog {
              VALUES ($1, $2, $3, 'running', 1, $4, $5, $6)",
             &[
                 &id,
-                &kind.as_str(),
+                &kind,
                 &tenant.as_uuid(),
                 params,
                 &owner.id,
@@ -296,9 +292,9 @@ pub(super) async fn finish_fenced(
     failure: Option<Failure<'_>>,
 ) -> Result<(), CatalogError> {
     let state = if failure.is_some() {
-        "failed"
+        OpState::Failed
     } else {
-        "succeeded"
+        OpState::Succeeded
     };
     let n = tx
         .execute(
@@ -309,7 +305,7 @@ pub(super) async fn finish_fenced(
                 &fence.op,
                 &fence.generation,
                 &state,
-                &failure.map(|f| f.code),
+                &failure.map(|f| f.code.as_str()),
                 &failure.map(|f| f.message),
             ],
         )

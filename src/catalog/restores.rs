@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::fencing::Fence;
-use super::operations::{finish_fenced, NewTenant};
+use super::operations::finish_fenced;
+use super::tenants::NewTenant;
 use super::{Catalog, CatalogError};
 use crate::domain::TenantId;
 

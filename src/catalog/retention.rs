@@ -5,6 +5,10 @@
 //! as long as operations; signed-out console sessions once they would have
 //! expired anyway. API keys revoked or expired longer ago than the audit
 //! retention go too: the audit keeps who made and revoked them as long.
+//!
+//! Rules:
+//! - Each delete takes at most `BATCH` (1000) rows, and a pass at most
+//!   `BATCHES_PER_PASS` batches per table; what is left waits for the next.
 
 use std::time::Duration;
 

@@ -1,5 +1,10 @@
 //! The sealed columns of the catalog, read and written in batches for a
-//! master key rotation (`tenants::rekey`).
+//! master key rotation (`tenants::keys`).
+//!
+//! Rules:
+//! - A rotation changes only rows it holds locked, one batch per transaction
+//!   (`reseal_batch`), so it can stop anywhere and run again, and two runs
+//!   share the work.
 
 use uuid::Uuid;
 

@@ -4,6 +4,19 @@
 //! on an `active` server, and that is checked in the same transaction that
 //! writes the placement, under a share lock on the server's row
 //! (`lock_active_server`). `pick_server` only proposes; the write decides.
+//!
+//! Rules:
+//! - A drain's listing is final only when read with the server's state in
+//!   one transaction under its row's `FOR UPDATE` (`Catalog::drain_listing`):
+//!   no placement's share lock, and no state change, can slip between.
+//! - Lock order: a tenant's row, then its server's; never a server's row and
+//!   then a tenant's row in one transaction.
+//! - A server's TLS policy (sslmode, CA certificates) lives in its row, and
+//!   every connection to it (the provisioner's, the router's, `pg_dump`'s)
+//!   starts from `DbServer::connection_base`, which carries it. The catalog's
+//!   own server is reached with the catalog's settings and credentials.
+//! - A server's admin password is kept only sealed (purpose-bound to the
+//!   server id) and never serialised: `DbServer` skips it.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -180,62 +193,54 @@ impl Catalog {
 
     /// Every server with the number of tenants placed on it.
     pub async fn list_servers(&self) -> Result<Vec<DbServer>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!("SELECT {SERVER_COLUMNS} FROM db_servers s ORDER BY s.created_at, s.id"),
-                &[],
-            )
-            .await?;
-        Ok(rows.iter().map(server_from_row).collect())
+        self.read_all(
+            &format!("SELECT {SERVER_COLUMNS} FROM db_servers s ORDER BY s.created_at, s.id"),
+            &[],
+            server_from_row,
+        )
+        .await
     }
 
     pub async fn get_server(&self, id: Uuid) -> Result<Option<DbServer>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {SERVER_COLUMNS} FROM db_servers s WHERE s.id = $1"),
-                &[&id],
-            )
-            .await?;
-        Ok(row.as_ref().map(server_from_row))
+        self.read_opt(
+            &format!("SELECT {SERVER_COLUMNS} FROM db_servers s WHERE s.id = $1"),
+            &[&id],
+            server_from_row,
+        )
+        .await
     }
 
     /// `get_server` for routing: `tenants` is 0, not counted.
     pub async fn get_server_for_route(&self, id: Uuid) -> Result<Option<DbServer>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {SERVER_ROUTE_COLUMNS} FROM db_servers s WHERE s.id = $1"),
-                &[&id],
-            )
-            .await?;
-        Ok(row.as_ref().map(server_from_row))
+        self.read_opt(
+            &format!("SELECT {SERVER_ROUTE_COLUMNS} FROM db_servers s WHERE s.id = $1"),
+            &[&id],
+            server_from_row,
+        )
+        .await
     }
 
     /// Placement: among the active servers pinned to `tier`, or when none is,
     /// among the active servers pinned to no tier, the one with the most free
     /// capacity (fewest tenants for its capacity), ties broken by age.
     pub async fn pick_server(&self, tier: Tier) -> Result<Option<DbServer>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {SERVER_COLUMNS} FROM db_servers s
-                      WHERE s.state = 'active'
-                        AND CASE WHEN EXISTS (SELECT 1 FROM db_servers p
-                                               WHERE p.state = 'active' AND $1 = ANY (p.pinned_tiers))
-                                 THEN $1 = ANY (s.pinned_tiers)
-                                 ELSE s.pinned_tiers = '{{}}' END
-                      ORDER BY (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
-                                 AND t.purged_at IS NULL AND t.parent_id IS NULL)::float8 / s.capacity,
-                               s.created_at
-                      LIMIT 1"
-                ),
-                &[&tier.as_str()],
-            )
-            .await?;
-        Ok(row.as_ref().map(server_from_row))
+        self.read_opt(
+            &format!(
+                "SELECT {SERVER_COLUMNS} FROM db_servers s
+                  WHERE s.state = 'active'
+                    AND CASE WHEN EXISTS (SELECT 1 FROM db_servers p
+                                           WHERE p.state = 'active' AND $1 = ANY (p.pinned_tiers))
+                             THEN $1 = ANY (s.pinned_tiers)
+                             ELSE s.pinned_tiers = '{{}}' END
+                  ORDER BY (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
+                             AND t.purged_at IS NULL AND t.parent_id IS NULL)::float8 / s.capacity,
+                           s.created_at
+                  LIMIT 1"
+            ),
+            &[&tier.as_str()],
+            server_from_row,
+        )
+        .await
     }
 
     /// Registers a database server; `ServerExists` when its name or address is taken.
@@ -282,28 +287,26 @@ impl Catalog {
         id: Uuid,
         patch: &ServerPatch,
     ) -> Result<Option<DbServer>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "WITH s AS (
-                        UPDATE db_servers SET
-                            state = coalesce($2, state),
-                            capacity = coalesce($3, capacity),
-                            connection_budget = coalesce($4, connection_budget),
-                            updated_at = now()
-                        WHERE id = $1 RETURNING *)
-                     SELECT {SERVER_COLUMNS} FROM s"
-                ),
-                &[
-                    &id,
-                    &patch.state.map(ServerState::as_str),
-                    &patch.capacity,
-                    &patch.connection_budget,
-                ],
-            )
-            .await?;
-        Ok(row.as_ref().map(server_from_row))
+        self.read_opt(
+            &format!(
+                "WITH s AS (
+                    UPDATE db_servers SET
+                        state = coalesce($2, state),
+                        capacity = coalesce($3, capacity),
+                        connection_budget = coalesce($4, connection_budget),
+                        updated_at = now()
+                    WHERE id = $1 RETURNING *)
+                 SELECT {SERVER_COLUMNS} FROM s"
+            ),
+            &[
+                &id,
+                &patch.state.map(ServerState::as_str),
+                &patch.capacity,
+                &patch.connection_budget,
+            ],
+            server_from_row,
+        )
+        .await
     }
 }
 

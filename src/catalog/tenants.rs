@@ -13,26 +13,54 @@ pub fn role_purpose(id: TenantId) -> String {
     format!("tenant-role:{id}")
 }
 
-/// A tenant row as stored. Secrets stay sealed here.
-#[derive(Debug, Clone)]
-pub struct TenantRecord {
-    pub id: TenantId,
-    pub slug: String,
-    pub name: String,
-    pub parent_id: Option<TenantId>,
-    pub tier: Tier,
-    pub status: TenantStatus,
-    pub db_server_id: Option<Uuid>,
-    pub db_name: Option<String>,
-    pub db_password_enc: Option<Vec<u8>>,
-    pub schema_version: i32,
-    pub settings: serde_json::Value,
-    pub settings_secrets_enc: Option<Vec<u8>>,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-    pub purged_at: Option<DateTime<Utc>>,
+/// Declares a struct of a tenant row's written columns (those an insert
+/// sets), followed by `$extra`: `NewTenant` is those alone, `TenantRecord`
+/// adds what the catalog stamps. One list, so the two never drift apart.
+macro_rules! tenant_row {
+    ($(#[$meta:meta])* pub struct $name:ident { $($extra:tt)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            pub id: TenantId,
+            pub slug: String,
+            pub name: String,
+            /// `None` for a root tenant.
+            pub parent_id: Option<TenantId>,
+            pub tier: Tier,
+            pub status: TenantStatus,
+            /// A root tenant's server, picked before the insert (which checks it is
+            /// still active); `None` for a subtenant, whose rows live in its root's
+            /// database.
+            pub db_server_id: Option<Uuid>,
+            /// A root tenant's `DbName::for_tenant`, also its role's name (the
+            /// insert writes it as both); `None` for a subtenant.
+            pub db_name: Option<String>,
+            /// The role's password, sealed under `role_purpose(id)`.
+            pub db_password_enc: Option<Vec<u8>>,
+            pub schema_version: i32,
+            pub settings: serde_json::Value,
+            /// The settings' secrets, split out and sealed.
+            pub settings_secrets_enc: Option<Vec<u8>>,
+            $($extra)*
+        }
+    };
+}
+
+tenant_row! {
+    /// A tenant row to insert.
+    #[derive(Debug, Clone)]
+    pub struct NewTenant {}
+}
+
+tenant_row! {
+    /// A tenant row as stored. Secrets stay sealed here.
+    #[derive(Debug, Clone)]
+    pub struct TenantRecord {
+        pub error: Option<String>,
+        pub created_at: DateTime<Utc>,
+        pub updated_at: DateTime<Utc>,
+        pub deleted_at: Option<DateTime<Utc>>,
+        pub purged_at: Option<DateTime<Utc>>,
+    }
 }
 
 impl TenantRecord {
@@ -97,45 +125,39 @@ pub struct TenantUpdate {
 
 impl Catalog {
     pub async fn get_tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
-                &[&id.as_uuid()],
-            )
-            .await?;
-        Ok(row.as_ref().map(tenant_from_row))
+        self.read_opt(
+            &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"),
+            &[&id.as_uuid()],
+            tenant_from_row,
+        )
+        .await
     }
 
     /// A root tenant's subtenants that are not purged, oldest first.
     pub async fn subtenants_of(&self, root: TenantId) -> Result<Vec<TenantRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants
-                      WHERE parent_id = $1 AND purged_at IS NULL ORDER BY id"
-                ),
-                &[&root.as_uuid()],
-            )
-            .await?;
-        Ok(rows.iter().map(tenant_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants
+                  WHERE parent_id = $1 AND purged_at IS NULL ORDER BY id"
+            ),
+            &[&root.as_uuid()],
+            tenant_from_row,
+        )
+        .await
     }
 
     /// Root tenants whose database is on `server` (any status but purged).
     pub async fn root_tenants_on(&self, server: Uuid) -> Result<Vec<TenantRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants
-                      WHERE db_server_id = $1 AND parent_id IS NULL AND purged_at IS NULL
-                      ORDER BY id"
-                ),
-                &[&server],
-            )
-            .await?;
-        Ok(rows.iter().map(tenant_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants
+                  WHERE db_server_id = $1 AND parent_id IS NULL AND purged_at IS NULL
+                  ORDER BY id"
+            ),
+            &[&server],
+            tenant_from_row,
+        )
+        .await
     }
 
     /// A drain's check: the server's state and its root tenants, read in
@@ -183,30 +205,28 @@ impl Catalog {
         &self,
         filter: &TenantFilter,
     ) -> Result<Vec<TenantRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants
-                      WHERE ($1::text IS NULL OR status = $1)
-                        AND ($2::uuid IS NULL OR parent_id = $2)
-                        AND ($3::uuid IS NULL OR id > $3)
-                        AND ($5::text IS NULL OR slug ILIKE $5 ESCAPE '\\' OR name ILIKE $5 ESCAPE '\\'
-                             OR id::text = lower($6))
-                        AND purged_at IS NULL
-                      ORDER BY id LIMIT $4"
-                ),
-                &[
-                    &filter.status.map(TenantStatus::as_str),
-                    &filter.parent_id.map(|p| p.as_uuid()),
-                    &filter.after.map(|a| a.as_uuid()),
-                    &filter.limit,
-                    &filter.search.as_deref().map(contains_pattern),
-                    &filter.search.as_deref().map(str::trim),
-                ],
-            )
-            .await?;
-        Ok(rows.iter().map(tenant_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants
+                  WHERE ($1::text IS NULL OR status = $1)
+                    AND ($2::uuid IS NULL OR parent_id = $2)
+                    AND ($3::uuid IS NULL OR id > $3)
+                    AND ($5::text IS NULL OR slug ILIKE $5 ESCAPE '\\' OR name ILIKE $5 ESCAPE '\\'
+                         OR id::text = lower($6))
+                    AND purged_at IS NULL
+                  ORDER BY id LIMIT $4"
+            ),
+            &[
+                &filter.status.map(TenantStatus::as_str),
+                &filter.parent_id.map(|p| p.as_uuid()),
+                &filter.after.map(|a| a.as_uuid()),
+                &filter.limit,
+                &filter.search.as_deref().map(contains_pattern),
+                &filter.search.as_deref().map(str::trim),
+            ],
+            tenant_from_row,
+        )
+        .await
     }
 
     pub async fn update_tenant(
@@ -246,17 +266,15 @@ impl Catalog {
 
     /// Root tenants with a database on `server` that are not purged.
     pub async fn tenants_on_server(&self, server: Uuid) -> Result<Vec<TenantRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants
-                      WHERE db_server_id = $1 AND purged_at IS NULL ORDER BY id"
-                ),
-                &[&server],
-            )
-            .await?;
-        Ok(rows.iter().map(tenant_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants
+                  WHERE db_server_id = $1 AND purged_at IS NULL ORDER BY id"
+            ),
+            &[&server],
+            tenant_from_row,
+        )
+        .await
     }
 
     /// Marks a tenant deleted now, ahead of its purge finishing, so that
@@ -312,14 +330,12 @@ impl Catalog {
     }
 
     pub async fn domains_of(&self, tenant: TenantId) -> Result<Vec<String>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain",
-                &[&tenant.as_uuid()],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        self.read_all(
+            "SELECT domain FROM tenant_domains WHERE tenant_id = $1 ORDER BY domain",
+            &[&tenant.as_uuid()],
+            |r| r.get(0),
+        )
+        .await
     }
 
     /// Soft-deleted tenants whose retention has run out.
@@ -327,18 +343,16 @@ impl Catalog {
         &self,
         retention_days: u32,
     ) -> Result<Vec<TenantRecord>, CatalogError> {
-        let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants
-                      WHERE status = 'deleted' AND purged_at IS NULL
-                        AND deleted_at < now() - make_interval(days => $1)"
-                ),
-                &[&(retention_days as i32)],
-            )
-            .await?;
-        Ok(rows.iter().map(tenant_from_row).collect())
+        self.read_all(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants
+                  WHERE status = 'deleted' AND purged_at IS NULL
+                    AND deleted_at < now() - make_interval(days => $1)"
+            ),
+            &[&(retention_days as i32)],
+            tenant_from_row,
+        )
+        .await
     }
 }
 

@@ -1,6 +1,6 @@
-//! The CLI's changes are audited like the API's: the record is written
-//! first (result `pending`), the change runs only once it is there, and its
-//! result is set when it ends. The actor is `cli:<os user>@<host>`.
+//! The CLI's changes are audited like the API's, by the service commands
+//! they call with `Actor::cli()` (`cli:<os user>@<host>`): the record is
+//! written first, the change runs only once it is there.
 //!
 //! Commands that change nothing but hand out power (`token`,
 //! `backup --print-age-identity`) need no catalog to work, so that they
@@ -8,60 +8,15 @@
 //! when the catalog can be reached, and say on standard error when it could
 //! not be recorded.
 
-use std::future::Future;
-
 use anyhow::Context;
 
 use crate::catalog::Catalog;
 use crate::config::Settings;
-use crate::control_audit::{self, Actor, AuditResult, Change, NewEvent};
+use crate::control_audit::{self, Actor, AuditResult, NewEvent};
 use crate::domain::TenantId;
-use crate::services::Services;
 
 /// How long `record_action` waits for the catalog before giving up.
 const RECORD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Runs `change` under its audit record, as the API's commands do, with
-/// the CLI's actor; `subject` names what a successful change made, when it
-/// was not known as it began.
-pub async fn audited<T, E>(
-    services: &Services,
-    tenant: Option<TenantId>,
-    action: &str,
-    resource: &str,
-    change: impl Future<Output = Result<T, E>>,
-    subject: impl FnOnce(&T) -> Option<(Option<TenantId>, String)>,
-) -> anyhow::Result<T>
-where
-    E: Into<anyhow::Error>,
-{
-    let what = Change {
-        tenant,
-        action,
-        resource,
-    };
-    let change = async { change.await.map_err(|e| Failed::Change(e.into())) };
-    control_audit::audited(&services.catalog, &Actor::cli(), what, change, subject)
-        .await
-        .map_err(|e| match e {
-            Failed::Record(e) => anyhow::Error::from(e)
-                .context("cannot write the audit record of this change, so it was not made"),
-            Failed::Change(e) => e,
-        })
-}
-
-/// Why an audited CLI change failed: its record could not be written (the
-/// change did not run), or the change itself failed.
-enum Failed {
-    Record(crate::catalog::CatalogError),
-    Change(anyhow::Error),
-}
-
-impl From<crate::catalog::CatalogError> for Failed {
-    fn from(e: crate::catalog::CatalogError) -> Self {
-        Self::Record(e)
-    }
-}
 
 /// An action that needs no catalog, as the audit records it.
 pub struct Action<'a> {

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::audit::{audited, record_action_or_warn, Action};
+use super::audit::{record_action_or_warn, Action};
 use crate::backup::read_archive_in;
 use crate::config::Settings;
+use crate::control_audit::Actor;
 use crate::domain::{Slug, TenantId};
 use crate::embedded;
 use crate::services::Services;
@@ -126,26 +127,8 @@ async fn print_age_identity(settings: Settings) -> anyhow::Result<()> {
 /// A backup into the backup location, as the API takes one (an operation).
 async fn backup_to_location(services: &Services, tenant: TenantId) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let resource = format!("tenants/{tenant}/backups");
-    let take = async {
-        let begun = services
-            .tenants
-            .start_backup(tenant, crate::catalog::BackupReason::Manual)
-            .await?;
-        match begun.run {
-            Some(run) => run.await,
-            None => Err(crate::tenants::TenantsError::Busy),
-        }
-    };
-    let record = audited(
-        services,
-        Some(tenant),
-        "tenants.backup",
-        &resource,
-        take,
-        |_| None,
-    )
-    .await?;
+    let taken = services.backups.take(&Actor::cli(), tenant).await?;
+    let record = taken.wait().await?;
     println!(
         "backed up tenant {} at schema version {} to {} ({} bytes, sha256 {}, {:.1} s); backup id {}",
         record.tenant_id,
@@ -237,17 +220,10 @@ async fn restore_file(
     let archive = tokio::task::spawn_blocking(move || read_archive_in(&path, &key, &scratch))
         .await?
         .with_context(|| format!("refusing {}", file.display()))?;
-    let resource = format!("tenants/{}", archive.manifest.tenant_id);
-    let restore = services.tenants.restore_backup(&archive, target);
-    audited(
-        services,
-        Some(archive.manifest.tenant_id),
-        "tenants.restore_backup",
-        &resource,
-        restore,
-        |r| Some((Some(r.tenant.id), format!("tenants/{}", r.tenant.id))),
-    )
-    .await
+    let backups = &services.backups;
+    Ok(backups
+        .restore_archive(&Actor::cli(), &archive, target)
+        .await?)
 }
 
 /// Restores a backup from the backup location, as the API does (an
@@ -262,25 +238,14 @@ async fn restore_stored(
         .find_backup(backup)
         .await?
         .with_context(|| format!("no backup {backup} is recorded in the catalog"))?;
-    let resource = format!("tenants/{}/backups/{backup}", record.tenant_id);
     let restore = async {
-        let begun = services
-            .tenants
-            .start_restore(record.tenant_id, backup, target)
+        let backups = &services.backups;
+        let launched = backups
+            .restore(&Actor::cli(), record.tenant_id, backup, target)
             .await?;
-        match begun.run {
-            Some(run) => run.await,
-            None => Err(crate::tenants::TenantsError::Busy),
-        }
+        launched.wait().await
     };
-    audited(
-        services,
-        Some(record.tenant_id),
-        "tenants.restore_backup",
-        &resource,
-        restore,
-        |r| Some((Some(r.tenant.id), format!("tenants/{}", r.tenant.id))),
-    )
-    .await
-    .with_context(|| format!("refusing backup {backup}"))
+    restore
+        .await
+        .with_context(|| format!("refusing backup {backup}"))
 }

@@ -7,8 +7,8 @@
 
 use clap::Args;
 
-use super::audit::audited;
 use crate::config::Settings;
+use crate::control_audit::Actor;
 use crate::embedded;
 use crate::reconciler::{DoctorMode, DoctorReport};
 use crate::services::Services;
@@ -38,17 +38,7 @@ pub async fn run(mut settings: Settings, args: DoctorArgs) -> anyhow::Result<()>
         (true, false) => DoctorMode::Fix,
         (true, true) => DoctorMode::FixAndPurge,
     };
-    let doctor = services.reconciler.doctor_with(mode);
-    let report = if args.fix {
-        let action = if args.confirm {
-            "doctor.fix_confirm"
-        } else {
-            "doctor.fix"
-        };
-        audited(&services, None, action, "servers", doctor, |_| None).await?
-    } else {
-        doctor.await?
-    };
+    let report = services.reconciler.doctor_as(&Actor::cli(), mode).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

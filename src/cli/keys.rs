@@ -4,8 +4,8 @@
 
 use clap::{Args, Subcommand};
 
-use super::audit::audited;
 use crate::config::Settings;
+use crate::control_audit::Actor;
 use crate::embedded;
 use crate::services::Services;
 
@@ -32,13 +32,13 @@ pub async fn run(mut settings: Settings, args: KeysArgs) -> anyhow::Result<()> {
     let services = Services::connect(&settings).await?;
     match args.command {
         KeysCommand::Rotate { batch } => {
-            let rekey = services.tenants.rekey(i64::from(batch), |column, done| {
-                eprintln!("re-sealed {done} {}", column.as_str());
-            });
-            let report = audited(&services, None, "keys.rotate", "master_key", rekey, |r| {
-                Some((None, format!("master_key/{}", r.key_id)))
-            })
-            .await?;
+            let actor = Actor::cli();
+            let rekey = services
+                .keys
+                .rotate(&actor, i64::from(batch), |column, done| {
+                    eprintln!("re-sealed {done} {}", column.as_str());
+                });
+            let report = rekey.await?;
             for (what, count) in &report.resealed {
                 println!("{count:>8}  {what} re-sealed");
             }

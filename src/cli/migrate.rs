@@ -9,8 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
-use super::audit::audited;
 use crate::config::Settings;
+use crate::control_audit::Actor;
 use crate::domain::{TenantId, Tier};
 use crate::embedded;
 use crate::fleet::{FleetOptions, Progress, RunSummary};
@@ -57,21 +57,11 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
     if let Some(tenant) = args.tenant {
-        let migrate = services.tenants.migrate(tenant, args.target, args.dry_run);
-        let report = if args.dry_run {
-            migrate.await?
-        } else {
-            let resource = format!("tenants/{tenant}");
-            audited(
-                &services,
-                Some(tenant),
-                "tenants.migrate",
-                &resource,
-                migrate,
-                |_| None,
-            )
-            .await?
-        };
+        let lifecycle = &services.lifecycle;
+        let actor = Actor::cli();
+        let report = lifecycle
+            .migrate(&actor, tenant, args.target, args.dry_run)
+            .await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else if args.dry_run {
@@ -88,41 +78,6 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
         return Ok(());
     }
     let fleet = &services.fleet;
-    let run = match args.resume {
-        Some(run) => {
-            let resource = format!("migration_runs/{run}");
-            let resume = fleet.prepare_resume(run, true);
-            audited(
-                &services,
-                None,
-                "migrations.resume",
-                &resource,
-                resume,
-                |_| None,
-            )
-            .await?
-        }
-        None => {
-            let options = FleetOptions {
-                concurrency: args.concurrency,
-                canary: args.canary,
-                max_failures: args.max_failures,
-                tier: args.tier,
-                target: args.target,
-                verify: args.verify,
-            };
-            let start = fleet.start(&options);
-            audited(
-                &services,
-                None,
-                "migrations.start",
-                "migration_runs",
-                start,
-                |r| Some((None, format!("migration_runs/{}", r.id))),
-            )
-            .await?
-        }
-    };
     let bar = progress_bar(args.json);
     let started = Instant::now();
     let on_progress = {
@@ -133,10 +88,26 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
             bar.set_message(format!("{} ok, {} failed", p.succeeded, p.failed));
         })
     };
+    let actor = Actor::cli();
+    let launched = match args.resume {
+        Some(run) => fleet.resume(&actor, run, true, on_progress).await?,
+        None => {
+            let options = FleetOptions {
+                concurrency: args.concurrency,
+                canary: args.canary,
+                max_failures: args.max_failures,
+                tier: args.tier,
+                target: args.target,
+                verify: args.verify,
+            };
+            fleet.start_run(&actor, &options, on_progress).await?
+        }
+    };
     if !args.json {
+        let run = &launched.run;
         println!("migration run {} to version {}", run.id, run.target_version);
     }
-    let summary = fleet.execute_run(run.id, on_progress).await?;
+    let summary = launched.wait().await?;
     bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

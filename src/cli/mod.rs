@@ -1,4 +1,8 @@
 //! The command line. Every command calls the same library code as the API.
+//!
+//! Rule: `main.rs` holds no logic (it calls `cli::main`), and no command does
+//! work of its own that the API does differently: each calls the library
+//! function the API's handler calls.
 
 mod audit;
 mod backup;

@@ -5,8 +5,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::audit::audited;
 use crate::config::Settings;
+use crate::control_audit::Actor;
 use crate::domain::{ServerName, Tier};
 use crate::embedded;
 use crate::servers::NewServerInput;
@@ -61,7 +61,7 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             allow_unverified_tls,
         } => {
             let to_i32 = |v: u32| i32::try_from(v.max(1)).unwrap_or(i32::MAX);
-            let register = services.servers.register(NewServerInput {
+            let input = NewServerInput {
                 name,
                 dsn: SecretString::from(dsn),
                 capacity: to_i32(capacity),
@@ -70,16 +70,8 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 // The DSN's own `sslrootcert=<file>` names them here.
                 ssl_root_cert: None,
                 allow_unverified_tls,
-            });
-            let server = audited(
-                &services,
-                None,
-                "servers.register",
-                "servers",
-                register,
-                |s| Some((None, format!("servers/{}", s.id))),
-            )
-            .await?;
+            };
+            let server = services.servers.register(&Actor::cli(), input).await?;
             print_servers(args.json, &[server])?;
         }
         ServerCommand::List => {
@@ -93,16 +85,16 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                     .expect("template"),
             );
             let shown = bar.clone();
-            let drain = services.tenants.drain_server(
+            let actor = Actor::cli();
+            let drain = services.placement.drain(
+                &actor,
                 id,
                 std::sync::Arc::new(move |done, total| {
                     shown.set_length(total as u64);
                     shown.set_position(done as u64);
                 }),
             );
-            let resource = format!("servers/{id}");
-            let items =
-                audited(&services, None, "servers.drain", &resource, drain, |_| None).await?;
+            let items = drain.await?.wait().await?;
             bar.finish();
             let failed: Vec<_> = items.iter().filter(|i| i.error.is_some()).collect();
             if args.json {
@@ -130,7 +122,7 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-fn print_servers(json: bool, servers: &[crate::catalog::DbServer]) -> anyhow::Result<()> {
+fn print_servers(json: bool, servers: &[crate::servers::DbServer]) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(servers)?);
         return Ok(());

@@ -3,9 +3,9 @@
 
 use clap::{Args, Subcommand};
 
-use super::audit::audited;
 use crate::catalog::TenantFilter;
 use crate::config::Settings;
+use crate::control_audit::Actor;
 use crate::domain::{Slug, TenantId, TenantName, TenantStatus, Tier};
 use crate::embedded;
 use crate::services::Services;
@@ -95,22 +95,23 @@ fn parse_status(s: &str) -> Result<TenantStatus, String> {
     TenantStatus::parse(s).ok_or_else(|| format!("unknown status `{s}`"))
 }
 
-/// A lifecycle change, audited as the API audits it.
+/// A state change, the API's command (a purge waits for its operation).
 async fn transition(
     services: &Services,
-    id: crate::domain::TenantId,
+    id: TenantId,
     transition: Transition,
 ) -> anyhow::Result<TenantView> {
-    let action = format!("tenants.{}", transition.verb());
-    let resource = format!("tenants/{id}");
-    let change = services.tenants.transition(id, transition);
-    audited(services, Some(id), &action, &resource, change, |_| None).await
+    let lifecycle = &services.lifecycle;
+    Ok(lifecycle
+        .change_state(&Actor::cli(), id, transition)
+        .await?)
 }
 
 pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
-    let tenants = &services.tenants;
+    let lifecycle = &services.lifecycle;
+    let actor = Actor::cli();
     let views: Vec<TenantView> = match args.command {
         TenantCommand::Create {
             name,
@@ -123,36 +124,23 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
                 Some(json) => TenantConfig::parse(serde_json::from_str(&json)?)?,
                 None => TenantConfig::default(),
             };
-            let named = |v: &TenantView| Some((Some(v.id), format!("tenants/{}", v.id)));
             let view = match parent {
                 Some(parent) => {
-                    let create = tenants.create_subtenant(
-                        parent,
-                        NewSubtenantInput {
-                            name,
-                            slug,
-                            settings: config,
-                        },
-                    );
-                    let resource = format!("tenants/{parent}");
-                    audited(
-                        &services,
-                        Some(parent),
-                        "tenants.create_subtenant",
-                        &resource,
-                        create,
-                        named,
-                    )
-                    .await?
+                    let input = NewSubtenantInput {
+                        name,
+                        slug,
+                        settings: config,
+                    };
+                    lifecycle.create_subtenant(&actor, parent, input).await?
                 }
                 None => {
-                    let create = tenants.create(NewTenantInput {
+                    let input = NewTenantInput {
                         name,
                         slug,
                         tier,
                         settings: config,
-                    });
-                    audited(&services, None, "tenants.create", "tenants", create, named).await?
+                    };
+                    lifecycle.create(&actor, input).await?
                 }
             };
             vec![view]
@@ -164,7 +152,7 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
             cursor,
             search,
         } => {
-            let page = tenants
+            let page = lifecycle
                 .list(TenantFilter {
                     status,
                     parent_id: parent,
@@ -179,7 +167,7 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
             }
             page.tenants
         }
-        TenantCommand::Show { id } => vec![tenants.show(id).await?],
+        TenantCommand::Show { id } => vec![lifecycle.show(id).await?],
         TenantCommand::Suspend { id } => {
             vec![transition(&services, id, Transition::Suspend).await?]
         }
@@ -188,19 +176,8 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
             vec![transition(&services, id, Transition::Restore).await?]
         }
         TenantCommand::Move { id, server } => {
-            let resource = format!("tenants/{id}");
-            let moved = tenants.move_tenant(id, server);
-            vec![
-                audited(
-                    &services,
-                    Some(id),
-                    "tenants.move",
-                    &resource,
-                    moved,
-                    |_| None,
-                )
-                .await?,
-            ]
+            let moved = services.placement.move_tenant(&actor, id, server);
+            vec![moved.await?.wait().await?]
         }
         TenantCommand::Delete { id, purge } => {
             let t = if purge {

@@ -2,68 +2,48 @@
 //! and `webhooks.*`: where events are sent.
 
 use secrecy::SecretString;
-use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackupSettings {
-    /// Where backups go: a folder (`file:///var/backups/tenant-plane`, or a
-    /// path; a relative one is taken from the working directory at start)
-    /// or an S3-compatible bucket (`s3://bucket/prefix`). When set, tenants
-    /// are backed up on a schedule, `POST /v1/tenants/{id}/backups` works,
-    /// and a purge first writes the tenant's final backup there (and does
-    /// not happen if that fails). `TENANT_PLANE_BACKUP_LOCATION`; unset by
-    /// default.
-    pub location: Option<String>,
-    /// The S3 endpoint, for a bucket not on AWS (`http://127.0.0.1:9000`).
-    /// `TENANT_PLANE_BACKUP_S3_ENDPOINT`; else `AWS_ENDPOINT_URL`.
-    pub s3_endpoint: Option<String>,
-    /// `TENANT_PLANE_BACKUP_S3_REGION`; else `AWS_REGION` / `AWS_DEFAULT_REGION`.
-    pub s3_region: Option<String>,
-    /// `TENANT_PLANE_BACKUP_S3_ACCESS_KEY_ID`; else `AWS_ACCESS_KEY_ID`.
-    pub s3_access_key_id: Option<String>,
-    /// `TENANT_PLANE_BACKUP_S3_SECRET_ACCESS_KEY`; else `AWS_SECRET_ACCESS_KEY`.
-    pub s3_secret_access_key: Option<SecretString>,
-    /// Allow a plain-HTTP endpoint (a test or a private network).
-    /// `TENANT_PLANE_BACKUP_S3_ALLOW_HTTP`, default false.
-    pub s3_allow_http: bool,
-    /// Hours between scheduled backups of a tenant, per tier (0: none).
-    /// `TENANT_PLANE_BACKUP_EVERY_HOURS_FREE` (default 24), `…_STANDARD`
-    /// (24) and `…_ENTERPRISE` (6).
-    pub every_hours_free: u32,
-    pub every_hours_standard: u32,
-    pub every_hours_enterprise: u32,
-    /// Retention: the newest backup of each of the last `keep_daily` days
-    /// and of each of the last `keep_weekly` weeks is kept, the rest are
-    /// pruned from the location (a purge's final backup is never pruned).
-    /// `TENANT_PLANE_BACKUP_KEEP_DAILY` (default 7), `…_KEEP_WEEKLY` (4).
-    pub keep_daily: u32,
-    pub keep_weekly: u32,
-    /// Where plaintext dumps are kept while a backup, a restore or a move
-    /// needs them: room for the largest tenant's dump, on a disk as private
-    /// as the data directory. Each process works in a folder of its own
-    /// there, and start-up removes those of processes that died.
-    /// `TENANT_PLANE_BACKUP_SCRATCH_DIR`; unset, `<data_dir>/scratch`
-    /// (`Settings::scratch_dir`).
-    pub scratch_dir: Option<std::path::PathBuf>,
-}
-
-impl Default for BackupSettings {
-    fn default() -> Self {
-        Self {
-            location: None,
-            s3_endpoint: None,
-            s3_region: None,
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            s3_allow_http: false,
-            every_hours_free: 24,
-            every_hours_standard: 24,
-            every_hours_enterprise: 6,
-            keep_daily: 7,
-            keep_weekly: 4,
-            scratch_dir: None,
-        }
+section! {
+    pub struct BackupSettings {
+        /// Where backups go: a folder (`file:///var/backups/tenant-plane`, or a
+        /// path; a relative one is taken from the working directory at start)
+        /// or an S3-compatible bucket (`s3://bucket/prefix`). When set, tenants
+        /// are backed up on a schedule, `POST /v1/tenants/{id}/backups` works,
+        /// and a purge first writes the tenant's final backup there (and does
+        /// not happen if that fails). `TENANT_PLANE_BACKUP_LOCATION`; unset by
+        /// default.
+        pub location: Option<String> = None,
+        /// The S3 endpoint, for a bucket not on AWS (`http://127.0.0.1:9000`).
+        /// `TENANT_PLANE_BACKUP_S3_ENDPOINT`; else `AWS_ENDPOINT_URL`.
+        pub s3_endpoint: Option<String> = None,
+        /// `TENANT_PLANE_BACKUP_S3_REGION`; else `AWS_REGION` / `AWS_DEFAULT_REGION`.
+        pub s3_region: Option<String> = None,
+        /// `TENANT_PLANE_BACKUP_S3_ACCESS_KEY_ID`; else `AWS_ACCESS_KEY_ID`.
+        pub s3_access_key_id: Option<String> = None,
+        /// `TENANT_PLANE_BACKUP_S3_SECRET_ACCESS_KEY`; else `AWS_SECRET_ACCESS_KEY`.
+        pub s3_secret_access_key: Option<SecretString> = None,
+        /// Allow a plain-HTTP endpoint (a test or a private network).
+        /// `TENANT_PLANE_BACKUP_S3_ALLOW_HTTP`, default false.
+        pub s3_allow_http: bool = false,
+        /// Hours between scheduled backups of a tenant, per tier (0: none).
+        /// `TENANT_PLANE_BACKUP_EVERY_HOURS_FREE` (default 24), `…_STANDARD`
+        /// (24) and `…_ENTERPRISE` (6).
+        pub every_hours_free: u32 = 24,
+        pub every_hours_standard: u32 = 24,
+        pub every_hours_enterprise: u32 = 6,
+        /// Retention: the newest backup of each of the last `keep_daily` days
+        /// and of each of the last `keep_weekly` weeks is kept, the rest are
+        /// pruned from the location (a purge's final backup is never pruned).
+        /// `TENANT_PLANE_BACKUP_KEEP_DAILY` (default 7), `…_KEEP_WEEKLY` (4).
+        pub keep_daily: u32 = 7,
+        pub keep_weekly: u32 = 4,
+        /// Where plaintext dumps are kept while a backup, a restore or a move
+        /// needs them: room for the largest tenant's dump, on a disk as private
+        /// as the data directory. Each process works in a folder of its own
+        /// there, and start-up removes those of processes that died.
+        /// `TENANT_PLANE_BACKUP_SCRATCH_DIR`; unset, `<data_dir>/scratch`
+        /// (`Settings::scratch_dir`).
+        pub scratch_dir: Option<std::path::PathBuf> = None,
     }
 }
 
@@ -79,28 +59,18 @@ impl BackupSettings {
     }
 }
 
-/// Outbound webhooks, one endpoint per installation: the events
-/// `tenant.created`, `tenant.suspended`, `tenant.deleted`, `tenant.purged`,
-/// `operation.succeeded`, `operation.failed` and `migration_run.finished`,
-/// each body signed with HMAC-SHA256 of the secret.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookSettings {
-    /// `TENANT_PLANE_WEBHOOKS_URL`; unset (no webhooks) by default.
-    pub url: Option<String>,
-    /// The signing secret, at least 16 characters. `TENANT_PLANE_WEBHOOKS_SECRET`.
-    pub secret: Option<SecretString>,
-    /// Attempts before a delivery is given up (backoff doubles from 1 s to
-    /// an hour). `TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS`, default 12.
-    pub max_attempts: u32,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            secret: None,
-            max_attempts: 12,
-        }
+section! {
+    /// Outbound webhooks, one endpoint per installation: the events
+    /// `tenant.created`, `tenant.suspended`, `tenant.deleted`, `tenant.purged`,
+    /// `operation.succeeded`, `operation.failed` and `migration_run.finished`,
+    /// each body signed with HMAC-SHA256 of the secret.
+    pub struct WebhookSettings {
+        /// `TENANT_PLANE_WEBHOOKS_URL`; unset (no webhooks) by default.
+        pub url: Option<String> = None,
+        /// The signing secret, at least 16 characters. `TENANT_PLANE_WEBHOOKS_SECRET`.
+        pub secret: Option<SecretString> = None,
+        /// Attempts before a delivery is given up (backoff doubles from 1 s to
+        /// an hour). `TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS`, default 12.
+        pub max_attempts: u32 = 12,
     }
 }

@@ -11,9 +11,11 @@
 
 mod actor;
 mod denials;
+mod log;
 
 pub use actor::{audited, Actor, Change};
 pub use denials::{DenialCount, DenialKey, Denials};
+pub use log::AuditLog;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

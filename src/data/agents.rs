@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use deadpool_postgres::ClientWrapper;
 
-use super::{enter, read, read_opt, Caller, DataError, Transaction, LIMIT_LOCK};
+use super::limit::RowLimit;
+use super::{enter, read, read_opt, Caller, DataError, Transaction};
 use crate::tenant_config::Resolved;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -26,41 +26,30 @@ impl AgentType {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Agent {
-    pub id: Uuid,
-    pub subtenant_id: Option<Uuid>,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub configuration: serde_json::Value,
-    pub owner: String,
-    #[serde(serialize_with = "super::timestamp::rfc3339")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "super::timestamp::rfc3339")]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The columns `from_row` reads, in its order; a macro, so that every
-/// query stays one literal (no string built per request).
-macro_rules! columns {
-    () => {
-        "id, subtenant_id, name, type, configuration, owner, created_at, updated_at"
-    };
-}
-
-fn from_row(r: &Row) -> Agent {
-    Agent {
-        id: r.get(0),
-        subtenant_id: r.get(1),
-        name: r.get(2),
-        kind: r.get(3),
-        configuration: r.get(4),
-        owner: r.get(5),
-        created_at: r.get(6),
-        updated_at: r.get(7),
+record! {
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct Agent {
+        pub id: Uuid,
+        pub subtenant_id: Option<Uuid>,
+        pub name: String,
+        #[serde(rename = "type")]
+        pub kind: String as "type",
+        pub configuration: serde_json::Value,
+        pub owner: String,
+        #[serde(serialize_with = "super::timestamp::rfc3339")]
+        pub created_at: DateTime<Utc>,
+        #[serde(serialize_with = "super::timestamp::rfc3339")]
+        pub updated_at: DateTime<Utc>,
     }
 }
+
+/// `maxAgents`: counted before the scope is entered, so the root's limit
+/// covers every subtenant.
+const MAX_AGENTS: RowLimit = RowLimit {
+    name: "maxAgents",
+    count_all: "SELECT count(*) FROM agents",
+    count_subtenant: "SELECT count(*) FROM agents WHERE subtenant_id = $1",
+};
 
 /// A validated new agent.
 #[derive(Debug, Clone)]
@@ -89,34 +78,9 @@ pub async fn create(
             AgentType::Chat => "chatAgents",
         }));
     }
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LIMIT_LOCK])
+    MAX_AGENTS
+        .check(tx, caller, root_limit, features.max_agents)
         .await?;
-    // Counted before the scope is entered: the root's limit covers every subtenant.
-    let total: i64 = tx
-        .query_one("SELECT count(*) FROM agents", &[])
-        .await?
-        .get(0);
-    if total >= i64::from(root_limit) {
-        return Err(DataError::LimitExceeded {
-            limit: "maxAgents",
-            max: root_limit,
-        });
-    }
-    if let Some(sub) = caller.subtenant_uuid() {
-        let mine: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM agents WHERE subtenant_id = $1",
-                &[&sub],
-            )
-            .await?
-            .get(0);
-        if mine >= i64::from(features.max_agents) {
-            return Err(DataError::LimitExceeded {
-                limit: "maxAgents",
-                max: features.max_agents,
-            });
-        }
-    }
     enter(tx, caller).await?;
     let row = tx
         .query_one(

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use deadpool_postgres::ClientWrapper;
 
-use super::{enter, read, read_opt, scoped_query_opt, Caller, DataError, Transaction, LIMIT_LOCK};
+use super::limit::RowLimit;
+use super::{enter, read, read_opt, scoped_query_opt, Caller, DataError, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -31,40 +31,20 @@ impl CallStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Call {
-    pub id: Uuid,
-    pub subtenant_id: Option<Uuid>,
-    pub agent_id: Uuid,
-    pub customer_phone: Option<String>,
-    pub status: String,
-    pub duration: Option<i32>,
-    pub owner: String,
-    #[serde(serialize_with = "super::timestamp::rfc3339")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "super::timestamp::rfc3339")]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// The columns `from_row` reads, in its order; a macro, so that every
-/// query stays one literal (no string built per request).
-macro_rules! columns {
-    () => {
-        "id, subtenant_id, agent_id, customer_phone, status, duration, owner, created_at, updated_at"
-    };
-}
-
-fn from_row(r: &Row) -> Call {
-    Call {
-        id: r.get(0),
-        subtenant_id: r.get(1),
-        agent_id: r.get(2),
-        customer_phone: r.get(3),
-        status: r.get(4),
-        duration: r.get(5),
-        owner: r.get(6),
-        created_at: r.get(7),
-        updated_at: r.get(8),
+record! {
+    #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+    pub struct Call {
+        pub id: Uuid,
+        pub subtenant_id: Option<Uuid>,
+        pub agent_id: Uuid,
+        pub customer_phone: Option<String>,
+        pub status: String,
+        pub duration: Option<i32>,
+        pub owner: String,
+        #[serde(serialize_with = "super::timestamp::rfc3339")]
+        pub created_at: DateTime<Utc>,
+        #[serde(serialize_with = "super::timestamp::rfc3339")]
+        pub updated_at: DateTime<Utc>,
     }
 }
 
@@ -79,6 +59,14 @@ pub struct CallFilter {
     pub limit: i64,
 }
 
+/// `maxConcurrentCalls`: the calls in progress.
+const MAX_CONCURRENT_CALLS: RowLimit = RowLimit {
+    name: "maxConcurrentCalls",
+    count_all: "SELECT count(*) FROM calls WHERE status = 'in_progress'",
+    count_subtenant:
+        "SELECT count(*) FROM calls WHERE status = 'in_progress' AND subtenant_id = $1",
+};
+
 /// Checks `maxConcurrentCalls` before a call goes in progress: the
 /// subtenant's own limit and its root's total both apply.
 async fn check_concurrency(
@@ -87,39 +75,11 @@ async fn check_concurrency(
     sub_limit: u32,
     root_limit: u32,
 ) -> Result<(), DataError> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LIMIT_LOCK])
-        .await?;
     tx.execute("SELECT set_config('app.subtenant_id', '', true)", &[])
         .await?;
-    let total: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM calls WHERE status = 'in_progress'",
-            &[],
-        )
-        .await?
-        .get(0);
-    if total >= i64::from(root_limit) {
-        return Err(DataError::LimitExceeded {
-            limit: "maxConcurrentCalls",
-            max: root_limit,
-        });
-    }
-    if let Some(sub) = caller.subtenant_uuid() {
-        let mine: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM calls WHERE status = 'in_progress' AND subtenant_id = $1",
-                &[&sub],
-            )
-            .await?
-            .get(0);
-        if mine >= i64::from(sub_limit) {
-            return Err(DataError::LimitExceeded {
-                limit: "maxConcurrentCalls",
-                max: sub_limit,
-            });
-        }
-    }
-    Ok(())
+    MAX_CONCURRENT_CALLS
+        .check(tx, caller, root_limit, sub_limit)
+        .await
 }
 
 #[allow(clippy::too_many_arguments)]

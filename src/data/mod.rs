@@ -4,10 +4,23 @@
 //! and `app.user_id` for that transaction only, so row-level security keeps
 //! a subtenant's session on its own rows even if a query here forgets a
 //! filter. A tenant-wide read is its query alone (see `read`).
+//!
+//! Rules:
+//! - Nothing sets the scope beyond one transaction (`set_config(…, true)`),
+//!   so a tenant-wide read, which sets none, finds the scope unset: the whole
+//!   tenant (`tests/api/data_scope.rs`).
+//! - A session goes back to its pool outside any transaction: writes use a
+//!   transaction object that rolls back when dropped, and `read` sends its
+//!   `COMMIT` together with its `BEGIN`, so even a cancelled read ends its
+//!   transaction.
+
+#[macro_use]
+mod record;
 
 pub mod agents;
 pub mod analytics;
 pub mod calls;
+mod limit;
 pub mod tenant_audit;
 mod timestamp;
 

@@ -6,19 +6,21 @@ use serde::Serialize;
 
 use super::{Caller, DataError, Transaction};
 
-/// One event, with the seed's AuditLog fields.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEvent {
-    pub tenant_id: uuid::Uuid,
-    pub subtenant_id: Option<uuid::Uuid>,
-    pub user_id: String,
-    pub action: String,
-    pub resource: String,
-    #[serde(serialize_with = "super::timestamp::rfc3339")]
-    pub timestamp: DateTime<Utc>,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub result: String,
+record! {
+    /// One event, with the seed's AuditLog fields.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct AuditEvent {
+        pub tenant_id: uuid::Uuid,
+        pub subtenant_id: Option<uuid::Uuid>,
+        pub user_id: String,
+        pub action: String,
+        pub resource: String,
+        #[serde(serialize_with = "super::timestamp::rfc3339")]
+        pub timestamp: DateTime<Utc> as "\"timestamp\"",
+        pub ip_address: Option<String>,
+        pub user_agent: Option<String>,
+        pub result: String,
+    }
 }
 
 /// Where a request came from.
@@ -62,24 +64,14 @@ pub async fn list(
     let rows = super::read(
         client,
         caller,
-        "SELECT tenant_id, subtenant_id, user_id, action, resource, \"timestamp\", ip_address, user_agent, result
-               FROM audit_log WHERE ($1::text IS NULL OR user_id = $1)
-              ORDER BY id DESC LIMIT $2",
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM audit_log WHERE ($1::text IS NULL OR user_id = $1)
+              ORDER BY id DESC LIMIT $2"
+        ),
         &[&caller.owner_filter(), &limit],
     )
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| AuditEvent {
-            tenant_id: r.get(0),
-            subtenant_id: r.get(1),
-            user_id: r.get(2),
-            action: r.get(3),
-            resource: r.get(4),
-            timestamp: r.get(5),
-            ip_address: r.get(6),
-            user_agent: r.get(7),
-            result: r.get(8),
-        })
-        .collect())
+    Ok(rows.iter().map(from_row).collect())
 }

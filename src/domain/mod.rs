@@ -1,5 +1,9 @@
 //! Domain values parsed at the boundary. Their fields are private, so a value
 //! of one of these types has been validated.
+//!
+//! Rule: a tenant database or role name is always `DbName::for_tenant(id)`
+//! (or a name `DbName::recognise` read back from a server); no name that
+//! reaches SQL is taken from a request.
 
 mod db_name;
 mod host_name;

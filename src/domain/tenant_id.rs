@@ -5,19 +5,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A tenant's identity: a UUID, v7 for new tenants so ids sort by creation time.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// On the wire: the UUID's text.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(value_type = String, format = Uuid)]
 #[serde(transparent)]
 pub struct TenantId(Uuid);

@@ -11,6 +11,9 @@
 //!   operation's error, an event and a webhook body, says only which
 //!   program failed, how it exited, and a class of failure when one is
 //!   recognised (`FailureClass`).
+//! - The programs connect under the server's TLS policy (`PGSSLMODE`, and
+//!   `PGSSLROOTCERT` for its CA certificates), as every other connection to
+//!   that server does.
 
 mod verify;
 

@@ -5,8 +5,13 @@
 //! per wake-up and hands them to every SSE stream in memory; the sender
 //! reads what it delivers itself. Both read after the last id they saw, so
 //! a missed notice costs nothing but a little latency.
+//!
+//! Rule: a state change and its event commit in one transaction (the
+//! trigger), so no writer, replica or CLI, can change a tenant's or an
+//! operation's state without its event; a NOTIFY only wakes the readers.
 
 mod feed;
+mod log;
 mod webhooks;
 
 use std::time::Duration;
@@ -17,6 +22,7 @@ use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 pub use feed::{Batch, EventFeed};
+pub use log::{DeliveryRecord, EventLog, EventRecord};
 pub use webhooks::{sign, Webhooks, WEBHOOK_EVENTS};
 
 use crate::catalog::EVENTS_CHANNEL;

@@ -2,6 +2,11 @@
 //! when the run starts or resumes, so it can be followed, cancelled, and
 //! taken over by another process (or this one after a restart) when its
 //! runner stops.
+//!
+//! Rule: at most one unfinished `fleet_run` per run (`launch` returns the
+//! running one); whoever takes one over runs it again from where the ledger
+//! says it stands (its pending items, failed and interrupted ones put back),
+//! so a shutdown or a crash never abandons a run.
 
 use std::sync::Arc;
 
@@ -9,6 +14,7 @@ use uuid::Uuid;
 
 use super::{Fleet, FleetError, Progress, RunSummary};
 use crate::catalog::{Ending, OpKind, Operation};
+use crate::error_code::ErrorCode;
 use crate::operations::{Lease, Started};
 
 /// How often a running fleet run asks the catalog whether it was cancelled.
@@ -34,13 +40,9 @@ impl Fleet {
             Err(running) => return Ok(Started::already(running)),
         };
         let fleet = self.clone();
-        let op = lease.op();
-        let work = async move {
-            lease
-                .guard(fleet.execute_under(run, progress, &lease))
-                .await
-        };
-        Ok(Started::new(op, work))
+        Ok(lease.start(move |lease| {
+            Box::pin(async move { fleet.execute_under(run, progress, lease).await })
+        }))
     }
 
     /// Runs `run` to its end (the CLI).
@@ -111,24 +113,26 @@ impl Fleet {
                 message = e.to_string();
                 (
                     Ending::Failed,
-                    Some("fleet_run_failed"),
+                    Some(ErrorCode::FleetRunFailed),
                     Some(message.as_str()),
                 )
             }
             Ok(s) if s.run.state == "succeeded" => (Ending::Succeeded, None, None),
-            Ok(s) if s.run.state == "stopped" && lease.cancel_requested() => {
-                (Ending::Cancelled, Some("cancelled"), s.run.error.as_deref())
-            }
+            Ok(s) if s.run.state == "stopped" && lease.cancel_requested() => (
+                Ending::Cancelled,
+                Some(ErrorCode::Cancelled),
+                s.run.error.as_deref(),
+            ),
             Ok(s) if s.run.state == "stopped" => (
                 Ending::Failed,
-                Some("too_many_failures"),
+                Some(ErrorCode::TooManyFailures),
                 s.run.error.as_deref(),
             ),
             Ok(s) => {
                 message = format!("{} tenants failed to migrate", s.counts.failed);
                 (
                     Ending::Failed,
-                    Some("tenant_migrations_failed"),
+                    Some(ErrorCode::TenantMigrationsFailed),
                     Some(message.as_str()),
                 )
             }

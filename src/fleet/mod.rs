@@ -4,9 +4,19 @@
 //! goes on, until failures exceed `max_failures`; then the run stops and the
 //! remaining items stay pending. Everything is in the catalog ledger, so a
 //! run killed half-way is resumed without redoing finished items.
+//!
+//! Rule: a run migrates every active server's template before it lists its
+//! tenants, so a tenant created during the run is either cloned at the new
+//! version or an item of the run.
 
+mod commands;
 mod launch;
+mod versions;
 mod worker;
+
+pub use commands::LaunchedRun;
+pub use launch::FleetProgress;
+pub use versions::{Behind, FleetCounts, Versions};
 
 use worker::{cancelled, Shared};
 
@@ -74,14 +84,15 @@ pub enum FleetError {
 
 impl FleetError {
     /// The error code the API answers with (see `TenantsError::code`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
         match self {
-            Self::NotFound => "run_not_found",
-            Self::NotResumable(_) => "run_not_resumable",
-            Self::BadConcurrency => "invalid_field",
+            Self::NotFound => ErrorCode::RunNotFound,
+            Self::NotResumable(_) => ErrorCode::RunNotResumable,
+            Self::BadConcurrency => ErrorCode::InvalidField,
             Self::Catalog(inner) => inner.code(),
             Self::Provision(inner) => inner.code(),
-            Self::Abandoned(_) => "operation_abandoned",
+            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
         }
     }
 }

@@ -1,5 +1,9 @@
 //! The workers of one fleet run execution: each takes pending items of a
 //! wave and migrates one tenant at a time under the tenant's operation lock.
+//!
+//! Rule: a tenant is migrated only under its operation lock (a `migrate`
+//! operation), so a fleet item never overlaps a move, a restore or a purge of
+//! it, and its database's place is read under that lock.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -183,13 +187,14 @@ enum MigrateErrorOrPlacement {
 
 impl MigrateErrorOrPlacement {
     /// The code its tenant's `migrate` operation fails with.
-    fn code(&self) -> &'static str {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
         match self {
-            Self::Placement => "database_server_unavailable",
-            Self::Busy => "tenant_busy",
-            Self::Migrate(_) => "tenant_migrations_failed",
+            Self::Placement => ErrorCode::DatabaseServerUnavailable,
+            Self::Busy => ErrorCode::TenantBusy,
+            Self::Migrate(_) => ErrorCode::TenantMigrationsFailed,
             Self::Catalog(e) => e.code(),
-            Self::Abandoned(_) => "operation_abandoned",
+            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
         }
     }
 }

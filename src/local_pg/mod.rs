@@ -3,6 +3,12 @@
 //!
 //! The calls block (they wait for `initdb` and `pg_ctl`); async callers wrap
 //! them in `spawn_blocking`.
+//!
+//! Rules:
+//! - PostgreSQL never runs as root: under root, `initdb` and `pg_ctl` run as
+//!   the `postgres` user (`owner.rs`), which owns the cluster's directories.
+//! - Permissions above the cluster's directories are checked, never changed:
+//!   a directory `postgres` cannot reach is an error naming it.
 
 mod binaries;
 mod child_env;

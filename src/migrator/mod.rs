@@ -3,6 +3,10 @@
 //! keeps two runners (processes or replicas) from migrating it at once; each
 //! migration runs in its own transaction, so a failure leaves the database on
 //! its last good version.
+//!
+//! Rule: `migrate_database` closes its session, and waits for its
+//! connection to end, before it returns: a template it migrated has no
+//! session left when it is cloned.
 
 use std::path::Path;
 use std::sync::Arc;

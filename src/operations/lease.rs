@@ -1,5 +1,14 @@
 //! A running operation this process owns: its fence, its heartbeat, and
 //! the ways it ends (finished, failed, cancelled, discarded or released).
+//!
+//! Rules:
+//! - Every destructive step (dropping a database or role, the placement
+//!   switch, resuming writes, a restore's renames) re-reads what it assumes
+//!   from the catalog under the operation's step lock (`hold`), right before
+//!   it acts; a claim must take that lock too.
+//! - A lease dropped before its operation ended (work dropped half-way, a
+//!   cancelled request) releases the operation, so any process's reconciler
+//!   takes it over without waiting for it to look stale.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +23,7 @@ use crate::catalog::{
     Catalog, CatalogError, Ending, Failure, Fence, FenceGuard, TenantChange, TenantRecord,
 };
 use crate::domain::TenantId;
+use crate::error_code::ErrorCode;
 
 /// A running operation this process owns. Dropping it stops its heartbeat
 /// and forgets it here; an unfinished one is left for a peer (or this
@@ -118,7 +128,7 @@ impl Lease {
     pub async fn end(
         &self,
         ending: Ending,
-        code: Option<&str>,
+        code: Option<ErrorCode>,
         error: Option<&str>,
     ) -> Result<(), CatalogError> {
         let done = self
@@ -135,6 +145,20 @@ impl Lease {
 
     pub fn op(&self) -> Uuid {
         self.fence.op
+    }
+
+    /// `work` as this operation's work, to be spawned: it runs under the
+    /// lease (`guard`), which it is lent, and the lease ends with it.
+    pub fn start<T, E, F>(self, work: F) -> super::Started<T, E>
+    where
+        F: for<'a> FnOnce(&'a Lease) -> futures_util::future::BoxFuture<'a, Result<T, E>>
+            + Send
+            + 'static,
+        T: 'static,
+        E: From<Abandoned> + 'static,
+    {
+        let op = self.op();
+        super::Started::new(op, async move { self.guard(work(&self)).await })
     }
 
     /// Runs `work` until it ends, or until this process stops owning the
@@ -203,7 +227,7 @@ impl Lease {
     pub async fn fail(
         &self,
         tenant: TenantId,
-        code: &str,
+        code: ErrorCode,
         message: &str,
     ) -> Result<(), CatalogError> {
         let failure = Failure { code, message };

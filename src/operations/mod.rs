@@ -11,9 +11,20 @@
 //! Abandoning cancels the operation's work (`Lease::guard`). Every write it
 //! would make afterwards is fenced in the catalog anyway (`Fence`), and its
 //! destructive steps re-check under the operation's row lock (`Lease::hold`).
+//!
+//! Rules:
+//! - An owner beats every sixth of `reconciler.stale_after_secs` and stops
+//!   after half of it without a beat (`Timing`): beat < deadline <
+//!   stale_after, so it always abandons before a peer may claim for want of
+//!   beats.
+//! - A cancel request (the catalog's flag) reaches the owner at once when it
+//!   runs in this process (`cancel_here`), and on its next beat, or its next
+//!   step's check, otherwise.
 
 mod instance;
 mod lease;
+mod queries;
+mod view;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,10 +36,12 @@ use uuid::Uuid;
 
 pub use instance::Instance;
 pub use lease::{Held, Lease};
+pub use queries::OperationsError;
 
-use crate::catalog::{
-    Catalog, CatalogError, Fence, NewTenant, OpKind, Operation, Owner, TenantRecord,
-};
+// What callers of the queries read and filter by.
+pub use crate::catalog::{OpKind, OpState, Operation, OperationFilter};
+
+use crate::catalog::{Catalog, CatalogError, Fence, NewTenant, Owner, TenantRecord};
 use crate::domain::TenantId;
 
 /// The operation's work stopped because this process no longer owns it.

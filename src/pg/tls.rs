@@ -2,6 +2,10 @@
 //! rustls (with ring). `prefer` and `require` encrypt without checking the
 //! certificate, as libpq does; `verify-ca` checks the chain against the
 //! root certificates; `verify-full` checks the host name too.
+//!
+//! Rule: a certificate that does not verify is a refusal, never a fallback
+//! to an unchecked or plain connection; a policy whose root certificates do
+//! not parse gets a connector that refuses every handshake (`connector`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -138,25 +142,26 @@ impl TlsPolicy {
 
     fn client_config(&self) -> rustls::ClientConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier: Arc<dyn ServerCertVerifier> = if self.checks_chain() {
+        let judge = if self.checks_chain() {
             let webpki = self.root_store().and_then(|roots| {
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| PgError::RootCerts(e.to_string()))
             });
             match webpki {
-                Ok(webpki) => Arc::new(Checked {
+                Ok(webpki) => Judge::Chain {
                     webpki,
                     host_name: self.mode == SslMode::VerifyFull,
-                }),
-                Err(e) => Arc::new(Refused {
-                    reason: e.to_string(),
-                    provider: provider.clone(),
-                }),
+                },
+                Err(e) => Judge::Refuse(e.to_string()),
             }
         } else {
-            Arc::new(Unchecked(provider.clone()))
+            Judge::Any
         };
+        let verifier = Arc::new(Verifier {
+            judge,
+            algorithms: provider.signature_verification_algorithms,
+        });
         rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
@@ -196,14 +201,57 @@ impl TlsPolicy {
     }
 }
 
-/// `verify-ca` and `verify-full`: the chain always, the name for `verify-full`.
+/// How a server's certificate is judged.
 #[derive(Debug)]
-struct Checked {
-    webpki: Arc<WebPkiServerVerifier>,
-    host_name: bool,
+enum Judge {
+    /// `verify-ca` and `verify-full`: the chain always, the name for
+    /// `verify-full`.
+    Chain {
+        webpki: Arc<WebPkiServerVerifier>,
+        host_name: bool,
+    },
+    /// `prefer` and `require` without root certificates: encrypted, and the
+    /// handshake's signatures checked, but any certificate is taken (libpq's
+    /// behaviour; the DSN asked for no more).
+    Any,
+    /// A policy whose root certificates do not load: every certificate and
+    /// every signature is refused, with the reason.
+    Refuse(String),
 }
 
-impl ServerCertVerifier for Checked {
+/// The verifier of every policy: the certificate as `judge` says; the
+/// handshake's signatures with the provider's algorithms (as webpki checks
+/// them), unless the judge refuses everything.
+#[derive(Debug)]
+struct Verifier {
+    judge: Judge,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// `verify_tls12_signature` or `verify_tls13_signature`.
+type SignatureCheck = fn(
+    &[u8],
+    &CertificateDer<'_>,
+    &DigitallySignedStruct,
+    &WebPkiSupportedAlgorithms,
+) -> Result<HandshakeSignatureValid, rustls::Error>;
+
+impl Verifier {
+    fn signature(
+        &self,
+        check: SignatureCheck,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match &self.judge {
+            Judge::Refuse(reason) => Err(refusal(reason)),
+            Judge::Chain { .. } | Judge::Any => check(message, cert, dss, &self.algorithms),
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -212,19 +260,19 @@ impl ServerCertVerifier for Checked {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified = self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let (webpki, host_name) = match &self.judge {
+            Judge::Chain { webpki, host_name } => (webpki, *host_name),
+            Judge::Any => return Ok(ServerCertVerified::assertion()),
+            Judge::Refuse(reason) => return Err(refusal(reason)),
+        };
+        let verified =
+            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
         match verified {
             // webpki checks the name only after the chain: this error means
             // the chain is good.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.host_name => Ok(ServerCertVerified::assertion()),
+            )) if !host_name => Ok(ServerCertVerified::assertion()),
             Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
                 Err(refusal(
                     "the server's certificate is not signed by a CA in sslrootcert (unknown issuer)",
@@ -240,7 +288,7 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        self.signature(verify_tls12_signature, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -249,11 +297,11 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        self.signature(verify_tls13_signature, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -272,100 +320,4 @@ impl std::error::Error for Refusal {}
 
 fn refusal(why: &str) -> rustls::Error {
     rustls::Error::Other(rustls::OtherError(Arc::new(Refusal(why.to_string()))))
-}
-
-/// `prefer` and `require` without root certificates: encrypted, and the
-/// handshake's signatures checked, but any certificate is taken (libpq's
-/// behaviour; the DSN asked for no more).
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A policy whose root certificates do not load: every certificate is
-/// refused, with the reason.
-#[derive(Debug)]
-struct Refused {
-    reason: String,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Refused {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(refusal(&self.reason))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(refusal(&self.reason))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(refusal(&self.reason))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }

@@ -2,6 +2,11 @@
 //! databases to restore into, renames for the swap, pausing a tenant's
 //! writes for a cutover, and `doctor`'s quarantine (a rename that also
 //! closes the copy to every session).
+//!
+//! Rules:
+//! - Pausing writes touches the moving tenant alone: its role's sessions
+//!   become read-only and the open ones are ended; no other tenant or server
+//!   is touched (`set_writes_paused`).
 
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;

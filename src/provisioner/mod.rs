@@ -4,6 +4,14 @@
 //! `postgres` database, never to a template) come from a small pool per
 //! server. A session that holds an advisory lock is a `HeldLock`: cancelled,
 //! it closes rather than going back to the pool with the lock.
+//!
+//! Rules:
+//! - Every database and role it makes carries this installation's tag
+//!   (`COMMENT … IS 'tenant-plane installation <id>'`, `tag_statement`), so
+//!   `doctor` can tell its own objects from another installation's.
+//! - Every name it puts in DDL is a tenant's `DbName`, one of its copies'
+//!   names, or a constant of `domain`, quoted with `sql::quote_ident`; none
+//!   is taken from a request.
 
 mod copy;
 mod held;
@@ -51,10 +59,11 @@ pub enum ProvisionError {
 
 impl ProvisionError {
     /// The error code the API answers with (see `CatalogError::code`).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
         match self {
-            Self::Connect { .. } => "database_server_unavailable",
-            _ => "internal_error",
+            Self::Connect { .. } => ErrorCode::DatabaseServerUnavailable,
+            _ => ErrorCode::InternalError,
         }
     }
 }

@@ -3,6 +3,9 @@
 //! random bits, which no guessing reaches at any count. The iterations
 //! would only cost every new session: the client runs them at each login
 //! (about a millisecond of CPU at 4096). So tenant roles get few.
+//!
+//! Rule: a role password reaches PostgreSQL only as a SCRAM verifier, never
+//! as plain text (so the server never sees or logs it).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -1,5 +1,10 @@
 //! `ai_care_tenant_template`: one per server, at the newest tenant schema, so
 //! that a new tenant is a clone plus a no-op migration run.
+//!
+//! Rules:
+//! - Nothing keeps a session open on a template database: a template
+//!   migration holds `TEMPLATE_LOCK` exclusively and the migrator closes its
+//!   session before the lock is released; clones take the lock shared.
 
 use tokio_postgres::error::SqlState;
 

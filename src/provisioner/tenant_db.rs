@@ -1,5 +1,17 @@
 //! One tenant's database and login role. Every step is idempotent, so the
 //! reconciler can repeat a step a crash interrupted.
+//!
+//! Rules:
+//! - A tenant database admits only its own login role: CONNECT is revoked
+//!   from PUBLIC, and the role gets CONNECT and TEMPORARY alone. Its table
+//!   privileges come through `ai_care_tenant_app`, which has CONNECT nowhere.
+//! - Every path that makes or re-makes a tenant role on a server (a create,
+//!   a move's target, a restore) goes through `ensure_tenant_role`, which
+//!   sets its password and clears any pause, so a role left from an earlier
+//!   stint there never starts its new life read-only.
+//! - A subtenant's purge deletes its rows (agents, calls, calls on its
+//!   agents, audit events) from its root's database in one transaction
+//!   (`delete_subtenant_rows`); a root's purge drops its database and role.
 
 use secrecy::{ExposeSecret, SecretString};
 

@@ -7,7 +7,16 @@
 //! idempotency keys of requests that died, takes the scheduled backups
 //! that are due and prunes the backups retention does not keep. It acts
 //! only on operation records, each under a lease it claimed.
+//!
+//! Rules:
+//! - A retention purge checks its condition again on the tenant as read
+//!   under the tenant's lock (`purge_expired`), so a tenant restored, or
+//!   purged, since the listing is left alone.
+//! - It prunes audit events, denial counts, finished idempotency keys,
+//!   operations and fleet-run ledgers past their retention, in batches
+//!   (`catalog::retention`).
 
+mod commands;
 mod copies;
 mod doctor;
 mod repair;
@@ -244,8 +253,8 @@ impl Reconciler {
         // Drains and fleet runs go on where they stopped, in the
         // background: they take minutes, and takeovers must not wait for
         // them. Every other kind is about one tenant's lifecycle.
-        let outcome = match OpKind::parse(&op.kind) {
-            Some(OpKind::Drain) => {
+        let outcome = match op.kind {
+            OpKind::Drain => {
                 let (tenants, op) = (self.tenants.clone(), op.clone());
                 tokio::spawn(async move {
                     if let Err(e) = tenants.resume_drain(&op, &lease).await {
@@ -254,7 +263,7 @@ impl Reconciler {
                 });
                 Ok(())
             }
-            Some(OpKind::FleetRun) => {
+            OpKind::FleetRun => {
                 let (fleet, op) = (self.fleet.clone(), op.clone());
                 tokio::spawn(async move {
                     if let Err(e) = fleet.resume_run(&op, &lease).await {
@@ -263,7 +272,7 @@ impl Reconciler {
                 });
                 Ok(())
             }
-            Some(OpKind::RestoreAsNew) => self
+            OpKind::RestoreAsNew => self
                 .tenants
                 .abandon_restore_as_new(&lease)
                 .await

@@ -1,6 +1,11 @@
 //! Handing out tenant connections: the pool for a route (built once per
 //! tenant, single-flight), and the wait for a busy tenant's own session
 //! when the budget is spent.
+//!
+//! Rule: every tenant session starts with its tier's `statement_timeout` and
+//! `idle_in_transaction_session_timeout` (set at connect), so no statement
+//! or idle transaction holds a budgeted session longer than its tier allows;
+//! a statement past it is `DataError::Timeout` (503 `query_timeout`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,15 @@
 //! number of tenants never decides the number of connections. Tenant routes
 //! (placement, status, effective settings) are cached too, and forgotten when
 //! the catalog announces a change (`listen.rs`).
+//!
+//! Rules:
+//! - Nothing but the router opens tenant-role connections, and every one
+//!   counts against its server's budget (`budget.rs`).
+//! - A catalog outage never stops a tenant the router already knows: its
+//!   last loaded route is served, only while the catalog is unreachable, and
+//!   never after an invalidation that touched it (a change notice for it or
+//!   its root, forgetting every route, or a catalog read that found it
+//!   unservable).
 
 mod budget;
 mod connect;

@@ -1,6 +1,16 @@
 //! Keeping each server's sessions within its budget: a changed budget is
 //! applied to the budget and its pools at once, and a request that finds
 //! the budget spent closes another tenant's idle session to free a permit.
+//!
+//! Rules:
+//! - A server's budget follows its `connection_budget` while it serves, on
+//!   every replica, without a restart, and is resized only from a row just
+//!   read from the catalog (a PATCH, a server change notice, a listener
+//!   reconnect), never from a route's copy, which may be older.
+//! - When a server's budget is spent, a new session is made only after one
+//!   idle session of another tenant closes: the one whose pool served the
+//!   fewest recent requests per open session, so the hot tenants keep
+//!   theirs. Never more than one at a time.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -2,6 +2,11 @@
 //! Request metrics come from the HTTP layer's middleware; the router, the
 //! provisioner, the migrator and backups record their own. `api::metrics`
 //! renders the page.
+//!
+//! Rule: label values are bounded, so series never grow with the tenant
+//! count or with what clients send: a request names its tenant only for the
+//! first `metrics.tenant_label_limit` tenants this process sees (`other`
+//! past them), and a method the API does not use is labelled `other`.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};

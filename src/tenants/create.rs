@@ -1,5 +1,8 @@
 //! Creating tenants (a database of their own, cloned from the template) and
 //! subtenants (rows in their root tenant's database).
+//!
+//! Rule: a create whose server stopped being `active` before it was placed
+//! (its placement transaction refused it) picks a server again.
 
 use super::view::stored_config;
 use super::{role_purpose, settings_purpose, TenantView, Tenants, TenantsError};

@@ -1,12 +1,17 @@
+//! The lifecycle's errors; a placement's and a backup's cross in and out
+//! of them keeping their codes (see the module's rules).
+
 use crate::catalog::CatalogError;
 use crate::crypto::CryptoError;
 use crate::domain::TenantStatus;
+use crate::error_code::ErrorCode;
 use crate::migrator::MigrateError;
 use crate::provisioner::ProvisionError;
 use crate::tenant_config::FieldError;
+use crate::tenants::{BackupsError, PlacementError};
 
 #[derive(Debug, thiserror::Error)]
-// The error table test (`api/error/tests.rs`) counts the variants.
+// The error table test (`api/http/error/tests`) counts the variants.
 #[cfg_attr(test, derive(strum::EnumCount))]
 pub enum TenantsError {
     #[error("no such tenant")]
@@ -34,44 +39,12 @@ pub enum TenantsError {
     ParentNotActive,
     #[error("no active database server can take a tenant")]
     NoServer,
-    #[error("no such database server")]
-    ServerNotFound,
-    #[error("the archive's tenant is no longer in the catalog (or was purged); restore it as a new tenant")]
-    RestoreNeedsNew,
-    #[error("the tenant is already on that server")]
-    SameServer,
-    #[error("no backup location is configured (backup.location)")]
-    NoBackupLocation,
-    #[error("no such backup of this tenant")]
-    BackupNotFound,
-    #[error("the operation was cancelled")]
-    Cancelled,
-    #[error("the backup is of another tenant than the one it is recorded for")]
-    ForeignBackup,
-    /// The backup's schema is newer than any this build's tenant
-    /// migrations know: restored, the tenant could not be served.
-    #[error("the backup is at schema version {archive}, newer than this build knows (its newest is {newest}); restore it with a newer tenant-plane")]
-    ArchiveTooNew { archive: i32, newest: i32 },
     #[error("only a soft-deleted tenant can be purged: delete it first (without purge)")]
     NotDeleted,
     #[error(transparent)]
     Abandoned(#[from] crate::operations::Abandoned),
     #[error("the target server is not active (draining or down)")]
     ServerNotActive,
-    #[error("copying the tenant's database failed: {step}")]
-    Copy {
-        step: &'static str,
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
-    #[error(transparent)]
-    Dump(#[from] crate::dump::DumpError),
-    /// Restoring a backup's dump failed (a restore's own failure, not a
-    /// move's).
-    #[error("restoring the backup's dump failed: {0}")]
-    Restore(#[source] crate::dump::DumpError),
-    #[error(transparent)]
-    Backup(#[from] crate::backup::BackupError),
     #[error("catalog inconsistency: {0}")]
     Inconsistent(&'static str),
     #[error(transparent)]
@@ -82,6 +55,54 @@ pub enum TenantsError {
     Migrate(#[from] MigrateError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A move's failure where the lifecycle waits for one (finishing a
+    /// move another process left).
+    #[error(transparent)]
+    Placement(PlacementError),
+    /// A backup's failure where the lifecycle waits for one (a purge's
+    /// final backup, finishing a restore another process left).
+    #[error(transparent)]
+    Backups(BackupsError),
+}
+
+/// A placement's failures the lifecycle shares read as its own.
+impl From<PlacementError> for TenantsError {
+    fn from(e: PlacementError) -> Self {
+        match e {
+            PlacementError::NotFound => Self::NotFound,
+            PlacementError::Busy => Self::Busy,
+            PlacementError::InvalidState { action, status } => {
+                Self::InvalidState { action, status }
+            }
+            PlacementError::ServerNotActive => Self::ServerNotActive,
+            PlacementError::NoServer => Self::NoServer,
+            PlacementError::Abandoned(a) => Self::Abandoned(a),
+            PlacementError::Inconsistent(what) => Self::Inconsistent(what),
+            PlacementError::Catalog(inner) => Self::Catalog(inner),
+            PlacementError::Provision(inner) => Self::Provision(inner),
+            PlacementError::Tenant(inner) => *inner,
+            other => Self::Placement(other),
+        }
+    }
+}
+
+/// A backup's failures the lifecycle shares read as its own.
+impl From<BackupsError> for TenantsError {
+    fn from(e: BackupsError) -> Self {
+        match e {
+            BackupsError::NotFound => Self::NotFound,
+            BackupsError::Busy => Self::Busy,
+            BackupsError::InvalidState { action, status } => Self::InvalidState { action, status },
+            BackupsError::Abandoned(a) => Self::Abandoned(a),
+            BackupsError::Inconsistent(what) => Self::Inconsistent(what),
+            BackupsError::Catalog(inner) => Self::Catalog(inner),
+            BackupsError::Provision(inner) => Self::Provision(inner),
+            BackupsError::Migrate(inner) => Self::Migrate(inner),
+            BackupsError::Crypto(inner) => Self::Crypto(inner),
+            BackupsError::Tenant(inner) => *inner,
+            other => Self::Backups(other),
+        }
+    }
 }
 
 impl From<CatalogError> for TenantsError {
@@ -97,19 +118,6 @@ impl From<CatalogError> for TenantsError {
     }
 }
 
-impl TenantsError {
-    /// A copy (backup, move, clone) that failed at `step` because of `source`.
-    pub(crate) fn copy(
-        step: &'static str,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::Copy {
-            step,
-            source: Some(Box::new(source)),
-        }
-    }
-}
-
 impl From<FieldError> for TenantsError {
     fn from(e: FieldError) -> Self {
         Self::InvalidField(e)
@@ -120,44 +128,26 @@ impl TenantsError {
     /// The error code the API answers with for this error, and the one an
     /// operation that fails with it records with its `failed` state, so a
     /// failure reads the same whether the CLI or the API started it.
-    pub fn code(&self) -> &'static str {
-        use crate::backup::BackupError;
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound => "tenant_not_found",
-            Self::SlugTaken => "slug_taken",
-            Self::Busy => "tenant_busy",
-            Self::InvalidState { .. } => "invalid_state",
-            Self::InvalidField(_) => "invalid_field",
-            Self::TooDeep => "subtenant_depth",
-            Self::ExceedsParent(_) => "exceeds_parent",
-            Self::NotRoot(_) => "not_a_root_tenant",
-            Self::ParentNotActive => "parent_not_active",
-            Self::NoServer => "no_server_available",
-            Self::ServerNotFound => "server_not_found",
-            Self::RestoreNeedsNew => "restore_needs_new",
-            Self::SameServer => "same_server",
-            Self::NoBackupLocation => "no_backup_location",
-            Self::BackupNotFound => "backup_not_found",
-            Self::Cancelled => "cancelled",
-            Self::ForeignBackup => "backup_refused",
-            Self::ArchiveTooNew { .. } => "archive_too_new",
-            Self::NotDeleted => "tenant_not_deleted",
-            Self::Abandoned(_) => "operation_abandoned",
-            Self::ServerNotActive => "server_not_active",
-            Self::Copy { .. } | Self::Dump(_) => "move_failed",
-            Self::Restore(_) => "restore_failed",
-            Self::Backup(inner) => match inner {
-                BackupError::NotAnArchive(_)
-                | BackupError::Corrupt(_)
-                | BackupError::Unsealed
-                | BackupError::UnsupportedFormat(_) => "backup_refused",
-                BackupError::Missing(_) => "backup_missing",
-                BackupError::Location(_) => "backup_location_unavailable",
-                BackupError::Io(_) => "internal_error",
-            },
+            Self::NotFound => ErrorCode::TenantNotFound,
+            Self::SlugTaken => ErrorCode::SlugTaken,
+            Self::Busy => ErrorCode::TenantBusy,
+            Self::InvalidState { .. } => ErrorCode::InvalidState,
+            Self::InvalidField(_) => ErrorCode::InvalidField,
+            Self::TooDeep => ErrorCode::SubtenantDepth,
+            Self::ExceedsParent(_) => ErrorCode::ExceedsParent,
+            Self::NotRoot(_) => ErrorCode::NotARootTenant,
+            Self::ParentNotActive => ErrorCode::ParentNotActive,
+            Self::NoServer => ErrorCode::NoServerAvailable,
+            Self::NotDeleted => ErrorCode::TenantNotDeleted,
+            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
+            Self::ServerNotActive => ErrorCode::ServerNotActive,
             Self::Catalog(inner) => inner.code(),
             Self::Provision(inner) => inner.code(),
-            Self::Inconsistent(_) | Self::Migrate(_) | Self::Crypto(_) => "internal_error",
+            Self::Placement(inner) => inner.code(),
+            Self::Backups(inner) => inner.code(),
+            Self::Inconsistent(_) | Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
         }
     }
 }

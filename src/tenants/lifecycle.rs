@@ -7,6 +7,9 @@
 //! acts on. A purge is allowed only from `deleted`, and drops the database
 //! only after checking again, under the operation's row lock, that the
 //! catalog still says so.
+//!
+//! Rule: with `backup.location` set, a purge keeps a final backup first,
+//! and does not happen without one.
 
 use serde::Serialize;
 
@@ -55,7 +58,8 @@ impl Transition {
             | OpKind::Drain
             | OpKind::FleetRun
             | OpKind::Backup
-            | OpKind::RestoreAsNew => return None,
+            | OpKind::RestoreAsNew
+            | OpKind::Unknown => return None,
         })
     }
 

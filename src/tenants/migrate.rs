@@ -1,4 +1,8 @@
 //! Migrating one tenant's database, on request.
+//!
+//! Rule: a migration on request takes the tenant's operation lock, as a
+//! fleet item does (`fleet::worker`), so it never overlaps a move, a restore
+//! or a purge.
 
 use serde::Serialize;
 

@@ -2,39 +2,53 @@
 //! delete, restore and purge. The API and the CLI both call this module.
 //! Every step is an operation row in the catalog, written before its side
 //! effect and finished after it; the reconciler finishes what a crash cut off.
+//! Callers change tenants through the commands (`commands`), which add the
+//! audit record, the router notices and the spawned work to these steps.
+//!
+//! By noun, each with its own error: the lifecycle (the files here,
+//! `TenantsError`), `placement/` (move, drain: `PlacementError`),
+//! `backups/` (take, schedule, restore: `BackupsError`) and `keys/`
+//! (re-seal: `KeysError`). `Tenants` is what they share: the catalog, the
+//! provisioner, the master key, the running operations.
+//!
+//! Rules: a failure keeps its code whichever noun's error carries it. Where
+//! one noun waits for another (a purge's final backup, a restore as a new
+//! tenant placed like a create, `resume.rs` finishing every kind), the
+//! other's error converts into its own: the failures both know become its
+//! own variants (so `Busy` and `Abandoned` match however they arose), the
+//! rest ride in a wrapper variant whose `code()` and answer are the
+//! carried error's.
 
-mod backup;
-mod backup_schedule;
-mod clone_ids;
+mod backups;
+mod commands;
 mod create;
-mod drain;
 mod error;
+mod keys;
 mod lifecycle;
 mod migrate;
-mod rekey;
-mod relocate;
-mod restore_backup;
-mod restore_clone;
-mod restore_stored;
+mod placement;
 mod resume;
 mod update;
 mod view;
 
-pub use rekey::{RekeyError, RekeyReport};
-
 use secrecy::SecretString;
 
+pub use backups::{BackupsError, RenamedSubtenant, RestoreReport, RestoreTarget};
+// Rows the tenant queries answer with, named here so callers need not
+// reach into the catalog.
+pub use crate::catalog::{BackupRecord, TenantFilter};
+pub use commands::{Backups, Keys, Launched, Lifecycle, MigrationHistory, Placement};
 pub use create::{NewSubtenantInput, NewTenantInput};
-pub use drain::{DrainItem, DrainProgress};
 pub use error::TenantsError;
+pub use keys::{KeysError, RekeyReport};
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
-pub use restore_backup::{RenamedSubtenant, RestoreReport, RestoreTarget};
+pub use placement::{DrainItem, DrainProgress, PlacementError};
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
 
 use crate::catalog::role_purpose;
-use crate::catalog::{Catalog, TenantRecord};
+use crate::catalog::{Catalog, DbServer, TenantRecord};
 use crate::crypto::MasterKey;
 use crate::domain::TenantId;
 use crate::dump::DumpTools;
@@ -57,6 +71,8 @@ pub struct Tenants {
     backups: Option<crate::backup::BackupStore>,
     /// Where plaintext dumps go (`backup.scratch_dir`).
     scratch: crate::backup::Scratch,
+    /// Tells this replica's router what the commands changed.
+    routes: crate::route_notices::RouteNotices,
 }
 
 impl Tenants {
@@ -74,7 +90,14 @@ impl Tenants {
             ops,
             backups: None,
             scratch: crate::backup::Scratch::in_root(&std::env::temp_dir()),
+            routes: crate::route_notices::RouteNotices::default(),
         }
+    }
+
+    /// The commands tell the router through `routes` (see `route_notices`).
+    pub fn with_routes(mut self, routes: crate::route_notices::RouteNotices) -> Self {
+        self.routes = routes;
+        self
     }
 
     /// Plaintext dumps go to `scratch` (opened, and so swept, by the caller).
@@ -84,10 +107,8 @@ impl Tenants {
     }
 
     /// This process's scratch folder, made if needed.
-    pub(crate) fn scratch_dir(&self) -> Result<&std::path::Path, TenantsError> {
-        self.scratch
-            .dir()
-            .map_err(|e| TenantsError::copy("creating the scratch folder", e))
+    pub(crate) fn scratch_dir(&self) -> std::io::Result<&std::path::Path> {
+        self.scratch.dir()
     }
 
     /// Backups go to `store`; purges keep a final backup there first.
@@ -122,6 +143,19 @@ impl Tenants {
             Some(r) if r.purged_at.is_none() => Ok(r),
             _ => Err(TenantsError::NotFound),
         }
+    }
+
+    /// The server a root tenant's database is on.
+    pub(crate) async fn server_of(&self, record: &TenantRecord) -> Result<DbServer, TenantsError> {
+        let server_id = record
+            .db_server_id
+            .ok_or(TenantsError::Inconsistent("root tenant without placement"))?;
+        self.catalog
+            .get_server(server_id)
+            .await?
+            .ok_or(TenantsError::Inconsistent(
+                "tenant placed on an unknown server",
+            ))
     }
 
     /// The tenant role's password, decrypted.

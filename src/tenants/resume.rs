@@ -7,13 +7,13 @@
 use super::{Tenants, TenantsError, Transition};
 use crate::catalog::{OpKind, Operation, TenantChange};
 use crate::domain::{DbName, TenantId, TenantStatus};
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
 
 impl Tenants {
     /// Finishes `op` (claimed as `lease`) the way its kind requires.
     pub async fn resume(&self, op: &Operation, lease: &Lease) -> Result<(), TenantsError> {
-        let kind =
-            OpKind::parse(&op.kind).ok_or(TenantsError::Inconsistent("unknown operation kind"))?;
+        let kind = op.kind;
         let tenant_id = TenantId::from(
             op.tenant_id
                 .ok_or(TenantsError::Inconsistent("operation without a tenant"))?,
@@ -31,7 +31,7 @@ impl Tenants {
                         lease
                             .fail(
                                 tenant_id,
-                                "interrupted",
+                                ErrorCode::Interrupted,
                                 "a create of a tenant that is not provisioning",
                             )
                             .await?;
@@ -53,20 +53,21 @@ impl Tenants {
                         lease.finish(tenant_id, None, &change).await?;
                         Ok(())
                     }
-                    OpKind::Move => self.finish_move(&record, op, lease).await,
-                    OpKind::RestoreBackup => self.finish_restore(&record, op, lease).await,
+                    OpKind::Move => Ok(self.finish_move(&record, op, lease).await?),
+                    OpKind::RestoreBackup => Ok(self.finish_restore(&record, op, lease).await?),
                     OpKind::Migrate => self.finish_migration(&record, op, lease).await,
                     OpKind::SubtenantPurge => self.finish_subtenant_purge(&record, op, lease).await,
                     OpKind::Backup => {
                         lease
                             .end(
                                 crate::catalog::Ending::Failed,
-                                Some("interrupted"),
+                                Some(ErrorCode::Interrupted),
                                 Some("the process writing the backup stopped; take another"),
                             )
                             .await?;
                         Ok(())
                     }
+                    OpKind::Unknown => Err(TenantsError::Inconsistent("unknown operation kind")),
                     OpKind::Drain | OpKind::FleetRun | OpKind::RestoreAsNew => {
                         Err(TenantsError::Inconsistent(
                             "drains and fleet runs are resumed by the reconciler",
@@ -74,7 +75,11 @@ impl Tenants {
                     }
                     OpKind::Repair => {
                         lease
-                            .fail(tenant_id, "interrupted", "interrupted; run doctor again")
+                            .fail(
+                                tenant_id,
+                                ErrorCode::Interrupted,
+                                "interrupted; run doctor again",
+                            )
                             .await?;
                         Ok(())
                     }

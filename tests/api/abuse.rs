@@ -198,9 +198,9 @@ async fn a_query_past_the_tiers_statement_timeout_answers_503_and_its_session_re
     .await;
     // The session carries the tier's limits from its start.
     let state = app.state().await;
-    let route = state.router().route(id(&t)).await.unwrap();
+    let route = state.tenancy().router().route(id(&t)).await.unwrap();
     {
-        let conn = state.router().connection(&route).await.unwrap();
+        let conn = state.tenancy().router().connection(&route).await.unwrap();
         let timeout: String = conn
             .query_one("SHOW statement_timeout", &[])
             .await

@@ -5,7 +5,9 @@
 //! - `startup` imported from anywhere but `cli/serve.rs`;
 //! - a file in `src/` longer than 400 lines;
 //! - in the tests, a file longer than 400 lines or a feature's test file
-//!   importing another's (`architecture/test_files.rs`).
+//!   importing another's (`architecture/test_files.rs`);
+//! - a file under `src/api` naming the catalog, the provisioner or the
+//!   router (`architecture/api_reach.rs`).
 //!
 //! The table is the rule: to add an arrow, add it here and say why in
 //! ARCHITECTURE.md.
@@ -13,6 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod api_layers;
+mod api_reach;
+mod pg_connections;
 mod test_files;
 
 /// Each top-level module and the modules it may use, from the bottom layer up.
@@ -20,67 +25,80 @@ mod test_files;
 const ALLOWED: &[(&str, &[&str])] = &[
     // Foundation: values, settings, crypto, SQL quoting, telemetry, local
     // binaries, failpoints.
-    ("domain", &[]),
-    ("sql", &[]),
-    ("crypto", &[]),
-    ("config", &["crypto", "domain", "pg"]),
-    ("telemetry", &["config", "domain"]),
-    ("local_pg", &[]),
-    ("pg", &[]),
-    ("failpoint", &[]),
-    ("route_notices", &["domain"]),
+    ("domain", &["error_code"]),
+    ("sql", &["error_code"]),
+    ("crypto", &["error_code"]),
+    ("config", &["crypto", "domain", "pg", "error_code"]),
+    ("telemetry", &["config", "domain", "error_code"]),
+    ("local_pg", &["error_code"]),
+    ("pg", &["error_code"]),
+    ("failpoint", &["error_code"]),
+    // Every error code a client can read: below every service, so a
+    // service error names its own code. Everyone may use it.
+    ("error_code", &[]),
+    ("route_notices", &["domain", "error_code"]),
     // Stores and tools, each over one kind of thing.
-    ("catalog", &["config", "crypto", "domain", "pg", "sql"]),
-    ("tenant_config", &["domain"]),
-    ("backup", &["config", "crypto", "domain"]),
-    ("dump", &["local_pg", "pg", "sql"]),
-    ("migrator", &["domain", "pg", "sql", "telemetry"]),
-    ("embedded", &["config", "crypto", "local_pg"]),
+    ("catalog", &["config", "crypto", "domain", "pg", "sql", "error_code"]),
+    ("tenant_config", &["domain", "error_code"]),
+    ("backup", &["config", "crypto", "domain", "error_code"]),
+    ("dump", &["local_pg", "pg", "sql", "error_code"]),
+    ("migrator", &["domain", "pg", "sql", "telemetry", "error_code"]),
+    ("embedded", &["config", "crypto", "local_pg", "error_code"]),
     // Services over the stores.
-    ("provisioner", &["catalog", "crypto", "domain", "migrator", "pg", "sql", "telemetry"]),
-    ("directory", &["catalog", "crypto", "domain", "pg"]),
-    ("operations", &["catalog", "domain", "pg"]),
-    ("control_audit", &["catalog", "domain", "telemetry"]),
-    ("events", &["catalog", "config", "pg"]),
-    ("auth", &["catalog", "config", "domain"]),
-    ("data", &["domain", "sql", "tenant_config", "telemetry"]),
+    ("provisioner", &["catalog", "crypto", "domain", "migrator", "pg", "sql", "telemetry", "error_code"]),
+    ("directory", &["catalog", "crypto", "domain", "pg", "error_code"]),
+    ("operations", &["catalog", "control_audit", "domain", "pg", "error_code"]),
+    ("idempotency", &["catalog", "error_code"]),
+    ("control_audit", &["catalog", "domain", "telemetry", "error_code"]),
+    ("events", &["catalog", "config", "pg", "error_code"]),
+    ("auth", &["catalog", "config", "control_audit", "domain", "error_code"]),
+    ("data", &["domain", "sql", "tenant_config", "telemetry", "error_code"]),
+    // A tenant's API keys and custom domains, as commands and queries.
+    ("tenant_keys", &["auth", "catalog", "control_audit", "domain", "error_code"]),
+    ("custom_domains", &["catalog", "control_audit", "domain", "error_code"]),
     // Orchestrators: the router reads only through the directory.
-    ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config"]),
-    ("servers", &["catalog", "crypto", "domain", "pg", "provisioner", "route_notices"]),
+    ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config", "error_code"]),
+    // What the HTTP layer needs of the router, so that it never names it.
+    ("tenancy", &["catalog", "domain", "router", "error_code"]),
+    ("servers", &[
+        "catalog", "control_audit", "crypto", "domain", "pg", "provisioner", "route_notices", "error_code",
+    ]),
     ("fleet", &[
-        "catalog", "domain", "failpoint", "migrator", "operations", "provisioner", "telemetry", "route_notices",
+        "catalog", "control_audit", "domain", "failpoint", "migrator", "operations", "provisioner",
+        "telemetry", "route_notices", "error_code",
     ]),
     ("tenants", &[
-        "backup", "catalog", "config", "crypto", "domain", "dump", "failpoint", "migrator",
-        "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config", "route_notices",
+        "backup", "catalog", "config", "control_audit", "crypto", "domain", "dump", "failpoint", "migrator",
+        "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config", "route_notices", "error_code",
     ]),
     ("reconciler", &[
-        "catalog", "config", "domain", "failpoint", "fleet", "operations", "provisioner",
-        "telemetry", "tenants", "route_notices",
+        "catalog", "config", "control_audit", "domain", "failpoint", "fleet", "operations", "provisioner",
+        "telemetry", "tenants", "route_notices", "error_code",
     ]),
     // The container that both the HTTP layer and the CLI build.
     ("services", &[
         "auth", "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations",
-        "provisioner", "reconciler", "servers", "tenants", "route_notices",
+        "provisioner", "reconciler", "servers", "tenants", "route_notices", "error_code",
+        "tenant_keys", "custom_domains", "control_audit", "events", "idempotency",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
     ("api", &[
-        "auth", "backup", "catalog", "config", "control_audit", "crypto", "data", "directory",
-        "domain", "dump", "events", "fleet", "migrator", "operations", "pg", "provisioner",
-        "reconciler", "router", "servers", "services", "sql", "telemetry", "tenant_config",
-        "tenants", "route_notices",
+        "auth", "backup", "config", "control_audit", "crypto", "custom_domains", "data",
+        "directory", "domain", "dump", "error_code", "events", "fleet", "idempotency", "migrator",
+        "operations", "pg", "reconciler", "servers", "services", "telemetry", "tenancy",
+        "tenant_config", "tenant_keys", "tenants",
     ]),
     ("startup", &[
         "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
-        "telemetry", "route_notices",
+        "telemetry", "route_notices", "error_code", "tenancy",
     ]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.
     ("cli", &[
         "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
         "fleet", "reconciler", "servers", "services", "startup", "telemetry", "tenant_config",
-        "tenants", "route_notices",
+        "tenants", "route_notices", "error_code",
     ]),
 ];
 
@@ -365,34 +383,5 @@ fn no_file_in_src_is_longer_than_400_lines() {
         krate.long_files.is_empty(),
         "split these by verb: {}",
         krate.long_files.join(", ")
-    );
-}
-
-#[test]
-fn every_postgresql_connection_is_opened_by_the_pg_module_with_its_tls_policy() {
-    // `NoTls` or a hand-built manager or connect would skip the DSN's
-    // sslmode; only `pg::PgConfig::connect` and `::manager` open sessions.
-    let mut files = Vec::new();
-    rust_files(&src_dir(), &mut files);
-    let mut found = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(src_dir()).unwrap().display().to_string();
-        if relative.starts_with("pg/") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for needle in ["NoTls", "Manager::from_config", "tokio_postgres::connect("] {
-                if code.contains(needle) {
-                    found.push(format!("src/{relative}:{}: {needle}", n + 1));
-                }
-            }
-        }
-    }
-    assert!(
-        found.is_empty(),
-        "connections opened around the TLS policy:\n  {}",
-        found.join("\n  ")
     );
 }

@@ -124,7 +124,12 @@ async fn a_restore_as_a_new_tenant_is_a_clone_while_the_original_stays_live_and_
         assert_eq!(sum.rows, after[table].rows, "{table}");
     }
     // The clone's subtenant has a new id, and its rows follow it.
-    let clone_subs = state.catalog().subtenants_of(clone.id).await.unwrap();
+    let clone_subs = state
+        .services()
+        .catalog
+        .subtenants_of(clone.id)
+        .await
+        .unwrap();
     assert_eq!(clone_subs.len(), 1);
     let clone_sub = clone_subs[0].id;
     assert_ne!(clone_sub.to_string(), sub);

@@ -37,7 +37,7 @@ async fn two_replicas_starting_together_on_one_fresh_catalog_both_come_up() {
     unique.dedup();
     assert_eq!(versions, unique, "each migration recorded once");
     // The catalog's server is registered exactly once.
-    let servers = a.state().catalog().list_servers().await.unwrap();
+    let servers = a.state().services().catalog.list_servers().await.unwrap();
     assert_eq!(servers.len(), 1);
     assert!(servers[0].is_catalog);
 }

@@ -198,7 +198,7 @@ async fn fifty_tenants_share_five_pools_and_ten_connections_without_an_error() {
         peak = peak.max(count_router().await);
     }
     assert!(peak <= 10, "{peak} router connections open");
-    let pools = app.state().await.router().pools_cached().await;
+    let pools = app.state().await.tenancy().router().pools_cached().await;
     assert!(pools <= 5, "{pools} pools cached");
 }
 
@@ -208,7 +208,7 @@ async fn a_hundred_simultaneous_first_requests_to_a_cold_tenant_open_one_pool() 
     let t = app.create_tenant("cold-burst", json!({})).await;
     let db = t["database"].as_str().unwrap().to_string();
     let admin = app.token(Role::TenantAdmin, Some(id(&t)), None);
-    let router = app.state().await.router().clone();
+    let router = app.state().await.tenancy().router().clone();
     assert_eq!(router.pools_cached().await, 0);
     let burst = (0..100).map(|_| call(&app, Method::GET, "/v1/agents", &admin, None, None));
     for response in futures_util::future::join_all(burst).await {
@@ -242,8 +242,8 @@ async fn a_read_dropped_after_it_was_sent_leaves_its_session_outside_any_transac
     let t = app.create_tenant("cancelled-read", json!({})).await;
     let tenant: TenantId = t["id"].as_str().unwrap().parse().unwrap();
     let state = app.state().await;
-    let route = state.router().route(tenant).await.unwrap();
-    let conn = state.router().connection(&route).await.unwrap();
+    let route = state.tenancy().router().route(tenant).await.unwrap();
+    let conn = state.tenancy().router().connection(&route).await.unwrap();
     let caller = Caller {
         tenant_id: tenant,
         subtenant_id: None,

@@ -32,7 +32,7 @@ async fn putting_a_server_back_in_service_waits_for_a_drain_listing_already_unde
         .await
         .unwrap();
     let state = app.state().await;
-    let listing = tokio::spawn(async move { state.catalog().drain_listing(server).await });
+    let listing = tokio::spawn(async move { state.services().catalog.drain_listing(server).await });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let waiting: i64 = catalog

@@ -86,6 +86,10 @@ pub async fn spawn_app_on(settings: Settings, catalog_db: String, server: TestSe
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // The server closes a connection idle for 5 s (actix's default
+            // keep-alive); one reused just as it closes fails the request
+            // (`IncompleteMessage`), so the client lets go of idle ones first.
+            .pool_idle_timeout(Duration::from_secs(2))
             .user_agent("tenant-plane-tests")
             .build()
             .unwrap(),

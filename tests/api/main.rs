@@ -1,4 +1,10 @@
 //! The integration tests: one binary, real servers, real PostgreSQL.
+//!
+//! Rules:
+//! - tests never mock PostgreSQL: each binary runs throwaway clusters
+//!   (`cluster.rs`);
+//! - a timed test runs alone: it takes `timing.rs`'s claim exclusively, and
+//!   every other test holds it shared from its first use of a server.
 
 mod abuse;
 mod api_key_lifetimes;

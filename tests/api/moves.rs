@@ -313,7 +313,7 @@ async fn the_reconciler_undoes_a_move_that_crashed_before_its_cutover() {
     // A move that got as far as pausing the source and starting the copy,
     // then its process died.
     let state = app.state().await;
-    let catalog = state.catalog();
+    let catalog = &state.services().catalog;
     let source = catalog
         .get_server(catalog_server_id(&app).await.parse().unwrap())
         .await

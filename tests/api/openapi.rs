@@ -13,8 +13,9 @@ use crate::helpers::{envelope, spawn_app};
 /// (`console_session.rs` tests them). Its session routes are in the spec.
 const CONSOLE_FILES: [&str; 3] = ["/console", "/console/", "/console/{file}"];
 
-/// Every `resource("…")` path registered under `src/api`, as served, but
-/// the console's files.
+/// Every path registered under `src/api`, as served, but the console's
+/// files: a `resource("…")` literal, or the `path = "…"` of a handler's
+/// `#[utoipa::path]` attribute, which `api::routes` registers.
 fn registered_paths() -> BTreeSet<String> {
     let mut paths = BTreeSet::new();
     let mut dirs = vec![std::path::PathBuf::from(concat!(
@@ -34,6 +35,10 @@ fn registered_paths() -> BTreeSet<String> {
                 if !CONSOLE_FILES.contains(&path) {
                     paths.insert(path.to_string());
                 }
+            }
+            for attribute in source.split("#[utoipa::path(").skip(1) {
+                let path = attribute.split("path = \"").nth(1).unwrap();
+                paths.insert(path.split('"').next().unwrap().to_string());
             }
         }
     }

@@ -48,6 +48,8 @@ impl Rig {
             second,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
+                // Below the server's 5 s keep-alive (see `helpers::spawn_app`).
+                .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .unwrap(),
             env: Vec::new(),

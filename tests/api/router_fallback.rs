@@ -80,7 +80,7 @@ async fn after_every_route_is_forgotten_a_subtenant_suspended_meanwhile_is_not_s
         .await
         .unwrap();
     // The listener is back and forgets every route, as notices were missed.
-    app.state().await.router().invalidate_all();
+    app.state().await.tenancy().router().invalidate_all();
     let (status, code) = read_during_outage(&app, &token).await;
     assert_eq!((status, code.as_str()), (503, "catalog_unavailable"));
 }

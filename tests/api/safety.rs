@@ -46,7 +46,12 @@ async fn a_tenant_restored_after_the_retention_listing_is_never_purged() {
         .await
         .unwrap();
     let state = app.state().await;
-    let listed = state.catalog().expired_deletions(30).await.unwrap();
+    let listed = state
+        .services()
+        .catalog
+        .expired_deletions(30)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     // Restored between the listing and the purge.
     ok_json(
@@ -261,7 +266,8 @@ async fn a_move_whose_undo_cannot_resume_writes_is_retried_until_they_resume() {
     let state = app.state().await;
     let db = DbName::for_tenant(tid);
     let server = state
-        .catalog()
+        .services()
+        .catalog
         .get_server(source_id)
         .await
         .unwrap()

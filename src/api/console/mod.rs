@@ -2,8 +2,20 @@
 //! the binary (no CDN, no build step at run time); their script calls the
 //! same `/v1` API as every other client, signed in with the session cookie
 //! of `session.rs`.
+//!
+//! Rules:
+//! - the console is a client of the API, not a second API: its pages call
+//!   the same `/v1` routes, under the same checks, as any client. No
+//!   credential is held in script: it lives only in the sealed, HttpOnly,
+//!   SameSite=Strict cookie (`http::session`), and every unsafe request made
+//!   with it must echo the session's CSRF token (403 `csrf_failed`); a
+//!   request with an `Authorization` header ignores the cookie;
+//! - it loads nothing from another origin (CSP `'self'`), and its script
+//!   never parses server text as HTML: every value becomes a text node;
+//! - it signs in only tenant_admins that reach their whole tenant and
+//!   unnarrowed super_admins.
 
-pub mod session;
+use crate::api::http::session;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -11,7 +23,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::Embed;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, AuditedChange, ErrorCode};
+use super::{ApiError, AppState, ErrorCode};
+use crate::api::http::principal::actor;
 use crate::auth::{self, AuthError, Principal, Role};
 
 #[derive(Embed)]
@@ -22,20 +35,16 @@ struct Assets;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        super::resource("/console/session")
-            .route(web::get().to(show_session))
-            .route(web::post().to(sign_in))
-            .route(web::delete().to(sign_out)),
-    )
-    .service(web::resource("/console").route(web::get().to(redirect_to_index)))
-    .service(
-        web::resource("/console/")
-            .route(web::get().to(index))
-            .route(web::head().to(index)),
-    )
-    .service(web::resource("/console/{file}").route(web::get().to(asset)));
+/// The console's files (its session route is declared in `api::routes`,
+/// before these: `{file}` would match `session` too).
+pub fn files(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/console").route(web::get().to(redirect_to_index)))
+        .service(
+            web::resource("/console/")
+                .route(web::get().to(index))
+                .route(web::head().to(index)),
+        )
+        .service(web::resource("/console/{file}").route(web::get().to(asset)));
 }
 
 async fn redirect_to_index() -> HttpResponse {
@@ -130,11 +139,11 @@ impl SessionView {
 }
 
 /// `POST /console/session`: signs in with a token or an API key.
-#[utoipa::path(post, path = "/console/session", tag = "console", request_body = SignIn, responses((status = 201, description = "Signed in: the session cookie is set", body = SessionView, headers(("Set-Cookie" = String, description = "The session: HttpOnly, SameSite=Strict, Secure over TLS"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)))]
+#[utoipa::path(post, path = "/console/session", tag = "console", request_body = SignIn, responses((status = 201, description = "Signed in: the session cookie is set", body = SessionView, headers(("Set-Cookie" = String, description = "The session: HttpOnly, SameSite=Strict, Secure over TLS")))))]
 pub async fn sign_in(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: crate::api::body::Json<SignIn>,
+    body: crate::api::http::body::Json<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
     let credential = body.into_inner().credential;
     let authorization = format!("Bearer {}", credential.trim());
@@ -143,13 +152,13 @@ pub async fn sign_in(
         Some(authorization.as_bytes()),
         state.jwt(),
         &state.services().api_keys,
-        crate::api::denial::patience(&req, &state),
+        crate::api::http::denial::patience(&req, &state),
     )
     .await
-    .map_err(|e| crate::api::denial::refusal(&req, &state, e))?;
+    .map_err(|e| crate::api::http::denial::refusal(&req, &state, e))?;
     // The console is for operators: the fleet's or one whole tenant's.
     let operator = (principal.role() == Role::SuperAdmin && !principal.is_narrowed())
-        || super::tenants::read::own_tenant(&principal).is_some();
+        || auth::reach::own_tenant(&principal).is_some();
     if !operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -157,16 +166,14 @@ pub async fn sign_in(
             "the console is for super_admin and tenant_admin credentials whose permissions are not narrowed",
         ));
     }
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        principal.tenant_id(),
-        "console.sign_in",
-        "console/session",
-    )
-    .await?;
-    change.end(&state, Ok(())).await?;
+    let sessions = &state.services().console_sessions;
+    sessions
+        .record(
+            &actor(&principal, &req),
+            principal.tenant_id(),
+            "console.sign_in",
+        )
+        .await?;
     let session = session::Session::new(credential.trim().to_string(), principal.expires_at());
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -178,7 +185,7 @@ pub async fn sign_in(
 }
 
 /// `GET /console/session`: who is signed in, and the CSRF token.
-#[utoipa::path(get, path = "/console/session", tag = "console", responses((status = 200, description = "The signed-in operator", body = SessionView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("session" = [])))]
+#[utoipa::path(get, path = "/console/session", tag = "console", responses((status = 200, description = "The signed-in operator", body = SessionView)), security(("session" = [])))]
 pub async fn show_session(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -191,7 +198,7 @@ pub async fn show_session(
 
 /// `DELETE /console/session`: signs out (needs `X-CSRF-Token`). The session
 /// ends on every replica, so a copy of the cookie stops working too.
-#[utoipa::path(delete, path = "/console/session", tag = "console", responses((status = 204, description = "Signed out: the cookie is cleared. Without a session cookie there is nothing to end, and the answer is the same"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security((), ("session" = [])))]
+#[utoipa::path(delete, path = "/console/session", tag = "console", responses((status = 204, description = "Signed out: the cookie is cleared. Without a session cookie there is nothing to end, and the answer is the same")), security((), ("session" = [])))]
 pub async fn sign_out(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -206,13 +213,12 @@ pub async fn sign_out(
         Err(_) => None,
     };
     if let Some(session) = session {
-        let was_live = !state
-            .signed_out()
-            .contains(state.catalog(), &session)
-            .await?;
         // Ended for every replica, not only in this browser: a copy of the
         // cookie is refused from now on.
-        state.signed_out().insert(state.catalog(), &session).await?;
+        let sessions = &state.services().console_sessions;
+        let was_live = sessions
+            .sign_out(session.id(), session.expires_at())
+            .await?;
         // Audited when its credential still verifies; a revoked key's
         // session is ended without a record of who it was.
         let authorization = session.authorization();
@@ -228,16 +234,10 @@ pub async fn sign_out(
             None
         };
         if let Some(principal) = principal {
-            let change = AuditedChange::begin(
-                &state,
-                &principal,
-                &req,
-                principal.tenant_id(),
-                "console.sign_out",
-                "console/session",
-            )
-            .await?;
-            change.end(&state, Ok(())).await?;
+            let actor = actor(&principal, &req);
+            sessions
+                .record(&actor, principal.tenant_id(), "console.sign_out")
+                .await?;
         }
     }
     Ok(HttpResponse::NoContent().cookie(removal).finish())
@@ -249,7 +249,7 @@ async fn current(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<(Principal, session::Session), ApiError> {
-    let refusal = |e| crate::api::denial::refusal(req, state, e);
+    let refusal = |e| crate::api::http::denial::refusal(req, state, e);
     let session = session::current(req, state)
         .await
         .map_err(refusal)?

@@ -6,18 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::api::tenants::TenantPath;
+use crate::api::control::tenants::TenantPath;
+use crate::api::http::principal::actor;
 use crate::api::AppState;
-use crate::api::{resource, ApiError, AuditedChange, ErrorCode};
+use crate::api::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/v1/tenants/{id}/domains")
-            .route(web::post().to(add_domain))
-            .route(web::get().to(list_domains)),
-    );
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,13 +31,13 @@ fn valid_domain(domain: &str) -> Option<String> {
 }
 
 /// `POST /v1/tenants/{id}/domains`: requests whose Host is this domain go to the tenant.
-#[utoipa::path(post, path = "/v1/tenants/{id}/domains", tag = "domains", request_body = AddDomain, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 201, description = "The domain, registered"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/domains", tag = "domains", request_body = AddDomain, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 201, description = "The domain, registered")))]
 pub async fn add_domain(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
     tenant: TenantPath,
-    body: crate::api::body::Json<AddDomain>,
+    body: crate::api::http::body::Json<AddDomain>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let domain = valid_domain(&body.domain).ok_or_else(|| {
@@ -54,26 +47,10 @@ pub async fn add_domain(
             "domain: a host name",
         )
     })?;
-    state.tenants().show(tenant.0).await?;
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        Some(tenant.0),
-        "domains.add",
-        &format!("domains/{domain}"),
-    )
-    .await?;
-    let added = match state.catalog().add_domain(tenant.0, &domain).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::DomainTaken,
-            "another tenant has this domain",
-        )),
-        Err(e) => Err(e.into()),
-    };
-    change.end(&state, added).await?;
+    let domains = &state.services().domains;
+    domains
+        .add(&actor(&principal, &req), tenant.0, &domain)
+        .await?;
     Ok(
         HttpResponse::Created()
             .json(serde_json::json!({ "tenant_id": tenant.0, "domain": domain })),
@@ -81,14 +58,14 @@ pub async fn add_domain(
 }
 
 /// `GET /v1/tenants/{id}/domains`
-#[utoipa::path(get, path = "/v1/tenants/{id}/domains", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's custom domains"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/tenants/{id}/domains", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant's custom domains")))]
 pub async fn list_domains(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: TenantPath,
 ) -> Result<HttpResponse, ApiError> {
     // super_admin, or the tenant's own tenant_admin.
-    crate::api::tenants::read::readable(&principal, &state, tenant.0).await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "domains": state.catalog().domains_of(tenant.0).await? })))
+    crate::api::control::tenants::read::readable(&principal, &state, tenant.0).await?;
+    let domains = state.services().domains.list(tenant.0).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "domains": domains })))
 }

@@ -23,11 +23,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use crate::api::wire::{PageLimit, Sequence};
-use crate::api::{resource, ApiError, AppState, ErrorCode};
+use crate::api::http::wire::{PageLimit, Sequence};
+use crate::api::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, AuthError, Principal, Resource};
-use crate::catalog::{DeliveryRecord, EventRecord};
-use crate::events::{Batch, EventFeed};
+use crate::events::{Batch, DeliveryRecord, EventFeed, EventRecord};
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -39,11 +38,6 @@ const UNCHECKED_AT_MOST: Duration = Duration::from_secs(30);
 const STREAMS_RETRY_AFTER_SECS: u64 = 5;
 /// The longest a stream's end is put off (a credential without expiry).
 const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/events").route(web::get().to(stream)))
-        .service(resource("/v1/webhooks/deliveries").route(web::get().to(deliveries)));
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -94,7 +88,8 @@ impl Follower {
                 return Some(frame(&event));
             }
             if self.behind {
-                match self.feed.read_after(self.state.catalog(), self.last).await {
+                let log = &self.state.services().event_log;
+                match log.read_after(&self.feed, self.last).await {
                     Ok(events) if events.is_empty() => self.behind = false,
                     Ok(events) => {
                         self.pending.extend(events);
@@ -128,7 +123,7 @@ impl Follower {
     /// tenants. A catalog that cannot answer right now does not end it at
     /// once, but it does after `UNCHECKED_AT_MOST` of not answering.
     async fn still_allowed(&mut self) -> bool {
-        match crate::api::principal::authenticate(&self.req).await {
+        match crate::api::http::principal::authenticate(&self.req).await {
             Ok(principal) => {
                 self.unchecked_since = None;
                 principal.require(Resource::Tenants, Action::Read).is_ok()
@@ -161,7 +156,7 @@ fn ends_at(exp: i64) -> Instant {
 /// and its `data` the event as JSON. A client that reconnects with
 /// `Last-Event-ID` misses nothing still kept. The stream ends when its
 /// credential expires or stops verifying.
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,15}$", description = "Resume after this event id")), responses((status = 200, description = "Server-Sent Events. Each event is one frame: `id:` its number (resume after it with Last-Event-ID), `event:` its type, and `data:` one line of JSON, the EventRecord this schema describes. Lines that begin with `:` keep the stream alive; the first frame is `retry: 2000`.", content_type = "text/event-stream", body = EventRecord), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]{1,15}$", description = "Resume after this event id")), responses((status = 200, description = "Server-Sent Events. Each event is one frame: `id:` its number (resume after it with Last-Event-ID), `event:` its type, and `data:` one line of JSON, the EventRecord this schema describes. Lines that begin with `:` keep the stream alive; the first frame is `retry: 2000`.", content_type = "text/event-stream", body = EventRecord)))]
 pub async fn stream(
     principal: Principal,
     state: web::Data<AppState>,
@@ -203,7 +198,7 @@ pub async fn stream(
     let batches = feed.subscribe();
     let (last, behind) = match header.or(query.after) {
         Some(after) => (after.0, true),
-        None => (state.catalog().latest_event_id().await?, false),
+        None => (state.services().event_log.latest_id().await?, false),
     };
     let now = Instant::now();
     let follower = Follower {
@@ -259,7 +254,7 @@ pub struct DeliveryList {
 
 /// `GET /v1/webhooks/deliveries?state=&limit=&cursor=`: every attempt's
 /// outcome, newest first.
-#[utoipa::path(get, path = "/v1/webhooks/deliveries", tag = "events", params(DeliveriesQuery), responses((status = 200, description = "The webhook delivery log", body = DeliveryList), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/webhooks/deliveries", tag = "events", params(DeliveriesQuery), responses((status = 200, description = "The webhook delivery log", body = DeliveryList)))]
 pub async fn deliveries(
     principal: Principal,
     state: web::Data<AppState>,
@@ -274,10 +269,8 @@ pub async fn deliveries(
         DeliveryState::Failed => "failed",
     });
     let before = query.cursor.map(|c| c.0);
-    let mut rows = state
-        .catalog()
-        .list_deliveries(wanted, before, limit + 1)
-        .await?;
+    let log = &state.services().event_log;
+    let mut rows = log.deliveries(wanted, before, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| rows.last().map(|d| d.id)).flatten();

@@ -20,7 +20,7 @@ use crate::telemetry::metrics::{
 };
 
 /// `GET /metrics`: the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "meta", operation_id = "metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/metrics", tag = "meta", operation_id = "metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn render(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -40,7 +40,7 @@ pub async fn render(
             return Err(crate::auth::AuthError::MissingCredentials.into());
         }
     }
-    ::metrics::gauge!(ROUTER_POOLS).set(state.router().pools_cached().await as f64);
+    ::metrics::gauge!(ROUTER_POOLS).set(state.tenancy().pools_cached().await as f64);
     collect_process();
     let handle = handle();
     handle.run_upkeep();
@@ -65,7 +65,7 @@ pub fn spawn_gauges(
                 _ = ticker.tick() => {}
             }
             if let Err(e) = refresh(&state, &mut shown).await {
-                tracing::debug!(error = %e, "could not refresh the fleet gauges; the last values stand");
+                tracing::debug!(error = %format!("{e:#}"), "could not refresh the fleet gauges; the last values stand");
             }
         }
     })
@@ -79,8 +79,8 @@ struct Shown {
     items: BTreeSet<String>,
 }
 
-async fn refresh(state: &AppState, shown: &mut Shown) -> Result<(), crate::catalog::CatalogError> {
-    let counts = state.catalog().fleet_counts().await?;
+async fn refresh(state: &AppState, shown: &mut Shown) -> anyhow::Result<()> {
+    let counts = state.fleet().counts().await?;
     let mut tenants = BTreeSet::new();
     for (status, tier, n) in counts.tenants {
         ::metrics::gauge!(TENANTS, "state" => status.clone(), "tier" => tier.clone()).set(n as f64);
@@ -109,8 +109,8 @@ async fn refresh(state: &AppState, shown: &mut Shown) -> Result<(), crate::catal
     }
     shown.items = items;
     ::metrics::gauge!(RUNS_RUNNING).set(counts.runs_running as f64);
-    for server in state.catalog().list_servers().await? {
-        if let Some((open, budget)) = state.router().connections_on(&server) {
+    for server in state.servers().list().await? {
+        if let Some((open, budget)) = state.tenancy().connections_on(&server) {
             ::metrics::gauge!(SERVER_CONNECTIONS, "server" => server.name.clone()).set(open as f64);
             ::metrics::gauge!(SERVER_BUDGET, "server" => server.name.clone()).set(budget as f64);
         }

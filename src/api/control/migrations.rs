@@ -8,18 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::api::http::principal::actor;
+use crate::api::ApiError;
 use crate::api::AppState;
-use crate::api::{resource, ApiError, AuditedChange};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::Tier;
-use crate::fleet::FleetOptions;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/migrations/runs").route(web::post().to(start_run)))
-        .service(resource("/v1/migrations/runs/{run}").route(web::get().to(show_run)))
-        .service(resource("/v1/migrations/runs/{run}/resume").route(web::post().to(resume_run)))
-        .service(resource("/v1/migrations/versions").route(web::get().to(versions)));
-}
+use crate::fleet::{FleetOptions, LaunchedRun};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,23 +21,23 @@ pub struct StartRun {
     /// Tenants migrated at once.
     #[serde(
         default = "default_concurrency",
-        deserialize_with = "crate::api::wire::usize_field"
+        deserialize_with = "crate::api::http::wire::usize_field"
     )]
     #[schema(minimum = 1, maximum = 256)]
     concurrency: usize,
     /// Tenants migrated first, alone, before the rest.
     #[serde(
         default = "default_canary",
-        deserialize_with = "crate::api::wire::usize_field"
+        deserialize_with = "crate::api::http::wire::usize_field"
     )]
     #[schema(minimum = 0, maximum = 1000000)]
     canary: usize,
     /// Failures the run goes on past; one more stops it.
-    #[serde(default, deserialize_with = "crate::api::wire::usize_field")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::usize_field")]
     #[schema(minimum = 0, maximum = 1000000)]
     max_failures: usize,
     tier: Option<Tier>,
-    #[serde(default, deserialize_with = "crate::api::wire::opt_i32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_i32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     target_version: Option<i32>,
     /// Open every tenant database, even those recorded as current.
@@ -68,40 +62,28 @@ pub struct WaitQuery {
     wait: bool,
 }
 
-/// Runs `run` as its operation: answers 202 with the operation at once,
-/// or 200 with the run's summary at its end when `wait` is set.
-async fn execute(
-    state: &web::Data<AppState>,
-    run: Uuid,
+/// A run begun: 202 with its operation at once, or 200 with the run's
+/// summary at its end when `wait` is set.
+async fn answer(
+    state: &AppState,
+    launched: LaunchedRun,
     wait: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let fleet = state.fleet().clone();
-    let started = fleet.launch(run, Arc::new(|_| {})).await?;
     if wait {
-        return match started.run {
-            Some(work) => Ok(HttpResponse::Ok().json(work.await?)),
-            None => Err(crate::fleet::FleetError::NotResumable("running".into()).into()),
-        };
+        return Ok(HttpResponse::Ok().json(launched.wait().await?));
     }
-    crate::api::operations::accepted(state, started.op, started.run, move |result| {
-        Box::pin(async move {
-            if let Err(e) = result {
-                tracing::error!(run = %run, error = %e, "fleet migration run failed");
-            }
-        })
-    })
-    .await
+    crate::api::control::operations::operation_accepted(state, launched.op).await
 }
 
 /// `POST /v1/migrations/runs[?wait=true]`: migrate the template, then every
 /// tenant (of `tier`), canaries first.
-#[utoipa::path(post, path = "/v1/migrations/runs", tag = "migrations", request_body = StartRun, params(WaitQuery), responses((status = 202, description = "The run, started: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/migrations/runs", tag = "migrations", request_body = StartRun, params(WaitQuery), responses((status = 202, description = "The run, started: follow the operation", body = crate::api::control::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)")))]
 pub async fn start_run(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<WaitQuery>,
-    body: crate::api::body::Json<StartRun>,
+    body: crate::api::http::body::Json<StartRun>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
     let body = body.into_inner();
@@ -113,27 +95,16 @@ pub async fn start_run(
         target: body.target_version,
         verify: body.verify,
     };
-    // The record covers starting the run; its progress is the run's own.
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        None,
-        "migrations.start",
-        "migration_runs",
-    )
-    .await?;
-    let outcome = state.fleet().start(&options).await;
-    let run = change
-        .end_naming(&state, outcome.map_err(ApiError::from), |r| {
-            Some((None, format!("migration_runs/{}", r.id)))
-        })
+    let actor = actor(&principal, &req);
+    let launched = state
+        .fleet()
+        .start_run(&actor, &options, Arc::new(|_| {}))
         .await?;
-    execute(&state, run.id, query.wait).await
+    answer(&state, launched, query.wait).await
 }
 
 /// `GET /v1/migrations/runs/{run}`: progress, counts and failures.
-#[utoipa::path(get, path = "/v1/migrations/runs/{run}", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id")), responses((status = 200, description = "The run: progress, counts, failures"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/migrations/runs/{run}", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id")), responses((status = 200, description = "The run: progress, counts, failures")))]
 pub async fn show_run(
     principal: Principal,
     state: web::Data<AppState>,
@@ -144,7 +115,7 @@ pub async fn show_run(
 }
 
 /// `POST /v1/migrations/runs/{run}/resume[?wait=true]`: retry failed and pending items only.
-#[utoipa::path(post, path = "/v1/migrations/runs/{run}/resume", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id"), WaitQuery), responses((status = 202, description = "The run, resumed: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/migrations/runs/{run}/resume", tag = "migrations", params(("run" = uuid::Uuid, Path, description = "Run id"), WaitQuery), responses((status = 202, description = "The run, resumed: follow the operation", body = crate::api::control::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)")))]
 pub async fn resume_run(
     principal: Principal,
     state: web::Data<AppState>,
@@ -153,40 +124,20 @@ pub async fn resume_run(
     query: web::Query<WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
-    let run = run.into_inner();
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        None,
-        "migrations.resume",
-        &format!("migration_runs/{run}"),
-    )
-    .await?;
-    let outcome = state.fleet().prepare_resume(run, false).await;
-    let run = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    execute(&state, run.id, query.wait).await
+    let actor = actor(&principal, &req);
+    let fleet = state.fleet();
+    let launched = fleet
+        .resume(&actor, run.into_inner(), false, Arc::new(|_| {}))
+        .await?;
+    answer(&state, launched, query.wait).await
 }
 
 /// `GET /v1/migrations/versions`: tenants per schema version, and who is behind.
-#[utoipa::path(get, path = "/v1/migrations/versions", tag = "migrations", responses((status = 200, description = "Tenants per schema version"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/migrations/versions", tag = "migrations", responses((status = 200, description = "Tenants per schema version")))]
 pub async fn versions(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Read)?;
-    let latest = state.tenants().provisioner().migrations().latest_version();
-    let histogram = state.catalog().version_histogram().await?;
-    let behind: Vec<_> = state
-        .catalog()
-        .tenants_behind(latest, 1000)
-        .await?
-        .into_iter()
-        .map(|(id, slug, version)| serde_json::json!({ "id": id, "slug": slug, "schema_version": version }))
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "latest_version": latest,
-        "versions": histogram,
-        "behind": behind,
-    })))
+    Ok(HttpResponse::Ok().json(state.fleet().versions().await?))
 }

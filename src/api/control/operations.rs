@@ -1,25 +1,25 @@
 //! `/v1/operations`: every long action as a resource an automation follows.
 //! Long actions answer `202 Accepted` with `Location: /v1/operations/{id}`
-//! and the operation as the body (`accepted`); the operation shows its
+//! and the operation as the body (`operation_accepted`); the operation shows its
 //! state, progress, owner, error and a link to its result. super_admin only.
+//!
+//! Rule: every long action (move, drain, purge, backup, restore, fleet run)
+//! is an operation row before the request is answered, and its work runs
+//! under that operation's lease. A refusal of state (busy, wrong state, an
+//! unknown server) is decided under the lock before the 202, so a 202
+//! always means the work runs.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::wire::PageLimit;
-use crate::api::{resource, ApiError, AppState, ErrorCode};
+use crate::api::http::principal::actor;
+use crate::api::http::wire::PageLimit;
+use crate::api::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
-use crate::catalog::{CancelOutcome, OpKind, OpState, Operation, OperationFilter};
 use crate::domain::TenantId;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/operations").route(web::get().to(list)))
-        .service(resource("/v1/operations/{id}").route(web::get().to(show)))
-        .service(resource("/v1/operations/{id}/cancel").route(web::post().to(cancel)));
-}
+use crate::operations::{OpKind, OpState, Operation, OperationFilter};
 
 /// An operation's state as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -115,7 +115,7 @@ impl OperationView {
             .get("subject")
             .and_then(|s| s.as_str())
             .map(str::to_string);
-        let kind = OpKind::parse(&op.kind);
+        let kind = Some(op.kind).filter(|k| *k != OpKind::Unknown);
         let result = match (kind, state, op.tenant_id, subject.as_deref()) {
             (_, OperationState::Failed | OperationState::Cancelled, _, _) => None,
             // A purged tenant is gone: nothing to link to.
@@ -159,7 +159,7 @@ impl OperationView {
         };
         Self {
             id: op.id,
-            kind: op.kind,
+            kind: op.kind.to_string(),
             tenant_id: op.tenant_id,
             subject,
             state,
@@ -188,59 +188,22 @@ impl OperationView {
     }
 }
 
-/// A fleet run's progress is its items' counts.
-async fn with_live_progress(
-    state: &AppState,
-    mut view: OperationView,
-) -> Result<OperationView, ApiError> {
-    if view.kind == OpKind::FleetRun.as_str() && view.progress.done.is_none() {
-        if let Some(run) = view
-            .result
-            .as_deref()
-            .and_then(|r| r.rsplit('/').next())
-            .and_then(|r| r.parse::<Uuid>().ok())
-        {
-            let counts = state.catalog().run_counts(run).await?;
-            view.progress.done = Some(counts.succeeded + counts.skipped + counts.failed);
-            view.progress.total = Some(counts.total);
-        }
-    }
-    Ok(view)
-}
-
-/// The answer to a long action: 202, its operation, and where to follow it.
-/// `run` (the work) is spawned here, and `after` sees how it ended. A
-/// failure's code is recorded by the work itself, with its `failed` state,
-/// so it is the same whoever started the operation.
-pub async fn accepted<T, E>(
-    state: &AppState,
-    op: Uuid,
-    run: Option<BoxFuture<'static, Result<T, E>>>,
-    after: impl FnOnce(Result<T, ApiError>) -> BoxFuture<'static, ()> + Send + 'static,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Send + 'static,
-    E: Into<ApiError> + Send + 'static,
-{
-    if let Some(run) = run {
-        let span = tracing::info_span!("operation", op = %op);
-        tokio::spawn(tracing::Instrument::instrument(
-            async move { after(run.await.map_err(Into::into)).await },
-            span,
-        ));
-    }
+/// The answer to a long command, which began operation `op` and spawned
+/// its work: 202, the operation, and where to follow it.
+pub async fn operation_accepted(state: &AppState, op: Uuid) -> Result<HttpResponse, ApiError> {
     let view = operation(state, op).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/operations/{op}")))
         .json(view))
 }
 
+/// Operation `id` as the API shows it (a fleet run's live progress included).
 async fn operation(state: &AppState, id: Uuid) -> Result<OperationView, ApiError> {
     let op =
-        state.catalog().get_operation(id).await?.ok_or_else(|| {
+        state.services().operations.view(id).await?.ok_or_else(|| {
             ApiError::not_found(ErrorCode::OperationNotFound, "no such operation")
         })?;
-    with_live_progress(state, OperationView::of(op)).await
+    Ok(OperationView::of(op))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -265,7 +228,7 @@ pub struct OperationList {
 }
 
 /// `GET /v1/operations?tenant=&kind=&state=&limit=&cursor=`: newest first.
-#[utoipa::path(get, path = "/v1/operations", tag = "operations", params(ListQuery), responses((status = 200, description = "A page of operations, newest first", body = OperationList), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/operations", tag = "operations", params(ListQuery), responses((status = 200, description = "A page of operations, newest first", body = OperationList)))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -275,21 +238,20 @@ pub async fn list(
     let query = query.into_inner();
     let kind = query.kind;
     let limit = PageLimit::get(query.limit, 50);
-    let ops = state
-        .catalog()
-        .list_operations(&OperationFilter {
-            tenant: query.tenant,
-            kind,
-            states: query.state.map(OperationState::rows),
-            before: query.cursor,
-            limit: limit + 1,
-        })
-        .await?;
+    let filter = OperationFilter {
+        tenant: query.tenant,
+        kind,
+        states: query.state.map(OperationState::rows),
+        before: query.cursor,
+        limit: limit + 1,
+    };
+    let ops = state.services().operations.list(&filter).await?;
     let more = ops.len() as i64 > limit;
-    let mut views = Vec::with_capacity(ops.len());
-    for op in ops.into_iter().take(limit as usize) {
-        views.push(with_live_progress(&state, OperationView::of(op)).await?);
-    }
+    let views: Vec<_> = ops
+        .into_iter()
+        .take(limit as usize)
+        .map(OperationView::of)
+        .collect();
     let next_cursor = more.then(|| views.last().map(|v| v.id)).flatten();
     Ok(HttpResponse::Ok().json(OperationList {
         operations: views,
@@ -298,7 +260,7 @@ pub async fn list(
 }
 
 /// `GET /v1/operations/{id}`
-#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations", params(("id" = uuid::Uuid, Path, description = "Operation id")), responses((status = 200, description = "The operation", body = OperationView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations", params(("id" = uuid::Uuid, Path, description = "Operation id")), responses((status = 200, description = "The operation", body = OperationView)))]
 pub async fn show(
     principal: Principal,
     state: web::Data<AppState>,
@@ -311,7 +273,7 @@ pub async fn show(
 /// `POST /v1/operations/{id}/cancel`: asks a drain, a fleet run or a backup
 /// to stop at its next safe point (between two tenants; a backup at once).
 /// Answers 202 with the operation; it ends `cancelled`.
-#[utoipa::path(post, path = "/v1/operations/{id}/cancel", tag = "operations", params(("id" = uuid::Uuid, Path, description = "Operation id")), responses((status = 202, description = "Cancel requested; the operation ends cancelled", body = OperationView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/operations/{id}/cancel", tag = "operations", params(("id" = uuid::Uuid, Path, description = "Operation id")), responses((status = 202, description = "Cancel requested; the operation ends cancelled", body = OperationView)))]
 pub async fn cancel(
     principal: Principal,
     state: web::Data<AppState>,
@@ -320,38 +282,9 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let id = id.into_inner();
-    let change = crate::api::AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        None,
-        "operations.cancel",
-        &format!("operations/{id}"),
-    )
-    .await?;
-    let outcome = match state.catalog().request_cancel(id).await {
-        Ok(CancelOutcome::Requested(op)) => Ok(op),
-        Ok(CancelOutcome::NotCancellable(op)) => Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            ErrorCode::NotCancellable,
-            format!(
-                "a {} operation that is {} has no safe cancel (drains, fleet runs and backups do while they run)",
-                op.kind,
-                serde_json::to_value(OperationState::from_row(op.state))
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
-        )),
-        Ok(CancelOutcome::Missing) => Err(ApiError::not_found(
-            ErrorCode::OperationNotFound,
-            "no such operation",
-        )),
-        Err(e) => Err(e.into()),
-    };
-    let op = change.end(&state, outcome).await?;
-    state.tenants().operations().cancel_here(op.id);
-    let view = with_live_progress(&state, OperationView::of(op)).await?;
+    let operations = &state.services().operations;
+    let op = operations.cancel(&actor(&principal, &req), id).await?;
+    let view = OperationView::of(op);
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/operations/{id}")))
         .json(view))

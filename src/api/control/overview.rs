@@ -6,14 +6,9 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::api::wire::PageLimit;
-use crate::api::{resource, ApiError, AppState};
+use crate::api::http::wire::PageLimit;
+use crate::api::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v1/fleet/summary").route(web::get().to(summary)))
-        .service(resource("/v1/fleet/audit").route(web::get().to(audit)));
-}
 
 /// A map from a version's digits to a count: JSON object keys are strings,
 /// so the schema says so (serde writes an `i32` key as its digits).
@@ -53,19 +48,19 @@ pub struct FleetSummary {
 }
 
 /// `GET /v1/fleet/summary`
-#[utoipa::path(get, path = "/v1/fleet/summary", tag = "fleet", responses((status = 200, description = "Tenants by status, tier and schema version", body = FleetSummary), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/fleet/summary", tag = "fleet", responses((status = 200, description = "Tenants by status, tier and schema version", body = FleetSummary)))]
 pub async fn summary(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
-    let counts = state.catalog().fleet_counts().await?;
+    let counts = state.fleet().counts().await?;
     let mut summary = FleetSummary {
         total: 0,
         by_status: BTreeMap::new(),
         by_tier: BTreeMap::new(),
         by_schema_version: counts.versions.into_iter().collect(),
-        latest_version: state.tenants().provisioner().migrations().latest_version(),
+        latest_version: state.fleet().latest_version(),
         migration_runs_running: counts.runs_running,
     };
     for (status, tier, n) in counts.tenants {
@@ -85,7 +80,7 @@ pub struct AuditQuery {
 
 /// `GET /v1/fleet/audit?limit=`: the newest control-plane audit events of
 /// the whole fleet.
-#[utoipa::path(get, path = "/v1/fleet/audit", tag = "fleet", params(AuditQuery), responses((status = 200, description = "The newest control-plane audit events, newest first"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/fleet/audit", tag = "fleet", params(AuditQuery), responses((status = 200, description = "The newest control-plane audit events, newest first")))]
 pub async fn audit(
     principal: Principal,
     state: web::Data<AppState>,
@@ -93,6 +88,6 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     let limit = PageLimit::get(query.limit, 20);
-    let events = crate::control_audit::recent(state.catalog(), limit).await?;
+    let events = state.services().audit.recent(limit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }

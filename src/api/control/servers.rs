@@ -4,19 +4,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::wire::Dsn;
+use crate::api::http::principal::actor;
+use crate::api::http::wire::Dsn;
 use crate::api::AppState;
-use crate::api::{ApiError, AuditedChange, ErrorCode};
+use crate::api::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
-use crate::catalog::{DbServer, ServerPatch, ServerState};
 use crate::domain::{ServerName, Tier};
-use crate::servers::NewServerInput;
+use crate::servers::{DbServer, NewServerInput, ServerPatch, ServerState};
 
 /// A server as the API shows it: the catalog record, plus the router
 /// connections this replica holds open to it against its budget.
 fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
     let mut value = serde_json::to_value(server).expect("servers serialise");
-    let (open, budget) = state.router().connections_on(server).unwrap_or((
+    let (open, budget) = state.tenancy().connections_on(server).unwrap_or((
         0,
         server
             .connection_budget
@@ -29,7 +29,7 @@ fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
 }
 
 /// `GET /v1/servers`: every server with its tenants, connections and state.
-#[utoipa::path(get, path = "/v1/servers", tag = "servers", responses((status = 200, description = "Servers with tenants, open connections against the budget, and state"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/servers", tag = "servers", responses((status = 200, description = "Servers with tenants, open connections against the budget, and state")))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -46,7 +46,7 @@ pub async fn list(
 }
 
 /// `GET /v1/servers/{id}`
-#[utoipa::path(get, path = "/v1/servers/{id}", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::catalog::DbServer), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/servers/{id}", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::servers::DbServer)))]
 pub async fn show(
     principal: Principal,
     state: web::Data<AppState>,
@@ -80,11 +80,11 @@ pub struct RegisterServer {
     #[serde(default)]
     allow_unverified_tls: bool,
     /// Tenants the server may hold (default 1000).
-    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     capacity: Option<u32>,
     /// Router connections to it (default `router.connection_budget`).
-    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     connection_budget: Option<u32>,
     #[serde(default)]
@@ -92,12 +92,12 @@ pub struct RegisterServer {
 }
 
 /// `POST /v1/servers`: registers a server after connecting to it.
-#[utoipa::path(post, path = "/v1/servers", tag = "servers", request_body = RegisterServer, responses((status = 201, description = "The server, checked and registered", body = crate::catalog::DbServer), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/servers", tag = "servers", request_body = RegisterServer, responses((status = 201, description = "The server, checked and registered", body = crate::servers::DbServer)))]
 pub async fn register(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: crate::api::body::Json<RegisterServer>,
+    body: crate::api::http::body::Json<RegisterServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let body = body.into_inner();
@@ -110,20 +110,9 @@ pub async fn register(
         ssl_root_cert: body.ssl_root_cert,
         allow_unverified_tls: body.allow_unverified_tls,
     };
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        None,
-        "servers.register",
-        "servers",
-    )
-    .await?;
-    let outcome = state.servers().register(input).await;
-    let server = change
-        .end_naming(&state, outcome.map_err(ApiError::from), |s| {
-            Some((None, format!("servers/{}", s.id)))
-        })
+    let server = state
+        .servers()
+        .register(&actor(&principal, &req), input)
         .await?;
     Ok(HttpResponse::Created().json(server_json(&state, &server)))
 }
@@ -149,23 +138,23 @@ fn positive(field: &'static str, v: Option<u32>) -> Result<Option<i32>, ApiError
 #[serde(deny_unknown_fields)]
 pub struct UpdateServer {
     state: Option<ServerState>,
-    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     capacity: Option<u32>,
-    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     connection_budget: Option<u32>,
 }
 
 /// `PATCH /v1/servers/{id}`: mark a server draining or down, or change its
 /// capacity and connection budget.
-#[utoipa::path(patch, path = "/v1/servers/{id}", tag = "servers", request_body = UpdateServer, params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::catalog::DbServer), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/servers/{id}", tag = "servers", request_body = UpdateServer, params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::servers::DbServer)))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: crate::api::body::Json<UpdateServer>,
+    body: crate::api::http::body::Json<UpdateServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
     let body = body.into_inner();
@@ -174,29 +163,17 @@ pub async fn update(
         capacity: positive("capacity", body.capacity)?,
         connection_budget: positive("connection_budget", body.connection_budget)?,
     };
-    let id = id.into_inner();
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        None,
-        "servers.update",
-        &format!("servers/{id}"),
-    )
-    .await?;
-    let outcome = state.servers().update(id, &patch).await;
-    let server = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    // This replica's routes and budget follow at once; the others hear the
-    // change notice, and resize as their routes reload.
-    state.router().invalidate_all();
-    state.router().follow_budget(&server);
+    let server = state
+        .servers()
+        .update(&actor(&principal, &req), id.into_inner(), &patch)
+        .await?;
     Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }
 
 /// `POST /v1/servers/{id}/drain`: marks the server draining and begins its
 /// drain, an operation that moves every tenant off it; answers 202 with the
 /// operation (the one already running, if the server is being drained).
-#[utoipa::path(post, path = "/v1/servers/{id}/drain", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 202, description = "Draining: follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/servers/{id}/drain", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 202, description = "Draining: follow the operation", body = crate::api::control::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}")))))]
 pub async fn drain(
     principal: Principal,
     state: web::Data<AppState>,
@@ -204,38 +181,11 @@ pub async fn drain(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
-    let id = id.into_inner();
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        None,
-        "servers.drain",
-        &format!("servers/{id}"),
-    )
-    .await?;
-    // Marked before the answer, so that the caller never sees it otherwise.
-    let outcome = state
-        .tenants()
-        .start_drain(id, std::sync::Arc::new(|_, _| {}))
-        .await;
-    let started = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    state.router().invalidate_all();
-    let router = state.router().clone();
-    crate::api::operations::accepted(&state, started.op, started.run, move |result| {
-        Box::pin(async move {
-            match result {
-                Ok(items) => {
-                    for item in &items {
-                        router.invalidate(item.tenant_id).await;
-                        router.close_pool(item.tenant_id).await;
-                    }
-                    let failed = items.iter().filter(|i| i.error.is_some()).count();
-                    tracing::info!(server.id = %id, moved = items.len() - failed, failed, "drain ended");
-                }
-                Err(e) => tracing::error!(server.id = %id, error = %e, "drain failed"),
-            }
-        })
-    })
-    .await
+    // Marked draining before the answer, so the caller never sees it otherwise.
+    let placement = &state.services().placement;
+    let no_progress = std::sync::Arc::new(|_, _| {});
+    let launched = placement
+        .drain(&actor(&principal, &req), id.into_inner(), no_progress)
+        .await?;
+    crate::api::control::operations::operation_accepted(&state, launched.op).await
 }

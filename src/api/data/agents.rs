@@ -3,7 +3,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::TenantContext;
-use crate::api::wire::PageLimit;
+use crate::api::http::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
@@ -62,10 +62,10 @@ fn valid_configuration(
 }
 
 /// `POST /v1/agents`
-#[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = CreateAgent, responses((status = 201, description = "The new agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/agents", tag = "agents", request_body = CreateAgent, responses((status = 201, description = "The new agent", body = crate::data::agents::Agent)))]
 pub async fn create(
     ctx: TenantContext,
-    body: crate::api::body::Json<CreateAgent>,
+    body: crate::api::http::body::Json<CreateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Write).await?;
     let body = body.into_inner();
@@ -76,7 +76,7 @@ pub async fn create(
             .unwrap_or_else(|| serde_json::json!({})),
     };
     let root_limit = ctx.route.root_features.max_agents;
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let agent = agents::create(&tx, &caller, &ctx.route.features, root_limit, &new).await?;
     tenant_audit::record(
@@ -93,11 +93,11 @@ pub async fn create(
 }
 
 /// `GET /v1/agents?limit=&cursor=`
-#[utoipa::path(get, path = "/v1/agents", tag = "agents", params(Page), responses((status = 200, description = "A page of agents: `{agents, next_cursor}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/agents", tag = "agents", params(Page), responses((status = 200, description = "A page of agents: `{agents, next_cursor}`")))]
 pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Read).await?;
     let limit = PageLimit::get(page.limit, 50);
-    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let agents = agents::list(&conn, &caller, page.cursor, limit).await?;
     let next = (agents.len() as i64 == limit)
         .then(|| agents.last().map(|a| a.id))
@@ -106,26 +106,26 @@ pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResp
 }
 
 /// `GET /v1/agents/{id}`
-#[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent)))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Read).await?;
-    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let agent = agents::get(&conn, &caller, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(agent))
 }
 
 /// `PATCH /v1/agents/{id}`
-#[utoipa::path(patch, path = "/v1/agents/{id}", tag = "agents", request_body = UpdateAgent, params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/agents/{id}", tag = "agents", request_body = UpdateAgent, params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 200, description = "The agent", body = crate::data::agents::Agent)))]
 pub async fn update(
     ctx: TenantContext,
     id: web::Path<Uuid>,
-    body: crate::api::body::Json<UpdateAgent>,
+    body: crate::api::http::body::Json<UpdateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Write).await?;
     let body = body.into_inner();
     let name = body.name.as_deref().map(valid_name).transpose()?;
     let configuration = valid_configuration(body.configuration)?;
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let agent = agents::update(
         &tx,
@@ -149,11 +149,11 @@ pub async fn update(
 }
 
 /// `DELETE /v1/agents/{id}`
-#[utoipa::path(delete, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 204, description = "Deleted"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/agents/{id}", tag = "agents", params(("id" = uuid::Uuid, Path, description = "Agent id")), responses((status = 204, description = "Deleted")))]
 pub async fn delete(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Delete).await?;
     let id = id.into_inner();
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     agents::delete(&tx, &caller, id).await?;
     tenant_audit::record(

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::TenantContext;
-use crate::api::wire::PageLimit;
+use crate::api::http::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::calls::{self, CallFilter, CallStatus};
@@ -20,7 +20,7 @@ pub struct CreateCall {
     #[serde(default = "queued")]
     status: CallStatus,
     /// Seconds.
-    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 0, maximum = 2147483647)]
     duration: Option<u32>,
 }
@@ -34,7 +34,7 @@ fn queued() -> CallStatus {
 pub struct UpdateCall {
     status: Option<CallStatus>,
     /// Seconds.
-    #[serde(default, deserialize_with = "crate::api::wire::opt_u32")]
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 0, maximum = 2147483647)]
     duration: Option<u32>,
 }
@@ -82,17 +82,17 @@ fn limits(ctx: &TenantContext) -> (u32, u32) {
 }
 
 /// `POST /v1/calls`
-#[utoipa::path(post, path = "/v1/calls", tag = "calls", request_body = CreateCall, responses((status = 201, description = "The new call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/calls", tag = "calls", request_body = CreateCall, responses((status = 201, description = "The new call", body = crate::data::calls::Call)))]
 pub async fn create(
     ctx: TenantContext,
-    body: crate::api::body::Json<CreateCall>,
+    body: crate::api::http::body::Json<CreateCall>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Write).await?;
     let body = body.into_inner();
     let phone = valid_phone(body.customer_phone)?;
     let duration = valid_duration(body.duration)?;
     let (sub_limit, root_limit) = limits(&ctx);
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let call = calls::create(
         &tx,
@@ -119,7 +119,7 @@ pub async fn create(
 }
 
 /// `GET /v1/calls?status=&agent_id=&subtenant_id=&from=&to=&limit=&cursor=`
-#[utoipa::path(get, path = "/v1/calls", tag = "calls", params(ListCalls), responses((status = 200, description = "A page of calls: `{calls, next_cursor}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/calls", tag = "calls", params(ListCalls), responses((status = 200, description = "A page of calls: `{calls, next_cursor}`")))]
 pub async fn list(
     ctx: TenantContext,
     query: web::Query<ListCalls>,
@@ -135,7 +135,7 @@ pub async fn list(
         after: q.cursor,
         limit: PageLimit::get(q.limit, 50),
     };
-    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let calls = calls::list(&conn, &caller, &filter).await?;
     let next = (calls.len() as i64 == filter.limit)
         .then(|| calls.last().map(|c| c.id))
@@ -144,26 +144,26 @@ pub async fn list(
 }
 
 /// `GET /v1/calls/{id}`
-#[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call)))]
 pub async fn show(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Read).await?;
-    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let call = calls::get(&conn, &caller, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(call))
 }
 
 /// `PATCH /v1/calls/{id}`: status or duration.
-#[utoipa::path(patch, path = "/v1/calls/{id}", tag = "calls", request_body = UpdateCall, params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/calls/{id}", tag = "calls", request_body = UpdateCall, params(("id" = uuid::Uuid, Path, description = "Call id")), responses((status = 200, description = "The call", body = crate::data::calls::Call)))]
 pub async fn update(
     ctx: TenantContext,
     id: web::Path<Uuid>,
-    body: crate::api::body::Json<UpdateCall>,
+    body: crate::api::http::body::Json<UpdateCall>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Write).await?;
     let body = body.into_inner();
     let duration = valid_duration(body.duration)?;
     let limits = limits(&ctx);
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let call = calls::update(&tx, &caller, limits, id.into_inner(), body.status, duration).await?;
     tenant_audit::record(

@@ -1,7 +1,8 @@
 //! `TenantContext`: the extractor every data-plane handler takes. It
 //! authenticates, decides which tenant the request is for, refuses a
-//! principal that names another tenant (and audits the attempt), checks the
-//! tenant's status and rate limit, and hands over its route.
+//! principal that names another tenant (the reach rule, `auth::reach`; the
+//! attempt is counted for the audit), checks the tenant's status and rate
+//! limit, and hands over its route.
 
 use std::sync::Arc;
 
@@ -11,11 +12,12 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::api::AppState;
 use crate::api::{ApiError, ErrorCode};
-use crate::auth::{Action, Principal, Resource, Role};
+use crate::auth::reach::{may_reach, Reach, Target};
+use crate::auth::{Action, AuthError, Principal, Resource};
 use crate::data::tenant_audit::Origin;
 use crate::data::Caller;
 use crate::domain::TenantId;
-use crate::router::Route;
+use crate::tenancy::Route;
 
 pub const TENANT_HEADER: &str = "x-tenant-id";
 pub const SUBTENANT_HEADER: &str = "x-subtenant-id";
@@ -56,9 +58,9 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by startup")
         .clone();
-    let principal = crate::api::principal::authenticate(req)
+    let principal = crate::api::http::principal::authenticate(req)
         .await
-        .map_err(|e| crate::api::denial::refusal(req, &state, e))?;
+        .map_err(|e| crate::api::http::denial::refusal(req, &state, e))?;
     actix_web::HttpMessage::extensions_mut(req).insert(principal.clone());
     let named = header_tenant(req, TENANT_HEADER)?;
     let by_host = match req
@@ -66,44 +68,32 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         .get(actix_web::http::header::HOST)
         .and_then(|h| h.to_str().ok())
     {
-        Some(host) => state.router().tenant_for_domain(host).await?,
+        Some(host) => state.tenancy().tenant_for_domain(host).await?,
         None => None,
     };
-    let tenant = match principal.role() {
-        Role::SuperAdmin => named.or(by_host).ok_or_else(|| {
+    let named = named.or(by_host);
+    let refused = |e: AuthError| {
+        crate::api::http::denial::count(req, &state, "cross_tenant", Some(&principal));
+        ApiError::from(e)
+    };
+    let tenant = match may_reach(&principal, Target::DataRequest { named }).map_err(refused)? {
+        Reach::Own(own) => own,
+        Reach::Fleet => named.ok_or_else(|| {
             ApiError::bad_request(
                 ErrorCode::TenantRequired,
                 "name the tenant with the X-Tenant-Id header",
             )
         })?,
-        _ => {
-            let own = principal.tenant_id().expect("tenant roles carry tenant_id");
-            if named.or(by_host).is_some_and(|t| t != own) {
-                crate::api::denial::count(req, &state, "cross_tenant", Some(&principal));
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    ErrorCode::CrossTenant,
-                    "this credential belongs to another tenant",
-                ));
-            }
-            own
-        }
     };
     // A subtenant user is held to its subtenant; a tenant-wide one may narrow to one.
     let subtenant = match principal.subtenant_id() {
         Some(sub) => Some(sub),
         None => header_tenant(req, SUBTENANT_HEADER)?,
     };
-    let route = state.router().route(subtenant.unwrap_or(tenant)).await?;
-    if route.root.id != tenant {
-        crate::api::denial::count(req, &state, "cross_tenant", Some(&principal));
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::CrossTenant,
-            "the subtenant belongs to another tenant",
-        ));
-    }
-    if let Err(wait) = state.router().check_rate(route.root.id, route.root.tier) {
+    let route = state.tenancy().route(subtenant.unwrap_or(tenant)).await?;
+    let root = route.root.id;
+    may_reach(&principal, Target::DataRoute { tenant, root }).map_err(refused)?;
+    if let Err(wait) = state.tenancy().check_rate(route.root.id, route.root.tier) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
@@ -135,7 +125,7 @@ impl TenantContext {
                 own_only: granted == crate::auth::Scope::Own,
             }),
             Err(e) => {
-                crate::api::denial::count(
+                crate::api::http::denial::count(
                     &self.req,
                     &self.state,
                     "forbidden",

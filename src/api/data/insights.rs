@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::TenantContext;
-use crate::api::wire::PageLimit;
+use crate::api::http::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::{analytics, tenant_audit};
@@ -18,13 +18,13 @@ pub struct Range {
 
 /// `GET /v1/analytics/summary?from=&to=`: calls by status, average duration,
 /// calls per agent, within the caller's scope.
-#[utoipa::path(get, path = "/v1/analytics/summary", tag = "analytics", params(Range), responses((status = 200, description = "Calls by status, average duration, calls per agent"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/analytics/summary", tag = "analytics", params(Range), responses((status = 200, description = "Calls by status, average duration, calls per agent")))]
 pub async fn summary(
     ctx: TenantContext,
     range: web::Query<Range>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Analytics, Action::Read).await?;
-    let mut conn = ctx.state().router().connection(&ctx.route).await?;
+    let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let summary = analytics::summary(&tx, &caller, range.from, range.to).await?;
     tx.commit().await?;
@@ -40,22 +40,19 @@ pub struct AuditQuery {
 
 /// `GET /v1/audit`: the tenant's data-plane events (from its own database)
 /// and control-plane events about it (from the catalog), within scope.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Audit events within the caller's scope: `{events}`"), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Audit events within the caller's scope: `{events}`")))]
 pub async fn audit(
     ctx: TenantContext,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Audit, Action::Read).await?;
     let limit = PageLimit::get(query.limit, 100);
-    let conn = ctx.state().router().connection(&ctx.route).await?;
+    let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let events = tenant_audit::list(&conn, &caller, limit).await?;
-    let control = crate::control_audit::list(
-        ctx.state().catalog(),
-        caller.tenant_id,
-        caller.subtenant_id,
-        limit,
-    )
-    .await?;
+    let audit = &ctx.state().services().audit;
+    let control = audit
+        .of_tenant(caller.tenant_id, caller.subtenant_id, limit)
+        .await?;
     // Refusals are counted per minute, not logged one by one: a tenant-wide
     // reader sees its tenant's counts.
     let denials = if caller.subtenant_id.is_none() && !caller.own_only {

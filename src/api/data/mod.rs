@@ -1,43 +1,21 @@
 //! The tenant data plane: agents, calls, analytics and the audit log. Each
 //! request runs in one transaction on the tenant's own database, as the
 //! tenant's own role, with row-level security scoped to the caller.
+//!
+//! Rules:
+//! - a data-plane handler never writes the catalog: a denied request is
+//!   counted in memory (`control_audit::Denials`) and written in aggregate
+//!   over the denial writer's own pool;
+//! - hot-path futures stay small (a unit test bounds these handlers at
+//!   4 KiB): rare, large paths (pool builds, catalog loads, denial audits)
+//!   are boxed, because futures are moved by copy.
 
 pub(crate) mod agents;
 pub(crate) mod calls;
 mod context;
 pub(crate) mod insights;
 
-use actix_web::web;
-
 pub use context::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
-
-use super::resource;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/v1/agents")
-            .route(web::post().to(agents::create))
-            .route(web::get().to(agents::list)),
-    )
-    .service(
-        resource("/v1/agents/{id}")
-            .route(web::get().to(agents::show))
-            .route(web::patch().to(agents::update))
-            .route(web::delete().to(agents::delete)),
-    )
-    .service(
-        resource("/v1/calls")
-            .route(web::post().to(calls::create))
-            .route(web::get().to(calls::list)),
-    )
-    .service(
-        resource("/v1/calls/{id}")
-            .route(web::get().to(calls::show))
-            .route(web::patch().to(calls::update)),
-    )
-    .service(resource("/v1/analytics/summary").route(web::get().to(insights::summary)))
-    .service(resource("/v1/audit").route(web::get().to(insights::audit)));
-}
 
 #[cfg(test)]
 mod tests {

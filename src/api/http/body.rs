@@ -3,9 +3,16 @@
 //! derived struct also takes a JSON array, by position), so the spec's own
 //! validator decides first: what `/openapi.json` refuses, the server refuses
 //! with 422 `invalid_body`, naming where and which rule, never the value.
+//!
+//! The validator for `T` comes from `T`'s own schema and the schemas it
+//! references, the very ones the spec publishes, with the same rules
+//! between fields (`openapi::rules`); it is compiled on first use and kept
+//! for the life of the process (one per body type). Nothing here knows the
+//! routes or the spec document.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{LazyLock, RwLock};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -14,7 +21,10 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::{ApiError, ErrorCode};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
+
+use crate::api::{openapi, ApiError, ErrorCode};
 
 /// A JSON body that matched the spec's schema for `T`, parsed into `T`.
 pub struct Json<T>(pub T);
@@ -48,19 +58,18 @@ impl<T: DeserializeOwned + utoipa::ToSchema + 'static> FromRequest for Json<T> {
 }
 
 /// Checks `value` against the spec's schema for `T`, then parses it.
-pub fn parse_checked<T: DeserializeOwned + utoipa::ToSchema>(value: Value) -> Result<T, ApiError> {
-    check(&T::name(), &value)?;
+pub fn parse_checked<T: DeserializeOwned + utoipa::ToSchema + 'static>(
+    value: Value,
+) -> Result<T, ApiError> {
+    check::<T>(&value)?;
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
-/// Checks `value` against the spec's component schema `name`.
-pub fn check(name: &str, value: &Value) -> Result<(), ApiError> {
-    let validator = VALIDATORS
-        .get(name)
-        .unwrap_or_else(|| panic!("the spec has no schema {name}"));
-    match validator.iter_errors(value).next() {
+/// Checks `value` against the spec's schema for `T`.
+pub fn check<T: utoipa::ToSchema + 'static>(value: &Value) -> Result<(), ApiError> {
+    match validator::<T>().iter_errors(value).next() {
         None => Ok(()),
-        Some(e) => Err(invalid(describe(&e, name))),
+        Some(e) => Err(invalid(describe(&e, &T::name()))),
     }
 }
 
@@ -118,56 +127,92 @@ fn invalid(message: String) -> ApiError {
     )
 }
 
-/// One validator per component schema of the spec, compiled once.
-static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
-    let doc = serde_json::to_value(crate::api::openapi::document()).expect("the spec serialises");
-    let components = doc["components"].clone();
-    components["schemas"]
-        .as_object()
-        .expect("the spec has schemas")
-        .keys()
-        .map(|name| {
-            let root = serde_json::json!({
-                "$ref": format!("#/components/schemas/{name}"),
-                "components": components,
-            });
-            let validator = jsonschema::draft202012::options()
-                .should_validate_formats(true)
-                .build(&root)
-                .unwrap_or_else(|e| panic!("the spec's {name} schema does not compile: {e}"));
-            (name.clone(), validator)
-        })
-        .collect()
-});
+/// The validator for `T`, compiled on its first use. Each is leaked once:
+/// there are as many as body types, and they live as long as the process.
+fn validator<T: utoipa::ToSchema + 'static>() -> &'static jsonschema::Validator {
+    static COMPILED: LazyLock<RwLock<HashMap<TypeId, &'static jsonschema::Validator>>> =
+        LazyLock::new(Default::default);
+    let key = TypeId::of::<T>();
+    if let Some(validator) = COMPILED.read().expect("never poisoned").get(&key) {
+        return validator;
+    }
+    let mut schemas = vec![(T::name().into_owned(), T::schema())];
+    T::schemas(&mut schemas);
+    let compiled = compile(&T::name(), schemas);
+    let mut all = COMPILED.write().expect("never poisoned");
+    all.entry(key)
+        .or_insert_with(|| Box::leak(Box::new(compiled)))
+}
+
+/// A validator for the schema `name` among `schemas` (it and every schema
+/// it references), with the rules between fields that the spec states.
+pub fn compile(
+    name: &str,
+    schemas: impl IntoIterator<Item = (String, RefOr<Schema>)>,
+) -> jsonschema::Validator {
+    let mut schemas: BTreeMap<String, RefOr<Schema>> = schemas.into_iter().collect();
+    openapi::rules::apply(&mut schemas);
+    let root = serde_json::json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": { "schemas": schemas },
+    });
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("the spec's {name} schema does not compile: {e}"))
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_schema_of_the_spec_compiles_into_a_validator() {
-        assert!(VALIDATORS.len() >= 10, "{}", VALIDATORS.len());
+    /// A body with a rule on a field and a referenced schema, optional.
+    #[derive(serde::Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Probe {
+        #[schema(pattern = "^[a-z]+$")]
+        word: String,
+        inner: Option<ProbeInner>,
+    }
+
+    #[derive(serde::Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct ProbeInner {
+        size: Option<u32>,
     }
 
     #[test]
-    fn a_body_the_spec_refuses_is_refused_without_echoing_it() {
-        let secret = "postgres://admin:hunter2@db.example:5432/postgres?x";
-        let body = serde_json::json!({ "name": "pg-1", "dsn": secret });
-        let err = check("RegisterServer", &body).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidBody);
-        assert!(!format!("{err}").contains("hunter2"), "{err}");
-        assert!(format!("{err}").contains("body/dsn"), "{err}");
-        // A struct is an object, never an array by position.
-        assert!(check("MigrateTenant", &serde_json::json!([1])).is_err());
-        assert!(check("MigrateTenant", &serde_json::json!({})).is_ok());
-    }
-
-    #[test]
-    fn an_unknown_nested_setting_is_named_with_its_path_not_hidden_behind_one_of() {
-        let body = serde_json::json!({ "settings": { "features": { "maxAgentz": 5 } } });
-        let err = check("UpdateTenant", &body).unwrap_err().to_string();
-        assert!(err.contains("`maxAgentz`"), "{err}");
-        assert!(err.contains("body/settings/features/maxAgentz"), "{err}");
+    fn a_body_is_checked_against_its_own_schema_and_the_ones_it_references() {
+        assert!(
+            check::<Probe>(&serde_json::json!({ "word": "ok", "inner": { "size": 3 } })).is_ok()
+        );
+        let err = check::<Probe>(&serde_json::json!({ "word": "ok", "inner": { "sise": 3 } }))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`sise` (at body/inner/sise)"), "{err}");
         assert!(!err.contains("oneOf"), "{err}");
+        // A struct is an object, never an array by position.
+        assert!(check::<Probe>(&serde_json::json!(["ok", null])).is_err());
+    }
+
+    #[test]
+    fn a_refused_body_is_named_by_where_and_which_rule_never_by_its_value() {
+        let err = check::<Probe>(&serde_json::json!({ "word": "Hunter2" })).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidBody);
+        let message = err.to_string();
+        assert!(!message.contains("Hunter2"), "{message}");
+        assert!(message.contains("body/word"), "{message}");
+        assert!(message.contains("`pattern`"), "{message}");
+    }
+
+    #[test]
+    fn a_validator_is_compiled_once_per_type() {
+        assert!(std::ptr::eq(validator::<Probe>(), validator::<Probe>()));
+        assert!(!std::ptr::eq(
+            validator::<Probe>(),
+            validator::<ProbeInner>()
+        ));
     }
 }

@@ -7,7 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest};
 
-use crate::api::error::envelope_response;
+use crate::api::http::error::envelope_response;
 use crate::api::{ApiError, ErrorCode};
 
 /// Extractor settings: the body limit, and errors in the envelope.
@@ -122,23 +122,60 @@ pub fn envelope_fallback<B: MessageBody + 'static>(
     ))
 }
 
+/// Resource data: the methods a route serves, as a 405's `Allow` lists
+/// them. Set on each resource where the routes are built (`api::routes`),
+/// from the same registrations the spec is written from.
+#[derive(Clone)]
+pub struct Allow(header::HeaderValue);
+
+impl Allow {
+    /// `methods` in the order the spec lists a path's operations.
+    pub fn new(methods: &[actix_web::http::Method]) -> Self {
+        use actix_web::http::Method;
+        let order = [
+            Method::GET,
+            Method::PUT,
+            Method::POST,
+            Method::DELETE,
+            Method::PATCH,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::TRACE,
+        ];
+        let listed: Vec<&str> = order
+            .iter()
+            .filter(|m| methods.contains(m))
+            .map(|m| m.as_str())
+            .collect();
+        let value = header::HeaderValue::from_str(&listed.join(", "))
+            .expect("method names are header-safe");
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
 /// A resource's default service: the path exists, the method does not.
-/// `Allow` lists the methods the spec declares for the route (RFC 9110).
+/// `Allow` lists the methods the route serves, which are the ones the spec
+/// declares for it (RFC 9110).
 pub async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
-    let allow = crate::api::middleware::RouteLabel::of(&req)
-        .and_then(|route| crate::api::openapi::allowed_methods(route.as_str()))
-        .unwrap_or("");
+    let allow = req.app_data::<Allow>();
+    let listed = allow.map(Allow::as_str).unwrap_or("");
     let mut response = envelope_response(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
         &format!(
-            "{} is not allowed on {}; allowed: {allow}",
+            "{} is not allowed on {}; allowed: {listed}",
             req.method(),
             req.path()
         ),
     );
-    if let Ok(value) = header::HeaderValue::from_str(allow) {
-        response.headers_mut().insert(header::ALLOW, value);
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, allow.0.clone());
     }
     response
 }

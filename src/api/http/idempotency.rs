@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::api::AppState;
 use crate::api::{ApiError, ErrorCode};
 use crate::auth::Principal;
-use crate::catalog::{IdempotencyClaim, StoredResponse};
+use crate::idempotency::{IdempotencyClaim, StoredResponse};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -44,11 +44,8 @@ where
     let hash = hex::encode(Sha256::digest(
         format!("{} {}\n{body}", req.method(), req.path()).as_bytes(),
     ));
-    match state
-        .catalog()
-        .claim_idempotency(caller, key, &hash)
-        .await?
-    {
+    let keys = &state.services().idempotency;
+    match keys.claim(caller, key, &hash).await? {
         IdempotencyClaim::Replay(stored) => {
             let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
             let mut response = respond(status, stored.body);
@@ -77,15 +74,12 @@ where
                     status: status.as_u16(),
                     body,
                 };
-                state
-                    .catalog()
-                    .complete_idempotency(caller, key, &stored)
-                    .await?;
+                keys.complete(caller, key, &stored).await?;
                 Ok(respond(status, stored.body))
             }
             Err(e) => {
                 // Forget the key so that a retry runs again.
-                if let Err(release) = state.catalog().release_idempotency(caller, key).await {
+                if let Err(release) = keys.release(caller, key).await {
                     tracing::warn!(error = %release, "could not release an idempotency key");
                 }
                 Err(e)

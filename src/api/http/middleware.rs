@@ -1,6 +1,9 @@
 //! Per-request telemetry: the root span, the `x-request-id` header and the
 //! request metrics. Nothing here runs a regex over the path again or
 //! formats a field that no subscriber will read.
+//!
+//! Rule: every response carries `x-request-id`, and the request's span
+//! carries the same id.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +21,7 @@ use crate::telemetry::metrics::{record_request, ServedTenant};
 use crate::telemetry::REQUEST_ID_HEADER;
 
 /// Resource data: the route pattern a request matched, as metrics and
-/// traces label it. Set by `api::resource` when the routes are built.
+/// traces label it. Set on each resource when `api::routes` builds them.
 #[derive(Clone)]
 pub struct RouteLabel(Arc<str>);
 
@@ -69,7 +72,7 @@ impl RootSpanBuilder for RequestSpan {
                 .app_data::<web::Data<AppState>>()
                 .map(|s| s.trusted_proxies())
                 .unwrap_or(&[]);
-            if let Some(ip) = crate::api::denial::client_address(request.request(), trusted) {
+            if let Some(ip) = crate::api::http::denial::client_address(request.request(), trusted) {
                 span.record("http.client_ip", tracing::field::display(ip));
             }
             if let Some(agent) = request

@@ -11,5 +11,6 @@ pub(crate) mod idempotency;
 pub(crate) mod middleware;
 pub mod openapi;
 pub(crate) mod principal;
+pub(crate) mod session;
 pub(crate) mod state;
 pub(crate) mod wire;

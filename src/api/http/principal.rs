@@ -7,6 +7,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::api::{ApiError, AppState};
 use crate::auth::{self, AuthError, Principal};
+use crate::control_audit::Actor;
 
 impl FromRequest for Principal {
     type Error = ApiError;
@@ -21,7 +22,7 @@ impl FromRequest for Principal {
                     let state = req
                         .app_data::<web::Data<AppState>>()
                         .expect("AppState is registered by startup");
-                    return Err(crate::api::denial::refusal(&req, state, e));
+                    return Err(crate::api::http::denial::refusal(&req, state, e));
                 }
             };
             // Kept for the denial audit, should a handler refuse this caller.
@@ -38,13 +39,13 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         .expect("AppState is registered by startup");
     let Some(authorization) = req.headers().get(header::AUTHORIZATION) else {
         // No header: the console's session cookie, if there is one.
-        let session = crate::api::console::session::current(req, state).await?;
+        let session = crate::api::http::session::current(req, state).await?;
         let header = session.map(|s| s.authorization());
         return auth::authenticate_with(
             header.as_ref().map(|h| h.as_bytes()),
             state.jwt(),
             &state.services().api_keys,
-            crate::api::denial::patience(req, state),
+            crate::api::http::denial::patience(req, state),
         )
         .await;
     };
@@ -52,7 +53,18 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         Some(authorization.as_bytes()),
         state.jwt(),
         &state.services().api_keys,
-        crate::api::denial::patience(req, state),
+        crate::api::http::denial::patience(req, state),
     )
     .await
+}
+
+/// The caller of a command, for its audit record: the verified principal,
+/// and where the request came from (`request_origin`).
+pub fn actor(principal: &Principal, req: &HttpRequest) -> Actor {
+    let origin = crate::api::request_origin(req);
+    Actor {
+        user_id: principal.user_id().to_string(),
+        ip_address: origin.ip_address,
+        user_agent: origin.user_agent,
+    }
 }

@@ -4,29 +4,26 @@
 
 use std::sync::Arc;
 
-use crate::api::console::session::SignedOut;
-use crate::api::denial::Throttle;
+use crate::api::http::denial::Throttle;
 use crate::auth::JwtKeys;
-use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::control_audit::Denials;
 use crate::events::EventBus;
 use crate::fleet::Fleet;
 use crate::reconciler::Reconciler;
-use crate::router::Router;
 use crate::servers::Servers;
 use crate::services::Services;
+use crate::tenancy::Tenancy;
 use crate::tenants::Tenants;
 
 pub struct AppState {
     services: Services,
-    router: Router,
+    tenancy: Tenancy,
     jwt: JwtKeys,
     settings: Arc<Settings>,
     denials: Denials,
     throttle: Throttle,
     events: EventBus,
-    signed_out: SignedOut,
     /// One permit per open event stream (`http.max_event_streams`).
     event_streams: Arc<tokio::sync::Semaphore>,
 }
@@ -34,7 +31,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         services: Services,
-        router: Router,
+        tenancy: Tenancy,
         jwt: JwtKeys,
         settings: Arc<Settings>,
         denials: Denials,
@@ -42,11 +39,10 @@ impl AppState {
     ) -> Self {
         Self {
             events,
-            signed_out: SignedOut::default(),
             event_streams: Arc::new(tokio::sync::Semaphore::new(settings.http.max_event_streams)),
             throttle: Throttle::new(settings.http.denials_per_minute),
             services,
-            router,
+            tenancy,
             jwt,
             settings,
             denials,
@@ -61,11 +57,6 @@ impl AppState {
     /// Permits for open event streams, one each.
     pub fn event_streams(&self) -> &Arc<tokio::sync::Semaphore> {
         &self.event_streams
-    }
-
-    /// The console sessions signed out.
-    pub fn signed_out(&self) -> &SignedOut {
-        &self.signed_out
     }
 
     pub fn denials(&self) -> &Denials {
@@ -84,10 +75,6 @@ impl AppState {
         &self.services
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.services.catalog
-    }
-
     pub fn tenants(&self) -> &Tenants {
         &self.services.tenants
     }
@@ -96,8 +83,9 @@ impl AppState {
         &self.services.servers
     }
 
-    pub fn router(&self) -> &Router {
-        &self.router
+    /// This replica's routes and tenant sessions (the data plane).
+    pub fn tenancy(&self) -> &Tenancy {
+        &self.tenancy
     }
 
     pub fn fleet(&self) -> &Fleet {

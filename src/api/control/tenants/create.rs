@@ -3,9 +3,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::idempotency::idempotent;
-use crate::api::AppState;
-use crate::api::{ApiError, AuditedChange, ErrorCode};
+use crate::api::http::idempotency::idempotent;
+use crate::api::http::principal::actor;
+use crate::api::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantName, Tier};
 use crate::tenant_config::TenantConfig;
@@ -50,7 +50,7 @@ fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, A
 
 /// `POST /v1/tenants`: a tenant with a database of its own. With an
 /// `Idempotency-Key`, a retry returns the first response.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}")))))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -59,7 +59,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
-    let input: CreateTenant = crate::api::body::parse_checked(raw.clone())?;
+    let input: CreateTenant = crate::api::http::body::parse_checked(raw.clone())?;
     let input = NewTenantInput {
         name: input.name,
         slug: input.slug,
@@ -67,15 +67,8 @@ pub async fn create(
         settings: parse_settings(input.settings)?,
     };
     idempotent(&state, &principal, &req, &raw, || async {
-        let change =
-            AuditedChange::begin(&state, &principal, &req, None, "tenants.create", "tenants")
-                .await?;
-        let outcome = state.tenants().create(input).await;
-        let view = change
-            .end_naming(&state, outcome.map_err(ApiError::from), |v| {
-                Some((Some(v.id), format!("tenants/{}", v.id)))
-            })
-            .await?;
+        let actor = actor(&principal, &req);
+        let view = state.services().lifecycle.create(&actor, input).await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(view).expect("view serialises"),
@@ -85,7 +78,7 @@ pub async fn create(
 }
 
 /// `POST /v1/tenants/{id}/subtenants`: a subtenant in its root tenant's database.
-#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}")))))]
 pub async fn create_subtenant(
     principal: Principal,
     state: web::Data<AppState>,
@@ -95,28 +88,16 @@ pub async fn create_subtenant(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
-    let input: CreateSubtenant = crate::api::body::parse_checked(raw.clone())?;
+    let input: CreateSubtenant = crate::api::http::body::parse_checked(raw.clone())?;
     let input = NewSubtenantInput {
         name: input.name,
         slug: input.slug,
         settings: parse_settings(input.settings)?,
     };
     idempotent(&state, &principal, &req, &raw, || async {
-        let change = AuditedChange::begin(
-            &state,
-            &principal,
-            &req,
-            Some(parent.0),
-            "tenants.create_subtenant",
-            &format!("tenants/{}/subtenants", parent.0),
-        )
-        .await?;
-        let outcome = state.tenants().create_subtenant(parent.0, input).await;
-        let view = change
-            .end_naming(&state, outcome.map_err(ApiError::from), |v| {
-                Some((Some(parent.0), format!("tenants/{}", v.id)))
-            })
-            .await?;
+        let actor = actor(&principal, &req);
+        let lifecycle = &state.services().lifecycle;
+        let view = lifecycle.create_subtenant(&actor, parent.0, input).await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(view).expect("view serialises"),

@@ -2,9 +2,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::operations::accepted;
-use crate::api::AppState;
-use crate::api::{ApiError, AuditedChange};
+use crate::api::control::operations::operation_accepted;
+use crate::api::http::principal::actor;
+use crate::api::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::tenants::Transition;
 
@@ -20,51 +20,19 @@ async fn apply(
         _ => Action::Write,
     };
     principal.require(Resource::Tenants, action)?;
-    let name = format!(
-        "tenants.{}",
-        serde_json::to_value(transition)
-            .expect("serialises")
-            .as_str()
-            .unwrap_or("change")
-    );
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        Some(id.0),
-        &name,
-        &format!("tenants/{}", id.0),
-    )
-    .await?;
+    let actor = actor(&principal, &req);
+    let lifecycle = &state.services().lifecycle;
     if transition == Transition::Purge {
         // Long (a final backup, then the drop): answered with its operation.
-        let outcome = state.tenants().start_transition(id.0, transition).await;
-        let started = change.end(&state, outcome.map_err(ApiError::from)).await?;
-        let router = state.router().clone();
-        let tenant = id.0;
-        return accepted(&state, started.op, started.run, move |result| {
-            Box::pin(async move {
-                if let Err(e) = result {
-                    tracing::warn!(tenant.id = %tenant, error = %e, "purge failed");
-                }
-                router.invalidate(tenant).await;
-                router.close_pool(tenant).await;
-            })
-        })
-        .await;
+        let launched = lifecycle.purge(&actor, id.0).await?;
+        return operation_accepted(&state, launched.op).await;
     }
-    let outcome = state.tenants().transition(id.0, transition).await;
-    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    // This replica forgets at once; the others hear it from the catalog.
-    state.router().invalidate(id.0).await;
-    if transition != Transition::Resume && transition != Transition::Restore {
-        state.router().close_pool(id.0).await;
-    }
+    let view = lifecycle.change_state(&actor, id.0, transition).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
 /// `POST /v1/tenants/{id}/suspend`
-#[utoipa::path(post, path = "/v1/tenants/{id}/suspend", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, suspended", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/suspend", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, suspended", body = crate::tenants::TenantView)))]
 pub async fn suspend(
     p: Principal,
     s: web::Data<AppState>,
@@ -75,7 +43,7 @@ pub async fn suspend(
 }
 
 /// `POST /v1/tenants/{id}/resume`
-#[utoipa::path(post, path = "/v1/tenants/{id}/resume", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, active", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/resume", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, active", body = crate::tenants::TenantView)))]
 pub async fn resume(
     p: Principal,
     s: web::Data<AppState>,
@@ -86,7 +54,7 @@ pub async fn resume(
 }
 
 /// `POST /v1/tenants/{id}/restore`: undo a soft delete.
-#[utoipa::path(post, path = "/v1/tenants/{id}/restore", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, undeleted", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/restore", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant, undeleted", body = crate::tenants::TenantView)))]
 pub async fn restore(
     p: Principal,
     s: web::Data<AppState>,
@@ -107,7 +75,7 @@ pub struct DeleteQuery {
 /// `DELETE /v1/tenants/{id}[?purge=true]`: soft delete (kept for the retention
 /// period), or purge (database and role dropped; only a deleted tenant),
 /// which answers 202 with its operation. Subtenants go too.
-#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id"), DeleteQuery), responses((status = 200, description = "The tenant, deleted", body = crate::tenants::TenantView), (status = 202, description = "The purge, begun (`purge=true`): follow the operation", body = crate::api::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id"), DeleteQuery), responses((status = 200, description = "The tenant, deleted", body = crate::tenants::TenantView), (status = 202, description = "The purge, begun (`purge=true`): follow the operation", body = crate::api::control::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}")))))]
 pub async fn delete(
     p: Principal,
     s: web::Data<AppState>,

@@ -3,13 +3,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::wire::PageLimit;
+use crate::api::http::wire::PageLimit;
 use crate::api::AppState;
 use crate::api::{ApiError, ErrorCode};
-use crate::auth::{Action, Principal, Resource, Role};
-use crate::catalog::TenantFilter;
+use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantId, TenantStatus};
-use crate::tenants::TenantView;
+use crate::tenants::{TenantFilter, TenantView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -24,14 +23,9 @@ pub struct ListQuery {
     cursor: Option<TenantId>,
 }
 
-/// A tenant_admin (not held to a subtenant, its permissions not narrowed)
-/// reads its own tenant and that tenant's subtenants; nothing else.
-/// super_admin reads every tenant.
+/// The tenant a whole tenant_admin reads (`auth::reach::own_tenant`).
 pub fn own_tenant(principal: &Principal) -> Option<TenantId> {
-    let whole_tenant_admin = principal.role() == Role::TenantAdmin
-        && principal.subtenant_id().is_none()
-        && !principal.is_narrowed();
-    whole_tenant_admin.then(|| principal.tenant_id()).flatten()
+    crate::auth::reach::own_tenant(principal)
 }
 
 fn forbidden() -> ApiError {
@@ -42,27 +36,32 @@ fn forbidden() -> ApiError {
     )
 }
 
-/// The tenant, if `principal` may read it (see `own_tenant`). To anyone
-/// else, a tenant that does not exist is as forbidden as another's.
+/// The tenant, if `principal` may read it (`auth::reach`). To anyone but a
+/// fleet reader, a tenant that does not exist is as forbidden as another's.
 pub async fn readable(
     principal: &Principal,
     state: &AppState,
     id: TenantId,
 ) -> Result<TenantView, ApiError> {
-    if principal.require(Resource::Tenants, Action::Read).is_ok() {
-        return Ok(state.tenants().show(id).await?);
-    }
-    let own = own_tenant(principal).ok_or_else(forbidden)?;
-    let view = state.tenants().show(id).await.map_err(|_| forbidden())?;
-    if view.id == own || view.parent_id == Some(own) {
-        Ok(view)
-    } else {
-        Err(forbidden())
+    use crate::auth::reach::{may_reach, Reach, Target};
+    match state.tenants().show(id).await {
+        Ok(view) => {
+            let target = Target::Tenant {
+                id: view.id,
+                parent: view.parent_id,
+            };
+            may_reach(principal, target).map_err(|_| forbidden())?;
+            Ok(view)
+        }
+        Err(e) => match may_reach(principal, Target::Tenant { id, parent: None }) {
+            Ok(Reach::Fleet) => Err(e.into()),
+            _ => Err(forbidden()),
+        },
     }
 }
 
 /// `GET /v1/tenants?status=&parent_id=&q=&limit=&cursor=`
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(ListQuery), responses((status = 200, description = "A page of tenants. A tenant_admin may list only its own tenant's subtenants (`parent_id`).", body = crate::tenants::TenantList), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(ListQuery), responses((status = 200, description = "A page of tenants. A tenant_admin may list only its own tenant's subtenants (`parent_id`).", body = crate::tenants::TenantList)))]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -100,7 +99,7 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{id}`: the tenant with its effective configuration.
-#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant with its effective settings. A tenant_admin may read its own tenant and its subtenants.", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "tenants", params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant with its effective settings. A tenant_admin may read its own tenant and its subtenants.", body = crate::tenants::TenantView)))]
 pub async fn show(
     principal: Principal,
     state: web::Data<AppState>,

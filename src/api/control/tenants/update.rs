@@ -2,8 +2,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::AppState;
-use crate::api::{ApiError, AuditedChange};
+use crate::api::http::principal::actor;
+use crate::api::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantName, Tier};
 use crate::tenants::TenantPatch;
@@ -21,13 +21,13 @@ pub struct UpdateTenant {
 
 /// `PATCH /v1/tenants/{id}`: name, tier or settings. A subtenant's limits can
 /// only narrow its parent's.
-#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", request_body = UpdateTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant", body = crate::tenants::TenantView), (status = "4XX", description = "Refused; the error envelope names why", body = crate::api::ErrorEnvelope), (status = "5XX", description = "Unavailable or failed; the envelope tells nothing internal", body = crate::api::ErrorEnvelope)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", request_body = UpdateTenant, params(("id" = uuid::Uuid, Path, description = "Tenant id")), responses((status = 200, description = "The tenant", body = crate::tenants::TenantView)))]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: TenantPath,
-    body: crate::api::body::Json<UpdateTenant>,
+    body: crate::api::http::body::Json<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Write)?;
     let body = body.into_inner();
@@ -36,17 +36,11 @@ pub async fn update(
         tier: body.tier,
         settings: body.settings,
     };
-    let change = AuditedChange::begin(
-        &state,
-        &principal,
-        &req,
-        Some(id.0),
-        "tenants.update",
-        &format!("tenants/{}", id.0),
-    )
-    .await?;
-    let outcome = state.tenants().update(id.0, patch).await;
-    let view = change.end(&state, outcome.map_err(ApiError::from)).await?;
-    state.router().invalidate(id.0).await;
+    let actor = actor(&principal, &req);
+    let view = state
+        .services()
+        .lifecycle
+        .update(&actor, id.0, patch)
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }

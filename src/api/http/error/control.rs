@@ -6,11 +6,11 @@ use actix_web::http::StatusCode;
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthError;
 use crate::backup::BackupError;
-use crate::catalog::CatalogError;
 use crate::fleet::FleetError;
-use crate::provisioner::ProvisionError;
 use crate::servers::ServersError;
-use crate::tenants::TenantsError;
+use crate::services::CatalogError;
+use crate::services::ProvisionError;
+use crate::tenants::{BackupsError, KeysError, PlacementError, TenantsError};
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
@@ -35,6 +35,7 @@ impl From<AuthError> for ApiError {
                 ErrorCode::Forbidden,
                 "the token does not allow this request",
             ),
+            AuthError::CrossTenant(why) => (StatusCode::FORBIDDEN, ErrorCode::CrossTenant, *why),
             AuthError::Escalation(_) => (
                 StatusCode::FORBIDDEN,
                 ErrorCode::GrantExceedsCaller,
@@ -108,29 +109,24 @@ impl From<TenantsError> for ApiError {
     fn from(e: TenantsError) -> Self {
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         match e {
-            TenantsError::NotFound => ApiError::not_found(ErrorCode::TenantNotFound, "no such tenant"),
+            TenantsError::NotFound => tenant_not_found(),
             TenantsError::SlugTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::SlugTaken,
                 "another tenant has this slug",
             ),
-            TenantsError::Busy => ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::TenantBusy,
-                "another operation on this tenant is in progress; retry shortly",
-            )
-            .with_retry_after(1),
-            TenantsError::InvalidState { .. } => {
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState, e.to_string())
-            }
+            TenantsError::Busy => tenant_busy(),
+            TenantsError::InvalidState { .. } => invalid_state(&e),
             TenantsError::InvalidField(ref field) => {
                 ApiError::new(unprocessable, ErrorCode::InvalidField, field.to_string())
             }
             // Refusals of a valid request because of what the tenant is:
             // the spec allows the request, so they are conflicts, not 422s.
-            TenantsError::ExceedsParent(ref field) => {
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::ExceedsParent, field.to_string())
-            }
+            TenantsError::ExceedsParent(ref field) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ExceedsParent,
+                field.to_string(),
+            ),
             TenantsError::NotRoot(message) => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::NotARootTenant, message)
             }
@@ -144,78 +140,89 @@ impl From<TenantsError> for ApiError {
                 ErrorCode::ParentNotActive,
                 "the parent tenant is not active",
             ),
-            TenantsError::NoServer => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::NoServerAvailable,
-                "no active database server can take a new tenant",
-            )
-            .with_retry_after(30),
-            TenantsError::ServerNotFound => {
-                ApiError::not_found(ErrorCode::ServerNotFound, "no such database server")
-            }
-            TenantsError::RestoreNeedsNew => {
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::RestoreNeedsNew, e.to_string())
-            }
+            TenantsError::NoServer => no_server(),
             TenantsError::NotDeleted => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::TenantNotDeleted,
                 "only a soft-deleted tenant can be purged: delete it first (without purge=true)",
             ),
-            TenantsError::Abandoned(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::OperationAbandoned,
-                "this replica lost the operation; another one finishes it; retry shortly",
-            )
-            .with_retry_after(2)
-            .with_source(e),
-            TenantsError::SameServer => ApiError::new(
+            TenantsError::Abandoned(_) => abandoned(e),
+            TenantsError::ServerNotActive => server_not_active(),
+            TenantsError::Catalog(inner) => inner.into(),
+            TenantsError::Placement(inner) => inner.into(),
+            TenantsError::Backups(inner) => inner.into(),
+            TenantsError::Provision(ProvisionError::Connect { .. }) => server_unavailable(e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<PlacementError> for ApiError {
+    fn from(e: PlacementError) -> Self {
+        match e {
+            PlacementError::NotFound => tenant_not_found(),
+            PlacementError::Busy => tenant_busy(),
+            PlacementError::InvalidState { .. } => invalid_state(&e),
+            PlacementError::ServerNotFound => server_not_found(),
+            PlacementError::SameServer => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::SameServer,
                 "the tenant is already on that server",
             ),
-            TenantsError::ServerNotActive => ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::ServerNotActive,
-                "the target server is draining or down",
-            ),
-            TenantsError::Copy { .. } | TenantsError::Dump(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::MoveFailed,
-                "the move failed before its cutover; the tenant stays on its server",
-            )
-            .with_retry_after(30)
-            .with_source(e),
-            TenantsError::Restore(_) => ApiError::new(
+            PlacementError::ServerNotActive => server_not_active(),
+            PlacementError::NoServer => no_server(),
+            PlacementError::Abandoned(_) => abandoned(e),
+            PlacementError::Copy { .. } | PlacementError::Dump(_) => move_failed(e),
+            PlacementError::Catalog(inner) => inner.into(),
+            PlacementError::Tenant(inner) => (*inner).into(),
+            PlacementError::Provision(ProvisionError::Connect { .. }) => server_unavailable(e),
+            PlacementError::Provision(_) | PlacementError::Inconsistent(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<BackupsError> for ApiError {
+    fn from(e: BackupsError) -> Self {
+        match e {
+            BackupsError::NotFound => tenant_not_found(),
+            BackupsError::Busy => tenant_busy(),
+            BackupsError::InvalidState { .. } => invalid_state(&e),
+            BackupsError::RestoreNeedsNew => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::RestoreNeedsNew, e.to_string())
+            }
+            BackupsError::Abandoned(_) => abandoned(e),
+            BackupsError::Copy { .. } | BackupsError::Dump(_) => move_failed(e),
+            BackupsError::Restore(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::RestoreFailed,
                 "the restore failed before anything live changed; retry, or restore as a new tenant",
             )
             .with_retry_after(30)
             .with_source(e),
-            TenantsError::NoBackupLocation => ApiError::new(
+            BackupsError::NoBackupLocation => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::NoBackupLocation,
                 "this installation has no backup location (set backup.location)",
             ),
-            TenantsError::BackupNotFound => {
+            BackupsError::BackupNotFound => {
                 ApiError::not_found(ErrorCode::BackupNotFound, "no such backup of this tenant")
             }
-            TenantsError::Cancelled => ApiError::new(
+            BackupsError::Cancelled => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::Cancelled,
                 "the operation was cancelled",
             ),
-            TenantsError::ForeignBackup => ApiError::new(
+            BackupsError::ForeignBackup => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::BackupRefused,
                 "the backup holds another tenant than the one it is recorded for",
             ),
             // What the backup is, not the request: a conflict, like the
             // other refused backups.
-            TenantsError::ArchiveTooNew { .. } => {
+            BackupsError::ArchiveTooNew { .. } => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::ArchiveTooNew, e.to_string())
             }
-            TenantsError::Backup(ref inner) => match inner {
+            BackupsError::Backup(ref inner) => match inner {
                 BackupError::NotAnArchive(_)
                 | BackupError::Corrupt(_)
                 | BackupError::Unsealed
@@ -239,15 +246,94 @@ impl From<TenantsError> for ApiError {
                 .with_source(e),
                 BackupError::Io(_) => ApiError::internal(e),
             },
-            TenantsError::Catalog(inner) => inner.into(),
-            TenantsError::Provision(ProvisionError::Connect { .. }) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::DatabaseServerUnavailable,
-                "the tenant's database server is unavailable; retry shortly",
-            )
-            .with_retry_after(1)
-            .with_source(e),
-            other => ApiError::internal(other),
+            BackupsError::Catalog(inner) => inner.into(),
+            BackupsError::Tenant(inner) => (*inner).into(),
+            BackupsError::Provision(ProvisionError::Connect { .. }) => server_unavailable(e),
+            BackupsError::Provision(_)
+            | BackupsError::Inconsistent(_)
+            | BackupsError::Migrate(_)
+            | BackupsError::Crypto(_) => ApiError::internal(e),
+        }
+    }
+}
+
+// The answers the lifecycle and its nouns share: a failure reads the same
+// whichever noun's error carries it.
+
+fn tenant_not_found() -> ApiError {
+    ApiError::not_found(ErrorCode::TenantNotFound, "no such tenant")
+}
+
+fn tenant_busy() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::TenantBusy,
+        "another operation on this tenant is in progress; retry shortly",
+    )
+    .with_retry_after(1)
+}
+
+fn invalid_state(e: &impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidState, e.to_string())
+}
+
+fn no_server() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::NoServerAvailable,
+        "no active database server can take a new tenant",
+    )
+    .with_retry_after(30)
+}
+
+fn server_not_found() -> ApiError {
+    ApiError::not_found(ErrorCode::ServerNotFound, "no such database server")
+}
+
+fn server_not_active() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::ServerNotActive,
+        "the target server is draining or down",
+    )
+}
+
+fn abandoned(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::OperationAbandoned,
+        "this replica lost the operation; another one finishes it; retry shortly",
+    )
+    .with_retry_after(2)
+    .with_source(e)
+}
+
+fn move_failed(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::MoveFailed,
+        "the move failed before its cutover; the tenant stays on its server",
+    )
+    .with_retry_after(30)
+    .with_source(e)
+}
+
+/// A tenant database server that did not answer (`ProvisionError::Connect`).
+fn server_unavailable(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::DatabaseServerUnavailable,
+        "the tenant's database server is unavailable; retry shortly",
+    )
+    .with_retry_after(1)
+    .with_source(e)
+}
+
+impl From<KeysError> for ApiError {
+    fn from(e: KeysError) -> Self {
+        match e {
+            KeysError::Catalog(inner) => inner.into(),
+            KeysError::Unopenable { .. } => ApiError::internal(e),
         }
     }
 }
@@ -256,9 +342,7 @@ impl From<ServersError> for ApiError {
     fn from(e: ServersError) -> Self {
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         match e {
-            ServersError::NotFound => {
-                ApiError::not_found(ErrorCode::ServerNotFound, "no such database server")
-            }
+            ServersError::NotFound => server_not_found(),
             ServersError::InvalidDsn(_) => {
                 ApiError::new(unprocessable, ErrorCode::InvalidDsn, e.to_string())
             }

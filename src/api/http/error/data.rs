@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 
 use super::{ApiError, ErrorCode};
 use crate::data::DataError;
-use crate::router::RouterError;
+use crate::tenancy::RouterError;
 
 impl From<DataError> for ApiError {
     fn from(e: DataError) -> Self {

@@ -1,25 +1,121 @@
-//! `/openapi.json`: the API description, generated from the handlers'
-//! `#[utoipa::path]` attributes and the request and response types, with
-//! each operation's id and errors from `operations.rs`.
+//! The API description served at `/openapi.json`, built from the routes'
+//! one registration each (`api::routes`). A handler's `#[utoipa::path]`
+//! states its method, path, parameters, body and success responses; its
+//! registration names its operation id and the error sets it can answer.
+//! This module writes the rest, once for every operation:
+//! - every error status the sets name, in the envelope, with its codes
+//!   under `x-error-codes` (an attribute states no error response);
+//! - `bearer` security on an operation that declares `AUTH`, unless its
+//!   attribute states its own (the console's session) or its credential
+//!   comes in the body (signing in);
+//! - the tenant headers on an operation that declares `DATA`;
+//! - the rules between fields (`rules.rs`), the same ones the body
+//!   validators hold.
+//!
+//! It knows no handler: the api root passes the registrations in.
 
-mod operations;
+mod errors;
+pub mod rules;
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+pub use errors::{by_status, Codes, AUTH, BODY, DATA, LOCKED, PATH, QUERY, TENANT, WRITES};
 
-use actix_web::HttpResponse;
-use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
-use crate::api::operations as long_operations;
-use crate::api::{
-    api_keys, backups, console, data, domains, events, health, migrations, overview, servers,
-    tenants,
-};
+/// A schema by name, as the spec's components hold it.
+pub type Component = (String, RefOr<Schema>);
+
+/// One operation as its registration declares it: what the handler's
+/// `#[utoipa::path]` generated, and what the attribute does not say.
+pub struct Endpoint {
+    /// The spec's `operationId`.
+    pub id: &'static str,
+    /// The error sets it can answer.
+    pub errors: &'static [Codes],
+    /// The credential comes in the body, not in a header: no `bearer`.
+    credential_in_body: bool,
+    path: fn() -> String,
+    methods: fn() -> Vec<HttpMethod>,
+    operation: fn() -> Operation,
+    tags: fn() -> Vec<&'static str>,
+    schemas: fn(&mut Vec<Component>),
+}
+
+impl Endpoint {
+    /// The endpoint of the handler whose attribute generated `P`.
+    pub const fn of<P>(id: &'static str, errors: &'static [Codes]) -> Self
+    where
+        P: utoipa::Path + utoipa::__dev::Tags<'static> + utoipa::__dev::SchemaReferences,
+    {
+        Self {
+            id,
+            errors,
+            credential_in_body: false,
+            path: P::path,
+            methods: P::methods,
+            operation: P::operation,
+            tags: <P as utoipa::__dev::Tags<'static>>::tags,
+            schemas: <P as utoipa::__dev::SchemaReferences>::schemas,
+        }
+    }
+
+    /// Marks an operation whose credential comes in the body: it answers
+    /// `AUTH`'s errors but takes no `bearer` security.
+    pub const fn credential_in_body(self) -> Self {
+        Self {
+            credential_in_body: true,
+            ..self
+        }
+    }
+
+    /// The route pattern, as actix and the spec write it.
+    pub fn path(&self) -> String {
+        (self.path)()
+    }
+
+    pub fn methods(&self) -> Vec<HttpMethod> {
+        (self.methods)()
+    }
+
+    /// Whether the data plane serves it (it takes the tenant headers).
+    pub fn data_plane(&self) -> bool {
+        errors::declares(self.errors, DATA)
+    }
+
+    /// The operation as the spec shows it.
+    fn operation(&self, tenant_headers: &[(&str, &str)]) -> Operation {
+        let mut operation = (self.operation)();
+        operation
+            .tags
+            .get_or_insert_with(Vec::new)
+            .extend((self.tags)().into_iter().map(str::to_string));
+        operation.operation_id = Some(self.id.to_string());
+        let responses = &mut operation.responses.responses;
+        for (status, codes) in by_status(self.errors) {
+            responses.insert(status.to_string(), error_response(status, &codes));
+        }
+        let bearer = errors::declares(self.errors, AUTH) && !self.credential_in_body;
+        if bearer && operation.security.is_none() {
+            operation.security = Some(vec![SecurityRequirement::new(
+                "bearer",
+                Vec::<String>::new(),
+            )]);
+        }
+        if self.data_plane() {
+            let params = operation.parameters.get_or_insert_with(Vec::new);
+            params.extend(
+                tenant_headers
+                    .iter()
+                    .map(|(name, description)| tenant_header(name, description)),
+            );
+        }
+        operation
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,144 +123,67 @@ use crate::api::{
         title = "tenant-plane",
         description = "Control plane and data plane for database-per-tenant PostgreSQL. Every non-2xx response has the body `ErrorEnvelope`; each operation lists the statuses it can answer and, under `x-error-codes`, the codes each one carries. A request this document allows is accepted, or refused only for a reason of state (404, 409, 429, 503). A method a path does not list gets 405 with `Allow`."
     ),
-    paths(
-        health::healthz, health::readyz,
-        data::agents::create, data::agents::list, data::agents::show, data::agents::update, data::agents::delete,
-        data::calls::create, data::calls::list, data::calls::show, data::calls::update,
-        data::insights::summary, data::insights::audit,
-        tenants::create::create, tenants::create::create_subtenant,
-        tenants::read::list, tenants::read::show, tenants::update::update,
-        tenants::lifecycle::suspend, tenants::lifecycle::resume, tenants::lifecycle::restore, tenants::lifecycle::delete,
-        api_keys::create, api_keys::list, api_keys::revoke, domains::add_domain, domains::list_domains,
-        migrations::start_run, migrations::show_run, migrations::resume_run, migrations::versions, tenants::migrate::migrate_tenant, tenants::migrate::history,
-        servers::list, servers::show, servers::register, servers::update, servers::drain, tenants::relocate::move_tenant,
-        long_operations::list, long_operations::show, long_operations::cancel,
-        backups::take, backups::list, backups::show, backups::restore, backups::restore_as_new,
-        events::stream, events::deliveries,
-        overview::summary, overview::audit, console::sign_in, console::show_session, console::sign_out,
-        crate::api::metrics::render, openapi_json,
-    ),
-    components(schemas(crate::api::ErrorEnvelope, crate::api::ErrorBody, crate::api::wire::PageLimit, crate::api::wire::Sequence, crate::catalog::OpKind, long_operations::OperationState, events::DeliveryState)),
-    modifiers(&BearerAuth, &Operations, &Conditional)
+    components(schemas(
+        crate::api::ErrorEnvelope,
+        crate::api::ErrorBody,
+        crate::api::http::wire::PageLimit,
+        crate::api::http::wire::Sequence
+    ))
 )]
-pub struct ApiDoc;
+struct Base;
 
-/// The document, built once.
-pub fn document() -> &'static utoipa::openapi::OpenApi {
-    static DOC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
-    &DOC
+/// The document for `endpoints`, with `schemas` besides the ones their
+/// attributes name (those that only a parameter or a `value_type` uses),
+/// and `tenant_headers` (name, description) on the data plane's.
+pub fn build<'a>(
+    endpoints: impl IntoIterator<Item = &'a Endpoint>,
+    schemas: Vec<Component>,
+    tenant_headers: &[(&str, &str)],
+) -> utoipa::openapi::OpenApi {
+    let mut doc = Base::openapi();
+    let mut referenced = schemas;
+    for endpoint in endpoints {
+        (endpoint.schemas)(&mut referenced);
+        doc.paths.add_path_operation(
+            endpoint.path(),
+            endpoint.methods(),
+            endpoint.operation(tenant_headers),
+        );
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.schemas.extend(referenced);
+    add_security_schemes(components);
+    let applied = rules::apply(&mut components.schemas);
+    for name in rules::concerned() {
+        assert!(
+            applied.contains(&name),
+            "the {name} schema is missing from the spec"
+        );
+    }
+    doc
 }
 
-/// The methods the spec lists for a route pattern, for a 405's `Allow`.
-pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
-    static ALLOW: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
-        document()
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods: Vec<String> = methods_of(item)
-                    .into_iter()
-                    .map(|(m, _)| m.to_uppercase())
-                    .collect();
-                (path.clone(), methods.join(", "))
-            })
-            .collect()
-    });
-    ALLOW.get(pattern).map(String::as_str)
-}
-
-fn methods_of(item: &PathItem) -> Vec<(&'static str, &Operation)> {
-    [
-        ("get", &item.get),
-        ("put", &item.put),
-        ("post", &item.post),
-        ("delete", &item.delete),
-        ("patch", &item.patch),
-        ("head", &item.head),
-        ("options", &item.options),
-        ("trace", &item.trace),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
-    .collect()
-}
-
-fn methods_of_mut(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
-    [
-        ("get", &mut item.get),
-        ("put", &mut item.put),
-        ("post", &mut item.post),
-        ("delete", &mut item.delete),
-        ("patch", &mut item.patch),
-        ("head", &mut item.head),
-        ("options", &mut item.options),
-        ("trace", &mut item.trace),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
-    .collect()
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT, or a tenant API key tpk_…")
-                    .build(),
+fn add_security_schemes(components: &mut utoipa::openapi::Components) {
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT, or a tenant API key tpk_…")
+                .build(),
+        ),
+    );
+    // The console's session; any route that takes a bearer credential
+    // also takes it, and unsafe methods then need `X-CSRF-Token`.
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+            utoipa::openapi::security::ApiKeyValue::with_description(
+                "tp_session",
+                "Set by POST /console/session (named __Host-tp_session over TLS); unsafe requests made with it must send X-CSRF-Token",
             ),
-        );
-        // The console's session; any route that takes a bearer credential
-        // also takes it, and unsafe methods then need `X-CSRF-Token`.
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
-                utoipa::openapi::security::ApiKeyValue::with_description(
-                    "tp_session",
-                    "Set by POST /console/session (named __Host-tp_session over TLS); unsafe requests made with it must send X-CSRF-Token",
-                ),
-            )),
-        );
-    }
-}
-
-/// Sets each operation's id and error responses from `operations.rs`, and
-/// the tenant headers on the data plane's.
-struct Operations;
-
-impl Modify for Operations {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            for (method, operation) in methods_of_mut(item) {
-                let declared = operations::find(method, path).unwrap_or_else(|| {
-                    panic!("{method} {path} has no entry in api/openapi/operations.rs")
-                });
-                operation.operation_id = Some(declared.id.to_string());
-                let responses = &mut operation.responses.responses;
-                responses.retain(|status, _| !status.ends_with("XX"));
-                for (status, codes) in declared.statuses() {
-                    responses.insert(status.to_string(), error_response(status, &codes));
-                }
-                if declared.data_plane {
-                    let params = operation.parameters.get_or_insert_with(Vec::new);
-                    params.push(tenant_header(
-                        crate::api::TENANT_HEADER,
-                        "The tenant, for a super_admin token (a tenant's own credential names it already). Or use a domain the tenant registered as the Host.",
-                    ));
-                    params.push(tenant_header(
-                        crate::api::SUBTENANT_HEADER,
-                        "Narrows a tenant-wide credential to one of its subtenants.",
-                    ));
-                }
-            }
-        }
-    }
+        )),
+    );
 }
 
 fn error_response(
@@ -208,134 +227,4 @@ fn tenant_header(name: &str, description: &str) -> utoipa::openapi::path::Parame
             )),
         )))
         .build()
-}
-
-/// Rules between fields that a derive cannot state: a `subtenant_admin`
-/// key must name its subtenant.
-struct Conditional;
-
-impl Modify for Conditional {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let schemas = &mut openapi
-            .components
-            .as_mut()
-            .expect("components are declared")
-            .schemas;
-        if let Some(RefOr::T(Schema::Object(create_key))) = schemas.get_mut("CreateKey") {
-            let rule = utoipa::openapi::extensions::Extensions::from_iter([
-                (
-                    "if",
-                    serde_json::json!({
-                        "properties": { "role": { "const": "subtenant_admin" } },
-                        "required": ["role"]
-                    }),
-                ),
-                (
-                    "then",
-                    serde_json::json!({
-                        "required": ["subtenant_id"],
-                        "properties": { "subtenant_id": { "type": "string", "format": "uuid" } }
-                    }),
-                ),
-            ]);
-            create_key.extensions = Some(rule);
-        } else {
-            panic!("the CreateKey schema is missing from the spec");
-        }
-    }
-}
-
-/// `GET /openapi.json`
-#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "This document")))]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(document())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_operation_in_the_table_is_in_the_spec_and_each_id_is_unique() {
-        let doc = document();
-        let mut ids = std::collections::HashSet::new();
-        for declared in operations::OPERATIONS {
-            let item = doc
-                .paths
-                .paths
-                .get(declared.path)
-                .unwrap_or_else(|| panic!("{} is not in the spec", declared.path));
-            assert!(
-                methods_of(item).iter().any(|(m, _)| *m == declared.method),
-                "{} {} is not in the spec",
-                declared.method,
-                declared.path
-            );
-            assert!(ids.insert(declared.id), "{} is used twice", declared.id);
-        }
-    }
-
-    #[test]
-    fn every_code_in_the_spec_is_an_error_code_and_every_error_code_is_declared_or_excused() {
-        use crate::api::ErrorCode;
-        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-            match v {
-                serde_json::Value::Object(map) => {
-                    if let Some(codes) = map.get("x-error-codes").and_then(|c| c.as_array()) {
-                        out.extend(codes.iter().map(|c| c.as_str().unwrap().to_string()));
-                    }
-                    map.values().for_each(|v| walk(v, out));
-                }
-                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-                _ => {}
-            }
-        }
-        let mut in_spec = Vec::new();
-        walk(&serde_json::to_value(document()).unwrap(), &mut in_spec);
-        let in_spec: std::collections::HashSet<ErrorCode> = in_spec
-            .iter()
-            .map(|c| ErrorCode::parse(c).unwrap_or_else(|| panic!("{c} is not an ErrorCode")))
-            .collect();
-        for code in ErrorCode::ALL {
-            let excused = ErrorCode::UNDECLARED.iter().any(|(c, _)| c == code);
-            assert!(
-                in_spec.contains(code) != excused,
-                "{code}: declared by an operation and excused, or neither"
-            );
-        }
-    }
-
-    #[test]
-    fn every_reference_in_the_spec_resolves() {
-        fn walk(v: &serde_json::Value, doc: &serde_json::Value, missing: &mut Vec<String>) {
-            match v {
-                serde_json::Value::Object(map) => {
-                    if let Some(r) = map.get("$ref").and_then(|r| r.as_str()) {
-                        if doc.pointer(r.trim_start_matches('#')).is_none() {
-                            missing.push(r.to_string());
-                        }
-                    }
-                    map.values().for_each(|v| walk(v, doc, missing));
-                }
-                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, doc, missing)),
-                _ => {}
-            }
-        }
-        let doc = serde_json::to_value(document()).unwrap();
-        let mut missing = Vec::new();
-        walk(&doc, &doc, &mut missing);
-        missing.sort();
-        missing.dedup();
-        assert!(missing.is_empty(), "unresolved: {missing:?}");
-    }
-
-    #[test]
-    fn a_405_lists_the_methods_the_spec_declares() {
-        assert_eq!(
-            allowed_methods("/v1/agents/{id}"),
-            Some("GET, DELETE, PATCH")
-        );
-        assert_eq!(allowed_methods("/v1/servers/{id}/drain"), Some("POST"));
-        assert_eq!(allowed_methods("/nope"), None);
-    }
 }

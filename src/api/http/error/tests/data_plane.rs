@@ -5,11 +5,11 @@ use std::sync::Arc;
 use strum::EnumCount;
 
 use super::{check, pg, pool};
-use crate::catalog::CatalogError;
 use crate::data::DataError;
 use crate::directory::CredentialsError;
 use crate::domain::TenantStatus;
-use crate::router::RouterError;
+use crate::services::CatalogError;
+use crate::tenancy::RouterError;
 
 #[test]
 fn every_variant_of_the_data_plane_errors_answers_its_pinned_status_and_code() {

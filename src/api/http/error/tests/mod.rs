@@ -10,21 +10,21 @@ use strum::EnumCount;
 
 mod data_plane;
 mod nested;
+mod nouns;
 mod service_codes;
 
 use super::*;
 use crate::auth::{Action, AuthError, Resource};
 use crate::backup::BackupError;
-use crate::catalog::CatalogError;
 use crate::crypto::CryptoError;
 use crate::domain::TenantStatus;
-use crate::dump::DumpError;
 use crate::fleet::FleetError;
 use crate::migrator::MigrateError;
-use crate::provisioner::ProvisionError;
 use crate::servers::ServersError;
+use crate::services::CatalogError;
+use crate::services::ProvisionError;
 use crate::tenant_config::FieldError;
-use crate::tenants::TenantsError;
+use crate::tenants::{BackupsError, PlacementError, TenantsError};
 
 /// A real `tokio_postgres::Error` (it has no public constructor).
 pub(super) fn pg() -> tokio_postgres::Error {
@@ -107,6 +107,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (AuthError::InvalidToken(jwt()), 401, "invalid_token"),
             (AuthError::Expired, 401, "token_expired"),
             (AuthError::Escalation("x"), 403, "grant_exceeds_caller"),
+            (AuthError::CrossTenant("x"), 403, "cross_tenant"),
             (AuthError::Csrf, 403, "csrf_failed"),
             (
                 AuthError::Forbidden {
@@ -192,21 +193,6 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::NotRoot("x"), 409, "not_a_root_tenant"),
             (TenantsError::ParentNotActive, 409, "parent_not_active"),
             (TenantsError::NoServer, 503, "no_server_available"),
-            (TenantsError::ServerNotFound, 404, "server_not_found"),
-            (TenantsError::RestoreNeedsNew, 409, "restore_needs_new"),
-            (TenantsError::SameServer, 409, "same_server"),
-            (TenantsError::NoBackupLocation, 409, "no_backup_location"),
-            (TenantsError::BackupNotFound, 404, "backup_not_found"),
-            (TenantsError::Cancelled, 409, "cancelled"),
-            (TenantsError::ForeignBackup, 409, "backup_refused"),
-            (
-                TenantsError::ArchiveTooNew {
-                    archive: 9,
-                    newest: 4,
-                },
-                409,
-                "archive_too_new",
-            ),
             (TenantsError::NotDeleted, 409, "tenant_not_deleted"),
             (
                 TenantsError::Abandoned(crate::operations::Abandoned),
@@ -214,18 +200,6 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 "operation_abandoned",
             ),
             (TenantsError::ServerNotActive, 409, "server_not_active"),
-            (TenantsError::copy("dumping", io()), 503, "move_failed"),
-            (TenantsError::Dump(DumpError::NoHost), 503, "move_failed"),
-            (
-                TenantsError::Restore(DumpError::NoHost),
-                503,
-                "restore_failed",
-            ),
-            (
-                TenantsError::Backup(BackupError::Unsealed),
-                409,
-                "backup_refused",
-            ),
             (TenantsError::Inconsistent("x"), 500, "internal_error"),
             (
                 TenantsError::Catalog(CatalogError::Query(pg())),
@@ -246,6 +220,16 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 TenantsError::Crypto(CryptoError::Open),
                 500,
                 "internal_error",
+            ),
+            (
+                TenantsError::Placement(PlacementError::SameServer),
+                409,
+                "same_server",
+            ),
+            (
+                TenantsError::Backups(BackupsError::Backup(BackupError::Unsealed)),
+                409,
+                "backup_refused",
             ),
         ],
         TenantsError::COUNT,

@@ -10,9 +10,9 @@ use crate::crypto::CryptoError;
 use crate::directory::CredentialsError;
 use crate::dump::DumpError;
 use crate::migrator::MigrateError;
-use crate::provisioner::ProvisionError;
-use crate::router::RouterError;
-use crate::tenants::TenantsError;
+use crate::services::ProvisionError;
+use crate::tenancy::RouterError;
+use crate::tenants::{BackupsError, TenantsError};
 
 /// The errors that reach a client only inside another: each variant of
 /// each, through the wrapper that carries it.
@@ -91,7 +91,7 @@ fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
             (DumpError::Query(pg()), 503, "move_failed"),
         ],
         DumpError::COUNT,
-        TenantsError::Dump,
+        BackupsError::Dump,
     );
     check_nested(
         vec![
@@ -108,7 +108,7 @@ fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
             (BackupError::Missing("x".into()), 409, "backup_missing"),
         ],
         BackupError::COUNT,
-        TenantsError::Backup,
+        BackupsError::Backup,
     );
     check_nested(
         vec![

@@ -3,21 +3,21 @@
 //! and server admin passwords. It works in batches, each its own
 //! transaction over rows it locked, so it can be stopped and run again (or
 //! run twice at once) and only what is left is done.
+//!
+//! Rules: a value is re-sealed under the purpose it was sealed for, so it
+//! opens where it did before; one that no configured key opens stops the
+//! run (`KeysError::Unopenable`) and is never overwritten.
+
+mod error;
 
 use uuid::Uuid;
 
+pub use error::KeysError;
+
 use super::{settings_purpose, Tenants};
-use crate::catalog::{role_purpose, CatalogError, SealedColumn};
+use crate::catalog::{role_purpose, SealedColumn};
 use crate::domain::TenantId;
 use crate::provisioner::server_password_purpose;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RekeyError {
-    #[error("the catalog failed")]
-    Catalog(#[from] CatalogError),
-    #[error("{what} of {id} opens with none of the configured master keys: configure the key that sealed it, then run again")]
-    Unopenable { what: &'static str, id: Uuid },
-}
 
 /// What a rotation re-sealed, column by column.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,7 +34,7 @@ impl Tenants {
         &self,
         batch: i64,
         mut progress: impl FnMut(SealedColumn, usize),
-    ) -> Result<RekeyReport, RekeyError> {
+    ) -> Result<RekeyReport, KeysError> {
         let current = self.master_key.newest_prefix();
         let mut report = RekeyReport {
             key_id: self.master_key.newest_id(),
@@ -53,12 +53,12 @@ impl Tenants {
                     .reseal_batch(column, &current, batch, |id, old| {
                         let purpose = purpose(id);
                         let plain = self.master_key.open(&purpose, old).map_err(|_| {
-                            RekeyError::Unopenable {
+                            KeysError::Unopenable {
                                 what: column.as_str(),
                                 id,
                             }
                         })?;
-                        Ok::<_, RekeyError>(self.master_key.seal(&purpose, &plain))
+                        Ok::<_, KeysError>(self.master_key.seal(&purpose, &plain))
                     })
                     .await??;
                 if resealed == 0 {

@@ -1,9 +1,14 @@
 //! Every error code a client can read: in the envelope
-//! (`{"error":{"code",…}}`) and in a failed operation's view. The wire
-//! string of each is `as_str`, and it never changes once released: clients
-//! match on it. The spec's `x-error-codes` are built from these variants
-//! (`openapi/operations.rs`), and its tests check that every variant is
-//! declared somewhere, or named in `ErrorCode::UNDECLARED` with the reason why not.
+//! (`{"error":{"code",…}}`) and in a failed operation's view. It sits below
+//! every service, so a service's error names its own code (`code()`) and an
+//! operation that fails records that code, whoever started it; the HTTP
+//! layer maps the same errors to the same codes (`api::http::error`).
+//!
+//! Rules: the wire string of each is `as_str`, and it never changes once
+//! released: clients match on it. The spec's `x-error-codes` are built from
+//! these variants (each route declares the codes it answers with), and the
+//! HTTP layer's tests check that every variant is declared somewhere, or
+//! named in `ErrorCode::UNDECLARED` with the reason why not.
 
 use std::fmt;
 
@@ -366,5 +371,4 @@ impl serde::Serialize for ErrorCode {
 }
 
 #[cfg(test)]
-#[path = "tests/codes.rs"]
 mod tests;

@@ -5,18 +5,20 @@
 
 use uuid::Uuid;
 
-use super::{RestoreReport, RestoreTarget, Started, Tenants, TenantsError};
+use super::{BackupsError, RestoreReport, RestoreTarget, Started};
 use crate::backup::{read_archive_from, BackupError, VerifiedArchive};
 use crate::catalog::{BackupRecord, Ending, OpKind};
 use crate::domain::TenantId;
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
+use crate::tenants::Tenants;
 
 impl Tenants {
     /// A recorded backup, read from the location and verified.
     pub async fn fetch_backup(
         &self,
         backup: &BackupRecord,
-    ) -> Result<VerifiedArchive, TenantsError> {
+    ) -> Result<VerifiedArchive, BackupsError> {
         let store = self.backup_store()?;
         let key = store.key_of(&backup.location).ok_or_else(|| {
             BackupError::Location(format!(
@@ -25,7 +27,10 @@ impl Tenants {
             ))
         })?;
         let master = self.master_key.clone();
-        let scratch = self.scratch_dir()?.to_path_buf();
+        let scratch = self
+            .scratch_dir()
+            .map_err(BackupsError::scratch)?
+            .to_path_buf();
         let (archive, sha256) = store
             .download(&key, move |input| {
                 read_archive_from(input, &master, &scratch)
@@ -38,7 +43,7 @@ impl Tenants {
             .into());
         }
         if archive.manifest.tenant_id != backup.tenant_id {
-            return Err(TenantsError::ForeignBackup);
+            return Err(BackupsError::ForeignBackup);
         }
         self.check_schema(archive.manifest.schema_version)?;
         Ok(archive)
@@ -49,11 +54,11 @@ impl Tenants {
         &self,
         tenant: TenantId,
         backup: Uuid,
-    ) -> Result<BackupRecord, TenantsError> {
+    ) -> Result<BackupRecord, BackupsError> {
         self.catalog
             .get_backup(tenant, backup)
             .await?
-            .ok_or(TenantsError::BackupNotFound)
+            .ok_or(BackupsError::BackupNotFound)
     }
 
     /// Begins restoring backup `backup` of `tenant`: in place (the tenant,
@@ -65,7 +70,7 @@ impl Tenants {
         tenant: TenantId,
         backup: Uuid,
         target: RestoreTarget,
-    ) -> Result<Started<RestoreReport>, TenantsError> {
+    ) -> Result<Started<RestoreReport>, BackupsError> {
         self.backup_store()?;
         let stored = self.backup_of(tenant, backup).await?;
         // Refused now, with nothing begun, when the record already says so;
@@ -111,7 +116,7 @@ impl Tenants {
                         serde_json::json!({ "source": tenant, "slug": slug.as_str() }),
                     )
                     .await?
-                    .map_err(|_| TenantsError::Busy)?;
+                    .map_err(|_| BackupsError::Busy)?;
                 let op = lease.op();
                 let run = async move {
                     let work = async {
@@ -138,8 +143,8 @@ impl Tenants {
         lease: &Lease,
         backup: Uuid,
         source: TenantId,
-        result: &Result<RestoreReport, TenantsError>,
-    ) -> Result<(), TenantsError> {
+        result: &Result<RestoreReport, BackupsError>,
+    ) -> Result<(), BackupsError> {
         match result {
             Ok(report) => {
                 let params = serde_json::json!({
@@ -151,7 +156,7 @@ impl Tenants {
                 lease.step("restored", Some(&params)).await?;
                 lease.end(Ending::Succeeded, None, None).await?;
             }
-            Err(TenantsError::Abandoned(_)) => {}
+            Err(BackupsError::Abandoned(_)) => {}
             Err(e) => {
                 lease
                     .end(Ending::Failed, Some(e.code()), Some(&e.to_string()))
@@ -164,11 +169,11 @@ impl Tenants {
     /// A restore as a new tenant whose process stopped: the new tenant's
     /// own operation is finished or undone by the reconciler; this one
     /// only records that it was cut off.
-    pub async fn abandon_restore_as_new(&self, lease: &Lease) -> Result<(), TenantsError> {
+    pub async fn abandon_restore_as_new(&self, lease: &Lease) -> Result<(), BackupsError> {
         lease
             .end(
                 Ending::Failed,
-                Some("interrupted"),
+                Some(ErrorCode::Interrupted),
                 Some("the process running the restore stopped; the new tenant's own operation says whether it was made"),
             )
             .await?;

@@ -4,15 +4,28 @@
 //! admin password is stored sealed with the master key), and changing its
 //! state or budget.
 //! Moving tenants off a server (a drain) is the lifecycle's.
+//!
+//! Rule: a change is a command (`commands.rs`) that takes the `Actor`,
+//! writes its audit record first, and tells this replica's router itself.
+//!
+//! Rule: a server's admin password is stored only sealed with the master
+//! key, bound to the server's id (`provisioner::server_password_purpose`),
+//! and never returned; the catalog's own server uses the catalog
+//! credentials.
 
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, CatalogError, DbServer, NewServer, ServerPatch, ServerState};
+mod commands;
+
+pub use crate::catalog::{DbServer, ServerPatch, ServerState};
+
+use crate::catalog::{Catalog, CatalogError, NewServer};
 use crate::crypto::MasterKey;
 use crate::domain::{ServerName, Tier};
 use crate::pg::{PgConfig, PgError, RootCerts, SslMode};
 use crate::provisioner::{server_password_purpose, ProvisionError, Provisioner};
+use crate::route_notices::RouteNotices;
 
 #[derive(Debug, thiserror::Error)]
 // The error table test (`api/error/tests.rs`) counts the variants.
@@ -89,14 +102,21 @@ pub struct Servers {
     catalog: Catalog,
     provisioner: Provisioner,
     master_key: MasterKey,
+    routes: RouteNotices,
 }
 
 impl Servers {
-    pub fn new(catalog: Catalog, provisioner: Provisioner, master_key: MasterKey) -> Self {
+    pub fn new(
+        catalog: Catalog,
+        provisioner: Provisioner,
+        master_key: MasterKey,
+        routes: RouteNotices,
+    ) -> Self {
         Self {
             catalog,
             provisioner,
             master_key,
+            routes,
         }
     }
 
@@ -113,7 +133,7 @@ impl Servers {
 
     /// Changes a server's state, capacity or budget; every replica hears of
     /// it through the catalog's change notice.
-    pub async fn update(&self, id: Uuid, patch: &ServerPatch) -> Result<DbServer, ServersError> {
+    async fn patch(&self, id: Uuid, patch: &ServerPatch) -> Result<DbServer, ServersError> {
         self.catalog
             .update_server(id, patch)
             .await?
@@ -121,7 +141,7 @@ impl Servers {
     }
 
     #[tracing::instrument(skip_all, fields(server = %input.name))]
-    pub async fn register(&self, input: NewServerInput) -> Result<DbServer, ServersError> {
+    async fn check_and_record(&self, input: NewServerInput) -> Result<DbServer, ServersError> {
         let invalid = |why: &str| ServersError::InvalidDsn(why.to_string());
         let config = PgConfig::parse(input.dsn.expose_secret()).map_err(|e| match e {
             // Its message could quote the DSN, password and all.

@@ -4,16 +4,20 @@
 //! of the last `keep_daily` days and `keep_weekly` ISO weeks are kept; the
 //! rest are deleted from the location. A purge's final backup is never
 //! pruned.
+//!
+//! Rule: retention deletes a backup's object before its row is marked
+//! pruned, so a failed delete is retried by the next pass.
 
 use std::collections::HashSet;
 
 use chrono::Datelike;
 use uuid::Uuid;
 
-use super::{Tenants, TenantsError};
+use super::BackupsError;
 use crate::catalog::{BackupReason, BackupRecord};
 use crate::config::BackupSettings;
 use crate::domain::{TenantId, Tier};
+use crate::tenants::Tenants;
 
 /// Scheduled backups taken by one pass, at most: the rest wait for the next.
 const BACKUPS_PER_PASS: i64 = 8;
@@ -24,7 +28,7 @@ impl Tenants {
     pub async fn run_scheduled_backups(
         &self,
         settings: &BackupSettings,
-    ) -> Result<(Vec<TenantId>, Vec<(TenantId, String)>), TenantsError> {
+    ) -> Result<(Vec<TenantId>, Vec<(TenantId, String)>), BackupsError> {
         let (mut done, mut failed) = (Vec::new(), Vec::new());
         if self.backups.is_none() {
             return Ok((done, failed));
@@ -59,7 +63,7 @@ impl Tenants {
     }
 
     /// Deletes the backups retention does not keep; returns how many.
-    pub async fn prune_backups(&self, settings: &BackupSettings) -> Result<u64, TenantsError> {
+    pub async fn prune_backups(&self, settings: &BackupSettings) -> Result<u64, BackupsError> {
         let Some(store) = &self.backups else {
             return Ok(0);
         };

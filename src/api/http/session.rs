@@ -5,16 +5,12 @@
 //! request made with the cookie must echo in `X-CSRF-Token`.
 //!
 //! Rules:
-//! - each session has a random id; signing out records it in the catalog
-//!   (`revoked_console_sessions`), so a copy of the cookie is refused by
-//!   every replica from then on, not only cleared in the browser. A replica
-//!   trusts its memory that a session is live for a second at most, and
-//!   that one was signed out until it would have expired.
+//! - each session has a random id; signing out ends it for every replica
+//!   (`auth::console_sessions`), so a copy of the cookie is refused from
+//!   then on, not only cleared in the browser.
 //! - over TLS the cookie is `__Host-tp_session` (Secure, Path=/, no Domain:
 //!   no sibling host can set or shadow it); over plain HTTP `tp_session`.
 //!   A request is read under the name its own scheme gives.
-
-use std::time::Duration as StdDuration;
 
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::Method;
@@ -24,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::api::AppState;
+use crate::auth::console_sessions::MAX_AGE_SECS;
 use crate::auth::AuthError;
-use crate::catalog::Catalog;
 use crate::crypto::MasterKey;
 
 /// The cookie's name over plain HTTP.
@@ -35,12 +31,6 @@ pub const SECURE_COOKIE: &str = "__Host-tp_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Bound into the seal, so no other sealed value opens as a session.
 const PURPOSE: &str = "console-session";
-/// A session ends after a working day, or when its credential does.
-const MAX_AGE_SECS: i64 = 8 * 3600;
-/// How long a replica takes a session it found live for live.
-const LIVE_FOR: StdDuration = StdDuration::from_secs(1);
-/// Session ids remembered per kind.
-const REMEMBERED: u64 = 10_000;
 
 /// The cookie's name: `__Host-` prefixed when it is Secure.
 pub fn cookie_name(secure: bool) -> &'static str {
@@ -74,6 +64,11 @@ impl Session {
             csrf: hex::encode(csrf),
             expires_at: credential_exp.min(now.saturating_add(MAX_AGE_SECS)),
         }
+    }
+
+    /// Names the session for sign-out.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn csrf(&self) -> &str {
@@ -174,72 +169,13 @@ pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Sessi
     let Some(session) = from_request(req, state.tenants().master_key(), secure)? else {
         return Ok(None);
     };
-    if state
-        .signed_out()
-        .contains(state.catalog(), &session)
-        .await?
-    {
+    let sessions = &state.services().console_sessions;
+    if sessions.is_signed_out(session.id()).await? {
         return Err(AuthError::InvalidCredential(
             "the console session was signed out",
         ));
     }
     Ok(Some(session))
-}
-
-/// The sessions signed out, as this process knows them (see the rules).
-pub struct SignedOut {
-    revoked: moka::sync::Cache<String, ()>,
-    live: moka::sync::Cache<String, ()>,
-}
-
-impl Default for SignedOut {
-    fn default() -> Self {
-        Self {
-            revoked: moka::sync::Cache::builder()
-                .max_capacity(REMEMBERED)
-                .time_to_live(StdDuration::from_secs(MAX_AGE_SECS as u64))
-                .build(),
-            live: moka::sync::Cache::builder()
-                .max_capacity(REMEMBERED)
-                .time_to_live(LIVE_FOR)
-                .build(),
-        }
-    }
-}
-
-impl SignedOut {
-    /// Whether `session` was signed out, here or on any replica.
-    pub async fn contains(&self, catalog: &Catalog, session: &Session) -> Result<bool, AuthError> {
-        if self.revoked.contains_key(&session.id) {
-            return Ok(true);
-        }
-        if self.live.contains_key(&session.id) {
-            return Ok(false);
-        }
-        let revoked = catalog
-            .console_session_revoked(&session.id)
-            .await
-            .map_err(AuthError::Lookup)?;
-        if revoked {
-            self.revoked.insert(session.id.clone(), ());
-        } else {
-            self.live.insert(session.id.clone(), ());
-        }
-        Ok(revoked)
-    }
-
-    /// Signs `session` out for every replica, until it would have expired.
-    pub async fn insert(&self, catalog: &Catalog, session: &Session) -> Result<(), AuthError> {
-        let expires_at = chrono::DateTime::from_timestamp(session.expires_at, 0)
-            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
-        catalog
-            .revoke_console_session(&session.id, expires_at)
-            .await
-            .map_err(AuthError::Lookup)?;
-        self.live.invalidate(&session.id);
-        self.revoked.insert(session.id.clone(), ());
-        Ok(())
-    }
 }
 
 fn is_safe(method: &Method) -> bool {

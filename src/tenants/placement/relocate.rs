@@ -12,14 +12,21 @@
 //! the drain) chose this target, and a copy to another one is a new move
 //! that the caller may start; failing leaves the tenant exactly where it
 //! was, which a drain of either server then handles.
+//!
+//! Rules: a tenant lives on exactly one server: its catalog pointer
+//! changes only in the transaction that finishes the move, after the copy
+//! was verified table by table against the paused source. Only a move pauses
+//! a tenant's writes, and only on its source.
 
 use uuid::Uuid;
 
-use super::{TenantView, Tenants, TenantsError};
+use super::{PlacementError, Started};
 use crate::catalog::{CatalogError, DbServer, OpKind, ServerState, TenantChange, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::dump::table_checksums;
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
+use crate::tenants::{TenantView, Tenants};
 
 impl Tenants {
     /// Moves a root tenant's database to `target`; returns the tenant as placed now.
@@ -28,10 +35,10 @@ impl Tenants {
         &self,
         id: TenantId,
         target: Uuid,
-    ) -> Result<TenantView, TenantsError> {
+    ) -> Result<TenantView, PlacementError> {
         match self.start_move(id, target).await?.run {
             Some(run) => run.await,
-            None => Err(TenantsError::Busy),
+            None => Err(PlacementError::Busy),
         }
     }
 
@@ -41,26 +48,26 @@ impl Tenants {
         &self,
         id: TenantId,
         target: Uuid,
-    ) -> Result<super::Started<TenantView>, TenantsError> {
+    ) -> Result<Started<TenantView>, PlacementError> {
         let (record, lease) = self
             .ops
             .begin(id, OpKind::Move, &serde_json::json!({ "target": target }))
             .await?;
         let checked = async {
             if record.parent_id.is_some() {
-                return Err(TenantsError::InvalidState {
+                return Err(PlacementError::InvalidState {
                     action: "move a subtenant (it lives in its root's database);",
                     status: record.status,
                 });
             }
             if record.purged_at.is_some() {
-                return Err(TenantsError::NotFound);
+                return Err(PlacementError::NotFound);
             }
             if !matches!(
                 record.status,
                 TenantStatus::Active | TenantStatus::Suspended | TenantStatus::Deleted
             ) {
-                return Err(TenantsError::InvalidState {
+                return Err(PlacementError::InvalidState {
                     action: "move",
                     status: record.status,
                 });
@@ -70,12 +77,12 @@ impl Tenants {
                 .catalog
                 .get_server(target)
                 .await?
-                .ok_or(TenantsError::ServerNotFound)?;
+                .ok_or(PlacementError::ServerNotFound)?;
             if target.id == source.id {
-                return Err(TenantsError::SameServer);
+                return Err(PlacementError::SameServer);
             }
             if target.state != ServerState::Active {
-                return Err(TenantsError::ServerNotActive);
+                return Err(PlacementError::ServerNotActive);
             }
             Ok((source, target))
         }
@@ -97,7 +104,7 @@ impl Tenants {
             crate::telemetry::metrics::record_operation("move", started, result.is_ok());
             result
         };
-        Ok(super::Started::new(op, run))
+        Ok(Started::new(op, run))
     }
 
     async fn run_move(
@@ -106,7 +113,7 @@ impl Tenants {
         source: &DbServer,
         target: &DbServer,
         lease: &Lease,
-    ) -> Result<TenantView, TenantsError> {
+    ) -> Result<TenantView, PlacementError> {
         let id = record.id;
         lease
             .step(
@@ -130,7 +137,7 @@ impl Tenants {
         {
             Ok(_) => {}
             Err(CatalogError::ServerNotActive) => {
-                let e = TenantsError::ServerNotActive;
+                let e = PlacementError::ServerNotActive;
                 return self.abandon_move(id, source, target, &db, lease, e).await;
             }
             Err(e) => return Err(e.into()),
@@ -141,8 +148,8 @@ impl Tenants {
         let moved = lease
             .finish(id, None, &TenantChange::default())
             .await?
-            .ok_or(TenantsError::NotFound)?;
-        self.view(&moved).await
+            .ok_or(PlacementError::NotFound)?;
+        Ok(self.view(&moved).await?)
     }
 
     /// A move that failed before its cutover (`e`): the tenant stays where
@@ -156,9 +163,9 @@ impl Tenants {
         target: &DbServer,
         db: &DbName,
         lease: &Lease,
-        e: TenantsError,
-    ) -> Result<TenantView, TenantsError> {
-        if matches!(e, TenantsError::Abandoned(_)) {
+        e: PlacementError,
+    ) -> Result<TenantView, PlacementError> {
+        if matches!(e, PlacementError::Abandoned(_)) {
             return Err(e);
         }
         tracing::error!(error = %e, "move failed before the cutover; the tenant stays where it was");
@@ -176,18 +183,6 @@ impl Tenants {
         Err(e)
     }
 
-    pub(crate) async fn server_of(&self, record: &TenantRecord) -> Result<DbServer, TenantsError> {
-        let server_id = record
-            .db_server_id
-            .ok_or(TenantsError::Inconsistent("root tenant without placement"))?;
-        self.catalog
-            .get_server(server_id)
-            .await?
-            .ok_or(TenantsError::Inconsistent(
-                "tenant placed on an unknown server",
-            ))
-    }
-
     /// Everything before the cutover: a verified copy on `target`, with the
     /// source paused.
     async fn copy_to(
@@ -197,7 +192,7 @@ impl Tenants {
         target: &DbServer,
         db: &DbName,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), PlacementError> {
         let password = self.role_password(record)?;
         if self.provisioner.template_version(target.id).is_none() {
             // The tenant group role the dump's grants name lives there.
@@ -220,8 +215,8 @@ impl Tenants {
         let target_config = self.provisioner.admin_config(target, db.as_str())?;
         let file = tempfile::Builder::new()
             .prefix("tenant-plane-move-")
-            .tempfile_in(self.scratch_dir()?)
-            .map_err(|e| TenantsError::copy("creating the dump file", e))?;
+            .tempfile_in(self.scratch_dir().map_err(PlacementError::scratch)?)
+            .map_err(|e| PlacementError::copy("creating the dump file", e))?;
         self.dump.dump(&source_config, file.path()).await?;
         // Progress: the copy's size, then its three steps (dump, restore, verify).
         let copied = tokio::fs::metadata(file.path()).await.map(|m| m.len()).ok();
@@ -235,7 +230,7 @@ impl Tenants {
             table_checksums(&target_config).await?,
         );
         if before != after {
-            return Err(TenantsError::Copy {
+            return Err(PlacementError::Copy {
                 step: "the copy's table checksums differ from the source's",
                 source: None,
             });
@@ -256,11 +251,11 @@ impl Tenants {
         lease: &Lease,
         tenant: TenantId,
         server: Uuid,
-    ) -> Result<crate::operations::Held, TenantsError> {
+    ) -> Result<crate::operations::Held, PlacementError> {
         let held = lease.hold().await?;
-        let now = held.tenant(tenant).await?.ok_or(TenantsError::NotFound)?;
+        let now = held.tenant(tenant).await?.ok_or(PlacementError::NotFound)?;
         if now.db_server_id != Some(server) {
-            return Err(TenantsError::Inconsistent(
+            return Err(PlacementError::Inconsistent(
                 "the tenant is not placed where its move assumed",
             ));
         }
@@ -277,7 +272,7 @@ impl Tenants {
         target: &DbServer,
         db: &DbName,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), PlacementError> {
         let held = self.hold_placed_on(lease, tenant, source.id).await?;
         self.provisioner
             .set_writes_paused(source, db, false)
@@ -298,7 +293,7 @@ impl Tenants {
         target: &DbServer,
         db: &DbName,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), PlacementError> {
         let held = self.hold_placed_on(lease, tenant, target.id).await?;
         if let Err(e) = self.provisioner.drop_tenant_database(source, db).await {
             tracing::warn!(error = %e, server = %source.name, "the tenant moved, but its old database could not be dropped; `doctor` lists it");
@@ -315,7 +310,7 @@ impl Tenants {
         record: &TenantRecord,
         op: &crate::catalog::Operation,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), PlacementError> {
         let server = |key: &str| {
             op.params
                 .get(key)
@@ -323,14 +318,14 @@ impl Tenants {
                 .and_then(|s| s.parse::<Uuid>().ok())
         };
         let Some(target_id) = server("target") else {
-            return Err(TenantsError::Inconsistent("move without its target"));
+            return Err(PlacementError::Inconsistent("move without its target"));
         };
         let Some(source_id) = server("source") else {
             // It never got to copy anything.
             lease
                 .fail(
                     record.id,
-                    "interrupted",
+                    ErrorCode::Interrupted,
                     "interrupted before the copy began",
                 )
                 .await?;
@@ -340,7 +335,7 @@ impl Tenants {
             self.catalog
                 .get_server(id)
                 .await?
-                .ok_or(TenantsError::Inconsistent("move to an unknown server"))
+                .ok_or(PlacementError::Inconsistent("move to an unknown server"))
         };
         let (source, target) = (get(source_id).await?, get(target_id).await?);
         let db = DbName::for_tenant(record.id);
@@ -360,7 +355,7 @@ impl Tenants {
             lease
                 .fail(
                     record.id,
-                    "interrupted",
+                    ErrorCode::Interrupted,
                     "interrupted before the cutover; undone",
                 )
                 .await?;

@@ -6,11 +6,13 @@
 //! An in-place restore never brings back a subtenant purged since the
 //! backup: its record stays purged and its rows leave the staged copy.
 
-use super::{TenantView, Tenants, TenantsError};
+use super::BackupsError;
 use crate::backup::{TenantSnapshot, VerifiedArchive};
 use crate::catalog::{DbServer, InPlaceRestore, OpKind, RestoredSubtenant, TenantRecord};
 use crate::domain::{DbName, Slug, TenantId, TenantStatus};
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
+use crate::tenants::{TenantView, Tenants};
 
 /// Where a restore goes.
 #[derive(Debug, Clone)]
@@ -47,7 +49,7 @@ impl Tenants {
         &self,
         archive: &VerifiedArchive,
         target: RestoreTarget,
-    ) -> Result<RestoreReport, TenantsError> {
+    ) -> Result<RestoreReport, BackupsError> {
         let started = std::time::Instant::now();
         let result = match (self.check_schema(archive.manifest.schema_version), target) {
             (Err(too_new), _) => Err(too_new),
@@ -60,10 +62,10 @@ impl Tenants {
 
     /// Refuses a backup at a schema version above the newest this build's
     /// tenant migrations know, before anything is touched.
-    pub(super) fn check_schema(&self, version: i32) -> Result<(), TenantsError> {
+    pub(super) fn check_schema(&self, version: i32) -> Result<(), BackupsError> {
         let newest = self.provisioner.migrations().latest_version();
         if version > newest {
-            return Err(TenantsError::ArchiveTooNew {
+            return Err(BackupsError::ArchiveTooNew {
                 archive: version,
                 newest,
             });
@@ -75,7 +77,7 @@ impl Tenants {
     async fn restore_in_place(
         &self,
         archive: &VerifiedArchive,
-    ) -> Result<RestoreReport, TenantsError> {
+    ) -> Result<RestoreReport, BackupsError> {
         let (record, lease) = self
             .begin_restore_in_place(
                 archive.manifest.tenant_id,
@@ -93,21 +95,21 @@ impl Tenants {
         &self,
         id: TenantId,
         params: serde_json::Value,
-    ) -> Result<(TenantRecord, Lease), TenantsError> {
+    ) -> Result<(TenantRecord, Lease), BackupsError> {
         let (record, lease) = match self.ops.begin(id, OpKind::RestoreBackup, &params).await {
             Ok(begun) => begun,
             Err(crate::catalog::CatalogError::TenantMissing) => {
-                return Err(TenantsError::RestoreNeedsNew)
+                return Err(BackupsError::RestoreNeedsNew)
             }
             Err(e) => return Err(e.into()),
         };
         let refusal = if record.purged_at.is_some() {
-            Some(TenantsError::RestoreNeedsNew)
+            Some(BackupsError::RestoreNeedsNew)
         } else if !matches!(
             record.status,
             TenantStatus::Suspended | TenantStatus::Deleted
         ) {
-            Some(TenantsError::InvalidState {
+            Some(BackupsError::InvalidState {
                 action: "restore a backup into (suspend or delete it first) a tenant that is",
                 status: record.status,
             })
@@ -126,14 +128,14 @@ impl Tenants {
         record: &TenantRecord,
         archive: &VerifiedArchive,
         lease: &Lease,
-    ) -> Result<RestoreReport, TenantsError> {
+    ) -> Result<RestoreReport, BackupsError> {
         let id = record.id;
         let server = self.server_of(record).await?;
         let db = DbName::for_tenant(id);
         let staging = db.staging();
         let version = match self.restore_into(&server, &staging, archive, lease).await {
             Ok(v) => v,
-            Err(e @ TenantsError::Abandoned(_)) => return Err(e),
+            Err(e @ BackupsError::Abandoned(_)) => return Err(e),
             Err(e) => {
                 tracing::error!(error = %e, "restore failed; the tenant's database is untouched");
                 let _ = self.drop_staging(id, &server, &db, lease).await;
@@ -154,7 +156,7 @@ impl Tenants {
             if let Err(e) = deleted {
                 tracing::error!(error = %e, "a purged subtenant's rows could not leave the restored copy");
                 let _ = self.drop_staging(id, &server, &db, lease).await;
-                let e = TenantsError::from(e);
+                let e = BackupsError::from(e);
                 lease.fail(id, e.code(), &e.to_string()).await?;
                 return Err(e);
             }
@@ -199,7 +201,7 @@ impl Tenants {
         server: &DbServer,
         db: &DbName,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), BackupsError> {
         let p = &self.provisioner;
         let (staging, retired) = (db.staging(), db.retired());
         let held = self.hold_on(lease, id, server.id).await?;
@@ -224,7 +226,7 @@ impl Tenants {
         server: &DbServer,
         db: &DbName,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), BackupsError> {
         let held = self.hold_on(lease, id, server.id).await?;
         self.provisioner
             .drop_database(server, &db.staging())
@@ -239,11 +241,11 @@ impl Tenants {
         lease: &Lease,
         id: TenantId,
         server: uuid::Uuid,
-    ) -> Result<crate::operations::Held, TenantsError> {
+    ) -> Result<crate::operations::Held, BackupsError> {
         let held = lease.hold().await?;
-        let now = held.tenant(id).await?.ok_or(TenantsError::NotFound)?;
+        let now = held.tenant(id).await?.ok_or(BackupsError::NotFound)?;
         if now.db_server_id != Some(server) || now.purged_at.is_some() {
-            return Err(TenantsError::Inconsistent(
+            return Err(BackupsError::Inconsistent(
                 "the tenant is not placed where its restore assumed",
             ));
         }
@@ -258,7 +260,7 @@ impl Tenants {
         database: &str,
         archive: &VerifiedArchive,
         lease: &Lease,
-    ) -> Result<i32, TenantsError> {
+    ) -> Result<i32, BackupsError> {
         if self.provisioner.template_version(server.id).is_none() {
             // The tenant group role the dump's grants name lives there.
             self.provisioner.prepare_server(server).await?;
@@ -275,7 +277,7 @@ impl Tenants {
         self.dump
             .restore(&config, &archive.dump)
             .await
-            .map_err(TenantsError::Restore)?;
+            .map_err(BackupsError::Restore)?;
         // An archive from an older schema comes up to date here.
         let outcome = self
             .provisioner
@@ -294,12 +296,18 @@ impl Tenants {
         record: &TenantRecord,
         op: &crate::catalog::Operation,
         lease: &Lease,
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), BackupsError> {
         let server = self.server_of(record).await?;
         let db = DbName::for_tenant(record.id);
         if op.params.get("mode").and_then(|m| m.as_str()) != Some("same_tenant") {
-            self.undo_clone(record, &server, lease, "interrupted", "interrupted; undone")
-                .await;
+            self.undo_clone(
+                record,
+                &server,
+                lease,
+                ErrorCode::Interrupted,
+                "interrupted; undone",
+            )
+            .await;
             return Ok(());
         }
         if op.step.as_deref() == Some("swap") {
@@ -308,7 +316,7 @@ impl Tenants {
                 .get("restore")
                 .cloned()
                 .and_then(|r| serde_json::from_value(r).ok())
-                .ok_or(TenantsError::Inconsistent(
+                .ok_or(BackupsError::Inconsistent(
                     "a restore's swap without its records",
                 ))?;
             self.swap_in_staging(record.id, &server, &db, lease).await?;
@@ -321,7 +329,7 @@ impl Tenants {
         lease
             .fail(
                 record.id,
-                "interrupted",
+                ErrorCode::Interrupted,
                 "interrupted before the swap; the tenant keeps its database; run the restore again",
             )
             .await?;
@@ -333,7 +341,7 @@ impl Tenants {
 fn in_place_records(
     archive: &VerifiedArchive,
     version: i32,
-) -> Result<InPlaceRestore, TenantsError> {
+) -> Result<InPlaceRestore, BackupsError> {
     let doc = &archive.document;
     Ok(InPlaceRestore {
         root: doc.tenant.id,
@@ -353,17 +361,17 @@ fn in_place_records(
                     settings_secrets_enc: sealed(s)?,
                 })
             })
-            .collect::<Result<_, TenantsError>>()?,
+            .collect::<Result<_, BackupsError>>()?,
         domains: doc.domains.clone(),
     })
 }
 
 /// The snapshot's sealed secrets as bytes.
-pub(super) fn sealed(snap: &TenantSnapshot) -> Result<Option<Vec<u8>>, TenantsError> {
+pub(super) fn sealed(snap: &TenantSnapshot) -> Result<Option<Vec<u8>>, BackupsError> {
     snap.settings_secrets_enc
         .as_deref()
         .map(|h| {
-            hex::decode(h).map_err(|_| TenantsError::Inconsistent("sealed secrets are not hex"))
+            hex::decode(h).map_err(|_| BackupsError::Inconsistent("sealed secrets are not hex"))
         })
         .transpose()
 }

@@ -27,10 +27,12 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Started, Tenants, TenantsError};
+use super::{PlacementError, Started};
 use crate::catalog::{Ending, OpKind, Operation, ServerPatch, ServerState};
 use crate::domain::TenantId;
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
+use crate::tenants::Tenants;
 
 /// One tenant of a drain, and how its move ended.
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +63,7 @@ impl Tenants {
         &self,
         server: Uuid,
         progress: DrainProgress,
-    ) -> Result<Started<Vec<DrainItem>>, TenantsError> {
+    ) -> Result<Started<Vec<DrainItem>>, PlacementError> {
         let patch = ServerPatch {
             state: Some(ServerState::Draining),
             ..Default::default()
@@ -69,7 +71,7 @@ impl Tenants {
         self.catalog
             .update_server(server, &patch)
             .await?
-            .ok_or(TenantsError::ServerNotFound)?;
+            .ok_or(PlacementError::ServerNotFound)?;
         let lease = match self
             .ops
             .begin_subject(OpKind::Drain, server, None, serde_json::json!({}))
@@ -93,21 +95,21 @@ impl Tenants {
         &self,
         server: Uuid,
         progress: DrainProgress,
-    ) -> Result<Vec<DrainItem>, TenantsError> {
+    ) -> Result<Vec<DrainItem>, PlacementError> {
         match self.start_drain(server, progress).await?.run {
             Some(run) => run.await,
-            None => Err(TenantsError::Busy),
+            None => Err(PlacementError::Busy),
         }
     }
 
     /// Goes on with a drain another process left.
-    pub async fn resume_drain(&self, op: &Operation, lease: &Lease) -> Result<(), TenantsError> {
+    pub async fn resume_drain(&self, op: &Operation, lease: &Lease) -> Result<(), PlacementError> {
         let server = op
             .params
             .get("subject")
             .and_then(|s| s.as_str())
             .and_then(|s| s.parse::<Uuid>().ok())
-            .ok_or(TenantsError::Inconsistent("a drain without its server"))?;
+            .ok_or(PlacementError::Inconsistent("a drain without its server"))?;
         let done_before = op.progress_done.unwrap_or(0).max(0) as usize;
         tracing::info!(op = %op.id, server.id = %server, "resuming a drain another process left");
         lease
@@ -127,7 +129,7 @@ impl Tenants {
         done_before: usize,
         lease: &Lease,
         progress: DrainProgress,
-    ) -> Result<Vec<DrainItem>, TenantsError> {
+    ) -> Result<Vec<DrainItem>, PlacementError> {
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let mut items: Vec<DrainItem> = Vec::new();
         let mut waited = Duration::ZERO;
@@ -140,14 +142,14 @@ impl Tenants {
                 .catalog
                 .drain_listing(server)
                 .await?
-                .ok_or(TenantsError::ServerNotFound)?;
+                .ok_or(PlacementError::ServerNotFound)?;
             if state != ServerState::Draining {
                 // Someone put it back in service: new tenants may land on it
                 // again, so no listing could prove it empty.
                 lease
                     .end(
                         Ending::Failed,
-                        Some("drain_incomplete"),
+                        Some(ErrorCode::DrainIncomplete),
                         Some("the server stopped draining (its state was changed) before it was empty"),
                     )
                     .await?;
@@ -170,7 +172,7 @@ impl Tenants {
                     lease
                         .end(
                             Ending::Cancelled,
-                            Some("cancelled"),
+                            Some(ErrorCode::Cancelled),
                             Some(&format!(
                                 "cancelled with {left} tenants still on the server"
                             )),
@@ -179,21 +181,21 @@ impl Tenants {
                     return Ok(items);
                 }
                 let outcome = match self.catalog.pick_server(record.tier).await? {
-                    None => Err(TenantsError::NoServer),
+                    None => Err(PlacementError::NoServer),
                     Some(to) => self.move_tenant(record.id, to.id).await.map(|_| to.name),
                 };
                 match outcome {
-                    Err(TenantsError::Abandoned(a)) => return Err(TenantsError::Abandoned(a)),
+                    Err(PlacementError::Abandoned(a)) => return Err(PlacementError::Abandoned(a)),
                     // Another operation holds it (a create still running, a
                     // backup): the next pass tries it again.
-                    Err(TenantsError::Busy) => {
+                    Err(PlacementError::Busy) => {
                         busy = Some(record);
                         continue;
                     }
                     // Its target began draining during the copy (another
                     // drain); the move was undone, the tenant is still here.
                     // The next pass picks among the servers still active.
-                    Err(TenantsError::ServerNotActive) if refused < REFUSED_MOVES => {
+                    Err(PlacementError::ServerNotActive) if refused < REFUSED_MOVES => {
                         refused += 1;
                         tracing::info!(tenant.id = %record.id, "the drain's target stopped taking tenants; picking another on the next pass");
                         continue;
@@ -216,7 +218,7 @@ impl Tenants {
                         tenant_id: record.id,
                         slug: record.slug.clone(),
                         to: None,
-                        error: Some(TenantsError::Busy.to_string()),
+                        error: Some(PlacementError::Busy.to_string()),
                     });
                 } else {
                     tokio::time::sleep(BUSY_PAUSE).await;
@@ -233,14 +235,14 @@ impl Tenants {
                 );
                 // No active server could take them: say so, rather than
                 // that the drain merely did not finish.
-                let no_server = TenantsError::NoServer.to_string();
+                let no_server = PlacementError::NoServer.to_string();
                 let code = if failed
                     .iter()
                     .all(|i| i.error.as_deref() == Some(&no_server))
                 {
-                    "no_server_available"
+                    ErrorCode::NoServerAvailable
                 } else {
-                    "drain_incomplete"
+                    ErrorCode::DrainIncomplete
                 };
                 lease
                     .end(Ending::Failed, Some(code), Some(&message))

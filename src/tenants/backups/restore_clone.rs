@@ -3,14 +3,14 @@
 //! before the clone is recorded active removes what was made.
 
 use super::clone_ids::clone_slug;
-use super::{
-    role_purpose, settings_purpose, RenamedSubtenant, RestoreReport, Tenants, TenantsError,
-};
+use super::{BackupsError, RenamedSubtenant, RestoreReport};
 use crate::backup::{TenantSnapshot, VerifiedArchive};
 use crate::catalog::{DbServer, Failure, NewTenant, OpKind, TenantChange, TenantRecord};
 use crate::crypto::random_hex_secret;
 use crate::domain::{DbName, Slug, TenantId, TenantStatus};
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
+use crate::tenants::{role_purpose, settings_purpose, Tenants};
 
 impl Tenants {
     #[tracing::instrument(skip_all, fields(from = %archive.manifest.tenant_id))]
@@ -18,7 +18,7 @@ impl Tenants {
         &self,
         archive: &VerifiedArchive,
         slug: Slug,
-    ) -> Result<RestoreReport, TenantsError> {
+    ) -> Result<RestoreReport, BackupsError> {
         let doc = &archive.document;
         let id = TenantId::generate();
         let db = DbName::for_tenant(id);
@@ -80,7 +80,7 @@ impl Tenants {
         ids: Vec<(TenantId, TenantId)>,
         subtenants: Vec<NewTenant>,
         lease: &Lease,
-    ) -> Result<RestoreReport, TenantsError> {
+    ) -> Result<RestoreReport, BackupsError> {
         let (id, server) = (record.id, server.clone());
         let db = DbName::for_tenant(id);
         let password = self.role_password(record)?;
@@ -96,12 +96,12 @@ impl Tenants {
             self.provisioner
                 .grant_tenant_connect(&server, db.as_str(), &db)
                 .await?;
-            Ok::<_, TenantsError>(version)
+            Ok::<_, BackupsError>(version)
         }
         .await;
         let version = match made {
             Ok(v) => v,
-            Err(e @ TenantsError::Abandoned(_)) => return Err(e),
+            Err(e @ BackupsError::Abandoned(_)) => return Err(e),
             Err(e) => {
                 tracing::error!(tenant.id = %id, error = %e, "restore as a new tenant failed; undoing it");
                 self.undo_clone(record, &server, lease, e.code(), &e.to_string())
@@ -143,7 +143,7 @@ impl Tenants {
         record: &TenantRecord,
         server: &DbServer,
         lease: &Lease,
-        code: &str,
+        code: ErrorCode,
         error: &str,
     ) {
         let db = DbName::for_tenant(record.id);
@@ -151,7 +151,7 @@ impl Tenants {
             let held = self.hold_on(lease, record.id, server.id).await?;
             self.provisioner.drop_tenant_database(server, &db).await?;
             held.release().await;
-            Ok::<_, TenantsError>(())
+            Ok::<_, BackupsError>(())
         }
         .await;
         if let Err(e) = dropped {
@@ -180,7 +180,7 @@ impl Tenants {
         &self,
         snap: &TenantSnapshot,
         new_id: TenantId,
-    ) -> Result<Option<Vec<u8>>, TenantsError> {
+    ) -> Result<Option<Vec<u8>>, BackupsError> {
         let Some(sealed) = super::restore_backup::sealed(snap)? else {
             return Ok(None);
         };

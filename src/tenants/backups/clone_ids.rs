@@ -1,9 +1,10 @@
 //! A restored clone's identity: its rows name the archive's tenant and
 //! subtenant ids, which it must not keep; and its subtenants' slugs.
 
-use super::{Tenants, TenantsError};
+use super::BackupsError;
 use crate::catalog::DbServer;
 use crate::domain::{DbName, Slug, TenantId};
+use crate::tenants::Tenants;
 
 impl Tenants {
     /// Points every `tenant_id` and `subtenant_id` in a clone's tables at
@@ -13,12 +14,12 @@ impl Tenants {
         server: &DbServer,
         db: &DbName,
         ids: &[(TenantId, TenantId)],
-    ) -> Result<(), TenantsError> {
+    ) -> Result<(), BackupsError> {
         let config = self.provisioner.admin_config(server, db.as_str())?;
         let (client, connection) = config
             .connect()
             .await
-            .map_err(|e| TenantsError::copy("connecting to the clone", e))?;
+            .map_err(|e| BackupsError::copy("connecting to the clone", e))?;
         let driver = tokio::spawn(connection);
         let columns = client
             .query(
@@ -28,11 +29,11 @@ impl Tenants {
                 &[],
             )
             .await
-            .map_err(|e| TenantsError::copy("listing the clone's tenant columns", e))?;
+            .map_err(|e| BackupsError::copy("listing the clone's tenant columns", e))?;
         client
             .batch_execute("BEGIN")
             .await
-            .map_err(|e| TenantsError::copy("rewriting the clone's tenant ids", e))?;
+            .map_err(|e| BackupsError::copy("rewriting the clone's tenant ids", e))?;
         for c in &columns {
             let (table, column): (String, String) = (c.get(0), c.get(1));
             let sql = format!(
@@ -44,13 +45,13 @@ impl Tenants {
                 client
                     .execute(&sql, &[&old.as_uuid(), &new.as_uuid()])
                     .await
-                    .map_err(|e| TenantsError::copy("rewriting the clone's tenant ids", e))?;
+                    .map_err(|e| BackupsError::copy("rewriting the clone's tenant ids", e))?;
             }
         }
         client
             .batch_execute("COMMIT")
             .await
-            .map_err(|e| TenantsError::copy("rewriting the clone's tenant ids", e))?;
+            .map_err(|e| BackupsError::copy("rewriting the clone's tenant ids", e))?;
         drop(client);
         let _ = driver.await;
         Ok(())

@@ -4,18 +4,23 @@
 //! consistent snapshot while the tenant keeps working. Into the backup
 //! location it is a `backup` operation (which a cancel stops) and a row in
 //! `backups`; the CLI can also write one to a file.
+//!
+//! Rule: an object is recorded in `backups` only once it is whole in the
+//! location; nothing in the location is ever plaintext.
 
 use std::path::Path;
 
 use uuid::Uuid;
 
-use super::{Started, Tenants, TenantsError};
+use super::{BackupsError, Started};
 use crate::backup::{
     write_archive, write_archive_to, BackupStore, Manifest, TenantDocument, TenantSnapshot,
 };
 use crate::catalog::{BackupReason, BackupRecord, Ending, OpKind, TenantRecord};
 use crate::domain::{DbName, TenantId, TenantStatus};
+use crate::error_code::ErrorCode;
 use crate::operations::Lease;
+use crate::tenants::Tenants;
 
 /// A dump made and the archive's contents gathered, ready to be written.
 struct Prepared {
@@ -28,7 +33,7 @@ impl Tenants {
     /// Writes the backup of root tenant `id` to the file `out`; returns its
     /// manifest.
     #[tracing::instrument(skip_all, fields(tenant.id = %id))]
-    pub async fn backup(&self, id: TenantId, out: &Path) -> Result<Manifest, TenantsError> {
+    pub async fn backup(&self, id: TenantId, out: &Path) -> Result<Manifest, BackupsError> {
         let started = std::time::Instant::now();
         let result = async {
             let record = self.backupable(id).await?;
@@ -45,8 +50,8 @@ impl Tenants {
                 )
             })
             .await
-            .map_err(|e| TenantsError::copy("writing the archive", e))?
-            .map_err(TenantsError::from)
+            .map_err(|e| BackupsError::copy("writing the archive", e))?
+            .map_err(BackupsError::from)
         }
         .await;
         crate::telemetry::metrics::record_operation("backup", started, result.is_ok());
@@ -54,8 +59,8 @@ impl Tenants {
     }
 
     /// The backup location, or why there is none.
-    pub fn backup_store(&self) -> Result<&BackupStore, TenantsError> {
-        self.backups.as_ref().ok_or(TenantsError::NoBackupLocation)
+    pub fn backup_store(&self) -> Result<&BackupStore, BackupsError> {
+        self.backups.as_ref().ok_or(BackupsError::NoBackupLocation)
     }
 
     /// Begins a backup of root tenant `id` into the backup location; its
@@ -64,7 +69,7 @@ impl Tenants {
         &self,
         id: TenantId,
         reason: BackupReason,
-    ) -> Result<Started<BackupRecord>, TenantsError> {
+    ) -> Result<Started<BackupRecord>, BackupsError> {
         self.backup_store()?;
         let record = self.backupable(id).await?;
         let backup = Uuid::now_v7();
@@ -77,7 +82,7 @@ impl Tenants {
                 serde_json::json!({ "reason": reason.as_str() }),
             )
             .await?
-            .map_err(|_| TenantsError::Busy)?;
+            .map_err(|_| BackupsError::Busy)?;
         let tenants = self.clone();
         let op = lease.op();
         let run = async move {
@@ -87,15 +92,15 @@ impl Tenants {
             // aborted with it, and nothing is recorded.
             let result = tokio::select! {
                 result = lease.guard(work) => result,
-                () = lease.cancelled() => Err(TenantsError::Cancelled),
+                () = lease.cancelled() => Err(BackupsError::Cancelled),
             };
             match &result {
-                Ok(_) | Err(TenantsError::Abandoned(_)) => {}
-                Err(TenantsError::Cancelled) => {
+                Ok(_) | Err(BackupsError::Abandoned(_)) => {}
+                Err(BackupsError::Cancelled) => {
                     lease
                         .end(
                             Ending::Cancelled,
-                            Some("cancelled"),
+                            Some(ErrorCode::Cancelled),
                             Some("cancelled before the archive was whole"),
                         )
                         .await?;
@@ -103,7 +108,9 @@ impl Tenants {
                 Err(e) => {
                     // A dump that failed is the backup's failure, not a move's.
                     let code = match e {
-                        TenantsError::Dump(_) | TenantsError::Copy { .. } => "backup_failed",
+                        BackupsError::Dump(_) | BackupsError::Copy { .. } => {
+                            ErrorCode::BackupFailed
+                        }
                         e => e.code(),
                     };
                     let _ = lease
@@ -126,7 +133,7 @@ impl Tenants {
         backup: Uuid,
         reason: BackupReason,
         lease: &Lease,
-    ) -> Result<BackupRecord, TenantsError> {
+    ) -> Result<BackupRecord, BackupsError> {
         let stored = self
             .write_to_store(record, backup, reason, Some(lease))
             .await?;
@@ -142,7 +149,7 @@ impl Tenants {
         backup: Uuid,
         reason: BackupReason,
         lease: Option<&Lease>,
-    ) -> Result<BackupRecord, TenantsError> {
+    ) -> Result<BackupRecord, BackupsError> {
         let store = self.backup_store()?.clone();
         let prepared = self.prepare(record).await?;
         crate::failpoint!("backup.before_upload");
@@ -150,7 +157,7 @@ impl Tenants {
             // A cancel taken by another replica is seen here, not on the
             // next beat: nothing is written after it.
             if lease.check_cancel().await {
-                return Err(TenantsError::Cancelled);
+                return Err(BackupsError::Cancelled);
             }
             lease.step("upload", None).await?;
         }
@@ -190,10 +197,10 @@ impl Tenants {
     }
 
     /// A root tenant in a state that can be backed up.
-    async fn backupable(&self, id: TenantId) -> Result<TenantRecord, TenantsError> {
+    async fn backupable(&self, id: TenantId) -> Result<TenantRecord, BackupsError> {
         let record = self.record(id).await?;
         if record.parent_id.is_some() {
-            return Err(TenantsError::InvalidState {
+            return Err(BackupsError::InvalidState {
                 action: "back up a subtenant on its own (back up its root tenant);",
                 status: record.status,
             });
@@ -202,7 +209,7 @@ impl Tenants {
             record.status,
             TenantStatus::Provisioning | TenantStatus::Failed | TenantStatus::Deleting
         ) {
-            return Err(TenantsError::InvalidState {
+            return Err(BackupsError::InvalidState {
                 action: "back up",
                 status: record.status,
             });
@@ -212,7 +219,7 @@ impl Tenants {
 
     /// Dumps the database into a temporary file in the scratch folder and
     /// gathers the catalog records and the manifest.
-    async fn prepare(&self, record: &TenantRecord) -> Result<Prepared, TenantsError> {
+    async fn prepare(&self, record: &TenantRecord) -> Result<Prepared, BackupsError> {
         let id = record.id;
         let started_at = chrono::Utc::now();
         let server = self.server_of(record).await?;
@@ -220,8 +227,8 @@ impl Tenants {
         let config = self.provisioner.admin_config(&server, db.as_str())?;
         let dump = tempfile::Builder::new()
             .prefix(".tenant-dump-")
-            .tempfile_in(self.scratch_dir()?)
-            .map_err(|e| TenantsError::copy("creating the dump file", e))?;
+            .tempfile_in(self.scratch_dir().map_err(BackupsError::scratch)?)
+            .map_err(|e| BackupsError::copy("creating the dump file", e))?;
         self.dump.dump(&config, dump.path()).await?;
         let document = TenantDocument {
             tenant: snapshot(record),
@@ -261,7 +268,7 @@ impl Tenants {
     /// Before a purge: the tenant's last backup, in the backup location
     /// (kept by retention for good). A purge whose final backup fails does
     /// not happen. Nothing to do without a location.
-    pub(crate) async fn final_backup(&self, record: &TenantRecord) -> Result<(), TenantsError> {
+    pub(crate) async fn final_backup(&self, record: &TenantRecord) -> Result<(), BackupsError> {
         if self.backups.is_none() {
             return Ok(());
         }

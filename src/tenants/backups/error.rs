@@ -1,0 +1,152 @@
+//! Why a backup or a restore was refused or failed.
+
+use crate::backup::BackupError;
+use crate::catalog::CatalogError;
+use crate::crypto::CryptoError;
+use crate::domain::TenantStatus;
+use crate::error_code::ErrorCode;
+use crate::migrator::MigrateError;
+use crate::provisioner::ProvisionError;
+use crate::tenants::TenantsError;
+
+#[derive(Debug, thiserror::Error)]
+// The error table test (`api/http/error/tests`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
+pub enum BackupsError {
+    #[error("no such tenant")]
+    NotFound,
+    #[error("another operation on this tenant is in progress")]
+    Busy,
+    #[error("cannot {action} a tenant that is {status:?}")]
+    InvalidState {
+        action: &'static str,
+        status: TenantStatus,
+    },
+    #[error("the archive's tenant is no longer in the catalog (or was purged); restore it as a new tenant")]
+    RestoreNeedsNew,
+    #[error("no backup location is configured (backup.location)")]
+    NoBackupLocation,
+    #[error("no such backup of this tenant")]
+    BackupNotFound,
+    #[error("the operation was cancelled")]
+    Cancelled,
+    #[error("the backup is of another tenant than the one it is recorded for")]
+    ForeignBackup,
+    /// The backup's schema is newer than any this build's tenant
+    /// migrations know: restored, the tenant could not be served.
+    #[error("the backup is at schema version {archive}, newer than this build knows (its newest is {newest}); restore it with a newer tenant-plane")]
+    ArchiveTooNew { archive: i32, newest: i32 },
+    #[error(transparent)]
+    Abandoned(#[from] crate::operations::Abandoned),
+    #[error("copying the tenant's database failed: {step}")]
+    Copy {
+        step: &'static str,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error(transparent)]
+    Dump(#[from] crate::dump::DumpError),
+    /// Restoring a backup's dump failed (a restore's own failure, not a
+    /// move's).
+    #[error("restoring the backup's dump failed: {0}")]
+    Restore(#[source] crate::dump::DumpError),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    #[error("catalog inconsistency: {0}")]
+    Inconsistent(&'static str),
+    #[error(transparent)]
+    Catalog(CatalogError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The lifecycle's own failures where a restore as a new tenant places
+    /// it (a slug taken, no server), or reads its view.
+    #[error(transparent)]
+    Tenant(Box<TenantsError>),
+}
+
+impl BackupsError {
+    /// A copy (a dump, a clone's ids) that failed at `step` because of
+    /// `source`.
+    pub(crate) fn copy(
+        step: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Copy {
+            step,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The scratch folder for the dump could not be made.
+    pub(crate) fn scratch(e: std::io::Error) -> Self {
+        Self::copy("creating the scratch folder", e)
+    }
+
+    /// The error code the API answers with, and the one a failed backup or
+    /// restore records (see `TenantsError::code`). A backup's own failed
+    /// dump records `backup_failed` instead (`backup.rs`).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound => ErrorCode::TenantNotFound,
+            Self::Busy => ErrorCode::TenantBusy,
+            Self::InvalidState { .. } => ErrorCode::InvalidState,
+            Self::RestoreNeedsNew => ErrorCode::RestoreNeedsNew,
+            Self::NoBackupLocation => ErrorCode::NoBackupLocation,
+            Self::BackupNotFound => ErrorCode::BackupNotFound,
+            Self::Cancelled => ErrorCode::Cancelled,
+            Self::ForeignBackup => ErrorCode::BackupRefused,
+            Self::ArchiveTooNew { .. } => ErrorCode::ArchiveTooNew,
+            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
+            Self::Copy { .. } | Self::Dump(_) => ErrorCode::MoveFailed,
+            Self::Restore(_) => ErrorCode::RestoreFailed,
+            Self::Backup(inner) => match inner {
+                BackupError::NotAnArchive(_)
+                | BackupError::Corrupt(_)
+                | BackupError::Unsealed
+                | BackupError::UnsupportedFormat(_) => ErrorCode::BackupRefused,
+                BackupError::Missing(_) => ErrorCode::BackupMissing,
+                BackupError::Location(_) => ErrorCode::BackupLocationUnavailable,
+                BackupError::Io(_) => ErrorCode::InternalError,
+            },
+            Self::Catalog(inner) => inner.code(),
+            Self::Provision(inner) => inner.code(),
+            Self::Inconsistent(_) | Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
+            Self::Tenant(inner) => inner.code(),
+        }
+    }
+}
+
+impl From<CatalogError> for BackupsError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::TenantBusy => Self::Busy,
+            CatalogError::ParentMissing | CatalogError::TenantMissing => Self::NotFound,
+            CatalogError::Fenced => Self::Abandoned(crate::operations::Abandoned),
+            other => Self::Catalog(other),
+        }
+    }
+}
+
+/// The lifecycle's failures a backup shares read as the backup's own, so
+/// a restore sees `Abandoned` however it arose.
+impl From<TenantsError> for BackupsError {
+    fn from(e: TenantsError) -> Self {
+        match e {
+            TenantsError::NotFound => Self::NotFound,
+            TenantsError::Busy => Self::Busy,
+            TenantsError::InvalidState { action, status } => Self::InvalidState { action, status },
+            TenantsError::Abandoned(a) => Self::Abandoned(a),
+            TenantsError::Inconsistent(what) => Self::Inconsistent(what),
+            TenantsError::Catalog(inner) => Self::Catalog(inner),
+            TenantsError::Provision(inner) => Self::Provision(inner),
+            TenantsError::Migrate(inner) => Self::Migrate(inner),
+            TenantsError::Crypto(inner) => Self::Crypto(inner),
+            TenantsError::Backups(inner) => inner,
+            other => Self::Tenant(Box::new(other)),
+        }
+    }
+}
