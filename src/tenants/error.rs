@@ -8,6 +8,7 @@ use crate::error_code::ErrorCode;
 use crate::migrator::MigrateError;
 use crate::provisioner::ProvisionError;
 use crate::tenant_config::FieldError;
+use crate::tenants::shared_failures::{carry_failures, code_with_shared, from_catalog};
 use crate::tenants::{BackupsError, PlacementError};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,58 +66,20 @@ pub enum TenantsError {
     Backups(BackupsError),
 }
 
-/// A placement's failures the lifecycle shares read as its own.
-impl From<PlacementError> for TenantsError {
-    fn from(e: PlacementError) -> Self {
-        match e {
-            PlacementError::NotFound => Self::NotFound,
-            PlacementError::Busy => Self::Busy,
-            PlacementError::InvalidState { action, status } => {
-                Self::InvalidState { action, status }
-            }
-            PlacementError::ServerNotActive => Self::ServerNotActive,
-            PlacementError::NoServer => Self::NoServer,
-            PlacementError::Abandoned(a) => Self::Abandoned(a),
-            PlacementError::Inconsistent(what) => Self::Inconsistent(what),
-            PlacementError::Catalog(inner) => Self::Catalog(inner),
-            PlacementError::Provision(inner) => Self::Provision(inner),
-            PlacementError::Tenant(inner) => *inner,
-            other => Self::Placement(other),
-        }
-    }
-}
+// A placement's and a backup's failures the lifecycle shares read as its own.
+carry_failures!(PlacementError => TenantsError, units: [ServerNotActive, NoServer], fields: [], {
+    PlacementError::Tenant(inner) => *inner,
+    other => Self::Placement(other),
+});
+carry_failures!(BackupsError => TenantsError, units: [], fields: [Migrate, Crypto], {
+    BackupsError::Tenant(inner) => *inner,
+    other => Self::Backups(other),
+});
 
-/// A backup's failures the lifecycle shares read as its own.
-impl From<BackupsError> for TenantsError {
-    fn from(e: BackupsError) -> Self {
-        match e {
-            BackupsError::NotFound => Self::NotFound,
-            BackupsError::Busy => Self::Busy,
-            BackupsError::InvalidState { action, status } => Self::InvalidState { action, status },
-            BackupsError::Abandoned(a) => Self::Abandoned(a),
-            BackupsError::Inconsistent(what) => Self::Inconsistent(what),
-            BackupsError::Catalog(inner) => Self::Catalog(inner),
-            BackupsError::Provision(inner) => Self::Provision(inner),
-            BackupsError::Migrate(inner) => Self::Migrate(inner),
-            BackupsError::Crypto(inner) => Self::Crypto(inner),
-            BackupsError::Tenant(inner) => *inner,
-            other => Self::Backups(other),
-        }
-    }
-}
-
-impl From<CatalogError> for TenantsError {
-    fn from(e: CatalogError) -> Self {
-        match e {
-            CatalogError::SlugTaken => Self::SlugTaken,
-            CatalogError::TenantBusy => Self::Busy,
-            CatalogError::ParentMissing | CatalogError::TenantMissing => Self::NotFound,
-            CatalogError::Fenced => Self::Abandoned(crate::operations::Abandoned),
-            CatalogError::ServerNotActive => Self::ServerNotActive,
-            other => Self::Catalog(other),
-        }
-    }
-}
+from_catalog!(TenantsError, {
+    CatalogError::SlugTaken => Self::SlugTaken,
+    CatalogError::ServerNotActive => Self::ServerNotActive,
+});
 
 impl From<FieldError> for TenantsError {
     fn from(e: FieldError) -> Self {
@@ -129,11 +92,8 @@ impl TenantsError {
     /// operation that fails with it records with its `failed` state, so a
     /// failure reads the same whether the CLI or the API started it.
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotFound => ErrorCode::TenantNotFound,
+        code_with_shared!(self, {
             Self::SlugTaken => ErrorCode::SlugTaken,
-            Self::Busy => ErrorCode::TenantBusy,
-            Self::InvalidState { .. } => ErrorCode::InvalidState,
             Self::InvalidField(_) => ErrorCode::InvalidField,
             Self::TooDeep => ErrorCode::SubtenantDepth,
             Self::ExceedsParent(_) => ErrorCode::ExceedsParent,
@@ -141,13 +101,10 @@ impl TenantsError {
             Self::ParentNotActive => ErrorCode::ParentNotActive,
             Self::NoServer => ErrorCode::NoServerAvailable,
             Self::NotDeleted => ErrorCode::TenantNotDeleted,
-            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
             Self::ServerNotActive => ErrorCode::ServerNotActive,
-            Self::Catalog(inner) => inner.code(),
-            Self::Provision(inner) => inner.code(),
             Self::Placement(inner) => inner.code(),
             Self::Backups(inner) => inner.code(),
-            Self::Inconsistent(_) | Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
-        }
+            Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
+        })
     }
 }

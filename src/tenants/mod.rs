@@ -28,6 +28,7 @@ mod lifecycle;
 mod migrate;
 mod placement;
 mod resume;
+mod shared_failures;
 mod update;
 mod view;
 

@@ -146,19 +146,26 @@ pub async fn sign_in(
     body: crate::api::http::body::Json<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
     let credential = body.into_inner().credential;
-    let authorization = format!("Bearer {}", credential.trim());
-    // A guesser past its refusals gets 429; a valid credential never does.
-    let principal = auth::authenticate_with(
-        Some(authorization.as_bytes()),
-        state.jwt(),
-        &state.services().api_keys,
-        crate::api::http::denial::patience(&req, &state),
-    )
-    .await
-    .map_err(|e| crate::api::http::denial::refusal(&req, &state, e))?;
-    // The console is for operators: the fleet's or one whole tenant's.
+    let credential = credential.trim();
+    let principal = session::verify_sign_in(&req, &state, credential).await?;
+    may_use_console(&principal)?;
+    let sessions = &state.services().console_sessions;
+    let actor = actor(&principal, &req);
+    sessions
+        .record(&actor, principal.tenant_id(), "console.sign_in")
+        .await?;
+    let session = session::Session::new(credential.to_string(), principal.expires_at());
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(session.cookie_for(&req, &state))
+        .json(SessionView::new(&principal, &session)))
+}
+
+/// The console is for operators: the fleet's (unnarrowed) or one whole
+/// tenant's.
+fn may_use_console(principal: &Principal) -> Result<(), ApiError> {
     let operator = (principal.role() == Role::SuperAdmin && !principal.is_narrowed())
-        || auth::reach::own_tenant(&principal).is_some();
+        || auth::reach::own_tenant(principal).is_some();
     if !operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -166,22 +173,7 @@ pub async fn sign_in(
             "the console is for super_admin and tenant_admin credentials whose permissions are not narrowed",
         ));
     }
-    let sessions = &state.services().console_sessions;
-    sessions
-        .record(
-            &actor(&principal, &req),
-            principal.tenant_id(),
-            "console.sign_in",
-        )
-        .await?;
-    let session = session::Session::new(credential.trim().to_string(), principal.expires_at());
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(session.cookie(
-            state.tenants().master_key(),
-            session::is_tls(&req, state.trusted_proxies()),
-        ))
-        .json(SessionView::new(&principal, &session)))
+    Ok(())
 }
 
 /// `GET /console/session`: who is signed in, and the CSRF token.
@@ -205,40 +197,8 @@ pub async fn sign_out(
 ) -> Result<HttpResponse, ApiError> {
     let secure = session::is_tls(&req, state.trusted_proxies());
     let removal = session::Session::removal(secure);
-    // A cookie that opens must come with its CSRF token; one that does not
-    // open (expired, or sealed under another key) is cleared all the same.
-    let session = match session::from_request(&req, state.tenants().master_key(), secure) {
-        Ok(session) => session,
-        Err(AuthError::Csrf) => return Err(AuthError::Csrf.into()),
-        Err(_) => None,
-    };
-    if let Some(session) = session {
-        // Ended for every replica, not only in this browser: a copy of the
-        // cookie is refused from now on.
-        let sessions = &state.services().console_sessions;
-        let was_live = sessions
-            .sign_out(session.id(), session.expires_at())
-            .await?;
-        // Audited when its credential still verifies; a revoked key's
-        // session is ended without a record of who it was.
-        let authorization = session.authorization();
-        let principal = if was_live {
-            auth::authenticate(
-                Some(authorization.as_bytes()),
-                state.jwt(),
-                &state.services().api_keys,
-            )
-            .await
-            .ok()
-        } else {
-            None
-        };
-        if let Some(principal) = principal {
-            let actor = actor(&principal, &req);
-            sessions
-                .record(&actor, principal.tenant_id(), "console.sign_out")
-                .await?;
-        }
+    if let Some(session) = session::to_sign_out(&req, &state, secure)? {
+        session::sign_out(&req, &state, &session).await?;
     }
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }

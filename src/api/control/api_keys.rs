@@ -47,6 +47,28 @@ pub struct CreateKey {
     ttl_secs: Option<u32>,
 }
 
+impl CreateKey {
+    /// The key to mint; a subtenant_admin key without its subtenant is
+    /// refused (the spec states this rule too: `if`/`then` on CreateKey).
+    fn into_new(self) -> Result<NewKey, ApiError> {
+        let role = Role::from(self.role);
+        if role == Role::SubtenantAdmin && self.subtenant_id.is_none() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidField,
+                "subtenant_id: required for subtenant_admin".to_string(),
+            ));
+        }
+        Ok(NewKey {
+            name: self.name.as_str().to_string(),
+            role,
+            permissions: self.permissions,
+            subtenant: self.subtenant_id,
+            ttl_secs: self.ttl_secs,
+        })
+    }
+}
+
 /// The roles an API key may have: any but super_admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -79,26 +101,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = tenant.0;
     may_manage_keys(&principal, tenant)?;
-    let body = body.into_inner();
-    let invalid = |m: &str| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidField,
-            m.to_string(),
-        )
-    };
-    let role = Role::from(body.role);
-    if role == Role::SubtenantAdmin && body.subtenant_id.is_none() {
-        // The spec states this rule too (`if`/`then` on CreateKey).
-        return Err(invalid("subtenant_id: required for subtenant_admin"));
-    }
-    let new = NewKey {
-        name: body.name.as_str().to_string(),
-        role,
-        permissions: body.permissions,
-        subtenant: body.subtenant_id,
-        ttl_secs: body.ttl_secs,
-    };
+    let new = body.into_inner().into_new()?;
     let keys = &state.services().tenant_keys;
     let minted = keys
         .mint(&actor(&principal, &req), &principal, tenant, new)

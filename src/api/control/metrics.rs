@@ -25,21 +25,7 @@ pub async fn render(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(token) = &state.settings().metrics.token {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let ok: bool = presented
-            .as_bytes()
-            .ct_eq(token.expose_secret().as_bytes())
-            .into();
-        if !ok {
-            return Err(crate::auth::AuthError::MissingCredentials.into());
-        }
-    }
+    may_scrape(&state, &req)?;
     ::metrics::gauge!(ROUTER_POOLS).set(state.tenancy().pools_cached().await as f64);
     collect_process();
     let handle = handle();
@@ -47,6 +33,28 @@ pub async fn render(
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(handle.render()))
+}
+
+/// With `metrics.token` set, the scrape must present it as a bearer token
+/// (compared in constant time).
+fn may_scrape(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(token) = &state.settings().metrics.token else {
+        return Ok(());
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool = presented
+        .as_bytes()
+        .ct_eq(token.expose_secret().as_bytes())
+        .into();
+    if !ok {
+        return Err(crate::auth::AuthError::MissingCredentials.into());
+    }
+    Ok(())
 }
 
 /// Refreshes the fleet gauges from the catalog every `every`, until

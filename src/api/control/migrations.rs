@@ -75,6 +75,19 @@ async fn answer(
     crate::api::control::operations::operation_accepted(state, launched.op).await
 }
 
+impl StartRun {
+    fn into_options(self) -> FleetOptions {
+        FleetOptions {
+            concurrency: self.concurrency,
+            canary: self.canary,
+            max_failures: self.max_failures,
+            tier: self.tier,
+            target: self.target_version,
+            verify: self.verify,
+        }
+    }
+}
+
 /// `POST /v1/migrations/runs[?wait=true]`: migrate the template, then every
 /// tenant (of `tier`), canaries first.
 #[utoipa::path(post, path = "/v1/migrations/runs", tag = "migrations", request_body = StartRun, params(WaitQuery), responses((status = 202, description = "The run, started: follow the operation", body = crate::api::control::operations::OperationView, headers(("Location" = String, description = "The operation: /v1/operations/{id}"))), (status = 200, description = "The run, finished (with `wait=true`)")))]
@@ -86,15 +99,7 @@ pub async fn start_run(
     body: crate::api::http::body::Json<StartRun>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
-    let body = body.into_inner();
-    let options = FleetOptions {
-        concurrency: body.concurrency,
-        canary: body.canary,
-        max_failures: body.max_failures,
-        tier: body.tier,
-        target: body.target_version,
-        verify: body.verify,
-    };
+    let options = body.into_inner().into_options();
     let actor = actor(&principal, &req);
     let launched = state
         .fleet()

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::http::principal::actor;
-use crate::api::http::wire::PageLimit;
+use crate::api::http::wire::{page, PageLimit};
 use crate::api::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::TenantId;
@@ -220,6 +220,22 @@ pub struct ListQuery {
     cursor: Option<Uuid>,
 }
 
+impl ListQuery {
+    /// The filter (reading one more than the page, to know if there is
+    /// more) and the page's size.
+    fn into_filter(self) -> (OperationFilter, i64) {
+        let limit = PageLimit::get(self.limit, 50);
+        let filter = OperationFilter {
+            tenant: self.tenant,
+            kind: self.kind,
+            states: self.state.map(OperationState::rows),
+            before: self.cursor,
+            limit: limit + 1,
+        };
+        (filter, limit)
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OperationList {
     pub operations: Vec<OperationView>,
@@ -235,26 +251,12 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
-    let query = query.into_inner();
-    let kind = query.kind;
-    let limit = PageLimit::get(query.limit, 50);
-    let filter = OperationFilter {
-        tenant: query.tenant,
-        kind,
-        states: query.state.map(OperationState::rows),
-        before: query.cursor,
-        limit: limit + 1,
-    };
+    let (filter, limit) = query.into_inner().into_filter();
     let ops = state.services().operations.list(&filter).await?;
-    let more = ops.len() as i64 > limit;
-    let views: Vec<_> = ops
-        .into_iter()
-        .take(limit as usize)
-        .map(OperationView::of)
-        .collect();
-    let next_cursor = more.then(|| views.last().map(|v| v.id)).flatten();
+    let (ops, next_cursor) = page(ops, limit, |op| op.id);
+    let operations = ops.into_iter().map(OperationView::of).collect();
     Ok(HttpResponse::Ok().json(OperationList {
-        operations: views,
+        operations,
         next_cursor,
     }))
 }

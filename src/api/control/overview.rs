@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::api::http::wire::PageLimit;
+use crate::api::http::wire::LimitQuery;
 use crate::api::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
+use crate::fleet::FleetCounts;
 
 /// A map from a version's digits to a count: JSON object keys are strings,
 /// so the schema says so (serde writes an `i32` key as its digits).
@@ -47,6 +48,27 @@ pub struct FleetSummary {
     migration_runs_running: i64,
 }
 
+impl FleetSummary {
+    /// The fleet's `counts` summed by status and by tier; `latest_version`
+    /// the newest schema version this build knows.
+    fn new(counts: FleetCounts, latest_version: i32) -> Self {
+        let mut summary = Self {
+            total: 0,
+            by_status: BTreeMap::new(),
+            by_tier: BTreeMap::new(),
+            by_schema_version: counts.versions.into_iter().collect(),
+            latest_version,
+            migration_runs_running: counts.runs_running,
+        };
+        for (status, tier, n) in counts.tenants {
+            summary.total += n;
+            *summary.by_status.entry(status).or_default() += n;
+            *summary.by_tier.entry(tier).or_default() += n;
+        }
+        summary
+    }
+}
+
 /// `GET /v1/fleet/summary`
 #[utoipa::path(get, path = "/v1/fleet/summary", tag = "fleet", responses((status = 200, description = "Tenants by status, tier and schema version", body = FleetSummary)))]
 pub async fn summary(
@@ -55,39 +77,20 @@ pub async fn summary(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     let counts = state.fleet().counts().await?;
-    let mut summary = FleetSummary {
-        total: 0,
-        by_status: BTreeMap::new(),
-        by_tier: BTreeMap::new(),
-        by_schema_version: counts.versions.into_iter().collect(),
-        latest_version: state.fleet().latest_version(),
-        migration_runs_running: counts.runs_running,
-    };
-    for (status, tier, n) in counts.tenants {
-        summary.total += n;
-        *summary.by_status.entry(status).or_default() += n;
-        *summary.by_tier.entry(tier).or_default() += n;
-    }
+    let summary = FleetSummary::new(counts, state.fleet().latest_version());
     Ok(HttpResponse::Ok().json(summary))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    limit: Option<PageLimit>,
 }
 
 /// `GET /v1/fleet/audit?limit=`: the newest control-plane audit events of
 /// the whole fleet.
-#[utoipa::path(get, path = "/v1/fleet/audit", tag = "fleet", params(AuditQuery), responses((status = 200, description = "The newest control-plane audit events, newest first")))]
+#[utoipa::path(get, path = "/v1/fleet/audit", tag = "fleet", params(LimitQuery), responses((status = 200, description = "The newest control-plane audit events, newest first")))]
 pub async fn audit(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
-    let limit = PageLimit::get(query.limit, 20);
+    let limit = query.limit(20);
     let events = state.services().audit.recent(limit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }

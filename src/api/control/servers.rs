@@ -117,6 +117,16 @@ pub async fn register(
     Ok(HttpResponse::Created().json(server_json(&state, &server)))
 }
 
+impl UpdateServer {
+    fn into_patch(self) -> Result<ServerPatch, ApiError> {
+        Ok(ServerPatch {
+            state: self.state,
+            capacity: positive("capacity", self.capacity)?,
+            connection_budget: positive("connection_budget", self.connection_budget)?,
+        })
+    }
+}
+
 fn positive(field: &'static str, v: Option<u32>) -> Result<Option<i32>, ApiError> {
     let invalid = |m: String| {
         ApiError::new(
@@ -157,12 +167,7 @@ pub async fn update(
     body: crate::api::http::body::Json<UpdateServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
-    let body = body.into_inner();
-    let patch = ServerPatch {
-        state: body.state,
-        capacity: positive("capacity", body.capacity)?,
-        connection_budget: positive("connection_budget", body.connection_budget)?,
-    };
+    let patch = body.into_inner().into_patch()?;
     let server = state
         .servers()
         .update(&actor(&principal, &req), id.into_inner(), &patch)

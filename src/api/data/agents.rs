@@ -7,7 +7,6 @@ use crate::api::http::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
-use crate::data::tenant_audit;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +35,27 @@ pub struct UpdateAgent {
 pub struct Page {
     limit: Option<PageLimit>,
     cursor: Option<Uuid>,
+}
+
+impl CreateAgent {
+    fn into_new(self) -> Result<NewAgent, ApiError> {
+        Ok(NewAgent {
+            name: valid_name(&self.name)?,
+            kind: self.kind,
+            configuration: valid_configuration(self.configuration)?
+                .unwrap_or_else(|| serde_json::json!({})),
+        })
+    }
+}
+
+/// An update's new name and configuration, each checked.
+type AgentChange = (Option<String>, Option<serde_json::Value>);
+
+impl UpdateAgent {
+    fn parse(self) -> Result<AgentChange, ApiError> {
+        let name = self.name.as_deref().map(valid_name).transpose()?;
+        Ok((name, valid_configuration(self.configuration)?))
+    }
 }
 
 fn valid_name(name: &str) -> Result<String, ApiError> {
@@ -68,27 +88,14 @@ pub async fn create(
     body: crate::api::http::body::Json<CreateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Write).await?;
-    let body = body.into_inner();
-    let new = NewAgent {
-        name: valid_name(&body.name)?,
-        kind: body.kind,
-        configuration: valid_configuration(body.configuration)?
-            .unwrap_or_else(|| serde_json::json!({})),
-    };
+    let new = body.into_inner().into_new()?;
     let root_limit = ctx.route.root_features.max_agents;
     let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let agent = agents::create(&tx, &caller, &ctx.route.features, root_limit, &new).await?;
-    tenant_audit::record(
-        &tx,
-        &caller,
-        &ctx.origin(),
-        "agents.create",
-        &format!("agents/{}", agent.id),
-        true,
-    )
-    .await?;
-    tx.commit().await?;
+    let resource = format!("agents/{}", agent.id);
+    ctx.commit_audited(tx, &caller, "agents.create", &resource)
+        .await?;
     Ok(HttpResponse::Created().json(agent))
 }
 
@@ -99,10 +106,7 @@ pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResp
     let limit = PageLimit::get(page.limit, 50);
     let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let agents = agents::list(&conn, &caller, page.cursor, limit).await?;
-    let next = (agents.len() as i64 == limit)
-        .then(|| agents.last().map(|a| a.id))
-        .flatten();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "agents": agents, "next_cursor": next })))
+    Ok(super::page("agents", agents, limit, |a| a.id))
 }
 
 /// `GET /v1/agents/{id}`
@@ -122,29 +126,14 @@ pub async fn update(
     body: crate::api::http::body::Json<UpdateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Write).await?;
-    let body = body.into_inner();
-    let name = body.name.as_deref().map(valid_name).transpose()?;
-    let configuration = valid_configuration(body.configuration)?;
+    let (name, configuration) = body.into_inner().parse()?;
     let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
-    let agent = agents::update(
-        &tx,
-        &caller,
-        id.into_inner(),
-        name.as_deref(),
-        configuration.as_ref(),
-    )
-    .await?;
-    tenant_audit::record(
-        &tx,
-        &caller,
-        &ctx.origin(),
-        "agents.update",
-        &format!("agents/{}", agent.id),
-        true,
-    )
-    .await?;
-    tx.commit().await?;
+    let (name, configuration) = (name.as_deref(), configuration.as_ref());
+    let agent = agents::update(&tx, &caller, id.into_inner(), name, configuration).await?;
+    let resource = format!("agents/{}", agent.id);
+    ctx.commit_audited(tx, &caller, "agents.update", &resource)
+        .await?;
     Ok(HttpResponse::Ok().json(agent))
 }
 
@@ -156,15 +145,8 @@ pub async fn delete(ctx: TenantContext, id: web::Path<Uuid>) -> Result<HttpRespo
     let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     agents::delete(&tx, &caller, id).await?;
-    tenant_audit::record(
-        &tx,
-        &caller,
-        &ctx.origin(),
-        "agents.delete",
-        &format!("agents/{id}"),
-        true,
-    )
-    .await?;
-    tx.commit().await?;
+    let resource = format!("agents/{id}");
+    ctx.commit_audited(tx, &caller, "agents.delete", &resource)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,9 +7,8 @@ use super::TenantContext;
 use crate::api::http::wire::PageLimit;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
-use crate::data::calls::{self, CallFilter, CallStatus};
-use crate::data::tenant_audit;
-use crate::data::DataError;
+use crate::data::calls::{self, Call, CallFilter, CallStatus};
+use crate::data::{Caller, DataError, Transaction};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +51,56 @@ pub struct ListCalls {
     cursor: Option<Uuid>,
 }
 
+impl ListCalls {
+    fn into_filter(self) -> CallFilter {
+        CallFilter {
+            status: self.status,
+            agent_id: self.agent_id,
+            subtenant_id: self.subtenant_id,
+            from: self.from,
+            to: self.to,
+            after: self.cursor,
+            limit: PageLimit::get(self.limit, 50),
+        }
+    }
+}
+
+/// A new call's fields, each checked.
+struct NewCall {
+    agent_id: Uuid,
+    phone: Option<String>,
+    status: CallStatus,
+    duration: Option<i32>,
+}
+
+impl CreateCall {
+    fn parse(self) -> Result<NewCall, ApiError> {
+        Ok(NewCall {
+            agent_id: self.agent_id,
+            phone: valid_phone(self.customer_phone)?,
+            status: self.status,
+            duration: valid_duration(self.duration)?,
+        })
+    }
+}
+
+impl NewCall {
+    /// Inserts it under the caller's and its root's concurrent-call limits.
+    async fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        caller: &Caller,
+        (sub_limit, root_limit): (u32, u32),
+    ) -> Result<Call, DataError> {
+        let phone = self.phone.as_deref();
+        let (agent_id, status, duration) = (self.agent_id, self.status, self.duration);
+        calls::create(
+            tx, caller, sub_limit, root_limit, agent_id, phone, status, duration,
+        )
+        .await
+    }
+}
+
 fn valid_phone(phone: Option<String>) -> Result<Option<String>, ApiError> {
     match phone {
         Some(p)
@@ -88,33 +137,13 @@ pub async fn create(
     body: crate::api::http::body::Json<CreateCall>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Write).await?;
-    let body = body.into_inner();
-    let phone = valid_phone(body.customer_phone)?;
-    let duration = valid_duration(body.duration)?;
-    let (sub_limit, root_limit) = limits(&ctx);
+    let new = body.into_inner().parse()?;
     let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
-    let call = calls::create(
-        &tx,
-        &caller,
-        sub_limit,
-        root_limit,
-        body.agent_id,
-        phone.as_deref(),
-        body.status,
-        duration,
-    )
-    .await?;
-    tenant_audit::record(
-        &tx,
-        &caller,
-        &ctx.origin(),
-        "calls.create",
-        &format!("calls/{}", call.id),
-        true,
-    )
-    .await?;
-    tx.commit().await?;
+    let call = new.insert(&tx, &caller, limits(&ctx)).await?;
+    let resource = format!("calls/{}", call.id);
+    ctx.commit_audited(tx, &caller, "calls.create", &resource)
+        .await?;
     Ok(HttpResponse::Created().json(call))
 }
 
@@ -125,22 +154,10 @@ pub async fn list(
     query: web::Query<ListCalls>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Read).await?;
-    let q = query.into_inner();
-    let filter = CallFilter {
-        status: q.status,
-        agent_id: q.agent_id,
-        subtenant_id: q.subtenant_id,
-        from: q.from,
-        to: q.to,
-        after: q.cursor,
-        limit: PageLimit::get(q.limit, 50),
-    };
+    let filter = query.into_inner().into_filter();
     let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let calls = calls::list(&conn, &caller, &filter).await?;
-    let next = (calls.len() as i64 == filter.limit)
-        .then(|| calls.last().map(|c| c.id))
-        .flatten();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "calls": calls, "next_cursor": next })))
+    Ok(super::page("calls", calls, filter.limit, |c| c.id))
 }
 
 /// `GET /v1/calls/{id}`
@@ -166,15 +183,8 @@ pub async fn update(
     let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let tx = conn.transaction().await?;
     let call = calls::update(&tx, &caller, limits, id.into_inner(), body.status, duration).await?;
-    tenant_audit::record(
-        &tx,
-        &caller,
-        &ctx.origin(),
-        "calls.update",
-        &format!("calls/{}", call.id),
-        true,
-    )
-    .await?;
-    tx.commit().await?;
+    let resource = format!("calls/{}", call.id);
+    ctx.commit_audited(tx, &caller, "calls.update", &resource)
+        .await?;
     Ok(HttpResponse::Ok().json(call))
 }

@@ -14,8 +14,8 @@ use crate::api::AppState;
 use crate::api::{ApiError, ErrorCode};
 use crate::auth::reach::{may_reach, Reach, Target};
 use crate::auth::{Action, AuthError, Principal, Resource};
-use crate::data::tenant_audit::Origin;
-use crate::data::Caller;
+use crate::data::tenant_audit::{self, Origin};
+use crate::data::{Caller, Transaction};
 use crate::domain::TenantId;
 use crate::tenancy::Route;
 
@@ -144,5 +144,19 @@ impl TenantContext {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Records the caller's `action` on `resource` in the tenant's audit log
+    /// inside `tx`, then commits: a change and its record land together.
+    pub async fn commit_audited(
+        &self,
+        tx: Transaction<'_>,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), ApiError> {
+        tenant_audit::record(&tx, caller, &self.origin(), action, resource, true).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -3,10 +3,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::TenantContext;
-use crate::api::http::wire::PageLimit;
+use crate::api::http::wire::LimitQuery;
 use crate::api::ApiError;
 use crate::auth::{Action, Resource};
-use crate::data::{analytics, tenant_audit};
+use crate::control_audit::DenialCount;
+use crate::data::{analytics, tenant_audit, Caller};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -31,39 +32,40 @@ pub async fn summary(
     Ok(HttpResponse::Ok().json(summary))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    limit: Option<PageLimit>,
-}
-
 /// `GET /v1/audit`: the tenant's data-plane events (from its own database)
 /// and control-plane events about it (from the catalog), within scope.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Audit events within the caller's scope: `{events}`")))]
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(LimitQuery), responses((status = 200, description = "Audit events within the caller's scope: `{events}`")))]
 pub async fn audit(
     ctx: TenantContext,
-    query: web::Query<AuditQuery>,
+    query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Audit, Action::Read).await?;
-    let limit = PageLimit::get(query.limit, 100);
+    let limit = query.limit(100);
     let conn = ctx.state().tenancy().connection(&ctx.route).await?;
     let events = tenant_audit::list(&conn, &caller, limit).await?;
     let audit = &ctx.state().services().audit;
     let control = audit
         .of_tenant(caller.tenant_id, caller.subtenant_id, limit)
         .await?;
-    // Refusals are counted per minute, not logged one by one: a tenant-wide
-    // reader sees its tenant's counts.
-    let denials = if caller.subtenant_id.is_none() && !caller.own_only {
-        ctx.state()
-            .denials()
-            .of_tenant(caller.tenant_id, limit)
-            .await?
-    } else {
-        Vec::new()
-    };
+    let denials = denials(&ctx, &caller, limit).await?;
     Ok(HttpResponse::Ok().json(
         serde_json::json!({ "events": events, "control_events": control, "denials": denials }),
     ))
+}
+
+/// Refusals are counted per minute, not logged one by one: a tenant-wide
+/// reader sees its tenant's counts, a narrower one none.
+async fn denials(
+    ctx: &TenantContext,
+    caller: &Caller,
+    limit: i64,
+) -> Result<Vec<DenialCount>, ApiError> {
+    if caller.subtenant_id.is_some() || caller.own_only {
+        return Ok(Vec::new());
+    }
+    Ok(ctx
+        .state()
+        .denials()
+        .of_tenant(caller.tenant_id, limit)
+        .await?)
 }

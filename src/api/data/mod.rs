@@ -17,6 +17,20 @@ pub(crate) mod insights;
 
 pub use context::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
 
+/// A page of `items` as `{<key>: [...], next_cursor}`: a full page names its
+/// last item as the cursor of the next one.
+fn page<T: serde::Serialize>(
+    key: &str,
+    items: Vec<T>,
+    limit: i64,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> actix_web::HttpResponse {
+    let next = (items.len() as i64 == limit)
+        .then(|| items.last().map(id))
+        .flatten();
+    actix_web::HttpResponse::Ok().json(serde_json::json!({ key: items, "next_cursor": next }))
+}
+
 #[cfg(test)]
 mod tests {
     /// The size of the future a two-argument handler returns.

@@ -6,6 +6,7 @@ pub(crate) mod audited;
 pub(crate) mod body;
 pub(crate) mod denial;
 pub(crate) mod error;
+pub(crate) mod event_stream;
 pub(crate) mod extract;
 pub(crate) mod idempotency;
 pub(crate) mod middleware;

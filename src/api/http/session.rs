@@ -19,9 +19,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::api::AppState;
+use crate::api::{ApiError, AppState};
 use crate::auth::console_sessions::MAX_AGE_SECS;
-use crate::auth::AuthError;
+use crate::auth::{self, AuthError, Principal};
 use crate::crypto::MasterKey;
 
 /// The cookie's name over plain HTTP.
@@ -92,6 +92,14 @@ impl Session {
         base_cookie(value, secure)
             .max_age(Duration::seconds(max_age.max(0)))
             .finish()
+    }
+
+    /// The `Set-Cookie` that holds this session, for `req`'s scheme.
+    pub fn cookie_for(&self, req: &HttpRequest, state: &AppState) -> Cookie<'static> {
+        self.cookie(
+            state.tenants().master_key(),
+            is_tls(req, state.trusted_proxies()),
+        )
     }
 
     /// The `Set-Cookie` that ends a session in the browser.
@@ -176,6 +184,66 @@ pub async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<Sessi
         ));
     }
     Ok(Some(session))
+}
+
+/// Verifies a credential offered to sign in as a request's is checked: a
+/// guesser past its refusals gets 429; a valid credential never does.
+pub async fn verify_sign_in(
+    req: &HttpRequest,
+    state: &AppState,
+    credential: &str,
+) -> Result<Principal, ApiError> {
+    let authorization = format!("Bearer {credential}");
+    auth::authenticate_with(
+        Some(authorization.as_bytes()),
+        state.jwt(),
+        &state.services().api_keys,
+        super::denial::patience(req, state),
+    )
+    .await
+    .map_err(|e| super::denial::refusal(req, state, e))
+}
+
+/// The session a sign-out ends, if any. A cookie that opens must come with
+/// its CSRF token; one that does not open (expired, or sealed under another
+/// key) is cleared all the same.
+pub fn to_sign_out(
+    req: &HttpRequest,
+    state: &AppState,
+    secure: bool,
+) -> Result<Option<Session>, AuthError> {
+    match from_request(req, state.tenants().master_key(), secure) {
+        Ok(session) => Ok(session),
+        Err(AuthError::Csrf) => Err(AuthError::Csrf),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Ends `session` for every replica, not only in this browser: a copy of
+/// the cookie is refused from now on. Audited when its credential still
+/// verifies; a revoked key's session is ended without a record of who it was.
+pub async fn sign_out(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &Session,
+) -> Result<(), ApiError> {
+    let sessions = &state.services().console_sessions;
+    if !sessions
+        .sign_out(session.id(), session.expires_at())
+        .await?
+    {
+        return Ok(());
+    }
+    let authorization = session.authorization();
+    let keys = &state.services().api_keys;
+    let verified = auth::authenticate(Some(authorization.as_bytes()), state.jwt(), keys).await;
+    if let Ok(principal) = verified {
+        let actor = super::principal::actor(&principal, req);
+        sessions
+            .record(&actor, principal.tenant_id(), "console.sign_out")
+            .await?;
+    }
+    Ok(())
 }
 
 fn is_safe(method: &Method) -> bool {

@@ -26,6 +26,30 @@ impl PageLimit {
     }
 }
 
+/// A page cut from `rows`, read with one more than `limit`, and the cursor
+/// of the next page: its last row's, when there was more.
+pub fn page<T, C>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> C) -> (Vec<T>, Option<C>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(cursor)).flatten();
+    (rows, next)
+}
+
+/// A query string that takes only a page size (`?limit=`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    limit: Option<PageLimit>,
+}
+
+impl LimitQuery {
+    /// The page size asked for, or `default`.
+    pub fn limit(&self, default: u16) -> i64 {
+        PageLimit::get(self.limit, default)
+    }
+}
+
 impl<'de> Deserialize<'de> for PageLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // Query values arrive as text: "50", or "50.0" for a whole number.

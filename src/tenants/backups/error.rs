@@ -7,6 +7,9 @@ use crate::domain::TenantStatus;
 use crate::error_code::ErrorCode;
 use crate::migrator::MigrateError;
 use crate::provisioner::ProvisionError;
+use crate::tenants::shared_failures::{
+    carry_failures, code_with_shared, copy_failures, from_catalog,
+};
 use crate::tenants::TenantsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,38 +72,20 @@ pub enum BackupsError {
 }
 
 impl BackupsError {
-    /// A copy (a dump, a clone's ids) that failed at `step` because of
-    /// `source`.
-    pub(crate) fn copy(
-        step: &'static str,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::Copy {
-            step,
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// The scratch folder for the dump could not be made.
-    pub(crate) fn scratch(e: std::io::Error) -> Self {
-        Self::copy("creating the scratch folder", e)
-    }
+    // A copy here is a dump or a clone's ids.
+    copy_failures!();
 
     /// The error code the API answers with, and the one a failed backup or
     /// restore records (see `TenantsError::code`). A backup's own failed
     /// dump records `backup_failed` instead (`backup.rs`).
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotFound => ErrorCode::TenantNotFound,
-            Self::Busy => ErrorCode::TenantBusy,
-            Self::InvalidState { .. } => ErrorCode::InvalidState,
+        code_with_shared!(self, {
             Self::RestoreNeedsNew => ErrorCode::RestoreNeedsNew,
             Self::NoBackupLocation => ErrorCode::NoBackupLocation,
             Self::BackupNotFound => ErrorCode::BackupNotFound,
             Self::Cancelled => ErrorCode::Cancelled,
             Self::ForeignBackup => ErrorCode::BackupRefused,
             Self::ArchiveTooNew { .. } => ErrorCode::ArchiveTooNew,
-            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
             Self::Copy { .. } | Self::Dump(_) => ErrorCode::MoveFailed,
             Self::Restore(_) => ErrorCode::RestoreFailed,
             Self::Backup(inner) => match inner {
@@ -112,41 +97,17 @@ impl BackupsError {
                 BackupError::Location(_) => ErrorCode::BackupLocationUnavailable,
                 BackupError::Io(_) => ErrorCode::InternalError,
             },
-            Self::Catalog(inner) => inner.code(),
-            Self::Provision(inner) => inner.code(),
-            Self::Inconsistent(_) | Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
+            Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
             Self::Tenant(inner) => inner.code(),
-        }
+        })
     }
 }
 
-impl From<CatalogError> for BackupsError {
-    fn from(e: CatalogError) -> Self {
-        match e {
-            CatalogError::TenantBusy => Self::Busy,
-            CatalogError::ParentMissing | CatalogError::TenantMissing => Self::NotFound,
-            CatalogError::Fenced => Self::Abandoned(crate::operations::Abandoned),
-            other => Self::Catalog(other),
-        }
-    }
-}
+from_catalog!(BackupsError, {});
 
-/// The lifecycle's failures a backup shares read as the backup's own, so
-/// a restore sees `Abandoned` however it arose.
-impl From<TenantsError> for BackupsError {
-    fn from(e: TenantsError) -> Self {
-        match e {
-            TenantsError::NotFound => Self::NotFound,
-            TenantsError::Busy => Self::Busy,
-            TenantsError::InvalidState { action, status } => Self::InvalidState { action, status },
-            TenantsError::Abandoned(a) => Self::Abandoned(a),
-            TenantsError::Inconsistent(what) => Self::Inconsistent(what),
-            TenantsError::Catalog(inner) => Self::Catalog(inner),
-            TenantsError::Provision(inner) => Self::Provision(inner),
-            TenantsError::Migrate(inner) => Self::Migrate(inner),
-            TenantsError::Crypto(inner) => Self::Crypto(inner),
-            TenantsError::Backups(inner) => inner,
-            other => Self::Tenant(Box::new(other)),
-        }
-    }
-}
+// The lifecycle's failures a backup shares read as the backup's own, so
+// a restore sees `Abandoned` however it arose.
+carry_failures!(TenantsError => BackupsError, units: [], fields: [Migrate, Crypto], {
+    TenantsError::Backups(inner) => inner,
+    other => Self::Tenant(Box::new(other)),
+});

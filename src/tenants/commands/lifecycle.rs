@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{launch, Launched};
+use super::Launched;
 use crate::catalog::{HistoryEntry, TenantFilter};
 use crate::control_audit::Actor;
 use crate::domain::TenantId;
@@ -114,19 +114,9 @@ impl Lifecycle {
         id: TenantId,
     ) -> Result<Launched<TenantView>, TenantsError> {
         let t = &self.tenants;
-        let resource = format!("tenants/{id}");
-        let what = (Some(id), "tenants.purge", resource.as_str());
         let change = t.start_transition(id, Transition::Purge);
-        let started = t.audited(actor, what, change, |_| None).await?;
-        let routes = t.routes.clone();
-        Ok(launch(started, move |run| async move {
-            let result = run.await;
-            if let Err(e) = &result {
-                tracing::warn!(tenant.id = %id, error = %e, "purge failed");
-            }
-            routes.tenant_changed(id, true).await;
-            result
-        }))
+        t.launch_tenant_change(actor, (id, "tenants.purge", "purge"), change)
+            .await
     }
 
     /// Migrates one tenant's database (up to `target`) under its lock; a

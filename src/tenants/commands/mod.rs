@@ -97,6 +97,34 @@ impl Tenants {
         };
         control_audit::audited(&self.catalog, actor, what, change, subject).await
     }
+
+    /// A long change of tenant `id` (a purge, a move) begun under `actor`'s
+    /// audit record and launched; when its work ends, a failure is logged as
+    /// `what` failed, and either way this replica forgets the tenant's route
+    /// and closes its sessions at once (the others hear it from the catalog).
+    async fn launch_tenant_change<T, E>(
+        &self,
+        actor: &Actor,
+        (id, action, what): (TenantId, &str, &'static str),
+        change: impl Future<Output = Result<crate::operations::Started<T, E>, E>>,
+    ) -> Result<Launched<T, E>, E>
+    where
+        T: Send + 'static,
+        E: From<CatalogError> + std::fmt::Display + Send + 'static,
+    {
+        let resource = format!("tenants/{id}");
+        let audit = (Some(id), action, resource.as_str());
+        let started = self.audited(actor, audit, change, |_| None).await?;
+        let routes = self.routes.clone();
+        Ok(launch(started, move |run| async move {
+            let result = run.await;
+            if let Err(e) = &result {
+                tracing::warn!(tenant.id = %id, error = %e, "{what} failed");
+            }
+            routes.tenant_changed(id, true).await;
+            result
+        }))
+    }
 }
 
 #[cfg(test)]

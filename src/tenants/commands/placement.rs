@@ -34,21 +34,9 @@ impl Placement {
         target: Uuid,
     ) -> Result<Launched<TenantView, PlacementError>, PlacementError> {
         let t = &self.tenants;
-        let resource = format!("tenants/{id}");
-        let what = (Some(id), "tenants.move", resource.as_str());
-        let started = t
-            .audited(actor, what, t.start_move(id, target), |_| None)
-            .await?;
-        let routes = t.routes.clone();
-        Ok(launch(started, move |run| async move {
-            let result = run.await;
-            if let Err(e) = &result {
-                tracing::warn!(tenant.id = %id, error = %e, "move failed");
-            }
-            // This replica forgets at once; the others hear it from the catalog.
-            routes.tenant_changed(id, true).await;
-            result
-        }))
+        let change = t.start_move(id, target);
+        t.launch_tenant_change(actor, (id, "tenants.move", "move"), change)
+            .await
     }
 
     /// Marks `server` draining and begins its drain (or answers with the

@@ -4,6 +4,9 @@ use crate::catalog::CatalogError;
 use crate::domain::TenantStatus;
 use crate::error_code::ErrorCode;
 use crate::provisioner::ProvisionError;
+use crate::tenants::shared_failures::{
+    carry_failures, code_with_shared, copy_failures, from_catalog,
+};
 use crate::tenants::TenantsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,71 +53,29 @@ pub enum PlacementError {
 }
 
 impl PlacementError {
-    /// A copy that failed at `step` because of `source`.
-    pub(crate) fn copy(
-        step: &'static str,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::Copy {
-            step,
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// The scratch folder for the dump could not be made.
-    pub(crate) fn scratch(e: std::io::Error) -> Self {
-        Self::copy("creating the scratch folder", e)
-    }
+    copy_failures!();
 
     /// The error code the API answers with, and the one a failed move or
     /// drain records (see `TenantsError::code`).
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotFound => ErrorCode::TenantNotFound,
-            Self::Busy => ErrorCode::TenantBusy,
-            Self::InvalidState { .. } => ErrorCode::InvalidState,
+        code_with_shared!(self, {
             Self::ServerNotFound => ErrorCode::ServerNotFound,
             Self::SameServer => ErrorCode::SameServer,
             Self::ServerNotActive => ErrorCode::ServerNotActive,
             Self::NoServer => ErrorCode::NoServerAvailable,
-            Self::Abandoned(_) => ErrorCode::OperationAbandoned,
             Self::Copy { .. } | Self::Dump(_) => ErrorCode::MoveFailed,
-            Self::Inconsistent(_) => ErrorCode::InternalError,
-            Self::Catalog(inner) => inner.code(),
-            Self::Provision(inner) => inner.code(),
             Self::Tenant(inner) => inner.code(),
-        }
+        })
     }
 }
 
-impl From<CatalogError> for PlacementError {
-    fn from(e: CatalogError) -> Self {
-        match e {
-            CatalogError::TenantBusy => Self::Busy,
-            CatalogError::ParentMissing | CatalogError::TenantMissing => Self::NotFound,
-            CatalogError::Fenced => Self::Abandoned(crate::operations::Abandoned),
-            CatalogError::ServerNotActive => Self::ServerNotActive,
-            other => Self::Catalog(other),
-        }
-    }
-}
+from_catalog!(PlacementError, {
+    CatalogError::ServerNotActive => Self::ServerNotActive,
+});
 
-/// The lifecycle's failures a placement shares read as the placement's
-/// own, so a drain sees `Busy` or `Abandoned` however it arose.
-impl From<TenantsError> for PlacementError {
-    fn from(e: TenantsError) -> Self {
-        match e {
-            TenantsError::NotFound => Self::NotFound,
-            TenantsError::Busy => Self::Busy,
-            TenantsError::InvalidState { action, status } => Self::InvalidState { action, status },
-            TenantsError::ServerNotActive => Self::ServerNotActive,
-            TenantsError::NoServer => Self::NoServer,
-            TenantsError::Abandoned(a) => Self::Abandoned(a),
-            TenantsError::Inconsistent(what) => Self::Inconsistent(what),
-            TenantsError::Catalog(inner) => Self::Catalog(inner),
-            TenantsError::Provision(inner) => Self::Provision(inner),
-            TenantsError::Placement(inner) => inner,
-            other => Self::Tenant(Box::new(other)),
-        }
-    }
-}
+// The lifecycle's failures a placement shares read as the placement's
+// own, so a drain sees `Busy` or `Abandoned` however it arose.
+carry_failures!(TenantsError => PlacementError, units: [ServerNotActive, NoServer], fields: [], {
+    TenantsError::Placement(inner) => inner,
+    other => Self::Tenant(Box::new(other)),
+});

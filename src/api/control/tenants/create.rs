@@ -35,6 +35,27 @@ pub struct CreateSubtenant {
     settings: Option<serde_json::Value>,
 }
 
+impl CreateTenant {
+    fn into_input(self) -> Result<NewTenantInput, ApiError> {
+        Ok(NewTenantInput {
+            name: self.name,
+            slug: self.slug,
+            tier: self.tier,
+            settings: parse_settings(self.settings)?,
+        })
+    }
+}
+
+impl CreateSubtenant {
+    fn into_input(self) -> Result<NewSubtenantInput, ApiError> {
+        Ok(NewSubtenantInput {
+            name: self.name,
+            slug: self.slug,
+            settings: parse_settings(self.settings)?,
+        })
+    }
+}
+
 fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, ApiError> {
     match settings {
         None => Ok(TenantConfig::default()),
@@ -60,12 +81,7 @@ pub async fn create(
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
     let input: CreateTenant = crate::api::http::body::parse_checked(raw.clone())?;
-    let input = NewTenantInput {
-        name: input.name,
-        slug: input.slug,
-        tier: input.tier,
-        settings: parse_settings(input.settings)?,
-    };
+    let input = input.into_input()?;
     idempotent(&state, &principal, &req, &raw, || async {
         let actor = actor(&principal, &req);
         let view = state.services().lifecycle.create(&actor, input).await?;
@@ -89,11 +105,7 @@ pub async fn create_subtenant(
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
     let input: CreateSubtenant = crate::api::http::body::parse_checked(raw.clone())?;
-    let input = NewSubtenantInput {
-        name: input.name,
-        slug: input.slug,
-        settings: parse_settings(input.settings)?,
-    };
+    let input = input.into_input()?;
     idempotent(&state, &principal, &req, &raw, || async {
         let actor = actor(&principal, &req);
         let lifecycle = &state.services().lifecycle;

@@ -23,6 +23,41 @@ pub struct ListQuery {
     cursor: Option<TenantId>,
 }
 
+impl ListQuery {
+    /// The filter it asks for; a search over 100 characters is refused.
+    fn into_filter(self) -> Result<TenantFilter, ApiError> {
+        let search = self
+            .q
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty());
+        if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                "q: at most 100 characters",
+            ));
+        }
+        Ok(TenantFilter {
+            status: self.status,
+            parent_id: self.parent_id,
+            after: self.cursor,
+            search,
+            limit: PageLimit::get(self.limit, 50),
+        })
+    }
+}
+
+/// Whether `principal` may list tenants under `parent_id`: a fleet reader
+/// any, a tenant_admin its own tenant's subtenants only.
+fn may_list(principal: &Principal, parent_id: Option<TenantId>) -> Result<(), ApiError> {
+    if principal.require(Resource::Tenants, Action::Read).is_err() {
+        let own = own_tenant(principal);
+        if own.is_none() || parent_id != own {
+            principal.require(Resource::Tenants, Action::Read)?;
+        }
+    }
+    Ok(())
+}
+
 /// The tenant a whole tenant_admin reads (`auth::reach::own_tenant`).
 pub fn own_tenant(principal: &Principal) -> Option<TenantId> {
     crate::auth::reach::own_tenant(principal)
@@ -68,33 +103,8 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    if principal.require(Resource::Tenants, Action::Read).is_err() {
-        // A tenant_admin: its own subtenants only.
-        let own = own_tenant(&principal);
-        if own.is_none() || query.parent_id != own {
-            principal.require(Resource::Tenants, Action::Read)?;
-        }
-    }
-    let search = query
-        .q
-        .map(|q| q.trim().to_string())
-        .filter(|q| !q.is_empty());
-    if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "q: at most 100 characters",
-        ));
-    }
-    let page = state
-        .tenants()
-        .list(TenantFilter {
-            status: query.status,
-            parent_id: query.parent_id,
-            after: query.cursor,
-            search,
-            limit: PageLimit::get(query.limit, 50),
-        })
-        .await?;
+    may_list(&principal, query.parent_id)?;
+    let page = state.tenants().list(query.into_filter()?).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

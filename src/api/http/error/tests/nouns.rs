@@ -34,63 +34,65 @@ fn keys_errors() -> Vec<(KeysError, u16, &'static str)> {
     ]
 }
 
+/// The rows of the failures every tenant noun's error shares
+/// (`tenants::shared_failures`): the same answer whichever noun met them.
+macro_rules! shared_rows {
+    ($error:ident, $action:literal) => {
+        vec![
+            ($error::NotFound, 404, "tenant_not_found"),
+            ($error::Busy, 409, "tenant_busy"),
+            (
+                $error::InvalidState {
+                    action: $action,
+                    status: TenantStatus::Failed,
+                },
+                409,
+                "invalid_state",
+            ),
+            (
+                $error::Abandoned(crate::operations::Abandoned),
+                503,
+                "operation_abandoned",
+            ),
+            ($error::Inconsistent("x"), 500, "internal_error"),
+            (
+                $error::Catalog(CatalogError::Query(pg())),
+                500,
+                "internal_error",
+            ),
+            (
+                $error::Provision(ProvisionError::Connect {
+                    server: "s1".into(),
+                    source: pg(),
+                }),
+                503,
+                "database_server_unavailable",
+            ),
+        ]
+    };
+}
+
 fn placement_errors() -> Vec<(PlacementError, u16, &'static str)> {
-    vec![
-        (PlacementError::NotFound, 404, "tenant_not_found"),
-        (PlacementError::Busy, 409, "tenant_busy"),
-        (
-            PlacementError::InvalidState {
-                action: "move",
-                status: TenantStatus::Failed,
-            },
-            409,
-            "invalid_state",
-        ),
+    let mut rows = shared_rows!(PlacementError, "move");
+    rows.extend([
         (PlacementError::ServerNotFound, 404, "server_not_found"),
         (PlacementError::SameServer, 409, "same_server"),
         (PlacementError::ServerNotActive, 409, "server_not_active"),
         (PlacementError::NoServer, 503, "no_server_available"),
-        (
-            PlacementError::Abandoned(crate::operations::Abandoned),
-            503,
-            "operation_abandoned",
-        ),
         (PlacementError::copy("dumping", io()), 503, "move_failed"),
         (PlacementError::Dump(DumpError::NoHost), 503, "move_failed"),
-        (PlacementError::Inconsistent("x"), 500, "internal_error"),
-        (
-            PlacementError::Catalog(CatalogError::Query(pg())),
-            500,
-            "internal_error",
-        ),
-        (
-            PlacementError::Provision(ProvisionError::Connect {
-                server: "s1".into(),
-                source: pg(),
-            }),
-            503,
-            "database_server_unavailable",
-        ),
         (
             PlacementError::Tenant(Box::new(TenantsError::SlugTaken)),
             409,
             "slug_taken",
         ),
-    ]
+    ]);
+    rows
 }
 
 fn backups_errors() -> Vec<(BackupsError, u16, &'static str)> {
-    vec![
-        (BackupsError::NotFound, 404, "tenant_not_found"),
-        (BackupsError::Busy, 409, "tenant_busy"),
-        (
-            BackupsError::InvalidState {
-                action: "back up",
-                status: TenantStatus::Failed,
-            },
-            409,
-            "invalid_state",
-        ),
+    let mut rows = shared_rows!(BackupsError, "back up");
+    rows.extend([
         (BackupsError::RestoreNeedsNew, 409, "restore_needs_new"),
         (BackupsError::NoBackupLocation, 409, "no_backup_location"),
         (BackupsError::BackupNotFound, 404, "backup_not_found"),
@@ -104,11 +106,6 @@ fn backups_errors() -> Vec<(BackupsError, u16, &'static str)> {
             409,
             "archive_too_new",
         ),
-        (
-            BackupsError::Abandoned(crate::operations::Abandoned),
-            503,
-            "operation_abandoned",
-        ),
         (BackupsError::copy("dumping", io()), 503, "move_failed"),
         (BackupsError::Dump(DumpError::NoHost), 503, "move_failed"),
         (
@@ -120,20 +117,6 @@ fn backups_errors() -> Vec<(BackupsError, u16, &'static str)> {
             BackupsError::Backup(BackupError::Unsealed),
             409,
             "backup_refused",
-        ),
-        (BackupsError::Inconsistent("x"), 500, "internal_error"),
-        (
-            BackupsError::Catalog(CatalogError::Query(pg())),
-            500,
-            "internal_error",
-        ),
-        (
-            BackupsError::Provision(ProvisionError::Connect {
-                server: "s1".into(),
-                source: pg(),
-            }),
-            503,
-            "database_server_unavailable",
         ),
         (
             BackupsError::Migrate(MigrateError::Query(pg())),
@@ -150,7 +133,8 @@ fn backups_errors() -> Vec<(BackupsError, u16, &'static str)> {
             409,
             "slug_taken",
         ),
-    ]
+    ]);
+    rows
 }
 
 #[test]
