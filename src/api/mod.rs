@@ -20,14 +20,12 @@ mod data;
 pub mod http;
 mod routes;
 
-pub use http::openapi;
-use http::{audited, error, extract, middleware, state};
-
-pub use audited::{audit_denial, request_origin};
 pub use control::metrics::spawn_gauges;
 pub use data::{TenantContext, SUBTENANT_HEADER, TENANT_HEADER};
-pub use error::{envelope_response, ApiError, ErrorBody, ErrorCode, ErrorEnvelope};
-pub use extract::{envelope_fallback, extractor_configs};
-pub use middleware::{request_telemetry, RequestSpan, RouteLabel};
+pub use http::openapi;
+pub use http::{
+    audit_denial, envelope_fallback, envelope_response, extractor_configs, request_origin,
+    request_telemetry, ApiError, AppState, ErrorBody, ErrorCode, ErrorEnvelope, RequestSpan,
+    RouteLabel,
+};
 pub use routes::{document, routes};
-pub use state::AppState;

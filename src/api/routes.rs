@@ -29,14 +29,15 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::path::HttpMethod;
 use utoipa::ToSchema;
 
+use super::console;
 use super::control::{
     api_keys, backups, domains, events, health, metrics, migrations, operations, overview, servers,
     tenants,
 };
+use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
 use super::http::middleware::RouteLabel;
 use super::http::openapi::{self, Component, Endpoint};
-use super::{console, data, SUBTENANT_HEADER, TENANT_HEADER};
 
 /// One route: its operation as the spec declares it, and its handler.
 struct Route {
@@ -75,7 +76,7 @@ macro_rules! route {
 
 #[rustfmt::skip]
 static ROUTES: &[Route] = {
-    use crate::api::ErrorCode::*;
+    use crate::api::http::ErrorCode::*;
     use openapi::{AUTH, BODY, DATA, LOCKED, PATH, QUERY, TENANT, WRITES};
     &[
         // The data plane first: actix tries resources in order, and its

@@ -23,8 +23,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::Embed;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, ErrorCode};
-use crate::api::http::principal::actor;
+use crate::api::http::audited::actor;
+use crate::api::http::{ApiError, AppState, ErrorCode};
 use crate::auth::{self, AuthError, Principal, Role};
 
 #[derive(Embed)]

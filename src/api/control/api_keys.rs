@@ -10,10 +10,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::api::control::tenants::TenantPath;
-use crate::api::http::principal::actor;
+use crate::api::http::audited::actor;
 use crate::api::http::wire::PageLimit;
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::reach::{may_reach, Target};
 use crate::auth::{Action, Permission, Principal, Resource, Role};
 use crate::domain::TenantId;

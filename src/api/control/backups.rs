@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::control::operations::operation_accepted;
-use crate::api::http::principal::actor;
-use crate::api::{ApiError, AppState};
+use crate::api::http::audited::actor;
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantId};
 use crate::tenants::{BackupRecord, RestoreTarget};

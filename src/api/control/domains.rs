@@ -7,9 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::api::control::tenants::TenantPath;
-use crate::api::http::principal::actor;
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::audited::actor;
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

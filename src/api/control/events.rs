@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::http::event_stream::{self, last_event_id};
 use crate::api::http::wire::{page, PageLimit, Sequence};
-use crate::api::{ApiError, AppState};
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::events::{DeliveryRecord, EventRecord};
 

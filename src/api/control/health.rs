@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 
 /// How long readiness waits for the catalog before saying "not ready".
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

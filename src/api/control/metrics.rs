@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, AppState};
+use crate::api::http::{ApiError, AppState};
 use crate::telemetry::metrics::{
     collect_process, handle, ROUTER_POOLS, RUNS_RUNNING, RUN_ITEMS, SERVER_BUDGET,
     SERVER_CONNECTIONS, TENANTS, TENANTS_BY_VERSION,

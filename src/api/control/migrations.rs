@@ -8,9 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::http::principal::actor;
-use crate::api::ApiError;
-use crate::api::AppState;
+use crate::api::http::audited::actor;
+use crate::api::http::ApiError;
+use crate::api::http::AppState;
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::Tier;
 use crate::fleet::{FleetOptions, LaunchedRun};

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::http::principal::actor;
+use crate::api::http::audited::actor;
 use crate::api::http::wire::{page, PageLimit};
-use crate::api::{ApiError, AppState, ErrorCode};
+use crate::api::http::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::TenantId;
 use crate::operations::{OpKind, OpState, Operation, OperationFilter};

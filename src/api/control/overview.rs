@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use crate::api::http::wire::LimitQuery;
-use crate::api::{ApiError, AppState};
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::fleet::FleetCounts;
 

@@ -4,10 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::http::principal::actor;
+use crate::api::http::audited::actor;
 use crate::api::http::wire::Dsn;
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{ServerName, Tier};
 use crate::servers::{DbServer, NewServerInput, ServerPatch, ServerState};

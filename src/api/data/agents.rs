@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::TenantContext;
 use crate::api::http::wire::PageLimit;
-use crate::api::ApiError;
+use crate::api::http::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::agents::{self, AgentType, NewAgent};
 

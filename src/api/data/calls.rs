@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::TenantContext;
 use crate::api::http::wire::PageLimit;
-use crate::api::ApiError;
+use crate::api::http::ApiError;
 use crate::auth::{Action, Resource};
 use crate::data::calls::{self, Call, CallFilter, CallStatus};
 use crate::data::{Caller, DataError, Transaction};

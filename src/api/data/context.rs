@@ -10,8 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::reach::{may_reach, Reach, Target};
 use crate::auth::{Action, AuthError, Principal, Resource};
 use crate::data::tenant_audit::{self, Origin};
@@ -139,7 +139,7 @@ impl TenantContext {
     /// Where the request came from, for an audit record (worked out only
     /// when one is written).
     pub fn origin(&self) -> Origin {
-        crate::api::request_origin(&self.req)
+        crate::api::http::request_origin(&self.req)
     }
 
     pub fn state(&self) -> &AppState {

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::TenantContext;
 use crate::api::http::wire::LimitQuery;
-use crate::api::ApiError;
+use crate::api::http::ApiError;
 use crate::auth::{Action, Resource};
 use crate::control_audit::DenialCount;
 use crate::data::{analytics, tenant_audit, Caller};

@@ -8,8 +8,10 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest};
 
-use crate::api::envelope_fallback;
-use crate::api::AppState;
+use crate::api::http::envelope_fallback;
+use crate::api::http::AppState;
+use crate::auth::Principal;
+use crate::control_audit::Actor;
 use crate::data::tenant_audit::Origin;
 
 /// Where a request came from: client address (see `denial::client_address`:
@@ -46,4 +48,15 @@ pub fn audit_denial<B: MessageBody + 'static>(
         crate::api::http::denial::count(res.request(), state, reason, None);
     }
     envelope_fallback(res)
+}
+
+/// The caller of a command, for its audit record: the verified principal,
+/// and where the request came from (`request_origin`).
+pub fn actor(principal: &Principal, req: &HttpRequest) -> Actor {
+    let origin = request_origin(req);
+    Actor {
+        user_id: principal.user_id().to_string(),
+        ip_address: origin.ip_address,
+        user_agent: origin.user_agent,
+    }
 }

@@ -24,7 +24,7 @@ use serde_json::Value;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 
-use crate::api::{openapi, ApiError, ErrorCode};
+use crate::api::http::{openapi, ApiError, ErrorCode};
 
 /// A JSON body that matched the spec's schema for `T`, parsed into `T`.
 pub struct Json<T>(pub T);

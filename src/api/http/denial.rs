@@ -25,7 +25,7 @@ use std::time::Duration;
 use actix_web::{HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
-use crate::api::{ApiError, AppState, ErrorCode, RouteLabel};
+use crate::api::http::{ApiError, AppState, ErrorCode, RouteLabel};
 use crate::auth::api_key::Patience;
 use crate::auth::{AuthError, Principal};
 use crate::control_audit::DenialKey;

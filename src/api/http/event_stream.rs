@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::api::http::wire::Sequence;
-use crate::api::{ApiError, AppState, ErrorCode};
+use crate::api::http::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, AuthError, Principal, Resource};
 use crate::events::{Batch, EventFeed, EventRecord};
 

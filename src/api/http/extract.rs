@@ -8,7 +8,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{web, HttpRequest};
 
 use crate::api::http::error::envelope_response;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::{ApiError, ErrorCode};
 
 /// Extractor settings: the body limit, and errors in the envelope.
 pub fn extractor_configs(

@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::Principal;
 use crate::idempotency::{IdempotencyClaim, StoredResponse};
 

@@ -16,7 +16,7 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use tracing::field::Empty;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
-use crate::api::AppState;
+use crate::api::http::AppState;
 use crate::telemetry::metrics::{record_request, ServedTenant};
 use crate::telemetry::REQUEST_ID_HEADER;
 

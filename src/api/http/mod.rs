@@ -15,3 +15,10 @@ pub(crate) mod principal;
 pub(crate) mod session;
 pub(crate) mod state;
 pub(crate) mod wire;
+
+// The names every handler uses, from the plumbing that defines them.
+pub use audited::{audit_denial, request_origin};
+pub use error::{envelope_response, ApiError, ErrorBody, ErrorCode, ErrorEnvelope};
+pub use extract::{envelope_fallback, extractor_configs};
+pub use middleware::{request_telemetry, RequestSpan, RouteLabel};
+pub use state::AppState;

@@ -5,9 +5,8 @@
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use crate::api::{ApiError, AppState};
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{self, AuthError, Principal};
-use crate::control_audit::Actor;
 
 impl FromRequest for Principal {
     type Error = ApiError;
@@ -56,15 +55,4 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         crate::api::http::denial::patience(req, state),
     )
     .await
-}
-
-/// The caller of a command, for its audit record: the verified principal,
-/// and where the request came from (`request_origin`).
-pub fn actor(principal: &Principal, req: &HttpRequest) -> Actor {
-    let origin = crate::api::request_origin(req);
-    Actor {
-        user_id: principal.user_id().to_string(),
-        ip_address: origin.ip_address,
-        user_agent: origin.user_agent,
-    }
 }

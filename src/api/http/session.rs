@@ -19,7 +19,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::api::{ApiError, AppState};
+use crate::api::http::{ApiError, AppState};
 use crate::auth::console_sessions::MAX_AGE_SECS;
 use crate::auth::{self, AuthError, Principal};
 use crate::crypto::MasterKey;
@@ -238,7 +238,7 @@ pub async fn sign_out(
     let keys = &state.services().api_keys;
     let verified = auth::authenticate(Some(authorization.as_bytes()), state.jwt(), keys).await;
     if let Ok(principal) = verified {
-        let actor = super::principal::actor(&principal, req);
+        let actor = super::audited::actor(&principal, req);
         sessions
             .record(&actor, principal.tenant_id(), "console.sign_out")
             .await?;

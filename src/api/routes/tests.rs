@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::*;
 use crate::api::http::body;
-use crate::api::ErrorCode;
+use crate::api::http::ErrorCode;
 
 /// The methods the spec lists for each path, as a 405's `Allow` writes them.
 fn spec_methods() -> BTreeMap<String, String> {

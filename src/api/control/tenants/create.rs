@@ -3,9 +3,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
+use crate::api::http::audited::actor;
 use crate::api::http::idempotency::idempotent;
-use crate::api::http::principal::actor;
-use crate::api::{ApiError, AppState, ErrorCode};
+use crate::api::http::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{Slug, TenantName, Tier};
 use crate::tenant_config::TenantConfig;

@@ -3,8 +3,8 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::control::operations::operation_accepted;
-use crate::api::http::principal::actor;
-use crate::api::{ApiError, AppState};
+use crate::api::http::audited::actor;
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::tenants::Transition;
 

@@ -5,8 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::http::principal::actor;
-use crate::api::{ApiError, AppState};
+use crate::api::http::audited::actor;
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

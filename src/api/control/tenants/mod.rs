@@ -12,7 +12,7 @@ use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, FromRequest, HttpRequest};
 
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::{ApiError, ErrorCode};
 use crate::domain::TenantId;
 
 /// The `{id}` of a tenant route, parsed before any handler runs.

@@ -4,8 +4,8 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::http::wire::PageLimit;
-use crate::api::AppState;
-use crate::api::{ApiError, ErrorCode};
+use crate::api::http::AppState;
+use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantId, TenantStatus};
 use crate::tenants::{TenantFilter, TenantView};

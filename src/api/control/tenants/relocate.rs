@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::TenantPath;
 use crate::api::control::operations::operation_accepted;
-use crate::api::http::principal::actor;
-use crate::api::{ApiError, AppState};
+use crate::api::http::audited::actor;
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -2,8 +2,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::TenantPath;
-use crate::api::http::principal::actor;
-use crate::api::{ApiError, AppState};
+use crate::api::http::audited::actor;
+use crate::api::http::{ApiError, AppState};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{TenantName, Tier};
 use crate::tenants::TenantPatch;

@@ -6,7 +6,7 @@
 //! seen that is not declared fails them. Codes are `ErrorCode` variants, so
 //! a code the server cannot answer cannot be declared.
 
-use crate::api::ErrorCode::{self, *};
+use crate::api::http::ErrorCode::{self, *};
 
 /// (HTTP status, error code) pairs.
 pub type Codes = &'static [(u16, ErrorCode)];

@@ -124,8 +124,8 @@ impl Endpoint {
         description = "Control plane and data plane for database-per-tenant PostgreSQL. Every non-2xx response has the body `ErrorEnvelope`; each operation lists the statuses it can answer and, under `x-error-codes`, the codes each one carries. A request this document allows is accepted, or refused only for a reason of state (404, 409, 429, 503). A method a path does not list gets 405 with `Allow`."
     ),
     components(schemas(
-        crate::api::ErrorEnvelope,
-        crate::api::ErrorBody,
+        crate::api::http::ErrorEnvelope,
+        crate::api::http::ErrorBody,
         crate::api::http::wire::PageLimit,
         crate::api::http::wire::Sequence
     ))
@@ -188,7 +188,7 @@ fn add_security_schemes(components: &mut utoipa::openapi::Components) {
 
 fn error_response(
     status: u16,
-    codes: &[crate::api::ErrorCode],
+    codes: &[crate::api::http::ErrorCode],
 ) -> RefOr<utoipa::openapi::Response> {
     let reason = actix_web::http::StatusCode::from_u16(status)
         .ok()
