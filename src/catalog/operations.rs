@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::fencing::{Fence, Owner};
 use super::tenants::{tenant_from_row, NewTenant, TenantRecord, TENANT_COLUMNS};
 use super::{Catalog, CatalogError, OpKind, OpState};
-use crate::domain::{TenantId, TenantStatus};
+use crate::domain::{DbName, TenantId, TenantStatus};
 use crate::error_code::ErrorCode;
 
 /// What happens to subtenants when their root tenant changes.
@@ -89,13 +89,13 @@ impl Catalog {
                 ),
                 &[
                     &new.id.as_uuid(),
-                    &new.slug,
+                    &new.slug.as_str(),
                     &new.name,
                     &new.parent_id.map(|p| p.as_uuid()),
                     &new.tier.as_str(),
                     &new.status.as_str(),
                     &new.db_server_id,
-                    &new.db_name,
+                    &new.db_name.as_ref().map(DbName::as_str),
                     &new.db_password_enc,
                     &new.schema_version,
                     &new.settings,

@@ -93,7 +93,7 @@ impl Catalog {
                  WHERE tenants.purged_at IS NULL",
                 &[
                     &sub.id.as_uuid(),
-                    &sub.slug,
+                    &sub.slug.as_str(),
                     &sub.name,
                     &root,
                     &sub.status,
@@ -142,7 +142,7 @@ impl Catalog {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     &sub.id.as_uuid(),
-                    &sub.slug,
+                    &sub.slug.as_str(),
                     &sub.name,
                     &root.as_uuid(),
                     &sub.tier.as_str(),

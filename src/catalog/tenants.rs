@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Catalog, CatalogError, ServerState};
 use crate::crypto::{CryptoError, MasterKey};
-use crate::domain::{TenantId, TenantStatus, Tier};
+use crate::domain::{DbName, Slug, TenantId, TenantStatus, Tier};
 
 /// Associated data of a tenant role password: binds it to its tenant.
 pub fn role_purpose(id: TenantId) -> String {
@@ -21,7 +21,10 @@ macro_rules! tenant_row {
         $(#[$meta])*
         pub struct $name {
             pub id: TenantId,
-            pub slug: String,
+            pub slug: Slug,
+            /// As stored: the column's CHECK (1 to 200 characters) is looser
+            /// than `TenantName`'s rule, which the API applies on the way in,
+            /// and a name from an older release is still shown as it is.
             pub name: String,
             /// `None` for a root tenant.
             pub parent_id: Option<TenantId>,
@@ -33,7 +36,7 @@ macro_rules! tenant_row {
             pub db_server_id: Option<Uuid>,
             /// A root tenant's `DbName::for_tenant`, also its role's name (the
             /// insert writes it as both); `None` for a subtenant.
-            pub db_name: Option<String>,
+            pub db_name: Option<DbName>,
             /// The role's password, sealed under `role_purpose(id)`.
             pub db_password_enc: Option<Vec<u8>>,
             pub schema_version: i32,
@@ -84,13 +87,17 @@ pub(super) const TENANT_COLUMNS: &str = "id, slug, name, parent_id, tier, status
 pub(super) fn tenant_from_row(r: &Row) -> TenantRecord {
     TenantRecord {
         id: TenantId::from(r.get::<_, Uuid>("id")),
-        slug: r.get("slug"),
+        // The column's CHECK is `Slug`'s rule and `DbName`'s pattern (a unit
+        // test holds them together), so a stored value always parses.
+        slug: Slug::parse(r.get("slug")).expect("tenants.slug is checked as a Slug"),
         name: r.get("name"),
         parent_id: r.get::<_, Option<Uuid>>("parent_id").map(TenantId::from),
         tier: Tier::parse(r.get("tier")).unwrap_or_default(),
         status: TenantStatus::parse(r.get("status")).unwrap_or(TenantStatus::Failed),
         db_server_id: r.get("db_server_id"),
-        db_name: r.get("db_name"),
+        db_name: r
+            .get::<_, Option<&str>>("db_name")
+            .map(|n| DbName::recognise(n).expect("tenants.db_name is checked as a DbName")),
         db_password_enc: r.get("db_password_enc"),
         schema_version: r.get("schema_version"),
         settings: r.get("settings"),
@@ -370,6 +377,10 @@ fn contains_pattern(text: &str) -> String {
     pattern.push('%');
     pattern
 }
+
+#[cfg(test)]
+#[path = "tenants_columns_tests.rs"]
+mod columns_tests;
 
 #[cfg(test)]
 mod search_tests {

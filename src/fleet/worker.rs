@@ -136,7 +136,7 @@ impl Shared {
                 let config = self
                     .fleet
                     .provisioner
-                    .admin_config(&server, db)
+                    .admin_config(&server, db.as_str())
                     .map_err(|_| MigrateErrorOrPlacement::Placement)?;
                 Ok::<_, MigrateErrorOrPlacement>(
                     self.fleet

@@ -263,7 +263,7 @@ impl Reconciler {
                 repairs.push((object.tenant, server.name.clone()));
             }
             for tenant in catalog.tenants_on_server(server.id).await? {
-                let Some(db) = tenant.db_name.as_deref() else {
+                let Some(db) = tenant.db_name.as_ref().map(DbName::as_str) else {
                     continue;
                 };
                 let settled = !matches!(
@@ -276,7 +276,7 @@ impl Reconciler {
                     }
                     report.missing_databases.push(MissingDatabase {
                         tenant_id: tenant.id,
-                        slug: tenant.slug.clone(),
+                        slug: tenant.slug.to_string(),
                         server: server.name.clone(),
                         database: db.to_string(),
                     });

@@ -44,8 +44,7 @@ impl Router {
             None => Box::pin(self.pool_for(route)).await?,
         };
         // A tenant moved, or its pool outlived a change: start afresh.
-        if pool.server != route.server.id || Some(pool.db.as_str()) != route.root.db_name.as_deref()
-        {
+        if pool.server != route.server.id || Some(&pool.db) != route.root.db_name.as_ref() {
             self.inner.pools.invalidate(&root).await;
             return Err(RouterError::PoolClosed);
         }

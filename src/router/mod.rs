@@ -39,7 +39,7 @@ pub use session::{BudgetedClient, BudgetedManager, ConnectError};
 use crate::config::RouterSettings;
 use crate::directory::{CatalogError, DbServer};
 use crate::directory::{CredentialsError, Directory};
-use crate::domain::{TenantId, TenantStatus, Tier};
+use crate::domain::{DbName, TenantId, TenantStatus, Tier};
 
 /// A pooled connection to one tenant's database, as its own role.
 pub type TenantConnection = Object<BudgetedManager>;
@@ -83,7 +83,7 @@ pub enum RouterError {
 struct TenantPool {
     pool: Pool<BudgetedManager>,
     server: Uuid,
-    db: String,
+    db: DbName,
     /// Its tier's size; the pool is smaller while the server's budget is.
     tier_size: usize,
     /// Requests served lately, halved by the reaper: when the budget is

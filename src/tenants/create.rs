@@ -51,13 +51,13 @@ impl Tenants {
         let secrets = split_secrets(&mut settings);
         let mut new = NewTenant {
             id,
-            slug: input.slug.as_str().to_string(),
+            slug: input.slug.clone(),
             name: input.name.as_str().to_string(),
             parent_id: None,
             tier: input.tier,
             status: TenantStatus::Provisioning,
             db_server_id: None,
-            db_name: Some(db.as_str().to_string()),
+            db_name: Some(db.clone()),
             db_password_enc: Some(self.master_key.seal(
                 &role_purpose(id),
                 secrecy::ExposeSecret::expose_secret(&password).as_bytes(),
@@ -245,7 +245,7 @@ impl Tenants {
         let secrets = split_secrets(&mut settings);
         let new = NewTenant {
             id,
-            slug: input.slug.as_str().to_string(),
+            slug: input.slug.clone(),
             name: input.name.as_str().to_string(),
             parent_id: Some(parent),
             tier: root.tier,

@@ -58,12 +58,12 @@ pub(crate) fn build_view(record: &TenantRecord, root: Option<&TenantRecord>) -> 
     };
     TenantView {
         id: record.id,
-        slug: record.slug.clone(),
+        slug: record.slug.to_string(),
         name: record.name.clone(),
         parent_id: record.parent_id,
         tier: placement.tier,
         status: record.status,
-        database: placement.db_name.clone(),
+        database: placement.db_name.as_ref().map(|d| d.as_str().to_string()),
         server_id: placement.db_server_id,
         schema_version: placement.schema_version,
         settings: own,

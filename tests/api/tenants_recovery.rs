@@ -34,13 +34,13 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
     let key = MasterKey::from_hex(&MASTER_KEY.to_string().into()).unwrap();
     let new = NewTenant {
         id,
-        slug: "crashed".into(),
+        slug: tenant_plane::domain::Slug::parse("crashed").unwrap(),
         name: "Crashed".into(),
         parent_id: None,
         tier: Tier::Standard,
         status: TenantStatus::Provisioning,
         db_server_id: Some(server.id),
-        db_name: Some(db.to_string()),
+        db_name: Some(db.clone()),
         db_password_enc: Some(key.seal(
             &tenant_plane::catalog::role_purpose(id),
             password.expose_secret().as_bytes(),

@@ -252,7 +252,7 @@ impl Tenants {
             pg_dump_version: self.dump.version().await,
             server_version: self.provisioner.server_version(&server).await?,
             tenant_id: id,
-            slug: record.slug.clone(),
+            slug: record.slug.to_string(),
             schema_version: record.schema_version,
             started_at,
             finished_at: chrono::Utc::now(),
@@ -283,7 +283,7 @@ impl Tenants {
 fn snapshot(record: &TenantRecord) -> TenantSnapshot {
     TenantSnapshot {
         id: record.id,
-        slug: record.slug.clone(),
+        slug: record.slug.to_string(),
         name: record.name.clone(),
         tier: record.tier,
         status: record.status,

@@ -59,13 +59,14 @@ impl Tenants {
 }
 
 /// `<clone>-<subtenant>` when that is a valid slug, else `<clone>-<short id>`.
-pub(super) fn clone_slug(root: &Slug, sub: &str, id: TenantId) -> String {
+pub(super) fn clone_slug(root: &Slug, sub: &str, id: TenantId) -> Slug {
     let joined = format!("{}-{sub}", root.as_str());
-    match Slug::parse(&joined) {
-        Ok(s) => s.as_str().to_string(),
-        Err(_) => format!("{}-{}", root.as_str(), &id.simple().to_string()[..8])
+    Slug::parse(&joined).unwrap_or_else(|_| {
+        let short: String = format!("{}-{}", root.as_str(), &id.simple().to_string()[..8])
             .chars()
             .take(63)
-            .collect(),
-    }
+            .collect();
+        // A slug, a dash and hex digits, cut to 63 characters, is a slug.
+        Slug::parse(&short).expect("a slug with a hex suffix is a slug")
+    })
 }

@@ -25,14 +25,14 @@ impl Tenants {
         let password = random_hex_secret();
         let mut new = NewTenant {
             id,
-            slug: slug.as_str().to_string(),
+            slug: slug.clone(),
             name: doc.tenant.name.clone(),
             parent_id: None,
             tier: doc.tenant.tier,
             status: TenantStatus::Provisioning,
             // Placed below, where the server is checked as it is recorded.
             db_server_id: None,
-            db_name: Some(db.as_str().to_string()),
+            db_name: Some(db.clone()),
             db_password_enc: Some(self.master_key.seal(
                 &role_purpose(id),
                 secrecy::ExposeSecret::expose_secret(&password).as_bytes(),
@@ -132,7 +132,7 @@ impl Tenants {
                 .zip(&subtenants)
                 .map(|(old, new)| RenamedSubtenant {
                     from: old.slug.clone(),
-                    to: new.slug.clone(),
+                    to: new.slug.to_string(),
                 })
                 .collect(),
         })

@@ -202,7 +202,7 @@ impl Tenants {
                     }
                     outcome => items.push(DrainItem {
                         tenant_id: record.id,
-                        slug: record.slug.clone(),
+                        slug: record.slug.to_string(),
                         to: outcome.as_ref().ok().cloned(),
                         error: outcome.err().map(|e| e.to_string()),
                     }),
@@ -216,7 +216,7 @@ impl Tenants {
                 if waited >= BUSY_WAIT {
                     items.push(DrainItem {
                         tenant_id: record.id,
-                        slug: record.slug.clone(),
+                        slug: record.slug.to_string(),
                         to: None,
                         error: Some(PlacementError::Busy.to_string()),
                     });
