@@ -93,6 +93,12 @@ impl Services {
             Some(dir) => MigrationSet::from_dir(dir)?,
             None => MigrationSet::embedded(),
         };
+        // Refused before any template moves: a file that differs from the
+        // one the fleet applied under its version.
+        catalog
+            .check_migration_checksums(&migrations.checksums())
+            .await
+            .context("checking the tenant migrations against the ones the fleet applied")?;
         let installation = catalog
             .installation_id()
             .await
@@ -132,6 +138,15 @@ impl Services {
                 }
             }
         }
+        // The catalog's own template now holds every version of the set.
+        // Checking again after recording refuses a build whose record lost
+        // to another's that started at the same moment.
+        let checksums = provisioner.migrations().checksums();
+        catalog.record_migration_checksums(&checksums).await?;
+        catalog
+            .check_migration_checksums(&checksums)
+            .await
+            .context("checking the tenant migrations against the ones the fleet applied")?;
         let routes = crate::route_notices::RouteNotices::default();
         let fleet = Fleet::new(catalog.clone(), provisioner.clone(), operations.clone());
         let servers = Servers::new(

@@ -117,9 +117,9 @@ static ROUTES: &[Route] = {
         route!(domains::add_domain, "addDomain", [AUTH, TENANT, BODY, &[(409, DomainTaken)]]),
         route!(domains::list_domains, "listDomains", [AUTH, TENANT]),
         // Fleet migrations.
-        route!(migrations::start_run, "startMigrationRun", [AUTH, BODY, QUERY, &[(503, DatabaseServerUnavailable)]]),
+        route!(migrations::start_run, "startMigrationRun", [AUTH, BODY, QUERY, &[(409, MigrationChecksumMismatch), (503, DatabaseServerUnavailable)]]),
         route!(migrations::show_run, "getMigrationRun", [AUTH, PATH, &[(404, RunNotFound)]]),
-        route!(migrations::resume_run, "resumeMigrationRun", [AUTH, PATH, QUERY, &[(404, RunNotFound), (409, RunNotResumable), (503, DatabaseServerUnavailable)]]),
+        route!(migrations::resume_run, "resumeMigrationRun", [AUTH, PATH, QUERY, &[(404, RunNotFound), (409, RunNotResumable), (409, MigrationChecksumMismatch), (503, DatabaseServerUnavailable)]]),
         route!(migrations::versions, "listSchemaVersions", [AUTH]),
         // Database servers.
         route!(servers::list, "listServers", [AUTH]),

@@ -39,6 +39,15 @@ pub enum CatalogError {
     /// the placement is written: the caller picks again or gives up.
     #[error("the target server is not active (draining or down)")]
     ServerNotActive,
+    /// A tenant migration differs from the one the fleet applied under its
+    /// version (an edited file, or another build's).
+    #[error("tenant migration V{version}__{name} differs from the one this fleet applied under version {version} (checksum {applied}, this one {found}); restore the applied file, and put changes in a new version")]
+    MigrationChecksumMismatch {
+        version: i32,
+        name: String,
+        applied: String,
+        found: String,
+    },
     #[error("cannot build the catalog pool")]
     Pool(#[from] deadpool_postgres::BuildError),
     #[error("the catalog database URL")]
@@ -81,6 +90,7 @@ impl CatalogError {
             Self::ApiKeyLimit(_) => ErrorCode::ApiKeyLimit,
             Self::ServerExists => ErrorCode::ServerExists,
             Self::ServerNotActive => ErrorCode::ServerNotActive,
+            Self::MigrationChecksumMismatch { .. } => ErrorCode::MigrationChecksumMismatch,
             Self::Query(_) | Self::Schema(_) | Self::Pool(_) | Self::Dsn(_) => {
                 ErrorCode::InternalError
             }

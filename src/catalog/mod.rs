@@ -19,6 +19,7 @@ mod gauges;
 mod idempotency;
 mod installation;
 mod long_operations;
+mod migration_checksums;
 mod migration_history;
 mod migration_runs;
 mod moves;

@@ -7,6 +7,7 @@
 
 mod db_name;
 mod host_name;
+mod migration_checksum;
 mod page;
 mod server_name;
 mod slug;
@@ -16,6 +17,7 @@ pub mod whole;
 
 pub use db_name::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
 pub use host_name::{is_host_name, HOST_NAME_PATTERN};
+pub use migration_checksum::MigrationChecksum;
 pub use page::{parse_page_limit, MAX_PAGE};
 pub use server_name::{InvalidServerName, ServerName};
 pub use slug::{InvalidName, InvalidSlug, Slug, TenantName, NAME_PATTERN};

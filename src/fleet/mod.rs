@@ -140,6 +140,11 @@ impl Fleet {
         if !(1..=256).contains(&options.concurrency) {
             return Err(FleetError::BadConcurrency);
         }
+        // Another replica's build may have applied a different file under
+        // one of our versions since we started.
+        self.catalog
+            .check_migration_checksums(&self.migrations().checksums())
+            .await?;
         for server in self.catalog.list_servers().await? {
             if server.state == ServerState::Active {
                 self.provisioner.prepare_server(&server).await?;
@@ -173,6 +178,9 @@ impl Fleet {
         if record.state == "running" && !force {
             return Err(FleetError::NotResumable(record.state));
         }
+        self.catalog
+            .check_migration_checksums(&self.migrations().checksums())
+            .await?;
         self.catalog.reset_run_for_resume(run).await?;
         self.catalog.get_run(run).await?.ok_or(FleetError::NotFound)
     }

@@ -15,6 +15,8 @@ use std::time::Instant;
 use refinery::{Migration, Runner, Target};
 use serde::Serialize;
 
+use crate::domain::MigrationChecksum;
+
 mod embedded {
     refinery::embed_migrations!("tenant_template/migrations");
 }
@@ -95,6 +97,21 @@ impl MigrationSet {
             .map(|m| m.version())
             .max()
             .unwrap_or(0)
+    }
+
+    /// Every migration's checksum, in version order.
+    pub fn checksums(&self) -> Vec<MigrationChecksum> {
+        let mut all: Vec<MigrationChecksum> = self
+            .migrations
+            .iter()
+            .map(|m| MigrationChecksum {
+                version: m.version(),
+                name: m.name().to_string(),
+                checksum: format!("{:016x}", m.checksum()),
+            })
+            .collect();
+        all.sort_by_key(|m| m.version);
+        all
     }
 
     /// Migrations above `version` (and at most `target`).

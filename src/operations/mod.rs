@@ -20,6 +20,10 @@
 //! - A cancel request (the catalog's flag) reaches the owner at once when it
 //!   runs in this process (`cancel_here`), and on its next beat, or its next
 //!   step's check, otherwise.
+//! - A begin runs to its end even when its caller stops waiting (`detached`):
+//!   the lease of an answer nobody takes is dropped, which releases the
+//!   operation for any reconciler at once, rather than leaving it `running`
+//!   under a live owner until it looks stale.
 
 mod instance;
 mod lease;
@@ -142,12 +146,16 @@ impl Operations {
         kind: OpKind,
         params: &serde_json::Value,
     ) -> Result<(TenantRecord, Lease), CatalogError> {
-        let owner = self.owner()?;
-        let (record, fence) = self
-            .catalog
-            .begin_operation(Uuid::now_v7(), tenant, kind, params, owner)
-            .await?;
-        Ok((record, self.track(fence, owner)))
+        let (this, params) = (self.clone(), params.clone());
+        detached(async move {
+            let owner = this.owner()?;
+            let (record, fence) = this
+                .catalog
+                .begin_operation(Uuid::now_v7(), tenant, kind, &params, owner)
+                .await?;
+            Ok((record, this.track(fence, owner)))
+        })
+        .await
     }
 
     /// Inserts a tenant with its first operation (see `Catalog::insert_tenant`).
@@ -156,12 +164,16 @@ impl Operations {
         new: &NewTenant,
         kind: OpKind,
     ) -> Result<(TenantRecord, Lease), CatalogError> {
-        let owner = self.owner()?;
-        let (record, fence) = self
-            .catalog
-            .insert_tenant(new, Uuid::now_v7(), kind, false, owner)
-            .await?;
-        Ok((record, self.track(fence, owner)))
+        let (this, new) = (self.clone(), new.clone());
+        detached(async move {
+            let owner = this.owner()?;
+            let (record, fence) = this
+                .catalog
+                .insert_tenant(&new, Uuid::now_v7(), kind, false, owner)
+                .await?;
+            Ok((record, this.track(fence, owner)))
+        })
+        .await
     }
 
     /// Inserts a tenant with an operation that is finished already (a
@@ -218,12 +230,16 @@ impl Operations {
         tenant: Option<TenantId>,
         params: serde_json::Value,
     ) -> Result<Result<Lease, Uuid>, CatalogError> {
-        let owner = self.owner()?;
-        Ok(self
-            .catalog
-            .begin_subject_operation(kind, subject, tenant, params, owner)
-            .await?
-            .map(|fence| self.track(fence, owner)))
+        let this = self.clone();
+        detached(async move {
+            let owner = this.owner()?;
+            Ok(this
+                .catalog
+                .begin_subject_operation(kind, subject, tenant, params, owner)
+                .await?
+                .map(|fence| this.track(fence, owner)))
+        })
+        .await
     }
 
     fn track(&self, fence: Fence, owner: Owner) -> Lease {
@@ -309,6 +325,23 @@ async fn beat(
             _ => {}
         }
     }
+}
+
+/// Runs a begin (which writes an operation row under this process as its
+/// owner) to its end even when its caller stops waiting, as a cancelled
+/// request or an aborted fleet worker does: otherwise the row would stay
+/// `running` under a live owner, and nobody would take it over until it
+/// looked stale. A lease nobody takes is dropped here, which releases it
+/// for any reconciler at once.
+async fn detached<T: Send + 'static>(
+    begin: impl std::future::Future<Output = Result<T, CatalogError>> + Send + 'static,
+) -> Result<T, CatalogError> {
+    let (answer, taken) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        // An answer nobody waits for is dropped, lease and all.
+        let _ = answer.send(begin.await);
+    });
+    taken.await.expect("a begin runs to its end")
 }
 
 #[cfg(test)]

@@ -78,6 +78,11 @@ impl From<CatalogError> for ApiError {
             CatalogError::ApiKeyLimit(_) => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::ApiKeyLimit, e.to_string())
             }
+            CatalogError::MigrationChecksumMismatch { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::MigrationChecksumMismatch,
+                e.to_string(),
+            ),
             CatalogError::ServerExists => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ServerExists,

@@ -148,6 +148,16 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (CatalogError::ServerExists, 409, "server_exists"),
             (CatalogError::ServerNotActive, 409, "server_not_active"),
             (
+                CatalogError::MigrationChecksumMismatch {
+                    version: 2,
+                    name: "agent_language".into(),
+                    applied: "0123456789abcdef".into(),
+                    found: "fedcba9876543210".into(),
+                },
+                409,
+                "migration_checksum_mismatch",
+            ),
+            (
                 CatalogError::Pool(deadpool_postgres::BuildError::NoRuntimeSpecified),
                 500,
                 "internal_error",

@@ -39,6 +39,12 @@ pub(super) fn catalog_errors() -> Vec<CatalogError> {
         CatalogError::ApiKeyLimit(3),
         CatalogError::ServerExists,
         CatalogError::ServerNotActive,
+        CatalogError::MigrationChecksumMismatch {
+            version: 2,
+            name: "agent_language".into(),
+            applied: "0123456789abcdef".into(),
+            found: "fedcba9876543210".into(),
+        },
         CatalogError::Pool(deadpool_postgres::BuildError::NoRuntimeSpecified),
         CatalogError::Dsn(crate::pg::PgError::SslMode("x".into())),
     ]
