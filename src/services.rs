@@ -54,6 +54,8 @@ pub struct Services {
     pub event_log: crate::events::EventLog,
     /// Tells this replica's router of route changes (see `route_notices`).
     pub routes: crate::route_notices::RouteNotices,
+    /// Drift: fleet scans, one tenant's check, what was found.
+    pub drift: crate::drift::Scans,
     /// Ends this process's owner lease (the last step of shutdown).
     lease: CancellationToken,
 }
@@ -92,7 +94,18 @@ impl Services {
         let migrations = match &settings.migrations.tenant_dir {
             Some(dir) => MigrationSet::from_dir(dir)?,
             None => MigrationSet::embedded(),
-        };
+        }
+        .with_lock_policy(lock_policy(&settings.migrations))
+        // Revert: the linter says which down steps lose data.
+        .with_data_loss_check(|file: &str, sql: &str| {
+            let finding = crate::lint::lint_file(file, sql)
+                .into_iter()
+                .find(|f| f.is_destructive())?;
+            Some(crate::migrator::DataLoss {
+                rule: finding.rule,
+                line: finding.line,
+            })
+        });
         // Refused before any template moves: a file that differs from the
         // one the fleet applied under its version.
         catalog
@@ -155,6 +168,11 @@ impl Services {
             master_key.clone(),
             routes.clone(),
         );
+        let drift = crate::drift::Scans::new(
+            catalog.clone(),
+            operations.clone(),
+            crate::drift::Inspector::new(catalog.clone(), provisioner.clone()),
+        );
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
             .with_backup_store(
                 crate::backup::BackupStore::open(&settings.backup)
@@ -169,7 +187,8 @@ impl Services {
             settings.tenants.retention_days,
             &settings.retention,
             &settings.backup,
-        );
+        )
+        .with_drift_scans(drift.clone());
         let api_keys = crate::auth::api_key::ApiKeys::new(catalog.clone());
         Ok(Self {
             tenant_keys: crate::tenant_keys::TenantKeys::new(
@@ -192,6 +211,7 @@ impl Services {
             tenants,
             reconciler,
             fleet,
+            drift,
             servers,
             operations,
             lease,
@@ -207,5 +227,16 @@ impl Services {
     /// peer (or its next start) takes over at once.
     pub fn end_lease(&self) {
         self.lease.cancel();
+    }
+}
+
+/// The lock safety every tenant migration runs under (`migrations.lock_*`).
+fn lock_policy(m: &crate::config::MigrationSettings) -> crate::migrator::LockPolicy {
+    use std::time::Duration;
+    crate::migrator::LockPolicy {
+        lock_timeout: Duration::from_millis(m.lock_timeout_ms),
+        statement_timeout: Duration::from_millis(m.statement_timeout_ms),
+        retries: m.lock_retries,
+        backoff: Duration::from_millis(m.lock_retry_backoff_ms),
     }
 }

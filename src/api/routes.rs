@@ -31,8 +31,8 @@ use utoipa::ToSchema;
 
 use super::console;
 use super::control::{
-    api_keys, backups, domains, events, health, metrics, migrations, operations, overview, servers,
-    tenants,
+    api_keys, backups, domains, drift, events, health, metrics, migration_lint, migration_reverts,
+    migrations, operations, overview, servers, tenants,
 };
 use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
@@ -107,8 +107,10 @@ static ROUTES: &[Route] = {
         route!(tenants::lifecycle::suspend, "suspendTenant", [AUTH, TENANT, LOCKED]),
         route!(tenants::lifecycle::resume, "resumeTenant", [AUTH, TENANT, LOCKED]),
         route!(tenants::lifecycle::restore, "restoreTenant", [AUTH, TENANT, LOCKED, &[(409, RestoreNeedsNew)]]),
-        route!(tenants::migrate::migrate_tenant, "migrateTenant", [AUTH, TENANT, BODY, LOCKED, &[(409, NotARootTenant)]]),
+        route!(tenants::migrate::migrate_tenant, "migrateTenant", [AUTH, TENANT, BODY, LOCKED, &[(409, NotARootTenant), (409, MigrationLockTimeout), (409, TenantDrifted)]]),
         route!(tenants::migrate::history, "listTenantMigrations", [AUTH, TENANT, QUERY]),
+        // Revert: one tenant, with the down migrations.
+        route!(tenants::revert::revert_tenant, "revertTenantMigrations", [AUTH, TENANT, BODY, LOCKED, &[(409, NotARootTenant), (409, MigrationLockTimeout), (409, NoDownMigration), (409, DataLossNotAccepted)]]),
         route!(tenants::relocate::move_tenant, "moveTenant", [AUTH, TENANT, BODY, LOCKED, &[(404, ServerNotFound), (409, SameServer), (409, ServerNotActive), (409, NotARootTenant), (503, MoveFailed), (503, NoServerAvailable)]]),
         // Keys and domains.
         route!(api_keys::create, "createApiKey", [AUTH, TENANT, BODY, &[(403, GrantExceedsCaller), (404, SubtenantNotFound), (409, NotARootTenant), (409, ApiKeyLimit)]]),
@@ -117,10 +119,18 @@ static ROUTES: &[Route] = {
         route!(domains::add_domain, "addDomain", [AUTH, TENANT, BODY, &[(409, DomainTaken)]]),
         route!(domains::list_domains, "listDomains", [AUTH, TENANT]),
         // Fleet migrations.
-        route!(migrations::start_run, "startMigrationRun", [AUTH, BODY, QUERY, &[(409, MigrationChecksumMismatch), (503, DatabaseServerUnavailable)]]),
+        route!(migrations::start_run, "startMigrationRun", [AUTH, BODY, QUERY, &[(409, MigrationChecksumMismatch), (422, LintFailed), (503, DatabaseServerUnavailable)]]),
         route!(migrations::show_run, "getMigrationRun", [AUTH, PATH, &[(404, RunNotFound)]]),
         route!(migrations::resume_run, "resumeMigrationRun", [AUTH, PATH, QUERY, &[(404, RunNotFound), (409, RunNotResumable), (409, MigrationChecksumMismatch), (503, DatabaseServerUnavailable)]]),
         route!(migrations::versions, "listSchemaVersions", [AUTH]),
+        // Revert: a run's tenants, with the down migrations.
+        route!(migration_reverts::revert_run, "revertMigrationRun", [AUTH, PATH, BODY, QUERY, &[(404, RunNotFound), (409, RunNotResumable), (409, MigrationChecksumMismatch), (409, NoDownMigration), (409, DataLossNotAccepted)]]),
+        // Drift (drift plumbing).
+        route!(drift::start_scan, "startDriftScan", [AUTH, QUERY]),
+        route!(drift::list, "listDrift", [AUTH]),
+        route!(drift::tenant, "getTenantDrift", [AUTH, TENANT, &[(409, NotARootTenant)]]),
+        // Lint of the pending tenant migrations.
+        route!(migration_lint::lint, "lintMigrations", [AUTH, BODY]),
         // Database servers.
         route!(servers::list, "listServers", [AUTH]),
         route!(servers::register, "registerServer", [AUTH, BODY, &[(409, ServerExists), (409, ServerUnusable), (422, InvalidDsn)]]),

@@ -13,6 +13,8 @@ pub struct FleetCounts {
     /// (item state, items) over the migration runs that are running.
     pub run_items: Vec<(String, i64)>,
     pub runs_running: i64,
+    /// Root tenants drifted at their version now (drift plumbing).
+    pub drifted: i64,
 }
 
 impl Catalog {
@@ -55,11 +57,13 @@ impl Catalog {
             )
             .await?
             .get(0);
+        let drifted = self.drift_counts().await?.drifted;
         Ok(FleetCounts {
             tenants,
             versions,
             run_items,
             runs_running,
+            drifted,
         })
     }
 }

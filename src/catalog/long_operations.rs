@@ -7,7 +7,7 @@
 //! Rules:
 //! - A cancel is a flag on the operation row (`request_cancel`), taken only
 //!   by the kinds that can stop at a step boundary (`CANCELLABLE`: drains,
-//!   fleet runs, backups); any other kind is refused, unchanged.
+//!   fleet runs, backups, drift scans); any other kind is refused, unchanged.
 
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -58,7 +58,13 @@ pub enum CancelOutcome {
 }
 
 /// The kinds whose work can stop safely part-way.
-pub const CANCELLABLE: [OpKind; 3] = [OpKind::Drain, OpKind::FleetRun, OpKind::Backup];
+pub const CANCELLABLE: [OpKind; 5] = [
+    OpKind::Drain,
+    OpKind::FleetRun,
+    OpKind::Backup,
+    OpKind::DriftScan,
+    OpKind::FleetRevert,
+];
 
 impl Catalog {
     pub async fn get_operation(&self, id: Uuid) -> Result<Option<Operation>, CatalogError> {

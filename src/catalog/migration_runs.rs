@@ -8,11 +8,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
 use crate::domain::{TenantId, Tier};
+use crate::lint::Finding;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -27,6 +29,12 @@ pub struct RunRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Lint findings on the run's pending migrations when it was created.
+    pub lint: Vec<Finding>,
+    /// The lint rules the run named to start despite their findings.
+    pub acknowledged: Vec<String>,
+    /// Tenants recorded as drifted are migrated too (else skipped).
+    pub allow_drift: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -69,6 +77,10 @@ pub struct NewRun {
     pub tier: Option<Tier>,
     /// Connect to every tenant, even those the catalog records as current.
     pub verify: bool,
+    /// Lint findings and the acknowledged rules, kept with the run.
+    pub lint: Vec<Finding>,
+    pub acknowledged: Vec<String>,
+    pub allow_drift: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,7 +90,7 @@ pub struct VersionCount {
 }
 
 const RUN_COLUMNS: &str = "id, state, target_version, concurrency, canary, max_failures, tier,
-    error, created_at, updated_at, finished_at";
+    error, created_at, updated_at, finished_at, lint, acknowledged, allow_drift";
 
 fn run_from_row(r: &Row) -> RunRecord {
     RunRecord {
@@ -93,11 +105,20 @@ fn run_from_row(r: &Row) -> RunRecord {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         finished_at: r.get("finished_at"),
+        // A finding shape this release cannot read (written by a newer one)
+        // shows as none rather than failing the read of the run.
+        lint: r
+            .try_get::<_, Json<Vec<Finding>>>("lint")
+            .map(|j| j.0)
+            .unwrap_or_default(),
+        acknowledged: r.get("acknowledged"),
+        allow_drift: r.get("allow_drift"),
     }
 }
 
 /// Tenants a fleet run covers: those with a database that is not purged or failed.
-const FLEET_TENANTS: &str = "parent_id IS NULL AND purged_at IS NULL AND db_name IS NOT NULL
+pub(super) const FLEET_TENANTS: &str =
+    "parent_id IS NULL AND purged_at IS NULL AND db_name IS NOT NULL
     AND status IN ('active', 'suspended', 'deleted')";
 
 impl Catalog {
@@ -110,8 +131,9 @@ impl Catalog {
         let row = tx
             .query_one(
                 &format!(
-                    "INSERT INTO migration_runs (id, target_version, concurrency, canary, max_failures, tier)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {RUN_COLUMNS}"
+                    "INSERT INTO migration_runs (id, target_version, concurrency, canary, max_failures, tier,
+                                                 lint, acknowledged, allow_drift)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {RUN_COLUMNS}"
                 ),
                 &[
                     &id,
@@ -120,6 +142,9 @@ impl Catalog {
                     &new.canary,
                     &new.max_failures,
                     &new.tier.map(Tier::as_str),
+                    &Json(&new.lint),
+                    &new.acknowledged,
+                    &new.allow_drift,
                 ],
             )
             .await?;

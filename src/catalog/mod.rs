@@ -12,16 +12,25 @@ mod absent;
 mod api_keys;
 mod backups;
 mod console_sessions;
+// Drift state and fleet drift scans (issue 29, drift plumbing).
+mod drift;
+mod drift_scans;
+// Drift core: the expected tenant schema per version (issue 29).
 mod error;
 mod events;
+mod expected_schemas;
 mod fencing;
 mod gauges;
 mod idempotency;
 mod installation;
 mod long_operations;
+// Lint: where a fleet run's pending migrations begin.
+mod lowest_version;
 mod migration_checksums;
 mod migration_history;
 mod migration_runs;
+// Revert: the ledger of a run's revert (and one tenant's).
+mod migration_reverts;
 mod moves;
 mod op_kind;
 mod op_state;
@@ -43,14 +52,22 @@ use tokio_postgres::error::SqlState;
 pub use absent::AbsentTenantGuard;
 pub use api_keys::{ApiKeyRecord, ListedKey, Minted};
 pub use backups::{BackupReason, BackupRecord};
+// Drift state and fleet drift scans (issue 29, drift plumbing).
+pub use drift::{DriftCounts, DriftRecord, DriftState, NewDrift};
+pub use drift_scans::{ScanRecord, ScanTarget};
+// Drift core: the expected tenant schema per version (issue 29).
 pub use error::CatalogError;
 pub use events::{DeliveryRecord, EventRecord, EVENTS_CHANNEL};
+pub use expected_schemas::ExpectedSchemaRecord;
 pub use fencing::{Fence, FenceGuard, Operation, Owner, OWNER_LOCK_CLASS};
 pub use gauges::FleetCounts;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use installation::{installation_tag, quarantine_tag, quarantined_since, tagged_installation};
 pub use long_operations::{CancelOutcome, Ending, OperationFilter, CANCELLABLE};
 pub use migration_history::HistoryEntry;
+pub use migration_reverts::{
+    RevertCounts, RevertItem, RevertRecord, DRIFTED, FAILED_IN_RUN, MOVED_ON, NOT_MOVED, PURGED,
+};
 pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
 pub use op_kind::OpKind;
 pub use op_state::OpState;

@@ -40,11 +40,15 @@ pub enum OpKind {
     Drain,
     /// A fleet migration run (subject: the run).
     FleetRun,
+    /// A fleet run's revert (subject: the revert).
+    FleetRevert,
     /// A root tenant's archive written to the backup location.
     Backup,
     /// A stored backup restored as a new tenant (subject: the backup); the
     /// new tenant's own `restore_backup` operation makes it.
     RestoreAsNew,
+    /// A fleet drift scan (subject: the scan).
+    DriftScan,
     /// A kind a newer release wrote (see the module's rule): this release
     /// cannot finish it, and shows it as `unknown`.
     #[serde(skip_deserializing)]
@@ -68,8 +72,10 @@ impl OpKind {
             Self::SubtenantPurge => "subtenant_purge",
             Self::Drain => "drain",
             Self::FleetRun => "fleet_run",
+            Self::FleetRevert => "fleet_revert",
             Self::Backup => "backup",
             Self::RestoreAsNew => "restore_as_new",
+            Self::DriftScan => "drift_scan",
             Self::Unknown => "unknown",
         }
     }
@@ -80,7 +86,7 @@ impl OpKind {
     }
 
     /// Every kind this release writes (`Unknown` is only ever read).
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::CreateTenant,
         Self::CreateSubtenant,
         Self::Suspend,
@@ -97,6 +103,8 @@ impl OpKind {
         Self::FleetRun,
         Self::Backup,
         Self::RestoreAsNew,
+        Self::DriftScan,
+        Self::FleetRevert,
     ];
 }
 

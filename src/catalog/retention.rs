@@ -71,10 +71,17 @@ const API_KEYS: &str = "DELETE FROM api_keys WHERE id IN (
     SELECT id FROM api_keys
      WHERE revoked_at < now() - make_interval(secs => $1)
         OR expires_at < now() - make_interval(secs => $1) LIMIT $2)";
+// A run's reverts go with it; never while one is unfinished (revert).
 const RUNS: &str = "DELETE FROM migration_runs WHERE id IN (
-    SELECT id FROM migration_runs
+    SELECT id FROM migration_runs r
      WHERE finished_at < now() - make_interval(secs => $1)
-       AND state IN ('succeeded', 'failed', 'stopped') LIMIT $2)";
+       AND state IN ('succeeded', 'failed', 'stopped')
+       AND NOT EXISTS (SELECT 1 FROM migration_reverts v
+                        WHERE v.run_id = r.id AND v.state IN ('pending', 'running')) LIMIT $2)";
+/// One tenant's reverts on request (a run's go with the run).
+const TENANT_REVERTS: &str = "DELETE FROM migration_reverts WHERE id IN (
+    SELECT id FROM migration_reverts
+     WHERE run_id IS NULL AND finished_at < now() - make_interval(secs => $1) LIMIT $2)";
 
 impl Catalog {
     /// Prunes every kind of row past its retention, in batches.
@@ -84,7 +91,8 @@ impl Catalog {
             denials: self.prune_batches(DENIALS, keep.audit).await?,
             idempotency_keys: self.prune_batches(IDEMPOTENCY, keep.idempotency).await?,
             operations: self.prune_batches(OPERATIONS, keep.operations).await?,
-            migration_runs: self.prune_batches(RUNS, keep.operations).await?,
+            migration_runs: self.prune_batches(RUNS, keep.operations).await?
+                + self.prune_batches(TENANT_REVERTS, keep.operations).await?,
             events: self.prune_batches(EVENTS, keep.operations).await?,
             api_keys: self.prune_batches(API_KEYS, keep.audit).await?,
             revoked_console_sessions: self.prune_batches(REVOKED_SESSIONS, Duration::ZERO).await?,

@@ -1,5 +1,5 @@
 //! `tenant-plane migrate`: one tenant (`--tenant`), the fleet (`--all`), or a
-//! resumed run (`--resume`). A fleet run shows a progress bar, then a summary,
+//! resumed run (`--resume`), or a lint of the pending migrations (`--lint`). A fleet run shows a progress bar, then a summary,
 //! and exits non-zero when any tenant failed.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::fleet::{FleetOptions, Progress, RunSummary};
 use crate::services::Services;
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["tenant", "all", "resume"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["tenant", "all", "resume", "lint", "revert"])))]
 pub struct MigrateArgs {
     /// Migrate one tenant.
     #[arg(long)]
@@ -28,6 +28,25 @@ pub struct MigrateArgs {
     /// Resume a fleet run: retry its failed and unfinished tenants only.
     #[arg(long, value_name = "RUN_ID")]
     resume: Option<Uuid>,
+    /// Lint the pending migrations (above the lowest tenant version, up to
+    /// --target) and exit non-zero on an error-level finding.
+    #[arg(long)]
+    lint: bool,
+    /// Revert a fleet run: take the tenants it moved forward back to their
+    /// pre-run versions with the down migrations (migrate_revert.rs).
+    #[arg(long, value_name = "RUN_ID")]
+    revert: Option<Uuid>,
+    /// With --tenant: revert it down to this version instead of migrating.
+    #[arg(long, value_name = "N", requires = "tenant")]
+    revert_to: Option<i32>,
+    /// With --revert or --revert-to: run down steps that lose data (a
+    /// dropped table or column).
+    #[arg(long)]
+    accept_data_loss: bool,
+    /// With --all: start despite the Error lint findings of this rule
+    /// (repeat for each rule).
+    #[arg(long, value_name = "RULE", requires = "all")]
+    acknowledge: Vec<String>,
     /// Migrate up to this version instead of the newest.
     #[arg(long)]
     target: Option<i32>,
@@ -46,6 +65,10 @@ pub struct MigrateArgs {
     /// Open every tenant database, even those the catalog records as current.
     #[arg(long)]
     verify: bool,
+    /// Migrate tenants recorded as drifted too (`tenant-plane drift`);
+    /// otherwise a fleet run skips them and --tenant refuses one.
+    #[arg(long)]
+    allow_drift: bool,
     /// Only tenants of this tier.
     #[arg(long, value_parser = super::parse_tier)]
     tier: Option<Tier>,
@@ -56,11 +79,27 @@ pub struct MigrateArgs {
 pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()> {
     embedded::resolve_for_cli(&mut settings)?;
     let services = Services::connect(&settings).await?;
+    if let (Some(tenant), Some(target)) = (args.tenant, args.revert_to) {
+        let lifecycle = &services.lifecycle;
+        return super::migrate_revert::one(
+            lifecycle,
+            tenant,
+            target,
+            args.accept_data_loss,
+            args.json,
+        )
+        .await;
+    }
+    if let Some(run) = args.revert {
+        let (accept, concurrency) = (args.accept_data_loss, args.concurrency);
+        return super::migrate_revert::run(&services.fleet, run, accept, concurrency, args.json)
+            .await;
+    }
     if let Some(tenant) = args.tenant {
         let lifecycle = &services.lifecycle;
         let actor = Actor::cli();
         let report = lifecycle
-            .migrate(&actor, tenant, args.target, args.dry_run)
+            .migrate(&actor, tenant, args.target, args.dry_run, args.allow_drift)
             .await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -78,6 +117,9 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
         return Ok(());
     }
     let fleet = &services.fleet;
+    if args.lint {
+        return super::migrate_lint::run(fleet, args.target, args.json).await;
+    }
     let bar = progress_bar(args.json);
     let started = Instant::now();
     let on_progress = {
@@ -99,6 +141,8 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
                 tier: args.tier,
                 target: args.target,
                 verify: args.verify,
+                acknowledge: args.acknowledge,
+                allow_drift: args.allow_drift,
             };
             fleet.start_run(&actor, &options, on_progress).await?
         }
@@ -125,7 +169,7 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
     Ok(())
 }
 
-fn progress_bar(hidden: bool) -> ProgressBar {
+pub(super) fn progress_bar(hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }

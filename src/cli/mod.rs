@@ -7,8 +7,13 @@
 mod audit;
 mod backup;
 mod doctor;
+// `tenant-plane drift` (drift plumbing).
+mod drift;
 mod keys;
 mod migrate;
+mod migrate_lint;
+// `migrate --revert RUN_ID` and `migrate --tenant ID --revert-to N`.
+mod migrate_revert;
 mod serve;
 mod server;
 mod tenant;
@@ -48,6 +53,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Migrate one tenant, or every tenant, to the newest schema.
     Migrate(migrate::MigrateArgs),
+    /// List tenants whose schema drifted from their version (--scan checks
+    /// the fleet first, --tenant one tenant now); exits 1 when one has.
+    Drift(drift::DriftArgs),
     /// Write one tenant's backup archive (database, catalog records, manifest).
     Backup(backup::BackupArgs),
     /// Restore a backup archive into its tenant, or as a new tenant.
@@ -94,6 +102,10 @@ pub fn main() -> ExitCode {
             Command::Migrate(args) => {
                 init_cli_logging(&settings);
                 migrate::run(settings, args).await
+            }
+            Command::Drift(args) => {
+                init_cli_logging(&settings);
+                drift::run(settings, args).await
             }
             Command::Doctor(args) => {
                 init_cli_logging(&settings);

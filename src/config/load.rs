@@ -161,6 +161,14 @@ impl Settings {
                 self.router.idle_in_transaction_timeout_ms,
             ),
             ("router.idle_timeout_secs", self.router.idle_timeout_secs),
+            (
+                "migrations.lock_timeout_ms",
+                self.migrations.lock_timeout_ms,
+            ),
+            (
+                "migrations.statement_timeout_ms",
+                self.migrations.statement_timeout_ms,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(

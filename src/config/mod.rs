@@ -246,13 +246,26 @@ impl RouterSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MigrationSettings {
-    /// A directory of `V<n>__name.sql` tenant migrations read at start-up,
-    /// instead of the `tenant_template/migrations` built into the binary.
-    /// `TENANT_PLANE_MIGRATIONS_TENANT_DIR`.
-    pub tenant_dir: Option<PathBuf>,
+section! {
+    pub struct MigrationSettings {
+        /// A directory of `V<n>__name.sql` tenant migrations read at start-up,
+        /// instead of the `tenant_template/migrations` built into the binary.
+        /// `TENANT_PLANE_MIGRATIONS_TENANT_DIR`.
+        pub tenant_dir: Option<PathBuf> = None,
+        /// How long a tenant migration's statement waits for a lock before it
+        /// gives up (and is retried), so the tenant's own queries never queue
+        /// behind it for longer. `TENANT_PLANE_MIGRATIONS_LOCK_TIMEOUT_MS`, default 2000.
+        pub lock_timeout_ms: u64 = 2000,
+        /// The longest one statement of a tenant migration may run.
+        /// `TENANT_PLANE_MIGRATIONS_STATEMENT_TIMEOUT_MS`, default 600000.
+        pub statement_timeout_ms: u64 = 600_000,
+        /// Retries of a tenant migration that hit its lock timeout, before the
+        /// tenant fails. `TENANT_PLANE_MIGRATIONS_LOCK_RETRIES`, default 3.
+        pub lock_retries: u32 = 3,
+        /// The wait before the first retry; it doubles for each next one.
+        /// `TENANT_PLANE_MIGRATIONS_LOCK_RETRY_BACKOFF_MS`, default 500.
+        pub lock_retry_backoff_ms: u64 = 500,
+    }
 }
 
 section! {

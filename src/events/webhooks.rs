@@ -18,11 +18,13 @@ use crate::catalog::{Catalog, CatalogError, EventRecord};
 use crate::config::WebhookSettings;
 
 /// The events sent to the endpoint.
-pub const WEBHOOK_EVENTS: [&str; 7] = [
+pub const WEBHOOK_EVENTS: [&str; 8] = [
     "tenant.created",
     "tenant.suspended",
     "tenant.deleted",
     "tenant.purged",
+    // A tenant found drifted, once per drift (drift plumbing).
+    "tenant.drifted",
     "operation.succeeded",
     "operation.failed",
     "migration_run.finished",

@@ -10,12 +10,20 @@
 //! version or an item of the run.
 
 mod commands;
+// Drifted tenants' items skipped unless the run allows drift (drift plumbing).
+mod drift_gate;
 mod launch;
+// Lint before a run (and on demand).
+mod lint_gate;
+// A run's revert (down migrations), with its own ledger.
+mod revert;
 mod versions;
 mod worker;
 
 pub use commands::LaunchedRun;
 pub use launch::FleetProgress;
+pub use lint_gate::LintReport;
+pub use revert::{LaunchedRevert, RevertOptions, RevertSummary};
 pub use versions::{Behind, FleetCounts, Versions};
 
 use worker::{cancelled, Shared};
@@ -49,6 +57,10 @@ pub struct FleetOptions {
     /// Open every tenant database, even those the catalog records as
     /// current (which are otherwise skipped).
     pub verify: bool,
+    /// Lint rules whose Error findings the run starts despite.
+    pub acknowledge: Vec<String>,
+    /// Migrate tenants recorded as drifted too (else their items are skipped).
+    pub allow_drift: bool,
 }
 
 impl Default for FleetOptions {
@@ -60,6 +72,8 @@ impl Default for FleetOptions {
             tier: None,
             target: None,
             verify: false,
+            acknowledge: Vec::new(),
+            allow_drift: false,
         }
     }
 }
@@ -80,6 +94,15 @@ pub enum FleetError {
     Provision(#[from] ProvisionError),
     #[error(transparent)]
     Abandoned(#[from] crate::operations::Abandoned),
+    #[error("{}", lint_gate::blocked_message(.0))]
+    LintFailed(Vec<crate::lint::Finding>),
+    #[error("acknowledge names no lint rule this linter reports: {0}")]
+    UnknownRule(String),
+    // Revert.
+    #[error("the run is {0}; revert it once it has finished or stopped")]
+    StillRunning(String),
+    #[error(transparent)]
+    Revert(#[from] crate::migrator::MigrateError),
 }
 
 impl FleetError {
@@ -93,6 +116,10 @@ impl FleetError {
             Self::Catalog(inner) => inner.code(),
             Self::Provision(inner) => inner.code(),
             Self::Abandoned(_) => ErrorCode::OperationAbandoned,
+            Self::LintFailed(_) => ErrorCode::LintFailed,
+            Self::UnknownRule(_) => ErrorCode::InvalidField,
+            Self::StillRunning(_) => ErrorCode::RunNotResumable,
+            Self::Revert(inner) => inner.code(),
         }
     }
 }
@@ -145,14 +172,18 @@ impl Fleet {
         self.catalog
             .check_migration_checksums(&self.migrations().checksums())
             .await?;
+        let target = options
+            .target
+            .unwrap_or_else(|| self.migrations().latest_version());
+        // Before any template is migrated: a blocked run changes nothing.
+        let lint = self
+            .lint_gate(options.tier, target, &options.acknowledge)
+            .await?;
         for server in self.catalog.list_servers().await? {
             if server.state == ServerState::Active {
                 self.provisioner.prepare_server(&server).await?;
             }
         }
-        let target = options
-            .target
-            .unwrap_or_else(|| self.migrations().latest_version());
         let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
         Ok(self
             .catalog
@@ -163,6 +194,9 @@ impl Fleet {
                 max_failures: clamp(options.max_failures),
                 tier: options.tier,
                 verify: options.verify,
+                lint: lint.findings,
+                acknowledged: lint.acknowledged,
+                allow_drift: options.allow_drift,
             })
             .await?)
     }
@@ -219,6 +253,7 @@ impl Fleet {
             failed: AtomicI64::new(counts.failed),
             total: counts.total,
             progress,
+            allow_drift: record.allow_drift,
         });
         for canary in [true, false] {
             if shared.stop.load(Ordering::SeqCst) || cancelled(&shared) {

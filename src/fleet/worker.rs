@@ -37,6 +37,8 @@ pub(super) struct Shared {
     pub(super) failed: AtomicI64,
     pub(super) total: i64,
     pub(super) progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    /// Tenants recorded as drifted are migrated too (`drift_gate.rs`).
+    pub(super) allow_drift: bool,
 }
 
 impl Shared {
@@ -46,6 +48,9 @@ impl Shared {
             let Some(item) = self.fleet.catalog.claim_item(self.run, canary).await? else {
                 return Ok(());
             };
+            if self.skipped_for_drift(item.tenant_id).await? {
+                continue;
+            }
             let started = std::time::Instant::now();
             let outcome = self.migrate_locked(item.tenant_id).await;
             let elapsed = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
@@ -168,8 +173,8 @@ impl Shared {
 }
 
 /// How long a fleet worker waits for a tenant busy with another operation.
-const BUSY_WAIT: Duration = Duration::from_secs(10);
-const BUSY_RETRY: Duration = Duration::from_millis(200);
+pub(super) const BUSY_WAIT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 enum MigrateErrorOrPlacement {
@@ -192,6 +197,7 @@ impl MigrateErrorOrPlacement {
         match self {
             Self::Placement => ErrorCode::DatabaseServerUnavailable,
             Self::Busy => ErrorCode::TenantBusy,
+            Self::Migrate(MigrateError::LockTimeout { .. }) => ErrorCode::MigrationLockTimeout,
             Self::Migrate(_) => ErrorCode::TenantMigrationsFailed,
             Self::Catalog(e) => e.code(),
             Self::Abandoned(_) => ErrorCode::OperationAbandoned,
@@ -201,7 +207,7 @@ impl MigrateErrorOrPlacement {
 
 /// `error: cause: cause`, for the ledger, where an operator reads why a
 /// tenant failed (the SQL error sits at the end of the chain).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

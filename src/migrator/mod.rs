@@ -17,6 +17,16 @@ use serde::Serialize;
 
 use crate::domain::MigrationChecksum;
 
+mod lock_safety;
+
+pub use lock_safety::LockPolicy;
+
+// Revert: down migrations beside their ups, and undoing versions.
+mod down;
+mod revert;
+
+pub use down::{DataLoss, DataLossCheck, DownMigration, DownSet};
+
 mod embedded {
     refinery::embed_migrations!("tenant_template/migrations");
 }
@@ -34,12 +44,43 @@ pub enum MigrateError {
     Query(#[from] tokio_postgres::Error),
     #[error("migration failed: {0}")]
     Refinery(#[from] refinery::Error),
+    #[error("the migration waited longer than the lock timeout {attempts} times: a long transaction holds a lock it needs")]
+    LockTimeout {
+        attempts: u32,
+        #[source]
+        source: Box<MigrateError>,
+    },
     #[error("cannot read tenant migrations from {path}: {source}")]
     Load {
         path: String,
         #[source]
         source: refinery::Error,
     },
+    // Revert (`down.rs`, `revert.rs`).
+    #[error("down migration {file} is refused: {reason}")]
+    DownFile { file: String, reason: String },
+    #[error("version {version} has no down migration (V{version}__<name>.down.sql), so it cannot be reverted")]
+    NoDownMigration { version: i32 },
+    #[error("{file} line {line} loses data ({rule}); revert with accept_data_loss to run it")]
+    DataLossNotAccepted {
+        file: String,
+        rule: String,
+        line: u32,
+    },
+}
+
+impl MigrateError {
+    /// The code a tenant's migration fails with: a lock timeout is the
+    /// tenant's own traffic in the way (retry later); the rest is internal.
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        match self {
+            Self::LockTimeout { .. } => ErrorCode::MigrationLockTimeout,
+            Self::NoDownMigration { .. } => ErrorCode::NoDownMigration,
+            Self::DataLossNotAccepted { .. } => ErrorCode::DataLossNotAccepted,
+            _ => ErrorCode::InternalError,
+        }
+    }
 }
 
 /// The tenant migrations this process applies: the ones embedded at build
@@ -47,6 +88,9 @@ pub enum MigrateError {
 #[derive(Clone)]
 pub struct MigrationSet {
     migrations: Arc<Vec<Migration>>,
+    lock: LockPolicy,
+    /// The down migrations beside them (revert).
+    downs: Arc<DownSet>,
 }
 
 impl std::fmt::Debug for MigrationSet {
@@ -62,6 +106,14 @@ pub struct PendingMigration {
     pub name: String,
 }
 
+/// One migration's file name and text (for the linter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationSource {
+    pub version: i32,
+    pub file: String,
+    pub sql: String,
+}
+
 /// The outcome of one database's run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outcome {
@@ -73,21 +125,44 @@ pub struct Outcome {
 
 impl MigrationSet {
     pub fn embedded() -> Self {
+        let migrations = embedded::migrations::runner().get_migrations().clone();
+        // The built-in downs are checked by a unit test (`down.rs`).
+        let downs =
+            DownSet::embedded(&migrations).expect("the built-in down migrations match their ups");
         Self {
-            migrations: Arc::new(embedded::migrations::runner().get_migrations().clone()),
+            migrations: Arc::new(migrations),
+            lock: LockPolicy::default(),
+            downs: Arc::new(downs),
         }
     }
 
-    /// `V<n>__name.sql` files of `dir`, in version order.
+    /// `V<n>__name.sql` files of `dir`, in version order, with the
+    /// `V<n>__name.down.sql` beside them.
     pub fn from_dir(dir: &Path) -> Result<Self, MigrateError> {
         let migrations =
             refinery::load_sql_migrations(dir).map_err(|source| MigrateError::Load {
                 path: dir.display().to_string(),
                 source,
             })?;
+        let downs = DownSet::from_dir(dir, &migrations)?;
         Ok(Self {
             migrations: Arc::new(migrations),
+            lock: LockPolicy::default(),
+            downs: Arc::new(downs),
         })
+    }
+
+    /// The same set, with `check` telling which down steps lose data (the
+    /// linter's call; see `down.rs`).
+    pub fn with_data_loss_check(mut self, check: DataLossCheck) -> Self {
+        self.downs = Arc::new((*self.downs).clone().with_data_loss_check(check));
+        self
+    }
+
+    /// The same set, migrating under `lock` (the `migrations.lock_*` settings).
+    pub fn with_lock_policy(mut self, lock: LockPolicy) -> Self {
+        self.lock = lock;
+        self
     }
 
     /// The newest version in the set.
@@ -129,6 +204,40 @@ impl MigrationSet {
         pending
     }
 
+    // Lint (src/lint) reads each pending file's text.
+    /// The file name (`V<n>__<name>.sql`) and SQL of the migrations above
+    /// `version` (and at most `target`), in version order.
+    pub fn sources(&self, version: i32, target: Option<i32>) -> Vec<MigrationSource> {
+        let mut sources: Vec<MigrationSource> = self
+            .migrations
+            .iter()
+            .filter(|m| m.version() > version && target.is_none_or(|t| m.version() <= t))
+            .map(|m| MigrationSource {
+                version: m.version(),
+                file: format!("V{}__{}.sql", m.version(), m.name()),
+                sql: m.sql().unwrap_or_default().to_string(),
+            })
+            .collect();
+        sources.sort_by_key(|m| m.version);
+        sources
+    }
+
+    /// The down files of the same range, in version order: linted with
+    /// the ups, as a revert of the run would run them.
+    pub fn down_sources(&self, version: i32, target: Option<i32>) -> Vec<MigrationSource> {
+        self.sources(version, target)
+            .into_iter()
+            .filter_map(|up| {
+                let down = self.downs.get(up.version)?;
+                Some(MigrationSource {
+                    version: up.version,
+                    file: down.file(),
+                    sql: down.sql.clone(),
+                })
+            })
+            .collect()
+    }
+
     fn runner(&self, target: Option<i32>) -> Runner {
         let runner = Runner::new(&self.migrations).set_abort_divergent(true);
         match target {
@@ -151,7 +260,7 @@ impl MigrationSet {
         client
             .execute("SELECT pg_advisory_lock($1)", &[&TENANT_MIGRATION_LOCK])
             .await?;
-        let result = self.migrate_locked(&mut client, target).await;
+        let result = self.migrate_safely(&mut client, target).await;
         let _ = client
             .execute("SELECT pg_advisory_unlock($1)", &[&TENANT_MIGRATION_LOCK])
             .await;
@@ -166,6 +275,52 @@ impl MigrationSet {
             applied,
             duration_ms: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// Runs the pending migrations under the lock policy: a migration that
+    /// hit `lock_timeout` is tried again after a backoff, from the last
+    /// version that committed, until the retries run out.
+    async fn migrate_safely(
+        &self,
+        client: &mut tokio_postgres::Client,
+        target: Option<i32>,
+    ) -> Result<(i32, i32, usize), MigrateError> {
+        let from = current_version(client).await?;
+        if self.pending(from, target).is_empty() {
+            return Ok((from, from, 0));
+        }
+        self.lock.apply(client).await?;
+        let mut attempt = 0;
+        loop {
+            match self.migrate_locked(client, target).await {
+                Ok((_, to, _)) => {
+                    // Counted over every attempt: earlier ones may have committed some.
+                    let applied = self
+                        .migrations
+                        .iter()
+                        .filter(|m| m.version() > from && m.version() <= to)
+                        .count();
+                    return Ok((from, to, applied));
+                }
+                Err(e) if lock_safety::is_lock_timeout(&e) && attempt < self.lock.retries => {
+                    attempt += 1;
+                    let wait = self.lock.backoff(attempt);
+                    tracing::info!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "tenant migration hit its lock timeout; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) if lock_safety::is_lock_timeout(&e) => {
+                    return Err(MigrateError::LockTimeout {
+                        attempts: attempt + 1,
+                        source: Box::new(e),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn migrate_locked(

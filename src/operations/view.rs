@@ -37,6 +37,14 @@ impl Operations {
             op.progress_done = Some(counts.succeeded + counts.skipped + counts.failed);
             op.progress_total = Some(counts.total);
         }
+        // A run's revert: its items, as a run's.
+        if let (OpKind::FleetRevert, None, false, Some(revert)) =
+            (op.kind, op.progress_done, ended_badly, run)
+        {
+            let counts = self.catalog.revert_counts(revert).await?;
+            op.progress_done = Some(counts.succeeded + counts.skipped + counts.failed);
+            op.progress_total = Some(counts.total);
+        }
         Ok(op)
     }
 }

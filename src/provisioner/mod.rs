@@ -10,10 +10,13 @@
 //!   (`COMMENT … IS 'tenant-plane installation <id>'`, `tag_statement`), so
 //!   `doctor` can tell its own objects from another installation's.
 //! - Every name it puts in DDL is a tenant's `DbName`, one of its copies'
-//!   names, or a constant of `domain`, quoted with `sql::quote_ident`; none
-//!   is taken from a request.
+//!   names, a constant of `domain`, or a scratch database's generated name
+//!   (`expected_db.rs`), quoted with `sql::quote_ident`; none is taken from
+//!   a request.
 
 mod copy;
+// Drift core: scratch databases for expected schemas (issue 29).
+mod expected_db;
 mod held;
 mod scram;
 mod template;
@@ -26,6 +29,7 @@ use deadpool_postgres::{Object, Pool, RecyclingMethod, Runtime};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
+pub use expected_db::{EXPECTED_DB_PREFIX, EXPECTED_SCHEMA_LOCK};
 pub use template::TEMPLATE_LOCK;
 pub use tenant_db::ServerObject;
 

@@ -53,6 +53,8 @@ pub struct Reconciler {
     retention_days: u32,
     keep: Retention,
     backups: BackupSettings,
+    /// Resumes drift scans (drift plumbing); `None` leaves them to a peer.
+    drift: Option<crate::drift::Scans>,
 }
 
 /// What one pass did.
@@ -106,7 +108,14 @@ impl Reconciler {
                 operations: day * retention.operations_days,
             },
             backups: backups.clone(),
+            drift: None,
         }
+    }
+
+    /// Takes over drift scans too, with `scans` (drift plumbing).
+    pub fn with_drift_scans(mut self, scans: crate::drift::Scans) -> Self {
+        self.drift = Some(scans);
+        self
     }
 
     /// Takes over abandoned operations every `TAKEOVER_EVERY`, and runs a
@@ -272,6 +281,32 @@ impl Reconciler {
                 });
                 Ok(())
             }
+            // A run's revert goes on from its ledger, as a run does.
+            OpKind::FleetRevert => {
+                let (fleet, op) = (self.fleet.clone(), op.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = fleet.resume_revert(&op, &lease).await {
+                        tracing::warn!(op = %op.id, error = %format!("{:#}", anyhow::Error::from(e)), "a resumed revert failed");
+                    }
+                });
+                Ok(())
+            }
+            // A drift scan goes on with the tenants it has not recorded.
+            OpKind::DriftScan => match self.drift.clone() {
+                Some(scans) => {
+                    let op = op.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = scans.resume(&op, &lease).await {
+                            tracing::warn!(op = %op.id, error = %format!("{:#}", anyhow::Error::from(e)), "a resumed drift scan failed");
+                        }
+                    });
+                    Ok(())
+                }
+                None => {
+                    lease.release("this process does not run drift scans").await;
+                    Ok(())
+                }
+            },
             OpKind::RestoreAsNew => self
                 .tenants
                 .abandon_restore_as_new(&lease)

@@ -35,6 +35,7 @@ pub const TENANTS: &str = "tenant_plane_tenants";
 pub const TENANTS_BY_VERSION: &str = "tenant_plane_tenants_by_schema_version";
 pub const RUN_ITEMS: &str = "tenant_plane_migration_run_items";
 pub const RUNS_RUNNING: &str = "tenant_plane_migration_runs_running";
+pub const TENANTS_DRIFTED: &str = "tenant_plane_tenants_drifted";
 pub const DENIALS: &str = "tenant_plane_denials_total";
 
 /// Every metric with its help text and unit, for the page's `# HELP` lines.
@@ -85,6 +86,10 @@ fn describe() {
     );
     describe_gauge!(RUN_ITEMS, "Items of the running fleet migrations, by state");
     describe_gauge!(RUNS_RUNNING, "Fleet migration runs running now");
+    describe_gauge!(
+        TENANTS_DRIFTED,
+        "Root tenants whose schema drifted from their version, as last checked"
+    );
     describe_counter!(
         DENIALS,
         "Refused requests (401, 403, 429 for denials), by reason"

@@ -17,6 +17,14 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // Refinery warns of every file in a migrations folder it does not apply,
+    // our `V<n>__name.down.sql` files among them; the migrator names the
+    // files it refuses itself.
+    let filter = filter.add_directive(
+        "refinery_core::util=error"
+            .parse()
+            .expect("a valid directive"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

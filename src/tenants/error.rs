@@ -42,6 +42,10 @@ pub enum TenantsError {
     NoServer,
     #[error("only a soft-deleted tenant can be purged: delete it first (without purge)")]
     NotDeleted,
+    /// Its schema was found drifted at its version (drift plumbing): a
+    /// migration needs `allow_drift`.
+    #[error("the tenant's schema has drifted from its version (found {0}); migrate with allow_drift, or repair it first")]
+    Drifted(String),
     #[error(transparent)]
     Abandoned(#[from] crate::operations::Abandoned),
     #[error("the target server is not active (draining or down)")]
@@ -101,10 +105,12 @@ impl TenantsError {
             Self::ParentNotActive => ErrorCode::ParentNotActive,
             Self::NoServer => ErrorCode::NoServerAvailable,
             Self::NotDeleted => ErrorCode::TenantNotDeleted,
+            Self::Drifted(_) => ErrorCode::TenantDrifted,
             Self::ServerNotActive => ErrorCode::ServerNotActive,
             Self::Placement(inner) => inner.code(),
             Self::Backups(inner) => inner.code(),
-            Self::Migrate(_) | Self::Crypto(_) => ErrorCode::InternalError,
+            Self::Migrate(inner) => inner.code(),
+            Self::Crypto(_) => ErrorCode::InternalError,
         })
     }
 }

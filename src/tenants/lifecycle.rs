@@ -59,6 +59,8 @@ impl Transition {
             | OpKind::FleetRun
             | OpKind::Backup
             | OpKind::RestoreAsNew
+            | OpKind::DriftScan
+            | OpKind::FleetRevert
             | OpKind::Unknown => return None,
         })
     }

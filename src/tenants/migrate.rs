@@ -3,6 +3,9 @@
 //! Rule: a migration on request takes the tenant's operation lock, as a
 //! fleet item does (`fleet::worker`), so it never overlaps a move, a restore
 //! or a purge.
+//!
+//! Rule: a tenant recorded as drifted at its version now is not migrated
+//! unless the request allows drift; the record is read under that lock.
 
 use serde::Serialize;
 
@@ -26,13 +29,16 @@ impl Tenants {
     /// Applies pending tenant migrations (up to `target`) to a tenant's
     /// database and records its new version, under the tenant's operation
     /// lock: a move, restore or purge waits for it (409 while it runs), and
-    /// it for them. A dry run only reads, and takes no lock.
+    /// it for them. A dry run only reads, and takes no lock. A tenant
+    /// recorded as drifted at its version is refused (`Drifted`) unless
+    /// `allow_drift`.
     #[tracing::instrument(skip_all, fields(tenant.id = %id))]
     pub async fn migrate(
         &self,
         id: TenantId,
         target: Option<i32>,
         dry_run: bool,
+        allow_drift: bool,
     ) -> Result<TenantMigration, TenantsError> {
         if dry_run {
             let record = self.record(id).await?;
@@ -59,6 +65,20 @@ impl Tenants {
                 &serde_json::json!({ "target": target }),
             )
             .await?;
+        // Drift as recorded, read under the tenant's lock (drift plumbing).
+        if !allow_drift {
+            match self.catalog.tenant_drift(id).await {
+                Ok(Some(drift)) if drift.is_drifted() => {
+                    lease.discard().await?;
+                    return Err(TenantsError::Drifted(drift.refusal()));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    lease.discard().await?;
+                    return Err(e.into());
+                }
+            }
+        }
         let config = match self.migration_config(&record).await {
             Ok(config) => config,
             Err(e) => {
@@ -101,7 +121,7 @@ impl Tenants {
     }
 
     /// Admin connection settings of a root tenant's own database.
-    async fn migration_config(
+    pub(super) async fn migration_config(
         &self,
         record: &TenantRecord,
     ) -> Result<crate::pg::PgConfig, TenantsError> {

@@ -28,6 +28,8 @@ mod lifecycle;
 mod migrate;
 mod placement;
 mod resume;
+// One tenant's revert, with the down migrations.
+mod revert;
 mod shared_failures;
 mod update;
 mod view;
@@ -45,6 +47,7 @@ pub use keys::{KeysError, RekeyReport};
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
 pub use placement::{DrainItem, DrainProgress, PlacementError};
+pub use revert::TenantRevert;
 pub use update::TenantPatch;
 pub use view::{TenantList, TenantView};
 

@@ -68,11 +68,13 @@ impl Tenants {
                         Ok(())
                     }
                     OpKind::Unknown => Err(TenantsError::Inconsistent("unknown operation kind")),
-                    OpKind::Drain | OpKind::FleetRun | OpKind::RestoreAsNew => {
-                        Err(TenantsError::Inconsistent(
-                            "drains and fleet runs are resumed by the reconciler",
-                        ))
-                    }
+                    OpKind::Drain
+                    | OpKind::FleetRun
+                    | OpKind::RestoreAsNew
+                    | OpKind::DriftScan
+                    | OpKind::FleetRevert => Err(TenantsError::Inconsistent(
+                        "drains and fleet runs are resumed by the reconciler",
+                    )),
                     OpKind::Repair => {
                         lease
                             .fail(

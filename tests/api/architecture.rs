@@ -38,11 +38,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("error_code", &[]),
     ("route_notices", &["domain", "error_code"]),
     // Stores and tools, each over one kind of thing.
-    ("catalog", &["config", "crypto", "domain", "pg", "sql", "error_code"]),
+    ("catalog", &["config", "crypto", "domain", "pg", "sql", "error_code", "lint"]), // lint: a run's findings
     ("tenant_config", &["domain", "error_code"]),
     ("backup", &["config", "crypto", "domain", "error_code"]),
     ("dump", &["local_pg", "pg", "sql", "error_code"]),
-    ("migrator", &["domain", "pg", "sql", "telemetry", "error_code"]),
+    ("migrator", &["domain", "pg", "sql", "telemetry", "error_code"]), ("lint", &["migrator"]), // lint: squawk over its files
     ("embedded", &["config", "crypto", "local_pg", "error_code"]),
     // Services over the stores.
     ("provisioner", &["catalog", "crypto", "domain", "migrator", "pg", "sql", "telemetry", "error_code"]),
@@ -53,6 +53,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("events", &["catalog", "config", "pg", "error_code"]),
     ("auth", &["catalog", "config", "control_audit", "domain", "error_code"]),
     ("data", &["domain", "sql", "tenant_config", "telemetry", "error_code"]),
+    // Drift: describing schemas, and the expected schema per version (built
+    // in a scratch database the provisioner makes).
+    // Its fleet scans are operations, audited, with a failpoint (drift plumbing).
+    ("drift", &[
+        "catalog", "control_audit", "domain", "failpoint", "migrator", "operations", "pg", "provisioner",
+        "sql", "telemetry", "error_code",
+    ]),
     // A tenant's API keys and custom domains, as commands and queries.
     ("tenant_keys", &["auth", "catalog", "control_audit", "domain", "error_code"]),
     ("custom_domains", &["catalog", "control_audit", "domain", "error_code"]),
@@ -65,21 +72,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ]),
     ("fleet", &[
         "catalog", "control_audit", "domain", "failpoint", "migrator", "operations", "provisioner",
-        "telemetry", "route_notices", "error_code",
+        "telemetry", "route_notices", "error_code", "lint",
     ]),
     ("tenants", &[
         "backup", "catalog", "config", "control_audit", "crypto", "domain", "dump", "failpoint", "migrator",
         "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config", "route_notices", "error_code",
     ]),
     ("reconciler", &[
-        "catalog", "config", "control_audit", "domain", "failpoint", "fleet", "operations", "provisioner",
+        "catalog", "config", "control_audit", "domain", "drift", "failpoint", "fleet", "operations", "provisioner",
         "telemetry", "tenants", "route_notices", "error_code",
     ]),
     // The container that both the HTTP layer and the CLI build.
     ("services", &[
         "auth", "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations",
         "provisioner", "reconciler", "servers", "tenants", "route_notices", "error_code",
-        "tenant_keys", "custom_domains", "control_audit", "events", "idempotency",
+        "tenant_keys", "custom_domains", "control_audit", "events", "idempotency", "lint",
+        // Drift scans and their inspector (drift plumbing).
+        "drift",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
@@ -88,6 +97,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "directory", "domain", "dump", "error_code", "events", "fleet", "idempotency", "migrator",
         "operations", "pg", "reconciler", "servers", "services", "telemetry", "tenancy",
         "tenant_config", "tenant_keys", "tenants",
+        // Drift reports and scans (drift plumbing); lint findings and rule names.
+        "drift", "lint",
     ]),
     ("startup", &[
         "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
@@ -99,6 +110,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
         "fleet", "reconciler", "servers", "services", "startup", "telemetry", "tenant_config",
         "tenants", "route_notices", "error_code",
+        // `tenant-plane drift` (drift plumbing); `migrate --lint`.
+        "drift", "lint",
     ]),
 ];
 

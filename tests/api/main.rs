@@ -22,6 +22,8 @@ mod cli;
 mod cluster;
 mod console;
 mod console_api;
+// Lint findings in the console (issue 29).
+mod console_lint;
 mod console_live;
 mod console_session;
 mod console_sign_out;
@@ -39,6 +41,14 @@ mod doctor_repairs;
 mod drain_listing;
 mod drain_race;
 mod drain_targets;
+// Drift core: describe, diff, expected schemas (issue 29).
+mod drift_describe;
+mod drift_expected;
+// Drift plumbing: scans, views, the fleet's drift gate (issue 29).
+mod drift_console;
+mod drift_fleet;
+mod drift_resume;
+mod drift_scan;
 mod embedded;
 mod errors;
 mod event_stream_limits;
@@ -53,6 +63,13 @@ mod kit;
 mod master_keys;
 mod metrics_page;
 mod migration_checksums;
+// Lint before a run (issue 29).
+mod migration_lint;
+mod migration_lock_safety;
+// Revert (down migrations).
+mod migration_revert;
+mod migration_revert_console;
+mod migration_revert_kill;
 mod migrations;
 mod migrations_cli;
 mod moves;

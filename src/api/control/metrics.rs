@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::http::{ApiError, AppState};
 use crate::telemetry::metrics::{
     collect_process, handle, ROUTER_POOLS, RUNS_RUNNING, RUN_ITEMS, SERVER_BUDGET,
-    SERVER_CONNECTIONS, TENANTS, TENANTS_BY_VERSION,
+    SERVER_CONNECTIONS, TENANTS, TENANTS_BY_VERSION, TENANTS_DRIFTED,
 };
 
 /// `GET /metrics`: the Prometheus text format.
@@ -117,6 +117,7 @@ async fn refresh(state: &AppState, shown: &mut Shown) -> anyhow::Result<()> {
     }
     shown.items = items;
     ::metrics::gauge!(RUNS_RUNNING).set(counts.runs_running as f64);
+    ::metrics::gauge!(TENANTS_DRIFTED).set(counts.drifted as f64);
     for server in state.servers().list().await? {
         if let Some((open, budget)) = state.tenancy().connections_on(&server) {
             ::metrics::gauge!(SERVER_CONNECTIONS, "server" => server.name.clone()).set(open as f64);

@@ -43,6 +43,15 @@ pub struct StartRun {
     /// Open every tenant database, even those recorded as current.
     #[serde(default)]
     verify: bool,
+    /// Lint rules (e.g. `require-concurrent-index-creation`) whose Error
+    /// findings on the pending migrations the run starts despite; without
+    /// them such a run is refused with 422 `lint_failed`.
+    #[serde(default)]
+    acknowledge: Vec<crate::lint::RuleName>,
+    /// Migrate tenants recorded as drifted too; otherwise their items end
+    /// `skipped`, with the reason.
+    #[serde(default)]
+    allow_drift: bool,
 }
 
 fn default_concurrency() -> usize {
@@ -59,7 +68,7 @@ fn default_canary() -> usize {
 pub struct WaitQuery {
     /// Answer when the run has finished, instead of at once.
     #[serde(default)]
-    wait: bool,
+    pub(crate) wait: bool,
 }
 
 /// A run begun: 202 with its operation at once, or 200 with the run's
@@ -84,6 +93,12 @@ impl StartRun {
             tier: self.tier,
             target: self.target_version,
             verify: self.verify,
+            acknowledge: self
+                .acknowledge
+                .into_iter()
+                .map(crate::lint::RuleName::into_string)
+                .collect(),
+            allow_drift: self.allow_drift,
         }
     }
 }

@@ -4,9 +4,14 @@
 pub(crate) mod api_keys;
 pub(crate) mod backups;
 pub(crate) mod domains;
+// Drift scans and reports (drift plumbing).
+pub(crate) mod drift;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod migration_lint;
+// A fleet run's revert (down migrations).
+pub(crate) mod migration_reverts;
 pub(crate) mod migrations;
 pub(crate) mod operations;
 pub(crate) mod overview;

@@ -122,6 +122,7 @@ impl OperationView {
             (Some(OpKind::Purge | OpKind::SubtenantPurge), _, _, _) => None,
             (Some(OpKind::Drain), _, _, Some(server)) => Some(format!("/v1/servers/{server}")),
             (Some(OpKind::FleetRun), _, _, Some(run)) => Some(format!("/v1/migrations/runs/{run}")),
+            (Some(OpKind::DriftScan), _, _, Some(_)) => Some("/v1/migrations/drift".to_string()),
             (Some(OpKind::Backup), OperationState::Succeeded, Some(t), Some(backup)) => {
                 Some(format!("/v1/tenants/{t}/backups/{backup}"))
             }
@@ -154,7 +155,9 @@ impl OperationView {
             _ => None,
         };
         let subject = match kind {
-            Some(OpKind::Drain | OpKind::FleetRun) => subject,
+            Some(OpKind::Drain | OpKind::FleetRun | OpKind::DriftScan | OpKind::FleetRevert) => {
+                subject
+            }
             _ => None,
         };
         Self {

@@ -92,6 +92,11 @@ impl AppState {
         &self.services.fleet
     }
 
+    /// Drift scans and reports (drift plumbing).
+    pub fn drift(&self) -> &crate::drift::Scans {
+        &self.services.drift
+    }
+
     pub fn reconciler(&self) -> &Reconciler {
         &self.services.reconciler
     }

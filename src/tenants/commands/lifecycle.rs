@@ -13,8 +13,8 @@ use crate::catalog::{HistoryEntry, TenantFilter};
 use crate::control_audit::Actor;
 use crate::domain::TenantId;
 use crate::tenants::{
-    NewSubtenantInput, NewTenantInput, TenantList, TenantMigration, TenantPatch, TenantView,
-    Tenants, TenantsError, Transition,
+    NewSubtenantInput, NewTenantInput, TenantList, TenantMigration, TenantPatch, TenantRevert,
+    TenantView, Tenants, TenantsError, Transition,
 };
 
 /// The tenant lifecycle's commands and queries.
@@ -30,6 +30,8 @@ pub struct MigrationHistory {
     /// The newest version this build's tenant migrations know.
     pub latest_version: i32,
     pub history: Vec<HistoryEntry>,
+    /// Its reverts (of a run, or on request), newest first.
+    pub reverts: Vec<crate::catalog::RevertItem>,
 }
 
 impl Lifecycle {
@@ -127,15 +129,32 @@ impl Lifecycle {
         id: TenantId,
         target: Option<i32>,
         dry_run: bool,
+        allow_drift: bool,
     ) -> Result<TenantMigration, TenantsError> {
         let t = &self.tenants;
-        let migrate = t.migrate(id, target, dry_run);
+        let migrate = t.migrate(id, target, dry_run, allow_drift);
         if dry_run {
             return migrate.await;
         }
         let resource = format!("tenants/{id}");
         let what = (Some(id), "tenants.migrate", resource.as_str());
         t.audited(actor, what, migrate, |_| None).await
+    }
+
+    /// Reverts one tenant's database to `target` with the down migrations,
+    /// under its lock (`tenants/revert.rs`).
+    pub async fn revert(
+        &self,
+        actor: &Actor,
+        id: TenantId,
+        target: i32,
+        accept_data_loss: bool,
+    ) -> Result<TenantRevert, TenantsError> {
+        let t = &self.tenants;
+        let resource = format!("tenants/{id}");
+        let what = (Some(id), "tenants.revert_migrations", resource.as_str());
+        let revert = t.revert(id, target, accept_data_loss);
+        t.audited(actor, what, revert, |_| None).await
     }
 
     pub async fn show(&self, id: TenantId) -> Result<TenantView, TenantsError> {
@@ -158,6 +177,7 @@ impl Lifecycle {
             schema_version: tenant.schema_version,
             latest_version: t.provisioner.migrations().latest_version(),
             history: t.catalog.migration_history(id, limit).await?,
+            reverts: t.catalog.tenant_reverts(id, limit).await?,
         })
     }
 }

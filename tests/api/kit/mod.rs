@@ -23,11 +23,17 @@ pub mod cli;
 pub mod console;
 pub mod doctor;
 pub mod drain;
+// Drift scans and views (drift plumbing).
+pub mod drift;
 pub mod expect;
+// Drift core: inspectors, tenants' places, scratch databases (issue 29).
+pub mod expected_schemas;
 pub mod fuzz_inputs;
 pub mod keys;
 pub mod migrations;
 pub mod request;
+// Revert (down migrations).
+pub mod revert;
 pub mod s3;
 pub mod servers;
 pub mod spec;

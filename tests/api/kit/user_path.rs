@@ -87,6 +87,11 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_WEBHOOKS_URL", Catalog, Made(|r| r.webhooks.url.clone()), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_SECRET", Catalog, Is(WEBHOOK_SECRET), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS", Catalog, Is("5"), Starts),
+    // Their effects: `migration_lock_safety.rs` runs the CLI with them set.
+    ("TENANT_PLANE_MIGRATIONS_LOCK_TIMEOUT_MS", Catalog, Is("1500"), Starts),
+    ("TENANT_PLANE_MIGRATIONS_STATEMENT_TIMEOUT_MS", Catalog, Is("300000"), Starts),
+    ("TENANT_PLANE_MIGRATIONS_LOCK_RETRIES", Catalog, Is("2"), Starts),
+    ("TENANT_PLANE_MIGRATIONS_LOCK_RETRY_BACKOFF_MS", Catalog, Is("250"), Starts),
     ("TENANT_PLANE_RECONCILER_STALE_AFTER_SECS", Catalog, Is("30"), Starts),
     ("TENANT_PLANE_RECONCILER_INTERVAL_SECS", Catalog, Is("20"), Starts),
     ("TENANT_PLANE_ROUTER_MAX_POOLS", Catalog, Is("200"), Starts),

@@ -193,7 +193,7 @@ TP.confirm = function confirm({ title, text, action, typed, extra, run, blocked 
 const EVENT_TYPES = ['operation.started', 'operation.succeeded', 'operation.failed', 'operation.cancelled',
   'operation.taken_over', 'tenant.created', 'tenant.suspended', 'tenant.resumed', 'tenant.deleted',
   'tenant.restored', 'tenant.purged', 'tenant.moved', 'tenant.failed', 'tenant.provisioning', 'tenant.active',
-  'tenant.deleting', 'migration_run.finished'];
+  'tenant.deleting', 'migration_run.finished', 'tenant.drifted'];
 let source = null;
 const subscribers = new Set();
 TP.openEvents = () => {

@@ -18,6 +18,10 @@ pub struct MigrateTenant {
     target_version: Option<i32>,
     #[serde(default)]
     dry_run: bool,
+    /// Migrate even when the tenant is recorded as drifted (otherwise 409
+    /// `tenant_drifted`).
+    #[serde(default)]
+    allow_drift: bool,
 }
 
 /// `POST /v1/tenants/{id}/migrations`: migrate one tenant now, or with
@@ -35,7 +39,13 @@ pub async fn migrate_tenant(
     let actor = actor(&principal, &req);
     let lifecycle = &state.services().lifecycle;
     let report = lifecycle
-        .migrate(&actor, id.0, body.target_version, body.dry_run)
+        .migrate(
+            &actor,
+            id.0,
+            body.target_version,
+            body.dry_run,
+            body.allow_drift,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

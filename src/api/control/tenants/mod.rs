@@ -6,6 +6,8 @@ pub(crate) mod lifecycle;
 pub(crate) mod migrate;
 pub(crate) mod read;
 pub(crate) mod relocate;
+// One tenant's revert (down migrations).
+pub(crate) mod revert;
 pub(crate) mod update;
 
 use std::future::{ready, Ready};

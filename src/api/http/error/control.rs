@@ -1,12 +1,11 @@
 //! Control-plane errors as responses: credentials, the catalog, the tenant
-//! lifecycle, database servers and fleet runs.
+//! lifecycle and database servers (fleet runs: `fleet.rs`).
 
 use actix_web::http::StatusCode;
 
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthError;
 use crate::backup::BackupError;
-use crate::fleet::FleetError;
 use crate::servers::ServersError;
 use crate::services::CatalogError;
 use crate::services::ProvisionError;
@@ -151,12 +150,14 @@ impl From<TenantsError> for ApiError {
                 ErrorCode::TenantNotDeleted,
                 "only a soft-deleted tenant can be purged: delete it first (without purge=true)",
             ),
+            TenantsError::Drifted(_) => super::drift::tenant_drifted(&e),
             TenantsError::Abandoned(_) => abandoned(e),
             TenantsError::ServerNotActive => server_not_active(),
             TenantsError::Catalog(inner) => inner.into(),
             TenantsError::Placement(inner) => inner.into(),
             TenantsError::Backups(inner) => inner.into(),
             TenantsError::Provision(ProvisionError::Connect { .. }) => server_unavailable(e),
+            TenantsError::Migrate(inner) => inner.into(),
             other => ApiError::internal(other),
         }
     }
@@ -368,29 +369,6 @@ impl From<ServersError> for ApiError {
             }
             ServersError::Catalog(inner) => inner.into(),
             ServersError::Provision(inner) => TenantsError::from(inner).into(),
-        }
-    }
-}
-
-impl From<FleetError> for ApiError {
-    fn from(e: FleetError) -> Self {
-        match e {
-            FleetError::NotFound => {
-                ApiError::not_found(ErrorCode::RunNotFound, "no such migration run")
-            }
-            FleetError::NotResumable(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::RunNotResumable,
-                e.to_string(),
-            ),
-            FleetError::BadConcurrency => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidField,
-                e.to_string(),
-            ),
-            FleetError::Catalog(inner) => inner.into(),
-            FleetError::Abandoned(inner) => TenantsError::Abandoned(inner).into(),
-            FleetError::Provision(inner) => crate::tenants::TenantsError::from(inner).into(),
         }
     }
 }

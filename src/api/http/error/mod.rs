@@ -1,5 +1,6 @@
 //! One error type for every handler, with a stable JSON envelope:
-//! `{"error":{"code":"…","message":"…"}}`. Every module error converts into
+//! `{"error":{"code":"…","message":"…"}}`, plus `details` for the codes
+//! that carry structured detail (`lint_failed`: its findings). Every module error converts into
 //! it here and nowhere else: `control.rs` (auth, catalog, lifecycle,
 //! servers, fleet runs) and `data.rs` (router, data plane); `tests/` pins
 //! the status and code of every variant. Codes are `ErrorCode`s (`crate::error_code`),
@@ -30,6 +31,19 @@ pub struct ErrorBody {
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
+    /// Structured detail, for the codes that carry one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub details: Option<ErrorDetails>,
+}
+
+/// The structured detail of an error: one field per kind of detail.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetails {
+    /// `lint_failed`: the Error findings the run did not acknowledge, each
+    /// with its rule, file and line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::lint::Finding>,
 }
 
 #[derive(Debug)]
@@ -38,6 +52,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     retry_after_secs: Option<u64>,
+    details: Option<ErrorDetails>,
     /// Logged where the error is turned into a response; never sent.
     source: Option<anyhow::Error>,
 }
@@ -49,6 +64,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            details: None,
             source: None,
         }
     }
@@ -73,6 +89,11 @@ impl ApiError {
 
     pub fn with_source(mut self, source: impl Into<anyhow::Error>) -> Self {
         self.source = Some(source.into());
+        self
+    }
+
+    pub fn with_details(mut self, details: ErrorDetails) -> Self {
+        self.details = Some(details);
         self
     }
 
@@ -131,10 +152,20 @@ impl std::fmt::Display for ApiError {
 
 /// The envelope as a response, for errors raised outside `ApiError`.
 pub fn envelope_response(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
+    envelope_with_details(status, code, message, None)
+}
+
+fn envelope_with_details(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    details: Option<ErrorDetails>,
+) -> HttpResponse {
     HttpResponse::build(status).json(ErrorEnvelope {
         error: ErrorBody {
             code: code.as_str().to_string(),
             message: message.to_string(),
+            details,
         },
     })
 }
@@ -152,7 +183,8 @@ impl ResponseError for ApiError {
             "status" => self.status.as_str().to_string()
         )
         .increment(1);
-        let mut response = envelope_response(self.status, self.code, &self.message);
+        let mut response =
+            envelope_with_details(self.status, self.code, &self.message, self.details.clone());
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -170,6 +202,12 @@ impl ResponseError for ApiError {
 
 mod control;
 mod data;
+mod fleet;
+// Drift's refusals and scan errors (drift plumbing).
+mod drift;
+mod lint;
+mod migrate;
+mod revert;
 mod services;
 #[cfg(test)]
 mod tests;

@@ -204,6 +204,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             (TenantsError::ParentNotActive, 409, "parent_not_active"),
             (TenantsError::NoServer, 503, "no_server_available"),
             (TenantsError::NotDeleted, 409, "tenant_not_deleted"),
+            (TenantsError::Drifted("x".into()), 409, "tenant_drifted"),
             (
                 TenantsError::Abandoned(crate::operations::Abandoned),
                 503,
@@ -292,6 +293,19 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 FleetError::Abandoned(crate::operations::Abandoned),
                 503,
                 "operation_abandoned",
+            ),
+            (FleetError::LintFailed(vec![]), 422, "lint_failed"),
+            (FleetError::UnknownRule("x".into()), 422, "invalid_field"),
+            // Revert.
+            (
+                FleetError::StillRunning("running".into()),
+                409,
+                "run_not_resumable",
+            ),
+            (
+                FleetError::Revert(MigrateError::NoDownMigration { version: 1 }),
+                409,
+                "no_down_migration",
             ),
         ],
         FleetError::COUNT,

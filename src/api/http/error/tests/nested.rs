@@ -57,12 +57,43 @@ fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
             (MigrateError::Query(pg()), 500, "internal_error"),
             (MigrateError::Refinery(refinery()), 500, "internal_error"),
             (
+                MigrateError::LockTimeout {
+                    attempts: 4,
+                    source: Box::new(MigrateError::Query(pg())),
+                },
+                409,
+                "migration_lock_timeout",
+            ),
+            (
                 MigrateError::Load {
                     path: "/m".into(),
                     source: refinery(),
                 },
                 500,
                 "internal_error",
+            ),
+            // Revert.
+            (
+                MigrateError::DownFile {
+                    file: "V2__x.down.sql".into(),
+                    reason: "x".into(),
+                },
+                500,
+                "internal_error",
+            ),
+            (
+                MigrateError::NoDownMigration { version: 2 },
+                409,
+                "no_down_migration",
+            ),
+            (
+                MigrateError::DataLossNotAccepted {
+                    file: "V2__x.down.sql".into(),
+                    rule: "ban-drop-column".into(),
+                    line: 1,
+                },
+                409,
+                "data_loss_not_accepted",
             ),
         ],
         MigrateError::COUNT,

@@ -101,6 +101,7 @@ fn every_operation_failure_code_is_the_code_the_api_answers_with() {
         TenantsError::ParentNotActive,
         TenantsError::NoServer,
         TenantsError::NotDeleted,
+        TenantsError::Drifted("x".into()),
         TenantsError::Abandoned(crate::operations::Abandoned),
         TenantsError::ServerNotActive,
         TenantsError::Inconsistent("x"),
@@ -117,6 +118,10 @@ fn every_operation_failure_code_is_the_code_the_api_answers_with() {
         FleetError::NotResumable("running".into()),
         FleetError::BadConcurrency,
         FleetError::Abandoned(crate::operations::Abandoned),
+        FleetError::LintFailed(vec![]),
+        FleetError::UnknownRule("x".into()),
+        FleetError::StillRunning("running".into()),
+        FleetError::Revert(MigrateError::NoDownMigration { version: 1 }),
     ];
     fleet.extend(catalog_errors().into_iter().map(FleetError::Catalog));
     fleet.extend(provision_errors().into_iter().map(FleetError::Provision));

@@ -1,0 +1,220 @@
+//! The workers of one revert execution: each takes pending items and
+//! reverts one tenant at a time under the tenant's operation lock (a
+//! `migrate` operation, as a fleet item's), re-checking the tenant there.
+//!
+//! Rule: a tenant is reverted only when, under its lock, the catalog still
+//! records it at the run's target and its database's own history says it
+//! is there. One found at its pre-run version (a revert that finished
+//! before a restart) is recorded as reverted with nothing run; one found
+//! anywhere else is skipped with the reason.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::catalog::{CatalogError, DbServer, OpKind, RevertItem, TenantChange, MOVED_ON, PURGED};
+use crate::fleet::worker::{error_chain, BUSY_RETRY, BUSY_WAIT};
+use crate::fleet::{Fleet, Progress};
+use crate::migrator::MigrateError;
+use crate::operations::Lease;
+
+/// What the workers of one execution share.
+pub(super) struct Shared {
+    pub(super) fleet: Fleet,
+    pub(super) revert: Uuid,
+    /// The run's target: where a tenant must still be to be reverted.
+    pub(super) run_target: i32,
+    pub(super) accept_data_loss: bool,
+    pub(super) servers: HashMap<Uuid, DbServer>,
+    /// A catalog failure: take no more items.
+    pub(super) stop: AtomicBool,
+    pub(super) cancel: CancellationToken,
+    pub(super) done: AtomicI64,
+    pub(super) failed: AtomicI64,
+    pub(super) total: i64,
+    pub(super) progress: Arc<dyn Fn(Progress) + Send + Sync>,
+}
+
+/// How one item ended: its state and why.
+struct Ended {
+    state: &'static str,
+    reason: Option<String>,
+}
+
+impl Ended {
+    fn skipped(reason: impl Into<String>) -> Self {
+        Self {
+            state: "skipped",
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ItemError {
+    #[error("another operation on this tenant is in progress; the revert's resume retries it")]
+    Busy,
+    #[error("the tenant's database server is not usable")]
+    Placement,
+    #[error("{0}")]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Abandoned(#[from] crate::operations::Abandoned),
+}
+
+impl Shared {
+    /// Takes items until there are none or the revert must stop.
+    pub(super) async fn work(self: Arc<Self>) -> Result<(), CatalogError> {
+        while !self.stop.load(Ordering::SeqCst) && !self.cancel.is_cancelled() {
+            let catalog = &self.fleet.catalog;
+            let Some(item) = catalog.claim_revert_item(self.revert).await? else {
+                return Ok(());
+            };
+            let ended = match self.revert_locked(&item).await {
+                Ok(ended) => ended,
+                Err(ItemError::Catalog(e)) => return Err(e),
+                Err(e) => {
+                    let message = error_chain(&e);
+                    tracing::warn!(revert = %self.revert, tenant.id = %item.tenant_id, error = %message, "tenant revert failed");
+                    Ended {
+                        state: "failed",
+                        reason: Some(message),
+                    }
+                }
+            };
+            catalog
+                .finish_revert_item(
+                    self.revert,
+                    item.tenant_id,
+                    ended.state,
+                    ended.reason.as_deref(),
+                )
+                .await?;
+            if ended.state == "failed" {
+                self.failed.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.done.fetch_add(1, Ordering::SeqCst);
+            }
+            (self.progress)(Progress {
+                total: self.total,
+                succeeded: self.done.load(Ordering::SeqCst),
+                failed: self.failed.load(Ordering::SeqCst),
+            });
+            crate::failpoint!("fleet_revert.between_items");
+        }
+        Ok(())
+    }
+
+    /// Reverts one tenant under its operation lock, after the re-checks.
+    async fn revert_locked(&self, item: &RevertItem) -> Result<Ended, ItemError> {
+        let (Some(_), Some(to)) = (item.from_version, item.to_version) else {
+            return Ok(Ended::skipped(crate::catalog::NOT_MOVED));
+        };
+        let params = serde_json::json!({ "revert": self.revert, "target": to });
+        let mut waited = std::time::Duration::ZERO;
+        let (record, lease) = loop {
+            match self
+                .fleet
+                .ops
+                .begin(item.tenant_id, OpKind::Migrate, &params)
+                .await
+            {
+                Ok(begun) => break begun,
+                Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                    waited += BUSY_RETRY;
+                }
+                Err(CatalogError::TenantBusy) => return Err(ItemError::Busy),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let (Some(db), None) = (&record.db_name, record.purged_at) else {
+            lease.discard().await?;
+            return Ok(Ended::skipped(PURGED));
+        };
+        let Some(server) = record.db_server_id.and_then(|id| self.servers.get(&id)) else {
+            lease.discard().await?;
+            return Err(ItemError::Placement);
+        };
+        // Moved on meanwhile (a later run, a migration on request): never reverted.
+        let target = self.run_target;
+        if record.schema_version != target && record.schema_version != to {
+            lease.discard().await?;
+            return Ok(Ended::skipped(MOVED_ON));
+        }
+        let config = match self.fleet.provisioner.admin_config(server, db.as_str()) {
+            Ok(config) => config,
+            Err(_) => {
+                lease.discard().await?;
+                return Err(ItemError::Placement);
+            }
+        };
+        let reverted = lease
+            .guard(async {
+                let migrations = self.fleet.migrations();
+                // The database's own history, not the catalog: a revert that
+                // committed before a crash is not run again.
+                let (real, _) = migrations.inspect(&config, None).await?;
+                if real == to {
+                    return Ok::<_, ItemError>(Some((real, false)));
+                }
+                if real != target {
+                    return Ok(None);
+                }
+                let outcome = migrations
+                    .revert_database(&config, to, self.accept_data_loss)
+                    .await?;
+                // Its database is reverted; neither the ledger nor the catalog says so yet.
+                crate::failpoint!("fleet_revert.after_tenant");
+                Ok(Some((outcome.to_version, true)))
+            })
+            .await;
+        self.record(item, &record, &lease, reverted).await
+    }
+
+    /// Ends the tenant's operation the way its revert went.
+    async fn record(
+        &self,
+        item: &RevertItem,
+        record: &crate::catalog::TenantRecord,
+        lease: &Lease,
+        reverted: Result<Option<(i32, bool)>, ItemError>,
+    ) -> Result<Ended, ItemError> {
+        match reverted {
+            Ok(Some((version, ran))) => {
+                let change = TenantChange {
+                    schema_version: Some(version),
+                    error: record.error.clone(),
+                    ..TenantChange::default()
+                };
+                lease.finish(item.tenant_id, None, &change).await?;
+                self.fleet
+                    .catalog
+                    .forget_drift(item.tenant_id, version)
+                    .await?;
+                Ok(Ended {
+                    state: "succeeded",
+                    reason: (!ran).then(|| format!("already at version {version}")),
+                })
+            }
+            Ok(None) => {
+                lease.discard().await?;
+                Ok(Ended::skipped(MOVED_ON))
+            }
+            Err(e @ ItemError::Abandoned(_)) => Err(e),
+            Err(e) => {
+                let code = match &e {
+                    ItemError::Migrate(inner) => inner.code(),
+                    _ => crate::error_code::ErrorCode::TenantMigrationsFailed,
+                };
+                lease.fail(item.tenant_id, code, &error_chain(&e)).await?;
+                Err(e)
+            }
+        }
+    }
+}

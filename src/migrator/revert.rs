@@ -1,0 +1,162 @@
+//! Reverting one database to an earlier version (`revert_database`): each
+//! applied version above the target, newest first, is undone by its down
+//! migration.
+//!
+//! Rules:
+//! - Under the same advisory lock as `migrate_database`
+//!   (`TENANT_MIGRATION_LOCK`), so a revert and a migration of one database
+//!   never overlap, and with the same lock policy (timeouts, retries).
+//! - The whole plan is checked before anything runs (`DownSet::plan`): a
+//!   missing down, or a destructive one not accepted, changes nothing.
+//! - A version's down SQL and the removal of its `refinery_schema_history`
+//!   row commit in ONE transaction, so a crash leaves the database on a
+//!   whole version, and its history row says which.
+//! - The session is closed, and its connection ended, before it returns
+//!   (as `migrate_database`'s).
+
+use std::time::Instant;
+
+use super::down::DownMigration;
+use super::{lock_safety, MigrateError, MigrationSet, Outcome, TENANT_MIGRATION_LOCK};
+
+impl MigrationSet {
+    /// Checks, without a database, a revert of a database recorded at
+    /// `from` back to `target`: the versions of this set in between each
+    /// need a down file, and a destructive one needs `accept_data_loss`.
+    pub fn check_revert(
+        &self,
+        from: i32,
+        target: i32,
+        accept_data_loss: bool,
+    ) -> Result<(), MigrateError> {
+        let applied: Vec<i32> = self
+            .migrations
+            .iter()
+            .map(|m| m.version())
+            .filter(|v| *v <= from)
+            .collect();
+        self.downs.plan(&applied, target, accept_data_loss)?;
+        Ok(())
+    }
+
+    /// Reverts the database `config` points at to `target`: every applied
+    /// version above it, newest first. Waits while another runner holds the
+    /// database's lock. A database at or below `target` is left as it is.
+    #[tracing::instrument(skip_all, fields(db = config.get_dbname().unwrap_or(""), target))]
+    pub async fn revert_database(
+        &self,
+        config: &crate::pg::PgConfig,
+        target: i32,
+        accept_data_loss: bool,
+    ) -> Result<Outcome, MigrateError> {
+        let started = Instant::now();
+        let (mut client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
+        let driver = tokio::spawn(connection);
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&TENANT_MIGRATION_LOCK])
+            .await?;
+        let result = self
+            .revert_locked(&mut client, target, accept_data_loss)
+            .await;
+        let _ = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&TENANT_MIGRATION_LOCK])
+            .await;
+        drop(client);
+        let _ = driver.await;
+        crate::telemetry::metrics::record_operation("database_revert", started, result.is_ok());
+        let (from_version, to_version, applied) = result?;
+        Ok(Outcome {
+            from_version,
+            to_version,
+            applied,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    async fn revert_locked(
+        &self,
+        client: &mut tokio_postgres::Client,
+        target: i32,
+        accept_data_loss: bool,
+    ) -> Result<(i32, i32, usize), MigrateError> {
+        let applied = applied_versions(client).await?;
+        let from = applied.iter().copied().max().unwrap_or(0);
+        let plan = self.downs.plan(&applied, target, accept_data_loss)?;
+        if plan.is_empty() {
+            return Ok((from, from, 0));
+        }
+        self.lock.apply(client).await?;
+        for down in &plan {
+            self.undo_safely(client, down).await?;
+        }
+        let to = super::current_version(client).await?;
+        Ok((from, to, plan.len()))
+    }
+
+    /// Undoes one version; a lock timeout is tried again after a backoff,
+    /// as a migration's is.
+    async fn undo_safely(
+        &self,
+        client: &mut tokio_postgres::Client,
+        down: &DownMigration,
+    ) -> Result<(), MigrateError> {
+        let mut attempt = 0;
+        loop {
+            match undo(client, down).await {
+                Ok(()) => return Ok(()),
+                Err(e) if lock_safety::is_lock_timeout(&e) && attempt < self.lock.retries => {
+                    attempt += 1;
+                    let wait = self.lock.backoff(attempt);
+                    tracing::info!(
+                        attempt,
+                        version = down.version,
+                        wait_ms = wait.as_millis() as u64,
+                        "a down migration hit its lock timeout; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) if lock_safety::is_lock_timeout(&e) => {
+                    return Err(MigrateError::LockTimeout {
+                        attempts: attempt + 1,
+                        source: Box::new(MigrateError::Query(e)),
+                    })
+                }
+                Err(e) => return Err(MigrateError::Query(e)),
+            }
+        }
+    }
+}
+
+/// One version's down SQL and the removal of its history row, together.
+async fn undo(
+    client: &mut tokio_postgres::Client,
+    down: &DownMigration,
+) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(&down.sql).await?;
+    tx.execute(
+        "DELETE FROM refinery_schema_history WHERE version = $1",
+        &[&down.version],
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The versions `refinery_schema_history` records (none for a database
+/// refinery has not touched).
+async fn applied_versions(client: &tokio_postgres::Client) -> Result<Vec<i32>, MigrateError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT version FROM refinery_schema_history", &[])
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<_, i32>(0)).collect())
+}
