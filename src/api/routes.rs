@@ -125,6 +125,7 @@ static ROUTES: &[Route] = {
         route!(migrations::versions, "listSchemaVersions", [AUTH]),
         // Revert: a run's tenants, with the down migrations.
         route!(migration_reverts::revert_run, "revertMigrationRun", [AUTH, PATH, BODY, QUERY, &[(404, RunNotFound), (409, RunNotResumable), (409, MigrationChecksumMismatch), (409, NoDownMigration), (409, DataLossNotAccepted)]]),
+        route!(migration_reverts::show_revert, "getMigrationRevert", [AUTH, PATH, &[(404, RevertNotFound)]]),
         // Drift (drift plumbing).
         route!(drift::start_scan, "startDriftScan", [AUTH, QUERY]),
         route!(drift::list, "listDrift", [AUTH]),

@@ -84,6 +84,8 @@ impl Default for FleetOptions {
 pub enum FleetError {
     #[error("no such migration run")]
     NotFound,
+    #[error("no such revert")]
+    RevertNotFound,
     #[error("the run is {0}; only a finished or stopped run can be resumed")]
     NotResumable(String),
     #[error("concurrency must be between 1 and 256")]
@@ -111,6 +113,7 @@ impl FleetError {
         use crate::error_code::ErrorCode;
         match self {
             Self::NotFound => ErrorCode::RunNotFound,
+            Self::RevertNotFound => ErrorCode::RevertNotFound,
             Self::NotResumable(_) => ErrorCode::RunNotResumable,
             Self::BadConcurrency => ErrorCode::InvalidField,
             Self::Catalog(inner) => inner.code(),

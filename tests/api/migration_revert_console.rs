@@ -1,6 +1,7 @@
 //! The console's run page reverts a run: "Revert" asks first, a destructive
 //! down is refused until data loss is accepted in the dialog, and the
-//! revert's operation is followed to its end on the page.
+//! revert's operation is followed to its end on the page, and read over
+//! the API where the operation links.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -82,4 +83,30 @@ async fn the_run_page_reverts_a_run_once_its_data_loss_is_accepted_and_follows_t
         assert_eq!(tenant_state(&app, db).await, (1, false, 1), "{db}");
     }
     b.close().await;
+
+    // Over the API: the revert's operation links to its counts and items.
+    let ops: Value = app
+        .admin(Method::GET, "/v1/operations?kind=fleet_revert", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let link = ops["operations"][0]["result"].as_str().unwrap().to_string();
+    assert!(link.starts_with("/v1/migrations/reverts/"), "{ops}");
+    let revert: Value = app
+        .admin(Method::GET, &link, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revert["counts"]["succeeded"], 2, "{revert}");
+    assert_eq!(revert["revert"]["run_id"], run.as_str(), "{revert}");
+    let missing = app
+        .admin(
+            Method::GET,
+            &format!("/v1/migrations/reverts/{}", uuid::Uuid::now_v7()),
+            None,
+        )
+        .await;
+    crate::kit::expect_error(missing, 404, "revert_not_found").await;
 }

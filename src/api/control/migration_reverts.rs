@@ -55,3 +55,16 @@ pub async fn revert_run(
     }
     crate::api::control::operations::operation_accepted(&state, launched.op).await
 }
+
+/// `GET /v1/migrations/reverts/{revert}`: a revert's counts and items (the
+/// tenants reverted, and the rest with their reason).
+#[utoipa::path(get, path = "/v1/migrations/reverts/{revert}", tag = "migrations", params(("revert" = uuid::Uuid, Path, description = "Revert id")), responses((status = 200, description = "The revert: counts and items", body = crate::fleet::RevertSummary)))]
+pub async fn show_revert(
+    principal: Principal,
+    state: web::Data<AppState>,
+    revert: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Migrations, Action::Read)?;
+    let summary = state.fleet().revert_summary(revert.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(summary))
+}

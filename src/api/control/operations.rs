@@ -123,6 +123,9 @@ impl OperationView {
             (Some(OpKind::Drain), _, _, Some(server)) => Some(format!("/v1/servers/{server}")),
             (Some(OpKind::FleetRun), _, _, Some(run)) => Some(format!("/v1/migrations/runs/{run}")),
             (Some(OpKind::DriftScan), _, _, Some(_)) => Some("/v1/migrations/drift".to_string()),
+            (Some(OpKind::FleetRevert), _, _, Some(revert)) => {
+                Some(format!("/v1/migrations/reverts/{revert}"))
+            }
             (Some(OpKind::Backup), OperationState::Succeeded, Some(t), Some(backup)) => {
                 Some(format!("/v1/tenants/{t}/backups/{backup}"))
             }

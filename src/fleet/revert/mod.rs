@@ -68,7 +68,7 @@ impl super::Fleet {
             .catalog
             .get_revert(revert)
             .await?
-            .ok_or(super::FleetError::NotFound)?;
+            .ok_or(super::FleetError::RevertNotFound)?;
         Ok(RevertSummary {
             counts: self.catalog.revert_counts(revert).await?,
             items: self

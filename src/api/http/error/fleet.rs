@@ -14,6 +14,9 @@ impl From<FleetError> for ApiError {
             FleetError::NotFound => {
                 ApiError::not_found(ErrorCode::RunNotFound, "no such migration run")
             }
+            FleetError::RevertNotFound => {
+                ApiError::not_found(ErrorCode::RevertNotFound, "no such revert")
+            }
             FleetError::NotResumable(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::RunNotResumable,

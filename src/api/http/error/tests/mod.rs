@@ -273,6 +273,7 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
     check(
         vec![
             (FleetError::NotFound, 404, "run_not_found"),
+            (FleetError::RevertNotFound, 404, "revert_not_found"),
             (
                 FleetError::NotResumable("running".into()),
                 409,

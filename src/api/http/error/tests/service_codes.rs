@@ -115,6 +115,7 @@ fn every_operation_failure_code_is_the_code_the_api_answers_with() {
     same(tenants, TenantsError::COUNT, TenantsError::code);
     let mut fleet = vec![
         FleetError::NotFound,
+        FleetError::RevertNotFound,
         FleetError::NotResumable("running".into()),
         FleetError::BadConcurrency,
         FleetError::Abandoned(crate::operations::Abandoned),
