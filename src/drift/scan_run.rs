@@ -210,24 +210,45 @@ impl Scans {
                 .buffer_unordered(SESSIONS_PER_SERVER)
                 .boxed()
         }));
-        while let Some((target, outcome)) = checks.next().await {
-            self.catalog
-                .record_drift(target.tenant_id, &outcome.record(Some(id)), Some(fence))
-                .await?;
-            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            if n == total || written.elapsed() >= PROGRESS_EVERY {
-                lease.progress(Some(n), Some(total), None).await;
-                written = Instant::now();
+        // The checks go on while a result is recorded: they feed a channel
+        // as they end, and the recording below reads it. Both are polled
+        // together, and the checks are dropped once the recording stops.
+        let (sender, mut results) = tokio::sync::mpsc::channel(SESSIONS_PER_SERVER);
+        let produce = async move {
+            while let Some(pair) = checks.next().await {
+                if sender.send(pair).await.is_err() {
+                    break;
+                }
             }
-            progress(ScanProgress { total, done: n });
-            crate::failpoint!("drift.between_tenants");
-            // A cancel another replica took is read from the catalog
-            // between two tenants: one read beside a check's many.
-            if lease.check_cancel().await {
-                break;
+        };
+        let record = async {
+            while let Some((target, outcome)) = results.recv().await {
+                self.catalog
+                    .record_drift(target.tenant_id, &outcome.record(Some(id)), Some(fence))
+                    .await?;
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if n == total || written.elapsed() >= PROGRESS_EVERY {
+                    lease.progress(Some(n), Some(total), None).await;
+                    written = Instant::now();
+                }
+                progress(ScanProgress { total, done: n });
+                crate::failpoint!("drift.between_tenants");
+                // A cancel another replica took is read from the catalog
+                // between two tenants: one read beside a check's many.
+                if lease.check_cancel().await {
+                    break;
+                }
+            }
+            Ok::<(), ScanError>(())
+        };
+        tokio::pin!(produce, record);
+        let mut produced = false;
+        loop {
+            tokio::select! {
+                () = &mut produce, if !produced => produced = true,
+                recorded = &mut record => return recorded,
             }
         }
-        Ok(())
     }
 }
 

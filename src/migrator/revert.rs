@@ -42,10 +42,26 @@ impl MigrationSet {
     /// Reverts the database `config` points at to `target`: every applied
     /// version above it, newest first. Waits while another runner holds the
     /// database's lock. A database at or below `target` is left as it is.
-    #[tracing::instrument(skip_all, fields(db = config.get_dbname().unwrap_or(""), target))]
     pub async fn revert_database(
         &self,
         config: &crate::pg::PgConfig,
+        target: i32,
+        accept_data_loss: bool,
+    ) -> Result<Outcome, MigrateError> {
+        self.revert_database_from(config, None, target, accept_data_loss)
+            .await
+    }
+
+    /// As `revert_database`, but only a database whose newest applied
+    /// version, read under its lock, is at most `at_most` (a run's revert:
+    /// a tenant found above the run's target was moved on, and is left as
+    /// it is; one found between the target and the run's was cut short by
+    /// a crash, and goes on). The outcome says where it was found.
+    #[tracing::instrument(skip_all, fields(db = config.get_dbname().unwrap_or(""), target))]
+    pub async fn revert_database_from(
+        &self,
+        config: &crate::pg::PgConfig,
+        at_most: Option<i32>,
         target: i32,
         accept_data_loss: bool,
     ) -> Result<Outcome, MigrateError> {
@@ -56,7 +72,7 @@ impl MigrationSet {
             .execute("SELECT pg_advisory_lock($1)", &[&TENANT_MIGRATION_LOCK])
             .await?;
         let result = self
-            .revert_locked(&mut client, target, accept_data_loss)
+            .revert_locked(&mut client, at_most, target, accept_data_loss)
             .await;
         let _ = client
             .execute("SELECT pg_advisory_unlock($1)", &[&TENANT_MIGRATION_LOCK])
@@ -76,11 +92,15 @@ impl MigrationSet {
     async fn revert_locked(
         &self,
         client: &mut tokio_postgres::Client,
+        at_most: Option<i32>,
         target: i32,
         accept_data_loss: bool,
     ) -> Result<(i32, i32, usize), MigrateError> {
         let applied = applied_versions(client).await?;
         let from = applied.iter().copied().max().unwrap_or(0);
+        if at_most.is_some_and(|v| from > v) {
+            return Ok((from, from, 0));
+        }
         let plan = self.downs.plan(&applied, target, accept_data_loss)?;
         if plan.is_empty() {
             return Ok((from, from, 0));

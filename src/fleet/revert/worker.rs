@@ -156,19 +156,19 @@ impl Shared {
         };
         let reverted = lease
             .guard(async {
-                let migrations = self.fleet.migrations();
-                // The database's own history, not the catalog: a revert that
-                // committed before a crash is not run again.
-                let (real, _) = migrations.inspect(&config, None).await?;
-                if real == to {
-                    return Ok::<_, ItemError>(Some((real, false)));
-                }
-                if real != target {
-                    return Ok(None);
-                }
-                let outcome = migrations
-                    .revert_database(&config, to, self.accept_data_loss)
+                // Reverted only from at most the run's target, as the
+                // database's own history says under its lock: a revert that
+                // committed before a crash is not run again (nothing is above
+                // `to`), one cut short goes on, and one session does it all.
+                let outcome = self
+                    .fleet
+                    .migrations()
+                    .revert_database_from(&config, Some(target), to, self.accept_data_loss)
                     .await?;
+                if outcome.applied == 0 {
+                    // Found at `to` (reverted before a restart), or elsewhere: left.
+                    return Ok::<_, ItemError>((outcome.from_version == to).then_some((to, false)));
+                }
                 // Its database is reverted; neither the ledger nor the catalog says so yet.
                 crate::failpoint!("fleet_revert.after_tenant");
                 Ok(Some((outcome.to_version, true)))
