@@ -257,12 +257,16 @@ impl MigrationSet {
         let started = Instant::now();
         let (mut client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
         let driver = tokio::spawn(connection);
+        // Simple queries here and below: one round trip each, where a
+        // prepared statement takes two, for every tenant of a fleet run.
         client
-            .execute("SELECT pg_advisory_lock($1)", &[&TENANT_MIGRATION_LOCK])
+            .batch_execute(&format!("SELECT pg_advisory_lock({TENANT_MIGRATION_LOCK})"))
             .await?;
         let result = self.migrate_safely(&mut client, target).await;
         let _ = client
-            .execute("SELECT pg_advisory_unlock($1)", &[&TENANT_MIGRATION_LOCK])
+            .batch_execute(&format!(
+                "SELECT pg_advisory_unlock({TENANT_MIGRATION_LOCK})"
+            ))
             .await;
         // Close the session now: a template must have no connections when cloned.
         drop(client);
@@ -293,7 +297,7 @@ impl MigrationSet {
         let mut attempt = 0;
         loop {
             match self.migrate_locked(client, target).await {
-                Ok((_, to, _)) => {
+                Ok(to) => {
                     // Counted over every attempt: earlier ones may have committed some.
                     let applied = self
                         .migrations
@@ -323,20 +327,15 @@ impl MigrationSet {
         }
     }
 
+    /// Runs refinery once (pending migrations were found by the caller);
+    /// the version it reached.
     async fn migrate_locked(
         &self,
         client: &mut tokio_postgres::Client,
         target: Option<i32>,
-    ) -> Result<(i32, i32, usize), MigrateError> {
-        let from = current_version(client).await?;
-        // Up to date: skip refinery's own bookkeeping queries, the common case
-        // of a fleet sweep.
-        if self.pending(from, target).is_empty() {
-            return Ok((from, from, 0));
-        }
-        let report = self.runner(target).run_async(client).await?;
-        let to = current_version(client).await?;
-        Ok((from, to, report.applied_migrations().len()))
+    ) -> Result<i32, MigrateError> {
+        self.runner(target).run_async(client).await?;
+        history_max(client).await
     }
 
     /// The version of a database and what would be applied, without applying it.
@@ -358,21 +357,31 @@ impl MigrationSet {
 /// The highest applied version, 0 for a database refinery has not touched.
 pub async fn current_version(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
     // Two statements: a query naming a missing table would not even parse.
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !exists {
+    let exists = first_value(
+        client
+            .simple_query("SELECT to_regclass('refinery_schema_history') IS NOT NULL")
+            .await?,
+    );
+    if exists.as_deref() != Some("t") {
         return Ok(0);
     }
-    let row = client
-        .query_one(
-            "SELECT coalesce(max(version), 0)::int FROM refinery_schema_history",
-            &[],
-        )
-        .await?;
-    Ok(row.get(0))
+    history_max(client).await
+}
+
+/// The highest version in refinery's history table, which exists.
+async fn history_max(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
+    let max = first_value(
+        client
+            .simple_query("SELECT coalesce(max(version), 0) FROM refinery_schema_history")
+            .await?,
+    );
+    Ok(max.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// The first column of the first row of a simple query's answer, as text.
+fn first_value(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Option<String> {
+    messages.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
 }
