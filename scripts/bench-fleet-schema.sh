@@ -23,6 +23,8 @@
 #                          when the disk holds both sets.
 #   BENCH_WORK_DIR         where the throwaway cluster goes (default: a temporary folder)
 #   BENCH_KEEP             set: keep that folder (the cluster stopped) for a look afterwards
+#   BENCH_PG_OPTIONS       more server settings, e.g. "-c log_min_duration_statement=0" to see
+#                          every statement each contender sends (the log is kept with BENCH_KEEP)
 #
 # Prints a markdown table (docs/BENCHMARKS.md) and writes it, with the raw
 # figures as JSON, under target/bench-fleet-schema/. Phases whose endpoint
@@ -100,7 +102,7 @@ chown -R postgres "$work/pgdata" "$work/run" 2>/dev/null || true
 for attempt in 1 2 3 4 5; do
   pg_port=$(free_port)
   "${run_as[@]}" "$pg_bin/pg_ctl" -D "$work/pgdata" -l "$work/run/log" \
-    -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work/run -c max_connections=$((max_c * 4 + 200))" \
+    -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work/run -c max_connections=$((max_c * 4 + 200)) ${BENCH_PG_OPTIONS:-}" \
     -w start >/dev/null && break
   grep -q 'could not bind' "$work/run/log" && [ "$attempt" -lt 5 ] && continue
   cat "$work/run/log" >&2

@@ -8,9 +8,7 @@
 //!   reason. The plan never grows afterwards.
 //! - At most one unfinished revert per run (a unique index); a second
 //!   request finds the first (`open_revert`).
-//! - An item is taken by exactly one worker (`claim_revert_item`: `FOR
-//!   UPDATE SKIP LOCKED`). A resume puts back to pending only items left
-//!   running or failed; their worker re-checks the tenant under its lock.
+//! - Items are taken and finished in `migration_revert_items.rs`.
 //! - A drifted tenant is one whose current drift record (about the version
 //!   the catalog records for it) says `drifted`. A revert brings a tenant
 //!   back to a version an older record may be about: that record is made
@@ -89,7 +87,7 @@ fn revert_from_row(r: &Row) -> RevertRecord {
 const ITEM_COLUMNS: &str =
     "revert_id, tenant_id, state, from_version, to_version, reason, finished_at";
 
-fn item_from_row(r: &Row) -> RevertItem {
+pub(super) fn item_from_row(r: &Row) -> RevertItem {
     RevertItem {
         revert_id: r.get("revert_id"),
         tenant_id: TenantId::from(r.get::<_, Uuid>("tenant_id")),
@@ -201,8 +199,7 @@ impl Catalog {
         let client = self.pool().get().await?;
         client
             .execute(
-                "UPDATE tenant_drift SET state = 'unknown', reason = 'reverted since this check'
-                  WHERE tenant_id = $1 AND version = $2",
+                super::migration_revert_items::FORGET_DRIFT,
                 &[&tenant.as_uuid(), &version],
             )
             .await?;
@@ -298,63 +295,5 @@ impl Catalog {
             item_from_row,
         )
         .await
-    }
-
-    /// Takes the next pending item; `None` when there is none.
-    pub async fn claim_revert_item(&self, id: Uuid) -> Result<Option<RevertItem>, CatalogError> {
-        self.read_opt(
-            "WITH next AS (
-                    SELECT tenant_id FROM migration_revert_items
-                     WHERE revert_id = $1 AND state = 'pending'
-                     ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 UPDATE migration_revert_items i SET state = 'running', started_at = now()
-                   FROM next WHERE i.revert_id = $1 AND i.tenant_id = next.tenant_id
-                 RETURNING i.revert_id, i.tenant_id, i.state, i.from_version, i.to_version,
-                           i.reason, i.finished_at",
-            &[&id],
-            item_from_row,
-        )
-        .await
-    }
-
-    /// Records an item's end: succeeded, failed or skipped, with why.
-    pub async fn finish_revert_item(
-        &self,
-        id: Uuid,
-        tenant: TenantId,
-        state: &str,
-        reason: Option<&str>,
-    ) -> Result<(), CatalogError> {
-        let client = self.pool().get().await?;
-        client
-            .execute(
-                "UPDATE migration_revert_items SET state = $3, reason = $4, finished_at = now()
-                  WHERE revert_id = $1 AND tenant_id = $2",
-                &[&id, &tenant.as_uuid(), &state, &reason],
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Puts items a killed runner left running, and failed ones, back to
-    /// pending; finished and skipped items stay as they are.
-    pub async fn reset_revert_for_resume(&self, id: Uuid) -> Result<u64, CatalogError> {
-        let client = self.pool().get().await?;
-        let n = client
-            .execute(
-                "UPDATE migration_revert_items SET state = 'pending', reason = NULL, started_at = NULL
-                  WHERE revert_id = $1 AND state IN ('failed', 'running')",
-                &[&id],
-            )
-            .await?;
-        client
-            .execute(
-                "UPDATE migration_reverts SET state = 'pending', error = NULL, finished_at = NULL,
-                        updated_at = now()
-                  WHERE id = $1",
-                &[&id],
-            )
-            .await?;
-        Ok(n)
     }
 }

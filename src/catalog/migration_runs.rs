@@ -1,10 +1,7 @@
 //! The fleet migration ledger: `migration_runs` and `migration_items`.
 //!
 //! Rules:
-//! - An item is taken by exactly one worker (`claim_item`: `FOR UPDATE SKIP
-//!   LOCKED`), so runners on several replicas share a run without waiting.
-//! - Resuming a run (`reset_run_for_resume`) touches only its failed and
-//!   unfinished items; finished ones stay finished.
+//! - Items are taken and finished in `migration_items.rs`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -57,14 +54,6 @@ pub struct ItemRecord {
     pub applied: Option<i32>,
     pub error: Option<String>,
     pub duration_ms: Option<i32>,
-}
-
-/// An item taken for migration, with where its database is.
-#[derive(Debug, Clone)]
-pub struct ClaimedItem {
-    pub tenant_id: TenantId,
-    pub db_server_id: Uuid,
-    pub db_name: String,
 }
 
 /// Parameters of a new run.
@@ -258,99 +247,6 @@ impl Catalog {
                 duration_ms: r.get(7),
             })
             .collect())
-    }
-
-    /// Takes the next pending item of a wave; `None` when the wave is done.
-    /// `SKIP LOCKED` lets several workers (or runners) take items without waiting.
-    pub async fn claim_item(
-        &self,
-        run: Uuid,
-        canary: bool,
-    ) -> Result<Option<ClaimedItem>, CatalogError> {
-        let mut client = self.pool().get().await?;
-        let tx = client.transaction().await?;
-        // Item bookkeeping need not wait for the disk: a crash loses at most
-        // the last few updates, and a resume redoes those tenants as no-ops
-        // (refinery's history in each tenant database is the truth).
-        tx.batch_execute("SET LOCAL synchronous_commit TO off")
-            .await?;
-        let row = tx
-            .query_opt(
-                "WITH next AS (
-                    SELECT tenant_id FROM migration_items
-                     WHERE run_id = $1 AND canary = $2 AND state = 'pending'
-                     ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 UPDATE migration_items i SET state = 'running', started_at = now()
-                   FROM next, tenants t
-                  WHERE i.run_id = $1 AND i.tenant_id = next.tenant_id AND t.id = next.tenant_id
-                 RETURNING i.tenant_id, t.db_server_id, t.db_name",
-                &[&run, &canary],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(row.map(|r| ClaimedItem {
-            tenant_id: TenantId::from(r.get::<_, Uuid>(0)),
-            db_server_id: r.get(1),
-            db_name: r.get(2),
-        }))
-    }
-
-    /// Records an item's result, and the tenant's new schema version, together.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn finish_item(
-        &self,
-        run: Uuid,
-        tenant: TenantId,
-        succeeded: bool,
-        from_version: Option<i32>,
-        to_version: Option<i32>,
-        applied: Option<i32>,
-        error: Option<&str>,
-        duration_ms: i32,
-    ) -> Result<(), CatalogError> {
-        let mut client = self.pool().get().await?;
-        let tx = client.transaction().await?;
-        // See `claim_item`: a lost update is redone as a no-op on resume.
-        tx.batch_execute("SET LOCAL synchronous_commit TO off")
-            .await?;
-        let state = if succeeded { "succeeded" } else { "failed" };
-        tx.execute(
-            "UPDATE migration_items SET state = $3, from_version = $4, to_version = $5, applied = $6,
-                    error = $7, duration_ms = $8, finished_at = now()
-              WHERE run_id = $1 AND tenant_id = $2",
-            &[&run, &tenant.as_uuid(), &state, &from_version, &to_version, &applied, &error, &duration_ms],
-        )
-        .await?;
-        if let Some(version) = to_version {
-            tx.execute(
-                "UPDATE tenants SET schema_version = $2, updated_at = now() WHERE id = $1",
-                &[&tenant.as_uuid(), &version],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Puts failed items, and items a killed runner left running, back to
-    /// pending; finished items stay finished.
-    pub async fn reset_run_for_resume(&self, run: Uuid) -> Result<u64, CatalogError> {
-        let client = self.pool().get().await?;
-        let n = client
-            .execute(
-                "UPDATE migration_items SET state = 'pending', error = NULL, started_at = NULL
-                  WHERE run_id = $1 AND state IN ('failed', 'running')",
-                &[&run],
-            )
-            .await?;
-        client
-            .execute(
-                "UPDATE migration_runs SET state = 'pending', error = NULL, finished_at = NULL, updated_at = now()
-                  WHERE id = $1",
-                &[&run],
-            )
-            .await?;
-        Ok(n)
     }
 
     /// Tenants per schema version, over the fleet.

@@ -28,8 +28,10 @@ mod long_operations;
 mod lowest_version;
 mod migration_checksums;
 mod migration_history;
+mod migration_items;
 mod migration_runs;
 // Revert: the ledger of a run's revert (and one tenant's).
+mod migration_revert_items;
 mod migration_reverts;
 mod moves;
 mod op_kind;
@@ -65,10 +67,11 @@ pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use installation::{installation_tag, quarantine_tag, quarantined_since, tagged_installation};
 pub use long_operations::{CancelOutcome, Ending, OperationFilter, CANCELLABLE};
 pub use migration_history::HistoryEntry;
+pub use migration_items::{ClaimedItem, ItemResult};
 pub use migration_reverts::{
     RevertCounts, RevertItem, RevertRecord, DRIFTED, FAILED_IN_RUN, MOVED_ON, NOT_MOVED, PURGED,
 };
-pub use migration_runs::{ClaimedItem, ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
+pub use migration_runs::{ItemRecord, NewRun, RunCounts, RunRecord, VersionCount};
 pub use op_kind::OpKind;
 pub use op_state::OpState;
 pub use operations::{Cascade, Failure, TenantChange};

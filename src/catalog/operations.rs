@@ -146,25 +146,23 @@ impl Catalog {
     ) -> Result<(TenantRecord, Fence), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
+        // Prepared once per catalog session: every operation's begin sends them.
+        let lock_sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE");
+        let (lock, insert) = tokio::try_join!(
+            tx.prepare_cached(&lock_sql),
+            tx.prepare_cached(
+                "INSERT INTO operations (id, kind, tenant_id, state, attempts, params, owner, owner_key)
+                 VALUES ($1, $2, $3, 'running', 1, $4, $5, $6)"
+            ),
+        )?;
         let record = tx
-            .query_opt(
-                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE"),
-                &[&tenant.as_uuid()],
-            )
+            .query_opt(&lock, &[&tenant.as_uuid()])
             .await?
             .map(|r| tenant_from_row(&r))
             .ok_or(CatalogError::TenantMissing)?;
         tx.execute(
-            "INSERT INTO operations (id, kind, tenant_id, state, attempts, params, owner, owner_key)
-             VALUES ($1, $2, $3, 'running', 1, $4, $5, $6)",
-            &[
-                &id,
-                &kind,
-                &tenant.as_uuid(),
-                params,
-                &owner.id,
-                &owner.key,
-            ],
+            &insert,
+            &[&id, &kind, &tenant.as_uuid(), params, &owner.id, &owner.key],
         )
         .await
         .map_err(|e| match e.code() {
@@ -287,7 +285,7 @@ impl Catalog {
 /// message in the same write, if `fence` still holds it. Callers lock the
 /// tenant's row first (the order `begin_operation` takes them in).
 pub(super) async fn finish_fenced(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     fence: Fence,
     failure: Option<Failure<'_>>,
 ) -> Result<(), CatalogError> {
@@ -296,11 +294,17 @@ pub(super) async fn finish_fenced(
     } else {
         OpState::Succeeded
     };
-    let n = tx
-        .execute(
+    // Prepared once per catalog session: every operation's end sends it.
+    let statement = tx
+        .prepare_cached(
             "UPDATE operations SET state = $3, error_code = $4, error = $5,
                     finished_at = now(), updated_at = now()
               WHERE id = $1 AND generation = $2 AND state = 'running'",
+        )
+        .await?;
+    let n = tx
+        .execute(
+            &statement,
             &[
                 &fence.op,
                 &fence.generation,

@@ -172,10 +172,15 @@ impl Inspector {
 }
 
 /// Describes the database `config` names, over one session closed (and
-/// its end awaited) before it returns.
+/// the server's end of it awaited) before it returns.
 async fn describe_at(mut config: PgConfig) -> Result<SchemaSnapshot, DriftError> {
     config.application_name("tenant-plane-drift");
-    let (client, connection) = config.connect().await.map_err(DriftError::Connect)?;
+    // A closing session: once its driver ends the backend is gone, so the
+    // scan's next check never runs beside it (at most 2 per server).
+    let (client, connection) = config
+        .connect_closing()
+        .await
+        .map_err(DriftError::Connect)?;
     let driver = tokio::spawn(connection);
     let described = describe(&client).await;
     drop(client);

@@ -162,7 +162,7 @@ pub struct DriftCheck {
 #[derive(Debug, thiserror::Error)]
 pub enum DriftError {
     #[error("cannot connect to the database to describe it")]
-    Connect(#[source] tokio_postgres::Error),
+    Connect(#[source] crate::pg::SessionError),
     #[error("reading the schema failed")]
     Describe(#[source] tokio_postgres::Error),
     #[error("building the expected schema failed")]

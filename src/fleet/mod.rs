@@ -32,6 +32,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -257,12 +259,13 @@ impl Fleet {
             total: counts.total,
             progress,
             allow_drift: record.allow_drift,
+            sessions: Semaphore::new(worker::sessions(record.concurrency)),
         });
         for canary in [true, false] {
             if shared.stop.load(Ordering::SeqCst) || cancelled(&shared) {
                 break;
             }
-            let workers = usize::try_from(record.concurrency).unwrap_or(1).max(1);
+            let workers = worker::workers(record.concurrency);
             let mut set = tokio::task::JoinSet::new();
             for _ in 0..workers {
                 set.spawn(shared.clone().work(canary));

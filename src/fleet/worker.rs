@@ -1,26 +1,48 @@
 //! The workers of one fleet run execution: each takes pending items of a
 //! wave and migrates one tenant at a time under the tenant's operation lock.
 //!
-//! Rule: a tenant is migrated only under its operation lock (a `migrate`
-//! operation), so a fleet item never overlaps a move, a restore or a purge of
-//! it, and its database's place is read under that lock.
+//! Rules:
+//! - A tenant is migrated only under its operation lock (a `migrate`
+//!   operation), so a fleet item never overlaps a move, a restore or a purge
+//!   of it, and its database's place is read under that lock.
+//! - At most `concurrency` tenant sessions are open at once: a worker
+//!   begins a tenant's operation and opens its session only while it holds
+//!   a permit of `Shared::sessions`. Twice as many workers take items, so
+//!   one worker's catalog writes (the item taken, the operation ended)
+//!   overlap another's migration instead of adding to it; and a process
+//!   killed mid-run leaves at most `concurrency` operations to take over.
+//! - A worker that got its permit after the run was told to stop hands its
+//!   item back untouched (`unclaim_item`): nothing past the stop is begun.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Fleet, Progress};
-use crate::catalog::{CatalogError, DbServer, OpKind, TenantChange};
+use crate::catalog::{CatalogError, DbServer, ItemResult, OpKind};
 use crate::domain::TenantId;
 use crate::migrator::{MigrateError, Outcome};
+use crate::operations::Lease;
 
 /// Whether the run stopped for a cancel rather than for its failures.
 pub(super) fn cancelled(shared: &Shared) -> bool {
     shared.cancel.is_cancelled()
+}
+
+/// Workers for a run (or a revert) of `concurrency` sessions: twice as
+/// many, so one worker's catalog writes overlap another's session.
+pub(super) fn workers(concurrency: i32) -> usize {
+    sessions(concurrency) * 2
+}
+
+/// Tenant sessions at once for a run of `concurrency`: at least one.
+pub(super) fn sessions(concurrency: i32) -> usize {
+    usize::try_from(concurrency).unwrap_or(1).max(1)
 }
 
 /// What the workers of one execution share.
@@ -39,57 +61,74 @@ pub(super) struct Shared {
     pub(super) progress: Arc<dyn Fn(Progress) + Send + Sync>,
     /// Tenants recorded as drifted are migrated too (`drift_gate.rs`).
     pub(super) allow_drift: bool,
+    /// One permit per tenant session the run may have open (its concurrency).
+    pub(super) sessions: Semaphore,
+}
+
+/// A tenant migrated under its operation, or its item withdrawn.
+enum Migrated {
+    /// The lease is still to be ended; the migration took `duration_ms`.
+    Done {
+        lease: Box<Lease>,
+        outcome: Outcome,
+        duration_ms: i32,
+    },
+    /// The run was told to stop before the tenant was begun.
+    Withdrawn,
+}
+
+/// A migration that did not succeed, and how long it ran. It keeps the
+/// session permit, if it had one, until the failure is counted: a worker
+/// waiting for that permit then sees the stop it may cause.
+struct Failed<'a> {
+    error: MigrateErrorOrPlacement,
+    duration_ms: i32,
+    permit: Option<SemaphorePermit<'a>>,
+}
+
+impl From<MigrateErrorOrPlacement> for Failed<'_> {
+    fn from(error: MigrateErrorOrPlacement) -> Self {
+        Self {
+            error,
+            duration_ms: 0,
+            permit: None,
+        }
+    }
+}
+
+/// How one taken item ended.
+enum Ended {
+    Succeeded,
+    Failed,
+    /// Handed back untouched: the run was told to stop meanwhile.
+    Withdrawn,
 }
 
 impl Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.cancel.is_cancelled()
+    }
+
     /// Takes items of one wave until there are none or the run must stop.
     pub(super) async fn work(self: Arc<Self>, canary: bool) -> Result<(), CatalogError> {
-        while !self.stop.load(Ordering::SeqCst) && !self.cancel.is_cancelled() {
+        while !self.stopping() {
             let Some(item) = self.fleet.catalog.claim_item(self.run, canary).await? else {
                 return Ok(());
             };
-            if self.skipped_for_drift(item.tenant_id).await? {
+            if item.drifted && self.skipped_for_drift(item.tenant_id).await? {
                 continue;
             }
-            let started = std::time::Instant::now();
-            let outcome = self.migrate_locked(item.tenant_id).await;
-            let elapsed = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-            match outcome {
-                Ok(o) => {
-                    self.fleet
-                        .catalog
-                        .finish_item(
-                            self.run,
-                            item.tenant_id,
-                            true,
-                            Some(o.from_version),
-                            Some(o.to_version),
-                            Some(o.applied as i32),
-                            None,
-                            elapsed,
-                        )
-                        .await?;
+            match self.migrate_item(item.tenant_id).await? {
+                Ended::Succeeded => {
                     self.succeeded.fetch_add(1, Ordering::SeqCst);
                 }
-                Err(e) => {
-                    let message = error_chain(&e);
-                    tracing::warn!(run = %self.run, tenant.id = %item.tenant_id, error = %message, "tenant migration failed");
+                Ended::Failed => {}
+                Ended::Withdrawn => {
                     self.fleet
                         .catalog
-                        .finish_item(
-                            self.run,
-                            item.tenant_id,
-                            false,
-                            None,
-                            None,
-                            None,
-                            Some(&message),
-                            elapsed,
-                        )
+                        .unclaim_item(self.run, item.tenant_id)
                         .await?;
-                    if self.failed.fetch_add(1, Ordering::SeqCst) + 1 > self.max_failures {
-                        self.stop.store(true, Ordering::SeqCst);
-                    }
+                    return Ok(());
                 }
             }
             (self.progress)(Progress {
@@ -102,30 +141,86 @@ impl Shared {
         Ok(())
     }
 
+    /// Migrates one tenant under its operation lock and records the item:
+    /// on success in the same transaction that ends the operation.
+    async fn migrate_item(&self, tenant: TenantId) -> Result<Ended, CatalogError> {
+        let failure = match self.migrate_locked(tenant).await {
+            Ok(Migrated::Withdrawn) => return Ok(Ended::Withdrawn),
+            Ok(Migrated::Done {
+                lease,
+                outcome,
+                duration_ms,
+            }) => {
+                let result = ItemResult {
+                    succeeded: true,
+                    from_version: Some(outcome.from_version),
+                    to_version: Some(outcome.to_version),
+                    applied: Some(outcome.applied as i32),
+                    error: None,
+                    duration_ms,
+                };
+                let catalog = &self.fleet.catalog;
+                let end =
+                    catalog.finish_item_and_operation(lease.fence(), self.run, tenant, &result);
+                match lease.end_by(end).await {
+                    Ok(()) => return Ok(Ended::Succeeded),
+                    Err(e) => Failed {
+                        error: MigrateErrorOrPlacement::Catalog(e),
+                        duration_ms,
+                        permit: None,
+                    },
+                }
+            }
+            Err(failed) => failed,
+        };
+        if self.failed.fetch_add(1, Ordering::SeqCst) + 1 > self.max_failures {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        drop(failure.permit);
+        let message = error_chain(&failure.error);
+        tracing::warn!(run = %self.run, tenant.id = %tenant, error = %message, "tenant migration failed");
+        let result = ItemResult {
+            succeeded: false,
+            from_version: None,
+            to_version: None,
+            applied: None,
+            error: Some(&message),
+            duration_ms: failure.duration_ms,
+        };
+        self.fleet
+            .catalog
+            .finish_item(self.run, tenant, &result)
+            .await?;
+        Ok(Ended::Failed)
+    }
+
     /// Migrates one tenant under its operation lock, so that no move,
     /// restore or purge of it runs meanwhile; where its database is comes
     /// from the catalog as read under that lock. A tenant busy with another
     /// operation is waited for a little, then left failed for a resume.
-    async fn migrate_locked(&self, tenant: TenantId) -> Result<Outcome, MigrateErrorOrPlacement> {
+    async fn migrate_locked(&self, tenant: TenantId) -> Result<Migrated, Failed<'_>> {
         let mut waited = Duration::ZERO;
-        let (record, lease) = loop {
-            match self
-                .fleet
-                .ops
-                .begin(
-                    tenant,
-                    OpKind::Migrate,
-                    &serde_json::json!({ "run": self.run, "target": self.target }),
-                )
-                .await
-            {
-                Ok(begun) => break begun,
+        let (permit, record, lease) = loop {
+            // The permit first: a tenant is locked only when its session can
+            // open, and never after the run was told to stop.
+            let permit = tokio::select! {
+                permit = self.sessions.acquire() => permit.ok(),
+                _ = self.cancel.cancelled() => None,
+            };
+            let Some(permit) = permit.filter(|_| !self.stopping()) else {
+                return Ok(Migrated::Withdrawn);
+            };
+            let params = serde_json::json!({ "run": self.run, "target": self.target });
+            match self.fleet.ops.begin(tenant, OpKind::Migrate, &params).await {
+                Ok((record, lease)) => break (permit, record, lease),
                 Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
+                    // Waited for without a session slot.
+                    drop(permit);
                     tokio::time::sleep(BUSY_RETRY).await;
                     waited += BUSY_RETRY;
                 }
-                Err(CatalogError::TenantBusy) => return Err(MigrateErrorOrPlacement::Busy),
-                Err(e) => return Err(MigrateErrorOrPlacement::Catalog(e)),
+                Err(CatalogError::TenantBusy) => return Err(MigrateErrorOrPlacement::Busy.into()),
+                Err(e) => return Err(MigrateErrorOrPlacement::Catalog(e).into()),
             }
         };
         let server = match record.db_server_id {
@@ -134,8 +229,9 @@ impl Shared {
         };
         let (Some(server), Some(db), None) = (server, &record.db_name, record.purged_at) else {
             let _ = lease.discard().await;
-            return Err(MigrateErrorOrPlacement::Placement);
+            return Err(MigrateErrorOrPlacement::Placement.into());
         };
+        let started = Instant::now();
         let migrated = lease
             .guard(async {
                 let config = self
@@ -151,24 +247,30 @@ impl Shared {
                 )
             })
             .await;
-        match &migrated {
+        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let permit = Some(permit);
+        match migrated {
             Ok(outcome) => {
-                let change = TenantChange {
-                    schema_version: Some(outcome.to_version),
-                    error: record.error.clone(),
-                    ..TenantChange::default()
-                };
-                lease
-                    .finish(tenant, None, &change)
-                    .await
-                    .map_err(MigrateErrorOrPlacement::Catalog)?;
+                // The session is closed: the next worker may open its own
+                // while this one writes to the catalog.
+                drop(permit);
+                Ok(Migrated::Done {
+                    lease: Box::new(lease),
+                    outcome,
+                    duration_ms,
+                })
             }
-            Err(MigrateErrorOrPlacement::Abandoned(_)) => {}
-            Err(e) => {
-                let _ = lease.fail(tenant, e.code(), &error_chain(e)).await;
+            Err(error) => {
+                if !matches!(error, MigrateErrorOrPlacement::Abandoned(_)) {
+                    let _ = lease.fail(tenant, error.code(), &error_chain(&error)).await;
+                }
+                Err(Failed {
+                    error,
+                    duration_ms,
+                    permit,
+                })
             }
         }
-        migrated
     }
 }
 

@@ -42,20 +42,15 @@ impl Default for LockPolicy {
 }
 
 impl LockPolicy {
-    /// Sets the timeouts on the migrating session.
-    pub(super) async fn apply(
-        &self,
-        client: &tokio_postgres::Client,
-    ) -> Result<(), tokio_postgres::Error> {
+    /// The statements that set the timeouts on the migrating session.
+    pub(super) fn statements(&self) -> String {
         // PostgreSQL takes at most i32::MAX milliseconds; 0 is refused by the settings.
         let ms = |d: Duration| d.as_millis().clamp(1, i32::MAX as u128);
-        client
-            .batch_execute(&format!(
-                "SET lock_timeout = {}; SET statement_timeout = {}",
-                ms(self.lock_timeout),
-                ms(self.statement_timeout)
-            ))
-            .await
+        format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}",
+            ms(self.lock_timeout),
+            ms(self.statement_timeout)
+        )
     }
 
     /// The wait before retry number `attempt` (1 for the first retry).

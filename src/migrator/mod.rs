@@ -1,16 +1,12 @@
-//! Runs the tenant migrations with refinery on one database
-//! (`migrate_database`); `fleet` runs it across tenants. An advisory lock inside each tenant database
-//! keeps two runners (processes or replicas) from migrating it at once; each
-//! migration runs in its own transaction, so a failure leaves the database on
-//! its last good version.
-//!
-//! Rule: `migrate_database` closes its session, and waits for its
-//! connection to end, before it returns: a template it migrated has no
-//! session left when it is cloned.
+//! The tenant migrations: the set (built in or from a folder), applied with
+//! refinery to one database (`apply.rs`), undone with down files
+//! (`down.rs`, `revert.rs`); `fleet` runs them across tenants. An advisory
+//! lock inside each tenant database keeps two runners (processes or
+//! replicas) from migrating it at once; each migration runs in its own
+//! transaction, so a failure leaves the database on its last good version.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use refinery::{Migration, Runner, Target};
 use serde::Serialize;
@@ -22,9 +18,12 @@ mod lock_safety;
 pub use lock_safety::LockPolicy;
 
 // Revert: down migrations beside their ups, and undoing versions.
+mod apply;
 mod down;
 mod revert;
 
+pub use apply::current_version;
+pub(crate) use apply::open_session;
 pub use down::{DataLoss, DataLossCheck, DownMigration, DownSet};
 
 mod embedded {
@@ -39,7 +38,7 @@ pub const TENANT_MIGRATION_LOCK: i64 = 0x7470_6d69_6772_6174;
 #[cfg_attr(test, derive(strum::EnumCount))]
 pub enum MigrateError {
     #[error("cannot connect to the tenant database")]
-    Connect(#[source] tokio_postgres::Error),
+    Connect(#[source] crate::pg::SessionError),
     #[error("tenant database query failed")]
     Query(#[from] tokio_postgres::Error),
     #[error("migration failed: {0}")]
@@ -246,142 +245,17 @@ impl MigrationSet {
         }
     }
 
-    /// Migrates the database `config` points at, to `target` or the newest
-    /// version. Waits while another runner holds the database's lock.
-    #[tracing::instrument(skip_all, fields(db = config.get_dbname().unwrap_or("")))]
-    pub async fn migrate_database(
-        &self,
-        config: &crate::pg::PgConfig,
-        target: Option<i32>,
-    ) -> Result<Outcome, MigrateError> {
-        let started = Instant::now();
-        let (mut client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
-        let driver = tokio::spawn(connection);
-        // Simple queries here and below: one round trip each, where a
-        // prepared statement takes two, for every tenant of a fleet run.
-        client
-            .batch_execute(&format!("SELECT pg_advisory_lock({TENANT_MIGRATION_LOCK})"))
-            .await?;
-        let result = self.migrate_safely(&mut client, target).await;
-        let _ = client
-            .batch_execute(&format!(
-                "SELECT pg_advisory_unlock({TENANT_MIGRATION_LOCK})"
-            ))
-            .await;
-        // Close the session now: a template must have no connections when cloned.
-        drop(client);
-        let _ = driver.await;
-        crate::telemetry::metrics::record_operation("database_migrate", started, result.is_ok());
-        let (from_version, to_version, applied) = result?;
-        Ok(Outcome {
-            from_version,
-            to_version,
-            applied,
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
-    }
-
-    /// Runs the pending migrations under the lock policy: a migration that
-    /// hit `lock_timeout` is tried again after a backoff, from the last
-    /// version that committed, until the retries run out.
-    async fn migrate_safely(
-        &self,
-        client: &mut tokio_postgres::Client,
-        target: Option<i32>,
-    ) -> Result<(i32, i32, usize), MigrateError> {
-        let from = current_version(client).await?;
-        if self.pending(from, target).is_empty() {
-            return Ok((from, from, 0));
-        }
-        self.lock.apply(client).await?;
-        let mut attempt = 0;
-        loop {
-            match self.migrate_locked(client, target).await {
-                Ok(to) => {
-                    // Counted over every attempt: earlier ones may have committed some.
-                    let applied = self
-                        .migrations
-                        .iter()
-                        .filter(|m| m.version() > from && m.version() <= to)
-                        .count();
-                    return Ok((from, to, applied));
-                }
-                Err(e) if lock_safety::is_lock_timeout(&e) && attempt < self.lock.retries => {
-                    attempt += 1;
-                    let wait = self.lock.backoff(attempt);
-                    tracing::info!(
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "tenant migration hit its lock timeout; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) if lock_safety::is_lock_timeout(&e) => {
-                    return Err(MigrateError::LockTimeout {
-                        attempts: attempt + 1,
-                        source: Box::new(e),
-                    })
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Runs refinery once (pending migrations were found by the caller);
-    /// the version it reached.
-    async fn migrate_locked(
-        &self,
-        client: &mut tokio_postgres::Client,
-        target: Option<i32>,
-    ) -> Result<i32, MigrateError> {
-        self.runner(target).run_async(client).await?;
-        history_max(client).await
-    }
-
     /// The version of a database and what would be applied, without applying it.
     pub async fn inspect(
         &self,
         config: &crate::pg::PgConfig,
         target: Option<i32>,
     ) -> Result<(i32, Vec<PendingMigration>), MigrateError> {
-        let (client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
-        let driver = tokio::spawn(connection);
+        let (client, driver) = open_session(config).await?;
         let version = current_version(&client).await;
         drop(client);
         let _ = driver.await;
         let version = version?;
         Ok((version, self.pending(version, target)))
     }
-}
-
-/// The highest applied version, 0 for a database refinery has not touched.
-pub async fn current_version(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
-    // Two statements: a query naming a missing table would not even parse.
-    let exists = first_value(
-        client
-            .simple_query("SELECT to_regclass('refinery_schema_history') IS NOT NULL")
-            .await?,
-    );
-    if exists.as_deref() != Some("t") {
-        return Ok(0);
-    }
-    history_max(client).await
-}
-
-/// The highest version in refinery's history table, which exists.
-async fn history_max(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
-    let max = first_value(
-        client
-            .simple_query("SELECT coalesce(max(version), 0) FROM refinery_schema_history")
-            .await?,
-    );
-    Ok(max.and_then(|v| v.parse().ok()).unwrap_or(0))
-}
-
-/// The first column of the first row of a simple query's answer, as text.
-fn first_value(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Option<String> {
-    messages.into_iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-        _ => None,
-    })
 }

@@ -17,7 +17,7 @@
 use std::time::Instant;
 
 use super::down::DownMigration;
-use super::{lock_safety, MigrateError, MigrationSet, Outcome, TENANT_MIGRATION_LOCK};
+use super::{lock_safety, MigrateError, MigrationSet, Outcome};
 
 impl MigrationSet {
     /// Checks, without a database, a revert of a database recorded at
@@ -66,17 +66,11 @@ impl MigrationSet {
         accept_data_loss: bool,
     ) -> Result<Outcome, MigrateError> {
         let started = Instant::now();
-        let (mut client, connection) = config.connect().await.map_err(MigrateError::Connect)?;
-        let driver = tokio::spawn(connection);
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&TENANT_MIGRATION_LOCK])
-            .await?;
+        let (mut client, driver) = super::open_session(config).await?;
         let result = self
             .revert_locked(&mut client, at_most, target, accept_data_loss)
             .await;
-        let _ = client
-            .execute("SELECT pg_advisory_unlock($1)", &[&TENANT_MIGRATION_LOCK])
-            .await;
+        // The database's advisory lock ends with the session.
         drop(client);
         let _ = driver.await;
         crate::telemetry::metrics::record_operation("database_revert", started, result.is_ok());
@@ -96,7 +90,7 @@ impl MigrationSet {
         target: i32,
         accept_data_loss: bool,
     ) -> Result<(i32, i32, usize), MigrateError> {
-        let applied = applied_versions(client).await?;
+        let applied = self.lock_and_read(client).await?;
         let from = applied.iter().copied().max().unwrap_or(0);
         if at_most.is_some_and(|v| from > v) {
             return Ok((from, from, 0));
@@ -105,12 +99,43 @@ impl MigrationSet {
         if plan.is_empty() {
             return Ok((from, from, 0));
         }
-        self.lock.apply(client).await?;
         for down in &plan {
             self.undo_safely(client, down).await?;
         }
-        let to = super::current_version(client).await?;
+        // Under the lock, what is left is what the plan did not undo.
+        let to = applied
+            .iter()
+            .copied()
+            .filter(|v| plan.iter().all(|d| d.version != *v))
+            .max()
+            .unwrap_or(0);
         Ok((from, to, plan.len()))
+    }
+
+    /// Takes the database's migration lock and reads the versions refinery's
+    /// history records (none for a database refinery has not touched), with
+    /// the lock policy's timeouts set in the same round trip.
+    async fn lock_and_read(
+        &self,
+        client: &tokio_postgres::Client,
+    ) -> Result<Vec<i32>, MigrateError> {
+        let timeouts = self.lock.statements();
+        if !super::apply::lock_and_find_history(client).await? {
+            client.batch_execute(&timeouts).await?;
+            return Ok(Vec::new());
+        }
+        let read = client
+            .simple_query(&format!(
+                "SELECT version FROM refinery_schema_history; {timeouts}"
+            ))
+            .await?;
+        Ok(read
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Undoes one version; a lock timeout is tried again after a backoff,
@@ -147,36 +172,18 @@ impl MigrationSet {
     }
 }
 
-/// One version's down SQL and the removal of its history row, together.
+/// One version's down SQL and the removal of its history row, together,
+/// sent as one batch (the version is a number, written in).
 async fn undo(
     client: &mut tokio_postgres::Client,
     down: &DownMigration,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    tx.batch_execute(&down.sql).await?;
-    tx.execute(
-        "DELETE FROM refinery_schema_history WHERE version = $1",
-        &[&down.version],
-    )
+    // A newline first: the file may end in a `--` comment.
+    tx.batch_execute(&format!(
+        "{}\n;\nDELETE FROM refinery_schema_history WHERE version = {}",
+        down.sql, down.version
+    ))
     .await?;
     tx.commit().await
-}
-
-/// The versions `refinery_schema_history` records (none for a database
-/// refinery has not touched).
-async fn applied_versions(client: &tokio_postgres::Client) -> Result<Vec<i32>, MigrateError> {
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query("SELECT version FROM refinery_schema_history", &[])
-        .await?;
-    Ok(rows.iter().map(|r| r.get::<_, i32>(0)).collect())
 }

@@ -215,6 +215,18 @@ impl Lease {
         done
     }
 
+    /// Ends the operation by `end`: a fenced write of the caller's that
+    /// finishes the operation's row together with rows of its own (a fleet
+    /// item and its tenant's `migrate`, for one). Settled when it succeeds.
+    pub async fn end_by<T>(
+        &self,
+        end: impl Future<Output = Result<T, CatalogError>>,
+    ) -> Result<T, CatalogError> {
+        let done = end.await;
+        self.settle_if(done.is_ok());
+        done
+    }
+
     fn settle_if(&self, done: bool) {
         if done {
             self.settled.store(true, Ordering::Release);

@@ -70,6 +70,7 @@ mod migration_lock_safety;
 mod migration_revert;
 mod migration_revert_console;
 mod migration_revert_kill;
+mod migration_sessions;
 mod migrations;
 mod migrations_cli;
 mod moves;

@@ -19,6 +19,7 @@ use super::worker::Shared;
 use super::RevertSummary;
 use crate::catalog::{DbServer, Ending, OpKind, Operation};
 use crate::error_code::ErrorCode;
+use crate::fleet::worker::{sessions, workers};
 use crate::fleet::{Fleet, FleetError, FleetProgress};
 use crate::operations::{Lease, Started};
 
@@ -175,9 +176,10 @@ impl Fleet {
             failed: AtomicI64::new(counts.failed),
             total: counts.total,
             progress,
+            sessions: tokio::sync::Semaphore::new(sessions(record.concurrency)),
         });
         let mut set = tokio::task::JoinSet::new();
-        for _ in 0..usize::try_from(record.concurrency).unwrap_or(1).max(1) {
+        for _ in 0..workers(record.concurrency) {
             set.spawn(shared.clone().work());
         }
         while let Some(joined) = set.join_next().await {

@@ -2,11 +2,16 @@
 //! reverts one tenant at a time under the tenant's operation lock (a
 //! `migrate` operation, as a fleet item's), re-checking the tenant there.
 //!
-//! Rule: a tenant is reverted only when, under its lock, the catalog still
-//! records it at the run's target and its database's own history says it
-//! is there. One found at its pre-run version (a revert that finished
-//! before a restart) is recorded as reverted with nothing run; one found
-//! anywhere else is skipped with the reason.
+//! Rules:
+//! - A tenant is reverted only when, under its lock, the catalog still
+//!   records it at the run's target and its database's own history says it
+//!   is there. One found at its pre-run version (a revert that finished
+//!   before a restart) is recorded as reverted with nothing run; one found
+//!   anywhere else is skipped with the reason.
+//! - As in a fleet run (`fleet/worker.rs`), twice the concurrency in
+//!   workers, and a session permit held from the tenant's operation begun
+//!   to its session closed: at most `concurrency` of them at once. An item
+//!   whose permit came after a cancel is handed back untouched.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::catalog::{CatalogError, DbServer, OpKind, RevertItem, TenantChange, MOVED_ON, PURGED};
+use crate::catalog::{CatalogError, DbServer, OpKind, RevertItem, MOVED_ON, PURGED};
 use crate::fleet::worker::{error_chain, BUSY_RETRY, BUSY_WAIT};
 use crate::fleet::{Fleet, Progress};
 use crate::migrator::MigrateError;
@@ -36,19 +41,31 @@ pub(super) struct Shared {
     pub(super) failed: AtomicI64,
     pub(super) total: i64,
     pub(super) progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    /// One permit per tenant session the revert may have open.
+    pub(super) sessions: tokio::sync::Semaphore,
 }
+
+/// An item's state when it was handed back untouched.
+const WITHDRAWN: &str = "pending";
 
 /// How one item ended: its state and why.
 struct Ended {
     state: &'static str,
     reason: Option<String>,
+    /// Written already, with the tenant's operation.
+    recorded: bool,
 }
 
 impl Ended {
     fn skipped(reason: impl Into<String>) -> Self {
+        Self::new("skipped", Some(reason.into()))
+    }
+
+    fn new(state: &'static str, reason: Option<String>) -> Self {
         Self {
-            state: "skipped",
-            reason: Some(reason.into()),
+            state,
+            reason,
+            recorded: false,
         }
     }
 }
@@ -81,20 +98,25 @@ impl Shared {
                 Err(e) => {
                     let message = error_chain(&e);
                     tracing::warn!(revert = %self.revert, tenant.id = %item.tenant_id, error = %message, "tenant revert failed");
-                    Ended {
-                        state: "failed",
-                        reason: Some(message),
-                    }
+                    Ended::new("failed", Some(message))
                 }
             };
-            catalog
-                .finish_revert_item(
-                    self.revert,
-                    item.tenant_id,
-                    ended.state,
-                    ended.reason.as_deref(),
-                )
-                .await?;
+            if ended.state == WITHDRAWN {
+                catalog
+                    .unclaim_revert_item(self.revert, item.tenant_id)
+                    .await?;
+                return Ok(());
+            }
+            if !ended.recorded {
+                catalog
+                    .finish_revert_item(
+                        self.revert,
+                        item.tenant_id,
+                        ended.state,
+                        ended.reason.as_deref(),
+                    )
+                    .await?;
+            }
             if ended.state == "failed" {
                 self.failed.fetch_add(1, Ordering::SeqCst);
             } else {
@@ -117,15 +139,25 @@ impl Shared {
         };
         let params = serde_json::json!({ "revert": self.revert, "target": to });
         let mut waited = std::time::Duration::ZERO;
-        let (record, lease) = loop {
+        let (permit, record, lease) = loop {
+            // The permit first, as in a fleet run (`fleet/worker.rs`).
+            let permit = tokio::select! {
+                permit = self.sessions.acquire() => permit.ok(),
+                _ = self.cancel.cancelled() => None,
+            };
+            let stopping = self.stop.load(Ordering::SeqCst) || self.cancel.is_cancelled();
+            let Some(permit) = permit.filter(|_| !stopping) else {
+                return Ok(Ended::new(WITHDRAWN, None));
+            };
             match self
                 .fleet
                 .ops
                 .begin(item.tenant_id, OpKind::Migrate, &params)
                 .await
             {
-                Ok(begun) => break begun,
+                Ok((record, lease)) => break (permit, record, lease),
                 Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
+                    drop(permit);
                     tokio::time::sleep(BUSY_RETRY).await;
                     waited += BUSY_RETRY;
                 }
@@ -174,32 +206,33 @@ impl Shared {
                 Ok(Some((outcome.to_version, true)))
             })
             .await;
-        self.record(item, &record, &lease, reverted).await
+        // The session is closed: the next worker may open its own.
+        drop(permit);
+        self.record(item, &lease, reverted).await
     }
 
     /// Ends the tenant's operation the way its revert went.
     async fn record(
         &self,
         item: &RevertItem,
-        record: &crate::catalog::TenantRecord,
         lease: &Lease,
         reverted: Result<Option<(i32, bool)>, ItemError>,
     ) -> Result<Ended, ItemError> {
         match reverted {
             Ok(Some((version, ran))) => {
-                let change = TenantChange {
-                    schema_version: Some(version),
-                    error: record.error.clone(),
-                    ..TenantChange::default()
-                };
-                lease.finish(item.tenant_id, None, &change).await?;
-                self.fleet
-                    .catalog
-                    .forget_drift(item.tenant_id, version)
-                    .await?;
+                let reason = (!ran).then(|| format!("already at version {version}"));
+                let end = self.fleet.catalog.finish_revert_item_and_operation(
+                    lease.fence(),
+                    self.revert,
+                    item.tenant_id,
+                    version,
+                    reason.as_deref(),
+                );
+                lease.end_by(end).await?;
                 Ok(Ended {
                     state: "succeeded",
-                    reason: (!ran).then(|| format!("already at version {version}")),
+                    reason,
+                    recorded: true,
                 })
             }
             Ok(None) => {

@@ -53,7 +53,7 @@ fn every_variant_of_the_nested_errors_answers_its_pinned_status_and_code() {
     );
     check_nested(
         vec![
-            (MigrateError::Connect(pg()), 500, "internal_error"),
+            (MigrateError::Connect(pg().into()), 500, "internal_error"),
             (MigrateError::Query(pg()), 500, "internal_error"),
             (MigrateError::Refinery(refinery()), 500, "internal_error"),
             (

@@ -1,0 +1,190 @@
+//! Applying the pending migrations to one database (`migrate_database`):
+//! one session, the database's advisory lock, refinery, the lock policy.
+//!
+//! Rule: `migrate_database` closes its session, and waits for the server
+//! to end it, before it returns: a template it migrated has no session left
+//! when it is cloned, and a fleet run's session permit outlives the backend.
+
+use std::time::Instant;
+
+use super::{lock_safety, MigrateError, MigrationSet, Outcome, TENANT_MIGRATION_LOCK};
+
+impl MigrationSet {
+    /// Migrates the database `config` points at, to `target` or the newest
+    /// version. Waits while another runner holds the database's lock.
+    #[tracing::instrument(skip_all, fields(db = config.get_dbname().unwrap_or("")))]
+    pub async fn migrate_database(
+        &self,
+        config: &crate::pg::PgConfig,
+        target: Option<i32>,
+    ) -> Result<Outcome, MigrateError> {
+        let started = Instant::now();
+        let (mut client, driver) = open_session(config).await?;
+        let result = self.migrate_safely(&mut client, target).await;
+        // The database's advisory lock ends with the session.
+        // Close the session now: a template must have no connections when cloned.
+        drop(client);
+        let _ = driver.await;
+        crate::telemetry::metrics::record_operation("database_migrate", started, result.is_ok());
+        let (from_version, to_version, applied) = result?;
+        Ok(Outcome {
+            from_version,
+            to_version,
+            applied,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Runs the pending migrations under the lock policy: a migration that
+    /// hit `lock_timeout` is tried again after a backoff, from the last
+    /// version that committed, until the retries run out.
+    async fn migrate_safely(
+        &self,
+        client: &mut tokio_postgres::Client,
+        target: Option<i32>,
+    ) -> Result<(i32, i32, usize), MigrateError> {
+        // Simple queries, several to a round trip, for every tenant of a
+        // fleet run: the version and the lock policy's timeouts, harmless
+        // when nothing is pending.
+        let exists = lock_and_find_history(client).await?;
+        let timeouts = self.lock.statements();
+        let from = if exists {
+            let read = client
+                .simple_query(&format!("{HISTORY_MAX}; {timeouts}"))
+                .await?;
+            first_value(read).and_then(|v| v.parse().ok()).unwrap_or(0)
+        } else {
+            client.batch_execute(&timeouts).await?;
+            0
+        };
+        if self.pending(from, target).is_empty() {
+            return Ok((from, from, 0));
+        }
+        let mut reached = from;
+        let mut attempt = 0;
+        loop {
+            match self.migrate_locked(client, target, reached).await {
+                Ok(to) => {
+                    // Counted over every attempt: earlier ones may have committed some.
+                    let applied = self
+                        .migrations
+                        .iter()
+                        .filter(|m| m.version() > from && m.version() <= to)
+                        .count();
+                    return Ok((from, to, applied));
+                }
+                Err(e) if lock_safety::is_lock_timeout(&e) && attempt < self.lock.retries => {
+                    attempt += 1;
+                    let wait = self.lock.backoff(attempt);
+                    tracing::info!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "tenant migration hit its lock timeout; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    // What the failed attempt committed before its timeout.
+                    reached = history_max(client).await?;
+                }
+                Err(e) if lock_safety::is_lock_timeout(&e) => {
+                    return Err(MigrateError::LockTimeout {
+                        attempts: attempt + 1,
+                        source: Box::new(e),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs refinery once (pending migrations were found by the caller)
+    /// on a database at version `reached`; the version it reached, from
+    /// refinery's report of what it applied.
+    async fn migrate_locked(
+        &self,
+        client: &mut tokio_postgres::Client,
+        target: Option<i32>,
+        reached: i32,
+    ) -> Result<i32, MigrateError> {
+        let report = self.runner(target).run_async(client).await?;
+        Ok(report
+            .applied_migrations()
+            .iter()
+            .map(|m| m.version())
+            .fold(reached, i32::max))
+    }
+}
+
+/// One session to a tenant database, named `tenant-plane-migrate` in
+/// `pg_stat_activity`. Its driver (the handle) ends once the server has
+/// closed its end (`pg::closing`): a caller that awaits it after dropping
+/// the client knows the backend is gone, so a fleet run's session permit,
+/// or a template about to be cloned, never overlaps it.
+pub(crate) async fn open_session(
+    config: &crate::pg::PgConfig,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), MigrateError> {
+    let mut config = config.clone();
+    config.application_name("tenant-plane-migrate");
+    let (client, connection) = config
+        .connect_closing()
+        .await
+        .map_err(MigrateError::Connect)?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, driver))
+}
+
+/// The highest applied version, 0 for a database refinery has not touched.
+pub async fn current_version(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
+    // Two statements: a query naming a missing table would not even parse.
+    let exists = first_value(
+        client
+            .simple_query("SELECT to_regclass('refinery_schema_history') IS NOT NULL")
+            .await?,
+    );
+    if exists.as_deref() != Some("t") {
+        return Ok(0);
+    }
+    history_max(client).await
+}
+
+/// Takes the database's migration lock (held until the session ends), then
+/// tells whether refinery's history table exists (a query naming a missing
+/// table would not even parse): one round trip.
+pub(super) async fn lock_and_find_history(
+    client: &tokio_postgres::Client,
+) -> Result<bool, MigrateError> {
+    let exists = last_value(
+        client
+            .simple_query(&format!(
+                "SELECT pg_advisory_lock({TENANT_MIGRATION_LOCK});
+                 SELECT to_regclass('refinery_schema_history') IS NOT NULL"
+            ))
+            .await?,
+    );
+    Ok(exists.as_deref() == Some("t"))
+}
+
+const HISTORY_MAX: &str = "SELECT coalesce(max(version), 0) FROM refinery_schema_history";
+
+/// The highest version in refinery's history table, which exists.
+async fn history_max(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
+    let max = first_value(client.simple_query(HISTORY_MAX).await?);
+    Ok(max.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// The first column of the last row of a simple query's answer, as text.
+fn last_value(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Option<String> {
+    messages.into_iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
+}
+
+/// The first column of the first row of a simple query's answer, as text.
+fn first_value(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Option<String> {
+    messages.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
+}
