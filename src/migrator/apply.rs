@@ -21,18 +21,8 @@ impl MigrationSet {
         let started = Instant::now();
         let (mut client, driver) = open_session(config).await?;
         let result = self.migrate_safely(&mut client, target).await;
-        // The database's advisory lock ends with the session.
-        // Close the session now: a template must have no connections when cloned.
-        drop(client);
-        let _ = driver.await;
-        crate::telemetry::metrics::record_operation("database_migrate", started, result.is_ok());
-        let (from_version, to_version, applied) = result?;
-        Ok(Outcome {
-            from_version,
-            to_version,
-            applied,
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
+        // Closed now: a template must have no connections when cloned.
+        close_session(client, driver, "database_migrate", started, result).await
     }
 
     /// Runs the pending migrations under the lock policy: a migration that
@@ -132,6 +122,28 @@ pub(crate) async fn open_session(
         let _ = connection.await;
     });
     Ok((client, driver))
+}
+
+/// Closes a session from `open_session` and awaits its end on the server
+/// (the database's advisory lock ends with it), records the operation's
+/// time as `metric`, and makes the outcome of `result` (from, to, applied).
+pub(super) async fn close_session(
+    client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+    metric: &'static str,
+    started: Instant,
+    result: Result<(i32, i32, usize), MigrateError>,
+) -> Result<Outcome, MigrateError> {
+    drop(client);
+    let _ = driver.await;
+    crate::telemetry::metrics::record_operation(metric, started, result.is_ok());
+    let (from_version, to_version, applied) = result?;
+    Ok(Outcome {
+        from_version,
+        to_version,
+        applied,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
 }
 
 /// The highest applied version, 0 for a database refinery has not touched.

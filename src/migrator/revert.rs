@@ -70,17 +70,7 @@ impl MigrationSet {
         let result = self
             .revert_locked(&mut client, at_most, target, accept_data_loss)
             .await;
-        // The database's advisory lock ends with the session.
-        drop(client);
-        let _ = driver.await;
-        crate::telemetry::metrics::record_operation("database_revert", started, result.is_ok());
-        let (from_version, to_version, applied) = result?;
-        Ok(Outcome {
-            from_version,
-            to_version,
-            applied,
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
+        super::apply::close_session(client, driver, "database_revert", started, result).await
     }
 
     async fn revert_locked(
