@@ -18,7 +18,7 @@
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::operations::finish_fenced;
+use super::operations::end_with_item;
 use super::{Catalog, CatalogError, Fence};
 use crate::domain::TenantId;
 
@@ -134,18 +134,7 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
-        // The tenant's row first, then the operation's: the order every
-        // transaction that touches both takes them in (`finish_operation`).
-        let lock = tx
-            .prepare_cached("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
-            .await?;
-        let id = tenant.as_uuid();
-        let params: [&(dyn ToSql + Sync); 1] = [&id];
-        tokio::try_join!(
-            tx.batch_execute("SET LOCAL synchronous_commit TO off"),
-            tx.query_opt(&lock, &params),
-        )?;
-        finish_fenced(&tx, fence, None).await?;
+        end_with_item(&tx, fence, tenant).await?;
         write_item(&tx, run, tenant, result).await?;
         tx.commit().await?;
         Ok(())

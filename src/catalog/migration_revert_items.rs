@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::migration_reverts::item_from_row;
-use super::operations::finish_fenced;
+use super::operations::end_with_item;
 use super::{Catalog, CatalogError, Fence, RevertItem};
 use crate::domain::TenantId;
 
@@ -113,8 +113,8 @@ impl Catalog {
     ) -> Result<(), CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
-        let (lock, set_version, forget, finish) = tokio::try_join!(
-            tx.prepare_cached("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE"),
+        end_with_item(&tx, fence, tenant).await?;
+        let (set_version, forget, finish) = tokio::try_join!(
             tx.prepare_cached(
                 "UPDATE tenants SET schema_version = $2, updated_at = now() WHERE id = $1"
             ),
@@ -122,13 +122,6 @@ impl Catalog {
             tx.prepare_cached(FINISH_ITEM),
         )?;
         let tenant = tenant.as_uuid();
-        let one: [&(dyn ToSql + Sync); 1] = [&tenant];
-        // The tenant's row first, then the operation's (`finish_operation`).
-        tokio::try_join!(
-            tx.batch_execute("SET LOCAL synchronous_commit TO off"),
-            tx.query_opt(&lock, &one),
-        )?;
-        finish_fenced(&tx, fence, None).await?;
         let at: [&(dyn ToSql + Sync); 2] = [&tenant, &version];
         let succeeded = "succeeded";
         let item: [&(dyn ToSql + Sync); 4] = [&id, &tenant, &succeeded, &reason];

@@ -281,6 +281,27 @@ impl Catalog {
     }
 }
 
+/// Ends `fence`'s operation as succeeded inside `tx`, without waiting for
+/// the disk at commit, for an item that ends with it (see the rules in
+/// `migration_items.rs`): the tenant's row locked first, then the
+/// operation's, the order `begin_operation` takes them in.
+pub(super) async fn end_with_item(
+    tx: &deadpool_postgres::Transaction<'_>,
+    fence: Fence,
+    tenant: TenantId,
+) -> Result<(), CatalogError> {
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+        .await?;
+    let id = tenant.as_uuid();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+    tokio::try_join!(
+        tx.batch_execute("SET LOCAL synchronous_commit TO off"),
+        tx.query_opt(&lock, &params),
+    )?;
+    finish_fenced(tx, fence, None).await
+}
+
 /// Ends a running operation, succeeded or failed with its code and
 /// message in the same write, if `fence` still holds it. Callers lock the
 /// tenant's row first (the order `begin_operation` takes them in).
