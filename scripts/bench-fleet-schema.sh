@@ -12,7 +12,9 @@
 #
 # With several concurrencies (`5000 4,8`), the fleet run and its revert are
 # measured at each in turn on the same tenants (the drift scans once, after
-# the first run).
+# the first run). A concurrency named again (`5000 4,4,4`) repeats its run
+# and revert, each beside its own baseline, so that one set-up shows the
+# machine's run-to-run spread; the table then gives each phase's median ratio.
 #
 # Environment:
 #   BENCH_BIN              the binary to measure (default: the release build, built once here)
@@ -348,20 +350,20 @@ cp "$here/V2__$v2_name.sql" "$here/V2__$v2_name.down.sql" "$work/migrations/"
 run_id=
 v2_checksum=
 service_a() {
-  local c=$1
-  say "A$c, service: POST /v1/migrations/runs?wait=true (concurrency $c, canary 1)"
-  service_phase "A$c" POST "/v1/migrations/runs?wait=true" "{\"concurrency\": $c, \"canary\": 1}"
+  local c=$1 tag=${2:-$1}
+  say "A$tag, service: POST /v1/migrations/runs?wait=true (concurrency $c, canary 1)"
+  service_phase "A$tag" POST "/v1/migrations/runs?wait=true" "{\"concurrency\": $c, \"canary\": 1}"
   if [ "$http_status" != 200 ]; then
     echo "the fleet run answered $http_status:" >&2
-    cat "$work/out/A$c.json" >&2
+    cat "$work/out/A$tag.json" >&2
     exit 1
   fi
-  jq -e --argjson n "$tenants" '.run.state == "succeeded" and .counts.succeeded == $n' "$work/out/A$c.json" >/dev/null || {
+  jq -e --argjson n "$tenants" '.run.state == "succeeded" and .counts.succeeded == $n' "$work/out/A$tag.json" >/dev/null || {
     echo "the fleet run did not migrate every tenant:" >&2
-    jq '{run: .run.state, counts, failures: .failures[:3]}' "$work/out/A$c.json" >&2
+    jq '{run: .run.state, counts, failures: .failures[:3]}' "$work/out/A$tag.json" >&2
     exit 1
   }
-  run_id=$(jq -r '.run.id' "$work/out/A$c.json")
+  run_id=$(jq -r '.run.id' "$work/out/A$tag.json")
   # Where the run's time went, from its ledger: before the run was recorded
   # (the templates migrated, the run's checks), and a tenant's item (its
   # operation begun and finished, its database migrated) on average, beside
@@ -370,14 +372,14 @@ service_a() {
   ledger=$(psql_c catalog -F ' ' -c "SELECT round(extract(epoch FROM r.created_at) - $phase_started, 3),
       round(avg(i.duration_ms)::numeric, 2)
       FROM migration_runs r JOIN migration_items i ON i.run_id = r.id WHERE r.id = '$run_id' GROUP BY r.created_at")
-  record "A$c" service $phase_line "before the run was recorded ${ledger% *} s; mean item ${ledger#* } ms;" \
-    "mean database_migrate $(op_mean "A$c" database_migrate) ms"
+  record "A$tag" service $phase_line "before the run was recorded ${ledger% *} s; mean item ${ledger#* } ms;" \
+    "mean database_migrate $(op_mean "A$tag" database_migrate) ms"
   # What refinery recorded, for the baseline's own bookkeeping row.
   [ -n "$v2_checksum" ] ||
     v2_checksum=$(psql_c "$(head -n1 "$work/service_dbs")" -c "SELECT checksum FROM refinery_schema_history WHERE version = 2")
 }
 baseline_a() {
-  local c=$1
+  local c=$1 tag=${2:-$1}
   # V2 and refinery's row for it, in one transaction, as refinery applies it.
   {
     echo "BEGIN;"
@@ -386,8 +388,8 @@ baseline_a() {
     echo "  VALUES (2, '$v2_name', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '$v2_checksum');"
     echo "COMMIT;"
   } >"$work/a.sql"
-  say "A$c, baseline: psql -f V2 + history row, xargs -P $c"
-  baseline_phase "A$c" "$c" "$work/a.sql"
+  say "A$tag, baseline: psql -f V2 + history row, xargs -P $c"
+  baseline_phase "A$tag" "$c" "$work/a.sql"
 }
 
 # --- Phase B: the drift scan (at most 2 sessions per server, so -P 2).
@@ -427,83 +429,94 @@ baseline_b() {
 # Sets reverted when every tenant is back at V1 (the next concurrency, if
 # any, starts from there).
 service_c() {
-  local c=$1
+  local c=$1 tag=${2:-$1}
   reverted=
-  say "C$c, service: POST /v1/migrations/runs/$run_id/revert?wait=true (concurrency $c)"
-  service_phase "C$c" POST "/v1/migrations/runs/$run_id/revert?wait=true" \
+  say "C$tag, service: POST /v1/migrations/runs/$run_id/revert?wait=true (concurrency $c)"
+  service_phase "C$tag" POST "/v1/migrations/runs/$run_id/revert?wait=true" \
     "{\"concurrency\": $c, \"accept_data_loss\": true}"
   # A 404 that names the run is a real answer; any other is a missing route.
-  if [ "$http_status" = 404 ] && ! grep -q run_not_found "$work/out/C$c.json"; then
+  if [ "$http_status" = 404 ] && ! grep -q run_not_found "$work/out/C$tag.json"; then
     say "C skipped: this build has no revert endpoint (404)"
-    record "C$c" service - - - - - - - - - "skipped: no endpoint"
+    record "C$tag" service - - - - - - - - - "skipped: no endpoint"
     return
   fi
   if [ "$http_status" != 200 ]; then
-    phase_failed "C$c" "the revert answered $http_status" "$work/out/C$c.json"
+    phase_failed "C$tag" "the revert answered $http_status" "$work/out/C$tag.json"
     return
   fi
   local left
   left=$(psql_c catalog -c "SELECT count(*) FROM tenants WHERE db_name IS NOT NULL AND purged_at IS NULL AND schema_version <> 1")
   if [ "$left" != 0 ]; then
     jq -c '{revert: .revert.state, error: .revert.error, counts, items: [.items[]? | select(.state != "succeeded")][:3]}' \
-      "$work/out/C$c.json" >"$work/out/C$c.short"
-    phase_failed "C$c" "$left tenants are not back at V1 after the revert" "$work/out/C$c.short"
+      "$work/out/C$tag.json" >"$work/out/C$tag.short"
+    phase_failed "C$tag" "$left tenants are not back at V1 after the revert" "$work/out/C$tag.short"
     return
   fi
   # The database part alone (the revert's own session), against the whole.
-  record "C$c" service $phase_line "mean database_revert $(op_mean "C$c" database_revert) ms"
+  record "C$tag" service $phase_line "mean database_revert $(op_mean "C$tag" database_revert) ms"
   reverted=1
 }
 baseline_c() {
-  local c=$1
+  local c=$1 tag=${2:-$1}
   {
     echo "BEGIN;"
     cat "$here/V2__$v2_name.down.sql"
     echo "DELETE FROM refinery_schema_history WHERE version = 2;"
     echo "COMMIT;"
   } >"$work/c.sql"
-  say "C$c, baseline: psql -f the down file + history delete, xargs -P $c"
-  baseline_phase "C$c" "$c" "$work/c.sql"
+  say "C$tag, baseline: psql -f the down file + history delete, xargs -P $c"
+  baseline_phase "C$tag" "$c" "$work/c.sql"
 }
 
 # The service's phases: for each concurrency a fleet run and its revert
-# (the drift scans once, after the first run). A later concurrency needs
-# the revert before it to have taken every tenant back to V1; the
-# concurrencies whose phases ran are left in `done_concurrencies`. Each
+# (the drift scans once, after the first run). A later pass needs the
+# revert before it to have taken every tenant back to V1; the passes whose
+# phases ran are left in `done_passes`. Each
 # baseline runs only where its service phase ran, so that the baseline's
 # databases go through what the service's went through.
 ran_b=
-done_concurrencies=()
+done_passes=()
 reverted_all=()
+# A pass's label: its concurrency, and `.2`, `.3`... when it repeats one.
+pass_tag() {
+  local i=$1 c=${concurrencies[$1]} k=1 j
+  for ((j = 0; j < i; j++)); do [ "${concurrencies[$j]}" = "$c" ] && k=$((k + 1)); done
+  if [ "$k" = 1 ]; then echo "$c"; else echo "$c.$k"; fi
+}
 if [ "$order" = interleaved ]; then
-  for c in "${concurrencies[@]}"; do
-    service_a "$c"
-    baseline_a "$c"
-    if [ "$c" = "${concurrencies[0]}" ]; then
+  for i in "${!concurrencies[@]}"; do
+    c=${concurrencies[$i]}
+    tag=$(pass_tag "$i")
+    service_a "$c" "$tag"
+    baseline_a "$c" "$tag"
+    if [ "$i" = 0 ]; then
       service_b
       if [ -n "$ran_b" ]; then baseline_b; fi
     fi
-    service_c "$c"
-    done_concurrencies+=("$c")
+    service_c "$c" "$tag"
+    done_passes+=("$tag")
     [ -n "$reverted" ] || break
-    baseline_c "$c"
+    baseline_c "$c" "$tag"
   done
 else
-  for c in "${concurrencies[@]}"; do
-    service_a "$c"
-    if [ "$c" = "${concurrencies[0]}" ]; then service_b; fi
-    service_c "$c"
-    done_concurrencies+=("$c")
+  for i in "${!concurrencies[@]}"; do
+    c=${concurrencies[$i]}
+    tag=$(pass_tag "$i")
+    service_a "$c" "$tag"
+    if [ "$i" = 0 ]; then service_b; fi
+    service_c "$c" "$tag"
+    done_passes+=("$tag")
     reverted_all+=("$reverted")
     [ -n "$reverted" ] || break
   done
   drop_service_set
   make_baseline_set
-  for i in "${!done_concurrencies[@]}"; do
-    c=${done_concurrencies[$i]}
-    baseline_a "$c"
+  for i in "${!done_passes[@]}"; do
+    tag=${done_passes[$i]}
+    c=${tag%%.*}
+    baseline_a "$c" "$tag"
     if [ "$i" = 0 ] && [ -n "$ran_b" ]; then baseline_b; fi
-    if [ -n "${reverted_all[$i]}" ]; then baseline_c "$c"; fi
+    if [ -n "${reverted_all[$i]}" ]; then baseline_c "$c" "$tag"; fi
   done
 fi
 
@@ -515,11 +528,14 @@ label="n$tenants-c$(IFS=-; echo "${concurrencies[*]}")"
 md="$outdir/$stamp-$label.md"
 json="$outdir/$stamp-$label.json"
 per_tenant() { [ "$1" = - ] && printf - || printf '%.2f' "$(echo "$1 / $tenants" | bc -l)"; }
+# "concurrency 4", or "concurrency 4, pass 2" for a repeat (tag 4.2).
+pass_text() { case $1 in *.*) echo "concurrency ${1%%.*}, pass ${1#*.}" ;; *) echo "concurrency $1" ;; esac; }
+: >"$work/out/ratios"
 rows=()
-for c in "${done_concurrencies[@]}"; do
-  rows+=("A$c")
-  [ "$c" = "${concurrencies[0]}" ] && rows+=(B B2)
-  rows+=("C$c")
+for i in "${!done_passes[@]}"; do
+  rows+=("A${done_passes[$i]}")
+  [ "$i" = 0 ] && rows+=(B B2)
+  rows+=("C${done_passes[$i]}")
 done
 {
   echo "$tenants tenants, concurrency ${concurrencies[*]}, one server (fsync on), order $order, $("$bin" --version 2>/dev/null | head -n1)"
@@ -530,10 +546,10 @@ done
   echo "|---|---|---|---|---|---|---|"
   for phase in "${rows[@]}"; do
     case $phase in
-      A*) what="fleet run (V2), concurrency ${phase#A}"; p=${phase#A}; base=$phase ;;
+      A*) p=${phase#A}; what="fleet run (V2), $(pass_text "$p")"; p=${p%%.*}; base=$phase ;;
       B) what="drift scan (builds the expected schema)"; p=2; base=B ;;
       B2) what="drift scan again (expected schema stored)"; p=2; base=B ;;
-      C*) what="revert of the run, concurrency ${phase#C}"; p=${phase#C}; base=$phase ;;
+      C*) p=${phase#C}; what="revert of the run, $(pass_text "$p")"; p=${p%%.*}; base=$phase ;;
     esac
     read -r _ _ s_secs s_all s_ten s_hwm s_rss _ _ _ _ s_note < <(grep "^$phase service " "$results" || echo "- - - - - - - - - - - not run")
     [ "$phase" = B2 ] && [ "$s_secs" = - ] && continue
@@ -542,11 +558,21 @@ done
       echo "| $what | ${s_note} | | | | | |"
       continue
     fi
+    case $phase in A* | C*) echo "${phase:0:1} $p $(echo "$s_secs / $b_secs" | bc -l)" >>"$work/out/ratios" ;; esac
     printf '| %s | %.1f s (%.2f ms/tenant) | %.1f s (%.2f ms/tenant, -P %s) | %.2f | %s (%s) | %s | %s MiB (%s) |\n' \
       "$what" "$s_secs" "$(echo "$s_secs * 1000 / $tenants" | bc -l)" \
       "$b_secs" "$(echo "$b_secs * 1000 / $tenants" | bc -l)" "$p" \
       "$(echo "$s_secs / $b_secs" | bc -l)" "$s_all" "$s_ten" "$b_all" "$s_hwm" "$s_rss"
   done
+  # Repeated passes: each phase's median ratio (and its spread).
+  echo
+  sort -k1,1 -k2,2n -k3,3g "$work/out/ratios" | awk '
+    { key = $1 " " $2; n[key]++; v[key, n[key]] = $3 }
+    END { for (key in n) if (n[key] > 1) {
+        split(key, k, " "); c = n[key]
+        med = (c % 2) ? v[key, (c + 1) / 2] : (v[key, c / 2] + v[key, c / 2 + 1]) / 2
+        printf "- %s at concurrency %s over %d passes: median ratio %.2f (%.2f to %.2f)\n",
+          (k[1] == "A" ? "fleet run" : "revert"), k[2], c, med, v[key, 1], v[key, c] } }'
   echo
   echo "| phase | contender | commits per tenant: catalog / tenant databases / other | WAL flushes per tenant | notes |"
   echo "|---|---|---|---|---|"

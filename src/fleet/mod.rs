@@ -17,6 +17,8 @@ mod launch;
 mod lint_gate;
 // A run's revert (down migrations), with its own ledger.
 mod revert;
+// A tenant's lock, then a session slot, for a run's and a revert's workers.
+mod slot;
 mod versions;
 mod worker;
 

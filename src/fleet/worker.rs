@@ -6,25 +6,28 @@
 //!   operation), so a fleet item never overlaps a move, a restore or a purge
 //!   of it, and its database's place is read under that lock.
 //! - At most `concurrency` tenant sessions are open at once: a worker
-//!   begins a tenant's operation and opens its session only while it holds
-//!   a permit of `Shared::sessions`. Twice as many workers take items, so
-//!   one worker's catalog writes (the item taken, the operation ended)
-//!   overlap another's migration instead of adding to it; and a process
-//!   killed mid-run leaves at most `concurrency` operations to take over.
-//! - A worker that got its permit after the run was told to stop hands its
-//!   item back untouched (`unclaim_item`): nothing past the stop is begun.
+//!   opens a tenant's session only while it holds a permit of
+//!   `Shared::sessions`, taken once the tenant's operation has begun
+//!   (`slot.rs`). Twice as many workers take items, so one worker's
+//!   catalog writes (the item taken, the operation begun and ended)
+//!   overlap another's migration instead of adding to it; a process killed
+//!   mid-run leaves at most twice `concurrency` operations to take over.
+//! - A worker that got its permit after the run was told to stop discards
+//!   its operation and hands its item back untouched (`unclaim_item`):
+//!   nothing past the stop touches a tenant database.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::slot::{NotReady, Ready, Slots};
 use super::{Fleet, Progress};
-use crate::catalog::{CatalogError, DbServer, ItemResult, OpKind};
+use crate::catalog::{CatalogError, DbServer, ItemResult};
 use crate::domain::TenantId;
 use crate::migrator::{MigrateError, Outcome};
 use crate::operations::Lease;
@@ -199,29 +202,22 @@ impl Shared {
     /// from the catalog as read under that lock. A tenant busy with another
     /// operation is waited for a little, then left failed for a resume.
     async fn migrate_locked(&self, tenant: TenantId) -> Result<Migrated, Failed<'_>> {
-        let mut waited = Duration::ZERO;
-        let (permit, record, lease) = loop {
-            // The permit first: a tenant is locked only when its session can
-            // open, and never after the run was told to stop.
-            let permit = tokio::select! {
-                permit = self.sessions.acquire() => permit.ok(),
-                _ = self.cancel.cancelled() => None,
-            };
-            let Some(permit) = permit.filter(|_| !self.stopping()) else {
-                return Ok(Migrated::Withdrawn);
-            };
-            let params = serde_json::json!({ "run": self.run, "target": self.target });
-            match self.fleet.ops.begin(tenant, OpKind::Migrate, &params).await {
-                Ok((record, lease)) => break (permit, record, lease),
-                Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
-                    // Waited for without a session slot.
-                    drop(permit);
-                    tokio::time::sleep(BUSY_RETRY).await;
-                    waited += BUSY_RETRY;
-                }
-                Err(CatalogError::TenantBusy) => return Err(MigrateErrorOrPlacement::Busy.into()),
-                Err(e) => return Err(MigrateErrorOrPlacement::Catalog(e).into()),
-            }
+        let params = serde_json::json!({ "run": self.run, "target": self.target });
+        let slots = Slots {
+            ops: &self.fleet.ops,
+            sessions: &self.sessions,
+            cancel: &self.cancel,
+            stop: &self.stop,
+        };
+        let Ready {
+            permit,
+            record,
+            lease,
+        } = match slots.ready(tenant, &params).await {
+            Ok(ready) => ready,
+            Err(NotReady::Withdrawn) => return Ok(Migrated::Withdrawn),
+            Err(NotReady::Busy) => return Err(MigrateErrorOrPlacement::Busy.into()),
+            Err(NotReady::Catalog(e)) => return Err(MigrateErrorOrPlacement::Catalog(e).into()),
         };
         let server = match record.db_server_id {
             Some(id) => self.servers.get(&id).cloned(),
@@ -273,10 +269,6 @@ impl Shared {
         }
     }
 }
-
-/// How long a fleet worker waits for a tenant busy with another operation.
-pub(super) const BUSY_WAIT: Duration = Duration::from_secs(10);
-pub(super) const BUSY_RETRY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 enum MigrateErrorOrPlacement {

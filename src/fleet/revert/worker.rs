@@ -8,10 +8,11 @@
 //!   is there. One found at its pre-run version (a revert that finished
 //!   before a restart) is recorded as reverted with nothing run; one found
 //!   anywhere else is skipped with the reason.
-//! - As in a fleet run (`fleet/worker.rs`), twice the concurrency in
-//!   workers, and a session permit held from the tenant's operation begun
-//!   to its session closed: at most `concurrency` of them at once. An item
-//!   whose permit came after a cancel is handed back untouched.
+//! - As in a fleet run (`fleet/worker.rs`, `fleet/slot.rs`), twice the
+//!   concurrency in workers, and a session permit taken once the tenant's
+//!   operation has begun and held until its session has closed: at most
+//!   `concurrency` sessions at once. An item whose permit came after a
+//!   cancel has its operation discarded and is handed back untouched.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -20,8 +21,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::catalog::{CatalogError, DbServer, OpKind, RevertItem, MOVED_ON, PURGED};
-use crate::fleet::worker::{error_chain, BUSY_RETRY, BUSY_WAIT};
+use crate::catalog::{CatalogError, DbServer, RevertItem, MOVED_ON, PURGED};
+use crate::fleet::slot::{NotReady, Ready, Slots};
+use crate::fleet::worker::error_chain;
 use crate::fleet::{Fleet, Progress};
 use crate::migrator::MigrateError;
 use crate::operations::Lease;
@@ -138,32 +140,22 @@ impl Shared {
             return Ok(Ended::skipped(crate::catalog::NOT_MOVED));
         };
         let params = serde_json::json!({ "revert": self.revert, "target": to });
-        let mut waited = std::time::Duration::ZERO;
-        let (permit, record, lease) = loop {
-            // The permit first, as in a fleet run (`fleet/worker.rs`).
-            let permit = tokio::select! {
-                permit = self.sessions.acquire() => permit.ok(),
-                _ = self.cancel.cancelled() => None,
-            };
-            let stopping = self.stop.load(Ordering::SeqCst) || self.cancel.is_cancelled();
-            let Some(permit) = permit.filter(|_| !stopping) else {
-                return Ok(Ended::new(WITHDRAWN, None));
-            };
-            match self
-                .fleet
-                .ops
-                .begin(item.tenant_id, OpKind::Migrate, &params)
-                .await
-            {
-                Ok((record, lease)) => break (permit, record, lease),
-                Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
-                    drop(permit);
-                    tokio::time::sleep(BUSY_RETRY).await;
-                    waited += BUSY_RETRY;
-                }
-                Err(CatalogError::TenantBusy) => return Err(ItemError::Busy),
-                Err(e) => return Err(e.into()),
-            }
+        let slots = Slots {
+            ops: &self.fleet.ops,
+            sessions: &self.sessions,
+            cancel: &self.cancel,
+            stop: &self.stop,
+        };
+        // The lock, then a slot, as in a fleet run (`fleet/slot.rs`).
+        let Ready {
+            permit,
+            record,
+            lease,
+        } = match slots.ready(item.tenant_id, &params).await {
+            Ok(ready) => ready,
+            Err(NotReady::Withdrawn) => return Ok(Ended::new(WITHDRAWN, None)),
+            Err(NotReady::Busy) => return Err(ItemError::Busy),
+            Err(NotReady::Catalog(e)) => return Err(e.into()),
         };
         let (Some(db), None) = (&record.db_name, record.purged_at) else {
             lease.discard().await?;

@@ -1,0 +1,97 @@
+//! A tenant's operation lock, then a session slot: how a fleet run's or a
+//! revert's worker gets ready to open one tenant's session.
+//!
+//! Rules:
+//! - The lock comes first. Its begin is a durable commit to the catalog;
+//!   taken while no slot is held, that wait overlaps other workers'
+//!   sessions instead of keeping a slot idle.
+//! - A worker that holds the lock but gets its slot after the run was told
+//!   to stop discards its operation (nothing was done under it) and hands
+//!   its item back: no tenant database is touched past a stop.
+//! - A tenant busy with another operation is waited for without a slot,
+//!   for at most `BUSY_WAIT`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{CatalogError, OpKind, TenantRecord};
+use crate::domain::TenantId;
+use crate::operations::{Lease, Operations};
+
+/// How long a fleet worker waits for a tenant busy with another operation.
+pub(super) const BUSY_WAIT: Duration = Duration::from_secs(10);
+pub(super) const BUSY_RETRY: Duration = Duration::from_millis(200);
+
+/// A tenant locked by its `migrate` operation, with a session slot.
+pub(super) struct Ready<'a> {
+    pub(super) permit: SemaphorePermit<'a>,
+    pub(super) record: TenantRecord,
+    pub(super) lease: Lease,
+}
+
+/// Why a tenant was not made ready.
+pub(super) enum NotReady {
+    /// The run was told to stop first: nothing was begun or left begun.
+    Withdrawn,
+    /// Still busy with another operation after `BUSY_WAIT`.
+    Busy,
+    Catalog(CatalogError),
+}
+
+/// What a worker needs to get a tenant ready.
+pub(super) struct Slots<'a> {
+    pub(super) ops: &'a Operations,
+    pub(super) sessions: &'a Semaphore,
+    pub(super) cancel: &'a CancellationToken,
+    /// Set when the run must stop for its failures (a cancel stops it too).
+    pub(super) stop: &'a AtomicBool,
+}
+
+impl<'a> Slots<'a> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.cancel.is_cancelled()
+    }
+
+    /// Begins `tenant`'s `migrate` operation with `params`, then waits for a
+    /// session slot.
+    pub(super) async fn ready(
+        &self,
+        tenant: TenantId,
+        params: &serde_json::Value,
+    ) -> Result<Ready<'a>, NotReady> {
+        let mut waited = Duration::ZERO;
+        let (record, lease) = loop {
+            if self.stopping() {
+                return Err(NotReady::Withdrawn);
+            }
+            match self.ops.begin(tenant, OpKind::Migrate, params).await {
+                Ok(begun) => break begun,
+                Err(CatalogError::TenantBusy) if waited < BUSY_WAIT => {
+                    tokio::time::sleep(BUSY_RETRY).await;
+                    waited += BUSY_RETRY;
+                }
+                Err(CatalogError::TenantBusy) => return Err(NotReady::Busy),
+                Err(e) => return Err(NotReady::Catalog(e)),
+            }
+        };
+        let permit = tokio::select! {
+            permit = self.sessions.acquire() => permit.ok(),
+            _ = self.cancel.cancelled() => None,
+        };
+        match permit.filter(|_| !self.stopping()) {
+            Some(permit) => Ok(Ready {
+                permit,
+                record,
+                lease,
+            }),
+            None => {
+                // Begun, but nothing done under it: the operation goes.
+                lease.discard().await.map_err(NotReady::Catalog)?;
+                Err(NotReady::Withdrawn)
+            }
+        }
+    }
+}
