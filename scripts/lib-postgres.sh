@@ -110,6 +110,48 @@ skip. To run them, install both, then run this command again:
 MSG
 }
 
+# For run.sh: pgBackRest where it can be installed; without it the service
+# says that point-in-time restore is off and runs on.
+install_pgbackrest() {
+  command -v pgbackrest >/dev/null 2>&1 && return 0
+  apt_install_for pgbackrest pgbackrest && return 0
+  echo "pgBackRest was not found, so point-in-time restore stays off (Debian/Ubuntu: sudo apt-get install pgbackrest)." >&2
+}
+
+# pgBackRest archives the embedded cluster's WAL and restores one tenant to a
+# time. Installed like the browser: where it cannot be, the point-in-time
+# restore tests skip and say why, except where TENANT_PLANE_TEST_PGBACKREST
+# is `required` (CI), where that fails the run.
+ensure_pgbackrest() {
+  if command -v pgbackrest >/dev/null 2>&1; then
+    export TENANT_PLANE_TEST_PGBACKREST=required
+    return 0
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "pgBackRest is missing; installing the pgbackrest package..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update_once
+    apt-get install -y -qq --no-install-recommends pgbackrest >&2 || true
+    if command -v pgbackrest >/dev/null 2>&1; then
+      export TENANT_PLANE_TEST_PGBACKREST=required
+      return 0
+    fi
+  fi
+  if [ "${TENANT_PLANE_TEST_PGBACKREST:-}" = "required" ]; then
+    cat >&2 <<'MSG'
+pgBackRest could not be installed, and this run requires the point-in-time
+restore tests (TENANT_PLANE_TEST_PGBACKREST=required). Install it:
+  Debian/Ubuntu:  sudo apt-get install pgbackrest
+MSG
+    exit 1
+  fi
+  cat >&2 <<'MSG'
+pgBackRest was not found, so the point-in-time restore tests will skip. To
+run them, install it, then run this command again:
+  Debian/Ubuntu:  sudo apt-get install pgbackrest
+MSG
+}
+
 # The token tests make their RSA, EC and Ed25519 keys with `openssl genpkey`.
 ensure_openssl() {
   apt_install_for openssl openssl && return 0

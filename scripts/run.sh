@@ -7,5 +7,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
 if [ -z "${TENANT_PLANE_DATABASE_URL:-}" ]; then
   ensure_postgres_server
+  # A folder backup location turns on WAL archiving (point-in-time restore).
+  case "${TENANT_PLANE_BACKUP_LOCATION:-}" in
+    "" | s3://*) ;;
+    *) install_pgbackrest ;;
+  esac
 fi
 exec cargo run --release -- serve "$@"

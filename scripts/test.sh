@@ -23,6 +23,8 @@ SLOW=(
   faults::kill_9
   settings_user_path_starts::
   noisy_neighbour::
+  point_in_time::
+  point_in_time_kill::
 )
 
 fast=0
@@ -50,5 +52,6 @@ if [ "$fast" = 1 ]; then
   done
 else
   ensure_browser
+  ensure_pgbackrest
 fi
 exec cargo test --features failpoints "${cargo_args[@]}" -- "${test_args[@]}"

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     BackupMissing,
     BackupNotFound,
     BackupRefused,
+    /// A pgBackRest base backup failed (point-in-time restore).
+    BaseBackupFailed,
     BadRequest,
     CallNotFound,
     Cancelled,
@@ -65,6 +67,8 @@ pub enum ErrorCode {
     MissingCredentials,
     MoveFailed,
     NoBackupLocation,
+    /// The tenant's server keeps no WAL archive to restore to a time from.
+    NoWalArchive,
     NoServerAvailable,
     NotARootTenant,
     NotCancellable,
@@ -78,6 +82,8 @@ pub enum ErrorCode {
     TenantMigrationsFailed,
     OperationAbandoned,
     OperationFailed,
+    /// A restore's time outside the tenant's recovery window.
+    OutsideRecoveryWindow,
     OperationNotFound,
     ParentNotActive,
     PayloadTooLarge,
@@ -125,6 +131,7 @@ impl ErrorCode {
         Self::BackupMissing,
         Self::BackupNotFound,
         Self::BackupRefused,
+        Self::BaseBackupFailed,
         Self::BadRequest,
         Self::CallNotFound,
         Self::Cancelled,
@@ -164,6 +171,7 @@ impl ErrorCode {
         Self::MissingCredentials,
         Self::MoveFailed,
         Self::NoBackupLocation,
+        Self::NoWalArchive,
         Self::NoServerAvailable,
         Self::NotARootTenant,
         Self::NotCancellable,
@@ -177,6 +185,7 @@ impl ErrorCode {
         Self::TenantMigrationsFailed,
         Self::OperationAbandoned,
         Self::OperationFailed,
+        Self::OutsideRecoveryWindow,
         Self::OperationNotFound,
         Self::ParentNotActive,
         Self::PayloadTooLarge,
@@ -212,71 +221,6 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
     ];
 
-    /// Codes no operation declares in the spec, and why: they answer for no
-    /// route in particular, or are not an envelope's.
-    pub const UNDECLARED: &'static [(ErrorCode, &'static str)] = &[
-        (
-            ErrorCode::NotFound,
-            "a path no route matches (and a data-plane record with no code of its own)",
-        ),
-        (
-            ErrorCode::MethodNotAllowed,
-            "a method a path does not list (the spec's description says so)",
-        ),
-        (
-            ErrorCode::BadRequest,
-            "actix's own 400, wrapped in the envelope",
-        ),
-        (
-            ErrorCode::RequestError,
-            "any other status actix answers by itself",
-        ),
-        // A long operation's failures, read in its view (`GET
-        // /v1/operations/{id}`), never in a response to the request that
-        // started it.
-        (
-            ErrorCode::OperationFailed,
-            "a failed operation's view when no code was recorded",
-        ),
-        (
-            ErrorCode::Interrupted,
-            "an operation whose process stopped and which was undone",
-        ),
-        (
-            ErrorCode::BackupFailed,
-            "a backup's view: the dump or the upload failed",
-        ),
-        (
-            ErrorCode::DrainIncomplete,
-            "a drain's view: tenants were left on the server",
-        ),
-        (
-            ErrorCode::FleetRunFailed,
-            "a fleet run's view: it ended with failures",
-        ),
-        (
-            ErrorCode::TooManyFailures,
-            "a fleet run's view: stopped past its failure threshold",
-        ),
-        (
-            ErrorCode::TenantMigrationsFailed,
-            "a fleet run's per-tenant step: the tenant's migration failed",
-        ),
-        (ErrorCode::Cancelled, "a cancelled operation's view"),
-        (
-            ErrorCode::BackupRefused,
-            "a restore's view: the archive did not verify",
-        ),
-        (
-            ErrorCode::BackupMissing,
-            "a restore's view: the archive is gone from the location",
-        ),
-        (
-            ErrorCode::BackupLocationUnavailable,
-            "a backup's or restore's view: the location did not answer",
-        ),
-    ];
-
     /// The code as the client reads it.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -288,6 +232,7 @@ impl ErrorCode {
             Self::BackupMissing => "backup_missing",
             Self::BackupNotFound => "backup_not_found",
             Self::BackupRefused => "backup_refused",
+            Self::BaseBackupFailed => "base_backup_failed",
             Self::BadRequest => "bad_request",
             Self::CallNotFound => "call_not_found",
             Self::Cancelled => "cancelled",
@@ -327,6 +272,7 @@ impl ErrorCode {
             Self::MissingCredentials => "missing_credentials",
             Self::MoveFailed => "move_failed",
             Self::NoBackupLocation => "no_backup_location",
+            Self::NoWalArchive => "no_wal_archive",
             Self::NoServerAvailable => "no_server_available",
             Self::NotARootTenant => "not_a_root_tenant",
             Self::NotCancellable => "not_cancellable",
@@ -340,6 +286,7 @@ impl ErrorCode {
             Self::TenantMigrationsFailed => "tenant_migrations_failed",
             Self::OperationAbandoned => "operation_abandoned",
             Self::OperationFailed => "operation_failed",
+            Self::OutsideRecoveryWindow => "outside_recovery_window",
             Self::OperationNotFound => "operation_not_found",
             Self::ParentNotActive => "parent_not_active",
             Self::PayloadTooLarge => "payload_too_large",
@@ -393,6 +340,9 @@ impl serde::Serialize for ErrorCode {
         serializer.serialize_str(self.as_str())
     }
 }
+
+// Codes no route declares, and why.
+mod undeclared;
 
 #[cfg(test)]
 mod tests;

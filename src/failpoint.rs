@@ -1,4 +1,5 @@
-//! Named failpoints in the steps of create, purge, move, restore, drain, fleet
+//! Named failpoints in the steps of create, purge, move, restore (from a
+//! backup or to a time), drain, fleet
 //! runs, backups and `doctor --fix`'s quarantine (before the tenants table is
 //! held, and while it is).
 //! They compile to nothing unless the `failpoints` feature is on (the test
@@ -24,6 +25,8 @@ pub const NAMES: &[&str] = &[
     "restore.before_swap",
     "restore.mid_swap",
     "restore.after_swap",
+    "restore_time.after_files",
+    "restore_time.after_recovery",
     "drain.between_moves",
     "fleet.between_items",
     "fleet_revert.between_items",

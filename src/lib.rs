@@ -40,3 +40,4 @@ pub mod tenancy;
 pub mod tenant_config;
 pub mod tenant_keys;
 pub mod tenants;
+pub mod wal_archive;

@@ -64,6 +64,16 @@ impl Services {
     /// Connects to and migrates the catalog, registers the catalog's own
     /// server, and brings every active server's template up to date.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        Self::connect_with(settings, None).await
+    }
+
+    /// `connect`, for the process that runs the embedded cluster: its WAL
+    /// archive is recorded as the catalog server's, and this process takes
+    /// its base backups.
+    pub async fn connect_with(
+        settings: &Settings,
+        embedded_archive: Option<crate::wal_archive::EmbeddedArchive>,
+    ) -> anyhow::Result<Self> {
         let url = settings
             .database_url
             .clone()
@@ -87,7 +97,7 @@ impl Services {
         catalog::upgrade_schema(&catalog)
             .await
             .context("upgrading the catalog schema")?;
-        catalog
+        let catalog_server = catalog
             .register_catalog_server()
             .await
             .context("registering the catalog's database server")?;
@@ -179,7 +189,17 @@ impl Services {
                     .context("opening the backup location")?,
             )
             .with_scratch(scratch)
-            .with_routes(routes.clone());
+            .with_routes(routes.clone())
+            .with_pitr(crate::tenants::pitr_tools(
+                settings,
+                embedded_archive.clone(),
+            ));
+        if let Some(archive) = &embedded_archive {
+            tenants
+                .record_embedded_archive(catalog_server, &archive.archive)
+                .await
+                .context("recording the embedded cluster's WAL archive")?;
+        }
         let reconciler = Reconciler::new(
             tenants.clone(),
             fleet.clone(),

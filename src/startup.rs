@@ -44,13 +44,21 @@ impl Application {
     /// `settings.database_url`, `jwt_secret` and `master_key` must be set;
     /// `serve` fills them in for the embedded default.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None).await
+    }
+
+    /// `build`, for a `serve` whose embedded cluster archives its WAL.
+    pub async fn build_with(
+        settings: Settings,
+        archive: Option<crate::wal_archive::EmbeddedArchive>,
+    ) -> anyhow::Result<Self> {
         // Installed before the first request records anything.
         telemetry::metrics::handle();
         let secret = settings
             .jwt_secret
             .clone()
             .context("no JWT secret configured (TENANT_PLANE_JWT_SECRET)")?;
-        let services = Services::connect(&settings).await?;
+        let services = Services::connect_with(&settings, archive).await?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();

@@ -32,6 +32,7 @@ pub async fn start_cluster_with(
         auth: ClusterAuth::Trust,
         durable,
         max_connections,
+        server_settings: Vec::new(),
     };
     let cluster = tokio::task::spawn_blocking(move || {
         LocalCluster::start(options, PgBinaries::locate(None)?)

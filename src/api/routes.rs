@@ -32,7 +32,7 @@ use utoipa::ToSchema;
 use super::console;
 use super::control::{
     api_keys, backups, domains, drift, events, health, metrics, migration_lint, migration_reverts,
-    migrations, operations, overview, servers, tenants,
+    migrations, operations, overview, restore_time, servers, tenants,
 };
 use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
@@ -144,6 +144,8 @@ static ROUTES: &[Route] = {
         route!(backups::show, "getBackup", [AUTH, TENANT, PATH, &[(404, BackupNotFound)]]),
         route!(backups::restore, "restoreBackup", [AUTH, TENANT, PATH, LOCKED, &[(404, BackupNotFound), (409, NoBackupLocation), (409, RestoreNeedsNew), (409, ArchiveTooNew), (503, RestoreFailed)]]),
         route!(backups::restore_as_new, "restoreBackupAsNew", [AUTH, TENANT, PATH, BODY, &[(404, BackupNotFound), (409, NoBackupLocation), (409, TenantBusy), (409, ArchiveTooNew), (503, RestoreFailed)]]),
+        route!(restore_time::window, "getRecoveryWindow", [AUTH, TENANT, &[(409, NoWalArchive), (409, InvalidState), (503, DatabaseServerUnavailable), (503, RestoreFailed)]]),
+        route!(restore_time::restore, "restoreTenantToTime", [AUTH, TENANT, BODY, LOCKED, &[(409, NoWalArchive), (422, OutsideRecoveryWindow), (409, RestoreNeedsNew), (409, TenantBusy), (409, ArchiveTooNew), (503, DatabaseServerUnavailable), (503, RestoreFailed)]]),
         // Events.
         route!(events::stream, "streamEvents", [AUTH, QUERY, &[(400, InvalidLastEventId), (503, TooManyStreams)]]),
         route!(events::deliveries, "listWebhookDeliveries", [AUTH, QUERY]),

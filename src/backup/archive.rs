@@ -116,6 +116,25 @@ pub struct VerifiedArchive {
     _dir: tempfile::TempDir,
 }
 
+impl VerifiedArchive {
+    /// An archive made here rather than read: a dump this process took
+    /// (in `dir`, which goes with the value) and the records beside it. A
+    /// point-in-time restore makes one from its scratch cluster.
+    pub fn made_here(
+        manifest: Manifest,
+        document: TenantDocument,
+        dump: PathBuf,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        Self {
+            manifest,
+            document,
+            dump,
+            _dir: dir,
+        }
+    }
+}
+
 /// Reads and verifies the archive at `path`, its dump kept in the system's
 /// temporary directory (tools and tests; the service uses `read_archive_in`).
 pub fn read_archive(path: &Path, key: &MasterKey) -> Result<VerifiedArchive, BackupError> {

@@ -21,7 +21,9 @@ pub use archive::{
     VerifiedArchive,
 };
 pub use crypt::{decrypt, encrypt, identity_string, identity_string_from_hex};
-pub use scratch::{sweep as sweep_scratch, Scratch, SCRATCH_PREFIX};
+pub use scratch::{
+    dead_folders as dead_scratch_folders, sweep as sweep_scratch, Scratch, SCRATCH_PREFIX,
+};
 pub use store::{BackupStore, StoredObject};
 
 use crate::domain::TenantId;

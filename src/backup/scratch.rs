@@ -68,10 +68,19 @@ impl Scratch {
 /// Removes the per-process folders under `root` whose process is gone;
 /// returns them. Entries it cannot read or remove are left alone.
 pub fn sweep(root: &Path) -> Vec<PathBuf> {
+    dead_folders(root)
+        .into_iter()
+        .filter(|dir| std::fs::remove_dir_all(dir).is_ok())
+        .collect()
+}
+
+/// The per-process folders under `root` whose process is gone (before a
+/// sweep removes them: a caller may have to stop what runs there first).
+pub fn dead_folders(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
-    let mut swept = Vec::new();
+    let mut dead = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some((pid, start)) = name.to_str().and_then(owner_of) else {
@@ -80,11 +89,9 @@ pub fn sweep(root: &Path) -> Vec<PathBuf> {
         if !entry.file_type().is_ok_and(|t| t.is_dir()) || alive(pid, start) {
             continue;
         }
-        if std::fs::remove_dir_all(entry.path()).is_ok() {
-            swept.push(entry.path());
-        }
+        dead.push(entry.path());
     }
-    swept
+    dead
 }
 
 /// The pid and start time a folder name records.

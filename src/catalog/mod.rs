@@ -44,6 +44,8 @@ mod schema;
 mod sealed;
 mod servers;
 mod tenants;
+// Each server's pgBackRest archive (point-in-time restore).
+mod wal_archives;
 
 use std::time::Duration;
 
@@ -54,6 +56,7 @@ use tokio_postgres::error::SqlState;
 pub use absent::AbsentTenantGuard;
 pub use api_keys::{ApiKeyRecord, ListedKey, Minted};
 pub use backups::{BackupReason, BackupRecord};
+pub use wal_archives::{wal_archive_purpose, StoredArchive};
 // Drift state and fleet drift scans (issue 29, drift plumbing).
 pub use drift::{DriftCounts, DriftRecord, DriftState, NewDrift};
 pub use drift_scans::{ScanRecord, ScanTarget};

@@ -49,6 +49,8 @@ pub enum OpKind {
     RestoreAsNew,
     /// A fleet drift scan (subject: the scan).
     DriftScan,
+    /// A pgBackRest base backup of a server (subject: the server).
+    BaseBackup,
     /// A kind a newer release wrote (see the module's rule): this release
     /// cannot finish it, and shows it as `unknown`.
     #[serde(skip_deserializing)]
@@ -76,6 +78,7 @@ impl OpKind {
             Self::Backup => "backup",
             Self::RestoreAsNew => "restore_as_new",
             Self::DriftScan => "drift_scan",
+            Self::BaseBackup => "base_backup",
             Self::Unknown => "unknown",
         }
     }
@@ -86,7 +89,7 @@ impl OpKind {
     }
 
     /// Every kind this release writes (`Unknown` is only ever read).
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::CreateTenant,
         Self::CreateSubtenant,
         Self::Suspend,
@@ -105,6 +108,7 @@ impl OpKind {
         Self::RestoreAsNew,
         Self::DriftScan,
         Self::FleetRevert,
+        Self::BaseBackup,
     ];
 }
 

@@ -44,11 +44,18 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The archive file `backup --out` wrote.
-    #[arg(long, value_parser = crate::config::parse_absolute, required_unless_present = "backup", conflicts_with = "backup")]
+    #[arg(long, value_parser = crate::config::parse_absolute, required_unless_present_any = ["backup", "at"], conflicts_with_all = ["backup", "at"])]
     file: Option<PathBuf>,
     /// A backup in the backup location, by its id (`GET /v1/tenants/{id}/backups`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "at")]
     backup: Option<uuid::Uuid>,
+    /// Restore the tenant as it was at this time (RFC 3339), from its
+    /// server's WAL archive (`GET /v1/tenants/{id}/recovery-window`).
+    #[arg(long, requires = "tenant", value_parser = parse_time)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The tenant to restore to a time (with --at).
+    #[arg(long, requires = "at")]
+    tenant: Option<TenantId>,
     /// Restore as a new tenant (a clone) instead of into the original.
     #[arg(long, requires = "slug")]
     as_new: bool,
@@ -181,7 +188,16 @@ pub async fn restore(mut settings: Settings, args: RestoreArgs) -> anyhow::Resul
             format!("backup {backup}"),
             restore_stored(&services, backup, target).await?,
         ),
-        (None, None) => anyhow::bail!("name an archive (--file) or a backup (--backup)"),
+        (None, None) => match (args.tenant, args.at) {
+            (Some(tenant), Some(at)) => {
+                let backups = &services.backups;
+                let launched = backups
+                    .restore_to_time(&Actor::cli(), tenant, at, target)
+                    .await?;
+                (format!("tenant {tenant} as of {}", at.to_rfc3339()), launched.wait().await?)
+            }
+            _ => anyhow::bail!("name an archive (--file), a backup (--backup), or a tenant and a time (--tenant, --at)"),
+        },
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -206,6 +222,12 @@ pub async fn restore(mut settings: Settings, args: RestoreArgs) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e}), e.g. 2026-12-05T14:02:00Z"))
 }
 
 /// Restores an archive file: verified before anything is touched.

@@ -58,7 +58,7 @@ enum Command {
     Drift(drift::DriftArgs),
     /// Write one tenant's backup archive (database, catalog records, manifest).
     Backup(backup::BackupArgs),
-    /// Restore a backup archive into its tenant, or as a new tenant.
+    /// Restore a backup archive, or a tenant as of a time, into the tenant or as a new one.
     Restore(backup::RestoreArgs),
     /// Register, list and drain database servers.
     Server(server::ServerArgs),

@@ -28,16 +28,30 @@ pub struct ServeArgs {
 pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(settings.log_format, "info");
     let mut cluster = None;
+    let mut archive = None;
     let external_catalog = settings.database_url.is_some();
+    // Before the cluster: its WAL archive's passphrase derives from it.
+    if settings.master_key.is_none() {
+        let key = embedded::load_or_generate_secret(&settings.data_dir, "master_key")?;
+        if key.generated && external_catalog {
+            tracing::warn!("generated a master key in the data directory; replicas sharing this catalog need the same TENANT_PLANE_MASTER_KEY");
+        }
+        settings.master_key = Some(key.value);
+    }
     if settings.database_url.is_none() {
         let for_start = settings.clone();
-        let (started, url) =
-            tokio::task::spawn_blocking(move || embedded::start_cluster(&for_start))
-                .await
-                .context("embedded PostgreSQL start-up panicked")??;
-        tracing::info!(port = started.port(), pgdata = %started.pgdata().display(), "embedded PostgreSQL is running");
-        settings.database_url = Some(url);
-        cluster = Some(started);
+        let started = tokio::task::spawn_blocking(move || embedded::start_cluster(&for_start))
+            .await
+            .context("embedded PostgreSQL start-up panicked")??;
+        let port = started.cluster.port();
+        tracing::info!(port, pgdata = %started.cluster.pgdata().display(), "embedded PostgreSQL is running");
+        if let Some(mut made) = started.archive {
+            embedded::archiving::create_stanza(&mut made, port).await?;
+            tracing::info!(stanza = %made.archive.record.stanza, "the embedded cluster archives its WAL with pgBackRest");
+            archive = Some(made);
+        }
+        settings.database_url = Some(started.url);
+        cluster = Some(started.cluster);
     }
     // A token is printed where nobody could have one yet (the secret was
     // just generated), or when asked: not at every start, where it would
@@ -49,16 +63,9 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         print_token |= secret.generated;
     }
     let token_ttl = STARTUP_TOKEN_TTL.min(Duration::from_secs(settings.tokens.max_ttl_secs));
-    if settings.master_key.is_none() {
-        let key = embedded::load_or_generate_secret(&settings.data_dir, "master_key")?;
-        if key.generated && external_catalog {
-            tracing::warn!("generated a master key in the data directory; replicas sharing this catalog need the same TENANT_PLANE_MASTER_KEY");
-        }
-        settings.master_key = Some(key.value);
-    }
     let host = settings.listen.ip();
     let secret = settings.jwt_secret.clone().expect("set above");
-    let app = Application::build(settings).await?;
+    let app = Application::build_with(settings, archive).await?;
     let base = format!("http://{host}:{}", app.port());
     let mut banner = vec![format!("tenant-plane listening on {base}")];
     if print_token {

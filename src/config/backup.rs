@@ -44,10 +44,38 @@ section! {
         /// `TENANT_PLANE_BACKUP_SCRATCH_DIR`; unset, `<data_dir>/scratch`
         /// (`Settings::scratch_dir`).
         pub scratch_dir: Option<std::path::PathBuf> = None,
+        /// Point-in-time restore. With a backup location that is a folder,
+        /// the embedded cluster archives its WAL with pgBackRest into
+        /// `<location>/pgbackrest`, at the latest every `archive_timeout_secs`
+        /// (the most a crash of the server can lose).
+        /// `TENANT_PLANE_BACKUP_ARCHIVE_TIMEOUT_SECS`, default 60.
+        pub archive_timeout_secs: u32 = 60,
+        /// Days between full base backups of an archiving cluster, and hours
+        /// between differential ones (0: none). `TENANT_PLANE_BACKUP_FULL_EVERY_DAYS`
+        /// (default 7), `TENANT_PLANE_BACKUP_DIFF_EVERY_HOURS` (24). The full
+        /// backups kept are `keep_weekly`, and the WAL needed to restore from them.
+        pub full_every_days: u32 = 7,
+        pub diff_every_hours: u32 = 24,
+        /// Where a point-in-time restore recovers the tenant's database, in a
+        /// scratch PostgreSQL run by the `postgres` user: room for the restored
+        /// files. Unset: `<scratch_dir>/recovery` when `postgres` can reach it,
+        /// else `<embedded.fallback_dir>/recovery`. `TENANT_PLANE_BACKUP_RECOVERY_DIR`.
+        pub recovery_dir: Option<std::path::PathBuf> = None,
     }
 }
 
 impl BackupSettings {
+    /// The backup location's folder, when it is one (not a bucket).
+    pub fn folder(&self) -> Option<std::path::PathBuf> {
+        let location = self.location.as_deref()?;
+        if location.starts_with("s3://") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(
+            location.strip_prefix("file://").unwrap_or(location),
+        ))
+    }
+
     /// Hours between a tier's scheduled backups; `None`: not scheduled.
     pub fn every(&self, tier: crate::domain::Tier) -> Option<std::time::Duration> {
         let hours = match tier {

@@ -30,7 +30,12 @@ const SECTIONS: [&str; 12] = [
 ];
 
 /// Variables with our prefix that belong to the test harness, not to the service.
-const NOT_SETTINGS: [&str; 3] = ["test_database_url", "test_log", "test_browser"];
+const NOT_SETTINGS: [&str; 4] = [
+    "test_database_url",
+    "test_log",
+    "test_browser",
+    "test_pgbackrest",
+];
 
 /// Shortest takeover threshold: its sixth (the heartbeat) is half a second.
 pub const MIN_STALE_AFTER_SECS: u64 = 3;

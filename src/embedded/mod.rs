@@ -10,11 +10,16 @@
 //!   directory that holds them, when the `postgres` user cannot reach the
 //!   data directory (see `place_cluster`).
 //!
+//! With a backup location that is a folder, the cluster also archives its
+//! WAL with pgBackRest (`archiving.rs`).
+//!
 //! Rule: nothing changes the permissions of a directory it did not create.
 //! When the `postgres` user cannot reach the data directory, the cluster
 //! lives in `embedded.fallback_dir/clusters/<id>`, linked from
 //! `<data_dir>/cluster` (`place_cluster`); where even that is closed,
 //! start-up stops with one line naming the directory.
+
+pub mod archiving;
 
 use std::fs;
 use std::io::Write;
@@ -123,12 +128,22 @@ fn place_cluster(settings: &Settings) -> anyhow::Result<ClusterLayout> {
     cluster_layout(settings)
 }
 
-/// Starts (initialising on first use) the embedded cluster and returns it with
-/// the catalog URL. Blocks; call it from `spawn_blocking` inside a runtime.
-pub fn start_cluster(settings: &Settings) -> anyhow::Result<(LocalCluster, SecretString)> {
+/// The embedded cluster, started, with its catalog URL and, when it
+/// archives its WAL, its archive (the stanza still to be made:
+/// `archiving::create_stanza`).
+pub struct Started {
+    pub cluster: LocalCluster,
+    pub url: SecretString,
+    pub archive: Option<crate::wal_archive::EmbeddedArchive>,
+}
+
+/// Starts (initialising on first use) the embedded cluster. Blocks; call it
+/// from `spawn_blocking` inside a runtime. The master key must be set.
+pub fn start_cluster(settings: &Settings) -> anyhow::Result<Started> {
     let binaries = PgBinaries::locate(settings.embedded.bin_dir.as_deref())?;
     let password = load_or_generate_secret(&settings.data_dir, "postgres_password")?;
     let layout = place_cluster(settings)?;
+    let archiving = archiving::prepare(settings, &layout.pgdata, &layout.run_dir)?;
     let options = ClusterOptions {
         pgdata: layout.pgdata,
         run_dir: layout.run_dir,
@@ -136,11 +151,19 @@ pub fn start_cluster(settings: &Settings) -> anyhow::Result<(LocalCluster, Secre
         auth: ClusterAuth::Password(password.value),
         durable: true,
         max_connections: 200,
+        server_settings: archiving
+            .as_ref()
+            .map(|a| a.server_settings.clone())
+            .unwrap_or_default(),
     };
     let cluster =
         LocalCluster::start(options, binaries).context("starting the embedded PostgreSQL")?;
     let url = cluster.dsn(CATALOG_DATABASE);
-    Ok((cluster, url))
+    Ok(Started {
+        cluster,
+        url,
+        archive: archiving.map(|a| a.archive),
+    })
 }
 
 /// The catalog URL of an embedded cluster that a running `serve` started, so

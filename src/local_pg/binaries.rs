@@ -53,6 +53,18 @@ impl PgBinaries {
         })
     }
 
+    /// The server programs' major version (`15`), from `postgres --version`.
+    pub fn major_version(&self) -> Option<String> {
+        let out = std::process::Command::new(&self.postgres)
+            .arg("--version")
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"
+        let version = text.split(')').nth(1)?.split_whitespace().next()?;
+        Some(version.split('.').next()?.to_string())
+    }
+
     /// A client program (`pg_dump`, `pg_restore`, `psql`) next to the server ones,
     /// falling back to `PATH`.
     pub fn tool(&self, name: &str) -> PathBuf {

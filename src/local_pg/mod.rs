@@ -76,6 +76,9 @@ pub struct ClusterOptions {
     /// `false` trades crash safety for speed; only for throwaway clusters.
     pub durable: bool,
     pub max_connections: u32,
+    /// More server settings for its command line (`name=value`, the value
+    /// as the server should read it, unquoted).
+    pub server_settings: Vec<String>,
 }
 
 /// A running (or stopped) local cluster. Dropping a running cluster stops it.
@@ -278,6 +281,10 @@ impl LocalCluster {
         if !self.options.durable {
             server_options
                 .push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        // pg_ctl hands these to a shell: each setting is one single-quoted word.
+        for setting in &self.options.server_settings {
+            server_options.push_str(&format!(" -c '{}'", setting.replace('\'', "'\\''")));
         }
         let log = self.options.run_dir.join("postgres.log");
         let out = self.run_as_owner(

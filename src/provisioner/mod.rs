@@ -21,6 +21,8 @@ mod held;
 mod scram;
 mod template;
 mod tenant_db;
+// How far a server's WAL archiving has got (point-in-time restore).
+mod wal;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,7 @@ use uuid::Uuid;
 pub use expected_db::{EXPECTED_DB_PREFIX, EXPECTED_SCHEMA_LOCK};
 pub use template::TEMPLATE_LOCK;
 pub use tenant_db::ServerObject;
+pub use wal::ArchiverState;
 
 use crate::catalog::DbServer;
 use crate::crypto::MasterKey;

@@ -72,6 +72,9 @@ pub struct PassReport {
     pub backups_failed: Vec<(TenantId, String)>,
     /// Backups retention removed from the location.
     pub backups_pruned: u64,
+    /// The base backup of the embedded cluster taken (`full`, `diff`), or
+    /// why it failed.
+    pub base_backup: Option<String>,
 }
 
 impl PassReport {
@@ -84,6 +87,7 @@ impl PassReport {
             && self.backed_up.is_empty()
             && self.backups_failed.is_empty()
             && self.backups_pruned == 0
+            && self.base_backup.is_none()
     }
 }
 
@@ -203,6 +207,14 @@ impl Reconciler {
         report.backed_up = backed_up;
         report.backups_failed = failed;
         report.backups_pruned = self.tenants.prune_backups(&self.backups).await?;
+        report.base_backup = match self.tenants.run_due_base_backup().await {
+            Ok(taken) => taken.map(|kind| kind.as_str().to_string()),
+            Err(e) => {
+                let why = format!("{:#}", anyhow::Error::from(e));
+                tracing::warn!(error = %why, "a base backup of the embedded cluster failed; the next pass tries again");
+                Some(format!("failed: {why}"))
+            }
+        };
         Ok(report)
     }
 
@@ -307,6 +319,12 @@ impl Reconciler {
                     Ok(())
                 }
             },
+            // A base backup cut off is not resumed: the schedule takes another.
+            OpKind::BaseBackup => self
+                .tenants
+                .abandon_base_backup(&lease)
+                .await
+                .map_err(|e| format!("{:#}", anyhow::Error::from(e))),
             OpKind::RestoreAsNew => self
                 .tenants
                 .abandon_restore_as_new(&lease)

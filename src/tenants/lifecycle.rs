@@ -61,6 +61,7 @@ impl Transition {
             | OpKind::RestoreAsNew
             | OpKind::DriftScan
             | OpKind::FleetRevert
+            | OpKind::BaseBackup
             | OpKind::Unknown => return None,
         })
     }

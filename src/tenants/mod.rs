@@ -27,6 +27,8 @@ mod keys;
 mod lifecycle;
 mod migrate;
 mod placement;
+// Point-in-time restore from a server's WAL archive (pgBackRest).
+mod pitr;
 mod resume;
 // One tenant's revert, with the down migrations.
 mod revert;
@@ -46,6 +48,7 @@ pub use error::TenantsError;
 pub use keys::{KeysError, RekeyReport};
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
+pub use pitr::{pitr_tools, PitrTools, RecoveryWindow};
 pub use placement::{DrainItem, DrainProgress, PlacementError};
 pub use revert::TenantRevert;
 pub use update::TenantPatch;
@@ -77,6 +80,8 @@ pub struct Tenants {
     scratch: crate::backup::Scratch,
     /// Tells this replica's router what the commands changed.
     routes: crate::route_notices::RouteNotices,
+    /// Restores to a time (pgBackRest), when this process can run them.
+    pitr: Option<std::sync::Arc<pitr::PitrTools>>,
 }
 
 impl Tenants {
@@ -95,6 +100,7 @@ impl Tenants {
             backups: None,
             scratch: crate::backup::Scratch::in_root(&std::env::temp_dir()),
             routes: crate::route_notices::RouteNotices::default(),
+            pitr: None,
         }
     }
 

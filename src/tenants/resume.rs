@@ -72,6 +72,7 @@ impl Tenants {
                     | OpKind::FleetRun
                     | OpKind::RestoreAsNew
                     | OpKind::DriftScan
+                    | OpKind::BaseBackup
                     | OpKind::FleetRevert => Err(TenantsError::Inconsistent(
                         "drains and fleet runs are resumed by the reconciler",
                     )),

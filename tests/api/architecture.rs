@@ -23,8 +23,7 @@ mod test_files;
 /// Each top-level module and the modules it may use, from the bottom layer up.
 #[rustfmt::skip]
 const ALLOWED: &[(&str, &[&str])] = &[
-    // Foundation: values, settings, crypto, SQL quoting, telemetry, local
-    // binaries, failpoints.
+    // Foundation: values, settings, crypto, SQL, telemetry, local binaries, failpoints.
     ("domain", &["error_code"]),
     ("sql", &["error_code"]),
     ("crypto", &["error_code"]),
@@ -33,8 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("local_pg", &["error_code"]),
     ("pg", &["error_code"]),
     ("failpoint", &["error_code"]),
-    // Every error code a client can read: below every service, so a
-    // service error names its own code. Everyone may use it.
+    // Every error code a client can read: below every service; everyone may use it.
     ("error_code", &[]),
     ("route_notices", &["domain", "error_code"]),
     // Stores and tools, each over one kind of thing.
@@ -43,7 +41,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("backup", &["config", "crypto", "domain", "error_code"]),
     ("dump", &["local_pg", "pg", "sql", "error_code"]),
     ("migrator", &["domain", "pg", "sql", "telemetry", "error_code"]), ("lint", &["migrator"]), // lint: squawk over its files
-    ("embedded", &["config", "crypto", "local_pg", "error_code"]),
+    ("embedded", &["config", "crypto", "local_pg", "error_code", "wal_archive"]), // its WAL archiving
+    ("wal_archive", &["local_pg", "pg", "error_code"]), // pgBackRest
     // Services over the stores.
     ("provisioner", &["catalog", "crypto", "domain", "migrator", "pg", "sql", "telemetry", "error_code"]),
     ("directory", &["catalog", "crypto", "domain", "pg", "error_code"]),
@@ -77,6 +76,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tenants", &[
         "backup", "catalog", "config", "control_audit", "crypto", "domain", "dump", "failpoint", "migrator",
         "operations", "pg", "provisioner", "sql", "telemetry", "tenant_config", "route_notices", "error_code",
+        "local_pg", "wal_archive", // point-in-time restore
     ]),
     ("reconciler", &[
         "catalog", "config", "control_audit", "domain", "drift", "failpoint", "fleet", "operations", "provisioner",
@@ -87,8 +87,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "auth", "backup", "catalog", "config", "crypto", "fleet", "migrator", "operations",
         "provisioner", "reconciler", "servers", "tenants", "route_notices", "error_code",
         "tenant_keys", "custom_domains", "control_audit", "events", "idempotency", "lint",
-        // Drift scans and their inspector (drift plumbing).
-        "drift",
+        // Drift scans and their inspector (drift plumbing); the embedded WAL archive.
+        "drift", "wal_archive", "local_pg",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
@@ -97,12 +97,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "directory", "domain", "dump", "error_code", "events", "fleet", "idempotency", "migrator",
         "operations", "pg", "reconciler", "servers", "services", "telemetry", "tenancy",
         "tenant_config", "tenant_keys", "tenants",
-        // Drift reports and scans (drift plumbing); lint findings and rule names.
-        "drift", "lint",
+        // Drift reports and scans (drift plumbing); lint findings and rule names; PITR.
+        "drift", "lint", "wal_archive",
     ]),
     ("startup", &[
         "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
-        "telemetry", "route_notices", "error_code", "tenancy",
+        "telemetry", "route_notices", "error_code", "tenancy", "wal_archive",
     ]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.

@@ -342,6 +342,7 @@ pub fn test_cluster_options(root: PathBuf) -> ClusterOptions {
         auth: ClusterAuth::Trust,
         durable: false,
         max_connections: 300,
+        server_settings: Vec::new(),
     }
 }
 

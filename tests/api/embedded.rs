@@ -22,10 +22,11 @@ async fn the_embedded_cluster_starts_stops_and_starts_again_with_its_data_kept()
     };
 
     let s = settings.clone();
-    let (mut cluster, url) = tokio::task::spawn_blocking(move || embedded::start_cluster(&s))
+    let started = tokio::task::spawn_blocking(move || embedded::start_cluster(&s))
         .await
         .unwrap()
         .unwrap();
+    let (mut cluster, url) = (started.cluster, started.url);
     let postgres_url = cluster.dsn("postgres");
     let client = connect(&postgres_url).await;
     client
@@ -45,10 +46,11 @@ async fn the_embedded_cluster_starts_stops_and_starts_again_with_its_data_kept()
     assert!(!pid_file.exists(), "a clean stop removes postmaster.pid");
 
     let s = settings.clone();
-    let (cluster, url_again) = tokio::task::spawn_blocking(move || embedded::start_cluster(&s))
+    let started = tokio::task::spawn_blocking(move || embedded::start_cluster(&s))
         .await
         .unwrap()
         .unwrap();
+    let (cluster, url_again) = (started.cluster, started.url);
     let client = connect(&cluster.dsn("postgres")).await;
     let row = client.query_one("SELECT v FROM kept", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "survives a restart");

@@ -82,6 +82,8 @@ mod operation_codes;
 mod operations;
 mod operations_cancelled_begin;
 mod operations_resume;
+mod point_in_time;
+mod point_in_time_kill;
 mod postgres_tls;
 mod restore_outcomes;
 mod restore_refusals;

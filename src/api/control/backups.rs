@@ -22,7 +22,7 @@ pub struct BackupList {
 #[serde(deny_unknown_fields)]
 pub struct RestoreAsNew {
     /// The new tenant's slug.
-    slug: Slug,
+    pub(crate) slug: Slug,
 }
 
 /// `POST /v1/tenants/{id}/backups`: takes a backup into the backup

@@ -15,5 +15,7 @@ pub(crate) mod migration_reverts;
 pub(crate) mod migrations;
 pub(crate) mod operations;
 pub(crate) mod overview;
+// Point-in-time restore: the recovery window, restore to a time.
+pub(crate) mod restore_time;
 pub(crate) mod servers;
 pub(crate) mod tenants;

@@ -158,9 +158,13 @@ impl OperationView {
             _ => None,
         };
         let subject = match kind {
-            Some(OpKind::Drain | OpKind::FleetRun | OpKind::DriftScan | OpKind::FleetRevert) => {
-                subject
-            }
+            Some(
+                OpKind::Drain
+                | OpKind::FleetRun
+                | OpKind::DriftScan
+                | OpKind::FleetRevert
+                | OpKind::BaseBackup,
+            ) => subject,
             _ => None,
         };
         Self {

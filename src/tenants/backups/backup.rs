@@ -280,7 +280,7 @@ impl Tenants {
     }
 }
 
-fn snapshot(record: &TenantRecord) -> TenantSnapshot {
+pub(in crate::tenants) fn snapshot(record: &TenantRecord) -> TenantSnapshot {
     TenantSnapshot {
         id: record.id,
         slug: record.slug.to_string(),

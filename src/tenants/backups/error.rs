@@ -39,6 +39,18 @@ pub enum BackupsError {
     /// migrations know: restored, the tenant could not be served.
     #[error("the backup is at schema version {archive}, newer than this build knows (its newest is {newest}); restore it with a newer tenant-plane")]
     ArchiveTooNew { archive: i32, newest: i32 },
+    /// The tenant's server keeps no WAL archive (or this process cannot
+    /// read one: no pgBackRest).
+    #[error("the tenant's database server keeps no WAL archive to restore to a time from (set backup.location to a folder, with pgBackRest installed)")]
+    NoWalArchive,
+    #[error("the time is outside the tenant's recovery window")]
+    OutsideRecoveryWindow {
+        earliest: Option<chrono::DateTime<chrono::Utc>>,
+        latest: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// pgBackRest, or the scratch cluster, failed.
+    #[error(transparent)]
+    WalArchive(#[from] crate::wal_archive::WalArchiveError),
     #[error(transparent)]
     Abandoned(#[from] crate::operations::Abandoned),
     #[error("copying the tenant's database failed: {step}")]
@@ -86,6 +98,9 @@ impl BackupsError {
             Self::Cancelled => ErrorCode::Cancelled,
             Self::ForeignBackup => ErrorCode::BackupRefused,
             Self::ArchiveTooNew { .. } => ErrorCode::ArchiveTooNew,
+            Self::NoWalArchive => ErrorCode::NoWalArchive,
+            Self::OutsideRecoveryWindow { .. } => ErrorCode::OutsideRecoveryWindow,
+            Self::WalArchive(_) => ErrorCode::RestoreFailed,
             Self::Copy { .. } | Self::Dump(_) => ErrorCode::MoveFailed,
             Self::Restore(_) => ErrorCode::RestoreFailed,
             Self::Backup(inner) => match inner {

@@ -17,6 +17,7 @@ mod restore_clone;
 mod restore_stored;
 mod schedule;
 
+pub(in crate::tenants) use backup::snapshot;
 pub use error::BackupsError;
 pub use restore_backup::{RenamedSubtenant, RestoreReport, RestoreTarget};
 

@@ -62,7 +62,7 @@ impl Tenants {
 
     /// Refuses a backup at a schema version above the newest this build's
     /// tenant migrations know, before anything is touched.
-    pub(super) fn check_schema(&self, version: i32) -> Result<(), BackupsError> {
+    pub(in crate::tenants) fn check_schema(&self, version: i32) -> Result<(), BackupsError> {
         let newest = self.provisioner.migrations().latest_version();
         if version > newest {
             return Err(BackupsError::ArchiveTooNew {
@@ -91,7 +91,7 @@ impl Tenants {
 
     /// Begins an in-place restore: the tenant, read under its lock, must be
     /// suspended or deleted (and not purged).
-    pub(super) async fn begin_restore_in_place(
+    pub(in crate::tenants) async fn begin_restore_in_place(
         &self,
         id: TenantId,
         params: serde_json::Value,
@@ -123,7 +123,7 @@ impl Tenants {
         Ok((record, lease))
     }
 
-    pub(super) async fn run_restore_in_place(
+    pub(in crate::tenants) async fn run_restore_in_place(
         &self,
         record: &TenantRecord,
         archive: &VerifiedArchive,

@@ -138,7 +138,7 @@ impl Tenants {
 
     /// Ends the outer operation of a restore as a new tenant, naming the
     /// new tenant.
-    async fn end_restore_as_new(
+    pub(in crate::tenants) async fn end_restore_as_new(
         &self,
         lease: &Lease,
         backup: Uuid,

@@ -67,6 +67,39 @@ impl Backups {
         }))
     }
 
+    /// Begins restoring `tenant` as of `at` from its server's WAL archive:
+    /// in place (the tenant must be suspended or deleted) or as a new tenant.
+    pub async fn restore_to_time(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        at: chrono::DateTime<chrono::Utc>,
+        target: RestoreTarget,
+    ) -> Result<Launched<RestoreReport, BackupsError>, BackupsError> {
+        let t = &self.tenants;
+        let resource = format!("tenants/{tenant}/restore-to-time");
+        let what = (Some(tenant), "tenants.restore_to_time", resource.as_str());
+        let change = t.start_restore_to_time(tenant, at, target);
+        let started = t.audited(actor, what, change, |_| None).await?;
+        let routes = t.routes.clone();
+        Ok(launch(started, move |run| async move {
+            let result = run.await;
+            if let Ok(report) = &result {
+                routes.tenant_changed(report.tenant.id, true).await;
+            }
+            routes.tenant_changed(tenant, true).await;
+            result
+        }))
+    }
+
+    /// The times `tenant` can be restored to.
+    pub async fn recovery_window(
+        &self,
+        tenant: TenantId,
+    ) -> Result<crate::tenants::RecoveryWindow, BackupsError> {
+        self.tenants.recovery_window(tenant).await
+    }
+
     /// Restores an archive file, already read and verified (the CLI's
     /// `restore --file`); answers when it is done.
     pub async fn restore_archive(

@@ -31,6 +31,7 @@ pub mod expected_schemas;
 pub mod fuzz_inputs;
 pub mod keys;
 pub mod migrations;
+pub mod pitr;
 pub mod request;
 // Revert (down migrations).
 pub mod revert;

@@ -84,6 +84,11 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_BACKUP_SCRATCH_DIR", Catalog, Made(|r| r.path("scratch")), Effect("the backup's dump is made in a folder there")),
     ("TENANT_PLANE_BACKUP_KEEP_DAILY", Catalog, Is("3"), Starts),
     ("TENANT_PLANE_BACKUP_KEEP_WEEKLY", Catalog, Is("2"), Starts),
+    // Point-in-time restore: its effects are the embedded starts of `point_in_time.rs`.
+    ("TENANT_PLANE_BACKUP_ARCHIVE_TIMEOUT_SECS", Catalog, Is("30"), Starts),
+    ("TENANT_PLANE_BACKUP_FULL_EVERY_DAYS", Catalog, Is("14"), Starts),
+    ("TENANT_PLANE_BACKUP_DIFF_EVERY_HOURS", Catalog, Is("12"), Starts),
+    ("TENANT_PLANE_BACKUP_RECOVERY_DIR", Catalog, Made(|r| r.path("recovery")), Starts),
     ("TENANT_PLANE_WEBHOOKS_URL", Catalog, Made(|r| r.webhooks.url.clone()), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_SECRET", Catalog, Is(WEBHOOK_SECRET), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS", Catalog, Is("5"), Starts),

@@ -228,6 +228,30 @@ impl From<BackupsError> for ApiError {
             BackupsError::ArchiveTooNew { .. } => {
                 ApiError::new(StatusCode::CONFLICT, ErrorCode::ArchiveTooNew, e.to_string())
             }
+            BackupsError::NoWalArchive => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::NoWalArchive, e.to_string())
+            }
+            BackupsError::OutsideRecoveryWindow { earliest, latest } => {
+                let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map_or("none yet".to_string(), |t| t.to_rfc3339())
+                };
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::OutsideRecoveryWindow,
+                    format!(
+                        "the time is outside the tenant's recovery window (earliest {}, latest {}); see GET /v1/tenants/{{id}}/recovery-window",
+                        at(earliest),
+                        at(latest)
+                    ),
+                )
+            }
+            BackupsError::WalArchive(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::RestoreFailed,
+                "recovering the tenant's database from its WAL archive failed; nothing live changed",
+            )
+            .with_retry_after(30)
+            .with_source(e),
             BackupsError::Backup(ref inner) => match inner {
                 BackupError::NotAnArchive(_)
                 | BackupError::Corrupt(_)

@@ -106,6 +106,20 @@ fn backups_errors() -> Vec<(BackupsError, u16, &'static str)> {
             409,
             "archive_too_new",
         ),
+        (BackupsError::NoWalArchive, 409, "no_wal_archive"),
+        (
+            BackupsError::OutsideRecoveryWindow {
+                earliest: None,
+                latest: None,
+            },
+            422,
+            "outside_recovery_window",
+        ),
+        (
+            BackupsError::WalArchive(crate::wal_archive::WalArchiveError::NotInstalled),
+            503,
+            "restore_failed",
+        ),
         (BackupsError::copy("dumping", io()), 503, "move_failed"),
         (BackupsError::Dump(DumpError::NoHost), 503, "move_failed"),
         (
