@@ -145,7 +145,7 @@ static ROUTES: &[Route] = {
         route!(backups::restore, "restoreBackup", [AUTH, TENANT, PATH, LOCKED, &[(404, BackupNotFound), (409, NoBackupLocation), (409, RestoreNeedsNew), (409, ArchiveTooNew), (503, RestoreFailed)]]),
         route!(backups::restore_as_new, "restoreBackupAsNew", [AUTH, TENANT, PATH, BODY, &[(404, BackupNotFound), (409, NoBackupLocation), (409, TenantBusy), (409, ArchiveTooNew), (503, RestoreFailed)]]),
         route!(restore_time::window, "getRecoveryWindow", [AUTH, TENANT, &[(409, NoWalArchive), (409, InvalidState), (503, DatabaseServerUnavailable), (503, RestoreFailed)]]),
-        route!(restore_time::restore, "restoreTenantToTime", [AUTH, TENANT, BODY, LOCKED, &[(409, NoWalArchive), (422, OutsideRecoveryWindow), (409, RestoreNeedsNew), (409, TenantBusy), (409, ArchiveTooNew), (503, DatabaseServerUnavailable), (503, RestoreFailed)]]),
+        route!(restore_time::restore, "restoreTenantToTime", [AUTH, TENANT, BODY, LOCKED, &[(409, NoWalArchive), (422, OutsideRecoveryWindow), (409, InvalidState), (409, RestoreNeedsNew), (409, TenantBusy), (409, ArchiveTooNew), (503, DatabaseServerUnavailable), (503, RestoreFailed)]]),
         // Events.
         route!(events::stream, "streamEvents", [AUTH, QUERY, &[(400, InvalidLastEventId), (503, TooManyStreams)]]),
         route!(events::deliveries, "listWebhookDeliveries", [AUTH, QUERY]),

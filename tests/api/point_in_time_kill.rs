@@ -61,7 +61,12 @@ async fn a_restore_to_a_time_killed_at_each_step_leaves_no_scratch_cluster_and_t
     assert_eq!(status, 200);
     let path = format!("/v1/tenants/{id}/restore-to-time");
 
-    for point in ["restore_time.after_files", "restore_time.after_recovery"] {
+    for point in [
+        "restore_time.after_wal",
+        "restore_time.after_files",
+        "restore_time.after_recovery",
+        "restore_time.after_dump",
+    ] {
         terminate(&mut serving.child).await;
         let mut victim = archiving_serve(
             data_dir.path(),

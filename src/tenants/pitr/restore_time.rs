@@ -120,6 +120,7 @@ impl Tenants {
                 tracing::warn!(error = %e, "the server does not answer; restoring from what its archive holds")
             }
         }
+        crate::failpoint!("restore_time.after_wal");
         let db = DbName::for_tenant(record.id);
         let process_dir = tools.process_dir()?;
         let recovery = Recovery::prepare(
@@ -155,6 +156,7 @@ impl Tenants {
             let dump = dir.path().join(crate::backup::DATABASE_PART);
             self.dump.dump(&config, &dump).await?;
             lease.step("dumped", None).await?;
+            crate::failpoint!("restore_time.after_dump");
             Ok::<_, BackupsError>((dir, dump, version))
         }
         .await;

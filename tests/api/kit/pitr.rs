@@ -136,9 +136,11 @@ pub fn scratch_left(recovery: &Path) -> (Vec<String>, bool) {
                 .collect()
         })
         .unwrap_or_default();
+    // A server's command line names its data directory (a backup loop's
+    // `pgbackrest info` names a config file there too, and is no server).
     let running = std::process::Command::new("pgrep")
         .arg("-f")
-        .arg(root.display().to_string())
+        .arg(format!("postgres -D {}", root.display()))
         .status()
         .is_ok_and(|s| s.success());
     (left, running)
