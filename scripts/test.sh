@@ -25,6 +25,7 @@ SLOW=(
   noisy_neighbour::
   point_in_time::
   point_in_time_kill::
+  point_in_time_servers::
 )
 
 fast=0

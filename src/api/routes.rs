@@ -137,6 +137,7 @@ static ROUTES: &[Route] = {
         route!(servers::register, "registerServer", [AUTH, BODY, &[(409, ServerExists), (409, ServerUnusable), (422, InvalidDsn)]]),
         route!(servers::show, "getServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         route!(servers::update, "updateServer", [AUTH, PATH, BODY, &[(404, ServerNotFound)]]),
+        route!(servers::set_wal_archive, "setServerWalArchive", [AUTH, PATH, BODY, &[(404, ServerNotFound)]]),
         route!(servers::drain, "drainServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         // Backups.
         route!(backups::take, "backupTenant", [AUTH, TENANT, &[(409, NoBackupLocation), (409, InvalidState), (409, NotARootTenant), (503, DatabaseServerUnavailable)]]),

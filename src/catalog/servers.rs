@@ -77,6 +77,10 @@ pub struct DbServer {
     /// The CA certificates its certificate must chain to.
     #[serde(skip)]
     pub ssl_roots: RootCerts,
+    /// The pgBackRest archive a restore to a time reads: its stanza and
+    /// repository (its secrets are never shown). Absent: none.
+    #[schema(value_type = Option<Object>)]
+    pub wal_archive: Option<serde_json::Value>,
 }
 
 impl DbServer {
@@ -132,7 +136,7 @@ pub struct ServerPatch {
 
 const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
-    s.ssl_mode, s.ssl_root_cert,
+    s.ssl_mode, s.ssl_root_cert, s.wal_archive,
     (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
         AND t.purged_at IS NULL) AS tenants";
 
@@ -140,7 +144,7 @@ const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
 /// tenants), for the router, which needs only where the server is.
 const SERVER_ROUTE_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
-    s.ssl_mode, s.ssl_root_cert, 0::int8 AS tenants";
+    s.ssl_mode, s.ssl_root_cert, s.wal_archive, 0::int8 AS tenants";
 
 /// The name under which the catalog's own server is registered.
 pub const CATALOG_SERVER_NAME: &str = "catalog";
@@ -361,6 +365,7 @@ fn server_from_row(r: &tokio_postgres::Row) -> DbServer {
             Some(s) if s == "system" => RootCerts::System,
             Some(pem) => RootCerts::Pem(pem.into()),
         },
+        wal_archive: r.get("wal_archive"),
     }
 }
 

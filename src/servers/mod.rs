@@ -207,6 +207,7 @@ impl Servers {
             tenants: 0,
             ssl_mode: tls.mode,
             ssl_roots: tls.roots.clone(),
+            wal_archive: None,
         };
         self.check(&server).await?;
         let registered = self

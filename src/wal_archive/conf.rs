@@ -12,11 +12,36 @@ pub const EMBEDDED_STANZA: &str = "tenant-plane";
 
 /// Where a stanza's repository is; kept in the catalog as JSON, without
 /// its secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Repository {
-    /// A folder on this machine.
-    Posix { path: PathBuf },
+    /// A folder on the control plane's machine (pgBackRest's `posix`).
+    Posix {
+        /// Its absolute path (`repo1-path`).
+        #[schema(value_type = String, pattern = "^/[^\\x00-\\x1F\\x7F]*$")]
+        path: PathBuf,
+    },
+}
+
+impl Repository {
+    /// Why this repository cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Self::Posix { path } if !path.is_absolute() => Some(format!(
+                "repository.path {} is not absolute",
+                path.display()
+            )),
+            Self::Posix { path }
+                if path
+                    .to_string_lossy()
+                    .chars()
+                    .any(|c| c < ' ' || c == '\x7f') =>
+            {
+                Some("repository.path holds a control character".into())
+            }
+            Self::Posix { .. } => None,
+        }
+    }
 }
 
 /// What the catalog keeps in the clear about an archive.

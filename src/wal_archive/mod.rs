@@ -22,7 +22,7 @@ mod info;
 mod recovery;
 
 pub use command::PgBackRest;
-pub use conf::{Archive, ArchiveRecord, EmbeddedSetup, Repository, EMBEDDED_STANZA};
+pub use conf::{valid_stanza, Archive, ArchiveRecord, EmbeddedSetup, Repository, EMBEDDED_STANZA};
 pub use info::{ArchiveInfo, BackupKind, BaseBackup};
 pub use recovery::{stop_clusters_under, Recovered, Recovery};
 

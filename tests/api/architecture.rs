@@ -67,7 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // What the HTTP layer needs of the router, so that it never names it.
     ("tenancy", &["catalog", "domain", "router", "error_code"]),
     ("servers", &[
-        "catalog", "control_audit", "crypto", "domain", "pg", "provisioner", "route_notices", "error_code",
+        "catalog", "control_audit", "crypto", "domain", "pg", "provisioner", "route_notices", "error_code", "wal_archive",
     ]),
     ("fleet", &[
         "catalog", "control_audit", "domain", "failpoint", "migrator", "operations", "provisioner",

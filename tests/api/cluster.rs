@@ -266,7 +266,7 @@ fn start_shared_cluster() -> TestServer {
         .tempdir()
         .expect("temp dir")
         .keep();
-    let cluster = start_cluster_in(root.clone());
+    let cluster = start_cluster_in(root.clone(), Vec::new());
     let server = TestServer {
         host: "127.0.0.1".into(),
         port: cluster.port(),
@@ -316,12 +316,19 @@ impl ExtraCluster {
 }
 
 pub fn start_extra() -> ExtraCluster {
+    start_extra_with(|_| Vec::new())
+}
+
+/// `start_extra`, with server settings made from the cluster's folder
+/// (its `pgdata/` and `run/` go there) before it starts.
+pub fn start_extra_with(settings: impl FnOnce(&std::path::Path) -> Vec<String>) -> ExtraCluster {
     crate::timing::share();
     let dir = tempfile::Builder::new()
         .prefix("tenant-plane-extra-")
         .tempdir()
         .expect("temp dir");
-    let cluster = start_cluster_in(dir.path().to_path_buf());
+    let extra = settings(dir.path());
+    let cluster = start_cluster_in(dir.path().to_path_buf(), extra);
     ExtraCluster {
         server: TestServer {
             host: "127.0.0.1".into(),
@@ -346,13 +353,17 @@ pub fn test_cluster_options(root: PathBuf) -> ClusterOptions {
     }
 }
 
-fn start_cluster_in(root: PathBuf) -> LocalCluster {
+fn start_cluster_in(root: PathBuf, server_settings: Vec<String>) -> LocalCluster {
     let binaries = PgBinaries::locate(None)
         .expect("PostgreSQL server binaries (run scripts/test.sh, which installs them)");
     if let Some((uid, gid)) = tenant_plane::local_pg::postgres_owner().unwrap() {
         nix::unistd::chown(&root, Some(uid), Some(gid)).unwrap();
     }
-    LocalCluster::start(test_cluster_options(root), binaries).expect("start test cluster")
+    let options = ClusterOptions {
+        server_settings,
+        ..test_cluster_options(root)
+    };
+    LocalCluster::start(options, binaries).expect("start test cluster")
 }
 
 /// Starts a small process that outlives nothing: when this test binary exits,

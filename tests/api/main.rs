@@ -84,6 +84,7 @@ mod operations_cancelled_begin;
 mod operations_resume;
 mod point_in_time;
 mod point_in_time_kill;
+mod point_in_time_servers;
 mod postgres_tls;
 mod restore_outcomes;
 mod restore_refusals;

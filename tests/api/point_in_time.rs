@@ -201,5 +201,30 @@ async fn a_tenant_restored_to_a_time_gets_exactly_the_rows_written_up_to_it_and_
     .await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["code"], "outside_recovery_window");
+    // So is a time to come, and a body that is no time at all gets a 4xx
+    // in the envelope; none of them begins an operation.
+    let path = format!("/v1/tenants/{}/restore-to-time", ids[0]);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let (status, refused, location) =
+        post(&base, &token, &path, json!({ "at": later.to_rfc3339() })).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("outside_recovery_window")),
+        "{refused}"
+    );
+    assert!(location.is_none());
+    for body in [
+        json!({ "at": "yesterday" }),
+        json!({ "at": t.to_rfc3339(), "when": "now" }),
+        json!({ "at": t.to_rfc3339(), "as_new": { "slug": "Not A Slug!" } }),
+        json!({}),
+    ] {
+        let (status, refused, location) = post(&base, &token, &path, body.clone()).await;
+        assert!(
+            (400..500).contains(&status) && refused["error"]["code"].is_string(),
+            "{body}: {status} {refused}"
+        );
+        assert!(location.is_none(), "{body}");
+    }
     terminate(&mut serving.child).await;
 }
