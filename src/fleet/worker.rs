@@ -6,15 +6,14 @@
 //!   operation), so a fleet item never overlaps a move, a restore or a purge
 //!   of it, and its database's place is read under that lock.
 //! - At most `concurrency` tenant sessions are open at once: a worker
-//!   opens a tenant's session only while it holds a permit of
-//!   `Shared::sessions`, taken once the tenant's operation has begun
-//!   (`slot.rs`). Twice as many workers take items, so one worker's
-//!   catalog writes (the item taken, the operation begun and ended)
-//!   overlap another's migration instead of adding to it; a process killed
-//!   mid-run leaves at most twice `concurrency` operations to take over.
-//! - A worker that got its permit after the run was told to stop discards
-//!   its operation and hands its item back untouched (`unclaim_item`):
-//!   nothing past the stop touches a tenant database.
+//!   takes a permit of `Shared::sessions` before it begins a tenant's
+//!   operation and opens its session (`slot.rs`). Twice as many workers
+//!   take items, so one worker's catalog writes (the item taken, the
+//!   operation ended) overlap another's migration instead of adding to it;
+//!   a process killed mid-run leaves at most `concurrency` operations to
+//!   take over.
+//! - A worker that got its permit after the run was told to stop hands its
+//!   item back untouched (`unclaim_item`): nothing past the stop is begun.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

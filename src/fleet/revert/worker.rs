@@ -9,10 +9,10 @@
 //!   before a restart) is recorded as reverted with nothing run; one found
 //!   anywhere else is skipped with the reason.
 //! - As in a fleet run (`fleet/worker.rs`, `fleet/slot.rs`), twice the
-//!   concurrency in workers, and a session permit taken once the tenant's
-//!   operation has begun and held until its session has closed: at most
-//!   `concurrency` sessions at once. An item whose permit came after a
-//!   cancel has its operation discarded and is handed back untouched.
+//!   concurrency in workers, and a session permit held from the tenant's
+//!   operation begun to its session closed: at most `concurrency` of them
+//!   at once. An item whose permit came after a cancel is handed back
+//!   untouched.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -146,7 +146,7 @@ impl Shared {
             cancel: &self.cancel,
             stop: &self.stop,
         };
-        // The lock, then a slot, as in a fleet run (`fleet/slot.rs`).
+        // A slot, then the lock, as in a fleet run (`fleet/slot.rs`).
         let Ready {
             permit,
             record,

@@ -55,16 +55,26 @@ impl Backups {
         let what = (Some(tenant), "tenants.restore_backup", resource.as_str());
         let change = t.start_restore(tenant, backup, target);
         let started = t.audited(actor, what, change, |_| None).await?;
-        let routes = t.routes.clone();
-        Ok(launch(started, move |run| async move {
+        Ok(self.launch_restore(started, tenant))
+    }
+
+    /// A restore of `tenant` launched: once it has ended, the routes and
+    /// sessions of the tenant restored and of the source go (the restored
+    /// database is new; an in-place one was swapped under the source).
+    fn launch_restore(
+        &self,
+        started: crate::tenants::backups::Started<RestoreReport>,
+        tenant: TenantId,
+    ) -> Launched<RestoreReport, BackupsError> {
+        let routes = self.tenants.routes.clone();
+        launch(started, move |run| async move {
             let result = run.await;
-            // The restored database is new: sessions to the old one must go.
             if let Ok(report) = &result {
                 routes.tenant_changed(report.tenant.id, true).await;
             }
             routes.tenant_changed(tenant, true).await;
             result
-        }))
+        })
     }
 
     /// Begins restoring `tenant` as of `at` from its server's WAL archive:
@@ -81,15 +91,7 @@ impl Backups {
         let what = (Some(tenant), "tenants.restore_to_time", resource.as_str());
         let change = t.start_restore_to_time(tenant, at, target);
         let started = t.audited(actor, what, change, |_| None).await?;
-        let routes = t.routes.clone();
-        Ok(launch(started, move |run| async move {
-            let result = run.await;
-            if let Ok(report) = &result {
-                routes.tenant_changed(report.tenant.id, true).await;
-            }
-            routes.tenant_changed(tenant, true).await;
-            result
-        }))
+        Ok(self.launch_restore(started, tenant))
     }
 
     /// The times `tenant` can be restored to.
