@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::kit::binary::{open_folder, terminate};
 use crate::kit::pitr::{
-    archiving_serve, finished, markers, pgbackrest_or_skip, post, scratch_left, superuser,
-    window_with_a_backup,
+    archiving_serve, finished, four_markers, markers, pgbackrest_or_skip, post, scratch_left,
+    superuser, window_with_a_backup,
 };
 
 #[tokio::test]
@@ -34,23 +34,8 @@ async fn a_restore_to_a_time_killed_at_each_step_leaves_no_scratch_cluster_and_t
     window_with_a_backup(&serving.base, &token, &id).await;
     let db = format!("ai_care_tenant_{}", id.replace('-', ""));
     let a = superuser(data_dir.path(), &db).await;
-    a.batch_execute("CREATE TABLE markers (n int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
-        .await
-        .unwrap();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut t = None;
-    for n in 0..4 {
-        tick.tick().await;
-        let row = a
-            .query_one("INSERT INTO markers (n) VALUES ($1) RETURNING at", &[&n])
-            .await
-            .unwrap();
-        if n == 1 {
-            let at: chrono::DateTime<chrono::Utc> = row.get(0);
-            t = Some(at + chrono::Duration::milliseconds(250));
-        }
-    }
-    let at = json!({ "at": t.unwrap().to_rfc3339() });
+    let t = four_markers(&a).await;
+    let at = json!({ "at": t.to_rfc3339() });
     let (status, _, _) = post(
         &serving.base,
         &token,

@@ -6,7 +6,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
@@ -15,7 +14,7 @@ use crate::cluster::start_extra_with;
 use crate::helpers::spawn_app_with;
 use crate::kit::binary::open_folder;
 use crate::kit::ok_json;
-use crate::kit::pitr::{markers, pgbackrest_or_skip};
+use crate::kit::pitr::{four_markers, markers, pgbackrest_or_skip};
 
 const STANZA: &str = "ops";
 const PASS: &str = "the-operators-own-passphrase";
@@ -140,25 +139,7 @@ async fn a_tenant_on_a_registered_server_backed_up_by_its_operator_restores_to_a
     assert!(window["earliest"].is_string(), "{window}");
 
     let client = extra.server.connect(db).await;
-    client
-        .batch_execute("CREATE TABLE markers (n int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
-        .await
-        .unwrap();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut t = None;
-    for n in 0..4 {
-        tick.tick().await;
-        let row = client
-            .query_one("INSERT INTO markers (n) VALUES ($1) RETURNING at", &[&n])
-            .await
-            .unwrap();
-        if n == 1 {
-            t = Some(
-                row.get::<_, chrono::DateTime<chrono::Utc>>(0)
-                    + chrono::Duration::milliseconds(250),
-            );
-        }
-    }
+    let t = four_markers(&client).await;
     drop(client);
     let suspend = format!("/v1/tenants/{tenant_id}/suspend");
     assert_eq!(
@@ -168,7 +149,7 @@ async fn a_tenant_on_a_registered_server_backed_up_by_its_operator_restores_to_a
         200
     );
     let restore = format!("/v1/tenants/{tenant_id}/restore-to-time");
-    let at = json!({ "at": t.unwrap().to_rfc3339() });
+    let at = json!({ "at": t.to_rfc3339() });
     let op = app
         .follow(app.admin(Method::POST, &restore, Some(at)).await)
         .await;

@@ -178,3 +178,27 @@ pub async fn markers(client: &tokio_postgres::Client) -> Vec<i32> {
         .map(|r| r.get(0))
         .collect()
 }
+
+/// Makes the `markers` table and writes markers 0 to 3, one every half
+/// second; returns T, a quarter second after marker 1 was written (a
+/// restore to T keeps markers 0 and 1 and none after).
+pub async fn four_markers(client: &tokio_postgres::Client) -> chrono::DateTime<chrono::Utc> {
+    client
+        .batch_execute("CREATE TABLE markers (n int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+        .await
+        .unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut t = None;
+    for n in 0..4 {
+        tick.tick().await;
+        let row = client
+            .query_one("INSERT INTO markers (n) VALUES ($1) RETURNING at", &[&n])
+            .await
+            .unwrap();
+        if n == 1 {
+            let at: chrono::DateTime<chrono::Utc> = row.get(0);
+            t = Some(at + chrono::Duration::milliseconds(250));
+        }
+    }
+    t.expect("marker 1 was written")
+}
