@@ -7,8 +7,7 @@
 //!   operations to take over, and a resumed run does not wait on more.
 //!   (Locking first took the begin's durable commit off the slot, about
 //!   3 ms a tenant, but left up to twice as many operations behind a
-//!   kill, and a killed revert's resume then failed in two test runs
-//!   under load, which it had not done before.)
+//!   kill.)
 //! - A worker that gets its slot after the run was told to stop begins
 //!   nothing and hands its item back.
 //! - A tenant busy with another operation is waited for without a slot,
