@@ -29,6 +29,10 @@ async fn a_tenant_restored_to_a_time_gets_exactly_the_rows_written_up_to_it_and_
     if !pgbackrest_or_skip() {
         return;
     }
+    // Alone: its servers, scratch clusters and pgBackRest would load the
+    // two cores under the timed waits of other tests (a killed revert's
+    // takeover among them).
+    crate::timing::run_alone();
     let data_dir = open_folder();
     let backups = open_folder();
     let recovery = open_folder();

@@ -18,6 +18,10 @@ async fn a_restore_to_a_time_killed_at_each_step_leaves_no_scratch_cluster_and_t
     if !pgbackrest_or_skip() {
         return;
     }
+    // Alone: its servers, scratch clusters and pgBackRest would load the
+    // two cores under the timed waits of other tests (a killed revert's
+    // takeover among them).
+    crate::timing::run_alone();
     let (data_dir, backups, recovery) = (open_folder(), open_folder(), open_folder());
     let mut serving = archiving_serve(data_dir.path(), backups.path(), recovery.path(), None).await;
     let token = serving.token.clone().expect("a first start prints a token");

@@ -49,6 +49,10 @@ async fn a_tenant_on_a_registered_server_backed_up_by_its_operator_restores_to_a
     if !pgbackrest_or_skip() {
         return;
     }
+    // Alone: its servers, scratch clusters and pgBackRest would load the
+    // two cores under the timed waits of other tests (a killed revert's
+    // takeover among them).
+    crate::timing::run_alone();
     // The operator's repository and configuration, outside tenant-plane.
     let (repo, work, recovery) = (open_folder(), open_folder(), open_folder());
     give(repo.path());
