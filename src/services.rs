@@ -2,6 +2,7 @@
 //! built once from the settings. `startup` wraps it in the HTTP layer; every
 //! CLI command but `serve` uses it alone, so no command needs the HTTP layer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +17,7 @@ use crate::operations::Operations;
 use crate::provisioner::Provisioner;
 use crate::reconciler::Reconciler;
 use crate::servers::Servers;
-use crate::tenants::Tenants;
+use crate::tenants::{PitrTools, Tenants};
 
 /// The store errors the services return as they are (a lost catalog, a
 /// database server that refused), for their callers to map: the HTTP
@@ -172,12 +173,14 @@ impl Services {
             .context("checking the tenant migrations against the ones the fleet applied")?;
         let routes = crate::route_notices::RouteNotices::default();
         let fleet = Fleet::new(catalog.clone(), provisioner.clone(), operations.clone());
+        let pitr = crate::tenants::pitr_tools(settings, embedded_archive.clone()).map(Arc::new);
         let servers = Servers::new(
             catalog.clone(),
             provisioner.clone(),
             master_key.clone(),
             routes.clone(),
-        );
+        )
+        .with_archive_reader(pitr.as_ref().map(PitrTools::reader));
         let drift = crate::drift::Scans::new(
             catalog.clone(),
             operations.clone(),
@@ -190,10 +193,7 @@ impl Services {
             )
             .with_scratch(scratch)
             .with_routes(routes.clone())
-            .with_pitr(crate::tenants::pitr_tools(
-                settings,
-                embedded_archive.clone(),
-            ));
+            .with_pitr(pitr);
         if let Some(archive) = &embedded_archive {
             tenants
                 .record_embedded_archive(catalog_server, &archive.archive)

@@ -32,7 +32,7 @@ use utoipa::ToSchema;
 use super::console;
 use super::control::{
     api_keys, backups, domains, drift, events, health, metrics, migration_lint, migration_reverts,
-    migrations, operations, overview, restore_time, servers, tenants,
+    migrations, operations, overview, restore_time, servers, tenants, wal_archives,
 };
 use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
@@ -137,7 +137,8 @@ static ROUTES: &[Route] = {
         route!(servers::register, "registerServer", [AUTH, BODY, &[(409, ServerExists), (409, ServerUnusable), (422, InvalidDsn)]]),
         route!(servers::show, "getServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         route!(servers::update, "updateServer", [AUTH, PATH, BODY, &[(404, ServerNotFound)]]),
-        route!(servers::set_wal_archive, "setServerWalArchive", [AUTH, PATH, BODY, &[(404, ServerNotFound)]]),
+        route!(wal_archives::set, "setServerWalArchive", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),
+        route!(wal_archives::remove, "removeServerWalArchive", [AUTH, PATH, &[(404, ServerNotFound)]]),
         route!(servers::drain, "drainServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         // Backups.
         route!(backups::take, "backupTenant", [AUTH, TENANT, &[(409, NoBackupLocation), (409, InvalidState), (409, NotARootTenant), (503, DatabaseServerUnavailable)]]),

@@ -38,6 +38,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// Forgets `server`'s archive; whether it had one.
+    pub async fn clear_wal_archive(&self, server: Uuid) -> Result<bool, CatalogError> {
+        let client = self.pool().get().await?;
+        let n = client
+            .execute(
+                "UPDATE db_servers SET wal_archive = NULL, wal_archive_secrets_enc = NULL, updated_at = now()
+                  WHERE id = $1 AND wal_archive IS NOT NULL",
+                &[&server],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// `server`'s archive, if it has one.
     pub async fn wal_archive(&self, server: Uuid) -> Result<Option<StoredArchive>, CatalogError> {
         let client = self.pool().get().await?;

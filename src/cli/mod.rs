@@ -18,6 +18,7 @@ mod serve;
 mod server;
 mod tenant;
 mod token;
+mod wal_archive;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,8 +61,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup archive, or a tenant as of a time, into the tenant or as a new one.
     Restore(backup::RestoreArgs),
-    /// Register, list and drain database servers.
-    Server(server::ServerArgs),
+    /// Register, list and drain database servers; name one's WAL archive.
+    // Boxed: its archive arguments make it the largest variant by far.
+    Server(Box<server::ServerArgs>),
     /// Re-seal the catalog's secrets under the newest master key.
     Keys(keys::KeysArgs),
 }
@@ -121,7 +123,7 @@ pub fn main() -> ExitCode {
             }
             Command::Server(args) => {
                 init_cli_logging(&settings);
-                server::run(settings, args).await
+                server::run(settings, *args).await
             }
             Command::Keys(args) => {
                 init_cli_logging(&settings);

@@ -1,4 +1,5 @@
-//! `tenant-plane server …`: register, list and drain database servers.
+//! `tenant-plane server …`: register, list and drain database servers, and
+//! name the pgBackRest archive of one its operator backs up.
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,6 +12,8 @@ use crate::domain::{ServerName, Tier};
 use crate::embedded;
 use crate::servers::NewServerInput;
 use crate::services::Services;
+
+use super::wal_archive::ArchiveArgs;
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -41,6 +44,19 @@ enum ServerCommand {
         /// its certificate (below verify-ca); refused without it.
         #[arg(long)]
         allow_unverified_tls: bool,
+        /// The server's pgBackRest archive, when its operator backs it up.
+        #[command(flatten)]
+        archive: ArchiveArgs,
+    },
+    /// Tell tenant-plane how to read a server's pgBackRest archive (it is
+    /// read once, here, before it is recorded), or forget it.
+    WalArchive {
+        id: Uuid,
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Forget the archive (the repository is left as it is).
+        #[arg(long, conflicts_with = "stanza")]
+        remove: bool,
     },
     /// List servers with their tenant counts.
     List,
@@ -59,7 +75,10 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             connection_budget,
             pinned_tiers,
             allow_unverified_tls,
+            archive,
         } => {
+            // Checked before the server is registered.
+            let archive = archive.into_archive()?;
             let to_i32 = |v: u32| i32::try_from(v.max(1)).unwrap_or(i32::MAX);
             let input = NewServerInput {
                 name,
@@ -71,7 +90,35 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 ssl_root_cert: None,
                 allow_unverified_tls,
             };
-            let server = services.servers.register(&Actor::cli(), input).await?;
+            let mut server = services.servers.register(&Actor::cli(), input).await?;
+            if let Some(archive) = archive {
+                server = services
+                    .servers
+                    .set_wal_archive(&Actor::cli(), server.id, &archive)
+                    .await?;
+            }
+            print_servers(args.json, &[server])?;
+        }
+        ServerCommand::WalArchive {
+            id,
+            archive,
+            remove,
+        } => {
+            let server = match (archive.into_archive()?, remove) {
+                (Some(archive), false) => {
+                    services
+                        .servers
+                        .set_wal_archive(&Actor::cli(), id, &archive)
+                        .await?
+                }
+                (None, true) => {
+                    services
+                        .servers
+                        .remove_wal_archive(&Actor::cli(), id)
+                        .await?
+                }
+                _ => anyhow::bail!("name the archive (--stanza and its repository), or --remove"),
+            };
             print_servers(args.json, &[server])?;
         }
         ServerCommand::List => {

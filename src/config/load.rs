@@ -29,12 +29,17 @@ const SECTIONS: [&str; 12] = [
     "migrations",
 ];
 
-/// Variables with our prefix that belong to the test harness, not to the service.
-const NOT_SETTINGS: [&str; 4] = [
+/// Variables with our prefix that are not settings: the test harness's, and
+/// the CLI's own arguments that keep secrets off its command line.
+const NOT_SETTINGS: [&str; 8] = [
     "test_database_url",
     "test_log",
     "test_browser",
     "test_pgbackrest",
+    "server_dsn",
+    "archive_cipher_pass",
+    "archive_s3_key",
+    "archive_s3_key_secret",
 ];
 
 /// Shortest takeover threshold: its sixth (the heartbeat) is half a second.

@@ -37,6 +37,9 @@ pub fn prepare(
     run_dir: &Path,
 ) -> anyhow::Result<Option<Archiving>> {
     let Some(folder) = settings.backup.folder() else {
+        if settings.backup.location.is_some() {
+            tracing::warn!("point-in-time restore is off: the embedded cluster archives its WAL only into a folder backup location for now (backups to the bucket still work)");
+        }
         return Ok(None);
     };
     let pgbackrest = match PgBackRest::locate() {
@@ -77,6 +80,7 @@ pub fn prepare(
             repository: Repository::Posix { path: repo },
         },
         cipher_pass: cipher_pass(settings)?,
+        s3_key: None,
     };
     let setup = EmbeddedSetup {
         archive: archive.clone(),
@@ -89,7 +93,7 @@ pub fn prepare(
     let text = setup
         .render()
         .map_err(|e| anyhow::anyhow!("the pgBackRest configuration: {e}"))?;
-    pgbackrest.write_owned(&conf, &text)?;
+    pgbackrest.write_conf(&conf, &text, &archive)?;
     let command = pgbackrest.archive_command(&conf, EMBEDDED_STANZA);
     let server_settings = vec![
         "archive_mode=on".to_string(),

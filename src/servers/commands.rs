@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use super::{NewServerInput, Servers, ServersError};
-use crate::catalog::{wal_archive_purpose, DbServer, ServerPatch};
+use crate::catalog::{DbServer, ServerPatch};
 use crate::control_audit::{audited, Actor, Change};
 use crate::route_notices::RouteChange;
 
@@ -50,39 +50,5 @@ impl Servers {
         let server = audited(&self.catalog, actor, what, self.patch(id, patch), |_| None).await?;
         self.routes.tell(RouteChange::All).await;
         Ok(server)
-    }
-
-    /// Records the pgBackRest archive of server `id` that a restore to a
-    /// time reads (replacing any): its stanza and repository, and its
-    /// passphrase sealed under the server's purpose. tenant-plane only ever
-    /// reads that repository.
-    pub async fn set_wal_archive(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        archive: &crate::wal_archive::Archive,
-    ) -> Result<DbServer, ServersError> {
-        let resource = format!("servers/{id}/wal-archive");
-        let what = Change {
-            tenant: None,
-            action: "servers.set_wal_archive",
-            resource: &resource,
-        };
-        let change = async {
-            self.catalog
-                .get_server(id)
-                .await?
-                .ok_or(ServersError::NotFound)?;
-            let record = serde_json::to_value(&archive.record).expect("a record serializes");
-            let sealed = self
-                .master_key
-                .seal(&wal_archive_purpose(id), archive.secrets_json().as_bytes());
-            self.catalog.set_wal_archive(id, &record, &sealed).await?;
-            self.catalog
-                .get_server(id)
-                .await?
-                .ok_or(ServersError::NotFound)
-        };
-        audited(&self.catalog, actor, what, change, |_| None).await
     }
 }

@@ -16,6 +16,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+mod archives;
 mod commands;
 
 pub use crate::catalog::{DbServer, ServerPatch, ServerState};
@@ -45,6 +46,9 @@ pub enum ServersError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    /// The WAL archive an operator named cannot be read from here.
+    #[error("the WAL archive cannot be read: {0}")]
+    ArchiveUnreadable(String),
 }
 
 impl ServersError {
@@ -103,6 +107,8 @@ pub struct Servers {
     provisioner: Provisioner,
     master_key: MasterKey,
     routes: RouteNotices,
+    /// Reads a WAL archive before it is recorded; `None` without pgBackRest.
+    archive_reader: Option<crate::wal_archive::ArchiveReader>,
 }
 
 impl Servers {
@@ -117,7 +123,17 @@ impl Servers {
             provisioner,
             master_key,
             routes,
+            archive_reader: None,
         }
+    }
+
+    /// WAL archives are read (checked) with `reader` before they are recorded.
+    pub fn with_archive_reader(
+        mut self,
+        reader: Option<crate::wal_archive::ArchiveReader>,
+    ) -> Self {
+        self.archive_reader = reader;
+        self
     }
 
     pub async fn list(&self) -> Result<Vec<DbServer>, ServersError> {

@@ -91,6 +91,21 @@ impl PgBackRest {
         })
     }
 
+    /// Writes the config `text` to `conf`, and beside it the files it names
+    /// (a repository's CA certificate).
+    pub fn write_conf(
+        &self,
+        conf: &Path,
+        text: &str,
+        archive: &super::Archive,
+    ) -> Result<(), WalArchiveError> {
+        let dir = conf.parent().unwrap_or(Path::new("/"));
+        for (path, content) in archive.files(dir) {
+            self.write_owned(&path, &content)?;
+        }
+        self.write_owned(conf, text)
+    }
+
     /// Writes `text` to `path`, mode 0600, owned by the program's user.
     pub fn write_owned(&self, path: &Path, text: &str) -> Result<(), WalArchiveError> {
         use std::io::Write;

@@ -7,42 +7,10 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::repository::{Repository, S3Key};
+
 /// The stanza of the embedded default's cluster.
 pub const EMBEDDED_STANZA: &str = "tenant-plane";
-
-/// Where a stanza's repository is; kept in the catalog as JSON, without
-/// its secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Repository {
-    /// A folder on the control plane's machine (pgBackRest's `posix`).
-    Posix {
-        /// Its absolute path (`repo1-path`).
-        #[schema(value_type = String, pattern = "^/[^\\x00-\\x1F\\x7F]*$")]
-        path: PathBuf,
-    },
-}
-
-impl Repository {
-    /// Why this repository cannot be used, if it cannot.
-    pub fn problem(&self) -> Option<String> {
-        match self {
-            Self::Posix { path } if !path.is_absolute() => Some(format!(
-                "repository.path {} is not absolute",
-                path.display()
-            )),
-            Self::Posix { path }
-                if path
-                    .to_string_lossy()
-                    .chars()
-                    .any(|c| c < ' ' || c == '\x7f') =>
-            {
-                Some("repository.path holds a control character".into())
-            }
-            Self::Posix { .. } => None,
-        }
-    }
-}
 
 /// What the catalog keeps in the clear about an archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +23,8 @@ pub struct ArchiveRecord {
 #[derive(Serialize, Deserialize)]
 struct ArchiveSecrets {
     cipher_pass: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s3_key: Option<S3Key>,
 }
 
 /// A server's archive: its stanza, its repository and the passphrase that
@@ -63,6 +33,8 @@ struct ArchiveSecrets {
 pub struct Archive {
     pub record: ArchiveRecord,
     pub cipher_pass: SecretString,
+    /// The key that reads an S3 repository.
+    pub s3_key: Option<S3Key>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -78,6 +50,7 @@ impl Archive {
     pub fn secrets_json(&self) -> String {
         serde_json::to_string(&ArchiveSecrets {
             cipher_pass: self.cipher_pass.expose_secret().to_string(),
+            s3_key: self.s3_key.clone(),
         })
         .expect("plain strings serialize")
     }
@@ -88,17 +61,34 @@ impl Archive {
         Ok(Self {
             record,
             cipher_pass: SecretString::from(secrets.cipher_pass),
+            s3_key: secrets.s3_key,
         })
     }
 
-    /// The `[global]` lines that find and open the repository.
-    fn repository_lines(&self) -> Vec<(String, String)> {
-        let mut lines = Vec::new();
-        match &self.record.repository {
-            Repository::Posix { path } => {
-                lines.push(("repo1-path".into(), path.display().to_string()));
-            }
+    /// Why this archive cannot be used, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if !valid_stanza(&self.record.stanza) {
+            return Some("stanza: 1 to 64 letters, digits, `-` or `_`".into());
         }
+        let pass = self.cipher_pass.expose_secret();
+        let count = pass.chars().count();
+        if count == 0 || count > 1024 || pass.chars().any(|c| c < ' ' || c == '\x7f') {
+            return Some(
+                "cipher_pass: 1 to 1024 characters, none of them a control character".into(),
+            );
+        }
+        self.record.repository.problem(self.s3_key.as_ref())
+    }
+
+    /// The files a config in `dir` names besides itself (a CA certificate).
+    pub fn files(&self, dir: &Path) -> Vec<(PathBuf, String)> {
+        self.record.repository.files(dir)
+    }
+
+    /// The `[global]` lines that find and open the repository, for a
+    /// config in `dir`.
+    fn repository_lines(&self, dir: &Path) -> Vec<(String, String)> {
+        let mut lines = self.record.repository.lines(self.s3_key.as_ref(), dir);
         lines.push(("repo1-cipher-type".into(), "aes-256-cbc".into()));
         lines.push((
             "repo1-cipher-pass".into(),
@@ -144,7 +134,7 @@ pub struct EmbeddedSetup {
 impl EmbeddedSetup {
     /// The config file's text.
     pub fn render(&self) -> Result<String, String> {
-        let mut global = self.archive.repository_lines();
+        let mut global = self.archive.repository_lines(&self.work_dir);
         global.push((
             "repo1-retention-full".into(),
             self.retention_full.max(1).to_string(),
@@ -170,7 +160,7 @@ pub fn render_for_recovery(
     pgdata: &Path,
     work_dir: &Path,
 ) -> Result<String, String> {
-    let mut global = archive.repository_lines();
+    let mut global = archive.repository_lines(work_dir);
     global.extend(work_lines(work_dir));
     let stanza = vec![("pg1-path".into(), pgdata.display().to_string())];
     render(&archive.record.stanza, &global, &stanza)
@@ -224,6 +214,7 @@ mod tests {
                 repository: Repository::Posix { path: path.into() },
             },
             cipher_pass: SecretString::from("pass".to_string()),
+            s3_key: None,
         }
     }
 

@@ -42,6 +42,15 @@ pub struct ArchiveInfo {
     pub backups: Vec<BaseBackup>,
     /// The newest WAL segment archived, if any.
     pub newest_wal: Option<String>,
+    /// pgBackRest's word on the stanza (`None`: no such stanza).
+    pub status: Option<StanzaStatus>,
+}
+
+/// The stanza's status as `pgbackrest info` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StanzaStatus {
+    pub code: i64,
+    pub message: String,
 }
 
 impl ArchiveInfo {
@@ -76,7 +85,21 @@ impl ArchiveInfo {
         Ok(Self {
             backups,
             newest_wal,
+            status: raw.status,
         })
+    }
+
+    /// Why a restore could never read this stanza, if it could not: it is
+    /// missing, or pgBackRest cannot open it. No backup yet (code 2) and a
+    /// backup running (code 6) are fine: the operator's next backup helps.
+    pub fn unreadable(&self) -> Option<String> {
+        match &self.status {
+            None => Some("the repository holds no such stanza".into()),
+            Some(StanzaStatus {
+                code: 0 | 2 | 6, ..
+            }) => None,
+            Some(StanzaStatus { code, message }) => Some(format!("{message} (status {code})")),
+        }
     }
 
     /// The newest backup of `kind` (a full one counts for `Diff`: a
@@ -101,6 +124,7 @@ struct RawStanza {
     backup: Vec<RawBackup>,
     #[serde(default)]
     archive: Vec<RawArchive>,
+    status: Option<StanzaStatus>,
 }
 
 #[derive(Deserialize)]
@@ -146,9 +170,15 @@ mod tests {
             BackupKind::Diff
         );
         assert_eq!(info.newest_wal.as_deref(), Some("000000010000000000000009"));
-        assert!(ArchiveInfo::parse(json, "other")
+        assert_eq!(info.unreadable(), None);
+        let other = ArchiveInfo::parse(json, "other").unwrap();
+        assert!(other.backups.is_empty());
+        assert!(other.unreadable().is_some(), "a stanza that is not there");
+        let cipher =
+            r#"[{"name":"s","status":{"code":99,"message":"other"},"backup":[],"archive":[]}]"#;
+        assert!(ArchiveInfo::parse(cipher, "s")
             .unwrap()
-            .backups
-            .is_empty());
+            .unreadable()
+            .is_some());
     }
 }

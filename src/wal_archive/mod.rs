@@ -20,11 +20,13 @@ mod command;
 mod conf;
 mod info;
 mod recovery;
+mod repository;
 
 pub use command::PgBackRest;
-pub use conf::{valid_stanza, Archive, ArchiveRecord, EmbeddedSetup, Repository, EMBEDDED_STANZA};
+pub use conf::{valid_stanza, Archive, ArchiveRecord, EmbeddedSetup, EMBEDDED_STANZA};
 pub use info::{ArchiveInfo, BackupKind, BaseBackup};
 pub use recovery::{stop_clusters_under, Recovered, Recovery};
+pub use repository::{Repository, S3Key, UriStyle};
 
 use std::path::{Path, PathBuf};
 
@@ -55,9 +57,40 @@ impl EmbeddedArchive {
     }
 }
 
+/// Where this process writes pgBackRest's configs: a folder the program's
+/// user can write, swept of what a killed process left (the configs hold
+/// secrets).
+pub trait WorkDirs: Send + Sync {
+    fn process_dir(&self) -> Result<PathBuf, WalArchiveError>;
+}
+
+/// Reads archives (`pgbackrest info`), each time with a config of its own.
+#[derive(Clone)]
+pub struct ArchiveReader {
+    pgbackrest: PgBackRest,
+    dirs: std::sync::Arc<dyn WorkDirs>,
+}
+
+impl ArchiveReader {
+    pub fn new(pgbackrest: PgBackRest, dirs: std::sync::Arc<dyn WorkDirs>) -> Self {
+        Self { pgbackrest, dirs }
+    }
+
+    /// What `archive` holds now; the config is removed after.
+    pub async fn info(&self, archive: &Archive) -> Result<ArchiveInfo, WalArchiveError> {
+        let work = self
+            .dirs
+            .process_dir()?
+            .join(format!("info-{}", uuid::Uuid::new_v4().simple()));
+        let info = read_info(&self.pgbackrest, archive, &work).await;
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        info
+    }
+}
+
 /// What the archive holds now (`pgbackrest info`), read with a config of
 /// its own in `work_dir` (a folder the program's user can write).
-pub async fn read_info(
+async fn read_info(
     pgbackrest: &PgBackRest,
     archive: &Archive,
     work_dir: &Path,
@@ -70,13 +103,15 @@ pub async fn read_info(
             detail,
         },
     )?;
-    pgbackrest.write_owned(&conf, &text)?;
+    pgbackrest.write_conf(&conf, &text, archive)?;
     let json = pgbackrest
         .run(
             &conf,
             &archive.record.stanza,
             "info",
-            &["--output=json".to_string()],
+            // A repository that cannot be reached is said so in seconds,
+            // not after pgBackRest's minute of retries.
+            &["--output=json".to_string(), "--io-timeout=15".into()],
         )
         .await?;
     ArchiveInfo::parse(&json, &archive.record.stanza)

@@ -88,7 +88,7 @@ impl Recovery {
                 command: "restore",
                 detail,
             })?;
-        self.pgbackrest.write_owned(&conf, &text)?;
+        self.pgbackrest.write_conf(&conf, &text, archive)?;
         let stanza = &archive.record.stanza;
         let mut args = vec![
             "--type=time".to_string(),

@@ -1,5 +1,5 @@
 //! A TLS-only PostgreSQL server for the TLS tests: a CA made at test time
-//! (rcgen), a server certificate for `localhost` only, `ssl = on`, and only
+//! (`kit::ca`), a server certificate for `localhost` only, `ssl = on`, and only
 //! `hostssl` lines in `pg_hba.conf`.
 
 use std::path::PathBuf;
@@ -7,30 +7,7 @@ use std::path::PathBuf;
 use tenant_plane::pg::PgConfig;
 
 use crate::cluster::{self, ExtraCluster};
-
-/// A test CA: its certificate (PEM) and what signs with it.
-pub struct TestCa {
-    pub pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-fn test_ca(name: &str) -> TestCa {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let pem = params.self_signed(&key).unwrap().pem();
-    TestCa {
-        pem,
-        issuer: rcgen::Issuer::new(params, key),
-    }
-}
+pub use crate::kit::ca::TestCa;
 
 /// A TLS-only server whose certificate names `localhost` (not 127.0.0.1),
 /// signed by `ca`; and the CA's certificate in a file.
@@ -78,20 +55,15 @@ fn require_tls(extra: &mut ExtraCluster, cert_pem: &str, key_pem: &str) {
 }
 
 pub fn tls_server() -> TlsServer {
-    let ca = test_ca("tenant-plane test CA");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    let ca = TestCa::new("tenant-plane test CA");
+    let (cert, key) = ca.server_cert("localhost");
     let mut extra = cluster::start_extra();
-    require_tls(&mut extra, &cert.pem(), &key.serialize_pem());
+    require_tls(&mut extra, &cert, &key);
     let files = tempfile::tempdir().unwrap();
     let ca_file = files.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
     let other_ca_file = files.path().join("other-ca.pem");
-    std::fs::write(&other_ca_file, test_ca("another CA").pem).unwrap();
+    std::fs::write(&other_ca_file, TestCa::new("another CA").pem).unwrap();
     TlsServer {
         extra,
         ca,

@@ -19,3 +19,5 @@ pub(crate) mod overview;
 pub(crate) mod restore_time;
 pub(crate) mod servers;
 pub(crate) mod tenants;
+// A registered server's pgBackRest archive.
+pub(crate) mod wal_archives;

@@ -14,7 +14,7 @@ use crate::servers::{DbServer, NewServerInput, ServerPatch, ServerState};
 
 /// A server as the API shows it: the catalog record, plus the router
 /// connections this replica holds open to it against its budget.
-fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
+pub(crate) fn server_json(state: &AppState, server: &DbServer) -> serde_json::Value {
     let mut value = serde_json::to_value(server).expect("servers serialise");
     let (open, budget) = state.tenancy().connections_on(server).unwrap_or((
         0,
@@ -193,78 +193,4 @@ pub async fn drain(
         .drain(&actor(&principal, &req), id.into_inner(), no_progress)
         .await?;
     crate::api::control::operations::operation_accepted(&state, launched.op).await
-}
-
-/// A server's pgBackRest archive, as an operator who backs the server up
-/// with pgBackRest already tells it.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetWalArchive {
-    /// The stanza (letters, digits, `-` and `_`).
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
-    stanza: String,
-    /// Where the repository is.
-    repository: crate::wal_archive::Repository,
-    /// The repository's cipher passphrase (`repo1-cipher-pass`, AES-256-CBC);
-    /// stored sealed, never shown.
-    #[schema(pattern = "^[^\\x00-\\x1F\\x7F]{1,1024}$")]
-    cipher_pass: String,
-}
-
-impl SetWalArchive {
-    fn into_archive(self) -> Result<crate::wal_archive::Archive, ApiError> {
-        let invalid = |m: String| {
-            ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidField,
-                m,
-            )
-        };
-        if !crate::wal_archive::valid_stanza(&self.stanza) {
-            return Err(invalid(
-                "stanza: 1 to 64 letters, digits, `-` or `_`".into(),
-            ));
-        }
-        if let Some(problem) = self.repository.problem() {
-            return Err(invalid(problem));
-        }
-        let count = self.cipher_pass.chars().count();
-        if count == 0 || count > 1024 || self.cipher_pass.chars().any(control) {
-            return Err(invalid(
-                "cipher_pass: 1 to 1024 characters, none of them a control character".into(),
-            ));
-        }
-        Ok(crate::wal_archive::Archive {
-            record: crate::wal_archive::ArchiveRecord {
-                stanza: self.stanza,
-                repository: self.repository,
-            },
-            cipher_pass: self.cipher_pass.into(),
-        })
-    }
-}
-
-/// A character no line of a pgBackRest config file may hold.
-fn control(c: char) -> bool {
-    c < ' ' || c == '\x7f'
-}
-
-/// `PUT /v1/servers/{id}/wal-archive`: the pgBackRest archive of a server
-/// the operator backs up already, which a restore to a time of its tenants
-/// reads (and only reads).
-#[utoipa::path(put, path = "/v1/servers/{id}/wal-archive", tag = "servers", request_body = SetWalArchive, params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::servers::DbServer)))]
-pub async fn set_wal_archive(
-    principal: Principal,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    id: web::Path<Uuid>,
-    body: crate::api::http::body::Json<SetWalArchive>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Servers, Action::Write)?;
-    let archive = body.into_inner().into_archive()?;
-    let server = state
-        .servers()
-        .set_wal_archive(&actor(&principal, &req), id.into_inner(), &archive)
-        .await?;
-    Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }

@@ -29,7 +29,8 @@ use crate::catalog::{wal_archive_purpose, DbServer};
 use crate::domain::TenantId;
 use crate::local_pg::PgBinaries;
 use crate::wal_archive::{
-    Archive, ArchiveInfo, ArchiveRecord, BaseBackup, EmbeddedArchive, PgBackRest,
+    Archive, ArchiveInfo, ArchiveReader, ArchiveRecord, BaseBackup, EmbeddedArchive, PgBackRest,
+    WalArchiveError, WorkDirs,
 };
 
 /// What this process needs to restore to a time, and, when it runs the
@@ -53,6 +54,19 @@ impl PitrTools {
         let dir = scratch.dir().map_err(BackupsError::scratch)?;
         self.pgbackrest.make_owned_dir(dir)?;
         Ok(dir)
+    }
+
+    /// Reads archives with this process's pgBackRest, in its recovery folder.
+    pub fn reader(self: &Arc<Self>) -> ArchiveReader {
+        ArchiveReader::new(self.pgbackrest.clone(), self.clone())
+    }
+}
+
+impl WorkDirs for PitrTools {
+    fn process_dir(&self) -> Result<PathBuf, WalArchiveError> {
+        PitrTools::process_dir(self)
+            .map(std::path::Path::to_path_buf)
+            .map_err(|e| WalArchiveError::Recovery(e.to_string()))
     }
 }
 
@@ -85,8 +99,8 @@ impl RecoveryWindow {
 
 impl Tenants {
     /// Restores to a time become possible with `tools`.
-    pub fn with_pitr(mut self, tools: Option<PitrTools>) -> Self {
-        self.pitr = tools.map(Arc::new);
+    pub fn with_pitr(mut self, tools: Option<Arc<PitrTools>>) -> Self {
+        self.pitr = tools;
         self
     }
 
@@ -132,13 +146,8 @@ impl Tenants {
         &self,
         archive: &Archive,
     ) -> Result<ArchiveInfo, BackupsError> {
-        let tools = self.pitr()?;
-        let work: PathBuf = tools
-            .process_dir()?
-            .join(format!("info-{}", uuid::Uuid::new_v4().simple()));
-        let info = crate::wal_archive::read_info(&tools.pgbackrest, archive, &work).await;
-        let _ = tokio::fs::remove_dir_all(&work).await;
-        Ok(info?)
+        let tools = self.pitr.as_ref().ok_or(BackupsError::NoWalArchive)?;
+        Ok(tools.reader().info(archive).await?)
     }
 
     /// The times `tenant` (a root tenant) can be restored to.

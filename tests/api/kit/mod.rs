@@ -11,7 +11,8 @@
 //! - `binary`, `cli`: the `tenant-plane` binary, and the CLI on an app's catalog;
 //! - `servers`, `tenant_db`, `migrations`, `backups`, `drain`, `doctor`,
 //!   `console`, `keys`: resources made or read for a test;
-//! - `browser`: a real browser for the console; `s3`: an S3 server;
+//! - `browser`: a real browser for the console; `s3`: an S3 server (over
+//!   HTTP, or HTTPS with a certificate from `ca`);
 //! - `spec`, `spec_values`, `spec_invalid`, `fuzz_inputs`: the served spec,
 //!   and requests generated from it;
 //! - `user_path`: the README settings' examples and starts.
@@ -19,6 +20,7 @@
 pub mod backups;
 pub mod binary;
 pub mod browser;
+pub mod ca;
 pub mod cli;
 pub mod console;
 pub mod doctor;

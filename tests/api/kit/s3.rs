@@ -1,6 +1,7 @@
 //! A real S3-compatible server for the tests: `s3s` speaking the S3
-//! protocol over HTTP, with `s3s-fs` keeping objects as files under a
-//! temporary folder (where a test can read an object's bytes).
+//! protocol over HTTP (or HTTPS, for pgBackRest, which reaches S3 only over
+//! TLS), with `s3s-fs` keeping objects as files under a temporary folder
+//! (where a test can read an object's bytes).
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,12 @@ pub const BUCKET: &str = "backups";
 
 pub struct S3Server {
     pub endpoint: String,
+    /// Over HTTPS: the CA (PEM) its certificate for `localhost` chains to.
+    pub ca_pem: Option<String>,
     root: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
+    /// Its own runtime: a test that blocks its thread (waiting on
+    /// pgBackRest, say) must not stall the server.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl S3Server {
@@ -59,12 +64,43 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
 /// Starts a server with one bucket on a free port of 127.0.0.1.
 pub async fn start() -> S3Server {
+    serve(None)
+}
+
+/// Starts one over HTTPS, at `https://localhost:<port>`, with a certificate
+/// from a test CA.
+pub async fn start_tls() -> S3Server {
+    let ca = super::ca::TestCa::new("tenant-plane test S3 CA");
+    let (cert, key) = ca.server_cert("localhost");
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let mut server = serve(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+        config,
+    ))));
+    server.ca_pem = Some(ca.pem);
+    server
+}
+
+fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> S3Server {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
     let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
@@ -73,25 +109,44 @@ pub async fn start() -> S3Server {
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         builder.build()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let http = ConnBuilder::new(TokioExecutor::new());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let endpoint = match tls {
+        Some(_) => format!("https://localhost:{port}"),
+        None => format!("http://127.0.0.1:{port}"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         loop {
             let Ok((socket, _)) = listener.accept().await else {
                 continue;
             };
-            let conn = http
-                .serve_connection(TokioIo::new(socket), service.clone())
-                .into_owned();
+            let (service, tls) = (service.clone(), tls.clone());
             tokio::spawn(async move {
-                let _ = conn.await;
+                let http = ConnBuilder::new(TokioExecutor::new());
+                match tls {
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(socket).await {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(socket), service).await;
+                    }
+                }
             });
         }
     });
     S3Server {
         endpoint,
+        ca_pem: None,
         root,
-        task,
+        runtime: Some(runtime),
     }
 }

@@ -1,12 +1,11 @@
 //! Control-plane errors as responses: credentials, the catalog, the tenant
-//! lifecycle and database servers (fleet runs: `fleet.rs`).
+//! lifecycle (database servers: `servers.rs`; fleet runs: `fleet.rs`).
 
 use actix_web::http::StatusCode;
 
 use super::{ApiError, ErrorCode};
 use crate::auth::AuthError;
 use crate::backup::BackupError;
-use crate::servers::ServersError;
 use crate::services::CatalogError;
 use crate::services::ProvisionError;
 use crate::tenants::{BackupsError, KeysError, PlacementError, TenantsError};
@@ -316,7 +315,7 @@ fn no_server() -> ApiError {
     .with_retry_after(30)
 }
 
-fn server_not_found() -> ApiError {
+pub(super) fn server_not_found() -> ApiError {
     ApiError::not_found(ErrorCode::ServerNotFound, "no such database server")
 }
 
@@ -364,35 +363,6 @@ impl From<KeysError> for ApiError {
         match e {
             KeysError::Catalog(inner) => inner.into(),
             KeysError::Unopenable { .. } => ApiError::internal(e),
-        }
-    }
-}
-
-impl From<ServersError> for ApiError {
-    fn from(e: ServersError) -> Self {
-        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-        match e {
-            ServersError::NotFound => server_not_found(),
-            ServersError::InvalidDsn(_) => {
-                ApiError::new(unprocessable, ErrorCode::InvalidDsn, e.to_string())
-            }
-            // The operator who registers a server needs to know why it was
-            // refused (a wrong password, a missing right), so the cause is
-            // part of this 409's message; it never reaches a tenant. The
-            // DSN was well formed (the spec's pattern), so the refusal is
-            // about the server's state, not the request.
-            ServersError::Unusable { .. } => {
-                // The whole chain: a TLS refusal's reason sits a few causes down.
-                let mut message = e.to_string();
-                let mut cause = std::error::Error::source(&e);
-                while let Some(c) = cause {
-                    message = format!("{message}: {c}");
-                    cause = c.source();
-                }
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::ServerUnusable, message)
-            }
-            ServersError::Catalog(inner) => inner.into(),
-            ServersError::Provision(inner) => TenantsError::from(inner).into(),
         }
     }
 }

@@ -208,6 +208,7 @@ mod drift;
 mod lint;
 mod migrate;
 mod revert;
+mod servers;
 mod services;
 #[cfg(test)]
 mod tests;

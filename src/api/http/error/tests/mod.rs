@@ -258,6 +258,11 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
                 "server_unusable",
             ),
             (
+                ServersError::ArchiveUnreadable("no stanza".into()),
+                409,
+                "wal_archive_unreadable",
+            ),
+            (
                 ServersError::Catalog(CatalogError::ServerExists),
                 409,
                 "server_exists",
