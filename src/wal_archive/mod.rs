@@ -19,6 +19,7 @@
 mod command;
 mod conf;
 mod info;
+mod invalid_pages;
 mod recovery;
 mod repository;
 

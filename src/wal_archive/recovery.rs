@@ -19,8 +19,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::conf::render_for_recovery;
+use super::invalid_pages;
 use super::{Archive, PgBackRest, WalArchiveError};
 use crate::local_pg::PgBinaries;
+
+/// In `run/`: the whole cluster was restored (not one database).
+const WHOLE_CLUSTER: &str = "whole-cluster";
 
 /// How long a scratch cluster may take to replay up to its target.
 const RECOVERY_WAIT: Duration = Duration::from_secs(3600);
@@ -106,6 +110,10 @@ impl Recovery {
                     db,
                     "the database is newer than the base backup; restoring the whole cluster"
                 );
+                // Recorded: the recovery (perhaps in the next process) must
+                // not ignore invalid pages of a whole cluster.
+                self.pgbackrest
+                    .write_owned(&self.run_dir().join(WHOLE_CLUSTER), "")?;
                 args.push("--delta".into());
                 self.pgbackrest
                     .run(&conf, stanza, "restore", &args)
@@ -156,12 +164,16 @@ impl Recovery {
         }
         let port =
             crate::local_pg::free_port().map_err(|e| WalArchiveError::Recovery(e.to_string()))?;
-        let options = format!(
+        let selective = !run.join(WHOLE_CLUSTER).exists();
+        let mut options = format!(
             "-p {port} -c listen_addresses='' -c unix_socket_directories='{}' -c hba_file='{}' \
              -c archive_mode=off -c hot_standby=off",
             socket.display(),
             hba.display()
         );
+        if selective {
+            options = format!("{options} {}", invalid_pages::IGNORE_INVALID_PAGES);
+        }
         let log = run.join("postgres.log");
         let started = self
             .pg_ctl(&[
@@ -198,9 +210,12 @@ impl Recovery {
                 Ok((client, connection)) => {
                     let driver = tokio::spawn(connection);
                     let answer = client
-                        .query_one("SELECT pg_is_in_recovery()", &[])
+                        .query_one(
+                            "SELECT pg_is_in_recovery(), (SELECT oid FROM pg_database WHERE datname = $1)",
+                            &[&db],
+                        )
                         .await
-                        .map(|row| row.get::<_, bool>(0))
+                        .map(|row| (row.get::<_, bool>(0), row.get::<_, Option<u32>>(1)))
                         .map_err(|e| e.to_string());
                     drop(client);
                     let _ = driver.await;
@@ -209,8 +224,13 @@ impl Recovery {
                 Err(e) => Err(e.to_string()),
             };
             match answer {
-                Ok(false) => break,
-                Ok(true) => {}
+                Ok((false, oid)) => {
+                    if selective {
+                        self.check_invalid_pages(&log, db, oid)?;
+                    }
+                    break;
+                }
+                Ok((true, _)) => {}
                 // Gone: recovery failed (a target past the archive's end).
                 Err(e) if !self.pgdata().join("postmaster.pid").exists() => {
                     return Err(WalArchiveError::Recovery(format!(
@@ -229,6 +249,26 @@ impl Recovery {
             tokio::time::sleep(POLL).await;
         }
         Ok(Recovered { dsn: dsn(db) })
+    }
+
+    /// After a selective recovery: refuses the database if the log names an
+    /// invalid page of it (see `invalid_pages`).
+    fn check_invalid_pages(
+        &self,
+        log: &Path,
+        db: &str,
+        oid: Option<u32>,
+    ) -> Result<(), WalArchiveError> {
+        let oid = oid.ok_or_else(|| {
+            WalArchiveError::Recovery(format!("the recovered cluster holds no database {db}"))
+        })?;
+        let text = std::fs::read_to_string(log).map_err(WalArchiveError::io("cannot read", log))?;
+        match invalid_pages::of_database(&text, oid).first() {
+            None => Ok(()),
+            Some(line) => Err(WalArchiveError::Recovery(format!(
+                "the WAL refers to pages of {db} that the restored files lack: {line}"
+            ))),
+        }
     }
 
     /// Stops the scratch cluster, if it runs, and removes its folder.

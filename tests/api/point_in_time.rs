@@ -51,14 +51,28 @@ async fn a_tenant_restored_to_a_time_gets_exactly_the_rows_written_up_to_it_and_
         assert_eq!(status, 201, "{tenant}");
         ids.push(tenant["id"].as_str().unwrap().to_string());
     }
-    terminate(&mut first).await;
     let db = |id: &str| format!("ai_care_tenant_{}", id.replace('-', ""));
+    // Tenant B's history is in the base backup; it is vacuumed after it
+    // (below), so the WAL a restore of A replays refers to B's pages, which
+    // a restore of A alone does not have.
+    superuser(data_dir.path(), &db(&ids[1]))
+        .await
+        .batch_execute(
+            "CREATE TABLE history (id int PRIMARY KEY, line text NOT NULL);
+             INSERT INTO history SELECT g, repeat('line ', 20) FROM generate_series(1, 2000) g;",
+        )
+        .await
+        .unwrap();
+    terminate(&mut first).await;
 
     let mut serving = archiving_serve(data_dir.path(), backups.path(), recovery.path(), None).await;
     let base = serving.base.clone();
     let window = window_with_a_backup(&base, &token, &ids[0]).await;
     assert_eq!(window["backups"][0]["kind"], "full", "{window}");
     assert_eq!(window["server_reachable"], true, "{window}");
+
+    let b = superuser(data_dir.path(), &db(&ids[1])).await;
+    b.batch_execute("VACUUM history").await.unwrap();
 
     // Tenant A: a marker a second, and a table whose checksum at T is kept.
     let a = superuser(data_dir.path(), &db(&ids[0])).await;
@@ -94,7 +108,6 @@ async fn a_tenant_restored_to_a_time_gets_exactly_the_rows_written_up_to_it_and_
     let t = at_three.unwrap() + chrono::Duration::milliseconds(500);
 
     // Tenant B on the same server is written all through the restore.
-    let b = superuser(data_dir.path(), &db(&ids[1])).await;
     b.batch_execute("CREATE TABLE writes (n int PRIMARY KEY)")
         .await
         .unwrap();
