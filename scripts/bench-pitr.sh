@@ -19,7 +19,7 @@
 # Environment:
 #   BENCH_BIN               the binary to measure (default: the release build, built once here)
 #   BENCH_WORK_DIR          where the data goes (default: a temporary folder); it needs about
-#                           3.5 × TENANTS × TENANT_MIB free
+#                           3 × TENANTS × TENANT_MIB free
 #   BENCH_ARCHIVE_TIMEOUT   backup.archive_timeout_secs (default 60, the setting's default)
 #   BENCH_KEEP              set: keep the folder for a look afterwards
 #
@@ -55,7 +55,7 @@ key=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 
 work=$(mktemp -d "${BENCH_WORK_DIR:-${TMPDIR:-/tmp}}/tp-bench-pitr.XXXXXX")
 chmod 755 "$work"
-need=$((tenant_mib * tenants * 7 / 2))
+need=$((tenant_mib * tenants * 3))
 free=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 if [ "$free" -lt "$need" ]; then
   echo "about $need MiB are needed under $work; $free MiB are free (BENCH_WORK_DIR)" >&2
@@ -116,13 +116,21 @@ api() {
   curl -sf -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     ${3:+-d "$3"} "$base$2"
 }
-# Follows an operation (its path) to its end; prints its last view.
+# Follows an operation (its path) to its end; prints its last view. Each
+# step it reaches is written to $work/steps with the seconds since it began.
 follow() {
-  local view
+  local view step last='' begun
+  begun=$(now)
+  : >"$work/steps"
   while :; do
     view=$(api GET "$1")
+    step=$(jq -r '.step // ""' <<<"$view")
+    if [ "$step" != "$last" ]; then
+      echo "$step at $(secs "$begun" "$(now)") s" >>"$work/steps"
+      last=$step
+    fi
     case $(jq -r .state <<<"$view") in
-      running | pending | queued) sleep 0.2 ;;
+      running | pending | queued) sleep 0.1 ;;
       *) echo "$view"; return ;;
     esac
   done
@@ -209,7 +217,8 @@ ours_s=$(secs "$started" "$(now)")
 restored_db=$(api GET '/v1/tenants?q=bench-restored' | jq -r '[.. | objects | select(.slug? == "bench-restored") | .database][0]')
 ours_markers=$(sql "$restored_db" -c "SELECT string_agg(n::text, ',' ORDER BY n) FROM bench_marker")
 ours_rows=$(sql "$restored_db" -c "SELECT count(*) FROM bench_transcript")
-say "tenant-plane: ${ours_s}s, markers $ours_markers, $ours_rows rows"
+steps=$(paste -sd ';' "$work/steps" | sed 's/;/; /g')
+say "tenant-plane: ${ours_s}s, markers $ours_markers, $ours_rows rows; steps: $steps"
 
 # --- Baseline: the whole cluster to the same time, with the same
 # repository and the same configuration, recovered and promoted.
@@ -280,8 +289,9 @@ mkdir -p "$out"
 table="| phase | tenant-plane | baseline | ratio |
 |---|---|---|---|
 | one ${target_mib} MiB tenant of $tenants (cluster ${cluster_mib} MiB) restored to T | ${ours_s} s (restore-to-time, as a new tenant, to its end) | ${whole_s} s (\`pgbackrest restore\` of the whole cluster, ${files_s} s, then recovery to T; ${whole_mib} MiB written) | **${ratio}×** |
-| data-loss window after kill -9 (archive_timeout ${archive_timeout} s) | ${rpo_s} s (${rows_lost} rows of 10 a second) | | |
+| data-loss window after kill -9 (archive_timeout ${archive_timeout} s) | ${rpo_s} s (${rows_lost} rows lost) | | |
 
+tenant-plane's steps, reached at: ${steps}.
 Base backup of the cluster: ${backup_s} s; repository ${repo_mib} MiB (lz4, AES-256)."
 echo "$table" | tee "$out/results.md"
 printf '{"tenant_mib": %s, "cluster_mib": %s, "ours_s": %s, "whole_s": %s, "whole_files_s": %s, "ratio": %s, "rpo_s": %s, "rows_lost": %s, "backup_s": %s, "repo_mib": %s}\n' \

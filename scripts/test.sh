@@ -24,6 +24,7 @@ SLOW=(
   settings_user_path_starts::
   noisy_neighbour::
   point_in_time::
+  point_in_time_console::
   point_in_time_kill::
   point_in_time_servers::
 )

@@ -145,11 +145,33 @@ impl DumpTools {
         }
     }
 
-    /// Dumps the database `config` names to `out` (custom format).
+    /// Dumps the database `config` names to `out` (custom format,
+    /// compressed: a backup that is kept).
     pub async fn dump(&self, config: &crate::pg::PgConfig, out: &Path) -> Result<(), DumpError> {
+        self.dump_with(config, out, None).await
+    }
+
+    /// Dumps it uncompressed, for a dump restored right away on this machine
+    /// (a move, a restore to a time): compressing costs the time of a core
+    /// and saves only scratch space.
+    pub async fn dump_transient(
+        &self,
+        config: &crate::pg::PgConfig,
+        out: &Path,
+    ) -> Result<(), DumpError> {
+        self.dump_with(config, out, Some("--compress=0")).await
+    }
+
+    async fn dump_with(
+        &self,
+        config: &crate::pg::PgConfig,
+        out: &Path,
+        compress: Option<&str>,
+    ) -> Result<(), DumpError> {
         let mut cmd = Command::new(&self.pg_dump);
         cmd.arg("--format=custom")
             .arg("--no-owner")
+            .args(compress)
             .arg("--file")
             .arg(out);
         run(cmd, config).await

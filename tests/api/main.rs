@@ -83,6 +83,7 @@ mod operations;
 mod operations_cancelled_begin;
 mod operations_resume;
 mod point_in_time;
+mod point_in_time_console;
 mod point_in_time_kill;
 mod point_in_time_servers;
 mod postgres_tls;

@@ -154,7 +154,7 @@ impl Tenants {
                 .tempdir_in(self.scratch_dir().map_err(BackupsError::scratch)?)
                 .map_err(|e| BackupsError::copy("creating the dump folder", e))?;
             let dump = dir.path().join(crate::backup::DATABASE_PART);
-            self.dump.dump(&config, &dump).await?;
+            self.dump.dump_transient(&config, &dump).await?;
             lease.step("dumped", None).await?;
             crate::failpoint!("restore_time.after_dump");
             Ok::<_, BackupsError>((dir, dump, version))

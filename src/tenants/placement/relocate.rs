@@ -217,7 +217,9 @@ impl Tenants {
             .prefix("tenant-plane-move-")
             .tempfile_in(self.scratch_dir().map_err(PlacementError::scratch)?)
             .map_err(|e| PlacementError::copy("creating the dump file", e))?;
-        self.dump.dump(&source_config, file.path()).await?;
+        self.dump
+            .dump_transient(&source_config, file.path())
+            .await?;
         // Progress: the copy's size, then its three steps (dump, restore, verify).
         let copied = tokio::fs::metadata(file.path()).await.map(|m| m.len()).ok();
         lease

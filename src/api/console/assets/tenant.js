@@ -1,5 +1,6 @@
 // The tenant page: facts and actions, settings against their effective
-// values, subtenants, API keys, domains, backups, migrations, operations.
+// values, subtenants, API keys, domains, backups, point-in-time restore
+// (recovery.js), migrations, operations.
 'use strict';
 (() => {
   const { h, api } = TP;
@@ -174,7 +175,7 @@
     const panel = (title, key, body) => h('section', { class: 'panel', id: `tenant-${key}`, 'aria-labelledby': `h-${key}` },
       h('h2', { id: `h-${key}` }, title), body);
     const boxes = {};
-    for (const k of ['facts', 'settings', 'subtenants', 'keys', 'domains', 'backups', 'migrations', 'operations']) boxes[k] = h('div');
+    for (const k of ['facts', 'settings', 'subtenants', 'keys', 'domains', 'backups', 'recovery', 'migrations', 'operations']) boxes[k] = h('div');
     const heading = h('h1', { tabindex: '-1' });
     const actionBox = h('div');
     // The tenant's state: what an event can change. Its forms are left alone,
@@ -199,20 +200,24 @@
     // Everything, forms included: on first load and after the operator acts.
     async function reload() {
       const t = await reloadState();
-      // Keys and subtenants belong to root tenants.
+      // Keys, subtenants and restores to a time belong to root tenants.
       const root = !t.parent_id;
       for (const k of ['keys', 'subtenants']) view.querySelector(`#tenant-${k}`).hidden = !root;
+      const recovery = view.querySelector('#tenant-recovery');
+      if (recovery) recovery.hidden = !root;
       const tasks = [domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains))];
       if (root) {
         tasks.push(keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
           subtenantsPanel(t, boxes.subtenants, reload).catch((e) => TP.showError(e, boxes.subtenants)));
       }
       if (TP.isSuper()) tasks.push(backupsPanel(t, boxes.backups, reload).catch((e) => TP.showError(e, boxes.backups)));
+      if (TP.isSuper() && root) tasks.push(TP.recoveryPanel(t, boxes.recovery, reload).catch((e) => TP.showError(e, boxes.recovery)));
       await Promise.all(tasks);
     }
     // After an action everything may have changed.
     const afterAction = () => reload();
-    const superOnly = TP.isSuper() ? [panel('Backups', 'backups', boxes.backups), panel('Migrations', 'migrations', h('div', { class: 'live short' }, boxes.migrations)),
+    const superOnly = TP.isSuper() ? [panel('Backups', 'backups', boxes.backups),
+      panel('Point-in-time restore', 'recovery', boxes.recovery), panel('Migrations', 'migrations', h('div', { class: 'live short' }, boxes.migrations)),
       panel('Operations (live)', 'operations', h('div', { class: 'live short' }, boxes.operations))] : [];
     view.append(heading, actionBox, h('div', { class: 'grid' }, panel('Tenant', 'facts', boxes.facts),
       panel('Settings: effective against its own', 'settings', boxes.settings),
