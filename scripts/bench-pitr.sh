@@ -9,10 +9,10 @@
 # same marker rows (written just before and just after T).
 #
 # Then the data-loss window after a crash: a writer commits a row every
-# 100 ms to a small tenant for a little longer than the archive timeout, the
-# server is killed with kill -9, and the last row the archive can bring back
-# (a restore of that tenant to the end of the archive) is compared with the
-# last row the writer saw committed.
+# 100 ms to a small tenant, the server is killed with kill -9 at the worst
+# moment (a second before the archive timeout would push its WAL), and the
+# last row the archive can bring back (a restore of that tenant to the end
+# of the archive) is compared with the last row the writer saw committed.
 #
 #   scripts/bench-pitr.sh [TENANT_MIB] [TENANTS]      (default 1024 10)
 #
@@ -207,46 +207,69 @@ recovered_start() {
 }
 local_sql() { local dir=$1; shift; "$pg_bin/psql" -X -At -h "$dir/run" -p 5432 -U postgres -v ON_ERROR_STOP=1 -d "$@"; }
 
-# --- tenant-plane: one tenant, as a new tenant.
-say "restoring ${dbs[0]} to $at through the API"
-started=$(now)
-accepted=$(api POST "/v1/tenants/${ids[0]}/restore-to-time" "{\"at\": \"$at\", \"as_new\": {\"slug\": \"bench-restored\"}}")
-op=$(follow "/v1/operations/$(jq -r .id <<<"$accepted")")
-ours_s=$(secs "$started" "$(now)")
-[ "$(jq -r .state <<<"$op")" = succeeded ] || { echo "the restore failed: $op" >&2; exit 1; }
-restored_db=$(api GET '/v1/tenants?q=bench-restored' | jq -r '[.. | objects | select(.slug? == "bench-restored") | .database][0]')
-ours_markers=$(sql "$restored_db" -c "SELECT string_agg(n::text, ',' ORDER BY n) FROM bench_marker")
-ours_rows=$(sql "$restored_db" -c "SELECT count(*) FROM bench_transcript")
-steps=$(paste -sd ';' "$work/steps" | sed 's/;/; /g')
-say "tenant-plane: ${ours_s}s, markers $ours_markers, $ours_rows rows; steps: $steps"
+# --- tenant-plane: one tenant, as a new tenant. Each measured phase starts
+# after a sync, so that none pays for the writes of the one before.
+ours_restore() {
+  local slug=$1 started accepted op restored_db
+  sync
+  say "restoring ${dbs[0]} to $at through the API, as $slug"
+  started=$(now)
+  accepted=$(api POST "/v1/tenants/${ids[0]}/restore-to-time" "{\"at\": \"$at\", \"as_new\": {\"slug\": \"$slug\"}}")
+  op=$(follow "/v1/operations/$(jq -r .id <<<"$accepted")")
+  ours_s=$(secs "$started" "$(now)")
+  [ "$(jq -r .state <<<"$op")" = succeeded ] || { echo "the restore failed: $op" >&2; exit 1; }
+  restored_db=$(api GET "/v1/tenants?q=$slug" | jq -r --arg s "$slug" '[.. | objects | select(.slug? == $s) | .database][0]')
+  ours_markers=$(sql "$restored_db" -c "SELECT string_agg(n::text, ',' ORDER BY n) FROM bench_marker")
+  ours_rows=$(sql "$restored_db" -c "SELECT count(*) FROM bench_transcript")
+  steps=$(paste -sd ';' "$work/steps" | sed 's/;/; /g')
+  say "tenant-plane: ${ours_s}s, markers $ours_markers, $ours_rows rows; steps: $steps"
+  [ "$ours_markers" = 1 ] || { echo "the restored markers are $ours_markers, not 1" >&2; exit 1; }
+  # Its copy goes, so that the next phase's disk is the same.
+  api DELETE "/v1/tenants/$(api GET "/v1/tenants?q=$slug" | jq -r --arg s "$slug" '[.. | objects | select(.slug? == $s) | .id][0]')" >/dev/null || true
+}
+ours_restore bench-restored
+first_s=$ours_s first_steps=$steps
 
 # --- Baseline: the whole cluster to the same time, with the same
-# repository and the same configuration, recovered and promoted.
+# repository and the same configuration, recovered and promoted: first as
+# pgBackRest does by default (one process), then with as many processes as
+# tenant-plane's restore uses (one a core, up to four).
 conf=$(find "$data" -name pgbackrest.conf -path '*pgbackrest*' | head -n1)
-mkdir -p "$whole/pgdata" "$whole/run"
-chmod 700 "$whole/pgdata"
-[ ${#run_as[@]} -gt 0 ] && chown -R postgres "$whole"
-say "restoring the whole cluster to $at with pgbackrest"
-started=$(now)
-"${run_as[@]}" pgbackrest --config="$conf" --stanza=tenant-plane --pg1-path="$whole/pgdata" \
-  --type=time --target="$(date -u -d "$at" '+%Y-%m-%d %H:%M:%S.%6N+00')" --target-action=promote \
-  --archive-mode=off restore
-files_s=$(secs "$started" "$(now)")
-recovered_start "$whole"
-whole_s=$(secs "$started" "$(now)")
-whole_markers=$(local_sql "$whole" "${dbs[0]}" -c "SELECT string_agg(n::text, ',' ORDER BY n) FROM bench_marker")
-"${run_as[@]}" "$pg_bin/pg_ctl" -D "$whole/pgdata" -m fast stop >/dev/null
-whole_mib=$(du -sm "$whole/pgdata" | cut -f1)
-rm -rf "$whole"
-say "whole cluster: ${whole_s}s (files ${files_s}s), markers $whole_markers"
-[ "$ours_markers" = 1 ] && [ "$whole_markers" = 1 ] || {
-  echo "the markers differ from the one written before T: ours $ours_markers, whole $whole_markers" >&2
-  exit 1
+processes=$(nproc)
+[ "$processes" -gt 4 ] && processes=4
+whole_cluster() {
+  local started
+  sync
+  mkdir -p "$whole/pgdata" "$whole/run"
+  chmod 700 "$whole/pgdata"
+  [ ${#run_as[@]} -gt 0 ] && chown -R postgres "$whole"
+  say "restoring the whole cluster to $at with pgbackrest $*"
+  started=$(now)
+  "${run_as[@]}" pgbackrest --config="$conf" --stanza=tenant-plane --pg1-path="$whole/pgdata" \
+    --type=time --target="$(date -u -d "$at" '+%Y-%m-%d %H:%M:%S.%6N+00')" --target-action=promote \
+    --archive-mode=off "$@" restore
+  files_s=$(secs "$started" "$(now)")
+  recovered_start "$whole"
+  whole_s=$(secs "$started" "$(now)")
+  whole_markers=$(local_sql "$whole" "${dbs[0]}" -c "SELECT string_agg(n::text, ',' ORDER BY n) FROM bench_marker")
+  "${run_as[@]}" "$pg_bin/pg_ctl" -D "$whole/pgdata" -m fast stop >/dev/null
+  whole_mib=$(du -sm "$whole/pgdata" | cut -f1)
+  rm -rf "$whole"
+  say "whole cluster: ${whole_s}s (files ${files_s}s), markers $whole_markers"
+  [ "$whole_markers" = 1 ] || { echo "the whole cluster's markers are $whole_markers, not 1" >&2; exit 1; }
 }
+whole_cluster
+plain_s=$whole_s plain_files_s=$files_s
+whole_cluster --process-max="$processes"
+parallel_s=$whole_s parallel_files_s=$files_s
+# Once more, after the baselines: the machine's disk varies from minute to minute.
+ours_restore bench-restored-again
+second_s=$ours_s second_steps=$steps
 
-# --- Data-loss window: commits every 100 ms for a little longer than the
-# archive timeout, then kill -9 of the server.
-say "writing a row every 100 ms for $((archive_timeout + 5))s, then kill -9 of the server"
+# --- Data-loss window: commits every 100 ms, and kill -9 of the server at
+# its worst moment, just before the archive timeout would push the segment
+# (a second before the last push plus the timeout).
+say "writing a row every 100 ms, then kill -9 of the server just before its next timed WAL push"
 port=$(sed -n 4p "$data/postgres/postmaster.pid")
 postmaster=$(sed -n 1p "$data/postgres/postmaster.pid")
 (
@@ -260,9 +283,15 @@ postmaster=$(sed -n 1p "$data/postgres/postmaster.pid")
   done
 ) &
 writer_pid=$!
-sleep $((archive_timeout + 5))
+# A push of the writer's own WAL first, so that the next one is the timer's.
+first=$(sql postgres -c "SELECT coalesce(extract(epoch FROM last_archived_time), 0) FROM pg_stat_archiver")
+until [ "$(echo "$(sql postgres -c "SELECT coalesce(extract(epoch FROM last_archived_time), 0) FROM pg_stat_archiver") > $first" | bc)" = 1 ]; do
+  sleep 0.5
+done
+pushed=$(sql postgres -c "SELECT extract(epoch FROM last_archived_time) FROM pg_stat_archiver")
+kill_at=$(echo "$pushed + $archive_timeout - 1" | bc)
+while [ "$(echo "$(now) < $kill_at" | bc)" = 1 ]; do sleep 0.05; done
 kill -9 "$postmaster"
-killed_at=$(now)
 wait "$writer_pid" 2>/dev/null || true
 writer_pid=
 kill -9 "$serve_pid" 2>/dev/null || true
@@ -283,16 +312,18 @@ rpo_s=$(secs "${last_archived#*|}" "${last_written#*|}")
 rows_lost=$(( ${last_written%%|*} - ${last_archived%%|*} ))
 say "last committed: ${last_written%%|*}; last in the archive: ${last_archived%%|*}; window ${rpo_s}s"
 
-ratio=$(printf '%.2f' "$(echo "$ours_s / $whole_s" | bc -l)")
 out=target/bench-pitr
 mkdir -p "$out"
+ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 table="| phase | tenant-plane | baseline | ratio |
 |---|---|---|---|
-| one ${target_mib} MiB tenant of $tenants (cluster ${cluster_mib} MiB) restored to T | ${ours_s} s (restore-to-time, as a new tenant, to its end) | ${whole_s} s (\`pgbackrest restore\` of the whole cluster, ${files_s} s, then recovery to T; ${whole_mib} MiB written) | **${ratio}×** |
-| data-loss window after kill -9 (archive_timeout ${archive_timeout} s) | ${rpo_s} s (${rows_lost} rows lost) | | |
+| one ${target_mib} MiB tenant of $tenants (cluster ${cluster_mib} MiB) restored to T, first | ${first_s} s (restore-to-time as a new tenant, to its end) | ${plain_s} s (\`pgbackrest restore\` of the whole cluster, ${plain_files_s} s, then recovery to T; ${whole_mib} MiB written) | **$(ratio "$first_s" "$plain_s")×** |
+| the same, again after the baselines | ${second_s} s | ${plain_s} s | **$(ratio "$second_s" "$plain_s")×** |
+| against the baseline with \`--process-max=$processes\`, as tenant-plane's restore | ${first_s} s, ${second_s} s | ${parallel_s} s (files ${parallel_files_s} s) | **$(ratio "$first_s" "$parallel_s")×, $(ratio "$second_s" "$parallel_s")×** |
+| data-loss window after kill -9 at the worst moment (archive_timeout ${archive_timeout} s) | ${rpo_s} s (${rows_lost} rows lost) | | |
 
-tenant-plane's steps, reached at: ${steps}.
+tenant-plane's steps, reached at: first: ${first_steps}; again: ${second_steps}.
 Base backup of the cluster: ${backup_s} s; repository ${repo_mib} MiB (lz4, AES-256)."
 echo "$table" | tee "$out/results.md"
-printf '{"tenant_mib": %s, "cluster_mib": %s, "ours_s": %s, "whole_s": %s, "whole_files_s": %s, "ratio": %s, "rpo_s": %s, "rows_lost": %s, "backup_s": %s, "repo_mib": %s}\n' \
-  "$target_mib" "$cluster_mib" "$ours_s" "$whole_s" "$files_s" "$ratio" "$rpo_s" "$rows_lost" "$backup_s" "$repo_mib" >"$out/results.json"
+printf '{"tenant_mib": %s, "cluster_mib": %s, "ours_s": [%s, %s], "whole_s": %s, "whole_parallel_s": %s, "rpo_s": %s, "rows_lost": %s, "backup_s": %s, "repo_mib": %s}\n' \
+  "$target_mib" "$cluster_mib" "$first_s" "$second_s" "$plain_s" "$parallel_s" "$rpo_s" "$rows_lost" "$backup_s" "$repo_mib" >"$out/results.json"

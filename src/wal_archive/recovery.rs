@@ -23,6 +23,12 @@ use super::invalid_pages;
 use super::{Archive, PgBackRest, WalArchiveError};
 use crate::local_pg::PgBinaries;
 
+/// Files restored at once: one a core, up to four (decompressing and
+/// decrypting is the work; more would only queue on the disk).
+fn restore_processes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 /// In `run/`: the whole cluster was restored (not one database).
 const WHOLE_CLUSTER: &str = "whole-cluster";
 
@@ -99,6 +105,7 @@ impl Recovery {
             format!("--target={}", at.format("%Y-%m-%d %H:%M:%S%.6f+00")),
             "--target-action=promote".into(),
             "--archive-mode=off".into(),
+            format!("--process-max={}", restore_processes()),
         ];
         let one = [args.clone(), vec![format!("--db-include={db}")]].concat();
         match self.pgbackrest.run(&conf, stanza, "restore", &one).await {
