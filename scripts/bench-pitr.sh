@@ -88,6 +88,19 @@ free_port() {
 now() { date +%s.%N; }
 secs() { printf '%.1f' "$(echo "$2 - $1" | bc)"; }
 say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# Before each measured phase: written out, and the page cache dropped where
+# this user may (root), so that every phase reads the repository from disk,
+# as a restore after an incident does; else said once, as the figures then
+# depend on what the phase before left cached.
+cold() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then
+    echo 3 >/proc/sys/vm/drop_caches
+    caches="each phase started with the page cache dropped"
+  else
+    caches="the page cache could not be dropped (not root): phases after the first may read cached files"
+  fi
+}
 
 # `serve` on the data directory; more settings as NAME=VALUE arguments.
 serve_start() {
@@ -211,10 +224,10 @@ recovered_start() {
 local_sql() { local dir=$1; shift; "$pg_bin/psql" -X -At -h "$dir/run" -p 5432 -U postgres -v ON_ERROR_STOP=1 -d "$@"; }
 
 # --- tenant-plane: one tenant, as a new tenant. Each measured phase starts
-# after a sync, so that none pays for the writes of the one before.
+# cold (see `cold`).
 ours_restore() {
   local slug=$1 started accepted op restored_db
-  sync
+  cold
   say "restoring ${dbs[0]} to $at through the API, as $slug"
   started=$(now)
   accepted=$(api POST "/v1/tenants/${ids[0]}/restore-to-time" "{\"at\": \"$at\", \"as_new\": {\"slug\": \"$slug\"}}")
@@ -242,7 +255,7 @@ processes=$(nproc)
 [ "$processes" -gt 4 ] && processes=4
 whole_cluster() {
   local started
-  sync
+  cold
   mkdir -p "$whole/pgdata" "$whole/run"
   chmod 700 "$whole/pgdata"
   [ ${#run_as[@]} -gt 0 ] && chown -R postgres "$whole"
@@ -326,7 +339,7 @@ table="| phase | tenant-plane | baseline | ratio |
 | data-loss window after kill -9 at the worst moment (archive_timeout ${archive_timeout} s) | ${rpo_s} s (${rows_lost} rows lost) | | |
 
 tenant-plane's steps, reached at: first: ${first_steps}; again: ${second_steps}.
-Base backup of the cluster: ${backup_s} s; repository ${repo_mib} MiB (lz4, AES-256)."
+Base backup of the cluster: ${backup_s} s; repository ${repo_mib} MiB (lz4, AES-256); ${caches}."
 echo "$table" | tee "$out/results.md"
 printf '{"tenant_mib": %s, "cluster_mib": %s, "ours_s": [%s, %s], "whole_s": %s, "whole_parallel_s": %s, "rpo_s": %s, "rows_lost": %s, "backup_s": %s, "repo_mib": %s}\n' \
   "$target_mib" "$cluster_mib" "$first_s" "$second_s" "$plain_s" "$parallel_s" "$rpo_s" "$rows_lost" "$backup_s" "$repo_mib" >"$out/results.json"
