@@ -10,6 +10,10 @@
 //! names no invalid page of it (`base/<its oid>/`) nor of the cluster's
 //! shared catalogs (`global/`); otherwise the restore fails.
 
+use std::path::Path;
+
+use super::WalArchiveError;
+
 /// The setting that lets a selective restore's recovery go on.
 pub const IGNORE_INVALID_PAGES: &str = "-c ignore_invalid_pages=on";
 
@@ -27,6 +31,22 @@ pub fn of_database(log: &str, oid: u32) -> Vec<String> {
         .filter(|line| line.contains(&own) || line.contains(" global/"))
         .map(|line| line.trim().to_string())
         .collect()
+}
+
+/// After a selective recovery: refuses `db` (whose oid the recovered
+/// cluster gives, if it holds it) when the server's `log` names an invalid
+/// page of it.
+pub fn check(log: &Path, db: &str, oid: Option<u32>) -> Result<(), WalArchiveError> {
+    let oid = oid.ok_or_else(|| {
+        WalArchiveError::Recovery(format!("the recovered cluster holds no database {db}"))
+    })?;
+    let text = std::fs::read_to_string(log).map_err(WalArchiveError::io("cannot read", log))?;
+    match of_database(&text, oid).first() {
+        None => Ok(()),
+        Some(line) => Err(WalArchiveError::Recovery(format!(
+            "the WAL refers to pages of {db} that the restored files lack: {line}"
+        ))),
+    }
 }
 
 #[cfg(test)]

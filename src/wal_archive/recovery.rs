@@ -233,7 +233,7 @@ impl Recovery {
             match answer {
                 Ok((false, oid)) => {
                     if selective {
-                        self.check_invalid_pages(&log, db, oid)?;
+                        invalid_pages::check(&log, db, oid)?;
                     }
                     break;
                 }
@@ -256,26 +256,6 @@ impl Recovery {
             tokio::time::sleep(POLL).await;
         }
         Ok(Recovered { dsn: dsn(db) })
-    }
-
-    /// After a selective recovery: refuses the database if the log names an
-    /// invalid page of it (see `invalid_pages`).
-    fn check_invalid_pages(
-        &self,
-        log: &Path,
-        db: &str,
-        oid: Option<u32>,
-    ) -> Result<(), WalArchiveError> {
-        let oid = oid.ok_or_else(|| {
-            WalArchiveError::Recovery(format!("the recovered cluster holds no database {db}"))
-        })?;
-        let text = std::fs::read_to_string(log).map_err(WalArchiveError::io("cannot read", log))?;
-        match invalid_pages::of_database(&text, oid).first() {
-            None => Ok(()),
-            Some(line) => Err(WalArchiveError::Recovery(format!(
-                "the WAL refers to pages of {db} that the restored files lack: {line}"
-            ))),
-        }
     }
 
     /// Stops the scratch cluster, if it runs, and removes its folder.

@@ -110,8 +110,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
         "fleet", "reconciler", "servers", "services", "startup", "telemetry", "tenant_config",
         "tenants", "route_notices", "error_code",
-        // `tenant-plane drift` (drift plumbing); `migrate --lint`.
-        "drift", "lint",
+        // `drift` (drift plumbing); `migrate --lint`; `server wal-archive`.
+        "drift", "lint", "wal_archive",
     ]),
 ];
 

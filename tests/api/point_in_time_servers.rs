@@ -5,7 +5,6 @@
 //! only ever reads them.
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use reqwest::Method;
@@ -15,37 +14,12 @@ use crate::cluster::{start_extra_with, ExtraCluster};
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::kit::binary::open_folder;
 use crate::kit::cli::cli_env;
-use crate::kit::pitr::{four_markers, markers, pgbackrest_or_skip};
+use crate::kit::pitr::{four_markers, give, markers, operator_pgbackrest, pgbackrest_or_skip};
 use crate::kit::s3::{self, S3Server};
 use crate::kit::{expect_error, ok_json};
 
 const STANZA: &str = "ops";
 const PASS: &str = "the-operators-own-passphrase";
-
-/// Hands `path` to the cluster's user, as an operator's set-up would.
-fn give(path: &Path) {
-    if let Some((uid, gid)) = tenant_plane::local_pg::postgres_owner().unwrap() {
-        nix::unistd::chown(path, Some(uid), Some(gid)).unwrap();
-    }
-}
-
-/// Runs pgbackrest as the cluster's user, as the operator's own jobs do.
-fn operator_pgbackrest(conf: &Path, command: &str, args: &[String]) {
-    let mut cmd = std::process::Command::new("pgbackrest");
-    cmd.arg(format!("--config={}", conf.display()))
-        .arg(format!("--stanza={STANZA}"))
-        .args(args)
-        .arg(command);
-    if let Some((uid, gid)) = tenant_plane::local_pg::postgres_owner().unwrap() {
-        cmd.uid(uid.as_raw()).gid(gid.as_raw());
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "pgbackrest {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The operator's repository: the lines of their own pgBackRest config
 /// that find it, and how it is registered with tenant-plane.
@@ -125,7 +99,7 @@ fn archived_server(repo: &OperatorRepo, work: &Path) -> (ExtraCluster, std::path
         ]
     });
     let port = format!("--pg1-port={}", extra.server.port());
-    operator_pgbackrest(&conf, "stanza-create", &[port]);
+    operator_pgbackrest(&conf, STANZA, "stanza-create", &[port]);
     (extra, conf)
 }
 
@@ -145,7 +119,7 @@ async fn restores_to_a_time(
         tenant["database"].as_str().unwrap(),
     );
     let port = format!("--pg1-port={}", extra.server.port());
-    operator_pgbackrest(conf, "backup", &[port, "--type=full".into()]);
+    operator_pgbackrest(conf, STANZA, "backup", &[port, "--type=full".into()]);
 
     // What this machine cannot read is refused, and nothing changes.
     let path = format!("/v1/servers/{server_id}/wal-archive");

@@ -202,3 +202,29 @@ pub async fn four_markers(client: &tokio_postgres::Client) -> chrono::DateTime<c
     }
     t.expect("marker 1 was written")
 }
+
+/// Hands `path` to the cluster's user, as an operator's set-up would.
+pub fn give(path: &Path) {
+    if let Some((uid, gid)) = tenant_plane::local_pg::postgres_owner().unwrap() {
+        nix::unistd::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+/// Runs pgbackrest as the cluster's user, as the operator's own jobs do.
+pub fn operator_pgbackrest(conf: &Path, stanza: &str, command: &str, args: &[String]) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("pgbackrest");
+    cmd.arg(format!("--config={}", conf.display()))
+        .arg(format!("--stanza={stanza}"))
+        .args(args)
+        .arg(command);
+    if let Some((uid, gid)) = tenant_plane::local_pg::postgres_owner().unwrap() {
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "pgbackrest {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
