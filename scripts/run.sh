@@ -7,10 +7,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
 if [ -z "${TENANT_PLANE_DATABASE_URL:-}" ]; then
   ensure_postgres_server
-  # A folder backup location turns on WAL archiving (point-in-time restore).
-  case "${TENANT_PLANE_BACKUP_LOCATION:-}" in
-    "" | s3://*) ;;
-    *) install_pgbackrest ;;
-  esac
+  # A backup location turns on WAL archiving (point-in-time restore).
+  if [ -n "${TENANT_PLANE_BACKUP_LOCATION:-}" ]; then
+    install_pgbackrest
+  fi
 fi
 exec cargo run --release -- serve "$@"

@@ -26,6 +26,7 @@ SLOW=(
   point_in_time::
   point_in_time_console::
   point_in_time_kill::
+  point_in_time_s3::
   point_in_time_servers::
 )
 

@@ -54,20 +54,38 @@ impl BackupStore {
             return Ok(None);
         };
         let invalid = |e: object_store::Error| BackupError::Location(e.to_string());
-        if let Some(rest) = location.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Some(bucket) = settings.bucket() {
+            let mut options = object_store::ClientOptions::new();
+            if let Some(file) = &settings.s3_ca_file {
+                let pem = std::fs::read(file)?;
+                for certificate in
+                    object_store::Certificate::from_pem_bundle(&pem).map_err(invalid)?
+                {
+                    options = options.with_root_certificate(certificate);
+                }
+            }
+            // `from_env`'s reading of `AWS_*`, after the client options:
+            // setting those replaces what the variables set.
             let mut builder =
-                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(endpoint) = &settings.s3_endpoint {
+                object_store::aws::AmazonS3Builder::new().with_client_options(options);
+            for (key, value) in std::env::vars() {
+                if let Some(key) = key.strip_prefix("AWS_") {
+                    if let Ok(config_key) = format!("aws_{}", key.to_ascii_lowercase()).parse() {
+                        builder = builder.with_config(config_key, value);
+                    }
+                }
+            }
+            builder = builder.with_bucket_name(&bucket.name);
+            if let Some(endpoint) = &bucket.endpoint {
                 builder = builder.with_endpoint(endpoint);
             }
-            if let Some(region) = &settings.s3_region {
+            if let Some(region) = &bucket.region {
                 builder = builder.with_region(region);
             }
-            if let Some(id) = &settings.s3_access_key_id {
+            if let Some(id) = &bucket.access_key_id {
                 builder = builder.with_access_key_id(id);
             }
-            if let Some(secret) = &settings.s3_secret_access_key {
+            if let Some(secret) = &bucket.secret_access_key {
                 builder = builder.with_secret_access_key(secret.expose_secret());
             }
             if settings.s3_allow_http {
@@ -75,8 +93,8 @@ impl BackupStore {
             }
             return Ok(Some(Self {
                 store: Arc::new(builder.build().map_err(invalid)?),
-                prefix: ObjectPath::from(prefix.trim_matches('/')),
-                root_url: format!("s3://{bucket}"),
+                prefix: ObjectPath::from(bucket.prefix.as_str()),
+                root_url: format!("s3://{}", bucket.name),
             }));
         }
         let dir = std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location));

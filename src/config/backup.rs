@@ -25,6 +25,10 @@ section! {
         /// Allow a plain-HTTP endpoint (a test or a private network).
         /// `TENANT_PLANE_BACKUP_S3_ALLOW_HTTP`, default false.
         pub s3_allow_http: bool = false,
+        /// CA certificates (PEM) the endpoint's certificate chains to, when
+        /// the system does not trust it: backups and the WAL archive both
+        /// use it. `TENANT_PLANE_BACKUP_S3_CA_FILE`; unset by default.
+        pub s3_ca_file: Option<std::path::PathBuf> = None,
         /// Hours between scheduled backups of a tenant, per tier (0: none).
         /// `TENANT_PLANE_BACKUP_EVERY_HOURS_FREE` (default 24), `…_STANDARD`
         /// (24) and `…_ENTERPRISE` (6).
@@ -44,9 +48,9 @@ section! {
         /// `TENANT_PLANE_BACKUP_SCRATCH_DIR`; unset, `<data_dir>/scratch`
         /// (`Settings::scratch_dir`).
         pub scratch_dir: Option<std::path::PathBuf> = None,
-        /// Point-in-time restore. With a backup location that is a folder,
-        /// the embedded cluster archives its WAL with pgBackRest into
-        /// `<location>/pgbackrest`, at the latest every `archive_timeout_secs`
+        /// Point-in-time restore. With a backup location, the embedded
+        /// cluster archives its WAL with pgBackRest into `<location>/pgbackrest`
+        /// (a bucket over HTTPS only), at the latest every `archive_timeout_secs`
         /// (the most a crash of the server can lose).
         /// `TENANT_PLANE_BACKUP_ARCHIVE_TIMEOUT_SECS`, default 60.
         pub archive_timeout_secs: u32 = 60,
@@ -76,6 +80,39 @@ impl BackupSettings {
         ))
     }
 
+    /// The backup location's bucket, when it is one, its settings resolved:
+    /// each one unset falls back to the usual `AWS_*` variable, as the S3
+    /// client's do, so backups and the WAL archive reach the same place.
+    pub fn bucket(&self) -> Option<Bucket> {
+        let rest = self.location.as_deref()?.strip_prefix("s3://")?;
+        let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let env = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        };
+        Some(Bucket {
+            name: name.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: self
+                .s3_endpoint
+                .clone()
+                .or_else(|| env(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"])),
+            region: self
+                .s3_region
+                .clone()
+                .or_else(|| env(&["AWS_REGION", "AWS_DEFAULT_REGION"])),
+            access_key_id: self
+                .s3_access_key_id
+                .clone()
+                .or_else(|| env(&["AWS_ACCESS_KEY_ID"])),
+            secret_access_key: self
+                .s3_secret_access_key
+                .clone()
+                .or_else(|| env(&["AWS_SECRET_ACCESS_KEY"]).map(SecretString::from)),
+        })
+    }
+
     /// Hours between a tier's scheduled backups; `None`: not scheduled.
     pub fn every(&self, tier: crate::domain::Tier) -> Option<std::time::Duration> {
         let hours = match tier {
@@ -85,6 +122,19 @@ impl BackupSettings {
         };
         (hours > 0).then(|| std::time::Duration::from_secs(u64::from(hours) * 3600))
     }
+}
+
+/// A bucket backup location (`s3://name/prefix`) and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub name: String,
+    /// Without leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+    /// `https://host[:port]`, for a bucket not on AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
 }
 
 section! {

@@ -240,6 +240,20 @@ impl Settings {
                 ));
             }
         }
+        if let Some(file) = &self.backup.s3_ca_file {
+            let pem = std::fs::read_to_string(file).map_err(|e| {
+                invalid(
+                    "backup.s3_ca_file",
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(invalid(
+                    "backup.s3_ca_file",
+                    format!("{} holds no PEM certificate", file.display()),
+                ));
+            }
+        }
         if let Some(url) = &self.webhooks.url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid(

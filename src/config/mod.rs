@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use backup::{BackupSettings, WebhookSettings};
+pub use backup::{BackupSettings, Bucket, WebhookSettings};
 pub use load::ConfigError;
 pub use paths::{absolute, parse_absolute};
 

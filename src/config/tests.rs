@@ -265,3 +265,23 @@ fn a_catalog_url_with_verify_full_and_a_root_certificate_loads_in_both_libpq_for
         Ok(())
     });
 }
+
+#[test]
+fn an_s3_ca_file_that_is_missing_or_holds_no_certificate_is_refused_and_names_the_setting() {
+    Jail::expect_with(|jail| {
+        jail.set_env("TENANT_PLANE_BACKUP_S3_CA_FILE", "/nonexistent/ca.pem");
+        let missing = load_in(jail, None).unwrap_err().to_string();
+        assert!(missing.contains("backup.s3_ca_file"), "{missing}");
+        jail.create_file("ca.pem", "not a certificate")?;
+        jail.set_env("TENANT_PLANE_BACKUP_S3_CA_FILE", "ca.pem");
+        let empty = load_in(jail, None).unwrap_err().to_string();
+        assert!(empty.contains("no PEM certificate"), "{empty}");
+        jail.create_file(
+            "ca.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )?;
+        let s = load_in(jail, None).unwrap();
+        assert!(s.backup.s3_ca_file.is_some());
+        Ok(())
+    });
+}

@@ -64,8 +64,9 @@ pub enum UriStyle {
     Path,
 }
 
-/// The key that reads an S3 repository; sealed in the catalog.
-#[derive(Clone, Serialize, Deserialize)]
+/// The key that reads an S3 repository; sealed in the catalog (its
+/// `Debug` shows no secret: `SecretString`'s is redacted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct S3Key {
     pub access_key_id: String,
     #[serde(with = "exposed")]

@@ -85,6 +85,7 @@ mod operations_resume;
 mod point_in_time;
 mod point_in_time_console;
 mod point_in_time_kill;
+mod point_in_time_s3;
 mod point_in_time_servers;
 mod postgres_tls;
 mod restore_outcomes;

@@ -41,7 +41,7 @@ pub enum BackupsError {
     ArchiveTooNew { archive: i32, newest: i32 },
     /// The tenant's server keeps no WAL archive (or this process cannot
     /// read one: no pgBackRest).
-    #[error("the tenant's database server keeps no WAL archive to restore to a time from (set backup.location to a folder, with pgBackRest installed)")]
+    #[error("the tenant's database server keeps no WAL archive to restore to a time from (on the embedded cluster: set backup.location, a folder or a bucket over HTTPS, with pgBackRest installed; on a registered server: set its WAL archive)")]
     NoWalArchive,
     #[error("the time is outside the tenant's recovery window")]
     OutsideRecoveryWindow {

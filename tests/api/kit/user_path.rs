@@ -77,6 +77,8 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_BACKUP_S3_ACCESS_KEY_ID", Catalog, Is(crate::kit::s3::ACCESS_KEY), Effect(RESTORED)),
     ("TENANT_PLANE_BACKUP_S3_SECRET_ACCESS_KEY", Catalog, Is(crate::kit::s3::SECRET_KEY), Effect(RESTORED)),
     ("TENANT_PLANE_BACKUP_S3_ALLOW_HTTP", Catalog, Is("true"), Effect(RESTORED)),
+    // Its effect over HTTPS: the embedded start of `point_in_time_s3.rs`.
+    ("TENANT_PLANE_BACKUP_S3_CA_FILE", Catalog, Made(|r| r.path("s3-ca.pem")), Starts),
     // 0: no scheduled backup of the free tenant races the one the test takes.
     ("TENANT_PLANE_BACKUP_EVERY_HOURS_FREE", Catalog, Is("0"), Starts),
     ("TENANT_PLANE_BACKUP_EVERY_HOURS_STANDARD", Catalog, Is("48"), Starts),
@@ -175,6 +177,8 @@ impl Resources {
         let key = crate::kit::keys::TestKey::generate(&keys, KID, Algorithm::EdDSA);
         crate::kit::keys::write_jwks(&files.path().join("jwks.json"), &[&key]);
         std::fs::write(files.path().join("master.key"), format!("{MASTER_KEY}\n")).unwrap();
+        let ca = crate::kit::ca::TestCa::new("user path S3 CA");
+        std::fs::write(files.path().join("s3-ca.pem"), ca.pem).unwrap();
         let catalog = crate::cluster::catalog_name("user_path");
         Self {
             catalog_url: crate::cluster::shared()
