@@ -134,6 +134,13 @@ pub struct ServerPatch {
     pub connection_budget: Option<i32>,
 }
 
+impl ServerPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.state.is_none() && self.capacity.is_none() && self.connection_budget.is_none()
+    }
+}
+
 const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
     s.ssl_mode, s.ssl_root_cert, s.wal_archive,

@@ -7,11 +7,39 @@
 use uuid::Uuid;
 
 use super::{Servers, ServersError};
-use crate::catalog::{wal_archive_purpose, DbServer};
+use crate::catalog::{wal_archive_purpose, DbServer, ServerPatch};
 use crate::control_audit::{audited, Actor, Change};
 use crate::wal_archive::Archive;
 
+/// What a change of a server does to its archive.
+pub enum ArchiveChange {
+    Keep,
+    Set(Archive),
+    Remove,
+}
+
 impl Servers {
+    /// `PATCH`'s command: the archive changed first (an archive this
+    /// machine cannot read is refused before anything changes), then the
+    /// operational fields; each change audited.
+    pub async fn change(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: &ServerPatch,
+        archive: ArchiveChange,
+    ) -> Result<DbServer, ServersError> {
+        let changed = match &archive {
+            ArchiveChange::Keep => None,
+            ArchiveChange::Set(archive) => Some(self.set_wal_archive(actor, id, archive).await?),
+            ArchiveChange::Remove => Some(self.remove_wal_archive(actor, id).await?),
+        };
+        match changed {
+            Some(server) if patch.is_empty() => Ok(server),
+            _ => self.update(actor, id, patch).await,
+        }
+    }
+
     /// Records the pgBackRest archive of server `id` that a restore to a
     /// time reads (replacing any): its stanza and repository, and its
     /// secrets sealed under the server's purpose. An archive this machine

@@ -20,6 +20,7 @@ mod archives;
 mod commands;
 
 pub use crate::catalog::{DbServer, ServerPatch, ServerState};
+pub use archives::ArchiveChange;
 
 use crate::catalog::{Catalog, CatalogError, NewServer};
 use crate::crypto::MasterKey;

@@ -4,104 +4,21 @@
 //! (`PUT /v1/servers/{id}/wal-archive`), checks that it can read them, and
 //! only ever reads them.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cluster::{start_extra_with, ExtraCluster};
+use crate::cluster::ExtraCluster;
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::kit::binary::open_folder;
 use crate::kit::cli::cli_env;
-use crate::kit::pitr::{four_markers, give, markers, operator_pgbackrest, pgbackrest_or_skip};
-use crate::kit::s3::{self, S3Server};
+use crate::kit::operator_repo::{
+    archived_server, body, bucket_repo, folder_repo, OperatorRepo, PASS, STANZA,
+};
+use crate::kit::pitr::{four_markers, markers, operator_pgbackrest, pgbackrest_or_skip};
+use crate::kit::s3;
 use crate::kit::{expect_error, ok_json};
-
-const STANZA: &str = "ops";
-const PASS: &str = "the-operators-own-passphrase";
-
-/// The operator's repository: the lines of their own pgBackRest config
-/// that find it, and how it is registered with tenant-plane.
-struct OperatorRepo {
-    conf_lines: String,
-    registration: Value,
-}
-
-fn folder_repo(repo: &Path) -> OperatorRepo {
-    give(repo);
-    OperatorRepo {
-        conf_lines: format!("repo1-path={}\n", repo.display()),
-        registration: json!({ "repository": { "type": "posix", "path": repo.display().to_string() } }),
-    }
-}
-
-/// A repository in the test S3 server's bucket, under `/ops-repo`, over
-/// HTTPS with the server's CA (in `work`, for the operator's config).
-fn bucket_repo(s3: &S3Server, work: &Path) -> OperatorRepo {
-    let ca = s3.ca_pem.clone().expect("an HTTPS server");
-    let ca_file = work.join("s3-ca.pem");
-    std::fs::write(&ca_file, &ca).unwrap();
-    give(&ca_file);
-    let port = s3.endpoint.rsplit(':').next().unwrap();
-    OperatorRepo {
-        conf_lines: format!(
-            "repo1-type=s3\nrepo1-path=/ops-repo\nrepo1-s3-bucket={bucket}\nrepo1-s3-endpoint=localhost\n\
-             repo1-storage-port={port}\nrepo1-s3-region=us-east-1\nrepo1-s3-key={key}\n\
-             repo1-s3-key-secret={secret}\nrepo1-s3-uri-style=path\nrepo1-storage-ca-file={ca}\n",
-            bucket = s3::BUCKET,
-            key = s3::ACCESS_KEY,
-            secret = s3::SECRET_KEY,
-            ca = ca_file.display(),
-        ),
-        registration: json!({
-            "repository": {
-                "type": "s3", "bucket": s3::BUCKET, "endpoint": format!("localhost:{port}"),
-                "region": "us-east-1", "path": "/ops-repo", "uri_style": "path", "ca_pem": ca,
-                "access_key_id": s3::ACCESS_KEY, "secret_access_key": s3::SECRET_KEY,
-            },
-        }),
-    }
-}
-
-/// The registration body: the stanza, the passphrase, the repository.
-fn body(repo: &OperatorRepo, stanza: &str, pass: &str) -> Value {
-    let mut body = repo.registration.clone();
-    body["stanza"] = stanza.into();
-    body["cipher_pass"] = pass.into();
-    body
-}
-
-/// A server archiving into `repo` with the operator's own config, its
-/// stanza made; and the config's path.
-fn archived_server(repo: &OperatorRepo, work: &Path) -> (ExtraCluster, std::path::PathBuf) {
-    give(work);
-    let conf = work.join("pgbackrest.conf");
-    let extra = start_extra_with(|root| {
-        let text = format!(
-            "[global]\n{lines}repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass={PASS}\n\
-             lock-path={work}/lock\nlog-path={work}/log\nlog-level-console=off\nlog-level-file=off\n\
-             log-level-stderr=warn\nstart-fast=y\n\n[{STANZA}]\npg1-path={root}/pgdata\npg1-socket-path={root}/run\n",
-            lines = repo.conf_lines,
-            work = work.display(),
-            root = root.display(),
-        );
-        std::fs::write(&conf, text).unwrap();
-        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
-        give(&conf);
-        vec![
-            "archive_mode=on".into(),
-            format!(
-                "archive_command=pgbackrest --config={} --stanza={STANZA} archive-push %p",
-                conf.display()
-            ),
-            "archive_timeout=5".into(),
-        ]
-    });
-    let port = format!("--pg1-port={}", extra.server.port());
-    operator_pgbackrest(&conf, STANZA, "stanza-create", &[port]);
-    (extra, conf)
-}
 
 /// A tenant on the registered server, backed up by the operator, restored
 /// in place to T: exactly its markers up to T come back.
@@ -129,7 +46,7 @@ async fn restores_to_a_time(
         200,
     )
     .await;
-    for (bad, why) in [
+    for (n, (bad, why)) in [
         (
             body(repo, STANZA, "not-the-passphrase"),
             "a wrong passphrase",
@@ -138,8 +55,23 @@ async fn restores_to_a_time(
             body(repo, "elsewhere", PASS),
             "a stanza the repository lacks",
         ),
-    ] {
-        let answer = app.admin(Method::PUT, &path, Some(bad)).await;
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Through PUT, and through PATCH with a field it must not change either.
+        let answer = match n {
+            0 => app.admin(Method::PUT, &path, Some(bad)).await,
+            _ => {
+                let patch = json!({ "capacity": 7, "wal_archive": bad });
+                app.admin(
+                    Method::PATCH,
+                    &format!("/v1/servers/{server_id}"),
+                    Some(patch),
+                )
+                .await
+            }
+        };
         expect_error(answer, 409, "wal_archive_unreadable").await;
         let now = ok_json(
             app.admin(Method::GET, &format!("/v1/servers/{server_id}"), None)
@@ -148,7 +80,8 @@ async fn restores_to_a_time(
         )
         .await;
         assert_eq!(
-            now["wal_archive"], before["wal_archive"],
+            (&now["wal_archive"], &now["capacity"]),
+            (&before["wal_archive"], &before["capacity"]),
             "{why} was recorded"
         );
     }
@@ -194,9 +127,21 @@ async fn restores_to_a_time(
         "exactly the markers written up to T"
     );
 
-    // Removed: the tenant can no longer be restored to a time.
-    let server = ok_json(app.admin(Method::DELETE, &path, None).await, 200).await;
+    // Forgotten (`null` in a PATCH, as DELETE does): the tenant can no
+    // longer be restored to a time.
+    let patch = json!({ "wal_archive": null, "capacity": 9 });
+    let server = ok_json(
+        app.admin(
+            Method::PATCH,
+            &format!("/v1/servers/{server_id}"),
+            Some(patch),
+        )
+        .await,
+        200,
+    )
+    .await;
     assert!(server["wal_archive"].is_null(), "{server}");
+    assert_eq!(server["capacity"], 9, "{server}");
     let answer = app
         .admin(
             Method::GET,

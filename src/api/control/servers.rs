@@ -10,7 +10,7 @@ use crate::api::http::AppState;
 use crate::api::http::{ApiError, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
 use crate::domain::{ServerName, Tier};
-use crate::servers::{DbServer, NewServerInput, ServerPatch, ServerState};
+use crate::servers::{ArchiveChange, DbServer, NewServerInput, ServerPatch, ServerState};
 
 /// A server as the API shows it: the catalog record, plus the router
 /// connections this replica holds open to it against its budget.
@@ -118,12 +118,18 @@ pub async fn register(
 }
 
 impl UpdateServer {
-    fn into_patch(self) -> Result<ServerPatch, ApiError> {
-        Ok(ServerPatch {
+    fn into_change(self) -> Result<(ServerPatch, ArchiveChange), ApiError> {
+        let archive = match self.wal_archive {
+            None => ArchiveChange::Keep,
+            Some(None) => ArchiveChange::Remove,
+            Some(Some(set)) => ArchiveChange::Set(set.into_archive()?),
+        };
+        let patch = ServerPatch {
             state: self.state,
             capacity: positive("capacity", self.capacity)?,
             connection_budget: positive("connection_budget", self.connection_budget)?,
-        })
+        };
+        Ok((patch, archive))
     }
 }
 
@@ -154,10 +160,17 @@ pub struct UpdateServer {
     #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     connection_budget: Option<u32>,
+    /// The pgBackRest archive a restore to a time of its tenants reads
+    /// (as `PUT /v1/servers/{id}/wal-archive` sets it), or `null` to
+    /// forget it; absent, it is left as it is.
+    #[serde(default, deserialize_with = "crate::api::http::wire::nullable")]
+    #[schema(value_type = Option<super::wal_archives::SetWalArchive>, nullable)]
+    wal_archive: Option<Option<super::wal_archives::SetWalArchive>>,
 }
 
-/// `PATCH /v1/servers/{id}`: mark a server draining or down, or change its
-/// capacity and connection budget.
+/// `PATCH /v1/servers/{id}`: mark a server draining or down, change its
+/// capacity and connection budget, or set or forget its WAL archive (read
+/// before it is recorded: 409 `wal_archive_unreadable`, and nothing changes).
 #[utoipa::path(patch, path = "/v1/servers/{id}", tag = "servers", request_body = UpdateServer, params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::servers::DbServer)))]
 pub async fn update(
     principal: Principal,
@@ -167,10 +180,10 @@ pub async fn update(
     body: crate::api::http::body::Json<UpdateServer>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Write)?;
-    let patch = body.into_inner().into_patch()?;
+    let (patch, archive) = body.into_inner().into_change()?;
     let server = state
         .servers()
-        .update(&actor(&principal, &req), id.into_inner(), &patch)
+        .change(&actor(&principal, &req), id.into_inner(), &patch, archive)
         .await?;
     Ok(HttpResponse::Ok().json(server_json(&state, &server)))
 }

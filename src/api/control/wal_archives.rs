@@ -74,7 +74,7 @@ pub enum RepositoryInput {
 }
 
 impl SetWalArchive {
-    fn into_archive(self) -> Result<Archive, ApiError> {
+    pub(super) fn into_archive(self) -> Result<Archive, ApiError> {
         let invalid = |message: String| {
             ApiError::new(
                 actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,

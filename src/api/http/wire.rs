@@ -15,6 +15,16 @@ pub use crate::domain::MAX_PAGE;
 
 pub use crate::domain::whole::{opt_i32, opt_u32, usize_field};
 
+/// A field that may be absent (`None`, with `#[serde(default)]`), `null`
+/// (`Some(None)`: clear it) or a value (`Some(Some(_))`).
+pub fn nullable<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
 /// A page's size from the query string: 1 to `MAX_PAGE`; anything else is
 /// refused (400 `invalid_query`), never clamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 //! - `expect`: checks on responses (`ok_json`, `expect_error`, `id`);
 //! - `binary`, `cli`: the `tenant-plane` binary, and the CLI on an app's catalog;
 //! - `servers`, `tenant_db`, `migrations`, `backups`, `drain`, `doctor`,
-//!   `console`, `keys`: resources made or read for a test;
+//!   `console`, `keys`, `pitr`, `operator_repo`: resources made or read for a test;
 //! - `browser`: a real browser for the console; `s3`: an S3 server (over
 //!   HTTP, or HTTPS with a certificate from `ca`);
 //! - `spec`, `spec_values`, `spec_invalid`, `fuzz_inputs`: the served spec,
@@ -33,6 +33,7 @@ pub mod expected_schemas;
 pub mod fuzz_inputs;
 pub mod keys;
 pub mod migrations;
+pub mod operator_repo;
 pub mod pitr;
 pub mod request;
 // Revert (down migrations).

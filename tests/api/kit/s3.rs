@@ -1,7 +1,9 @@
 //! A real S3-compatible server for the tests: `s3s` speaking the S3
 //! protocol over HTTP (or HTTPS, for pgBackRest, which reaches S3 only over
 //! TLS), with `s3s-fs` keeping objects as files under a temporary folder
-//! (where a test can read an object's bytes).
+//! (where a test can read an object's bytes). `s3s-fs` names a multipart
+//! upload's metadata file after the key in base64, so a key over about 128
+//! bytes cannot be uploaded in parts (500): keep prefixes short.
 
 use std::path::{Path, PathBuf};
 
