@@ -14,7 +14,7 @@ use crate::wal_archive::Archive;
 /// What a change of a server does to its archive.
 pub enum ArchiveChange {
     Keep,
-    Set(Archive),
+    Set(Box<Archive>),
     Remove,
 }
 

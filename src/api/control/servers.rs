@@ -122,7 +122,7 @@ impl UpdateServer {
         let archive = match self.wal_archive {
             None => ArchiveChange::Keep,
             Some(None) => ArchiveChange::Remove,
-            Some(Some(set)) => ArchiveChange::Set(set.into_archive()?),
+            Some(Some(set)) => ArchiveChange::Set(Box::new(set.into_archive()?)),
         };
         let patch = ServerPatch {
             state: self.state,
