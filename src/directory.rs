@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::catalog::Catalog;
 /// The catalog rows the data plane reads, named here so that the router
 /// needs nothing else of the catalog.
-pub use crate::catalog::{CatalogError, DbServer, ServerState, TenantRecord};
+pub use crate::catalog::{CatalogError, DbServer, QuotaBreach, ServerState, TenantRecord};
 use crate::crypto::{CryptoError, MasterKey};
 use crate::domain::{DbName, TenantId};
 use crate::pg::PgConfig;
@@ -54,6 +54,11 @@ impl Directory {
             master_key,
             settings: moka::sync::Cache::new(KEPT_SETTINGS),
         }
+    }
+
+    /// The quotas `root` is over (`usage`).
+    pub async fn quota_breaches(&self, root: TenantId) -> Result<Vec<QuotaBreach>, CatalogError> {
+        self.catalog.quota_breaches(root).await
     }
 
     pub async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, CatalogError> {

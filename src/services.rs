@@ -57,6 +57,8 @@ pub struct Services {
     pub routes: crate::route_notices::RouteNotices,
     /// Drift: fleet scans, one tenant's check, what was found.
     pub drift: crate::drift::Scans,
+    /// Usage per tenant: requests counted, databases sampled, quotas.
+    pub usage: crate::usage::Usage,
     /// Ends this process's owner lease (the last step of shutdown).
     lease: CancellationToken,
 }
@@ -186,6 +188,8 @@ impl Services {
             operations.clone(),
             crate::drift::Inspector::new(catalog.clone(), provisioner.clone()),
         );
+        let usage =
+            crate::usage::Usage::new(catalog.clone(), provisioner.clone(), settings.usage.clone());
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
             .with_backup_store(
                 crate::backup::BackupStore::open(&settings.backup)
@@ -232,6 +236,7 @@ impl Services {
             reconciler,
             fleet,
             drift,
+            usage,
             servers,
             operations,
             lease,

@@ -80,6 +80,12 @@ impl Application {
             ),
         }
         let shutdown = CancellationToken::new();
+        // A dead predecessor's request counts first, then this process's.
+        let usage = services
+            .usage
+            .start(&settings.data_dir, shutdown.clone())
+            .await
+            .context("starting the usage meter under the data directory")?;
         let reconciler = services.reconciler.clone().spawn(
             Duration::from_secs(settings.reconciler.interval_secs),
             shutdown.clone(),
@@ -150,6 +156,7 @@ impl Application {
                     metrics_upkeep,
                     gauges,
                     denial_writer,
+                    usage,
                 ])
                 .collect(),
         })

@@ -32,7 +32,7 @@ use utoipa::ToSchema;
 use super::console;
 use super::control::{
     api_keys, backups, domains, drift, events, health, metrics, migration_lint, migration_reverts,
-    migrations, operations, overview, restore_time, servers, tenants, wal_archives,
+    migrations, operations, overview, restore_time, servers, tenants, usage, wal_archives,
 };
 use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
@@ -136,9 +136,12 @@ static ROUTES: &[Route] = {
         route!(servers::list, "listServers", [AUTH]),
         route!(servers::register, "registerServer", [AUTH, BODY, &[(409, ServerExists), (409, ServerUnusable), (422, InvalidDsn)]]),
         route!(servers::show, "getServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
-        route!(servers::update, "updateServer", [AUTH, PATH, BODY, &[(404, ServerNotFound)]]),
+        route!(servers::update, "updateServer", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),
         route!(wal_archives::set, "setServerWalArchive", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),
         route!(wal_archives::remove, "removeServerWalArchive", [AUTH, PATH, &[(404, ServerNotFound)]]),
+        // Usage.
+        route!(usage::tenant, "getTenantUsage", [AUTH, TENANT, QUERY]),
+        route!(usage::top, "getTopUsage", [AUTH, QUERY]),
         route!(servers::drain, "drainServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         // Backups.
         route!(backups::take, "backupTenant", [AUTH, TENANT, &[(409, NoBackupLocation), (409, InvalidState), (409, NotARootTenant), (503, DatabaseServerUnavailable)]]),

@@ -46,7 +46,7 @@ impl Scratch {
     /// This process's folder under `root`, without a sweep.
     pub fn in_root(root: &Path) -> Self {
         let pid = std::process::id();
-        let start = process_start(pid).unwrap_or(0);
+        let start = crate::process::start_of(pid).unwrap_or(0);
         Self {
             dir: root.join(format!("{SCRATCH_PREFIX}{pid}-{start}")),
         }
@@ -86,7 +86,7 @@ pub fn dead_folders(root: &Path) -> Vec<PathBuf> {
         let Some((pid, start)) = name.to_str().and_then(owner_of) else {
             continue;
         };
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) || alive(pid, start) {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) || crate::process::alive(pid, start) {
             continue;
         }
         dead.push(entry.path());
@@ -100,33 +100,10 @@ fn owner_of(name: &str) -> Option<(u32, u64)> {
     Some((pid.parse().ok()?, start.parse().ok()?))
 }
 
-/// Whether process `pid`, started at `start`, is still running.
-fn alive(pid: u32, start: u64) -> bool {
-    match process_start(pid) {
-        Some(now) => start == 0 || now == start,
-        // No /proc entry: gone, unless this system has no /proc at all.
-        None if Path::new("/proc/self/stat").exists() => false,
-        None => {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            !matches!(
-                nix::sys::signal::kill(pid, None),
-                Err(nix::errno::Errno::ESRCH)
-            )
-        }
-    }
-}
-
-/// When process `pid` started, in clock ticks since boot (`/proc`, field 22).
-fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::start_of as process_start;
 
     #[test]
     fn the_folder_of_a_process_that_died_is_swept_and_a_live_ones_is_not() {

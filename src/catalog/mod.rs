@@ -37,6 +37,7 @@ mod moves;
 mod op_kind;
 mod op_state;
 mod operations;
+mod quotas;
 mod read;
 mod restores;
 mod retention;
@@ -44,6 +45,8 @@ mod schema;
 mod sealed;
 mod servers;
 mod tenants;
+mod usage;
+mod usage_report;
 // Each server's pgBackRest archive (point-in-time restore).
 mod wal_archives;
 
@@ -78,12 +81,15 @@ pub use migration_runs::{ItemRecord, NewRun, RunCounts, RunRecord, VersionCount}
 pub use op_kind::OpKind;
 pub use op_state::OpState;
 pub use operations::{Cascade, Failure, TenantChange};
+pub use quotas::{QuotaBreach, QuotaKind, QuotaReading};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
 pub use retention::{Pruned, Retention};
 pub use schema::{schema_versions, upgrade_schema, CATALOG_SCHEMA_LOCK};
 pub use sealed::SealedColumn;
 pub use servers::{DbServer, NewServer, ServerPatch, ServerState, CATALOG_SERVER_NAME};
 pub use tenants::{role_purpose, NewTenant, TenantFilter, TenantRecord, TenantUpdate};
+pub use usage::{month_of, DatabaseSample, MeteredTenant, RequestCounts, Sampled};
+pub use usage_report::{Granularity, TopTenant, UsageMetric, UsagePoint};
 
 use crate::config::CatalogSettings;
 use crate::pg::PgConfig;

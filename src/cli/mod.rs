@@ -18,6 +18,7 @@ mod serve;
 mod server;
 mod tenant;
 mod token;
+mod usage;
 mod wal_archive;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ enum Command {
     /// List tenants whose schema drifted from their version (--scan checks
     /// the fleet first, --tenant one tenant now); exits 1 when one has.
     Drift(drift::DriftArgs),
+    /// A tenant's usage per hour or day (--tenant), or the fleet's top tenants.
+    Usage(usage::UsageArgs),
     /// Write one tenant's backup archive (database, catalog records, manifest).
     Backup(backup::BackupArgs),
     /// Restore a backup archive, or a tenant as of a time, into the tenant or as a new one.
@@ -108,6 +111,10 @@ pub fn main() -> ExitCode {
             Command::Drift(args) => {
                 init_cli_logging(&settings);
                 drift::run(settings, args).await
+            }
+            Command::Usage(args) => {
+                init_cli_logging(&settings);
+                usage::run(settings, args).await
             }
             Command::Doctor(args) => {
                 init_cli_logging(&settings);

@@ -11,6 +11,7 @@ mod section;
 mod backup;
 mod load;
 mod paths;
+mod usage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 pub use backup::{BackupSettings, Bucket, WebhookSettings};
 pub use load::ConfigError;
 pub use paths::{absolute, parse_absolute};
+pub use usage::UsageSettings;
 
 section! {
     /// Every setting the service reads. Each field says what it means and its default.
@@ -71,6 +73,7 @@ section! {
         pub webhooks: WebhookSettings = WebhookSettings::default(),
         pub retention: RetentionSettings = RetentionSettings::default(),
         pub tokens: TokenSettings = TokenSettings::default(),
+        pub usage: UsageSettings = UsageSettings::default(),
     }
 }
 

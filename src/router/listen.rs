@@ -1,7 +1,9 @@
 //! Cross-replica cache invalidation: a session on the catalog LISTENs to
 //! `tenant_plane_tenants`, which a trigger notifies on every tenant or domain
 //! change (the tenant's route is forgotten and its pool closed) and on every
-//! server change (every route is forgotten). If the session drops, the
+//! server change (every route is forgotten), and on every quota breach
+//! that begins or ends (`quota:<tenant>`: the route, which carries it, is
+//! forgotten; the pool stays). If the session drops, the
 //! listener reconnects and then forgets every route (notices may have been
 //! missed meanwhile); until then cached routes are served.
 //!
@@ -85,6 +87,12 @@ async fn listen_once(
         if let Some(tenant) = payload.strip_prefix("apikey:") {
             if let Ok(id) = tenant.parse::<TenantId>() {
                 hook(Some(id));
+            }
+        } else if let Some(tenant) = payload.strip_prefix("quota:") {
+            // A quota breach began or ended: the route carries it; the
+            // tenant's sessions are fine as they are.
+            if let Ok(id) = tenant.parse::<TenantId>() {
+                router.invalidate(id).await;
             }
         } else if payload.starts_with("server:") {
             // A server changed state or budget: every route may name it.

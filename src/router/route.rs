@@ -6,7 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{RouterError, RouterInner};
-use crate::directory::{CatalogError, DbServer, ServerState, TenantRecord};
+use crate::directory::{CatalogError, DbServer, QuotaBreach, ServerState, TenantRecord};
 use crate::domain::{TenantId, TenantStatus};
 use crate::tenant_config::{resolved, Resolved, TenantConfig};
 
@@ -21,11 +21,19 @@ pub struct Route {
     pub features: Resolved,
     /// The root tenant's: its limits cap the total over all its subtenants.
     pub root_features: Resolved,
+    /// The root's quotas it is over: its writes are refused while one holds.
+    pub quota_breaches: Vec<QuotaBreach>,
 }
 
 impl Route {
     pub fn subtenant(&self) -> Option<TenantId> {
         self.tenant.parent_id.map(|_| self.tenant.id)
+    }
+
+    /// The quota breach that refuses a write now, if one does.
+    pub fn quota_breach(&self) -> Option<&QuotaBreach> {
+        let now = chrono::Utc::now();
+        self.quota_breaches.iter().find(|b| b.in_force(now))
     }
 }
 
@@ -101,11 +109,16 @@ pub(super) async fn load(inner: &RouterInner, id: TenantId) -> Result<Route, Rou
     let root_config = config(&root);
     let features = resolved(root.tier, &root_config, child.as_ref());
     let root_features = resolved(root.tier, &root_config, None);
+    let quota_breaches = directory
+        .quota_breaches(root.id)
+        .await
+        .map_err(lookup_failed)?;
     Ok(Route {
         tenant,
         root,
         server,
         features,
         root_features,
+        quota_breaches,
     })
 }

@@ -17,6 +17,9 @@ pub struct Resolved {
     pub max_agents: u32,
     pub max_concurrent_calls: u32,
     pub custom_workflows: bool,
+    /// Quotas of a root tenant's database (`usage`).
+    pub max_storage_mb: u32,
+    pub max_requests_per_month: u32,
 }
 
 impl Resolved {
@@ -30,6 +33,8 @@ impl Resolved {
             max_agents: Some(self.max_agents),
             max_concurrent_calls: Some(self.max_concurrent_calls),
             custom_workflows: Some(self.custom_workflows),
+            max_storage_mb: Some(self.max_storage_mb),
+            max_requests_per_month: Some(self.max_requests_per_month),
         }
     }
 
@@ -53,6 +58,8 @@ impl Resolved {
             max_agents: limit(self.max_agents, f.max_agents),
             max_concurrent_calls: limit(self.max_concurrent_calls, f.max_concurrent_calls),
             custom_workflows: flag(self.custom_workflows, f.custom_workflows),
+            max_storage_mb: limit(self.max_storage_mb, f.max_storage_mb),
+            max_requests_per_month: limit(self.max_requests_per_month, f.max_requests_per_month),
         }
     }
 }
@@ -69,6 +76,8 @@ pub fn tier_defaults(tier: Tier) -> Resolved {
             max_agents: 2,
             max_concurrent_calls: 1,
             custom_workflows: false,
+            max_storage_mb: 512,
+            max_requests_per_month: 100_000,
         },
         Tier::Standard => Resolved {
             voice_agents: true,
@@ -79,6 +88,8 @@ pub fn tier_defaults(tier: Tier) -> Resolved {
             max_agents: 25,
             max_concurrent_calls: 10,
             custom_workflows: false,
+            max_storage_mb: 20 * 1024,
+            max_requests_per_month: 10_000_000,
         },
         Tier::Enterprise => Resolved {
             voice_agents: true,
@@ -89,6 +100,8 @@ pub fn tier_defaults(tier: Tier) -> Resolved {
             max_agents: 1000,
             max_concurrent_calls: 500,
             custom_workflows: true,
+            max_storage_mb: 1024 * 1024,
+            max_requests_per_month: 4_000_000_000,
         },
     }
 }

@@ -89,6 +89,25 @@ pub struct Features {
     )]
     #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_concurrent_calls: Option<u32>,
+    /// Storage quota of the root tenant's database, in MiB: over it, writes
+    /// get 429 `quota_exceeded` (a root tenant's setting only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::whole::opt_u32"
+    )]
+    #[schema(minimum = 0, maximum = 16_777_216)]
+    pub max_storage_mb: Option<u32>,
+    /// Requests (data and control plane) a calendar month (UTC): over it,
+    /// writes get 429 `quota_exceeded` until the month ends (a root
+    /// tenant's setting only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::whole::opt_u32"
+    )]
+    #[schema(minimum = 0, maximum = 4_000_000_000_u64)]
+    pub max_requests_per_month: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_workflows: Option<bool>,
 }
@@ -127,6 +146,10 @@ pub const MAX_CONFIGURATION_KEY: usize = 64;
 pub const MAX_CONFIGURATION_VALUE: usize = 256;
 /// The most `features.maxAgents` and `features.maxConcurrentCalls` can be.
 pub const MAX_FEATURE_LIMIT: u32 = 1_000_000;
+/// The largest storage quota, in MiB (16 TiB).
+pub const MAX_STORAGE_MB: u32 = 16_777_216;
+/// The largest monthly request quota.
+pub const MAX_REQUESTS_PER_MONTH: u32 = 4_000_000_000;
 
 fn configuration_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};

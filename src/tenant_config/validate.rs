@@ -2,7 +2,7 @@
 
 use super::{
     effective::Resolved, Branding, TenantConfig, MAX_CONFIGURATION_KEY, MAX_CONFIGURATION_KEYS,
-    MAX_CONFIGURATION_VALUE, MAX_FEATURE_LIMIT,
+    MAX_CONFIGURATION_VALUE, MAX_FEATURE_LIMIT, MAX_REQUESTS_PER_MONTH, MAX_STORAGE_MB,
 };
 
 /// A settings field that is wrong, named by its JSON path.
@@ -36,6 +36,14 @@ impl TenantConfig {
                 if limit.is_some_and(|n| n > MAX_FEATURE_LIMIT) {
                     return Err(err(field, "at most 1000000"));
                 }
+            }
+            if f.max_storage_mb.is_some_and(|n| n > MAX_STORAGE_MB) {
+                return Err(err("features.maxStorageMb", "at most 16777216"));
+            }
+            if f.max_requests_per_month
+                .is_some_and(|n| n > MAX_REQUESTS_PER_MONTH)
+            {
+                return Err(err("features.maxRequestsPerMonth", "at most 4000000000"));
             }
             if let Some(list) = &f.integrations {
                 if list.len() > 32 || list.iter().any(|s| s.is_empty() || s.chars().count() > 64) {
@@ -124,6 +132,22 @@ pub fn check_narrowing(child: &TenantConfig, parent: &Resolved) -> Result<(), Fi
     let Some(f) = &child.features else {
         return Ok(());
     };
+    // A subtenant lives in its root's database: usage, and so its quotas,
+    // are the root's.
+    for (field, set) in [
+        ("features.maxStorageMb", f.max_storage_mb.is_some()),
+        (
+            "features.maxRequestsPerMonth",
+            f.max_requests_per_month.is_some(),
+        ),
+    ] {
+        if set {
+            return Err(err(
+                field,
+                "a quota is the root tenant's: its database holds every subtenant's data",
+            ));
+        }
+    }
     let flags = [
         ("features.voiceAgents", f.voice_agents, parent.voice_agents),
         ("features.chatAgents", f.chat_agents, parent.chat_agents),

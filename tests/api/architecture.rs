@@ -31,6 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("telemetry", &["config", "domain", "error_code"]),
     ("local_pg", &["error_code"]),
     ("pg", &["error_code"]),
+    ("process", &[]),
     ("failpoint", &["error_code"]),
     // Every error code a client can read: below every service; everyone may use it.
     ("error_code", &[]),
@@ -38,7 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Stores and tools, each over one kind of thing.
     ("catalog", &["config", "crypto", "domain", "pg", "sql", "error_code", "lint"]), // lint: a run's findings
     ("tenant_config", &["domain", "error_code"]),
-    ("backup", &["config", "crypto", "domain", "error_code"]),
+    ("backup", &["config", "crypto", "domain", "error_code", "process"]),
     ("dump", &["local_pg", "pg", "sql", "error_code"]),
     ("migrator", &["domain", "pg", "sql", "telemetry", "error_code"]), ("lint", &["migrator"]), // lint: squawk over its files
     ("embedded", &["config", "crypto", "local_pg", "error_code", "wal_archive"]), // its WAL archiving
@@ -66,6 +67,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config", "error_code"]),
     // What the HTTP layer needs of the router, so that it never names it.
     ("tenancy", &["catalog", "domain", "router", "error_code"]),
+    // Usage: requests counted with a journal, databases sampled, quotas.
+    ("usage", &[
+        "catalog", "config", "domain", "error_code", "pg", "process", "provisioner", "tenant_config",
+    ]),
     ("servers", &[
         "catalog", "control_audit", "crypto", "domain", "pg", "provisioner", "route_notices", "error_code", "wal_archive",
     ]),
@@ -88,7 +93,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "provisioner", "reconciler", "servers", "tenants", "route_notices", "error_code",
         "tenant_keys", "custom_domains", "control_audit", "events", "idempotency", "lint",
         // Drift scans and their inspector (drift plumbing); the embedded WAL archive.
-        "drift", "wal_archive", "local_pg",
+        "drift", "wal_archive", "local_pg", "usage",
     ]),
     // The HTTP layer: it owns AppState and every HTTP concern, and may use
     // anything below it.
@@ -98,7 +103,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "operations", "pg", "reconciler", "servers", "services", "telemetry", "tenancy",
         "tenant_config", "tenant_keys", "tenants",
         // Drift reports and scans (drift plumbing); lint findings and rule names; PITR.
-        "drift", "lint", "wal_archive",
+        "drift", "lint", "wal_archive", "usage",
     ]),
     ("startup", &[
         "api", "auth", "config", "control_audit", "directory", "events", "router", "services",
@@ -110,8 +115,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "auth", "backup", "catalog", "config", "control_audit", "domain", "embedded", "failpoint",
         "fleet", "reconciler", "servers", "services", "startup", "telemetry", "tenant_config",
         "tenants", "route_notices", "error_code",
-        // `drift` (drift plumbing); `migrate --lint`; `server wal-archive`.
-        "drift", "lint", "wal_archive",
+        // `drift` (drift plumbing); `migrate --lint`; `server wal-archive`; `usage`.
+        "drift", "lint", "wal_archive", "usage",
     ]),
 ];
 

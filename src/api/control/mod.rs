@@ -19,5 +19,7 @@ pub(crate) mod overview;
 pub(crate) mod restore_time;
 pub(crate) mod servers;
 pub(crate) mod tenants;
+// Usage per tenant, and the fleet's top tenants.
+pub(crate) mod usage;
 // A registered server's pgBackRest archive.
 pub(crate) mod wal_archives;

@@ -101,6 +101,11 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         )
         .with_retry_after(wait.as_secs().max(1)));
     }
+    if !req.method().is_safe() {
+        if let Some(breach) = route.quota_breach() {
+            return Err(quota_exceeded(breach));
+        }
+    }
     tracing::Span::current().record("tenant.id", tracing::field::display(route.root.id));
     actix_web::HttpMessage::extensions_mut(req).insert(crate::telemetry::metrics::ServedTenant {
         id: route.root.id,
@@ -112,6 +117,41 @@ async fn resolve(req: &HttpRequest) -> Result<TenantContext, ApiError> {
         state,
         req: req.clone(),
     })
+}
+
+/// A write of a tenant over a quota: 429, saying which quota and when it
+/// resets (`Retry-After` too, when it does).
+fn quota_exceeded(breach: &crate::directory::QuotaBreach) -> ApiError {
+    let quota = breach.quota.as_str();
+    let when = match breach.resets_at {
+        Some(at) => format!(
+            "it resets at {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "writes resume once its use drops under it".into(),
+    };
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::QuotaExceeded,
+        format!(
+            "this tenant is over its {quota} quota ({} of {}); {when}",
+            breach.used, breach.limit
+        ),
+    )
+    .with_details(crate::api::http::error::ErrorDetails {
+        quota: Some(crate::api::http::error::QuotaDetail {
+            quota: quota.to_string(),
+            limit: breach.limit,
+            used: breach.used,
+            resets_at: breach.resets_at,
+        }),
+        ..Default::default()
+    });
+    if let Some(at) = breach.resets_at {
+        let secs = (at - chrono::Utc::now()).num_seconds().max(1);
+        error = error.with_retry_after(secs as u64);
+    }
+    error
 }
 
 impl TenantContext {

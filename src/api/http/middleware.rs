@@ -118,6 +118,11 @@ pub async fn request_telemetry(
         .map(|s| s.settings().metrics.tenant_label_limit)
         .unwrap_or(0);
     let served = request.extensions().get::<ServedTenant>().copied();
+    if let Some(state) = request.app_data::<web::Data<AppState>>() {
+        if let Some((tenant, plane)) = metered(request, served, res.status()) {
+            state.usage().count(tenant, plane);
+        }
+    }
     record_request(
         RouteLabel::of(request).map(|r| &r.0),
         request.method(),
@@ -134,6 +139,28 @@ pub async fn request_telemetry(
         }
     }
     Ok(res)
+}
+
+/// The tenant a request is counted for, and its plane: the tenant a data
+/// request was served for, or the one a control request's path names
+/// (`/v1/tenants/{id}…`) when it reached it (not 401, 403 or 404).
+fn metered(
+    request: &actix_web::HttpRequest,
+    served: Option<ServedTenant>,
+    status: actix_web::http::StatusCode,
+) -> Option<(crate::domain::TenantId, crate::usage::Plane)> {
+    if let Some(served) = served {
+        return Some((served.id, crate::usage::Plane::Data));
+    }
+    if matches!(status.as_u16(), 401 | 403 | 404) {
+        return None;
+    }
+    let pattern = request.match_pattern()?;
+    if !pattern.starts_with("/v1/tenants/{id}") {
+        return None;
+    }
+    let id = request.match_info().get("id")?.parse().ok()?;
+    Some((id, crate::usage::Plane::Control))
 }
 
 #[cfg(test)]

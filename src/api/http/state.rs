@@ -92,6 +92,11 @@ impl AppState {
         &self.services.fleet
     }
 
+    /// Usage per tenant, and quotas.
+    pub fn usage(&self) -> &crate::usage::Usage {
+        &self.services.usage
+    }
+
     /// Drift scans and reports (drift plumbing).
     pub fn drift(&self) -> &crate::drift::Scans {
         &self.services.drift

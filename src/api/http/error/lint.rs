@@ -15,7 +15,10 @@ pub(super) fn refusal(e: FleetError) -> ApiError {
             ErrorCode::LintFailed,
             message,
         )
-        .with_details(ErrorDetails { findings }),
+        .with_details(ErrorDetails {
+            findings,
+            ..Default::default()
+        }),
         _ => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidField,

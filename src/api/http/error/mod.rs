@@ -44,6 +44,21 @@ pub struct ErrorDetails {
     /// with its rule, file and line.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<crate::lint::Finding>,
+    /// `quota_exceeded`: the quota, its limit, the use that went over it,
+    /// and when it resets (absent: when the use drops under it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaDetail>,
+}
+
+/// Which quota a tenant is over.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuotaDetail {
+    /// `storage_bytes` or `requests_per_month`.
+    pub quota: String,
+    pub limit: i64,
+    pub used: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug)]
@@ -52,7 +67,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     retry_after_secs: Option<u64>,
-    details: Option<ErrorDetails>,
+    details: Option<Box<ErrorDetails>>,
     /// Logged where the error is turned into a response; never sent.
     source: Option<anyhow::Error>,
 }
@@ -93,7 +108,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: ErrorDetails) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -184,7 +199,7 @@ impl ResponseError for ApiError {
         )
         .increment(1);
         let mut response =
-            envelope_with_details(self.status, self.code, &self.message, self.details.clone());
+            envelope_with_details(self.status, self.code, &self.message, self.details.as_deref().cloned());
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -212,3 +227,4 @@ mod servers;
 mod services;
 #[cfg(test)]
 mod tests;
+mod usage;

@@ -60,8 +60,9 @@ pub const DATA: Codes = &[
     (503, QueryTimeout),
     (503, TenantDatabaseUnavailable),
 ];
-/// A data-plane write: a move or restore pauses them.
-pub const WRITES: Codes = &[(503, TenantWritesPaused)];
+/// A data-plane write: a move or restore pauses them, and a tenant over a
+/// quota is refused them.
+pub const WRITES: Codes = &[(503, TenantWritesPaused), (429, QuotaExceeded)];
 
 /// Whether `errors` holds the set `set` (compared by content, so a set
 /// named in a registration is found whatever copy of it the line holds).
