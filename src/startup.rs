@@ -38,6 +38,31 @@ pub struct Application {
     shutdown: CancellationToken,
     /// Background tasks, stopped by `shutdown` after the HTTP server.
     workers: Vec<tokio::task::JoinHandle<()>>,
+    signals: StopSignals,
+}
+
+/// SIGTERM and SIGINT, listened for from the moment the application is
+/// built: either stops the server gracefully.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 impl Application {
@@ -54,6 +79,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         // Installed before the first request records anything.
         telemetry::metrics::handle();
+        let signals = StopSignals::new().context("listening for SIGTERM and SIGINT")?;
         let secret = settings
             .jwt_secret
             .clone()
@@ -146,6 +172,7 @@ impl Application {
             port,
             server,
             state,
+            signals,
             shutdown,
             workers: workers
                 .into_iter()
@@ -175,7 +202,15 @@ impl Application {
     /// background workers stop, the tenant pools close, and last the owner
     /// lease ends, so peers take over whatever is left at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = self.signals;
+        let stopper = tokio::spawn(async move {
+            signals.recv().await;
+            tracing::info!("stop signal received; finishing in-flight requests");
+            handle.stop(true).await;
+        });
         let served = self.server.await;
+        stopper.abort();
         self.shutdown.cancel();
         for worker in self.workers {
             let _ = worker.await;
@@ -210,7 +245,11 @@ fn http_server(
             .configure(api::routes)
     })
     .shutdown_timeout(settings.http.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(10));
+    .client_request_timeout(Duration::from_secs(10))
+    // Ours are listened for from `build` on (`StopSignals`): actix's are
+    // set only once the server is first polled, and a SIGTERM before that
+    // would kill the process outright.
+    .disable_signals();
     if settings.http.workers > 0 {
         server = server.workers(settings.http.workers);
     }

@@ -14,8 +14,9 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "backup",
+    "usage",
     "tokens",
     "webhooks",
     "retention",

@@ -37,8 +37,9 @@ use crate::provisioner::Provisioner;
 pub enum UsageError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A database server that could not be sampled, or a journal read.
     #[error("{0}")]
-    Invalid(String),
+    Sample(String),
     #[error("no such tenant")]
     NotFound,
 }
@@ -161,7 +162,7 @@ impl Usage {
                 let flushed = match journal::read_segment(path) {
                     Ok(tally) if tally.is_empty() => Ok(()),
                     Ok(tally) => self.add_segment(dead.writer, *seq, &tally).await,
-                    Err(e) => Err(UsageError::Invalid(e.to_string())),
+                    Err(e) => Err(UsageError::Sample(e.to_string())),
                 };
                 match flushed {
                     Ok(()) => {
@@ -193,7 +194,7 @@ impl Usage {
         }
     }
 
-    /// `tenant`'s usage in `[from, to)`.
+    /// `tenant`'s usage in `[from, to)`; an empty range has none.
     pub async fn tenant_usage(
         &self,
         tenant: TenantId,
@@ -201,9 +202,6 @@ impl Usage {
         to: DateTime<Utc>,
         granularity: Granularity,
     ) -> Result<Vec<UsagePoint>, UsageError> {
-        if from >= to {
-            return Err(UsageError::Invalid("`from` must be before `to`".into()));
-        }
         self.catalog
             .get_tenant(tenant)
             .await?
@@ -222,9 +220,7 @@ impl Usage {
         to: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<TopTenant>, UsageError> {
-        if from >= to {
-            return Err(UsageError::Invalid("`from` must be before `to`".into()));
-        }
+        // An empty range (`from` at or after `to`) has no usage.
         Ok(self.catalog.top_usage(metric, from, to, limit).await?)
     }
 }

@@ -61,17 +61,17 @@ impl Usage {
         let config = self
             .provisioner
             .admin_config(server, "postgres")
-            .map_err(|e| UsageError::Invalid(e.to_string()))?;
+            .map_err(|e| UsageError::Sample(e.to_string()))?;
         let (client, connection) = config
             .connect()
             .await
-            .map_err(|e| UsageError::Invalid(format!("connecting: {e}")))?;
+            .map_err(|e| UsageError::Sample(format!("connecting: {e}")))?;
         let driver = tokio::spawn(connection);
         let names: Vec<&str> = tenants.iter().map(|t| t.db_name.as_str()).collect();
         let rows = client
             .query(SAMPLE, &[&names])
             .await
-            .map_err(|e| UsageError::Invalid(format!("sampling: {e}")));
+            .map_err(|e| UsageError::Sample(format!("sampling: {e}")));
         drop(client);
         let _ = driver.await;
         let by_name: HashMap<&str, &MeteredTenant> =

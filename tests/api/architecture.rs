@@ -29,9 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crypto", &["error_code"]),
     ("config", &["crypto", "domain", "pg", "error_code"]),
     ("telemetry", &["config", "domain", "error_code"]),
-    ("local_pg", &["error_code"]),
-    ("pg", &["error_code"]),
-    ("process", &[]),
+    ("local_pg", &["error_code"]), ("pg", &["error_code"]), ("process", &[]), // process: a pid and its start
     ("failpoint", &["error_code"]),
     // Every error code a client can read: below every service; everyone may use it.
     ("error_code", &[]),
@@ -67,10 +65,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config", "error_code"]),
     // What the HTTP layer needs of the router, so that it never names it.
     ("tenancy", &["catalog", "domain", "router", "error_code"]),
-    // Usage: requests counted with a journal, databases sampled, quotas.
-    ("usage", &[
-        "catalog", "config", "domain", "error_code", "pg", "process", "provisioner", "tenant_config",
-    ]),
+    ("usage", &["catalog", "config", "domain", "error_code", "pg", "process", "provisioner", "tenant_config"]),
     ("servers", &[
         "catalog", "control_audit", "crypto", "domain", "pg", "provisioner", "route_notices", "error_code", "wal_archive",
     ]),

@@ -110,3 +110,5 @@ mod throttle;
 mod timing;
 mod tls_rig;
 mod token_keys;
+mod usage;
+mod usage_replicas;

@@ -81,7 +81,7 @@ pub async fn tenant(
     id: TenantPath,
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Resource::Tenants, Action::Read)?;
+    // Whoever may read the tenant (its own admins, fleet readers).
     super::tenants::read::readable(&principal, &state, id.0).await?;
     let query = query.into_inner();
     let granularity = query.granularity.unwrap_or(Granularity::Hour);

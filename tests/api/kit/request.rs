@@ -34,6 +34,12 @@ impl Request {
         self
     }
 
+    /// Any other header (`Accept`, say).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.inner = self.inner.header(name, value);
+        self
+    }
+
     /// A JSON body.
     pub fn json(mut self, body: &Value) -> Self {
         self.inner = self.inner.json(body);

@@ -91,6 +91,10 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_BACKUP_FULL_EVERY_DAYS", Catalog, Is("14"), Starts),
     ("TENANT_PLANE_BACKUP_DIFF_EVERY_HOURS", Catalog, Is("12"), Starts),
     ("TENANT_PLANE_BACKUP_RECOVERY_DIR", Catalog, Made(|r| r.path("recovery")), Starts),
+    // Their effects: the replicas of `usage_replicas.rs` run with them set.
+    ("TENANT_PLANE_USAGE_FLUSH_SECS", Catalog, Is("120"), Starts),
+    ("TENANT_PLANE_USAGE_SAMPLE_SECS", Catalog, Is("600"), Starts),
+    ("TENANT_PLANE_USAGE_HOURLY_RETENTION_DAYS", Catalog, Is("40"), Starts),
     ("TENANT_PLANE_WEBHOOKS_URL", Catalog, Made(|r| r.webhooks.url.clone()), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_SECRET", Catalog, Is(WEBHOOK_SECRET), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS", Catalog, Is("5"), Starts),

@@ -198,8 +198,12 @@ impl ResponseError for ApiError {
             "status" => self.status.as_str().to_string()
         )
         .increment(1);
-        let mut response =
-            envelope_with_details(self.status, self.code, &self.message, self.details.as_deref().cloned());
+        let mut response = envelope_with_details(
+            self.status,
+            self.code,
+            &self.message,
+            self.details.as_deref().cloned(),
+        );
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

@@ -1,4 +1,4 @@
-//! Usage errors as responses: a bad range, an unknown tenant.
+//! Usage errors as responses: an unknown tenant; a sampling failure is internal.
 
 use actix_web::http::StatusCode;
 
@@ -8,11 +8,8 @@ use crate::usage::UsageError;
 impl From<UsageError> for ApiError {
     fn from(e: UsageError) -> Self {
         match e {
-            UsageError::Invalid(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidQuery,
-                e.to_string(),
-            ),
+            // Only a sample or a journal gives it, never a request.
+            UsageError::Sample(_) => ApiError::internal(e),
             UsageError::NotFound => ApiError::new(
                 StatusCode::NOT_FOUND,
                 ErrorCode::TenantNotFound,
