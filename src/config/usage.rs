@@ -15,5 +15,9 @@ section! {
         /// Days hourly usage is kept; older hours are rolled up into days.
         /// `TENANT_PLANE_USAGE_HOURLY_RETENTION_DAYS`, default 35.
         pub hourly_retention_days: u32 = 35,
+        /// Count each tenant's requests (and so hold the monthly request
+        /// quota); off, only sampled usage is kept. `TENANT_PLANE_USAGE_METER_REQUESTS`,
+        /// default true.
+        pub meter_requests: bool = true,
     }
 }

@@ -18,13 +18,15 @@ use crate::catalog::{Catalog, CatalogError, EventRecord};
 use crate::config::WebhookSettings;
 
 /// The events sent to the endpoint.
-pub const WEBHOOK_EVENTS: [&str; 8] = [
+pub const WEBHOOK_EVENTS: [&str; 9] = [
     "tenant.created",
     "tenant.suspended",
     "tenant.deleted",
     "tenant.purged",
     // A tenant found drifted, once per drift (drift plumbing).
     "tenant.drifted",
+    // A tenant at 80 % of a quota, once per quota and month (`usage`).
+    "tenant.quota_warning",
     "operation.succeeded",
     "operation.failed",
     "migration_run.finished",

@@ -1,19 +1,21 @@
 //! The request journal: each replica counts requests in memory and also
-//! appends one 24-byte record per request to a segment file of its own,
-//! with a plain `write` (no fsync). A `kill -9` of the process loses none of
-//! them: the kernel holds what was written. A flush starts a new segment
-//! and adds the old one's counts to the catalog under `(writer, seq)`,
-//! then deletes it; the catalog adds a segment once (`catalog::usage`).
+//! copies one 24-byte record per request into a segment file of its own,
+//! mapped into memory (no system call, no fsync). A `kill -9` of the process
+//! loses none of them: the kernel holds the mapped pages. A flush starts a
+//! new segment and adds the old one's counts to the catalog under
+//! `(writer, seq)`, then deletes it; the catalog adds a segment once
+//! (`catalog::usage`).
 //!
 //! Rules:
 //! - A writer's folder is `usage-<pid>-<start>-<writer uuid>` under
 //!   `<data_dir>/usage`; segments are `<seq>.seg`. The folder of a process
 //!   that is gone is adopted at the next start on that data directory: its
 //!   segments are flushed under the dead writer's id, then removed.
-//! - A trailing partial record (a machine crash mid-write) is ignored.
+//! - A record's marker byte is stored after the rest of it, so a record
+//!   cut short by a kill has none and ends the reading, as the unused,
+//!   zeroed tail of a segment does.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +27,9 @@ use crate::domain::TenantId;
 /// The start of every writer's folder name.
 pub const FOLDER_PREFIX: &str = "usage-";
 const RECORD: usize = 24;
+/// Records a segment holds (a sparse file of 96 MiB): a flush interval's
+/// requests at some 60,000 a second before the meter starts another.
+const SEGMENT_RECORDS: usize = 4 * 1024 * 1024;
 const MAGIC: u8 = b'U';
 
 /// Which plane served a request.
@@ -110,25 +115,50 @@ pub fn read_segment(path: &Path) -> std::io::Result<Tally> {
     Ok(tally)
 }
 
-/// A writer's open segment.
+/// A writer's open segment: a sparse file mapped into memory.
 pub struct Segment {
     pub seq: i64,
     pub path: PathBuf,
-    file: std::fs::File,
+    map: memmap2::MmapMut,
+    used: usize,
 }
+
+/// The segment has no room for another record.
+#[derive(Debug)]
+pub struct Full;
 
 impl Segment {
     pub fn create(dir: &Path, seq: i64) -> std::io::Result<Self> {
         let path = dir.join(format!("{seq}.seg"));
         let file = std::fs::OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
             .open(&path)?;
-        Ok(Self { seq, path, file })
+        file.set_len((SEGMENT_RECORDS * RECORD) as u64)?;
+        // SAFETY: the file is this writer's own, in its own 0700 folder; no
+        // other process maps or truncates it while this one lives.
+        let map = unsafe { memmap2::MmapMut::map_mut(&file)? };
+        Ok(Self {
+            seq,
+            path,
+            map,
+            used: 0,
+        })
     }
 
-    pub fn append(&mut self, record: &[u8; RECORD]) -> std::io::Result<()> {
-        self.file.write_all(record)
+    /// Copies `record` in: its marker byte last, so a record cut short has none.
+    pub fn append(&mut self, record: &[u8; RECORD]) -> Result<(), Full> {
+        if self.used == SEGMENT_RECORDS {
+            return Err(Full);
+        }
+        let at = self.used * RECORD;
+        self.map[at + 1..at + RECORD].copy_from_slice(&record[1..]);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        self.map[at] = record[0];
+        self.used += 1;
+        Ok(())
     }
 }
 
@@ -197,8 +227,10 @@ mod tests {
         ] {
             segment.append(&encode(tenant, plane, hour)).unwrap();
         }
-        // Half a record, as a crash mid-write leaves.
-        segment.file.write_all(&[MAGIC, 0, 0]).unwrap();
+        // A record cut short by a kill: everything but its marker.
+        let cut = segment.used * RECORD;
+        segment.map[cut + 1..cut + RECORD].copy_from_slice(&encode(b, Plane::Data, hour)[1..]);
+        segment.map.flush().unwrap();
         let tally = read_segment(&segment.path).unwrap();
         assert_eq!(tally.0[&(a, hour)], [2, 1]);
         assert_eq!(tally.0[&(b, hour)], [1, 0]);

@@ -1,6 +1,6 @@
 //! The in-memory request counts of this replica, with their journal
 //! (`journal.rs`): counting a request is one map update and one 24-byte
-//! `write` under one lock.
+//! copy into a mapped file, under one lock.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ pub struct Closed {
 struct State {
     tally: Tally,
     segment: Segment,
+    /// Segments that filled up since the last flush, with their counts.
+    full: Vec<Closed>,
 }
 
 /// This replica's meter; cheap to clone.
@@ -48,36 +50,47 @@ impl Meter {
             state: Arc::new(Mutex::new(State {
                 tally: Tally::default(),
                 segment,
+                full: Vec::new(),
             })),
         })
     }
 
-    /// Counts one request. A journal that cannot be written is said, and
-    /// the count is kept in memory all the same.
+    /// Counts one request. A journal that cannot take it (a new segment
+    /// that cannot be made) is said, and the count is kept in memory.
     pub fn count(&self, tenant: TenantId, plane: Plane) {
         let hour = journal::hour_of(Utc::now());
+        let record = journal::encode(tenant, plane, hour);
         let mut state = self.state.lock().expect("the meter");
-        state.tally.add(tenant, plane, hour);
-        if let Err(e) = state.segment.append(&journal::encode(tenant, plane, hour)) {
-            tracing::warn!(error = %e, "cannot append to the usage journal; counts since the last flush are in memory only");
+        if state.segment.append(&record).is_err() {
+            if let Err(e) = self.rotate(&mut state) {
+                tracing::warn!(error = %e, "cannot start a usage journal segment; counts since the last flush are in memory only");
+            }
+            let _ = state.segment.append(&record);
         }
+        state.tally.add(tenant, plane, hour);
     }
 
-    /// Closes the current segment and opens the next: what was counted in
-    /// it, to flush. `None` when nothing was.
-    pub fn close_segment(&self) -> std::io::Result<Option<Closed>> {
-        let mut state = self.state.lock().expect("the meter");
-        if state.tally.is_empty() {
-            return Ok(None);
-        }
+    /// Closes the current segment (with its counts) and opens the next.
+    fn rotate(&self, state: &mut State) -> std::io::Result<()> {
         let next = Segment::create(&self.dir, state.segment.seq + 1)?;
         let old = std::mem::replace(&mut state.segment, next);
         let tally = std::mem::take(&mut state.tally);
-        Ok(Some(Closed {
+        state.full.push(Closed {
             seq: old.seq,
             path: old.path,
             tally,
-        }))
+        });
+        Ok(())
+    }
+
+    /// Closes the current segment and opens the next: each closed segment
+    /// and what was counted in it, to flush.
+    pub fn close_segments(&self) -> std::io::Result<Vec<Closed>> {
+        let mut state = self.state.lock().expect("the meter");
+        if !state.tally.is_empty() {
+            self.rotate(&mut state)?;
+        }
+        Ok(std::mem::take(&mut state.full))
     }
 
     /// Removes this writer's folder once nothing is left in it.

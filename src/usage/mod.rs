@@ -84,8 +84,9 @@ impl Usage {
     ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         let root = data_dir.join("usage");
         self.adopt(&root).await;
-        let meter = Meter::open(&root)?;
-        let _ = self.meter.set(meter);
+        if self.settings.meter_requests {
+            let _ = self.meter.set(Meter::open(&root)?);
+        }
         let usage = self.clone();
         Ok(tokio::spawn(async move { usage.run(shutdown).await }))
     }
@@ -117,9 +118,8 @@ impl Usage {
         let Some(meter) = self.meter.get() else {
             return;
         };
-        match meter.close_segment() {
-            Ok(Some(closed)) => self.pending.lock().expect("pending").push(closed),
-            Ok(None) => {}
+        match meter.close_segments() {
+            Ok(closed) => self.pending.lock().expect("pending").extend(closed),
             Err(e) => tracing::warn!(error = %e, "cannot start a new usage journal segment"),
         }
         let pending = std::mem::take(&mut *self.pending.lock().expect("pending"));

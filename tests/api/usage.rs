@@ -254,3 +254,15 @@ async fn wait_for_status(app: &TestApp, token: &str, status: u16) -> Value {
     }
     panic!("no {status} within 5 s");
 }
+
+#[tokio::test]
+async fn with_request_metering_off_no_request_is_counted_and_sampling_goes_on() {
+    let app = spawn_app_with(|s| s.usage.meter_requests = false).await;
+    let tenant = app.create_tenant("unmetered", json!({})).await;
+    let admin = app.token(Role::TenantAdmin, Some(id(&tenant)), None);
+    assert_eq!(list_agents(&app, &admin).await.status(), 200);
+    let usage = app.state().await.services().usage.clone();
+    usage.flush().await;
+    assert_eq!(counted(&app, id(&tenant)).await, (0, 0));
+    assert!(usage.sample().await.unwrap() >= 1);
+}

@@ -95,6 +95,8 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_USAGE_FLUSH_SECS", Catalog, Is("120"), Starts),
     ("TENANT_PLANE_USAGE_SAMPLE_SECS", Catalog, Is("600"), Starts),
     ("TENANT_PLANE_USAGE_HOURLY_RETENTION_DAYS", Catalog, Is("40"), Starts),
+    // Its effect off: `usage.rs`; the baseline of `benches/metering.rs`.
+    ("TENANT_PLANE_USAGE_METER_REQUESTS", Catalog, Is("true"), Starts),
     ("TENANT_PLANE_WEBHOOKS_URL", Catalog, Made(|r| r.webhooks.url.clone()), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_SECRET", Catalog, Is(WEBHOOK_SECRET), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS", Catalog, Is("5"), Starts),
