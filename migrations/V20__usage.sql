@@ -118,3 +118,20 @@ BEGIN
 END $$;
 CREATE TRIGGER quota_warnings_event AFTER INSERT ON quota_warnings
     FOR EACH ROW EXECUTE FUNCTION tenant_plane_quota_warning_event();
+
+-- Each server's measured load, as the last sample found it: placement and
+-- the rebalance plan weigh it against the server's capacity.
+CREATE TABLE server_load (
+    server_id         uuid PRIMARY KEY REFERENCES db_servers (id) ON DELETE CASCADE,
+    sampled_at        timestamptz NOT NULL,
+    storage_bytes     bigint NOT NULL,
+    connections       integer NOT NULL,
+    max_connections   integer NOT NULL,
+    requests_per_hour bigint NOT NULL
+);
+
+-- What a server can hold besides its tenant count: storage (MiB) and
+-- requests an hour. NULL: not a limit (only the other measures weigh).
+ALTER TABLE db_servers
+    ADD COLUMN storage_capacity_mb bigint CHECK (storage_capacity_mb > 0),
+    ADD COLUMN requests_per_hour_capacity bigint CHECK (requests_per_hour_capacity > 0);

@@ -135,6 +135,8 @@ static ROUTES: &[Route] = {
         // Database servers.
         route!(servers::list, "listServers", [AUTH]),
         route!(servers::register, "registerServer", [AUTH, BODY, &[(409, ServerExists), (409, ServerUnusable), (422, InvalidDsn)]]),
+        // Before `/v1/servers/{id}`, which would take `load` for an id.
+        route!(servers::load, "getServerLoads", [AUTH]),
         route!(servers::show, "getServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         route!(servers::update, "updateServer", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),
         route!(wal_archives::set, "setServerWalArchive", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),

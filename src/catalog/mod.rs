@@ -37,6 +37,7 @@ mod moves;
 mod op_kind;
 mod op_state;
 mod operations;
+mod placement;
 mod quotas;
 mod read;
 mod restores;
@@ -81,6 +82,7 @@ pub use migration_runs::{ItemRecord, NewRun, RunCounts, RunRecord, VersionCount}
 pub use op_kind::OpKind;
 pub use op_state::OpState;
 pub use operations::{Cascade, Failure, TenantChange};
+pub use placement::ServerLoad;
 pub use quotas::{QuotaBreach, QuotaKind, QuotaReading};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
 pub use retention::{Pruned, Retention};

@@ -81,6 +81,11 @@ pub struct DbServer {
     /// repository (its secrets are never shown). Absent: none.
     #[schema(value_type = Option<Object>)]
     pub wal_archive: Option<serde_json::Value>,
+    /// Storage it can hold, in MiB, and requests an hour it can serve, as
+    /// placement weighs its measured load (`catalog::placement`); absent:
+    /// not weighed.
+    pub storage_capacity_mb: Option<i64>,
+    pub requests_per_hour_capacity: Option<i64>,
 }
 
 impl DbServer {
@@ -132,18 +137,24 @@ pub struct ServerPatch {
     pub state: Option<ServerState>,
     pub capacity: Option<i32>,
     pub connection_budget: Option<i32>,
+    pub storage_capacity_mb: Option<i64>,
+    pub requests_per_hour_capacity: Option<i64>,
 }
 
 impl ServerPatch {
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.state.is_none() && self.capacity.is_none() && self.connection_budget.is_none()
+        self.state.is_none()
+            && self.capacity.is_none()
+            && self.connection_budget.is_none()
+            && self.storage_capacity_mb.is_none()
+            && self.requests_per_hour_capacity.is_none()
     }
 }
 
-const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
+pub(super) const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
-    s.ssl_mode, s.ssl_root_cert, s.wal_archive,
+    s.ssl_mode, s.ssl_root_cert, s.wal_archive, s.storage_capacity_mb, s.requests_per_hour_capacity,
     (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
         AND t.purged_at IS NULL) AS tenants";
 
@@ -151,7 +162,8 @@ const SERVER_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
 /// tenants), for the router, which needs only where the server is.
 const SERVER_ROUTE_COLUMNS: &str = "s.id, s.name, s.host, s.port, s.state, s.capacity,
     s.connection_budget, s.is_catalog, s.admin_user, s.admin_password_enc, s.pinned_tiers,
-    s.ssl_mode, s.ssl_root_cert, s.wal_archive, 0::int8 AS tenants";
+    s.ssl_mode, s.ssl_root_cert, s.wal_archive, s.storage_capacity_mb, s.requests_per_hour_capacity,
+    0::int8 AS tenants";
 
 /// The name under which the catalog's own server is registered.
 pub const CATALOG_SERVER_NAME: &str = "catalog";
@@ -231,29 +243,6 @@ impl Catalog {
         .await
     }
 
-    /// Placement: among the active servers pinned to `tier`, or when none is,
-    /// among the active servers pinned to no tier, the one with the most free
-    /// capacity (fewest tenants for its capacity), ties broken by age.
-    pub async fn pick_server(&self, tier: Tier) -> Result<Option<DbServer>, CatalogError> {
-        self.read_opt(
-            &format!(
-                "SELECT {SERVER_COLUMNS} FROM db_servers s
-                  WHERE s.state = 'active'
-                    AND CASE WHEN EXISTS (SELECT 1 FROM db_servers p
-                                           WHERE p.state = 'active' AND $1 = ANY (p.pinned_tiers))
-                             THEN $1 = ANY (s.pinned_tiers)
-                             ELSE s.pinned_tiers = '{{}}' END
-                  ORDER BY (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
-                             AND t.purged_at IS NULL AND t.parent_id IS NULL)::float8 / s.capacity,
-                           s.created_at
-                  LIMIT 1"
-            ),
-            &[&tier.as_str()],
-            server_from_row,
-        )
-        .await
-    }
-
     /// Registers a database server; `ServerExists` when its name or address is taken.
     pub async fn insert_server(&self, new: &NewServer) -> Result<DbServer, CatalogError> {
         let client = self.pool().get().await?;
@@ -305,6 +294,8 @@ impl Catalog {
                         state = coalesce($2, state),
                         capacity = coalesce($3, capacity),
                         connection_budget = coalesce($4, connection_budget),
+                        storage_capacity_mb = coalesce($5, storage_capacity_mb),
+                        requests_per_hour_capacity = coalesce($6, requests_per_hour_capacity),
                         updated_at = now()
                     WHERE id = $1 RETURNING *)
                  SELECT {SERVER_COLUMNS} FROM s"
@@ -314,6 +305,8 @@ impl Catalog {
                 &patch.state.map(ServerState::as_str),
                 &patch.capacity,
                 &patch.connection_budget,
+                &patch.storage_capacity_mb,
+                &patch.requests_per_hour_capacity,
             ],
             server_from_row,
         )
@@ -351,7 +344,7 @@ pub(super) async fn lock_active_server(
     }
 }
 
-fn server_from_row(r: &tokio_postgres::Row) -> DbServer {
+pub(super) fn server_from_row(r: &tokio_postgres::Row) -> DbServer {
     DbServer {
         id: r.get("id"),
         name: r.get("name"),
@@ -373,6 +366,8 @@ fn server_from_row(r: &tokio_postgres::Row) -> DbServer {
             Some(pem) => RootCerts::Pem(pem.into()),
         },
         wal_archive: r.get("wal_archive"),
+        storage_capacity_mb: r.get("storage_capacity_mb"),
+        requests_per_hour_capacity: r.get("requests_per_hour_capacity"),
     }
 }
 

@@ -60,6 +60,22 @@ enum ServerCommand {
     },
     /// List servers with their tenant counts.
     List,
+    /// Each server's measured load (tenants, storage, sessions, requests an
+    /// hour) against its capacity, the busiest first: what placement weighs.
+    Load,
+    /// Set what a server can hold, as placement weighs it.
+    Capacity {
+        id: Uuid,
+        /// Tenants.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        tenants: Option<u32>,
+        /// Storage, in MiB.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        storage_mb: Option<u32>,
+        /// Requests an hour.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        requests_per_hour: Option<u32>,
+    },
     /// Mark a server draining and move every tenant off it.
     Drain { id: Uuid },
 }
@@ -125,6 +141,22 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             let servers = services.servers.list().await?;
             print_servers(args.json, &servers)?;
         }
+        ServerCommand::Load => print_loads(args.json, &services.servers.loads().await?)?,
+        ServerCommand::Capacity {
+            id,
+            tenants,
+            storage_mb,
+            requests_per_hour,
+        } => {
+            let patch = crate::servers::ServerPatch {
+                capacity: tenants.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                storage_capacity_mb: storage_mb.map(i64::from),
+                requests_per_hour_capacity: requests_per_hour.map(i64::from),
+                ..Default::default()
+            };
+            let server = services.servers.update(&Actor::cli(), id, &patch).await?;
+            print_servers(args.json, &[server])?;
+        }
         ServerCommand::Drain { id } => {
             let bar = ProgressBar::new(0);
             bar.set_style(
@@ -165,6 +197,33 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 anyhow::bail!("{} tenants are still on the server", failed.len());
             }
         }
+    }
+    Ok(())
+}
+
+fn print_loads(json: bool, loads: &[crate::servers::ServerLoad]) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(loads)?);
+        return Ok(());
+    }
+    let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    println!(
+        "{:<16}  {:>11}  {:>9}  {:>14}  {:>12}  {:>9}  {:>15}",
+        "NAME", "UTILISATION", "TENANTS", "STORAGE (MiB)", "CAP (MiB)", "SESSIONS", "REQUESTS/HOUR"
+    );
+    for l in loads {
+        println!(
+            "{:<16}  {:>10.1}%  {:>4}/{:<4}  {:>14}  {:>12}  {:>4}/{:<4}  {:>15}",
+            l.name,
+            l.utilisation * 100.0,
+            l.tenants,
+            l.capacity,
+            show(l.storage_bytes.map(|b| b / (1024 * 1024))),
+            show(l.storage_capacity_mb),
+            show(l.connections.map(i64::from)),
+            show(l.max_connections.map(i64::from)),
+            show(l.requests_per_hour),
+        );
     }
     Ok(())
 }

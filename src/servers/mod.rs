@@ -19,7 +19,7 @@ use uuid::Uuid;
 mod archives;
 mod commands;
 
-pub use crate::catalog::{DbServer, ServerPatch, ServerState};
+pub use crate::catalog::{DbServer, ServerLoad, ServerPatch, ServerState};
 pub use archives::ArchiveChange;
 
 use crate::catalog::{Catalog, CatalogError, NewServer};
@@ -141,6 +141,11 @@ impl Servers {
         Ok(self.catalog.list_servers().await?)
     }
 
+    /// Every server's measured load against its capacity, the busiest first.
+    pub async fn loads(&self) -> Result<Vec<ServerLoad>, ServersError> {
+        Ok(self.catalog.server_loads().await?)
+    }
+
     pub async fn get(&self, id: Uuid) -> Result<DbServer, ServersError> {
         self.catalog
             .get_server(id)
@@ -225,6 +230,8 @@ impl Servers {
             ssl_mode: tls.mode,
             ssl_roots: tls.roots.clone(),
             wal_archive: None,
+            storage_capacity_mb: None,
+            requests_per_hour_capacity: None,
         };
         self.check(&server).await?;
         let registered = self

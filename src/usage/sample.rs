@@ -1,7 +1,9 @@
 //! Samples every tenant database's size and cumulative counters: one
 //! session per server, one query for all of its tenants
 //! (`pg_database_size` and `pg_stat_database`), one replica at a time
-//! (whoever claims the due sample in the catalog).
+//! (whoever claims the due sample in the catalog). Each server's load
+//! (storage, client sessions, requests an hour) is recorded with it, for
+//! placement.
 
 use std::collections::HashMap;
 
@@ -13,6 +15,12 @@ const SAMPLE: &str = "SELECT d.datname, pg_database_size(d.oid),
         coalesce(s.active_time, 0)::float8, coalesce(s.session_time, 0)::float8, s.stats_reset
    FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid
   WHERE d.datname = ANY($1)";
+
+/// The server as a whole: client sessions, their limit, and every
+/// database's size (the catalog's and the template's too: the disk holds them).
+const SERVER: &str = "SELECT (SELECT count(*)::int4 FROM pg_stat_activity WHERE backend_type = 'client backend'),
+        current_setting('max_connections')::int4,
+        (SELECT coalesce(sum(pg_database_size(oid)), 0)::int8 FROM pg_database WHERE datallowconn)";
 
 impl Usage {
     /// Samples when this replica claims the sample that is due.
@@ -40,9 +48,6 @@ impl Usage {
                 continue;
             }
             let tenants = self.catalog.metered_tenants(server.id).await?;
-            if tenants.is_empty() {
-                continue;
-            }
             match self.sample_server(&server, tenants).await {
                 Ok(n) => sampled += n,
                 Err(e) => {
@@ -72,6 +77,7 @@ impl Usage {
             .query(SAMPLE, &[&names])
             .await
             .map_err(|e| UsageError::Sample(format!("sampling: {e}")));
+        let whole = client.query_one(SERVER, &[]).await;
         drop(client);
         let _ = driver.await;
         let by_name: HashMap<&str, &MeteredTenant> =
@@ -92,6 +98,12 @@ impl Usage {
             })
             .collect();
         let recorded = self.catalog.record_usage_samples(&samples).await?;
+        // The server's load, for placement.
+        if let Ok(row) = whole {
+            self.catalog
+                .record_server_load(server.id, row.get(2), row.get(0), row.get(1))
+                .await?;
+        }
         let storage: Vec<(MeteredTenant, i64)> = recorded
             .iter()
             .filter_map(|s| {

@@ -45,6 +45,27 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "servers": servers })))
 }
 
+/// Every server's measured load against its capacity.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ServerLoads {
+    /// The busiest first.
+    pub servers: Vec<crate::servers::ServerLoad>,
+}
+
+/// `GET /v1/servers/load`: each server's tenants, storage, client sessions
+/// and requests an hour, as the last usage sample measured them, against
+/// its capacity, and its utilisation (the largest ratio): what placement
+/// weighs.
+#[utoipa::path(get, path = "/v1/servers/load", tag = "servers", responses((status = 200, description = "Every server's load, the busiest first", body = ServerLoads)))]
+pub async fn load(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Resource::Servers, Action::Read)?;
+    let servers = state.servers().loads().await?;
+    Ok(HttpResponse::Ok().json(ServerLoads { servers }))
+}
+
 /// `GET /v1/servers/{id}`
 #[utoipa::path(get, path = "/v1/servers/{id}", tag = "servers", params(("id" = uuid::Uuid, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::servers::DbServer)))]
 pub async fn show(
@@ -128,6 +149,13 @@ impl UpdateServer {
             state: self.state,
             capacity: positive("capacity", self.capacity)?,
             connection_budget: positive("connection_budget", self.connection_budget)?,
+            storage_capacity_mb: positive("storage_capacity_mb", self.storage_capacity_mb)?
+                .map(i64::from),
+            requests_per_hour_capacity: positive(
+                "requests_per_hour_capacity",
+                self.requests_per_hour_capacity,
+            )?
+            .map(i64::from),
         };
         Ok((patch, archive))
     }
@@ -160,6 +188,16 @@ pub struct UpdateServer {
     #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
     #[schema(minimum = 1, maximum = 2147483647)]
     connection_budget: Option<u32>,
+    /// Storage the server can hold, in MiB: placement weighs its sampled
+    /// storage against it.
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
+    storage_capacity_mb: Option<u32>,
+    /// Requests an hour its tenants may send: placement weighs their
+    /// measured rate against it.
+    #[serde(default, deserialize_with = "crate::api::http::wire::opt_u32")]
+    #[schema(minimum = 1, maximum = 2147483647)]
+    requests_per_hour_capacity: Option<u32>,
     /// The pgBackRest archive a restore to a time of its tenants reads
     /// (as `PUT /v1/servers/{id}/wal-archive` sets it), or `null` to
     /// forget it; absent, it is left as it is.
