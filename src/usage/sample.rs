@@ -18,7 +18,8 @@ const SAMPLE: &str = "SELECT d.datname, pg_database_size(d.oid),
 
 /// The server as a whole: client sessions, their limit, and every
 /// database's size (the catalog's and the template's too: the disk holds them).
-const SERVER: &str = "SELECT (SELECT count(*)::int4 FROM pg_stat_activity WHERE backend_type = 'client backend'),
+const SERVER: &str =
+    "SELECT (SELECT count(*)::int4 FROM pg_stat_activity WHERE backend_type = 'client backend'),
         current_setting('max_connections')::int4,
         (SELECT coalesce(sum(pg_database_size(oid)), 0)::int8 FROM pg_database WHERE datallowconn)";
 

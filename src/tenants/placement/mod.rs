@@ -9,6 +9,7 @@
 
 mod drain;
 mod error;
+pub mod plan;
 mod relocate;
 
 pub use drain::{DrainItem, DrainProgress};
