@@ -135,3 +135,8 @@ CREATE TABLE server_load (
 ALTER TABLE db_servers
     ADD COLUMN storage_capacity_mb bigint CHECK (storage_capacity_mb > 0),
     ADD COLUMN requests_per_hour_capacity bigint CHECK (requests_per_hour_capacity > 0);
+
+-- One rebalance at a time, as one drain per server and one runner per run.
+DROP INDEX operations_one_per_subject_idx;
+CREATE UNIQUE INDEX operations_one_per_subject_idx ON operations (kind, (params ->> 'subject'))
+    WHERE state IN ('pending', 'queued', 'running') AND kind IN ('drain', 'fleet_run', 'rebalance');

@@ -32,7 +32,8 @@ use utoipa::ToSchema;
 use super::console;
 use super::control::{
     api_keys, backups, domains, drift, events, health, metrics, migration_lint, migration_reverts,
-    migrations, operations, overview, restore_time, servers, tenants, usage, wal_archives,
+    migrations, operations, overview, rebalance, restore_time, servers, tenants, usage,
+    wal_archives,
 };
 use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
@@ -137,6 +138,8 @@ static ROUTES: &[Route] = {
         route!(servers::register, "registerServer", [AUTH, BODY, &[(409, ServerExists), (409, ServerUnusable), (422, InvalidDsn)]]),
         // Before `/v1/servers/{id}`, which would take `load` for an id.
         route!(servers::load, "getServerLoads", [AUTH]),
+        route!(rebalance::plan, "planRebalance", [AUTH, QUERY, &[(422, InvalidField)]]),
+        route!(rebalance::apply, "rebalanceServers", [AUTH, BODY, &[(409, TenantBusy)]]),
         route!(servers::show, "getServer", [AUTH, PATH, &[(404, ServerNotFound)]]),
         route!(servers::update, "updateServer", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),
         route!(wal_archives::set, "setServerWalArchive", [AUTH, PATH, BODY, &[(404, ServerNotFound), (409, WalArchiveUnreadable)]]),

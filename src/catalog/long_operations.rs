@@ -58,8 +58,9 @@ pub enum CancelOutcome {
 }
 
 /// The kinds whose work can stop safely part-way.
-pub const CANCELLABLE: [OpKind; 5] = [
+pub const CANCELLABLE: [OpKind; 6] = [
     OpKind::Drain,
+    OpKind::Rebalance,
     OpKind::FleetRun,
     OpKind::Backup,
     OpKind::DriftScan,

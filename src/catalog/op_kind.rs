@@ -51,6 +51,8 @@ pub enum OpKind {
     DriftScan,
     /// A pgBackRest base backup of a server (subject: the server).
     BaseBackup,
+    /// A rebalance plan's moves (subject: the nil id, one at a time).
+    Rebalance,
     /// A kind a newer release wrote (see the module's rule): this release
     /// cannot finish it, and shows it as `unknown`.
     #[serde(skip_deserializing)]
@@ -79,6 +81,7 @@ impl OpKind {
             Self::RestoreAsNew => "restore_as_new",
             Self::DriftScan => "drift_scan",
             Self::BaseBackup => "base_backup",
+            Self::Rebalance => "rebalance",
             Self::Unknown => "unknown",
         }
     }
@@ -89,7 +92,7 @@ impl OpKind {
     }
 
     /// Every kind this release writes (`Unknown` is only ever read).
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::CreateTenant,
         Self::CreateSubtenant,
         Self::Suspend,
@@ -109,6 +112,7 @@ impl OpKind {
         Self::DriftScan,
         Self::FleetRevert,
         Self::BaseBackup,
+        Self::Rebalance,
     ];
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::servers::{server_from_row, SERVER_COLUMNS};
 use super::{Catalog, CatalogError, DbServer};
-use crate::domain::Tier;
+use crate::domain::{TenantId, Tier};
 
 /// A server's utilisation, over `s` (db_servers) and `l` (server_load).
 const UTILISATION: &str = "greatest(
@@ -41,6 +41,17 @@ pub struct ServerLoad {
     /// The largest of its ratios of use to capacity (1.0: full).
     pub utilisation: f64,
     pub sampled_at: Option<DateTime<Utc>>,
+}
+
+/// A placed root tenant, as a rebalance plan weighs it.
+#[derive(Debug, Clone)]
+pub struct PlanTenant {
+    pub id: TenantId,
+    pub slug: String,
+    pub tier: Tier,
+    pub server: Uuid,
+    pub storage_bytes: i64,
+    pub requests_per_hour: i64,
 }
 
 impl Catalog {
@@ -92,6 +103,35 @@ impl Catalog {
             )
             .await?;
         Ok(())
+    }
+
+    /// Every placed root tenant, as a rebalance plan weighs it: its server,
+    /// its last storage sample and its requests over the last whole hour.
+    pub async fn plan_tenants(&self) -> Result<Vec<PlanTenant>, CatalogError> {
+        self.read_all(
+            "SELECT t.id, t.slug, t.tier, t.db_server_id,
+                    coalesce((SELECT u.storage_bytes FROM usage_hourly u
+                               WHERE u.tenant_id = t.id AND u.storage_bytes IS NOT NULL
+                               ORDER BY u.hour DESC LIMIT 1), 0)::int8 AS storage_bytes,
+                    coalesce((SELECT sum(u.requests_data + u.requests_control) FROM usage_hourly u
+                               WHERE u.tenant_id = t.id
+                                 AND u.hour >= date_trunc('hour', now()) - interval '1 hour'
+                                 AND u.hour < date_trunc('hour', now())), 0)::int8 AS requests_per_hour
+               FROM tenants t
+              WHERE t.parent_id IS NULL AND t.db_server_id IS NOT NULL AND t.purged_at IS NULL
+                AND t.status IN ('active', 'suspended', 'deleted')
+              ORDER BY t.id",
+            &[],
+            |r| PlanTenant {
+                id: TenantId::from(r.get::<_, Uuid>("id")),
+                slug: r.get("slug"),
+                tier: Tier::parse(r.get("tier")).unwrap_or_default(),
+                server: r.get("db_server_id"),
+                storage_bytes: r.get("storage_bytes"),
+                requests_per_hour: r.get("requests_per_hour"),
+            },
+        )
+        .await
     }
 
     /// Every server's load and capacity, the busiest first.

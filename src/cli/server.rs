@@ -78,6 +78,22 @@ enum ServerCommand {
     },
     /// Mark a server draining and move every tenant off it.
     Drain { id: Uuid },
+    /// Propose (--plan) or run (--apply) the moves that bring every server
+    /// under a target utilisation, with the fewest bytes moved.
+    Rebalance {
+        /// Show the plan; nothing moves.
+        #[arg(long, conflicts_with = "apply", required_unless_present = "apply")]
+        plan: bool,
+        /// Run the plan as one operation, with a progress bar.
+        #[arg(long)]
+        apply: bool,
+        /// The utilisation every server should end under.
+        #[arg(long, default_value_t = 0.8, value_parser = parse_target)]
+        target: f64,
+        /// Moves at once (with --apply).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+        parallel: u32,
+    },
 }
 
 pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()> {
@@ -142,6 +158,40 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
             print_servers(args.json, &servers)?;
         }
         ServerCommand::Load => print_loads(args.json, &services.servers.loads().await?)?,
+        ServerCommand::Rebalance {
+            plan: _,
+            apply,
+            target,
+            parallel,
+        } => {
+            let placement = &services.placement;
+            let plan = placement.rebalance_plan(target).await?;
+            print_plan(args.json && !apply, &plan)?;
+            if apply && !plan.moves.is_empty() {
+                let bar = ProgressBar::new(plan.moves.len() as u64);
+                let shown = bar.clone();
+                let launched = placement
+                    .rebalance(
+                        &Actor::cli(),
+                        target,
+                        parallel as usize,
+                        std::sync::Arc::new(move |done, total| {
+                            shown.set_length(total as u64);
+                            shown.set_position(done as u64);
+                        }),
+                    )
+                    .await?;
+                let items = launched.wait().await?;
+                bar.finish();
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                }
+                let failed = items.iter().filter(|i| i.outcome == "failed").count();
+                if failed > 0 {
+                    anyhow::bail!("{failed} of {} moves failed", items.len());
+                }
+            }
+        }
         ServerCommand::Capacity {
             id,
             tenants,
@@ -197,6 +247,47 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
                 anyhow::bail!("{} tenants are still on the server", failed.len());
             }
         }
+    }
+    Ok(())
+}
+
+fn parse_target(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
+        _ => Err("a utilisation above 0 and at most 1 (0.8 is 80 %)".into()),
+    }
+}
+
+fn print_plan(json: bool, plan: &crate::tenants::RebalancePlan) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(plan)?);
+        return Ok(());
+    }
+    println!(
+        "{} moves, {} MiB to copy, every server under {:.0}%:",
+        plan.moves.len(),
+        plan.bytes / (1024 * 1024),
+        plan.target * 100.0
+    );
+    for m in &plan.moves {
+        println!(
+            "  {}  {} -> {}  ({} MiB)",
+            m.slug,
+            m.from_name,
+            m.to_name,
+            m.bytes / (1024 * 1024)
+        );
+    }
+    for s in &plan.servers {
+        println!(
+            "  {:<16} {:>5.1}% -> {:>5.1}%",
+            s.name,
+            s.before * 100.0,
+            s.after * 100.0
+        );
+    }
+    for u in &plan.unresolved {
+        println!("  still over: {u}");
     }
     Ok(())
 }

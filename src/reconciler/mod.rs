@@ -303,6 +303,16 @@ impl Reconciler {
                 });
                 Ok(())
             }
+            // A rebalance runs the rest of its plan.
+            OpKind::Rebalance => {
+                let (tenants, op) = (self.tenants.clone(), op.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = tenants.resume_rebalance(&op, &lease).await {
+                        tracing::warn!(op = %op.id, error = %format!("{:#}", anyhow::Error::from(e)), "a resumed rebalance failed");
+                    }
+                });
+                Ok(())
+            }
             // A drift scan goes on with the tenants it has not recorded.
             OpKind::DriftScan => match self.drift.clone() {
                 Some(scans) => {

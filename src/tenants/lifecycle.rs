@@ -62,6 +62,7 @@ impl Transition {
             | OpKind::DriftScan
             | OpKind::FleetRevert
             | OpKind::BaseBackup
+            | OpKind::Rebalance
             | OpKind::Unknown => return None,
         })
     }

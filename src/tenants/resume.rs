@@ -73,6 +73,7 @@ impl Tenants {
                     | OpKind::RestoreAsNew
                     | OpKind::DriftScan
                     | OpKind::BaseBackup
+                    | OpKind::Rebalance
                     | OpKind::FleetRevert => Err(TenantsError::Inconsistent(
                         "drains and fleet runs are resumed by the reconciler",
                     )),

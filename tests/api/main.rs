@@ -89,6 +89,7 @@ mod point_in_time_kill;
 mod point_in_time_s3;
 mod point_in_time_servers;
 mod postgres_tls;
+mod rebalance;
 mod restore_outcomes;
 mod restore_refusals;
 mod rig;

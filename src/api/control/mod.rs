@@ -15,6 +15,8 @@ pub(crate) mod migration_reverts;
 pub(crate) mod migrations;
 pub(crate) mod operations;
 pub(crate) mod overview;
+// A rebalance plan, and running it.
+pub(crate) mod rebalance;
 // Point-in-time restore: the recovery window, restore to a time.
 pub(crate) mod restore_time;
 pub(crate) mod servers;

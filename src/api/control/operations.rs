@@ -121,6 +121,7 @@ impl OperationView {
             // A purged tenant is gone: nothing to link to.
             (Some(OpKind::Purge | OpKind::SubtenantPurge), _, _, _) => None,
             (Some(OpKind::Drain), _, _, Some(server)) => Some(format!("/v1/servers/{server}")),
+            (Some(OpKind::Rebalance), _, _, _) => Some("/v1/servers/load".to_string()),
             (Some(OpKind::FleetRun), _, _, Some(run)) => Some(format!("/v1/migrations/runs/{run}")),
             (Some(OpKind::DriftScan), _, _, Some(_)) => Some("/v1/migrations/drift".to_string()),
             (Some(OpKind::FleetRevert), _, _, Some(revert)) => {

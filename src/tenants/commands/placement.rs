@@ -12,7 +12,10 @@ use super::{launch, Launched};
 use crate::control_audit::Actor;
 use crate::domain::TenantId;
 use crate::route_notices::RouteChange;
-use crate::tenants::{DrainItem, DrainProgress, PlacementError, TenantView, Tenants};
+use crate::tenants::placement::plan::RebalancePlan;
+use crate::tenants::{
+    DrainItem, DrainProgress, PlacementError, RebalanceItem, RebalanceProgress, TenantView, Tenants,
+};
 
 /// The placement commands.
 #[derive(Clone)]
@@ -65,6 +68,37 @@ impl Placement {
                     tracing::info!(server.id = %server, moved = items.len() - failed, failed, "drain ended");
                 }
                 Err(e) => tracing::error!(server.id = %server, error = %e, "drain failed"),
+            }
+            result
+        }))
+    }
+
+    /// The plan that brings every server under `target`, as it would run now.
+    pub async fn rebalance_plan(&self, target: f64) -> Result<RebalancePlan, PlacementError> {
+        self.tenants.rebalance_plan(target).await
+    }
+
+    /// Plans and begins running the moves, `parallel` at a time (or
+    /// answers with the rebalance already running); each tenant moved
+    /// loses its sessions when the rebalance ends.
+    pub async fn rebalance(
+        &self,
+        actor: &Actor,
+        target: f64,
+        parallel: usize,
+        progress: RebalanceProgress,
+    ) -> Result<Launched<Vec<RebalanceItem>, PlacementError>, PlacementError> {
+        let t = &self.tenants;
+        let what = (None, "servers.rebalance", "servers");
+        let change = t.start_rebalance(target, parallel, progress);
+        let started = t.audited(actor, what, change, |_| None).await?;
+        let routes = t.routes.clone();
+        Ok(launch(started, move |run| async move {
+            let result = run.await;
+            if let Ok(items) = &result {
+                for item in items.iter().filter(|i| i.outcome == "moved") {
+                    routes.tenant_changed(item.tenant_id, true).await;
+                }
             }
             result
         }))

@@ -16,22 +16,13 @@
 //!   brings it under is moved; when none does, the one that lowers its
 //!   utilisation most for each byte moved, and so on.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::catalog::ServerLoad;
 use crate::domain::{TenantId, Tier};
 
-/// A tenant as the plan weighs it.
-#[derive(Debug, Clone)]
-pub struct PlanTenant {
-    pub id: TenantId,
-    pub slug: String,
-    pub tier: Tier,
-    pub server: Uuid,
-    pub storage_bytes: i64,
-    pub requests_per_hour: i64,
-}
+pub use crate::catalog::PlanTenant;
 
 /// A server's active state and pins, beside its load.
 #[derive(Debug, Clone)]
@@ -41,7 +32,7 @@ pub struct PlanServer {
 }
 
 /// One move of the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlannedMove {
     pub tenant_id: TenantId,
     pub slug: String,
