@@ -153,6 +153,22 @@ impl Catalog {
         Ok(warned)
     }
 
+    /// `tenant`'s use the quotas weigh: its last storage sample, and its
+    /// requests this month (UTC).
+    pub async fn quota_use(&self, tenant: TenantId) -> Result<(Option<i64>, i64), CatalogError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT storage_bytes FROM usage_hourly WHERE tenant_id = $1
+                          AND storage_bytes IS NOT NULL ORDER BY hour DESC LIMIT 1),
+                        coalesce((SELECT requests FROM usage_monthly WHERE tenant_id = $1
+                          AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0)::int8",
+                &[&tenant.as_uuid()],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     /// Forgets breaches whose period ended.
     pub async fn expire_quota_breaches(&self) -> Result<u64, CatalogError> {
         let client = self.pool().get().await?;

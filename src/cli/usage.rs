@@ -91,6 +91,20 @@ pub async fn run(mut settings: Settings, args: UsageArgs) -> anyhow::Result<()> 
             println!("{}", serde_json::to_string_pretty(&points)?);
             return Ok(());
         }
+        for q in usage.quotas(tenant).await? {
+            let percent = if q.limit > 0 {
+                q.used as f64 * 100.0 / q.limit as f64
+            } else {
+                0.0
+            };
+            println!(
+                "quota {}: {} of {} ({percent:.1}%){}",
+                q.quota.as_str(),
+                q.used,
+                q.limit,
+                if q.exceeded { ", writes refused" } else { "" }
+            );
+        }
         println!("start                 requests(data/control)  statement_ms  rows_read  rows_written  storage_bytes");
         for p in points {
             println!(

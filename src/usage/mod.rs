@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::catalog::{month_of, Granularity, TopTenant, UsageMetric, UsagePoint};
 pub use journal::Plane;
 pub use meter::Meter;
+pub use quota::QuotaStatus;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::UsageSettings;
@@ -92,10 +93,16 @@ impl Usage {
     }
 
     async fn run(&self, shutdown: CancellationToken) {
-        let mut flush = tokio::time::interval(Duration::from_secs(self.settings.flush_secs.max(1)));
-        let mut sample =
-            tokio::time::interval(Duration::from_secs(self.settings.sample_secs.clamp(1, 60)));
-        let mut roll_up = tokio::time::interval(Duration::from_secs(3600));
+        // Each first tick one period after the start: a replica that just
+        // started has counted nothing, and the sample is the fleet's (one
+        // replica takes it when it is due).
+        let every = |secs: u64| {
+            let period = Duration::from_secs(secs.max(1));
+            tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+        };
+        let mut flush = every(self.settings.flush_secs);
+        let mut sample = every(self.settings.sample_secs.clamp(1, 60));
+        let mut roll_up = every(3600);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
+use serde::Serialize;
+
 use super::{Usage, UsageError};
 use crate::catalog::{MeteredTenant, QuotaKind, QuotaReading};
 use crate::domain::TenantId;
@@ -36,7 +38,57 @@ pub(super) fn quotas_of(tenant: &MeteredTenant) -> (i64, i64) {
     )
 }
 
+/// A root tenant's standing against one quota now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct QuotaStatus {
+    pub quota: QuotaKind,
+    /// The last storage sample (none yet: 0), or this month's requests.
+    pub used: i64,
+    pub limit: i64,
+    /// When the use starts again from zero (the next month for requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<DateTime<Utc>>,
+    /// Writes are refused: a breach is recorded and in force.
+    pub exceeded: bool,
+}
+
 impl Usage {
+    /// The quotas of `tenant`'s root (a subtenant lives in its root's
+    /// database): use, limit, reset, and whether writes are refused.
+    pub async fn quotas(&self, tenant: TenantId) -> Result<Vec<QuotaStatus>, UsageError> {
+        let record = self
+            .catalog
+            .get_tenant(tenant)
+            .await?
+            .ok_or(UsageError::NotFound)?;
+        let root = record.parent_id.unwrap_or(tenant);
+        let Some(metered) = self.catalog.metered_tenants_by_id(&[root]).await?.pop() else {
+            // Not placed (being made, failed or purged): no use to weigh.
+            return Ok(Vec::new());
+        };
+        let (storage_limit, request_limit) = quotas_of(&metered);
+        let (storage, requests) = self.catalog.quota_use(root).await?;
+        let now = Utc::now();
+        let breaches = self.catalog.quota_breaches(root).await?;
+        let exceeded = |q: QuotaKind| breaches.iter().any(|b| b.quota == q && b.in_force(now));
+        Ok(vec![
+            QuotaStatus {
+                quota: QuotaKind::StorageBytes,
+                used: storage.unwrap_or(0),
+                limit: storage_limit,
+                resets_at: None,
+                exceeded: exceeded(QuotaKind::StorageBytes),
+            },
+            QuotaStatus {
+                quota: QuotaKind::RequestsPerMonth,
+                used: requests,
+                limit: request_limit,
+                resets_at: Some(month_bounds(now).1),
+                exceeded: exceeded(QuotaKind::RequestsPerMonth),
+            },
+        ])
+    }
+
     /// Checks the month's request totals of the tenants a flush touched.
     pub(super) async fn check_requests(
         &self,

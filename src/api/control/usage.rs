@@ -36,6 +36,9 @@ pub struct UsageReport {
     pub granularity: Granularity,
     /// A point per hour or day that has any usage, oldest first.
     pub points: Vec<UsagePoint>,
+    /// The root tenant's quotas now: use, limit, reset, and whether its
+    /// writes are refused.
+    pub quotas: Vec<crate::usage::QuotaStatus>,
 }
 
 fn wants_csv(req: &HttpRequest) -> bool {
@@ -72,7 +75,8 @@ fn csv(report: &UsageReport) -> String {
 /// `GET /v1/tenants/{id}/usage?from=&to=&granularity=hour|day`: the
 /// tenant's requests (data and control plane), statement time, rows read
 /// and written, connection time, storage and backup bytes, per hour or
-/// day. `Accept: text/csv` answers CSV, for billing.
+/// day, with its quotas now. `Accept: text/csv` answers the points as CSV,
+/// for billing.
 #[utoipa::path(get, path = "/v1/tenants/{id}/usage", tag = "usage", params(("id" = uuid::Uuid, Path, description = "Tenant id"), UsageQuery), responses((status = 200, description = "The tenant's usage", content((UsageReport = "application/json"), (String = "text/csv")))))]
 pub async fn tenant(
     principal: Principal,
@@ -94,12 +98,14 @@ pub async fn tenant(
         .usage()
         .tenant_usage(id.0, from, to, granularity)
         .await?;
+    let quotas = state.usage().quotas(id.0).await?;
     let report = UsageReport {
         tenant_id: id.0,
         from,
         to,
         granularity,
         points,
+        quotas,
     };
     if wants_csv(&req) {
         return Ok(HttpResponse::Ok()
