@@ -113,5 +113,6 @@ mod timing;
 mod tls_rig;
 mod token_keys;
 mod usage;
+mod usage_console;
 mod usage_days;
 mod usage_replicas;

@@ -194,6 +194,13 @@ async fn a_tenant_over_its_storage_quota_gets_429_on_writes_while_its_reads_and_
         201,
         "other tenants too"
     );
+    // The report says so too.
+    let path = format!("/v1/tenants/{}/usage", id(&full));
+    let report = ok_json(app.admin(Method::GET, &path, None).await, 200).await;
+    let storage = &report["quotas"][0];
+    assert_eq!(storage["quota"], "storage_bytes", "{report}");
+    assert_eq!(storage["exceeded"], true, "{report}");
+    assert!(storage["used"].as_i64().unwrap() > storage["limit"].as_i64().unwrap());
 
     // The 80 % warning fired once, however many samples see it.
     usage.sample().await.unwrap();

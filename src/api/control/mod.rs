@@ -23,5 +23,6 @@ pub(crate) mod servers;
 pub(crate) mod tenants;
 // Usage per tenant, and the fleet's top tenants.
 pub(crate) mod usage;
+pub(crate) mod usage_chart;
 // A registered server's pgBackRest archive.
 pub(crate) mod wal_archives;

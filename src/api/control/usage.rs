@@ -41,11 +41,11 @@ pub struct UsageReport {
     pub quotas: Vec<crate::usage::QuotaStatus>,
 }
 
-fn wants_csv(req: &HttpRequest) -> bool {
+fn accepts(req: &HttpRequest, kind: &str) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"))
+        .is_some_and(|v| v.contains(kind))
 }
 
 /// The report as CSV: a header line, then a line per point.
@@ -76,8 +76,8 @@ fn csv(report: &UsageReport) -> String {
 /// tenant's requests (data and control plane), statement time, rows read
 /// and written, connection time, storage and backup bytes, per hour or
 /// day, with its quotas now. `Accept: text/csv` answers the points as CSV,
-/// for billing.
-#[utoipa::path(get, path = "/v1/tenants/{id}/usage", tag = "usage", params(("id" = uuid::Uuid, Path, description = "Tenant id"), UsageQuery), responses((status = 200, description = "The tenant's usage", content((UsageReport = "application/json"), (String = "text/csv")))))]
+/// for billing; `Accept: image/svg+xml` as a bar chart of the requests.
+#[utoipa::path(get, path = "/v1/tenants/{id}/usage", tag = "usage", params(("id" = uuid::Uuid, Path, description = "Tenant id"), UsageQuery), responses((status = 200, description = "The tenant's usage", content((UsageReport = "application/json"), (String = "text/csv"), (String = "image/svg+xml")))))]
 pub async fn tenant(
     principal: Principal,
     state: web::Data<AppState>,
@@ -107,10 +107,15 @@ pub async fn tenant(
         points,
         quotas,
     };
-    if wants_csv(&req) {
+    if accepts(&req, "text/csv") {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .body(csv(&report)));
+    }
+    if accepts(&req, "image/svg+xml") {
+        return Ok(HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            .body(super::usage_chart::requests_chart(&report.points)));
     }
     Ok(HttpResponse::Ok().json(report))
 }

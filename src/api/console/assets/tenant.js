@@ -175,7 +175,7 @@
     const panel = (title, key, body) => h('section', { class: 'panel', id: `tenant-${key}`, 'aria-labelledby': `h-${key}` },
       h('h2', { id: `h-${key}` }, title), body);
     const boxes = {};
-    for (const k of ['facts', 'settings', 'subtenants', 'keys', 'domains', 'backups', 'recovery', 'migrations', 'operations']) boxes[k] = h('div');
+    for (const k of ['facts', 'settings', 'usage', 'subtenants', 'keys', 'domains', 'backups', 'recovery', 'migrations', 'operations']) boxes[k] = h('div');
     const heading = h('h1', { tabindex: '-1' });
     const actionBox = h('div');
     // The tenant's state: what an event can change. Its forms are left alone,
@@ -202,12 +202,13 @@
       const t = await reloadState();
       // Keys, subtenants and restores to a time belong to root tenants.
       const root = !t.parent_id;
-      for (const k of ['keys', 'subtenants']) view.querySelector(`#tenant-${k}`).hidden = !root;
+      for (const k of ['keys', 'subtenants', 'usage']) view.querySelector(`#tenant-${k}`).hidden = !root;
       const recovery = view.querySelector('#tenant-recovery');
       if (recovery) recovery.hidden = !root;
       const tasks = [domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains))];
       if (root) {
-        tasks.push(keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
+        tasks.push(TP.usagePanel(t, boxes.usage).catch((e) => TP.showError(e, boxes.usage)),
+          keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
           subtenantsPanel(t, boxes.subtenants, reload).catch((e) => TP.showError(e, boxes.subtenants)));
       }
       if (TP.isSuper()) tasks.push(backupsPanel(t, boxes.backups, reload).catch((e) => TP.showError(e, boxes.backups)));
@@ -221,6 +222,7 @@
       panel('Operations (live)', 'operations', h('div', { class: 'live short' }, boxes.operations))] : [];
     view.append(heading, actionBox, h('div', { class: 'grid' }, panel('Tenant', 'facts', boxes.facts),
       panel('Settings: effective against its own', 'settings', boxes.settings),
+      panel('Usage and quotas', 'usage', boxes.usage),
       panel('Subtenants', 'subtenants', boxes.subtenants), panel('API keys', 'keys', boxes.keys),
       panel('Domains', 'domains', boxes.domains), ...superOnly));
     const refresh = TP.throttled(250, () => reloadState().catch(TP.showError));

@@ -1,0 +1,35 @@
+// The tenant page's usage: its quotas now (use against limit, and whether
+// writes are refused) and its requests per hour over the last day, a bar
+// chart the server draws (SVG) from the same report the API gives.
+(() => {
+  const { h, api } = TP;
+
+  const quotaLabel = { storage_bytes: 'Storage', requests_per_month: 'Requests this month' };
+  const mib = (n) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+
+  TP.usagePanel = async function usagePanel(t, box) {
+    const report = await api('GET', `/v1/tenants/${t.id}/usage?granularity=hour`);
+    const res = await fetch(`/v1/tenants/${t.id}/usage?granularity=hour`, {
+      headers: { Accept: 'image/svg+xml' }, credentials: 'same-origin',
+    });
+    if (!res.ok) throw new TP.ApiError(res.status, 'http_' + res.status, 'The usage chart could not be drawn.');
+    // Parsed as SVG, never as HTML: nothing in it can run.
+    const doc = new DOMParser().parseFromString(await res.text(), 'image/svg+xml');
+    const chart = h('figure', { class: 'chart-box', id: 'usage-chart' },
+      document.importNode(doc.documentElement, true),
+      h('figcaption', { class: 'muted' }, `Requests per hour, last 24 hours (${report.points.length} hours with any)`));
+    const quotas = h('div', { id: 'usage-quotas' }, ...report.quotas.map((q) => {
+      const line = q.quota === 'storage_bytes'
+        ? TP.bar(quotaLabel[q.quota], mib(q.used), mib(q.limit), true)
+        : TP.bar(quotaLabel[q.quota], q.used, q.limit, true);
+      // TP.bar measures with its numbers: give it the raw ones.
+      const fill = line.querySelector('.bar > span');
+      fill.style.width = Math.min(100, (100 * q.used) / Math.max(1, q.limit)).toFixed(1) + '%';
+      line.dataset.quota = q.quota;
+      line.dataset.exceeded = String(q.exceeded);
+      if (q.exceeded) line.append(h('span', { class: 'badge s-failed' }, 'writes refused'));
+      return line;
+    }));
+    TP.swap(box, quotas, chart);
+  };
+})();
