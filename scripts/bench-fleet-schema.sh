@@ -34,6 +34,8 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
+. scripts/lib-bench.sh
+SECS_PLACES=3
 ensure_postgres_server
 
 tenants=${1:-5000}
@@ -82,16 +84,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "$0: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-now() { date +%s.%N; }
-secs() { printf '%.3f' "$(echo "$2 - $1" | bc)"; }
-say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # Over TCP, as the service connects: the baseline pays what the service pays.
 psql_c() { "$pg_bin/psql" -X -At -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -d "$@"; }

@@ -28,6 +28,8 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
+. scripts/lib-bench.sh
+SECS_PLACES=1
 ensure_postgres_server
 ensure_pgbackrest
 
@@ -78,16 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "$0: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-now() { date +%s.%N; }
-secs() { printf '%.1f' "$(echo "$2 - $1" | bc)"; }
-say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 # Before each measured phase: written out, and the page cache dropped where
 # this user may (root), so that every phase reads the repository from disk,
 # as a restore after an incident does; else said once, as the figures then

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
+. scripts/lib-bench.sh
 ensure_postgres_server
 
 bins=()
@@ -36,13 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
 
 psql_c() { psql -X -At -h 127.0.0.1 -p "$pg_port" -U postgres -d "$@"; }
 

@@ -23,6 +23,7 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
+. scripts/lib-bench.sh
 ensure_postgres_server
 
 tenants=${1:-5000}
@@ -55,16 +56,6 @@ cleanup() {
   if [ -n "${BENCH_KEEP:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-now() { date +%s.%N; }
-secs() { printf '%.2f' "$(echo "$2 - $1" | bc)"; }
-say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 psql_c() { "$pg_bin/psql" -X -At -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -d "$@"; }
 
