@@ -1,6 +1,7 @@
 //! Usage and quotas in the console, in a real browser: the tenant page
 //! shows each quota against its limit (and a breach), and draws the
-//! requests per hour as bars, one for each hour the report holds.
+//! requests per hour as bars, one for each hour the report holds; the fleet
+//! page draws the top tenants and each server's utilisation.
 
 use reqwest::Method;
 use serde_json::json;
@@ -68,5 +69,26 @@ async fn the_tenant_page_shows_its_quotas_and_draws_one_bar_per_hour_of_requests
     let text = b.text("#tenant-usage").await;
     assert!(text.contains("writes refused"), "{text}");
     b.screenshot("tenant-usage").await;
+
+    // The fleet page: the top tenants this month, and each server's
+    // utilisation, a bar for each.
+    b.client.goto(&app.url("/console/#/fleet")).await.unwrap();
+    b.until(
+        "the fleet's charts",
+        30,
+        "return document.querySelectorAll('#top-tenants-chart rect.bar').length > 0 \
+         && document.querySelectorAll('#server-load-chart rect.bar').length > 0",
+    )
+    .await;
+    let top = b
+        .eval("return [...document.querySelectorAll('#top-tenants-chart rect.bar')].map((r) => r.dataset.label)")
+        .await;
+    assert_eq!(top, json!(["charted"]), "the one tenant with requests");
+    let servers = ok_json(app.admin(Method::GET, "/v1/servers/load", None).await, 200).await;
+    let drawn = b
+        .eval("return document.querySelectorAll('#server-load-chart rect.bar').length")
+        .await;
+    assert_eq!(drawn, json!(servers["servers"].as_array().unwrap().len()));
+    b.screenshot("fleet-usage").await;
     b.close().await;
 }

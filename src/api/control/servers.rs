@@ -56,13 +56,23 @@ pub struct ServerLoads {
 /// and requests an hour, as the last usage sample measured them, against
 /// its capacity, and its utilisation (the largest ratio): what placement
 /// weighs.
-#[utoipa::path(get, path = "/v1/servers/load", tag = "servers", responses((status = 200, description = "Every server's load, the busiest first", body = ServerLoads)))]
+#[utoipa::path(get, path = "/v1/servers/load", tag = "servers", responses((status = 200, description = "Every server's load, the busiest first (`Accept: image/svg+xml`: its utilisation in per cent, as bars)", content((ServerLoads = "application/json"), (String = "image/svg+xml")))))]
 pub async fn load(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
     let servers = state.servers().loads().await?;
+    if super::usage::accepts(&req, "image/svg+xml") {
+        let bars: Vec<(String, i64)> = servers
+            .iter()
+            .map(|s| (s.name.clone(), (s.utilisation * 100.0).round() as i64))
+            .collect();
+        return Ok(HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            .body(super::usage_chart::bar_chart(&bars, "% utilisation")));
+    }
     Ok(HttpResponse::Ok().json(ServerLoads { servers }))
 }
 

@@ -41,7 +41,7 @@ pub struct UsageReport {
     pub quotas: Vec<crate::usage::QuotaStatus>,
 }
 
-fn accepts(req: &HttpRequest, kind: &str) -> bool {
+pub(super) fn accepts(req: &HttpRequest, kind: &str) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -148,10 +148,11 @@ pub struct TopReport {
 
 /// `GET /v1/usage/top?metric=&limit=&from=&to=`: the tenants that use the
 /// most (operators only).
-#[utoipa::path(get, path = "/v1/usage/top", tag = "usage", params(TopQuery), responses((status = 200, description = "The top tenants", body = TopReport)))]
+#[utoipa::path(get, path = "/v1/usage/top", tag = "usage", params(TopQuery), responses((status = 200, description = "The top tenants (`Accept: image/svg+xml`: a bar chart)", content((TopReport = "application/json"), (String = "image/svg+xml")))))]
 pub async fn top(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<TopQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
@@ -164,6 +165,16 @@ pub async fn top(
     });
     let limit = crate::api::http::wire::PageLimit::get(query.limit, 10);
     let tenants = state.usage().top(metric, from, to, limit).await?;
+    if accepts(&req, "image/svg+xml") {
+        let bars: Vec<(String, i64)> = tenants.iter().map(|t| (t.slug.clone(), t.value)).collect();
+        let unit = serde_json::to_value(metric)
+            .ok()
+            .and_then(|m| m.as_str().map(String::from))
+            .unwrap_or_default();
+        return Ok(HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            .body(super::usage_chart::bar_chart(&bars, &unit)));
+    }
     Ok(HttpResponse::Ok().json(TopReport {
         metric,
         from,

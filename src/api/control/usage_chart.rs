@@ -1,7 +1,8 @@
-//! A tenant's usage drawn as an SVG bar chart, on the server: one bar per
-//! hour or day (requests, both planes), each a `<rect class="bar">` that
-//! carries its start and value, so the console shows it as it is and a
-//! test counts what was drawn. Only numbers and times reach the drawing.
+//! Bar charts drawn as SVG on the server: a tenant's requests per hour or
+//! day, the fleet's top tenants, each server's utilisation. Each bar is a
+//! `<rect class="bar">` that carries its label and value, so the console
+//! shows it as it is and a test counts what was drawn. Labels (slugs,
+//! server names) are escaped.
 
 use crate::usage::UsagePoint;
 
@@ -10,19 +11,30 @@ const HEIGHT: f64 = 180.0;
 const LEFT: f64 = 48.0;
 const BOTTOM: f64 = 24.0;
 
-/// The chart of `points` (oldest first).
+/// The chart of `points` (oldest first): requests per period.
 pub fn requests_chart(points: &[UsagePoint]) -> String {
-    let values: Vec<i64> = points
+    let bars: Vec<(String, i64)> = points
         .iter()
-        .map(|p| p.requests_data + p.requests_control)
+        .map(|p| {
+            (
+                p.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                p.requests_data + p.requests_control,
+            )
+        })
         .collect();
-    let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let slot = (WIDTH - LEFT) / points.len().max(1) as f64;
+    bar_chart(&bars, "requests")
+}
+
+/// Bars of `(label, value)`, in order; the labels are escaped.
+pub fn bar_chart(bars: &[(String, i64)], unit: &str) -> String {
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1) as f64;
+    let slot = (WIDTH - LEFT) / bars.len().max(1) as f64;
     let plot = HEIGHT - BOTTOM;
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
-         role=\"img\" aria-label=\"Requests per period: {} bars, at most {}\">",
-        points.len(),
+         role=\"img\" aria-label=\"{} bars of {}, at most {}\">",
+        bars.len(),
+        escape(unit),
         max as i64
     );
     out.push_str(&format!(
@@ -33,27 +45,36 @@ pub fn requests_chart(points: &[UsagePoint]) -> String {
         max as i64,
         LEFT - 6.0
     ));
-    for (i, (p, v)) in points.iter().zip(&values).enumerate() {
+    for (i, (label, v)) in bars.iter().enumerate() {
         let h = (*v as f64 / max) * (plot - 16.0);
-        let start = p.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let label = escape(label);
         out.push_str(&format!(
-            "<rect class=\"bar\" data-start=\"{start}\" data-value=\"{v}\" x=\"{:.1}\" y=\"{:.1}\" \
-             width=\"{:.1}\" height=\"{h:.1}\"><title>{start}: {v} requests</title></rect>",
+            "<rect class=\"bar\" data-label=\"{label}\" data-value=\"{v}\" x=\"{:.1}\" y=\"{:.1}\" \
+             width=\"{:.1}\" height=\"{h:.1}\"><title>{label}: {v} {}</title></rect>",
             LEFT + i as f64 * slot + slot * 0.1,
             plot - h,
             slot * 0.8,
+            escape(unit),
         ));
     }
-    if let (Some(first), Some(last)) = (points.first(), points.last()) {
+    if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
         out.push_str(&format!(
             "<text class=\"tick\" x=\"{LEFT}\" y=\"{HEIGHT}\">{}</text>\
              <text class=\"tick\" x=\"{WIDTH}\" y=\"{HEIGHT}\" text-anchor=\"end\">{}</text>",
-            first.start.format("%Y-%m-%d %H:%M"),
-            last.start.format("%Y-%m-%d %H:%M"),
+            escape(&first.0),
+            escape(&last.0),
         ));
     }
     out.push_str("</svg>");
     out
+}
+
+/// Text as SVG (XML) carries it.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -78,7 +99,13 @@ mod tests {
         let svg = requests_chart(&[point(1, 9), point(2, 4)]);
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 2);
         assert!(svg.contains("data-value=\"10\""), "{svg}");
-        assert!(svg.contains("data-start=\"2026-12-06T02:00:00Z\""), "{svg}");
+        assert!(svg.contains("data-label=\"2026-12-06T02:00:00Z\""), "{svg}");
         assert!(requests_chart(&[]).ends_with("</svg>"));
+        let odd = bar_chart(&[("<b>\"x\"&".into(), 3)], "tenants");
+        assert!(
+            odd.contains("data-label=\"&lt;b&gt;&quot;x&quot;&amp;\""),
+            "{odd}"
+        );
+        assert!(!odd.contains("<b>"), "{odd}");
     }
 }

@@ -15,6 +15,7 @@
     const serversError = h('p', { class: 'error', role: 'alert' });
     const operations = h('div', { class: 'live', id: 'recent-operations' });
     const audit = h('div', { class: 'live short', id: 'recent-audit' });
+    const charts = h('div', { id: 'fleet-charts' });
     // Rows arrive live: the table scrolls in a box of fixed height, its pager below.
     const tenants = h('div', { id: 'tenant-table', class: 'live tall' });
     const pager = h('div', { class: 'pager' });
@@ -83,6 +84,16 @@
           h('td', {}, e.action, h('div', { class: 'mono muted' }, e.resource)), h('td', {}, e.result))), 'Nothing audited yet.'));
     }
 
+    // The fleet's top tenants this month and each server's utilisation,
+    // drawn by the server.
+    async function loadCharts() {
+      const [top, load] = await Promise.all([
+        TP.svgChart('/v1/usage/top?metric=requests&limit=10', 'top-tenants-chart', 'Top tenants by requests this month'),
+        TP.svgChart('/v1/servers/load', 'server-load-chart', 'Server utilisation (%), as last sampled'),
+      ]);
+      TP.swap(charts, top, load);
+    }
+
     const searchForm = h('form', { class: 'inline', role: 'search', onsubmit: (ev) => {
       ev.preventDefault(); q = search.value.trim(); cursors = [null]; loadTenants().catch(TP.showError);
     } }, search, h('button', { type: 'submit' }, 'Search'));
@@ -106,12 +117,14 @@
         h('section', { class: 'panel', 'aria-labelledby': 'h-versions' }, h('h2', { id: 'h-versions' }, 'Schema versions'), versions),
         h('section', { class: 'panel', 'aria-labelledby': 'h-servers' }, h('h2', { id: 'h-servers' }, 'Servers'), servers, serversError),
         h('section', { class: 'panel', 'aria-labelledby': 'h-ops' }, h('h2', { id: 'h-ops' }, 'Recent operations (live)'), operations),
-        h('section', { class: 'panel', 'aria-labelledby': 'h-audit' }, h('h2', { id: 'h-audit' }, 'Recent audit'), audit)));
+        h('section', { class: 'panel', 'aria-labelledby': 'h-audit' }, h('h2', { id: 'h-audit' }, 'Recent audit'), audit),
+        h('section', { class: 'panel wide', 'aria-labelledby': 'h-charts' }, h('h2', { id: 'h-charts' }, 'Usage and load'), charts)));
 
     const refresh = TP.throttled(300, () => Promise.all([loadTenants(), loadCounts(), loadOperations(), loadAudit()])
       .catch(TP.showError));
     TP.onEvent(refresh);
     TP.every(10000, () => loadServers().then(() => { serversError.textContent = ''; }, (e) => TP.showError(e, serversError)));
-    await Promise.all([loadCounts(), loadTenants(), loadServers(), loadOperations(), loadAudit()]);
+    await Promise.all([loadCounts(), loadTenants(), loadServers(), loadOperations(), loadAudit(),
+      loadCharts().catch((e) => TP.showError(e, charts))]);
   }]);
 })();

@@ -7,17 +7,20 @@
   const quotaLabel = { storage_bytes: 'Storage', requests_per_month: 'Requests this month' };
   const mib = (n) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 
+  // A chart the server draws (SVG) for `path`, in a figure with `id`.
+  // Parsed as SVG, never as HTML: nothing in it can run.
+  TP.svgChart = async function svgChart(path, id, caption) {
+    const res = await fetch(path, { headers: { Accept: 'image/svg+xml' }, credentials: 'same-origin' });
+    if (!res.ok) throw new TP.ApiError(res.status, 'http_' + res.status, 'A chart could not be drawn.');
+    const doc = new DOMParser().parseFromString(await res.text(), 'image/svg+xml');
+    return h('figure', { class: 'chart-box', id }, document.importNode(doc.documentElement, true),
+      h('figcaption', { class: 'muted' }, caption));
+  };
+
   TP.usagePanel = async function usagePanel(t, box) {
     const report = await api('GET', `/v1/tenants/${t.id}/usage?granularity=hour`);
-    const res = await fetch(`/v1/tenants/${t.id}/usage?granularity=hour`, {
-      headers: { Accept: 'image/svg+xml' }, credentials: 'same-origin',
-    });
-    if (!res.ok) throw new TP.ApiError(res.status, 'http_' + res.status, 'The usage chart could not be drawn.');
-    // Parsed as SVG, never as HTML: nothing in it can run.
-    const doc = new DOMParser().parseFromString(await res.text(), 'image/svg+xml');
-    const chart = h('figure', { class: 'chart-box', id: 'usage-chart' },
-      document.importNode(doc.documentElement, true),
-      h('figcaption', { class: 'muted' }, `Requests per hour, last 24 hours (${report.points.length} hours with any)`));
+    const chart = await TP.svgChart(`/v1/tenants/${t.id}/usage?granularity=hour`, 'usage-chart',
+      `Requests per hour, last 24 hours (${report.points.length} hours with any)`);
     const quotas = h('div', { id: 'usage-quotas' }, ...report.quotas.map((q) => {
       const line = q.quota === 'storage_bytes'
         ? TP.bar(quotaLabel[q.quota], mib(q.used), mib(q.limit), true)
