@@ -92,6 +92,11 @@ psql_c catalog -c "SELECT id FROM tenants WHERE parent_id IS NULL" >"$work/out/i
 psql_c catalog -c "SELECT db_name FROM tenants WHERE db_name IS NOT NULL" >"$work/out/dbs"
 made=$(wc -l <"$work/out/dbs")
 say "made $made tenant databases; two requests to each"
+# Rows inserted into any catalog table while the requests are served and
+# flushed, from the server's own statistics (the service's sessions report
+# theirs as they close, when it stops).
+inserted() { psql_c catalog -F ' ' -c "SELECT relname, n_tup_ins FROM pg_stat_user_tables ORDER BY 1"; }
+inserted >"$work/out/inserted.before"
 for _ in 1 2; do
   xargs -P "$parallel" -I{} curl -sf -o /dev/null -H "Authorization: Bearer $token" \
     -H "X-Tenant-Id: {}" "$base/v1/agents" <"$work/out/ids"
@@ -103,7 +108,9 @@ read -r rows tenant_hours most counted < <(psql_c catalog -F ' ' -c "SELECT coun
     coalesce(max(n), 0), coalesce(sum(s), 0)
   FROM (SELECT tenant_id, hour, count(*) OVER (PARTITION BY tenant_id, hour) AS n,
                requests_data AS s FROM usage_hourly) x")
-read -r months segments < <(psql_c catalog -F ' ' -c "SELECT (SELECT count(*) FROM usage_monthly), (SELECT count(*) FROM usage_segments)")
+inserted >"$work/out/inserted.after"
+added=$(join "$work/out/inserted.before" "$work/out/inserted.after" |
+  awk '$3 > $2 { printf "%s%s %d", sep, $1, $3 - $2; sep = ", " }')
 
 # Sessions each contender holds on the server, every 100 ms: the watcher's
 # own and the catalog's (tenant-plane's own database) left out.
@@ -154,7 +161,7 @@ peak() { awk -v c="$1" '$1 == c && $3 > m { m = $3 } END { print m + 0 }' "$work
 ours=$(med ours); loop=$(med loop); one=$(med one)
 cat <<EOF
 
-catalog rows after two requests to each of $made tenants: $rows usage rows for $tenant_hours tenant-hours (at most $most per tenant and hour), $counted requests counted, $months monthly rows, $segments flushed segments
+catalog rows after two requests to each of $made tenants: $rows usage rows for $tenant_hours tenant-hours (at most $most per tenant and hour), $counted requests counted; rows inserted into the catalog meanwhile: ${added:-none}
 
 | sampling $made tenant databases (median of $rounds) | seconds | most sessions | ratio |
 |---|---|---|---|

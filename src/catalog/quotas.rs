@@ -161,8 +161,7 @@ impl Catalog {
             .query_one(
                 "SELECT (SELECT storage_bytes FROM usage_hourly WHERE tenant_id = $1
                           AND storage_bytes IS NOT NULL ORDER BY hour DESC LIMIT 1),
-                        coalesce((SELECT requests FROM usage_monthly WHERE tenant_id = $1
-                          AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date), 0)::int8",
+                        usage_month_requests($1, date_trunc('month', now(), 'UTC'), 'infinity')",
                 &[&tenant.as_uuid()],
             )
             .await?;

@@ -1,13 +1,18 @@
-//! Usage per root tenant and hour (`usage_hourly`), its monthly request
-//! totals, the journal segments already added, the database counters'
-//! last samples, and the roll-up of old hours into days.
+//! Usage per root tenant and hour (`usage_hourly`), with each hour's
+//! month-to-date request total, the journal segments already added, the
+//! database counters' last samples, and the roll-up of old hours into days.
 //!
 //! Rules:
+//! - Metering adds at most one row per tenant and hour. An hour's
+//!   `month_requests` is its month's requests up to and including it: a
+//!   new hour starts from the total before it, and a late flush into an
+//!   earlier hour grows the hours after it too. Flushes and samples take
+//!   `USAGE_LOCK`, so neither adds an hour the other's carry misses.
 //! - A segment's counts and its `(writer, seq)` row commit together, and a
 //!   segment already recorded adds nothing: a flush retried after a crash,
 //!   or a dead replica's journal flushed by its successor, counts once.
 //! - A sample adds what each cumulative counter grew since the last one
-//!   (all of it after a statistics reset), under `USAGE_SAMPLE_LOCK`, so
+//!   (all of it after a statistics reset), under `USAGE_LOCK`, so
 //!   two samplers never both add the same growth.
 //! - Rows for an id that is not a tenant are dropped, never an error: a
 //!   request for a tenant that never existed counts for nobody.
@@ -18,8 +23,9 @@ use uuid::Uuid;
 use super::{Catalog, CatalogError};
 use crate::domain::{TenantId, Tier};
 
-/// Advisory lock key ("tpusage") serialising samples.
-const USAGE_SAMPLE_LOCK: i64 = 0x0074_7075_7361_6765;
+/// Advisory lock key ("tpusage") serialising flushes and samples: both
+/// carry month totals forward into the hours they add.
+const USAGE_LOCK: i64 = 0x0074_7075_7361_6765;
 
 /// Requests of one tenant in one hour, by plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +76,8 @@ impl Catalog {
     ) -> Result<Option<Vec<(TenantId, i64)>>, CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&USAGE_LOCK])
+            .await?;
         let new = tx
             .execute(
                 "INSERT INTO usage_segments (writer, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -83,30 +91,38 @@ impl Catalog {
         let hours: Vec<DateTime<Utc>> = counts.iter().map(|c| c.hour).collect();
         let data: Vec<i64> = counts.iter().map(|c| c.data).collect();
         let control: Vec<i64> = counts.iter().map(|c| c.control).collect();
+        // A new hour starts from its month's total before it; the hours
+        // after one that grew (a late flush) grow with it.
         tx.execute(
-            "INSERT INTO usage_hourly AS u (tenant_id, hour, requests_data, requests_control)
-             SELECT x.t, x.h, x.d, x.c
+            "INSERT INTO usage_hourly AS u (tenant_id, hour, requests_data, requests_control,
+                    month_requests)
+             SELECT x.t, x.h, x.d, x.c,
+                    usage_month_requests(x.t, date_trunc('month', x.h, 'UTC'), x.h) + x.d + x.c
                FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[]) AS x(t, h, d, c)
                JOIN tenants ON tenants.id = x.t
              ON CONFLICT (tenant_id, hour) DO UPDATE
                 SET requests_data = u.requests_data + EXCLUDED.requests_data,
-                    requests_control = u.requests_control + EXCLUDED.requests_control",
+                    requests_control = u.requests_control + EXCLUDED.requests_control,
+                    month_requests = u.month_requests + EXCLUDED.requests_data
+                                     + EXCLUDED.requests_control",
+            &[&tenants, &hours, &data, &control],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE usage_hourly u SET month_requests = u.month_requests + x.d + x.c
+               FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[]) AS x(t, h, d, c)
+              WHERE u.tenant_id = x.t AND u.hour > x.h
+                AND u.hour < (date_trunc('month', x.h AT TIME ZONE 'UTC') + interval '1 month')
+                             AT TIME ZONE 'UTC'",
             &[&tenants, &hours, &data, &control],
         )
         .await?;
         let rows = tx
             .query(
-                "WITH months AS (
-                     INSERT INTO usage_monthly AS m (tenant_id, month, requests)
-                     SELECT x.t, date_trunc('month', x.h AT TIME ZONE 'UTC')::date, sum(x.d + x.c)
-                       FROM unnest($1::uuid[], $2::timestamptz[], $3::int8[], $4::int8[]) AS x(t, h, d, c)
-                       JOIN tenants ON tenants.id = x.t
-                      GROUP BY 1, 2
-                     ON CONFLICT (tenant_id, month) DO UPDATE SET requests = m.requests + EXCLUDED.requests
-                     RETURNING tenant_id, month, requests)
-                 SELECT tenant_id, requests FROM months
-                  WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC')::date",
-                &[&tenants, &hours, &data, &control],
+                "SELECT t, usage_month_requests(t, date_trunc('month', now(), 'UTC'), 'infinity')
+                   FROM (SELECT DISTINCT t FROM unnest($1::uuid[]) AS x(t)
+                          WHERE EXISTS (SELECT 1 FROM tenants WHERE id = x.t)) touched",
+                &[&tenants],
             )
             .await?;
         tx.commit().await?;
@@ -181,7 +197,7 @@ impl Catalog {
     ) -> Result<Vec<Sampled>, CatalogError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&USAGE_SAMPLE_LOCK])
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&USAGE_LOCK])
             .await?;
         let col = |f: fn(&DatabaseSample) -> i64| samples.iter().map(f).collect::<Vec<i64>>();
         let tenants: Vec<Uuid> = samples.iter().map(|s| s.tenant.as_uuid()).collect();
@@ -227,8 +243,10 @@ impl Catalog {
                               WHERE b.tenant_id = s.t AND b.pruned_at IS NULL) AS backups
                        FROM s LEFT JOIN usage_samples p ON p.tenant_id = s.t)
                  INSERT INTO usage_hourly AS u (tenant_id, hour, statement_ms, rows_read,
-                        rows_written, connection_ms, storage_bytes, backup_bytes)
-                 SELECT t, date_trunc('hour', now()), round(sm)::int8, rr, rw, round(cm)::int8, size, backups
+                        rows_written, connection_ms, storage_bytes, backup_bytes, month_requests)
+                 SELECT t, date_trunc('hour', now()), round(sm)::int8, rr, rw, round(cm)::int8, size,
+                        backups, usage_month_requests(t, date_trunc('month', now(), 'UTC'),
+                                                      date_trunc('hour', now()))
                    FROM grown
                  ON CONFLICT (tenant_id, hour) DO UPDATE
                     SET statement_ms = u.statement_ms + EXCLUDED.statement_ms,

@@ -115,4 +115,5 @@ mod token_keys;
 mod usage;
 mod usage_console;
 mod usage_days;
+mod usage_month;
 mod usage_replicas;
