@@ -76,12 +76,26 @@ export TENANT_PLANE_JWT_SECRET=$secret TENANT_PLANE_MASTER_KEY=$key TENANT_PLANE
 export TENANT_PLANE_USAGE_SAMPLE_SECS=86400 TENANT_PLANE_ROUTER_RATE_LIMIT_SCALE=0
 port=$(free_port)
 base="http://127.0.0.1:$port"
-TENANT_PLANE_LISTEN="127.0.0.1:$port" RUST_LOG=warn "$bin" serve >"$work/serve.out" 2>&1 &
-serve_pid=$!
-until grep -qs '^tenant-plane listening on ' "$work/serve.out"; do
-  kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.out" >&2; exit 1; }
-  sleep 0.05
-done
+serve() {
+  : >"$work/serve.out"
+  TENANT_PLANE_LISTEN="127.0.0.1:$port" RUST_LOG=warn "$bin" serve >>"$work/serve.out" 2>&1 &
+  serve_pid=$!
+  until grep -qs '^tenant-plane listening on ' "$work/serve.out"; do
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.out" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+# Stops the service (it flushes first), then waits until its catalog
+# sessions are gone: a session reports its table statistics as it ends.
+stop_serving() {
+  kill "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+  serve_pid=
+  until [ "$(psql_c catalog -c "SELECT count(*) FROM pg_stat_activity WHERE datname = 'catalog' AND pid <> pg_backend_pid()")" = 0 ]; do
+    sleep 0.05
+  done
+}
+serve
 token=$("$bin" token --role super_admin --ttl 12h 2>/dev/null | tail -n1)
 
 say "creating $tenants tenants, $parallel at a time"
@@ -93,17 +107,17 @@ psql_c catalog -c "SELECT db_name FROM tenants WHERE db_name IS NOT NULL" >"$wor
 made=$(wc -l <"$work/out/dbs")
 say "made $made tenant databases; two requests to each"
 # Rows inserted into any catalog table while the requests are served and
-# flushed, from the server's own statistics (the service's sessions report
-# theirs as they close, when it stops).
+# flushed, from the server's own statistics. The service restarts first, so
+# what making the tenants inserted is reported before the count starts.
 inserted() { psql_c catalog -F ' ' -c "SELECT relname, n_tup_ins FROM pg_stat_user_tables ORDER BY 1"; }
+stop_serving
 inserted >"$work/out/inserted.before"
+serve
 for _ in 1 2; do
   xargs -P "$parallel" -I{} curl -sf -o /dev/null -H "Authorization: Bearer $token" \
     -H "X-Tenant-Id: {}" "$base/v1/agents" <"$work/out/ids"
 done
-kill "$serve_pid"
-wait "$serve_pid" 2>/dev/null || true
-serve_pid=
+stop_serving
 read -r rows tenant_hours most counted < <(psql_c catalog -F ' ' -c "SELECT count(*), count(DISTINCT (tenant_id, hour)),
     coalesce(max(n), 0), coalesce(sum(s), 0)
   FROM (SELECT tenant_id, hour, count(*) OVER (PARTITION BY tenant_id, hour) AS n,

@@ -72,7 +72,7 @@ pub struct NewRun {
     pub allow_drift: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionCount {
     pub version: i32,
     pub tenants: i64,

@@ -82,7 +82,7 @@ pub use migration_runs::{ItemRecord, NewRun, RunCounts, RunRecord, VersionCount}
 pub use op_kind::OpKind;
 pub use op_state::OpState;
 pub use operations::{Cascade, Failure, TenantChange};
-pub use placement::{PlanTenant, ServerLoad};
+pub use placement::{MeasuredLoad, PlanTenant, ServerLoad};
 pub use quotas::{QuotaBreach, QuotaKind, QuotaReading};
 pub use restores::{InPlaceRestore, RestoredSubtenant};
 pub use retention::{Pruned, Retention};

@@ -7,6 +7,11 @@
 //! connections (against its `max_connections`) and requests an hour
 //! (`requests_per_hour_capacity`, when set). A server never sampled weighs
 //! by its tenant count alone.
+//!
+//! Rule: between samples, each root tenant placed on a server since its
+//! sample weighs what a new tenant database does there (the template's
+//! size), so tenants made in a burst spread instead of herding onto the
+//! server that looked emptiest at the last sample.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,13 +21,27 @@ use super::servers::{server_from_row, SERVER_COLUMNS};
 use super::{Catalog, CatalogError, DbServer};
 use crate::domain::{TenantId, Tier};
 
+/// The root tenants on server `s` now.
+const TENANTS_ON: &str = "(SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
+        AND t.purged_at IS NULL AND t.parent_id IS NULL)";
+
+/// Server `s`'s storage as placement weighs it: the last sample's, plus a
+/// new tenant database's weight for each tenant placed since.
+fn storage_estimate() -> String {
+    format!("(l.storage_bytes + greatest({TENANTS_ON} - l.tenants, 0) * l.new_tenant_bytes)")
+}
+
 /// A server's utilisation, over `s` (db_servers) and `l` (server_load).
-const UTILISATION: &str = "greatest(
-    (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
-        AND t.purged_at IS NULL AND t.parent_id IS NULL)::float8 / s.capacity,
-    coalesce(l.storage_bytes::float8 / (s.storage_capacity_mb * 1048576.0), 0),
-    coalesce(l.connections::float8 / nullif(l.max_connections, 0), 0),
-    coalesce(l.requests_per_hour::float8 / s.requests_per_hour_capacity, 0))";
+fn utilisation() -> String {
+    format!(
+        "greatest(
+            {TENANTS_ON}::float8 / s.capacity,
+            coalesce({}::float8 / (s.storage_capacity_mb * 1048576.0), 0),
+            coalesce(l.connections::float8 / nullif(l.max_connections, 0), 0),
+            coalesce(l.requests_per_hour::float8 / s.requests_per_hour_capacity, 0))",
+        storage_estimate()
+    )
+}
 
 /// A server's load and capacity, as placement weighs them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -32,7 +51,11 @@ pub struct ServerLoad {
     pub state: String,
     pub tenants: i64,
     pub capacity: i32,
+    /// Storage as last sampled.
     pub storage_bytes: Option<i64>,
+    /// Storage as placement weighs it: the sample, plus a new tenant
+    /// database's size for each tenant placed on the server since.
+    pub storage_estimate_bytes: Option<i64>,
     pub storage_capacity_mb: Option<i64>,
     pub connections: Option<i32>,
     pub max_connections: Option<i32>,
@@ -41,6 +64,18 @@ pub struct ServerLoad {
     /// The largest of its ratios of use to capacity (1.0: full).
     pub utilisation: f64,
     pub sampled_at: Option<DateTime<Utc>>,
+}
+
+/// What a sample measured on a server as a whole.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasuredLoad {
+    /// Every database's size.
+    pub storage_bytes: i64,
+    /// Client sessions, and their limit.
+    pub connections: i32,
+    pub max_connections: i32,
+    /// What a new tenant database weighs there: its template's size.
+    pub new_tenant_bytes: i64,
 }
 
 /// A placed root tenant, as a rebalance plan weighs it.
@@ -67,8 +102,9 @@ impl Catalog {
                                            WHERE p.state = 'active' AND $1 = ANY (p.pinned_tiers))
                              THEN $1 = ANY (s.pinned_tiers)
                              ELSE s.pinned_tiers = '{{}}' END
-                  ORDER BY {UTILISATION}, s.created_at
-                  LIMIT 1"
+                  ORDER BY {}, s.created_at
+                  LIMIT 1",
+                utilisation()
             ),
             &[&tier.as_str()],
             server_from_row,
@@ -76,21 +112,23 @@ impl Catalog {
         .await
     }
 
-    /// Records what a sample measured on `server`; its requests an hour are
-    /// its tenants' over the last hour, from the flushed usage.
+    /// Records what a sample measured on `server`, with the root tenants it
+    /// holds now; its requests an hour are its tenants' over the last hour,
+    /// from the flushed usage.
     pub async fn record_server_load(
         &self,
         server: Uuid,
-        storage_bytes: i64,
-        connections: i32,
-        max_connections: i32,
+        measured: &MeasuredLoad,
     ) -> Result<(), CatalogError> {
         let client = self.pool().get().await?;
         client
             .execute(
                 "INSERT INTO server_load AS l (server_id, sampled_at, storage_bytes, connections,
-                        max_connections, requests_per_hour)
-                 SELECT $1, now(), $2, $3, $4, coalesce((
+                        max_connections, new_tenant_bytes, tenants, requests_per_hour)
+                 SELECT $1, now(), $2, $3, $4, $5,
+                        (SELECT count(*)::int4 FROM tenants t WHERE t.db_server_id = $1
+                            AND t.purged_at IS NULL AND t.parent_id IS NULL),
+                        coalesce((
                         SELECT sum(u.requests_data + u.requests_control)::int8
                           FROM usage_hourly u JOIN tenants t ON t.id = u.tenant_id
                          WHERE t.db_server_id = $1 AND u.hour >= date_trunc('hour', now()) - interval '1 hour'
@@ -98,8 +136,15 @@ impl Catalog {
                  ON CONFLICT (server_id) DO UPDATE SET sampled_at = EXCLUDED.sampled_at,
                         storage_bytes = EXCLUDED.storage_bytes, connections = EXCLUDED.connections,
                         max_connections = EXCLUDED.max_connections,
+                        new_tenant_bytes = EXCLUDED.new_tenant_bytes, tenants = EXCLUDED.tenants,
                         requests_per_hour = EXCLUDED.requests_per_hour",
-                &[&server, &storage_bytes, &connections, &max_connections],
+                &[
+                    &server,
+                    &measured.storage_bytes,
+                    &measured.connections,
+                    &measured.max_connections,
+                    &measured.new_tenant_bytes,
+                ],
             )
             .await?;
         Ok(())
@@ -141,11 +186,12 @@ impl Catalog {
                 "SELECT s.id, s.name, s.state, s.capacity, s.storage_capacity_mb,
                         s.requests_per_hour_capacity, l.storage_bytes, l.connections,
                         l.max_connections, l.requests_per_hour, l.sampled_at,
-                        (SELECT count(*) FROM tenants t WHERE t.db_server_id = s.id
-                            AND t.purged_at IS NULL AND t.parent_id IS NULL) AS tenants,
-                        {UTILISATION} AS utilisation
+                        {TENANTS_ON} AS tenants, {} AS storage_estimate_bytes,
+                        {} AS utilisation
                    FROM db_servers s LEFT JOIN server_load l ON l.server_id = s.id
-                  ORDER BY utilisation DESC, s.name"
+                  ORDER BY utilisation DESC, s.name",
+                storage_estimate(),
+                utilisation()
             ),
             &[],
             |r| ServerLoad {
@@ -155,6 +201,7 @@ impl Catalog {
                 tenants: r.get("tenants"),
                 capacity: r.get("capacity"),
                 storage_bytes: r.get("storage_bytes"),
+                storage_estimate_bytes: r.get("storage_estimate_bytes"),
                 storage_capacity_mb: r.get("storage_capacity_mb"),
                 connections: r.get("connections"),
                 max_connections: r.get("max_connections"),

@@ -309,7 +309,12 @@ fn print_loads(json: bool, loads: &[crate::servers::ServerLoad]) -> anyhow::Resu
             l.utilisation * 100.0,
             l.tenants,
             l.capacity,
-            show(l.storage_bytes.map(|b| b / (1024 * 1024))),
+            // What placement weighs: the sample and the tenants placed since.
+            show(
+                l.storage_estimate_bytes
+                    .or(l.storage_bytes)
+                    .map(|b| b / (1024 * 1024))
+            ),
             show(l.storage_capacity_mb),
             show(l.connections.map(i64::from)),
             show(l.max_connections.map(i64::from)),

@@ -14,7 +14,7 @@ pub use crate::catalog::FleetCounts;
 const BEHIND_SHOWN: i64 = 1000;
 
 /// Tenants per schema version, and the ones behind the newest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Versions {
     pub latest_version: i32,
     pub versions: Vec<VersionCount>,
@@ -22,7 +22,7 @@ pub struct Versions {
 }
 
 /// A root tenant whose database is behind the newest version.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Behind {
     pub id: TenantId,
     pub slug: String,

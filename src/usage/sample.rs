@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 
 use super::{Usage, UsageError};
-use crate::catalog::{DatabaseSample, MeteredTenant, ServerState};
+use crate::catalog::{DatabaseSample, MeasuredLoad, MeteredTenant, ServerState};
+use crate::domain::TEMPLATE_DB;
 
 const SAMPLE: &str = "SELECT d.datname, pg_database_size(d.oid),
         coalesce(s.tup_returned, 0), coalesce(s.tup_inserted + s.tup_updated + s.tup_deleted, 0),
@@ -16,12 +17,16 @@ const SAMPLE: &str = "SELECT d.datname, pg_database_size(d.oid),
    FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid
   WHERE d.datname = ANY($1)";
 
-/// The server as a whole: client sessions, their limit, and every
-/// database's size (the catalog's and the template's too: the disk holds them).
+/// The server as a whole: client sessions, their limit, every database's
+/// size (the catalog's and the template's too: the disk holds them), and
+/// what a new tenant database weighs (its template's size; before the
+/// template exists, `template1`'s).
 const SERVER: &str =
     "SELECT (SELECT count(*)::int4 FROM pg_stat_activity WHERE backend_type = 'client backend'),
         current_setting('max_connections')::int4,
-        (SELECT coalesce(sum(pg_database_size(oid)), 0)::int8 FROM pg_database WHERE datallowconn)";
+        (SELECT coalesce(sum(pg_database_size(oid)), 0)::int8 FROM pg_database WHERE datallowconn),
+        coalesce((SELECT pg_database_size(oid) FROM pg_database WHERE datname = $1),
+                 (SELECT pg_database_size(oid) FROM pg_database WHERE datname = 'template1'), 0)::int8";
 
 impl Usage {
     /// Samples when this replica claims the sample that is due.
@@ -78,7 +83,7 @@ impl Usage {
             .query(SAMPLE, &[&names])
             .await
             .map_err(|e| UsageError::Sample(format!("sampling: {e}")));
-        let whole = client.query_one(SERVER, &[]).await;
+        let whole = client.query_one(SERVER, &[&TEMPLATE_DB]).await;
         drop(client);
         let _ = driver.await;
         let by_name: HashMap<&str, &MeteredTenant> =
@@ -101,8 +106,14 @@ impl Usage {
         let recorded = self.catalog.record_usage_samples(&samples).await?;
         // The server's load, for placement.
         if let Ok(row) = whole {
+            let measured = MeasuredLoad {
+                storage_bytes: row.get(2),
+                connections: row.get(0),
+                max_connections: row.get(1),
+                new_tenant_bytes: row.get(3),
+            };
             self.catalog
-                .record_server_load(server.id, row.get(2), row.get(0), row.get(1))
+                .record_server_load(server.id, &measured)
                 .await?;
         }
         let storage: Vec<(MeteredTenant, i64)> = recorded

@@ -8,9 +8,8 @@ use tenant_plane::domain::TenantId;
 
 use crate::helpers::spawn_app;
 use crate::kit::browser;
-use crate::kit::browser::sign_in;
+use crate::kit::browser::{sign_in, ENTER};
 
-const ENTER: &str = "\u{E007}";
 const TAB: &str = "\u{E004}";
 
 #[tokio::test]

@@ -273,3 +273,44 @@ async fn with_request_metering_off_no_request_is_counted_and_sampling_goes_on() 
     assert_eq!(counted(&app, id(&tenant)).await, (0, 0));
     assert!(usage.sample().await.unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn the_sampling_loop_finds_a_tenant_over_its_storage_quota_within_one_interval() {
+    let every = 3;
+    let app = spawn_app_with(|s| s.usage.sample_secs = every).await;
+    // Over at once: a fresh database holds several MiB.
+    let full = app
+        .create_tenant("full-loop", json!({ "features": { "maxStorageMb": 1 } }))
+        .await;
+    let over_at = chrono::Utc::now();
+    let admin = app.token(Role::TenantAdmin, Some(id(&full)), None);
+    // Nothing samples by hand: the service's own loop has to find it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3 * every);
+    let catalog = app.catalog_db().await;
+    let since: chrono::DateTime<chrono::Utc> = loop {
+        let found = catalog
+            .query_opt(
+                "SELECT since FROM quota_breaches WHERE tenant_id = $1 AND quota = 'storage_bytes'",
+                &[&id(&full).as_uuid()],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = found {
+            break row.get(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no breach in 3 intervals"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let refused = wait_for_status(&app, &admin, 429).await;
+    assert_eq!(refused["error"]["code"], "quota_exceeded", "{refused}");
+    let took = (since - over_at).num_milliseconds();
+    // One interval, and the sample's own time (a second, generously).
+    assert!(
+        took <= (every as i64) * 1000 + 1000,
+        "found {took} ms after it was over"
+    );
+    assert_eq!(list_agents(&app, &admin).await.status(), 200, "reads go on");
+}

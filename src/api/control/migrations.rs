@@ -152,12 +152,25 @@ pub async fn resume_run(
     answer(&state, launched, query.wait).await
 }
 
-/// `GET /v1/migrations/versions`: tenants per schema version, and who is behind.
-#[utoipa::path(get, path = "/v1/migrations/versions", tag = "migrations", responses((status = 200, description = "Tenants per schema version")))]
+/// `GET /v1/migrations/versions`: tenants per schema version, and who is
+/// behind; `Accept: image/svg+xml` draws the tenants per version as bars.
+#[utoipa::path(get, path = "/v1/migrations/versions", tag = "migrations", responses((status = 200, description = "Tenants per schema version (`Accept: image/svg+xml`: as bars, one per version)", content((crate::fleet::Versions = "application/json"), (String = "image/svg+xml")))))]
 pub async fn versions(
     principal: Principal,
     state: web::Data<AppState>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Read)?;
-    Ok(HttpResponse::Ok().json(state.fleet().versions().await?))
+    let versions = state.fleet().versions().await?;
+    if super::usage::accepts(&req, "image/svg+xml") {
+        let bars: Vec<(String, i64)> = versions
+            .versions
+            .iter()
+            .map(|v| (format!("v{}", v.version), v.tenants))
+            .collect();
+        return Ok(HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            .body(super::usage_chart::bar_chart(&bars, "tenants")));
+    }
+    Ok(HttpResponse::Ok().json(versions))
 }

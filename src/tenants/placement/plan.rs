@@ -113,7 +113,7 @@ pub fn plan(servers: &[PlanServer], tenants: &[PlanTenant], target: f64) -> Reba
                 pins: s.pinned_tiers.clone(),
                 tenants: l.tenants,
                 capacity: f64::from(l.capacity.max(1)),
-                storage: l.storage_bytes.unwrap_or(0),
+                storage: l.storage_estimate_bytes.or(l.storage_bytes).unwrap_or(0),
                 storage_cap: l.storage_capacity_mb.map(|mb| mb as f64 * 1024.0 * 1024.0),
                 sessions: match (l.connections, l.max_connections) {
                     (Some(c), Some(m)) if m > 0 => f64::from(c) / f64::from(m),

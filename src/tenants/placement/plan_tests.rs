@@ -11,6 +11,7 @@ fn server(name: &str, storage_mb: i64, cap_mb: Option<i64>, tenants: i64) -> Pla
             tenants,
             capacity: 1000,
             storage_bytes: Some(storage_mb * MIB),
+            storage_estimate_bytes: Some(storage_mb * MIB),
             storage_capacity_mb: cap_mb,
             connections: Some(5),
             max_connections: Some(100),

@@ -26,6 +26,9 @@ fn which(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
+/// The Enter key, for `keys` (WebDriver's code for it).
+pub const ENTER: &str = "\u{E007}";
+
 /// Starts chromedriver and a headless Chromium at 1280×800, or returns None
 /// (after saying why) where neither could be installed.
 pub async fn start() -> Option<Browser> {

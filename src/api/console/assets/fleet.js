@@ -32,10 +32,12 @@
       TP.swap(counts, card(s.total, 'tenants', 'count-total'),
         ...STATES.map((k) => card(s.by_status[k] || 0, k, `count-status-${k}`)),
         ...TIERS.map((k) => card(s.by_tier[k] || 0, `tier ${k}`, `count-tier-${k}`)));
-      const max = Math.max(1, ...Object.values(s.by_schema_version));
+      // Tenants per schema version: bars the server draws, one per version.
+      const chart = await TP.svgChart('/v1/migrations/versions', 'versions-chart',
+        `Tenants per schema version (${Object.keys(s.by_schema_version).length} versions)`);
       TP.swap(versions,
         h('p', { class: 'muted' }, `Newest schema version: ${s.latest_version}. Runs going: ${s.migration_runs_running}.`),
-        ...Object.entries(s.by_schema_version).map(([v, n]) => TP.bar(`v${v}`, n, max)));
+        chart);
     }
 
     const loadTenants = TP.latest(async (current) => {

@@ -242,7 +242,7 @@
       await load();
     });
     view.append(h('h1', {}, 'Servers'), h('section', { class: 'panel wide' }, h('h2', {}, 'Add a server'), add, drains),
-      h('div', { class: 'grid' }, list));
+      TP.rebalancePanel(() => load().catch(TP.showError)), h('div', { class: 'grid' }, list));
     // Refreshes the bars, unless the operator is editing a form in the list.
     const error = h('p', { class: 'error', role: 'alert' });
     drains.after(error);
