@@ -4,7 +4,7 @@
 //! page draws the top tenants and each server's utilisation.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use tenant_plane::auth::Role;
 
 use crate::helpers::spawn_app_with;
@@ -22,6 +22,15 @@ async fn the_tenant_page_shows_its_quotas_and_draws_one_bar_per_hour_of_requests
     for _ in 0..6 {
         let answer = call(&app, Method::GET, "/v1/agents", &admin, None, None).await;
         assert_eq!(answer.status(), 200);
+    }
+    // Two quieter tenants, for the fleet's top tenants.
+    for (slug, n) in [("second", 3), ("third", 1)] {
+        let quieter = app.create_tenant(slug, json!({})).await;
+        let token = app.token(Role::TenantAdmin, Some(id(&quieter)), None);
+        for _ in 0..n {
+            let answer = call(&app, Method::GET, "/v1/agents", &token, None, None).await;
+            assert_eq!(answer.status(), 200);
+        }
     }
     let state = app.state().await;
     state.services().usage.flush().await;
@@ -57,6 +66,18 @@ async fn the_tenant_page_shows_its_quotas_and_draws_one_bar_per_hour_of_requests
     let counted =
         first["requests_data"].as_i64().unwrap() + first["requests_control"].as_i64().unwrap();
     assert_eq!(value, json!(counted));
+    // Drawn at its height: the tallest bar fills most of the plot.
+    let tallest = b
+        .eval(
+            "const bars = [...document.querySelectorAll('#usage-chart rect.bar')]; \
+             const top = bars.reduce((a, r) => Number(r.dataset.value) > Number(a.dataset.value) ? r : a); \
+             return top.getBoundingClientRect().height / top.ownerSVGElement.getBoundingClientRect().height",
+        )
+        .await;
+    assert!(
+        tallest.as_f64().unwrap() > 0.6,
+        "drawn {tallest} of the chart's height"
+    );
     // The storage quota, over, and the monthly requests under theirs.
     let storage = b
         .eval("return document.querySelector('#usage-quotas [data-quota=storage_bytes]').dataset.exceeded")
@@ -68,7 +89,7 @@ async fn the_tenant_page_shows_its_quotas_and_draws_one_bar_per_hour_of_requests
     assert_eq!(requests, json!("false"));
     let text = b.text("#tenant-usage").await;
     assert!(text.contains("writes refused"), "{text}");
-    b.screenshot("tenant-usage").await;
+    b.screenshot_at("tenant-usage", "#usage-chart").await;
 
     // The fleet page: the top tenants this month, and each server's
     // utilisation, a bar for each.
@@ -81,14 +102,36 @@ async fn the_tenant_page_shows_its_quotas_and_draws_one_bar_per_hour_of_requests
     )
     .await;
     let top = b
-        .eval("return [...document.querySelectorAll('#top-tenants-chart rect.bar')].map((r) => r.dataset.label)")
+        .eval(
+            "return [...document.querySelectorAll('#top-tenants-chart rect.bar')]\
+             .map((r) => [r.dataset.label, Number(r.dataset.value)])",
+        )
         .await;
-    assert_eq!(top, json!(["charted"]), "the one tenant with requests");
+    let listed = ok_json(
+        app.admin(Method::GET, "/v1/usage/top?metric=requests&limit=10", None)
+            .await,
+        200,
+    )
+    .await;
+    let expected: Vec<Value> = listed["tenants"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|t| json!([t["slug"], t["value"]]))
+        .collect();
+    assert_eq!(top, Value::Array(expected), "{listed}");
+    let order: Vec<&str> = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[0].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["charted", "second", "third"], "the busiest first");
     let servers = ok_json(app.admin(Method::GET, "/v1/servers/load", None).await, 200).await;
     let drawn = b
         .eval("return document.querySelectorAll('#server-load-chart rect.bar').length")
         .await;
     assert_eq!(drawn, json!(servers["servers"].as_array().unwrap().len()));
-    b.screenshot("fleet-usage").await;
+    b.screenshot_at("fleet-usage", "#fleet-charts").await;
     b.close().await;
 }

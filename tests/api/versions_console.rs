@@ -71,6 +71,6 @@ async fn the_fleet_page_draws_one_bar_per_schema_version_with_its_tenant_count()
         Value::Array(expected),
         "a bar per version, its count"
     );
-    b.screenshot("fleet-versions").await;
+    b.screenshot_at("fleet-versions", "#versions-chart").await;
     b.close().await;
 }

@@ -10,6 +10,10 @@ const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 180.0;
 const LEFT: f64 = 48.0;
 const BOTTOM: f64 = 24.0;
+/// Where the labels under the bars sit (room for their descenders).
+const BASELINE: f64 = HEIGHT - 4.0;
+/// Up to this many bars, each is named under it; past it, the first and last.
+const LABELLED: usize = 12;
 
 /// The chart of `points` (oldest first): requests per period.
 pub fn requests_chart(points: &[UsagePoint]) -> String {
@@ -57,10 +61,25 @@ pub fn bar_chart(bars: &[(String, i64)], unit: &str) -> String {
             escape(unit),
         ));
     }
-    if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+    if bars.len() <= LABELLED {
+        // Few bars: each is named under it, cut to its width.
+        let fits = ((slot / 6.0) as usize).max(3);
+        for (i, (label, _)) in bars.iter().enumerate() {
+            let shown: String = if label.chars().count() > fits {
+                label.chars().take(fits - 1).chain(['…']).collect()
+            } else {
+                label.clone()
+            };
+            out.push_str(&format!(
+                "<text class=\"tick\" x=\"{:.1}\" y=\"{BASELINE}\" text-anchor=\"middle\">{}</text>",
+                LEFT + (i as f64 + 0.5) * slot,
+                escape(&shown),
+            ));
+        }
+    } else if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
         out.push_str(&format!(
-            "<text class=\"tick\" x=\"{LEFT}\" y=\"{HEIGHT}\">{}</text>\
-             <text class=\"tick\" x=\"{WIDTH}\" y=\"{HEIGHT}\" text-anchor=\"end\">{}</text>",
+            "<text class=\"tick\" x=\"{LEFT}\" y=\"{BASELINE}\">{}</text>\
+             <text class=\"tick\" x=\"{WIDTH}\" y=\"{BASELINE}\" text-anchor=\"end\">{}</text>",
             escape(&first.0),
             escape(&last.0),
         ));

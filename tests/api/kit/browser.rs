@@ -205,12 +205,26 @@ impl Browser {
 
     /// Saves a PNG of the page under `target/console-screenshots/`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        self.eval("window.scrollTo(0, 0); return true").await;
+        self.capture(name).await
+    }
+
+    /// `screenshot`, scrolled so the panel holding `css` starts the view.
+    pub async fn screenshot_at(&self, name: &str, css: &str) -> PathBuf {
+        let script = format!(
+            "const el = document.querySelector({}); (el.closest('section') || el).scrollIntoView(); return true",
+            json!(css)
+        );
+        self.eval(&script).await;
+        self.capture(name).await
+    }
+
+    async fn capture(&self, name: &str) -> PathBuf {
         let dir = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
             .join("console-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
-        self.eval("window.scrollTo(0, 0); return true").await;
         let path = dir.join(format!("{name}.png"));
         let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a screenshot is a PNG");
