@@ -25,6 +25,7 @@ pub mod idempotency;
 pub mod lint;
 pub mod local_pg;
 pub mod migrator;
+pub mod onboarding;
 pub mod operations;
 pub mod pg;
 pub mod process;

@@ -32,6 +32,7 @@ pub struct Services {
     pub tenants: Tenants,
     /// The tenant commands, by noun (see `tenants::commands`).
     pub lifecycle: crate::tenants::Lifecycle,
+    pub onboarding: crate::onboarding::Onboarding,
     pub placement: crate::tenants::Placement,
     pub backups: crate::tenants::Backups,
     pub keys: crate::tenants::Keys,
@@ -214,12 +215,15 @@ impl Services {
         )
         .with_drift_scans(drift.clone());
         let api_keys = crate::auth::api_key::ApiKeys::new(catalog.clone());
+        let tenant_keys = crate::tenant_keys::TenantKeys::new(
+            catalog.clone(),
+            api_keys.clone(),
+            settings.tenants.max_api_keys,
+        );
+        let lifecycle = crate::tenants::Lifecycle::new(tenants.clone());
         Ok(Self {
-            tenant_keys: crate::tenant_keys::TenantKeys::new(
-                catalog.clone(),
-                api_keys.clone(),
-                settings.tenants.max_api_keys,
-            ),
+            onboarding: crate::onboarding::Onboarding::new(lifecycle.clone(), tenant_keys.clone()),
+            tenant_keys,
             domains: crate::custom_domains::CustomDomains::new(catalog.clone()),
             console_sessions: crate::auth::console_sessions::ConsoleSessions::new(catalog.clone()),
             idempotency: crate::idempotency::Idempotency::new(catalog.clone()),
@@ -228,7 +232,7 @@ impl Services {
             api_keys,
             routes,
             catalog,
-            lifecycle: crate::tenants::Lifecycle::new(tenants.clone()),
+            lifecycle,
             placement: crate::tenants::Placement::new(tenants.clone()),
             backups: crate::tenants::Backups::new(tenants.clone()),
             keys: crate::tenants::Keys::new(tenants.clone()),

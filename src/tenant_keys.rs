@@ -23,7 +23,7 @@ use crate::auth::api_key::{self, ApiKeys};
 use crate::auth::{AuthError, Permission, Principal, Role};
 use crate::catalog::{ApiKeyRecord, Catalog, CatalogError, ListedKey, Minted};
 use crate::control_audit::{audited, Actor, Change};
-use crate::domain::TenantId;
+use crate::domain::{FirstAdmin, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantKeysError {
@@ -54,7 +54,7 @@ pub struct NewKey {
 }
 
 /// A key just minted: the secret is here and nowhere else, ever.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MintedKey {
     #[serde(flatten)]
     pub record: ApiKeyRecord,
@@ -124,6 +124,45 @@ impl TenantKeys {
             minter.user_id(),
             expires_at,
         );
+        self.store(actor, issued, minted_by, expiry_capped).await
+    }
+
+    /// Mints the `tenant_admin` key of a tenant's first admin, as the
+    /// tenant is made (`onboarding`). It has no end of its own: it is how
+    /// the tenant's first person gets in, and only a caller who may create
+    /// tenants gets one.
+    pub async fn mint_first_admin(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        admin: &FirstAdmin,
+    ) -> Result<MintedKey, TenantKeysError> {
+        // The name column holds 200 characters.
+        let name: String = format!("first admin {}", admin.email())
+            .chars()
+            .take(200)
+            .collect();
+        let issued = api_key::issue(
+            tenant,
+            None,
+            name,
+            Role::TenantAdmin,
+            Vec::new(),
+            &actor.user_id,
+            None,
+        );
+        self.store(actor, issued, None, false).await
+    }
+
+    /// Stores a key just issued, audited, within the tenant's cap.
+    async fn store(
+        &self,
+        actor: &Actor,
+        issued: api_key::IssuedKey,
+        minted_by: Option<Uuid>,
+        expiry_capped: bool,
+    ) -> Result<MintedKey, TenantKeysError> {
+        let tenant = issued.record.tenant_id;
         let resource = format!("api_keys/{}", issued.record.id);
         let what = Change {
             tenant: Some(tenant),

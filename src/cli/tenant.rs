@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use crate::catalog::TenantFilter;
 use crate::config::Settings;
 use crate::control_audit::Actor;
-use crate::domain::{Slug, TenantId, TenantName, TenantStatus, Tier};
+use crate::domain::{FirstAdmin, Slug, TenantId, TenantName, TenantStatus, Tier};
 use crate::embedded;
 use crate::services::Services;
 use crate::tenant_config::TenantConfig;
@@ -38,6 +38,13 @@ enum TenantCommand {
         /// Make a subtenant of this tenant.
         #[arg(long)]
         parent: Option<TenantId>,
+        /// The first admin's subject (with --admin-email): a `tenant_admin`
+        /// API key is minted for them and printed this once.
+        #[arg(long, requires = "admin_email", conflicts_with = "parent")]
+        admin_subject: Option<String>,
+        /// The first admin's e-mail address.
+        #[arg(long, requires = "admin_subject")]
+        admin_email: Option<String>,
     },
     /// List tenants.
     List {
@@ -119,6 +126,8 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
             tier,
             settings,
             parent,
+            admin_subject,
+            admin_email,
         } => {
             let config = match settings {
                 Some(json) => TenantConfig::parse(serde_json::from_str(&json)?)?,
@@ -140,7 +149,21 @@ pub async fn run(mut settings: Settings, args: TenantArgs) -> anyhow::Result<()>
                         tier,
                         settings: config,
                     };
-                    lifecycle.create(&actor, input).await?
+                    let admin = match (admin_subject, admin_email) {
+                        (Some(subject), Some(email)) => Some(FirstAdmin::parse(&subject, &email)?),
+                        _ => None,
+                    };
+                    let made = services.onboarding.create(&actor, input, admin).await?;
+                    if let Some(key) = &made.admin_key {
+                        if args.json {
+                            println!("{}", serde_json::to_string_pretty(&made)?);
+                            return Ok(());
+                        }
+                        // The secret is shown here only.
+                        eprintln!("first admin key (shown once): {}", key.record.name);
+                        println!("{}", key.key);
+                    }
+                    made.tenant
                 }
             };
             vec![view]

@@ -6,6 +6,7 @@
 //! reaches SQL is taken from a request.
 
 mod db_name;
+mod first_admin;
 mod host_name;
 mod migration_checksum;
 mod page;
@@ -16,6 +17,7 @@ mod tenant_id;
 pub mod whole;
 
 pub use db_name::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
+pub use first_admin::{FirstAdmin, InvalidFirstAdmin};
 pub use host_name::{is_host_name, HOST_NAME_PATTERN};
 pub use migration_checksum::MigrationChecksum;
 pub use page::{parse_page_limit, MAX_PAGE};

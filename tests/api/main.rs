@@ -54,6 +54,7 @@ mod errors;
 mod event_stream_limits;
 mod events;
 mod faults;
+mod first_admin;
 mod first_run;
 mod fuzz;
 mod health;

@@ -26,6 +26,23 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
 {
+    idempotent_stored_as(state, principal, req, body, serde_json::Value::clone, work).await
+}
+
+/// `idempotent`, storing for a replay `stored(answer)` instead of the
+/// answer itself: a secret shown once stays out of the store.
+pub async fn idempotent_stored_as<F, Fut>(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+    body: &serde_json::Value,
+    stored: fn(&serde_json::Value) -> serde_json::Value,
+    work: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
+{
     let Some(key) = req.headers().get(IDEMPOTENCY_HEADER) else {
         let (status, body) = work().await?;
         return Ok(respond(status, body));
@@ -70,12 +87,12 @@ where
         )),
         IdempotencyClaim::New => match work().await {
             Ok((status, body)) => {
-                let stored = StoredResponse {
+                let kept = StoredResponse {
                     status: status.as_u16(),
-                    body,
+                    body: stored(&body),
                 };
-                keys.complete(caller, key, &stored).await?;
-                Ok(respond(status, stored.body))
+                keys.complete(caller, key, &kept).await?;
+                Ok(respond(status, body))
             }
             Err(e) => {
                 // Forget the key so that a retry runs again.

@@ -100,12 +100,20 @@
       ev.preventDefault(); q = search.value.trim(); cursors = [null]; loadTenants().catch(TP.showError);
     } }, search, h('button', { type: 'submit' }, 'Search'));
 
+    // A first admin's key, shown once when a tenant is made with one.
+    const adminKey = h('div', { id: 'first-admin-key', 'aria-live': 'polite' });
     const createForm = TP.form({ id: 'create-tenant', 'aria-label': 'Create a tenant' }, [
       TP.field('Slug', { name: 'slug', required: true, id: 'new-slug' }),
       TP.field('Name', { name: 'name', required: true, id: 'new-name' }),
       TP.select('Tier', 'tier', TIERS, 'standard'),
+      TP.field('First admin (subject)', { name: 'admin_subject', id: 'new-admin-subject' }),
+      TP.field('First admin (e-mail)', { name: 'admin_email', type: 'email', id: 'new-admin-email' }),
     ], 'Create tenant', async (v, form) => {
-      await api('POST', '/v1/tenants', { slug: v.slug, name: v.name, tier: v.tier });
+      const body = { slug: v.slug, name: v.name, tier: v.tier };
+      if (v.admin_subject || v.admin_email) body.admin = { subject: v.admin_subject, email: v.admin_email };
+      const made = await api('POST', '/v1/tenants', body);
+      TP.swap(adminKey, made.admin_key ? [h('p', {}, `First admin key of ${made.slug}: copy it now, it is shown only once.`),
+        h('div', { class: 'secret mono' }, made.admin_key.key)] : []);
       form.reset();
       q = ''; search.value = ''; cursors = [null];
       await Promise.all([loadTenants(), loadCounts()]);
@@ -115,7 +123,7 @@
       h('div', { class: 'grid' },
         h('section', { class: 'panel wide', 'aria-labelledby': 'h-counts' }, h('h2', { id: 'h-counts' }, 'Tenants by state and tier'), counts),
         h('section', { class: 'panel wide', 'aria-labelledby': 'h-tenants' }, h('h2', { id: 'h-tenants' }, 'Tenants'),
-          searchForm, tenants, pager, h('h2', {}, 'New tenant'), createForm),
+          searchForm, tenants, pager, h('h2', {}, 'New tenant'), createForm, adminKey),
         h('section', { class: 'panel', 'aria-labelledby': 'h-versions' }, h('h2', { id: 'h-versions' }, 'Schema versions'), versions),
         h('section', { class: 'panel', 'aria-labelledby': 'h-servers' }, h('h2', { id: 'h-servers' }, 'Servers'), servers, serversError),
         h('section', { class: 'panel', 'aria-labelledby': 'h-ops' }, h('h2', { id: 'h-ops' }, 'Recent operations (live)'), operations),

@@ -4,10 +4,11 @@ use serde::Deserialize;
 
 use super::TenantPath;
 use crate::api::http::audited::actor;
-use crate::api::http::idempotency::idempotent;
+use crate::api::http::idempotency::{idempotent, idempotent_stored_as};
 use crate::api::http::{ApiError, AppState, ErrorCode};
 use crate::auth::{Action, Principal, Resource};
-use crate::domain::{Slug, TenantName, Tier};
+use crate::domain::{FirstAdmin, Slug, TenantName, Tier};
+use crate::onboarding::Onboarded;
 use crate::tenant_config::TenantConfig;
 use crate::tenants::{NewSubtenantInput, NewTenantInput};
 
@@ -21,6 +22,10 @@ pub struct CreateTenant {
     #[serde(default)]
     #[schema(value_type = Option<TenantConfig>)]
     settings: Option<serde_json::Value>,
+    /// The tenant's first admin: the answer then holds, this once, a
+    /// `tenant_admin` API key for them (`admin_key.key`).
+    #[serde(default)]
+    admin: Option<FirstAdmin>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -36,13 +41,14 @@ pub struct CreateSubtenant {
 }
 
 impl CreateTenant {
-    fn into_input(self) -> Result<NewTenantInput, ApiError> {
-        Ok(NewTenantInput {
+    fn into_input(self) -> Result<(NewTenantInput, Option<FirstAdmin>), ApiError> {
+        let input = NewTenantInput {
             name: self.name,
             slug: self.slug,
             tier: self.tier,
             settings: parse_settings(self.settings)?,
-        })
+        };
+        Ok((input, self.admin))
     }
 }
 
@@ -69,9 +75,11 @@ fn parse_settings(settings: Option<serde_json::Value>) -> Result<TenantConfig, A
     }
 }
 
-/// `POST /v1/tenants`: a tenant with a database of its own. With an
-/// `Idempotency-Key`, a retry returns the first response.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}")))))]
+/// `POST /v1/tenants`: a tenant with a database of its own, and with
+/// `admin`, its first admin's `tenant_admin` key. With an
+/// `Idempotency-Key`, a retry returns the first response (without the
+/// key's secret).
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant, params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new tenant, active (with `admin`, its first admin's key)", body = Onboarded, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}")))))]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -81,13 +89,18 @@ pub async fn create(
     principal.require(Resource::Tenants, Action::Write)?;
     let raw = body.into_inner();
     let input: CreateTenant = crate::api::http::body::parse_checked(raw.clone())?;
-    let input = input.into_input()?;
-    idempotent(&state, &principal, &req, &raw, || async {
+    let (input, admin) = input.into_input()?;
+    let stored = Onboarded::without_secret;
+    idempotent_stored_as(&state, &principal, &req, &raw, stored, || async {
         let actor = actor(&principal, &req);
-        let view = state.services().lifecycle.create(&actor, input).await?;
+        let made = state
+            .services()
+            .onboarding
+            .create(&actor, input, admin)
+            .await?;
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(view).expect("view serialises"),
+            serde_json::to_value(made).expect("the answer serialises"),
         ))
     })
     .await

@@ -1,10 +1,11 @@
 //! The smaller services' errors as responses: a tenant's API keys, custom
-//! domains, and cancelling an operation.
+//! domains, onboarding, and cancelling an operation.
 
 use actix_web::http::StatusCode;
 
 use super::{ApiError, ErrorCode};
 use crate::custom_domains::CustomDomainsError;
+use crate::onboarding::OnboardingError;
 use crate::operations::OperationsError;
 use crate::tenant_keys::TenantKeysError;
 
@@ -28,6 +29,15 @@ impl From<TenantKeysError> for ApiError {
             }
             TenantKeysError::Auth(e) => e.into(),
             TenantKeysError::Catalog(e) => e.into(),
+        }
+    }
+}
+
+impl From<OnboardingError> for ApiError {
+    fn from(e: OnboardingError) -> Self {
+        match e {
+            OnboardingError::Tenant(e) => e.into(),
+            OnboardingError::AdminKey(e) => e.into(),
         }
     }
 }
