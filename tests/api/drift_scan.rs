@@ -234,12 +234,20 @@ async fn a_scan_of_eight_tenants_never_holds_more_than_two_sessions_on_their_ser
             }
         })
     };
-    let summary = scan(&app).await;
+    // A check's session is short: on a loaded machine the sampler may miss
+    // every one of a scan's, so scans are repeated (up to five) until it
+    // has seen one; each scan must stay within two sessions.
+    for _ in 0..5 {
+        let summary = scan(&app).await;
+        assert_eq!(summary["scan"]["in_sync"], 8, "{summary}");
+        if peak.load(Ordering::SeqCst) >= 1 {
+            break;
+        }
+    }
     done.store(true, Ordering::SeqCst);
     sampler.await.unwrap();
-    assert_eq!(summary["scan"]["in_sync"], 8, "{summary}");
     let peak = peak.load(Ordering::SeqCst);
-    assert!(peak >= 1, "the sampler saw the scan's sessions");
+    assert!(peak >= 1, "the sampler saw the scans' sessions");
     assert!(
         peak <= 2,
         "at most 2 sessions on the server at once, saw {peak}"
