@@ -10,34 +10,19 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tenant_plane::auth::Role;
 
-use crate::cluster::start_extra;
 use crate::helpers::spawn_app_without_rate_limits;
 use crate::kit::cli::cli;
-use crate::kit::servers::{agent_for, catalog_server_id, register, server_of};
+use crate::kit::servers::{agent_for, server_of, skewed_pair};
 use crate::kit::{expect_error, id, ok_json};
 
 #[tokio::test]
 async fn the_plan_brings_a_skewed_pair_under_its_target_and_applying_it_loses_no_acknowledged_write(
 ) {
     let app = spawn_app_without_rate_limits().await;
-    // Four tenants on the catalog's server, the only one yet.
-    let mut tenants = Vec::new();
-    for slug in ["skew-a", "skew-b", "skew-c", "skew-d"] {
-        tenants.push(app.create_tenant(slug, json!({})).await);
-    }
-    let extra = start_extra();
-    let roomy = register(&app, "pg-roomy", &extra, json!([])).await;
-    let roomy_id = roomy["id"].as_str().unwrap().to_string();
-    // Full by tenants: four of a capacity of four.
-    let crowded = catalog_server_id(&app).await;
-    let path = format!("/v1/servers/{crowded}");
-    ok_json(
-        app.admin(Method::PATCH, &path, Some(json!({ "capacity": 4 })))
-            .await,
-        200,
-    )
-    .await;
-    app.state().await.services().usage.sample().await.unwrap();
+    // Four tenants on the catalog's server, full by tenants (four of a
+    // capacity of four), and a fresh server beside it.
+    let slugs = ["skew-a", "skew-b", "skew-c", "skew-d"];
+    let (tenants, roomy_id, _extra) = skewed_pair(&app, &slugs).await;
 
     // The plan, shown; nothing moves.
     let plan = ok_json(

@@ -5,27 +5,18 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cluster::start_extra;
 use crate::helpers::spawn_app;
 use crate::kit::browser::{self, sign_in, ENTER};
 use crate::kit::ok_json;
-use crate::kit::servers::{catalog_server_id, register, server_of};
+use crate::kit::servers::{server_of, skewed_pair};
 
 #[tokio::test]
 async fn the_servers_page_shows_the_rebalance_plan_before_anything_moves_then_follows_it() {
     let app = spawn_app().await;
-    for slug in ["tilt-a", "tilt-b", "tilt-c", "tilt-d"] {
-        app.create_tenant(slug, json!({})).await;
-    }
-    let extra = start_extra();
-    let roomy = register(&app, "pg-roomy", &extra, json!([])).await;
-    let roomy_id = roomy["id"].as_str().unwrap().to_string();
-    // Full by tenants: four of a capacity of four.
-    let crowded = catalog_server_id(&app).await;
-    let path = format!("/v1/servers/{crowded}");
-    let body = json!({ "capacity": 4 });
-    ok_json(app.admin(Method::PATCH, &path, Some(body)).await, 200).await;
-    app.state().await.services().usage.sample().await.unwrap();
+    // Four tenants on the catalog's server, full by tenants, and a fresh
+    // server beside it.
+    let slugs = ["tilt-a", "tilt-b", "tilt-c", "tilt-d"];
+    let (_, roomy_id, _extra) = skewed_pair(&app, &slugs).await;
     let plan = ok_json(
         app.admin(Method::GET, "/v1/servers/rebalance?target=0.8", None)
             .await,

@@ -74,3 +74,23 @@ pub async fn agent_for(app: &TestApp, token: &str, name: &str) -> String {
     .await;
     agent["id"].as_str().unwrap().to_string()
 }
+
+/// A skewed pair: the catalog's server full by tenants (`slugs`, all made
+/// on it, against a capacity of as many), and a fresh server beside it,
+/// both sampled. Returns the tenants, and the fresh server with its cluster
+/// (keep it alive for the test).
+pub async fn skewed_pair(app: &TestApp, slugs: &[&str]) -> (Vec<Value>, String, ExtraCluster) {
+    let mut tenants = Vec::new();
+    for slug in slugs {
+        tenants.push(app.create_tenant(slug, json!({})).await);
+    }
+    let extra = crate::cluster::start_extra();
+    let roomy = register(app, "pg-roomy", &extra, json!([])).await;
+    let roomy_id = roomy["id"].as_str().unwrap().to_string();
+    let crowded = catalog_server_id(app).await;
+    let path = format!("/v1/servers/{crowded}");
+    let body = json!({ "capacity": slugs.len() });
+    ok_json(app.admin(Method::PATCH, &path, Some(body)).await, 200).await;
+    app.state().await.services().usage.sample().await.unwrap();
+    (tenants, roomy_id, extra)
+}
