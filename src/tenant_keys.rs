@@ -10,6 +10,10 @@
 //!   that expires gets at most that expiry. A longer `ttl_secs`, or none, is
 //!   capped to it and the key says so (`expiry_capped`), rather than
 //!   refused: a client that asks for no expiry still gets a working key.
+//!   The one exception is a new tenant's first admin's key
+//!   (`mint_first_admin`): minted for the tenant by whoever may create
+//!   tenants, it has no end, or the tenant would be locked out when the
+//!   operator's token expires.
 //! - a key minted with a key records its maker; revoking a key revokes all
 //!   it minted, transitively (`catalog::api_keys`).
 //! - minting and revoking write their audit record first; a revoked key is
