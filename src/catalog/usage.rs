@@ -133,11 +133,20 @@ impl Catalog {
         ))
     }
 
-    /// Claims the next sample when it is due: `true` for one caller per
-    /// interval across replicas.
-    pub async fn claim_usage_sample(&self, every_secs: u64) -> Result<bool, CatalogError> {
+    /// Claims the next sample when it is due: `true` for one caller at a
+    /// time across replicas. The next is due `every_secs - tick_secs` from
+    /// now, so the first tick (every `tick_secs`) at or after it comes at
+    /// most `every_secs` after this one: samples are never further apart
+    /// than the interval. (Due a whole interval later, a tick that ran a
+    /// moment before the claim found the next one not yet due, and samples
+    /// came two intervals apart.)
+    pub async fn claim_usage_sample(
+        &self,
+        every_secs: u64,
+        tick_secs: u64,
+    ) -> Result<bool, CatalogError> {
         let client = self.pool().get().await?;
-        let every = every_secs as f64;
+        let every = every_secs.saturating_sub(tick_secs) as f64;
         let n = client
             .execute(
                 "UPDATE usage_sampler SET due_at = now() + make_interval(secs => $1)

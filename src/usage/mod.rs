@@ -101,7 +101,7 @@ impl Usage {
             tokio::time::interval_at(tokio::time::Instant::now() + period, period)
         };
         let mut flush = every(self.settings.flush_secs);
-        let mut sample = every(self.settings.sample_secs.clamp(1, 60));
+        let mut sample = every(sample::sample_tick(self.settings.sample_secs));
         let mut roll_up = every(3600);
         loop {
             tokio::select! {

@@ -28,12 +28,21 @@ const SERVER: &str =
         coalesce((SELECT pg_database_size(oid) FROM pg_database WHERE datname = $1),
                  (SELECT pg_database_size(oid) FROM pg_database WHERE datname = 'template1'), 0)::int8";
 
+/// How often a replica asks whether the sample is due: a fifth of the
+/// interval, between 1 s and a minute.
+pub(super) fn sample_tick(every_secs: u64) -> u64 {
+    (every_secs / 5).clamp(1, 60)
+}
+
 impl Usage {
     /// Samples when this replica claims the sample that is due.
     pub(super) async fn sample_if_due(&self) {
         match self
             .catalog
-            .claim_usage_sample(self.settings.sample_secs)
+            .claim_usage_sample(
+                self.settings.sample_secs,
+                sample_tick(self.settings.sample_secs),
+            )
             .await
         {
             Ok(true) => {
