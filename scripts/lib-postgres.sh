@@ -162,3 +162,28 @@ Install it, then run this command again:
 MSG
   exit 1
 }
+
+# The single sign-on tests run a real OpenID provider: npm's certified
+# `oidc-provider`, pinned in tests/oidc/package-lock.json, under Node.js.
+ensure_oidc_provider() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      echo "Node.js is missing; installing the nodejs and npm packages..." >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt_update_once
+      apt-get install -y -qq --no-install-recommends nodejs npm >&2 || true
+    fi
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    cat >&2 <<'MSG'
+Node.js and npm are needed for the single sign-on tests (a real OpenID
+provider runs under them). Install Node.js 20 or later, then run this again.
+MSG
+    exit 1
+  fi
+  local dir=tests/oidc
+  if [ ! -d "$dir/node_modules/oidc-provider" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "Installing the test OpenID provider (npm ci in $dir)..." >&2
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+  fi
+}

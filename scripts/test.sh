@@ -49,6 +49,7 @@ done
 ensure_postgres_server
 ensure_promtool
 ensure_openssl
+ensure_oidc_provider
 if [ "$fast" = 1 ]; then
   for group in "${SLOW[@]}"; do
     test_args+=(--skip "$group")

@@ -121,6 +121,26 @@ pub enum ErrorCode {
     TokenExpired,
     TooManyDenials,
     TooManyStreams,
+    /// A tenant's identity provider settings that cannot be used (issuer, claims, mapping).
+    IdentityProviderInvalid,
+    /// A provider address that is not HTTPS, or is private, loopback or link-local, and not allowed in settings.
+    IdentityProviderAddressRefused,
+    /// A provider's discovery document or keys could not be read when it was set.
+    IdentityProviderUnreachable,
+    /// A token's provider keys expired and the provider cannot be reached.
+    IdentityProviderUnavailable,
+    /// A subtenant's own provider, where its root does not allow one.
+    IdentityProviderInherited,
+    /// An issuer that is another tenant's provider.
+    IssuerTaken,
+    /// A tenant with no identity provider (of its own or its root's), or none with a console client.
+    IdentityProviderNotFound,
+    /// A provider's token whose claims map to no role.
+    NoRoleMapped,
+    /// A provider's token that claims what no provider may grant (super_admin).
+    ClaimsRefused,
+    /// The console's sign-in through a provider did not complete.
+    SignInFailed,
     UnsupportedMediaType,
 }
 
@@ -225,6 +245,16 @@ impl ErrorCode {
         Self::TooManyDenials,
         Self::TooManyStreams,
         Self::UnsupportedMediaType,
+        Self::IdentityProviderInvalid,
+        Self::IdentityProviderAddressRefused,
+        Self::IdentityProviderUnreachable,
+        Self::IdentityProviderUnavailable,
+        Self::IdentityProviderInherited,
+        Self::IssuerTaken,
+        Self::IdentityProviderNotFound,
+        Self::NoRoleMapped,
+        Self::ClaimsRefused,
+        Self::SignInFailed,
     ];
 
     /// The code as the client reads it.
@@ -328,6 +358,16 @@ impl ErrorCode {
             Self::TooManyDenials => "too_many_denials",
             Self::TooManyStreams => "too_many_streams",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::IdentityProviderInvalid => "identity_provider_invalid",
+            Self::IdentityProviderAddressRefused => "identity_provider_address_refused",
+            Self::IdentityProviderUnreachable => "identity_provider_unreachable",
+            Self::IdentityProviderUnavailable => "identity_provider_unavailable",
+            Self::IdentityProviderInherited => "identity_provider_inherited",
+            Self::IssuerTaken => "issuer_taken",
+            Self::IdentityProviderNotFound => "identity_provider_not_found",
+            Self::NoRoleMapped => "no_role_mapped",
+            Self::ClaimsRefused => "claims_refused",
+            Self::SignInFailed => "sign_in_failed",
         }
     }
 

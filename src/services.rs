@@ -42,6 +42,8 @@ pub struct Services {
     pub operations: Operations,
     /// API-key verification, with the records it keeps in memory.
     pub api_keys: crate::auth::api_key::ApiKeys,
+    /// Tenants' own identity providers: their tokens, the console's sign-in.
+    pub identity: crate::auth::providers::IdentityProviders,
     /// A tenant's API keys: mint, list, revoke.
     pub tenant_keys: crate::tenant_keys::TenantKeys,
     /// A tenant's custom domains.
@@ -191,6 +193,11 @@ impl Services {
         );
         let usage =
             crate::usage::Usage::new(catalog.clone(), provisioner.clone(), settings.usage.clone());
+        let identity = crate::auth::providers::IdentityProviders::new(
+            catalog.clone(),
+            master_key.clone(),
+            settings,
+        );
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
             .with_backup_store(
                 crate::backup::BackupStore::open(&settings.backup)
@@ -230,6 +237,7 @@ impl Services {
             audit: crate::control_audit::AuditLog::new(catalog.clone()),
             event_log: crate::events::EventLog::new(catalog.clone()),
             api_keys,
+            identity,
             routes,
             catalog,
             lifecycle,

@@ -155,7 +155,13 @@ impl TenantKeys {
             &actor.user_id,
             None,
         );
-        self.store(actor, issued, None, false).await
+        let minted = self.store(actor, issued, None, false).await?;
+        // A user of the tenant's identity provider with this subject is
+        // its tenant_admin (`auth::providers`).
+        self.catalog
+            .record_first_admin(tenant, admin.subject(), admin.email())
+            .await?;
+        Ok(minted)
     }
 
     /// Stores a key just issued, audited, within the tenant's cap.

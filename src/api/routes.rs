@@ -31,9 +31,9 @@ use utoipa::ToSchema;
 
 use super::console;
 use super::control::{
-    api_keys, backups, domains, drift, events, health, metrics, migration_lint, migration_reverts,
-    migrations, operations, overview, rebalance, restore_time, servers, tenants, usage,
-    wal_archives,
+    api_keys, backups, domains, drift, events, health, identity_providers, metrics, migration_lint,
+    migration_reverts, migrations, operations, overview, rebalance, restore_time, servers, tenants,
+    usage, wal_archives,
 };
 use super::data::{self, SUBTENANT_HEADER, TENANT_HEADER};
 use super::http::extract::{self, Allow};
@@ -119,6 +119,10 @@ static ROUTES: &[Route] = {
         route!(api_keys::revoke, "revokeApiKey", [AUTH, TENANT, PATH, &[(404, ApiKeyNotFound)]]),
         route!(domains::add_domain, "addDomain", [AUTH, TENANT, BODY, &[(409, DomainTaken)]]),
         route!(domains::list_domains, "listDomains", [AUTH, TENANT]),
+        // A tenant's own identity provider.
+        route!(identity_providers::set, "setIdentityProvider", [AUTH, TENANT, BODY, &[(409, IssuerTaken), (409, IdentityProviderInherited), (422, IdentityProviderInvalid), (422, IdentityProviderAddressRefused), (422, IdentityProviderUnreachable)]]),
+        route!(identity_providers::show, "getIdentityProvider", [AUTH, TENANT, &[(404, IdentityProviderNotFound)]]),
+        route!(identity_providers::remove, "removeIdentityProvider", [AUTH, TENANT, &[(404, IdentityProviderNotFound)]]),
         // Fleet migrations.
         route!(migrations::start_run, "startMigrationRun", [AUTH, BODY, QUERY, &[(409, MigrationChecksumMismatch), (422, LintFailed), (503, DatabaseServerUnavailable)]]),
         route!(migrations::show_run, "getMigrationRun", [AUTH, PATH, &[(404, RunNotFound)]]),
@@ -165,6 +169,8 @@ static ROUTES: &[Route] = {
         route!(console::sign_in, "signIn", [AUTH, BODY]).credential_in_body(),
         route!(console::show_session, "getSession", [AUTH]),
         route!(console::sign_out, "signOut", [AUTH]),
+        route!(console::sign_in::start, "startProviderSignIn", [QUERY, &[(404, TenantNotFound), (404, IdentityProviderNotFound), (502, SignInFailed)]]),
+        route!(console::sign_in::callback, "finishProviderSignIn", [AUTH, QUERY, &[(400, SignInFailed), (502, SignInFailed)]]),
         // Operations.
         route!(operations::list, "listOperations", [AUTH, QUERY]),
         route!(operations::show, "getOperation", [AUTH, PATH, &[(404, OperationNotFound)]]),

@@ -29,6 +29,15 @@ pub enum AuthError {
     Busy,
     #[error("a console session's unsafe request without its CSRF token")]
     Csrf,
+    /// A tenant provider's token whose groups map to no role.
+    #[error("the token's claims map to no role")]
+    NoRoleMapped,
+    /// A tenant provider's token that claims what no provider may grant.
+    #[error("refused claims: {0}")]
+    ClaimsRefused(&'static str),
+    /// A tenant provider's keys expired and it cannot be reached.
+    #[error("the tenant's identity provider cannot be reached")]
+    ProviderUnavailable,
     #[error("unusable signing key")]
     Key(#[source] jsonwebtoken::errors::Error),
 }

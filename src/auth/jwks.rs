@@ -109,6 +109,22 @@ impl KeySet {
         Ok(keys)
     }
 
+    pub fn get(&self, kid: &str) -> Option<Arc<PublicKey>> {
+        self.by_kid.get(kid).cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The set's key when it has exactly one (a token may then name none).
+    pub fn only(&self) -> Option<Arc<PublicKey>> {
+        match self.order.as_slice() {
+            [kid] => self.by_kid.get(kid).cloned(),
+            _ => None,
+        }
+    }
+
     /// The keys, the newest (the last in the file) first.
     pub fn newest_first(&self) -> Vec<Arc<PublicKey>> {
         self.order

@@ -8,12 +8,13 @@ mod error;
 pub mod jwks;
 mod jwt;
 mod principal;
+pub mod providers;
 pub mod reach;
 
 pub use claims::{Action, Claims, Permission, Resource, Role, Scope};
 pub use error::AuthError;
 pub use jwt::{ClaimRules, JwtKeys, SigningKey};
-pub use principal::{authenticate, authenticate_with, Principal};
+pub use principal::{authenticate, authenticate_with, Principal, Verifiers};
 
 /// The token keys the settings describe: the HS256 `secret`, the JWKS
 /// file's public keys (whose watcher the caller starts), and the `iss` and

@@ -116,21 +116,29 @@ impl Principal {
     }
 }
 
-/// Verifies a request's `Authorization` header value: a bearer access token
-/// (JWT) or a tenant API key (`tpk_…`, looked up in the catalog).
+/// What verifies a credential: the installation's token keys, the tenants'
+/// API keys, and the tenants' own identity providers.
+#[derive(Clone, Copy)]
+pub struct Verifiers<'a> {
+    pub jwt: &'a JwtKeys,
+    pub api_keys: &'a super::api_key::ApiKeys,
+    pub providers: &'a super::providers::IdentityProviders,
+}
+
+/// Verifies a request's `Authorization` header value: a tenant API key
+/// (`tpk_…`, looked up in the catalog), a token of a tenant's own identity
+/// provider (by its `iss`), or the installation's access token (JWT).
 pub async fn authenticate(
     authorization: Option<&[u8]>,
-    jwt: &JwtKeys,
-    api_keys: &super::api_key::ApiKeys,
+    verifiers: Verifiers<'_>,
 ) -> Result<Principal, AuthError> {
-    authenticate_with(authorization, jwt, api_keys, super::api_key::Patience::Wait).await
+    authenticate_with(authorization, verifiers, super::api_key::Patience::Wait).await
 }
 
 /// `authenticate`, saying whether an API-key lookup may wait its turn.
 pub async fn authenticate_with(
     authorization: Option<&[u8]>,
-    jwt: &JwtKeys,
-    api_keys: &super::api_key::ApiKeys,
+    verifiers: Verifiers<'_>,
     patience: super::api_key::Patience,
 ) -> Result<Principal, AuthError> {
     let value = authorization.ok_or(AuthError::MissingCredentials)?;
@@ -144,9 +152,11 @@ pub async fn authenticate_with(
         .ok_or_else(|| AuthError::InvalidCredential("not a bearer credential"))?
         .trim();
     let claims = if token.starts_with(super::api_key::API_KEY_PREFIX) {
-        Box::pin(api_keys.verify(token, patience)).await?
+        Box::pin(verifiers.api_keys.verify(token, patience)).await?
+    } else if let Some(claims) = Box::pin(verifiers.providers.verify(token)).await {
+        std::sync::Arc::new(claims?)
     } else {
-        jwt.verify(token)?
+        verifiers.jwt.verify(token)?
     };
     Ok(Principal::from_claims(claims))
 }

@@ -22,6 +22,8 @@ mod expected_schemas;
 mod fencing;
 mod gauges;
 mod idempotency;
+// Each tenant's own identity provider, and its first admin.
+mod identity_providers;
 mod installation;
 mod long_operations;
 // Lint: where a fleet run's pending migrations begin.
@@ -71,6 +73,7 @@ pub use expected_schemas::ExpectedSchemaRecord;
 pub use fencing::{Fence, FenceGuard, Operation, Owner, OWNER_LOCK_CLASS};
 pub use gauges::FleetCounts;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
+pub use identity_providers::{client_secret_purpose, IssuerTaken, ProviderRow};
 pub use installation::{installation_tag, quarantine_tag, quarantined_since, tagged_installation};
 pub use long_operations::{CancelOutcome, Ending, OperationFilter, CANCELLABLE};
 pub use migration_history::HistoryEntry;

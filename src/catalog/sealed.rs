@@ -19,21 +19,30 @@ pub enum SealedColumn {
     TenantSecrets,
     /// `db_servers.admin_password_enc`: a server's admin password.
     ServerAdminPassword,
+    /// `tenant_identity_providers.client_secret_enc`: the console's client
+    /// secret at a tenant's identity provider.
+    IdentityClientSecret,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 3] = [
+    pub const ALL: [SealedColumn; 4] = [
         Self::TenantRolePassword,
         Self::TenantSecrets,
         Self::ServerAdminPassword,
+        Self::IdentityClientSecret,
     ];
 
-    /// (table, column): fixed names, never from input.
-    fn table_and_column(self) -> (&'static str, &'static str) {
+    /// (table, its key column, the sealed column): fixed names, never from input.
+    fn table_and_column(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Self::TenantRolePassword => ("tenants", "db_password_enc"),
-            Self::TenantSecrets => ("tenants", "settings_secrets_enc"),
-            Self::ServerAdminPassword => ("db_servers", "admin_password_enc"),
+            Self::TenantRolePassword => ("tenants", "id", "db_password_enc"),
+            Self::TenantSecrets => ("tenants", "id", "settings_secrets_enc"),
+            Self::ServerAdminPassword => ("db_servers", "id", "admin_password_enc"),
+            Self::IdentityClientSecret => (
+                "tenant_identity_providers",
+                "tenant_id",
+                "client_secret_enc",
+            ),
         }
     }
 
@@ -42,6 +51,7 @@ impl SealedColumn {
             Self::TenantRolePassword => "tenant role passwords",
             Self::TenantSecrets => "integration secrets",
             Self::ServerAdminPassword => "server admin passwords",
+            Self::IdentityClientSecret => "identity provider client secrets",
         }
     }
 }
@@ -59,21 +69,21 @@ impl Catalog {
         limit: i64,
         reseal: impl Fn(Uuid, &[u8]) -> Result<Vec<u8>, E>,
     ) -> Result<Result<usize, E>, CatalogError> {
-        let (table, col) = column.table_and_column();
+        let (table, id, col) = column.table_and_column();
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         let rows = tx
             .query(
                 &format!(
-                    "SELECT id, {col} FROM {table}
+                    "SELECT {id}, {col} FROM {table}
                       WHERE {col} IS NOT NULL AND substring({col} FROM 1 FOR $1) <> $2
-                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED"
+                      ORDER BY {id} LIMIT $3 FOR UPDATE SKIP LOCKED"
                 ),
                 &[&(current.len() as i32), &current, &limit],
             )
             .await?;
         let update = tx
-            .prepare(&format!("UPDATE {table} SET {col} = $2 WHERE id = $1"))
+            .prepare(&format!("UPDATE {table} SET {col} = $2 WHERE {id} = $1"))
             .await?;
         for row in &rows {
             let id: Uuid = row.get(0);

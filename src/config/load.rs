@@ -14,8 +14,9 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "backup",
+    "identity",
     "usage",
     "tokens",
     "webhooks",
@@ -193,6 +194,27 @@ impl Settings {
                 "router.rate_limit_scale",
                 "must be a finite number, 0 or more".into(),
             ));
+        }
+        for (setting, value) in [
+            (
+                "identity.fetch_timeout_secs",
+                self.identity.fetch_timeout_secs,
+            ),
+            ("identity.keys_ttl_secs", self.identity.keys_ttl_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1".into()));
+            }
+        }
+        if let Some(url) = &self.identity.public_url {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some());
+            if !ok {
+                return Err(invalid(
+                    "identity.public_url",
+                    "must be an absolute http(s) URL, such as https://plane.example.com".into(),
+                ));
+            }
         }
         if self.tokens.max_ttl_secs < 60 {
             return Err(invalid("tokens.max_ttl_secs", "must be at least 60".into()));

@@ -9,6 +9,7 @@
 mod section;
 
 mod backup;
+mod identity;
 mod load;
 mod paths;
 mod usage;
@@ -20,6 +21,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use backup::{BackupSettings, Bucket, WebhookSettings};
+pub use identity::IdentitySettings;
 pub use load::ConfigError;
 pub use paths::{absolute, parse_absolute};
 pub use usage::UsageSettings;
@@ -74,6 +76,7 @@ section! {
         pub retention: RetentionSettings = RetentionSettings::default(),
         pub tokens: TokenSettings = TokenSettings::default(),
         pub usage: UsageSettings = UsageSettings::default(),
+        pub identity: IdentitySettings = IdentitySettings::default(),
     }
 }
 

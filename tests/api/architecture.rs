@@ -48,7 +48,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("idempotency", &["catalog", "error_code"]),
     ("control_audit", &["catalog", "domain", "telemetry", "error_code"]),
     ("events", &["catalog", "config", "pg", "error_code"]),
-    ("auth", &["catalog", "config", "control_audit", "domain", "error_code"]),
+    ("auth", &["catalog", "config", "control_audit", "crypto", "domain", "error_code"]),
     ("data", &["domain", "sql", "tenant_config", "telemetry", "error_code"]),
     // Drift: describing schemas, and the expected schema per version (built
     // in a scratch database the provisioner makes).

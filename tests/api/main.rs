@@ -105,6 +105,8 @@ mod servers_privileges;
 mod settings_user_path;
 mod settings_user_path_starts;
 mod spec_responses;
+mod sso_providers;
+mod sso_tokens;
 mod subtenant_purge;
 mod tenant_db_denied;
 mod tenants_create;

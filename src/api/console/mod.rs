@@ -15,6 +15,8 @@
 //! - it signs in only tenant_admins that reach their whole tenant and
 //!   unnarrowed super_admins.
 
+pub(crate) mod sign_in;
+
 use crate::api::http::session;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -163,7 +165,7 @@ pub async fn sign_in(
 
 /// The console is for operators: the fleet's (unnarrowed) or one whole
 /// tenant's.
-fn may_use_console(principal: &Principal) -> Result<(), ApiError> {
+pub(super) fn may_use_console(principal: &Principal) -> Result<(), ApiError> {
     let operator = (principal.role() == Role::SuperAdmin && !principal.is_narrowed())
         || auth::reach::own_tenant(principal).is_some();
     if !operator {
@@ -216,12 +218,8 @@ async fn current(
         .ok_or(AuthError::MissingCredentials)
         .map_err(refusal)?;
     let header = session.authorization();
-    let principal = auth::authenticate(
-        Some(header.as_bytes()),
-        state.jwt(),
-        &state.services().api_keys,
-    )
-    .await
-    .map_err(refusal)?;
+    let principal = auth::authenticate(Some(header.as_bytes()), state.verifiers())
+        .await
+        .map_err(refusal)?;
     Ok((principal, session))
 }

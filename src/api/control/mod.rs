@@ -8,6 +8,8 @@ pub(crate) mod domains;
 pub(crate) mod drift;
 pub(crate) mod events;
 pub(crate) mod health;
+// A tenant's own identity provider.
+pub(crate) mod identity_providers;
 pub(crate) mod metrics;
 pub(crate) mod migration_lint;
 // A fleet run's revert (down migrations).

@@ -136,6 +136,11 @@ pub fn refusal(req: &HttpRequest, state: &AppState, e: AuthError) -> ApiError {
     if before < state.throttle().per_minute {
         // Charged: the error handler that records the 401 must not charge again.
         req.extensions_mut().insert(Charged);
+        if matches!(e, AuthError::CrossTenant(_)) {
+            // A credential that names another tenant (a tenant provider's
+            // token) is audited as what it is.
+            count(req, state, "cross_tenant", None);
+        }
         return e.into();
     }
     count(req, state, "throttled", None);

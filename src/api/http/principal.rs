@@ -42,16 +42,14 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         let header = session.map(|s| s.authorization());
         return auth::authenticate_with(
             header.as_ref().map(|h| h.as_bytes()),
-            state.jwt(),
-            &state.services().api_keys,
+            state.verifiers(),
             crate::api::http::denial::patience(req, state),
         )
         .await;
     };
     auth::authenticate_with(
         Some(authorization.as_bytes()),
-        state.jwt(),
-        &state.services().api_keys,
+        state.verifiers(),
         crate::api::http::denial::patience(req, state),
     )
     .await

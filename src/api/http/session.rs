@@ -196,8 +196,7 @@ pub async fn verify_sign_in(
     let authorization = format!("Bearer {credential}");
     auth::authenticate_with(
         Some(authorization.as_bytes()),
-        state.jwt(),
-        &state.services().api_keys,
+        state.verifiers(),
         super::denial::patience(req, state),
     )
     .await
@@ -235,8 +234,7 @@ pub async fn sign_out(
         return Ok(());
     }
     let authorization = session.authorization();
-    let keys = &state.services().api_keys;
-    let verified = auth::authenticate(Some(authorization.as_bytes()), state.jwt(), keys).await;
+    let verified = auth::authenticate(Some(authorization.as_bytes()), state.verifiers()).await;
     if let Ok(principal) = verified {
         let actor = super::audited::actor(&principal, req);
         sessions

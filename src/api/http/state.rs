@@ -110,6 +110,15 @@ impl AppState {
         &self.jwt
     }
 
+    /// Everything that verifies a credential.
+    pub fn verifiers(&self) -> crate::auth::Verifiers<'_> {
+        crate::auth::Verifiers {
+            jwt: &self.jwt,
+            api_keys: &self.services.api_keys,
+            providers: &self.services.identity,
+        }
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -45,6 +45,9 @@ impl Tenants {
                 SealedColumn::TenantRolePassword => role_purpose(TenantId::from(id)),
                 SealedColumn::TenantSecrets => settings_purpose(TenantId::from(id)),
                 SealedColumn::ServerAdminPassword => server_password_purpose(id),
+                SealedColumn::IdentityClientSecret => {
+                    crate::catalog::client_secret_purpose(TenantId::from(id))
+                }
             };
             let mut done = 0;
             loop {

@@ -11,7 +11,7 @@
 //! - `binary`, `cli`: the `tenant-plane` binary, and the CLI on an app's catalog;
 //! - `servers`, `tenant_db`, `migrations`, `backups`, `drain`, `doctor`,
 //!   `console`, `keys`, `pitr`, `operator_repo`: resources made or read for a test;
-//! - `browser`: a real browser for the console; `s3`: an S3 server (over
+//! - `browser`: a real browser for the console; `oidc`: a real OpenID provider; `s3`: an S3 server (over
 //!   HTTP, or HTTPS with a certificate from `ca`);
 //! - `spec`, `spec_values`, `spec_invalid`, `fuzz_inputs`: the served spec,
 //!   and requests generated from it;
@@ -33,6 +33,8 @@ pub mod expected_schemas;
 pub mod fuzz_inputs;
 pub mod keys;
 pub mod migrations;
+// A real OpenID provider (npm's oidc-provider) for single sign-on.
+pub mod oidc;
 pub mod operator_repo;
 pub mod pitr;
 pub mod request;

@@ -44,6 +44,23 @@ impl From<AuthError> for ApiError {
                 ErrorCode::CsrfFailed,
                 "this request needs the console session's X-CSRF-Token header",
             ),
+            AuthError::NoRoleMapped => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::NoRoleMapped,
+                "the identity provider's claims for this user map to no role",
+            ),
+            AuthError::ClaimsRefused(why) => {
+                (StatusCode::FORBIDDEN, ErrorCode::ClaimsRefused, *why)
+            }
+            AuthError::ProviderUnavailable => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::IdentityProviderUnavailable,
+                    "the tenant's identity provider cannot be reached to check this token; retry shortly",
+                )
+                .with_retry_after(5)
+                .with_source(e);
+            }
             AuthError::Key(_) => {
                 return ApiError::internal(e);
             }

@@ -222,6 +222,7 @@ impl ResponseError for ApiError {
 mod control;
 mod data;
 mod fleet;
+mod identity;
 // Drift's refusals and scan errors (drift plumbing).
 mod drift;
 mod lint;

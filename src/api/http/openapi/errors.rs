@@ -19,9 +19,14 @@ pub const AUTH: Codes = &[
     (401, TokenExpired),
     (403, Forbidden),
     (403, CsrfFailed),
+    // A token of a tenant's own identity provider (`auth::providers`).
+    (403, CrossTenant),
+    (403, NoRoleMapped),
+    (403, ClaimsRefused),
     (429, TooManyDenials),
     (500, InternalError),
     (503, CatalogUnavailable),
+    (503, IdentityProviderUnavailable),
 ];
 /// A JSON request body.
 pub const BODY: Codes = &[
