@@ -20,6 +20,8 @@ SLOW=(
   console::an_operator_signs_in
   console::every_page_reads
   console_live::
+  sso_console::a_tenant_admin_signs_in
+  sso_console::a_tenant_admin_sets_and_removes
   faults::kill_9
   settings_user_path_starts::
   noisy_neighbour::

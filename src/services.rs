@@ -197,7 +197,7 @@ impl Services {
             catalog.clone(),
             master_key.clone(),
             settings,
-        );
+        )?;
         let tenants = Tenants::new(catalog.clone(), provisioner, master_key, operations.clone())
             .with_backup_store(
                 crate::backup::BackupStore::open(&settings.backup)

@@ -170,7 +170,7 @@ static ROUTES: &[Route] = {
         route!(console::show_session, "getSession", [AUTH]),
         route!(console::sign_out, "signOut", [AUTH]),
         route!(console::sign_in::start, "startProviderSignIn", [QUERY, &[(404, TenantNotFound), (404, IdentityProviderNotFound), (502, SignInFailed)]]),
-        route!(console::sign_in::callback, "finishProviderSignIn", [AUTH, QUERY, &[(400, SignInFailed), (502, SignInFailed)]]),
+        route!(console::sign_in::callback, "finishProviderSignIn", [AUTH, QUERY, &[(403, SignInFailed), (502, SignInFailed)]]),
         // Operations.
         route!(operations::list, "listOperations", [AUTH, QUERY]),
         route!(operations::show, "getOperation", [AUTH, PATH, &[(404, OperationNotFound)]]),

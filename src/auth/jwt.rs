@@ -179,17 +179,25 @@ impl JwtKeys {
         validation
     }
 
-    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        if let Some((claims, by)) = self.verified.get(token) {
-            if by.is_none_or(|by| self.still_trusted(&by)) {
-                if claims.exp < now_secs().saturating_sub(LEEWAY_SECS as i64) {
-                    self.verified.invalidate(token);
-                    return Err(AuthError::Expired);
-                }
-                return Ok(claims);
+    /// A token this installation's keys verified before and still trust:
+    /// its claims, or `Expired`; `None` when it must be verified in full.
+    pub fn remembered(&self, token: &str) -> Option<Result<Arc<Claims>, AuthError>> {
+        let (claims, by) = self.verified.get(token)?;
+        if by.is_none_or(|by| self.still_trusted(&by)) {
+            if claims.exp < now_secs().saturating_sub(LEEWAY_SECS as i64) {
+                self.verified.invalidate(token);
+                return Some(Err(AuthError::Expired));
             }
-            // Its key left the JWKS or changed: verified again from scratch.
-            self.verified.invalidate(token);
+            return Some(Ok(claims));
+        }
+        // Its key left the JWKS or changed: verified again from scratch.
+        self.verified.invalidate(token);
+        None
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
+        if let Some(remembered) = self.remembered(token) {
+            return remembered;
         }
         let header = jsonwebtoken::decode_header(token).map_err(AuthError::InvalidToken)?;
         let (decoded, by) = match (header.alg, header.kid) {

@@ -7,6 +7,7 @@
 mod audit;
 mod backup;
 mod doctor;
+mod identity;
 // `tenant-plane drift` (drift plumbing).
 mod drift;
 mod keys;
@@ -69,6 +70,8 @@ enum Command {
     Server(Box<server::ServerArgs>),
     /// Re-seal the catalog's secrets under the newest master key.
     Keys(keys::KeysArgs),
+    /// Set, show or remove a tenant's own identity provider (single sign-on).
+    IdentityProvider(identity::IdentityArgs),
 }
 
 /// Parses the command line, loads settings, and runs the command.
@@ -135,6 +138,10 @@ pub fn main() -> ExitCode {
             Command::Keys(args) => {
                 init_cli_logging(&settings);
                 keys::run(settings, args).await
+            }
+            Command::IdentityProvider(args) => {
+                init_cli_logging(&settings);
+                identity::run(settings, args).await
             }
         }
     });

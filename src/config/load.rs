@@ -195,27 +195,9 @@ impl Settings {
                 "must be a finite number, 0 or more".into(),
             ));
         }
-        for (setting, value) in [
-            (
-                "identity.fetch_timeout_secs",
-                self.identity.fetch_timeout_secs,
-            ),
-            ("identity.keys_ttl_secs", self.identity.keys_ttl_secs),
-        ] {
-            if value == 0 {
-                return Err(invalid(setting, "must be at least 1".into()));
-            }
-        }
-        if let Some(url) = &self.identity.public_url {
-            let ok = (url.starts_with("https://") || url.starts_with("http://"))
-                && reqwest::Url::parse(url).is_ok_and(|u| u.host_str().is_some());
-            if !ok {
-                return Err(invalid(
-                    "identity.public_url",
-                    "must be an absolute http(s) URL, such as https://plane.example.com".into(),
-                ));
-            }
-        }
+        self.identity
+            .check()
+            .map_err(|(setting, reason)| invalid(setting, reason))?;
         if self.tokens.max_ttl_secs < 60 {
             return Err(invalid("tokens.max_ttl_secs", "must be at least 60".into()));
         }

@@ -43,6 +43,9 @@ impl Settings {
         if let Some(path) = &mut self.master_key_file {
             fix("master_key_file", path)?;
         }
+        if let Some(path) = &mut self.identity.ca_file {
+            fix("identity.ca_file", path)?;
+        }
         fix("embedded.fallback_dir", &mut self.embedded.fallback_dir)?;
         if let Some(dir) = &mut self.embedded.bin_dir {
             fix("embedded.bin_dir", dir)?;

@@ -256,9 +256,7 @@ fn kid(token: &str) -> String {
 
 /// `token` with its header's `kid` replaced (its signature no longer fits).
 fn with_kid(token: &str, kid: &str) -> String {
-    let mut parts = token.splitn(2, '.');
-    let header = parts.next().unwrap();
-    let rest = parts.next().unwrap();
+    let (header, rest) = token.split_once('.').unwrap();
     let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header)
         .unwrap();

@@ -1,9 +1,10 @@
-// One OpenID provider for the tests, on 127.0.0.1 over plain HTTP (the
-// tests allow that address in tenant-plane's settings).
+// One OpenID provider for the tests, on 127.0.0.1 over plain HTTP, or over
+// HTTPS with a test CA's certificate (the tests allow that address in
+// tenant-plane's settings).
 //
 //   node provider.mjs CONFIG.json
 //
-// CONFIG: { "port": 0, "keys": "keys.json", "clients": [...], "accounts": {...} }
+// CONFIG: { "port": 0, "keys": "keys.json", "clients": [...], "accounts": {...}, "tls"? }
 // - keys: a file of private JWKs; made with one new RS256 key when missing,
 //   so deleting it and starting again rotates the provider's key.
 // - clients: { client_id, client_secret, redirect_uris?, claims? }. A
@@ -14,6 +15,7 @@
 // Prints `listening <port>` once it serves.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -31,10 +33,13 @@ function keys() {
   return set;
 }
 
-const server = http.createServer();
+// With `tls` ({ cert, key }: PEM files), over HTTPS.
+const server = config.tls
+  ? https.createServer({ cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) })
+  : http.createServer();
 await new Promise((resolve) => server.listen(config.port ?? 0, '127.0.0.1', resolve));
 const port = server.address().port;
-const issuer = `http://127.0.0.1:${port}`;
+const issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 const accounts = config.accounts ?? {};
 const clients = config.clients ?? [];
 const byClient = Object.fromEntries(clients.map((c) => [c.client_id, c.claims]));

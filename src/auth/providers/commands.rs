@@ -23,6 +23,8 @@ use crate::domain::TenantId;
 use crate::error_code::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests/identity.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum ProvidersError {
     #[error("no such tenant")]
     TenantNotFound,

@@ -2,8 +2,8 @@
 //! kept as its caching headers allow.
 //!
 //! Rules:
-//! - keys are kept for the answer's `max-age` (or `Expires`), from 1 minute
-//!   to 1 day, or `identity.keys_ttl_secs` when it says nothing.
+//! - keys are kept for the answer's `max-age` (or `Expires`), held to 1
+//!   minute to 1 day, or `identity.keys_ttl_secs` when it says nothing.
 //! - a token naming a `kid` the keys lack fetches them again, at most once
 //!   per `identity.refetch_secs` per provider: a flood of made-up `kid`s
 //!   costs the provider one request per interval, whoever sends them.
@@ -132,10 +132,11 @@ impl KeyCache {
 
     async fn fetch(&self, uri: &str) -> Result<(KeySet, Duration), OutboundError> {
         let fetched = self.outbound.get(uri).await?;
+        // A provider's own word is held to sane bounds; the operator's
+        // setting is taken as it is.
         let ttl = fetched
             .max_age
-            .unwrap_or(self.default_ttl)
-            .clamp(MIN_TTL, MAX_TTL);
+            .map_or(self.default_ttl, |age| age.clamp(MIN_TTL, MAX_TTL));
         Ok((usable_keys(uri, &fetched.body), ttl))
     }
 }

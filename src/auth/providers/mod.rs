@@ -64,18 +64,33 @@ pub struct IdentityProviders {
 }
 
 impl IdentityProviders {
-    pub fn new(catalog: Catalog, master_key: MasterKey, settings: &Settings) -> Self {
+    /// Fails when `identity.ca_file` cannot be read or holds no certificate.
+    pub fn new(
+        catalog: Catalog,
+        master_key: MasterKey,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
         let identity = &settings.identity;
+        let ca = match &identity.ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("reading identity.ca_file {}", path.display()))?,
+            ),
+            None => None,
+        };
         let outbound = Outbound::new(
             identity.allowed_addresses.clone(),
             Duration::from_secs(identity.fetch_timeout_secs),
-        );
+            ca.as_deref(),
+        )
+        .context("identity.ca_file holds no usable PEM certificate")?;
         let keys = Arc::new(KeyCache::new(
             outbound.clone(),
             Duration::from_secs(identity.refetch_secs),
             Duration::from_secs(identity.keys_ttl_secs),
         ));
-        Self {
+        Ok(Self {
             catalog,
             master_key,
             outbound,
@@ -83,7 +98,7 @@ impl IdentityProviders {
             directory: Arc::default(),
             installation_issuer: settings.jwt_issuer.clone(),
             public_url: identity.public_url.clone(),
-        }
+        })
     }
 
     /// How many times providers' keys were fetched since start.

@@ -64,19 +64,30 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    pub fn new(allowed: Vec<IpNet>, timeout: Duration) -> Self {
+    /// `ca_pem`: certificates (PEM) trusted besides the system's.
+    pub fn new(
+        allowed: Vec<IpNet>,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, reqwest::Error> {
         let allowed = Arc::new(allowed);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .dns_resolver(Arc::new(Resolver {
                 allowed: allowed.clone(),
             }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .expect("the provider client builds");
-        Self { allowed, client }
+            .connect_timeout(timeout);
+        if let Some(pem) = ca_pem {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        Ok(Self {
+            allowed,
+            client: builder.build()?,
+        })
     }
 
     /// Parses `url` and checks it as a connection would be, without one.
@@ -248,7 +259,7 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         headers
             .get(name)
             .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-            .and_then(|v| httpdate(v))
+            .and_then(httpdate)
     };
     let expires = date(EXPIRES)?;
     let now = date(DATE).unwrap_or_else(chrono::Utc::now);
@@ -293,7 +304,7 @@ mod tests {
 
     fn outbound(allowed: &[&str]) -> Outbound {
         let allowed = allowed.iter().map(|a| a.parse().unwrap()).collect();
-        Outbound::new(allowed, Duration::from_secs(1))
+        Outbound::new(allowed, Duration::from_secs(1), None).unwrap()
     }
 
     #[tokio::test]

@@ -28,6 +28,8 @@ use crate::error_code::ErrorCode;
 pub const PENDING_SECS: i64 = 600;
 
 #[derive(Debug, thiserror::Error)]
+// The error table test (`api/error/tests/identity.rs`) counts the variants.
+#[cfg_attr(test, derive(strum::EnumCount))]
 pub enum SignInError {
     #[error("no such tenant")]
     TenantNotFound,

@@ -20,6 +20,9 @@ pub const CLIENT_SECRET: &str = "test-client-secret-0123456789abcdef";
 pub struct OidcProvider {
     child: Child,
     pub port: u16,
+    scheme: &'static str,
+    /// The CA a test's own requests trust, over HTTPS.
+    ca_pem: Option<String>,
     config: PathBuf,
     keys: PathBuf,
     _dir: tempfile::TempDir,
@@ -44,6 +47,17 @@ impl OidcProvider {
     /// Starts a provider with these clients and login accounts
     /// (`{"id": {claims}}`), on a free port.
     pub fn start(clients: Vec<Value>, accounts: Value) -> Self {
+        Self::start_with(clients, accounts, None)
+    }
+
+    /// Over HTTPS, with a certificate for 127.0.0.1 that `ca` signs.
+    pub fn start_tls(clients: Vec<Value>, ca: &crate::kit::ca::TestCa) -> Self {
+        let mut provider = Self::start_with(clients, json!({}), Some(ca.server_cert("127.0.0.1")));
+        provider.ca_pem = Some(ca.pem.clone());
+        provider
+    }
+
+    fn start_with(clients: Vec<Value>, accounts: Value, tls: Option<(String, String)>) -> Self {
         assert!(
             oidc_dir().join("node_modules/oidc-provider").is_dir(),
             "the test OpenID provider is not installed: scripts/test.sh installs it (npm ci --prefix tests/oidc)"
@@ -51,12 +65,20 @@ impl OidcProvider {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.json");
         let keys = dir.path().join("keys.json");
-        let body = json!({ "port": 0, "keys": keys, "clients": clients, "accounts": accounts });
+        let mut body = json!({ "port": 0, "keys": keys, "clients": clients, "accounts": accounts });
+        if let Some((cert, key)) = &tls {
+            let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert_path, cert).unwrap();
+            std::fs::write(&key_path, key).unwrap();
+            body["tls"] = json!({ "cert": cert_path, "key": key_path });
+        }
         std::fs::write(&config, body.to_string()).unwrap();
         let (child, port) = spawn(&config);
         Self {
             child,
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            ca_pem: None,
             config,
             keys,
             _dir: dir,
@@ -64,7 +86,7 @@ impl OidcProvider {
     }
 
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// Stops the provider and starts it again on the same port with a new
@@ -92,7 +114,8 @@ impl OidcProvider {
 
     /// A JWT access token for the user `name` (see `user`).
     pub async fn token(&self, name: &str) -> String {
-        let response = reqwest::Client::new()
+        let client = self.client();
+        let response = client
             .post(format!("{}/token", self.issuer()))
             .basic_auth(name, Some(CLIENT_SECRET))
             .form(&[
@@ -109,9 +132,22 @@ impl OidcProvider {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// A client for the test's own requests, trusting the provider's CA.
+    fn client(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.ca_pem {
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
     /// How many times the provider's JWKS has been fetched.
     pub async fn jwks_fetches(&self) -> u64 {
-        let body: Value = reqwest::get(format!("{}/test/jwks-fetches", self.issuer()))
+        let client = self.client();
+        let body: Value = client
+            .get(format!("{}/test/jwks-fetches", self.issuer()))
+            .send()
             .await
             .unwrap()
             .json()

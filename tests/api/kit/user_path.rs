@@ -97,6 +97,14 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_USAGE_HOURLY_RETENTION_DAYS", Catalog, Is("40"), Starts),
     // Its effect off: `usage.rs`; the baseline of `benches/metering.rs`.
     ("TENANT_PLANE_USAGE_METER_REQUESTS", Catalog, Is("true"), Starts),
+    // Its effect: `sso_cli.rs` runs the CLI with it set, and without it.
+    ("TENANT_PLANE_IDENTITY_ALLOWED_ADDRESSES", Catalog, Is("[127.0.0.1/32, 10.1.2.0/24]"), Starts),
+    ("TENANT_PLANE_IDENTITY_REFETCH_SECS", Catalog, Is("10"), Starts),
+    ("TENANT_PLANE_IDENTITY_KEYS_TTL_SECS", Catalog, Is("600"), Starts),
+    ("TENANT_PLANE_IDENTITY_FETCH_TIMEOUT_SECS", Catalog, Is("3"), Starts),
+    // Its effect: `sso_keys.rs` reaches a provider over HTTPS through it.
+    ("TENANT_PLANE_IDENTITY_CA_FILE", Catalog, Made(|r| r.path("s3-ca.pem")), Starts),
+    ("TENANT_PLANE_IDENTITY_PUBLIC_URL", Catalog, Is("https://plane.example.com"), Starts),
     ("TENANT_PLANE_WEBHOOKS_URL", Catalog, Made(|r| r.webhooks.url.clone()), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_SECRET", Catalog, Is(WEBHOOK_SECRET), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS", Catalog, Is("5"), Starts),

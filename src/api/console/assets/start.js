@@ -23,7 +23,22 @@
         location.hash = TP.home();
       } catch (e) { TP.showError(e, error); }
     });
-    view.append(form);
+    // Single sign-on: the tenant's own identity provider signs its admins
+    // in; the browser goes there and comes back with the session cookie.
+    const slug = h('input', { name: 'tenant', id: 'sso-tenant', required: true,
+      autocomplete: 'organization', spellcheck: 'false', pattern: '[a-z][a-z0-9\\-]{1,62}',
+      'aria-describedby': 'sso-help' });
+    const sso = h('form', { class: 'panel signin', id: 'sso-sign-in' },
+      h('h2', {}, 'Single sign-on'),
+      h('label', { for: 'sso-tenant' }, 'Tenant'), slug,
+      h('p', { class: 'muted', id: 'sso-help' },
+        "Your tenant's slug: you sign in at your company's identity provider."),
+      h('button', { type: 'submit', id: 'sso-continue' }, 'Continue with your identity provider'));
+    sso.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      location.assign('/console/sign-in?tenant=' + encodeURIComponent(slug.value.trim()));
+    });
+    view.append(form, sso);
     credential.focus();
   }]);
 

@@ -175,7 +175,7 @@
     const panel = (title, key, body) => h('section', { class: 'panel', id: `tenant-${key}`, 'aria-labelledby': `h-${key}` },
       h('h2', { id: `h-${key}` }, title), body);
     const boxes = {};
-    for (const k of ['facts', 'settings', 'usage', 'subtenants', 'keys', 'domains', 'backups', 'recovery', 'migrations', 'operations']) boxes[k] = h('div');
+    for (const k of ['facts', 'settings', 'usage', 'subtenants', 'keys', 'sso', 'domains', 'backups', 'recovery', 'migrations', 'operations']) boxes[k] = h('div');
     const heading = h('h1', { tabindex: '-1' });
     const actionBox = h('div');
     // The tenant's state: what an event can change. Its forms are left alone,
@@ -205,7 +205,8 @@
       for (const k of ['keys', 'subtenants', 'usage']) view.querySelector(`#tenant-${k}`).hidden = !root;
       const recovery = view.querySelector('#tenant-recovery');
       if (recovery) recovery.hidden = !root;
-      const tasks = [domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains))];
+      const tasks = [domainsPanel(t, boxes.domains).catch((e) => TP.showError(e, boxes.domains)),
+        TP.identityPanel(t, boxes.sso).catch((e) => TP.showError(e, boxes.sso))];
       if (root) {
         tasks.push(TP.usagePanel(t, boxes.usage).catch((e) => TP.showError(e, boxes.usage)),
           keysPanel(t, boxes.keys).catch((e) => TP.showError(e, boxes.keys)),
@@ -224,6 +225,7 @@
       panel('Settings: effective against its own', 'settings', boxes.settings),
       panel('Usage and quotas', 'usage', boxes.usage),
       panel('Subtenants', 'subtenants', boxes.subtenants), panel('API keys', 'keys', boxes.keys),
+      panel('Single sign-on', 'sso', boxes.sso),
       panel('Domains', 'domains', boxes.domains), ...superOnly));
     const refresh = TP.throttled(250, () => reloadState().catch(TP.showError));
     TP.onEvent((e) => { if (e.tenant_id === id) refresh(); });

@@ -37,8 +37,10 @@ impl From<SignInError> for ApiError {
         match e {
             SignInError::TenantNotFound => ApiError::not_found(code, "no such tenant"),
             SignInError::NoClient => ApiError::not_found(code, e.to_string()),
+            // Not the request's fault but the browser's state: no sign-in
+            // of its own is waiting, or the provider refused it.
             SignInError::Mismatch | SignInError::Denied(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+                ApiError::new(StatusCode::FORBIDDEN, code, e.to_string())
             }
             // The provider's own words go to the log, not to the browser.
             SignInError::Provider(_) => ApiError::new(

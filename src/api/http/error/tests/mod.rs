@@ -12,6 +12,8 @@ mod data_plane;
 mod nested;
 mod nouns;
 mod service_codes;
+// Tenant identity providers: setting one, and the console's sign-in.
+mod identity;
 
 use super::*;
 use crate::auth::{Action, AuthError, Resource};
@@ -124,6 +126,13 @@ fn every_variant_of_every_module_error_answers_its_pinned_status_and_code() {
             ),
             (AuthError::Busy, 503, "catalog_unavailable"),
             (AuthError::Key(jwt()), 500, "internal_error"),
+            (AuthError::NoRoleMapped, 403, "no_role_mapped"),
+            (AuthError::ClaimsRefused("x"), 403, "claims_refused"),
+            (
+                AuthError::ProviderUnavailable,
+                503,
+                "identity_provider_unavailable",
+            ),
         ],
         AuthError::COUNT,
     );
