@@ -1,5 +1,7 @@
-//! Who is calling and what they may do: JWT verification, roles, permissions
-//! and scopes. This module never looks at request bodies.
+//! Who is calling and what they may do: JWT verification (the
+//! installation's keys, and each tenant's own identity provider in
+//! `providers`), API keys, roles, permissions and scopes. This module never
+//! looks at request bodies.
 
 pub mod api_key;
 mod claims;

@@ -110,7 +110,7 @@ impl IdentityProviders {
             .outbound
             .get(&jwks_uri)
             .await
-            .map_err(|e| unreachable_or_refused(e, "its keys"))?;
+            .map_err(|e| unreachable_or_refused(e, "keys"))?;
         if usable_keys(&jwks_uri, &keys.body).is_empty() {
             return Err(ProvidersError::Invalid(format!(
                 "{jwks_uri} holds no RS256, ES256 or EdDSA signing key with a `kid`"
@@ -246,7 +246,7 @@ impl IdentityProviders {
             .outbound
             .get(&url)
             .await
-            .map_err(|e| unreachable_or_refused(e, "its discovery document"))?;
+            .map_err(|e| unreachable_or_refused(e, "discovery document"))?;
         let document: Value = serde_json::from_slice(&fetched.body).map_err(|_| {
             ProvidersError::Invalid(format!("{url} is not a JSON discovery document"))
         })?;
