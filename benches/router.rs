@@ -144,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
             println!("|---|---|---|---|---|---|---|");
             &[
                 ("1 tenant", false, &url),
+                ("1 tenant, against PostgreSQL's JSON", false, &url),
                 ("100 tenants, Zipf(1.1), budget 200", true, &url),
                 ("100 tenants, Zipf(1.1), budget 50", true, &tight_url),
             ]
@@ -159,7 +160,19 @@ async fn main() -> anyhow::Result<()> {
             // static pool per tenant database (one pool cannot reach 100
             // databases), and the plain handler on tenant 0's pool alone is
             // shown beside them.
-            let contenders = if zipf {
+            let contenders = if label.contains("JSON") {
+                // Issue 33's baseline: PostgreSQL writes the row as JSON
+                // (`row_to_json`, as PostgREST does) and the handler sends
+                // it on untouched.
+                vec![
+                    (
+                        "plain handler, PostgreSQL builds the JSON (row_to_json)",
+                        format!("{bare_url}/json"),
+                        pick.clone(),
+                    ),
+                    ("through the router", service.clone(), pick),
+                ]
+            } else if zipf {
                 vec![
                     (
                         "plain handler (the query alone), one static pool per tenant",

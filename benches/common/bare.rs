@@ -6,7 +6,9 @@
 //!   `COMMIT`, as cached prepared statements in one round trip), so the
 //!   difference to the service is the service itself;
 //! - `/alone/v1/agents/{id}`: the literal baseline, the same `SELECT`
-//!   alone (no transaction, no scope).
+//!   alone (no transaction, no scope);
+//! - `/json/v1/agents/{id}`: the same row, as PostgreSQL writes it as JSON
+//!   (`row_to_json`, as PostgREST does), sent on as the body untouched.
 
 use std::collections::HashMap;
 
@@ -25,7 +27,31 @@ pub type Pools = web::Data<HashMap<uuid::Uuid, deadpool_postgres::Pool>>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/agents/{id}", web::get().to(same_statements))
-        .route("/alone/v1/agents/{id}", web::get().to(query_alone));
+        .route("/alone/v1/agents/{id}", web::get().to(query_alone))
+        .route("/json/v1/agents/{id}", web::get().to(postgres_json));
+}
+
+/// The agent query with PostgreSQL building the answer's JSON.
+const AS_JSON: &str = "SELECT row_to_json(a)::text FROM (SELECT id, subtenant_id, name, type, configuration, owner, created_at, updated_at FROM agents WHERE id = $1 AND ($2::text IS NULL OR owner = $2)) a";
+
+async fn postgres_json(pools: Pools, id: web::Path<uuid::Uuid>) -> HttpResponse {
+    let Some(pool) = pools.get(&id) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let client = pool.get().await.expect("connection");
+    let select = client.prepare_cached(AS_JSON).await.expect("prepare");
+    let owner: Option<&str> = None;
+    let id = id.into_inner();
+    match client
+        .query_opt(&select, &[&id, &owner])
+        .await
+        .expect("select")
+    {
+        Some(row) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(row.get::<_, String>(0)),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 async fn same_statements(pools: Pools, id: web::Path<uuid::Uuid>) -> HttpResponse {
