@@ -16,7 +16,9 @@
 //! Usage: `cargo bench --bench router [-- SECONDS]` (default 5 per round);
 //! `-- SECONDS profile[-bare][-zipf]` runs one contender alone, for a profiler;
 //! `-- SECONDS noisy` runs only the noisy-neighbour scenario; `-- SECONDS
-//! cold` only the cold starts (and the noisy neighbour).
+//! cold` only the cold starts (and the noisy neighbour); `-- SECONDS wrk`
+//! holds one tenant's `GET /v1/agents/{id}` against the plain handlers with
+//! `wrk` as the load, in a process of its own.
 
 // The allocator the service binary ships with, for both contenders.
 #[global_allocator]
@@ -32,6 +34,8 @@ mod common;
 mod drive;
 #[path = "common/targets.rs"]
 mod targets;
+#[path = "common/wrk.rs"]
+mod wrk;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -122,6 +126,62 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("load starts");
         let r = load(base, &picker(targets.clone(), zipf), window, CONCURRENCY).await?;
         println!("{which}: {:.0} requests/s", r.rps);
+        return Ok(());
+    }
+    // `wrk`: one tenant's read against the plain handlers, the load from
+    // `wrk` in a process of its own, in rounds whose order rotates.
+    if std::env::args().any(|a| a == "wrk") {
+        let t = &targets[0];
+        let contenders = [
+            (
+                "plain handler, PostgreSQL builds the JSON (row_to_json)",
+                format!("{bare_url}/json/v1/agents/{}", t.agent),
+                None,
+            ),
+            (
+                "plain handler (the query alone, the row decoded in Rust)",
+                format!("{bare_url}/alone/v1/agents/{}", t.agent),
+                None,
+            ),
+            (
+                "through the router",
+                format!("{url}/v1/agents/{}", t.agent),
+                Some(t.token.as_str()),
+            ),
+        ];
+        for (_, target, token) in &contenders {
+            wrk::run(target, *token, 2, CONCURRENCY).await?;
+        }
+        let mut runs: Vec<Vec<wrk::WrkResult>> = contenders.iter().map(|_| Vec::new()).collect();
+        for round in 0..ROUNDS {
+            for k in 0..contenders.len() {
+                let i = (k + round) % contenders.len();
+                let (_, target, token) = &contenders[i];
+                runs[i].push(wrk::run(target, *token, secs, CONCURRENCY).await?);
+            }
+        }
+        println!("| load: wrk -t1 -c{CONCURRENCY}, {ROUNDS} rounds of {secs} s | handler | requests/s | p50 | p99 | throughput ratio | p99 ratio |");
+        println!("|---|---|---|---|---|---|---|");
+        for (i, (name, _, _)) in contenders.iter().enumerate() {
+            let ratio = |f: fn(&wrk::WrkResult) -> f64| {
+                median(
+                    runs[i]
+                        .iter()
+                        .zip(&runs[0])
+                        .map(|(r, b)| f(r) / f(b))
+                        .collect(),
+                )
+            };
+            let med = |f: fn(&wrk::WrkResult) -> f64| median(runs[i].iter().map(f).collect());
+            println!(
+                "| 1 tenant | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {:.2} |",
+                med(|r| r.rps),
+                med(|r| r.p50_ms),
+                med(|r| r.p99_ms),
+                ratio(|r| r.rps),
+                ratio(|r| r.p99_ms),
+            );
+        }
         return Ok(());
     }
     // `noisy`: only the noisy-neighbour scenario.

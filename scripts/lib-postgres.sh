@@ -187,3 +187,14 @@ MSG
     npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
   fi
 }
+
+# `scripts/bench-router.sh SECONDS wrk` drives load with wrk (Debian's package).
+ensure_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update_once
+    apt-get install -y -qq --no-install-recommends wrk >&2 || true
+  fi
+  command -v wrk >/dev/null 2>&1 || { echo "wrk is needed for this bench (Debian: apt-get install wrk)" >&2; exit 1; }
+}
