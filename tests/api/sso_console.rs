@@ -183,6 +183,7 @@ async fn a_tenant_admin_sets_and_removes_the_tenants_provider_on_its_console_pag
         rows,
         json!([["care-admins", "tenant_admin"], ["support", "viewer"]])
     );
+    b.screenshot_at("tenant-sso", "#tenant-sso").await;
     let path = format!("/v1/tenants/{id}/identity-provider");
     let api = ok_json(app.admin(Method::GET, &path, None).await, 200).await;
     assert_eq!(
