@@ -10,7 +10,9 @@ use serde_json::json;
 use crate::helpers::spawn_app_with;
 use crate::kit::browser;
 use crate::kit::console::with_cookie;
-use crate::kit::oidc::{allow_loopback, console_client, set_provider, OidcProvider, CLIENT_SECRET};
+use crate::kit::oidc::{
+    allow_loopback, console_client, provider_body, set_provider, OidcProvider, CLIENT_SECRET,
+};
 use crate::kit::ok_json;
 
 #[tokio::test]
@@ -118,7 +120,7 @@ async fn a_tenant_admin_signs_in_to_the_console_through_its_provider_and_a_signe
 }
 
 #[tokio::test]
-async fn a_callback_without_the_sign_in_it_answers_is_refused() {
+async fn a_callback_without_its_sign_in_with_another_state_or_another_issuer_is_refused() {
     let app = spawn_app_with(allow_loopback).await;
     let forged = app
         .request(Method::GET, "/console/sign-in/callback?state=x&code=y")
@@ -132,6 +134,89 @@ async fn a_callback_without_the_sign_in_it_answers_is_refused() {
         .await;
     let (status, code, _) = crate::helpers::envelope(unknown).await;
     assert_eq!((status, code.as_str()), (404, "tenant_not_found"));
+
+    // A sign-in begun for real, answered wrongly.
+    let tenant = app.create_tenant("sso-callback", json!({})).await;
+    let callback = app.url("/console/sign-in/callback");
+    let idp = OidcProvider::start(vec![console_client("console", &callback)], json!({}));
+    let mut body = provider_body(&idp.issuer(), json!([]));
+    body["client_id"] = "console".into();
+    ok_json(
+        set_provider(&app, tenant["id"].as_str().unwrap(), &body).await,
+        200,
+    )
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let started = no_redirects
+        .get(app.url("/console/sign-in?tenant=sso-callback"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 303);
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{}/auth?", idp.issuer())),
+        "{location}"
+    );
+    for needed in [
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
+        assert!(location.contains(needed), "{needed} in {location}");
+    }
+    let pending = started.headers()["set-cookie"].to_str().unwrap();
+    let cookie = pending.split(';').next().unwrap().to_string();
+    assert!(
+        pending.contains("HttpOnly") && pending.contains("SameSite=Lax"),
+        "{pending}"
+    );
+    let state = reqwest::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let answer = |query: String| {
+        let request = no_redirects
+            .get(app.url(&format!("/console/sign-in/callback?{query}")))
+            .header("cookie", &cookie);
+        async move { crate::helpers::envelope(request.send().await.unwrap()).await }
+    };
+    let other_state = answer("state=another&code=c".into()).await;
+    assert_eq!(
+        (other_state.0, other_state.1.as_str()),
+        (403, "sign_in_failed")
+    );
+    let other_issuer = answer(format!(
+        "state={state}&code=c&iss=https%3A%2F%2Fevil.example"
+    ))
+    .await;
+    assert_eq!(
+        (other_issuer.0, other_issuer.1.as_str()),
+        (403, "sign_in_failed")
+    );
+    let denied = answer(format!("state={state}&error=access_denied")).await;
+    assert_eq!((denied.0, denied.1.as_str()), (403, "sign_in_failed"));
+    // The right state and issuer, but a code the provider never issued.
+    let iss: String = url_encoded(&idp.issuer());
+    let bad_code = answer(format!("state={state}&code=made-up&iss={iss}")).await;
+    assert_eq!((bad_code.0, bad_code.1.as_str()), (502, "sign_in_failed"));
+}
+
+fn url_encoded(value: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", &[("v", value)])
+        .unwrap()
+        .query()
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_string()
 }
 
 #[tokio::test]

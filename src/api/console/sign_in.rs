@@ -65,6 +65,9 @@ pub struct CallbackQuery {
     code: Option<String>,
     /// The provider's refusal (`access_denied`, …), instead of a code.
     error: Option<String>,
+    /// The issuer that answers (RFC 9207): when given, it must be the
+    /// tenant's provider, so an answer from another provider is refused.
+    iss: Option<String>,
 }
 
 /// `GET /console/sign-in/callback`: where the provider sends the browser
@@ -92,7 +95,7 @@ pub async fn callback(
     };
     let identity = &state.services().identity;
     let id_token = identity
-        .finish_sign_in(pending, &returned_state, &code)
+        .finish_sign_in(pending, &returned_state, &code, query.iss.as_deref())
         .await?;
     let principal = session::verify_sign_in(&req, &state, &id_token).await?;
     super::may_use_console(&principal)?;

@@ -175,7 +175,7 @@ impl Outbound {
             source,
         };
         let (parts, body) = request.into_parts();
-        let response = self
+        let mut response = self
             .client
             .request(parts.method, parsed)
             .headers(parts.headers)
@@ -187,12 +187,15 @@ impl Outbound {
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
         }
-        let body = response.bytes().await.map_err(fetch)?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(OutboundError::TooLarge { url });
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(fetch)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(OutboundError::TooLarge { url });
+            }
+            body.extend_from_slice(&chunk);
         }
         Ok(builder
-            .body(body.to_vec())
+            .body(body)
             .expect("a response copied from a valid one"))
     }
 }

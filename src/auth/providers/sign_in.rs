@@ -104,13 +104,14 @@ impl IdentityProviders {
         Ok((url.to_string(), pending))
     }
 
-    /// Finishes `pending` with the callback's `state` and `code`: the ID
-    /// token, checked, for the session.
+    /// Finishes `pending` with the callback's `state`, `code` and `iss`
+    /// (when the provider sends it): the ID token, checked, for the session.
     pub async fn finish_sign_in(
         &self,
         pending: PendingSignIn,
         state: &str,
         code: &str,
+        iss: Option<&str>,
     ) -> Result<String, SignInError> {
         let matches: bool = pending.state.as_bytes().ct_eq(state.as_bytes()).into();
         if !matches || pending.expires_at < chrono::Utc::now().timestamp() {
@@ -120,6 +121,10 @@ impl IdentityProviders {
             .provider_for(pending.tenant)
             .await?
             .ok_or(SignInError::NoClient)?;
+        // RFC 9207: an answer naming another issuer is not this provider's.
+        if iss.is_some_and(|iss| iss != row.issuer) {
+            return Err(SignInError::Mismatch);
+        }
         let client = self.client(&row, &pending.redirect_uri).await?;
         let http = |request| self.outbound.send(request);
         let provider = |e: &dyn std::fmt::Display| SignInError::Provider(e.to_string());
