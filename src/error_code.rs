@@ -133,6 +133,8 @@ pub enum ErrorCode {
     IdentityProviderInherited,
     /// An issuer that is another tenant's provider.
     IssuerTaken,
+    /// A root's provider that would forbid subtenant providers while some subtenants have their own.
+    SubtenantProvidersExist,
     /// A tenant with no identity provider (of its own or its root's), or none with a console client.
     IdentityProviderNotFound,
     /// A provider's token whose claims map to no role.
@@ -251,6 +253,7 @@ impl ErrorCode {
         Self::IdentityProviderUnavailable,
         Self::IdentityProviderInherited,
         Self::IssuerTaken,
+        Self::SubtenantProvidersExist,
         Self::IdentityProviderNotFound,
         Self::NoRoleMapped,
         Self::ClaimsRefused,
@@ -364,6 +367,7 @@ impl ErrorCode {
             Self::IdentityProviderUnavailable => "identity_provider_unavailable",
             Self::IdentityProviderInherited => "identity_provider_inherited",
             Self::IssuerTaken => "issuer_taken",
+            Self::SubtenantProvidersExist => "subtenant_providers_exist",
             Self::IdentityProviderNotFound => "identity_provider_not_found",
             Self::NoRoleMapped => "no_role_mapped",
             Self::ClaimsRefused => "claims_refused",

@@ -120,7 +120,7 @@ static ROUTES: &[Route] = {
         route!(domains::add_domain, "addDomain", [AUTH, TENANT, BODY, &[(409, DomainTaken)]]),
         route!(domains::list_domains, "listDomains", [AUTH, TENANT]),
         // A tenant's own identity provider.
-        route!(identity_providers::set, "setIdentityProvider", [AUTH, TENANT, BODY, &[(409, IssuerTaken), (409, IdentityProviderInherited), (422, IdentityProviderInvalid), (422, IdentityProviderAddressRefused), (422, IdentityProviderUnreachable)]]),
+        route!(identity_providers::set, "setIdentityProvider", [AUTH, TENANT, BODY, &[(409, IssuerTaken), (409, IdentityProviderInherited), (409, SubtenantProvidersExist), (422, IdentityProviderInvalid), (422, IdentityProviderAddressRefused), (422, IdentityProviderUnreachable)]]),
         route!(identity_providers::show, "getIdentityProvider", [AUTH, TENANT, &[(404, IdentityProviderNotFound)]]),
         route!(identity_providers::remove, "removeIdentityProvider", [AUTH, TENANT, &[(404, IdentityProviderNotFound)]]),
         // Fleet migrations.

@@ -232,4 +232,25 @@ impl Catalog {
             )
         }))
     }
+
+    /// The subtenants of `root` (not purged) with providers of their own.
+    pub async fn subtenant_identity_providers(
+        &self,
+        root: TenantId,
+    ) -> Result<Vec<TenantId>, CatalogError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT p.tenant_id FROM tenant_identity_providers p
+                   JOIN tenants t ON t.id = p.tenant_id
+                  WHERE t.parent_id = $1 AND t.purged_at IS NULL
+                  ORDER BY p.tenant_id",
+                &[&root.as_uuid()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TenantId::from(r.get::<_, Uuid>(0)))
+            .collect())
+    }
 }

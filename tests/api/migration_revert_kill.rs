@@ -10,7 +10,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::MASTER_KEY;
-use crate::kit::migrations::{app_on, create_tenants, migrations_dir, server_of_its_own};
+use crate::kit::migrations::{
+    app_on, app_on_quiet, create_tenants, migrations_dir, server_of_its_own,
+};
 use crate::kit::revert::{recorded_version, tenant_state, V2};
 
 #[tokio::test]
@@ -45,7 +47,9 @@ async fn killed_and_resumed(failpoints: &str, catalog_name: &str) -> (i64, i64) 
     let extra = server_of_its_own().await;
     let v1 = migrations_dir(&[]);
     let v2 = migrations_dir(&V2);
-    let before = app_on(&extra, v1.path(), catalog_name).await;
+    // Without V2's files: its reconciler must not be the one that takes
+    // the killed revert over (it would fail it, `no_down_migration`).
+    let before = app_on_quiet(&extra, v1.path(), catalog_name).await;
     let tenants = create_tenants(&before, 6).await;
     let app = app_on(&extra, v2.path(), catalog_name).await;
     let response = app
@@ -117,6 +121,17 @@ async fn killed_and_resumed(failpoints: &str, catalog_name: &str) -> (i64, i64) 
             .map(|r| r.get(0));
         if state.as_deref() == Some("succeeded") {
             break;
+        }
+        if state.as_deref() == Some("failed") {
+            let error: Option<String> = catalog
+                .query_one(
+                    "SELECT error FROM operations WHERE kind = 'fleet_revert'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            panic!("the revert taken over failed: {error:?}");
         }
         assert!(
             Instant::now() < deadline,

@@ -161,6 +161,15 @@ async fn subtenants_inherit_their_roots_provider_and_set_their_own_only_where_th
         .await;
     assert_eq!(keys.status(), 403);
 
+    // The root cannot take the allowance back while the subtenant has its own.
+    let forbidding = provider_body(&root_idp.issuer(), json!([]));
+    expect_error(
+        set_provider(&app, root_id, &forbidding).await,
+        409,
+        "subtenant_providers_exist",
+    )
+    .await;
+
     // An issuer is one tenant's.
     let other = app.create_tenant("sso-thief", json!({})).await;
     let taken = provider_body(&root_idp.issuer(), json!([]));

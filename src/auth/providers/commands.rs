@@ -8,6 +8,7 @@
 //! - a subtenant uses its root's provider, and sets its own only where
 //!   the root allows it (`subtenants_may_override`); a subtenant's
 //!   provider grants no tenant_admin and holds its users to the subtenant.
+//!   A root cannot take the allowance back while a subtenant has its own.
 //! - a mapping's subtenant is a live subtenant of the tenant.
 //! - the installation's own issuer is no tenant's.
 
@@ -40,6 +41,8 @@ pub enum ProvidersError {
     IssuerTaken,
     #[error("the tenant's root does not let its subtenants set identity providers of their own")]
     Inherited,
+    #[error("{0} of its subtenants have identity providers of their own: remove them first, or keep subtenants_may_override")]
+    SubtenantsHaveOwn(usize),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
@@ -57,6 +60,7 @@ impl ProvidersError {
             Self::Unreachable(_) => ErrorCode::IdentityProviderUnreachable,
             Self::IssuerTaken => ErrorCode::IssuerTaken,
             Self::Inherited => ErrorCode::IdentityProviderInherited,
+            Self::SubtenantsHaveOwn(_) => ErrorCode::SubtenantProvidersExist,
             Self::Catalog(_) => ErrorCode::CatalogUnavailable,
         }
     }
@@ -83,6 +87,12 @@ impl IdentityProviders {
             let root_provider = self.catalog.identity_provider(root).await?;
             if root_provider.is_some_and(|p| !p.subtenants_may_override) {
                 return Err(ProvidersError::Inherited);
+            }
+        }
+        if record.parent_id.is_none() && !input.subtenants_may_override {
+            let own = self.catalog.subtenant_identity_providers(root).await?;
+            if !own.is_empty() {
+                return Err(ProvidersError::SubtenantsHaveOwn(own.len()));
             }
         }
         self.check_mappings(&record, &input.mappings).await?;

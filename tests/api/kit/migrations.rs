@@ -40,9 +40,26 @@ pub async fn server_of_its_own() -> ExtraCluster {
 /// An app on `extra` whose tenant migrations come from `dir`; `catalog` names
 /// the catalog database, so a second app can share it (a new deploy).
 pub async fn app_on(extra: &ExtraCluster, dir: &Path, catalog: &str) -> TestApp {
+    app_on_with(extra, dir, catalog, |_| {}).await
+}
+
+/// `app_on` whose reconciler passes at start-up only: an app left running
+/// with an older migration set must not take over a later process's
+/// operations (it lacks their files).
+pub async fn app_on_quiet(extra: &ExtraCluster, dir: &Path, catalog: &str) -> TestApp {
+    app_on_with(extra, dir, catalog, |s| s.reconciler.interval_secs = 3600).await
+}
+
+async fn app_on_with(
+    extra: &ExtraCluster,
+    dir: &Path,
+    catalog: &str,
+    customize: impl FnOnce(&mut tenant_plane::config::Settings),
+) -> TestApp {
     let (mut settings, _) = test_settings();
     settings.database_url = Some(extra.server.url(catalog));
     settings.migrations.tenant_dir = Some(dir.to_path_buf());
+    customize(&mut settings);
     spawn_app_on(settings, catalog.to_string(), extra.server.clone()).await
 }
 

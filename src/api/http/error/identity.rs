@@ -22,7 +22,9 @@ impl From<ProvidersError> for ApiError {
                 let message = e.to_string();
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }
-            ProvidersError::IssuerTaken | ProvidersError::Inherited => {
+            ProvidersError::IssuerTaken
+            | ProvidersError::Inherited
+            | ProvidersError::SubtenantsHaveOwn(_) => {
                 let message = e.to_string();
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }

@@ -38,6 +38,11 @@ fn providers_errors() -> Vec<(ProvidersError, u16, &'static str)> {
             "identity_provider_inherited",
         ),
         (
+            ProvidersError::SubtenantsHaveOwn(2),
+            409,
+            "subtenant_providers_exist",
+        ),
+        (
             ProvidersError::Catalog(CatalogError::Unavailable(pool())),
             503,
             "catalog_unavailable",
