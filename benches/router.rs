@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
-use drive::{load, load_paced, median, picker, LoadResult, Target};
+use drive::{load, load_paced, picker, LoadResult, Target};
 use tenant_plane::domain::{Slug, TenantName, Tier};
 use tenant_plane::startup::Application;
 use tenant_plane::tenants::NewTenantInput;
@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         for (_, target, token) in &contenders {
             wrk::run(target, *token, 2, CONCURRENCY).await?;
         }
-        let mut runs: Vec<Vec<wrk::WrkResult>> = contenders.iter().map(|_| Vec::new()).collect();
+        let mut runs: Vec<Vec<LoadResult>> = contenders.iter().map(|_| Vec::new()).collect();
         for round in 0..ROUNDS {
             for k in 0..contenders.len() {
                 let i = (k + round) % contenders.len();
@@ -162,26 +162,8 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("| load: wrk -t1 -c{CONCURRENCY}, {ROUNDS} rounds of {secs} s | handler | requests/s | p50 | p99 | throughput ratio | p99 ratio |");
         println!("|---|---|---|---|---|---|---|");
-        for (i, (name, _, _)) in contenders.iter().enumerate() {
-            let ratio = |f: fn(&wrk::WrkResult) -> f64| {
-                median(
-                    runs[i]
-                        .iter()
-                        .zip(&runs[0])
-                        .map(|(r, b)| f(r) / f(b))
-                        .collect(),
-                )
-            };
-            let med = |f: fn(&wrk::WrkResult) -> f64| median(runs[i].iter().map(f).collect());
-            println!(
-                "| 1 tenant | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {:.2} |",
-                med(|r| r.rps),
-                med(|r| r.p50_ms),
-                med(|r| r.p99_ms),
-                ratio(|r| r.rps),
-                ratio(|r| r.p99_ms),
-            );
-        }
+        let names: Vec<&str> = contenders.iter().map(|(name, ..)| *name).collect();
+        drive::print_rows("1 tenant", &names, &runs);
         return Ok(());
     }
     // `noisy`: only the noisy-neighbour scenario.
@@ -279,26 +261,8 @@ async fn main() -> anyhow::Result<()> {
                     runs[i].push(load(base, pick, window, CONCURRENCY).await?);
                 }
             }
-            for (i, (name, _, _)) in contenders.iter().enumerate() {
-                let per_round = |f: fn(&LoadResult) -> f64| {
-                    median(
-                        runs[i]
-                            .iter()
-                            .zip(&runs[0])
-                            .map(|(r, b)| f(r) / f(b))
-                            .collect(),
-                    )
-                };
-                let med = |f: fn(&LoadResult) -> f64| median(runs[i].iter().map(f).collect());
-                println!(
-                    "| {label} | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {:.2} |",
-                    med(|r| r.rps),
-                    med(|r| r.p50),
-                    med(|r| r.p99),
-                    per_round(|r| r.rps),
-                    per_round(|r| r.p99),
-                );
-            }
+            let names: Vec<&str> = contenders.iter().map(|(name, ..)| *name).collect();
+            drive::print_rows(label, &names, &runs);
         }
 
         // Cold starts, against pgbench -C doing the same work (see cold.rs).

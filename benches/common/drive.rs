@@ -43,6 +43,25 @@ pub struct LoadResult {
     pub requests: usize,
 }
 
+/// One markdown row per contender of `label`: medians of its rounds, and
+/// the median of its per-round ratios against the first contender.
+pub fn print_rows(label: &str, names: &[&str], runs: &[Vec<LoadResult>]) {
+    for (name, own) in names.iter().zip(runs) {
+        let ratio = |f: fn(&LoadResult) -> f64| {
+            median(own.iter().zip(&runs[0]).map(|(r, b)| f(r) / f(b)).collect())
+        };
+        let med = |f: fn(&LoadResult) -> f64| median(own.iter().map(f).collect());
+        println!(
+            "| {label} | {name} | {:.0} | {:.2} ms | {:.2} ms | {:.2} | {:.2} |",
+            med(|r| r.rps),
+            med(|r| r.p50),
+            med(|r| r.p99),
+            ratio(|r| r.rps),
+            ratio(|r| r.p99),
+        );
+    }
+}
+
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

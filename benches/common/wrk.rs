@@ -5,11 +5,7 @@
 
 use std::process::Stdio;
 
-pub struct WrkResult {
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
+use super::drive::LoadResult;
 
 /// `wrk --latency` on `url` for `secs`, with the bearer `token` if any.
 pub async fn run(
@@ -17,7 +13,7 @@ pub async fn run(
     token: Option<&str>,
     secs: u64,
     connections: usize,
-) -> anyhow::Result<WrkResult> {
+) -> anyhow::Result<LoadResult> {
     let mut command = tokio::process::Command::new("wrk");
     command
         .arg("-t1")
@@ -48,10 +44,14 @@ pub async fn run(
             .map(|l| l[prefix.len()..].trim().to_string())
             .ok_or_else(|| anyhow::anyhow!("no `{prefix}` in wrk's output: {text}"))
     };
-    Ok(WrkResult {
-        rps: line("Requests/sec:")?.parse()?,
-        p50_ms: millis(&line("50%")?)?,
-        p99_ms: millis(&line("99%")?)?,
+    let rps: f64 = line("Requests/sec:")?.parse()?;
+    Ok(LoadResult {
+        rps,
+        p50: millis(&line("50%")?)?,
+        p99: millis(&line("99%")?)?,
+        // Any answer but 2xx failed the run above.
+        refused: 0.0,
+        requests: (rps * secs as f64).round() as usize,
     })
 }
 
