@@ -21,6 +21,7 @@ pub mod error_code;
 pub mod events;
 pub mod failpoint;
 pub mod fleet;
+pub mod gateway;
 pub mod idempotency;
 pub mod lint;
 pub mod local_pg;

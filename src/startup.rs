@@ -33,6 +33,8 @@ const STARTUP_PASS_WAIT: Duration = Duration::from_secs(15);
 /// The HTTP service, bound and ready to run.
 pub struct Application {
     port: u16,
+    /// The PostgreSQL-protocol gateway's port, when it is on.
+    gateway_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
     shutdown: CancellationToken,
@@ -153,6 +155,23 @@ impl Application {
         if let Some(public_keys) = public_keys {
             workers.push(public_keys.spawn_watcher(JWKS_RELOAD_EVERY, shutdown.clone()));
         }
+        let gateway = match settings.gateway.address() {
+            Some(address) => {
+                let gateway = crate::gateway::Gateway::bind(
+                    address,
+                    &settings.gateway,
+                    router.clone(),
+                    services.api_keys.wire().clone(),
+                    settings.http.denials_per_minute,
+                )
+                .await?;
+                let port = gateway.local_addr()?.port();
+                tracing::info!(%address, port, "the PostgreSQL-protocol gateway is listening");
+                workers.push(gateway.spawn(shutdown.clone()));
+                Some(port)
+            }
+            None => None,
+        };
         let tenancy = crate::tenancy::Tenancy::new(router.clone());
         let state = web::Data::new(AppState::new(
             services,
@@ -170,6 +189,7 @@ impl Application {
         let server = http_server(listener, state.clone(), &settings)?;
         Ok(Self {
             port,
+            gateway_port: gateway,
             server,
             state,
             signals,
@@ -191,6 +211,17 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the HTTP server (and so, in `run_until_stopped`, the rest)
+    /// as a stop signal would.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// The gateway's port, when `gateway.listen` turned it on.
+    pub fn gateway_port(&self) -> Option<u16> {
+        self.gateway_port
     }
 
     pub fn state(&self) -> web::Data<AppState> {

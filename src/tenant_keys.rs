@@ -193,6 +193,9 @@ impl TenantKeys {
             }
         };
         audited(&self.catalog, actor, what, insert, |_| None).await?;
+        // The gateway's list of the tenant's keys here has it at once
+        // (other replicas read it again at the key's first failed proof).
+        self.verified.wire().forget_tenant(tenant);
         Ok(MintedKey {
             record: issued.record,
             key: issued.key,

@@ -57,8 +57,10 @@ pub fn issue(
     rand::rng().fill_bytes(&mut secret);
     let prefix = hex::encode(prefix);
     let secret = hex::encode(secret);
+    let key = format!("{API_KEY_PREFIX}{prefix}_{secret}");
+    let wire = super::scram::verifier(&key, &super::scram::tenant_salt(tenant_id));
     IssuedKey {
-        key: format!("{API_KEY_PREFIX}{prefix}_{secret}"),
+        key,
         record: ApiKeyRecord {
             id: Uuid::now_v7(),
             tenant_id,
@@ -72,6 +74,7 @@ pub fn issue(
             created_at: chrono::Utc::now(),
             revoked_at: None,
             expires_at,
+            wire: Some(wire),
         },
     }
 }
@@ -124,11 +127,14 @@ pub struct ApiKeys {
     forgotten_at: moka::sync::Cache<TenantId, u64>,
     lookups: Arc<tokio::sync::Semaphore>,
     rechecks: Arc<tokio::sync::Semaphore>,
+    /// The same keys as the gateway's logins read them.
+    wire: super::wire_keys::WireKeys,
 }
 
 impl ApiKeys {
     pub fn new(catalog: Catalog) -> Self {
         Self {
+            wire: super::wire_keys::WireKeys::new(catalog.clone()),
             catalog,
             known: moka::future::Cache::builder()
                 .max_capacity(100_000)
@@ -154,6 +160,7 @@ impl ApiKeys {
     /// Forgets what is known of `tenant`'s keys (one was revoked or its
     /// expiry moved); its next request reads the catalog again.
     pub fn forget_tenant(&self, tenant: TenantId) {
+        self.wire.forget_tenant(tenant);
         let now = self.forgets.fetch_add(1, Ordering::SeqCst) + 1;
         self.forgotten_at.insert(tenant, now);
         let _ = self.known.invalidate_entries_if(move |_, known| {
@@ -161,8 +168,14 @@ impl ApiKeys {
         });
     }
 
+    /// The keys of a tenant for logins on the PostgreSQL wire.
+    pub fn wire(&self) -> &super::wire_keys::WireKeys {
+        &self.wire
+    }
+
     /// Forgets every key (the change notices may have been missed).
     pub fn forget_all(&self) {
+        self.wire.forget_all();
         let now = self.forgets.fetch_add(1, Ordering::SeqCst) + 1;
         self.all_forgotten_at.store(now, Ordering::SeqCst);
         self.known.invalidate_all();
@@ -243,27 +256,33 @@ impl ApiKeys {
         else {
             return Ok(None);
         };
-        let role: Role = record
-            .role
-            .parse()
-            .map_err(|_| AuthError::InvalidCredential("not a valid API key"))?;
-        let permissions: Vec<Permission> = serde_json::from_value(record.permissions)
-            .map_err(|_| AuthError::InvalidCredential("not a valid API key"))?;
+        let claims = key_claims(&record)?;
         self.valid_lately.insert(prefix.to_string(), ());
         Ok(Some(Arc::new(KnownKey {
             tenant_id: record.tenant_id,
             key_hash: record.key_hash,
             expires_at: record.expires_at,
             seen,
-            claims: Arc::new(Claims {
-                sub: format!("apikey:{}", record.id),
-                tenant_id: Some(record.tenant_id),
-                subtenant_id: record.subtenant_id,
-                role,
-                permissions,
-                exp: record.expires_at.map_or(i64::MAX, |at| at.timestamp()),
-                iat: None,
-            }),
+            claims: Arc::new(claims),
         })))
     }
+}
+
+/// What a key's record lets its holder do, as claims (HTTP and the wire).
+pub fn key_claims(record: &ApiKeyRecord) -> Result<Claims, AuthError> {
+    let role: Role = record
+        .role
+        .parse()
+        .map_err(|_| AuthError::InvalidCredential("not a valid API key"))?;
+    let permissions: Vec<Permission> = serde_json::from_value(record.permissions.clone())
+        .map_err(|_| AuthError::InvalidCredential("not a valid API key"))?;
+    Ok(Claims {
+        sub: format!("apikey:{}", record.id),
+        tenant_id: Some(record.tenant_id),
+        subtenant_id: record.subtenant_id,
+        role,
+        permissions,
+        exp: record.expires_at.map_or(i64::MAX, |at| at.timestamp()),
+        iat: None,
+    })
 }

@@ -12,6 +12,8 @@ mod jwt;
 mod principal;
 pub mod providers;
 pub mod reach;
+pub mod scram;
+pub mod wire_keys;
 
 pub use claims::{Action, Claims, Permission, Resource, Role, Scope};
 pub use error::AuthError;

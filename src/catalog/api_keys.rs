@@ -38,10 +38,13 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// After this the key stops working; `None`: it does not expire.
     pub expires_at: Option<DateTime<Utc>>,
+    /// For logins on the PostgreSQL wire; `None` for keys minted before it.
+    #[serde(skip)]
+    pub wire: Option<crate::domain::WireVerifier>,
 }
 
 const COLUMNS: &str = "id, tenant_id, subtenant_id, name, prefix, key_hash, role, permissions,
-    created_by, created_at, revoked_at, expires_at";
+    created_by, created_at, revoked_at, expires_at, wire_stored_key, wire_server_key";
 
 fn from_row(r: &tokio_postgres::Row) -> ApiKeyRecord {
     ApiKeyRecord {
@@ -57,7 +60,18 @@ fn from_row(r: &tokio_postgres::Row) -> ApiKeyRecord {
         created_at: r.get(9),
         revoked_at: r.get(10),
         expires_at: r.get(11),
+        wire: wire_verifier(r.get(12), r.get(13)),
     }
+}
+
+fn wire_verifier(
+    stored: Option<Vec<u8>>,
+    server: Option<Vec<u8>>,
+) -> Option<crate::domain::WireVerifier> {
+    Some(crate::domain::WireVerifier {
+        stored_key: stored?.try_into().ok()?,
+        server_key: server?.try_into().ok()?,
+    })
 }
 
 /// A key as the list shows it: its record and the key that minted it.
@@ -131,8 +145,8 @@ impl Catalog {
             return Err(CatalogError::ApiKeyLimit(cap));
         }
         tx.execute(
-            "INSERT INTO api_keys (id, tenant_id, subtenant_id, name, prefix, key_hash, role, permissions, created_by, expires_at, minted_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO api_keys (id, tenant_id, subtenant_id, name, prefix, key_hash, role, permissions, created_by, expires_at, minted_by, wire_stored_key, wire_server_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
                 &key.id,
                 &key.tenant_id.as_uuid(),
@@ -145,6 +159,8 @@ impl Catalog {
                 &key.created_by,
                 &key.expires_at,
                 &minted_by,
+                &key.wire.as_ref().map(|w| w.stored_key.as_slice()),
+                &key.wire.as_ref().map(|w| w.server_key.as_slice()),
             ],
         )
         .await?;
@@ -161,6 +177,21 @@ impl Catalog {
                   WHERE prefix = $1 AND revoked_at IS NULL"
             ),
             &[&prefix],
+            from_row,
+        )
+        .await
+    }
+
+    /// The unrevoked keys of root tenant `tenant` that can log in on the
+    /// PostgreSQL wire (they have a verifier); whether one has expired is
+    /// for the caller to say, once the proof matched.
+    pub async fn wire_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, CatalogError> {
+        self.read_all(
+            &format!(
+                "SELECT {COLUMNS} FROM api_keys
+                  WHERE tenant_id = $1 AND revoked_at IS NULL AND wire_stored_key IS NOT NULL"
+            ),
+            &[&tenant.as_uuid()],
             from_row,
         )
         .await
@@ -189,7 +220,7 @@ impl Catalog {
             .iter()
             .map(|r| ListedKey {
                 record: from_row(r),
-                minted_by: r.get(12),
+                minted_by: r.get(14),
             })
             .collect())
     }

@@ -52,6 +52,20 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
         }
         settings.database_url = Some(started.url);
         cluster = Some(started.cluster);
+        // The embedded default has its gateway on, where the port is free
+        // (a PgBouncer may hold 6432): applications can try it at once.
+        if settings.gateway.listen.is_none() {
+            let address = crate::config::EMBEDDED_GATEWAY;
+            match std::net::TcpListener::bind(address) {
+                Ok(probe) => {
+                    drop(probe);
+                    settings.gateway.listen = Some(address.into());
+                }
+                Err(e) => {
+                    tracing::warn!(%address, error = %e, "the gateway's default address is taken; the gateway is off (set TENANT_PLANE_GATEWAY_LISTEN)")
+                }
+            }
+        }
     }
     // A token is printed where nobody could have one yet (the secret was
     // just generated), or when asked: not at every start, where it would
@@ -68,6 +82,11 @@ pub async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> 
     let app = Application::build_with(settings, archive).await?;
     let base = format!("http://{host}:{}", app.port());
     let mut banner = vec![format!("tenant-plane listening on {base}")];
+    if let Some(port) = app.gateway_port() {
+        banner.push(format!(
+            "PostgreSQL gateway on {host}:{port} (user: a tenant's slug, password: one of its API keys)"
+        ));
+    }
     if print_token {
         let claims = Claims::new("bootstrap", Role::SuperAdmin, None, None, token_ttl);
         let token = JwtKeys::hs256(&secret)?.sign(&claims)?;

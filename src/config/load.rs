@@ -14,8 +14,9 @@ use super::Settings;
 pub const ENV_PREFIX: &str = "TENANT_PLANE_";
 
 /// Tables in the settings; `TENANT_PLANE_HTTP_MAX_BODY_BYTES` means `http.max_body_bytes`.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "backup",
+    "gateway",
     "identity",
     "usage",
     "tokens",
@@ -196,6 +197,9 @@ impl Settings {
             ));
         }
         self.identity
+            .check()
+            .map_err(|(setting, reason)| invalid(setting, reason))?;
+        self.gateway
             .check()
             .map_err(|(setting, reason)| invalid(setting, reason))?;
         if self.tokens.max_ttl_secs < 60 {

@@ -9,6 +9,7 @@
 mod section;
 
 mod backup;
+mod gateway;
 mod identity;
 mod load;
 mod paths;
@@ -21,6 +22,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use backup::{BackupSettings, Bucket, WebhookSettings};
+pub use gateway::{GatewaySettings, EMBEDDED_GATEWAY};
 pub use identity::IdentitySettings;
 pub use load::ConfigError;
 pub use paths::{absolute, parse_absolute};
@@ -77,6 +79,7 @@ section! {
         pub tokens: TokenSettings = TokenSettings::default(),
         pub usage: UsageSettings = UsageSettings::default(),
         pub identity: IdentitySettings = IdentitySettings::default(),
+        pub gateway: GatewaySettings = GatewaySettings::default(),
     }
 }
 

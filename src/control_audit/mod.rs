@@ -12,10 +12,12 @@
 mod actor;
 mod denials;
 mod log;
+pub mod throttle;
 
 pub use actor::{audited, Actor, Change};
 pub use denials::{DenialCount, DenialKey, Denials};
 pub use log::AuditLog;
+pub use throttle::Throttle;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

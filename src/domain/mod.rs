@@ -15,6 +15,7 @@ mod slug;
 mod tenant;
 mod tenant_id;
 pub mod whole;
+mod wire_verifier;
 
 pub use db_name::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
 pub use first_admin::{FirstAdmin, InvalidFirstAdmin};
@@ -25,3 +26,4 @@ pub use server_name::{InvalidServerName, ServerName};
 pub use slug::{InvalidName, InvalidSlug, Slug, TenantName, NAME_PATTERN};
 pub use tenant::{TenantStatus, Tier};
 pub use tenant_id::TenantId;
+pub use wire_verifier::WireVerifier;

@@ -126,34 +126,16 @@ impl PgConfig {
         &self,
     ) -> Result<(tokio_postgres::Client, ClosingConnection), SessionError> {
         let config = &self.config;
-        let ports = config.get_ports();
         let mut last = None;
-        for (i, host) in config.get_hosts().iter().enumerate() {
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            let opened = match host {
-                Host::Tcp(name) => {
-                    let addrs = match config.get_hostaddrs().get(i) {
-                        Some(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
-                        None => tokio::net::lookup_host((name.as_str(), port))
-                            .await
-                            .map(|found| found.collect()),
-                    };
-                    match addrs {
-                        Ok(addrs) => open_tcp(config, addrs).await,
-                        Err(e) => Err(e),
-                    }
-                    .map(|socket| (socket, name.as_str()))
-                }
-                // PostgreSQL offers no TLS over a Unix socket: no name to check.
-                Host::Unix(dir) => open_unix(config, dir, port).await.map(|s| (s, "")),
-            };
-            let (socket, hostname) = match opened {
+        for i in 0..config.get_hosts().len() {
+            let (socket, hostname) = match open_host(config, i).await {
                 Ok(opened) => opened,
                 Err(e) => {
                     last = Some(SessionError::Socket(e));
                     continue;
                 }
             };
+            let hostname = hostname.as_str();
             let mut make = self.tls.connector();
             let Ok(tls) = MakeTlsConnect::<ClosingSocket>::make_tls_connect(&mut make, hostname);
             match config.connect_raw(socket, tls).await {
@@ -164,6 +146,28 @@ impl PgConfig {
         Err(last.unwrap_or_else(|| {
             SessionError::Socket(io::Error::new(io::ErrorKind::InvalidInput, "no host"))
         }))
+    }
+}
+
+/// A socket to the `i`th host of `config`, and the name its certificate
+/// must carry (none over a Unix socket: PostgreSQL offers no TLS there).
+pub(super) async fn open_host(
+    config: &tokio_postgres::Config,
+    i: usize,
+) -> io::Result<(ClosingSocket, String)> {
+    let ports = config.get_ports();
+    let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    match &config.get_hosts()[i] {
+        Host::Tcp(name) => {
+            let addrs = match config.get_hostaddrs().get(i) {
+                Some(ip) => vec![SocketAddr::new(*ip, port)],
+                None => tokio::net::lookup_host((name.as_str(), port))
+                    .await?
+                    .collect(),
+            };
+            Ok((open_tcp(config, addrs).await?, name.clone()))
+        }
+        Host::Unix(dir) => Ok((open_unix(config, dir, port).await?, String::new())),
     }
 }
 

@@ -6,7 +6,9 @@
 
 mod closing;
 mod dsn;
+mod raw;
 mod tls;
+pub mod wire;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
@@ -19,6 +21,7 @@ use tokio_postgres::Socket;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use closing::{ClosingConnection, ClosingSocket, SessionError, CLOSE_WAIT};
+pub use raw::{RawError, RawIo, RawSession};
 pub use tls::{RootCerts, SslMode, TlsPolicy};
 
 /// The stream under a connection (TLS or not).

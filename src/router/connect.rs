@@ -108,6 +108,51 @@ impl Router {
         let db = route.root.db_name.clone().ok_or(RouterError::Inconsistent(
             "a root tenant without a database",
         ))?;
+        let config = self.tenant_session_config(route)?;
+        let manager = BudgetedManager {
+            config,
+            budget: self.inner.budget(&route.server),
+            server: route.server.id,
+            acquire_timeout: self.acquire_timeout(),
+            router: Arc::downgrade(&self.inner),
+        };
+        let (pool, tier_size) = self.sized_pool(route, manager)?;
+        Ok(TenantPool {
+            pool,
+            server: route.server.id,
+            db,
+            tier_size,
+            uses: Arc::default(),
+        })
+    }
+
+    /// A pool of one tenant's sessions (the HTTP plane's or the gateway's),
+    /// of its tier's size within the server's budget; and the tier's size.
+    pub(super) fn sized_pool<M: deadpool::managed::Manager>(
+        &self,
+        route: &Route,
+        manager: M,
+    ) -> Result<(Pool<M>, usize), RouterError> {
+        let tier_size = self.inner.settings.pool_size(route.root.tier);
+        let pool = Pool::builder(manager)
+            .max_size(tier_size.min(self.inner.budget_size(&route.server)))
+            .runtime(deadpool::Runtime::Tokio1)
+            // The most recently used session first: a few hot sessions with
+            // warm caches serve the load, and the rest go idle for the reaper.
+            .queue_mode(QueueMode::Lifo)
+            .wait_timeout(Some(self.acquire_timeout()))
+            .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| RouterError::PoolBuild(Arc::new(e)))?;
+        Ok((pool, tier_size))
+    }
+
+    /// How a session of the route's tenant connects, as its own role.
+    pub(super) fn tenant_session_config(
+        &self,
+        route: &Route,
+    ) -> Result<crate::pg::PgConfig, RouterError> {
         let mut config = self
             .inner
             .directory
@@ -123,35 +168,10 @@ impl Router {
             statement_timeout_ms(&self.inner.settings, route.root.tier),
             self.inner.settings.idle_in_transaction_timeout_ms
         ));
-        let manager = BudgetedManager {
-            config,
-            budget: self.inner.budget(&route.server),
-            server: route.server.id,
-            acquire_timeout: self.acquire_timeout(),
-            router: Arc::downgrade(&self.inner),
-        };
-        let tier_size = self.inner.settings.pool_size(route.root.tier);
-        let pool = Pool::builder(manager)
-            .max_size(tier_size.min(self.inner.budget_size(&route.server)))
-            .runtime(deadpool::Runtime::Tokio1)
-            // The most recently used session first: a few hot sessions with
-            // warm caches serve the load, and the rest go idle for the reaper.
-            .queue_mode(QueueMode::Lifo)
-            .wait_timeout(Some(self.acquire_timeout()))
-            .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| RouterError::PoolBuild(Arc::new(e)))?;
-        Ok(TenantPool {
-            pool,
-            server: route.server.id,
-            db,
-            tier_size,
-            uses: Arc::default(),
-        })
+        Ok(config)
     }
 
-    fn acquire_timeout(&self) -> Duration {
+    pub(super) fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.inner.settings.acquire_timeout_ms)
     }
 }

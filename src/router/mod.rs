@@ -21,6 +21,7 @@ mod listen;
 mod reclaim;
 mod route;
 mod session;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,7 @@ pub use limits::{tier_rate, RateLimits};
 pub use listen::spawn_listener;
 pub use route::Route;
 pub use session::{BudgetedClient, BudgetedManager, ConnectError};
+pub use wire::{WireConnection, WireManager, WireRole, WireSession};
 
 use crate::config::RouterSettings;
 use crate::directory::{CatalogError, DbServer};
@@ -96,6 +98,8 @@ struct RouterInner {
     directory: Directory,
     settings: RouterSettings,
     pools: Cache<TenantId, TenantPool>,
+    /// The gateway's pools, per tenant and login role (`wire.rs`).
+    wire_pools: Cache<(TenantId, WireRole), wire::WirePool>,
     routes: Cache<TenantId, Arc<Route>>,
     /// The last route loaded for each tenant, served only while the catalog
     /// is unreachable, so that cached tenants keep working through a
@@ -144,10 +148,16 @@ impl Router {
             .max_capacity(settings.max_pools.saturating_mul(4))
             .time_to_live(Duration::from_secs(settings.route_ttl_secs))
             .build();
+        let wire_pools = Cache::builder()
+            .max_capacity(settings.max_pools)
+            .time_to_idle(idle)
+            .eviction_listener(|_, pool: wire::WirePool, _| pool.pool.close())
+            .build();
         Self {
             inner: Arc::new(RouterInner {
                 directory,
                 pools,
+                wire_pools,
                 last_known: Cache::builder()
                     .max_capacity(settings.max_pools.saturating_mul(4))
                     .build(),
@@ -264,6 +274,7 @@ impl Router {
     /// Closes a tenant's pool now (suspension, deletion, a move).
     pub async fn close_pool(&self, id: TenantId) {
         self.inner.pools.invalidate(&id).await;
+        self.inner.close_wire_pools(id).await;
     }
 
     /// Closes connections idle for longer than `router.idle_timeout_secs`,
@@ -271,6 +282,10 @@ impl Router {
     /// ago does not keep its sessions over one hot now.
     pub fn reap_idle(&self) {
         let max_idle = Duration::from_secs(self.inner.settings.idle_timeout_secs);
+        for (_, pool) in self.inner.wire_pools.iter() {
+            pool.pool
+                .retain(|_, metrics| metrics.last_used() < max_idle);
+        }
         for (_, pool) in self.inner.pools.iter() {
             pool.pool
                 .retain(|_, metrics| metrics.last_used() < max_idle);
@@ -352,6 +367,10 @@ impl Router {
         for (_, pool) in self.inner.pools.iter() {
             pool.pool.close();
         }
+        for (_, pool) in self.inner.wire_pools.iter() {
+            pool.pool.close();
+        }
+        self.inner.wire_pools.invalidate_all();
         self.inner.pools.invalidate_all();
         self.inner.pools.run_pending_tasks().await;
     }

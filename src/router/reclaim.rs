@@ -71,6 +71,16 @@ impl RouterInner {
                 pool.pool.retain(|client, _| !budget.collect(&client.debt));
             }
         }
+        for (_, pool) in self
+            .wire_pools
+            .iter()
+            .filter(|(_, p)| p.server == server.id)
+        {
+            pool.pool.resize(pool.tier_size.min(size));
+            if owed {
+                pool.pool.retain(|session, _| !session.pays(&budget));
+            }
+        }
     }
 
     /// Closes one idle connection on `server`, giving its permit to a
@@ -83,17 +93,11 @@ impl RouterInner {
     pub(super) fn close_idle_on(&self, server: Uuid) -> bool {
         let mut victim: Option<(TenantPool, f64, Duration)> = None;
         for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
-            let status = pool.pool.status();
-            if status.available == 0 {
+            let Some(idle_for) = longest_idle(&pool.pool) else {
                 continue;
-            }
-            let per_session = pool.uses.load(Ordering::Relaxed) as f64 / status.size.max(1) as f64;
-            // `retain` visits only idle connections; keeping them all just reads.
-            let mut idle_for = Duration::ZERO;
-            pool.pool.retain(|_, metrics| {
-                idle_for = idle_for.max(metrics.last_used());
-                true
-            });
+            };
+            let size = pool.pool.status().size;
+            let per_session = pool.uses.load(Ordering::Relaxed) as f64 / size.max(1) as f64;
             let better = victim.as_ref().is_none_or(|(_, fewest, longest)| {
                 per_session < *fewest || (per_session == *fewest && idle_for > *longest)
             });
@@ -101,17 +105,59 @@ impl RouterInner {
                 victim = Some((pool, per_session, idle_for));
             }
         }
-        let Some((pool, _, longest)) = victim else {
-            return false;
-        };
-        let mut closed = false;
-        pool.pool.retain(|_, metrics| {
-            if !closed && metrics.last_used() >= longest {
-                closed = true;
-                return false;
-            }
-            true
-        });
-        closed
+        match victim {
+            Some((pool, _, longest)) => close_one_idle(&pool.pool, longest),
+            None => self.close_idle_wire_on(server),
+        }
     }
+}
+
+impl RouterInner {
+    /// Closes the longest idle gateway session on `server`, when no HTTP
+    /// pool had an idle one to give.
+    fn close_idle_wire_on(&self, server: Uuid) -> bool {
+        let mut longest: Option<(super::wire::WirePool, Duration)> = None;
+        for (_, pool) in self.wire_pools.iter().filter(|(_, p)| p.server == server) {
+            let Some(idle_for) = longest_idle(&pool.pool) else {
+                continue;
+            };
+            if longest.as_ref().is_none_or(|(_, l)| idle_for > *l) {
+                longest = Some((pool, idle_for));
+            }
+        }
+        longest.is_some_and(|(pool, idle_for)| close_one_idle(&pool.pool, idle_for))
+    }
+}
+
+/// How long the longest idle session of `pool` has been idle; `None` when
+/// none is. Read with `retain`, which visits exactly the idle sessions:
+/// `status().available` counts a caller still creating a session as using
+/// one, so a session returned meanwhile would look busy, and a budget held
+/// by such sessions would never be reclaimed.
+fn longest_idle<M: deadpool::managed::Manager>(
+    pool: &deadpool::managed::Pool<M>,
+) -> Option<Duration> {
+    let mut longest = None;
+    pool.retain(|_, metrics| {
+        longest = Some(longest.unwrap_or(Duration::ZERO).max(metrics.last_used()));
+        true
+    });
+    longest
+}
+
+/// Closes one idle session of `pool` idle for at least `longest` (the one
+/// `longest_idle` found, unless it was taken meanwhile).
+fn close_one_idle<M: deadpool::managed::Manager>(
+    pool: &deadpool::managed::Pool<M>,
+    longest: Duration,
+) -> bool {
+    let mut closed = false;
+    pool.retain(|_, metrics| {
+        if !closed && metrics.last_used() >= longest {
+            closed = true;
+            return false;
+        }
+        true
+    });
+    closed
 }

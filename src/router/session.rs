@@ -43,6 +43,8 @@ pub enum ConnectError {
     BudgetSpent,
     #[error("cannot connect to the tenant database")]
     Postgres(#[from] crate::pg::SessionError),
+    #[error("cannot open a gateway session to the tenant database")]
+    Raw(#[from] crate::pg::RawError),
 }
 
 /// Makes tenant connections only within the server's budget.
@@ -60,45 +62,63 @@ pub struct BudgetedManager {
 const RECLAIM_EVERY: Duration = Duration::from_millis(20);
 
 impl BudgetedManager {
-    /// A permit of the server's budget. While the budget is spent, an idle
-    /// connection of another tenant on the server is closed to give its
-    /// permit back (connections returned to a pool go idle, not back to the
-    /// budget), until `acquire_timeout` runs out.
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
-        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
-        loop {
-            let permit = self.acquire_by(deadline).await?;
-            // After a shrink, a permit that comes free pays the debt first.
-            if self.budget.take_debt() {
-                permit.forget();
-                continue;
-            }
-            return Ok(permit);
-        }
+        acquire(
+            &self.budget,
+            self.server,
+            &self.router,
+            self.acquire_timeout,
+        )
+        .await
     }
+}
 
-    async fn acquire_by(
-        &self,
-        deadline: tokio::time::Instant,
-    ) -> Result<OwnedSemaphorePermit, ConnectError> {
-        let permits = &self.budget.permits;
-        if let Ok(permit) = permits.clone().try_acquire_owned() {
-            return Ok(permit);
+/// A permit of the server's budget. While the budget is spent, an idle
+/// connection of another tenant on the server is closed to give its
+/// permit back (connections returned to a pool go idle, not back to the
+/// budget), until `acquire_timeout` runs out. The gateway's sessions
+/// (`wire.rs`) take theirs here too.
+pub(super) async fn acquire(
+    budget: &ServerBudget,
+    server: Uuid,
+    router: &Weak<RouterInner>,
+    acquire_timeout: Duration,
+) -> Result<OwnedSemaphorePermit, ConnectError> {
+    let deadline = tokio::time::Instant::now() + acquire_timeout;
+    loop {
+        let permit = acquire_by(budget, server, router, deadline).await?;
+        // After a shrink, a permit that comes free pays the debt first.
+        if budget.take_debt() {
+            permit.forget();
+            continue;
         }
-        loop {
-            if let Some(router) = self.router.upgrade() {
-                router.close_idle_on(self.server);
+        return Ok(permit);
+    }
+}
+
+async fn acquire_by(
+    budget: &ServerBudget,
+    server: Uuid,
+    router: &Weak<RouterInner>,
+    deadline: tokio::time::Instant,
+) -> Result<OwnedSemaphorePermit, ConnectError> {
+    let permits = &budget.permits;
+    if let Ok(permit) = permits.clone().try_acquire_owned() {
+        return Ok(permit);
+    }
+    loop {
+        if let Some(router) = router.upgrade() {
+            router.close_idle_on(server);
+        }
+        let wait =
+            RECLAIM_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => return Ok(permit),
+            Ok(Err(_)) => return Err(ConnectError::BudgetSpent),
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(ConnectError::BudgetSpent)
             }
-            let wait =
-                RECLAIM_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => return Ok(permit),
-                Ok(Err(_)) => return Err(ConnectError::BudgetSpent),
-                Err(_) if tokio::time::Instant::now() >= deadline => {
-                    return Err(ConnectError::BudgetSpent)
-                }
-                Err(_) => {}
-            }
+            Err(_) => {}
         }
     }
 }

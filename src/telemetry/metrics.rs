@@ -37,6 +37,9 @@ pub const RUN_ITEMS: &str = "tenant_plane_migration_run_items";
 pub const RUNS_RUNNING: &str = "tenant_plane_migration_runs_running";
 pub const TENANTS_DRIFTED: &str = "tenant_plane_tenants_drifted";
 pub const DENIALS: &str = "tenant_plane_denials_total";
+pub const GATEWAY_CLIENTS: &str = "tenant_plane_gateway_clients";
+pub const GATEWAY_TRANSACTIONS: &str = "tenant_plane_gateway_transactions_total";
+pub const GATEWAY_WAIT: &str = "tenant_plane_gateway_session_wait_seconds";
 
 /// Every metric with its help text and unit, for the page's `# HELP` lines.
 fn describe() {
@@ -90,6 +93,16 @@ fn describe() {
         TENANTS_DRIFTED,
         "Root tenants whose schema drifted from their version, as last checked"
     );
+    describe_gauge!(GATEWAY_CLIENTS, "Clients connected to the gateway now");
+    describe_counter!(
+        GATEWAY_TRANSACTIONS,
+        "Transactions the gateway relayed, by tier"
+    );
+    describe_histogram!(
+        GATEWAY_WAIT,
+        Unit::Seconds,
+        "How long a gateway transaction waited for a tenant session"
+    );
     describe_counter!(
         DENIALS,
         "Refused requests (401, 403, 429 for denials), by reason"
@@ -108,6 +121,8 @@ pub fn handle() -> &'static PrometheusHandle {
         ];
         PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &latency)
+            .expect("valid buckets")
+            .set_buckets_for_metric(Matcher::Full(GATEWAY_WAIT.into()), &latency)
             .and_then(|b| b.set_buckets_for_metric(Matcher::Full(OPERATION_DURATION.into()), &slow))
             .expect("non-empty buckets")
             .install_recorder()

@@ -111,9 +111,14 @@ impl ArchiveInfo {
             .find(|b| b.kind == kind || (kind == BackupKind::Diff && b.kind == BackupKind::Full))
     }
 
-    /// The earliest time a restore can reach: the end of the oldest backup.
+    /// The earliest time a restore can reach: the second after the oldest
+    /// backup ended. pgBackRest picks a backup whose stop time is before
+    /// the target, in whole seconds, so a target in the very second the
+    /// backup stopped finds none (`unable to find backup set`).
     pub fn earliest(&self) -> Option<DateTime<Utc>> {
-        self.backups.first().map(|b| b.stopped_at)
+        self.backups
+            .first()
+            .map(|b| b.stopped_at + chrono::Duration::seconds(1))
     }
 }
 
@@ -160,7 +165,7 @@ mod tests {
         let info = ArchiveInfo::parse(json, "tenant-plane").unwrap();
         assert_eq!(info.backups.len(), 2);
         assert_eq!(info.backups[0].kind, BackupKind::Full);
-        assert_eq!(info.earliest().unwrap().timestamp(), 1764929730);
+        assert_eq!(info.earliest().unwrap().timestamp(), 1764929731);
         assert_eq!(
             info.newest(BackupKind::Full).unwrap().label,
             "20261205-101500F"

@@ -24,7 +24,16 @@ pub struct TestApp {
     /// Name of this app's own catalog database on the test server.
     pub catalog_db: String,
     pub server: TestServer,
+    /// The PostgreSQL-protocol gateway's port (on in every test app).
+    pub gateway_port: Option<u16>,
     state: actix_web::web::Data<tenant_plane::api::AppState>,
+    /// The running service, until `stop`.
+    serving: std::sync::Mutex<
+        Option<(
+            actix_web::dev::ServerHandle,
+            tokio::task::JoinHandle<std::io::Result<()>>,
+        )>,
+    >,
 }
 
 /// Logs only when `TEST_LOG` is set, so failures stay readable.
@@ -51,6 +60,7 @@ pub fn test_settings() -> (Settings, String) {
     settings.http.workers = 1;
     settings.http.max_body_bytes = 64 * 1024;
     settings.http.shutdown_timeout_secs = 1;
+    settings.gateway.listen = Some("127.0.0.1:0".into());
     (settings, catalog_db)
 }
 
@@ -80,8 +90,10 @@ pub async fn spawn_app_on(settings: Settings, catalog_db: String, server: TestSe
         .await
         .expect("build the application");
     let port = app.port();
+    let gateway_port = app.gateway_port();
     let state = app.state();
-    tokio::spawn(app.run_until_stopped());
+    let handle = app.server_handle();
+    let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
@@ -95,11 +107,23 @@ pub async fn spawn_app_on(settings: Settings, catalog_db: String, server: TestSe
             .unwrap(),
         catalog_db,
         server,
+        gateway_port,
         state,
+        serving: std::sync::Mutex::new(Some((handle, running))),
     }
 }
 
 impl TestApp {
+    /// Stops the service as a stop signal would, and waits until its
+    /// background work (the reconciler among it) has ended.
+    pub async fn stop(&self) {
+        let serving = self.serving.lock().unwrap().take();
+        if let Some((handle, running)) = serving {
+            handle.stop(true).await;
+            let _ = running.await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

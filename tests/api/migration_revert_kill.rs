@@ -47,10 +47,13 @@ async fn killed_and_resumed(failpoints: &str, catalog_name: &str) -> (i64, i64) 
     let extra = server_of_its_own().await;
     let v1 = migrations_dir(&[]);
     let v2 = migrations_dir(&V2);
-    // Without V2's files: its reconciler must not be the one that takes
-    // the killed revert over (it would fail it, `no_down_migration`).
+    // Without V2's files: it must not be the one that takes the killed
+    // revert over (it would fail it, `no_down_migration`).
     let before = app_on_quiet(&extra, v1.path(), catalog_name).await;
     let tenants = create_tenants(&before, 6).await;
+    // Stopped: its reconciler looks for dead owners every 2 s whatever its
+    // interval, and a takeover by it fails every tenant it reverts.
+    before.stop().await;
     let app = app_on(&extra, v2.path(), catalog_name).await;
     let response = app
         .admin(

@@ -107,6 +107,12 @@ async fn restores_to_a_time(
     )
     .await;
     assert!(window["earliest"].is_string(), "{window}");
+    // The markers' time must be inside the window: past its first second.
+    let earliest: chrono::DateTime<chrono::Utc> =
+        window["earliest"].as_str().unwrap().parse().unwrap();
+    while chrono::Utc::now() <= earliest {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let client = extra.server.connect(db).await;
     let t = four_markers(&client).await;

@@ -144,6 +144,8 @@ async fn serve_and_token_take_every_catalog_and_cli_setting_from_the_environment
     let servers = format!("{base}/v1/servers");
     assert_eq!(status(http.get(&servers).bearer_auth(&signed)).await, 200);
     assert_eq!(status(http.get(&servers).bearer_auth(&hs256)).await, 200);
+    // The gateway on its address, over TLS with the certificate it was given.
+    gateway_over_tls(&r, &http, base, &signed).await;
     let bare = crate::helpers::sign(tenant_plane::auth::Claims::new(
         "no-issuer",
         tenant_plane::auth::Role::SuperAdmin,
@@ -317,4 +319,53 @@ async fn serve_with_the_embedded_postgres_takes_its_settings_from_the_environmen
     );
     terminate(&mut serving.child).await;
     serving.log.await.unwrap();
+}
+
+/// A tenant and a key made over the API, then a login through the gateway
+/// over TLS, checked against the CA that signed its certificate.
+async fn gateway_over_tls(r: &Resources, http: &reqwest::Client, base: &str, token: &str) {
+    let post = |path: String, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+    };
+    let made = post(
+        "/v1/tenants".into(),
+        json!({ "name": "Gateway path", "slug": "gateway-path" }),
+    );
+    let tenant: Value = made.send().await.unwrap().json().await.unwrap();
+    let id = tenant["id"].as_str().expect("a tenant");
+    let minted = post(
+        format!("/v1/tenants/{id}/api-keys"),
+        json!({ "name": "wire", "role": "tenant_admin" }),
+    );
+    let key: Value = minted.send().await.unwrap().json().await.unwrap();
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(r.path("s3-ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let port = r.gateway.rsplit_once(':').unwrap().1.parse().unwrap();
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("localhost")
+        .port(port)
+        .user("gateway-path")
+        .password(key["key"].as_str().unwrap())
+        .ssl_mode(tokio_postgres::config::SslMode::Require)
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+        .await
+        .expect("a key logs in over TLS");
+    tokio::spawn(connection);
+    let db: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(db.starts_with("ai_care_tenant_"), "{db}");
 }

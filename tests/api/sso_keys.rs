@@ -38,6 +38,9 @@ async fn a_provider_that_cannot_be_reached_leaves_its_keys_in_force_until_they_e
         vec![user("ana", json!({ "groups": ["care-admins"] }))],
         json!({}),
     );
+    // Before the keys are first fetched (setting the provider reads them):
+    // they last at least the TTL from here.
+    let fetched = Instant::now();
     ok_json(
         set_provider(&app, id, &provider_body(&idp.issuer(), admins())).await,
         200,
@@ -45,7 +48,6 @@ async fn a_provider_that_cannot_be_reached_leaves_its_keys_in_force_until_they_e
     .await;
     let token = idp.token("ana").await;
     ok_json(agents(&app, &token).await, 200).await;
-    let fetched = Instant::now();
     idp.stop();
     // Still in force: nothing is fetched while the keys last.
     ok_json(agents(&app, &token).await, 200).await;

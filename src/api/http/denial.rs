@@ -17,18 +17,17 @@
 //!   `http.trusted_proxies`, the last address `X-Forwarded-For` names that
 //!   is not a trusted proxy itself.
 
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use actix_web::{HttpMessage, HttpRequest};
 use ipnet::IpNet;
+use std::net::IpAddr;
 
 use crate::api::http::{ApiError, AppState, ErrorCode, RouteLabel};
 use crate::auth::api_key::Patience;
 use crate::auth::{AuthError, Principal};
+#[cfg(test)]
+use crate::control_audit::throttle::bucket;
 use crate::control_audit::DenialKey;
+pub use crate::control_audit::Throttle;
 
 /// Request marker: this denial was counted already.
 #[derive(Clone, Copy)]
@@ -37,49 +36,6 @@ pub struct DenialCounted;
 /// Request marker: this refusal was charged against its client's minute.
 #[derive(Clone, Copy)]
 struct Charged;
-
-/// Refusals per client address in the current minute.
-pub struct Throttle {
-    per_minute: u32,
-    counts: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
-}
-
-impl Throttle {
-    pub fn new(per_minute: u32) -> Self {
-        Self {
-            per_minute,
-            counts: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
-                .build(),
-        }
-    }
-
-    /// Whether `client` is past its refusals for this minute.
-    fn exhausted(&self, client: IpAddr) -> bool {
-        self.counts
-            .get(&bucket(client))
-            .is_some_and(|n| n.load(Ordering::Relaxed) >= self.per_minute)
-    }
-
-    /// Counts one refusal; returns the count before it.
-    fn charge(&self, client: IpAddr) -> u32 {
-        self.counts
-            .get_with(bucket(client), Arc::default)
-            .fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-/// What one client is counted as: an IPv4 address, or an IPv6 address's /64.
-fn bucket(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-    }
-}
 
 /// The client's address (see the module's description).
 pub fn client_address(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
@@ -133,7 +89,7 @@ pub fn refusal(req: &HttpRequest, state: &AppState, e: AuthError) -> ApiError {
         AuthError::Busy => u32::MAX,
         _ => state.throttle().charge(client),
     };
-    if before < state.throttle().per_minute {
+    if before < state.throttle().per_minute() {
         // Charged: the error handler that records the 401 must not charge again.
         req.extensions_mut().insert(Charged);
         if matches!(e, AuthError::CrossTenant(_)) {

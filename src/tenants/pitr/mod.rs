@@ -7,8 +7,8 @@
 //!   server (`db_servers.wal_archive`), never the server's files: the
 //!   database is recovered in a scratch cluster on this machine, dumped,
 //!   and restored through the same path as a backup archive.
-//! - A time is restorable when it lies between the end of the oldest base
-//!   backup and the newest WAL the archive holds (or now, when the server
+//! - A time is restorable when it lies between the second after the oldest
+//!   base backup ended (`wal_archive::ArchiveInfo::earliest`) and the newest WAL the archive holds (or now, when the server
 //!   answers and its archiver is not failing: the restore pushes the WAL
 //!   up to now first). Anything else is refused before anything begins.
 
@@ -73,7 +73,7 @@ impl WorkDirs for PitrTools {
 /// The times a tenant can be restored to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecoveryWindow {
-    /// The earliest restorable time: the end of the oldest base backup.
+    /// The earliest restorable time: the second after the oldest base backup ended.
     /// Absent until the first base backup has been taken.
     pub earliest: Option<DateTime<Utc>>,
     /// The latest restorable time: now, when the server answers and its

@@ -43,9 +43,10 @@ pub async fn app_on(extra: &ExtraCluster, dir: &Path, catalog: &str) -> TestApp 
     app_on_with(extra, dir, catalog, |_| {}).await
 }
 
-/// `app_on` whose reconciler passes at start-up only: an app left running
-/// with an older migration set must not take over a later process's
-/// operations (it lacks their files).
+/// `app_on` whose reconciler's full passes run at start-up only. Its
+/// takeovers of dead owners' operations still run every 2 s: an app with
+/// an older migration set is stopped (`TestApp::stop`) before another
+/// process's operation may need taking over (it lacks their files).
 pub async fn app_on_quiet(extra: &ExtraCluster, dir: &Path, catalog: &str) -> TestApp {
     app_on_with(extra, dir, catalog, |s| s.reconciler.interval_secs = 3600).await
 }

@@ -30,7 +30,9 @@ pub mod drift;
 pub mod expect;
 // Drift core: inspectors, tenants' places, scratch databases (issue 29).
 pub mod expected_schemas;
+// The PostgreSQL-protocol gateway: keys, connections, session counts.
 pub mod fuzz_inputs;
+pub mod gateway;
 pub mod keys;
 pub mod migrations;
 // A real OpenID provider (npm's oidc-provider) for single sign-on.

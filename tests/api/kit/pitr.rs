@@ -84,7 +84,12 @@ pub async fn window_with_a_backup(base: &str, token: &str, tenant: &str) -> Valu
             let status = answer.status();
             let view: serde_json::Value = answer.json().await.unwrap();
             assert_eq!(status, 200, "{view}");
-            if !view["earliest"].is_null() {
+            if let Some(earliest) = view["earliest"].as_str() {
+                // Times written from now on are inside the window.
+                let earliest: chrono::DateTime<chrono::Utc> = earliest.parse().unwrap();
+                while chrono::Utc::now() <= earliest {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 return view;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

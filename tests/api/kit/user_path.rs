@@ -52,6 +52,8 @@ pub const KID: &str = "user-path-ed25519";
 
 const RESTORED: &str = "a backup taken over the API lands in the bucket of a real S3 server";
 const WEBHOOKS: &str = "the receiver gets tenant.created, signed with the secret";
+pub const GATEWAY: &str =
+    "a tenant's key logs in there over TLS (the CA's certificate) and runs SQL";
 const TOKENS: &str = "a token without iss and aud gets 401; `token`'s carry them and pass";
 
 /// Every variable of the README's configuration table: (variable, start,
@@ -105,6 +107,12 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     // Its effect: `sso_keys.rs` reaches a provider over HTTPS through it.
     ("TENANT_PLANE_IDENTITY_CA_FILE", Catalog, Made(|r| r.path("s3-ca.pem")), Starts),
     ("TENANT_PLANE_IDENTITY_PUBLIC_URL", Catalog, Is("https://plane.example.com"), Starts),
+    ("TENANT_PLANE_GATEWAY_LISTEN", Catalog, Made(|r| r.gateway.clone()), Effect(GATEWAY)),
+    ("TENANT_PLANE_GATEWAY_TLS_CERT", Catalog, Made(|r| r.path("gateway-cert.pem")), Effect(GATEWAY)),
+    ("TENANT_PLANE_GATEWAY_TLS_KEY", Catalog, Made(|r| r.path("gateway-key.pem")), Effect(GATEWAY)),
+    ("TENANT_PLANE_GATEWAY_ALLOW_PLAIN", Catalog, Is("false"), Starts),
+    ("TENANT_PLANE_GATEWAY_MAX_CLIENTS", Catalog, Is("500"), Starts),
+    ("TENANT_PLANE_GATEWAY_LOGIN_TIMEOUT_SECS", Catalog, Is("10"), Starts),
     ("TENANT_PLANE_WEBHOOKS_URL", Catalog, Made(|r| r.webhooks.url.clone()), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_SECRET", Catalog, Is(WEBHOOK_SECRET), Effect(WEBHOOKS)),
     ("TENANT_PLANE_WEBHOOKS_MAX_ATTEMPTS", Catalog, Is("5"), Starts),
@@ -178,6 +186,9 @@ pub struct Resources {
     pub catalog: String,
     pub catalog_url: String,
     pub listen: String,
+    /// The gateway's address; its certificate is in `gateway-cert.pem`,
+    /// signed by the CA in `s3-ca.pem`.
+    pub gateway: String,
     pub s3: crate::kit::s3::S3Server,
     pub webhooks: Receiver,
 }
@@ -192,6 +203,9 @@ impl Resources {
         crate::kit::keys::write_jwks(&files.path().join("jwks.json"), &[&key]);
         std::fs::write(files.path().join("master.key"), format!("{MASTER_KEY}\n")).unwrap();
         let ca = crate::kit::ca::TestCa::new("user path S3 CA");
+        let (cert, key) = ca.server_cert("localhost");
+        std::fs::write(files.path().join("gateway-cert.pem"), cert).unwrap();
+        std::fs::write(files.path().join("gateway-key.pem"), key).unwrap();
         std::fs::write(files.path().join("s3-ca.pem"), ca.pem).unwrap();
         let catalog = crate::cluster::catalog_name("user_path");
         Self {
@@ -201,6 +215,7 @@ impl Resources {
                 .to_string(),
             catalog,
             listen: free_address(),
+            gateway: free_address(),
             fallback: crate::kit::binary::open_folder(),
             files,
             s3: crate::kit::s3::start().await,

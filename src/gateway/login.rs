@@ -1,0 +1,244 @@
+//! A client's login: SCRAM-SHA-256 against its tenant's keys, then what
+//! the key may do decides the login role its sessions run as.
+//!
+//! Rules:
+//! - Nothing is said about the tenant before the proof is checked: an
+//!   unknown tenant, a tenant without wire keys and a wrong key all fail
+//!   the same way, at the same step.
+//! - A key reaches the wire only when a login role holds its rights whole:
+//!   read, write and delete on all of the tenant's agents and calls (the
+//!   tenant's own role). Anything narrower is refused with what it lacks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+use super::client::ClientIo;
+use super::Shared;
+use crate::auth::scram::{self, Exchange};
+use crate::auth::{Action, Principal, Resource, Scope};
+use crate::catalog::ApiKeyRecord;
+use crate::pg::wire;
+use crate::router::{Route, RouterError, WireRole};
+
+/// A client that logged in.
+pub(super) struct Login {
+    pub route: Arc<Route>,
+    pub role: WireRole,
+}
+
+/// Why a login was refused: the SQLSTATE and the message the client sees.
+pub(super) struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+impl From<std::io::Error> for Refusal {
+    fn from(_: std::io::Error) -> Self {
+        refuse("08P01", "the login was cut short")
+    }
+}
+
+pub(super) async fn login(
+    shared: &Shared,
+    io: &mut ClientIo,
+    peer: SocketAddr,
+    params: &[(String, String)],
+) -> Result<Login, Refusal> {
+    let user = params
+        .iter()
+        .find(|(name, _)| name == "user")
+        .map(|(_, value)| value.as_str())
+        .filter(|user| !user.is_empty())
+        .ok_or_else(|| refuse("28000", "no user name: connect as your tenant's slug"))?;
+    let (slug, subtenant) = match user.split_once('.') {
+        Some((slug, sub)) => (slug, Some(sub)),
+        None => (user, None),
+    };
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "a gateway login could not read its tenant's keys");
+        refuse(
+            "57P03",
+            "the service cannot check credentials now; try again",
+        )
+    };
+    let root = shared
+        .keys
+        .root_by_slug(slug)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let keys = match root {
+        Some(id) => shared.keys.keys(id).await.map_err(|e| unavailable(&e))?,
+        None => Default::default(),
+    };
+    let salt = match root {
+        Some(id) => scram::tenant_salt(id),
+        None => scram::unknown_salt(user),
+    };
+    let (exchange, client_final) = exchange(io, &salt).await?;
+    let mut proven = check(&exchange, &client_final, &keys)?;
+    if proven.is_none() {
+        if let Some(id) = root {
+            // A key minted since the list was read (here or on another
+            // replica): the same proof against the catalog's list now.
+            let fresh = shared.keys.refresh(id).await.map_err(|e| unavailable(&e))?;
+            proven = check(&exchange, &client_final, &fresh)?;
+        }
+    }
+    let Some((key, server_final)) = proven else {
+        let before = shared.throttle.charge(peer.ip());
+        if before >= shared.throttle.per_minute() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        return Err(refuse(
+            "28P01",
+            format!("password authentication failed for user \"{user}\""),
+        ));
+    };
+    let root = root.expect("a key matched, so the tenant exists");
+    let role = session_role(&key, subtenant)?;
+    let route = shared.router.route(root).await.map_err(route_refusal)?;
+    // The server's own parameters, as one of the tenant's sessions saw them.
+    let mut parameters = shared
+        .router
+        .wire_parameters(&route, role)
+        .await
+        .map_err(route_refusal)?;
+    if let Some((_, name)) = params.iter().find(|(name, _)| name == "application_name") {
+        parameters.retain(|(n, _)| n != "application_name");
+        parameters.push(("application_name".into(), name.clone()));
+    }
+    let mut out = BytesMut::new();
+    wire::authentication(&mut out, 12, server_final.as_bytes());
+    wire::authentication(&mut out, 0, &[]);
+    for (name, value) in &parameters {
+        wire::parameter_status(&mut out, name, value);
+    }
+    // Cancel requests are not relayed yet: the key is nobody's.
+    wire::backend_key_data(&mut out, rand::random::<i32>() & i32::MAX, rand::random());
+    wire::ready_for_query(&mut out, b'I');
+    io.stream.write_all(&out).await?;
+    tracing::info!(tenant.id = %root, key = %key.id, %peer, "a gateway client logged in");
+    Ok(Login { route, role })
+}
+
+/// Runs the SCRAM exchange up to the client's proof: the exchange and the
+/// client's final message.
+async fn exchange(io: &mut ClientIo, salt: &[u8]) -> Result<(Exchange, String), Refusal> {
+    let mut out = BytesMut::new();
+    wire::authentication(&mut out, 10, b"SCRAM-SHA-256\0\0");
+    io.stream.write_all(&out).await?;
+    let first = sasl_message(io).await?;
+    let mut body = &first[..];
+    let (mechanism, rest) = wire::cstr(body).map_err(|_| malformed())?;
+    if mechanism != "SCRAM-SHA-256" {
+        return Err(refuse("28000", "only SCRAM-SHA-256 is offered"));
+    }
+    body = rest;
+    if body.len() < 4 {
+        return Err(malformed());
+    }
+    body.advance(4);
+    let client_first = std::str::from_utf8(body).map_err(|_| malformed())?;
+    let (exchange, server_first) = Exchange::start(client_first, salt).map_err(scram_refusal)?;
+    let mut out = BytesMut::new();
+    wire::authentication(&mut out, 11, server_first.as_bytes());
+    io.stream.write_all(&out).await?;
+    let last = sasl_message(io).await?;
+    let client_final = std::str::from_utf8(&last).map_err(|_| malformed())?;
+    Ok((exchange, client_final.to_string()))
+}
+
+/// The key whose verifier the proof matches, and the server's final
+/// message; `None` when none does.
+fn check(
+    exchange: &Exchange,
+    client_final: &str,
+    keys: &[ApiKeyRecord],
+) -> Result<Option<(ApiKeyRecord, String)>, Refusal> {
+    let verifiers: Vec<_> = keys.iter().filter_map(|k| k.wire.as_ref()).collect();
+    let with_verifier: Vec<&ApiKeyRecord> = keys.iter().filter(|k| k.wire.is_some()).collect();
+    match exchange.finish(client_final, &verifiers) {
+        Ok((index, server_final)) => Ok(Some((with_verifier[index].clone(), server_final))),
+        Err(scram::ScramError::Refused) => Ok(None),
+        Err(e) => Err(scram_refusal(e)),
+    }
+}
+
+/// The body of the client's next SASL message (`p`).
+async fn sasl_message(io: &mut ClientIo) -> Result<bytes::Bytes, Refusal> {
+    match io.message().await? {
+        Some(frame) if frame.tag == b'p' => Ok(frame.bytes.slice(5..)),
+        _ => Err(malformed()),
+    }
+}
+
+fn malformed() -> Refusal {
+    refuse("08P01", "malformed SASL message")
+}
+
+fn scram_refusal(e: scram::ScramError) -> Refusal {
+    refuse("28000", e.to_string())
+}
+
+/// The login role for what `key` may do, or why it has none.
+fn session_role(key: &ApiKeyRecord, subtenant: Option<&str>) -> Result<WireRole, Refusal> {
+    if key.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
+        return Err(refuse("28P01", "this API key has expired"));
+    }
+    if subtenant.is_some() || key.subtenant_id.is_some() {
+        return Err(refuse(
+            "28000",
+            "subtenant sessions are not offered on the wire yet: connect with a key of the whole tenant, as the tenant's slug",
+        ));
+    }
+    let claims = crate::auth::api_key::key_claims(key)
+        .map_err(|_| refuse("28000", "this API key cannot be used"))?;
+    let principal = Principal::from_claims(claims);
+    let whole = |resource, action| matches!(principal.require(resource, action), Ok(Scope::Tenant));
+    let writes = [Resource::Agents, Resource::Calls].into_iter().all(|r| {
+        [Action::Read, Action::Write, Action::Delete]
+            .into_iter()
+            .all(|a| whole(r, a))
+    });
+    if writes {
+        return Ok(WireRole::Writer);
+    }
+    Err(refuse(
+        "28000",
+        "this key may not read, write and delete all of the tenant's agents and calls, and a SQL session cannot be held to less",
+    ))
+}
+
+/// What the client is told when its tenant cannot be served.
+fn route_refusal(e: RouterError) -> Refusal {
+    match e {
+        RouterError::Suspended => refuse("28000", "the tenant is suspended"),
+        RouterError::Deleted | RouterError::NotFound => refuse("28000", "the tenant is deleted"),
+        RouterError::NotReady(status) => refuse(
+            "57P03",
+            format!("the tenant is not ready ({})", status.as_str()),
+        ),
+        RouterError::BudgetSpent => refuse(
+            "53300",
+            "the tenant's database server is at its connection budget; try again",
+        ),
+        other => {
+            tracing::warn!(error = %format!("{:#}", anyhow::Error::from(other)), "a gateway login could not reach its tenant");
+            refuse(
+                "57P03",
+                "the tenant's database cannot be reached now; try again",
+            )
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The gateway's sessions: a pool per tenant and login role, beside the
+//! HTTP plane's pools, whose sessions are spoken at the message level
+//! (`pg::RawSession`) so a client's messages pass through unchanged.
+//!
+//! Rules:
+//! - A wire session takes a permit of its server's budget before it
+//!   connects (`session::acquire`, the HTTP sessions' own path), and gives
+//!   it back only after the server ended the backend (`RawSession::close`).
+//!   So the HTTP plane and the gateway together never exceed the budget.
+//! - Wire pools are closed with the tenant's HTTP pool (`close_pool`): a
+//!   move or a suspension reaches both.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use deadpool::managed::{Manager, Metrics, Object, Pool, PoolError, RecycleResult};
+use tokio::sync::OwnedSemaphorePermit;
+use uuid::Uuid;
+
+use super::budget::{ServerBudget, OPEN};
+use super::{ConnectError, Route, Router, RouterError, RouterInner};
+use crate::domain::{DbName, TenantId};
+use crate::pg::RawSession;
+
+/// Which login role a wire session runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireRole {
+    /// The tenant's own role: what its HTTP sessions run as.
+    Writer,
+}
+
+/// A gateway session to a tenant database, holding its budget permit.
+pub struct WireSession {
+    raw: Option<RawSession>,
+    permit: Option<OwnedSemaphorePermit>,
+    debt: Arc<AtomicU8>,
+    budget: Arc<ServerBudget>,
+    /// Statements prepared on this session, by their server-side names.
+    pub prepared: HashSet<String>,
+    /// Whether it served a transaction since it was last reset.
+    pub used: bool,
+    /// Set when the session cannot be trusted any more (a broken stream,
+    /// a protocol state the gateway lost track of): it is not reused.
+    pub broken: bool,
+}
+
+impl WireSession {
+    pub fn raw(&mut self) -> &mut RawSession {
+        self.raw.as_mut().expect("a live session")
+    }
+
+    /// What the server reported at the session's start.
+    pub fn raw_parameters(&self) -> Vec<(String, String)> {
+        self.raw
+            .as_ref()
+            .map(|r| r.parameters.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl WireSession {
+    /// Whether closing this idle session pays a shrunk budget's debt.
+    pub(super) fn pays(&self, budget: &ServerBudget) -> bool {
+        budget.collect(&self.debt)
+    }
+}
+
+impl Drop for WireSession {
+    fn drop(&mut self) {
+        let (Some(raw), Some(permit)) = (self.raw.take(), self.permit.take()) else {
+            return;
+        };
+        let (budget, debt) = (self.budget.clone(), self.debt.clone());
+        tokio::spawn(async move {
+            raw.close().await;
+            budget.settle(&debt, permit);
+        });
+    }
+}
+
+/// Makes wire sessions within the server's budget.
+pub struct WireManager {
+    config: crate::pg::PgConfig,
+    budget: Arc<ServerBudget>,
+    server: Uuid,
+    acquire_timeout: Duration,
+    router: Weak<RouterInner>,
+}
+
+impl Manager for WireManager {
+    type Type = WireSession;
+    type Error = ConnectError;
+
+    async fn create(&self) -> Result<WireSession, ConnectError> {
+        let permit = super::session::acquire(
+            &self.budget,
+            self.server,
+            &self.router,
+            self.acquire_timeout,
+        )
+        .await?;
+        let raw = self.config.connect_raw_session().await?;
+        ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
+        Ok(WireSession {
+            raw: Some(raw),
+            permit: Some(permit),
+            debt: Arc::new(AtomicU8::new(OPEN)),
+            budget: self.budget.clone(),
+            prepared: HashSet::new(),
+            used: false,
+            broken: false,
+        })
+    }
+
+    async fn recycle(&self, obj: &mut WireSession, _: &Metrics) -> RecycleResult<ConnectError> {
+        if obj.broken {
+            return Err(deadpool::managed::RecycleError::Message(
+                "the session broke".into(),
+            ));
+        }
+        if self.budget.collect(&obj.debt) {
+            return Err(deadpool::managed::RecycleError::Message(
+                "the server's budget shrank".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One tenant's wire pool for one role, and where it points.
+#[derive(Clone)]
+pub(super) struct WirePool {
+    pub(super) pool: Pool<WireManager>,
+    pub(super) server: Uuid,
+    db: DbName,
+    pub(super) tier_size: usize,
+    pub(super) uses: Arc<AtomicU64>,
+    /// What the server reported at a session's start, once one started.
+    parameters: Arc<std::sync::OnceLock<Vec<(String, String)>>>,
+}
+
+/// A pooled wire session; back to its pool when dropped.
+pub type WireConnection = Object<WireManager>;
+
+impl Router {
+    /// A wire session to the route's database as `role`, within the budget.
+    pub async fn wire_session(
+        &self,
+        route: &Route,
+        role: WireRole,
+    ) -> Result<WireConnection, RouterError> {
+        let key = (route.root.id, role);
+        for _ in 0..3 {
+            let pool = self
+                .inner
+                .wire_pools
+                .try_get_with(key, async { self.build_wire_pool(route) })
+                .await
+                .map_err(|e| (*e).clone())?;
+            if pool.server != route.server.id || Some(&pool.db) != route.root.db_name.as_ref() {
+                self.inner.wire_pools.invalidate(&key).await;
+                continue;
+            }
+            pool.uses.fetch_add(1, Ordering::Relaxed);
+            return match pool.pool.get().await {
+                Ok(session) => Ok(session),
+                Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
+                    Err(RouterError::BudgetSpent)
+                }
+                Err(PoolError::Backend(e)) => Err(RouterError::ServerUnreachable(Arc::new(e))),
+                Err(_) => {
+                    self.inner.wire_pools.invalidate(&key).await;
+                    continue;
+                }
+            };
+        }
+        Err(RouterError::PoolClosed)
+    }
+
+    /// The server's start-up parameters (`server_version`, `TimeZone`, …)
+    /// for a client's login: read from a session of the pool once.
+    pub async fn wire_parameters(
+        &self,
+        route: &Route,
+        role: WireRole,
+    ) -> Result<Vec<(String, String)>, RouterError> {
+        let key = (route.root.id, role);
+        if let Some(pool) = self.inner.wire_pools.get(&key).await {
+            if let Some(known) = pool.parameters.get() {
+                return Ok(known.clone());
+            }
+        }
+        let session = self.wire_session(route, role).await?;
+        let parameters = session.raw_parameters();
+        if let Some(pool) = self.inner.wire_pools.get(&key).await {
+            let _ = pool.parameters.set(parameters.clone());
+        }
+        Ok(parameters)
+    }
+
+    fn build_wire_pool(&self, route: &Route) -> Result<WirePool, RouterError> {
+        let db = route.root.db_name.clone().ok_or(RouterError::Inconsistent(
+            "a root tenant without a database",
+        ))?;
+        let mut config = self.tenant_session_config(route)?;
+        config.application_name("tenant-plane-gateway");
+        let manager = WireManager {
+            config,
+            budget: self.inner.budget(&route.server),
+            server: route.server.id,
+            acquire_timeout: self.acquire_timeout(),
+            router: Arc::downgrade(&self.inner),
+        };
+        let (pool, tier_size) = self.sized_pool(route, manager)?;
+        Ok(WirePool {
+            pool,
+            server: route.server.id,
+            db,
+            tier_size,
+            uses: Arc::default(),
+            parameters: Arc::default(),
+        })
+    }
+}
+
+impl RouterInner {
+    /// Closes a tenant's wire pools (every role).
+    pub(super) async fn close_wire_pools(&self, tenant: TenantId) {
+        self.wire_pools
+            .invalidate(&(tenant, WireRole::Writer))
+            .await;
+    }
+}

@@ -1,0 +1,155 @@
+//! Who logs in through the gateway: a tenant's slug and one of its keys,
+//! checked by SCRAM; refused alike when anything is wrong, and refused with
+//! what it lacks when the key's rights cannot be held by a login role.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+use crate::kit::gateway::{connect, mint_key, refusal, tenant_with_key};
+use crate::kit::{call, ok_json};
+
+#[tokio::test]
+async fn a_wrong_key_another_tenants_key_and_an_unknown_tenant_all_fail_alike() {
+    let app = spawn_app().await;
+    let (_, a, a_key) = tenant_with_key(&app, "wire-a", "tenant_admin").await;
+    let (_, _, b_key) = tenant_with_key(&app, "wire-b", "tenant_admin").await;
+    let failed = |user: &str| format!("28P01: password authentication failed for user \"{user}\"");
+    assert_eq!(refusal(&app, &a, &b_key).await, failed(&a));
+    assert_eq!(refusal(&app, &a, "tpk_0000_guessed").await, failed(&a));
+    assert_eq!(
+        refusal(&app, "no-such-tenant", &a_key).await,
+        failed("no-such-tenant")
+    );
+    assert_eq!(
+        refusal(&app, "", &a_key).await,
+        "28000: no user name: connect as your tenant's slug"
+    );
+    // The right key still works after all that.
+    connect(&app, &a, &a_key)
+        .await
+        .expect("the tenant's own key");
+}
+
+#[tokio::test]
+async fn a_revoked_key_cannot_log_in_and_a_new_key_can() {
+    let app = spawn_app().await;
+    let (id, slug, key) = tenant_with_key(&app, "wire-revoke", "tenant_admin").await;
+    connect(&app, &slug, &key)
+        .await
+        .expect("before the revocation");
+    let keys = ok_json(
+        app.admin(Method::GET, &format!("/v1/tenants/{id}/api-keys"), None)
+            .await,
+        200,
+    )
+    .await;
+    let key_id = keys["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "wire")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = app
+        .admin(
+            Method::DELETE,
+            &format!("/v1/tenants/{id}/api-keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status(), 204);
+    assert!(refusal(&app, &slug, &key).await.starts_with("28P01"));
+    let fresh = mint_key(
+        &app,
+        &id,
+        json!({ "name": "second", "role": "tenant_admin" }),
+    )
+    .await;
+    connect(&app, &slug, &fresh).await.expect("a new key");
+}
+
+#[tokio::test]
+async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_lack() {
+    let app = spawn_app().await;
+    let (id, slug, admin_key) = tenant_with_key(&app, "wire-scope", "tenant_admin").await;
+    let viewer = mint_key(&app, &id, json!({ "name": "viewer", "role": "viewer" })).await;
+    let narrow = mint_key(
+        &app,
+        &id,
+        json!({ "name": "agents only", "role": "tenant_admin",
+                "permissions": [{ "resource": "agents", "actions": ["read", "write", "delete"], "scope": "tenant" }] }),
+    )
+    .await;
+    let sub = app.create_subtenant(&id, "wire-scope-sub").await;
+    let sub_id = sub["id"].as_str().unwrap();
+    let bound = mint_key(
+        &app,
+        &id,
+        json!({ "name": "sub", "role": "subtenant_admin", "subtenant_id": sub_id }),
+    )
+    .await;
+    for key in [&viewer, &narrow] {
+        let refused = refusal(&app, &slug, key).await;
+        assert!(
+            refused.starts_with("28000: this key may not read, write and delete"),
+            "{refused}"
+        );
+    }
+    let refused = refusal(&app, &slug, &bound).await;
+    assert!(
+        refused.starts_with("28000: subtenant sessions are not offered"),
+        "{refused}"
+    );
+    // A whole-tenant key naming a subtenant is held to nothing it could
+    // enforce either.
+    let refused = refusal(&app, &format!("{slug}.wire-scope-sub"), &admin_key).await;
+    assert!(
+        refused.starts_with("28000: subtenant sessions"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_cannot_log_in_and_its_connected_client_is_let_go_at_its_next_transaction(
+) {
+    let app = spawn_app().await;
+    let (id, slug, key) = tenant_with_key(&app, "wire-suspend", "tenant_admin").await;
+    let db = connect(&app, &slug, &key).await.unwrap();
+    db.simple_query("SELECT 1").await.unwrap();
+    let suspended = call(
+        &app,
+        Method::POST,
+        &format!("/v1/tenants/{id}/suspend"),
+        &app.super_admin_token(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(suspended.status(), 200);
+    assert_eq!(
+        refusal(&app, &slug, &key).await,
+        "28000: the tenant is suspended"
+    );
+    let ended = db.simple_query("SELECT 1").await.unwrap_err();
+    let db_error = ended.as_db_error().expect("the gateway's own message");
+    assert_eq!(db_error.code().code(), "57P01");
+    assert!(
+        db_error.message().contains("suspended"),
+        "{}",
+        db_error.message()
+    );
+    let resumed = call(
+        &app,
+        Method::POST,
+        &format!("/v1/tenants/{id}/resume"),
+        &app.super_admin_token(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(resumed.status(), 200);
+    connect(&app, &slug, &key).await.expect("resumed");
+}
