@@ -155,7 +155,7 @@ async fn a_flooding_tenant_is_refused_before_it_takes_a_session_and_a_quiet_tena
         .connect("postgres")
         .await
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
             &[&flooder_db],
         )
         .await

@@ -146,7 +146,7 @@ async fn on_one_shared_session_tenant_wide_reads_never_see_a_subtenant_scope_and
         .connect("postgres")
         .await
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
             &[&t["database"].as_str().unwrap()],
         )
         .await

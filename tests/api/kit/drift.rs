@@ -112,8 +112,10 @@ pub async fn read_until(feed: reqwest::Response, kind: &str, tenant: &str) -> Va
     }
 }
 
-/// Sessions open now on any of `databases`, or on a scratch database of
-/// the expected schemas tagged with `installation`.
+/// Client sessions open now on any of `databases`, or on a scratch
+/// database of the expected schemas tagged with `installation`. Only
+/// client backends: an autovacuum worker on a new tenant's tables shows
+/// in `pg_stat_activity` with its database too, and is nobody's session.
 pub async fn sessions_on(
     admin: &tokio_postgres::Client,
     databases: &[String],
@@ -122,9 +124,10 @@ pub async fn sessions_on(
     admin
         .query_one(
             "SELECT count(*) FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid
-              WHERE d.datname = ANY($1)
-                 OR (d.datname LIKE 'ai\\_care\\_expected\\_%'
-                     AND shobj_description(d.oid, 'pg_database') = $2)",
+              WHERE a.backend_type = 'client backend'
+                AND (d.datname = ANY($1)
+                     OR (d.datname LIKE 'ai\\_care\\_expected\\_%'
+                         AND shobj_description(d.oid, 'pg_database') = $2))",
             &[
                 &databases,
                 &format!("tenant-plane installation {installation}"),
