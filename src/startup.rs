@@ -162,6 +162,7 @@ impl Application {
                     &settings.gateway,
                     router.clone(),
                     services.api_keys.wire().clone(),
+                    services.tenants.clone(),
                     settings.http.denials_per_minute,
                 )
                 .await?;

@@ -12,6 +12,11 @@ pub const TEMPLATE_DB: &str = "ai_care_tenant_template";
 /// login role is a member. It has no CONNECT on any tenant database.
 pub const TENANT_APP_ROLE: &str = "ai_care_tenant_app";
 
+/// Group role that holds SELECT alone on the tenant tables: read-only
+/// sessions log in to a member of it (`DbName::reader`), and a tenant role
+/// whose writes are paused is moved into it from `TENANT_APP_ROLE`.
+pub const TENANT_READER_ROLE: &str = "ai_care_tenant_reader";
+
 /// A tenant database or role name: `ai_care_tenant_<32 hex>`, 47 bytes, always
 /// derived from a `TenantId`, never taken from input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,6 +64,13 @@ impl DbName {
         }
         let id = uuid::Uuid::parse_str(hex).ok()?;
         Some((TenantId::from(id), copy))
+    }
+
+    /// The tenant's read-only login role on a server: a member of
+    /// `TENANT_READER_ROLE` with CONNECT on the tenant's database alone,
+    /// 54 bytes. `owner_of` does not claim it: it goes with the tenant role.
+    pub fn reader(&self) -> String {
+        format!("{}_reader", self.0)
     }
 
     /// Where a restore lands before it replaces the tenant's database.
@@ -134,5 +146,7 @@ mod tests {
         assert_eq!(DbName::owner_of(TEMPLATE_DB), None);
         assert_eq!(DbName::owner_of(crate::domain::TENANT_APP_ROLE), None);
         assert_eq!(DbName::owner_of(&format!("{}_other", name.as_str())), None);
+        assert_eq!(DbName::owner_of(&name.reader()), None);
+        assert!(name.reader().len() <= 63);
     }
 }

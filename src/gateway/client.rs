@@ -85,7 +85,11 @@ pub(super) async fn serve(
     })
     .await;
     match started {
-        Ok(Ok(Some((io, login)))) => super::relay::relay(&shared, io, login).await,
+        Ok(Ok(Some((io, login)))) => {
+            let key = login.cancel_key;
+            super::relay::relay(&shared, io, login).await;
+            shared.forget_cancel(key);
+        }
         Ok(Ok(None)) => {}
         Ok(Err(e)) => tracing::info!(%peer, error = %e, "a gateway client's start-up failed"),
         Err(_) => tracing::info!(%peer, "a gateway client did not log in in time"),
@@ -115,7 +119,14 @@ async fn start(
                 _ => io.stream.write_all(b"N").await?,
             },
             wire::GSSENC_REQUEST if !encrypted => io.stream.write_all(b"N").await?,
-            wire::CANCEL_REQUEST => return Ok((io, Start::Done)),
+            wire::CANCEL_REQUEST => {
+                if let (Some(pid), Some(secret)) = (packet.get(4..8), packet.get(8..12)) {
+                    let pid = i32::from_be_bytes(pid.try_into().expect("4 bytes"));
+                    let secret = i32::from_be_bytes(secret.try_into().expect("4 bytes"));
+                    shared.cancel((pid, secret));
+                }
+                return Ok((io, Start::Done));
+            }
             version if version >> 16 == 3 => {
                 if !encrypted && !peer.ip().is_loopback() && !shared.settings.allow_plain {
                     fatal(

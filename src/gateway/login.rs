@@ -7,7 +7,8 @@
 //!   the same way, at the same step.
 //! - A key reaches the wire only when a login role holds its rights whole:
 //!   read, write and delete on all of the tenant's agents and calls (the
-//!   tenant's own role). Anything narrower is refused with what it lacks.
+//!   tenant's own role), or read on all of them (its reader, which holds
+//!   SELECT alone). Anything narrower is refused with what it lacks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,9 @@ use crate::router::{Route, RouterError, WireRole};
 pub(super) struct Login {
     pub route: Arc<Route>,
     pub role: WireRole,
+    /// The key the client cancels with; forgotten when it leaves.
+    pub cancel_key: super::CancelKey,
+    pub cancel_slot: super::CancelSlot,
 }
 
 /// Why a login was refused: the SQLSTATE and the message the client sees.
@@ -108,6 +112,10 @@ pub(super) async fn login(
     let root = root.expect("a key matched, so the tenant exists");
     let role = session_role(&key, subtenant)?;
     let route = shared.router.route(root).await.map_err(route_refusal)?;
+    shared.ensure_role(&route, role).await.map_err(|e| {
+        tracing::warn!(tenant.id = %root, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login's role could not be made");
+        refuse("57P03", "the tenant's database cannot be reached now; try again")
+    })?;
     // The server's own parameters, as one of the tenant's sessions saw them.
     let mut parameters = shared
         .router
@@ -124,12 +132,20 @@ pub(super) async fn login(
     for (name, value) in &parameters {
         wire::parameter_status(&mut out, name, value);
     }
-    // Cancel requests are not relayed yet: the key is nobody's.
-    wire::backend_key_data(&mut out, rand::random::<i32>() & i32::MAX, rand::random());
+    let (cancel_key, cancel_slot) = shared.register_cancel();
+    wire::backend_key_data(&mut out, cancel_key.0, cancel_key.1);
     wire::ready_for_query(&mut out, b'I');
-    io.stream.write_all(&out).await?;
+    if let Err(e) = io.stream.write_all(&out).await {
+        shared.forget_cancel(cancel_key);
+        return Err(e.into());
+    }
     tracing::info!(tenant.id = %root, key = %key.id, %peer, "a gateway client logged in");
-    Ok(Login { route, role })
+    Ok(Login {
+        route,
+        role,
+        cancel_key,
+        cancel_slot,
+    })
 }
 
 /// Runs the SCRAM exchange up to the client's proof: the exchange and the
@@ -206,17 +222,20 @@ fn session_role(key: &ApiKeyRecord, subtenant: Option<&str>) -> Result<WireRole,
         .map_err(|_| refuse("28000", "this API key cannot be used"))?;
     let principal = Principal::from_claims(claims);
     let whole = |resource, action| matches!(principal.require(resource, action), Ok(Scope::Tenant));
-    let writes = [Resource::Agents, Resource::Calls].into_iter().all(|r| {
-        [Action::Read, Action::Write, Action::Delete]
+    let all = |actions: &[Action]| {
+        [Resource::Agents, Resource::Calls]
             .into_iter()
-            .all(|a| whole(r, a))
-    });
-    if writes {
+            .all(|r| actions.iter().all(|a| whole(r, *a)))
+    };
+    if all(&[Action::Read, Action::Write, Action::Delete]) {
         return Ok(WireRole::Writer);
+    }
+    if all(&[Action::Read]) {
+        return Ok(WireRole::Reader);
     }
     Err(refuse(
         "28000",
-        "this key may not read, write and delete all of the tenant's agents and calls, and a SQL session cannot be held to less",
+        "this key may not read all of the tenant's agents and calls, nor read, write and delete them all, and a SQL session cannot be held to less",
     ))
 }
 

@@ -16,6 +16,8 @@
 //! - Failed logins are counted per client address like the HTTP API's
 //!   refusals (`control_audit::Throttle`): past the limit each costs the
 //!   client a second before its answer.
+//! - A cancel request reaches a backend only with the key its client was
+//!   given, and only while that backend serves that client's transaction.
 //! - A backend session goes back to its pool only between transactions,
 //!   with no statement of the client pending, and is reset before another
 //!   client uses it (`relay.rs`).
@@ -36,12 +38,25 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::wire_keys::WireKeys;
 use crate::config::GatewaySettings;
 use crate::control_audit::Throttle;
-use crate::router::Router;
+use std::collections::HashMap;
+
+use crate::domain::TenantId;
+use crate::pg::CancelTarget;
+use crate::router::{Route, Router, WireRole};
+use crate::tenants::{Tenants, TenantsError};
+use uuid::Uuid;
 
 /// What every client connection of the gateway shares.
 pub(crate) struct Shared {
     router: Router,
     keys: WireKeys,
+    /// Makes a tenant's reader role where an older build made none.
+    tenants: Tenants,
+    /// Tenants and servers whose reader role this process made sure of.
+    readers: moka::sync::Cache<(TenantId, Uuid), ()>,
+    /// Logged-in clients by the cancel key they were given, and the
+    /// session that serves each one's transaction now.
+    cancels: std::sync::Mutex<HashMap<CancelKey, CancelSlot>>,
     settings: GatewaySettings,
     tls: Option<tokio_rustls::TlsAcceptor>,
     throttle: Throttle,
@@ -66,6 +81,71 @@ pub struct Gateway {
     shared: Arc<Shared>,
 }
 
+/// Tenants (on their servers) whose reader role is known to exist.
+const KNOWN_READERS: u64 = 100_000;
+
+/// The process id and secret a client was given (`BackendKeyData`).
+pub(crate) type CancelKey = (i32, i32);
+
+/// The backend serving a client's transaction, while one does.
+pub(crate) type CancelSlot = Arc<std::sync::Mutex<Option<CancelTarget>>>;
+
+impl Shared {
+    /// A cancel key no other client of this process holds, and its slot.
+    fn register_cancel(&self) -> (CancelKey, CancelSlot) {
+        let slot = CancelSlot::default();
+        let mut cancels = self.cancels.lock().expect("cancel keys");
+        loop {
+            let key = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
+            if let std::collections::hash_map::Entry::Vacant(free) = cancels.entry(key) {
+                free.insert(slot.clone());
+                return (key, slot);
+            }
+        }
+    }
+
+    fn forget_cancel(&self, key: CancelKey) {
+        self.cancels.lock().expect("cancel keys").remove(&key);
+    }
+
+    /// Relays a client's cancel request to the backend serving it now, if
+    /// the key is one this process gave and a transaction is running.
+    fn cancel(&self, key: CancelKey) {
+        let target = self
+            .cancels
+            .lock()
+            .expect("cancel keys")
+            .get(&key)
+            .and_then(|slot| slot.lock().expect("cancel slot").clone());
+        if let Some(target) = target {
+            tokio::spawn(async move {
+                if let Err(e) = target.cancel().await {
+                    tracing::info!(error = %e, "a gateway client's cancel request could not be relayed");
+                }
+            });
+        }
+    }
+
+    /// Makes sure the login role `role` names exists on the route's server
+    /// before a session is asked for. The tenant role always does; a
+    /// tenant's reader is made with it since readers exist, and here for a
+    /// tenant made before.
+    async fn ensure_role(&self, route: &Route, role: WireRole) -> Result<(), TenantsError> {
+        if role != WireRole::Reader {
+            return Ok(());
+        }
+        let key = (route.root.id, route.server.id);
+        if self.readers.contains_key(&key) {
+            return Ok(());
+        }
+        self.tenants
+            .ensure_reader(&route.root, &route.server)
+            .await?;
+        self.readers.insert(key, ());
+        Ok(())
+    }
+}
+
 impl Gateway {
     /// Binds `settings.address()` (the caller checked it is on) and reads
     /// the TLS certificate and key, if set.
@@ -74,6 +154,7 @@ impl Gateway {
         settings: &GatewaySettings,
         router: Router,
         keys: WireKeys,
+        tenants: Tenants,
         denials_per_minute: u32,
     ) -> Result<Self, GatewayError> {
         let tls = match (&settings.tls_cert, &settings.tls_key) {
@@ -88,6 +169,9 @@ impl Gateway {
             shared: Arc::new(Shared {
                 router,
                 keys,
+                tenants,
+                readers: moka::sync::Cache::new(KNOWN_READERS),
+                cancels: Default::default(),
                 settings: settings.clone(),
                 tls,
                 throttle: Throttle::new(denials_per_minute),

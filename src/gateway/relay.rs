@@ -68,6 +68,17 @@ pub(super) async fn relay(shared: &Shared, mut client: ClientIo, login: Login) {
             refuse(&mut client, first, "53400", &text).await;
             continue;
         }
+        if let Err(e) = shared.ensure_role(&route, login.role).await {
+            tracing::warn!(tenant.id = %tenant, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway session's login role could not be made");
+            refuse(
+                &mut client,
+                first,
+                "57P03",
+                "the tenant's database cannot be reached now; try again",
+            )
+            .await;
+            continue;
+        }
         let waited = Instant::now();
         let mut session = match shared.router.wire_session(&route, login.role).await {
             Ok(session) => session,
@@ -78,7 +89,9 @@ pub(super) async fn relay(shared: &Shared, mut client: ClientIo, login: Login) {
         };
         ::metrics::histogram!(crate::telemetry::metrics::GATEWAY_WAIT)
             .record(waited.elapsed().as_secs_f64());
+        *login.cancel_slot.lock().expect("cancel slot") = session.raw().cancel.clone();
         let end = transaction(&mut client, &mut session, first, &mut statements).await;
+        *login.cancel_slot.lock().expect("cancel slot") = None;
         ::metrics::counter!(crate::telemetry::metrics::GATEWAY_TRANSACTIONS, "tier" => route.root.tier.as_str())
             .increment(1);
         match end {

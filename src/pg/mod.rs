@@ -21,7 +21,7 @@ use tokio_postgres::Socket;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use closing::{ClosingConnection, ClosingSocket, SessionError, CLOSE_WAIT};
-pub use raw::{RawError, RawIo, RawSession};
+pub use raw::{CancelTarget, RawError, RawIo, RawSession};
 pub use tls::{RootCerts, SslMode, TlsPolicy};
 
 /// The stream under a connection (TLS or not).

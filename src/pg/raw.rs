@@ -34,6 +34,33 @@ pub struct RawSession {
     /// The backend's process id and cancel key.
     pub pid: i32,
     pub secret: i32,
+    /// Where a cancel request for this session goes.
+    pub cancel: Option<CancelTarget>,
+}
+
+/// A session's backend as a cancel request names it: the host it was
+/// opened on, its process id and its cancel key.
+#[derive(Clone)]
+pub struct CancelTarget {
+    config: PgConfig,
+    host: usize,
+    pid: i32,
+    secret: i32,
+}
+
+impl CancelTarget {
+    /// Asks the server to cancel what the session runs now: PostgreSQL's
+    /// cancel request, on a connection of its own (TLS as the session's).
+    pub async fn cancel(&self) -> Result<(), RawError> {
+        let (socket, hostname) = open_host(&self.config, self.host).await?;
+        let mut stream = self.config.negotiate_tls(socket, &hostname).await?;
+        let mut out = BytesMut::new();
+        frontend::cancel_request(self.pid, self.secret, &mut out);
+        stream.write_all(&out).await?;
+        // The server reads the request, then closes: wait for that.
+        let _ = tokio::time::timeout(super::CLOSE_WAIT, stream.shutdown()).await;
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +96,14 @@ impl PgConfig {
             let attempt = async {
                 let (socket, hostname) = open_host(self, i).await?;
                 let stream = self.negotiate_tls(socket, &hostname).await?;
-                self.start(stream).await
+                let mut session = self.start(stream).await?;
+                session.cancel = Some(CancelTarget {
+                    config: self.clone(),
+                    host: i,
+                    pid: session.pid,
+                    secret: session.secret,
+                });
+                Ok(session)
             };
             match attempt.await {
                 Ok(session) => return Ok(session),
@@ -132,6 +166,7 @@ impl PgConfig {
             parameters: Vec::new(),
             pid: 0,
             secret: 0,
+            cancel: None,
         };
         loop {
             let frame = session
@@ -206,6 +241,15 @@ impl PgConfig {
 }
 
 impl RawSession {
+    /// Whether an idle session is still open: nothing has come from the
+    /// server since its last answer. A backend that was ended (a pause's
+    /// `pg_terminate_backend`, a restart) has sent its error and closed the
+    /// stream by now; reading that is not waiting, so this never blocks.
+    pub fn is_open(&mut self) -> bool {
+        use futures_util::FutureExt;
+        self.io.buf.is_empty() && self.io.fill().now_or_never().is_none()
+    }
+
     /// Ends the session: `Terminate`, then the wait for the server's end.
     pub async fn close(mut self) {
         let mut out = BytesMut::new();

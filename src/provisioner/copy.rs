@@ -7,10 +7,12 @@
 //! - Pausing writes touches the moving tenant alone: its role's sessions
 //!   become read-only and the open ones are ended; no other tenant or server
 //!   is touched (`set_writes_paused`).
+//! - A pause holds against a client that writes its own SQL: the role keeps
+//!   SELECT alone (`ai_care_tenant_reader`), not only a read-only default.
 
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
-use crate::domain::DbName;
+use crate::domain::{DbName, TENANT_APP_ROLE, TENANT_READER_ROLE};
 use crate::sql::quote_ident;
 
 /// Bounds on DDL run while doctor holds a catalog lock: a statement that
@@ -73,11 +75,7 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
         session
-            .batch_execute(&format!(
-                "GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}",
-                quote_ident(database),
-                quote_ident(role.as_str())
-            ))
+            .batch_execute(&super::tenant_db::connect_grants(database, role))
             .await?;
         Ok(())
     }
@@ -168,6 +166,13 @@ impl Provisioner {
     /// Pauses (or resumes) the tenant's writes on `server`: its role's
     /// sessions become read-only (or writable again), and the open ones are
     /// ended. Reads go on; other tenants are untouched.
+    ///
+    /// A read-only default is a setting a SQL client can undo (`BEGIN READ
+    /// WRITE`, and the gateway's clients write their own SQL), so a pause
+    /// also moves the role from `ai_care_tenant_app` to
+    /// `ai_care_tenant_reader`: SELECT alone. Only where the reader can read
+    /// all the app role can: a database whose migrations predate the reader
+    /// would otherwise lose its reads for the pause.
     pub async fn set_writes_paused(
         &self,
         server: &DbServer,
@@ -175,22 +180,54 @@ impl Provisioner {
         paused: bool,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        let role = quote_ident(db.as_str());
-        let change = if paused {
-            format!("ALTER ROLE {role} SET default_transaction_read_only = on")
+        let change = if paused && !self.reader_reads_all(server, db).await? {
+            tracing::warn!(%db, "the tenant's reader cannot read all its tables: its writes are paused by the read-only default alone");
+            format!(
+                "ALTER ROLE {} SET default_transaction_read_only = on",
+                quote_ident(db.as_str())
+            )
         } else {
-            format!("ALTER ROLE {role} RESET default_transaction_read_only")
+            pause_statements(db, paused)
         };
         session.batch_execute(&change).await?;
         // Role settings apply when a session starts: end the open ones, so
         // none keeps writing after a pause, or stays read-only after it.
+        // Each is waited for (up to 5 s): a transaction caught mid-commit
+        // has then committed or died before the caller copies the database.
         session
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1",
                 &[&db.as_str()],
             )
             .await?;
         Ok(())
+    }
+
+    /// Whether `ai_care_tenant_reader` may SELECT every relation of the
+    /// tenant's database on `server` that `ai_care_tenant_app` may.
+    async fn reader_reads_all(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+    ) -> Result<bool, ProvisionError> {
+        let config = self.admin_config(server, db.as_str())?;
+        let (client, connection) = config.connect().await?;
+        let driver = tokio::spawn(connection);
+        let covered = client
+            .query_one(
+                "SELECT to_regrole($1) IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                      AND has_table_privilege($2, c.oid, 'SELECT')
+                      AND NOT has_table_privilege($1, c.oid, 'SELECT'))",
+                &[&TENANT_READER_ROLE, &TENANT_APP_ROLE],
+            )
+            .await
+            .map(|row| row.get::<_, bool>(0));
+        drop(client);
+        let _ = driver.await;
+        Ok(covered?)
     }
 
     /// Drops the tenant's role on `server` (after its database is gone
@@ -202,7 +239,11 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         let session = self.bounded_session(server).await?;
         session
-            .batch_execute(&format!("DROP ROLE IF EXISTS {}", quote_ident(db.as_str())))
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {}, {}",
+                quote_ident(db.as_str()),
+                quote_ident(&db.reader())
+            ))
             .await?;
         Ok(())
     }
@@ -214,5 +255,26 @@ impl Provisioner {
             .query_one("SELECT current_setting('server_version')", &[])
             .await?
             .get(0))
+    }
+}
+
+/// Pauses the tenant role's writes (or resumes them), in one transaction:
+/// the read-only default, and its membership moved to the reader group
+/// (or back to the app group). The reader's membership is granted before
+/// the app's is revoked, so reads never lapse.
+pub(super) fn pause_statements(db: &DbName, paused: bool) -> String {
+    let role = quote_ident(db.as_str());
+    let (app, reader) = (
+        quote_ident(TENANT_APP_ROLE),
+        quote_ident(TENANT_READER_ROLE),
+    );
+    if paused {
+        format!(
+            "ALTER ROLE {role} SET default_transaction_read_only = on; GRANT {reader} TO {role}; REVOKE {app} FROM {role}"
+        )
+    } else {
+        format!(
+            "ALTER ROLE {role} RESET default_transaction_read_only; GRANT {app} TO {role}; REVOKE {reader} FROM {role}"
+        )
     }
 }

@@ -16,10 +16,8 @@
 use std::future::Future;
 
 use super::held::HeldLock;
-use super::template::ignore_duplicate;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::{tagged_installation, DbServer};
-use crate::domain::TENANT_APP_ROLE;
 use crate::pg::PgConfig;
 use crate::sql::quote_ident;
 
@@ -66,15 +64,8 @@ impl Provisioner {
         Fut: Future<Output = T>,
     {
         self.sweep_expected_databases(session).await?;
-        // The migrations grant to the tenant group role, as on a template.
-        ignore_duplicate(
-            session
-                .batch_execute(&format!(
-                    "CREATE ROLE {} NOLOGIN",
-                    quote_ident(TENANT_APP_ROLE)
-                ))
-                .await,
-        )?;
+        // The migrations grant to the tenant group roles, as on a template.
+        super::template::ensure_group_roles(session).await?;
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("{EXPECTED_DB_PREFIX}v{version}_{}", &suffix[..12]);
         let q = quote_ident(&name);

@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 use super::held::HeldLock;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
-use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE};
+use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE, TENANT_READER_ROLE};
 use crate::sql::quote_ident;
 
 /// Advisory lock (in each server's `postgres` database) between template
@@ -35,14 +35,7 @@ impl Provisioner {
         server: &DbServer,
         session: &deadpool_postgres::Object,
     ) -> Result<i32, ProvisionError> {
-        ignore_duplicate(
-            session
-                .batch_execute(&format!(
-                    "CREATE ROLE {} NOLOGIN",
-                    quote_ident(TENANT_APP_ROLE)
-                ))
-                .await,
-        )?;
+        ensure_group_roles(session).await?;
         let exists = session
             .query_opt(
                 "SELECT 1 FROM pg_database WHERE datname = $1",
@@ -83,6 +76,21 @@ impl Provisioner {
 }
 
 /// Treats "already exists" as success, for idempotent DDL.
+/// Creates the tenant group roles the migrations grant to, where missing:
+/// `TENANT_APP_ROLE` (DML) and `TENANT_READER_ROLE` (SELECT).
+pub(super) async fn ensure_group_roles(
+    session: &deadpool_postgres::Object,
+) -> Result<(), ProvisionError> {
+    for role in [TENANT_APP_ROLE, TENANT_READER_ROLE] {
+        ignore_duplicate(
+            session
+                .batch_execute(&format!("CREATE ROLE {} NOLOGIN", quote_ident(role)))
+                .await,
+        )?;
+    }
+    Ok(())
+}
+
 pub(super) fn ignore_duplicate(
     result: Result<(), tokio_postgres::Error>,
 ) -> Result<(), ProvisionError> {

@@ -2,9 +2,11 @@
 //! reconciler can repeat a step a crash interrupted.
 //!
 //! Rules:
-//! - A tenant database admits only its own login role: CONNECT is revoked
-//!   from PUBLIC, and the role gets CONNECT and TEMPORARY alone. Its table
-//!   privileges come through `ai_care_tenant_app`, which has CONNECT nowhere.
+//! - A tenant database admits only its own login roles: CONNECT is revoked
+//!   from PUBLIC, the tenant role gets CONNECT and TEMPORARY alone, and its
+//!   reader (`DbName::reader`) CONNECT alone. Their table privileges come
+//!   through `ai_care_tenant_app` (DML) and `ai_care_tenant_reader`
+//!   (SELECT), which have CONNECT nowhere.
 //! - Every path that makes or re-makes a tenant role on a server (a create,
 //!   a move's target, a restore) goes through `ensure_tenant_role`, which
 //!   sets its password and clears any pause, so a role left from an earlier
@@ -19,8 +21,57 @@ use super::held::HeldLock;
 use super::template::{ignore_duplicate, TEMPLATE_LOCK};
 use super::{ProvisionError, Provisioner};
 use crate::catalog::{quarantined_since, tagged_installation, DbServer};
-use crate::domain::{DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX};
+use crate::domain::{
+    DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX, TENANT_READER_ROLE,
+};
 use crate::sql::{quote_ident, quote_literal};
+
+/// Creates the login role `name`, a member of `group`, with `password`; or
+/// makes an existing one's password current and runs `also`. The password
+/// travels as a SCRAM verifier, so the server never sees (or logs) the
+/// plain text; with few iterations (see `scram`).
+async fn ensure_login_role(
+    session: &deadpool_postgres::Object,
+    name: &str,
+    group: &str,
+    password: &SecretString,
+    also: &str,
+) -> Result<(), ProvisionError> {
+    let verifier = super::scram::verifier(
+        password.expose_secret().as_bytes(),
+        super::scram::TENANT_SCRAM_ITERATIONS,
+    );
+    let role = quote_ident(name);
+    let created = session
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
+            quote_literal(&verifier),
+            quote_ident(group)
+        ))
+        .await;
+    if created.is_err() {
+        ignore_duplicate(created)?;
+        session
+            .batch_execute(&format!(
+                "ALTER ROLE {role} PASSWORD {}; {also}",
+                quote_literal(&verifier)
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Lets the tenant's roles connect to `database` (its own, or a copy
+/// about to take its name): CONNECT and TEMPORARY for the tenant role,
+/// CONNECT for its reader. Both roles exist (`ensure_tenant_role`).
+pub(super) fn connect_grants(database: &str, db: &DbName) -> String {
+    format!(
+        "GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {role}; GRANT CONNECT ON DATABASE {d} TO {reader}",
+        d = quote_ident(database),
+        role = quote_ident(db.as_str()),
+        reader = quote_ident(&db.reader()),
+    )
+}
 
 /// What exists on a server for one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +114,18 @@ impl Provisioner {
         };
         session
             .batch_execute(&format!(
-                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE {dbq} TO {dbq}; {tag}",
+                "REVOKE ALL ON DATABASE {dbq} FROM PUBLIC; {grants}; {tag}",
                 dbq = quote_ident(db.as_str()),
+                grants = connect_grants(db.as_str(), db),
                 tag = self.tag_statement("DATABASE", db.as_str()),
             ))
             .await?;
         Ok(())
     }
 
-    /// Creates the tenant's login role on `server`, or makes an existing
-    /// one's password current and its writes unpaused.
+    /// Creates the tenant's login role and its reader on `server`, or makes
+    /// existing ones' passwords current and the tenant role's writes
+    /// unpaused.
     pub async fn ensure_tenant_role(
         &self,
         server: &DbServer,
@@ -80,34 +133,44 @@ impl Provisioner {
         password: &SecretString,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        // The password travels as a SCRAM verifier, so the server never sees
-        // (or logs) the plain text; with few iterations (see `scram`).
-        let verifier = super::scram::verifier(
-            password.expose_secret().as_bytes(),
-            super::scram::TENANT_SCRAM_ITERATIONS,
-        );
-        let role = quote_ident(db.as_str());
-        let created = session
+        // A role left from an earlier stint on this server (a move away
+        // whose clean-up failed) may still have its writes paused.
+        let unpause = super::copy::pause_statements(db, false);
+        ensure_login_role(&session, db.as_str(), TENANT_APP_ROLE, password, &unpause).await?;
+        ensure_login_role(&session, &db.reader(), TENANT_READER_ROLE, password, "").await?;
+        session
             .batch_execute(&format!(
-                "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
-                quote_literal(&verifier),
-                quote_ident(TENANT_APP_ROLE)
+                "{}; {}",
+                self.tag_statement("ROLE", db.as_str()),
+                self.tag_statement("ROLE", &db.reader())
             ))
-            .await;
-        if created.is_err() {
-            ignore_duplicate(created)?;
-            // A role left from an earlier stint on this server (a move away
-            // whose clean-up failed) may still have its writes paused.
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the tenant's read-only login role on `server` (or makes its
+    /// password current) and lets it connect to the tenant's database, if
+    /// that exists there. For tenants made before readers were.
+    pub async fn ensure_reader_role(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        password: &SecretString,
+    ) -> Result<(), ProvisionError> {
+        let session = self.maintenance_session(server).await?;
+        ensure_login_role(&session, &db.reader(), TENANT_READER_ROLE, password, "").await?;
+        session
+            .batch_execute(&self.tag_statement("ROLE", &db.reader()))
+            .await?;
+        if self.presence(server, db).await?.database {
             session
                 .batch_execute(&format!(
-                    "ALTER ROLE {role} PASSWORD {}; ALTER ROLE {role} RESET default_transaction_read_only",
-                    quote_literal(&verifier)
+                    "GRANT CONNECT ON DATABASE {} TO {}",
+                    quote_ident(db.as_str()),
+                    quote_ident(&db.reader())
                 ))
                 .await?;
         }
-        session
-            .batch_execute(&self.tag_statement("ROLE", db.as_str()))
-            .await?;
         Ok(())
     }
 
@@ -125,7 +188,10 @@ impl Provisioner {
             .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
             .await?;
         session
-            .batch_execute(&format!("DROP ROLE IF EXISTS {q}"))
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {q}, {}",
+                quote_ident(&db.reader())
+            ))
             .await?;
         Ok(())
     }
@@ -198,19 +264,27 @@ impl Provisioner {
         let q = quote_ident(db.as_str());
         if allowed {
             session
-                .batch_execute(&format!("GRANT CONNECT, TEMPORARY ON DATABASE {q} TO {q}"))
+                .batch_execute(&connect_grants(db.as_str(), db))
                 .await?;
         } else {
+            // The reader may not exist (a tenant made before readers were).
             session
                 .batch_execute(&format!(
-                    "REVOKE CONNECT, TEMPORARY ON DATABASE {q} FROM {q}"
+                    "REVOKE CONNECT, TEMPORARY ON DATABASE {q} FROM {q};
+                     DO $$ BEGIN
+                       IF to_regrole({reader}) IS NOT NULL THEN
+                         EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM %I', {db}, {reader});
+                       END IF;
+                     END $$",
+                    reader = quote_literal(&db.reader()),
+                    db = quote_literal(db.as_str()),
                 ))
                 .await?;
             session
                 .execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                      WHERE datname = $1 AND usename = $1",
-                    &[&db.as_str()],
+                      WHERE datname = $1 AND usename IN ($1, $2)",
+                    &[&db.as_str(), &db.reader()],
                 )
                 .await?;
         }

@@ -29,6 +29,12 @@ use crate::pg::RawSession;
 pub enum WireRole {
     /// The tenant's own role: what its HTTP sessions run as.
     Writer,
+    /// The tenant's reader (`DbName::reader`): SELECT alone.
+    Reader,
+}
+
+impl WireRole {
+    pub const ALL: [WireRole; 2] = [WireRole::Writer, WireRole::Reader];
 }
 
 /// A gateway session to a tenant database, holding its budget permit.
@@ -115,9 +121,9 @@ impl Manager for WireManager {
     }
 
     async fn recycle(&self, obj: &mut WireSession, _: &Metrics) -> RecycleResult<ConnectError> {
-        if obj.broken {
+        if obj.broken || !obj.raw().is_open() {
             return Err(deadpool::managed::RecycleError::Message(
-                "the session broke".into(),
+                "the session broke or its server ended it".into(),
             ));
         }
         if self.budget.collect(&obj.debt) {
@@ -156,7 +162,7 @@ impl Router {
             let pool = self
                 .inner
                 .wire_pools
-                .try_get_with(key, async { self.build_wire_pool(route) })
+                .try_get_with(key, async { self.build_wire_pool(route, role) })
                 .await
                 .map_err(|e| (*e).clone())?;
             if pool.server != route.server.id || Some(&pool.db) != route.root.db_name.as_ref() {
@@ -200,11 +206,15 @@ impl Router {
         Ok(parameters)
     }
 
-    fn build_wire_pool(&self, route: &Route) -> Result<WirePool, RouterError> {
+    fn build_wire_pool(&self, route: &Route, role: WireRole) -> Result<WirePool, RouterError> {
         let db = route.root.db_name.clone().ok_or(RouterError::Inconsistent(
             "a root tenant without a database",
         ))?;
         let mut config = self.tenant_session_config(route)?;
+        if role == WireRole::Reader {
+            // The same password as the tenant role's (`ensure_reader_role`).
+            config.user(db.reader());
+        }
         config.application_name("tenant-plane-gateway");
         let manager = WireManager {
             config,
@@ -228,8 +238,8 @@ impl Router {
 impl RouterInner {
     /// Closes a tenant's wire pools (every role).
     pub(super) async fn close_wire_pools(&self, tenant: TenantId) {
-        self.wire_pools
-            .invalidate(&(tenant, WireRole::Writer))
-            .await;
+        for role in WireRole::ALL {
+            self.wire_pools.invalidate(&(tenant, role)).await;
+        }
     }
 }

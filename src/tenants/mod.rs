@@ -58,7 +58,7 @@ pub use view::{TenantList, TenantView};
 use crate::catalog::role_purpose;
 use crate::catalog::{Catalog, DbServer, TenantRecord};
 use crate::crypto::MasterKey;
-use crate::domain::TenantId;
+use crate::domain::{DbName, TenantId};
 use crate::dump::DumpTools;
 use crate::operations::Operations;
 use crate::provisioner::Provisioner;
@@ -167,6 +167,22 @@ impl Tenants {
             .ok_or(TenantsError::Inconsistent(
                 "tenant placed on an unknown server",
             ))
+    }
+
+    /// Makes the root tenant's read-only login role on `server` (for a
+    /// tenant made before readers were; a create, a move and a restore make
+    /// it with the tenant role).
+    pub async fn ensure_reader(
+        &self,
+        root: &TenantRecord,
+        server: &DbServer,
+    ) -> Result<(), TenantsError> {
+        let password = self.role_password(root)?;
+        let db = DbName::for_tenant(root.id);
+        self.provisioner
+            .ensure_reader_role(server, &db, &password)
+            .await?;
+        Ok(())
     }
 
     /// The tenant role's password, decrypted.

@@ -94,7 +94,8 @@ async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_l
     for key in [&viewer, &narrow] {
         let refused = refusal(&app, &slug, key).await;
         assert!(
-            refused.starts_with("28000: this key may not read, write and delete"),
+            refused
+                .starts_with("28000: this key may not read all of the tenant's agents and calls"),
             "{refused}"
         );
     }

@@ -1,7 +1,6 @@
 //! Moves onto a server that still holds something of the tenant from an
 //! earlier stint there: the move makes the target's copy whole and writable.
 
-use reqwest::Method;
 use serde_json::json;
 use tenant_plane::auth::Role;
 use tenant_plane::domain::TENANT_APP_ROLE;
@@ -36,16 +35,7 @@ async fn a_move_onto_a_server_holding_the_tenants_old_role_with_writes_paused_le
         .await
         .unwrap();
 
-    let op = app
-        .follow(
-            app.admin(
-                Method::POST,
-                &format!("/v1/tenants/{tid}/move"),
-                Some(json!({ "server": target })),
-            )
-            .await,
-        )
-        .await;
+    let op = crate::kit::servers::move_tenant(&app, &tid, &target).await;
     assert_eq!(op["state"], "succeeded", "{op}");
     assert_eq!(server_of(&app, &tid).await, target);
     // Writes work on the new home, and its role carries no pause.

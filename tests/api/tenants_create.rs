@@ -18,7 +18,7 @@ async fn creating_a_tenant_clones_a_migrated_database_that_only_its_own_role_can
     let (b_id, b_db) = (b["id"].as_str().unwrap(), b["database"].as_str().unwrap());
     assert_eq!(a["status"], "active");
     assert_eq!(a_db, format!("ai_care_tenant_{}", a_id.replace('-', "")));
-    assert_eq!(a["schema_version"], 1);
+    assert_eq!(a["schema_version"], crate::kit::LATEST_TENANT_VERSION);
 
     // The schema is there, row-level security on.
     let admin = app.server.connect(a_db).await;

@@ -73,7 +73,7 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
     let state = app.state().await;
     let tenant = state.tenants().show(id).await.unwrap();
     assert_eq!(tenant.status, TenantStatus::Active);
-    assert_eq!(tenant.schema_version, 1);
+    assert_eq!(tenant.schema_version, crate::kit::LATEST_TENANT_VERSION);
     assert_eq!(app.unfinished_operations().await, 0);
     // The tenant's role works with the password the catalog holds.
     let connected = app

@@ -52,3 +52,7 @@ pub mod user_path;
 
 pub use expect::{expect_error, id, ok_json};
 pub use request::call;
+
+/// The newest version of the built-in tenant migrations
+/// (`tenant_template/migrations`).
+pub const LATEST_TENANT_VERSION: i32 = 2;

@@ -22,6 +22,20 @@ pub async fn register(app: &TestApp, name: &str, extra: &ExtraCluster, pinned: V
     .await
 }
 
+/// Moves `tenant` to the server `target` through the API and follows the
+/// operation to its end; the finished operation.
+pub async fn move_tenant(app: &TestApp, tenant: &str, target: &str) -> serde_json::Value {
+    app.follow(
+        app.admin(
+            reqwest::Method::POST,
+            &format!("/v1/tenants/{tenant}/move"),
+            Some(serde_json::json!({ "server": target })),
+        )
+        .await,
+    )
+    .await
+}
+
 pub async fn server_of(app: &TestApp, tenant: &str) -> String {
     app.catalog_db()
         .await
