@@ -198,3 +198,20 @@ ensure_wrk() {
   fi
   command -v wrk >/dev/null 2>&1 || { echo "wrk is needed for this bench (Debian: apt-get install wrk)" >&2; exit 1; }
 }
+
+# PgBouncer, the peer the gateway benchmark measures against (Debian's
+# package; the benchmark runs its own instance with its own settings).
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null 2>&1 && return 0
+  [ -x /usr/sbin/pgbouncer ] && { PATH="$PATH:/usr/sbin"; return 0; }
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update_once
+    apt-get install -y -qq --no-install-recommends pgbouncer >&2 || true
+    # The package starts a system instance; the benchmark wants none.
+    command -v systemctl >/dev/null 2>&1 && systemctl stop pgbouncer >/dev/null 2>&1 || true
+    pkill -x pgbouncer 2>/dev/null || true
+  fi
+  [ -x /usr/sbin/pgbouncer ] && PATH="$PATH:/usr/sbin"
+  command -v pgbouncer >/dev/null 2>&1 || { echo "PgBouncer is needed for this bench (Debian: apt-get install pgbouncer)" >&2; exit 1; }
+}

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# The PostgreSQL-protocol gateway against PgBouncer (Debian's package, in
+# transaction mode) and direct connections, pgbench in one run (issue 33).
+#
+# 1. One tenant: `pgbench -S` (select-only) and the built-in TPC-B-like
+#    read-write mix, CLIENTS clients each, through the gateway (the tenant's
+#    pool: 10 sessions), PgBouncer (pool_size 10 for that database) and
+#    direct (one session per client).
+# 2. TENANTS tenants (default 1,000) under a Zipf spread (s = 1): tenant i is
+#    offered RATE * (1/i) / H(TENANTS) transactions a second by its own
+#    pgbench client (one client connection per tenant, as one application
+#    instance each), 80% reads and 20% writes of a small table. tenant-plane
+#    holds the server to a budget of 50 sessions; PgBouncer has a wildcard
+#    database, default_pool_size 2 and max_db_connections 2 (it has no limit
+#    per server); PostgreSQL's max_connections is MAX_CONNECTIONS (100).
+#
+# Each row: transactions a second done, p99 latency (from pgbench's
+# per-transaction logs), clients that could not connect or failed ("too
+# many clients" among them), and the most sessions on the server (sampled
+# every 100 ms). Prints markdown tables for docs/BENCHMARKS.md.
+#
+#   scripts/bench-gateway.sh [TENANTS]
+#
+# Environment: BENCH_BIN (default: the release build), BENCH_SECS (20),
+# BENCH_CLIENTS (20), BENCH_RATE (1500), BENCH_MAX_CONNECTIONS (100),
+# BENCH_CREATE_PARALLEL (8), BENCH_WORK_DIR, BENCH_KEEP.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib-postgres.sh
+. scripts/lib-bench.sh
+ensure_postgres_server
+ensure_pgbouncer
+
+tenants=${1:-1000}
+secs=${BENCH_SECS:-20}
+clients=${BENCH_CLIENTS:-20}
+rate=${BENCH_RATE:-1500}
+max_connections=${BENCH_MAX_CONNECTIONS:-100}
+parallel=${BENCH_CREATE_PARALLEL:-8}
+budget=50
+for tool in curl jq xargs awk bc; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
+done
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$(realpath "$BENCH_BIN")
+else
+  cargo build --release --locked >&2
+  bin=$(realpath target/release/tenant-plane)
+fi
+pg_bin=$(dirname "$(realpath "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -n1)")")
+pgbench=$pg_bin/pgbench
+[ -x "$pgbench" ] || pgbench=$(command -v pgbench)
+run_as=()
+[ "$(id -u)" = 0 ] && run_as=(runuser -u postgres --)
+# A client connection per tenant, at each of the service, PgBouncer and the server.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+secret=tenant-plane-bench-secret-0123456789abcdef
+key=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+
+work=$(mktemp -d "${BENCH_WORK_DIR:-${TMPDIR:-/tmp}}/tp-bench-gateway.XXXXXX")
+chmod 755 "$work"
+serve_pid=
+bouncer_pid=
+watch_pid=
+cleanup() {
+  [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
+  [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null || true
+  [ -n "$bouncer_pid" ] && kill "$bouncer_pid" 2>/dev/null || true
+  pkill -f "$work/" 2>/dev/null || true
+  [ -f "$work/pgdata/postmaster.pid" ] &&
+    "${run_as[@]}" "$pg_bin/pg_ctl" -D "$work/pgdata" -m immediate stop >/dev/null 2>&1 || true
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+psql_c() { "$pg_bin/psql" -X -At -q -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -d "$@"; }
+
+need_kib=$(((tenants + 1) * 8192 * 3 / 2 + 1048576))
+free_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
+[ "$free_kib" -ge "$need_kib" ] || { echo "$tenants tenants need about $((need_kib / 1048576)) GiB free under $work" >&2; exit 1; }
+mkdir -p "$work/pgdata" "$work/run" "$work/data" "$work/out" "$work/bouncer" "$work/logs"
+chown -R postgres "$work/pgdata" "$work/run" "$work/bouncer" "$work/logs" 2>/dev/null || true
+"${run_as[@]}" "$pg_bin/initdb" -D "$work/pgdata" -U postgres --auth=trust --no-sync >/dev/null
+pg_port=$(free_port)
+"${run_as[@]}" "$pg_bin/pg_ctl" -D "$work/pgdata" -l "$work/run/log" \
+  -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work/run -c max_connections=$max_connections -c fsync=off -c synchronous_commit=off -c max_wal_size=1GB" \
+  -w start >/dev/null
+
+# --- the service, its gateway on ----------------------------------------------
+export TENANT_PLANE_DATABASE_URL="host=127.0.0.1 port=$pg_port user=postgres dbname=catalog"
+export TENANT_PLANE_JWT_SECRET=$secret TENANT_PLANE_MASTER_KEY=$key TENANT_PLANE_DATA_DIR="$work/data"
+export TENANT_PLANE_ROUTER_RATE_LIMIT_SCALE=0 TENANT_PLANE_ROUTER_CONNECTION_BUDGET=$budget
+export TENANT_PLANE_USAGE_SAMPLE_SECS=86400 TENANT_PLANE_TENANTS_MAX_API_KEYS=100
+gport=$(free_port)
+export TENANT_PLANE_GATEWAY_LISTEN="127.0.0.1:$gport"
+port=$(free_port)
+base="http://127.0.0.1:$port"
+serve_start() {
+  : >"$work/serve.out"
+  TENANT_PLANE_LISTEN="127.0.0.1:$port" RUST_LOG=warn "$bin" serve >>"$work/serve.out" 2>&1 &
+  serve_pid=$!
+  until grep -qs '^tenant-plane listening on ' "$work/serve.out"; do
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.out" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+# Each contender runs alone: the others' sessions are closed first.
+serve_stop() {
+  kill "$serve_pid" 2>/dev/null || true
+  wait "$serve_pid" 2>/dev/null || true
+  serve_pid=
+}
+quiet() {
+  until [ "$(psql_c postgres -c "SELECT count(*) FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")" = 0 ]; do
+    sleep 0.05
+  done
+}
+serve_start
+token=$("$bin" token --role super_admin --ttl 12h 2>/dev/null | tail -n1)
+api() { curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+
+# A tenant (slug, tier) and a tenant_admin key for it: "slug db key".
+make_tenant() {
+  local t k
+  t=$(api -X POST -d "{\"name\":\"$1\",\"slug\":\"$1\",\"tier\":\"$2\"}" "$base/v1/tenants")
+  k=$(api -X POST -d '{"name":"bench","role":"tenant_admin"}' \
+    "$base/v1/tenants/$(jq -r .id <<<"$t")/api-keys" | jq -r .key)
+  echo "$1 $(jq -r .database <<<"$t") $k"
+}
+export -f make_tenant api
+export base token
+
+say "one tenant: pgbench -i in its database"
+read -r solo solo_db solo_key < <(make_tenant gw-solo enterprise)
+"$pgbench" -i -q -s 10 -h 127.0.0.1 -p "$pg_port" -U postgres "$solo_db" >/dev/null 2>&1
+psql_c "$solo_db" -c "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ai_care_tenant_app"
+
+say "creating $tenants tenants with a key each, $parallel at a time"
+seq 1 "$tenants" | xargs -P "$parallel" -I{} bash -c 'make_tenant gw-{} free' >"$work/out/tenants"
+made=$(awk '$3 != "null" && $3 != ""' "$work/out/tenants" | wc -l)
+[ "$made" = "$tenants" ] || { echo "made $made of $tenants tenants" >&2; exit 1; }
+# Tenant i's line, i from 1 (the order xargs finished in is not i's).
+sort -t- -k2 -n "$work/out/tenants" -o "$work/out/tenants"
+say "a small table in each tenant database"
+cat >"$work/out/table.sql" <<'SQL'
+CREATE TABLE bench (id int PRIMARY KEY, v int NOT NULL);
+INSERT INTO bench SELECT g, 0 FROM generate_series(1, 1000) g;
+GRANT SELECT, UPDATE ON bench TO ai_care_tenant_app;
+SQL
+awk '{ print $2 }' "$work/out/tenants" |
+  xargs -P 4 -I{} "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 -d {} -f "$work/out/table.sql"
+printf '%s\n' '\set id random(1, 1000)' 'SELECT v FROM bench WHERE id = :id;' >"$work/out/read.sql"
+printf '%s\n' '\set id random(1, 1000)' 'BEGIN;' 'UPDATE bench SET v = v + 1 WHERE id = :id;' \
+  'SELECT v FROM bench WHERE id = :id;' 'END;' >"$work/out/write.sql"
+
+# --- PgBouncer: transaction mode, a wildcard database ----------------------------
+bport=$(free_port)
+cat >"$work/bouncer/pgbouncer.ini" <<INI
+[databases]
+$solo_db = host=127.0.0.1 port=$pg_port pool_size=10
+* = host=127.0.0.1 port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bport
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/bouncer/users.txt
+pool_mode = transaction
+default_pool_size = 2
+max_db_connections = 10
+max_client_conn = $((tenants + clients + 100))
+logfile = $work/bouncer/pgbouncer.log
+pidfile = $work/bouncer/pgbouncer.pid
+INI
+echo '"postgres" ""' >"$work/bouncer/users.txt"
+chown -R postgres "$work/bouncer" 2>/dev/null || true
+bouncer_start() {
+  "${run_as[@]}" pgbouncer "$work/bouncer/pgbouncer.ini" >/dev/null 2>&1 &
+  bouncer_pid=$!
+  until (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; do
+    kill -0 "$bouncer_pid" 2>/dev/null || { cat "$work/bouncer/pgbouncer.log" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+bouncer_stop() {
+  kill "$bouncer_pid" 2>/dev/null || true
+  wait "$bouncer_pid" 2>/dev/null || true
+  bouncer_pid=
+}
+serve_stop
+
+# --- measuring ---------------------------------------------------------------------
+# Client sessions on the server, every 100 ms: the watcher's own and the
+# catalog's (tenant-plane's own database) left out.
+watch_start() {
+  printf '%s\n\\watch 0.1\n' "SELECT count(*) FROM pg_stat_activity
+     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname <> 'catalog'
+       AND datname <> 'postgres'" |
+    "$pg_bin/psql" -X -At -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres >"$work/out/sessions.$1" 2>/dev/null &
+  watch_pid=$!
+  until [ -s "$work/out/sessions.$1" ]; do sleep 0.02; done
+}
+watch_stop() {
+  kill "$watch_pid" 2>/dev/null || true
+  wait "$watch_pid" 2>/dev/null || true
+  watch_pid=
+  awk '$1 > m { m = $1 } END { print m + 0 }' "$work/out/sessions.$1"
+}
+# "tps p99_ms failed too_many" from a run's logs and outputs in $1.
+summarize() {
+  local dir=$1 n p99 failed many
+  n=$(cat "$dir"/log.* 2>/dev/null | wc -l)
+  p99=$(cat "$dir"/log.* 2>/dev/null | awk '{ print $3 }' | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1] / 1000; else print "-" }')
+  failed=$(grep -l -E 'connection to server|FATAL|error' "$dir"/out.* 2>/dev/null | wc -l)
+  many=$(grep -l 'too many' "$dir"/out.* 2>/dev/null | wc -l)
+  echo "$(echo "scale=0; $n / $secs" | bc) $p99 $failed $many"
+}
+contender_start() {
+  quiet
+  case $1 in
+    gateway) serve_start ;;
+    pgbouncer) bouncer_start ;;
+  esac
+}
+contender_stop() {
+  case $1 in
+    gateway) serve_stop ;;
+    pgbouncer) bouncer_stop ;;
+  esac
+}
+target_args() {
+  case $1 in
+    gateway) echo "-h 127.0.0.1 -p $gport -U $2 $2" ;;
+    pgbouncer) echo "-h 127.0.0.1 -p $bport -U postgres $3" ;;
+    direct) echo "-h 127.0.0.1 -p $pg_port -U postgres $3" ;;
+  esac
+}
+
+# Phase 1: one tenant.
+: >"$work/out/solo"
+for workload in select-only tpcb-like; do
+  for target in gateway pgbouncer direct; do
+    dir="$work/logs/solo-$workload-$target"
+    mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
+    contender_start "$target"
+    watch_start "solo-$workload-$target"
+    # shellcheck disable=SC2046
+    (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
+      --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1) || true
+    peak=$(watch_stop "solo-$workload-$target")
+    contender_stop "$target"
+    echo "$workload $target $(summarize "$dir") $peak" >>"$work/out/solo"
+    say "one tenant, $workload, $target: $(tail -n1 "$work/out/solo")"
+  done
+done
+
+# Phase 2: every tenant, one client each, Zipf rates.
+harmonic=$(awk -v n="$tenants" 'BEGIN { for (i = 1; i <= n; i++) h += 1 / i; printf "%.6f", h }')
+: >"$work/out/fleet"
+for target in gateway pgbouncer direct; do
+  dir="$work/logs/fleet-$target"
+  mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
+  contender_start "$target"
+  watch_start "fleet-$target"
+  i=0
+  pids=()
+  while read -r slug db k; do
+    i=$((i + 1))
+    r=$(awk -v t="$rate" -v i="$i" -v h="$harmonic" 'BEGIN { printf "%.4f", t / i / h }')
+    # shellcheck disable=SC2046
+    (cd "$dir" && PGPASSWORD=$k exec "$pgbench" -n -c 1 -j 1 -T "$secs" -R "$r" \
+      -f "$work/out/read.sql@8" -f "$work/out/write.sql@2" --log --log-prefix="log.$i" \
+      $(target_args "$target" "$slug" "$db") >"out.$i" 2>&1) &
+    pids+=($!)
+  done <"$work/out/tenants"
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  peak=$(watch_stop "fleet-$target")
+  contender_stop "$target"
+  echo "$target $(summarize "$dir") $peak" >>"$work/out/fleet"
+  say "$tenants tenants, $target: $(tail -n1 "$work/out/fleet")"
+done
+
+# --- the tables ----------------------------------------------------------------------
+ratio() { if [ "$2" = 0 ] || [ "$2" = - ]; then echo -; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
+row() {
+  # $1 label, $2.. tps p99 failed many peak, then the peer's tps p99
+  echo "| $1 | $2 | $3 | $4 ($5) | $6 | $(ratio "$2" "$7") | $(ratio "$3" "$8") |"
+}
+echo
+echo "pgbench, $secs s a run, PostgreSQL max_connections $max_connections; ratios against PgBouncer"
+echo
+echo "| one tenant, $clients clients | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
+echo "|---|---|---|---|---|---|---|"
+for workload in select-only tpcb-like; do
+  read -r _ _ btps bp99 _ _ _ < <(awk -v w="$workload" '$1 == w && $2 == "pgbouncer"' "$work/out/solo")
+  while read -r w target tps p99 failed many peak; do
+    [ "$w" = "$workload" ] || continue
+    row "$workload, $target" "$tps" "$p99" "$failed" "$many" "$peak" "$btps" "$bp99"
+  done <"$work/out/solo"
+done
+echo
+echo "| $tenants tenants, Zipf, one client each, $rate tps offered | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
+echo "|---|---|---|---|---|---|---|"
+read -r _ btps bp99 _ _ _ < <(awk '$1 == "pgbouncer"' "$work/out/fleet")
+while read -r target tps p99 failed many peak; do
+  row "$target" "$tps" "$p99" "$failed" "$many" "$peak" "$btps" "$bp99"
+done <"$work/out/fleet"
