@@ -212,7 +212,7 @@ summarize() {
   local dir=$1 n p99 failed many
   n=$(cat "$dir"/log.* 2>/dev/null | wc -l)
   p99=$(cat "$dir"/log.* 2>/dev/null | awk '{ print $3 }' | sort -n |
-    awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1] / 1000; else print "-" }')
+    awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; if (NR) printf "%.2f", v[i] / 1000; else print "-" }')
   failed=$(grep -l -E 'connection to server|FATAL|error' "$dir"/out.* 2>/dev/null | wc -l)
   many=$(grep -l 'too many' "$dir"/out.* 2>/dev/null | wc -l)
   echo "$(echo "scale=0; $n / $secs" | bc) $p99 $failed $many"

@@ -19,12 +19,14 @@
 //! - A cancel request reaches a backend only with the key its client was
 //!   given, and only while that backend serves that client's transaction.
 //! - A backend session goes back to its pool only between transactions,
-//!   with no statement of the client pending, and is reset before another
-//!   client uses it (`relay.rs`).
+//!   with no statement of the client pending (`relay.rs`), and is reset
+//!   before its next transaction whenever what it ran may have left state
+//!   (`session_state.rs`: anything not recognised as plain).
 
 mod client;
 mod login;
 mod relay;
+mod session_state;
 mod statements;
 
 use std::net::SocketAddr;

@@ -119,12 +119,12 @@ async fn transaction(
 ) -> std::io::Result<End> {
     let mut state = Flow::default();
     let mut to_server = BytesMut::new();
-    if session.used {
+    if session.leaves_state {
         wire::message(&mut to_server, b'Q', |b| wire::put_cstr(b, RESET));
         state.sent += 1;
         state.resetting = true;
+        session.leaves_state = false;
     }
-    session.used = true;
     state.forward(first, statements, session, &mut to_server)?;
     // What came with the first message (a Parse's Describe and Sync).
     if take_client(client, &mut state, statements, session, &mut to_server)? {
@@ -219,6 +219,7 @@ impl Flow {
             session.prepared.clear();
         }
         let translated = statements.translate(frame, &mut session.prepared)?;
+        session.leaves_state |= translated.leaves_state;
         for (bytes, answer) in translated.out {
             out.extend_from_slice(&bytes);
             if let Some(answer) = answer {

@@ -45,8 +45,10 @@ pub struct WireSession {
     budget: Arc<ServerBudget>,
     /// Statements prepared on this session, by their server-side names.
     pub prepared: HashSet<String>,
-    /// Whether it served a transaction since it was last reset.
-    pub used: bool,
+    /// Whether a transaction it served since its last reset ran SQL that
+    /// may leave state past the transaction (the gateway's
+    /// `session_state`): then it is reset before its next transaction.
+    pub leaves_state: bool,
     /// Set when the session cannot be trusted any more (a broken stream,
     /// a protocol state the gateway lost track of): it is not reused.
     pub broken: bool,
@@ -115,7 +117,7 @@ impl Manager for WireManager {
             debt: Arc::new(AtomicU8::new(OPEN)),
             budget: self.budget.clone(),
             prepared: HashSet::new(),
-            used: false,
+            leaves_state: false,
             broken: false,
         })
     }

@@ -26,6 +26,8 @@ pub(super) struct Statements {
 struct Prepared {
     server: String,
     parse: Bytes,
+    /// Whether running it may leave state in the session.
+    leaves_state: bool,
 }
 
 /// What to send the backend for one client message, in order; each
@@ -33,6 +35,9 @@ struct Prepared {
 /// expects that answer (`false`: the gateway's own, to be swallowed).
 pub(super) struct Translated {
     pub out: Vec<(Bytes, Option<Answer>)>,
+    /// Whether the message runs (or makes) SQL that may leave state in the
+    /// session past its transaction (`session_state`).
+    pub leaves_state: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +55,16 @@ impl Statements {
         prepared: &mut HashSet<String>,
     ) -> std::io::Result<Translated> {
         let mut out = Vec::new();
+        let mut leaves_state = false;
         let body = frame.body();
         match frame.tag {
+            b'Q' => {
+                leaves_state = super::session_state::leaves_state(wire::cstr(body)?.0);
+                out.push((frame.bytes.clone(), None));
+            }
             b'P' => {
                 let (name, rest) = wire::cstr(body)?;
+                leaves_state = super::session_state::leaves_state(wire::cstr(rest)?.0);
                 if name.is_empty() {
                     out.push((frame.bytes.clone(), Some(answer(b'1'))));
                 } else {
@@ -66,8 +77,14 @@ impl Statements {
                     }
                     prepared.insert(server.clone());
                     out.push((parse.clone(), Some(answer(b'1'))));
-                    self.by_client
-                        .insert(name.to_string(), Prepared { server, parse });
+                    self.by_client.insert(
+                        name.to_string(),
+                        Prepared {
+                            server,
+                            parse,
+                            leaves_state,
+                        },
+                    );
                 }
             }
             b'B' => {
@@ -75,6 +92,7 @@ impl Statements {
                 let (statement, rest) = wire::cstr(rest)?;
                 match self.known(statement) {
                     Some(p) => {
+                        leaves_state = p.leaves_state;
                         self.ensure(&p, prepared, &mut out);
                         let mut head = portal.as_bytes().to_vec();
                         head.push(0);
@@ -104,7 +122,7 @@ impl Statements {
             b'C' => out.push((frame.bytes.clone(), Some(answer(b'3')))),
             _ => out.push((frame.bytes.clone(), None)),
         }
-        Ok(Translated { out })
+        Ok(Translated { out, leaves_state })
     }
 
     fn known(&self, client_name: &str) -> Option<Prepared> {

@@ -159,3 +159,48 @@ fn a_message_cut_short_is_an_error_not_a_panic() {
         assert!(statements.translate(f, &mut session).is_err());
     }
 }
+
+#[test]
+fn a_statement_that_leaves_state_marks_its_session_where_it_is_parsed_and_wherever_it_runs() {
+    let mut statements = Statements::default();
+    let mut first = HashSet::new();
+    let set = statements
+        .translate(
+            parse("s", "SELECT set_config('search_path', $1, false)"),
+            &mut first,
+        )
+        .unwrap();
+    assert!(set.leaves_state);
+    let plain = statements
+        .translate(parse("p", "SELECT 1"), &mut first)
+        .unwrap();
+    assert!(!plain.leaves_state);
+    // Run on another session: that one is marked too, and only by `s`.
+    let mut second = HashSet::new();
+    assert!(
+        !statements
+            .translate(bind("p"), &mut second)
+            .unwrap()
+            .leaves_state
+    );
+    assert!(
+        statements
+            .translate(bind("s"), &mut second)
+            .unwrap()
+            .leaves_state
+    );
+    let query = frame(b'Q', b"SET search_path = x\0");
+    assert!(
+        statements
+            .translate(query, &mut second)
+            .unwrap()
+            .leaves_state
+    );
+    let query = frame(b'Q', b"SELECT 1\0");
+    assert!(
+        !statements
+            .translate(query, &mut second)
+            .unwrap()
+            .leaves_state
+    );
+}

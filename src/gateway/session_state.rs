@@ -1,0 +1,124 @@
+//! Which SQL may leave state in a session past its transaction: a `SET`, a
+//! temporary table, a cursor held open, an advisory lock, `LISTEN`. A
+//! session that ran any is reset before its next transaction; one that ran
+//! only plain reads and writes is not, which spares every such transaction
+//! the reset's round of seven statements.
+//!
+//! Rule: anything not recognised as plain leaves state. A statement is
+//! plain when its first word is one of `PLAIN` (or `SET LOCAL`/`SET
+//! TRANSACTION`) and its text names none of `MARKERS`. Pools are per tenant
+//! and login role, so what a missed case could leave reaches only another
+//! client of the same tenant and role, never another tenant.
+
+/// First words of statements that leave nothing past their transaction.
+const PLAIN: &[&str] = &[
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "with",
+    "values",
+    "table",
+    "begin",
+    "start",
+    "commit",
+    "end",
+    "rollback",
+    "abort",
+    "savepoint",
+    "release",
+    "truncate",
+    "lock",
+    "copy",
+    "notify",
+    "show",
+];
+
+/// Text that makes even a plain statement leave state: session settings
+/// set from a query, advisory locks, temporary tables made by `SELECT
+/// INTO`, and connections `dblink` keeps.
+const MARKERS: &[&str] = &["set_config", "pg_advisory", "temp", "dblink"];
+
+/// Whether running `sql` (one query string, perhaps several statements)
+/// may leave state in the session after its transaction.
+pub(super) fn leaves_state(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    if MARKERS.iter().any(|m| lower.contains(m)) {
+        return true;
+    }
+    lower.split(';').any(|statement| !plain(statement))
+}
+
+fn plain(statement: &str) -> bool {
+    let mut words = words(statement);
+    match words.next() {
+        None => true,
+        Some("set") => matches!(words.next(), Some("local" | "transaction")),
+        Some(first) => PLAIN.contains(&first),
+    }
+}
+
+/// The statement's words, past comments and opening parentheses.
+fn words(statement: &str) -> impl Iterator<Item = &str> {
+    let mut rest = statement;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, next)| next);
+        } else {
+            break;
+        }
+    }
+    rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves_state;
+
+    #[test]
+    fn plain_reads_and_writes_and_transaction_control_leave_nothing() {
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 12;",
+            "BEGIN; UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 3; END;",
+            "INSERT INTO agents (id) VALUES ($1) RETURNING id",
+            "  -- a comment\n/* another */ (SELECT 1) UNION (SELECT 2)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "BEGIN READ WRITE; SET LOCAL statement_timeout = 5; DELETE FROM calls; COMMIT",
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "",
+        ] {
+            assert!(!leaves_state(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn settings_temporary_objects_cursors_locks_and_listeners_leave_state() {
+        for sql in [
+            "SET search_path = other",
+            "set session characteristics as transaction read only",
+            "SELECT 1; RESET ALL",
+            "SELECT set_config('search_path', 'x', false)",
+            "SELECT pg_advisory_lock(1)",
+            "CREATE TEMP TABLE t (x int)",
+            "SELECT 1 INTO TEMPORARY t",
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+            "LISTEN changes",
+            "PREPARE p AS SELECT 1",
+            "DISCARD ALL",
+            "SET ROLE other",
+            "SET SESSION AUTHORIZATION other",
+            "CALL do_things()",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "SELECT dblink_connect('x')",
+            "LOAD 'auto_explain'",
+            "EXPLAIN ANALYZE SELECT 1",
+        ] {
+            assert!(leaves_state(sql), "{sql}");
+        }
+    }
+}
