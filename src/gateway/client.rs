@@ -11,6 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 
 use super::{GatewayError, Shared};
 use crate::pg::wire::{self, Reader};
@@ -59,6 +60,7 @@ pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     permit: Option<OwnedSemaphorePermit>,
+    shutdown: CancellationToken,
 ) {
     let mut io: ClientIo = Reader::new(Box::new(stream));
     let Some(_permit) = permit else {
@@ -87,7 +89,7 @@ pub(super) async fn serve(
     match started {
         Ok(Ok(Some((io, login)))) => {
             let key = login.cancel_key;
-            super::relay::relay(&shared, io, login).await;
+            super::relay::relay(&shared, io, login, &shutdown).await;
             shared.forget_cancel(key);
         }
         Ok(Ok(None)) => {}

@@ -83,6 +83,9 @@ pub struct Gateway {
     shared: Arc<Shared>,
 }
 
+/// How long a stopping gateway lets its connected clients finish.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
 /// Tenants (on their servers) whose reader role is known to exist.
 const KNOWN_READERS: u64 = 100_000;
 
@@ -189,26 +192,72 @@ impl Gateway {
     /// Serves clients until `shutdown`; a client being served meanwhile
     /// finishes its connection on its own.
     pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        // Stops with `shutdown`, or when the runtime that started it ends
+        // (the task below is dropped with it, and its guard cancels `stop`).
+        let stop = shutdown.child_token();
+        let guard = stop.clone().drop_guard();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        // A thread of its own, as PgBouncer has: a client's messages and
+        // its session's answers are relayed without waking another thread,
+        // which on a busy server cost more than the relaying itself.
+        let started = std::thread::Builder::new()
+            .name("gateway".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.serve(stop)),
+                    Err(e) => tracing::error!(error = %e, "the gateway's runtime could not start"),
+                }
+                let _ = done.send(());
+            });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "the gateway's thread could not start");
+        }
         tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    accepted = self.listener.accept() => accepted,
-                };
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of descriptors, say: wait rather than spin.
-                        tracing::warn!(error = %e, "the gateway could not accept a client");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = self.shared.clone();
-                let permit = shared.clients.clone().try_acquire_owned().ok();
-                tokio::spawn(client::serve(shared, stream, peer, permit));
-            }
+            let _guard = guard;
+            let _ = finished.await;
         })
+    }
+
+    async fn serve(self, shutdown: CancellationToken) {
+        // Registered with this thread's runtime, as every client will be.
+        let listener = match self.listener.into_std().and_then(TcpListener::from_std) {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(error = %e, "the gateway's listener could not move to its thread");
+                return;
+            }
+        };
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "the gateway could not accept a client");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = self.shared.clone();
+            let permit = shared.clients.clone().try_acquire_owned().ok();
+            tokio::spawn(client::serve(
+                shared,
+                stream,
+                peer,
+                permit,
+                shutdown.clone(),
+            ));
+        }
+        // Each client finishes the transaction it is in, then is let go
+        // (`relay`); their tasks live on this thread, so it waits for them.
+        let all = u32::try_from(self.shared.settings.max_clients).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(DRAIN_WAIT, self.shared.clients.acquire_many(all)).await;
     }
 }

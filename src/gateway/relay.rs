@@ -25,6 +25,7 @@ use super::statements::{Answer, Statements};
 use super::Shared;
 use crate::pg::wire::{self, Frame};
 use crate::router::{RouterError, WireConnection};
+use tokio_util::sync::CancellationToken;
 
 /// The reset between two transactions: what a client may have left behind
 /// in the session, except the prepared statements the gateway tracks.
@@ -41,11 +42,23 @@ enum End {
     SessionLost,
 }
 
-pub(super) async fn relay(shared: &Shared, mut client: ClientIo, login: Login) {
+pub(super) async fn relay(
+    shared: &Shared,
+    mut client: ClientIo,
+    login: Login,
+    shutdown: &CancellationToken,
+) {
     let tenant = login.route.root.id;
     let mut statements = Statements::default();
     loop {
-        let first = match client.message().await {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => {
+                fatal(&mut client, "57P01", "the service is shutting down").await;
+                return;
+            }
+            next = client.message() => next,
+        };
+        let first = match next {
             Ok(Some(frame)) if frame.tag != b'X' => frame,
             _ => return,
         };
