@@ -116,10 +116,8 @@ pub(super) async fn login(
         tracing::warn!(tenant.id = %root, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login's role could not be made");
         refuse("57P03", "the tenant's database cannot be reached now; try again")
     })?;
-    // The server's own parameters, as one of the tenant's sessions saw them.
     let mut parameters = shared
-        .router
-        .wire_parameters(&route, role)
+        .parameters(&route, role)
         .await
         .map_err(route_refusal)?;
     if let Some((_, name)) = params.iter().find(|(name, _)| name == "application_name") {

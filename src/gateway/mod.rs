@@ -44,7 +44,7 @@ use std::collections::HashMap;
 
 use crate::domain::TenantId;
 use crate::pg::CancelTarget;
-use crate::router::{Route, Router, WireRole};
+use crate::router::{Route, Router, RouterError, WireRole};
 use crate::tenants::{Tenants, TenantsError};
 use uuid::Uuid;
 
@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     tenants: Tenants,
     /// Tenants and servers whose reader role this process made sure of.
     readers: moka::sync::Cache<(TenantId, Uuid), ()>,
+    /// Each server's start-up parameters, as a session of one of its
+    /// tenants reported them (`parameters`).
+    server_parameters: std::sync::Mutex<HashMap<Uuid, Vec<(String, String)>>>,
     /// Logged-in clients by the cancel key they were given, and the
     /// session that serves each one's transaction now.
     cancels: std::sync::Mutex<HashMap<CancelKey, CancelSlot>>,
@@ -96,6 +99,46 @@ pub(crate) type CancelKey = (i32, i32);
 pub(crate) type CancelSlot = Arc<std::sync::Mutex<Option<CancelTarget>>>;
 
 impl Shared {
+    /// The start-up parameters a client of `route` as `role` is told: the
+    /// server's, as any of its sessions reported them, with the session's
+    /// own user. Only the first login on a server needs a session for them:
+    /// a login must not wait for a budget that its own traffic is using.
+    async fn parameters(
+        &self,
+        route: &Route,
+        role: WireRole,
+    ) -> Result<Vec<(String, String)>, RouterError> {
+        let known = self
+            .server_parameters
+            .lock()
+            .expect("server parameters")
+            .get(&route.server.id)
+            .cloned();
+        let mut parameters = match known {
+            Some(known) => known,
+            None => {
+                let read = self.router.wire_parameters(route, role).await?;
+                self.server_parameters
+                    .lock()
+                    .expect("server parameters")
+                    .insert(route.server.id, read.clone());
+                read
+            }
+        };
+        let db = route.root.db_name.as_ref().map(|db| match role {
+            WireRole::Writer => db.as_str().to_string(),
+            WireRole::Reader => db.reader(),
+        });
+        for (name, value) in parameters.iter_mut() {
+            match name.as_str() {
+                "session_authorization" => *value = db.clone().unwrap_or_default(),
+                "is_superuser" => *value = "off".into(),
+                _ => {}
+            }
+        }
+        Ok(parameters)
+    }
+
     /// A cancel key no other client of this process holds, and its slot.
     fn register_cancel(&self) -> (CancelKey, CancelSlot) {
         let slot = CancelSlot::default();
@@ -177,6 +220,7 @@ impl Gateway {
                 tenants,
                 readers: moka::sync::Cache::new(KNOWN_READERS),
                 cancels: Default::default(),
+                server_parameters: Default::default(),
                 settings: settings.clone(),
                 tls,
                 throttle: Throttle::new(denials_per_minute),

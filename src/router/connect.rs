@@ -116,7 +116,7 @@ impl Router {
             acquire_timeout: self.acquire_timeout(),
             router: Arc::downgrade(&self.inner),
         };
-        let (pool, tier_size) = self.sized_pool(route, manager)?;
+        let (pool, tier_size) = self.sized_pool(route, manager, self.acquire_timeout())?;
         Ok(TenantPool {
             pool,
             server: route.server.id,
@@ -132,6 +132,7 @@ impl Router {
         &self,
         route: &Route,
         manager: M,
+        wait: Duration,
     ) -> Result<(Pool<M>, usize), RouterError> {
         let tier_size = self.inner.settings.pool_size(route.root.tier);
         let pool = Pool::builder(manager)
@@ -140,8 +141,8 @@ impl Router {
             // The most recently used session first: a few hot sessions with
             // warm caches serve the load, and the rest go idle for the reaper.
             .queue_mode(QueueMode::Lifo)
-            .wait_timeout(Some(self.acquire_timeout()))
-            .create_timeout(Some(self.acquire_timeout() + Duration::from_secs(5)))
+            .wait_timeout(Some(wait))
+            .create_timeout(Some(wait + Duration::from_secs(5)))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| RouterError::PoolBuild(Arc::new(e)))?;

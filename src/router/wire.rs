@@ -24,6 +24,12 @@ use super::{ConnectError, Route, Router, RouterError, RouterInner};
 use crate::domain::{DbName, TenantId};
 use crate::pg::RawSession;
 
+/// How long a gateway client's transaction waits for a session (its
+/// tenant's pool, the server's budget) before it is refused with `53300`.
+/// A PostgreSQL client queues, as PgBouncer's do (its `query_wait_timeout`
+/// is 120 s); an HTTP request gets `router.acquire_timeout_ms`.
+pub const WIRE_WAIT: Duration = Duration::from_secs(60);
+
 /// Which login role a wire session runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WireRole {
@@ -222,10 +228,10 @@ impl Router {
             config,
             budget: self.inner.budget(&route.server),
             server: route.server.id,
-            acquire_timeout: self.acquire_timeout(),
+            acquire_timeout: WIRE_WAIT,
             router: Arc::downgrade(&self.inner),
         };
-        let (pool, tier_size) = self.sized_pool(route, manager)?;
+        let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {
             pool,
             server: route.server.id,
