@@ -142,11 +142,7 @@ async fn a_client_cannot_become_another_role_by_any_setting_it_may_change() {
         "SELECT pg_read_file('postgresql.conf')",
     ] {
         let refused = db.batch_execute(attempt).await;
-        let code = refused
-            .as_ref()
-            .err()
-            .and_then(|e| e.as_db_error())
-            .map(|e| e.code().code().to_string());
+        let code = crate::kit::gateway::sqlstate(&refused);
         assert!(
             matches!(code.as_deref(), Some("42501" | "22023")),
             "{attempt}: {code:?}"

@@ -62,11 +62,7 @@ async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send
         "COPY agents FROM STDIN".into(),
     ] {
         let refused = reader.batch_execute(&attempt).await;
-        let code = refused
-            .as_ref()
-            .err()
-            .and_then(|e| e.as_db_error())
-            .map(|e| e.code().code().to_string());
+        let code = crate::kit::gateway::sqlstate(&refused);
         assert!(
             matches!(code.as_deref(), Some("42501" | "25006" | "22023" | "42704")),
             "{attempt}: {code:?} {refused:?}"

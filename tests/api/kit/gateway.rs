@@ -110,3 +110,13 @@ pub async fn tenant_database(app: &TestApp, id: &str) -> String {
     .await;
     tenant["database"].as_str().unwrap().to_string()
 }
+
+/// The SQLSTATE a statement was refused with; `None` when it ran (or the
+/// error came from no server).
+pub fn sqlstate<T>(result: &Result<T, tokio_postgres::Error>) -> Option<String> {
+    result
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_db_error())
+        .map(|e| e.code().code().to_string())
+}
