@@ -96,7 +96,7 @@ const KNOWN_READERS: u64 = 100_000;
 pub(crate) type CancelKey = (i32, i32);
 
 /// The backend serving a client's transaction, while one does.
-pub(crate) type CancelSlot = Arc<std::sync::Mutex<Option<CancelTarget>>>;
+pub(crate) type CancelSlot = Arc<std::sync::Mutex<Option<Arc<CancelTarget>>>>;
 
 impl Shared {
     /// The start-up parameters a client of `route` as `role` is told: the

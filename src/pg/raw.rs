@@ -34,13 +34,13 @@ pub struct RawSession {
     /// The backend's process id and cancel key.
     pub pid: i32,
     pub secret: i32,
-    /// Where a cancel request for this session goes.
-    pub cancel: Option<CancelTarget>,
+    /// Where a cancel request for this session goes (shared: a client's
+    /// slot takes it at every transaction).
+    pub cancel: Option<std::sync::Arc<CancelTarget>>,
 }
 
 /// A session's backend as a cancel request names it: the host it was
 /// opened on, its process id and its cancel key.
-#[derive(Clone)]
 pub struct CancelTarget {
     config: PgConfig,
     host: usize,
@@ -97,12 +97,12 @@ impl PgConfig {
                 let (socket, hostname) = open_host(self, i).await?;
                 let stream = self.negotiate_tls(socket, &hostname).await?;
                 let mut session = self.start(stream).await?;
-                session.cancel = Some(CancelTarget {
+                session.cancel = Some(std::sync::Arc::new(CancelTarget {
                     config: self.clone(),
                     host: i,
                     pid: session.pid,
                     secret: session.secret,
-                });
+                }));
                 Ok(session)
             };
             match attempt.await {
