@@ -23,7 +23,11 @@
 #
 # Environment: BENCH_BIN (default: the release build), BENCH_SECS (20),
 # BENCH_CLIENTS (20), BENCH_RATE (1500), BENCH_MAX_CONNECTIONS (100),
-# BENCH_CREATE_PARALLEL (8), BENCH_WORK_DIR, BENCH_KEEP.
+# BENCH_CREATE_PARALLEL (8), BENCH_WORK_DIR, BENCH_KEEP, BENCH_PHASES ("solo
+# fleet": which of the two to run), BENCH_TARGETS ("gateway pgbouncer direct"),
+# BENCH_ROUNDS (3: rounds of the one-tenant phase), BENCH_FLEET_TARGETS (the
+# targets, with pgbouncer-budget after pgbouncer: PgBouncer held to the
+# budget by max_user_connections).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
@@ -38,6 +42,9 @@ rate=${BENCH_RATE:-1500}
 max_connections=${BENCH_MAX_CONNECTIONS:-100}
 parallel=${BENCH_CREATE_PARALLEL:-8}
 budget=50
+phases=${BENCH_PHASES:-solo fleet}
+targets=${BENCH_TARGETS:-gateway pgbouncer direct}
+rounds=${BENCH_ROUNDS:-3}
 for tool in curl jq xargs awk bc; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
@@ -173,10 +180,14 @@ max_client_conn = $((tenants + clients + 100))
 logfile = $work/bouncer/pgbouncer.log
 pidfile = $work/bouncer/pgbouncer.pid
 INI
+# The like-for-like peer: PgBouncer held to the same budget of server
+# sessions (all of them are the one user's), which it frees by closing
+# another database's idle session, as the gateway does.
+sed -e "s/^pidfile = .*/&\nmax_user_connections = $budget/" "$work/bouncer/pgbouncer.ini" >"$work/bouncer/budget.ini"
 echo '"postgres" ""' >"$work/bouncer/users.txt"
 chown -R postgres "$work/bouncer" 2>/dev/null || true
 bouncer_start() {
-  "${run_as[@]}" pgbouncer "$work/bouncer/pgbouncer.ini" >/dev/null 2>&1 &
+  "${run_as[@]}" pgbouncer "$work/bouncer/${1:-pgbouncer}.ini" >/dev/null 2>&1 &
   bouncer_pid=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; do
     kill -0 "$bouncer_pid" 2>/dev/null || { cat "$work/bouncer/pgbouncer.log" >&2; exit 1; }
@@ -222,44 +233,53 @@ contender_start() {
   case $1 in
     gateway) serve_start ;;
     pgbouncer) bouncer_start ;;
+    pgbouncer-budget) bouncer_start budget ;;
   esac
 }
 contender_stop() {
   case $1 in
     gateway) serve_stop ;;
-    pgbouncer) bouncer_stop ;;
+    pgbouncer*) bouncer_stop ;;
   esac
 }
 target_args() {
   case $1 in
     gateway) echo "-h 127.0.0.1 -p $gport -U $2 $2" ;;
-    pgbouncer) echo "-h 127.0.0.1 -p $bport -U postgres $3" ;;
+    pgbouncer*) echo "-h 127.0.0.1 -p $bport -U postgres $3" ;;
     direct) echo "-h 127.0.0.1 -p $pg_port -U postgres $3" ;;
   esac
 }
 
-# Phase 1: one tenant.
+# Phase 1: one tenant, ROUNDS rounds; each round runs every target once,
+# in an order that rotates, so drift in the machine falls on all alike.
 : >"$work/out/solo"
-for workload in select-only tpcb-like; do
-  for target in gateway pgbouncer direct; do
-    dir="$work/logs/solo-$workload-$target"
-    mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
-    contender_start "$target"
-    watch_start "solo-$workload-$target"
-    # shellcheck disable=SC2046
-    (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
-      --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1) || true
-    peak=$(watch_stop "solo-$workload-$target")
-    contender_stop "$target"
-    echo "$workload $target $(summarize "$dir") $peak" >>"$work/out/solo"
-    say "one tenant, $workload, $target: $(tail -n1 "$work/out/solo")"
+[[ " $phases " == *" solo "* ]] || solo_workloads=
+read -ra order <<<"$targets"
+for workload in ${solo_workloads-select-only tpcb-like}; do
+  for round in $(seq 1 "$rounds"); do
+    for n in "${!order[@]}"; do
+      target=${order[$(((n + round - 1) % ${#order[@]}))]}
+      dir="$work/logs/solo-$workload-$target-$round"
+      mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
+      contender_start "$target"
+      watch_start "solo-$workload-$target-$round"
+      # shellcheck disable=SC2046
+      (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
+        --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1) || true
+      peak=$(watch_stop "solo-$workload-$target-$round")
+      contender_stop "$target"
+      echo "$workload $target $round $(summarize "$dir") $peak" >>"$work/out/solo"
+      say "one tenant, $workload, round $round, $target: $(tail -n1 "$work/out/solo")"
+    done
   done
 done
 
 # Phase 2: every tenant, one client each, Zipf rates.
 harmonic=$(awk -v n="$tenants" 'BEGIN { for (i = 1; i <= n; i++) h += 1 / i; printf "%.6f", h }')
 : >"$work/out/fleet"
-for target in gateway pgbouncer direct; do
+fleet_targets=${BENCH_FLEET_TARGETS:-${targets/pgbouncer/pgbouncer pgbouncer-budget}}
+[[ " $phases " == *" fleet "* ]] || fleet_targets=
+for target in $fleet_targets; do
   dir="$work/logs/fleet-$target"
   mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
   contender_start "$target"
@@ -291,19 +311,40 @@ row() {
 echo
 echo "pgbench, $secs s a run, PostgreSQL max_connections $max_connections; ratios against PgBouncer"
 echo
-echo "| one tenant, $clients clients | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
+echo "| one tenant, $clients clients, median of $rounds rounds | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
 echo "|---|---|---|---|---|---|---|"
-for workload in select-only tpcb-like; do
-  read -r _ _ btps bp99 _ _ _ < <(awk -v w="$workload" '$1 == w && $2 == "pgbouncer"' "$work/out/solo")
-  while read -r w target tps p99 failed many peak; do
-    [ "$w" = "$workload" ] || continue
-    row "$workload, $target" "$tps" "$p99" "$failed" "$many" "$peak" "$btps" "$bp99"
-  done <"$work/out/solo"
-done
+# Medians over the rounds; each ratio is the median of the rounds' ratios
+# against PgBouncer's run of the same round.
+awk -v peer=pgbouncer '
+  function median(list,   v, n, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > t + 0; j--) v[j + 1] = v[j]; v[j + 1] = t }
+    if (n == 0) return "-"
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  { key = $1 SUBSEP $2; tps[key] = tps[key] " " $4; p99[key] = p99[key] " " $5
+    failed[key] += $6; many[key] += $7; if ($8 > peak[key]) peak[key] = $8
+    run[$1, $2, $3] = $4 " " $5; if (!(key in seen)) { seen[key] = 1; keys[++k] = key } }
+  END {
+    for (i = 1; i <= k; i++) {
+      split(keys[i], kv, SUBSEP); rt = ""; rp = ""
+      for (r = 1; (kv[1], kv[2], r) in run; r++) {
+        if (!((kv[1], peer, r) in run)) continue
+        split(run[kv[1], kv[2], r], mine, " "); split(run[kv[1], peer, r], theirs, " ")
+        if (theirs[1] > 0) rt = rt " " mine[1] / theirs[1]
+        if (theirs[2] > 0) rp = rp " " mine[2] / theirs[2]
+      }
+      mt = median(rt); mp = median(rp)
+      printf "| %s, %s | %d | %.2f | %d (%d) | %d | %s | %s |\n", kv[1], kv[2], median(tps[keys[i]]), median(p99[keys[i]]),
+        failed[keys[i]], many[keys[i]], peak[keys[i]], mt == "-" ? "-" : sprintf("%.2f", mt), mp == "-" ? "-" : sprintf("%.2f", mp)
+    }
+  }' "$work/out/solo"
 echo
 echo "| $tenants tenants, Zipf, one client each, $rate tps offered | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
 echo "|---|---|---|---|---|---|---|"
-read -r _ btps bp99 _ _ _ < <(awk '$1 == "pgbouncer"' "$work/out/fleet")
+btps=0 bp99=-
+read -r _ btps bp99 _ _ _ < <(awk '$1 == "pgbouncer"' "$work/out/fleet") || true
+btps=${btps:-0} bp99=${bp99:--}
 while read -r target tps p99 failed many peak; do
   row "$target" "$tps" "$p99" "$failed" "$many" "$peak" "$btps" "$bp99"
 done <"$work/out/fleet"

@@ -62,17 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
+# free_port: a port below the kernel's ephemeral range (lib-bench.sh).
+. "$repo/scripts/lib-bench.sh"
 
 # Starts scripts/run.sh in the clone; sets server_pid. The log is $1.
 start_service() {

@@ -5,22 +5,30 @@
 //! makes the sessions that hold the permits; `reclaim.rs` applies a changed
 //! budget to the pools and closes idle sessions to free permits.
 //!
+//! While the budget is spent, waiters count themselves (`Waiting`), and
+//! sessions closed to free a permit for them count as `reclaiming` until
+//! their permit is settled: so the waiters ask `reclaim.rs` for as many
+//! closes as they still lack, and no more.
+//!
 //! An operator may change a server's budget while it serves. Growing adds
 //! permits at once. Shrinking forgets the free permits and owes the rest:
 //! idle sessions are closed to pay, and busy ones pay when they come back
 //! (an owed permit is forgotten when its session closes, not returned).
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A session's state toward the budget, shared by the session's client and
 /// its connection task: `OPEN`, `PAYS` (it was closed to pay a shrunk
-/// budget's debt) or `CLOSED` (its permit is settled).
+/// budget's debt), `RECLAIMED` (it was closed to give its permit to a
+/// waiter) or `CLOSED` (its permit is settled).
 pub(super) const OPEN: u8 = 0;
 pub(super) const PAYS: u8 = 1;
 pub(super) const CLOSED: u8 = 2;
+pub(super) const RECLAIMED: u8 = 3;
 
 /// One server's budget, resizable while sessions hold its permits.
 pub struct ServerBudget {
@@ -32,6 +40,30 @@ pub struct ServerBudget {
     /// One change applied at a time, pools included: a second caller (the
     /// change notice racing the PATCH) waits, then finds nothing to do.
     pub(super) applying: Mutex<()>,
+    /// Callers waiting for a permit now.
+    waiting: AtomicUsize,
+    /// Sessions closed for a waiter whose permits are not settled yet.
+    reclaiming: AtomicUsize,
+    /// One reclaim at a time, and when the last one looked.
+    scanned: Mutex<Option<Instant>>,
+}
+
+/// What a waiter may do about the idle sessions of a spent budget.
+pub(super) enum Turn<'a> {
+    /// Look, and close up to this many; the guard keeps others out.
+    Look(MutexGuard<'a, Option<Instant>>, usize),
+    /// Another caller is looking now.
+    Busy,
+    Nothing,
+}
+
+/// A caller's place among a budget's waiters, while it waits.
+pub(super) struct Waiting<'a>(&'a ServerBudget);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl ServerBudget {
@@ -42,7 +74,53 @@ impl ServerBudget {
             owed: AtomicUsize::new(0),
             resizing: Mutex::new(()),
             applying: Mutex::new(()),
+            waiting: AtomicUsize::new(0),
+            reclaiming: AtomicUsize::new(0),
+            scanned: Mutex::new(None),
         }
+    }
+
+    /// Counts the caller among the waiters until the guard drops.
+    pub(super) fn wait(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        Waiting(self)
+    }
+
+    /// The right to look for idle sessions to close, and how many closes
+    /// the waiters still lack. `Busy` while another caller is looking;
+    /// `Nothing` when nothing is lacking, or when `arriving` is false and
+    /// the last look was less than `again` ago (a waiter's periodic retry,
+    /// which must not scan the server's pools for every waiter every time).
+    pub(super) fn reclaim_turn(&self, arriving: bool, again: Duration) -> Turn<'_> {
+        let Ok(mut scanned) = self.scanned.try_lock() else {
+            return Turn::Busy;
+        };
+        let lacking = self.lacking();
+        if lacking == 0 || (!arriving && scanned.is_some_and(|at| at.elapsed() < again)) {
+            return Turn::Nothing;
+        }
+        *scanned = Some(Instant::now());
+        Turn::Look(scanned, lacking)
+    }
+
+    /// Closes the waiters lack: those waiting less those already closing.
+    pub(super) fn lacking(&self) -> usize {
+        self.waiting
+            .load(Ordering::Acquire)
+            .saturating_sub(self.reclaiming.load(Ordering::Acquire))
+    }
+
+    /// Marks a live session as closed for a waiter; the caller then closes
+    /// it. A session closing for another reason is not counted.
+    pub(super) fn mark_reclaimed(&self, session: &AtomicU8) -> bool {
+        if session
+            .compare_exchange(OPEN, RECLAIMED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        self.reclaiming.fetch_add(1, Ordering::AcqRel);
+        true
     }
 
     pub fn size(&self) -> usize {
@@ -109,10 +187,15 @@ impl ServerBudget {
     /// session was collected for a debt or a debt is owed (so a shrunk
     /// budget is paid by whichever sessions close first), or gives it back.
     pub(super) fn settle(&self, session: &AtomicU8, permit: OwnedSemaphorePermit) {
-        if session.swap(CLOSED, Ordering::AcqRel) == PAYS || self.take_debt() {
+        let was = session.swap(CLOSED, Ordering::AcqRel);
+        if was == PAYS || self.take_debt() {
             permit.forget();
         } else {
             drop(permit);
+        }
+        // After the permit is back: a waiter's next look then finds it.
+        if was == RECLAIMED {
+            self.reclaiming.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -200,6 +283,50 @@ mod tests {
             budget.settle(&state, permit);
         }
         assert_eq!(budget.permits.available_permits(), 12);
+    }
+
+    #[test]
+    fn waiters_lack_only_the_closes_not_yet_started_and_one_caller_looks_at_a_time() {
+        let budget = ServerBudget::new(2);
+        let open = sessions(&budget, 2);
+        let (first, second) = (budget.wait(), budget.wait());
+        assert_eq!(budget.lacking(), 2);
+        let Turn::Look(guard, lacking) = budget.reclaim_turn(true, Duration::from_secs(60)) else {
+            panic!("the first caller looks");
+        };
+        assert_eq!(lacking, 2);
+        assert!(matches!(
+            budget.reclaim_turn(true, Duration::ZERO),
+            Turn::Busy
+        ));
+        // One idle session is closed for them: one close is still lacking.
+        let mut open = open.into_iter();
+        let (closing, permit) = open.next().unwrap();
+        assert!(budget.mark_reclaimed(&closing));
+        assert!(!budget.mark_reclaimed(&closing), "counted twice");
+        assert_eq!(budget.lacking(), 1);
+        drop(guard);
+        // A retry soon after a look does not look again; an arrival does.
+        assert!(matches!(
+            budget.reclaim_turn(false, Duration::from_secs(60)),
+            Turn::Nothing
+        ));
+        assert!(matches!(
+            budget.reclaim_turn(true, Duration::from_secs(60)),
+            Turn::Look(_, 1)
+        ));
+        // Its permit settles: a waiter takes it and leaves.
+        budget.settle(&closing, permit);
+        assert_eq!(budget.permits.available_permits(), 1);
+        drop(first);
+        assert_eq!(budget.lacking(), 1, "the second waiter still lacks one");
+        drop(second);
+        assert_eq!(budget.lacking(), 0);
+        assert!(matches!(
+            budget.reclaim_turn(true, Duration::ZERO),
+            Turn::Nothing
+        ));
+        drop(open);
     }
 
     #[test]

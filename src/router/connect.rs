@@ -51,7 +51,7 @@ impl Router {
         pool.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.wait_for_own_session(&pool, route).await;
         // Boxed: deadpool's `get` future holds its whole connect path.
-        match Box::pin(pool.pool.get()).await {
+        match Box::pin(take(&pool.pool)).await {
             Ok(conn) => Ok(conn),
             Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
                 Err(RouterError::BudgetSpent)
@@ -143,7 +143,10 @@ impl Router {
             .queue_mode(QueueMode::Lifo)
             .wait_timeout(Some(wait))
             .create_timeout(Some(wait + Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
+            // Both managers' recycles are checks that never wait (a flag, a
+            // read that would block): a timer around each checkout would
+            // only cost a timer registration per request.
+            .recycle_timeout(None)
             .build()
             .map_err(|e| RouterError::PoolBuild(Arc::new(e)))?;
         Ok((pool, tier_size))
@@ -186,5 +189,19 @@ fn statement_timeout_ms(
         crate::domain::Tier::Free => settings.statement_timeout_free_ms,
         crate::domain::Tier::Standard => settings.statement_timeout_standard_ms,
         crate::domain::Tier::Enterprise => settings.statement_timeout_enterprise_ms,
+    }
+}
+
+/// A session from `pool`: at once when one is free or may be made, with no
+/// timer armed (the common case under load), else waiting up to the
+/// pool's wait timeout.
+pub(super) async fn take<M: deadpool::managed::Manager>(
+    pool: &Pool<M>,
+) -> Result<deadpool::managed::Object<M>, PoolError<M::Error>> {
+    let mut now = pool.timeouts();
+    now.wait = Some(Duration::ZERO);
+    match pool.timeout_get(&now).await {
+        Err(PoolError::Timeout(deadpool::managed::TimeoutType::Wait)) => pool.get().await,
+        other => other,
     }
 }

@@ -282,19 +282,22 @@ impl Router {
     /// ago does not keep its sessions over one hot now.
     pub fn reap_idle(&self) {
         let max_idle = Duration::from_secs(self.inner.settings.idle_timeout_secs);
-        for (_, pool) in self.inner.wire_pools.iter() {
-            pool.pool
-                .retain(|_, metrics| metrics.last_used() < max_idle);
-        }
-        for (_, pool) in self.inner.pools.iter() {
-            pool.pool
-                .retain(|_, metrics| metrics.last_used() < max_idle);
-            let uses = &pool.uses;
+        let age = |uses: &std::sync::atomic::AtomicU64| {
             let _ = uses.fetch_update(
                 std::sync::atomic::Ordering::Relaxed,
                 std::sync::atomic::Ordering::Relaxed,
                 |n| Some(n / 2),
             );
+        };
+        for (_, pool) in self.inner.wire_pools.iter() {
+            pool.pool
+                .retain(|_, metrics| metrics.last_used() < max_idle);
+            age(&pool.uses);
+        }
+        for (_, pool) in self.inner.pools.iter() {
+            pool.pool
+                .retain(|_, metrics| metrics.last_used() < max_idle);
+            age(&pool.uses);
         }
     }
 

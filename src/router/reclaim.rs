@@ -7,10 +7,10 @@
 //!   every replica, without a restart, and is resized only from a row just
 //!   read from the catalog (a PATCH, a server change notice, a listener
 //!   reconnect), never from a route's copy, which may be older.
-//! - When a server's budget is spent, a new session is made only after one
-//!   idle session of another tenant closes: the one whose pool served the
+//! - When a server's budget is spent, a new session is made only after an
+//!   idle session of another tenant closes: those whose pools served the
 //!   fewest recent requests per open session, so the hot tenants keep
-//!   theirs. Never more than one at a time.
+//!   theirs. Never more at a time than the waiters lack.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -83,50 +83,58 @@ impl RouterInner {
         }
     }
 
-    /// Closes one idle connection on `server`, giving its permit to a
-    /// waiter: one of the tenant whose pool served the fewest requests
-    /// lately per open session (its longest idle), so that under a budget
-    /// below the active set the hot tenants keep their sessions; an LRU
-    /// choice would close them whenever a cold tenant came by. Ties go to
-    /// the longest idle. One at a time: closing every idle connection would
-    /// make all tenants reconnect at once.
-    pub(super) fn close_idle_on(&self, server: Uuid) -> bool {
-        let mut victim: Option<(TenantPool, f64, Duration)> = None;
+    /// Closes up to `want` idle sessions on `server`, HTTP or gateway, to
+    /// give their permits to waiters; says how many it closed. It takes
+    /// them from the pools that served the fewest requests lately per
+    /// open session (each one's longest idle first), so that under a
+    /// budget below the active set the hot tenants keep their sessions:
+    /// an LRU choice would close them whenever a cold tenant came by.
+    /// Only as many as are wanted: closing every idle session would make
+    /// all tenants reconnect at once.
+    pub(super) fn close_idle_on(&self, server: Uuid, want: usize) -> usize {
+        let Some(budget) = self.budgets.lock().expect("budgets").get(&server).cloned() else {
+            return 0;
+        };
+        let mut idle: Vec<(f64, Duration, Idle)> = Vec::new();
         for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
-            let Some(idle_for) = longest_idle(&pool.pool) else {
-                continue;
-            };
-            let size = pool.pool.status().size;
-            let per_session = pool.uses.load(Ordering::Relaxed) as f64 / size.max(1) as f64;
-            let better = victim.as_ref().is_none_or(|(_, fewest, longest)| {
-                per_session < *fewest || (per_session == *fewest && idle_for > *longest)
-            });
-            if better {
-                victim = Some((pool, per_session, idle_for));
+            if let Some(idle_for) = longest_idle(&pool.pool) {
+                let score = per_session(&pool.uses, pool.pool.status().size);
+                idle.push((score, idle_for, Idle::Http(pool)));
             }
         }
-        match victim {
-            Some((pool, _, longest)) => close_one_idle(&pool.pool, longest),
-            None => self.close_idle_wire_on(server),
+        for (_, pool) in self.wire_pools.iter().filter(|(_, p)| p.server == server) {
+            if let Some(idle_for) = longest_idle(&pool.pool) {
+                let score = per_session(&pool.uses, pool.pool.status().size);
+                idle.push((score, idle_for, Idle::Wire(pool)));
+            }
         }
+        idle.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut closed = 0;
+        for (_, idle_for, pool) in idle {
+            if closed == want {
+                break;
+            }
+            let done = match pool {
+                Idle::Http(p) => {
+                    close_one_idle(&p.pool, idle_for, |c| budget.mark_reclaimed(&c.debt))
+                }
+                Idle::Wire(p) => close_one_idle(&p.pool, idle_for, |s| s.reclaim(&budget)),
+            };
+            closed += usize::from(done);
+        }
+        closed
     }
 }
 
-impl RouterInner {
-    /// Closes the longest idle gateway session on `server`, when no HTTP
-    /// pool had an idle one to give.
-    fn close_idle_wire_on(&self, server: Uuid) -> bool {
-        let mut longest: Option<(super::wire::WirePool, Duration)> = None;
-        for (_, pool) in self.wire_pools.iter().filter(|(_, p)| p.server == server) {
-            let Some(idle_for) = longest_idle(&pool.pool) else {
-                continue;
-            };
-            if longest.as_ref().is_none_or(|(_, l)| idle_for > *l) {
-                longest = Some((pool, idle_for));
-            }
-        }
-        longest.is_some_and(|(pool, idle_for)| close_one_idle(&pool.pool, idle_for))
-    }
+/// A pool with an idle session.
+enum Idle {
+    Http(TenantPool),
+    Wire(super::wire::WirePool),
+}
+
+/// Requests a pool served lately, per session it has open.
+fn per_session(uses: &std::sync::atomic::AtomicU64, size: usize) -> f64 {
+    uses.load(Ordering::Relaxed) as f64 / size.max(1) as f64
 }
 
 /// How long the longest idle session of `pool` has been idle; `None` when
@@ -146,14 +154,16 @@ fn longest_idle<M: deadpool::managed::Manager>(
 }
 
 /// Closes one idle session of `pool` idle for at least `longest` (the one
-/// `longest_idle` found, unless it was taken meanwhile).
+/// `longest_idle` found, unless it was taken meanwhile) that `mark`
+/// accepts (a session already closing for another reason is left).
 fn close_one_idle<M: deadpool::managed::Manager>(
     pool: &deadpool::managed::Pool<M>,
     longest: Duration,
+    mark: impl Fn(&M::Type) -> bool,
 ) -> bool {
     let mut closed = false;
-    pool.retain(|_, metrics| {
-        if !closed && metrics.last_used() >= longest {
+    pool.retain(|session, metrics| {
+        if !closed && metrics.last_used() >= longest && mark(session) {
             closed = true;
             return false;
         }

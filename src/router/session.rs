@@ -12,7 +12,7 @@ use deadpool::managed::{Manager, Metrics, RecycleResult};
 use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
-use super::budget::{ServerBudget, OPEN};
+use super::budget::{ServerBudget, Turn, OPEN};
 use super::RouterInner;
 
 /// A tenant connection; its connection task holds one permit of its
@@ -58,8 +58,11 @@ pub struct BudgetedManager {
     pub(super) router: Weak<RouterInner>,
 }
 
-/// How often a waiter closes idle connections that were returned meanwhile.
+/// How often a waiter looks again for idle sessions returned meanwhile,
+/// and how long a server's pools go unscanned by such retries: with a
+/// thousand waiters, a scan each per retry would be most of the work.
 const RECLAIM_EVERY: Duration = Duration::from_millis(20);
+const RESCAN_AFTER: Duration = Duration::from_millis(5);
 
 impl BudgetedManager {
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
@@ -106,12 +109,28 @@ async fn acquire_by(
     if let Ok(permit) = permits.clone().try_acquire_owned() {
         return Ok(permit);
     }
+    let _waiting = budget.wait();
+    let mut arriving = true;
     loop {
-        if let Some(router) = router.upgrade() {
-            router.close_idle_on(server);
+        // The permits of sessions closed here go to the waiters in turn
+        // (the semaphore is fair), so no waiter pays for another's close.
+        let mut retry = RECLAIM_EVERY;
+        match budget.reclaim_turn(arriving, RESCAN_AFTER) {
+            Turn::Look(_turn, mut lacking) => {
+                arriving = false;
+                if let Some(router) = router.upgrade() {
+                    // Waiters that came while this one looked are served too.
+                    while lacking > 0 && router.close_idle_on(server, lacking) > 0 {
+                        lacking = budget.lacking();
+                    }
+                }
+            }
+            // Whoever looks now may have counted the waiters before this
+            // one came: look again soon.
+            Turn::Busy if arriving => retry = RESCAN_AFTER / 5,
+            Turn::Busy | Turn::Nothing => arriving = false,
         }
-        let wait =
-            RECLAIM_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let wait = retry.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
         match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => return Ok(permit),
             Ok(Err(_)) => return Err(ConnectError::BudgetSpent),

@@ -79,6 +79,12 @@ impl WireSession {
     pub(super) fn pays(&self, budget: &ServerBudget) -> bool {
         budget.collect(&self.debt)
     }
+
+    /// Whether this idle session may be closed to give its permit to a
+    /// waiter (`ServerBudget::mark_reclaimed`).
+    pub(super) fn reclaim(&self, budget: &ServerBudget) -> bool {
+        budget.mark_reclaimed(&self.debt)
+    }
 }
 
 impl Drop for WireSession {
@@ -178,7 +184,7 @@ impl Router {
                 continue;
             }
             pool.uses.fetch_add(1, Ordering::Relaxed);
-            return match pool.pool.get().await {
+            return match super::connect::take(&pool.pool).await {
                 Ok(session) => Ok(session),
                 Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
                     Err(RouterError::BudgetSpent)
