@@ -17,6 +17,21 @@ pub const TENANT_APP_ROLE: &str = "ai_care_tenant_app";
 /// whose writes are paused is moved into it from `TENANT_APP_ROLE`.
 pub const TENANT_READER_ROLE: &str = "ai_care_tenant_reader";
 
+/// Prefix of every subtenant's login role (`subtenant_login`). Tenant
+/// databases' row-level security reads the subtenant from a session user
+/// with this prefix (tenant migration V3), so it must match that SQL.
+pub const SUBTENANT_LOGIN_PREFIX: &str = "ai_care_sub_";
+
+/// A subtenant's login role: `ai_care_sub_<32 hex of its id>`, or with
+/// `_reader` for its read-only one (51 bytes). A member of its root's
+/// tenant role (or reader), whose privileges and CONNECT it inherits; the
+/// tenant database's policies hold its sessions to the subtenant its name
+/// carries, whatever the session sets. Derived from the id, never input.
+pub fn subtenant_login(subtenant: TenantId, read_only: bool) -> String {
+    let suffix = if read_only { "_reader" } else { "" };
+    format!("{SUBTENANT_LOGIN_PREFIX}{}{suffix}", subtenant.simple())
+}
+
 /// A tenant database or role name: `ai_care_tenant_<32 hex>`, 47 bytes, always
 /// derived from a `TenantId`, never taken from input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -148,5 +163,19 @@ mod tests {
         assert_eq!(DbName::owner_of(&format!("{}_other", name.as_str())), None);
         assert_eq!(DbName::owner_of(&name.reader()), None);
         assert!(name.reader().len() <= 63);
+    }
+
+    #[test]
+    fn a_subtenant_login_carries_its_subtenant_where_the_tenant_schema_reads_it() {
+        let sub = TenantId::generate();
+        for read_only in [false, true] {
+            let login = subtenant_login(sub, read_only);
+            assert!(login.len() <= 63);
+            assert_eq!(DbName::owner_of(&login), None);
+            // V3's app_subtenant_id(): substr(session_user, 13, 32)::uuid.
+            let hex = &login[SUBTENANT_LOGIN_PREFIX.len()..SUBTENANT_LOGIN_PREFIX.len() + 32];
+            assert_eq!(SUBTENANT_LOGIN_PREFIX.len(), 12);
+            assert_eq!(uuid::Uuid::parse_str(hex).unwrap(), sub.as_uuid());
+        }
     }
 }

@@ -18,7 +18,8 @@ pub mod whole;
 mod wire_verifier;
 
 pub use db_name::{
-    DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX, TENANT_READER_ROLE,
+    subtenant_login, DbCopy, DbName, SUBTENANT_LOGIN_PREFIX, TEMPLATE_DB, TENANT_APP_ROLE,
+    TENANT_DB_PREFIX, TENANT_READER_ROLE,
 };
 pub use first_admin::{FirstAdmin, InvalidFirstAdmin};
 pub use host_name::{is_host_name, HOST_NAME_PATTERN};

@@ -9,6 +9,10 @@
 //!   read, write and delete on all of the tenant's agents and calls (the
 //!   tenant's own role), or read on all of them (its reader, which holds
 //!   SELECT alone). Anything narrower is refused with what it lacks.
+//! - A key held to a subtenant, or a login that names one
+//!   (`<slug>.<subtenant-slug>`), runs as that subtenant's own login role,
+//!   which the tenant database's policies hold to its rows whatever the
+//!   client sets; the same rule of whole rights applies to its rows.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use super::Shared;
 use crate::auth::scram::{self, Exchange};
 use crate::auth::{Action, Principal, Resource, Scope};
 use crate::catalog::ApiKeyRecord;
+use crate::domain::TenantId;
 use crate::pg::wire;
 use crate::router::{Route, RouterError, WireRole};
 
@@ -110,11 +115,19 @@ pub(super) async fn login(
         ));
     };
     let root = root.expect("a key matched, so the tenant exists");
-    let role = session_role(&key, subtenant)?;
-    let route = shared.router.route(root).await.map_err(route_refusal)?;
+    let target = subtenant_target(shared, root, &key, subtenant).await?;
+    let role = session_role(&key, target)?;
+    let route = shared
+        .router
+        .route(target.unwrap_or(root))
+        .await
+        .map_err(route_refusal)?;
+    if route.root.id != root {
+        return Err(refuse("28000", "the subtenant belongs to another tenant"));
+    }
     shared.ensure_role(&route, role).await.map_err(|e| {
-        tracing::warn!(tenant.id = %root, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login's role could not be made");
-        refuse("57P03", "the tenant's database cannot be reached now; try again")
+        let (code, text) = e.refusal(root);
+        refuse(code, text)
     })?;
     let mut parameters = shared
         .parameters(&route, role)
@@ -205,35 +218,83 @@ fn scram_refusal(e: scram::ScramError) -> Refusal {
     refuse("28000", e.to_string())
 }
 
-/// The login role for what `key` may do, or why it has none.
-fn session_role(key: &ApiKeyRecord, subtenant: Option<&str>) -> Result<WireRole, Refusal> {
+/// The subtenant a login's sessions are held to, if any: the key's own
+/// (a key held to a subtenant), or the one the user name names after the
+/// tenant's slug (`<slug>.<subtenant-slug>`, for a whole-tenant key).
+async fn subtenant_target(
+    shared: &Shared,
+    root: TenantId,
+    key: &ApiKeyRecord,
+    named: Option<&str>,
+) -> Result<Option<TenantId>, Refusal> {
+    let named = match named {
+        None => None,
+        Some(slug) => {
+            let found = shared
+                .tenants
+                .subtenant_by_slug(root, slug)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(tenant.id = %root, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login could not look its subtenant up");
+                    refuse("57P03", "the service cannot check credentials now; try again")
+                })?;
+            Some(found.ok_or_else(|| {
+                refuse("28000", format!("the tenant has no subtenant \"{slug}\""))
+            })?)
+        }
+    };
+    match (key.subtenant_id, named) {
+        (Some(own), Some(other)) if own != other => Err(refuse(
+            "28000",
+            "this key is held to another subtenant: connect as the tenant's slug, or name the key's own subtenant",
+        )),
+        (Some(own), _) => Ok(Some(own)),
+        (None, named) => Ok(named),
+    }
+}
+
+/// The login role for what `key` may do over the rows of `subtenant` (or
+/// of the whole tenant), or why it has none.
+fn session_role(key: &ApiKeyRecord, subtenant: Option<TenantId>) -> Result<WireRole, Refusal> {
     if key.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
         return Err(refuse("28P01", "this API key has expired"));
-    }
-    if subtenant.is_some() || key.subtenant_id.is_some() {
-        return Err(refuse(
-            "28000",
-            "subtenant sessions are not offered on the wire yet: connect with a key of the whole tenant, as the tenant's slug",
-        ));
     }
     let claims = crate::auth::api_key::key_claims(key)
         .map_err(|_| refuse("28000", "this API key cannot be used"))?;
     let principal = Principal::from_claims(claims);
-    let whole = |resource, action| matches!(principal.require(resource, action), Ok(Scope::Tenant));
+    // A subtenant's session holds all of the subtenant's rows: a key that
+    // reaches the whole tenant or the whole subtenant covers them.
+    let whole = |resource, action| match principal.require(resource, action) {
+        Ok(Scope::Tenant) => true,
+        Ok(Scope::Subtenant) => subtenant.is_some(),
+        _ => false,
+    };
     let all = |actions: &[Action]| {
         [Resource::Agents, Resource::Calls]
             .into_iter()
             .all(|r| actions.iter().all(|a| whole(r, *a)))
     };
+    let (writer, reader) = match subtenant {
+        None => (WireRole::Writer, WireRole::Reader),
+        Some(sub) => (
+            WireRole::SubtenantWriter(sub),
+            WireRole::SubtenantReader(sub),
+        ),
+    };
     if all(&[Action::Read, Action::Write, Action::Delete]) {
-        return Ok(WireRole::Writer);
+        return Ok(writer);
     }
     if all(&[Action::Read]) {
-        return Ok(WireRole::Reader);
+        return Ok(reader);
     }
+    let whose = if subtenant.is_some() {
+        "subtenant"
+    } else {
+        "tenant"
+    };
     Err(refuse(
         "28000",
-        "this key may not read all of the tenant's agents and calls, nor read, write and delete them all, and a SQL session cannot be held to less",
+        format!("this key may not read all of the {whose}'s agents and calls, nor read, write and delete them all, and a SQL session cannot be held to less"),
     ))
 }
 

@@ -52,10 +52,10 @@ use uuid::Uuid;
 pub(crate) struct Shared {
     router: Router,
     keys: WireKeys,
-    /// Makes a tenant's reader role where an older build made none.
+    /// Makes a tenant's reader and its subtenants' logins.
     tenants: Tenants,
-    /// Tenants and servers whose reader role this process made sure of.
-    readers: moka::sync::Cache<(TenantId, Uuid), ()>,
+    /// Login roles this process made sure of, by tenant and server.
+    logins: moka::sync::Cache<(TenantId, Uuid, WireRole), ()>,
     /// Each server's start-up parameters, as a session of one of its
     /// tenants reported them (`parameters`).
     server_parameters: std::sync::Mutex<HashMap<Uuid, Vec<(String, String)>>>,
@@ -89,8 +89,28 @@ pub struct Gateway {
 /// How long a stopping gateway lets its connected clients finish.
 const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
-/// Tenants (on their servers) whose reader role is known to exist.
-const KNOWN_READERS: u64 = 100_000;
+/// Login roles (of tenants, on their servers) known to exist.
+const KNOWN_LOGINS: u64 = 100_000;
+
+/// Why a login role could not be made sure of.
+pub(super) enum RoleUnready {
+    /// The tenant's database does not hold a subtenant login to its rows.
+    Unscoped,
+    Failed(TenantsError),
+}
+
+impl RoleUnready {
+    /// The SQLSTATE and message a client is told.
+    pub(super) fn refusal(self, tenant: TenantId) -> (&'static str, &'static str) {
+        match self {
+            RoleUnready::Unscoped => ("28000", "the tenant's database does not hold subtenant sessions to their rows yet: it needs tenant migration V3"),
+            RoleUnready::Failed(e) => {
+                tracing::warn!(tenant.id = %tenant, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login role could not be made");
+                ("57P03", "the tenant's database cannot be reached now; try again")
+            }
+        }
+    }
+}
 
 /// The process id and secret a client was given (`BackendKeyData`).
 pub(crate) type CancelKey = (i32, i32);
@@ -125,10 +145,7 @@ impl Shared {
                 read
             }
         };
-        let db = route.root.db_name.as_ref().map(|db| match role {
-            WireRole::Writer => db.as_str().to_string(),
-            WireRole::Reader => db.reader(),
-        });
+        let db = route.root.db_name.as_ref().map(|db| role.login(db));
         for (name, value) in parameters.iter_mut() {
             match name.as_str() {
                 "session_authorization" => *value = db.clone().unwrap_or_default(),
@@ -177,20 +194,37 @@ impl Shared {
     /// Makes sure the login role `role` names exists on the route's server
     /// before a session is asked for. The tenant role always does; a
     /// tenant's reader is made with it since readers exist, and here for a
-    /// tenant made before.
-    async fn ensure_role(&self, route: &Route, role: WireRole) -> Result<(), TenantsError> {
-        if role != WireRole::Reader {
+    /// tenant made before; a subtenant's login is made here, at its first
+    /// use on each server.
+    async fn ensure_role(&self, route: &Route, role: WireRole) -> Result<(), RoleUnready> {
+        if role == WireRole::Writer {
             return Ok(());
         }
-        let key = (route.root.id, route.server.id);
-        if self.readers.contains_key(&key) {
+        let key = (route.root.id, route.server.id, role);
+        if self.logins.contains_key(&key) {
             return Ok(());
         }
-        self.tenants
-            .ensure_reader(&route.root, &route.server)
-            .await?;
-        self.readers.insert(key, ());
-        Ok(())
+        let (root, server) = (&route.root, &route.server);
+        let made = match role.subtenant() {
+            None => self
+                .tenants
+                .ensure_reader(root, server)
+                .await
+                .map(|()| true),
+            Some(sub) => {
+                self.tenants
+                    .ensure_subtenant_login(root, server, sub, role.read_only())
+                    .await
+            }
+        };
+        match made {
+            Ok(true) => {
+                self.logins.insert(key, ());
+                Ok(())
+            }
+            Ok(false) => Err(RoleUnready::Unscoped),
+            Err(e) => Err(RoleUnready::Failed(e)),
+        }
     }
 }
 
@@ -218,7 +252,7 @@ impl Gateway {
                 router,
                 keys,
                 tenants,
-                readers: moka::sync::Cache::new(KNOWN_READERS),
+                logins: moka::sync::Cache::new(KNOWN_LOGINS),
                 cancels: Default::default(),
                 server_parameters: Default::default(),
                 settings: settings.clone(),

@@ -48,7 +48,9 @@ pub(super) async fn relay(
     login: Login,
     shutdown: &CancellationToken,
 ) {
-    let tenant = login.route.root.id;
+    // The subtenant's own route for a subtenant's login: its suspension
+    // or deletion reaches its clients at their next transaction.
+    let tenant = login.route.tenant.id;
     let mut statements = Statements::default();
     loop {
         let next = tokio::select! {
@@ -73,7 +75,7 @@ pub(super) async fn relay(
                 continue;
             }
         };
-        if let Err(wait) = shared.router.check_rate(tenant, route.root.tier) {
+        if let Err(wait) = shared.router.check_rate(route.root.id, route.root.tier) {
             let text = format!(
                 "the tenant's rate limit is spent; retry in {} ms",
                 wait.as_millis().max(1)
@@ -82,14 +84,8 @@ pub(super) async fn relay(
             continue;
         }
         if let Err(e) = shared.ensure_role(&route, login.role).await {
-            tracing::warn!(tenant.id = %tenant, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway session's login role could not be made");
-            refuse(
-                &mut client,
-                first,
-                "57P03",
-                "the tenant's database cannot be reached now; try again",
-            )
-            .await;
+            let (code, text) = e.refusal(tenant);
+            refuse(&mut client, first, code, text).await;
             continue;
         }
         let waited = Instant::now();

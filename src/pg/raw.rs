@@ -241,6 +241,50 @@ impl PgConfig {
 }
 
 impl RawSession {
+    /// Runs one simple query on an idle session and returns the first
+    /// column of its first row, as text (`None`: no row, or NULL).
+    pub async fn query_value(&mut self, sql: &str) -> Result<Option<String>, RawError> {
+        let mut out = BytesMut::new();
+        frontend::query(sql, &mut out)?;
+        self.io.stream.write_all(&out).await?;
+        let (mut value, mut refused) = (None, None);
+        loop {
+            let frame = self
+                .io
+                .message()
+                .await?
+                .ok_or(io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            match frame.tag {
+                b'D' if value.is_none() => {
+                    // Column count (2 bytes), then the first column's length.
+                    let body = frame.body();
+                    let len = body
+                        .get(2..6)
+                        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                        .ok_or(io::Error::from(io::ErrorKind::InvalidData))?;
+                    if let Ok(len) = usize::try_from(len) {
+                        let text = body
+                            .get(6..6 + len)
+                            .ok_or(io::Error::from(io::ErrorKind::InvalidData))?;
+                        value = Some(String::from_utf8_lossy(text).into_owned());
+                    }
+                }
+                b'E' => {
+                    refused = Some(RawError::Refused {
+                        code: error_code(frame.body()).unwrap_or_default(),
+                        message: error_text(frame.body()),
+                    })
+                }
+                b'Z' => break,
+                _ => {}
+            }
+        }
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
+
     /// Whether an idle session is still open: nothing has come from the
     /// server since its last answer. A backend that was ended (a pause's
     /// `pg_terminate_backend`, a restart) has sent its error and closed the

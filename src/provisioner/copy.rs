@@ -196,7 +196,10 @@ impl Provisioner {
         // has then committed or died before the caller copies the database.
         session
             .execute(
-                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1",
+                &format!(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE {}",
+                    super::subtenant_login::writer_sessions()
+                ),
                 &[&db.as_str()],
             )
             .await?;

@@ -19,6 +19,7 @@ mod copy;
 mod expected_db;
 mod held;
 mod scram;
+mod subtenant_login;
 mod template;
 mod tenant_db;
 // How far a server's WAL archiving has got (point-in-time restore).

@@ -13,7 +13,8 @@
 //!   stint there never starts its new life read-only.
 //! - A subtenant's purge deletes its rows (agents, calls, calls on its
 //!   agents, audit events) from its root's database in one transaction
-//!   (`delete_subtenant_rows`); a root's purge drops its database and role.
+//!   (`delete_subtenant_rows`); a root's purge drops its database and role
+//!   (its subtenants' logins there too: `subtenant_login.rs`).
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -30,7 +31,7 @@ use crate::sql::{quote_ident, quote_literal};
 /// makes an existing one's password current and runs `also`. The password
 /// travels as a SCRAM verifier, so the server never sees (or logs) the
 /// plain text; with few iterations (see `scram`).
-async fn ensure_login_role(
+pub(super) async fn ensure_login_role(
     session: &deadpool_postgres::Object,
     name: &str,
     group: &str,
@@ -189,15 +190,17 @@ impl Provisioner {
             .await?;
         session
             .batch_execute(&format!(
-                "DROP ROLE IF EXISTS {q}, {}",
+                "{}; DROP ROLE IF EXISTS {q}, {}",
+                super::subtenant_login::drop_subtenant_logins_of(db),
                 quote_ident(&db.reader())
             ))
             .await?;
         Ok(())
     }
 
-    /// Deletes a subtenant's rows from its root's database: calls (and any
-    /// call on one of its agents), agents and its audit events. Repeating it
+    /// Drops a subtenant's logins on `server` (ending their sessions) and
+    /// deletes its rows from its root's database: calls (and any call on
+    /// one of its agents), agents and its audit events. Repeating it
     /// deletes nothing more; a root database already gone has nothing left.
     #[tracing::instrument(skip_all, fields(db = %db, subtenant.id = %subtenant))]
     pub async fn purge_subtenant_rows(
@@ -206,6 +209,9 @@ impl Provisioner {
         db: &DbName,
         subtenant: uuid::Uuid,
     ) -> Result<(), ProvisionError> {
+        // Its logins first: no session of its own outlives its rows.
+        self.drop_subtenant_logins(server, crate::domain::TenantId::from(subtenant))
+            .await?;
         if !self.presence(server, db).await?.database {
             return Ok(());
         }
@@ -282,8 +288,10 @@ impl Provisioner {
                 .await?;
             session
                 .execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                      WHERE datname = $1 AND usename IN ($1, $2)",
+                    &format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {}",
+                        super::subtenant_login::tenant_sessions()
+                    ),
                     &[&db.as_str(), &db.reader()],
                 )
                 .await?;

@@ -45,6 +45,8 @@ pub enum ConnectError {
     Postgres(#[from] crate::pg::SessionError),
     #[error("cannot open a gateway session to the tenant database")]
     Raw(#[from] crate::pg::RawError),
+    #[error("the tenant database does not hold a subtenant's sessions to its rows (its schema predates tenant migration V3)")]
+    Unscoped,
 }
 
 /// Makes tenant connections only within the server's budget.

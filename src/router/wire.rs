@@ -37,10 +37,35 @@ pub enum WireRole {
     Writer,
     /// The tenant's reader (`DbName::reader`): SELECT alone.
     Reader,
+    /// A subtenant's login (`domain::subtenant_login`): the tenant role's
+    /// rights, held to the subtenant's rows by the name it logs in with.
+    SubtenantWriter(TenantId),
+    /// A subtenant's read-only login: the reader's, held likewise.
+    SubtenantReader(TenantId),
 }
 
 impl WireRole {
-    pub const ALL: [WireRole; 2] = [WireRole::Writer, WireRole::Reader];
+    /// The role's name on the tenant's server.
+    pub fn login(&self, db: &DbName) -> String {
+        match *self {
+            WireRole::Writer => db.as_str().to_string(),
+            WireRole::Reader => db.reader(),
+            WireRole::SubtenantWriter(sub) => crate::domain::subtenant_login(sub, false),
+            WireRole::SubtenantReader(sub) => crate::domain::subtenant_login(sub, true),
+        }
+    }
+
+    /// The subtenant whose rows alone the role reaches, if it is held to one.
+    pub fn subtenant(&self) -> Option<TenantId> {
+        match *self {
+            WireRole::SubtenantWriter(sub) | WireRole::SubtenantReader(sub) => Some(sub),
+            WireRole::Writer | WireRole::Reader => None,
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, WireRole::Reader | WireRole::SubtenantReader(_))
+    }
 }
 
 /// A gateway session to a tenant database, holding its budget permit.
@@ -107,6 +132,8 @@ pub struct WireManager {
     server: Uuid,
     acquire_timeout: Duration,
     router: Weak<RouterInner>,
+    /// For a subtenant's login: the subtenant its sessions must be held to.
+    subtenant: Option<TenantId>,
 }
 
 impl Manager for WireManager {
@@ -121,7 +148,17 @@ impl Manager for WireManager {
             self.acquire_timeout,
         )
         .await?;
-        let raw = self.config.connect_raw_session().await?;
+        let mut raw = self.config.connect_raw_session().await?;
+        if let Some(sub) = self.subtenant {
+            // Fail closed: a database whose schema predates subtenant logins
+            // (an older backup restored, a reverted migration) would hold
+            // the session by a setting the client may change.
+            let held = raw.query_value("SELECT public.app_subtenant_id()").await;
+            if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
+                raw.close().await;
+                return Err(ConnectError::Unscoped);
+            }
+        }
         ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
         Ok(WireSession {
             raw: Some(raw),
@@ -225,10 +262,9 @@ impl Router {
             "a root tenant without a database",
         ))?;
         let mut config = self.tenant_session_config(route)?;
-        if role == WireRole::Reader {
-            // The same password as the tenant role's (`ensure_reader_role`).
-            config.user(db.reader());
-        }
+        // Every role of the tenant has the tenant role's password (with a
+        // verifier of its own).
+        config.user(role.login(&db));
         config.application_name("tenant-plane-gateway");
         let manager = WireManager {
             config,
@@ -236,6 +272,7 @@ impl Router {
             server: route.server.id,
             acquire_timeout: WIRE_WAIT,
             router: Arc::downgrade(&self.inner),
+            subtenant: role.subtenant(),
         };
         let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {
@@ -250,10 +287,16 @@ impl Router {
 }
 
 impl RouterInner {
-    /// Closes a tenant's wire pools (every role).
+    /// Closes a tenant's wire pools (every role, its subtenants' too).
     pub(super) async fn close_wire_pools(&self, tenant: TenantId) {
-        for role in WireRole::ALL {
-            self.wire_pools.invalidate(&(tenant, role)).await;
+        let keys: Vec<_> = self
+            .wire_pools
+            .iter()
+            .filter(|(key, _)| key.0 == tenant || key.1.subtenant() == Some(tenant))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            self.wire_pools.invalidate(&key).await;
         }
     }
 }

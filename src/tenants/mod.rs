@@ -185,6 +185,38 @@ impl Tenants {
         Ok(())
     }
 
+    /// The root's direct subtenant with this slug, if one is not purged.
+    pub async fn subtenant_by_slug(
+        &self,
+        root: TenantId,
+        slug: &str,
+    ) -> Result<Option<TenantId>, TenantsError> {
+        let subtenants = self.catalog.subtenants_of(root).await?;
+        Ok(subtenants
+            .into_iter()
+            .find(|t| t.slug.as_str() == slug)
+            .map(|t| t.id))
+    }
+
+    /// Makes a subtenant's login on `server` (`domain::subtenant_login`),
+    /// or makes its password current: the root's password, with a verifier
+    /// of its own. `false` when the root's database there does not hold
+    /// subtenant logins to their rows (its schema predates V3).
+    pub async fn ensure_subtenant_login(
+        &self,
+        root: &TenantRecord,
+        server: &DbServer,
+        subtenant: TenantId,
+        read_only: bool,
+    ) -> Result<bool, TenantsError> {
+        let password = self.role_password(root)?;
+        let db = DbName::for_tenant(root.id);
+        Ok(self
+            .provisioner
+            .ensure_subtenant_login(server, &db, subtenant, read_only, &password)
+            .await?)
+    }
+
     /// The tenant role's password, decrypted.
     pub(crate) fn role_password(
         &self,

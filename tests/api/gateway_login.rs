@@ -83,14 +83,6 @@ async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_l
                 "permissions": [{ "resource": "agents", "actions": ["read", "write", "delete"], "scope": "tenant" }] }),
     )
     .await;
-    let sub = app.create_subtenant(&id, "wire-scope-sub").await;
-    let sub_id = sub["id"].as_str().unwrap();
-    let bound = mint_key(
-        &app,
-        &id,
-        json!({ "name": "sub", "role": "subtenant_admin", "subtenant_id": sub_id }),
-    )
-    .await;
     for key in [&viewer, &narrow] {
         let refused = refusal(&app, &slug, key).await;
         assert!(
@@ -99,18 +91,29 @@ async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_l
             "{refused}"
         );
     }
-    let refused = refusal(&app, &slug, &bound).await;
+    // Named to a subtenant, a key is held to that subtenant's rows: a
+    // viewer (whose reads reach a subtenant's rows) reads them all there,
+    // as the subtenant's reader; a key on some tables still may not.
+    app.create_subtenant(&id, "wire-scope-sub").await;
+    let named = format!("{slug}.wire-scope-sub");
+    let refused = refusal(&app, &named, &narrow).await;
     assert!(
-        refused.starts_with("28000: subtenant sessions are not offered"),
+        refused.starts_with("28000: this key may not read all of the subtenant's agents and calls"),
         "{refused}"
     );
-    // A whole-tenant key naming a subtenant is held to nothing it could
-    // enforce either.
-    let refused = refusal(&app, &format!("{slug}.wire-scope-sub"), &admin_key).await;
-    assert!(
-        refused.starts_with("28000: subtenant sessions"),
-        "{refused}"
+    let viewing = connect(&app, &named, &viewer)
+        .await
+        .expect("a viewer of a subtenant");
+    let write = viewing
+        .batch_execute("INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'no', 'chat', 'v')")
+        .await;
+    assert_eq!(
+        crate::kit::gateway::sqlstate(&write).as_deref(),
+        Some("42501")
     );
+    connect(&app, &named, &admin_key)
+        .await
+        .expect("a whole-tenant key named to its subtenant");
 }
 
 #[tokio::test]

@@ -64,6 +64,7 @@ mod gateway_moves;
 mod gateway_pooling;
 mod gateway_readers;
 mod gateway_sql;
+mod gateway_subtenants;
 mod health;
 mod helpers;
 mod isolation;

@@ -1,0 +1,141 @@
+//! Subtenants' login roles, for the gateway's subtenant sessions
+//! (`domain::subtenant_login`).
+//!
+//! Rules:
+//! - A subtenant login is made only on a server whose copy of the tenant
+//!   database holds such sessions to their subtenant (tenant migration V3);
+//!   otherwise the caller refuses the session. The gateway checks again on
+//!   every session it opens, since a restore or a revert can change that.
+//! - It is a member of the tenant role (or its reader), so it inherits
+//!   CONNECT on the tenant database alone and loses it with a suspension;
+//!   a move's write pause reaches it through the same membership.
+//! - A tenant's drop drops its subtenants' logins on that server with its
+//!   own role; a subtenant's purge drops its logins after ending their
+//!   sessions.
+
+use secrecy::SecretString;
+
+use super::tenant_db::ensure_login_role;
+use super::{ProvisionError, Provisioner};
+use crate::catalog::DbServer;
+use crate::domain::{subtenant_login, DbName, TenantId, SUBTENANT_LOGIN_PREFIX};
+use crate::sql::{quote_ident, quote_literal};
+
+impl Provisioner {
+    /// Makes `subtenant`'s login (read-only or not) on `server`, or makes
+    /// its password current. `false`, and nothing made, when the tenant's
+    /// database there does not hold subtenant logins to their rows.
+    pub async fn ensure_subtenant_login(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        subtenant: TenantId,
+        read_only: bool,
+        password: &SecretString,
+    ) -> Result<bool, ProvisionError> {
+        if !self.holds_subtenant_logins(server, db).await? {
+            return Ok(false);
+        }
+        let group = if read_only {
+            self.ensure_reader_role(server, db, password).await?;
+            db.reader()
+        } else {
+            db.as_str().to_string()
+        };
+        let login = subtenant_login(subtenant, read_only);
+        let session = self.maintenance_session(server).await?;
+        ensure_login_role(&session, &login, &group, password, "").await?;
+        session
+            .batch_execute(&self.tag_statement("ROLE", &login))
+            .await?;
+        Ok(true)
+    }
+
+    /// Whether the tenant database's row-level security reads a subtenant
+    /// login's subtenant from its name (tenant migration V3).
+    async fn holds_subtenant_logins(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+    ) -> Result<bool, ProvisionError> {
+        let config = self.admin_config(server, db.as_str())?;
+        let (client, connection) = config.connect().await?;
+        let connection = tokio::spawn(connection);
+        let row = client
+            .query_opt(
+                "SELECT pg_catalog.strpos(prosrc, $1) > 0 FROM pg_catalog.pg_proc
+                  WHERE oid = pg_catalog.to_regprocedure('public.app_subtenant_id()')",
+                &[&SUBTENANT_LOGIN_PREFIX],
+            )
+            .await?;
+        drop(client);
+        let _ = connection.await;
+        Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
+    }
+
+    /// Ends `subtenant`'s login sessions on `server` and drops its logins.
+    pub async fn drop_subtenant_logins(
+        &self,
+        server: &DbServer,
+        subtenant: TenantId,
+    ) -> Result<(), ProvisionError> {
+        let logins = [
+            subtenant_login(subtenant, false),
+            subtenant_login(subtenant, true),
+        ];
+        let session = self.maintenance_session(server).await?;
+        session
+            .execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+                  WHERE usename = ANY($1)",
+                &[&logins.to_vec()],
+            )
+            .await?;
+        session
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {}, {}",
+                quote_ident(&logins[0]),
+                quote_ident(&logins[1])
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Drops every subtenant login that is a member of the tenant's role or
+/// its reader on the server (run before those are dropped).
+pub(super) fn drop_subtenant_logins_of(db: &DbName) -> String {
+    format!(
+        "DO $$ DECLARE login name; BEGIN
+           FOR login IN SELECT m.rolname FROM pg_auth_members a
+               JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid
+              WHERE g.rolname IN ({role}, {reader})
+                AND pg_catalog.starts_with(m.rolname::text, {prefix}) LOOP
+             EXECUTE format('DROP ROLE %I', login);
+           END LOOP;
+         END $$",
+        role = quote_literal(db.as_str()),
+        reader = quote_literal(&db.reader()),
+        prefix = quote_literal(SUBTENANT_LOGIN_PREFIX),
+    )
+}
+
+/// The sessions a suspension or a write pause ends on the tenant's
+/// database: its roles' and its subtenants' logins' (an SQL condition on
+/// `pg_stat_activity`; `$1` is the database's name, `$2` the reader's).
+pub(super) fn tenant_sessions() -> String {
+    format!(
+        "datname = $1 AND (usename IN ($1, $2) OR pg_catalog.starts_with(usename::text, {}))",
+        quote_literal(SUBTENANT_LOGIN_PREFIX)
+    )
+}
+
+/// The writing sessions a move's write pause ends: the tenant role's and
+/// its subtenants' writer logins' (`$1` is the database's name). Readers'
+/// sessions go on reading.
+pub(super) fn writer_sessions() -> String {
+    format!(
+        "usename = $1 OR (datname = $1 AND pg_catalog.starts_with(usename::text, {}) AND usename::text NOT LIKE '%\\_reader')",
+        quote_literal(SUBTENANT_LOGIN_PREFIX)
+    )
+}
