@@ -23,8 +23,11 @@ section! {
         /// Client connections at once; one past it is refused.
         /// `TENANT_PLANE_GATEWAY_MAX_CLIENTS`, default 10000.
         pub max_clients: usize = 10_000,
-        /// Seconds a client may take to log in. `TENANT_PLANE_GATEWAY_LOGIN_TIMEOUT_SECS`, default 15.
-        pub login_timeout_secs: u64 = 15,
+        /// Seconds a client may take to log in, as PostgreSQL's
+        /// `authentication_timeout` (whose default this is): a thousand
+        /// clients starting at once on a busy machine took more than 15.
+        /// `TENANT_PLANE_GATEWAY_LOGIN_TIMEOUT_SECS`, default 60.
+        pub login_timeout_secs: u64 = 60,
     }
 }
 
