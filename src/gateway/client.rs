@@ -94,7 +94,9 @@ pub(super) async fn serve(
         }
         Ok(Ok(None)) => {}
         Ok(Err(e)) => tracing::info!(%peer, error = %e, "a gateway client's start-up failed"),
-        Err(_) => tracing::info!(%peer, "a gateway client did not log in within gateway.login_timeout_secs"),
+        Err(_) => {
+            tracing::info!(%peer, "a gateway client did not log in within gateway.login_timeout_secs")
+        }
     }
     ::metrics::gauge!(crate::telemetry::metrics::GATEWAY_CLIENTS).decrement(1.0);
 }
