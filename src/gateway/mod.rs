@@ -54,8 +54,6 @@ pub(crate) struct Shared {
     keys: WireKeys,
     /// Makes a tenant's reader and its subtenants' logins.
     tenants: Tenants,
-    /// Login roles this process made sure of, by tenant and server.
-    logins: moka::sync::Cache<(TenantId, Uuid, WireRole), ()>,
     /// Each server's start-up parameters, as a session of one of its
     /// tenants reported them (`parameters`).
     server_parameters: std::sync::Mutex<HashMap<Uuid, Vec<(String, String)>>>,
@@ -88,9 +86,6 @@ pub struct Gateway {
 
 /// How long a stopping gateway lets its connected clients finish.
 const DRAIN_WAIT: Duration = Duration::from_secs(10);
-
-/// Login roles (of tenants, on their servers) known to exist.
-const KNOWN_LOGINS: u64 = 100_000;
 
 /// Why a login role could not be made sure of.
 pub(super) enum RoleUnready {
@@ -200,8 +195,10 @@ impl Shared {
         if role == WireRole::Writer {
             return Ok(());
         }
-        let key = (route.root.id, route.server.id, role);
-        if self.logins.contains_key(&key) {
+        // Known for as long as the router's pool for the role lives on this
+        // server: a move away and back (whose clean-up dropped the role
+        // there) makes sure again.
+        if self.router.wire_role_known(route, role).await {
             return Ok(());
         }
         let (root, server) = (&route.root, &route.server);
@@ -219,7 +216,8 @@ impl Shared {
         };
         match made {
             Ok(true) => {
-                self.logins.insert(key, ());
+                // A pool that cannot be built now fails the session next.
+                let _ = self.router.note_wire_role(route, role).await;
                 Ok(())
             }
             Ok(false) => Err(RoleUnready::Unscoped),
@@ -252,7 +250,6 @@ impl Gateway {
                 router,
                 keys,
                 tenants,
-                logins: moka::sync::Cache::new(KNOWN_LOGINS),
                 cancels: Default::default(),
                 server_parameters: Default::default(),
                 settings: settings.clone(),

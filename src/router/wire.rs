@@ -196,6 +196,10 @@ pub(super) struct WirePool {
     pub(super) uses: Arc<AtomicU64>,
     /// What the server reported at a session's start, once one started.
     parameters: Arc<std::sync::OnceLock<Vec<(String, String)>>>,
+    /// Whether the gateway made sure its login role exists on `server`:
+    /// a pool lives on one server, so a move (away, and back to a server
+    /// that dropped the role meanwhile) makes sure again.
+    role_ensured: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A pooled wire session; back to its pool when dropped.
@@ -257,6 +261,32 @@ impl Router {
         Ok(parameters)
     }
 
+    /// Whether the login role of `role` is known to exist on the route's
+    /// server (`note_wire_role`), for as long as the pool for it lives.
+    pub async fn wire_role_known(&self, route: &Route, role: WireRole) -> bool {
+        self.inner
+            .wire_pools
+            .get(&(route.root.id, role))
+            .await
+            .is_some_and(|p| p.server == route.server.id && p.role_ensured.load(Ordering::Acquire))
+    }
+
+    /// Notes that the login role of `role` exists on the route's server.
+    pub async fn note_wire_role(&self, route: &Route, role: WireRole) -> Result<(), RouterError> {
+        let pool = self
+            .inner
+            .wire_pools
+            .try_get_with((route.root.id, role), async {
+                self.build_wire_pool(route, role)
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        if pool.server == route.server.id {
+            pool.role_ensured.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     fn build_wire_pool(&self, route: &Route, role: WireRole) -> Result<WirePool, RouterError> {
         let db = route.root.db_name.clone().ok_or(RouterError::Inconsistent(
             "a root tenant without a database",
@@ -282,6 +312,7 @@ impl Router {
             tier_size,
             uses: Arc::default(),
             parameters: Arc::default(),
+            role_ensured: Arc::default(),
         })
     }
 }

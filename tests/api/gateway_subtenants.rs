@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::kit::gateway::{connect, mint_key, refusal, sqlstate, tenant_database, tenant_with_key};
+use crate::kit::servers::{move_tenant, register, server_of};
 
 /// A subtenant of `root` and a subtenant_admin key held to it: (id, key).
 async fn subtenant_with_key(app: &TestApp, root: &str, slug: &str) -> (String, String) {
@@ -216,4 +217,40 @@ async fn a_tenant_database_whose_policies_read_only_the_setting_refuses_subtenan
         .unwrap();
     let after = sub.query("SELECT count(*) FROM agents", &[]).await;
     assert!(after.is_err(), "a session held by a setting served a row");
+}
+
+#[tokio::test]
+async fn a_subtenant_client_goes_on_after_its_tenant_moves_away_and_back_to_a_server_that_dropped_its_login(
+) {
+    let app = crate::helpers::spawn_app_without_rate_limits().await;
+    let (root, slug, _) = tenant_with_key(&app, "wire-sub-mover", "tenant_admin").await;
+    let (_, a_key) = subtenant_with_key(&app, &root, "wire-sub-mover-a").await;
+    let home = server_of(&app, &root).await;
+    let extra = crate::cluster::start_extra();
+    let away = register(&app, "pg-wire-sub-away", &extra, json!([])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sub = connect(&app, &slug, &a_key).await.unwrap();
+    let insert = "INSERT INTO agents (id, subtenant_id, name, type, owner)
+                  VALUES (gen_random_uuid(), app_subtenant_id(), 'a''s', 'chat', 'wire')";
+    sub.batch_execute(insert).await.unwrap();
+    for target in [&away, &home] {
+        let op = move_tenant(&app, &root, target).await;
+        assert_eq!(op["state"], "succeeded", "{op}");
+        // Its next transaction, on the connection it has, on the new server
+        // (where its login is made, or made again).
+        let mut done = sub.batch_execute(insert).await;
+        if done.is_err() {
+            // The move ended the session serving it: one retry.
+            done = sub.batch_execute(insert).await;
+        }
+        assert!(done.is_ok(), "on {target}: {done:?}");
+    }
+    let count: i64 = sub
+        .query_one("SELECT count(*) FROM agents", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 3);
 }
