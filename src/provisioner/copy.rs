@@ -213,24 +213,18 @@ impl Provisioner {
         server: &DbServer,
         db: &DbName,
     ) -> Result<bool, ProvisionError> {
-        let config = self.admin_config(server, db.as_str())?;
-        let (client, connection) = config.connect().await?;
-        let driver = tokio::spawn(connection);
-        let covered = client
-            .query_one(
-                "SELECT to_regrole($1) IS NOT NULL AND NOT EXISTS (
-                   SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
-                      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                      AND has_table_privilege($2, c.oid, 'SELECT')
-                      AND NOT has_table_privilege($1, c.oid, 'SELECT'))",
-                &[&TENANT_READER_ROLE, &TENANT_APP_ROLE],
-            )
-            .await
-            .map(|row| row.get::<_, bool>(0));
-        drop(client);
-        let _ = driver.await;
-        Ok(covered?)
+        self.ask_tenant_db(
+            server,
+            db,
+            "SELECT to_regrole($1) IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                  AND has_table_privilege($2, c.oid, 'SELECT')
+                  AND NOT has_table_privilege($1, c.oid, 'SELECT'))",
+            &[&TENANT_READER_ROLE, &TENANT_APP_ROLE],
+        )
+        .await
     }
 
     /// Drops the tenant's role on `server` (after its database is gone

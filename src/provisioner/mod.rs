@@ -175,6 +175,25 @@ impl Provisioner {
             .copied()
     }
 
+    /// Asks a tenant database on `server` one yes-or-no question, as the
+    /// admin, on a connection of its own (closed before it answers); `false`
+    /// when the query returns no row.
+    async fn ask_tenant_db(
+        &self,
+        server: &DbServer,
+        db: &crate::domain::DbName,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<bool, ProvisionError> {
+        let config = self.admin_config(server, db.as_str())?;
+        let (client, connection) = config.connect().await?;
+        let driver = tokio::spawn(connection);
+        let answer = client.query_opt(sql, params).await;
+        drop(client);
+        let _ = driver.await;
+        Ok(answer?.is_some_and(|row| row.get::<_, bool>(0)))
+    }
+
     /// Admin connection settings for `dbname` on `server`: the catalog's own
     /// credentials for its server, the registered ones for any other.
     pub fn admin_config(

@@ -58,19 +58,14 @@ impl Provisioner {
         server: &DbServer,
         db: &DbName,
     ) -> Result<bool, ProvisionError> {
-        let config = self.admin_config(server, db.as_str())?;
-        let (client, connection) = config.connect().await?;
-        let connection = tokio::spawn(connection);
-        let row = client
-            .query_opt(
-                "SELECT pg_catalog.strpos(prosrc, $1) > 0 FROM pg_catalog.pg_proc
-                  WHERE oid = pg_catalog.to_regprocedure('public.app_subtenant_id()')",
-                &[&SUBTENANT_LOGIN_PREFIX],
-            )
-            .await?;
-        drop(client);
-        let _ = connection.await;
-        Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
+        self.ask_tenant_db(
+            server,
+            db,
+            "SELECT pg_catalog.strpos(prosrc, $1) > 0 FROM pg_catalog.pg_proc
+              WHERE oid = pg_catalog.to_regprocedure('public.app_subtenant_id()')",
+            &[&SUBTENANT_LOGIN_PREFIX],
+        )
+        .await
     }
 
     /// Ends `subtenant`'s login sessions on `server` and drops its logins.
