@@ -157,15 +157,16 @@ impl Application {
         }
         let gateway = match settings.gateway.address() {
             Some(address) => {
-                let gateway = crate::gateway::Gateway::bind(
-                    address,
-                    &settings.gateway,
-                    router.clone(),
-                    services.api_keys.wire().clone(),
-                    services.tenants.clone(),
-                    settings.http.denials_per_minute,
-                )
-                .await?;
+                let deps = crate::gateway::GatewayDeps {
+                    router: router.clone(),
+                    keys: services.api_keys.wire().clone(),
+                    tenants: services.tenants.clone(),
+                    usage: services.usage.clone(),
+                    denials: denials.clone(),
+                    denials_per_minute: settings.http.denials_per_minute,
+                };
+                let gateway =
+                    crate::gateway::Gateway::bind(address, &settings.gateway, deps).await?;
                 let port = gateway.local_addr()?.port();
                 tracing::info!(%address, port, "the PostgreSQL-protocol gateway is listening");
                 workers.push(gateway.spawn(shutdown.clone()));

@@ -13,6 +13,10 @@
 //!   (`<slug>.<subtenant-slug>`), runs as that subtenant's own login role,
 //!   which the tenant database's policies hold to its rows whatever the
 //!   client sets; the same rule of whole rights applies to its rows.
+//! - Every refusal of class 28 (a failed proof, an expired key, a key
+//!   without the rights) is charged against the client's minute and
+//!   counted for the audit like an HTTP 401 or 403: for the tenant the
+//!   login named, and the key, once the proof named one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,10 +26,12 @@ use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
 
 use super::client::ClientIo;
+use super::client_settings::{ClientSettings, Unsupported};
 use super::Shared;
 use crate::auth::scram::{self, Exchange};
 use crate::auth::{Action, Principal, Resource, Scope};
 use crate::catalog::ApiKeyRecord;
+use crate::control_audit::DenialKey;
 use crate::domain::TenantId;
 use crate::pg::wire;
 use crate::router::{Route, RouterError, WireRole};
@@ -37,19 +43,68 @@ pub(super) struct Login {
     /// The key the client cancels with; forgotten when it leaves.
     pub cancel_key: super::CancelKey,
     pub cancel_slot: super::CancelSlot,
+    /// The client's start-up settings, applied before each transaction.
+    pub settings: Option<Arc<str>>,
 }
 
 /// Why a login was refused: the SQLSTATE and the message the client sees.
 pub(super) struct Refusal {
     pub code: &'static str,
     pub message: String,
+    /// The tenant the login named and the key it proved, once known.
+    against: Option<(TenantId, Option<String>)>,
 }
 
 fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: message.into(),
+        against: None,
     }
+}
+
+impl Refusal {
+    fn against(mut self, tenant: TenantId, key: Option<&ApiKeyRecord>) -> Self {
+        self.against = Some((tenant, key.map(|k| format!("apikey:{}", k.id))));
+        self
+    }
+}
+
+/// Logs a client in, or says why not. A refusal of class 28 is charged
+/// and counted (see the module's rules); a failed proof from a client
+/// past its refusals for the minute is answered a second late.
+pub(super) async fn login(
+    shared: &Shared,
+    io: &mut ClientIo,
+    peer: SocketAddr,
+    params: &[(String, String)],
+) -> Result<Login, Refusal> {
+    let refusal = match attempt(shared, io, peer, params).await {
+        Ok(login) => return Ok(login),
+        Err(refusal) => refusal,
+    };
+    if !refusal.code.starts_with("28") {
+        return Err(refusal);
+    }
+    let before = shared.throttle.charge(peer.ip());
+    let throttled = before >= shared.throttle.per_minute();
+    let reason = match (throttled, refusal.code) {
+        (true, _) => "throttled",
+        (false, "28P01") => "unauthenticated",
+        (false, _) => "forbidden",
+    };
+    let (tenant, user) = refusal.against.clone().unzip();
+    shared.denials.record(DenialKey {
+        source: peer.ip().to_string(),
+        route: "gateway".into(),
+        reason,
+        tenant,
+        user: user.flatten(),
+    });
+    if throttled && refusal.code == "28P01" {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(refusal)
 }
 
 impl From<std::io::Error> for Refusal {
@@ -58,7 +113,7 @@ impl From<std::io::Error> for Refusal {
     }
 }
 
-pub(super) async fn login(
+async fn attempt(
     shared: &Shared,
     io: &mut ClientIo,
     peer: SocketAddr,
@@ -105,37 +160,56 @@ pub(super) async fn login(
         }
     }
     let Some((key, server_final)) = proven else {
-        let before = shared.throttle.charge(peer.ip());
-        if before >= shared.throttle.per_minute() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        return Err(refuse(
+        let refusal = refuse(
             "28P01",
             format!("password authentication failed for user \"{user}\""),
-        ));
+        );
+        return Err(match root {
+            Some(root) => refusal.against(root, None),
+            None => refusal,
+        });
     };
     let root = root.expect("a key matched, so the tenant exists");
-    let target = subtenant_target(shared, root, &key, subtenant).await?;
-    let role = session_role(&key, target)?;
+    let against = |refusal: Refusal| refusal.against(root, Some(&key));
+    let target = subtenant_target(shared, root, &key, subtenant)
+        .await
+        .map_err(against)?;
+    let role = session_role(&key, target).map_err(against)?;
     let route = shared
         .router
         .route(target.unwrap_or(root))
         .await
-        .map_err(route_refusal)?;
+        .map_err(|e| against(route_refusal(e)))?;
     if route.root.id != root {
-        return Err(refuse("28000", "the subtenant belongs to another tenant"));
+        return Err(against(refuse(
+            "28000",
+            "the subtenant belongs to another tenant",
+        )));
     }
     shared.ensure_role(&route, role).await.map_err(|e| {
         let (code, text) = e.refusal(root);
-        refuse(code, text)
+        against(refuse(code, text))
     })?;
     let mut parameters = shared
         .parameters(&route, role)
         .await
         .map_err(route_refusal)?;
-    if let Some((_, name)) = params.iter().find(|(name, _)| name == "application_name") {
-        parameters.retain(|(n, _)| n != "application_name");
-        parameters.push(("application_name".into(), name.clone()));
+    let settings = ClientSettings::from_startup(params, &parameters)
+        .map_err(|Unsupported(text)| refuse("0A000", text))?;
+    // The client is told the values it asked for.
+    let asked = params
+        .iter()
+        .filter(|(name, _)| name == "application_name")
+        .chain(&settings.asked);
+    for (name, value) in asked {
+        if let Some(slot) = parameters
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            slot.1.clone_from(value);
+        } else if name == "application_name" {
+            parameters.push((name.clone(), value.clone()));
+        }
     }
     let mut out = BytesMut::new();
     wire::authentication(&mut out, 12, server_final.as_bytes());
@@ -156,6 +230,7 @@ pub(super) async fn login(
         role,
         cancel_key,
         cancel_slot,
+        settings: settings.apply,
     })
 }
 

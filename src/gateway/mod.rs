@@ -13,9 +13,13 @@
 //!   can change.
 //! - A plain (unencrypted) client is taken only from a loopback address,
 //!   unless `gateway.allow_plain`.
-//! - Failed logins are counted per client address like the HTTP API's
+//! - Refused logins are counted per client address like the HTTP API's
 //!   refusals (`control_audit::Throttle`): past the limit each costs the
-//!   client a second before its answer.
+//!   client a second before its answer. Each is counted for the audit too
+//!   (`control_audit::Denials`, route `gateway`).
+//! - Every transaction served is metered as one data-plane request of its
+//!   root tenant (`usage`); while the root is over a quota, a writer's
+//!   transactions run as its reader, so writes fail read-only.
 //! - A cancel request reaches a backend only with the key its client was
 //!   given, and only while that backend serves that client's transaction.
 //! - A backend session goes back to its pool only between transactions,
@@ -24,10 +28,13 @@
 //!   (`session_state.rs`: anything not recognised as plain).
 
 mod client;
+mod client_settings;
 mod login;
 mod relay;
 mod session_state;
 mod statements;
+mod transaction;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,11 +46,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::wire_keys::WireKeys;
 use crate::config::GatewaySettings;
-use crate::control_audit::Throttle;
+use crate::control_audit::{Denials, Throttle};
+use crate::usage::Usage;
 use std::collections::HashMap;
 
 use crate::domain::TenantId;
-use crate::pg::CancelTarget;
 use crate::router::{Route, Router, RouterError, WireRole};
 use crate::tenants::{Tenants, TenantsError};
 use uuid::Uuid;
@@ -63,7 +70,25 @@ pub(crate) struct Shared {
     settings: GatewaySettings,
     tls: Option<tokio_rustls::TlsAcceptor>,
     throttle: Throttle,
+    /// Refused logins, counted for the audit.
+    denials: Denials,
+    /// Transactions, metered as data-plane requests.
+    usage: Usage,
     clients: Arc<Semaphore>,
+    /// What the clients' watches count time from.
+    epoch: std::time::Instant,
+}
+
+/// What the gateway serves with: the router, the keys, and the services
+/// its logins and transactions answer to.
+pub struct GatewayDeps {
+    pub router: Router,
+    pub keys: WireKeys,
+    pub tenants: Tenants,
+    pub usage: Usage,
+    pub denials: Denials,
+    /// Refused logins a client address may have in a minute.
+    pub denials_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +135,9 @@ impl RoleUnready {
 /// The process id and secret a client was given (`BackendKeyData`).
 pub(crate) type CancelKey = (i32, i32);
 
-/// The backend serving a client's transaction, while one does.
-pub(crate) type CancelSlot = Arc<std::sync::Mutex<Option<Arc<CancelTarget>>>>;
+/// A logged-in client's watch: the backend serving its transaction, while
+/// one does, and the transaction's timeouts (`watch.rs`).
+pub(crate) type CancelSlot = Arc<watch::Watch>;
 
 impl Shared {
     /// The start-up parameters a client of `route` as `role` is told: the
@@ -153,7 +179,7 @@ impl Shared {
 
     /// A cancel key no other client of this process holds, and its slot.
     fn register_cancel(&self) -> (CancelKey, CancelSlot) {
-        let slot = CancelSlot::default();
+        let slot = Arc::new(watch::Watch::new(self.epoch));
         let mut cancels = self.cancels.lock().expect("cancel keys");
         loop {
             let key = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
@@ -176,7 +202,7 @@ impl Shared {
             .lock()
             .expect("cancel keys")
             .get(&key)
-            .and_then(|slot| slot.lock().expect("cancel slot").clone());
+            .and_then(|slot| slot.target.lock().expect("cancel slot").clone());
         if let Some(target) = target {
             tokio::spawn(async move {
                 if let Err(e) = target.cancel().await {
@@ -232,10 +258,7 @@ impl Gateway {
     pub async fn bind(
         address: SocketAddr,
         settings: &GatewaySettings,
-        router: Router,
-        keys: WireKeys,
-        tenants: Tenants,
-        denials_per_minute: u32,
+        deps: GatewayDeps,
     ) -> Result<Self, GatewayError> {
         let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => Some(client::tls_acceptor(cert, key)?),
@@ -247,14 +270,17 @@ impl Gateway {
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
-                router,
-                keys,
-                tenants,
+                router: deps.router,
+                keys: deps.keys,
+                tenants: deps.tenants,
                 cancels: Default::default(),
                 server_parameters: Default::default(),
                 settings: settings.clone(),
                 tls,
-                throttle: Throttle::new(denials_per_minute),
+                throttle: Throttle::new(deps.denials_per_minute),
+                denials: deps.denials,
+                usage: deps.usage,
+                epoch: std::time::Instant::now(),
                 clients: Arc::new(Semaphore::new(settings.max_clients)),
             }),
         })
@@ -305,6 +331,7 @@ impl Gateway {
                 return;
             }
         };
+        tokio::spawn(watch::watchdog(self.shared.clone()));
         loop {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -184,7 +184,16 @@ pub fn ready_for_query(out: &mut BytesMut, status: u8) {
 
 /// `ErrorResponse` (severity `ERROR` or `FATAL`) with its SQLSTATE.
 pub fn error(out: &mut BytesMut, severity: &str, code: &str, text: &str) {
-    message(out, b'E', |b| {
+    fields(out, b'E', severity, code, text);
+}
+
+/// `NoticeResponse` (severity `WARNING`, say) with its SQLSTATE.
+pub fn notice(out: &mut BytesMut, severity: &str, code: &str, text: &str) {
+    fields(out, b'N', severity, code, text);
+}
+
+fn fields(out: &mut BytesMut, tag: u8, severity: &str, code: &str, text: &str) {
+    message(out, tag, |b| {
         for (field, value) in [
             (b'S', severity),
             (b'V', severity),

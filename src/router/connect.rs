@@ -175,6 +175,16 @@ impl Router {
         Ok(config)
     }
 
+    /// The statement and idle-in-transaction timeouts (ms) a tier's
+    /// sessions start with: the gateway holds them too, since its clients
+    /// may turn them off.
+    pub fn session_timeouts_ms(&self, tier: crate::domain::Tier) -> (u64, u64) {
+        (
+            statement_timeout_ms(&self.inner.settings, tier),
+            self.inner.settings.idle_in_transaction_timeout_ms,
+        )
+    }
+
     pub(super) fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.inner.settings.acquire_timeout_ms)
     }

@@ -36,7 +36,7 @@ pub use limits::{tier_rate, RateLimits};
 pub use listen::spawn_listener;
 pub use route::Route;
 pub use session::{BudgetedClient, BudgetedManager, ConnectError};
-pub use wire::{WireConnection, WireManager, WireRole, WireSession};
+pub use wire::{discard_wire_session, WireConnection, WireManager, WireRole, WireSession};
 
 use crate::config::RouterSettings;
 use crate::directory::{CatalogError, DbServer};

@@ -66,6 +66,16 @@ impl WireRole {
     pub fn read_only(&self) -> bool {
         matches!(self, WireRole::Reader | WireRole::SubtenantReader(_))
     }
+
+    /// The read-only role over the same rows.
+    pub fn reader(&self) -> WireRole {
+        match *self {
+            WireRole::Writer | WireRole::Reader => WireRole::Reader,
+            WireRole::SubtenantWriter(sub) | WireRole::SubtenantReader(sub) => {
+                WireRole::SubtenantReader(sub)
+            }
+        }
+    }
 }
 
 /// A gateway session to a tenant database, holding its budget permit.
@@ -80,6 +90,9 @@ pub struct WireSession {
     /// may leave state past the transaction (the gateway's
     /// `session_state`): then it is reset before its next transaction.
     pub leaves_state: bool,
+    /// The client settings applied to it (the gateway's
+    /// `client_settings`), until a reset.
+    pub settings: Option<Arc<str>>,
     /// Set when the session cannot be trusted any more (a broken stream,
     /// a protocol state the gateway lost track of): it is not reused.
     pub broken: bool,
@@ -167,6 +180,7 @@ impl Manager for WireManager {
             budget: self.budget.clone(),
             prepared: HashSet::new(),
             leaves_state: false,
+            settings: None,
             broken: false,
         })
     }
@@ -204,6 +218,15 @@ pub(super) struct WirePool {
 
 /// A pooled wire session; back to its pool when dropped.
 pub type WireConnection = Object<WireManager>;
+
+/// Closes a session whose state the gateway lost, at once: taken out of
+/// its pool (which may make another) rather than left there until the
+/// pool's next checkout finds it broken.
+pub fn discard_wire_session(session: WireConnection) {
+    let mut session = Object::take(session);
+    session.broken = true;
+    drop(session);
+}
 
 impl Router {
     /// A wire session to the route's database as `role`, within the budget.
@@ -296,6 +319,15 @@ impl Router {
         // verifier of its own).
         config.user(role.login(&db));
         config.application_name("tenant-plane-gateway");
+        if role.read_only() {
+            // A read-only login's writes fail as read-only (25006), which
+            // says why; its privileges hold if the client turns this off.
+            let options = format!(
+                "{} -c default_transaction_read_only=on",
+                config.get_options().unwrap_or_default()
+            );
+            config.options(options);
+        }
         let manager = WireManager {
             config,
             budget: self.inner.budget(&route.server),

@@ -62,7 +62,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Orchestrators: a tenant made with its first admin; the router reads only through the directory.
     ("onboarding", &["control_audit", "domain", "tenant_keys", "tenants"]),
     ("router", &["config", "directory", "domain", "pg", "telemetry", "tenant_config", "error_code"]),
-    ("gateway", &["auth", "catalog", "config", "control_audit", "domain", "pg", "router", "telemetry", "tenants"]), // the wire
+    ("gateway", &["auth", "catalog", "config", "control_audit", "domain", "pg", "router", "telemetry", "tenants", "usage"]), // the wire, metered
     // What the HTTP layer needs of the router, so that it never names it.
     ("tenancy", &["catalog", "domain", "router", "error_code"]),
     ("usage", &["catalog", "config", "domain", "error_code", "pg", "process", "provisioner", "tenant_config"]),

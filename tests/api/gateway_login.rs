@@ -104,13 +104,22 @@ async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_l
     let viewing = connect(&app, &named, &viewer)
         .await
         .expect("a viewer of a subtenant");
+    // Read-only by default, and without the privilege when that is off.
+    let insert =
+        "INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'no', 'chat', 'v')";
+    let write = viewing.batch_execute(insert).await;
+    assert_eq!(
+        crate::kit::gateway::sqlstate(&write).as_deref(),
+        Some("25006")
+    );
     let write = viewing
-        .batch_execute("INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'no', 'chat', 'v')")
+        .batch_execute(&format!("BEGIN READ WRITE; {insert}"))
         .await;
     assert_eq!(
         crate::kit::gateway::sqlstate(&write).as_deref(),
         Some("42501")
     );
+    viewing.batch_execute("ROLLBACK").await.unwrap();
     connect(&app, &named, &admin_key)
         .await
         .expect("a whole-tenant key named to its subtenant");

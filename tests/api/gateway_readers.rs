@@ -70,13 +70,20 @@ async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send
         reader.batch_execute("ROLLBACK").await.ok();
     }
     // DISCARD ALL runs alone (not in a transaction block); it brings the
-    // session back to its own role, which still may not write.
+    // session back to its own role and its defaults: read-only, and
+    // without the privilege when a transaction says read-write.
     reader.batch_execute("DISCARD ALL").await.unwrap();
     let refused = reader
         .batch_execute("DELETE FROM agents")
         .await
         .unwrap_err();
+    assert_eq!(refused.as_db_error().unwrap().code().code(), "25006");
+    let refused = reader
+        .batch_execute("BEGIN READ WRITE; DELETE FROM agents")
+        .await
+        .unwrap_err();
     assert_eq!(refused.as_db_error().unwrap().code().code(), "42501");
+    reader.batch_execute("ROLLBACK").await.unwrap();
     let names: Vec<String> = writer
         .query("SELECT name FROM agents ORDER BY name", &[])
         .await

@@ -63,7 +63,20 @@ pub async fn connect(
 
 /// The server's message for a refused login.
 pub async fn refusal(app: &TestApp, user: &str, password: &str) -> String {
-    match connect(app, user, password).await {
+    refusal_with(app, user, password, "").await
+}
+
+/// The server's message for a refused login that sent `options`.
+pub async fn refusal_with(app: &TestApp, user: &str, password: &str, options: &str) -> String {
+    let mut config = config(app, user, password);
+    if !options.is_empty() {
+        config.options(options);
+    }
+    let connected = config.connect(tokio_postgres::NoTls).await;
+    match connected.map(|(client, connection)| {
+        tokio::spawn(connection);
+        client
+    }) {
         Ok(_) => panic!("{user} logged in"),
         Err(e) => e
             .as_db_error()

@@ -1,0 +1,108 @@
+//! Transactions the gateway ends on its own: a statement or an idle
+//! transaction past the tier's limits (even with PostgreSQL's own turned
+//! off), and one whose client left (its locks go with it at once).
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::spawn_app_with;
+use crate::kit::gateway::{connect, sqlstate, tenant_database, tenant_with_key};
+
+const LIMIT_MS: u64 = 300;
+
+#[tokio::test]
+async fn a_client_that_turns_its_timeouts_off_is_still_held_to_its_tiers_statement_and_idle_limits()
+{
+    let app = spawn_app_with(|s| {
+        s.router.statement_timeout_free_ms = LIMIT_MS;
+        s.router.statement_timeout_standard_ms = LIMIT_MS;
+        s.router.statement_timeout_enterprise_ms = LIMIT_MS;
+        s.router.idle_in_transaction_timeout_ms = LIMIT_MS;
+    })
+    .await;
+    let (_, slug, key) = tenant_with_key(&app, "wire-limits", "tenant_admin").await;
+    let client = connect(&app, &slug, &key).await.unwrap();
+    // PostgreSQL's own timeout, as the session starts with it.
+    let own = client.batch_execute("SELECT pg_sleep(5)").await;
+    assert_eq!(sqlstate(&own).as_deref(), Some("57014"), "{own:?}");
+    // Turned off for the transaction: the gateway cancels it.
+    let started = Instant::now();
+    let off = client
+        .batch_execute("BEGIN; SET LOCAL statement_timeout = 0; SELECT pg_sleep(5)")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(sqlstate(&off).as_deref(), Some("57014"), "{off:?}");
+    assert!(took < Duration::from_secs(3), "cancelled after {took:?}");
+    client.batch_execute("ROLLBACK").await.unwrap();
+
+    // Idle inside a transaction with the idle timeout turned off: the
+    // gateway ends the connection, and the session with it.
+    client
+        .batch_execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0; INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'held', 'chat', 'x')")
+        .await
+        .unwrap();
+    let admin = app.server.connect("postgres").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !client.is_closed() {
+        assert!(Instant::now() < deadline, "the idle transaction was kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = client.batch_execute("SELECT 1").await;
+    assert!(after.is_err());
+    // Its session is closed, which rolls the transaction back.
+    loop {
+        let held: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE application_name = 'tenant-plane-gateway' AND state = 'idle in transaction'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if held == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the idle session was kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fresh = connect(&app, &slug, &key).await.unwrap();
+    let kept: i64 = fresh
+        .query_one("SELECT count(*) FROM agents WHERE name = 'held'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 0, "the transaction was rolled back with its session");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_transaction_releases_its_row_locks_at_once_not_at_the_pools_next_checkout(
+) {
+    let app = spawn_app_with(|_| {}).await;
+    let (id, slug, key) = tenant_with_key(&app, "wire-abandon", "tenant_admin").await;
+    let leaving = connect(&app, &slug, &key).await.unwrap();
+    leaving
+        .batch_execute("INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'locked', 'chat', 'x')")
+        .await
+        .unwrap();
+    leaving
+        .batch_execute("BEGIN; UPDATE agents SET name = 'changing' WHERE name = 'locked'")
+        .await
+        .unwrap();
+    drop(leaving);
+    // Nobody else of the tenant takes a session; the row must be free anyway.
+    let admin = app.server.connect(&tenant_database(&app, &id).await).await;
+    admin
+        .batch_execute(
+            "SET lock_timeout = '5s'; UPDATE agents SET name = 'after' WHERE name = 'locked'",
+        )
+        .await
+        .expect("the abandoned transaction's lock was released");
+    let names: Vec<String> = admin
+        .query("SELECT name FROM agents", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, ["after"], "rolled back, then changed once");
+}
