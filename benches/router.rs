@@ -18,7 +18,10 @@
 //! `-- SECONDS noisy` runs only the noisy-neighbour scenario; `-- SECONDS
 //! cold` only the cold starts (and the noisy neighbour); `-- SECONDS wrk`
 //! holds one tenant's `GET /v1/agents/{id}` against the plain handlers with
-//! `wrk` as the load, in a process of its own.
+//! `wrk` as the load, in a process of its own; `-- SECONDS serve` prints
+//! the router's and the `row_to_json` handler's URLs and a token, then
+//! serves them for SECONDS with no load of its own (for `wrk` and `perf`
+//! by hand).
 
 // The allocator the service binary ships with, for both contenders.
 #[global_allocator]
@@ -126,6 +129,14 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("load starts");
         let r = load(base, &picker(targets.clone(), zipf), window, CONCURRENCY).await?;
         println!("{which}: {:.0} requests/s", r.rps);
+        return Ok(());
+    }
+    if std::env::args().any(|a| a == "serve") {
+        let t = &targets[0];
+        println!("router {url}/v1/agents/{}", t.agent);
+        println!("json {bare_url}/json/v1/agents/{}", t.agent);
+        println!("token {}", t.token);
+        tokio::time::sleep(window).await;
         return Ok(());
     }
     // `wrk`: one tenant's read against the plain handlers, the load from

@@ -132,14 +132,16 @@ pub async fn authenticate(
     authorization: Option<&[u8]>,
     verifiers: Verifiers<'_>,
 ) -> Result<Principal, AuthError> {
-    authenticate_with(authorization, verifiers, super::api_key::Patience::Wait).await
+    authenticate_with(authorization, verifiers, || super::api_key::Patience::Wait).await
 }
 
-/// `authenticate`, saying whether an API-key lookup may wait its turn.
+/// `authenticate`, saying whether an API-key lookup may wait its turn:
+/// asked only when an API key is to be looked up, so a token costs no
+/// look at its client's refusals.
 pub async fn authenticate_with(
     authorization: Option<&[u8]>,
     verifiers: Verifiers<'_>,
-    patience: super::api_key::Patience,
+    patience: impl FnOnce() -> super::api_key::Patience,
 ) -> Result<Principal, AuthError> {
     let value = authorization.ok_or(AuthError::MissingCredentials)?;
     let value = std::str::from_utf8(value)
@@ -154,7 +156,7 @@ pub async fn authenticate_with(
     // A token the installation's keys verified before costs one lookup,
     // as it did before tenants had providers of their own.
     let claims = if token.starts_with(super::api_key::API_KEY_PREFIX) {
-        Box::pin(verifiers.api_keys.verify(token, patience)).await?
+        Box::pin(verifiers.api_keys.verify(token, patience())).await?
     } else if let Some(remembered) = verifiers.jwt.remembered(token) {
         remembered?
     } else if let Some(claims) = Box::pin(verifiers.providers.verify(token)).await {

@@ -69,34 +69,44 @@ pub(super) async fn serve(
     };
     ::metrics::gauge!(crate::telemetry::metrics::GATEWAY_CLIENTS).increment(1.0);
     let timeout = std::time::Duration::from_secs(shared.settings.login_timeout_secs);
-    let started = tokio::time::timeout(timeout, async {
-        let (io, start) = start(&shared, io, peer).await?;
-        match start {
-            Start::Done => Ok::<_, std::io::Error>(None),
-            Start::Login(params) => {
-                let mut io = io;
-                match super::login::login(&shared, &mut io, peer, &params).await {
-                    Ok(login) => Ok(Some((io, login))),
-                    Err(refusal) => {
-                        fatal(&mut io, refusal.code, &refusal.message).await;
-                        Ok(None)
-                    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::timeout_at(deadline, start(&shared, io, peer)).await;
+    let login = match started {
+        Ok(Ok((io, Start::Login(params)))) => {
+            let mut io = io;
+            // Raced here rather than under the timeout above, so that a
+            // client too slow to log in is told so, as PostgreSQL tells it.
+            let logged_in = tokio::select! {
+                logged_in = super::login::login(&shared, &mut io, peer, &params) => Some(logged_in),
+                () = tokio::time::sleep_until(deadline) => None,
+            };
+            match logged_in {
+                Some(Ok(login)) => Some((io, login)),
+                Some(Err(refusal)) => {
+                    fatal(&mut io, refusal.code, &refusal.message).await;
+                    None
+                }
+                None => {
+                    tracing::info!(%peer, "a gateway client did not log in within gateway.login_timeout_secs");
+                    fatal(&mut io, "57014", "canceling authentication due to timeout").await;
+                    None
                 }
             }
         }
-    })
-    .await;
-    match started {
-        Ok(Ok(Some((io, login)))) => {
-            let key = login.cancel_key;
-            super::relay::relay(&shared, io, login, &shutdown).await;
-            shared.forget_cancel(key);
+        Ok(Ok((_, Start::Done))) => None,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "a gateway client's start-up failed");
+            None
         }
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => tracing::info!(%peer, error = %e, "a gateway client's start-up failed"),
         Err(_) => {
-            tracing::info!(%peer, "a gateway client did not log in within gateway.login_timeout_secs")
+            tracing::info!(%peer, "a gateway client sent no start-up message within gateway.login_timeout_secs");
+            None
         }
+    };
+    if let Some((io, login)) = login {
+        let key = login.cancel_key;
+        super::relay::relay(&shared, io, login, &shutdown).await;
+        shared.forget_cancel(key);
     }
     ::metrics::gauge!(crate::telemetry::metrics::GATEWAY_CLIENTS).decrement(1.0);
 }

@@ -166,3 +166,39 @@ async fn a_suspended_tenant_cannot_log_in_and_its_connected_client_is_let_go_at_
     assert_eq!(resumed.status(), 200);
     connect(&app, &slug, &key).await.expect("resumed");
 }
+
+#[tokio::test]
+async fn a_client_that_stalls_in_the_middle_of_its_login_is_told_it_timed_out_as_postgresql_tells_it(
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_app_with(|s| s.gateway.login_timeout_secs = 1).await;
+    let mut stream =
+        tokio::net::TcpStream::connect(("127.0.0.1", app.gateway_port.expect("the gateway")))
+            .await
+            .unwrap();
+    let mut start = bytes::BytesMut::new();
+    postgres_protocol::message::frontend::startup_message(
+        [("user", "stalling"), ("database", "stalling")].into_iter(),
+        &mut start,
+    )
+    .unwrap();
+    stream.write_all(&start).await.unwrap();
+    // The gateway asks for SASL; the client never answers.
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the gateway ends the connection")
+    .unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.contains("SCRAM-SHA-256")
+            && text.contains("C57014")
+            && text.contains("canceling authentication due to timeout"),
+        "{text:?}"
+    );
+}

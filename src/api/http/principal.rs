@@ -43,14 +43,12 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, AuthError> {
         return auth::authenticate_with(
             header.as_ref().map(|h| h.as_bytes()),
             state.verifiers(),
-            crate::api::http::denial::patience(req, state),
+            || crate::api::http::denial::patience(req, state),
         )
         .await;
     };
-    auth::authenticate_with(
-        Some(authorization.as_bytes()),
-        state.verifiers(),
-        crate::api::http::denial::patience(req, state),
-    )
+    auth::authenticate_with(Some(authorization.as_bytes()), state.verifiers(), || {
+        crate::api::http::denial::patience(req, state)
+    })
     .await
 }

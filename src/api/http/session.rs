@@ -194,11 +194,9 @@ pub async fn verify_sign_in(
     credential: &str,
 ) -> Result<Principal, ApiError> {
     let authorization = format!("Bearer {credential}");
-    auth::authenticate_with(
-        Some(authorization.as_bytes()),
-        state.verifiers(),
-        super::denial::patience(req, state),
-    )
+    auth::authenticate_with(Some(authorization.as_bytes()), state.verifiers(), || {
+        super::denial::patience(req, state)
+    })
     .await
     .map_err(|e| super::denial::refusal(req, state, e))
 }
