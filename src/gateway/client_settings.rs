@@ -9,7 +9,7 @@
 //! - The rest are applied with `set_config`, names and values passed as
 //!   quoted literals, on a session that does not hold exactly them yet; a
 //!   session keeps them for the next client that asks for the same, and
-//!   any other client's transaction resets them first (`relay.rs`).
+//!   any other client's transaction resets them first (`apply`).
 //! - Applying them is not pipelined with the client's messages: a value
 //!   the server refuses ends the client's connection before anything of
 //!   its transaction ran, as a direct connection would refuse the login.
@@ -30,12 +30,12 @@ const MAX_VALUE: usize = 4096;
 const NOT_SETTINGS: &[&str] = &["user", "database", "application_name", "options"];
 
 /// What a client's start-up message asked for that the gateway cannot do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct Unsupported(pub String);
 
 /// A client's settings, as one statement that applies them all; `None`
 /// when it asked for nothing the server does not already report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) struct ClientSettings {
     pub apply: Option<Arc<str>>,
     /// Each setting applied, to report to the client at login.

@@ -14,8 +14,8 @@
 //! - A plain (unencrypted) client is taken only from a loopback address,
 //!   unless `gateway.allow_plain`.
 //! - Refused logins are counted per client address like the HTTP API's
-//!   refusals (`control_audit::Throttle`): past the limit each costs the
-//!   client a second before its answer. Each is counted for the audit too
+//!   refusals (`control_audit::Throttle`): past the limit a wrong key's
+//!   answer comes a second late. Each is counted for the audit too
 //!   (`control_audit::Denials`, route `gateway`).
 //! - Every transaction served is metered as one data-plane request of its
 //!   root tenant (`usage`); while the root is over a quota, a writer's

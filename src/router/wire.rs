@@ -93,9 +93,6 @@ pub struct WireSession {
     /// The client settings applied to it (the gateway's
     /// `client_settings`), until a reset.
     pub settings: Option<Arc<str>>,
-    /// Set when the session cannot be trusted any more (a broken stream,
-    /// a protocol state the gateway lost track of): it is not reused.
-    pub broken: bool,
 }
 
 impl WireSession {
@@ -181,12 +178,11 @@ impl Manager for WireManager {
             prepared: HashSet::new(),
             leaves_state: false,
             settings: None,
-            broken: false,
         })
     }
 
     async fn recycle(&self, obj: &mut WireSession, _: &Metrics) -> RecycleResult<ConnectError> {
-        if obj.broken || !obj.raw().is_open() {
+        if !obj.raw().is_open() {
             return Err(deadpool::managed::RecycleError::Message(
                 "the session broke or its server ended it".into(),
             ));
@@ -220,12 +216,10 @@ pub(super) struct WirePool {
 pub type WireConnection = Object<WireManager>;
 
 /// Closes a session whose state the gateway lost, at once: taken out of
-/// its pool (which may make another) rather than left there until the
-/// pool's next checkout finds it broken.
+/// its pool (which may make another). Back in its pool it would keep an
+/// abandoned transaction's locks, and a checkout would hand it out.
 pub fn discard_wire_session(session: WireConnection) {
-    let mut session = Object::take(session);
-    session.broken = true;
-    drop(session);
+    drop(Object::take(session));
 }
 
 impl Router {
