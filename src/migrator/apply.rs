@@ -95,7 +95,10 @@ impl MigrationSet {
         target: Option<i32>,
         reached: i32,
     ) -> Result<i32, MigrateError> {
-        let report = self.runner(target).run_async(client).await?;
+        let report = self
+            .runner(target)
+            .run_async(&mut super::batched::Batched(client))
+            .await?;
         Ok(report
             .applied_migrations()
             .iter()

@@ -19,6 +19,7 @@ pub use lock_safety::LockPolicy;
 
 // Revert: down migrations beside their ups, and undoing versions.
 mod apply;
+mod batched;
 mod down;
 mod revert;
 

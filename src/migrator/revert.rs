@@ -162,18 +162,17 @@ impl MigrationSet {
     }
 }
 
-/// One version's down SQL and the removal of its history row, together,
-/// sent as one batch (the version is a number, written in).
+/// One version's down SQL and the removal of its history row, in one
+/// transaction sent as one message (the version is a number, written in).
 async fn undo(
     client: &mut tokio_postgres::Client,
     down: &DownMigration,
 ) -> Result<(), tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    // A newline first: the file may end in a `--` comment.
-    tx.batch_execute(&format!(
-        "{}\n;\nDELETE FROM refinery_schema_history WHERE version = {}",
-        down.sql, down.version
-    ))
-    .await?;
-    tx.commit().await
+    let forget = format!(
+        "DELETE FROM refinery_schema_history WHERE version = {}",
+        down.version
+    );
+    super::batched::in_one_transaction(client, [down.sql.as_str(), forget.as_str()].into_iter())
+        .await
+        .map(|_| ())
 }

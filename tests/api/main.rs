@@ -75,6 +75,7 @@ mod kit;
 mod master_keys;
 mod metrics_page;
 mod migration_checksums;
+mod migration_history;
 // Lint before a run (issue 29).
 mod migration_lint;
 mod migration_lock_safety;
