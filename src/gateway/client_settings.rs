@@ -16,6 +16,11 @@
 //! - `application_name` is reported to the client, not applied: the pool's
 //!   sessions keep the gateway's name. `user` and `database` name the
 //!   tenant (`login.rs`). A replication connection is refused.
+//! - A setting the server reports to the client during a transaction
+//!   (`TRACKED`: a `SET TimeZone`, say, which the client now believes) is
+//!   kept as if asked for at start-up (`keep`), as PgBouncer keeps them:
+//!   the client's next transactions, on any session, hold it too. Other
+//!   session settings last their transaction.
 
 use std::sync::Arc;
 
@@ -29,13 +34,24 @@ const MAX_VALUE: usize = 4096;
 /// Start-up parameters that are not settings to apply.
 const NOT_SETTINGS: &[&str] = &["user", "database", "application_name", "options"];
 
+/// The settings PostgreSQL reports to the client when they change, that a
+/// client may set and that the gateway keeps for it. Not the read-only
+/// default, the session's user, nor `application_name` (see above).
+const TRACKED: &[&str] = &[
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+];
+
 /// What a client's start-up message asked for that the gateway cannot do.
 #[derive(Debug)]
 pub(super) struct Unsupported(pub String);
 
 /// A client's settings, as one statement that applies them all; `None`
 /// when it asked for nothing the server does not already report.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct ClientSettings {
     pub apply: Option<Arc<str>>,
     /// Each setting applied, to report to the client at login.
@@ -79,24 +95,47 @@ impl ClientSettings {
             .into_iter()
             .filter(|(name, value)| !already(reported, name, value))
             .collect();
-        let apply = (!differ.is_empty()).then(|| {
-            let calls: Vec<String> = differ
-                .iter()
-                .map(|(name, value)| {
-                    format!(
-                        "pg_catalog.set_config({}, {}, false)",
-                        literal(name),
-                        literal(value)
-                    )
-                })
-                .collect();
-            Arc::from(format!("SELECT {}", calls.join(", ")))
-        });
         Ok(Self {
-            apply,
+            apply: statement(&differ),
             asked: differ,
         })
     }
+
+    /// Keeps `value` of `name`, which the server reported to the client
+    /// inside a transaction, when it is one of `TRACKED`: the client's next
+    /// transactions are served with it.
+    pub(super) fn keep(&mut self, name: &str, value: &str) {
+        if !TRACKED.iter().any(|t| t.eq_ignore_ascii_case(name)) || check(name, value).is_err() {
+            return;
+        }
+        if self
+            .asked
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value)
+        {
+            return;
+        }
+        self.asked.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.asked.push((name.to_string(), value.to_string()));
+        self.apply = statement(&self.asked);
+    }
+}
+
+/// One statement that applies `settings`; `None` for none.
+fn statement(settings: &[(String, String)]) -> Option<Arc<str>> {
+    (!settings.is_empty()).then(|| {
+        let calls: Vec<String> = settings
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "pg_catalog.set_config({}, {}, false)",
+                    literal(name),
+                    literal(value)
+                )
+            })
+            .collect();
+        Arc::from(format!("SELECT {}", calls.join(", ")))
+    })
 }
 
 /// Why a client's settings could not be applied to a session.
@@ -296,6 +335,29 @@ mod tests {
         assert_eq!(
             settings.asked,
             pairs(&[("timezone", "Europe/Paris"), ("search_path", "a, b")])
+        );
+    }
+
+    #[test]
+    fn only_settings_the_server_reports_are_kept_and_a_later_value_replaces_the_start_ups() {
+        let mut settings =
+            ClientSettings::from_startup(&pairs(&[("timezone", "UTC")]), &[]).unwrap();
+        settings.keep("search_path", "elsewhere");
+        settings.keep("default_transaction_read_only", "off");
+        settings.keep("is_superuser", "on");
+        assert_eq!(settings.asked, pairs(&[("timezone", "UTC")]));
+        settings.keep("TimeZone", "Asia/Tokyo");
+        settings.keep("DateStyle", "German, DMY");
+        assert_eq!(
+            settings.asked,
+            pairs(&[("TimeZone", "Asia/Tokyo"), ("DateStyle", "German, DMY")])
+        );
+        assert_eq!(
+            settings.apply.as_deref(),
+            Some(
+                "SELECT pg_catalog.set_config(E'TimeZone', E'Asia/Tokyo', false), \
+                 pg_catalog.set_config(E'DateStyle', E'German, DMY', false)"
+            )
         );
     }
 

@@ -43,8 +43,9 @@ pub(super) struct Login {
     /// The key the client cancels with; forgotten when it leaves.
     pub cancel_key: super::CancelKey,
     pub cancel_slot: super::CancelSlot,
-    /// The client's start-up settings, applied before each transaction.
-    pub settings: Option<Arc<str>>,
+    /// The client's settings (at start-up, and those kept since), applied
+    /// before each transaction.
+    pub settings: ClientSettings,
 }
 
 /// Why a login was refused: the SQLSTATE and the message the client sees.
@@ -230,7 +231,7 @@ async fn attempt(
         role,
         cancel_key,
         cancel_slot,
-        settings: settings.apply,
+        settings,
     })
 }
 

@@ -19,6 +19,9 @@
 //!   of the root tenant, as an HTTP data request does.
 //! - The tier's statement and idle-in-transaction timeouts hold whatever
 //!   the client sets (`watch.rs`).
+//! - A client's settings hold in each of its transactions: those of its
+//!   start-up message, and those the server reported to it as changed
+//!   (`client_settings.rs`).
 
 use std::time::Instant;
 
@@ -38,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 pub(super) async fn relay(
     shared: &Shared,
     mut client: ClientIo,
-    login: Login,
+    mut login: Login,
     shutdown: &CancellationToken,
 ) {
     // The subtenant's own route for a subtenant's login: its suspension
@@ -104,7 +107,7 @@ pub(super) async fn relay(
         // Counted before any answer: a client that read its answer finds
         // its transaction in the meter.
         shared.usage.count(route.root.id, crate::usage::Plane::Data);
-        match super::client_settings::apply(&mut session, login.settings.as_ref()).await {
+        match super::client_settings::apply(&mut session, login.settings.apply.as_ref()).await {
             Ok(()) => {}
             Err(Unapplied::Refused(code, message)) => {
                 let text = format!("a start-up setting was refused: {message}");
@@ -120,7 +123,15 @@ pub(super) async fn relay(
         let (statement_ms, idle_ms) = shared.router.session_timeouts_ms(route.root.tier);
         let watch = &login.cancel_slot;
         watch.begin(session.raw().cancel.clone(), statement_ms, idle_ms);
-        let end = transaction(&mut client, &mut session, first, &mut statements, watch).await;
+        let end = transaction(
+            &mut client,
+            &mut session,
+            first,
+            &mut statements,
+            watch,
+            &mut login.settings,
+        )
+        .await;
         watch.end();
         ::metrics::counter!(crate::telemetry::metrics::GATEWAY_TRANSACTIONS, "tier" => route.root.tier.as_str())
             .increment(1);

@@ -7,6 +7,10 @@
 //!   and never pooled.
 //! - Where the exchange stands is told to the client's watch (`watch.rs`):
 //!   the server's turn or the client's inside a transaction.
+//! - A setting the server reports to the client (`ParameterStatus`) is
+//!   passed on and kept in the client's settings once the transaction
+//!   ends; those the reset and `client_settings::apply` cause are not the
+//!   client's and never reach it.
 
 use std::collections::VecDeque;
 
@@ -14,6 +18,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use super::client::ClientIo;
+use super::client_settings::ClientSettings;
 use super::statements::{Answer, Statements};
 use super::watch::Watch;
 use crate::pg::wire::{self, Frame};
@@ -46,6 +51,7 @@ pub(super) async fn transaction(
     first: Frame,
     statements: &mut Statements,
     watch: &Watch,
+    settings: &mut ClientSettings,
 ) -> std::io::Result<End> {
     let mut state = Flow::default();
     let mut to_server = BytesMut::new();
@@ -91,6 +97,9 @@ pub(super) async fn transaction(
                     to_client.clear();
                 }
                 if idle && client.complete()?.is_none() {
+                    for (name, value) in &state.reported {
+                        settings.keep(name, value);
+                    }
                     return Ok(End::Idle);
                 }
                 if state.received > before {
@@ -147,6 +156,8 @@ struct Flow {
     /// Each `ParseComplete`/`CloseComplete` to come: the `ReadyForQuery`
     /// count it belongs before, and whose it is.
     answers: VecDeque<(u64, Answer)>,
+    /// The settings the server reported to the client, in order.
+    reported: Vec<(String, String)>,
 }
 
 impl Flow {
@@ -229,12 +240,27 @@ impl Flow {
                 to_client.extend_from_slice(frame);
                 frame.get(5) == Some(&b'I') && self.received >= self.sent && !self.unsynced
             }
+            b'S' => {
+                if let Some(setting) = parameter_status(&frame[5..]) {
+                    self.reported.push(setting);
+                }
+                to_client.extend_from_slice(frame);
+                false
+            }
             _ => {
                 to_client.extend_from_slice(frame);
                 false
             }
         }
     }
+}
+
+/// A `ParameterStatus` body: the setting's name and value.
+fn parameter_status(body: &[u8]) -> Option<(String, String)> {
+    let mut parts = body.split(|b| *b == 0);
+    let name = std::str::from_utf8(parts.next()?).ok()?;
+    let value = std::str::from_utf8(parts.next()?).ok()?;
+    Some((name.to_string(), value.to_string()))
 }
 
 /// Whether a simple query may drop prepared statements.

@@ -172,6 +172,8 @@ async fn a_client_that_stalls_in_the_middle_of_its_login_is_told_it_timed_out_as
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = crate::helpers::spawn_app_with(|s| s.gateway.login_timeout_secs = 1).await;
+    // Before the connection: the gateway's clock starts when it accepts.
+    let started = std::time::Instant::now();
     let mut stream =
         tokio::net::TcpStream::connect(("127.0.0.1", app.gateway_port.expect("the gateway")))
             .await
@@ -184,7 +186,6 @@ async fn a_client_that_stalls_in_the_middle_of_its_login_is_told_it_timed_out_as
     .unwrap();
     stream.write_all(&start).await.unwrap();
     // The gateway asks for SASL; the client never answers.
-    let started = std::time::Instant::now();
     let mut answer = Vec::new();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),

@@ -78,11 +78,57 @@ async fn start_up_settings_hold_in_every_transaction_of_their_client_and_in_no_o
         shared_session |= asking_pids.contains(&pid);
     }
     assert!(shared_session, "the two clients never shared a session");
-    // A client's own SET lasts its transaction only; its start-up
-    // settings come back at its next one.
-    asking.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
-    let (_, _, zone, _) = seen(&asking).await;
-    assert_eq!(zone, "Asia/Tokyo");
+    // A client's own SET of a setting the server does not report lasts
+    // its transaction only; its start-up value comes back at its next one.
+    asking
+        .batch_execute("SET search_path = public")
+        .await
+        .unwrap();
+    let (_, _, _, path) = seen(&asking).await;
+    assert_eq!(path, "pg_catalog, public");
+}
+
+#[tokio::test]
+async fn a_set_of_a_setting_the_server_reports_holds_in_the_clients_next_transactions_on_any_session_and_reaches_no_other_client(
+) {
+    let app = spawn_app().await;
+    let (_, slug, key) = tenant_with_key(&app, "wire-kept", "tenant_admin").await;
+    let setting = connect(&app, &slug, &key).await.unwrap();
+    let plain = connect(&app, &slug, &key).await.unwrap();
+    let (_, default_style, default_zone, _) = seen(&plain).await;
+    assert_ne!(default_zone, "Asia/Tokyo");
+    // The server tells the client (ParameterStatus) and the client now
+    // believes it: so does every later transaction of this client.
+    setting
+        .batch_execute("SET TimeZone = 'Asia/Tokyo'; SET DateStyle = 'German'")
+        .await
+        .unwrap();
+    // Inside a transaction too, and the last value reported counts.
+    setting
+        .batch_execute("BEGIN; SET LOCAL TimeZone = 'UTC'; COMMIT")
+        .await
+        .unwrap();
+    let mut pids = Vec::new();
+    let mut plain_pids = Vec::new();
+    for _ in 0..4 {
+        let (pid, style, zone, _) = seen(&setting).await;
+        assert_eq!(
+            (style.as_str(), zone.as_str()),
+            ("German, DMY", "Asia/Tokyo")
+        );
+        pids.push(pid);
+        let (pid, style, zone, _) = seen(&plain).await;
+        assert_eq!((&style, &zone), (&default_style, &default_zone));
+        plain_pids.push(pid);
+    }
+    assert!(
+        pids.iter().any(|p| plain_pids.contains(p)),
+        "the two clients never shared a session"
+    );
+    // A RESET is reported too: the client is back on the defaults.
+    setting.batch_execute("RESET TimeZone").await.unwrap();
+    let (_, style, zone, _) = seen(&setting).await;
+    assert_eq!((style.as_str(), zone), ("German, DMY", default_zone));
 }
 
 #[tokio::test]

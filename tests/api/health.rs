@@ -35,6 +35,22 @@ async fn readyz_answers_503_in_the_envelope_when_the_catalog_is_gone() {
         ))
         .await
         .unwrap();
+    // A terminated backend exits a moment after the call returns: until
+    // then a pooled session still answers.
+    for _ in 0..200 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&app.catalog_db],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     let response = app.get("/readyz", None).await;
     assert_eq!(response.headers().get("retry-after").unwrap(), "1");
     let (status, code, _) = crate::helpers::envelope(response).await;

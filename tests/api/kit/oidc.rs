@@ -170,7 +170,7 @@ fn spawn(config: &std::path::Path) -> (Child, u16) {
         .arg(oidc_dir().join("provider.mjs"))
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(config.with_extension("stderr")).unwrap())
         .spawn()
         .expect("start node (Node.js 20 or later)");
     let stdout = child.stdout.take().unwrap();
@@ -182,9 +182,12 @@ fn spawn(config: &std::path::Path) -> (Child, u16) {
             }
         }
     });
-    let port = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the OpenID provider did not start within 30 s");
+    let Ok(port) = rx.recv_timeout(Duration::from_secs(30)) else {
+        let exited = child.try_wait();
+        let _ = child.kill();
+        let stderr = std::fs::read_to_string(config.with_extension("stderr")).unwrap_or_default();
+        panic!("the OpenID provider did not start within 30 s ({exited:?}): {stderr}");
+    };
     (child, port)
 }
 
