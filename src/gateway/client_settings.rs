@@ -51,7 +51,7 @@ pub(super) struct Unsupported(pub String);
 
 /// A client's settings, as one statement that applies them all; `None`
 /// when it asked for nothing the server does not already report.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct ClientSettings {
     pub apply: Option<Arc<str>>,
     /// Each setting applied, to report to the client at login.

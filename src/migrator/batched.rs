@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// refinery's connection for one migration session.
-pub(super) struct Batched<'a>(pub(super) &'a mut Client);
+pub(super) struct Batched<'a>(pub(super) &'a Client);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
