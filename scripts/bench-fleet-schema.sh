@@ -27,6 +27,8 @@
 #   BENCH_KEEP             set: keep that folder (the cluster stopped) for a look afterwards
 #   BENCH_PG_OPTIONS       more server settings, e.g. "-c log_min_duration_statement=0" to see
 #                          every statement each contender sends (the log is kept with BENCH_KEEP)
+#   BENCH_PERF             set: profile every timed phase system-wide with `perf record`
+#                          (perf.PHASE.CONTENDER.data, kept with BENCH_KEEP)
 #
 # Prints a markdown table (docs/BENCHMARKS.md) and writes it, with the raw
 # figures as JSON, under target/bench-fleet-schema/. Phases whose endpoint
@@ -74,8 +76,10 @@ work=$(mktemp -d "${BENCH_WORK_DIR:-${TMPDIR:-/tmp}}/tp-bench-fleet-schema.XXXXX
 chmod 755 "$work"
 serve_pid=
 sampler_pid=
+perf_pid=
 cleanup() {
   [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null || true
+  [ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null || true
   [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null || true
   [ -f "$work/pgdata/postmaster.pid" ] &&
     "${run_as[@]}" "$pg_bin/pg_ctl" -D "$work/pgdata" -m immediate stop >/dev/null 2>&1 || true
@@ -178,10 +182,12 @@ psql_each() {
 
 # --- Results, one line per contender and phase:
 #   phase contender seconds peak_sessions peak_tenant_sessions peak_rss_mib
-#   start_rss_mib catalog_commits tenant_db_commits all_commits wal_syncs note...
+#   start_rss_mib catalog_commits tenant_db_commits all_commits wal_syncs
+#   server_cpu_secs client_cpu_secs note...
 results="$work/out/results"
 : >"$results"
-record() { echo "$*" >>"$results"; }
+# Each line is also said as it comes: a later failure loses none.
+record() { echo "$*" >>"$results"; say "recorded: $*"; }
 
 # Commits in the catalog, commits in every database, and WAL flushes to disk
 # (pg_stat_wal), so far. Read with no service running: a session's counts
@@ -202,6 +208,52 @@ settle() {
   sync
   say "checkpoint and sync: $(secs "$started" "$(now)") s"
 }
+# CPU seconds the server has used so far: the postmaster and the children it
+# has reaped (every backend that has ended), plus those still running (the
+# server's own processes; the service's catalog sessions end with it).
+clk_tck=$(getconf CLK_TCK)
+pg_cpu() {
+  local pm
+  pm=$(head -n1 "$work/pgdata/postmaster.pid")
+  # Fields counted from the end: a process name may hold spaces.
+  local stat
+  { sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}'
+    for child in $(pgrep -P "$pm"); do
+      # A backend may end between the listing and the read: then its time
+      # is the postmaster's already.
+      stat=$(cat "/proc/$child/stat" 2>/dev/null) || continue
+      sed 's/.*) //' <<<"$stat" | awk '{print $12 + $13}'
+    done
+  } | awk -v t="$clk_tck" '{s += $1} END {printf "%.2f", s / t}'
+}
+# "pid ticks" of each of the catalog's sessions (the service's pool).
+catalog_ticks() {
+  local pid stat
+  for pid in $(psql_c postgres -c "SELECT pid FROM pg_stat_activity WHERE datname = 'catalog'"); do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    echo "$pid $(sed 's/.*) //' <<<"$stat" | awk '{print $12 + $13}')"
+  done
+}
+# CPU ms a tenant the catalog's sessions used between two catalog_ticks
+# files (a session opened meanwhile counts whole).
+catalog_ms() {
+  awk -v t="$clk_tck" -v n="$tenants" 'NR == FNR { a[$1] = $2; next }
+    { s += $2 - ($1 in a ? a[$1] : 0) } END { printf "%.2f", s * 1000 / t / n }' "$1" "$2"
+}
+# CPU seconds (user and system) of a running process and its reaped children.
+proc_cpu() { sed 's/.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{printf "%.2f", ($12 + $13 + $14 + $15) / t}'; }
+# A system-wide profile of one phase with BENCH_PERF set: perf_start NAME, perf_stop.
+perf_start() {
+  [ -n "${BENCH_PERF:-}" ] || return 0
+  perf record -a -q -o "$work/out/perf.$1.data" >/dev/null 2>&1 &
+  perf_pid=$!
+}
+perf_stop() {
+  [ -n "$perf_pid" ] || return 0
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=
+}
 # "after - before", field by field.
 counters_delta() { paste -d ' ' <(tr ' ' '\n' <<<"$2") <(tr ' ' '\n' <<<"$1") | awk '{printf "%d ", $1 - $2}'; }
 
@@ -211,34 +263,52 @@ counters_delta() { paste -d ' ' <(tr ' ' '\n' <<<"$2") <(tr ' ' '\n' <<<"$1") | 
 # phase_line (seconds, peaks, RSS, counters) and leaves the answer in
 # $work/out/NAME.json.
 service_phase() {
-  local name=$1 method=$2 path=$3 body=$4 before ended peaks hwm rss
+  local name=$1 method=$2 path=$3 body=$4 before ended peaks hwm rss cpu_pg cpu_serve
   settle
   before=$(pg_counters)
   serve_start
   rss=$(serve_mem VmRSS)
   sampler_start "service_$name"
+  cpu_pg=$(pg_cpu)
+  cpu_serve=$(proc_cpu "$serve_pid")
+  catalog_ticks >"$work/out/catalog_cpu.$name.start"
+  perf_start "$name.service"
   phase_started=$(now)
   api "$name" "$method" "$path" "$body"
   ended=$(now)
+  perf_stop
+  cpu_serve=$(echo "$(proc_cpu "$serve_pid") - $cpu_serve" | bc)
+  catalog_ticks >"$work/out/catalog_cpu.$name.end"
+  # Of the server's CPU, the catalog's part, for the phase's notes.
+  catalog_cpu_ms=$(catalog_ms "$work/out/catalog_cpu.$name.start" "$work/out/catalog_cpu.$name.end")
   sampler_stop "service_$name"
   hwm=$(serve_mem VmHWM)
   curl -s "$base/metrics" | grep '^tenant_plane_operation_duration_seconds_\(sum\|count\)' \
     >"$work/out/metrics.$name" || true
   serve_stop
-  phase_line="$(secs "$phase_started" "$ended") $peaks $hwm $rss $(counters_delta "$before" "$(pg_counters)")"
+  # The server's CPU is read once the service's catalog sessions have ended.
+  cpu_pg=$(echo "$(pg_cpu) - $cpu_pg" | bc)
+  phase_line="$(secs "$phase_started" "$ended") $peaks $hwm $rss $(counters_delta "$before" "$(pg_counters)") $cpu_pg $cpu_serve"
 }
 
 # The baseline of a phase: psql -f FILE on each baseline database, P at a time.
 baseline_phase() {
-  local name=$1 parallel=$2 file=$3 before started ended peaks
+  local name=$1 parallel=$2 file=$3 before started ended peaks cpu_pg cpu_client
   settle
   before=$(pg_counters)
   sampler_start "baseline_$name"
+  cpu_pg=$(pg_cpu)
+  perf_start "$name.baseline"
   started=$(now)
-  psql_each "$work/baseline_dbs" "$parallel" "$file"
+  # `times` in the subshell: the CPU of xargs and every psql it waited for.
+  cpu_client=$( (psql_each "$work/baseline_dbs" "$parallel" "$file"; times) | tail -n1 |
+    awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.2f", s }')
   ended=$(now)
+  perf_stop
+  cpu_pg=$(echo "$(pg_cpu) - $cpu_pg" | bc)
   sampler_stop "baseline_$name"
-  record "$name" baseline "$(secs "$started" "$ended")" $peaks - - $(counters_delta "$before" "$(pg_counters)") "psql -P $parallel"
+  record "$name" baseline "$(secs "$started" "$ended")" $peaks - - $(counters_delta "$before" "$(pg_counters)") \
+    "$cpu_pg" "$cpu_client" "psql -P $parallel"
 }
 
 # Mean seconds of one of the service's operations in a phase (/metrics).
@@ -333,7 +403,7 @@ phase_failed() {
   echo "$2:" >&2
   head -c 2000 "$3" >&2
   echo >&2
-  record "$1" service - - - - - - - - - "failed: $2"
+  record "$1" service - - - - - - - - - - - "failed: $2"
   failed=1
 }
 
@@ -365,7 +435,7 @@ service_a() {
       round(avg(i.duration_ms)::numeric, 2)
       FROM migration_runs r JOIN migration_items i ON i.run_id = r.id WHERE r.id = '$run_id' GROUP BY r.created_at")
   record "A$tag" service $phase_line "before the run was recorded ${ledger% *} s; mean item ${ledger#* } ms;" \
-    "mean database_migrate $(op_mean "A$tag" database_migrate) ms"
+    "mean database_migrate $(op_mean "A$tag" database_migrate) ms; catalog sessions' CPU $catalog_cpu_ms ms a tenant"
   # What refinery recorded, for the baseline's own bookkeeping row.
   [ -n "$v2_checksum" ] ||
     v2_checksum=$(psql_c "$(head -n1 "$work/service_dbs")" -c "SELECT checksum FROM refinery_schema_history WHERE version = 2")
@@ -395,7 +465,7 @@ service_b() {
     service_phase $scan POST "/v1/migrations/drift/scans?wait=true" ''
     if [ "$http_status" = 404 ]; then
       say "B skipped: this build has no drift scan endpoint (404)"
-      record B service - - - - - - - - - "skipped: no endpoint"
+      record B service - - - - - - - - - - - "skipped: no endpoint"
       return
     fi
     if [ "$http_status" != 200 ]; then
@@ -408,7 +478,7 @@ service_b() {
       return
     fi
     record $scan service $phase_line "$(jq -r '.scan | "in_sync \(.in_sync), drifted \(.drifted), unknown \(.unknown);"' "$work/out/$scan.json")" \
-      "mean drift_check $(op_mean $scan drift_check) ms"
+      "mean drift_check $(op_mean $scan drift_check) ms; catalog sessions' CPU $catalog_cpu_ms ms a tenant"
   done
   ran_b=1
 }
@@ -429,7 +499,7 @@ service_c() {
   # A 404 that names the run is a real answer; any other is a missing route.
   if [ "$http_status" = 404 ] && ! grep -q run_not_found "$work/out/C$tag.json"; then
     say "C skipped: this build has no revert endpoint (404)"
-    record "C$tag" service - - - - - - - - - "skipped: no endpoint"
+    record "C$tag" service - - - - - - - - - - - "skipped: no endpoint"
     return
   fi
   if [ "$http_status" != 200 ]; then
@@ -445,7 +515,8 @@ service_c() {
     return
   fi
   # The database part alone (the revert's own session), against the whole.
-  record "C$tag" service $phase_line "mean database_revert $(op_mean "C$tag" database_revert) ms"
+  record "C$tag" service $phase_line "mean database_revert $(op_mean "C$tag" database_revert) ms;" \
+    "catalog sessions' CPU $catalog_cpu_ms ms a tenant"
   reverted=1
 }
 baseline_c() {
@@ -543,7 +614,7 @@ done
       B2) what="drift scan again (expected schema stored)"; p=2; base=B ;;
       C*) p=${phase#C}; what="revert of the run, $(pass_text "$p")"; p=${p%%.*}; base=$phase ;;
     esac
-    read -r _ _ s_secs s_all s_ten s_hwm s_rss _ _ _ _ s_note < <(grep "^$phase service " "$results" || echo "- - - - - - - - - - - not run")
+    read -r _ _ s_secs s_all s_ten s_hwm s_rss _ _ _ _ _ _ s_note < <(grep "^$phase service " "$results" || echo "- - - - - - - - - - - - - not run")
     [ "$phase" = B2 ] && [ "$s_secs" = - ] && continue
     read -r _ _ b_secs b_all _ < <(grep "^$base baseline " "$results" || echo "- - - - -")
     if [ "$s_secs" = - ] || [ "$b_secs" = - ]; then
@@ -566,11 +637,12 @@ done
         printf "- %s at concurrency %s over %d passes: median ratio %.2f (%.2f to %.2f)\n",
           (k[1] == "A" ? "fleet run" : "revert"), k[2], c, med, v[key, 1], v[key, c] } }'
   echo
-  echo "| phase | contender | commits per tenant: catalog / tenant databases / other | WAL flushes per tenant | notes |"
-  echo "|---|---|---|---|---|"
-  while read -r phase who s_secs _ _ _ _ c_cat c_ten c_all c_wal note; do
+  echo "| phase | contender | commits per tenant: catalog / tenant databases / other | WAL flushes per tenant | CPU ms per tenant: server / client | notes |"
+  echo "|---|---|---|---|---|---|"
+  while read -r phase who s_secs _ _ _ _ c_cat c_ten c_all c_wal cpu_pg cpu_client note; do
     [ "$s_secs" = - ] && continue
-    echo "| $phase | $who | $(per_tenant "$c_cat") / $(per_tenant "$c_ten") / $(per_tenant "$((c_all - c_cat - c_ten))") | $(per_tenant "$c_wal") | $note |"
+    echo "| $phase | $who | $(per_tenant "$c_cat") / $(per_tenant "$c_ten") / $(per_tenant "$((c_all - c_cat - c_ten))") | $(per_tenant "$c_wal") |" \
+      "$(per_tenant "$(echo "$cpu_pg * 1000" | bc)") / $(per_tenant "$(echo "$cpu_client * 1000" | bc)") | $note |"
   done <"$results"
 } | tee "$md"
 jq -Rn --argjson tenants "$tenants" --arg concurrency "${concurrencies[*]}" --arg order "$order" \
@@ -581,6 +653,7 @@ jq -Rn --argjson tenants "$tenants" --arg concurrency "${concurrencies[*]}" --ar
    phases: [inputs | split(" ") | {phase: .[0], contender: .[1], seconds: (.[2] | num),
      peak_sessions: (.[3] | num), peak_tenant_sessions: (.[4] | num), peak_rss_mib: (.[5] | num),
      start_rss_mib: (.[6] | num), catalog_commits: (.[7] | num), tenant_db_commits: (.[8] | num),
-     all_commits: (.[9] | num), wal_syncs: (.[10] | num), note: (.[11:] | join(" "))}]}' <"$results" >"$json"
+     all_commits: (.[9] | num), wal_syncs: (.[10] | num), server_cpu_secs: (.[11] | num),
+     client_cpu_secs: (.[12] | num), note: (.[13:] | join(" "))}]}' <"$results" >"$json"
 say "written: $md, $json"
 [ -z "$failed" ] || { echo "a phase failed (above)" >&2; exit 1; }

@@ -27,7 +27,13 @@
 # fleet": which of the two to run), BENCH_TARGETS ("gateway pgbouncer direct"),
 # BENCH_ROUNDS (3: rounds of the one-tenant phase), BENCH_FLEET_TARGETS (the
 # targets, with pgbouncer-budget after pgbouncer: PgBouncer held to the
-# budget by max_user_connections).
+# budget by max_user_connections), BENCH_SOLO_WORKLOADS ("select-only
+# tpcb-like"), BENCH_PERF (set: a system-wide `perf record` of each
+# one-tenant run, perf.solo-WORKLOAD-TARGET-ROUND.data, kept with BENCH_KEEP).
+#
+# The one-tenant table also gives the CPU time each transaction cost the
+# pooler's process, the server (the postmaster with every backend it
+# reaped, and its running processes) and pgbench.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib-postgres.sh
@@ -69,8 +75,10 @@ chmod 755 "$work"
 serve_pid=
 bouncer_pid=
 watch_pid=
+perf_pid=
 cleanup() {
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
+  [ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null || true
   [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null || true
   [ -n "$bouncer_pid" ] && kill "$bouncer_pid" 2>/dev/null || true
   pkill -f "$work/" 2>/dev/null || true
@@ -187,6 +195,8 @@ sed -e "s/^pidfile = .*/&\nmax_user_connections = $budget/" "$work/bouncer/pgbou
 echo '"postgres" ""' >"$work/bouncer/users.txt"
 chown -R postgres "$work/bouncer" 2>/dev/null || true
 bouncer_start() {
+  # Its pid is read from the file it writes: not a last run's.
+  rm -f "$work/bouncer/pgbouncer.pid"
   "${run_as[@]}" pgbouncer "$work/bouncer/${1:-pgbouncer}.ini" >/dev/null 2>&1 &
   bouncer_pid=$!
   until (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null; do
@@ -228,6 +238,38 @@ summarize() {
   many=$(grep -l 'too many' "$dir"/out.* 2>/dev/null | wc -l)
   echo "$(echo "scale=0; $n / $secs" | bc) $p99 $failed $many"
 }
+# CPU seconds (user and system) so far: of a process (its threads, not its
+# children), "-" for none; and of the PostgreSQL server (the postmaster, the
+# backends it has reaped and the processes still running).
+clk_tck=$(getconf CLK_TCK)
+proc_secs() {
+  if [ -z "$1" ]; then echo -; return; fi
+  sed 's/.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{ printf "%.2f", ($12 + $13) / t }'
+}
+server_secs() {
+  local pm
+  pm=$(head -n1 "$work/pgdata/postmaster.pid")
+  local stat
+  { sed 's/.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+    for child in $(pgrep -P "$pm"); do
+      # A backend may end between the listing and the read: then its time
+      # is the postmaster's already.
+      stat=$(cat "/proc/$child/stat" 2>/dev/null) || continue
+      sed 's/.*) //' <<<"$stat" | awk '{ print $12 + $13 }'
+    done
+  } | awk -v t="$clk_tck" '{ s += $1 } END { printf "%.2f", s / t }'
+}
+delta() { if [ "$1" = - ]; then echo -; else echo "$1 - $2" | bc; fi; }
+# The pooler's process: the service, PgBouncer (its pidfile), none for direct.
+pooler_pid() {
+  case $1 in
+    gateway) echo "$serve_pid" ;;
+    pgbouncer*)
+      until [ -s "$work/bouncer/pgbouncer.pid" ]; do sleep 0.02; done
+      cat "$work/bouncer/pgbouncer.pid" ;;
+    *) echo ;;
+  esac
+}
 contender_start() {
   quiet
   case $1 in
@@ -255,7 +297,7 @@ target_args() {
 : >"$work/out/solo"
 [[ " $phases " == *" solo "* ]] || solo_workloads=
 read -ra order <<<"$targets"
-for workload in ${solo_workloads-select-only tpcb-like}; do
+for workload in ${solo_workloads-${BENCH_SOLO_WORKLOADS:-select-only tpcb-like}}; do
   for round in $(seq 1 "$rounds"); do
     for n in "${!order[@]}"; do
       target=${order[$(((n + round - 1) % ${#order[@]}))]}
@@ -263,12 +305,29 @@ for workload in ${solo_workloads-select-only tpcb-like}; do
       mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
       contender_start "$target"
       watch_start "solo-$workload-$target-$round"
+      pooler=$(pooler_pid "$target")
+      cpu_pooler=$(proc_secs "$pooler")
+      cpu_server=$(server_secs)
+      if [ -n "${BENCH_PERF:-}" ]; then
+        perf record -a -q -o "$work/out/perf.solo-$workload-$target-$round.data" >/dev/null 2>&1 &
+        perf_pid=$!
+      fi
       # shellcheck disable=SC2046
-      (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
-        --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1) || true
+      cpu_client=$( (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
+        --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1 || true; times) | tail -n1 |
+        awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.2f", s }')
+      cpu_pooler=$(delta "$(proc_secs "$pooler")" "$cpu_pooler")
+      if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        perf_pid=
+      fi
       peak=$(watch_stop "solo-$workload-$target-$round")
       contender_stop "$target"
-      echo "$workload $target $round $(summarize "$dir") $peak" >>"$work/out/solo"
+      # The server's CPU once the pooler's sessions have ended.
+      quiet
+      cpu_server=$(delta "$(server_secs)" "$cpu_server")
+      echo "$workload $target $round $(summarize "$dir") $peak $cpu_pooler $cpu_server $cpu_client" >>"$work/out/solo"
       say "one tenant, $workload, round $round, $target: $(tail -n1 "$work/out/solo")"
     done
   done
@@ -311,18 +370,20 @@ row() {
 echo
 echo "pgbench, $secs s a run, PostgreSQL max_connections $max_connections; ratios against PgBouncer"
 echo
-echo "| one tenant, $clients clients, median of $rounds rounds | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
-echo "|---|---|---|---|---|---|---|"
+echo "| one tenant, $clients clients, median of $rounds rounds | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer | CPU µs a transaction: pooler / server / pgbench |"
+echo "|---|---|---|---|---|---|---|---|"
 # Medians over the rounds; each ratio is the median of the rounds' ratios
 # against PgBouncer's run of the same round.
-awk -v peer=pgbouncer '
+awk -v peer=pgbouncer -v secs="$secs" '
   function median(list,   v, n, i, j, t) {
     n = split(list, v, " ")
     for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > t + 0; j--) v[j + 1] = v[j]; v[j + 1] = t }
     if (n == 0) return "-"
     return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
   }
+  function us(cpu, n) { return (cpu == "-" || n <= 0) ? "-" : sprintf("%.0f", cpu * 1000000 / n) }
   { key = $1 SUBSEP $2; tps[key] = tps[key] " " $4; p99[key] = p99[key] " " $5
+    n = $4 * secs; cpool[key] = cpool[key] " " us($9, n); cserv[key] = cserv[key] " " us($10, n); ccli[key] = ccli[key] " " us($11, n)
     failed[key] += $6; many[key] += $7; if ($8 > peak[key]) peak[key] = $8
     run[$1, $2, $3] = $4 " " $5; if (!(key in seen)) { seen[key] = 1; keys[++k] = key } }
   END {
@@ -335,8 +396,9 @@ awk -v peer=pgbouncer '
         if (theirs[2] > 0) rp = rp " " mine[2] / theirs[2]
       }
       mt = median(rt); mp = median(rp)
-      printf "| %s, %s | %d | %.2f | %d (%d) | %d | %s | %s |\n", kv[1], kv[2], median(tps[keys[i]]), median(p99[keys[i]]),
-        failed[keys[i]], many[keys[i]], peak[keys[i]], mt == "-" ? "-" : sprintf("%.2f", mt), mp == "-" ? "-" : sprintf("%.2f", mp)
+      printf "| %s, %s | %d | %.2f | %d (%d) | %d | %s | %s | %s / %s / %s |\n", kv[1], kv[2], median(tps[keys[i]]), median(p99[keys[i]]),
+        failed[keys[i]], many[keys[i]], peak[keys[i]], mt == "-" ? "-" : sprintf("%.2f", mt), mp == "-" ? "-" : sprintf("%.2f", mp),
+        median(cpool[keys[i]]), median(cserv[keys[i]]), median(ccli[keys[i]])
     }
   }' "$work/out/solo"
 echo

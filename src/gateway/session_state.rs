@@ -43,11 +43,33 @@ const MARKERS: &[&str] = &["set_config", "pg_advisory", "temp", "dblink"];
 /// Whether running `sql` (one query string, perhaps several statements)
 /// may leave state in the session after its transaction.
 pub(super) fn leaves_state(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    if MARKERS.iter().any(|m| lower.contains(m)) {
-        return true;
+    lowercase(sql, |lower| {
+        MARKERS.iter().any(|m| lower.contains(m))
+            || lower.split(';').any(|statement| !plain(statement))
+    })
+}
+
+/// Whether a simple query may drop prepared statements (`DEALLOCATE`,
+/// `DISCARD`). Asked only of a query that leaves state: neither is plain.
+pub(super) fn forgets_statements(sql: &str) -> bool {
+    lowercase(sql, |lower| {
+        lower.contains("deallocate") || lower.contains("discard")
+    })
+}
+
+/// Runs `f` on `sql` in ASCII lower case. Every query the gateway relays
+/// is read this way, so a short one is copied to the stack, not the heap.
+fn lowercase<R>(sql: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut stack = [0u8; 1024];
+    match stack.get_mut(..sql.len()) {
+        Some(buf) => {
+            buf.copy_from_slice(sql.as_bytes());
+            buf.make_ascii_lowercase();
+            // ASCII lower-casing leaves UTF-8 valid.
+            f(std::str::from_utf8(buf).unwrap_or_default())
+        }
+        None => f(&sql.to_ascii_lowercase()),
     }
-    lower.split(';').any(|statement| !plain(statement))
 }
 
 fn plain(statement: &str) -> bool {
@@ -78,7 +100,7 @@ fn words(statement: &str) -> impl Iterator<Item = &str> {
 
 #[cfg(test)]
 mod tests {
-    use super::leaves_state;
+    use super::{forgets_statements, leaves_state};
 
     #[test]
     fn plain_reads_and_writes_and_transaction_control_leave_nothing() {
@@ -94,6 +116,33 @@ mod tests {
         ] {
             assert!(!leaves_state(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn every_query_that_drops_prepared_statements_leaves_state_so_the_relay_asks_about_it() {
+        // The relay asks `forgets_statements` only of queries that leave state.
+        for sql in [
+            "DEALLOCATE ALL",
+            "deallocate prepare s1",
+            "SELECT 1; Discard All",
+            "/* note */ DISCARD PLANS",
+        ] {
+            assert!(leaves_state(sql), "{sql}");
+            assert!(forgets_statements(sql), "{sql}");
+        }
+        assert!(!forgets_statements("SET search_path = other"));
+    }
+
+    #[test]
+    fn a_query_longer_than_the_stack_copy_is_read_the_same() {
+        let padding = " ".repeat(2000);
+        assert!(!leaves_state(&format!("SELECT 1{padding}")));
+        assert!(leaves_state(&format!(
+            "SELECT 1{padding}; SET search_path = x"
+        )));
+        assert!(leaves_state(&format!(
+            "{padding}SELECT PG_ADVISORY_LOCK(1)"
+        )));
     }
 
     #[test]

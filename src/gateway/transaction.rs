@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
 
 use super::client::ClientIo;
@@ -74,23 +74,18 @@ pub(super) async fn transaction(
         }
         let raw = session.raw();
         let waiting = watch.is_waiting();
+        // The session's answers first: a client is never kept waiting for
+        // them by its own next messages, and no random draw per message.
         tokio::select! {
-            more = client.fill() => {
-                if !more? || take_client(client, &mut state, statements, session, &mut to_server)? {
-                    return Ok(End::ClientGone);
-                }
-                if waiting && !to_server.is_empty() {
-                    watch.busy();
-                }
-            }
+            biased;
             more = raw.io.fill() => {
                 if !more.unwrap_or(false) {
                     return Ok(End::SessionLost);
                 }
                 let (mut idle, before) = (false, state.received);
                 while let Some(len) = raw.io.complete()? {
-                    let frame = raw.io.buf.split_to(len);
-                    idle = state.answer(&frame, &mut to_client);
+                    idle = state.answer(&raw.io.buf[..len], &mut to_client);
+                    raw.io.buf.advance(len);
                 }
                 if !to_client.is_empty() {
                     client.stream.write_all(&to_client).await?;
@@ -109,6 +104,14 @@ pub(super) async fn transaction(
                     } else {
                         watch.busy();
                     }
+                }
+            }
+            more = client.fill() => {
+                if !more? || take_client(client, &mut state, statements, session, &mut to_server)? {
+                    return Ok(End::ClientGone);
+                }
+                if waiting && !to_server.is_empty() {
+                    watch.busy();
                 }
             }
             () = watch.idled_out.notified(), if waiting => {
@@ -177,12 +180,15 @@ impl Flow {
         out: &mut BytesMut,
     ) -> std::io::Result<()> {
         let tag = frame.tag;
-        if tag == b'Q' && forgets_statements(frame.body()) {
+        let query = (tag == b'Q').then(|| frame.bytes.clone());
+        let translated = statements.translate(frame, &mut session.prepared)?;
+        if let Some(query) = query.filter(|_| translated.leaves_state) {
             // DEALLOCATE or DISCARD may drop the statements the gateway
             // made: they are made again when next used.
-            session.prepared.clear();
+            if forgets_statements(&query[5..]) {
+                session.prepared.clear();
+            }
         }
-        let translated = statements.translate(frame, &mut session.prepared)?;
         session.leaves_state |= translated.leaves_state;
         for (bytes, answer) in translated.out {
             out.extend_from_slice(&bytes);
@@ -265,6 +271,5 @@ fn parameter_status(body: &[u8]) -> Option<(String, String)> {
 
 /// Whether a simple query may drop prepared statements.
 fn forgets_statements(body: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
-    text.contains("deallocate") || text.contains("discard")
+    super::session_state::forgets_statements(&String::from_utf8_lossy(body))
 }
