@@ -208,24 +208,9 @@ settle() {
   sync
   say "checkpoint and sync: $(secs "$started" "$(now)") s"
 }
-# CPU seconds the server has used so far: the postmaster and the children it
-# has reaped (every backend that has ended), plus those still running (the
-# server's own processes; the service's catalog sessions end with it).
-clk_tck=$(getconf CLK_TCK)
-pg_cpu() {
-  local pm
-  pm=$(head -n1 "$work/pgdata/postmaster.pid")
-  # Fields counted from the end: a process name may hold spaces.
-  local stat
-  { sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}'
-    for child in $(pgrep -P "$pm"); do
-      # A backend may end between the listing and the read: then its time
-      # is the postmaster's already.
-      stat=$(cat "/proc/$child/stat" 2>/dev/null) || continue
-      sed 's/.*) //' <<<"$stat" | awk '{print $12 + $13}'
-    done
-  } | awk -v t="$clk_tck" '{s += $1} END {printf "%.2f", s / t}'
-}
+# The server's CPU is `pg_cpu_secs` (lib-bench.sh): the service's catalog
+# sessions count once they end, with the service.
+pg_cpu() { pg_cpu_secs "$work/pgdata"; }
 # "pid ticks" of each of the catalog's sessions (the service's pool).
 catalog_ticks() {
   local pid stat
@@ -240,8 +225,6 @@ catalog_ms() {
   awk -v t="$clk_tck" -v n="$tenants" 'NR == FNR { a[$1] = $2; next }
     { s += $2 - ($1 in a ? a[$1] : 0) } END { printf "%.2f", s * 1000 / t / n }' "$1" "$2"
 }
-# CPU seconds (user and system) of a running process and its reaped children.
-proc_cpu() { sed 's/.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{printf "%.2f", ($12 + $13 + $14 + $15) / t}'; }
 # A system-wide profile of one phase with BENCH_PERF set: perf_start NAME, perf_stop.
 perf_start() {
   [ -n "${BENCH_PERF:-}" ] || return 0
@@ -270,14 +253,14 @@ service_phase() {
   rss=$(serve_mem VmRSS)
   sampler_start "service_$name"
   cpu_pg=$(pg_cpu)
-  cpu_serve=$(proc_cpu "$serve_pid")
+  cpu_serve=$(proc_cpu_secs "$serve_pid")
   catalog_ticks >"$work/out/catalog_cpu.$name.start"
   perf_start "$name.service"
   phase_started=$(now)
   api "$name" "$method" "$path" "$body"
   ended=$(now)
   perf_stop
-  cpu_serve=$(echo "$(proc_cpu "$serve_pid") - $cpu_serve" | bc)
+  cpu_serve=$(echo "$(proc_cpu_secs "$serve_pid") - $cpu_serve" | bc)
   catalog_ticks >"$work/out/catalog_cpu.$name.end"
   # Of the server's CPU, the catalog's part, for the phase's notes.
   catalog_cpu_ms=$(catalog_ms "$work/out/catalog_cpu.$name.start" "$work/out/catalog_cpu.$name.end")

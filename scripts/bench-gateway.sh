@@ -238,27 +238,9 @@ summarize() {
   many=$(grep -l 'too many' "$dir"/out.* 2>/dev/null | wc -l)
   echo "$(echo "scale=0; $n / $secs" | bc) $p99 $failed $many"
 }
-# CPU seconds (user and system) so far: of a process (its threads, not its
-# children), "-" for none; and of the PostgreSQL server (the postmaster, the
-# backends it has reaped and the processes still running).
-clk_tck=$(getconf CLK_TCK)
-proc_secs() {
-  if [ -z "$1" ]; then echo -; return; fi
-  sed 's/.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{ printf "%.2f", ($12 + $13) / t }'
-}
-server_secs() {
-  local pm
-  pm=$(head -n1 "$work/pgdata/postmaster.pid")
-  local stat
-  { sed 's/.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-    for child in $(pgrep -P "$pm"); do
-      # A backend may end between the listing and the read: then its time
-      # is the postmaster's already.
-      stat=$(cat "/proc/$child/stat" 2>/dev/null) || continue
-      sed 's/.*) //' <<<"$stat" | awk '{ print $12 + $13 }'
-    done
-  } | awk -v t="$clk_tck" '{ s += $1 } END { printf "%.2f", s / t }'
-}
+# CPU seconds so far (lib-bench.sh): of the pooler's process, "-" for
+# none, and of the PostgreSQL server.
+server_secs() { pg_cpu_secs "$work/pgdata"; }
 delta() { if [ "$1" = - ]; then echo -; else echo "$1 - $2" | bc; fi; }
 # The pooler's process: the service, PgBouncer (its pidfile), none for direct.
 pooler_pid() {
@@ -306,7 +288,7 @@ for workload in ${solo_workloads-${BENCH_SOLO_WORKLOADS:-select-only tpcb-like}}
       contender_start "$target"
       watch_start "solo-$workload-$target-$round"
       pooler=$(pooler_pid "$target")
-      cpu_pooler=$(proc_secs "$pooler")
+      cpu_pooler=$(proc_cpu_secs "$pooler")
       cpu_server=$(server_secs)
       if [ -n "${BENCH_PERF:-}" ]; then
         perf record -a -q -o "$work/out/perf.solo-$workload-$target-$round.data" >/dev/null 2>&1 &
@@ -316,7 +298,7 @@ for workload in ${solo_workloads-${BENCH_SOLO_WORKLOADS:-select-only tpcb-like}}
       cpu_client=$( (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
         --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1 || true; times) | tail -n1 |
         awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.2f", s }')
-      cpu_pooler=$(delta "$(proc_secs "$pooler")" "$cpu_pooler")
+      cpu_pooler=$(delta "$(proc_cpu_secs "$pooler")" "$cpu_pooler")
       if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true

@@ -18,3 +18,27 @@ now() { date +%s.%N; }
 secs() { printf "%.${3:-${SECS_PLACES:-2}}f" "$(echo "$2 - $1" | bc)"; }
 # A line on standard error, with the time.
 say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# CPU time, read from /proc (fields counted from the end of the process
+# name, which may hold spaces), in seconds with two places.
+clk_tck=$(getconf CLK_TCK)
+# A running process's threads and the children it has reaped; "-" for no
+# process (an empty $1).
+proc_cpu_secs() {
+  if [ -z "$1" ]; then echo -; return; fi
+  sed 's/.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{ printf "%.2f", ($12 + $13 + $14 + $15) / t }'
+}
+# The PostgreSQL server of data directory $1: the postmaster with every
+# backend it has reaped, plus the processes still running.
+pg_cpu_secs() {
+  local pm child stat
+  pm=$(head -n1 "$1/postmaster.pid")
+  { sed 's/.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+    for child in $(pgrep -P "$pm"); do
+      # A backend may end between the listing and the read: then its time
+      # is the postmaster's already.
+      stat=$(cat "/proc/$child/stat" 2>/dev/null) || continue
+      sed 's/.*) //' <<<"$stat" | awk '{ print $12 + $13 }'
+    done
+  } | awk -v t="$clk_tck" '{ s += $1 } END { printf "%.2f", s / t }'
+}
