@@ -76,7 +76,6 @@ work=$(mktemp -d "${BENCH_WORK_DIR:-${TMPDIR:-/tmp}}/tp-bench-fleet-schema.XXXXX
 chmod 755 "$work"
 serve_pid=
 sampler_pid=
-perf_pid=
 cleanup() {
   [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null || true
   [ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null || true
@@ -208,9 +207,6 @@ settle() {
   sync
   say "checkpoint and sync: $(secs "$started" "$(now)") s"
 }
-# The server's CPU is `pg_cpu_secs` (lib-bench.sh): the service's catalog
-# sessions count once they end, with the service.
-pg_cpu() { pg_cpu_secs "$work/pgdata"; }
 # "pid ticks" of each of the catalog's sessions (the service's pool).
 catalog_ticks() {
   local pid stat
@@ -224,18 +220,6 @@ catalog_ticks() {
 catalog_ms() {
   awk -v t="$clk_tck" -v n="$tenants" 'NR == FNR { a[$1] = $2; next }
     { s += $2 - ($1 in a ? a[$1] : 0) } END { printf "%.2f", s * 1000 / t / n }' "$1" "$2"
-}
-# A system-wide profile of one phase with BENCH_PERF set: perf_start NAME, perf_stop.
-perf_start() {
-  [ -n "${BENCH_PERF:-}" ] || return 0
-  perf record -a -q -o "$work/out/perf.$1.data" >/dev/null 2>&1 &
-  perf_pid=$!
-}
-perf_stop() {
-  [ -n "$perf_pid" ] || return 0
-  kill -INT "$perf_pid" 2>/dev/null || true
-  wait "$perf_pid" 2>/dev/null || true
-  perf_pid=
 }
 # "after - before", field by field.
 counters_delta() { paste -d ' ' <(tr ' ' '\n' <<<"$2") <(tr ' ' '\n' <<<"$1") | awk '{printf "%d ", $1 - $2}'; }
@@ -252,10 +236,10 @@ service_phase() {
   serve_start
   rss=$(serve_mem VmRSS)
   sampler_start "service_$name"
-  cpu_pg=$(pg_cpu)
+  cpu_pg=$(pg_cpu_secs "$work/pgdata")
   cpu_serve=$(proc_cpu_secs "$serve_pid")
   catalog_ticks >"$work/out/catalog_cpu.$name.start"
-  perf_start "$name.service"
+  perf_start "$work/out/perf.$name.service.data"
   phase_started=$(now)
   api "$name" "$method" "$path" "$body"
   ended=$(now)
@@ -270,7 +254,7 @@ service_phase() {
     >"$work/out/metrics.$name" || true
   serve_stop
   # The server's CPU is read once the service's catalog sessions have ended.
-  cpu_pg=$(echo "$(pg_cpu) - $cpu_pg" | bc)
+  cpu_pg=$(echo "$(pg_cpu_secs "$work/pgdata") - $cpu_pg" | bc)
   phase_line="$(secs "$phase_started" "$ended") $peaks $hwm $rss $(counters_delta "$before" "$(pg_counters)") $cpu_pg $cpu_serve"
 }
 
@@ -280,15 +264,14 @@ baseline_phase() {
   settle
   before=$(pg_counters)
   sampler_start "baseline_$name"
-  cpu_pg=$(pg_cpu)
-  perf_start "$name.baseline"
+  cpu_pg=$(pg_cpu_secs "$work/pgdata")
+  perf_start "$work/out/perf.$name.baseline.data"
   started=$(now)
   # `times` in the subshell: the CPU of xargs and every psql it waited for.
-  cpu_client=$( (psql_each "$work/baseline_dbs" "$parallel" "$file"; times) | tail -n1 |
-    awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.2f", s }')
+  cpu_client=$( (psql_each "$work/baseline_dbs" "$parallel" "$file"; times) | times_cpu_secs)
   ended=$(now)
   perf_stop
-  cpu_pg=$(echo "$(pg_cpu) - $cpu_pg" | bc)
+  cpu_pg=$(echo "$(pg_cpu_secs "$work/pgdata") - $cpu_pg" | bc)
   sampler_stop "baseline_$name"
   record "$name" baseline "$(secs "$started" "$ended")" $peaks - - $(counters_delta "$before" "$(pg_counters)") \
     "$cpu_pg" "$cpu_client" "psql -P $parallel"

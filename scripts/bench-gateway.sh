@@ -75,7 +75,6 @@ chmod 755 "$work"
 serve_pid=
 bouncer_pid=
 watch_pid=
-perf_pid=
 cleanup() {
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
   [ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null || true
@@ -238,9 +237,6 @@ summarize() {
   many=$(grep -l 'too many' "$dir"/out.* 2>/dev/null | wc -l)
   echo "$(echo "scale=0; $n / $secs" | bc) $p99 $failed $many"
 }
-# CPU seconds so far (lib-bench.sh): of the pooler's process, "-" for
-# none, and of the PostgreSQL server.
-server_secs() { pg_cpu_secs "$work/pgdata"; }
 delta() { if [ "$1" = - ]; then echo -; else echo "$1 - $2" | bc; fi; }
 # The pooler's process: the service, PgBouncer (its pidfile), none for direct.
 pooler_pid() {
@@ -289,26 +285,18 @@ for workload in ${solo_workloads-${BENCH_SOLO_WORKLOADS:-select-only tpcb-like}}
       watch_start "solo-$workload-$target-$round"
       pooler=$(pooler_pid "$target")
       cpu_pooler=$(proc_cpu_secs "$pooler")
-      cpu_server=$(server_secs)
-      if [ -n "${BENCH_PERF:-}" ]; then
-        perf record -a -q -o "$work/out/perf.solo-$workload-$target-$round.data" >/dev/null 2>&1 &
-        perf_pid=$!
-      fi
+      cpu_server=$(pg_cpu_secs "$work/pgdata")
+      perf_start "$work/out/perf.solo-$workload-$target-$round.data"
       # shellcheck disable=SC2046
       cpu_client=$( (cd "$dir" && PGPASSWORD=$solo_key "$pgbench" -n -b "$workload" -c "$clients" -j 2 -T "$secs" \
-        --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1 || true; times) | tail -n1 |
-        awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.2f", s }')
+        --log --log-prefix=log $(target_args "$target" "$solo" "$solo_db") >out.1 2>&1 || true; times) | times_cpu_secs)
       cpu_pooler=$(delta "$(proc_cpu_secs "$pooler")" "$cpu_pooler")
-      if [ -n "$perf_pid" ]; then
-        kill -INT "$perf_pid" 2>/dev/null || true
-        wait "$perf_pid" 2>/dev/null || true
-        perf_pid=
-      fi
+      perf_stop
       peak=$(watch_stop "solo-$workload-$target-$round")
       contender_stop "$target"
       # The server's CPU once the pooler's sessions have ended.
       quiet
-      cpu_server=$(delta "$(server_secs)" "$cpu_server")
+      cpu_server=$(delta "$(pg_cpu_secs "$work/pgdata")" "$cpu_server")
       echo "$workload $target $round $(summarize "$dir") $peak $cpu_pooler $cpu_server $cpu_client" >>"$work/out/solo"
       say "one tenant, $workload, round $round, $target: $(tail -n1 "$work/out/solo")"
     done

@@ -42,3 +42,23 @@ pg_cpu_secs() {
     done
   } | awk -v t="$clk_tck" '{ s += $1 } END { printf "%.2f", s / t }'
 }
+# The CPU seconds in the last line of `times` (on standard input): those
+# of the children a shell waited for.
+times_cpu_secs() {
+  tail -n1 | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } } END { printf "%.2f", s }'
+}
+
+# A system-wide `perf` profile into file $1 while BENCH_PERF is set, until
+# perf_stop. The caller's clean-up stops it too (`perf_pid`).
+perf_pid=
+perf_start() {
+  [ -n "${BENCH_PERF:-}" ] || return 0
+  perf record -a -q -o "$1" >/dev/null 2>&1 &
+  perf_pid=$!
+}
+perf_stop() {
+  [ -n "$perf_pid" ] || return 0
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=
+}
