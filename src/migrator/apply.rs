@@ -7,6 +7,9 @@
 
 use std::time::Instant;
 
+use tokio_postgres::error::SqlState;
+
+use super::batched::{applied_query, Batched, History};
 use super::{lock_safety, MigrateError, MigrationSet, Outcome, TENANT_MIGRATION_LOCK};
 
 impl MigrationSet {
@@ -33,27 +36,26 @@ impl MigrationSet {
         client: &mut tokio_postgres::Client,
         target: Option<i32>,
     ) -> Result<(i32, i32, usize), MigrateError> {
-        // Simple queries, several to a round trip, for every tenant of a
-        // fleet run: the version and the lock policy's timeouts, harmless
-        // when nothing is pending.
-        let exists = lock_and_find_history(client).await?;
+        // One round trip for every tenant of a fleet run: the lock, the
+        // lock policy's timeouts and refinery's history, which refinery is
+        // then handed instead of asking for it again.
         let timeouts = self.lock.statements();
-        let from = if exists {
-            let read = client
-                .simple_query(&format!("{HISTORY_MAX}; {timeouts}"))
-                .await?;
-            first_value(read).and_then(|v| v.parse().ok()).unwrap_or(0)
-        } else {
-            client.batch_execute(&timeouts).await?;
-            0
+        let history = match lock_and_read(client, &timeouts, &applied_query()).await? {
+            Some(read) => History::read(&read),
+            None => History::Missing,
         };
+        let from = history.version();
         if self.pending(from, target).is_empty() {
             return Ok((from, from, 0));
         }
+        let mut known = Some(history);
         let mut reached = from;
         let mut attempt = 0;
         loop {
-            match self.migrate_locked(client, target, reached).await {
+            match self
+                .migrate_locked(client, target, reached, known.take())
+                .await
+            {
                 Ok(to) => {
                     // Counted over every attempt: earlier ones may have committed some.
                     let applied = self
@@ -87,17 +89,19 @@ impl MigrationSet {
     }
 
     /// Runs refinery once (pending migrations were found by the caller)
-    /// on a database at version `reached`; the version it reached, from
-    /// refinery's report of what it applied.
+    /// on a database at version `reached`, with its history as `known`
+    /// when it was read in this session since the last change; the version
+    /// it reached, from refinery's report of what it applied.
     async fn migrate_locked(
         &self,
         client: &mut tokio_postgres::Client,
         target: Option<i32>,
         reached: i32,
+        known: Option<History>,
     ) -> Result<i32, MigrateError> {
         let report = self
             .runner(target)
-            .run_async(&mut super::batched::Batched(client))
+            .run_async(&mut Batched::new(client, known))
             .await?;
         Ok(report
             .applied_migrations()
@@ -163,21 +167,28 @@ pub async fn current_version(client: &tokio_postgres::Client) -> Result<i32, Mig
     history_max(client).await
 }
 
-/// Takes the database's migration lock (held until the session ends), then
-/// tells whether refinery's history table exists (a query naming a missing
-/// table would not even parse): one round trip.
-pub(super) async fn lock_and_find_history(
+/// Takes the database's migration lock (held until the session ends), sets
+/// the lock policy's `timeouts` and runs `read` on refinery's history, in
+/// one round trip. `None` when the history table does not exist: then the
+/// lock and the timeouts hold, and nothing was read.
+pub(super) async fn lock_and_read(
     client: &tokio_postgres::Client,
-) -> Result<bool, MigrateError> {
-    let exists = last_value(
-        client
-            .simple_query(&format!(
-                "SELECT pg_advisory_lock({TENANT_MIGRATION_LOCK});
-                 SELECT to_regclass('refinery_schema_history') IS NOT NULL"
-            ))
-            .await?,
-    );
-    Ok(exists.as_deref() == Some("t"))
+    timeouts: &str,
+    read: &str,
+) -> Result<Option<Vec<tokio_postgres::SimpleQueryMessage>>, MigrateError> {
+    // The statements of one message run in one transaction, each parsed as
+    // it comes: the lock is taken before the read can fail, and it outlasts
+    // the rollback (a session-level advisory lock ignores transactions); the
+    // timeouts do not, so they are set again.
+    let message = format!("SELECT pg_advisory_lock({TENANT_MIGRATION_LOCK}); {timeouts}; {read}");
+    match client.simple_query(&message).await {
+        Ok(read) => Ok(Some(read)),
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+            client.batch_execute(timeouts).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 const HISTORY_MAX: &str = "SELECT coalesce(max(version), 0) FROM refinery_schema_history";
@@ -186,14 +197,6 @@ const HISTORY_MAX: &str = "SELECT coalesce(max(version), 0) FROM refinery_schema
 async fn history_max(client: &tokio_postgres::Client) -> Result<i32, MigrateError> {
     let max = first_value(client.simple_query(HISTORY_MAX).await?);
     Ok(max.and_then(|v| v.parse().ok()).unwrap_or(0))
-}
-
-/// The first column of the last row of a simple query's answer, as text.
-fn last_value(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Option<String> {
-    messages.into_iter().rev().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-        _ => None,
-    })
 }
 
 /// The first column of the first row of a simple query's answer, as text.

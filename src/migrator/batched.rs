@@ -19,15 +19,91 @@
 //!   policy's) starts outside any transaction.
 //! - Each statement of the message still gets its own `statement_timeout`
 //!   (PostgreSQL times each statement of a simple query separately).
+//! - refinery is handed the history its session read under the lock, in
+//!   the round trip that took the lock (`History`), instead of asserting
+//!   and reading the table again. It is handed over once: a retry after a
+//!   lock timeout lets refinery read the table itself.
 
-use refinery::Migration;
+use refinery::{AsyncMigrate, Migration};
+use refinery_core::error::WrapMigrationError;
 use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 /// refinery's connection for one migration session.
-pub(super) struct Batched<'a>(pub(super) &'a Client);
+pub(super) struct Batched<'a> {
+    client: &'a Client,
+    /// The history as read in this session under the lock, handed to
+    /// refinery once instead of asserting and reading the table again.
+    known: Option<History>,
+}
+
+impl<'a> Batched<'a> {
+    pub(super) fn new(client: &'a Client, known: Option<History>) -> Self {
+        Self { client, known }
+    }
+}
+
+/// The table refinery keeps its history in (its default).
+const TABLE: &str = "refinery_schema_history";
+
+/// The query refinery reads its applied migrations with.
+pub(super) fn applied_query() -> String {
+    <Batched as AsyncMigrate>::get_applied_migrations_query(TABLE)
+}
+
+/// refinery's history table as read under the lock.
+#[derive(Debug)]
+pub(super) enum History {
+    /// No table yet: refinery creates it.
+    Missing,
+    /// Its rows, as refinery's driver reads them.
+    Rows(Vec<Migration>),
+    /// A row refinery could not have written, and the highest version:
+    /// refinery reads the table itself, and its error is the tenant's.
+    Unreadable(i32),
+}
+
+impl History {
+    /// The history from the answer of a message whose last statement is
+    /// `applied_query()`.
+    pub(super) fn read(messages: &[SimpleQueryMessage]) -> Self {
+        let rows = last_statement_rows(messages);
+        match rows.iter().map(|row| applied(row)).collect() {
+            Ok(applied) => Self::Rows(applied),
+            Err(_) => Self::Unreadable(
+                rows.iter()
+                    .filter_map(|row| row.get(0)?.parse().ok())
+                    .max()
+                    .unwrap_or(0),
+            ),
+        }
+    }
+
+    /// The highest applied version, 0 for none.
+    pub(super) fn version(&self) -> i32 {
+        match self {
+            Self::Missing => 0,
+            Self::Rows(rows) => rows.iter().map(Migration::version).max().unwrap_or(0),
+            Self::Unreadable(version) => *version,
+        }
+    }
+}
+
+/// The rows the last statement of a simple-query message returned.
+pub(super) fn last_statement_rows(messages: &[SimpleQueryMessage]) -> Vec<&SimpleQueryRow> {
+    let mut done = Vec::new();
+    let mut current = Vec::new();
+    for message in messages {
+        match message {
+            SimpleQueryMessage::Row(row) => current.push(row),
+            SimpleQueryMessage::CommandComplete(_) => done = std::mem::take(&mut current),
+            _ => {}
+        }
+    }
+    done
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -45,7 +121,14 @@ impl AsyncTransaction for Batched<'_> {
         &'a mut self,
         queries: T,
     ) -> Result<usize, Self::Error> {
-        in_one_transaction(self.0, queries)
+        let mut queries = queries.peekable();
+        // The table is known to exist: asserting it would change nothing.
+        if matches!(self.known, Some(History::Rows(_) | History::Unreadable(_)))
+            && queries.peek().copied() == Some(assert_query().as_str())
+        {
+            return Ok(0);
+        }
+        in_one_transaction(self.client, queries)
             .await
             .map_err(BatchError::Postgres)
     }
@@ -80,7 +163,7 @@ pub(super) async fn in_one_transaction<'a>(
 impl AsyncQuery<Vec<Migration>> for Batched<'_> {
     async fn query<'a>(&'a mut self, query: &'a str) -> Result<Vec<Migration>, Self::Error> {
         let messages = self
-            .0
+            .client
             .simple_query(query)
             .await
             .map_err(BatchError::Postgres)?;
@@ -94,7 +177,26 @@ impl AsyncQuery<Vec<Migration>> for Batched<'_> {
     }
 }
 
-impl refinery::AsyncMigrate for Batched<'_> {}
+impl AsyncMigrate for Batched<'_> {
+    async fn get_applied_migrations<'a>(
+        &'a mut self,
+        table: &'a str,
+    ) -> Result<Vec<Migration>, refinery::Error> {
+        match self.known.take() {
+            Some(History::Rows(rows)) => return Ok(rows),
+            // Created just now, in this session, under the lock.
+            Some(History::Missing) => return Ok(Vec::new()),
+            _ => {}
+        }
+        self.query(&Self::get_applied_migrations_query(table))
+            .await
+            .migration_err("error getting applied migrations", None)
+    }
+}
+
+fn assert_query() -> String {
+    <Batched as AsyncMigrate>::assert_migrations_table_query(TABLE)
+}
 
 /// One row of refinery's history (`version, name, applied_on, checksum`),
 /// read as refinery's own driver reads it. A row refinery could not have

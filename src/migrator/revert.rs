@@ -110,21 +110,13 @@ impl MigrationSet {
         client: &tokio_postgres::Client,
     ) -> Result<Vec<i32>, MigrateError> {
         let timeouts = self.lock.statements();
-        if !super::apply::lock_and_find_history(client).await? {
-            client.batch_execute(&timeouts).await?;
+        let read = "SELECT version FROM refinery_schema_history";
+        let Some(read) = super::apply::lock_and_read(client, &timeouts, read).await? else {
             return Ok(Vec::new());
-        }
-        let read = client
-            .simple_query(&format!(
-                "SELECT version FROM refinery_schema_history; {timeouts}"
-            ))
-            .await?;
-        Ok(read
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
-                _ => None,
-            })
+        };
+        Ok(super::batched::last_statement_rows(&read)
+            .into_iter()
+            .filter_map(|row| row.get(0)?.parse().ok())
             .collect())
     }
 

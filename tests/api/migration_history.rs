@@ -1,5 +1,6 @@
 //! refinery's steps on a tenant session (`migrator/batched.rs`): each step
-//! one message, a file's text kept whole, a bad history row an error.
+//! one message, the history read once, a file's text kept whole, a bad
+//! history row an error.
 
 use reqwest::Method;
 use serde_json::json;
@@ -80,4 +81,49 @@ async fn a_tenant_whose_history_row_was_tampered_with_fails_its_migration_with_a
     .await;
     assert_eq!(migrated["to_version"], 2, "{migrated}");
     assert_eq!(has_v2(&app, &sound_db).await, (true, 1));
+}
+
+/// Scans of `refinery_schema_history` in `db` so far, as the server counts
+/// them (a session's counts are in once its backend has exited).
+async fn history_scans(app: &crate::helpers::TestApp, db: &str) -> i64 {
+    app.server
+        .connect(db)
+        .await
+        .query_one(
+            "SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::int8
+               FROM pg_stat_user_tables WHERE relname = 'refinery_schema_history'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_tenant_migration_reads_refinery_history_once_under_its_lock_and_hands_it_to_refinery() {
+    let extra = server_of_its_own().await;
+    let v1 = migrations_dir(&[]);
+    let v2 = migrations_dir(&[(
+        "V2__agent_language",
+        "ALTER TABLE agents ADD COLUMN language text;",
+    )]);
+    let before = app_on(&extra, v1.path(), "history_once").await;
+    let (id, db) = before.create_tenant_named("once").await;
+    let app = app_on(&extra, v2.path(), "history_once").await;
+    let scans = history_scans(&app, &db).await;
+    let migrated = ok_json(
+        app.admin(
+            Method::POST,
+            &format!("/v1/tenants/{id}/migrations"),
+            Some(json!({})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(migrated["to_version"], 2, "{migrated}");
+    // The session's backend has exited (the migration waits for that), so
+    // its counts are in: one read of the history, none by refinery itself.
+    assert_eq!(history_scans(&app, &db).await - scans, 1);
+    assert_eq!(has_v2(&app, &db).await, (true, 1));
 }
