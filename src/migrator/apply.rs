@@ -176,10 +176,10 @@ pub(super) async fn lock_and_read(
     timeouts: &str,
     read: &str,
 ) -> Result<Option<Vec<tokio_postgres::SimpleQueryMessage>>, MigrateError> {
-    // The statements of one message run in one transaction, each parsed as
-    // it comes: the lock is taken before the read can fail, and it outlasts
-    // the rollback (a session-level advisory lock ignores transactions); the
-    // timeouts do not, so they are set again.
+    // The statements of one message run in one transaction, and each names
+    // its tables only when it runs: the lock is taken before the read can
+    // fail, and it outlasts the rollback (a session-level advisory lock
+    // ignores transactions); the timeouts do not, so they are set again.
     let message = format!("SELECT pg_advisory_lock({TENANT_MIGRATION_LOCK}); {timeouts}; {read}");
     match client.simple_query(&message).await {
         Ok(read) => Ok(Some(read)),
