@@ -163,6 +163,9 @@ impl Drop for OidcProvider {
     }
 }
 
+/// How long a provider may take to print `listening <port>`.
+const START_WAIT: Duration = Duration::from_secs(120);
+
 /// Runs the provider and waits for its `listening <port>` line.
 fn spawn(config: &std::path::Path) -> (Child, u16) {
     let mut child = Command::new("node")
@@ -182,11 +185,14 @@ fn spawn(config: &std::path::Path) -> (Child, u16) {
             }
         }
     });
-    let Ok(port) = rx.recv_timeout(Duration::from_secs(30)) else {
+    // Generous: a new provider makes an RSA key (a search for primes, whose
+    // time has a long tail), and on two cores busy with the suite's other
+    // clusters one start once took longer than 30 s.
+    let Ok(port) = rx.recv_timeout(START_WAIT) else {
         let exited = child.try_wait();
         let _ = child.kill();
         let stderr = std::fs::read_to_string(config.with_extension("stderr")).unwrap_or_default();
-        panic!("the OpenID provider did not start within 30 s ({exited:?}): {stderr}");
+        panic!("the OpenID provider did not start within {START_WAIT:?} ({exited:?}): {stderr}");
     };
     (child, port)
 }
