@@ -5,7 +5,8 @@
 # `--fast` skips the slow groups, by test-name prefix: the crash points and
 # the randomized schedule (replicas killed at every failpoint), the
 # console's browser tests, kill -9 during provisioning, the user-path
-# starts of the real binary, and the noisy neighbour's p99 under a flood.
+# starts of the real binary, the noisy neighbour's p99 under a flood, and a
+# thousand tenants' gateway and HTTP clients behind a budget of fifty.
 # CI (.ci/run) runs everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ SLOW=(
   faults::kill_9
   settings_user_path_starts::
   noisy_neighbour::
+  gateway_budget::gateway_and_http_sessions_of_a_thousand
   point_in_time::
   point_in_time_console::
   point_in_time_kill::

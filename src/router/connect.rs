@@ -48,7 +48,7 @@ impl Router {
             self.inner.pools.invalidate(&root).await;
             return Err(RouterError::PoolClosed);
         }
-        pool.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        pool.demand.used();
         self.wait_for_own_session(&pool, route).await;
         // Boxed: deadpool's `get` future holds its whole connect path.
         match Box::pin(take(&pool.pool)).await {
@@ -122,7 +122,7 @@ impl Router {
             server: route.server.id,
             db,
             tier_size,
-            uses: Arc::default(),
+            demand: Arc::default(),
         })
     }
 

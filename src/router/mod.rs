@@ -16,6 +16,7 @@
 
 mod budget;
 mod connect;
+mod demand;
 mod limits;
 mod listen;
 mod reclaim;
@@ -88,10 +89,10 @@ struct TenantPool {
     db: DbName,
     /// Its tier's size; the pool is smaller while the server's budget is.
     tier_size: usize,
-    /// Requests served lately, halved by the reaper: when the budget is
-    /// spent, the idle session closed to make room is the one of the pool
-    /// with the fewest requests per open session (`reclaim.rs`).
-    uses: Arc<std::sync::atomic::AtomicU64>,
+    /// Its requests, how many and when: when the budget is spent, the idle
+    /// session closed to make room is chosen by them (`demand.rs`,
+    /// `reclaim.rs`).
+    demand: Arc<demand::Demand>,
 }
 
 struct RouterInner {
@@ -282,22 +283,15 @@ impl Router {
     /// ago does not keep its sessions over one hot now.
     pub fn reap_idle(&self) {
         let max_idle = Duration::from_secs(self.inner.settings.idle_timeout_secs);
-        let age = |uses: &std::sync::atomic::AtomicU64| {
-            let _ = uses.fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |n| Some(n / 2),
-            );
-        };
         for (_, pool) in self.inner.wire_pools.iter() {
             pool.pool
                 .retain(|_, metrics| metrics.last_used() < max_idle);
-            age(&pool.uses);
+            pool.demand.age();
         }
         for (_, pool) in self.inner.pools.iter() {
             pool.pool
                 .retain(|_, metrics| metrics.last_used() < max_idle);
-            age(&pool.uses);
+            pool.demand.age();
         }
     }
 

@@ -8,17 +8,18 @@
 //!   read from the catalog (a PATCH, a server change notice, a listener
 //!   reconnect), never from a route's copy, which may be older.
 //! - When a server's budget is spent, a new session is made only after an
-//!   idle session of another tenant closes: those whose pools served the
-//!   fewest recent requests per open session, so the hot tenants keep
-//!   theirs. Never more at a time than the waiters lack.
+//!   idle session of another tenant closes: those of pools that have
+//!   stopped, then those of the pools with the fewest recent requests per
+//!   open session (`demand.rs`), so the tenants working now and the hot
+//!   ones keep theirs. Never more at a time than the waiters lack.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use super::budget::ServerBudget;
+use super::demand::Claim;
 use super::{RouterInner, TenantPool};
 use crate::directory::DbServer;
 
@@ -85,30 +86,33 @@ impl RouterInner {
 
     /// Closes up to `want` idle sessions on `server`, HTTP or gateway, to
     /// give their permits to waiters; says how many it closed. It takes
-    /// them from the pools that served the fewest requests lately per
-    /// open session (each one's longest idle first), so that under a
-    /// budget below the active set the hot tenants keep their sessions:
-    /// an LRU choice would close them whenever a cold tenant came by.
-    /// Only as many as are wanted: closing every idle session would make
-    /// all tenants reconnect at once.
+    /// them from the pools that have stopped, then from those with the
+    /// fewest requests lately per open session (`demand.rs`), each one's
+    /// longest idle first: under a budget below the active set, an LRU
+    /// choice would close a hot tenant's session whenever a cold tenant
+    /// came by, and a count alone would close those of the tenants working
+    /// now for those of tenants that have finished. Only as many as are
+    /// wanted: closing every idle session would make all tenants reconnect
+    /// at once.
     pub(super) fn close_idle_on(&self, server: Uuid, want: usize) -> usize {
         let Some(budget) = self.budgets.lock().expect("budgets").get(&server).cloned() else {
             return 0;
         };
-        let mut idle: Vec<(f64, Duration, Idle)> = Vec::new();
+        let now = Instant::now();
+        let mut idle: Vec<(Claim, Duration, Idle)> = Vec::new();
         for (_, pool) in self.pools.iter().filter(|(_, p)| p.server == server) {
             if let Some(idle_for) = longest_idle(&pool.pool) {
-                let score = per_session(&pool.uses, pool.pool.status().size);
-                idle.push((score, idle_for, Idle::Http(pool)));
+                let claim = pool.demand.claim(now, pool.pool.status().size);
+                idle.push((claim, idle_for, Idle::Http(pool)));
             }
         }
         for (_, pool) in self.wire_pools.iter().filter(|(_, p)| p.server == server) {
             if let Some(idle_for) = longest_idle(&pool.pool) {
-                let score = per_session(&pool.uses, pool.pool.status().size);
-                idle.push((score, idle_for, Idle::Wire(pool)));
+                let claim = pool.demand.claim(now, pool.pool.status().size);
+                idle.push((claim, idle_for, Idle::Wire(pool)));
             }
         }
-        idle.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        idle.sort_by(|a, b| a.0.reclaim_order(&b.0).then(b.1.cmp(&a.1)));
         let mut closed = 0;
         for (_, idle_for, pool) in idle {
             if closed == want {
@@ -130,11 +134,6 @@ impl RouterInner {
 enum Idle {
     Http(TenantPool),
     Wire(super::wire::WirePool),
-}
-
-/// Requests a pool served lately, per session it has open.
-fn per_session(uses: &std::sync::atomic::AtomicU64, size: usize) -> f64 {
-    uses.load(Ordering::Relaxed) as f64 / size.max(1) as f64
 }
 
 /// How long the longest idle session of `pool` has been idle; `None` when

@@ -11,7 +11,7 @@
 //!   move or a suspension reaches both.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -203,7 +203,7 @@ pub(super) struct WirePool {
     pub(super) server: Uuid,
     db: DbName,
     pub(super) tier_size: usize,
-    pub(super) uses: Arc<AtomicU64>,
+    pub(super) demand: Arc<super::demand::Demand>,
     /// What the server reported at a session's start, once one started.
     parameters: Arc<std::sync::OnceLock<Vec<(String, String)>>>,
     /// Whether the gateway made sure its login role exists on `server`:
@@ -241,7 +241,7 @@ impl Router {
                 self.inner.wire_pools.invalidate(&key).await;
                 continue;
             }
-            pool.uses.fetch_add(1, Ordering::Relaxed);
+            pool.demand.used();
             return match super::connect::take(&pool.pool).await {
                 Ok(session) => Ok(session),
                 Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
@@ -336,7 +336,7 @@ impl Router {
             server: route.server.id,
             db,
             tier_size,
-            uses: Arc::default(),
+            demand: Arc::default(),
             parameters: Arc::default(),
             role_ensured: Arc::default(),
         })
