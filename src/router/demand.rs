@@ -36,7 +36,7 @@ pub(super) struct Demand {
     /// none yet.
     first_us: AtomicU64,
     last_us: AtomicU64,
-    /// Requests ever, never aged: how many gaps the mean has seen.
+    /// Requests ever, never aged: one more than the gaps the mean has seen.
     seen: AtomicU64,
     /// The mean gap between requests in microseconds; 0: fewer than two.
     gap_us: AtomicU64,
@@ -84,7 +84,8 @@ impl Demand {
             return;
         }
         // The plain mean of the first gaps (one short gap must not make a
-        // pool look stopped soon after), then a moving one.
+        // pool look stopped soon after), then a moving one of the same
+        // weight, which the plain mean hands over to.
         let mean = if seen <= GAP_WEIGHT {
             now.saturating_sub(self.first_us.load(Ordering::Relaxed)) / (seen - 1)
         } else {

@@ -7,7 +7,8 @@
 //! of their own, whose thousand databases (some 8 GB) leave with it. The
 //! thousand come a dozen at a time, as the tenants of a job that visits
 //! each in turn: each tenant's turn closes the idle sessions of tenants
-//! that are done, never those of the tenants still working.
+//! that are done, not those of the tenants still working (the sessions
+//! opened are counted).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
