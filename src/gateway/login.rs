@@ -5,14 +5,8 @@
 //! - Nothing is said about the tenant before the proof is checked: an
 //!   unknown tenant, a tenant without wire keys and a wrong key all fail
 //!   the same way, at the same step.
-//! - A key reaches the wire only when a login role holds its rights whole:
-//!   read, write and delete on all of the tenant's agents and calls (the
-//!   tenant's own role), or read on all of them (its reader, which holds
-//!   SELECT alone). Anything narrower is refused with what it lacks.
-//! - A key held to a subtenant, or a login that names one
-//!   (`<slug>.<subtenant-slug>`), runs as that subtenant's own login role,
-//!   which the tenant database's policies hold to its rows whatever the
-//!   client sets; the same rule of whole rights applies to its rows.
+//! - A key reaches the wire only when a login role holds its rights whole
+//!   (`login_role.rs`).
 //! - Every refusal of class 28 (a failed proof, an expired key, a key
 //!   without the rights) is charged against the client's minute and
 //!   counted for the audit like an HTTP 401 or 403: for the tenant the
@@ -29,12 +23,11 @@ use super::client::ClientIo;
 use super::client_settings::{ClientSettings, Unsupported};
 use super::Shared;
 use crate::auth::scram::{self, Exchange};
-use crate::auth::{Action, Principal, Resource, Scope};
 use crate::catalog::ApiKeyRecord;
 use crate::control_audit::DenialKey;
 use crate::domain::TenantId;
 use crate::pg::wire;
-use crate::router::{Route, RouterError, WireRole};
+use crate::router::{ConnectError, Route, RouterError, WireRole};
 
 /// A client that logged in.
 pub(super) struct Login {
@@ -56,7 +49,7 @@ pub(super) struct Refusal {
     against: Option<(TenantId, Option<String>)>,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+pub(super) fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: message.into(),
@@ -172,10 +165,10 @@ async fn attempt(
     };
     let root = root.expect("a key matched, so the tenant exists");
     let against = |refusal: Refusal| refusal.against(root, Some(&key));
-    let target = subtenant_target(shared, root, &key, subtenant)
+    let target = super::login_role::subtenant_target(shared, root, &key, subtenant)
         .await
         .map_err(against)?;
-    let role = session_role(&key, target).map_err(against)?;
+    let role = super::login_role::session_role(&key, target).map_err(against)?;
     let route = shared
         .router
         .route(target.unwrap_or(root))
@@ -294,84 +287,15 @@ fn scram_refusal(e: scram::ScramError) -> Refusal {
     refuse("28000", e.to_string())
 }
 
-/// The subtenant a login's sessions are held to, if any: the key's own
-/// (a key held to a subtenant), or the one the user name names after the
-/// tenant's slug (`<slug>.<subtenant-slug>`, for a whole-tenant key).
-async fn subtenant_target(
-    shared: &Shared,
-    root: TenantId,
-    key: &ApiKeyRecord,
-    named: Option<&str>,
-) -> Result<Option<TenantId>, Refusal> {
-    let named = match named {
-        None => None,
-        Some(slug) => {
-            let found = shared
-                .tenants
-                .subtenant_by_slug(root, slug)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(tenant.id = %root, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login could not look its subtenant up");
-                    refuse("57P03", "the service cannot check credentials now; try again")
-                })?;
-            Some(found.ok_or_else(|| {
-                refuse("28000", format!("the tenant has no subtenant \"{slug}\""))
-            })?)
-        }
-    };
-    match (key.subtenant_id, named) {
-        (Some(own), Some(other)) if own != other => Err(refuse(
-            "28000",
-            "this key is held to another subtenant: connect as the tenant's slug, or name the key's own subtenant",
-        )),
-        (Some(own), _) => Ok(Some(own)),
-        (None, named) => Ok(named),
-    }
-}
+/// Why a read-only session is not served when its database would show it
+/// the audit log.
+pub(super) const AUDIT_SHOWN: &str = "the tenant's database does not hide its audit log from read-only sessions yet: it needs tenant migration V4";
 
-/// The login role for what `key` may do over the rows of `subtenant` (or
-/// of the whole tenant), or why it has none.
-fn session_role(key: &ApiKeyRecord, subtenant: Option<TenantId>) -> Result<WireRole, Refusal> {
-    if key.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-        return Err(refuse("28P01", "this API key has expired"));
-    }
-    let claims = crate::auth::api_key::key_claims(key)
-        .map_err(|_| refuse("28000", "this API key cannot be used"))?;
-    let principal = Principal::from_claims(claims);
-    // A subtenant's session holds all of the subtenant's rows: a key that
-    // reaches the whole tenant or the whole subtenant covers them.
-    let whole = |resource, action| match principal.require(resource, action) {
-        Ok(Scope::Tenant) => true,
-        Ok(Scope::Subtenant) => subtenant.is_some(),
-        _ => false,
-    };
-    let all = |actions: &[Action]| {
-        [Resource::Agents, Resource::Calls]
-            .into_iter()
-            .all(|r| actions.iter().all(|a| whole(r, *a)))
-    };
-    let (writer, reader) = match subtenant {
-        None => (WireRole::Writer, WireRole::Reader),
-        Some(sub) => (
-            WireRole::SubtenantWriter(sub),
-            WireRole::SubtenantReader(sub),
-        ),
-    };
-    if all(&[Action::Read, Action::Write, Action::Delete]) {
-        return Ok(writer);
-    }
-    if all(&[Action::Read]) {
-        return Ok(reader);
-    }
-    let whose = if subtenant.is_some() {
-        "subtenant"
-    } else {
-        "tenant"
-    };
-    Err(refuse(
-        "28000",
-        format!("this key may not read all of the {whose}'s agents and calls, nor read, write and delete them all, and a SQL session cannot be held to less"),
-    ))
+/// Whether a read-only session was refused for the audit log its database
+/// would show it (`ConnectError::AuditShown`).
+pub(super) fn audit_shown(e: &RouterError) -> bool {
+    matches!(e, RouterError::ServerUnreachable(e)
+        if matches!(e.downcast_ref::<ConnectError>(), Some(ConnectError::AuditShown)))
 }
 
 /// What the client is told when its tenant cannot be served.
@@ -387,6 +311,7 @@ fn route_refusal(e: RouterError) -> Refusal {
             "53300",
             "the tenant's database server is at its connection budget; try again",
         ),
+        e if audit_shown(&e) => refuse("28000", AUDIT_SHOWN),
         other => {
             tracing::warn!(error = %format!("{:#}", anyhow::Error::from(other)), "a gateway login could not reach its tenant");
             refuse(

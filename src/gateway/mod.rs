@@ -30,6 +30,7 @@
 mod client;
 mod client_settings;
 mod login;
+mod login_role;
 mod relay;
 mod session_state;
 mod statements;

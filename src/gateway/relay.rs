@@ -12,6 +12,8 @@
 //!   a suspended tenant's next transaction ends the connection.
 //! - A session whose state the gateway lost (the client left mid-way, the
 //!   server ended it, a broken stream) is closed, never pooled.
+//! - A read-only client whose database would show its sessions the audit
+//!   log (tenant migration V4 reverted) is told so and let go (`28000`).
 //! - While the root tenant is over a quota, a writer's transaction runs
 //!   as its reader (writes fail read-only, 25006), after a warning that
 //!   says which quota and until when.
@@ -97,6 +99,10 @@ pub(super) async fn relay(
         let waited = Instant::now();
         let mut session = match shared.router.wire_session(&route, role).await {
             Ok(session) => session,
+            Err(e) if super::login::audit_shown(&e) => {
+                fatal(&mut client, "28000", super::login::AUDIT_SHOWN).await;
+                return;
+            }
             Err(e) => {
                 refuse(&mut client, first, "53300", &format!("{e}; try again")).await;
                 continue;

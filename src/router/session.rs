@@ -47,6 +47,8 @@ pub enum ConnectError {
     Raw(#[from] crate::pg::RawError),
     #[error("the tenant database does not hold a subtenant's sessions to its rows (its schema predates tenant migration V3)")]
     Unscoped,
+    #[error("the tenant database shows its audit log to read-only sessions (its schema predates tenant migration V4)")]
+    AuditShown,
 }
 
 /// Makes tenant connections only within the server's budget.

@@ -9,6 +9,10 @@
 //!   So the HTTP plane and the gateway together never exceed the budget.
 //! - Wire pools are closed with the tenant's HTTP pool (`close_pool`): a
 //!   move or a suspension reaches both.
+//! - A new session is checked before it serves anyone, and closed if the
+//!   database would not hold it (fail closed): a subtenant's login must be
+//!   held to its rows (tenant migration V3), and a read-only login must
+//!   see no audit entry (V4).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -29,6 +33,12 @@ use crate::pg::RawSession;
 /// A PostgreSQL client queues, as PgBouncer's do (its `query_wait_timeout`
 /// is 120 s); an HTTP request gets `router.acquire_timeout_ms`.
 pub const WIRE_WAIT: Duration = Duration::from_secs(60);
+
+/// Whether the tenant database hides its audit log from reader logins
+/// (tenant migration V4's restrictive policy).
+const AUDIT_HIDDEN: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
+     WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
+       AND polname = 'readers_see_no_audit' AND NOT polpermissive)::text";
 
 /// Which login role a wire session runs as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,6 +154,8 @@ pub struct WireManager {
     router: Weak<RouterInner>,
     /// For a subtenant's login: the subtenant its sessions must be held to.
     subtenant: Option<TenantId>,
+    /// For a read-only login: its sessions must not see the audit log.
+    read_only: bool,
 }
 
 impl Manager for WireManager {
@@ -167,6 +179,15 @@ impl Manager for WireManager {
             if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
                 raw.close().await;
                 return Err(ConnectError::Unscoped);
+            }
+        }
+        if self.read_only {
+            // Fail closed likewise: a read-only key may read agents and
+            // calls, not the audit log, whatever its key says of it.
+            let hidden = raw.query_value(AUDIT_HIDDEN).await;
+            if !matches!(&hidden, Ok(Some(v)) if v == "true") {
+                raw.close().await;
+                return Err(ConnectError::AuditShown);
             }
         }
         ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
@@ -329,6 +350,7 @@ impl Router {
             acquire_timeout: WIRE_WAIT,
             router: Arc::downgrade(&self.inner),
             subtenant: role.subtenant(),
+            read_only: role.read_only(),
         };
         let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {

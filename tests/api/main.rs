@@ -57,6 +57,7 @@ mod faults;
 mod first_admin;
 mod first_run;
 mod fuzz;
+mod gateway_audit;
 mod gateway_budget;
 mod gateway_cancel;
 mod gateway_login;
