@@ -170,7 +170,7 @@ async fn warn_over_quota(
         None => "until its use drops under it".into(),
     };
     let text = format!(
-        "the tenant is over its {} quota ({} of {}): this transaction is read-only {until}",
+        "the tenant is over its {} quota ({} of {}): this transaction is read-only, and sees no audit entry, {until}",
         breach.quota.as_str(),
         breach.used,
         breach.limit

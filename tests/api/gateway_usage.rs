@@ -95,7 +95,7 @@ async fn gateway_transactions_are_metered_for_the_root_tenant_and_over_its_quota
     let warned = notices.recv().await.unwrap();
     assert!(
         warned.starts_with("01000: the tenant is over its requests_per_month quota (")
-            && warned.contains("this transaction is read-only until"),
+            && warned.contains("this transaction is read-only, and sees no audit entry, until"),
         "{warned}"
     );
     // Reads go on, on the same connection; turning the read-only default
