@@ -67,12 +67,15 @@ pub(super) fn session_role(
     let claims = crate::auth::api_key::key_claims(key)
         .map_err(|_| refuse("28000", "this API key cannot be used"))?;
     let principal = Principal::from_claims(claims);
-    // A subtenant's session holds all of the subtenant's rows: a key that
-    // reaches the whole tenant or the whole subtenant covers them.
-    let whole = |resource, action| match principal.require(resource, action) {
-        Ok(Scope::Tenant) => true,
-        Ok(Scope::Subtenant) => subtenant.is_some(),
-        _ => false,
+    // A session holds all rows of what it logged in to (the tenant, or a
+    // subtenant). A right of `subtenant` scope reaches all of them, as on
+    // HTTP, where it reaches every row of the tenant or subtenant the
+    // request addresses; `own` reaches only the caller's rows.
+    let whole = |resource, action| {
+        matches!(
+            principal.require(resource, action),
+            Ok(Scope::Tenant | Scope::Subtenant)
+        )
     };
     let all = |actions: &[Action]| {
         [Resource::Agents, Resource::Calls]

@@ -83,7 +83,8 @@ async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_l
                 "permissions": [{ "resource": "agents", "actions": ["read", "write", "delete"], "scope": "tenant" }] }),
     )
     .await;
-    for key in [&viewer, &narrow] {
+    let own_calls = mint_key(&app, &id, json!({ "name": "agent", "role": "agent" })).await;
+    for key in [&own_calls, &narrow] {
         let refused = refusal(&app, &slug, key).await;
         assert!(
             refused
@@ -91,9 +92,18 @@ async fn keys_no_login_role_can_hold_to_their_scope_are_refused_with_what_they_l
             "{refused}"
         );
     }
+    // A viewer's reads reach every row of what it addresses, as on HTTP:
+    // on the whole tenant it logs in as the tenant's reader.
+    let whole = connect(&app, &slug, &viewer)
+        .await
+        .expect("a viewer of the whole tenant");
+    whole
+        .batch_execute("SELECT count(*) FROM agents")
+        .await
+        .unwrap();
     // Named to a subtenant, a key is held to that subtenant's rows: a
-    // viewer (whose reads reach a subtenant's rows) reads them all there,
-    // as the subtenant's reader; a key on some tables still may not.
+    // viewer reads them all there, as the subtenant's reader; a key on
+    // some tables still may not.
     app.create_subtenant(&id, "wire-scope-sub").await;
     let named = format!("{slug}.wire-scope-sub");
     let refused = refusal(&app, &named, &narrow).await;
