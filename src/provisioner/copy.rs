@@ -228,7 +228,9 @@ impl Provisioner {
     }
 
     /// Drops the tenant's role on `server` (after its database is gone
-    /// there), in a bounded statement (doctor drops roles under its lock).
+    /// there), with its reader and its subtenants' gateway logins (members
+    /// of either), in a bounded statement (doctor drops roles under its
+    /// lock).
     pub async fn drop_tenant_role(
         &self,
         server: &DbServer,
@@ -237,7 +239,8 @@ impl Provisioner {
         let session = self.bounded_session(server).await?;
         session
             .batch_execute(&format!(
-                "DROP ROLE IF EXISTS {}, {}",
+                "{}; DROP ROLE IF EXISTS {}, {}",
+                super::subtenant_login::drop_subtenant_logins_of(db),
                 quote_ident(db.as_str()),
                 quote_ident(&db.reader())
             ))

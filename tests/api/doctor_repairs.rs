@@ -1,6 +1,7 @@
 //! `doctor --fix`'s repairs as a whole run, through the binary: one that
 //! fails is listed and the others are still done (and the command fails at
-//! the end), and a repair leaves the tenant's recorded error alone.
+//! the end), and a repair leaves the tenant's recorded error alone and
+//! no login of the tenant's behind.
 
 use tenant_plane::domain::DbName;
 
@@ -69,14 +70,17 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
     let (tenant, db) = app.create_tenant_named("failed-once").await;
     let id: uuid::Uuid = tenant.parse().unwrap();
     // The tenant failed, as a create undone leaves it: its database gone,
-    // its role behind, the reason recorded.
-    extra
-        .server
-        .connect("postgres")
-        .await
-        .batch_execute(&format!("DROP DATABASE \"{db}\" WITH (FORCE)"))
-        .await
-        .unwrap();
+    // its role behind (with a subtenant's gateway logins, members of it
+    // and of its reader), the reason recorded.
+    let sub = tenant_plane::domain::subtenant_login(uuid::Uuid::now_v7().into(), false);
+    let admin = extra.server.connect("postgres").await;
+    for statement in [
+        format!("DROP DATABASE \"{db}\" WITH (FORCE)"),
+        format!("CREATE ROLE \"{sub}\" LOGIN IN ROLE \"{db}\""),
+        format!("CREATE ROLE \"{sub}_reader\" LOGIN IN ROLE \"{db}_reader\""),
+    ] {
+        admin.batch_execute(&statement).await.unwrap();
+    }
     let catalog = app.catalog_db().await;
     catalog
         .execute(
@@ -93,7 +97,14 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
         [format!("dropped orphan role {db} on catalog")],
         "{fixed}"
     );
-    assert!(!role_exists(&extra, &db).await);
+    for role in [
+        db.clone(),
+        format!("{db}_reader"),
+        sub.clone(),
+        format!("{sub}_reader"),
+    ] {
+        assert!(!role_exists(&extra, &role).await, "{role} is left");
+    }
     let row = catalog
         .query_one("SELECT status, error FROM tenants WHERE id = $1", &[&id])
         .await
