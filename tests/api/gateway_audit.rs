@@ -7,22 +7,15 @@
 use serde_json::json;
 
 use crate::helpers::spawn_app;
-use crate::kit::gateway::{connect, mint_key, refusal, tenant_database, tenant_with_key};
+use crate::kit::gateway::{
+    connect, mint_key, read_only_key, refusal, tenant_database, tenant_with_key,
+};
 
 const V4_DOWN: &str =
     include_str!("../../tenant_template/migrations/V4__audit_log_hidden_from_readers.down.sql");
 
 async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-/// A key that may read all of the tenant's agents and calls, and nothing
-/// else.
-fn read_only() -> serde_json::Value {
-    json!({ "name": "reports", "role": "tenant_admin", "permissions": [
-        { "resource": "agents", "actions": ["read"], "scope": "tenant" },
-        { "resource": "calls", "actions": ["read"], "scope": "tenant" },
-    ] })
 }
 
 #[tokio::test]
@@ -61,7 +54,7 @@ async fn read_only_sql_sessions_see_no_audit_entry_whatever_they_set_and_writers
 
     // Read-only keys read agents and calls, never an audit entry.
     let viewer = mint_key(&app, &id, json!({ "name": "viewer", "role": "viewer" })).await;
-    let reports = mint_key(&app, &id, read_only()).await;
+    let reports = mint_key(&app, &id, read_only_key()).await;
     let tries = [
         "RESET ALL",
         "SET ROLE ai_care_tenant_reader",
@@ -128,7 +121,7 @@ async fn a_read_only_key_cannot_log_in_to_a_tenant_database_that_would_show_it_t
     let (id, slug, _) = tenant_with_key(&app, "wire-audit-old", "tenant_admin").await;
     let admin = app.server.connect(&tenant_database(&app, &id).await).await;
     admin.batch_execute(V4_DOWN).await.unwrap();
-    let reports = mint_key(&app, &id, read_only()).await;
+    let reports = mint_key(&app, &id, read_only_key()).await;
     assert_eq!(
         refusal(&app, &slug, &reports).await,
         "28000: the tenant's database does not hide its audit log from read-only sessions yet: it needs tenant migration V4"

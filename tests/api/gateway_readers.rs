@@ -4,15 +4,9 @@
 use serde_json::json;
 
 use crate::helpers::spawn_app;
-use crate::kit::gateway::{connect, mint_key, refusal, tenant_database, tenant_with_key};
-
-/// A key that may read all of the tenant's agents and calls, and nothing else.
-fn read_only() -> serde_json::Value {
-    json!({ "name": "reports", "role": "tenant_admin", "permissions": [
-        { "resource": "agents", "actions": ["read"], "scope": "tenant" },
-        { "resource": "calls", "actions": ["read"], "scope": "tenant" },
-    ] })
-}
+use crate::kit::gateway::{
+    connect, mint_key, read_only_key, refusal, tenant_database, tenant_with_key,
+};
 
 #[tokio::test]
 async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send_changes_one() {
@@ -26,7 +20,7 @@ async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send
         )
         .await
         .unwrap();
-    let key = mint_key(&app, &id, read_only()).await;
+    let key = mint_key(&app, &id, read_only_key()).await;
     let reader = connect(&app, &slug, &key).await.unwrap();
     let row = reader
         .query_one("SELECT current_user::text, count(*) FROM agents", &[])
@@ -134,7 +128,7 @@ async fn a_tenant_made_before_readers_existed_gets_its_reader_at_its_first_read_
         ))
         .await
         .unwrap();
-    let key = mint_key(&app, &id, read_only()).await;
+    let key = mint_key(&app, &id, read_only_key()).await;
     let reader = connect(&app, &slug, &key).await.unwrap();
     let row = reader
         .query_one(

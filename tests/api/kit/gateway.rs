@@ -35,6 +35,15 @@ pub async fn mint_key(app: &TestApp, tenant: &str, body: serde_json::Value) -> S
     minted["key"].as_str().unwrap().to_string()
 }
 
+/// A key's body that may read all of the tenant's agents and calls, and
+/// nothing else: a read-only key on the wire.
+pub fn read_only_key() -> serde_json::Value {
+    json!({ "name": "reports", "role": "tenant_admin", "permissions": [
+        { "resource": "agents", "actions": ["read"], "scope": "tenant" },
+        { "resource": "calls", "actions": ["read"], "scope": "tenant" },
+    ] })
+}
+
 /// Connection settings for the gateway as `user` with `password`.
 pub fn config(app: &TestApp, user: &str, password: &str) -> tokio_postgres::Config {
     let mut config = tokio_postgres::Config::new();
