@@ -72,12 +72,17 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
     // The tenant failed, as a create undone leaves it: its database gone,
     // its role behind (with a subtenant's gateway logins, members of it
     // and of its reader), the reason recorded.
-    let sub = tenant_plane::domain::subtenant_login(uuid::Uuid::now_v7().into(), false);
+    let reader = DbName::recognise(&db).unwrap().reader();
+    let subtenant = uuid::Uuid::now_v7().into();
+    let (sub, sub_reader) = (
+        tenant_plane::domain::subtenant_login(subtenant, false),
+        tenant_plane::domain::subtenant_login(subtenant, true),
+    );
     let admin = extra.server.connect("postgres").await;
     for statement in [
         format!("DROP DATABASE \"{db}\" WITH (FORCE)"),
         format!("CREATE ROLE \"{sub}\" LOGIN IN ROLE \"{db}\""),
-        format!("CREATE ROLE \"{sub}_reader\" LOGIN IN ROLE \"{db}_reader\""),
+        format!("CREATE ROLE \"{sub_reader}\" LOGIN IN ROLE \"{reader}\""),
     ] {
         admin.batch_execute(&statement).await.unwrap();
     }
@@ -97,13 +102,8 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
         [format!("dropped orphan role {db} on catalog")],
         "{fixed}"
     );
-    for role in [
-        db.clone(),
-        format!("{db}_reader"),
-        sub.clone(),
-        format!("{sub}_reader"),
-    ] {
-        assert!(!role_exists(&extra, &role).await, "{role} is left");
+    for role in [&db, &reader, &sub, &sub_reader] {
+        assert!(!role_exists(&extra, role).await, "{role} is left");
     }
     let row = catalog
         .query_one("SELECT status, error FROM tenants WHERE id = $1", &[&id])
