@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::catalog::DbServer;
 use crate::domain::{TenantId, Tier};
 
-pub use crate::router::{Route, Router, RouterError, TenantConnection};
+pub use crate::router::{Route, Router, RouterError, SchemaGap, TenantConnection};
 
 /// A cheap clone: the router is a handle.
 #[derive(Clone)]

@@ -17,6 +17,11 @@ pub const TENANT_APP_ROLE: &str = "ai_care_tenant_app";
 /// whose writes are paused is moved into it from `TENANT_APP_ROLE`.
 pub const TENANT_READER_ROLE: &str = "ai_care_tenant_reader";
 
+/// Suffix of the tenant's gateway writer login (`DbName::wire_writer`).
+/// Tenant databases refuse audit entries from a session user with it
+/// (tenant migration V5), so it must match that SQL.
+pub const WIRE_WRITER_SUFFIX: &str = "_wire";
+
 /// Prefix of every subtenant's login role (`subtenant_login`). Tenant
 /// databases' row-level security reads the subtenant from a session user
 /// with this prefix (tenant migration V3), so it must match that SQL.
@@ -86,6 +91,15 @@ impl DbName {
     /// 54 bytes. `owner_of` does not claim it: it goes with the tenant role.
     pub fn reader(&self) -> String {
         format!("{}_reader", self.0)
+    }
+
+    /// The login role of the tenant's writing gateway sessions on a server:
+    /// a member of the tenant role, whose rights and CONNECT it inherits,
+    /// 52 bytes. Its name keeps its sessions from writing the audit log
+    /// (tenant migration V5), which the tenant role's HTTP sessions write.
+    /// `owner_of` does not claim it: it goes with the tenant role.
+    pub fn wire_writer(&self) -> String {
+        format!("{}{WIRE_WRITER_SUFFIX}", self.0)
     }
 
     /// Where a restore lands before it replaces the tenant's database.
@@ -163,6 +177,11 @@ mod tests {
         assert_eq!(DbName::owner_of(&format!("{}_other", name.as_str())), None);
         assert_eq!(DbName::owner_of(&name.reader()), None);
         assert!(name.reader().len() <= 63);
+        assert_eq!(DbName::owner_of(&name.wire_writer()), None);
+        assert_eq!(name.wire_writer().len(), 52);
+        // V5's policy: right(session_user, 5) <> '_wire'.
+        assert!(name.wire_writer().ends_with(WIRE_WRITER_SUFFIX));
+        assert_eq!(WIRE_WRITER_SUFFIX.len(), 5);
     }
 
     #[test]

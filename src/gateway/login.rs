@@ -27,7 +27,7 @@ use crate::catalog::ApiKeyRecord;
 use crate::control_audit::DenialKey;
 use crate::domain::TenantId;
 use crate::pg::wire;
-use crate::router::{ConnectError, Route, RouterError, WireRole};
+use crate::router::{Route, RouterError, WireRole};
 
 /// A client that logged in.
 pub(super) struct Login {
@@ -287,17 +287,6 @@ fn scram_refusal(e: scram::ScramError) -> Refusal {
     refuse("28000", e.to_string())
 }
 
-/// Why a read-only session is not served when its database would show it
-/// the audit log.
-pub(super) const AUDIT_SHOWN: &str = "the tenant's database does not hide its audit log from read-only sessions yet: it needs tenant migration V4";
-
-/// Whether a read-only session was refused for the audit log its database
-/// would show it (`ConnectError::AuditShown`).
-pub(super) fn audit_shown(e: &RouterError) -> bool {
-    matches!(e, RouterError::ServerUnreachable(e)
-        if matches!(e.downcast_ref::<ConnectError>(), Some(ConnectError::AuditShown)))
-}
-
 /// What the client is told when its tenant cannot be served.
 fn route_refusal(e: RouterError) -> Refusal {
     match e {
@@ -311,7 +300,7 @@ fn route_refusal(e: RouterError) -> Refusal {
             "53300",
             "the tenant's database server is at its connection budget; try again",
         ),
-        e if audit_shown(&e) => refuse("28000", AUDIT_SHOWN),
+        RouterError::SchemaBehind(gap) => refuse("28000", gap.to_string()),
         other => {
             tracing::warn!(error = %format!("{:#}", anyhow::Error::from(other)), "a gateway login could not reach its tenant");
             refuse(

@@ -4,8 +4,9 @@
 //! Rules:
 //! - A key reaches the wire only when a login role holds its rights whole:
 //!   read, write and delete on all of the tenant's agents and calls, and
-//!   read on its audit log (the tenant's own role, which reads the audit
-//!   log), or read on all of its agents and calls (its reader, which holds
+//!   read on its audit log (the tenant's writer login, a member of its own
+//!   role, which reads the audit log but adds no entry: tenant migration
+//!   V5), or read on all of its agents and calls (its reader, which holds
 //!   SELECT alone and sees no audit entry). Anything narrower is refused
 //!   with what it lacks.
 //! - A key held to a subtenant, or a login that names one
@@ -95,8 +96,9 @@ pub(super) fn session_role(
         "tenant"
     };
     if all(&[Action::Read, Action::Write, Action::Delete]) {
-        // A writing session runs as the tenant's (or subtenant's) own role,
-        // which reads the audit log: only a key that may read it gets one.
+        // A writing session runs as the tenant's (or subtenant's) writer
+        // login, which reads the audit log (and adds no entry to it): only
+        // a key that may read it gets one.
         if whole(Resource::Audit, Action::Read) {
             return Ok(writer);
         }

@@ -52,7 +52,7 @@ use crate::usage::Usage;
 use std::collections::HashMap;
 
 use crate::domain::TenantId;
-use crate::router::{Route, Router, RouterError, WireRole};
+use crate::router::{Route, Router, RouterError, SchemaGap, WireRole};
 use crate::tenants::{Tenants, TenantsError};
 use uuid::Uuid;
 
@@ -60,8 +60,12 @@ use uuid::Uuid;
 pub(crate) struct Shared {
     router: Router,
     keys: WireKeys,
-    /// Makes a tenant's reader and its subtenants' logins.
+    /// Makes a tenant's reader, its writer login and its subtenants' logins.
     tenants: Tenants,
+    /// Login roles being made, by tenant, server and role: the logins that
+    /// find one unknown at once wait for one making (concurrent `CREATE
+    /// ROLE` and `ALTER ROLE` of one role fail each other).
+    making: moka::future::Cache<(TenantId, Uuid, WireRole), ()>,
     /// Each server's start-up parameters, as a session of one of its
     /// tenants reported them (`parameters`).
     server_parameters: std::sync::Mutex<HashMap<Uuid, Vec<(String, String)>>>,
@@ -122,12 +126,15 @@ pub(super) enum RoleUnready {
 
 impl RoleUnready {
     /// The SQLSTATE and message a client is told.
-    pub(super) fn refusal(self, tenant: TenantId) -> (&'static str, &'static str) {
+    pub(super) fn refusal(&self, tenant: TenantId) -> (&'static str, String) {
         match self {
-            RoleUnready::Unscoped => ("28000", "the tenant's database does not hold subtenant sessions to their rows yet: it needs tenant migration V3"),
+            RoleUnready::Unscoped => ("28000", SchemaGap::SubtenantRows.to_string()),
             RoleUnready::Failed(e) => {
-                tracing::warn!(tenant.id = %tenant, error = %format!("{:#}", anyhow::Error::from(e)), "a gateway login role could not be made");
-                ("57P03", "the tenant's database cannot be reached now; try again")
+                tracing::warn!(tenant.id = %tenant, error = e as &dyn std::error::Error, "a gateway login role could not be made");
+                (
+                    "57P03",
+                    "the tenant's database cannot be reached now; try again".into(),
+                )
             }
         }
     }
@@ -214,14 +221,11 @@ impl Shared {
     }
 
     /// Makes sure the login role `role` names exists on the route's server
-    /// before a session is asked for. The tenant role always does; a
-    /// tenant's reader is made with it since readers exist, and here for a
-    /// tenant made before; a subtenant's login is made here, at its first
-    /// use on each server.
-    async fn ensure_role(&self, route: &Route, role: WireRole) -> Result<(), RoleUnready> {
-        if role == WireRole::Writer {
-            return Ok(());
-        }
+    /// before a session is asked for. A tenant's reader is made with the
+    /// tenant role since readers exist, and here for a tenant made before;
+    /// the tenant's writer login and a subtenant's login are made here, at
+    /// their first use on each server.
+    async fn ensure_role(&self, route: &Route, role: WireRole) -> Result<(), Arc<RoleUnready>> {
         // Known for as long as the router's pool for the role lives on this
         // server: a move away and back (whose clean-up dropped the role
         // there) makes sure again.
@@ -229,27 +233,39 @@ impl Shared {
             return Ok(());
         }
         let (root, server) = (&route.root, &route.server);
-        let made = match role.subtenant() {
-            None => self
-                .tenants
-                .ensure_reader(root, server)
-                .await
-                .map(|()| true),
-            Some(sub) => {
-                self.tenants
-                    .ensure_subtenant_login(root, server, sub, role.read_only())
+        let make = async {
+            let made = match role.subtenant() {
+                None if role.read_only() => self
+                    .tenants
+                    .ensure_reader(root, server)
                     .await
+                    .map(|()| true),
+                None => self
+                    .tenants
+                    .ensure_wire_writer(root, server)
+                    .await
+                    .map(|()| true),
+                Some(sub) => {
+                    self.tenants
+                        .ensure_subtenant_login(root, server, sub, role.read_only())
+                        .await
+                }
+            };
+            // A refusal is an error, so the cache keeps it for no one.
+            match made {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(RoleUnready::Unscoped),
+                Err(e) => Err(RoleUnready::Failed(e)),
             }
         };
-        match made {
-            Ok(true) => {
-                // A pool that cannot be built now fails the session next.
-                let _ = self.router.note_wire_role(route, role).await;
-                Ok(())
-            }
-            Ok(false) => Err(RoleUnready::Unscoped),
-            Err(e) => Err(RoleUnready::Failed(e)),
-        }
+        let key = (root.id, server.id, role);
+        self.making.try_get_with(key, make).await?;
+        // A pool that cannot be built now fails the session next.
+        let _ = self.router.note_wire_role(route, role).await;
+        // Known now, or made again by the next login (after a move away
+        // and back, whose clean-up dropped it).
+        self.making.invalidate(&key).await;
+        Ok(())
     }
 }
 
@@ -274,6 +290,7 @@ impl Gateway {
                 router: deps.router,
                 keys: deps.keys,
                 tenants: deps.tenants,
+                making: moka::future::Cache::new(10_000),
                 cancels: Default::default(),
                 server_parameters: Default::default(),
                 settings: settings.clone(),

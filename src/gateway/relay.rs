@@ -88,7 +88,7 @@ pub(super) async fn relay(
         };
         if let Err(e) = shared.ensure_role(&route, role).await {
             let (code, text) = e.refusal(tenant);
-            refuse(&mut client, first, code, text).await;
+            refuse(&mut client, first, code, &text).await;
             continue;
         }
         if let Some(breach) = breach {
@@ -99,8 +99,8 @@ pub(super) async fn relay(
         let waited = Instant::now();
         let mut session = match shared.router.wire_session(&route, role).await {
             Ok(session) => session,
-            Err(e) if super::login::audit_shown(&e) => {
-                fatal(&mut client, "28000", super::login::AUDIT_SHOWN).await;
+            Err(RouterError::SchemaBehind(gap)) => {
+                fatal(&mut client, "28000", &gap.to_string()).await;
                 return;
             }
             Err(e) => {

@@ -13,7 +13,7 @@
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::{DbName, TENANT_APP_ROLE, TENANT_READER_ROLE};
-use crate::sql::quote_ident;
+use crate::sql::{quote_ident, quote_literal};
 
 /// Bounds on DDL run while doctor holds a catalog lock: a statement that
 /// waits on a lock or runs long fails instead of holding the lock with it.
@@ -200,7 +200,7 @@ impl Provisioner {
                     "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE {}",
                     super::subtenant_login::writer_sessions()
                 ),
-                &[&db.as_str()],
+                &[&db.as_str(), &db.wire_writer()],
             )
             .await?;
         Ok(())
@@ -240,7 +240,7 @@ impl Provisioner {
         session
             .batch_execute(&format!(
                 "{}; DROP ROLE IF EXISTS {}, {}",
-                super::subtenant_login::drop_subtenant_logins_of(db),
+                super::subtenant_login::drop_gateway_logins_of(db),
                 quote_ident(db.as_str()),
                 quote_ident(&db.reader())
             ))
@@ -268,13 +268,24 @@ pub(super) fn pause_statements(db: &DbName, paused: bool) -> String {
         quote_ident(TENANT_APP_ROLE),
         quote_ident(TENANT_READER_ROLE),
     );
-    if paused {
+    // The gateway's writer login, where it was made, takes the same
+    // default: its writes then fail read-only too, as the tenant role's do.
+    let wire = |change: &str| {
         format!(
-            "ALTER ROLE {role} SET default_transaction_read_only = on; GRANT {reader} TO {role}; REVOKE {app} FROM {role}"
+            "DO $$ BEGIN IF pg_catalog.to_regrole({name}) IS NOT NULL THEN ALTER ROLE {login} {change}; END IF; END $$",
+            name = quote_literal(&db.wire_writer()),
+            login = quote_ident(&db.wire_writer()),
+        )
+    };
+    if paused {
+        let wire = wire("SET default_transaction_read_only = on");
+        format!(
+            "ALTER ROLE {role} SET default_transaction_read_only = on; {wire}; GRANT {reader} TO {role}; REVOKE {app} FROM {role}"
         )
     } else {
+        let wire = wire("RESET default_transaction_read_only");
         format!(
-            "ALTER ROLE {role} RESET default_transaction_read_only; GRANT {app} TO {role}; REVOKE {reader} FROM {role}"
+            "ALTER ROLE {role} RESET default_transaction_read_only; {wire}; GRANT {app} TO {role}; REVOKE {reader} FROM {role}"
         )
     }
 }

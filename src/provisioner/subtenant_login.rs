@@ -1,5 +1,6 @@
-//! Subtenants' login roles, for the gateway's subtenant sessions
-//! (`domain::subtenant_login`).
+//! The gateway's own login roles: subtenants' logins, for its subtenant
+//! sessions (`domain::subtenant_login`), and the tenant's writer login
+//! (`DbName::wire_writer`), for its whole-tenant writing sessions.
 //!
 //! Rules:
 //! - A subtenant login is made only on a server whose copy of the tenant
@@ -9,9 +10,11 @@
 //! - It is a member of the tenant role (or its reader), so it inherits
 //!   CONNECT on the tenant database alone and loses it with a suspension;
 //!   a move's write pause reaches it through the same membership.
-//! - A tenant's drop drops its subtenants' logins on that server with its
-//!   own role; a subtenant's purge drops its logins after ending their
-//!   sessions.
+//! - The writer login is a member of the tenant role likewise. Neither
+//!   kind adds audit entries (tenant migration V5): on the wire the client
+//!   writes the SQL, and the audit log is the service's record.
+//! - A tenant's drop drops these logins on that server with its own role;
+//!   a subtenant's purge drops its logins after ending their sessions.
 
 use secrecy::SecretString;
 
@@ -49,6 +52,24 @@ impl Provisioner {
             .batch_execute(&self.tag_statement("ROLE", &login))
             .await?;
         Ok(true)
+    }
+
+    /// Makes the tenant's gateway writer login on `server`, or makes its
+    /// password current. A write pause made before it reaches it through
+    /// its membership (its writes are refused, not read-only by default).
+    pub async fn ensure_wire_writer(
+        &self,
+        server: &DbServer,
+        db: &DbName,
+        password: &SecretString,
+    ) -> Result<(), ProvisionError> {
+        let login = db.wire_writer();
+        let session = self.maintenance_session(server).await?;
+        ensure_login_role(&session, &login, db.as_str(), password, "").await?;
+        session
+            .batch_execute(&self.tag_statement("ROLE", &login))
+            .await?;
+        Ok(())
     }
 
     /// Whether the tenant database's row-level security reads a subtenant
@@ -97,11 +118,12 @@ impl Provisioner {
     }
 }
 
-/// Drops every subtenant login that is a member of the tenant's role or
-/// its reader on the server (run before those are dropped).
-pub(super) fn drop_subtenant_logins_of(db: &DbName) -> String {
+/// Drops the tenant's gateway logins on the server: its writer login and
+/// every subtenant login that is a member of its role or its reader (run
+/// before those are dropped).
+pub(super) fn drop_gateway_logins_of(db: &DbName) -> String {
     format!(
-        "DO $$ DECLARE login name; BEGIN
+        "DROP ROLE IF EXISTS {wire}; DO $$ DECLARE login name; BEGIN
            FOR login IN SELECT m.rolname FROM pg_auth_members a
                JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid
               WHERE g.rolname IN ({role}, {reader})
@@ -109,6 +131,7 @@ pub(super) fn drop_subtenant_logins_of(db: &DbName) -> String {
              EXECUTE format('DROP ROLE %I', login);
            END LOOP;
          END $$",
+        wire = quote_ident(&db.wire_writer()),
         role = quote_literal(db.as_str()),
         reader = quote_literal(&db.reader()),
         prefix = quote_literal(SUBTENANT_LOGIN_PREFIX),
@@ -116,21 +139,23 @@ pub(super) fn drop_subtenant_logins_of(db: &DbName) -> String {
 }
 
 /// The sessions a suspension or a write pause ends on the tenant's
-/// database: its roles' and its subtenants' logins' (an SQL condition on
-/// `pg_stat_activity`; `$1` is the database's name, `$2` the reader's).
+/// database: its roles' and its gateway logins' (an SQL condition on
+/// `pg_stat_activity`; `$1` is the database's name, `$2` the reader's,
+/// `$3` the writer login's).
 pub(super) fn tenant_sessions() -> String {
     format!(
-        "datname = $1 AND (usename IN ($1, $2) OR pg_catalog.starts_with(usename::text, {}))",
+        "datname = $1 AND (usename IN ($1, $2, $3) OR pg_catalog.starts_with(usename::text, {}))",
         quote_literal(SUBTENANT_LOGIN_PREFIX)
     )
 }
 
-/// The writing sessions a move's write pause ends: the tenant role's and
-/// its subtenants' writer logins' (`$1` is the database's name). Readers'
-/// sessions go on reading.
+/// The writing sessions a move's write pause ends: the tenant role's, its
+/// writer login's and its subtenants' writer logins' (`$1` is the
+/// database's name, `$2` the writer login's). Readers' sessions go on
+/// reading.
 pub(super) fn writer_sessions() -> String {
     format!(
-        "usename = $1 OR (datname = $1 AND pg_catalog.starts_with(usename::text, {}) AND usename::text NOT LIKE '%\\_reader')",
+        "usename IN ($1, $2) OR (datname = $1 AND pg_catalog.starts_with(usename::text, {}) AND usename::text NOT LIKE '%\\_reader')",
         quote_literal(SUBTENANT_LOGIN_PREFIX)
     )
 }

@@ -191,7 +191,7 @@ impl Provisioner {
         session
             .batch_execute(&format!(
                 "{}; DROP ROLE IF EXISTS {q}, {}",
-                super::subtenant_login::drop_subtenant_logins_of(db),
+                super::subtenant_login::drop_gateway_logins_of(db),
                 quote_ident(&db.reader())
             ))
             .await?;
@@ -292,7 +292,7 @@ impl Provisioner {
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {}",
                         super::subtenant_login::tenant_sessions()
                     ),
-                    &[&db.as_str(), &db.reader()],
+                    &[&db.as_str(), &db.reader(), &db.wire_writer()],
                 )
                 .await?;
         }

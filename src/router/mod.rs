@@ -23,6 +23,7 @@ mod reclaim;
 mod route;
 mod session;
 mod wire;
+mod wire_role;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,8 +37,9 @@ use budget::ServerBudget;
 pub use limits::{tier_rate, RateLimits};
 pub use listen::spawn_listener;
 pub use route::Route;
-pub use session::{BudgetedClient, BudgetedManager, ConnectError};
-pub use wire::{discard_wire_session, WireConnection, WireManager, WireRole, WireSession};
+pub use session::{BudgetedClient, BudgetedManager, ConnectError, SchemaGap};
+pub use wire::{discard_wire_session, WireConnection, WireManager, WireSession};
+pub use wire_role::WireRole;
 
 use crate::config::RouterSettings;
 use crate::directory::{CatalogError, DbServer};
@@ -79,6 +81,10 @@ pub enum RouterError {
     ServerUnreachable(#[source] Arc<dyn std::error::Error + Send + Sync>),
     #[error("the tenant's pool is closed")]
     PoolClosed,
+    /// A gateway session its database would not hold (never the HTTP
+    /// plane's: its sessions run as the tenant role, scoped by the service).
+    #[error("{0}")]
+    SchemaBehind(SchemaGap),
 }
 
 /// One tenant's pool, and where it points.

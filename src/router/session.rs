@@ -45,10 +45,25 @@ pub enum ConnectError {
     Postgres(#[from] crate::pg::SessionError),
     #[error("cannot open a gateway session to the tenant database")]
     Raw(#[from] crate::pg::RawError),
-    #[error("the tenant database does not hold a subtenant's sessions to its rows (its schema predates tenant migration V3)")]
-    Unscoped,
-    #[error("the tenant database shows its audit log to read-only sessions (its schema predates tenant migration V4)")]
+    #[error("the tenant database would not hold a gateway session: {0}")]
+    SchemaBehind(SchemaGap),
+}
+
+/// What a tenant database's schema lacks to hold a gateway session to what
+/// its key may do. Each names the tenant migration that brings it; the
+/// message is the one a client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaGap {
+    /// A subtenant's login would be held to its rows by a setting the
+    /// client may change.
+    #[error("the tenant's database does not hold subtenant sessions to their rows yet: it needs tenant migration V3")]
+    SubtenantRows,
+    /// A read-only login would read the audit log.
+    #[error("the tenant's database does not hide its audit log from read-only sessions yet: it needs tenant migration V4")]
     AuditShown,
+    /// A writing login could add entries to the audit log.
+    #[error("the tenant's database does not keep SQL sessions from writing its audit log yet: it needs tenant migration V5")]
+    AuditWritable,
 }
 
 /// Makes tenant connections only within the server's budget.

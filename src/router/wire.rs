@@ -11,8 +11,10 @@
 //!   move or a suspension reaches both.
 //! - A new session is checked before it serves anyone, and closed if the
 //!   database would not hold it (fail closed): a subtenant's login must be
-//!   held to its rows (tenant migration V3), and a read-only login must
-//!   see no audit entry (V4).
+//!   held to its rows (tenant migration V3), a read-only login must see
+//!   no audit entry (V4), and a writing login must add none (V5): the
+//!   client is refused with `RouterError::SchemaBehind`, naming the
+//!   migration.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -24,7 +26,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::budget::{ServerBudget, OPEN};
-use super::{ConnectError, Route, Router, RouterError, RouterInner};
+use super::{ConnectError, Route, Router, RouterError, RouterInner, SchemaGap, WireRole};
 use crate::domain::{DbName, TenantId};
 use crate::pg::RawSession;
 
@@ -40,53 +42,11 @@ const AUDIT_HIDDEN: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
      WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
        AND polname = 'readers_see_no_audit' AND NOT polpermissive)::text";
 
-/// Which login role a wire session runs as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WireRole {
-    /// The tenant's own role: what its HTTP sessions run as.
-    Writer,
-    /// The tenant's reader (`DbName::reader`): SELECT alone.
-    Reader,
-    /// A subtenant's login (`domain::subtenant_login`): the tenant role's
-    /// rights, held to the subtenant's rows by the name it logs in with.
-    SubtenantWriter(TenantId),
-    /// A subtenant's read-only login: the reader's, held likewise.
-    SubtenantReader(TenantId),
-}
-
-impl WireRole {
-    /// The role's name on the tenant's server.
-    pub fn login(&self, db: &DbName) -> String {
-        match *self {
-            WireRole::Writer => db.as_str().to_string(),
-            WireRole::Reader => db.reader(),
-            WireRole::SubtenantWriter(sub) => crate::domain::subtenant_login(sub, false),
-            WireRole::SubtenantReader(sub) => crate::domain::subtenant_login(sub, true),
-        }
-    }
-
-    /// The subtenant whose rows alone the role reaches, if it is held to one.
-    pub fn subtenant(&self) -> Option<TenantId> {
-        match *self {
-            WireRole::SubtenantWriter(sub) | WireRole::SubtenantReader(sub) => Some(sub),
-            WireRole::Writer | WireRole::Reader => None,
-        }
-    }
-
-    pub fn read_only(&self) -> bool {
-        matches!(self, WireRole::Reader | WireRole::SubtenantReader(_))
-    }
-
-    /// The read-only role over the same rows.
-    pub fn reader(&self) -> WireRole {
-        match *self {
-            WireRole::Writer | WireRole::Reader => WireRole::Reader,
-            WireRole::SubtenantWriter(sub) | WireRole::SubtenantReader(sub) => {
-                WireRole::SubtenantReader(sub)
-            }
-        }
-    }
-}
+/// Whether the tenant database refuses audit entries from the gateway's
+/// writer logins (tenant migration V5's restrictive policy).
+const AUDIT_SEALED: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
+     WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
+       AND polname = 'wire_writes_no_audit' AND NOT polpermissive)::text";
 
 /// A gateway session to a tenant database, holding its budget permit.
 pub struct WireSession {
@@ -154,8 +114,34 @@ pub struct WireManager {
     router: Weak<RouterInner>,
     /// For a subtenant's login: the subtenant its sessions must be held to.
     subtenant: Option<TenantId>,
-    /// For a read-only login: its sessions must not see the audit log.
+    /// For a read-only login: its sessions must not see the audit log (a
+    /// writing one's must not add to it).
     read_only: bool,
+}
+
+impl WireManager {
+    /// Fail closed: whether the database (an older backup restored, a
+    /// reverted migration) would hold a session of this login to what its
+    /// key may do. A subtenant's login must be held to its rows by its name,
+    /// not by a setting the client may change; a read-only login must not
+    /// read the audit log, and a writing one must not add to it.
+    async fn holds(&self, raw: &mut RawSession) -> Result<(), SchemaGap> {
+        if let Some(sub) = self.subtenant {
+            let held = raw.query_value("SELECT public.app_subtenant_id()").await;
+            if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
+                return Err(SchemaGap::SubtenantRows);
+            }
+        }
+        let (policy, gap) = if self.read_only {
+            (AUDIT_HIDDEN, SchemaGap::AuditShown)
+        } else {
+            (AUDIT_SEALED, SchemaGap::AuditWritable)
+        };
+        match raw.query_value(policy).await {
+            Ok(Some(v)) if v == "true" => Ok(()),
+            _ => Err(gap),
+        }
+    }
 }
 
 impl Manager for WireManager {
@@ -171,24 +157,9 @@ impl Manager for WireManager {
         )
         .await?;
         let mut raw = self.config.connect_raw_session().await?;
-        if let Some(sub) = self.subtenant {
-            // Fail closed: a database whose schema predates subtenant logins
-            // (an older backup restored, a reverted migration) would hold
-            // the session by a setting the client may change.
-            let held = raw.query_value("SELECT public.app_subtenant_id()").await;
-            if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
-                raw.close().await;
-                return Err(ConnectError::Unscoped);
-            }
-        }
-        if self.read_only {
-            // Fail closed likewise: a read-only key may read agents and
-            // calls, not the audit log, whatever its key says of it.
-            let hidden = raw.query_value(AUDIT_HIDDEN).await;
-            if !matches!(&hidden, Ok(Some(v)) if v == "true") {
-                raw.close().await;
-                return Err(ConnectError::AuditShown);
-            }
+        if let Err(gap) = self.holds(&mut raw).await {
+            raw.close().await;
+            return Err(ConnectError::SchemaBehind(gap));
         }
         ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
         Ok(WireSession {
@@ -267,6 +238,9 @@ impl Router {
                 Ok(session) => Ok(session),
                 Err(PoolError::Backend(ConnectError::BudgetSpent) | PoolError::Timeout(_)) => {
                     Err(RouterError::BudgetSpent)
+                }
+                Err(PoolError::Backend(ConnectError::SchemaBehind(gap))) => {
+                    Err(RouterError::SchemaBehind(gap))
                 }
                 Err(PoolError::Backend(e)) => Err(RouterError::ServerUnreachable(Arc::new(e))),
                 Err(_) => {

@@ -185,6 +185,21 @@ impl Tenants {
         Ok(())
     }
 
+    /// Makes the root tenant's gateway writer login on `server`
+    /// (`DbName::wire_writer`), or makes its password current.
+    pub async fn ensure_wire_writer(
+        &self,
+        root: &TenantRecord,
+        server: &DbServer,
+    ) -> Result<(), TenantsError> {
+        let password = self.role_password(root)?;
+        let db = DbName::for_tenant(root.id);
+        self.provisioner
+            .ensure_wire_writer(server, &db, &password)
+            .await?;
+        Ok(())
+    }
+
     /// The root's direct subtenant with this slug, if one is not purged.
     pub async fn subtenant_by_slug(
         &self,

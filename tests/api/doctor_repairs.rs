@@ -70,9 +70,10 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
     let (tenant, db) = app.create_tenant_named("failed-once").await;
     let id: uuid::Uuid = tenant.parse().unwrap();
     // The tenant failed, as a create undone leaves it: its database gone,
-    // its role behind (with a subtenant's gateway logins, members of it
-    // and of its reader), the reason recorded.
+    // its role behind (with its gateway logins: its writer's and a
+    // subtenant's, members of it and of its reader), the reason recorded.
     let reader = DbName::recognise(&db).unwrap().reader();
+    let wire = DbName::recognise(&db).unwrap().wire_writer();
     let subtenant = uuid::Uuid::now_v7().into();
     let (sub, sub_reader) = (
         tenant_plane::domain::subtenant_login(subtenant, false),
@@ -83,6 +84,7 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
         format!("DROP DATABASE \"{db}\" WITH (FORCE)"),
         format!("CREATE ROLE \"{sub}\" LOGIN IN ROLE \"{db}\""),
         format!("CREATE ROLE \"{sub_reader}\" LOGIN IN ROLE \"{reader}\""),
+        format!("CREATE ROLE \"{wire}\" LOGIN IN ROLE \"{db}\""),
     ] {
         admin.batch_execute(&statement).await.unwrap();
     }
@@ -102,7 +104,7 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
         [format!("dropped orphan role {db} on catalog")],
         "{fixed}"
     );
-    for role in [&db, &reader, &sub, &sub_reader] {
+    for role in [&db, &reader, &sub, &sub_reader, &wire] {
         assert!(!role_exists(&extra, role).await, "{role} is left");
     }
     let row = catalog

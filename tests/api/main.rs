@@ -58,6 +58,7 @@ mod first_admin;
 mod first_run;
 mod fuzz;
 mod gateway_audit;
+mod gateway_audit_writes;
 mod gateway_budget;
 mod gateway_cancel;
 mod gateway_login;

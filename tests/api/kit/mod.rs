@@ -55,4 +55,4 @@ pub use request::call;
 
 /// The newest version of the built-in tenant migrations
 /// (`tenant_template/migrations`).
-pub const LATEST_TENANT_VERSION: i32 = 4;
+pub const LATEST_TENANT_VERSION: i32 = 5;

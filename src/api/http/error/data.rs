@@ -134,7 +134,9 @@ impl From<RouterError> for ApiError {
             RouterError::Lookup(_)
             | RouterError::Inconsistent(_)
             | RouterError::Credentials(_)
-            | RouterError::PoolBuild(_) => ApiError::internal(e),
+            | RouterError::PoolBuild(_)
+            // The gateway's alone: HTTP sessions are never refused for it.
+            | RouterError::SchemaBehind(_) => ApiError::internal(e),
         }
     }
 }

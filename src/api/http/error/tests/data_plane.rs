@@ -93,6 +93,11 @@ fn every_variant_of_the_data_plane_errors_answers_its_pinned_status_and_code() {
                 "database_server_unavailable",
             ),
             (RouterError::PoolClosed, 503, "database_server_unavailable"),
+            (
+                RouterError::SchemaBehind(crate::tenancy::SchemaGap::AuditWritable),
+                500,
+                "internal_error",
+            ),
         ],
         RouterError::COUNT,
     );

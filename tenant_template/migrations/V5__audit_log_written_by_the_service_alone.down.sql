@@ -1,0 +1,18 @@
+-- Back to V4: gateway writers could add audit entries again. The gateway
+-- then refuses new writing sessions, since it checks each for the policy
+-- before it serves a client with it; end the ones on this database first
+-- (where the migrating role may signal them).
+
+DO $$
+BEGIN
+    PERFORM pg_catalog.pg_terminate_backend(pid)
+       FROM pg_catalog.pg_stat_activity
+      WHERE datname = pg_catalog.current_database()
+        AND (pg_catalog.right(usename::text, 5) = '_wire'
+             OR (pg_catalog.starts_with(usename::text, 'ai_care_sub_')
+                 AND pg_catalog.right(usename::text, 7) <> '_reader'));
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'gateway writing sessions could not be ended: they keep running until they reconnect';
+END $$;
+
+DROP POLICY wire_writes_no_audit ON audit_log;
