@@ -61,6 +61,7 @@ mod gateway_audit;
 mod gateway_audit_writes;
 mod gateway_budget;
 mod gateway_cancel;
+mod gateway_copy;
 mod gateway_login;
 mod gateway_moves;
 mod gateway_pooling;
