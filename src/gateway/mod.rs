@@ -290,7 +290,12 @@ impl Gateway {
                 router: deps.router,
                 keys: deps.keys,
                 tenants: deps.tenants,
-                making: moka::future::Cache::new(10_000),
+                // Each entry is taken out once its making is noted; the
+                // time limit is for a login cut short in between.
+                making: moka::future::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(5))
+                    .build(),
                 cancels: Default::default(),
                 server_parameters: Default::default(),
                 settings: settings.clone(),

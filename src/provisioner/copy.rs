@@ -182,10 +182,7 @@ impl Provisioner {
         let session = self.maintenance_session(server).await?;
         let change = if paused && !self.reader_reads_all(server, db).await? {
             tracing::warn!(%db, "the tenant's reader cannot read all its tables: its writes are paused by the read-only default alone");
-            format!(
-                "ALTER ROLE {} SET default_transaction_read_only = on",
-                quote_ident(db.as_str())
-            )
+            read_only_defaults(db, true)
         } else {
             pause_statements(db, paused)
         };
@@ -268,24 +265,27 @@ pub(super) fn pause_statements(db: &DbName, paused: bool) -> String {
         quote_ident(TENANT_APP_ROLE),
         quote_ident(TENANT_READER_ROLE),
     );
-    // The gateway's writer login, where it was made, takes the same
-    // default: its writes then fail read-only too, as the tenant role's do.
-    let wire = |change: &str| {
-        format!(
-            "DO $$ BEGIN IF pg_catalog.to_regrole({name}) IS NOT NULL THEN ALTER ROLE {login} {change}; END IF; END $$",
-            name = quote_literal(&db.wire_writer()),
-            login = quote_ident(&db.wire_writer()),
-        )
-    };
+    let defaults = read_only_defaults(db, paused);
     if paused {
-        let wire = wire("SET default_transaction_read_only = on");
-        format!(
-            "ALTER ROLE {role} SET default_transaction_read_only = on; {wire}; GRANT {reader} TO {role}; REVOKE {app} FROM {role}"
-        )
+        format!("{defaults}; GRANT {reader} TO {role}; REVOKE {app} FROM {role}")
     } else {
-        let wire = wire("RESET default_transaction_read_only");
-        format!(
-            "ALTER ROLE {role} RESET default_transaction_read_only; {wire}; GRANT {app} TO {role}; REVOKE {reader} FROM {role}"
-        )
+        format!("{defaults}; GRANT {app} TO {role}; REVOKE {reader} FROM {role}")
     }
+}
+
+/// Sets (or resets) the read-only default of the tenant role and of the
+/// gateway's writer login, where that was made: a role's settings are not
+/// inherited through membership, and each logs in as itself.
+fn read_only_defaults(db: &DbName, paused: bool) -> String {
+    let change = if paused {
+        "SET default_transaction_read_only = on"
+    } else {
+        "RESET default_transaction_read_only"
+    };
+    format!(
+        "ALTER ROLE {role} {change}; DO $$ BEGIN IF pg_catalog.to_regrole({name}) IS NOT NULL THEN ALTER ROLE {login} {change}; END IF; END $$",
+        role = quote_ident(db.as_str()),
+        name = quote_literal(&db.wire_writer()),
+        login = quote_ident(&db.wire_writer()),
+    )
 }

@@ -132,6 +132,20 @@ impl WireManager {
                 return Err(SchemaGap::SubtenantRows);
             }
         }
+        // A revert drops its policy in a transaction that holds the table
+        // locked: wait for it to end, then read the policies afresh (a new
+        // statement), so a revert under way cannot admit this session.
+        if raw
+            .query_value("SELECT NULL FROM public.audit_log LIMIT 0")
+            .await
+            .is_err()
+        {
+            return Err(if self.read_only {
+                SchemaGap::AuditShown
+            } else {
+                SchemaGap::AuditWritable
+            });
+        }
         let (policy, gap) = if self.read_only {
             (AUDIT_HIDDEN, SchemaGap::AuditShown)
         } else {

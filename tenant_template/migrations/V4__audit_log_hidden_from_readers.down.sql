@@ -1,7 +1,11 @@
 -- Back to V3: read-only sessions would see the audit log again. The gateway
 -- then refuses new ones, since it checks each for the policy before it
--- serves a client with it; end the ones on this database first (where the
--- migrating role may signal them).
+-- serves a client with it. The policy goes first: its drop holds the table
+-- locked until this commits, and a session the gateway opens meanwhile
+-- waits for that before it reads the policies. Then the read-only sessions
+-- on this database end (where the migrating role may signal them).
+
+DROP POLICY readers_see_no_audit ON audit_log;
 
 DO $$
 BEGIN
@@ -12,5 +16,3 @@ BEGIN
 EXCEPTION WHEN insufficient_privilege THEN
     RAISE WARNING 'read-only sessions could not be ended: they keep running until they reconnect';
 END $$;
-
-DROP POLICY readers_see_no_audit ON audit_log;

@@ -1,7 +1,11 @@
 -- Back to V4: gateway writers could add audit entries again. The gateway
 -- then refuses new writing sessions, since it checks each for the policy
--- before it serves a client with it; end the ones on this database first
--- (where the migrating role may signal them).
+-- before it serves a client with it. The policy goes first: its drop holds
+-- the table locked until this commits, and a session the gateway opens
+-- meanwhile waits for that before it reads the policies. Then the writing
+-- sessions on this database end (where the migrating role may signal them).
+
+DROP POLICY wire_writes_no_audit ON audit_log;
 
 DO $$
 BEGIN
@@ -14,5 +18,3 @@ BEGIN
 EXCEPTION WHEN insufficient_privilege THEN
     RAISE WARNING 'gateway writing sessions could not be ended: they keep running until they reconnect';
 END $$;
-
-DROP POLICY wire_writes_no_audit ON audit_log;

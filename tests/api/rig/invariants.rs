@@ -133,11 +133,12 @@ impl Rig {
             );
             let db = DbName::for_tenant(id);
             let admin = home.connect("postgres").await;
+            // The tenant role, and the gateway's writer login where made.
             let paused: bool = admin
                 .query_one(
-                    "SELECT coalesce(array_to_string(rolconfig, ',') LIKE '%default_transaction_read_only=on%', false)
-                       FROM pg_roles WHERE rolname = $1",
-                    &[&db.as_str()],
+                    "SELECT coalesce(bool_or(array_to_string(rolconfig, ',') LIKE '%default_transaction_read_only=on%'), false)
+                       FROM pg_roles WHERE rolname IN ($1, $2)",
+                    &[&db.as_str(), &db.wire_writer()],
                 )
                 .await
                 .unwrap()
