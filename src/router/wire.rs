@@ -126,34 +126,39 @@ impl WireManager {
     /// not by a setting the client may change; a read-only login must not
     /// read the audit log, and a writing one must not add to it.
     async fn holds(&self, raw: &mut RawSession) -> Result<(), SchemaGap> {
+        let audit_gap = if self.read_only {
+            SchemaGap::AuditShown
+        } else {
+            SchemaGap::AuditWritable
+        };
+        let gap = self
+            .subtenant
+            .map_or(audit_gap, |_| SchemaGap::SubtenantRows);
+        // A revert holds the audit log locked until it commits (dropping a
+        // policy does; the V3 revert takes the lock first): wait for it to
+        // end, then read the schema afresh (new statements), so a revert
+        // under way cannot admit this session.
+        if raw
+            .query_value("SELECT NULL FROM public.audit_log LIMIT 0")
+            .await
+            .is_err()
+        {
+            return Err(gap);
+        }
         if let Some(sub) = self.subtenant {
             let held = raw.query_value("SELECT public.app_subtenant_id()").await;
             if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
                 return Err(SchemaGap::SubtenantRows);
             }
         }
-        // A revert drops its policy in a transaction that holds the table
-        // locked: wait for it to end, then read the policies afresh (a new
-        // statement), so a revert under way cannot admit this session.
-        if raw
-            .query_value("SELECT NULL FROM public.audit_log LIMIT 0")
-            .await
-            .is_err()
-        {
-            return Err(if self.read_only {
-                SchemaGap::AuditShown
-            } else {
-                SchemaGap::AuditWritable
-            });
-        }
-        let (policy, gap) = if self.read_only {
-            (AUDIT_HIDDEN, SchemaGap::AuditShown)
+        let policy = if self.read_only {
+            AUDIT_HIDDEN
         } else {
-            (AUDIT_SEALED, SchemaGap::AuditWritable)
+            AUDIT_SEALED
         };
         match raw.query_value(policy).await {
             Ok(Some(v)) if v == "true" => Ok(()),
-            _ => Err(gap),
+            _ => Err(audit_gap),
         }
     }
 }

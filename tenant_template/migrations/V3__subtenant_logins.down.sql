@@ -1,8 +1,12 @@
 -- Back to V1's scope function. A subtenant login's sessions would then be
 -- held by `app.subtenant_id` alone, which they may change: end the ones on
--- this database first (where the migrating role may signal them), and the
+-- this database (where the migrating role may signal them), and the
 -- gateway refuses to start new ones, since it checks each new session's
 -- scope (`SELECT app_subtenant_id()`) before it serves a client with it.
+-- The lock comes first: a session the gateway opens while this runs waits
+-- on it before that check, so it reads the function as committed.
+
+LOCK TABLE public.audit_log IN ACCESS EXCLUSIVE MODE;
 
 DO $$
 BEGIN

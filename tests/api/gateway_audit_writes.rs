@@ -8,7 +8,9 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::spawn_app;
-use crate::kit::gateway::{connect, sqlstate, tenant_database, tenant_with_key};
+use crate::kit::gateway::{
+    connect, refused_before_any_sql, sqlstate, tenant_database, tenant_with_key,
+};
 use crate::kit::{call, ok_json};
 
 const V5_DOWN: &str = include_str!(
@@ -153,65 +155,5 @@ async fn a_tenant_database_that_would_let_sql_sessions_write_its_audit_log_serve
             v5,
             "{user}"
         );
-    }
-}
-
-/// Why a client is refused: at login, or at its first transaction (when
-/// its login found the server's parameters known and needed no session).
-async fn refused_before_any_sql(app: &crate::helpers::TestApp, user: &str, key: &str) -> String {
-    let refused = match connect(app, user, key).await {
-        Err(e) => e,
-        Ok(client) => client.simple_query("SELECT 1").await.unwrap_err(),
-    };
-    let refused = refused.as_db_error().expect("the gateway's own message");
-    format!("{}: {}", refused.code().code(), refused.message())
-}
-
-#[tokio::test]
-async fn a_writer_arriving_while_a_revert_of_v5_is_under_way_is_refused_once_it_commits() {
-    let app = spawn_app().await;
-    let (id, slug, key) = tenant_with_key(&app, "wire-forge-race", "tenant_admin").await;
-    let database = tenant_database(&app, &id).await;
-    let mut admin = app.server.connect(&database).await;
-    // The revert's first step, not committed yet: the policy is gone in its
-    // transaction alone, and the table is locked until it ends.
-    let revert = admin.transaction().await.unwrap();
-    revert
-        .batch_execute("DROP POLICY wire_writes_no_audit ON audit_log")
-        .await
-        .unwrap();
-    let login = refused_before_any_sql(&app, &slug, &key);
-    tokio::pin!(login);
-    // The gateway's new session waits on the revert's lock; then it ends.
-    let observer = app.server.connect("postgres").await;
-    tokio::select! {
-        refused = &mut login => panic!("answered before the revert ended: {refused}"),
-        () = lock_waiter(&observer, &database) => {}
-    }
-    revert.commit().await.unwrap();
-    let refused = login.await;
-    assert_eq!(
-        refused,
-        "28000: the tenant's database does not keep SQL sessions from writing its audit log yet: it needs tenant migration V5"
-    );
-}
-
-/// Returns once a gateway session to `database` waits on a lock.
-async fn lock_waiter(observer: &tokio_postgres::Client, database: &str) {
-    loop {
-        let waiting: i64 = observer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = $1 AND application_name = 'tenant-plane-gateway'
-                    AND wait_event_type = 'Lock'",
-                &[&database],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        tokio::task::yield_now().await;
     }
 }

@@ -66,6 +66,7 @@ mod gateway_login;
 mod gateway_moves;
 mod gateway_pooling;
 mod gateway_readers;
+mod gateway_reverts;
 mod gateway_settings;
 mod gateway_sql;
 mod gateway_subtenants;

@@ -75,6 +75,17 @@ pub async fn refusal(app: &TestApp, user: &str, password: &str) -> String {
     refusal_with(app, user, password, "").await
 }
 
+/// Why a client is refused: at login, or at its first transaction (when
+/// its login found the server's parameters known and needed no session).
+pub async fn refused_before_any_sql(app: &TestApp, user: &str, key: &str) -> String {
+    let refused = match connect(app, user, key).await {
+        Err(e) => e,
+        Ok(client) => client.simple_query("SELECT 1").await.unwrap_err(),
+    };
+    let refused = refused.as_db_error().expect("the gateway's own message");
+    format!("{}: {}", refused.code().code(), refused.message())
+}
+
 /// The server's message for a refused login that sent `options`.
 pub async fn refusal_with(app: &TestApp, user: &str, password: &str, options: &str) -> String {
     let mut config = config(app, user, password);
