@@ -2,7 +2,7 @@
 //! revert of tenant migration V3 or V5 holds its lock waits for it, then
 //! reads the schema as committed, and its client is refused.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
 use crate::kit::gateway::{refused_before_any_sql, tenant_database, tenant_with_key};
 
 #[tokio::test]
@@ -10,24 +10,16 @@ async fn a_writer_arriving_while_a_revert_of_v5_is_under_way_is_refused_once_it_
     let app = spawn_app().await;
     let (id, slug, key) = tenant_with_key(&app, "wire-forge-race", "tenant_admin").await;
     let database = tenant_database(&app, &id).await;
-    let mut admin = app.server.connect(&database).await;
     // The revert's first step, not committed yet: the policy is gone in its
     // transaction alone, and the table is locked until it ends.
-    let revert = admin.transaction().await.unwrap();
-    revert
-        .batch_execute("DROP POLICY wire_writes_no_audit ON audit_log")
-        .await
-        .unwrap();
-    let login = refused_before_any_sql(&app, &slug, &key);
-    tokio::pin!(login);
-    // The gateway's new session waits on the revert's lock; then it ends.
-    let observer = app.server.connect("postgres").await;
-    tokio::select! {
-        refused = &mut login => panic!("answered before the revert ended: {refused}"),
-        () = lock_waiter(&observer, &database) => {}
-    }
-    revert.commit().await.unwrap();
-    let refused = login.await;
+    let refused = refused_after_revert(
+        &app,
+        &database,
+        "DROP POLICY wire_writes_no_audit ON audit_log",
+        &slug,
+        &key,
+    )
+    .await;
     assert_eq!(
         refused,
         "28000: the tenant's database does not keep SQL sessions from writing its audit log yet: it needs tenant migration V5"
@@ -42,19 +34,8 @@ async fn a_subtenant_client_arriving_while_a_revert_of_v3_is_under_way_is_refuse
     app.create_subtenant(&id, "wire-v3-race-a").await;
     let user = format!("{slug}.wire-v3-race-a");
     let database = tenant_database(&app, &id).await;
-    let mut admin = app.server.connect(&database).await;
-    let revert = admin.transaction().await.unwrap();
-    revert.batch_execute(V3_DOWN).await.unwrap();
-    let login = refused_before_any_sql(&app, &user, &key);
-    tokio::pin!(login);
-    let observer = app.server.connect("postgres").await;
-    tokio::select! {
-        refused = &mut login => panic!("answered before the revert ended: {refused}"),
-        () = lock_waiter(&observer, &database) => {}
-    }
-    revert.commit().await.unwrap();
     assert_eq!(
-        login.await,
+        refused_after_revert(&app, &database, V3_DOWN, &user, &key).await,
         "28000: the tenant's database does not hold subtenant sessions to their rows yet: it needs tenant migration V3"
     );
 }
@@ -80,4 +61,28 @@ async fn lock_waiter(observer: &tokio_postgres::Client, database: &str) {
         }
         tokio::task::yield_now().await;
     }
+}
+
+/// Runs `revert` in a transaction on `database`, logs `user` in meanwhile,
+/// and once the gateway's new session waits on the revert's lock, commits;
+/// then what the client was told.
+async fn refused_after_revert(
+    app: &TestApp,
+    database: &str,
+    revert: &str,
+    user: &str,
+    key: &str,
+) -> String {
+    let mut admin = app.server.connect(database).await;
+    let transaction = admin.transaction().await.unwrap();
+    transaction.batch_execute(revert).await.unwrap();
+    let login = refused_before_any_sql(app, user, key);
+    tokio::pin!(login);
+    let observer = app.server.connect("postgres").await;
+    tokio::select! {
+        refused = &mut login => panic!("answered before the revert ended: {refused}"),
+        () = lock_waiter(&observer, database) => {}
+    }
+    transaction.commit().await.unwrap();
+    login.await
 }
