@@ -122,7 +122,7 @@ impl Directory {
         let db = DbName::for_tenant(root.id);
         let mut config = server.connection_base(self.catalog.config());
         config
-            .user(db.as_str())
+            .user(db.http_login())
             .password(password.expose_secret())
             .dbname(db.as_str())
             .application_name("tenant-plane-router");

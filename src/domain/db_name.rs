@@ -9,11 +9,11 @@ pub const TENANT_DB_PREFIX: &str = "ai_care_tenant_";
 pub const TEMPLATE_DB: &str = "ai_care_tenant_template";
 
 /// Group role that holds the table privileges of tenant databases; each tenant
-/// login role is a member. It has no CONNECT on any tenant database.
+/// role is a member. It has no CONNECT on any tenant database.
 pub const TENANT_APP_ROLE: &str = "ai_care_tenant_app";
 
 /// Group role that holds SELECT alone on the tenant tables: read-only
-/// sessions log in to a member of it (`DbName::reader`), and a tenant role
+/// sessions log in to a member of its tenant's reader (`DbName::reader`), and a tenant role
 /// whose writes are paused is moved into it from `TENANT_APP_ROLE`.
 pub const TENANT_READER_ROLE: &str = "ai_care_tenant_reader";
 
@@ -86,20 +86,55 @@ impl DbName {
         Some((TenantId::from(id), copy))
     }
 
-    /// The tenant's read-only login role on a server: a member of
+    /// The tenant's read-only group on a server: a member of
     /// `TENANT_READER_ROLE` with CONNECT on the tenant's database alone,
-    /// 54 bytes. `owner_of` does not claim it: it goes with the tenant role.
+    /// 54 bytes. It cannot log in (since tenant-plane made every group
+    /// `NOLOGIN`): its members may `SET ROLE` to it, and a role may change
+    /// its own password and settings. `owner_of` does not claim it: it goes
+    /// with the tenant role.
     pub fn reader(&self) -> String {
         format!("{}_reader", self.0)
+    }
+
+    /// The login role of the tenant's HTTP data plane on a server: a member
+    /// of the tenant role (a `NOLOGIN` group), whose rights and CONNECT it
+    /// inherits, 52 bytes. No other role is a member of it, so no client
+    /// can become it or change its password or settings.
+    pub fn http_login(&self) -> String {
+        format!("{}_http", self.0)
     }
 
     /// The login role of the tenant's writing gateway sessions on a server:
     /// a member of the tenant role, whose rights and CONNECT it inherits,
     /// 52 bytes. Its name keeps its sessions from writing the audit log
-    /// (tenant migration V5), which the tenant role's HTTP sessions write.
+    /// (tenant migration V5), which the HTTP plane's sessions write.
     /// `owner_of` does not claim it: it goes with the tenant role.
     pub fn wire_writer(&self) -> String {
         format!("{}{WIRE_WRITER_SUFFIX}", self.0)
+    }
+
+    /// The login role of the tenant's read-only gateway sessions on a
+    /// server: a member of the reader group, 59 bytes.
+    pub fn wire_reader(&self) -> String {
+        format!("{}{WIRE_WRITER_SUFFIX}_reader", self.0)
+    }
+
+    /// Every login role of the tenant's own on a server (its subtenants'
+    /// aside), and the tenant role and reader, which were logins before
+    /// tenant-plane made them groups.
+    pub fn logins(&self) -> Vec<String> {
+        vec![
+            self.0.clone(),
+            self.reader(),
+            self.http_login(),
+            self.wire_writer(),
+            self.wire_reader(),
+        ]
+    }
+
+    /// The writing logins among `logins`: those a move's pause ends.
+    pub fn writer_logins(&self) -> Vec<String> {
+        vec![self.0.clone(), self.http_login(), self.wire_writer()]
     }
 
     /// Where a restore lands before it replaces the tenant's database.
@@ -182,6 +217,11 @@ mod tests {
         // V5's policy: right(session_user, 5) <> '_wire'.
         assert!(name.wire_writer().ends_with(WIRE_WRITER_SUFFIX));
         assert_eq!(WIRE_WRITER_SUFFIX.len(), 5);
+        for login in name.logins().iter().skip(1) {
+            assert_eq!(DbName::owner_of(login), None, "{login}");
+            assert!(login.len() <= 63, "{login}");
+        }
+        assert!(!name.wire_reader().ends_with(WIRE_WRITER_SUFFIX));
     }
 
     #[test]

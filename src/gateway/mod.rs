@@ -221,10 +221,10 @@ impl Shared {
     }
 
     /// Makes sure the login role `role` names exists on the route's server
-    /// before a session is asked for. A tenant's reader is made with the
-    /// tenant role since readers exist, and here for a tenant made before;
-    /// the tenant's writer login and a subtenant's login are made here, at
-    /// their first use on each server.
+    /// before a session is asked for. The tenant's writer and reader
+    /// logins and a subtenant's logins are made here, at their first use on
+    /// each server (the reader group too, for a tenant made before readers
+    /// were).
     async fn ensure_role(&self, route: &Route, role: WireRole) -> Result<(), Arc<RoleUnready>> {
         // Known for as long as the router's pool for the role lives on this
         // server: a move away and back (whose clean-up dropped the role

@@ -197,7 +197,7 @@ impl Provisioner {
                     "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE {}",
                     super::subtenant_login::writer_sessions()
                 ),
-                &[&db.as_str(), &db.wire_writer()],
+                &[&db.as_str(), &db.writer_logins()],
             )
             .await?;
         Ok(())
@@ -237,7 +237,7 @@ impl Provisioner {
         session
             .batch_execute(&format!(
                 "{}; DROP ROLE IF EXISTS {}, {}",
-                super::subtenant_login::drop_gateway_logins_of(db),
+                super::subtenant_login::drop_logins_of(db),
                 quote_ident(db.as_str()),
                 quote_ident(&db.reader())
             ))
@@ -273,19 +273,28 @@ pub(super) fn pause_statements(db: &DbName, paused: bool) -> String {
     }
 }
 
-/// Sets (or resets) the read-only default of the tenant role and of the
-/// gateway's writer login, where that was made: a role's settings are not
-/// inherited through membership, and each logs in as itself.
+/// Sets (or resets) the read-only default of the tenant's writing logins
+/// that exist (`DbName::writer_logins`), under the tenant's roles lock: a
+/// role's settings are not inherited through membership, and each logs in
+/// as itself.
 fn read_only_defaults(db: &DbName, paused: bool) -> String {
     let change = if paused {
         "SET default_transaction_read_only = on"
     } else {
         "RESET default_transaction_read_only"
     };
+    let logins = db
+        .writer_logins()
+        .iter()
+        .map(|login| quote_literal(login))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "ALTER ROLE {role} {change}; DO $$ BEGIN IF pg_catalog.to_regrole({name}) IS NOT NULL THEN ALTER ROLE {login} {change}; END IF; END $$",
-        role = quote_ident(db.as_str()),
-        name = quote_literal(&db.wire_writer()),
-        login = quote_ident(&db.wire_writer()),
+        "{lock}; DO $$ DECLARE login name; BEGIN
+           FOR login IN SELECT rolname FROM pg_roles WHERE rolname IN ({logins}) LOOP
+             EXECUTE format('ALTER ROLE %I {change}', login);
+           END LOOP;
+         END $$",
+        lock = super::legacy_logins::roles_lock(db),
     )
 }

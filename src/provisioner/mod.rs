@@ -18,6 +18,9 @@ mod copy;
 // Drift core: scratch databases for expected schemas (issue 29).
 mod expected_db;
 mod held;
+// Tenant roles that were logins, made groups.
+mod legacy_logins;
+mod roles;
 mod scram;
 mod subtenant_login;
 mod template;

@@ -13,12 +13,12 @@
 //! - The writer login is a member of the tenant role likewise. Neither
 //!   kind adds audit entries (tenant migration V5): on the wire the client
 //!   writes the SQL, and the audit log is the service's record.
-//! - A tenant's drop drops these logins on that server with its own role;
+//! - A tenant's drop drops these logins on that server with its own roles;
 //!   a subtenant's purge drops its logins after ending their sessions.
 
 use secrecy::SecretString;
 
-use super::tenant_db::ensure_login_role;
+use super::roles::ensure_login_role;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::{subtenant_login, DbName, TenantId, SUBTENANT_LOGIN_PREFIX};
@@ -118,12 +118,12 @@ impl Provisioner {
     }
 }
 
-/// Drops the tenant's gateway logins on the server: its writer login and
-/// every subtenant login that is a member of its role or its reader (run
-/// before those are dropped).
-pub(super) fn drop_gateway_logins_of(db: &DbName) -> String {
+/// Drops the tenant's own logins on the server (the HTTP plane's and the
+/// gateway's) and every subtenant login that is a member of its role or
+/// its reader (run before those are dropped).
+pub(super) fn drop_logins_of(db: &DbName) -> String {
     format!(
-        "DROP ROLE IF EXISTS {wire}; DO $$ DECLARE login name; BEGIN
+        "DROP ROLE IF EXISTS {http}, {wire}, {wire_reader}; DO $$ DECLARE login name; BEGIN
            FOR login IN SELECT m.rolname FROM pg_auth_members a
                JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid
               WHERE g.rolname IN ({role}, {reader})
@@ -131,31 +131,31 @@ pub(super) fn drop_gateway_logins_of(db: &DbName) -> String {
              EXECUTE format('DROP ROLE %I', login);
            END LOOP;
          END $$",
+        http = quote_ident(&db.http_login()),
         wire = quote_ident(&db.wire_writer()),
+        wire_reader = quote_ident(&db.wire_reader()),
         role = quote_literal(db.as_str()),
         reader = quote_literal(&db.reader()),
         prefix = quote_literal(SUBTENANT_LOGIN_PREFIX),
     )
 }
 
-/// The sessions a suspension or a write pause ends on the tenant's
-/// database: its roles' and its gateway logins' (an SQL condition on
-/// `pg_stat_activity`; `$1` is the database's name, `$2` the reader's,
-/// `$3` the writer login's).
+/// The sessions a suspension ends on the tenant's database: its own
+/// logins' and its subtenants' (an SQL condition on `pg_stat_activity`;
+/// `$1` is the database's name, `$2` `DbName::logins`).
 pub(super) fn tenant_sessions() -> String {
     format!(
-        "datname = $1 AND (usename IN ($1, $2, $3) OR pg_catalog.starts_with(usename::text, {}))",
+        "datname = $1 AND (usename = ANY($2) OR pg_catalog.starts_with(usename::text, {}))",
         quote_literal(SUBTENANT_LOGIN_PREFIX)
     )
 }
 
-/// The writing sessions a move's write pause ends: the tenant role's, its
-/// writer login's and its subtenants' writer logins' (`$1` is the
-/// database's name, `$2` the writer login's). Readers' sessions go on
-/// reading.
+/// The writing sessions a move's write pause ends: the tenant's writing
+/// logins' and its subtenants' writer logins' (`$1` is the database's
+/// name, `$2` `DbName::writer_logins`). Readers' sessions go on reading.
 pub(super) fn writer_sessions() -> String {
     format!(
-        "usename IN ($1, $2) OR (datname = $1 AND pg_catalog.starts_with(usename::text, {}) AND usename::text NOT LIKE '%\\_reader')",
+        "usename = ANY($2) OR (datname = $1 AND pg_catalog.starts_with(usename::text, {}) AND usename::text NOT LIKE '%\\_reader')",
         quote_literal(SUBTENANT_LOGIN_PREFIX)
     )
 }

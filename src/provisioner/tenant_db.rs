@@ -2,11 +2,17 @@
 //! reconciler can repeat a step a crash interrupted.
 //!
 //! Rules:
-//! - A tenant database admits only its own login roles: CONNECT is revoked
-//!   from PUBLIC, the tenant role gets CONNECT and TEMPORARY alone, and its
+//! - A tenant database admits only its own roles: CONNECT is revoked from
+//!   PUBLIC, the tenant role gets CONNECT and TEMPORARY alone, and its
 //!   reader (`DbName::reader`) CONNECT alone. Their table privileges come
 //!   through `ai_care_tenant_app` (DML) and `ai_care_tenant_reader`
 //!   (SELECT), which have CONNECT nowhere.
+//! - No role another role is a member of can log in. The tenant role and
+//!   its reader are `NOLOGIN` groups; sessions log in as their members
+//!   (`DbName::http_login`, the gateway's logins). In PostgreSQL a member
+//!   may `SET ROLE` to its group, and a role may change its own password
+//!   and settings: were a group a login, a gateway client could lock the
+//!   HTTP plane out, or log in past the gateway with a password it chose.
 //! - Every path that makes or re-makes a tenant role on a server (a create,
 //!   a move's target, a restore) goes through `ensure_tenant_role`, which
 //!   sets its password and clears any pause, so a role left from an earlier
@@ -16,9 +22,10 @@
 //!   (`delete_subtenant_rows`); a root's purge drops its database and role
 //!   (its subtenants' logins there too: `subtenant_login.rs`).
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::held::HeldLock;
+use super::roles::{ensure_group_role, ensure_login_role};
 use super::template::{ignore_duplicate, TEMPLATE_LOCK};
 use super::{ProvisionError, Provisioner};
 use crate::catalog::{quarantined_since, tagged_installation, DbServer};
@@ -26,41 +33,6 @@ use crate::domain::{
     DbCopy, DbName, TEMPLATE_DB, TENANT_APP_ROLE, TENANT_DB_PREFIX, TENANT_READER_ROLE,
 };
 use crate::sql::{quote_ident, quote_literal};
-
-/// Creates the login role `name`, a member of `group`, with `password`; or
-/// makes an existing one's password current and runs `also`. The password
-/// travels as a SCRAM verifier, so the server never sees (or logs) the
-/// plain text; with few iterations (see `scram`).
-pub(super) async fn ensure_login_role(
-    session: &deadpool_postgres::Object,
-    name: &str,
-    group: &str,
-    password: &SecretString,
-    also: &str,
-) -> Result<(), ProvisionError> {
-    let verifier = super::scram::verifier(
-        password.expose_secret().as_bytes(),
-        super::scram::TENANT_SCRAM_ITERATIONS,
-    );
-    let role = quote_ident(name);
-    let created = session
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
-            quote_literal(&verifier),
-            quote_ident(group)
-        ))
-        .await;
-    if created.is_err() {
-        ignore_duplicate(created)?;
-        session
-            .batch_execute(&format!(
-                "ALTER ROLE {role} PASSWORD {}; {also}",
-                quote_literal(&verifier)
-            ))
-            .await?;
-    }
-    Ok(())
-}
 
 /// Lets the tenant's roles connect to `database` (its own, or a copy
 /// about to take its name): CONNECT and TEMPORARY for the tenant role,
@@ -82,8 +54,8 @@ pub struct Presence {
 }
 
 impl Provisioner {
-    /// Creates the tenant's login role and clones its database from the
-    /// template; then only that role may connect. Parts that exist are kept.
+    /// Creates the tenant's roles and clones its database from the
+    /// template; then only they may connect. Parts that exist are kept.
     #[tracing::instrument(skip_all, fields(db = %db))]
     pub async fn create_tenant_database(
         &self,
@@ -124,9 +96,9 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Creates the tenant's login role and its reader on `server`, or makes
-    /// existing ones' passwords current and the tenant role's writes
-    /// unpaused.
+    /// Creates the tenant role and its reader on `server`, both groups, and
+    /// the HTTP plane's login; or makes existing ones so, the login's
+    /// password current and the tenant role's writes unpaused.
     pub async fn ensure_tenant_role(
         &self,
         server: &DbServer,
@@ -134,24 +106,29 @@ impl Provisioner {
         password: &SecretString,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
+        ensure_group_role(&session, db.as_str(), TENANT_APP_ROLE, "").await?;
+        ensure_login_role(&session, &db.http_login(), db.as_str(), password, "").await?;
         // A role left from an earlier stint on this server (a move away
         // whose clean-up failed) may still have its writes paused.
-        let unpause = super::copy::pause_statements(db, false);
-        ensure_login_role(&session, db.as_str(), TENANT_APP_ROLE, password, &unpause).await?;
-        ensure_login_role(&session, &db.reader(), TENANT_READER_ROLE, password, "").await?;
+        session
+            .batch_execute(&super::copy::pause_statements(db, false))
+            .await?;
+        ensure_group_role(&session, &db.reader(), TENANT_READER_ROLE, "").await?;
         session
             .batch_execute(&format!(
-                "{}; {}",
+                "{}; {}; {}",
                 self.tag_statement("ROLE", db.as_str()),
+                self.tag_statement("ROLE", &db.http_login()),
                 self.tag_statement("ROLE", &db.reader())
             ))
             .await?;
         Ok(())
     }
 
-    /// Creates the tenant's read-only login role on `server` (or makes its
-    /// password current) and lets it connect to the tenant's database, if
-    /// that exists there. For tenants made before readers were.
+    /// Creates the tenant's reader group on `server`, and its gateway
+    /// reader login (or makes its password current); and lets the group
+    /// connect to the tenant's database, if that exists there. For tenants
+    /// made before readers were, and for the gateway's first reader.
     pub async fn ensure_reader_role(
         &self,
         server: &DbServer,
@@ -159,9 +136,14 @@ impl Provisioner {
         password: &SecretString,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        ensure_login_role(&session, &db.reader(), TENANT_READER_ROLE, password, "").await?;
+        ensure_group_role(&session, &db.reader(), TENANT_READER_ROLE, "").await?;
+        ensure_login_role(&session, &db.wire_reader(), &db.reader(), password, "").await?;
         session
-            .batch_execute(&self.tag_statement("ROLE", &db.reader()))
+            .batch_execute(&format!(
+                "{}; {}",
+                self.tag_statement("ROLE", &db.reader()),
+                self.tag_statement("ROLE", &db.wire_reader())
+            ))
             .await?;
         if self.presence(server, db).await?.database {
             session
@@ -191,7 +173,7 @@ impl Provisioner {
         session
             .batch_execute(&format!(
                 "{}; DROP ROLE IF EXISTS {q}, {}",
-                super::subtenant_login::drop_gateway_logins_of(db),
+                super::subtenant_login::drop_logins_of(db),
                 quote_ident(&db.reader())
             ))
             .await?;
@@ -292,7 +274,7 @@ impl Provisioner {
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {}",
                         super::subtenant_login::tenant_sessions()
                     ),
-                    &[&db.as_str(), &db.reader(), &db.wire_writer()],
+                    &[&db.as_str(), &db.logins()],
                 )
                 .await?;
         }

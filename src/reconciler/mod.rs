@@ -36,7 +36,7 @@ use crate::catalog::{OpKind, Operation, Pruned, Retention};
 use crate::config::{BackupSettings, ReconcilerSettings, RetentionSettings};
 use crate::domain::TenantId;
 use crate::fleet::Fleet;
-use crate::tenants::{Tenants, TenantsError, Transition};
+use crate::tenants::{Conversions, Tenants, TenantsError, Transition};
 
 /// How often a replica looks for operations whose owner died. One query;
 /// a dead owner's lock is free at once, so this bounds the takeover time.
@@ -75,6 +75,8 @@ pub struct PassReport {
     /// The base backup of the embedded cluster taken (`full`, `diff`), or
     /// why it failed.
     pub base_backup: Option<String>,
+    /// Tenant roles that still logged in, made groups (`tenants::Conversions`).
+    pub logins: Conversions,
 }
 
 impl PassReport {
@@ -88,6 +90,8 @@ impl PassReport {
             && self.backups_failed.is_empty()
             && self.backups_pruned == 0
             && self.base_backup.is_none()
+            && self.logins.converted.is_empty()
+            && self.logins.failed.is_empty()
     }
 }
 
@@ -183,10 +187,14 @@ impl Reconciler {
         }
     }
 
-    /// One whole pass: abandoned operations, dead requests' keys, expired
-    /// deletions.
+    /// One whole pass: tenant roles that still log in, abandoned
+    /// operations, dead requests' keys, expired deletions.
     pub async fn run_once(&self) -> Result<PassReport, TenantsError> {
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            // First: a tenant's HTTP sessions log in as the login made here.
+            logins: self.tenants.convert_legacy_logins().await?,
+            ..PassReport::default()
+        };
         self.take_over(&mut report).await?;
         let catalog = self.tenants.catalog();
         // A request older than any operation's lease is not coming back.

@@ -10,7 +10,8 @@ pub enum WireRole {
     /// The tenant's writer login (`DbName::wire_writer`): the tenant
     /// role's rights, but no audit entry of its own making.
     Writer,
-    /// The tenant's reader (`DbName::reader`): SELECT alone.
+    /// The tenant's gateway reader login (`DbName::wire_reader`), a member
+    /// of its reader group: SELECT alone.
     Reader,
     /// A subtenant's login (`domain::subtenant_login`): the tenant role's
     /// rights, held to the subtenant's rows by the name it logs in with.
@@ -24,7 +25,7 @@ impl WireRole {
     pub fn login(&self, db: &DbName) -> String {
         match *self {
             WireRole::Writer => db.wire_writer(),
-            WireRole::Reader => db.reader(),
+            WireRole::Reader => db.wire_reader(),
             WireRole::SubtenantWriter(sub) => crate::domain::subtenant_login(sub, false),
             WireRole::SubtenantReader(sub) => crate::domain::subtenant_login(sub, true),
         }

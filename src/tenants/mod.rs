@@ -24,6 +24,7 @@ mod commands;
 mod create;
 mod error;
 mod keys;
+mod legacy_logins;
 mod lifecycle;
 mod migrate;
 mod placement;
@@ -46,6 +47,7 @@ pub use commands::{Backups, Keys, Launched, Lifecycle, MigrationHistory, Placeme
 pub use create::{NewSubtenantInput, NewTenantInput};
 pub use error::TenantsError;
 pub use keys::{KeysError, RekeyReport};
+pub use legacy_logins::Conversions;
 pub use lifecycle::Transition;
 pub use migrate::TenantMigration;
 pub use pitr::{pitr_tools, PitrTools, RecoveryWindow};
@@ -169,9 +171,9 @@ impl Tenants {
             ))
     }
 
-    /// Makes the root tenant's read-only login role on `server` (for a
-    /// tenant made before readers were; a create, a move and a restore make
-    /// it with the tenant role).
+    /// Makes the root tenant's reader group on `server` (for a tenant made
+    /// before readers were) and the gateway's reader login, a member of it,
+    /// or makes that login's password current.
     pub async fn ensure_reader(
         &self,
         root: &TenantRecord,

@@ -155,7 +155,7 @@ async fn a_quarantined_database_refuses_its_tenant_role_which_could_connect_to_i
     // password is not needed: only the database's own rules decide.
     extra
         .server
-        .connect_as(&db, &db, "any")
+        .connect_as(&db, &DbName::recognise(&db).unwrap().http_login(), "any")
         .await
         .expect("the tenant role reaches its live database");
     forget(&app, &tenant).await;
@@ -168,7 +168,15 @@ async fn a_quarantined_database_refuses_its_tenant_role_which_could_connect_to_i
         )],
         "{fixed}"
     );
-    let Err(refused) = extra.server.connect_as(&parked, &db, "any").await else {
+    let Err(refused) = extra
+        .server
+        .connect_as(
+            &parked,
+            &DbName::recognise(&db).unwrap().http_login(),
+            "any",
+        )
+        .await
+    else {
         panic!("the tenant role reached its quarantined copy");
     };
     let why = refused
@@ -189,7 +197,7 @@ async fn a_quarantined_database_refuses_its_tenant_role_which_could_connect_to_i
         .unwrap();
     extra
         .server
-        .connect_as(&db, &db, "any")
+        .connect_as(&db, &DbName::recognise(&db).unwrap().http_login(), "any")
         .await
         .expect("renamed back and opened, the tenant role reaches it again");
     assert_eq!(keepsake(&extra, &db).await, "kept");

@@ -70,10 +70,16 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
     let (tenant, db) = app.create_tenant_named("failed-once").await;
     let id: uuid::Uuid = tenant.parse().unwrap();
     // The tenant failed, as a create undone leaves it: its database gone,
-    // its role behind (with its gateway logins: its writer's and a
-    // subtenant's, members of it and of its reader), the reason recorded.
-    let reader = DbName::recognise(&db).unwrap().reader();
-    let wire = DbName::recognise(&db).unwrap().wire_writer();
+    // its role behind (with its logins: the HTTP plane's, made with it,
+    // and the gateway's, its writer's, its reader's and a subtenant's,
+    // members of it and of its reader), the reason recorded.
+    let name = DbName::recognise(&db).unwrap();
+    let (reader, http, wire, wire_reader) = (
+        name.reader(),
+        name.http_login(),
+        name.wire_writer(),
+        name.wire_reader(),
+    );
     let subtenant = uuid::Uuid::now_v7().into();
     let (sub, sub_reader) = (
         tenant_plane::domain::subtenant_login(subtenant, false),
@@ -85,9 +91,14 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
         format!("CREATE ROLE \"{sub}\" LOGIN IN ROLE \"{db}\""),
         format!("CREATE ROLE \"{sub_reader}\" LOGIN IN ROLE \"{reader}\""),
         format!("CREATE ROLE \"{wire}\" LOGIN IN ROLE \"{db}\""),
+        format!("CREATE ROLE \"{wire_reader}\" LOGIN IN ROLE \"{reader}\""),
     ] {
         admin.batch_execute(&statement).await.unwrap();
     }
+    assert!(
+        role_exists(&extra, &http).await,
+        "made with the tenant role"
+    );
     let catalog = app.catalog_db().await;
     catalog
         .execute(
@@ -104,7 +115,7 @@ async fn a_failed_tenants_recorded_error_survives_a_doctor_repair_of_its_orphan_
         [format!("dropped orphan role {db} on catalog")],
         "{fixed}"
     );
-    for role in [&db, &reader, &sub, &sub_reader, &wire] {
+    for role in [&db, &reader, &http, &sub, &sub_reader, &wire, &wire_reader] {
         assert!(!role_exists(&extra, role).await, "{role} is left");
     }
     let row = catalog

@@ -1,5 +1,6 @@
-//! Read-only keys on the wire: they log in to the tenant's reader, a role
-//! that holds SELECT alone, so no SQL the client writes can change a row.
+//! Read-only keys on the wire: they log in as the tenant's reader login, a
+//! member of a group that holds SELECT alone, so no SQL the client writes
+//! can change a row.
 
 use serde_json::json;
 
@@ -28,7 +29,7 @@ async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send
         .unwrap();
     let (user, agents): (String, i64) = (row.get(0), row.get(1));
     let database = tenant_database(&app, &id).await;
-    assert_eq!(user, format!("{database}_reader"));
+    assert_eq!(user, format!("{database}_wire_reader"));
     assert_eq!(agents, 2, "every row of the tenant");
     let tenant_role = database.as_str();
     for attempt in [
@@ -92,7 +93,7 @@ async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send
         .await
         .unwrap()
         .get(0);
-    assert_eq!(user, format!("{database}_reader"));
+    assert_eq!(user, format!("{database}_wire_reader"));
 }
 
 #[tokio::test]
@@ -138,6 +139,6 @@ async fn a_tenant_made_before_readers_existed_gets_its_reader_at_its_first_read_
         .await
         .unwrap();
     let (who, agents): (String, i64) = (row.get(0), row.get(1));
-    assert_eq!(who, format!("{database}_reader"));
+    assert_eq!(who, format!("{database}_wire_reader"));
     assert_eq!(agents, 0);
 }

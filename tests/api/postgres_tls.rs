@@ -127,12 +127,12 @@ async fn the_service_runs_on_a_tls_only_catalog_with_verify_full_and_refuses_pla
         sessions.iter().any(|db| db == database),
         "the router keeps a session to the tenant's database: {sessions:?}"
     );
-    // The tenant role logged in with SCRAM (the only way in for it here)
-    // against a verifier of few iterations.
+    // The tenant's HTTP login logged in with SCRAM (the only way in for
+    // it here) against a verifier of few iterations.
     let verifier: String = inside
         .query_one(
             "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
-            &[&database],
+            &[&format!("{database}_http")],
         )
         .await
         .unwrap()

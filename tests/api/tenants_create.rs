@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{envelope, spawn_app};
-use crate::kit::tenant_db::role_password;
+use crate::kit::tenant_db::{http_login, role_password};
 
 #[tokio::test]
 async fn creating_a_tenant_clones_a_migrated_database_that_only_its_own_role_can_open() {
@@ -34,19 +34,28 @@ async fn creating_a_tenant_clones_a_migrated_database_that_only_its_own_role_can
         .collect();
     assert_eq!(tables, ["agents", "audit_log", "calls"]);
 
-    // Its own role connects and can use the tables.
+    // Its own login connects and can use the tables.
     let a_pw = role_password(&app, a_id).await;
     let own = app
         .server
-        .connect_as(a_db, a_db, &a_pw)
+        .connect_as(a_db, &http_login(a_db), &a_pw)
         .await
         .expect("own role connects");
     own.execute("SELECT count(*) FROM agents", &[])
         .await
         .unwrap();
-    // Another tenant's role is refused by PostgreSQL itself.
+    // The tenant role is a group: with its tenant's password, it cannot
+    // log in (a gateway client may set its password: see gateway_groups).
+    let Err(err) = app.server.connect_as(a_db, a_db, &a_pw).await else {
+        panic!("the tenant role logged in");
+    };
+    assert!(
+        format!("{err:?}").contains("is not permitted to log in"),
+        "{err:?}"
+    );
+    // Another tenant's login is refused by PostgreSQL itself.
     let b_pw = role_password(&app, b_id).await;
-    let Err(err) = app.server.connect_as(a_db, b_db, &b_pw).await else {
+    let Err(err) = app.server.connect_as(a_db, &http_login(b_db), &b_pw).await else {
         panic!("another tenant's role connected");
     };
     assert!(
@@ -81,7 +90,7 @@ async fn creating_a_tenant_clones_a_migrated_database_that_only_its_own_role_can
     // No tenant role reaches the template.
     assert!(app
         .server
-        .connect_as("ai_care_tenant_template", a_db, &a_pw)
+        .connect_as("ai_care_tenant_template", &http_login(a_db), &a_pw)
         .await
         .is_err());
 }

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{envelope, spawn_app, TestApp};
-use crate::kit::tenant_db::role_password;
+use crate::kit::tenant_db::{http_session, role_password};
 
 async fn post(app: &TestApp, path: &str, body: serde_json::Value) -> reqwest::Response {
     app.admin(Method::POST, path, Some(body)).await
@@ -160,7 +160,7 @@ async fn suspend_then_resume_revokes_and_restores_the_tenant_roles_access() {
     let t = app.create_tenant("pausable", json!({})).await;
     let (id, db) = (t["id"].as_str().unwrap(), t["database"].as_str().unwrap());
     let pw = role_password(&app, id).await;
-    let open_session = app.server.connect_as(db, db, &pw).await.unwrap();
+    let open_session = http_session(&app, db, &pw).await.unwrap();
 
     let suspended = json_of(
         post(&app, &format!("/v1/tenants/{id}/suspend"), json!({})).await,
@@ -169,7 +169,7 @@ async fn suspend_then_resume_revokes_and_restores_the_tenant_roles_access() {
     .await;
     assert_eq!(suspended["status"], "suspended");
     assert!(
-        app.server.connect_as(db, db, &pw).await.is_err(),
+        http_session(&app, db, &pw).await.is_err(),
         "PostgreSQL refuses a suspended tenant"
     );
     assert!(
@@ -186,7 +186,7 @@ async fn suspend_then_resume_revokes_and_restores_the_tenant_roles_access() {
     )
     .await;
     assert_eq!(resumed["status"], "active");
-    assert!(app.server.connect_as(db, db, &pw).await.is_ok());
+    assert!(http_session(&app, db, &pw).await.is_ok());
 }
 
 #[tokio::test]
@@ -223,7 +223,7 @@ async fn a_soft_delete_keeps_the_database_and_a_restore_brings_the_tenant_and_it
         .await
         .unwrap();
     assert!(exists.is_some(), "a soft delete keeps the database");
-    assert!(app.server.connect_as(db, db, &pw).await.is_err());
+    assert!(http_session(&app, db, &pw).await.is_err());
 
     let restored = json_of(
         post(&app, &format!("/v1/tenants/{id}/restore"), json!({})).await,
@@ -239,7 +239,7 @@ async fn a_soft_delete_keeps_the_database_and_a_restore_brings_the_tenant_and_it
     )
     .await;
     assert_eq!(sub_now["status"], "active");
-    assert!(app.server.connect_as(db, db, &pw).await.is_ok());
+    assert!(http_session(&app, db, &pw).await.is_ok());
 }
 
 #[tokio::test]
@@ -261,7 +261,7 @@ async fn a_purge_drops_the_database_and_the_role_and_frees_the_slug() {
     .await;
     assert_eq!((status, code.as_str()), (409, "tenant_not_deleted"));
     let pw = role_password(&app, id).await;
-    assert!(app.server.connect_as(db, db, &pw).await.is_ok());
+    assert!(http_session(&app, db, &pw).await.is_ok());
     let purge = app.delete_and_purge(id).await;
     assert_eq!(purge["state"], "succeeded", "{purge}");
     assert_eq!(purge["kind"], "purge");

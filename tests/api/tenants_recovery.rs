@@ -75,10 +75,10 @@ async fn the_reconciler_finishes_a_create_that_crashed_between_create_database_a
     assert_eq!(tenant.status, TenantStatus::Active);
     assert_eq!(tenant.schema_version, crate::kit::LATEST_TENANT_VERSION);
     assert_eq!(app.unfinished_operations().await, 0);
-    // The tenant's role works with the password the catalog holds.
+    // The tenant's HTTP login works with the password the catalog holds.
     let connected = app
         .server
-        .connect_as(db.as_str(), db.as_str(), password.expose_secret())
+        .connect_as(db.as_str(), &db.http_login(), password.expose_secret())
         .await;
     assert!(connected.is_ok(), "{:?}", connected.err());
 }

@@ -7,6 +7,24 @@ use tenant_plane::domain::TenantId;
 
 use crate::helpers::{TestApp, MASTER_KEY};
 
+/// The login role the HTTP plane's sessions of the tenant database `db`
+/// log in as (the tenant role itself is a group that cannot log in).
+pub fn http_login(db: &str) -> String {
+    tenant_plane::domain::DbName::recognise(db)
+        .expect("a tenant database")
+        .http_login()
+}
+
+/// A session to the tenant database `db` as the HTTP plane's login, with
+/// `password`, or the error PostgreSQL answered.
+pub async fn http_session(
+    app: &TestApp,
+    db: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    app.server.connect_as(db, &http_login(db), password).await
+}
+
 /// The tenant role's password, read from the catalog and decrypted.
 pub async fn role_password(app: &TestApp, id: &str) -> String {
     let catalog = app.catalog_db().await;

@@ -133,12 +133,12 @@ impl Rig {
             );
             let db = DbName::for_tenant(id);
             let admin = home.connect("postgres").await;
-            // The tenant role, and the gateway's writer login where made.
+            // The tenant's writing logins, where made.
             let paused: bool = admin
                 .query_one(
                     "SELECT coalesce(bool_or(array_to_string(rolconfig, ',') LIKE '%default_transaction_read_only=on%'), false)
-                       FROM pg_roles WHERE rolname IN ($1, $2)",
-                    &[&db.as_str(), &db.wire_writer()],
+                       FROM pg_roles WHERE rolname = ANY($1)",
+                    &[&db.writer_logins()],
                 )
                 .await
                 .unwrap()

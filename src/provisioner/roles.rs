@@ -1,0 +1,69 @@
+//! Login and group roles, made or brought up to date idempotently. A
+//! group cannot log in (`tenant_db.rs`'s rule); a login's password travels
+//! as a SCRAM verifier.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::template::ignore_duplicate;
+use super::ProvisionError;
+use crate::sql::{quote_ident, quote_literal};
+
+/// Creates the login role `name`, a member of `group`, with `password`; or
+/// makes an existing one's password current and runs `also`. The password
+/// travels as a SCRAM verifier, so the server never sees (or logs) the
+/// plain text; with few iterations (see `scram`).
+pub(super) async fn ensure_login_role(
+    session: &deadpool_postgres::Object,
+    name: &str,
+    group: &str,
+    password: &SecretString,
+    also: &str,
+) -> Result<(), ProvisionError> {
+    let verifier = super::scram::verifier(
+        password.expose_secret().as_bytes(),
+        super::scram::TENANT_SCRAM_ITERATIONS,
+    );
+    let role = quote_ident(name);
+    let created = session
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
+            quote_literal(&verifier),
+            quote_ident(group)
+        ))
+        .await;
+    if created.is_err() {
+        ignore_duplicate(created)?;
+        session
+            .batch_execute(&format!(
+                "ALTER ROLE {role} PASSWORD {}; {also}",
+                quote_literal(&verifier)
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the group role `name`, a member of `group`, that cannot log
+/// in; or makes an existing one so (tenant roles and readers were logins
+/// before) and runs `also`.
+pub(super) async fn ensure_group_role(
+    session: &deadpool_postgres::Object,
+    name: &str,
+    group: &str,
+    also: &str,
+) -> Result<(), ProvisionError> {
+    let role = quote_ident(name);
+    let created = session
+        .batch_execute(&format!(
+            "CREATE ROLE {role} NOLOGIN IN ROLE {}",
+            quote_ident(group)
+        ))
+        .await;
+    if created.is_err() {
+        ignore_duplicate(created)?;
+        session
+            .batch_execute(&format!("ALTER ROLE {role} NOLOGIN PASSWORD NULL; {also}"))
+            .await?;
+    }
+    Ok(())
+}
