@@ -318,12 +318,13 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             let db = view.database.expect("database");
             if i >= 40 {
-                // A plain tokio-postgres session as the tenant's role, with
-                // the router's session options, and the same query.
+                // A plain tokio-postgres session as the tenant's HTTP
+                // login, with the router's session options, and the same
+                // query.
                 let mut pg = tokio_postgres::Config::new();
                 pg.host("127.0.0.1")
                     .port(cluster.port())
-                    .user(&db)
+                    .user(format!("{db}_http"))
                     .dbname(&db)
                     .options(
                         "-c statement_timeout=5000 -c idle_in_transaction_session_timeout=10000",

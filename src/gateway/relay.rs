@@ -97,7 +97,7 @@ pub(super) async fn relay(
             }
         }
         let waited = Instant::now();
-        let mut session = match shared.router.wire_session(&route, role).await {
+        let mut session = match session(shared, &route, role).await {
             Ok(session) => session,
             Err(RouterError::SchemaBehind(gap)) => {
                 fatal(&mut client, "28000", &gap.to_string()).await;
@@ -158,6 +158,29 @@ pub(super) async fn relay(
 }
 
 /// Tells a writer its transaction runs read-only, and why.
+/// A session of `role` for the route. When the server refused its login
+/// meanwhile (its password changed: a role may change its own, so one
+/// client could lock its login's other clients out), the login is made
+/// sure of again, which sets its password back, and asked for once more.
+async fn session(
+    shared: &Shared,
+    route: &crate::router::Route,
+    role: crate::router::WireRole,
+) -> Result<crate::router::WireConnection, RouterError> {
+    match shared.router.wire_session(route, role).await {
+        Err(e)
+            if !matches!(e, RouterError::SchemaBehind(_))
+                && !shared.router.wire_role_known(route, role).await =>
+        {
+            if shared.ensure_role(route, role).await.is_err() {
+                return Err(e);
+            }
+            shared.router.wire_session(route, role).await
+        }
+        outcome => outcome,
+    }
+}
+
 async fn warn_over_quota(
     client: &mut ClientIo,
     breach: &crate::catalog::QuotaBreach,

@@ -274,9 +274,10 @@ pub(super) fn pause_statements(db: &DbName, paused: bool) -> String {
 }
 
 /// Sets (or resets) the read-only default of the tenant's writing logins
-/// that exist (`DbName::writer_logins`), under the tenant's roles lock: a
-/// role's settings are not inherited through membership, and each logs in
-/// as itself.
+/// that exist (`DbName::writer_logins`, and its subtenants' writer logins,
+/// members of the tenant role), under the tenant's roles lock: a role's
+/// settings are not inherited through membership, and each logs in as
+/// itself.
 fn read_only_defaults(db: &DbName, paused: bool) -> String {
     let change = if paused {
         "SET default_transaction_read_only = on"
@@ -291,10 +292,16 @@ fn read_only_defaults(db: &DbName, paused: bool) -> String {
         .join(", ");
     format!(
         "{lock}; DO $$ DECLARE login name; BEGIN
-           FOR login IN SELECT rolname FROM pg_roles WHERE rolname IN ({logins}) LOOP
+           FOR login IN SELECT rolname FROM pg_roles WHERE rolname IN ({logins})
+               UNION SELECT m.rolname FROM pg_auth_members a
+                 JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid
+                WHERE g.rolname = {role} AND pg_catalog.starts_with(m.rolname::text, {prefix})
+                  AND m.rolname::text NOT LIKE '%\\_reader' LOOP
              EXECUTE format('ALTER ROLE %I {change}', login);
            END LOOP;
          END $$",
         lock = super::legacy_logins::roles_lock(db),
+        role = quote_literal(db.as_str()),
+        prefix = quote_literal(crate::domain::SUBTENANT_LOGIN_PREFIX),
     )
 }

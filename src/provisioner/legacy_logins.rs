@@ -3,14 +3,19 @@
 //! can log in). The reconciler converts them at start-up and on each pass.
 //!
 //! Rules:
-//! - A paused tenant stays paused: the tenant role's read-only default is
-//!   copied to the HTTP login in the transaction that ends the role's
-//!   logins, under the lock a pause takes (`roles_lock`), so a pause made
-//!   meanwhile is either copied or reaches the login itself.
+//! - A conversion is one transaction under the tenant's roles lock
+//!   (`roles_lock`), which a pause and its end take too: the HTTP login is
+//!   made, given the pause the caller says is under way, and the tenant
+//!   role and reader stop logging in, together. No session logs in as the
+//!   new login before it carries the pause.
+//! - It grants nothing: a suspended or deleted tenant stays without
+//!   CONNECT. The gateway's reader login is made at its first use.
+//! - A read-only default on the tenant role is copied only when the caller
+//!   says a move is under way: a client may have set it (it could become
+//!   the tenant role), and it must not outlive the conversion.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::roles::ensure_login_role;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::DbName;
@@ -38,41 +43,53 @@ impl Provisioner {
     }
 
     /// Makes the tenant role and its reader on `server` groups that cannot
-    /// log in, after making the logins that take their place.
+    /// log in, with the HTTP login that takes the tenant role's place.
+    /// `moving`: a move of the tenant is under way, so a read-only default
+    /// on the tenant role is its pause, and the login gets it too. Nothing
+    /// is done if the tenant role is gone.
     pub async fn convert_legacy_logins(
         &self,
         server: &DbServer,
         db: &DbName,
         password: &SecretString,
+        moving: bool,
     ) -> Result<(), ProvisionError> {
-        let session = self.maintenance_session(server).await?;
+        // A verifier holds `$`: the block's quote has a tag of its own.
+        let verifier = quote_literal(&super::scram::verifier(
+            password.expose_secret().as_bytes(),
+            super::scram::TENANT_SCRAM_ITERATIONS,
+        ));
         let (role, http) = (db.as_str(), db.http_login());
-        ensure_login_role(&session, &http, role, password, "").await?;
+        let session = self.maintenance_session(server).await?;
         session
             .batch_execute(&format!(
-                "{lock}; DO $$ BEGIN
-                   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {role_text}
+                "{lock}; DO $convert$ BEGIN
+                   IF pg_catalog.to_regrole({role_text}) IS NULL THEN RETURN; END IF;
+                   IF pg_catalog.to_regrole({http_text}) IS NULL THEN
+                     CREATE ROLE {http_ident} LOGIN PASSWORD {verifier} IN ROLE {role_ident};
+                   ELSE
+                     ALTER ROLE {http_ident} PASSWORD {verifier};
+                   END IF;
+                   IF {moving} AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {role_text}
                                  AND 'default_transaction_read_only=on' = ANY(rolconfig)) THEN
                      ALTER ROLE {http_ident} SET default_transaction_read_only = on;
                    END IF;
-                 END $$; ALTER ROLE {role_ident} NOLOGIN PASSWORD NULL; {tag}",
+                   ALTER ROLE {role_ident} NOLOGIN PASSWORD NULL;
+                   IF pg_catalog.to_regrole({reader_text}) IS NOT NULL THEN
+                     ALTER ROLE {reader_ident} NOLOGIN PASSWORD NULL;
+                   END IF;
+                   {tag};
+                 END $convert$",
                 lock = roles_lock(db),
                 role_text = quote_literal(role),
-                http_ident = quote_ident(&http),
                 role_ident = quote_ident(role),
+                http_text = quote_literal(&http),
+                http_ident = quote_ident(&http),
+                reader_text = quote_literal(&db.reader()),
+                reader_ident = quote_ident(&db.reader()),
                 tag = self.tag_statement("ROLE", &http),
             ))
             .await?;
-        let reader_logs_in: bool = session
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolcanlogin)",
-                &[&db.reader()],
-            )
-            .await?
-            .get(0);
-        if reader_logs_in {
-            self.ensure_reader_role(server, db, password).await?;
-        }
         Ok(())
     }
 }

@@ -117,6 +117,8 @@ pub struct WireManager {
     /// For a read-only login: its sessions must not see the audit log (a
     /// writing one's must not add to it).
     read_only: bool,
+    /// The pool's `role_ensured`, cleared when the server refuses the login.
+    role_ensured: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WireManager {
@@ -175,7 +177,18 @@ impl Manager for WireManager {
             self.acquire_timeout,
         )
         .await?;
-        let mut raw = self.config.connect_raw_session().await?;
+        let mut raw = match self.config.connect_raw_session().await {
+            Ok(raw) => raw,
+            Err(e) => {
+                // The login refused: the role is gone, or its password was
+                // changed (a role may change its own, so a client may). The
+                // gateway makes sure of it again (`Gateway::session`).
+                if matches!(e.code(), Some("28P01" | "28000")) {
+                    self.role_ensured.store(false, Ordering::Release);
+                }
+                return Err(e.into());
+            }
+        };
         if let Err(gap) = self.holds(&mut raw).await {
             raw.close().await;
             return Err(ConnectError::SchemaBehind(gap));
@@ -336,6 +349,7 @@ impl Router {
             );
             config.options(options);
         }
+        let role_ensured = Arc::<std::sync::atomic::AtomicBool>::default();
         let manager = WireManager {
             config,
             budget: self.inner.budget(&route.server),
@@ -344,6 +358,7 @@ impl Router {
             router: Arc::downgrade(&self.inner),
             subtenant: role.subtenant(),
             read_only: role.read_only(),
+            role_ensured: role_ensured.clone(),
         };
         let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {
@@ -353,7 +368,7 @@ impl Router {
             tier_size,
             demand: Arc::default(),
             parameters: Arc::default(),
-            role_ensured: Arc::default(),
+            role_ensured,
         })
     }
 }

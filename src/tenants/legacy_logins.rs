@@ -3,8 +3,14 @@
 //! log in). Until its tenant's is converted, a server's HTTP sessions for
 //! that tenant fail: the reconciler runs this before the listener serves.
 
+use futures_util::StreamExt;
+
 use super::{Tenants, TenantsError};
+use crate::catalog::OpKind;
 use crate::domain::{DbName, TenantId};
+
+/// Tenants converted at once on one server: each is one short statement.
+const CONVERSIONS_AT_ONCE: usize = 4;
 
 /// What one conversion pass did.
 #[derive(Debug, Default, serde::Serialize)]
@@ -29,11 +35,20 @@ impl Tenants {
                     continue;
                 }
             };
-            for db in legacy {
-                let Some((tenant, _)) = DbName::owner_of(db.as_str()) else {
-                    continue;
-                };
-                match self.convert_one(&server, &db, tenant).await {
+            let server = &server;
+            let owned = legacy
+                .into_iter()
+                .filter_map(|db| Some((DbName::owner_of(db.as_str())?.0, db)));
+            let outcomes: Vec<_> =
+                futures_util::stream::iter(owned)
+                    .map(|(tenant, db)| async move {
+                        (tenant, self.convert_one(server, &db, tenant).await)
+                    })
+                    .buffer_unordered(CONVERSIONS_AT_ONCE)
+                    .collect()
+                    .await;
+            for (tenant, outcome) in outcomes {
+                match outcome {
                     Ok(true) => done.converted.push(tenant),
                     Ok(false) => {}
                     Err(e) => done
@@ -48,6 +63,9 @@ impl Tenants {
         Ok(done)
     }
 
+    /// Converts one tenant's roles on `server`, unless an operation of the
+    /// tenant's that makes its roles itself (a create, a restore) is under
+    /// way, or a move is and `server` is its target: the next pass does.
     async fn convert_one(
         &self,
         server: &crate::catalog::DbServer,
@@ -60,9 +78,14 @@ impl Tenants {
         if record.purged_at.is_some() {
             return Ok(false);
         }
+        let moving = match self.catalog.unfinished_operation_of(tenant).await? {
+            None => false,
+            Some(op) if op.kind == OpKind::Move && record.db_server_id == Some(server.id) => true,
+            Some(_) => return Ok(false),
+        };
         let password = self.role_password(&record)?;
         self.provisioner
-            .convert_legacy_logins(server, db, &password)
+            .convert_legacy_logins(server, db, &password, moving)
             .await?;
         Ok(true)
     }

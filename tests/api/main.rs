@@ -112,6 +112,7 @@ mod rebalance_console;
 mod restore_outcomes;
 mod restore_refusals;
 mod rig;
+mod roles_conversion;
 mod rough_edges;
 mod router_fallback;
 mod safety;

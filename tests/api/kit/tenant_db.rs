@@ -57,3 +57,47 @@ pub async fn router_sessions(admin: &tokio_postgres::Client, databases: &[String
         .unwrap()
         .get(0)
 }
+
+/// Creates an agent through the HTTP plane with `key`, on a session opened
+/// after whatever came before (every pool closed first).
+pub async fn http_plane_writes(app: &TestApp, key: &str, name: &str) {
+    app.state().await.tenancy().router().close_all().await;
+    crate::kit::ok_json(
+        crate::kit::call(
+            app,
+            reqwest::Method::POST,
+            "/v1/agents",
+            key,
+            None,
+            Some(serde_json::json!({ "name": name, "type": "chat" })),
+        )
+        .await,
+        201,
+    )
+    .await;
+}
+
+/// Whether the role `role` exists and may log in.
+pub async fn can_log_in(admin: &tokio_postgres::Client, role: &str) -> bool {
+    admin
+        .query_opt(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .is_some_and(|row| row.get(0))
+}
+
+/// Whether the role `role` has a read-only default of its own.
+pub async fn read_only_default(admin: &tokio_postgres::Client, role: &str) -> bool {
+    admin
+        .query_one(
+            "SELECT coalesce(bool_or('default_transaction_read_only=on' = ANY(rolconfig)), false)
+               FROM pg_roles WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
