@@ -26,6 +26,9 @@
 //!   with no statement of the client pending (`relay.rs`), and is reset
 //!   before its next transaction whenever what it ran may have left state
 //!   (`session_state.rs`: anything not recognised as plain).
+//! - A login the server refuses (a client may change its own login's
+//!   password) is made again, which sets the password back, before the
+//!   transaction is given up on (`relay.rs`).
 
 mod client;
 mod client_settings;

@@ -65,6 +65,7 @@ mod gateway_copy;
 mod gateway_groups;
 mod gateway_login;
 mod gateway_moves;
+mod gateway_passwords;
 mod gateway_pooling;
 mod gateway_readers;
 mod gateway_reverts;
