@@ -48,15 +48,20 @@ impl Provisioner {
         let login = subtenant_login(subtenant, read_only);
         let session = self.maintenance_session(server).await?;
         ensure_login_role(&session, &login, &group, password, "").await?;
+        let pause = if read_only {
+            String::new()
+        } else {
+            format!("; {}", pause_carried(db, &login))
+        };
         session
-            .batch_execute(&self.tag_statement("ROLE", &login))
+            .batch_execute(&format!("{}{pause}", self.tag_statement("ROLE", &login)))
             .await?;
         Ok(true)
     }
 
     /// Makes the tenant's gateway writer login on `server`, or makes its
-    /// password current. A write pause made before it reaches it through
-    /// its membership (its writes are refused, not read-only by default).
+    /// password current; with the read-only default of a write pause under
+    /// way (`pause_carried`).
     pub async fn ensure_wire_writer(
         &self,
         server: &DbServer,
@@ -67,7 +72,11 @@ impl Provisioner {
         let session = self.maintenance_session(server).await?;
         ensure_login_role(&session, &login, db.as_str(), password, "").await?;
         session
-            .batch_execute(&self.tag_statement("ROLE", &login))
+            .batch_execute(&format!(
+                "{}; {}",
+                self.tag_statement("ROLE", &login),
+                pause_carried(db, &login)
+            ))
             .await?;
         Ok(())
     }
@@ -116,6 +125,29 @@ impl Provisioner {
             .await?;
         Ok(())
     }
+}
+
+/// Gives a writer login made (or made again) while the tenant's writes are
+/// paused the pause's read-only default, or takes it away otherwise, under
+/// the roles lock a pause takes. The pause is read from the tenant role's
+/// membership (moved to the reader group), which no client can change: a
+/// default on the tenant role itself a client could have set.
+fn pause_carried(db: &DbName, login: &str) -> String {
+    format!(
+        "{lock}; DO $$ BEGIN
+           IF pg_catalog.pg_has_role({role}, {reader}, 'MEMBER')
+              AND NOT pg_catalog.pg_has_role({role}, {app}, 'MEMBER') THEN
+             ALTER ROLE {login} SET default_transaction_read_only = on;
+           ELSE
+             ALTER ROLE {login} RESET default_transaction_read_only;
+           END IF;
+         END $$",
+        lock = super::legacy_logins::roles_lock(db),
+        role = quote_literal(db.as_str()),
+        reader = quote_literal(crate::domain::TENANT_READER_ROLE),
+        app = quote_literal(crate::domain::TENANT_APP_ROLE),
+        login = quote_ident(login),
+    )
 }
 
 /// Drops the tenant's own logins on the server (the HTTP plane's and the

@@ -12,7 +12,7 @@ use tenant_plane::domain::DbName;
 use crate::kit::gateway::{
     connect, mint_key, read_only_key, sqlstate, tenant_database, tenant_with_key,
 };
-use crate::kit::tenant_db::{can_log_in, http_plane_writes};
+use crate::kit::tenant_db::{can_log_in, http_plane_writes, read_only_default};
 
 #[tokio::test]
 async fn gateway_clients_that_become_their_group_can_neither_lock_out_the_http_plane_nor_log_in_past_the_gateway(
@@ -142,4 +142,47 @@ async fn a_gateway_login_the_server_refuses_is_made_again_and_the_next_clients_t
     assert!(served.is_ok(), "{served:?}");
     assert!(can_log_in(&admin, &db.wire_writer()).await, "made again");
     first.batch_execute("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_writer_login_made_while_the_tenants_writes_are_paused_is_read_only_by_default_until_they_resume(
+) {
+    let app = crate::helpers::spawn_app().await;
+    let (id, slug, key) = tenant_with_key(&app, "paused-late", "tenant_admin").await;
+    let db = DbName::recognise(&tenant_database(&app, &id).await).unwrap();
+    let state = app.state().await;
+    let catalog = &state.services().catalog;
+    let server = catalog
+        .get_server(
+            crate::kit::servers::catalog_server_id(&app)
+                .await
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let provisioner = state.tenants().provisioner();
+    provisioner
+        .set_writes_paused(&server, &db, true)
+        .await
+        .unwrap();
+    let admin = app.server.connect("postgres").await;
+    assert!(!can_log_in(&admin, &db.wire_writer()).await, "not made yet");
+
+    // The writer's login is made now, at its first login, mid-pause.
+    let writer = connect(&app, &slug, &key).await.unwrap();
+    let refused = writer
+        .batch_execute(
+            "INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'w', 'chat', 'wire')",
+        )
+        .await;
+    assert_eq!(sqlstate(&refused).as_deref(), Some("25006"), "{refused:?}");
+    assert!(read_only_default(&admin, &db.wire_writer()).await);
+
+    provisioner
+        .set_writes_paused(&server, &db, false)
+        .await
+        .unwrap();
+    assert!(!read_only_default(&admin, &db.wire_writer()).await);
 }
