@@ -17,6 +17,11 @@ pub const TENANT_APP_ROLE: &str = "ai_care_tenant_app";
 /// whose writes are paused is moved into it from `TENANT_APP_ROLE`.
 pub const TENANT_READER_ROLE: &str = "ai_care_tenant_reader";
 
+/// Group role with no privileges whose members are the tenant roles whose
+/// writes are paused (a move's copy): the mark a pause leaves that no
+/// client can set or clear (a role's own settings, it can).
+pub const TENANT_PAUSED_ROLE: &str = "ai_care_tenant_paused";
+
 /// Suffix of the tenant's gateway writer login (`DbName::wire_writer`).
 /// Tenant databases refuse audit entries from a session user with it
 /// (tenant migration V5), so it must match that SQL.

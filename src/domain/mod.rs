@@ -19,7 +19,7 @@ mod wire_verifier;
 
 pub use db_name::{
     subtenant_login, DbCopy, DbName, SUBTENANT_LOGIN_PREFIX, TEMPLATE_DB, TENANT_APP_ROLE,
-    TENANT_DB_PREFIX, TENANT_READER_ROLE, WIRE_WRITER_SUFFIX,
+    TENANT_DB_PREFIX, TENANT_PAUSED_ROLE, TENANT_READER_ROLE, WIRE_WRITER_SUFFIX,
 };
 pub use first_admin::{FirstAdmin, InvalidFirstAdmin};
 pub use host_name::{is_host_name, HOST_NAME_PATTERN};

@@ -157,21 +157,17 @@ pub(super) async fn relay(
     }
 }
 
-/// Tells a writer its transaction runs read-only, and why.
 /// A session of `role` for the route. When the server refused its login
-/// meanwhile (its password changed: a role may change its own, so one
-/// client could lock its login's other clients out), the login is made
-/// sure of again, which sets its password back, and asked for once more.
+/// (its password changed: a role may change its own, so one client could
+/// lock its login's other clients out), the login is made sure of again,
+/// which sets its password back, and asked for once more.
 async fn session(
     shared: &Shared,
     route: &crate::router::Route,
     role: crate::router::WireRole,
 ) -> Result<crate::router::WireConnection, RouterError> {
     match shared.router.wire_session(route, role).await {
-        Err(e)
-            if !matches!(e, RouterError::SchemaBehind(_))
-                && !shared.router.wire_role_known(route, role).await =>
-        {
+        Err(e) if e.login_refused() => {
             if shared.ensure_role(route, role).await.is_err() {
                 return Err(e);
             }
@@ -181,6 +177,7 @@ async fn session(
     }
 }
 
+/// Tells a writer its transaction runs read-only, and why.
 async fn warn_over_quota(
     client: &mut ClientIo,
     breach: &crate::catalog::QuotaBreach,

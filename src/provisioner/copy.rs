@@ -12,7 +12,7 @@
 
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
-use crate::domain::{DbName, TENANT_APP_ROLE, TENANT_READER_ROLE};
+use crate::domain::{DbName, TENANT_APP_ROLE, TENANT_PAUSED_ROLE, TENANT_READER_ROLE};
 use crate::sql::{quote_ident, quote_literal};
 
 /// Bounds on DDL run while doctor holds a catalog lock: a statement that
@@ -180,6 +180,10 @@ impl Provisioner {
         paused: bool,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
+        if paused {
+            // A server prepared before pauses left their mark.
+            super::template::ensure_group_roles(&session).await?;
+        }
         let change = if paused && !self.reader_reads_all(server, db).await? {
             tracing::warn!(%db, "the tenant's reader cannot read all its tables: its writes are paused by the read-only default alone");
             read_only_defaults(db, true)
@@ -236,7 +240,8 @@ impl Provisioner {
         let session = self.bounded_session(server).await?;
         session
             .batch_execute(&format!(
-                "{}; DROP ROLE IF EXISTS {}, {}",
+                "{}; {}; DROP ROLE IF EXISTS {}, {}",
+                super::legacy_logins::roles_lock(db),
                 super::subtenant_login::drop_logins_of(db),
                 quote_ident(db.as_str()),
                 quote_ident(&db.reader())
@@ -275,23 +280,35 @@ pub(super) fn pause_statements(db: &DbName, paused: bool) -> String {
 
 /// Sets (or resets) the read-only default of the tenant's writing logins
 /// that exist (`DbName::writer_logins`, and its subtenants' writer logins,
-/// members of the tenant role), under the tenant's roles lock: a role's
-/// settings are not inherited through membership, and each logs in as
-/// itself.
+/// members of the tenant role), and the pause's mark (the tenant role's
+/// membership in `TENANT_PAUSED_ROLE`), under the tenant's roles lock: a
+/// role's settings are not inherited through membership, and each logs
+/// in as itself.
 fn read_only_defaults(db: &DbName, paused: bool) -> String {
     let change = if paused {
         "SET default_transaction_read_only = on"
     } else {
         "RESET default_transaction_read_only"
     };
+    let role_ident = quote_ident(db.as_str());
+    let paused_role = quote_ident(TENANT_PAUSED_ROLE);
+    let paused_text = quote_literal(TENANT_PAUSED_ROLE);
     let logins = db
         .writer_logins()
         .iter()
         .map(|login| quote_literal(login))
         .collect::<Vec<_>>()
         .join(", ");
+    let mark = if paused {
+        format!("GRANT {paused_role} TO {role_ident}")
+    } else {
+        // Where it exists: a server prepared before pauses left marks.
+        format!(
+            "DO $$ BEGIN IF pg_catalog.to_regrole({paused_text}) IS NOT NULL THEN REVOKE {paused_role} FROM {role_ident}; END IF; END $$"
+        )
+    };
     format!(
-        "{lock}; DO $$ DECLARE login name; BEGIN
+        "{lock}; {mark}; DO $$ DECLARE login name; BEGIN
            FOR login IN SELECT rolname FROM pg_roles WHERE rolname IN ({logins})
                UNION SELECT m.rolname FROM pg_auth_members a
                  JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid

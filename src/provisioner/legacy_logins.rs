@@ -10,9 +10,12 @@
 //!   new login before it carries the pause.
 //! - It grants nothing: a suspended or deleted tenant stays without
 //!   CONNECT. The gateway's reader login is made at its first use.
-//! - A read-only default on the tenant role is copied only when the caller
-//!   says a move is under way: a client may have set it (it could become
-//!   the tenant role), and it must not outlive the conversion.
+//! - The HTTP login is given a pause's read-only default when the tenant
+//!   role shows the pause (`subtenant_login::pause_carried`), or, for a
+//!   pause by read-only defaults alone made before pauses left a mark,
+//!   when the tenant role has that default and the caller says a move is
+//!   under way. A default alone a client may have set (it could become the
+//!   tenant role); it must not outlive the conversion.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -46,7 +49,7 @@ impl Provisioner {
     /// log in, with the HTTP login that takes the tenant role's place.
     /// `moving`: a move of the tenant is under way, so a read-only default
     /// on the tenant role is its pause, and the login gets it too. Nothing
-    /// is done if the tenant role is gone.
+    /// is made if the tenant role is gone (its reader stops logging in).
     pub async fn convert_legacy_logins(
         &self,
         server: &DbServer,
@@ -64,23 +67,25 @@ impl Provisioner {
         session
             .batch_execute(&format!(
                 "{lock}; DO $convert$ BEGIN
+                   IF pg_catalog.to_regrole({reader_text}) IS NOT NULL THEN
+                     ALTER ROLE {reader_ident} NOLOGIN PASSWORD NULL;
+                   END IF;
                    IF pg_catalog.to_regrole({role_text}) IS NULL THEN RETURN; END IF;
                    IF pg_catalog.to_regrole({http_text}) IS NULL THEN
                      CREATE ROLE {http_ident} LOGIN PASSWORD {verifier} IN ROLE {role_ident};
                    ELSE
                      ALTER ROLE {http_ident} PASSWORD {verifier};
                    END IF;
-                   IF {moving} AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {role_text}
-                                 AND 'default_transaction_read_only=on' = ANY(rolconfig)) THEN
+                   IF {paused} OR ({moving} AND EXISTS (SELECT 1 FROM pg_roles
+                        WHERE rolname = {role_text}
+                          AND 'default_transaction_read_only=on' = ANY(rolconfig))) THEN
                      ALTER ROLE {http_ident} SET default_transaction_read_only = on;
                    END IF;
                    ALTER ROLE {role_ident} NOLOGIN PASSWORD NULL;
-                   IF pg_catalog.to_regrole({reader_text}) IS NOT NULL THEN
-                     ALTER ROLE {reader_ident} NOLOGIN PASSWORD NULL;
-                   END IF;
                    {tag};
                  END $convert$",
                 lock = roles_lock(db),
+                paused = super::subtenant_login::paused_condition(db),
                 role_text = quote_literal(role),
                 role_ident = quote_ident(role),
                 http_text = quote_literal(&http),

@@ -1,6 +1,12 @@
 //! Login and group roles, made or brought up to date idempotently. A
 //! group cannot log in (`tenant_db.rs`'s rule); a login's password travels
 //! as a SCRAM verifier.
+//!
+//! Rules: every change to a tenant's roles runs under its roles lock
+//! (`legacy_logins::roles_lock`, each transaction's first statement), with
+//! a pause, its end and a conversion: PostgreSQL fails one of two
+//! concurrent changes to one role ("tuple concurrently updated") rather
+//! than waiting.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -9,15 +15,15 @@ use super::ProvisionError;
 use crate::sql::{quote_ident, quote_literal};
 
 /// Creates the login role `name`, a member of `group`, with `password`; or
-/// makes an existing one's password current and runs `also`. The password
-/// travels as a SCRAM verifier, so the server never sees (or logs) the
-/// plain text; with few iterations (see `scram`).
+/// makes an existing one's password current. `lock` runs first in each
+/// transaction. The password travels as a SCRAM verifier, so the server
+/// never sees (or logs) the plain text; with few iterations (see `scram`).
 pub(super) async fn ensure_login_role(
     session: &deadpool_postgres::Object,
+    lock: &str,
     name: &str,
     group: &str,
     password: &SecretString,
-    also: &str,
 ) -> Result<(), ProvisionError> {
     let verifier = super::scram::verifier(
         password.expose_secret().as_bytes(),
@@ -26,7 +32,7 @@ pub(super) async fn ensure_login_role(
     let role = quote_ident(name);
     let created = session
         .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
+            "{lock}; CREATE ROLE {role} LOGIN PASSWORD {} IN ROLE {}",
             quote_literal(&verifier),
             quote_ident(group)
         ))
@@ -35,7 +41,7 @@ pub(super) async fn ensure_login_role(
         ignore_duplicate(created)?;
         session
             .batch_execute(&format!(
-                "ALTER ROLE {role} PASSWORD {}; {also}",
+                "{lock}; ALTER ROLE {role} PASSWORD {}",
                 quote_literal(&verifier)
             ))
             .await?;
@@ -45,24 +51,24 @@ pub(super) async fn ensure_login_role(
 
 /// Creates the group role `name`, a member of `group`, that cannot log
 /// in; or makes an existing one so (tenant roles and readers were logins
-/// before) and runs `also`.
+/// before). `lock` runs first in each transaction.
 pub(super) async fn ensure_group_role(
     session: &deadpool_postgres::Object,
+    lock: &str,
     name: &str,
     group: &str,
-    also: &str,
 ) -> Result<(), ProvisionError> {
     let role = quote_ident(name);
     let created = session
         .batch_execute(&format!(
-            "CREATE ROLE {role} NOLOGIN IN ROLE {}",
+            "{lock}; CREATE ROLE {role} NOLOGIN IN ROLE {}",
             quote_ident(group)
         ))
         .await;
     if created.is_err() {
         ignore_duplicate(created)?;
         session
-            .batch_execute(&format!("ALTER ROLE {role} NOLOGIN PASSWORD NULL; {also}"))
+            .batch_execute(&format!("{lock}; ALTER ROLE {role} NOLOGIN PASSWORD NULL"))
             .await?;
     }
     Ok(())

@@ -47,7 +47,8 @@ impl Provisioner {
         };
         let login = subtenant_login(subtenant, read_only);
         let session = self.maintenance_session(server).await?;
-        ensure_login_role(&session, &login, &group, password, "").await?;
+        let lock = super::legacy_logins::roles_lock(db);
+        ensure_login_role(&session, &lock, &login, &group, password).await?;
         let pause = if read_only {
             String::new()
         } else {
@@ -70,7 +71,8 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         let login = db.wire_writer();
         let session = self.maintenance_session(server).await?;
-        ensure_login_role(&session, &login, db.as_str(), password, "").await?;
+        let lock = super::legacy_logins::roles_lock(db);
+        ensure_login_role(&session, &lock, &login, db.as_str(), password).await?;
         session
             .batch_execute(&format!(
                 "{}; {}",
@@ -128,25 +130,39 @@ impl Provisioner {
 }
 
 /// Gives a writer login made (or made again) while the tenant's writes are
-/// paused the pause's read-only default, or takes it away otherwise, under
-/// the roles lock a pause takes. The pause is read from the tenant role's
-/// membership (moved to the reader group), which no client can change: a
-/// default on the tenant role itself a client could have set.
-fn pause_carried(db: &DbName, login: &str) -> String {
+/// paused the pause's read-only default, under the roles lock a pause
+/// takes. The pause is read from what no client can change: its mark (the
+/// tenant role's membership in `TENANT_PAUSED_ROLE`), or, for a pause made
+/// before marks, the tenant role moved to the reader group. A default on
+/// the tenant role itself a client could have set. Nothing is reset: the
+/// end of the pause resets every writer login.
+pub(super) fn pause_carried(db: &DbName, login: &str) -> String {
     format!(
         "{lock}; DO $$ BEGIN
-           IF pg_catalog.pg_has_role({role}, {reader}, 'MEMBER')
-              AND NOT pg_catalog.pg_has_role({role}, {app}, 'MEMBER') THEN
+           IF {paused} THEN
              ALTER ROLE {login} SET default_transaction_read_only = on;
-           ELSE
-             ALTER ROLE {login} RESET default_transaction_read_only;
            END IF;
          END $$",
         lock = super::legacy_logins::roles_lock(db),
+        paused = paused_condition(db),
+        login = quote_ident(login),
+    )
+}
+
+/// An SQL condition: the tenant's writes are paused, as its roles show it
+/// (see `pause_carried`).
+pub(super) fn paused_condition(db: &DbName) -> String {
+    format!(
+        "(EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members a
+                    JOIN pg_catalog.pg_roles g ON g.oid = a.roleid
+                    JOIN pg_catalog.pg_roles m ON m.oid = a.member
+                   WHERE g.rolname = {mark} AND m.rolname = {role})
+          OR (pg_catalog.pg_has_role({role}, {reader}, 'MEMBER')
+              AND NOT pg_catalog.pg_has_role({role}, {app}, 'MEMBER')))",
+        mark = quote_literal(crate::domain::TENANT_PAUSED_ROLE),
         role = quote_literal(db.as_str()),
         reader = quote_literal(crate::domain::TENANT_READER_ROLE),
         app = quote_literal(crate::domain::TENANT_APP_ROLE),
-        login = quote_ident(login),
     )
 }
 

@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 use super::held::HeldLock;
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
-use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE, TENANT_READER_ROLE};
+use crate::domain::{TEMPLATE_DB, TENANT_APP_ROLE, TENANT_PAUSED_ROLE, TENANT_READER_ROLE};
 use crate::sql::quote_ident;
 
 /// Advisory lock (in each server's `postgres` database) between template
@@ -75,13 +75,13 @@ impl Provisioner {
     }
 }
 
-/// Treats "already exists" as success, for idempotent DDL.
-/// Creates the tenant group roles the migrations grant to, where missing:
-/// `TENANT_APP_ROLE` (DML) and `TENANT_READER_ROLE` (SELECT).
+/// Creates the tenant group roles, where missing: `TENANT_APP_ROLE` (DML)
+/// and `TENANT_READER_ROLE` (SELECT), which the migrations grant to, and
+/// `TENANT_PAUSED_ROLE`, a pause's mark.
 pub(super) async fn ensure_group_roles(
     session: &deadpool_postgres::Object,
 ) -> Result<(), ProvisionError> {
-    for role in [TENANT_APP_ROLE, TENANT_READER_ROLE] {
+    for role in [TENANT_APP_ROLE, TENANT_READER_ROLE, TENANT_PAUSED_ROLE] {
         ignore_duplicate(
             session
                 .batch_execute(&format!("CREATE ROLE {} NOLOGIN", quote_ident(role)))
@@ -91,6 +91,7 @@ pub(super) async fn ensure_group_roles(
     Ok(())
 }
 
+/// Treats "already exists" as success, for idempotent DDL.
 pub(super) fn ignore_duplicate(
     result: Result<(), tokio_postgres::Error>,
 ) -> Result<(), ProvisionError> {

@@ -25,6 +25,7 @@
 use secrecy::SecretString;
 
 use super::held::HeldLock;
+use super::legacy_logins::roles_lock;
 use super::roles::{ensure_group_role, ensure_login_role};
 use super::template::{ignore_duplicate, TEMPLATE_LOCK};
 use super::{ProvisionError, Provisioner};
@@ -106,14 +107,15 @@ impl Provisioner {
         password: &SecretString,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        ensure_group_role(&session, db.as_str(), TENANT_APP_ROLE, "").await?;
-        ensure_login_role(&session, &db.http_login(), db.as_str(), password, "").await?;
+        let lock = roles_lock(db);
+        ensure_group_role(&session, &lock, db.as_str(), TENANT_APP_ROLE).await?;
+        ensure_login_role(&session, &lock, &db.http_login(), db.as_str(), password).await?;
         // A role left from an earlier stint on this server (a move away
         // whose clean-up failed) may still have its writes paused.
         session
             .batch_execute(&super::copy::pause_statements(db, false))
             .await?;
-        ensure_group_role(&session, &db.reader(), TENANT_READER_ROLE, "").await?;
+        ensure_group_role(&session, &lock, &db.reader(), TENANT_READER_ROLE).await?;
         session
             .batch_execute(&format!(
                 "{}; {}; {}",
@@ -136,8 +138,9 @@ impl Provisioner {
         password: &SecretString,
     ) -> Result<(), ProvisionError> {
         let session = self.maintenance_session(server).await?;
-        ensure_group_role(&session, &db.reader(), TENANT_READER_ROLE, "").await?;
-        ensure_login_role(&session, &db.wire_reader(), &db.reader(), password, "").await?;
+        let lock = roles_lock(db);
+        ensure_group_role(&session, &lock, &db.reader(), TENANT_READER_ROLE).await?;
+        ensure_login_role(&session, &lock, &db.wire_reader(), &db.reader(), password).await?;
         session
             .batch_execute(&format!(
                 "{}; {}",
@@ -172,7 +175,8 @@ impl Provisioner {
             .await?;
         session
             .batch_execute(&format!(
-                "{}; DROP ROLE IF EXISTS {q}, {}",
+                "{}; {}; DROP ROLE IF EXISTS {q}, {}",
+                roles_lock(db),
                 super::subtenant_login::drop_logins_of(db),
                 quote_ident(&db.reader())
             ))

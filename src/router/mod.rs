@@ -82,7 +82,8 @@ pub enum RouterError {
     #[error("the tenant's pool is closed")]
     PoolClosed,
     /// A gateway session its database would not hold (never the HTTP
-    /// plane's: its sessions run as the tenant role, scoped by the service).
+    /// plane's: its sessions run as the tenant's HTTP login, scoped by the
+    /// service).
     #[error("{0}")]
     SchemaBehind(SchemaGap),
 }

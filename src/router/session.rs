@@ -13,7 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::budget::{ServerBudget, Turn, OPEN};
-use super::RouterInner;
+use super::{RouterError, RouterInner};
 
 /// A tenant connection; its connection task holds one permit of its
 /// server's budget.
@@ -47,6 +47,20 @@ pub enum ConnectError {
     Raw(#[from] crate::pg::RawError),
     #[error("the tenant database would not hold a gateway session: {0}")]
     SchemaBehind(SchemaGap),
+}
+
+impl RouterError {
+    /// Whether the server refused a gateway session's login (`28P01`,
+    /// `28000`): its password changed, or the role is gone.
+    pub fn login_refused(&self) -> bool {
+        let RouterError::ServerUnreachable(e) = self else {
+            return false;
+        };
+        matches!(
+            e.downcast_ref::<ConnectError>(),
+            Some(ConnectError::Raw(raw)) if matches!(raw.code(), Some("28P01" | "28000"))
+        )
+    }
 }
 
 /// What a tenant database's schema lacks to hold a gateway session to what

@@ -182,7 +182,7 @@ impl Manager for WireManager {
             Err(e) => {
                 // The login refused: the role is gone, or its password was
                 // changed (a role may change its own, so a client may). The
-                // gateway makes sure of it again (`Gateway::session`).
+                // gateway makes sure of it again (`gateway::relay`).
                 if matches!(e.code(), Some("28P01" | "28000")) {
                     self.role_ensured.store(false, Ordering::Release);
                 }

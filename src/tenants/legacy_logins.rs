@@ -63,9 +63,10 @@ impl Tenants {
         Ok(done)
     }
 
-    /// Converts one tenant's roles on `server`, unless an operation of the
-    /// tenant's that makes its roles itself (a create, a restore) is under
-    /// way, or a move is and `server` is its target: the next pass does.
+    /// Converts one tenant's roles on `server`. The roles lock serialises it
+    /// with whatever else changes them (a create, a move, a restore, a
+    /// pause); a move under way tells it a read-only default on the tenant
+    /// role may be that move's pause.
     async fn convert_one(
         &self,
         server: &crate::catalog::DbServer,
@@ -78,11 +79,11 @@ impl Tenants {
         if record.purged_at.is_some() {
             return Ok(false);
         }
-        let moving = match self.catalog.unfinished_operation_of(tenant).await? {
-            None => false,
-            Some(op) if op.kind == OpKind::Move && record.db_server_id == Some(server.id) => true,
-            Some(_) => return Ok(false),
-        };
+        let moving = self
+            .catalog
+            .unfinished_operation_of(tenant)
+            .await?
+            .is_some_and(|op| op.kind == OpKind::Move);
         let password = self.role_password(&record)?;
         self.provisioner
             .convert_legacy_logins(server, db, &password, moving)

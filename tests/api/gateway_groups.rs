@@ -81,6 +81,24 @@ async fn gateway_clients_that_become_their_group_can_neither_lock_out_the_http_p
                 "{user} as {group}: {attempt}: {refused:?}"
             );
         }
+        // Nor, as itself, hand its login to others: PostgreSQL 15 gives a
+        // role no admin option on itself (14 did, to its session user).
+        let me: String = client
+            .query_one("SELECT session_user::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let granted = client
+            .batch_execute(&format!(
+                "BEGIN READ WRITE; GRANT \"{me}\" TO ai_care_tenant_reader; COMMIT"
+            ))
+            .await;
+        client.batch_execute("ROLLBACK").await.ok();
+        assert_eq!(
+            sqlstate(&granted).as_deref(),
+            Some("42501"),
+            "{me}: {granted:?}"
+        );
     }
 
     // The HTTP plane's new sessions write as before.
@@ -145,14 +163,13 @@ async fn a_gateway_login_the_server_refuses_is_made_again_and_the_next_clients_t
 }
 
 #[tokio::test]
-async fn a_writer_login_made_while_the_tenants_writes_are_paused_is_read_only_by_default_until_they_resume(
+async fn a_writer_login_made_or_made_again_while_the_tenants_writes_are_paused_is_read_only_by_default_for_either_kind_of_pause(
 ) {
     let app = crate::helpers::spawn_app().await;
-    let (id, slug, key) = tenant_with_key(&app, "paused-late", "tenant_admin").await;
-    let db = DbName::recognise(&tenant_database(&app, &id).await).unwrap();
     let state = app.state().await;
-    let catalog = &state.services().catalog;
-    let server = catalog
+    let server = state
+        .services()
+        .catalog
         .get_server(
             crate::kit::servers::catalog_server_id(&app)
                 .await
@@ -163,26 +180,59 @@ async fn a_writer_login_made_while_the_tenants_writes_are_paused_is_read_only_by
         .unwrap()
         .unwrap();
     let provisioner = state.tenants().provisioner();
-    provisioner
-        .set_writes_paused(&server, &db, true)
-        .await
-        .unwrap();
     let admin = app.server.connect("postgres").await;
-    assert!(!can_log_in(&admin, &db.wire_writer()).await, "not made yet");
+    // A tenant whose reader can read every table is paused by membership
+    // and defaults; one whose reader cannot, by read-only defaults alone.
+    for (slug, reader_reads_all) in [("paused-late", true), ("paused-late-defaults", false)] {
+        let (id, slug, key) = tenant_with_key(&app, slug, "tenant_admin").await;
+        let database = tenant_database(&app, &id).await;
+        let db = DbName::recognise(&database).unwrap();
+        if !reader_reads_all {
+            app.server
+                .connect(&database)
+                .await
+                .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
+                .await
+                .unwrap();
+        }
+        provisioner
+            .set_writes_paused(&server, &db, true)
+            .await
+            .unwrap();
+        assert!(!can_log_in(&admin, &db.wire_writer()).await, "not made yet");
 
-    // The writer's login is made now, at its first login, mid-pause.
-    let writer = connect(&app, &slug, &key).await.unwrap();
-    let refused = writer
-        .batch_execute(
-            "INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'w', 'chat', 'wire')",
-        )
-        .await;
-    assert_eq!(sqlstate(&refused).as_deref(), Some("25006"), "{refused:?}");
-    assert!(read_only_default(&admin, &db.wire_writer()).await);
+        // Made now, at the first login, mid-pause; the client holds its
+        // session, so the next client's needs a new one.
+        let first = connect(&app, &slug, &key).await.unwrap();
+        first.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        assert!(read_only_default(&admin, &db.wire_writer()).await, "{slug}");
+        // Made again mid-pause: the server refuses the login (dropped here;
+        // a client changing its password does the same).
+        admin
+            .batch_execute(&format!("DROP ROLE \"{}\"", db.wire_writer()))
+            .await
+            .unwrap();
+        let second = connect(&app, &slug, &key).await.unwrap();
+        let refused = second
+            .batch_execute(
+                "INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'w', 'chat', 'wire')",
+            )
+            .await;
+        assert_eq!(
+            sqlstate(&refused).as_deref(),
+            Some("25006"),
+            "{slug}: {refused:?}"
+        );
+        assert!(read_only_default(&admin, &db.wire_writer()).await, "{slug}");
+        first.batch_execute("COMMIT").await.unwrap();
 
-    provisioner
-        .set_writes_paused(&server, &db, false)
-        .await
-        .unwrap();
-    assert!(!read_only_default(&admin, &db.wire_writer()).await);
+        provisioner
+            .set_writes_paused(&server, &db, false)
+            .await
+            .unwrap();
+        assert!(
+            !read_only_default(&admin, &db.wire_writer()).await,
+            "{slug}"
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! reconciler makes those roles groups that cannot log in, with the HTTP
 //! login that takes the tenant role's place. It grants nothing (a
 //! suspended tenant stays shut), and a read-only default on the tenant
-//! role carries over only when a move's pause explains it.
+//! role carries over only when a pause explains it: a move under way, or
+//! the mark a pause of this version leaves. The app's own passes are kept
+//! out of the way (an hour apart): these tests run the conversion.
 
 use serde_json::json;
 use tenant_plane::catalog::{OpKind, OWNER_LOCK_CLASS};
@@ -10,7 +12,7 @@ use tenant_plane::domain::{DbName, TenantId};
 
 use crate::helpers::TestApp;
 use crate::kit::gateway::mint_key;
-use crate::kit::tenant_db::{can_log_in, http_plane_writes, read_only_default};
+use crate::kit::tenant_db::{can_log_in, http_plane_writes, is_group, read_only_default};
 
 /// Leaves the tenant's roles as an earlier version made them: the tenant
 /// role and its reader log in, and neither the HTTP login nor the gateway's
@@ -28,6 +30,10 @@ async fn make_legacy(admin: &tokio_postgres::Client, db: &DbName) {
         .unwrap();
 }
 
+async fn spawn() -> TestApp {
+    crate::helpers::spawn_app_with(|s| s.reconciler.interval_secs = 3600).await
+}
+
 async fn legacy_tenant(app: &TestApp, slug: &str) -> (TenantId, DbName) {
     let tenant = app.create_tenant(slug, json!({})).await;
     let id: TenantId = tenant["id"].as_str().unwrap().parse().unwrap();
@@ -38,7 +44,7 @@ async fn legacy_tenant(app: &TestApp, slug: &str) -> (TenantId, DbName) {
 #[tokio::test]
 async fn tenant_roles_that_log_in_become_groups_and_only_a_moves_pause_carries_over_to_the_http_login(
 ) {
-    let app = crate::helpers::spawn_app().await;
+    let app = spawn().await;
     let (open, open_db) = legacy_tenant(&app, "legacy-open").await;
     let (locked, locked_db) = legacy_tenant(&app, "legacy-locked").await;
     let (moving, moving_db) = legacy_tenant(&app, "legacy-moving").await;
@@ -103,8 +109,8 @@ async fn tenant_roles_that_log_in_become_groups_and_only_a_moves_pause_carries_o
     assert_eq!(converted, want, "{done:?}");
     assert!(done.failed.is_empty(), "{done:?}");
     for db in [&open_db, &locked_db, &moving_db, &shut_db] {
-        assert!(!can_log_in(&admin, db.as_str()).await, "{db} logs in");
-        assert!(!can_log_in(&admin, &db.reader()).await, "{db}'s reader");
+        assert!(is_group(&admin, db.as_str()).await, "{db}");
+        assert!(is_group(&admin, &db.reader()).await, "{db}'s reader");
         assert!(can_log_in(&admin, &db.http_login()).await, "{db}");
     }
     assert!(read_only_default(&admin, &moving_db.http_login()).await);
@@ -143,39 +149,48 @@ async fn tenant_roles_that_log_in_become_groups_and_only_a_moves_pause_carries_o
 }
 
 #[tokio::test]
-async fn a_tenant_being_created_or_restored_is_left_to_its_operation_and_converted_after_it() {
-    let app = crate::helpers::spawn_app().await;
-    let (id, db) = legacy_tenant(&app, "legacy-busy").await;
-    let admin = app.server.connect("postgres").await;
-    make_legacy(&admin, &db).await;
+async fn a_tenant_paused_by_read_only_defaults_alone_keeps_its_pause_on_the_http_login_by_the_mark_the_pause_left(
+) {
+    let app = spawn().await;
+    let (id, db) = legacy_tenant(&app, "legacy-marked").await;
+    // Its reader cannot read every table: the pause is the defaults alone.
+    app.server
+        .connect(db.as_str())
+        .await
+        .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
+        .await
+        .unwrap();
     let state = app.state().await;
-    let catalog = app.catalog_db().await;
-    let owner = crate::helpers::dead_owner();
-    catalog
-        .execute(
-            "SELECT pg_advisory_lock($1, $2)",
-            &[&OWNER_LOCK_CLASS, &owner.key],
+    let server = state
+        .services()
+        .catalog
+        .get_server(
+            crate::kit::servers::catalog_server_id(&app)
+                .await
+                .parse()
+                .unwrap(),
         )
         .await
+        .unwrap()
         .unwrap();
-    let (_, fence) = state
-        .services()
-        .catalog
-        .begin_operation(uuid::Uuid::now_v7(), id, OpKind::Restore, &json!({}), owner)
+    let provisioner = state.tenants().provisioner();
+    provisioner
+        .set_writes_paused(&server, &db, true)
         .await
         .unwrap();
+    let admin = app.server.connect("postgres").await;
+    make_legacy(&admin, &db).await;
 
-    let done = state.tenants().convert_legacy_logins().await.unwrap();
-    assert!(done.converted.is_empty(), "{done:?}");
-    assert!(can_log_in(&admin, db.as_str()).await, "left as it was");
-
-    state
-        .services()
-        .catalog
-        .discard_operation(fence)
-        .await
-        .unwrap();
+    // No operation says a move is under way: the mark does.
     let done = state.tenants().convert_legacy_logins().await.unwrap();
     assert_eq!(done.converted, [id], "{done:?}");
-    assert!(!can_log_in(&admin, db.as_str()).await);
+    assert!(
+        read_only_default(&admin, &db.http_login()).await,
+        "the pause was lost"
+    );
+    provisioner
+        .set_writes_paused(&server, &db, false)
+        .await
+        .unwrap();
+    assert!(!read_only_default(&admin, &db.http_login()).await);
 }

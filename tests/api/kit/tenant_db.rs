@@ -89,6 +89,18 @@ pub async fn can_log_in(admin: &tokio_postgres::Client, role: &str) -> bool {
         .is_some_and(|row| row.get(0))
 }
 
+/// Whether the role `role` exists and cannot log in (a group).
+pub async fn is_group(admin: &tokio_postgres::Client, role: &str) -> bool {
+    admin
+        .query_opt(
+            "SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .is_some_and(|row| row.get(0))
+}
+
 /// Whether the role `role` has a read-only default of its own.
 pub async fn read_only_default(admin: &tokio_postgres::Client, role: &str) -> bool {
     admin
