@@ -6,7 +6,8 @@
 //! Rules:
 //! - Pausing writes touches the moving tenant alone: its role's sessions
 //!   become read-only and the open ones are ended; no other tenant or server
-//!   is touched (`set_writes_paused`).
+//!   is touched (`set_writes_paused`), but for the pause's mark, a group
+//!   made once per server.
 //! - A pause holds against a client that writes its own SQL: the role keeps
 //!   SELECT alone (`ai_care_tenant_reader`), not only a read-only default.
 

@@ -4,8 +4,8 @@
 //!
 //! Rules:
 //! - A conversion is one transaction under the tenant's roles lock
-//!   (`roles_lock`), which a pause and its end take too: the HTTP login is
-//!   made, given the pause the caller says is under way, and the tenant
+//!   (`roles_lock`), which every other change to the tenant's roles takes
+//!   too: the HTTP login is made, given a pause under way, and the tenant
 //!   role and reader stop logging in, together. No session logs in as the
 //!   new login before it carries the pause.
 //! - It grants nothing: a suspended or deleted tenant stays without
@@ -99,9 +99,9 @@ impl Provisioner {
     }
 }
 
-/// Serialises the changes to a tenant's roles' read-only defaults (a
-/// pause, its end, a conversion): the first statement of each's
-/// transaction.
+/// Serialises the changes to a tenant's roles (made, altered, tagged,
+/// dropped, paused, converted): the first statement of each transaction
+/// that makes one (`roles.rs`).
 pub(super) fn roles_lock(db: &DbName) -> String {
     format!(
         "SELECT pg_advisory_xact_lock(hashtext({}))",

@@ -55,7 +55,10 @@ impl Provisioner {
             format!("; {}", pause_carried(db, &login))
         };
         session
-            .batch_execute(&format!("{}{pause}", self.tag_statement("ROLE", &login)))
+            .batch_execute(&format!(
+                "{lock}; {}{pause}",
+                self.tag_statement("ROLE", &login)
+            ))
             .await?;
         Ok(true)
     }
@@ -75,7 +78,7 @@ impl Provisioner {
         ensure_login_role(&session, &lock, &login, db.as_str(), password).await?;
         session
             .batch_execute(&format!(
-                "{}; {}",
+                "{lock}; {}; {}",
                 self.tag_statement("ROLE", &login),
                 pause_carried(db, &login)
             ))
@@ -100,10 +103,12 @@ impl Provisioner {
         .await
     }
 
-    /// Ends `subtenant`'s login sessions on `server` and drops its logins.
+    /// Ends `subtenant`'s login sessions on `server` and drops its logins
+    /// (members of `db`'s roles), under its roles lock.
     pub async fn drop_subtenant_logins(
         &self,
         server: &DbServer,
+        db: &DbName,
         subtenant: TenantId,
     ) -> Result<(), ProvisionError> {
         let logins = [
@@ -120,7 +125,8 @@ impl Provisioner {
             .await?;
         session
             .batch_execute(&format!(
-                "DROP ROLE IF EXISTS {}, {}",
+                "{}; DROP ROLE IF EXISTS {}, {}",
+                super::legacy_logins::roles_lock(db),
                 quote_ident(&logins[0]),
                 quote_ident(&logins[1])
             ))
@@ -130,7 +136,7 @@ impl Provisioner {
 }
 
 /// Gives a writer login made (or made again) while the tenant's writes are
-/// paused the pause's read-only default, under the roles lock a pause
+/// paused the pause's read-only default; run under the roles lock a pause
 /// takes. The pause is read from what no client can change: its mark (the
 /// tenant role's membership in `TENANT_PAUSED_ROLE`), or, for a pause made
 /// before marks, the tenant role moved to the reader group. A default on
@@ -138,12 +144,11 @@ impl Provisioner {
 /// end of the pause resets every writer login.
 pub(super) fn pause_carried(db: &DbName, login: &str) -> String {
     format!(
-        "{lock}; DO $$ BEGIN
+        "DO $$ BEGIN
            IF {paused} THEN
              ALTER ROLE {login} SET default_transaction_read_only = on;
            END IF;
          END $$",
-        lock = super::legacy_logins::roles_lock(db),
         paused = paused_condition(db),
         login = quote_ident(login),
     )

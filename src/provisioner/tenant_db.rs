@@ -118,7 +118,7 @@ impl Provisioner {
         ensure_group_role(&session, &lock, &db.reader(), TENANT_READER_ROLE).await?;
         session
             .batch_execute(&format!(
-                "{}; {}; {}",
+                "{lock}; {}; {}; {}",
                 self.tag_statement("ROLE", db.as_str()),
                 self.tag_statement("ROLE", &db.http_login()),
                 self.tag_statement("ROLE", &db.reader())
@@ -143,7 +143,7 @@ impl Provisioner {
         ensure_login_role(&session, &lock, &db.wire_reader(), &db.reader(), password).await?;
         session
             .batch_execute(&format!(
-                "{}; {}",
+                "{lock}; {}; {}",
                 self.tag_statement("ROLE", &db.reader()),
                 self.tag_statement("ROLE", &db.wire_reader())
             ))
@@ -196,7 +196,7 @@ impl Provisioner {
         subtenant: uuid::Uuid,
     ) -> Result<(), ProvisionError> {
         // Its logins first: no session of its own outlives its rows.
-        self.drop_subtenant_logins(server, crate::domain::TenantId::from(subtenant))
+        self.drop_subtenant_logins(server, db, crate::domain::TenantId::from(subtenant))
             .await?;
         if !self.presence(server, db).await?.database {
             return Ok(());
