@@ -167,18 +167,7 @@ async fn a_writer_login_made_or_made_again_while_the_tenants_writes_are_paused_i
 ) {
     let app = crate::helpers::spawn_app().await;
     let state = app.state().await;
-    let server = state
-        .services()
-        .catalog
-        .get_server(
-            crate::kit::servers::catalog_server_id(&app)
-                .await
-                .parse()
-                .unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let server = crate::kit::servers::catalog_server(&app).await;
     let provisioner = state.tenants().provisioner();
     let admin = app.server.connect("postgres").await;
     // A tenant whose reader can read every table is paused by membership

@@ -161,18 +161,7 @@ async fn a_tenant_paused_by_read_only_defaults_alone_keeps_its_pause_on_the_http
         .await
         .unwrap();
     let state = app.state().await;
-    let server = state
-        .services()
-        .catalog
-        .get_server(
-            crate::kit::servers::catalog_server_id(&app)
-                .await
-                .parse()
-                .unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let server = crate::kit::servers::catalog_server(&app).await;
     let provisioner = state.tenants().provisioner();
     provisioner
         .set_writes_paused(&server, &db, true)

@@ -71,6 +71,19 @@ pub async fn catalog_server_id(app: &TestApp) -> String {
         .get(0)
 }
 
+/// The catalog's own server, as the provisioner takes it.
+pub async fn catalog_server(app: &TestApp) -> tenant_plane::catalog::DbServer {
+    let id = catalog_server_id(app).await.parse().unwrap();
+    let state = app.state().await;
+    state
+        .services()
+        .catalog
+        .get_server(id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Creates an agent for `tenant` and returns its id.
 pub async fn agent_for(app: &TestApp, token: &str, name: &str) -> String {
     let agent = ok_json(

@@ -77,8 +77,8 @@ pub async fn http_plane_writes(app: &TestApp, key: &str, name: &str) {
     .await;
 }
 
-/// Whether the role `role` exists and may log in.
-pub async fn can_log_in(admin: &tokio_postgres::Client, role: &str) -> bool {
+/// Whether the role `role` may log in; `None` when it does not exist.
+async fn logs_in(admin: &tokio_postgres::Client, role: &str) -> Option<bool> {
     admin
         .query_opt(
             "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
@@ -86,19 +86,17 @@ pub async fn can_log_in(admin: &tokio_postgres::Client, role: &str) -> bool {
         )
         .await
         .unwrap()
-        .is_some_and(|row| row.get(0))
+        .map(|row| row.get(0))
+}
+
+/// Whether the role `role` exists and may log in.
+pub async fn can_log_in(admin: &tokio_postgres::Client, role: &str) -> bool {
+    logs_in(admin, role).await == Some(true)
 }
 
 /// Whether the role `role` exists and cannot log in (a group).
 pub async fn is_group(admin: &tokio_postgres::Client, role: &str) -> bool {
-    admin
-        .query_opt(
-            "SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = $1",
-            &[&role],
-        )
-        .await
-        .unwrap()
-        .is_some_and(|row| row.get(0))
+    logs_in(admin, role).await == Some(false)
 }
 
 /// Whether the role `role` has a read-only default of its own.
