@@ -237,23 +237,10 @@ impl Shared {
         }
         let (root, server) = (&route.root, &route.server);
         let make = async {
-            let made = match role.subtenant() {
-                None if role.read_only() => self
-                    .tenants
-                    .ensure_reader(root, server)
-                    .await
-                    .map(|()| true),
-                None => self
-                    .tenants
-                    .ensure_wire_writer(root, server)
-                    .await
-                    .map(|()| true),
-                Some(sub) => {
-                    self.tenants
-                        .ensure_subtenant_login(root, server, sub, role.read_only())
-                        .await
-                }
-            };
+            let made = self
+                .tenants
+                .ensure_gateway_login(root, server, role.subtenant(), role.read_only())
+                .await;
             // A refusal is an error, so the cache keeps it for no one.
             match made {
                 Ok(true) => Ok(()),

@@ -171,35 +171,35 @@ impl Tenants {
             ))
     }
 
-    /// Makes the root tenant's reader group on `server` (for a tenant made
-    /// before readers were) and the gateway's reader login, a member of it,
-    /// or makes that login's password current.
-    pub async fn ensure_reader(
+    /// Makes a gateway login of the root tenant on `server`, or makes its
+    /// password current: a subtenant's (`subtenant`), or the tenant's own
+    /// writer or reader (with the reader group, for a tenant made before
+    /// readers were). `false`, and nothing made, for a subtenant's login
+    /// where the tenant database does not hold it to its rows.
+    pub async fn ensure_gateway_login(
         &self,
         root: &TenantRecord,
         server: &DbServer,
-    ) -> Result<(), TenantsError> {
+        subtenant: Option<TenantId>,
+        read_only: bool,
+    ) -> Result<bool, TenantsError> {
         let password = self.role_password(root)?;
         let db = DbName::for_tenant(root.id);
-        self.provisioner
-            .ensure_reader_role(server, &db, &password)
-            .await?;
-        Ok(())
-    }
-
-    /// Makes the root tenant's gateway writer login on `server`
-    /// (`DbName::wire_writer`), or makes its password current.
-    pub async fn ensure_wire_writer(
-        &self,
-        root: &TenantRecord,
-        server: &DbServer,
-    ) -> Result<(), TenantsError> {
-        let password = self.role_password(root)?;
-        let db = DbName::for_tenant(root.id);
-        self.provisioner
-            .ensure_wire_writer(server, &db, &password)
-            .await?;
-        Ok(())
+        let p = &self.provisioner;
+        Ok(match subtenant {
+            Some(sub) => {
+                p.ensure_subtenant_login(server, &db, sub, read_only, &password)
+                    .await?
+            }
+            None if read_only => {
+                p.ensure_reader_role(server, &db, &password).await?;
+                true
+            }
+            None => {
+                p.ensure_wire_writer(server, &db, &password).await?;
+                true
+            }
+        })
     }
 
     /// The root's direct subtenant with this slug, if one is not purged.
@@ -213,25 +213,6 @@ impl Tenants {
             .into_iter()
             .find(|t| t.slug.as_str() == slug)
             .map(|t| t.id))
-    }
-
-    /// Makes a subtenant's login on `server` (`domain::subtenant_login`),
-    /// or makes its password current: the root's password, with a verifier
-    /// of its own. `false` when the root's database there does not hold
-    /// subtenant logins to their rows (its schema predates V3).
-    pub async fn ensure_subtenant_login(
-        &self,
-        root: &TenantRecord,
-        server: &DbServer,
-        subtenant: TenantId,
-        read_only: bool,
-    ) -> Result<bool, TenantsError> {
-        let password = self.role_password(root)?;
-        let db = DbName::for_tenant(root.id);
-        Ok(self
-            .provisioner
-            .ensure_subtenant_login(server, &db, subtenant, read_only, &password)
-            .await?)
     }
 
     /// The tenant role's password, decrypted.
