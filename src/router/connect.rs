@@ -49,7 +49,7 @@ impl Router {
             return Err(RouterError::PoolClosed);
         }
         pool.demand.used();
-        self.wait_for_own_session(&pool, route).await;
+        self.wait_for_own_session(&pool).await;
         // Boxed: deadpool's `get` future holds its whole connect path.
         match Box::pin(take(&pool.pool)).await {
             Ok(conn) => Ok(conn),
@@ -90,8 +90,9 @@ impl Router {
     /// busy, waits a moment for one of them to come back rather than open a
     /// new one (which would close another tenant's idle session to make room:
     /// under a tight budget that churn costs far more than the wait).
-    async fn wait_for_own_session(&self, pool: &TenantPool, route: &Route) {
-        if !self.inner.budget_spent(route.server.id) {
+    async fn wait_for_own_session(&self, pool: &TenantPool) {
+        // The pool's own handle on its budget: no lock on the request path.
+        if !pool.pool.manager().budget.spent() {
             return;
         }
         let deadline = tokio::time::Instant::now() + OWN_SESSION_WAIT;

@@ -41,12 +41,6 @@ impl RouterInner {
             .clone()
     }
 
-    /// Whether the server's budget is spent (the request path's check).
-    pub(super) fn budget_spent(&self, server: Uuid) -> bool {
-        let budgets = self.budgets.lock().expect("budgets");
-        budgets.get(&server).is_some_and(|b| b.spent())
-    }
-
     /// Resizes the server's budget to `server.connection_budget`, from a
     /// row just read from the catalog (a route's copy may be older), and
     /// its pools' sizes with it. A shrink closes idle sessions to pay now.
