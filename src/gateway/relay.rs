@@ -159,15 +159,16 @@ pub(super) async fn relay(
 
 /// A session of `role` for the route. When the server refused its login
 /// (its password changed: a role may change its own, so one client could
-/// lock its login's other clients out), the login is made sure of again,
-/// which sets its password back, and asked for once more.
+/// lock its login's other clients out), or the login carries session
+/// defaults a client set, the login is made again, which sets its password
+/// back and takes the defaults back, and asked for once more.
 async fn session(
     shared: &Shared,
     route: &crate::router::Route,
     role: crate::router::WireRole,
 ) -> Result<crate::router::WireConnection, RouterError> {
     match shared.router.wire_session(route, role).await {
-        Err(e) if e.login_refused() => {
+        Err(e) if e.login_to_remake() => {
             if shared.ensure_role(route, role).await.is_err() {
                 return Err(e);
             }

@@ -73,3 +73,41 @@ pub(super) async fn ensure_group_role(
     }
     Ok(())
 }
+
+/// Takes back every session default a gateway login carries: a login may
+/// set its own (`ALTER ROLE CURRENT_USER SET …`, also `IN DATABASE`), and
+/// its new sessions, other clients' too, would start with them. Run under
+/// the roles lock, before `pause_carried` sets a pause's default again.
+pub(crate) fn reset_login_defaults(login: &str) -> String {
+    format!(
+        "ALTER ROLE {role} RESET ALL; DO $reset$ DECLARE d name; BEGIN
+           FOR d IN SELECT db.datname FROM pg_catalog.pg_db_role_setting s
+               JOIN pg_catalog.pg_database db ON db.oid = s.setdatabase
+              WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = {name}) LOOP
+             EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I RESET ALL', {name}, d);
+           END LOOP;
+         END $reset$",
+        role = quote_ident(login),
+        name = quote_literal(login),
+    )
+}
+
+/// An SQL condition for a gateway session to ask of itself: its login's
+/// session defaults are not exactly those the service sets, so a client
+/// set or took back one (`reset_login_defaults` and `pause_carried` put
+/// them right). The service sets one: a writer login's read-only default
+/// while its tenant's writes are paused.
+pub(crate) fn stray_defaults(db: &crate::domain::DbName, writer: bool) -> String {
+    let paused = if writer {
+        super::subtenant_login::paused_condition(db)
+    } else {
+        "false".into()
+    };
+    let mine = "FROM pg_catalog.pg_db_role_setting s WHERE s.setrole = \
+         (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user)";
+    format!(
+        "EXISTS (SELECT {mine} AND NOT ({paused} AND s.setdatabase = 0
+                   AND s.setconfig = '{{default_transaction_read_only=on}}'))
+         OR ({paused} AND NOT EXISTS (SELECT {mine}))"
+    )
+}

@@ -18,7 +18,7 @@
 
 use secrecy::SecretString;
 
-use super::roles::ensure_login_role;
+use super::roles::{ensure_login_role, reset_login_defaults};
 use super::{ProvisionError, Provisioner};
 use crate::catalog::DbServer;
 use crate::domain::{subtenant_login, DbName, TenantId, SUBTENANT_LOGIN_PREFIX};
@@ -26,7 +26,8 @@ use crate::sql::{quote_ident, quote_literal};
 
 impl Provisioner {
     /// Makes `subtenant`'s login (read-only or not) on `server`, or makes
-    /// its password current. `false`, and nothing made, when the tenant's
+    /// its password current and takes back the session defaults a client
+    /// gave it (`reset_login_defaults`). `false`, and nothing made, when the tenant's
     /// database there does not hold subtenant logins to their rows.
     pub async fn ensure_subtenant_login(
         &self,
@@ -56,7 +57,8 @@ impl Provisioner {
         };
         session
             .batch_execute(&format!(
-                "{lock}; {}{pause}",
+                "{lock}; {}; {}{pause}",
+                reset_login_defaults(&login),
                 self.tag_statement("ROLE", &login)
             ))
             .await?;
@@ -64,8 +66,9 @@ impl Provisioner {
     }
 
     /// Makes the tenant's gateway writer login on `server`, or makes its
-    /// password current; with the read-only default of a write pause under
-    /// way (`pause_carried`).
+    /// password current and takes back the session defaults a client gave
+    /// it; with the read-only default of a write pause under way
+    /// (`pause_carried`).
     pub async fn ensure_wire_writer(
         &self,
         server: &DbServer,
@@ -78,7 +81,8 @@ impl Provisioner {
         ensure_login_role(&session, &lock, &login, db.as_str(), password).await?;
         session
             .batch_execute(&format!(
-                "{lock}; {}; {}",
+                "{lock}; {}; {}; {}",
+                reset_login_defaults(&login),
                 self.tag_statement("ROLE", &login),
                 pause_carried(db, &login)
             ))

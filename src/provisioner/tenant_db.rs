@@ -143,7 +143,8 @@ impl Provisioner {
         ensure_login_role(&session, &lock, &db.wire_reader(), &db.reader(), password).await?;
         session
             .batch_execute(&format!(
-                "{lock}; {}; {}",
+                "{lock}; {}; {}; {}",
+                super::roles::reset_login_defaults(&db.wire_reader()),
                 self.tag_statement("ROLE", &db.reader()),
                 self.tag_statement("ROLE", &db.wire_reader())
             ))

@@ -23,6 +23,7 @@ mod reclaim;
 mod route;
 mod session;
 mod wire;
+mod wire_checks;
 mod wire_role;
 
 use std::collections::HashMap;

@@ -47,19 +47,23 @@ pub enum ConnectError {
     Raw(#[from] crate::pg::RawError),
     #[error("the tenant database would not hold a gateway session: {0}")]
     SchemaBehind(SchemaGap),
+    #[error("the gateway login carries session defaults a client set")]
+    StrayDefaults,
 }
 
 impl RouterError {
-    /// Whether the server refused a gateway session's login (`28P01`,
-    /// `28000`): its password changed, or the role is gone.
-    pub fn login_refused(&self) -> bool {
+    /// Whether a gateway session's login must be made again: the server
+    /// refused it (`28P01`, `28000`: its password changed, or the role is
+    /// gone), or it carries session defaults a client set.
+    pub fn login_to_remake(&self) -> bool {
         let RouterError::ServerUnreachable(e) = self else {
             return false;
         };
-        matches!(
-            e.downcast_ref::<ConnectError>(),
-            Some(ConnectError::Raw(raw)) if matches!(raw.code(), Some("28P01" | "28000"))
-        )
+        match e.downcast_ref::<ConnectError>() {
+            Some(ConnectError::Raw(raw)) => matches!(raw.code(), Some("28P01" | "28000")),
+            Some(ConnectError::StrayDefaults) => true,
+            _ => false,
+        }
     }
 }
 

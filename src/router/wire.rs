@@ -9,12 +9,9 @@
 //!   So the HTTP plane and the gateway together never exceed the budget.
 //! - Wire pools are closed with the tenant's HTTP pool (`close_pool`): a
 //!   move or a suspension reaches both.
-//! - A new session is checked before it serves anyone, and closed if the
-//!   database would not hold it (fail closed): a subtenant's login must be
-//!   held to its rows (tenant migration V3), a read-only login must see
-//!   no audit entry (V4), and a writing login must add none (V5): the
-//!   client is refused with `RouterError::SchemaBehind`, naming the
-//!   migration.
+//! - A new session is checked before it serves anyone (`wire_checks.rs`):
+//!   the database must hold it to what its key may do, and its login must
+//!   carry no session default a client set.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,7 +23,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::budget::{ServerBudget, OPEN};
-use super::{ConnectError, Route, Router, RouterError, RouterInner, SchemaGap, WireRole};
+use super::{ConnectError, Route, Router, RouterError, RouterInner, WireRole};
 use crate::domain::{DbName, TenantId};
 use crate::pg::RawSession;
 
@@ -35,18 +32,6 @@ use crate::pg::RawSession;
 /// A PostgreSQL client queues, as PgBouncer's do (its `query_wait_timeout`
 /// is 120 s); an HTTP request gets `router.acquire_timeout_ms`.
 pub const WIRE_WAIT: Duration = Duration::from_secs(60);
-
-/// Whether the tenant database hides its audit log from reader logins
-/// (tenant migration V4's restrictive policy).
-const AUDIT_HIDDEN: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
-     WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
-       AND polname = 'readers_see_no_audit' AND NOT polpermissive)::text";
-
-/// Whether the tenant database refuses audit entries from the gateway's
-/// writer logins (tenant migration V5's restrictive policy).
-const AUDIT_SEALED: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
-     WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
-       AND polname = 'wire_writes_no_audit' AND NOT polpermissive)::text";
 
 /// A gateway session to a tenant database, holding its budget permit.
 pub struct WireSession {
@@ -107,62 +92,20 @@ impl Drop for WireSession {
 
 /// Makes wire sessions within the server's budget.
 pub struct WireManager {
-    config: crate::pg::PgConfig,
-    budget: Arc<ServerBudget>,
-    server: Uuid,
-    acquire_timeout: Duration,
-    router: Weak<RouterInner>,
+    pub(super) config: crate::pg::PgConfig,
+    pub(super) budget: Arc<ServerBudget>,
+    pub(super) server: Uuid,
+    pub(super) acquire_timeout: Duration,
+    pub(super) router: Weak<RouterInner>,
     /// For a subtenant's login: the subtenant its sessions must be held to.
-    subtenant: Option<TenantId>,
+    pub(super) subtenant: Option<TenantId>,
     /// For a read-only login: its sessions must not see the audit log (a
     /// writing one's must not add to it).
-    read_only: bool,
+    pub(super) read_only: bool,
     /// The pool's `role_ensured`, cleared when the server refuses the login.
-    role_ensured: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl WireManager {
-    /// Fail closed: whether the database (an older backup restored, a
-    /// reverted migration) would hold a session of this login to what its
-    /// key may do. A subtenant's login must be held to its rows by its name,
-    /// not by a setting the client may change; a read-only login must not
-    /// read the audit log, and a writing one must not add to it.
-    async fn holds(&self, raw: &mut RawSession) -> Result<(), SchemaGap> {
-        let audit_gap = if self.read_only {
-            SchemaGap::AuditShown
-        } else {
-            SchemaGap::AuditWritable
-        };
-        let gap = self
-            .subtenant
-            .map_or(audit_gap, |_| SchemaGap::SubtenantRows);
-        // A revert holds the audit log locked until it commits (dropping a
-        // policy does; the V3 revert takes the lock first): wait for it to
-        // end, then read the schema afresh (new statements), so a revert
-        // under way cannot admit this session.
-        if raw
-            .query_value("SELECT NULL FROM public.audit_log LIMIT 0")
-            .await
-            .is_err()
-        {
-            return Err(gap);
-        }
-        if let Some(sub) = self.subtenant {
-            let held = raw.query_value("SELECT public.app_subtenant_id()").await;
-            if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
-                return Err(SchemaGap::SubtenantRows);
-            }
-        }
-        let policy = if self.read_only {
-            AUDIT_HIDDEN
-        } else {
-            AUDIT_SEALED
-        };
-        match raw.query_value(policy).await {
-            Ok(Some(v)) if v == "true" => Ok(()),
-            _ => Err(audit_gap),
-        }
-    }
+    pub(super) role_ensured: Arc<std::sync::atomic::AtomicBool>,
+    /// The last check of a new session (`wire_checks::last_check`).
+    pub(super) last_check: Arc<str>,
 }
 
 impl Manager for WireManager {
@@ -189,9 +132,13 @@ impl Manager for WireManager {
                 return Err(e.into());
             }
         };
-        if let Err(gap) = self.holds(&mut raw).await {
+        if let Err(e) = self.check(&mut raw).await {
             raw.close().await;
-            return Err(ConnectError::SchemaBehind(gap));
+            if matches!(e, ConnectError::StrayDefaults) {
+                // The gateway makes the login again, which takes them back.
+                self.role_ensured.store(false, Ordering::Release);
+            }
+            return Err(e);
         }
         ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
         Ok(WireSession {
@@ -359,6 +306,7 @@ impl Router {
             subtenant: role.subtenant(),
             read_only: role.read_only(),
             role_ensured: role_ensured.clone(),
+            last_check: super::wire_checks::last_check(&db, role.read_only()).into(),
         };
         let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {

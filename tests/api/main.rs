@@ -62,6 +62,7 @@ mod gateway_audit_writes;
 mod gateway_budget;
 mod gateway_cancel;
 mod gateway_copy;
+mod gateway_defaults;
 mod gateway_groups;
 mod gateway_login;
 mod gateway_moves;

@@ -1,0 +1,93 @@
+//! What a new gateway session is checked for before it serves anyone.
+//!
+//! Rules:
+//! - Fail closed on the schema: a subtenant's login must be held to its
+//!   rows (tenant migration V3), a read-only login must see no audit entry
+//!   (V4), and a writing login must add none (V5); else the client is
+//!   refused with `RouterError::SchemaBehind`, naming the migration.
+//! - A session whose login carries a session default a client set (a role
+//!   may set its own: `ALTER ROLE CURRENT_USER SET …`) serves no one: the
+//!   gateway makes the login again, which takes them back, and asks once
+//!   more (`gateway::relay`). So one client's defaults never reach another
+//!   client's sessions.
+
+use super::wire::WireManager;
+use super::{ConnectError, SchemaGap};
+use crate::pg::RawSession;
+
+/// Whether the tenant database hides its audit log from reader logins
+/// (tenant migration V4's restrictive policy).
+const AUDIT_HIDDEN: &str = "EXISTS (SELECT FROM pg_catalog.pg_policy \
+     WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
+       AND polname = 'readers_see_no_audit' AND NOT polpermissive)";
+
+/// Whether the tenant database refuses audit entries from the gateway's
+/// writer logins (tenant migration V5's restrictive policy).
+const AUDIT_SEALED: &str = "EXISTS (SELECT FROM pg_catalog.pg_policy \
+     WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
+       AND polname = 'wire_writes_no_audit' AND NOT polpermissive)";
+
+/// The last check's query for a login (`read_only` or not) of `db`, asked
+/// in one round trip: the audit policy its kind needs, and whether the
+/// login carries stray defaults (`provisioner::stray_defaults`).
+pub(super) fn last_check(db: &crate::domain::DbName, read_only: bool) -> String {
+    let policy = if read_only {
+        AUDIT_HIDDEN
+    } else {
+        AUDIT_SEALED
+    };
+    format!(
+        "SELECT ({policy})::text || ' ' || ({})::text",
+        crate::provisioner::stray_defaults(db, !read_only)
+    )
+}
+
+impl WireManager {
+    /// Fail closed: whether the database (an older backup restored, a
+    /// reverted migration) would hold a session of this login to what its
+    /// key may do, and its login carries no session default but those the
+    /// service set. A subtenant's login must be held to its rows by its
+    /// name, not by a setting the client may change; a read-only login must
+    /// not read the audit log, and a writing one must not add to it.
+    pub(super) async fn check(&self, raw: &mut RawSession) -> Result<(), ConnectError> {
+        self.holds(raw).await.map_err(ConnectError::SchemaBehind)?;
+        match raw.query_value(&self.last_check).await {
+            Ok(Some(v)) if v == "true false" => Ok(()),
+            Ok(Some(v)) if v == "true true" => Err(ConnectError::StrayDefaults),
+            _ => Err(ConnectError::SchemaBehind(self.audit_gap())),
+        }
+    }
+
+    fn audit_gap(&self) -> SchemaGap {
+        if self.read_only {
+            SchemaGap::AuditShown
+        } else {
+            SchemaGap::AuditWritable
+        }
+    }
+
+    /// The schema checks before the last (`check`).
+    async fn holds(&self, raw: &mut RawSession) -> Result<(), SchemaGap> {
+        let gap = self
+            .subtenant
+            .map_or(self.audit_gap(), |_| SchemaGap::SubtenantRows);
+        // A revert holds the audit log locked until it commits (dropping a
+        // policy does; the V3 revert takes the lock first): wait for it to
+        // end, then read the schema afresh (new statements), so a revert
+        // under way cannot admit this session.
+        if raw
+            .query_value("SELECT NULL FROM public.audit_log LIMIT 0")
+            .await
+            .is_err()
+        {
+            return Err(gap);
+        }
+        if let Some(sub) = self.subtenant {
+            let held = raw.query_value("SELECT public.app_subtenant_id()").await;
+            if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
+                return Err(SchemaGap::SubtenantRows);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! A role may set its own session defaults (`ALTER ROLE CURRENT_USER SET
+//! …`, also `IN DATABASE`), so a gateway client may set them on the login
+//! it shares with its tenant's other clients of the same kind; each new
+//! session of that login would start with them. The gateway checks each
+//! new session's login, makes the login again when it carries a default
+//! the service did not set (which takes them back), and serves the client.
+
+use serde_json::json;
+use tenant_plane::domain::DbName;
+
+use crate::kit::gateway::{connect, mint_key, read_only_key, tenant_database, tenant_with_key};
+use crate::kit::tenant_db::read_only_default;
+
+/// The session defaults `login` carries, in any database.
+async fn defaults_of(admin: &tokio_postgres::Client, login: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+              WHERE r.rolname = $1",
+            &[&login],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// One value of a session's settings.
+async fn show(client: &tokio_postgres::Client, setting: &str) -> String {
+    client
+        .query_one(&format!("SELECT current_setting('{setting}')"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn session_defaults_a_client_sets_on_its_login_reach_no_other_clients_session_for_writers_or_subtenant_readers(
+) {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.server.connect("postgres").await;
+    let tenant = app.create_tenant("defaults", json!({})).await;
+    let id = tenant["id"].as_str().unwrap();
+    let branch = app.create_subtenant(id, "defaults-branch").await;
+    let branch_id: tenant_plane::domain::TenantId = branch["id"].as_str().unwrap().parse().unwrap();
+    let writer_key = mint_key(&app, id, json!({ "name": "w", "role": "tenant_admin" })).await;
+    let reader_key = mint_key(&app, id, read_only_key()).await;
+    let database = tenant_database(&app, id).await;
+    let db = DbName::recognise(&database).unwrap();
+    let clients = [
+        ("defaults", &writer_key, db.wire_writer()),
+        (
+            "defaults.defaults-branch",
+            &reader_key,
+            tenant_plane::domain::subtenant_login(branch_id, true),
+        ),
+    ];
+    for (user, key, login) in clients {
+        let first = connect(&app, user, key).await.unwrap();
+        first
+            .batch_execute(&format!(
+                "BEGIN READ WRITE;
+                 ALTER ROLE CURRENT_USER SET search_path = pg_catalog;
+                 ALTER ROLE CURRENT_USER SET lock_timeout = '1ms';
+                 ALTER ROLE CURRENT_USER IN DATABASE \"{database}\" SET work_mem = '64kB';
+                 COMMIT;"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(defaults_of(&admin, &login).await, 2, "{user}: set");
+        // The first client holds its session, so the next client's needs a
+        // new one, which would start with the defaults.
+        first.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        let second = connect(&app, user, key).await.unwrap();
+        assert_eq!(
+            show(&second, "search_path").await,
+            "\"$user\", public",
+            "{user}"
+        );
+        assert_eq!(show(&second, "lock_timeout").await, "0", "{user}");
+        assert_eq!(show(&second, "work_mem").await, "4MB", "{user}");
+        assert_eq!(defaults_of(&admin, &login).await, 0, "{user}: taken back");
+        let rows = second.simple_query("SELECT count(*) FROM agents").await;
+        assert!(rows.is_ok(), "{user}: {rows:?}");
+        first.batch_execute("COMMIT").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_paused_tenants_writer_login_gets_its_read_only_default_back_when_a_client_takes_it_away()
+{
+    let app = crate::helpers::spawn_app().await;
+    let state = app.state().await;
+    let server = crate::kit::servers::catalog_server(&app).await;
+    let admin = app.server.connect("postgres").await;
+    let (id, slug, key) = tenant_with_key(&app, "defaults-paused", "tenant_admin").await;
+    let database = tenant_database(&app, &id).await;
+    let db = DbName::recognise(&database).unwrap();
+    // Paused by read-only defaults alone: the default is the pause.
+    app.server
+        .connect(&database)
+        .await
+        .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
+        .await
+        .unwrap();
+    let provisioner = state.tenants().provisioner();
+    provisioner
+        .set_writes_paused(&server, &db, true)
+        .await
+        .unwrap();
+
+    let first = connect(&app, &slug, &key).await.unwrap();
+    assert!(read_only_default(&admin, &db.wire_writer()).await);
+    first
+        .batch_execute(
+            "BEGIN READ WRITE;
+             ALTER ROLE CURRENT_USER RESET default_transaction_read_only;
+             COMMIT;",
+        )
+        .await
+        .unwrap();
+    assert!(
+        !read_only_default(&admin, &db.wire_writer()).await,
+        "taken away"
+    );
+    first.batch_execute("BEGIN; SELECT 1").await.unwrap();
+    let second = connect(&app, &slug, &key).await.unwrap();
+    assert_eq!(show(&second, "default_transaction_read_only").await, "on");
+    assert!(
+        read_only_default(&admin, &db.wire_writer()).await,
+        "put back"
+    );
+    first.batch_execute("COMMIT").await.unwrap();
+}
