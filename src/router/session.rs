@@ -222,3 +222,49 @@ impl Manager for BudgetedManager {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{ConnectError, RouterError, SchemaGap};
+    use crate::pg::RawError;
+
+    fn unreachable(e: ConnectError) -> RouterError {
+        RouterError::ServerUnreachable(Arc::new(e))
+    }
+
+    fn refused(code: &str) -> ConnectError {
+        ConnectError::Raw(RawError::Refused {
+            code: code.into(),
+            message: "refused".into(),
+        })
+    }
+
+    #[test]
+    fn only_a_refused_login_or_stray_defaults_make_the_gateway_make_a_login_again() {
+        for remake in [
+            refused("28P01"),
+            refused("28000"),
+            ConnectError::StrayDefaults,
+        ] {
+            let shown = remake.to_string();
+            assert!(unreachable(remake).login_to_remake(), "{shown}");
+        }
+        // Too many clients, a database gone, a server going down, no
+        // budget, a schema behind: making the login again would not help.
+        for other in [
+            refused("53300"),
+            refused("3D000"),
+            refused("57P03"),
+            ConnectError::Raw(RawError::Tls),
+            ConnectError::BudgetSpent,
+            ConnectError::SchemaBehind(SchemaGap::AuditWritable),
+        ] {
+            let shown = other.to_string();
+            assert!(!unreachable(other).login_to_remake(), "{shown}");
+        }
+        assert!(!RouterError::BudgetSpent.login_to_remake());
+        assert!(!RouterError::SchemaBehind(SchemaGap::SubtenantRows).login_to_remake());
+    }
+}
