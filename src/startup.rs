@@ -122,7 +122,11 @@ impl Application {
             services.catalog.clone(),
             services.tenants.master_key().clone(),
         );
-        let router = Router::new(directory, settings.router.clone());
+        let router = Router::new(
+            directory,
+            settings.router.clone(),
+            crate::provisioner::stray_defaults,
+        );
         let api_keys = services.api_keys.clone();
         let listener_task = router::spawn_listener(
             router.clone(),

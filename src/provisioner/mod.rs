@@ -36,7 +36,7 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 pub use expected_db::{EXPECTED_DB_PREFIX, EXPECTED_SCHEMA_LOCK};
-pub(crate) use roles::stray_defaults;
+pub use roles::stray_defaults;
 pub use template::TEMPLATE_LOCK;
 pub use tenant_db::ServerObject;
 pub use wal::ArchiverState;

@@ -92,22 +92,28 @@ pub(crate) fn reset_login_defaults(login: &str) -> String {
     )
 }
 
-/// An SQL condition for a gateway session to ask of itself: its login's
-/// session defaults are not exactly those the service sets, so a client
-/// set or took back one (`reset_login_defaults` and `pause_carried` put
-/// them right). The service sets one: a writer login's read-only default
-/// while its tenant's writes are paused.
-pub(crate) fn stray_defaults(db: &crate::domain::DbName, writer: bool) -> String {
+/// An SQL condition for a new gateway session to ask of itself: it did
+/// not start with exactly the session defaults the service gives its login,
+/// so a client set or took back one (`reset_login_defaults` and
+/// `pause_carried` put the login right). Asked of the session, not of the
+/// catalog: a backend takes its login's defaults when it starts, and a
+/// client may take them back before the check runs. The service gives one:
+/// a writer login's read-only default while its tenant's writes are paused.
+/// A login's `role` default shows as a current user other than the login.
+pub fn stray_defaults(db: &crate::domain::DbName, writer: bool) -> String {
     let paused = if writer {
         super::subtenant_login::paused_condition(db)
     } else {
         "false".into()
     };
-    let mine = "FROM pg_catalog.pg_db_role_setting s WHERE s.setrole = \
-         (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user)";
+    let pause_default =
+        "s.source = 'user' AND s.name = 'default_transaction_read_only' AND s.setting = 'on'";
     format!(
-        "EXISTS (SELECT {mine} AND NOT ({paused} AND s.setdatabase = 0
-                   AND s.setconfig = '{{default_transaction_read_only=on}}'))
-         OR ({paused} AND NOT EXISTS (SELECT {mine}))"
+        "(current_user <> session_user
+          OR EXISTS (SELECT FROM pg_catalog.pg_settings s
+                      WHERE s.source IN ('user', 'database user')
+                        AND NOT ({paused} AND {pause_default}))
+          OR ({paused} AND NOT EXISTS (SELECT FROM pg_catalog.pg_settings s
+                                        WHERE {pause_default})))"
     )
 }

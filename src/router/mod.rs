@@ -124,7 +124,15 @@ struct RouterInner {
     servers: Cache<Uuid, DbServer>,
     budgets: Mutex<HashMap<Uuid, Arc<ServerBudget>>>,
     limits: RateLimits,
+    /// What a new gateway session asks of itself about its login's session
+    /// defaults (`wire_checks.rs`): the owner of the roles says.
+    stray_defaults: StrayDefaults,
 }
+
+/// Builds the SQL condition, true when a new gateway session of `db`'s
+/// login (a writer's, or not) did not start with the defaults the service
+/// gives it.
+pub type StrayDefaults = fn(&DbName, bool) -> String;
 
 #[derive(Clone)]
 pub struct Router {
@@ -142,7 +150,11 @@ pub fn pool_size(tier: Tier) -> usize {
 }
 
 impl Router {
-    pub fn new(directory: Directory, settings: RouterSettings) -> Self {
+    pub fn new(
+        directory: Directory,
+        settings: RouterSettings,
+        stray_defaults: StrayDefaults,
+    ) -> Self {
         let idle = Duration::from_secs(settings.idle_timeout_secs);
         let pools = Cache::builder()
             .max_capacity(settings.max_pools)
@@ -181,6 +193,7 @@ impl Router {
                     .build(),
                 budgets: Mutex::default(),
                 limits: RateLimits::new(settings.rate_limit_scale),
+                stray_defaults,
                 settings,
             }),
         }

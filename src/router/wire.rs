@@ -104,8 +104,8 @@ pub struct WireManager {
     pub(super) read_only: bool,
     /// The pool's `role_ensured`, cleared when the server refuses the login.
     pub(super) role_ensured: Arc<std::sync::atomic::AtomicBool>,
-    /// The last check of a new session (`wire_checks::last_check`).
-    pub(super) last_check: Arc<str>,
+    /// The first check of a new session (`wire_checks::first_check`).
+    pub(super) first_check: Arc<str>,
 }
 
 impl Manager for WireManager {
@@ -287,15 +287,21 @@ impl Router {
         // verifier of its own).
         config.user(role.login(&db));
         config.application_name("tenant-plane-gateway");
-        if role.read_only() {
-            // A read-only login's writes fail as read-only (25006), which
-            // says why; its privileges hold if the client turns this off.
-            let options = format!(
-                "{} -c default_transaction_read_only=on",
-                config.get_options().unwrap_or_default()
-            );
-            config.options(options);
-        }
+        // Pinned at start-up, above the login's defaults, whatever a client
+        // set on its login: a deferrable default would hold the session's
+        // checks on a serializable snapshot, an idle timeout end a pooled
+        // session. A read-only login's writes fail as read-only (25006),
+        // which says why; its privileges hold if the client turns this off.
+        let options = format!(
+            "{} -c default_transaction_deferrable=off -c idle_session_timeout=0{}",
+            config.get_options().unwrap_or_default(),
+            if role.read_only() {
+                " -c default_transaction_read_only=on"
+            } else {
+                ""
+            }
+        );
+        config.options(options);
         let role_ensured = Arc::<std::sync::atomic::AtomicBool>::default();
         let manager = WireManager {
             config,
@@ -306,7 +312,12 @@ impl Router {
             subtenant: role.subtenant(),
             read_only: role.read_only(),
             role_ensured: role_ensured.clone(),
-            last_check: super::wire_checks::last_check(&db, role.read_only()).into(),
+            first_check: super::wire_checks::first_check(
+                self.inner.stray_defaults,
+                &db,
+                role.read_only(),
+            )
+            .into(),
         };
         let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {

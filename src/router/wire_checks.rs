@@ -27,18 +27,17 @@ const AUDIT_SEALED: &str = "EXISTS (SELECT FROM pg_catalog.pg_policy \
      WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
        AND polname = 'wire_writes_no_audit' AND NOT polpermissive)";
 
-/// The last check's query for a login (`read_only` or not) of `db`, asked
-/// in one round trip: the audit policy its kind needs, and whether the
-/// login carries stray defaults (`provisioner::stray_defaults`).
-pub(super) fn last_check(db: &crate::domain::DbName, read_only: bool) -> String {
-    let policy = if read_only {
-        AUDIT_HIDDEN
-    } else {
-        AUDIT_SEALED
-    };
+/// The first check's query for a login (`read_only` or not) of `db`: its
+/// session defaults (`stray`, the router's `StrayDefaults`), and the wait
+/// for a revert's lock on the audit log (taken when the query is parsed).
+pub(super) fn first_check(
+    stray: super::StrayDefaults,
+    db: &crate::domain::DbName,
+    read_only: bool,
+) -> String {
     format!(
-        "SELECT ({policy})::text || ' ' || ({})::text",
-        crate::provisioner::stray_defaults(db, !read_only)
+        "SELECT ({})::text, EXISTS (SELECT FROM public.audit_log LIMIT 0)",
+        stray(db, !read_only)
     )
 }
 
@@ -50,12 +49,20 @@ impl WireManager {
     /// name, not by a setting the client may change; a read-only login must
     /// not read the audit log, and a writing one must not add to it.
     pub(super) async fn check(&self, raw: &mut RawSession) -> Result<(), ConnectError> {
-        self.holds(raw).await.map_err(ConnectError::SchemaBehind)?;
-        match raw.query_value(&self.last_check).await {
-            Ok(Some(v)) if v == "true false" => Ok(()),
-            Ok(Some(v)) if v == "true true" => Err(ConnectError::StrayDefaults),
-            _ => Err(ConnectError::SchemaBehind(self.audit_gap())),
+        let gap = self
+            .subtenant
+            .map_or(self.audit_gap(), |_| SchemaGap::SubtenantRows);
+        // First: a default a client set could fail the later checks. Then a
+        // revert holds the audit log locked until it commits (dropping a
+        // policy does; the V3 revert takes the lock first): the same query
+        // waits for it to end, and the schema is read afresh after (new
+        // statements), so a revert under way cannot admit this session.
+        match raw.query_value(&self.first_check).await {
+            Ok(Some(v)) if v == "false" => {}
+            Ok(Some(v)) if v == "true" => return Err(ConnectError::StrayDefaults),
+            _ => return Err(ConnectError::SchemaBehind(gap)),
         }
+        self.holds(raw).await.map_err(ConnectError::SchemaBehind)
     }
 
     fn audit_gap(&self) -> SchemaGap {
@@ -66,28 +73,22 @@ impl WireManager {
         }
     }
 
-    /// The schema checks before the last (`check`).
+    /// The schema checks after the first (`check`).
     async fn holds(&self, raw: &mut RawSession) -> Result<(), SchemaGap> {
-        let gap = self
-            .subtenant
-            .map_or(self.audit_gap(), |_| SchemaGap::SubtenantRows);
-        // A revert holds the audit log locked until it commits (dropping a
-        // policy does; the V3 revert takes the lock first): wait for it to
-        // end, then read the schema afresh (new statements), so a revert
-        // under way cannot admit this session.
-        if raw
-            .query_value("SELECT NULL FROM public.audit_log LIMIT 0")
-            .await
-            .is_err()
-        {
-            return Err(gap);
-        }
         if let Some(sub) = self.subtenant {
             let held = raw.query_value("SELECT public.app_subtenant_id()").await;
             if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
                 return Err(SchemaGap::SubtenantRows);
             }
         }
-        Ok(())
+        let policy = if self.read_only {
+            AUDIT_HIDDEN
+        } else {
+            AUDIT_SEALED
+        };
+        match raw.query_value(&format!("SELECT ({policy})::text")).await {
+            Ok(Some(v)) if v == "true" => Ok(()),
+            _ => Err(self.audit_gap()),
+        }
     }
 }

@@ -100,9 +100,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
         // Drift reports and scans (drift plumbing); lint findings and rule names; PITR.
         "drift", "lint", "wal_archive", "usage", "onboarding",
     ]),
-    ("startup", &[
-        "api", "auth", "config", "control_audit", "directory", "events", "gateway", "router", "services",
-        "telemetry", "route_notices", "error_code", "tenancy", "wal_archive",
+    ("startup", &[ // provisioner: what a gateway session checks of its login
+        "api", "auth", "config", "control_audit", "directory", "events", "gateway", "provisioner",
+        "router", "services", "telemetry", "route_notices", "error_code", "tenancy", "wal_archive",
     ]),
     // The command line: the services, never the HTTP layer; `serve` alone
     // starts the HTTP application through `startup`.

@@ -86,8 +86,8 @@ async fn session_defaults_a_client_sets_on_its_login_reach_no_other_clients_sess
 }
 
 #[tokio::test]
-async fn a_paused_tenants_writer_login_gets_its_read_only_default_back_when_a_client_takes_it_away()
-{
+async fn a_paused_tenants_writer_login_starts_its_sessions_read_only_with_nothing_else_whatever_a_client_sets_on_it(
+) {
     let app = crate::helpers::spawn_app().await;
     let state = app.state().await;
     let server = crate::kit::servers::catalog_server(&app).await;
@@ -110,24 +110,32 @@ async fn a_paused_tenants_writer_login_gets_its_read_only_default_back_when_a_cl
 
     let first = connect(&app, &slug, &key).await.unwrap();
     assert!(read_only_default(&admin, &db.wire_writer()).await);
-    first
-        .batch_execute(
-            "BEGIN READ WRITE;
-             ALTER ROLE CURRENT_USER RESET default_transaction_read_only;
-             COMMIT;",
-        )
-        .await
-        .unwrap();
-    assert!(
-        !read_only_default(&admin, &db.wire_writer()).await,
-        "taken away"
-    );
-    first.batch_execute("BEGIN; SELECT 1").await.unwrap();
-    let second = connect(&app, &slug, &key).await.unwrap();
-    assert_eq!(show(&second, "default_transaction_read_only").await, "on");
-    assert!(
-        read_only_default(&admin, &db.wire_writer()).await,
-        "put back"
-    );
-    first.batch_execute("COMMIT").await.unwrap();
+    // Taken away (and another set), then kept beside another: each time
+    // the next new session starts read-only, with nothing else.
+    for change in [
+        "ALTER ROLE CURRENT_USER RESET default_transaction_read_only;
+         ALTER ROLE CURRENT_USER SET lock_timeout = '1ms';",
+        "ALTER ROLE CURRENT_USER SET work_mem = '64kB';",
+    ] {
+        first
+            .batch_execute(&format!("BEGIN READ WRITE; {change} COMMIT;"))
+            .await
+            .unwrap();
+        // The first client holds its session, so the next one needs a new one.
+        first.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        let next = connect(&app, &slug, &key).await.unwrap();
+        assert_eq!(
+            show(&next, "default_transaction_read_only").await,
+            "on",
+            "{change}"
+        );
+        assert_eq!(show(&next, "lock_timeout").await, "0", "{change}");
+        assert_eq!(show(&next, "work_mem").await, "4MB", "{change}");
+        assert!(
+            read_only_default(&admin, &db.wire_writer()).await,
+            "{change}"
+        );
+        assert_eq!(defaults_of(&admin, &db.wire_writer()).await, 1, "{change}");
+        first.batch_execute("COMMIT").await.unwrap();
+    }
 }
