@@ -9,7 +9,7 @@ use serde_json::json;
 use tenant_plane::domain::DbName;
 
 use crate::kit::gateway::{connect, mint_key, read_only_key, tenant_database, tenant_with_key};
-use crate::kit::tenant_db::read_only_default;
+use crate::kit::tenant_db::{pause_writes, read_only_default};
 
 /// The session defaults `login` carries, in any database.
 async fn defaults_of(admin: &tokio_postgres::Client, login: &str) -> i64 {
@@ -89,24 +89,11 @@ async fn session_defaults_a_client_sets_on_its_login_reach_no_other_clients_sess
 async fn a_paused_tenants_writer_login_starts_its_sessions_read_only_with_nothing_else_whatever_a_client_sets_on_it(
 ) {
     let app = crate::helpers::spawn_app().await;
-    let state = app.state().await;
-    let server = crate::kit::servers::catalog_server(&app).await;
     let admin = app.server.connect("postgres").await;
     let (id, slug, key) = tenant_with_key(&app, "defaults-paused", "tenant_admin").await;
-    let database = tenant_database(&app, &id).await;
-    let db = DbName::recognise(&database).unwrap();
+    let db = DbName::recognise(&tenant_database(&app, &id).await).unwrap();
     // Paused by read-only defaults alone: the default is the pause.
-    app.server
-        .connect(&database)
-        .await
-        .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
-        .await
-        .unwrap();
-    let provisioner = state.tenants().provisioner();
-    provisioner
-        .set_writes_paused(&server, &db, true)
-        .await
-        .unwrap();
+    pause_writes(&app, &db, true).await;
 
     let first = connect(&app, &slug, &key).await.unwrap();
     assert!(read_only_default(&admin, &db.wire_writer()).await);

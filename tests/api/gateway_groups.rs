@@ -166,9 +166,6 @@ async fn a_gateway_login_the_server_refuses_is_made_again_and_the_next_clients_t
 async fn a_writer_login_made_or_made_again_while_the_tenants_writes_are_paused_is_read_only_by_default_for_either_kind_of_pause(
 ) {
     let app = crate::helpers::spawn_app().await;
-    let state = app.state().await;
-    let server = crate::kit::servers::catalog_server(&app).await;
-    let provisioner = state.tenants().provisioner();
     let admin = app.server.connect("postgres").await;
     // A tenant whose reader can read every table is paused by membership
     // and defaults; one whose reader cannot, by read-only defaults alone.
@@ -176,18 +173,7 @@ async fn a_writer_login_made_or_made_again_while_the_tenants_writes_are_paused_i
         let (id, slug, key) = tenant_with_key(&app, slug, "tenant_admin").await;
         let database = tenant_database(&app, &id).await;
         let db = DbName::recognise(&database).unwrap();
-        if !reader_reads_all {
-            app.server
-                .connect(&database)
-                .await
-                .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
-                .await
-                .unwrap();
-        }
-        provisioner
-            .set_writes_paused(&server, &db, true)
-            .await
-            .unwrap();
+        crate::kit::tenant_db::pause_writes(&app, &db, !reader_reads_all).await;
         assert!(!can_log_in(&admin, &db.wire_writer()).await, "not made yet");
 
         // Made now, at the first login, mid-pause; the client holds its
@@ -215,10 +201,7 @@ async fn a_writer_login_made_or_made_again_while_the_tenants_writes_are_paused_i
         assert!(read_only_default(&admin, &db.wire_writer()).await, "{slug}");
         first.batch_execute("COMMIT").await.unwrap();
 
-        provisioner
-            .set_writes_paused(&server, &db, false)
-            .await
-            .unwrap();
+        crate::kit::tenant_db::resume_writes(&app, &db).await;
         assert!(
             !read_only_default(&admin, &db.wire_writer()).await,
             "{slug}"

@@ -154,19 +154,8 @@ async fn a_tenant_paused_by_read_only_defaults_alone_keeps_its_pause_on_the_http
     let app = spawn().await;
     let (id, db) = legacy_tenant(&app, "legacy-marked").await;
     // Its reader cannot read every table: the pause is the defaults alone.
-    app.server
-        .connect(db.as_str())
-        .await
-        .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
-        .await
-        .unwrap();
+    crate::kit::tenant_db::pause_writes(&app, &db, true).await;
     let state = app.state().await;
-    let server = crate::kit::servers::catalog_server(&app).await;
-    let provisioner = state.tenants().provisioner();
-    provisioner
-        .set_writes_paused(&server, &db, true)
-        .await
-        .unwrap();
     let admin = app.server.connect("postgres").await;
     make_legacy(&admin, &db).await;
 
@@ -177,9 +166,6 @@ async fn a_tenant_paused_by_read_only_defaults_alone_keeps_its_pause_on_the_http
         read_only_default(&admin, &db.http_login()).await,
         "the pause was lost"
     );
-    provisioner
-        .set_writes_paused(&server, &db, false)
-        .await
-        .unwrap();
+    crate::kit::tenant_db::resume_writes(&app, &db).await;
     assert!(!read_only_default(&admin, &db.http_login()).await);
 }

@@ -111,3 +111,38 @@ pub async fn read_only_default(admin: &tokio_postgres::Client, role: &str) -> bo
         .unwrap()
         .get(0)
 }
+
+/// Pauses the tenant's writes as a move does (`set_writes_paused`). With
+/// `defaults_alone`, a table is first taken from the reader group, so the
+/// pause cannot move the tenant role into it: read-only defaults (and the
+/// pause's mark) are then all the pause is.
+pub async fn pause_writes(app: &TestApp, db: &tenant_plane::domain::DbName, defaults_alone: bool) {
+    if defaults_alone {
+        app.server
+            .connect(db.as_str())
+            .await
+            .batch_execute("REVOKE SELECT ON calls FROM ai_care_tenant_reader")
+            .await
+            .unwrap();
+    }
+    let server = crate::kit::servers::catalog_server(app).await;
+    let state = app.state().await;
+    state
+        .tenants()
+        .provisioner()
+        .set_writes_paused(&server, db, true)
+        .await
+        .unwrap();
+}
+
+/// Ends the pause `pause_writes` began.
+pub async fn resume_writes(app: &TestApp, db: &tenant_plane::domain::DbName) {
+    let server = crate::kit::servers::catalog_server(app).await;
+    let state = app.state().await;
+    state
+        .tenants()
+        .provisioner()
+        .set_writes_paused(&server, db, false)
+        .await
+        .unwrap();
+}
