@@ -92,18 +92,19 @@ impl Drop for WireSession {
 
 /// Makes wire sessions within the server's budget.
 pub struct WireManager {
-    pub(super) config: crate::pg::PgConfig,
-    pub(super) budget: Arc<ServerBudget>,
-    pub(super) server: Uuid,
-    pub(super) acquire_timeout: Duration,
-    pub(super) router: Weak<RouterInner>,
+    config: crate::pg::PgConfig,
+    budget: Arc<ServerBudget>,
+    server: Uuid,
+    acquire_timeout: Duration,
+    router: Weak<RouterInner>,
     /// For a subtenant's login: the subtenant its sessions must be held to.
     pub(super) subtenant: Option<TenantId>,
     /// For a read-only login: its sessions must not see the audit log (a
     /// writing one's must not add to it).
     pub(super) read_only: bool,
-    /// The pool's `role_ensured`, cleared when the server refuses the login.
-    pub(super) role_ensured: Arc<std::sync::atomic::AtomicBool>,
+    /// The pool's `role_ensured`, cleared when the server refuses the login
+    /// or a new session finds defaults a client set (`wire_checks.rs`).
+    role_ensured: Arc<std::sync::atomic::AtomicBool>,
     /// The first check of a new session (`wire_checks::first_check`).
     pub(super) first_check: Arc<str>,
 }

@@ -17,15 +17,15 @@ use crate::pg::RawSession;
 
 /// Whether the tenant database hides its audit log from reader logins
 /// (tenant migration V4's restrictive policy).
-const AUDIT_HIDDEN: &str = "EXISTS (SELECT FROM pg_catalog.pg_policy \
+const AUDIT_HIDDEN: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
      WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
-       AND polname = 'readers_see_no_audit' AND NOT polpermissive)";
+       AND polname = 'readers_see_no_audit' AND NOT polpermissive)::text";
 
 /// Whether the tenant database refuses audit entries from the gateway's
 /// writer logins (tenant migration V5's restrictive policy).
-const AUDIT_SEALED: &str = "EXISTS (SELECT FROM pg_catalog.pg_policy \
+const AUDIT_SEALED: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
      WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
-       AND polname = 'wire_writes_no_audit' AND NOT polpermissive)";
+       AND polname = 'wire_writes_no_audit' AND NOT polpermissive)::text";
 
 /// The first check's query for a login (`read_only` or not) of `db`: its
 /// session defaults (`stray`, the router's `StrayDefaults`), and the wait
@@ -86,7 +86,7 @@ impl WireManager {
         } else {
             AUDIT_SEALED
         };
-        match raw.query_value(&format!("SELECT ({policy})::text")).await {
+        match raw.query_value(policy).await {
             Ok(Some(v)) if v == "true" => Ok(()),
             _ => Err(self.audit_gap()),
         }
