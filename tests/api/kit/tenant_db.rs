@@ -125,24 +125,21 @@ pub async fn pause_writes(app: &TestApp, db: &tenant_plane::domain::DbName, defa
             .await
             .unwrap();
     }
-    let server = crate::kit::servers::catalog_server(app).await;
-    let state = app.state().await;
-    state
-        .tenants()
-        .provisioner()
-        .set_writes_paused(&server, db, true)
-        .await
-        .unwrap();
+    set_writes_paused(app, db, true).await;
 }
 
 /// Ends the pause `pause_writes` began.
 pub async fn resume_writes(app: &TestApp, db: &tenant_plane::domain::DbName) {
+    set_writes_paused(app, db, false).await;
+}
+
+async fn set_writes_paused(app: &TestApp, db: &tenant_plane::domain::DbName, paused: bool) {
     let server = crate::kit::servers::catalog_server(app).await;
     let state = app.state().await;
     state
         .tenants()
         .provisioner()
-        .set_writes_paused(&server, db, false)
+        .set_writes_paused(&server, db, paused)
         .await
         .unwrap();
 }
