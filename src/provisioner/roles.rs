@@ -100,20 +100,21 @@ pub(crate) fn reset_login_defaults(login: &str) -> String {
 /// client may take them back before the check runs. The service gives one:
 /// a writer login's read-only default while its tenant's writes are paused.
 /// A login's `role` default shows as a current user other than the login.
+/// The settings are read once, from `pg_show_all_settings()` (the view
+/// `pg_settings` adds its own cost), and the pause once (an init plan):
+/// every new backend of the gateway pays for this query.
 pub fn stray_defaults(db: &crate::domain::DbName, writer: bool) -> String {
     let paused = if writer {
-        super::subtenant_login::paused_condition(db)
+        format!("(SELECT {})", super::subtenant_login::paused_condition(db))
     } else {
         "false".into()
     };
-    let pause_default =
-        "s.source = 'user' AND s.name = 'default_transaction_read_only' AND s.setting = 'on'";
     format!(
         "(current_user <> session_user
-          OR EXISTS (SELECT FROM pg_catalog.pg_settings s
+          OR EXISTS (SELECT FROM pg_catalog.pg_show_all_settings() s
                       WHERE s.source IN ('user', 'database user')
-                        AND NOT ({paused} AND {pause_default}))
-          OR ({paused} AND NOT EXISTS (SELECT FROM pg_catalog.pg_settings s
-                                        WHERE {pause_default})))"
+                        AND NOT (s.source = 'user' AND s.name = 'default_transaction_read_only'
+                                 AND s.setting = 'on' AND {paused}))
+          OR ({paused} AND pg_catalog.current_setting('default_transaction_read_only') <> 'on'))"
     )
 }
