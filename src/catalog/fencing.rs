@@ -67,6 +67,17 @@ pub struct Operation {
     pub cancel_requested: bool,
 }
 
+impl Operation {
+    /// What the operation works on, when its parameters name it by id (a
+    /// run, a revert, a scan, a drained server).
+    pub fn subject(&self) -> Option<Uuid> {
+        self.params
+            .get("subject")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse().ok())
+    }
+}
+
 /// Who may write a running operation: its id and the generation claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fence {

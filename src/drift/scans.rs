@@ -221,11 +221,7 @@ impl Scans {
     /// Goes on with a scan whose runner stopped (claimed as `lease`): only
     /// the tenants it has not recorded yet.
     pub async fn resume(&self, op: &Operation, lease: &Lease) -> Result<(), ScanError> {
-        let scan = op
-            .params
-            .get("subject")
-            .and_then(|s| s.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok());
+        let scan = op.subject();
         let record = match scan {
             Some(id) => self.catalog.get_drift_scan(id).await?,
             None => None,

@@ -17,8 +17,9 @@ use crate::catalog::{Ending, OpKind, Operation};
 use crate::error_code::ErrorCode;
 use crate::operations::{Lease, Started};
 
-/// How often a running fleet run asks the catalog whether it was cancelled.
-const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a running fleet run (or revert) asks the catalog whether it
+/// was cancelled.
+pub(super) const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Called after each tenant.
 pub type FleetProgress = Arc<dyn Fn(Progress) + Send + Sync>;
@@ -59,12 +60,7 @@ impl Fleet {
 
     /// Goes on with a run whose runner stopped (claimed as `lease`).
     pub async fn resume_run(&self, op: &Operation, lease: &Lease) -> Result<(), FleetError> {
-        let run = op
-            .params
-            .get("subject")
-            .and_then(|s| s.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
-            .ok_or(FleetError::NotFound)?;
+        let run = op.subject().ok_or(FleetError::NotFound)?;
         let record = self
             .catalog
             .get_run(run)
@@ -96,16 +92,12 @@ impl Fleet {
         lease: &Lease,
     ) -> Result<RunSummary, FleetError> {
         // A cancel another replica took is seen within CANCEL_POLL.
-        let watch = async {
-            while !lease.check_cancel().await {
-                tokio::time::sleep(CANCEL_POLL).await;
-            }
-            std::future::pending::<std::convert::Infallible>().await
-        };
-        let summary = tokio::select! {
-            summary = self.execute(run, progress, lease.cancel_token()) => summary,
-            never = watch => match never {},
-        };
+        let summary = lease
+            .watching_cancel(
+                CANCEL_POLL,
+                self.execute(run, progress, lease.cancel_token()),
+            )
+            .await;
         let message;
         let (ending, code, error) = match &summary {
             Err(FleetError::Abandoned(_)) => return summary,

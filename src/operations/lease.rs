@@ -99,6 +99,26 @@ impl Lease {
         }
     }
 
+    /// Runs `work` to its end while asking the catalog every `poll` whether
+    /// another process asked this operation to stop: `check_cancel` then
+    /// cancels `cancel_token`, which `work` obeys, stopping where it stands.
+    pub async fn watching_cancel<T>(
+        &self,
+        poll: std::time::Duration,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let watch = async {
+            while !self.check_cancel().await {
+                tokio::time::sleep(poll).await;
+            }
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        tokio::select! {
+            done = work => done,
+            never = watch => match never {},
+        }
+    }
+
     /// A token cancelled once someone asks this operation to stop, for
     /// work spread over tasks.
     pub fn cancel_token(&self) -> CancellationToken {

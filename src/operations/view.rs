@@ -25,11 +25,7 @@ impl Operations {
             op.state,
             OpState::Failed | OpState::RolledBack | OpState::Cancelled
         );
-        let run = op
-            .params
-            .get("subject")
-            .and_then(|s| s.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok());
+        let run = op.subject();
         if let (OpKind::FleetRun, None, false, Some(run)) =
             (op.kind, op.progress_done, ended_badly, run)
         {

@@ -19,12 +19,10 @@ use super::worker::Shared;
 use super::RevertSummary;
 use crate::catalog::{DbServer, Ending, OpKind, Operation};
 use crate::error_code::ErrorCode;
+use crate::fleet::launch::CANCEL_POLL;
 use crate::fleet::worker::{sessions, workers};
 use crate::fleet::{Fleet, FleetError, FleetProgress};
 use crate::operations::{Lease, Started};
-
-/// How often a running revert asks the catalog whether it was cancelled.
-const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Fleet {
     /// Begins running the pending items of `revert` as its operation; a
@@ -52,12 +50,7 @@ impl Fleet {
 
     /// Goes on with a revert whose runner stopped (claimed as `lease`).
     pub async fn resume_revert(&self, op: &Operation, lease: &Lease) -> Result<(), FleetError> {
-        let revert = op
-            .params
-            .get("subject")
-            .and_then(|s| s.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
-            .ok_or(FleetError::NotFound)?;
+        let revert = op.subject().ok_or(FleetError::NotFound)?;
         if !self.has_downs_for(revert).await? {
             // A replica of another release (a rolling upgrade) leaves the
             // revert to one that has its down migrations.
@@ -95,16 +88,12 @@ impl Fleet {
         progress: FleetProgress,
         lease: &Lease,
     ) -> Result<RevertSummary, FleetError> {
-        let watch = async {
-            while !lease.check_cancel().await {
-                tokio::time::sleep(CANCEL_POLL).await;
-            }
-            std::future::pending::<std::convert::Infallible>().await
-        };
-        let summary = tokio::select! {
-            summary = self.execute_revert(revert, progress, lease.cancel_token()) => summary,
-            never = watch => match never {},
-        };
+        let summary = lease
+            .watching_cancel(
+                CANCEL_POLL,
+                self.execute_revert(revert, progress, lease.cancel_token()),
+            )
+            .await;
         let message;
         let (ending, code, error) = match &summary {
             Err(FleetError::Abandoned(_)) => return summary,

@@ -105,10 +105,7 @@ impl Tenants {
     /// Goes on with a drain another process left.
     pub async fn resume_drain(&self, op: &Operation, lease: &Lease) -> Result<(), PlacementError> {
         let server = op
-            .params
-            .get("subject")
-            .and_then(|s| s.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
+            .subject()
             .ok_or(PlacementError::Inconsistent("a drain without its server"))?;
         let done_before = op.progress_done.unwrap_or(0).max(0) as usize;
         tracing::info!(op = %op.id, server.id = %server, "resuming a drain another process left");
