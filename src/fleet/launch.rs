@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::halt::operation_end;
 use super::{Fleet, FleetError, Progress, RunSummary};
-use crate::catalog::{Ending, OpKind, Operation};
-use crate::error_code::ErrorCode;
+use crate::catalog::{OpKind, Operation};
 use crate::operations::{Lease, Started};
 
 /// How often a running fleet run (or revert) asks the catalog whether it
@@ -92,44 +92,23 @@ impl Fleet {
         lease: &Lease,
     ) -> Result<RunSummary, FleetError> {
         // A cancel another replica took is seen within CANCEL_POLL.
-        let summary = lease
+        let executed = lease
             .watching_cancel(
                 CANCEL_POLL,
                 self.execute(run, progress, lease.cancel_token()),
             )
             .await;
-        let message;
-        let (ending, code, error) = match &summary {
-            Err(FleetError::Abandoned(_)) => return summary,
-            Err(e) => {
-                message = e.to_string();
-                (
-                    Ending::Failed,
-                    Some(ErrorCode::FleetRunFailed),
-                    Some(message.as_str()),
-                )
-            }
-            Ok(s) if s.run.state == "succeeded" => (Ending::Succeeded, None, None),
-            Ok(s) if s.run.state == "stopped" && lease.cancel_requested() => (
-                Ending::Cancelled,
-                Some(ErrorCode::Cancelled),
-                s.run.error.as_deref(),
-            ),
-            Ok(s) if s.run.state == "stopped" => (
-                Ending::Failed,
-                Some(ErrorCode::TooManyFailures),
-                s.run.error.as_deref(),
-            ),
-            Ok(s) => {
-                message = format!("{} tenants failed to migrate", s.counts.failed);
-                (
-                    Ending::Failed,
-                    Some(ErrorCode::TenantMigrationsFailed),
-                    Some(message.as_str()),
-                )
-            }
+        let (summary, halt) = match executed {
+            Ok((summary, halt)) => (Ok(summary), halt),
+            Err(e) => (Err(e), None),
         };
-        lease.end(ending, code, error).await?;
+        if let Err(FleetError::Abandoned(_)) = &summary {
+            return summary;
+        }
+        let failed = summary.as_ref().map_or(0, |s| s.counts.failed);
+        let (ending, code, message) =
+            operation_end(summary.as_ref().err(), halt, failed, "migrate");
+        lease.end(ending, code, message.as_deref()).await?;
         summary
     }
 }

@@ -12,6 +12,8 @@
 mod commands;
 // Drifted tenants' items skipped unless the run allows drift (drift plumbing).
 mod drift_gate;
+// Why a run or a revert stopped early, and how its operation ends then.
+mod halt;
 mod launch;
 // Lint before a run (and on demand).
 mod lint_gate;
@@ -28,10 +30,11 @@ pub use lint_gate::LintReport;
 pub use revert::{LaunchedRevert, RevertOptions, RevertSummary};
 pub use versions::{Behind, FleetCounts, Versions};
 
-use worker::{cancelled, Shared};
+use halt::{Halt, Stop};
+use worker::Shared;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -227,13 +230,13 @@ impl Fleet {
     }
 
     /// Runs the pending items of `run`: canaries, then the rest. `progress` is
-    /// called after each tenant.
+    /// called after each tenant. Returns the run, and why it stopped early.
     async fn execute(
         &self,
         run: Uuid,
         progress: Arc<dyn Fn(Progress) + Send + Sync>,
         cancel: CancellationToken,
-    ) -> Result<RunSummary, FleetError> {
+    ) -> Result<(RunSummary, Option<Halt>), FleetError> {
         let record = self
             .catalog
             .get_run(run)
@@ -254,8 +257,7 @@ impl Fleet {
             target: record.target_version,
             servers,
             max_failures: i64::from(record.max_failures),
-            stop: AtomicBool::new(false),
-            cancel,
+            stop: Stop::new(cancel),
             succeeded: AtomicI64::new(counts.succeeded + counts.skipped),
             failed: AtomicI64::new(counts.failed),
             total: counts.total,
@@ -264,7 +266,7 @@ impl Fleet {
             sessions: Semaphore::new(worker::sessions(record.concurrency)),
         });
         for canary in [true, false] {
-            if shared.stop.load(Ordering::SeqCst) || cancelled(&shared) {
+            if shared.stop.stopping() {
                 break;
             }
             let workers = worker::workers(record.concurrency);
@@ -275,27 +277,24 @@ impl Fleet {
             while let Some(joined) = set.join_next().await {
                 if let Ok(Err(e)) = joined {
                     // A catalog failure: stop taking items; what ran is recorded.
-                    shared.stop.store(true, Ordering::SeqCst);
+                    shared.stop.halt(Halt::Catalog);
                     tracing::error!(run = %run, error = %e, "fleet worker stopped");
                 }
             }
         }
         let counts = self.catalog.run_counts(run).await?;
-        let stopped = shared.stop.load(Ordering::SeqCst) || cancelled(&shared);
-        let state = if stopped && counts.pending > 0 {
+        let halt = shared.stop.ended(counts.pending);
+        let state = if halt.is_some() {
             "stopped"
         } else if counts.failed > 0 {
             "failed"
         } else {
             "succeeded"
         };
-        let error = (state == "stopped").then_some(if cancelled(&shared) {
-            "cancelled; remaining tenants left pending"
-        } else {
-            "failures exceeded max_failures; remaining tenants left pending"
-        });
-        self.catalog.set_run_state(run, state, error).await?;
-        self.summary(run).await
+        self.catalog
+            .set_run_state(run, state, halt.map(Halt::message))
+            .await?;
+        Ok((self.summary(run).await?, halt))
     }
 
     pub async fn summary(&self, run: Uuid) -> Result<RunSummary, FleetError> {

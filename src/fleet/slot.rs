@@ -13,12 +13,11 @@
 //! - A tenant busy with another operation is waited for without a slot,
 //!   for at most `BUSY_WAIT`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_util::sync::CancellationToken;
 
+use super::halt::Stop;
 use crate::catalog::{CatalogError, OpKind, TenantRecord};
 use crate::domain::TenantId;
 use crate::operations::{Lease, Operations};
@@ -47,16 +46,11 @@ pub(super) enum NotReady {
 pub(super) struct Slots<'a> {
     pub(super) ops: &'a Operations,
     pub(super) sessions: &'a Semaphore,
-    pub(super) cancel: &'a CancellationToken,
-    /// Set when the run must stop for its failures (a cancel stops it too).
-    pub(super) stop: &'a AtomicBool,
+    /// Set when the run must stop (a cancel stops it too).
+    pub(super) stop: &'a Stop,
 }
 
 impl<'a> Slots<'a> {
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst) || self.cancel.is_cancelled()
-    }
-
     /// Waits for a session slot, then begins `tenant`'s `migrate`
     /// operation with `params`.
     pub(super) async fn ready(
@@ -68,9 +62,9 @@ impl<'a> Slots<'a> {
         loop {
             let permit = tokio::select! {
                 permit = self.sessions.acquire() => permit.ok(),
-                _ = self.cancel.cancelled() => None,
+                _ = self.stop.cancel_token().cancelled() => None,
             };
-            let Some(permit) = permit.filter(|_| !self.stopping()) else {
+            let Some(permit) = permit.filter(|_| !self.stop.stopping()) else {
                 return Err(NotReady::Withdrawn);
             };
             match self.ops.begin(tenant, OpKind::Migrate, params).await {

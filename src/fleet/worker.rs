@@ -16,25 +16,20 @@
 //!   item back untouched (`unclaim_item`): nothing past the stop is begun.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::halt::{Halt, Stop};
 use super::slot::{NotReady, Ready, Slots};
 use super::{Fleet, Progress};
 use crate::catalog::{CatalogError, DbServer, ItemResult};
 use crate::domain::TenantId;
 use crate::migrator::{MigrateError, Outcome};
 use crate::operations::Lease;
-
-/// Whether the run stopped for a cancel rather than for its failures.
-pub(super) fn cancelled(shared: &Shared) -> bool {
-    shared.cancel.is_cancelled()
-}
 
 /// Workers for a run (or a revert) of `concurrency` sessions: twice as
 /// many, so one worker's catalog writes overlap another's session.
@@ -54,9 +49,9 @@ pub(super) struct Shared {
     pub(super) target: i32,
     pub(super) servers: HashMap<Uuid, DbServer>,
     pub(super) max_failures: i64,
-    pub(super) stop: AtomicBool,
-    /// Asked to stop: workers take no more items; what runs finishes.
-    pub(super) cancel: CancellationToken,
+    /// Asked to stop (a cancel, too many failures, the catalog): workers
+    /// take no more items; what runs finishes.
+    pub(super) stop: Stop,
     pub(super) succeeded: AtomicI64,
     pub(super) failed: AtomicI64,
     pub(super) total: i64,
@@ -107,13 +102,9 @@ enum Ended {
 }
 
 impl Shared {
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::SeqCst) || self.cancel.is_cancelled()
-    }
-
     /// Takes items of one wave until there are none or the run must stop.
     pub(super) async fn work(self: Arc<Self>, canary: bool) -> Result<(), CatalogError> {
-        while !self.stopping() {
+        while !self.stop.stopping() {
             let Some(item) = self.fleet.catalog.claim_item(self.run, canary).await? else {
                 return Ok(());
             };
@@ -175,8 +166,12 @@ impl Shared {
             }
             Err(failed) => failed,
         };
-        if self.failed.fetch_add(1, Ordering::SeqCst) + 1 > self.max_failures {
-            self.stop.store(true, Ordering::SeqCst);
+        if matches!(failure.error, MigrateErrorOrPlacement::Catalog(_)) {
+            // Not the tenant's failure: the run cannot record its work.
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            self.stop.halt(Halt::Catalog);
+        } else if self.failed.fetch_add(1, Ordering::SeqCst) + 1 > self.max_failures {
+            self.stop.halt(Halt::TooManyFailures);
         }
         drop(failure.permit);
         let message = error_chain(&failure.error);
@@ -205,7 +200,6 @@ impl Shared {
         let slots = Slots {
             ops: &self.fleet.ops,
             sessions: &self.sessions,
-            cancel: &self.cancel,
             stop: &self.stop,
         };
         let Ready {

@@ -56,6 +56,7 @@ mod events;
 mod faults;
 mod first_admin;
 mod first_run;
+mod fleet_catalog_faults;
 mod fuzz;
 mod gateway_audit;
 mod gateway_audit_writes;

@@ -9,7 +9,7 @@
 //! is re-checked against its database before anything runs (`worker.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::worker::Shared;
 use super::RevertSummary;
-use crate::catalog::{DbServer, Ending, OpKind, Operation};
-use crate::error_code::ErrorCode;
+use crate::catalog::{DbServer, OpKind, Operation};
+use crate::fleet::halt::{operation_end, Halt, Stop};
 use crate::fleet::launch::CANCEL_POLL;
 use crate::fleet::worker::{sessions, workers};
 use crate::fleet::{Fleet, FleetError, FleetProgress};
@@ -88,49 +88,33 @@ impl Fleet {
         progress: FleetProgress,
         lease: &Lease,
     ) -> Result<RevertSummary, FleetError> {
-        let summary = lease
+        let executed = lease
             .watching_cancel(
                 CANCEL_POLL,
                 self.execute_revert(revert, progress, lease.cancel_token()),
             )
             .await;
-        let message;
-        let (ending, code, error) = match &summary {
-            Err(FleetError::Abandoned(_)) => return summary,
-            Err(e) => {
-                message = e.to_string();
-                (
-                    Ending::Failed,
-                    Some(ErrorCode::FleetRunFailed),
-                    Some(message.as_str()),
-                )
-            }
-            Ok(s) if s.revert.state == "succeeded" => (Ending::Succeeded, None, None),
-            Ok(s) if s.revert.state == "stopped" => (
-                Ending::Cancelled,
-                Some(ErrorCode::Cancelled),
-                s.revert.error.as_deref(),
-            ),
-            Ok(s) => {
-                message = format!("{} tenants failed to revert", s.counts.failed);
-                (
-                    Ending::Failed,
-                    Some(ErrorCode::TenantMigrationsFailed),
-                    Some(message.as_str()),
-                )
-            }
+        let (summary, halt) = match executed {
+            Ok((summary, halt)) => (Ok(summary), halt),
+            Err(e) => (Err(e), None),
         };
-        lease.end(ending, code, error).await?;
+        if let Err(FleetError::Abandoned(_)) = &summary {
+            return summary;
+        }
+        let failed = summary.as_ref().map_or(0, |s| s.counts.failed);
+        let (ending, code, message) = operation_end(summary.as_ref().err(), halt, failed, "revert");
+        lease.end(ending, code, message.as_deref()).await?;
         summary
     }
 
-    /// Runs the pending items of `revert`, `concurrency` at a time.
+    /// Runs the pending items of `revert`, `concurrency` at a time; returns
+    /// the revert, and why it stopped early.
     async fn execute_revert(
         &self,
         revert: Uuid,
         progress: FleetProgress,
         cancel: CancellationToken,
-    ) -> Result<RevertSummary, FleetError> {
+    ) -> Result<(RevertSummary, Option<Halt>), FleetError> {
         let record = self
             .catalog
             .get_revert(revert)
@@ -159,8 +143,7 @@ impl Fleet {
             run_target: run_record.target_version,
             accept_data_loss: record.accept_data_loss,
             servers,
-            stop: AtomicBool::new(false),
-            cancel,
+            stop: Stop::new(cancel),
             done: AtomicI64::new(counts.succeeded + counts.skipped),
             failed: AtomicI64::new(counts.failed),
             total: counts.total,
@@ -174,23 +157,22 @@ impl Fleet {
         while let Some(joined) = set.join_next().await {
             if let Ok(Err(e)) = joined {
                 // A catalog failure: stop taking items; what ran is recorded.
-                shared.stop.store(true, Ordering::SeqCst);
+                shared.stop.halt(Halt::Catalog);
                 tracing::error!(revert = %revert, error = %e, "revert worker stopped");
             }
         }
         let counts = self.catalog.revert_counts(revert).await?;
-        let stopped = shared.stop.load(Ordering::SeqCst) || shared.cancel.is_cancelled();
-        let (state, error) = if stopped && counts.pending > 0 {
-            (
-                "stopped",
-                Some("stopped; the remaining tenants are left pending"),
-            )
+        let halt = shared.stop.ended(counts.pending);
+        let state = if halt.is_some() {
+            "stopped"
         } else if counts.failed > 0 {
-            ("failed", None)
+            "failed"
         } else {
-            ("succeeded", None)
+            "succeeded"
         };
-        self.catalog.set_revert_state(revert, state, error).await?;
-        self.revert_summary(revert).await
+        self.catalog
+            .set_revert_state(revert, state, halt.map(Halt::message))
+            .await?;
+        Ok((self.revert_summary(revert).await?, halt))
     }
 }

@@ -15,13 +15,13 @@
 //!   untouched.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::catalog::{CatalogError, DbServer, RevertItem, MOVED_ON, PURGED};
+use crate::fleet::halt::Stop;
 use crate::fleet::slot::{NotReady, Ready, Slots};
 use crate::fleet::worker::error_chain;
 use crate::fleet::{Fleet, Progress};
@@ -36,9 +36,8 @@ pub(super) struct Shared {
     pub(super) run_target: i32,
     pub(super) accept_data_loss: bool,
     pub(super) servers: HashMap<Uuid, DbServer>,
-    /// A catalog failure: take no more items.
-    pub(super) stop: AtomicBool,
-    pub(super) cancel: CancellationToken,
+    /// A catalog failure or a cancel: take no more items.
+    pub(super) stop: Stop,
     pub(super) done: AtomicI64,
     pub(super) failed: AtomicI64,
     pub(super) total: i64,
@@ -89,7 +88,7 @@ enum ItemError {
 impl Shared {
     /// Takes items until there are none or the revert must stop.
     pub(super) async fn work(self: Arc<Self>) -> Result<(), CatalogError> {
-        while !self.stop.load(Ordering::SeqCst) && !self.cancel.is_cancelled() {
+        while !self.stop.stopping() {
             let catalog = &self.fleet.catalog;
             let Some(item) = catalog.claim_revert_item(self.revert).await? else {
                 return Ok(());
@@ -143,7 +142,6 @@ impl Shared {
         let slots = Slots {
             ops: &self.fleet.ops,
             sessions: &self.sessions,
-            cancel: &self.cancel,
             stop: &self.stop,
         };
         // A slot, then the lock, as in a fleet run (`fleet/slot.rs`).
