@@ -43,6 +43,30 @@ async fn a_tenant_admin_signs_in_to_the_console_through_its_provider_and_a_signe
         "the secret is never shown: {set}"
     );
 
+    // A link opened from elsewhere (here: typed) first shows where it goes.
+    b.client
+        .goto(&app.url("/console/sign-in?tenant=acme-sso"))
+        .await
+        .unwrap();
+    b.until(
+        "the page naming the provider",
+        20,
+        "return !!document.querySelector('#provider-host')",
+    )
+    .await;
+    b.click("#continue").await;
+    let at_provider = format!(
+        "return location.origin === {} && !!document.querySelector('input[name=login]')",
+        json!(idp.issuer())
+    );
+    b.until(
+        "the provider's login form, from that page",
+        20,
+        &at_provider,
+    )
+    .await;
+
+    // From the console's own sign-in page, straight to the provider.
     b.client.goto(&app.url("/console/#/sign-in")).await.unwrap();
     b.until(
         "the sign-in page",
@@ -53,10 +77,6 @@ async fn a_tenant_admin_signs_in_to_the_console_through_its_provider_and_a_signe
     b.type_into("#sso-tenant", "acme-sso").await;
     b.click("#sso-continue").await;
     // The provider's own login form, on the provider's origin.
-    let at_provider = format!(
-        "return location.origin === {} && !!document.querySelector('input[name=login]')",
-        json!(idp.issuer())
-    );
     b.until("the provider's login form", 20, &at_provider).await;
     b.type_into("input[name=login]", "ana").await;
     b.type_into("input[name=password]", "any password").await;
@@ -120,7 +140,8 @@ async fn a_tenant_admin_signs_in_to_the_console_through_its_provider_and_a_signe
 }
 
 #[tokio::test]
-async fn a_callback_without_its_sign_in_with_another_state_or_another_issuer_is_refused() {
+async fn a_callback_without_its_sign_in_with_another_state_or_another_issuer_is_refused_and_a_link_from_elsewhere_gets_a_page_naming_the_provider(
+) {
     let app = spawn_app_with(allow_loopback).await;
     let forged = app
         .request(Method::GET, "/console/sign-in/callback?state=x&code=y")
@@ -150,8 +171,40 @@ async fn a_callback_without_its_sign_in_with_another_state_or_another_issuer_is_
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // A link from anywhere but the console's own pages (a mail, another
+    // site) gets a page that names the provider, not a redirect.
+    for from in [None, Some("cross-site"), Some("none"), Some("same-site")] {
+        let mut request = no_redirects.get(app.url("/console/sign-in?tenant=sso-callback"));
+        if let Some(from) = from {
+            request = request.header("sec-fetch-site", from);
+        }
+        let page = request.send().await.unwrap();
+        assert_eq!(page.status(), 200, "{from:?}");
+        assert!(page.headers().get("location").is_none(), "{from:?}");
+        let kind = page.headers()["content-type"].to_str().unwrap();
+        assert!(kind.starts_with("text/html"), "{kind}");
+        let html = page.text().await.unwrap();
+        let host = reqwest::Url::parse(&idp.issuer()).unwrap();
+        let host = host.host_str().unwrap();
+        assert!(
+            html.contains(&format!("<strong id=\"provider-host\">{host}</strong>")),
+            "{html}"
+        );
+        let href = html
+            .split("id=\"continue\" href=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a link on to the provider")
+            .replace("&amp;", "&");
+        assert!(
+            href.starts_with(&format!("{}/auth?", idp.issuer())),
+            "{href}"
+        );
+    }
+    // From the console's own sign-in page: straight to the provider.
     let started = no_redirects
         .get(app.url("/console/sign-in?tenant=sso-callback"))
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .unwrap();

@@ -3,6 +3,14 @@
 //! The flow's state, nonce and PKCE verifier wait in a sealed cookie of
 //! their own, sent back only to the callback; the session that ends the
 //! flow is the same sealed cookie as a sign-in with a credential.
+//!
+//! Rule: the service sends a browser on to a provider by itself only when
+//! the browser says the request came from the service's own pages
+//! (`Sec-Fetch-Site: same-origin`, which no page can forge). Any other
+//! request (a link in a mail, another site's page) gets a page that names
+//! the provider's host and links there: a tenant admin chooses the
+//! provider, so a link under this host must not lead a user unawares to
+//! whatever site that admin named.
 
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::header;
@@ -32,8 +40,9 @@ pub struct StartQuery {
 }
 
 /// `GET /console/sign-in?tenant=<slug>`: sends the browser to the
-/// tenant's identity provider.
-#[utoipa::path(get, path = "/console/sign-in", tag = "console", params(StartQuery), responses((status = 303, description = "To the provider's authorization endpoint; the sign-in's own cookie is set", headers(("Location" = String, description = "The provider's authorization URL")))), security(()))]
+/// tenant's identity provider, from the console's own pages; from anywhere
+/// else, a page that names the provider's host and links there.
+#[utoipa::path(get, path = "/console/sign-in", tag = "console", params(StartQuery), responses((status = 303, description = "From the console's own pages (`Sec-Fetch-Site: same-origin`): to the provider's authorization endpoint; the sign-in's own cookie is set", headers(("Location" = String, description = "The provider's authorization URL"))), (status = 200, description = "From anywhere else: a page naming the provider's host, with a link to its authorization endpoint; the sign-in's own cookie is set", content_type = "text/html")), security(()))]
 pub async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -47,11 +56,60 @@ pub async fn start(
     let json = serde_json::to_vec(&pending).expect("a pending sign-in serialises");
     let sealed = hex::encode(state.tenants().master_key().seal(PURPOSE, &json));
     let secure = session::is_tls(&req, state.trusted_proxies());
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, url))
+    let cookie = pending_cookie(sealed, secure, PENDING_SECS);
+    let from_console = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"same-origin");
+    if from_console {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, url))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .cookie(cookie)
+            .finish());
+    }
+    let page = notice(query.tenant.as_str(), &url).ok_or_else(|| {
+        SignInError::Provider("its authorization endpoint is not an http(s) URL".into())
+    })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(pending_cookie(sealed, secure, PENDING_SECS))
-        .finish())
+        .insert_header((header::CONTENT_SECURITY_POLICY, NOTICE_CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .cookie(cookie)
+        .body(page))
+}
+
+/// The notice loads the console's style sheet and nothing else.
+const NOTICE_CSP: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; \
+                          base-uri 'none'; form-action 'none'";
+
+/// The page that names where a sign-in to `slug` goes (`url`, the
+/// provider's authorization URL) and links there; `None` for a URL that is
+/// not http(s), which a link must never follow.
+fn notice(slug: &str, url: &str) -> Option<String> {
+    use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return None;
+    }
+    let host = parsed.host_str()?;
+    let (slug, host, href) = (text(slug), text(host), attr(parsed.as_str()));
+    Some(format!(
+        "<!doctype html>
+<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in to {slug}</title>
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">
+<link rel=\"stylesheet\" href=\"/console/app.css\"></head>
+<body><main class=\"panel signin\">
+<h1>Sign in to {slug}</h1>
+<p>The tenant <strong>{slug}</strong> signs in through its own identity provider, at
+<strong id=\"provider-host\">{host}</strong>. Go on only if you expected to sign in there.</p>
+<p><a id=\"continue\" href=\"{href}\">Continue to {host}</a></p>
+<p><a href=\"/console/#/sign-in\">Back to the console</a></p>
+</main></body></html>
+"
+    ))
 }
 
 const PENDING_SECS: i64 = crate::auth::providers::PENDING_SECS;
@@ -146,4 +204,21 @@ fn base_url(req: &HttpRequest, state: &AppState) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::notice;
+
+    #[test]
+    fn the_notice_names_the_host_escapes_what_it_shows_and_links_only_to_http_urls() {
+        let url = "https://idp.example/auth?a=1&b=\"<x>\"";
+        let page = notice("acme", url).unwrap();
+        assert!(page.contains("<strong id=\"provider-host\">idp.example</strong>"));
+        assert!(page.contains("href=\"https://idp.example/auth?a=1&amp;b=%22%3Cx%3E%22\""));
+        assert!(!page.contains("<x>"));
+        for refused in ["javascript:alert(1)", "data:text/html,x", "not a url"] {
+            assert_eq!(notice("acme", refused), None, "{refused}");
+        }
+    }
 }
