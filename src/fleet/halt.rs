@@ -14,8 +14,14 @@ use std::sync::OnceLock;
 
 use tokio_util::sync::CancellationToken;
 
+use super::FleetError;
 use crate::catalog::Ending;
 use crate::error_code::ErrorCode;
+use crate::operations::Lease;
+
+/// How often a running fleet run (or revert) asks the catalog whether it
+/// was cancelled.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the work stopped before its last tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +64,33 @@ impl Halt {
     }
 }
 
+/// Runs `work`, a run's or a revert's execution, watching for a cancel
+/// another replica took (seen within `CANCEL_POLL`), and ends `lease` the
+/// way the work ended; `failed` counts its summary's failed tenants.
+pub(super) async fn run_to_end<T>(
+    lease: &Lease,
+    work: impl std::future::Future<Output = Result<(T, Option<Halt>), FleetError>>,
+    failed: impl Fn(&T) -> i64,
+    verb: &str,
+) -> Result<T, FleetError> {
+    let (summary, halt) = match lease.watching_cancel(CANCEL_POLL, work).await {
+        Ok((summary, halt)) => (Ok(summary), halt),
+        Err(e) => (Err(e), None),
+    };
+    if let Err(FleetError::Abandoned(_)) = &summary {
+        return summary;
+    }
+    let failed = summary.as_ref().map_or(0, failed);
+    let (ending, code, message) = operation_end(summary.as_ref().err(), halt, failed, verb);
+    lease.end(ending, code, message.as_deref()).await?;
+    summary
+}
+
 /// How the operation of a run or a revert ends, from how its execution
 /// ended: with an error, stopped early (`halt`), or with `failed` of its
 /// tenants failed (`verb` names their work: "migrate", "revert").
-pub(super) fn operation_end(
-    error: Option<&super::FleetError>,
+fn operation_end(
+    error: Option<&FleetError>,
     halt: Option<Halt>,
     failed: i64,
     verb: &str,

@@ -12,14 +12,10 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::halt::operation_end;
+use super::halt::run_to_end;
 use super::{Fleet, FleetError, Progress, RunSummary};
 use crate::catalog::{OpKind, Operation};
 use crate::operations::{Lease, Started};
-
-/// How often a running fleet run (or revert) asks the catalog whether it
-/// was cancelled.
-pub(super) const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Called after each tenant.
 pub type FleetProgress = Arc<dyn Fn(Progress) + Send + Sync>;
@@ -91,24 +87,7 @@ impl Fleet {
         progress: FleetProgress,
         lease: &Lease,
     ) -> Result<RunSummary, FleetError> {
-        // A cancel another replica took is seen within CANCEL_POLL.
-        let executed = lease
-            .watching_cancel(
-                CANCEL_POLL,
-                self.execute(run, progress, lease.cancel_token()),
-            )
-            .await;
-        let (summary, halt) = match executed {
-            Ok((summary, halt)) => (Ok(summary), halt),
-            Err(e) => (Err(e), None),
-        };
-        if let Err(FleetError::Abandoned(_)) = &summary {
-            return summary;
-        }
-        let failed = summary.as_ref().map_or(0, |s| s.counts.failed);
-        let (ending, code, message) =
-            operation_end(summary.as_ref().err(), halt, failed, "migrate");
-        lease.end(ending, code, message.as_deref()).await?;
-        summary
+        let work = self.execute(run, progress, lease.cancel_token());
+        run_to_end(lease, work, |s| s.counts.failed, "migrate").await
     }
 }

@@ -18,8 +18,7 @@ use uuid::Uuid;
 use super::worker::Shared;
 use super::RevertSummary;
 use crate::catalog::{DbServer, OpKind, Operation};
-use crate::fleet::halt::{operation_end, Halt, Stop};
-use crate::fleet::launch::CANCEL_POLL;
+use crate::fleet::halt::{run_to_end, Halt, Stop};
 use crate::fleet::worker::{sessions, workers};
 use crate::fleet::{Fleet, FleetError, FleetProgress};
 use crate::operations::{Lease, Started};
@@ -88,23 +87,8 @@ impl Fleet {
         progress: FleetProgress,
         lease: &Lease,
     ) -> Result<RevertSummary, FleetError> {
-        let executed = lease
-            .watching_cancel(
-                CANCEL_POLL,
-                self.execute_revert(revert, progress, lease.cancel_token()),
-            )
-            .await;
-        let (summary, halt) = match executed {
-            Ok((summary, halt)) => (Ok(summary), halt),
-            Err(e) => (Err(e), None),
-        };
-        if let Err(FleetError::Abandoned(_)) = &summary {
-            return summary;
-        }
-        let failed = summary.as_ref().map_or(0, |s| s.counts.failed);
-        let (ending, code, message) = operation_end(summary.as_ref().err(), halt, failed, "revert");
-        lease.end(ending, code, message.as_deref()).await?;
-        summary
+        let work = self.execute_revert(revert, progress, lease.cancel_token());
+        run_to_end(lease, work, |s| s.counts.failed, "revert").await
     }
 
     /// Runs the pending items of `revert`, `concurrency` at a time; returns
