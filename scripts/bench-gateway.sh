@@ -238,6 +238,12 @@ summarize() {
   echo "$(echo "scale=0; $n / $secs" | bc) $p99 $failed $many"
 }
 delta() { if [ "$1" = - ]; then echo -; else echo "$1 - $2" | bc; fi; }
+# Sessions the server has started in the tenants' databases, ever (counted
+# by PostgreSQL itself; each backend flushes its count by its exit).
+backends_started() {
+  psql_c postgres -c "SELECT coalesce(sum(sessions), 0) FROM pg_stat_database
+     WHERE datname NOT IN ('catalog', 'postgres', 'template0', 'template1')"
+}
 # The pooler's process: the service, PgBouncer (its pidfile), none for direct.
 pooler_pid() {
   case $1 in
@@ -311,6 +317,8 @@ fleet_targets=${BENCH_FLEET_TARGETS:-${targets/pgbouncer/pgbouncer pgbouncer-bud
 for target in $fleet_targets; do
   dir="$work/logs/fleet-$target"
   mkdir -p "$dir" && chown postgres "$dir" 2>/dev/null || true
+  quiet
+  started=$(backends_started)
   contender_start "$target"
   watch_start "fleet-$target"
   i=0
@@ -327,15 +335,17 @@ for target in $fleet_targets; do
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   peak=$(watch_stop "fleet-$target")
   contender_stop "$target"
-  echo "$target $(summarize "$dir") $peak" >>"$work/out/fleet"
+  quiet
+  started=$(($(backends_started) - started))
+  echo "$target $(summarize "$dir") $peak $started" >>"$work/out/fleet"
   say "$tenants tenants, $target: $(tail -n1 "$work/out/fleet")"
 done
 
 # --- the tables ----------------------------------------------------------------------
 ratio() { if [ "$2" = 0 ] || [ "$2" = - ]; then echo -; else printf '%.2f' "$(echo "$1 / $2" | bc -l)"; fi; }
 row() {
-  # $1 label, $2.. tps p99 failed many peak, then the peer's tps p99
-  echo "| $1 | $2 | $3 | $4 ($5) | $6 | $(ratio "$2" "$7") | $(ratio "$3" "$8") |"
+  # $1 label, $2.. tps p99 failed many peak started, then the peer's tps p99
+  echo "| $1 | $2 | $3 | $4 ($5) | $6 | $(echo "$7 / $secs" | bc) | $(ratio "$2" "$8") | $(ratio "$3" "$9") |"
 }
 echo
 echo "pgbench, $secs s a run, PostgreSQL max_connections $max_connections; ratios against PgBouncer"
@@ -372,11 +382,11 @@ awk -v peer=pgbouncer -v secs="$secs" '
     }
   }' "$work/out/solo"
 echo
-echo "| $tenants tenants, Zipf, one client each, $rate tps offered | tps | p99 ms | clients failed (too many clients) | most sessions | tps / PgBouncer | p99 / PgBouncer |"
-echo "|---|---|---|---|---|---|---|"
+echo "| $tenants tenants, Zipf, one client each, $rate tps offered | tps | p99 ms | clients failed (too many clients) | most sessions | backends started a second | tps / PgBouncer | p99 / PgBouncer |"
+echo "|---|---|---|---|---|---|---|---|"
 btps=0 bp99=-
-read -r _ btps bp99 _ _ _ < <(awk '$1 == "pgbouncer"' "$work/out/fleet") || true
+read -r _ btps bp99 _ _ _ _ < <(awk '$1 == "pgbouncer"' "$work/out/fleet") || true
 btps=${btps:-0} bp99=${bp99:--}
-while read -r target tps p99 failed many peak; do
-  row "$target" "$tps" "$p99" "$failed" "$many" "$peak" "$btps" "$bp99"
+while read -r target tps p99 failed many peak started; do
+  row "$target" "$tps" "$p99" "$failed" "$many" "$peak" "$started" "$btps" "$bp99"
 done <"$work/out/fleet"
