@@ -136,6 +136,9 @@ impl Settings {
                 "must be at least 1".into(),
             ));
         }
+        if self.router.max_starting == 0 {
+            return Err(invalid("router.max_starting", "must be at least 1".into()));
+        }
         for (setting, value) in [
             ("router.pool_size_free", self.router.pool_size_free),
             ("router.pool_size_standard", self.router.pool_size_standard),

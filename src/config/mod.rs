@@ -203,6 +203,11 @@ section! {
         /// tenants' pools, unless the server sets its own.
         /// `TENANT_PLANE_ROUTER_CONNECTION_BUDGET`, default 50.
         pub connection_budget: u32 = 50,
+        /// Tenant sessions that may be starting at once on one database
+        /// server, HTTP and gateway together; the rest wait their turn
+        /// within the acquire timeout. `TENANT_PLANE_ROUTER_MAX_STARTING`,
+        /// default 2.
+        pub max_starting: u32 = 2,
         /// Milliseconds a request waits for a connection before it gets 503.
         /// `TENANT_PLANE_ROUTER_ACQUIRE_TIMEOUT_MS`, default 2000.
         pub acquire_timeout_ms: u64 = 2000,

@@ -157,6 +157,7 @@ fn settings_that_make_no_sense_are_refused_naming_the_setting_in_one_line() {
             "router.connection_budget",
         ),
         ("[router]\nmax_pools = 0\n", "router.max_pools"),
+        ("[router]\nmax_starting = 0\n", "router.max_starting"),
         (
             "[router]\nconnection_budget = 4\npool_size_enterprise = 10\n",
             "router.pool_size_enterprise",

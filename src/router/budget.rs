@@ -46,6 +46,8 @@ pub struct ServerBudget {
     reclaiming: AtomicUsize,
     /// One reclaim at a time, and when the last one looked.
     scanned: Mutex<Option<Instant>>,
+    /// The sessions starting now (`starts.rs`).
+    pub(super) starts: super::starts::Starts,
 }
 
 /// What a waiter may do about the idle sessions of a spent budget.
@@ -67,7 +69,8 @@ impl Drop for Waiting<'_> {
 }
 
 impl ServerBudget {
-    pub fn new(size: usize) -> Self {
+    /// A budget of `size` sessions, `starting` of which may start at once.
+    pub fn new(size: usize, starting: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(size)),
             size: AtomicUsize::new(size),
@@ -77,6 +80,7 @@ impl ServerBudget {
             waiting: AtomicUsize::new(0),
             reclaiming: AtomicUsize::new(0),
             scanned: Mutex::new(None),
+            starts: super::starts::Starts::new(starting),
         }
     }
 
@@ -226,7 +230,7 @@ mod tests {
 
     #[test]
     fn shrinking_forgets_free_permits_at_once_and_the_held_ones_as_sessions_close() {
-        let budget = ServerBudget::new(10);
+        let budget = ServerBudget::new(10, 2);
         let mut open = sessions(&budget, 8);
         assert!(budget.resize(4), "four held permits are owed");
         assert_eq!((budget.open(), budget.size()), (8, 4));
@@ -247,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_collected_session_pays_once_and_a_closed_one_cannot_be_collected() {
-        let budget = ServerBudget::new(4);
+        let budget = ServerBudget::new(4, 2);
         let mut open = sessions(&budget, 4);
         assert!(budget.resize(2));
         // A session that already closed (its server ended it) settled its
@@ -273,7 +277,7 @@ mod tests {
 
     #[test]
     fn growing_cancels_debt_before_it_adds_permits() {
-        let budget = ServerBudget::new(10);
+        let budget = ServerBudget::new(10, 2);
         let open = sessions(&budget, 10);
         assert!(budget.resize(6));
         assert!(!budget.resize(12), "growing past the old size owes nothing");
@@ -287,7 +291,7 @@ mod tests {
 
     #[test]
     fn waiters_lack_only_the_closes_not_yet_started_and_one_caller_looks_at_a_time() {
-        let budget = ServerBudget::new(2);
+        let budget = ServerBudget::new(2, 2);
         let open = sessions(&budget, 2);
         let (first, second) = (budget.wait(), budget.wait());
         assert_eq!(budget.lacking(), 2);
@@ -331,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_budget_shrunk_with_nothing_held_is_smaller_at_once() {
-        let budget = ServerBudget::new(10);
+        let budget = ServerBudget::new(10, 2);
         assert!(!budget.resize(3));
         let held = hold(&budget, 3);
         assert!(budget.permits.clone().try_acquire_owned().is_err());

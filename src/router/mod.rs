@@ -22,6 +22,7 @@ mod listen;
 mod reclaim;
 mod route;
 mod session;
+mod starts;
 mod wire;
 mod wire_checks;
 mod wire_role;

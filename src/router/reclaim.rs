@@ -37,7 +37,10 @@ impl RouterInner {
         let mut budgets = self.budgets.lock().expect("budgets");
         budgets
             .entry(server.id)
-            .or_insert_with(|| Arc::new(ServerBudget::new(self.budget_size(server))))
+            .or_insert_with(|| {
+                let starting = self.settings.max_starting as usize;
+                Arc::new(ServerBudget::new(self.budget_size(server), starting))
+            })
             .clone()
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::budget::{ServerBudget, Turn, OPEN};
+use super::starts::StartSlot;
 use super::{RouterError, RouterInner};
 
 /// A tenant connection; its connection task holds one permit of its
@@ -102,7 +103,7 @@ const RECLAIM_EVERY: Duration = Duration::from_millis(20);
 const RESCAN_AFTER: Duration = Duration::from_millis(5);
 
 impl BudgetedManager {
-    async fn acquire(&self) -> Result<OwnedSemaphorePermit, ConnectError> {
+    async fn acquire(&self) -> Result<(OwnedSemaphorePermit, StartSlot), ConnectError> {
         acquire(
             &self.budget,
             self.server,
@@ -113,18 +114,20 @@ impl BudgetedManager {
     }
 }
 
-/// A permit of the server's budget. While the budget is spent, an idle
-/// connection of another tenant on the server is closed to give its
-/// permit back (connections returned to a pool go idle, not back to the
-/// budget), until `acquire_timeout` runs out. The gateway's sessions
-/// (`wire.rs`) take theirs here too.
+/// A start slot (`starts.rs`), then a permit of the server's budget. While
+/// the budget is spent, an idle connection of another tenant on the server
+/// is closed to give its permit back (connections returned to a pool go
+/// idle, not back to the budget), until `acquire_timeout` runs out. The
+/// gateway's sessions (`wire.rs`) take theirs here too. The caller holds
+/// the slot until its session is made.
 pub(super) async fn acquire(
     budget: &ServerBudget,
     server: Uuid,
     router: &Weak<RouterInner>,
     acquire_timeout: Duration,
-) -> Result<OwnedSemaphorePermit, ConnectError> {
+) -> Result<(OwnedSemaphorePermit, StartSlot), ConnectError> {
     let deadline = tokio::time::Instant::now() + acquire_timeout;
+    let slot = budget.starts.take(deadline).await?;
     loop {
         let permit = acquire_by(budget, server, router, deadline).await?;
         // After a shrink, a permit that comes free pays the debt first.
@@ -132,7 +135,7 @@ pub(super) async fn acquire(
             permit.forget();
             continue;
         }
-        return Ok(permit);
+        return Ok((permit, slot));
     }
 }
 
@@ -184,7 +187,7 @@ impl Manager for BudgetedManager {
     type Error = ConnectError;
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
-        let permit = self.acquire().await?;
+        let (permit, _starting) = self.acquire().await?;
         let (client, connection) = self.config.connect_closing().await?;
         // The permit goes back only when the server has closed the session's
         // socket (its backend has exited), not when the client was dropped

@@ -114,7 +114,8 @@ impl Manager for WireManager {
     type Error = ConnectError;
 
     async fn create(&self) -> Result<WireSession, ConnectError> {
-        let permit = super::session::acquire(
+        // The start slot is held until the session is checked.
+        let (permit, _starting) = super::session::acquire(
             &self.budget,
             self.server,
             &self.router,

@@ -369,24 +369,6 @@ fn start_cluster_in(root: PathBuf, server_settings: Vec<String>) -> LocalCluster
 /// Starts a small process that outlives nothing: when this test binary exits,
 /// however it exits, its end of the pipe closes, and the guardian stops the
 /// cluster and removes its directory.
-/// Removes `path` once this process has ended, however it ends: a watcher
-/// process waits for its pipe from this one to close.
-pub fn remove_at_exit(path: &std::path::Path) {
-    static WATCHERS: Mutex<Vec<ChildStdin>> = Mutex::new(Vec::new());
-    // Never waited on: it must outlive this process to clean up after it.
-    #[allow(clippy::zombie_processes)]
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"cat >/dev/null; rm -rf "$0""#)
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn a clean-up watcher");
-    WATCHERS.lock().unwrap().push(child.stdin.take().unwrap());
-}
-
 fn guard(cluster: &LocalCluster, root: PathBuf) {
     static GUARDIAN: Mutex<Option<ChildStdin>> = Mutex::new(None);
     let mut cmd = Command::new("sh");

@@ -46,21 +46,6 @@ fn init_logging() {
     });
 }
 
-/// Where this run's apps keep their data directories, one per catalog (a
-/// second life of a catalog finds its own): removed when the run ends.
-fn data_root() -> &'static std::path::Path {
-    static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| {
-        let root = tempfile::Builder::new()
-            .prefix("tenant-plane-test-data-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        cluster::remove_at_exit(&root);
-        root
-    })
-}
-
 /// Settings for a test app against the shared cluster, with a fresh catalog.
 pub fn test_settings() -> (Settings, String) {
     let catalog_db = cluster::catalog_name("");
@@ -69,7 +54,7 @@ pub fn test_settings() -> (Settings, String) {
         database_url: Some(cluster::shared().url(&catalog_db)),
         jwt_secret: Some(SecretString::from(JWT_SECRET)),
         master_key: Some(SecretString::from(MASTER_KEY)),
-        data_dir: data_root().join(&catalog_db),
+        data_dir: crate::kit::data_dirs::root().join(&catalog_db),
         ..Settings::default()
     };
     settings.http.workers = 1;

@@ -23,6 +23,7 @@ pub mod browser;
 pub mod ca;
 pub mod cli;
 pub mod console;
+pub mod data_dirs;
 pub mod doctor;
 pub mod drain;
 // Drift scans and views (drift plumbing).

@@ -125,6 +125,7 @@ pub const SETTINGS: &[(&str, Start, Example, Check)] = &[
     ("TENANT_PLANE_RECONCILER_INTERVAL_SECS", Catalog, Is("20"), Starts),
     ("TENANT_PLANE_ROUTER_MAX_POOLS", Catalog, Is("200"), Starts),
     ("TENANT_PLANE_ROUTER_CONNECTION_BUDGET", Catalog, Is("20"), Starts),
+    ("TENANT_PLANE_ROUTER_MAX_STARTING", Catalog, Is("3"), Starts),
     ("TENANT_PLANE_ROUTER_ACQUIRE_TIMEOUT_MS", Catalog, Is("1500"), Starts),
     ("TENANT_PLANE_ROUTER_CONNECT_TIMEOUT_MS", Catalog, Is("800"), Starts),
     ("TENANT_PLANE_ROUTER_RATE_LIMIT_SCALE", Catalog, Is("0.5"), Starts),
