@@ -158,12 +158,17 @@ pub async fn run(mut settings: Settings, args: MigrateArgs) -> anyhow::Result<()
     } else {
         print_summary(&summary, started.elapsed());
     }
-    if summary.counts.failed > 0 || summary.counts.pending > 0 {
+    // The state, not only the counts: a catalog failure can leave a
+    // tenant's end unrecorded with nothing pending.
+    let run = &summary.run;
+    if run.state != "succeeded" || summary.counts.failed > 0 || summary.counts.pending > 0 {
         anyhow::bail!(
-            "{} tenant(s) failed and {} left pending; fix them, then `tenant-plane migrate --resume {}`",
+            "the run ended {}{}: {} tenant(s) failed and {} left pending; fix them, then `tenant-plane migrate --resume {}`",
+            run.state,
+            run.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default(),
             summary.counts.failed,
             summary.counts.pending,
-            summary.run.id
+            run.id
         );
     }
     Ok(())

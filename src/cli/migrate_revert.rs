@@ -78,9 +78,14 @@ pub(super) async fn run(
     } else {
         print_summary(&summary, started.elapsed());
     }
-    if summary.counts.failed > 0 || summary.counts.pending > 0 {
+    // The state, not only the counts: a catalog failure can leave a
+    // tenant's end unrecorded with nothing pending.
+    let revert = &summary.revert;
+    if revert.state != "succeeded" || summary.counts.failed > 0 || summary.counts.pending > 0 {
         anyhow::bail!(
-            "{} tenant(s) failed and {} left pending; fix them, then `tenant-plane migrate --revert {run}` again",
+            "the revert ended {}{}: {} tenant(s) failed and {} left pending; fix them, then `tenant-plane migrate --revert {run}` again",
+            revert.state,
+            revert.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default(),
             summary.counts.failed,
             summary.counts.pending,
         );

@@ -2,15 +2,16 @@
 //! operation ends for that reason.
 //!
 //! Rules:
-//! - The first reason recorded wins; a cancel counts only when nothing
-//!   else stopped the work first.
-//! - A worker that could not write to the catalog stops the work as
-//!   `stopped` (its last tenant's end may be unrecorded: a resume takes it
-//!   up again), and the operation ends `failed` with
-//!   `catalog_unavailable`: never as a cancel or as too many failures.
+//! - The gravest reason wins, whatever came first: a worker that failed
+//!   (the catalog, or a panic), then a cancel, then too many failures. So
+//!   a cancel is reported as one though tenants under way failed after it.
+//! - A worker that failed stops the work as `stopped` even with nothing
+//!   pending (its last tenant's end may be unrecorded: a resume takes it
+//!   up again), and the operation ends `failed` (`catalog_unavailable`, or
+//!   `internal_error` for a panic): never as a cancel or as too many
+//!   failures.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -23,15 +24,18 @@ use crate::operations::Lease;
 /// was cancelled.
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Why the work stopped before its last tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why the work stopped before its last tenant, the gravest last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub(super) enum Halt {
-    /// A worker's write to the catalog failed.
-    Catalog,
-    /// An operator cancelled the operation.
-    Cancelled,
     /// More tenants failed than the run's `max_failures`.
-    TooManyFailures,
+    TooManyFailures = 1,
+    /// An operator cancelled the operation.
+    Cancelled = 2,
+    /// A worker's write to the catalog failed.
+    Catalog = 3,
+    /// A worker panicked.
+    Worker = 4,
 }
 
 impl Halt {
@@ -41,6 +45,7 @@ impl Halt {
             Self::Catalog => {
                 "a write to the catalog failed; the remaining tenants are left pending"
             }
+            Self::Worker => "a worker failed; the remaining tenants are left pending",
             Self::Cancelled => "cancelled; the remaining tenants are left pending",
             Self::TooManyFailures => {
                 "failures exceeded max_failures; the remaining tenants are left pending"
@@ -52,6 +57,7 @@ impl Halt {
     pub(super) fn ending(self) -> (Ending, ErrorCode) {
         match self {
             Self::Catalog => (Ending::Failed, ErrorCode::CatalogUnavailable),
+            Self::Worker => (Ending::Failed, ErrorCode::InternalError),
             Self::Cancelled => (Ending::Cancelled, ErrorCode::Cancelled),
             Self::TooManyFailures => (Ending::Failed, ErrorCode::TooManyFailures),
         }
@@ -60,7 +66,38 @@ impl Halt {
     /// Whether the work stops whatever is still pending: a tenant's end may
     /// not be recorded, so it cannot be called finished.
     fn always_stops(self) -> bool {
-        self == Self::Catalog
+        self >= Self::Catalog
+    }
+
+    /// Halts `stop` for a worker that ended with a catalog error (told to
+    /// `log`) or panicked; what ran is recorded.
+    pub(super) fn of_worker<E: std::fmt::Display>(
+        joined: Result<Result<(), E>, tokio::task::JoinError>,
+        stop: &Stop,
+        log: impl FnOnce(&E),
+    ) {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                log(&e);
+                stop.halt(Self::Catalog);
+            }
+            Err(panic) => {
+                tracing::error!(error = %panic, "a fleet worker panicked");
+                stop.halt(Self::Worker);
+            }
+        }
+    }
+
+    fn from_u8(n: u8) -> Option<Self> {
+        [
+            Self::TooManyFailures,
+            Self::Cancelled,
+            Self::Catalog,
+            Self::Worker,
+        ]
+        .into_iter()
+        .find(|h| *h as u8 == n)
     }
 }
 
@@ -114,32 +151,29 @@ fn operation_end(
     }
 }
 
-/// The workers' shared stop: a flag they read before each tenant, and the
-/// first reason it was set for.
+/// The workers' shared stop: read before each tenant, with the gravest
+/// reason it was set for (0: not set).
 pub(super) struct Stop {
-    set: AtomicBool,
-    why: OnceLock<Halt>,
+    why: AtomicU8,
     cancel: CancellationToken,
 }
 
 impl Stop {
     pub(super) fn new(cancel: CancellationToken) -> Self {
         Self {
-            set: AtomicBool::new(false),
-            why: OnceLock::new(),
+            why: AtomicU8::new(0),
             cancel,
         }
     }
 
-    /// Takes no more tenants, for `why` (unless stopped for another first).
+    /// Takes no more tenants, for `why` (unless for a graver reason).
     pub(super) fn halt(&self, why: Halt) {
-        let _ = self.why.set(why);
-        self.set.store(true, Ordering::SeqCst);
+        self.why.fetch_max(why as u8, Ordering::SeqCst);
     }
 
     /// Whether workers must take no more tenants.
     pub(super) fn stopping(&self) -> bool {
-        self.set.load(Ordering::SeqCst) || self.cancel.is_cancelled()
+        self.why.load(Ordering::SeqCst) != 0 || self.cancel.is_cancelled()
     }
 
     /// The token an operator's cancel fires.
@@ -149,10 +183,9 @@ impl Stop {
 
     /// Why the work stopped, if it did.
     pub(super) fn why(&self) -> Option<Halt> {
-        self.why
-            .get()
-            .copied()
-            .or_else(|| self.cancel.is_cancelled().then_some(Halt::Cancelled))
+        let recorded = Halt::from_u8(self.why.load(Ordering::SeqCst));
+        let cancelled = self.cancel.is_cancelled().then_some(Halt::Cancelled);
+        recorded.max(cancelled)
     }
 
     /// The halt the work ends with, given the tenants still `pending`: a
@@ -168,7 +201,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_reason_wins_and_a_cancel_counts_only_alone() {
+    fn the_gravest_reason_wins_whatever_came_first() {
         let cancel = CancellationToken::new();
         let stop = Stop::new(cancel.clone());
         assert!(!stop.stopping());
@@ -176,9 +209,14 @@ mod tests {
         cancel.cancel();
         assert!(stop.stopping());
         assert_eq!(stop.why(), Some(Halt::Cancelled));
+        // Tenants under way that fail after a cancel leave it a cancel.
+        stop.halt(Halt::TooManyFailures);
+        assert_eq!(stop.why(), Some(Halt::Cancelled));
         stop.halt(Halt::Catalog);
         stop.halt(Halt::TooManyFailures);
         assert_eq!(stop.why(), Some(Halt::Catalog));
+        stop.halt(Halt::Worker);
+        assert_eq!(stop.why(), Some(Halt::Worker));
     }
 
     #[test]

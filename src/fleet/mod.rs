@@ -275,11 +275,9 @@ impl Fleet {
                 set.spawn(shared.clone().work(canary));
             }
             while let Some(joined) = set.join_next().await {
-                if let Ok(Err(e)) = joined {
-                    // A catalog failure: stop taking items; what ran is recorded.
-                    shared.stop.halt(Halt::Catalog);
+                Halt::of_worker(joined, &shared.stop, |e| {
                     tracing::error!(run = %run, error = %e, "fleet worker stopped");
-                }
+                });
             }
         }
         let counts = self.catalog.run_counts(run).await?;

@@ -40,7 +40,7 @@ impl std::ops::DerefMut for BudgetedClient {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("the server's connection budget stayed spent for the whole acquire timeout")]
+    #[error("the server's connection budget, or its sessions starting, stayed taken for the whole acquire timeout")]
     BudgetSpent,
     #[error("cannot connect to the tenant database")]
     Postgres(#[from] crate::pg::SessionError),
@@ -187,8 +187,10 @@ impl Manager for BudgetedManager {
     type Error = ConnectError;
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
-        let (permit, _starting) = self.acquire().await?;
-        let (client, connection) = self.config.connect_closing().await?;
+        let (permit, slot) = self.acquire().await?;
+        let limit = self.config.get_connect_timeout().copied();
+        let (client, connection) =
+            super::starts::opening(slot, limit, self.config.connect_closing()).await?;
         // The permit goes back only when the server has closed the session's
         // socket (its backend has exited), not when the client was dropped
         // nor when our side of the socket closed: PostgreSQL counts the

@@ -14,11 +14,18 @@
 //! Rules:
 //! - A session takes its start slot before its budget permit (so an idle
 //!   session is closed for it only when it can start now), and holds it
-//!   until it is made: connected and, for the gateway, checked.
+//!   while it opens (`opening`): connected, TLS, authenticated. The
+//!   gateway's checks come after, so a check waiting for a revert's lock
+//!   holds no slot.
+//! - A session holds its slot for at most the connect timeout: one that
+//!   takes longer (a stalled server, a slow login) gives it back and goes
+//!   on opening without it, so it cannot hold every start up.
 //! - The wait for a slot counts against the acquire timeout, as the wait
 //!   for a permit does.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -55,6 +62,25 @@ impl Starts {
     }
 }
 
+/// Opens a session with `open`, holding `slot` until it is open or for
+/// `limit` (none: until it is open), whichever comes first.
+pub(super) async fn opening<F: Future>(
+    slot: StartSlot,
+    limit: Option<Duration>,
+    open: F,
+) -> F::Output {
+    let Some(limit) = limit else {
+        return open.await;
+    };
+    tokio::pin!(open);
+    tokio::select! {
+        opened = &mut open => return opened,
+        () = tokio::time::sleep(limit) => {}
+    }
+    drop(slot);
+    open.await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +105,23 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(first);
         assert!(waiting.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_opening_that_takes_longer_than_its_limit_gives_its_slot_back_and_goes_on() {
+        let starts = Arc::new(Starts::new(1));
+        let far = || tokio::time::Instant::now() + Duration::from_secs(5);
+        let slot = starts.take(far()).await.unwrap();
+        let (open, opened) = tokio::sync::oneshot::channel::<u8>();
+        let slow = tokio::spawn(opening(slot, Some(Duration::from_millis(20)), opened));
+        // Past the limit the slot is free while the first still opens.
+        let next = starts.take(far()).await.unwrap();
+        assert!(!slow.is_finished());
+        open.send(7).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap(), 7);
+        let fast = opening(next, None, async { 8 }).await;
+        assert_eq!(fast, 8);
+        assert!(starts.take(tokio::time::Instant::now()).await.is_ok());
     }
 
     #[tokio::test]

@@ -114,15 +114,18 @@ impl Manager for WireManager {
     type Error = ConnectError;
 
     async fn create(&self) -> Result<WireSession, ConnectError> {
-        // The start slot is held until the session is checked.
-        let (permit, _starting) = super::session::acquire(
+        let (permit, slot) = super::session::acquire(
             &self.budget,
             self.server,
             &self.router,
             self.acquire_timeout,
         )
         .await?;
-        let mut raw = match self.config.connect_raw_session().await {
+        // The start slot is held while the session opens, not while it is
+        // checked (a check may wait for a revert's lock).
+        let limit = self.config.get_connect_timeout().copied();
+        let opened = super::starts::opening(slot, limit, self.config.connect_raw_session());
+        let mut raw = match opened.await {
             Ok(raw) => raw,
             Err(e) => {
                 // The login refused: the role is gone, or its password was

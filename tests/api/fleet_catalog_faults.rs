@@ -106,3 +106,25 @@ async fn a_revert_whose_worker_cannot_write_the_catalog_fails_as_catalog_unavail
     .await;
     assert_ended_for_the_catalog(&op, &summary["revert"]);
 }
+
+#[tokio::test]
+async fn the_cli_fails_a_run_whose_only_tenant_was_migrated_but_could_not_be_recorded() {
+    // One tenant: its end unrecorded, nothing is pending or failed, and
+    // only the run's state says it did not finish.
+    let extra = server_of_its_own().await;
+    let v1 = migrations_dir(&[]);
+    let v2 = migrations_dir(&V2);
+    let before = app_on(&extra, v1.path(), "halt_cli_catalog").await;
+    create_tenants(&before, 1).await;
+    before.stop().await;
+    let app = app_on(&extra, v2.path(), "halt_cli_catalog").await;
+    refuse_item_endings(&app, "migration_items").await;
+    let dir = v2.path().to_str().unwrap();
+    let env = [("TENANT_PLANE_MIGRATIONS_TENANT_DIR", dir)];
+    let (code, out, err) = crate::kit::cli::cli_env(&app, &["migrate", "--all"], &env).await;
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("the run ended stopped") && err.contains("catalog"),
+        "{out}{err}"
+    );
+}

@@ -61,6 +61,9 @@ pub async fn start(
         .headers()
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"same-origin");
+    let page = notice(query.tenant.as_str(), &url).ok_or_else(|| {
+        SignInError::Provider("its authorization endpoint is not an http(s) URL".into())
+    })?;
     if from_console {
         return Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, url))
@@ -68,9 +71,6 @@ pub async fn start(
             .cookie(cookie)
             .finish());
     }
-    let page = notice(query.tenant.as_str(), &url).ok_or_else(|| {
-        SignInError::Provider("its authorization endpoint is not an http(s) URL".into())
-    })?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -139,11 +139,9 @@ impl Fleet {
             set.spawn(shared.clone().work());
         }
         while let Some(joined) = set.join_next().await {
-            if let Ok(Err(e)) = joined {
-                // A catalog failure: stop taking items; what ran is recorded.
-                shared.stop.halt(Halt::Catalog);
+            Halt::of_worker(joined, &shared.stop, |e| {
                 tracing::error!(revert = %revert, error = %e, "revert worker stopped");
-            }
+            });
         }
         let counts = self.catalog.revert_counts(revert).await?;
         let halt = shared.stop.ended(counts.pending);
