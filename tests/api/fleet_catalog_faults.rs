@@ -8,9 +8,23 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::cluster::ExtraCluster;
 use crate::helpers::TestApp;
 use crate::kit::migrations::{app_on, create_tenants, migrations_dir, server_of_its_own};
 use crate::kit::revert::V2;
+
+/// A service on a server of its own, with `tenants` tenants made at V1,
+/// now holding V2 (and its down): its server, V2's files, and the service.
+async fn upgraded(catalog: &str, tenants: usize) -> (ExtraCluster, tempfile::TempDir, TestApp) {
+    let extra = server_of_its_own().await;
+    let v1 = migrations_dir(&[]);
+    let v2 = migrations_dir(&V2);
+    let before = app_on(&extra, v1.path(), catalog).await;
+    create_tenants(&before, tenants).await;
+    before.stop().await;
+    let app = app_on(&extra, v2.path(), catalog).await;
+    (extra, v2, app)
+}
 
 /// Makes every write that ends an item of `ledger` fail.
 async fn refuse_item_endings(app: &TestApp, ledger: &str) {
@@ -58,13 +72,7 @@ fn assert_ended_for_the_catalog(op: &Value, record: &Value) {
 #[tokio::test]
 async fn a_fleet_run_whose_worker_cannot_write_the_catalog_fails_as_catalog_unavailable_not_too_many_failures(
 ) {
-    let extra = server_of_its_own().await;
-    let v1 = migrations_dir(&[]);
-    let v2 = migrations_dir(&V2);
-    let before = app_on(&extra, v1.path(), "halt_run_catalog").await;
-    create_tenants(&before, 3).await;
-    before.stop().await;
-    let app = app_on(&extra, v2.path(), "halt_run_catalog").await;
+    let (_extra, _v2, app) = upgraded("halt_run_catalog", 3).await;
     refuse_item_endings(&app, "migration_items").await;
     let (op, summary) = started_and_followed(
         &app,
@@ -79,13 +87,7 @@ async fn a_fleet_run_whose_worker_cannot_write_the_catalog_fails_as_catalog_unav
 #[tokio::test]
 async fn a_revert_whose_worker_cannot_write_the_catalog_fails_as_catalog_unavailable_not_cancelled()
 {
-    let extra = server_of_its_own().await;
-    let v1 = migrations_dir(&[]);
-    let v2 = migrations_dir(&V2);
-    let before = app_on(&extra, v1.path(), "halt_revert_catalog").await;
-    create_tenants(&before, 3).await;
-    before.stop().await;
-    let app = app_on(&extra, v2.path(), "halt_revert_catalog").await;
+    let (_extra, _v2, app) = upgraded("halt_revert_catalog", 3).await;
     let ran = app
         .admin(
             Method::POST,
@@ -111,13 +113,7 @@ async fn a_revert_whose_worker_cannot_write_the_catalog_fails_as_catalog_unavail
 async fn the_cli_fails_a_run_whose_only_tenant_was_migrated_but_could_not_be_recorded() {
     // One tenant: its end unrecorded, nothing is pending or failed, and
     // only the run's state says it did not finish.
-    let extra = server_of_its_own().await;
-    let v1 = migrations_dir(&[]);
-    let v2 = migrations_dir(&V2);
-    let before = app_on(&extra, v1.path(), "halt_cli_catalog").await;
-    create_tenants(&before, 1).await;
-    before.stop().await;
-    let app = app_on(&extra, v2.path(), "halt_cli_catalog").await;
+    let (_extra, v2, app) = upgraded("halt_cli_catalog", 1).await;
     refuse_item_endings(&app, "migration_items").await;
     let dir = v2.path().to_str().unwrap();
     let env = [("TENANT_PLANE_MIGRATIONS_TENANT_DIR", dir)];
