@@ -119,7 +119,7 @@ impl BudgetedManager {
 /// is closed to give its permit back (connections returned to a pool go
 /// idle, not back to the budget), until `acquire_timeout` runs out. The
 /// gateway's sessions (`wire.rs`) take theirs here too. The caller holds
-/// the slot until its session is made.
+/// the slot while its session opens (`starts::opening`).
 pub(super) async fn acquire(
     budget: &ServerBudget,
     server: Uuid,
