@@ -50,6 +50,10 @@ pub enum ConnectError {
     SchemaBehind(SchemaGap),
     #[error("the gateway login carries session defaults a client set")]
     StrayDefaults,
+    #[error("the server did not finish the session's login in time")]
+    Stalled,
+    #[error("the service is stopping")]
+    Stopping,
 }
 
 impl RouterError {
@@ -119,7 +123,8 @@ impl BudgetedManager {
 /// is closed to give its permit back (connections returned to a pool go
 /// idle, not back to the budget), until `acquire_timeout` runs out. The
 /// gateway's sessions (`wire.rs`) take theirs here too. The caller holds
-/// the slot while its session opens (`starts::opening`).
+/// the slot while its session opens (`starts::opening`), and makes it to
+/// the end (`starts::to_the_end`).
 pub(super) async fn acquire(
     budget: &ServerBudget,
     server: Uuid,
@@ -188,27 +193,33 @@ impl Manager for BudgetedManager {
 
     async fn create(&self) -> Result<BudgetedClient, ConnectError> {
         let (permit, slot) = self.acquire().await?;
-        let limit = self.config.get_connect_timeout().copied();
-        let (client, connection) =
-            super::starts::opening(slot, limit, self.config.connect_closing()).await?;
-        // The permit goes back only when the server has closed the session's
-        // socket (its backend has exited), not when the client was dropped
-        // nor when our side of the socket closed: PostgreSQL counts the
-        // backend until it is gone.
-        let debt = Arc::new(AtomicU8::new(OPEN));
-        let (session, budget) = (debt.clone(), self.budget.clone());
-        tokio::spawn(async move {
-            let _ = connection.await;
-            budget.settle(&session, permit);
-        });
-        ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
-        // The wrapper aborts the task it is given when dropped; give it one
-        // that has nothing to abort, so the session closes cleanly.
-        let nothing = tokio::spawn(async {});
-        Ok(BudgetedClient {
-            client: deadpool_postgres::ClientWrapper::new(client, nothing),
-            debt,
+        let (config, budget) = (self.config.clone(), self.budget.clone());
+        // Made to the end even if nobody waits for it any more: dropped
+        // mid-login, the permit would go back beside a live backend.
+        super::starts::to_the_end(async move {
+            let limit = config.get_connect_timeout().copied();
+            let (client, connection) =
+                super::starts::opening(slot, limit, config.connect_closing()).await?;
+            // The permit goes back only when the server has closed the
+            // session's socket (its backend has exited), not when the client
+            // was dropped nor when our side of the socket closed: PostgreSQL
+            // counts the backend until it is gone.
+            let debt = Arc::new(AtomicU8::new(OPEN));
+            let session = debt.clone();
+            tokio::spawn(async move {
+                let _ = connection.await;
+                budget.settle(&session, permit);
+            });
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
+            // The wrapper aborts the task it is given when dropped; give it
+            // one that has nothing to abort, so the session closes cleanly.
+            let nothing = tokio::spawn(async {});
+            Ok(BudgetedClient {
+                client: deadpool_postgres::ClientWrapper::new(client, nothing),
+                debt,
+            })
         })
+        .await
     }
 
     async fn recycle(&self, obj: &mut BudgetedClient, _: &Metrics) -> RecycleResult<ConnectError> {

@@ -23,6 +23,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use super::budget::{ServerBudget, OPEN};
+use super::wire_checks::WireLogin;
 use super::{ConnectError, Route, Router, RouterError, RouterInner, WireRole};
 use crate::domain::{DbName, TenantId};
 use crate::pg::RawSession;
@@ -92,21 +93,12 @@ impl Drop for WireSession {
 
 /// Makes wire sessions within the server's budget.
 pub struct WireManager {
-    config: crate::pg::PgConfig,
+    /// How its sessions open, and what each is checked for.
+    login: Arc<WireLogin>,
     budget: Arc<ServerBudget>,
     server: Uuid,
     acquire_timeout: Duration,
     router: Weak<RouterInner>,
-    /// For a subtenant's login: the subtenant its sessions must be held to.
-    pub(super) subtenant: Option<TenantId>,
-    /// For a read-only login: its sessions must not see the audit log (a
-    /// writing one's must not add to it).
-    pub(super) read_only: bool,
-    /// The pool's `role_ensured`, cleared when the server refuses the login
-    /// or a new session finds defaults a client set (`wire_checks.rs`).
-    role_ensured: Arc<std::sync::atomic::AtomicBool>,
-    /// The first check of a new session (`wire_checks::first_check`).
-    pub(super) first_check: Arc<str>,
 }
 
 impl Manager for WireManager {
@@ -121,40 +113,24 @@ impl Manager for WireManager {
             self.acquire_timeout,
         )
         .await?;
-        // The start slot is held while the session opens, not while it is
-        // checked (a check may wait for a revert's lock).
-        let limit = self.config.get_connect_timeout().copied();
-        let opened = super::starts::opening(slot, limit, self.config.connect_raw_session());
-        let mut raw = match opened.await {
-            Ok(raw) => raw,
-            Err(e) => {
-                // The login refused: the role is gone, or its password was
-                // changed (a role may change its own, so a client may). The
-                // gateway makes sure of it again (`gateway::relay`).
-                if matches!(e.code(), Some("28P01" | "28000")) {
-                    self.role_ensured.store(false, Ordering::Release);
-                }
-                return Err(e.into());
-            }
-        };
-        if let Err(e) = self.check(&mut raw).await {
-            raw.close().await;
-            if matches!(e, ConnectError::StrayDefaults) {
-                // The gateway makes the login again, which takes them back.
-                self.role_ensured.store(false, Ordering::Release);
-            }
-            return Err(e);
-        }
-        ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
-        Ok(WireSession {
-            raw: Some(raw),
-            permit: Some(permit),
-            debt: Arc::new(AtomicU8::new(OPEN)),
-            budget: self.budget.clone(),
-            prepared: HashSet::new(),
-            leaves_state: false,
-            settings: None,
+        let (login, budget) = (self.login.clone(), self.budget.clone());
+        // Made to the end even if nobody waits for it any more: dropped in
+        // its checks (which may wait for a revert's lock), its backend would
+        // live on beside a permit given back.
+        super::starts::to_the_end(async move {
+            let raw = login.open(slot).await?;
+            ::metrics::counter!(crate::telemetry::metrics::ROUTER_SESSIONS_OPENED).increment(1);
+            Ok(WireSession {
+                raw: Some(raw),
+                permit: Some(permit),
+                debt: Arc::new(AtomicU8::new(OPEN)),
+                budget,
+                prepared: HashSet::new(),
+                leaves_state: false,
+                settings: None,
+            })
         })
+        .await
     }
 
     async fn recycle(&self, obj: &mut WireSession, _: &Metrics) -> RecycleResult<ConnectError> {
@@ -308,12 +284,8 @@ impl Router {
         );
         config.options(options);
         let role_ensured = Arc::<std::sync::atomic::AtomicBool>::default();
-        let manager = WireManager {
+        let login = WireLogin {
             config,
-            budget: self.inner.budget(&route.server),
-            server: route.server.id,
-            acquire_timeout: WIRE_WAIT,
-            router: Arc::downgrade(&self.inner),
             subtenant: role.subtenant(),
             read_only: role.read_only(),
             role_ensured: role_ensured.clone(),
@@ -321,8 +293,14 @@ impl Router {
                 self.inner.stray_defaults,
                 &db,
                 role.read_only(),
-            )
-            .into(),
+            ),
+        };
+        let manager = WireManager {
+            login: Arc::new(login),
+            budget: self.inner.budget(&route.server),
+            server: route.server.id,
+            acquire_timeout: WIRE_WAIT,
+            router: Arc::downgrade(&self.inner),
         };
         let (pool, tier_size) = self.sized_pool(route, manager, WIRE_WAIT)?;
         Ok(WirePool {

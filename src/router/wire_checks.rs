@@ -11,9 +11,29 @@
 //!   more (`gateway::relay`). So one client's defaults never reach another
 //!   client's sessions.
 
-use super::wire::WireManager;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::starts::StartSlot;
 use super::{ConnectError, SchemaGap};
+use crate::domain::TenantId;
 use crate::pg::RawSession;
+
+/// One gateway login's sessions: how they open, and what each is checked
+/// for before it serves anyone. Shared with the tasks that make them.
+pub(super) struct WireLogin {
+    pub(super) config: crate::pg::PgConfig,
+    /// For a subtenant's login: the subtenant its sessions must be held to.
+    pub(super) subtenant: Option<TenantId>,
+    /// For a read-only login: its sessions must not see the audit log (a
+    /// writing one's must not add to it).
+    pub(super) read_only: bool,
+    /// The pool's `role_ensured`, cleared when the server refuses the login
+    /// or a new session finds defaults a client set.
+    pub(super) role_ensured: Arc<AtomicBool>,
+    /// The first check of a new session (`first_check`).
+    pub(super) first_check: String,
+}
 
 /// Whether the tenant database hides its audit log from reader logins
 /// (tenant migration V4's restrictive policy).
@@ -41,14 +61,45 @@ pub(super) fn first_check(
     )
 }
 
-impl WireManager {
+impl WireLogin {
+    /// A session of this login, opened (holding `slot` while it opens) and
+    /// checked; closed again if it fails its checks.
+    pub(super) async fn open(&self, slot: StartSlot) -> Result<RawSession, ConnectError> {
+        // The slot goes back once the session is open, before its checks
+        // (a check may wait for a revert's lock).
+        let limit = self.config.get_connect_timeout().copied();
+        let opened = super::starts::opening(slot, limit, self.config.connect_raw_session()).await;
+        let mut raw = match opened {
+            Ok(raw) => raw,
+            Err(e) => {
+                // The login refused: the role is gone, or its password was
+                // changed (a role may change its own, so a client may). The
+                // gateway makes sure of it again (`gateway::relay`).
+                if matches!(&e, ConnectError::Raw(r) if matches!(r.code(), Some("28P01" | "28000")))
+                {
+                    self.role_ensured.store(false, Ordering::Release);
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.check(&mut raw).await {
+            raw.close().await;
+            if matches!(e, ConnectError::StrayDefaults) {
+                // The gateway makes the login again, which takes them back.
+                self.role_ensured.store(false, Ordering::Release);
+            }
+            return Err(e);
+        }
+        Ok(raw)
+    }
+
     /// Fail closed: whether the database (an older backup restored, a
     /// reverted migration) would hold a session of this login to what its
     /// key may do, and its login carries no session default but those the
     /// service set. A subtenant's login must be held to its rows by its
     /// name, not by a setting the client may change; a read-only login must
     /// not read the audit log, and a writing one must not add to it.
-    pub(super) async fn check(&self, raw: &mut RawSession) -> Result<(), ConnectError> {
+    async fn check(&self, raw: &mut RawSession) -> Result<(), ConnectError> {
         let gap = self
             .subtenant
             .map_or(self.audit_gap(), |_| SchemaGap::SubtenantRows);

@@ -1,7 +1,8 @@
 //! The connection budget while sessions are closed and opened back to back:
 //! PostgreSQL's own count of the router's sessions never passes the budget,
 //! because a closed session's permit comes back only once its backend has
-//! exited (`pg::ClosingSocket`), not when our side of the socket closes.
+//! exited (`pg::ClosingSocket`), not when our side of the socket closes;
+//! nor when a request gives up on a session still logging in.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -139,4 +140,66 @@ async fn a_closing_sessions_driver_ends_only_after_its_backend_has_left_pg_stat_
         left, 0,
         "{left} of 100 backends outlived their session's driver"
     );
+}
+
+/// A session whose caller gave up while its backend was still logging in
+/// keeps its permit until the login has ended and the session is closed:
+/// PostgreSQL counts the backend from the start of its login.
+#[tokio::test]
+async fn a_session_whose_request_gave_up_mid_login_keeps_its_permit_until_its_backend_has_gone() {
+    let app = spawn_app_with(|s| {
+        s.router.connection_budget = 1;
+        s.router.rate_limit_scale = 0.0;
+        s.router.acquire_timeout_ms = 300;
+    })
+    .await;
+    let stalled = app.create_tenant("stalled-login", json!({})).await;
+    let other = app.create_tenant("other-login", json!({})).await;
+    let db = stalled["database"].as_str().unwrap().to_string();
+    let stalled = app.token(Role::TenantAdmin, Some(id(&stalled)), None);
+    let other = app.token(Role::TenantAdmin, Some(id(&other)), None);
+
+    // A backend locks its database as it logs in; the rename holds that
+    // lock, so logins to the stalled tenant's database wait for it.
+    let admin = app.server.connect("postgres").await;
+    admin
+        .batch_execute(&format!(
+            "BEGIN; ALTER DATABASE \"{db}\" RENAME TO \"{db}_h\""
+        ))
+        .await
+        .unwrap();
+    // Its request gives up (the pool's create timeout) while its backend
+    // still waits in its login.
+    let gave_up = call(&app, Method::GET, "/v1/agents", &stalled, None, None).await;
+    assert_eq!(
+        gave_up.status().as_u16(),
+        503,
+        "{}",
+        gave_up.text().await.unwrap()
+    );
+    // That backend still counts: the other tenant's request finds the
+    // budget of one spent, and opens no second session beside it.
+    let refused = call(&app, Method::GET, "/v1/agents", &other, None, None).await;
+    let status = refused.status().as_u16();
+    let body = refused.text().await.unwrap();
+    assert_eq!(
+        status, 503,
+        "a second session opened beside a backend still logging in, past the budget of one: {body}"
+    );
+    assert!(body.contains("\"connection_budget_exhausted\""), "{body}");
+
+    // The lock gone, the login ends, nobody wants the session: it is closed
+    // and its permit comes back.
+    admin.batch_execute("ROLLBACK").await.unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = call(&app, Method::GET, "/v1/agents", &other, None, None).await;
+        match response.status().as_u16() {
+            200 => break,
+            503 if Instant::now() < until => {}
+            other => panic!("{other}: {}", response.text().await.unwrap()),
+        }
+    }
+    let served = call(&app, Method::GET, "/v1/agents", &stalled, None, None).await;
+    assert_eq!(served.status().as_u16(), 200);
 }
