@@ -50,6 +50,8 @@ pub enum ConnectError {
     SchemaBehind(SchemaGap),
     #[error("the gateway login carries session defaults a client set")]
     StrayDefaults,
+    #[error("a new gateway session's checks were cut short")]
+    Unchecked(#[source] crate::pg::RawError),
     #[error("the server did not finish the session's login in time")]
     Stalled,
     #[error("the service is stopping")]

@@ -4,7 +4,9 @@
 //! - Fail closed on the schema: a subtenant's login must be held to its
 //!   rows (tenant migration V3), a read-only login must see no audit entry
 //!   (V4), and a writing login must add none (V5); else the client is
-//!   refused with `RouterError::SchemaBehind`, naming the migration.
+//!   refused with `RouterError::SchemaBehind`, naming the migration. A check
+//!   cut short for any other reason (a lock timeout a client set) admits no
+//!   one either, but is not blamed on the schema: the client may try again.
 //! - A session whose login carries a session default a client set (a role
 //!   may set its own: `ALTER ROLE CURRENT_USER SET …`) serves no one: the
 //!   gateway makes the login again, which takes them back, and asks once
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use super::starts::StartSlot;
 use super::{ConnectError, SchemaGap};
 use crate::domain::TenantId;
-use crate::pg::RawSession;
+use crate::pg::{RawError, RawSession};
 
 /// One gateway login's sessions: how they open, and what each is checked
 /// for before it serves anyone. Shared with the tasks that make them.
@@ -111,9 +113,10 @@ impl WireLogin {
         match raw.query_value(&self.first_check).await {
             Ok(Some(v)) if v == "false" => {}
             Ok(Some(v)) if v == "true" => return Err(ConnectError::StrayDefaults),
-            _ => return Err(ConnectError::SchemaBehind(gap)),
+            Ok(_) => return Err(ConnectError::SchemaBehind(gap)),
+            Err(e) => return Err(unanswered(e, gap)),
         }
-        self.holds(raw).await.map_err(ConnectError::SchemaBehind)
+        self.holds(raw).await
     }
 
     fn audit_gap(&self) -> SchemaGap {
@@ -125,11 +128,13 @@ impl WireLogin {
     }
 
     /// The schema checks after the first (`check`).
-    async fn holds(&self, raw: &mut RawSession) -> Result<(), SchemaGap> {
+    async fn holds(&self, raw: &mut RawSession) -> Result<(), ConnectError> {
         if let Some(sub) = self.subtenant {
-            let held = raw.query_value("SELECT public.app_subtenant_id()").await;
-            if !matches!(&held, Ok(Some(id)) if *id == sub.as_uuid().to_string()) {
-                return Err(SchemaGap::SubtenantRows);
+            let gap = SchemaGap::SubtenantRows;
+            match raw.query_value("SELECT public.app_subtenant_id()").await {
+                Ok(Some(id)) if id == sub.as_uuid().to_string() => {}
+                Ok(_) => return Err(ConnectError::SchemaBehind(gap)),
+                Err(e) => return Err(unanswered(e, gap)),
             }
         }
         let policy = if self.read_only {
@@ -139,7 +144,20 @@ impl WireLogin {
         };
         match raw.query_value(policy).await {
             Ok(Some(v)) if v == "true" => Ok(()),
-            _ => Err(self.audit_gap()),
+            Ok(_) => Err(ConnectError::SchemaBehind(self.audit_gap())),
+            Err(e) => Err(unanswered(e, self.audit_gap())),
         }
+    }
+}
+
+/// A check the database did not answer. The schema's fault when it could
+/// not (SQLSTATE class 42: a table, function or privilege missing), and the
+/// client is told which migration its database needs. Anything else is not
+/// the schema's (a lock or statement timeout from defaults a client set on
+/// its login, a server going away), and the client may try again.
+fn unanswered(e: RawError, gap: SchemaGap) -> ConnectError {
+    match e.code() {
+        Some(code) if code.starts_with("42") => ConnectError::SchemaBehind(gap),
+        _ => ConnectError::Unchecked(e),
     }
 }

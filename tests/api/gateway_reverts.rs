@@ -1,9 +1,10 @@
 //! A revert under way admits no gateway session: a session opened while a
 //! revert of tenant migration V3 or V5 holds its lock waits for it, then
-//! reads the schema as committed, and its client is refused.
+//! reads the schema as committed, and its client is refused. A check cut
+//! short by a lock timeout a client set is not blamed on the schema.
 
 use crate::helpers::{spawn_app, TestApp};
-use crate::kit::gateway::{refused_before_any_sql, tenant_database, tenant_with_key};
+use crate::kit::gateway::{connect, refused_before_any_sql, tenant_database, tenant_with_key};
 
 #[tokio::test]
 async fn a_writer_arriving_while_a_revert_of_v5_is_under_way_is_refused_once_it_commits() {
@@ -38,6 +39,42 @@ async fn a_subtenant_client_arriving_while_a_revert_of_v3_is_under_way_is_refuse
         refused_after_revert(&app, &database, V3_DOWN, &user, &key).await,
         "28000: the tenant's database does not hold subtenant sessions to their rows yet: it needs tenant migration V3"
     );
+}
+
+#[tokio::test]
+async fn a_client_arriving_while_a_revert_holds_its_lock_past_a_lock_timeout_a_client_set_is_told_to_try_again_not_that_its_schema_is_behind(
+) {
+    let app = spawn_app().await;
+    let (id, slug, key) = tenant_with_key(&app, "wire-lock-timeout", "tenant_admin").await;
+    let database = tenant_database(&app, &id).await;
+    // A client sets a lock timeout on the login its tenant's writers share,
+    // and holds its session, so the next client's needs a new one.
+    let first = connect(&app, &slug, &key).await.unwrap();
+    first
+        .batch_execute(
+            "BEGIN READ WRITE; ALTER ROLE CURRENT_USER SET lock_timeout = '20ms'; COMMIT;
+             BEGIN; SELECT 1",
+        )
+        .await
+        .unwrap();
+    // A revert's first step, not committed: the audit log is locked.
+    let mut admin = app.server.connect(&database).await;
+    let revert = admin.transaction().await.unwrap();
+    revert
+        .batch_execute("DROP POLICY wire_writes_no_audit ON audit_log")
+        .await
+        .unwrap();
+    let refused = refused_before_any_sql(&app, &slug, &key).await;
+    assert!(
+        refused.starts_with("53300: ") && refused.ends_with("try again"),
+        "{refused}"
+    );
+    // The revert given up, the next client is served.
+    revert.rollback().await.unwrap();
+    let next = connect(&app, &slug, &key).await.unwrap();
+    let rows = next.simple_query("SELECT count(*) FROM agents").await;
+    assert!(rows.is_ok(), "{rows:?}");
+    first.batch_execute("COMMIT").await.unwrap();
 }
 
 const V3_DOWN: &str =
