@@ -165,7 +165,7 @@ pub(super) async fn apply(
         return Ok(());
     }
     let sql = if session.leaves_state || session.settings.is_some() {
-        format!("{}; {wanted}", super::transaction::RESET)
+        format!("{}; {wanted}", super::transaction::reset(session))
     } else {
         wanted.to_string()
     };

@@ -36,9 +36,11 @@ const PLAIN: &[&str] = &[
 ];
 
 /// Text that makes even a plain statement leave state: session settings
-/// set from a query, advisory locks, temporary tables made by `SELECT
-/// INTO`, and connections `dblink` keeps.
-const MARKERS: &[&str] = &["set_config", "pg_advisory", "temp", "dblink"];
+/// set from a query, advisory locks (`pg_try_advisory_lock` too),
+/// temporary tables made by `SELECT INTO`, connections `dblink` keeps, and
+/// names spelled in Unicode escapes (`U&"…"`), which could hide any of
+/// these.
+const MARKERS: &[&str] = &["set_config", "advisory", "temp", "dblink", "u&"];
 
 /// Whether running `sql` (one query string, perhaps several statements)
 /// may leave state in the session after its transaction.
@@ -49,11 +51,12 @@ pub(super) fn leaves_state(sql: &str) -> bool {
     })
 }
 
-/// Whether a simple query may drop prepared statements (`DEALLOCATE`,
-/// `DISCARD`). Asked only of a query that leaves state: neither is plain.
+/// Whether a query may drop or make prepared statements by name
+/// (`DEALLOCATE`, `DISCARD`, `PREPARE`), which the gateway's own may be.
+/// Asked only of a query that leaves state: none is plain.
 pub(super) fn forgets_statements(sql: &str) -> bool {
     lowercase(sql, |lower| {
-        lower.contains("deallocate") || lower.contains("discard")
+        lower.contains("deallocate") || lower.contains("discard") || lower.contains("prepare")
     })
 }
 
@@ -89,7 +92,7 @@ fn words(statement: &str) -> impl Iterator<Item = &str> {
         if let Some(after) = rest.strip_prefix("--") {
             rest = after.split_once('\n').map_or("", |(_, next)| next);
         } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, next)| next);
+            rest = past_block_comment(after);
         } else {
             break;
         }
@@ -98,9 +101,47 @@ fn words(statement: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
+/// What follows a block comment whose `/*` came just before `after`.
+/// PostgreSQL's block comments nest: `/* /* */ SELECT */ LISTEN x` is one
+/// comment, then `LISTEN`.
+fn past_block_comment(after: &str) -> &str {
+    let mut depth = 1;
+    let mut rest = after;
+    while depth > 0 {
+        let Some(close) = rest.find("*/") else {
+            return "";
+        };
+        match rest.find("/*") {
+            Some(open) if open < close => {
+                depth += 1;
+                rest = &rest[open + 2..];
+            }
+            _ => {
+                depth -= 1;
+                rest = &rest[close + 2..];
+            }
+        }
+    }
+    rest
+}
+
 #[cfg(test)]
 mod tests {
     use super::{forgets_statements, leaves_state};
+
+    #[test]
+    fn what_hides_behind_nested_comments_try_locks_or_unicode_escapes_leaves_state() {
+        for sql in [
+            "/* /* */ select */ LISTEN ch",
+            "/* a /* b /* c */ */ select */ SET search_path = x",
+            "SELECT pg_try_advisory_lock(42)",
+            "SELECT U&\"set\\005fconfig\"('search_path', 'x', false)",
+        ] {
+            assert!(leaves_state(sql), "{sql}");
+        }
+        assert!(!leaves_state("/* /* nested */ still a comment */ SELECT 1"));
+        assert!(forgets_statements("PREPARE tp_0 AS SELECT 2"));
+    }
 
     #[test]
     fn plain_reads_and_writes_and_transaction_control_leave_nothing() {

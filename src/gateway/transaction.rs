@@ -30,6 +30,19 @@ pub(super) const RESET: &str =
     "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; \
                      SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
+/// The reset for `session`: `RESET`, and `DEALLOCATE ALL` when a client's
+/// SQL may have dropped prepared statements or made one by name; the
+/// gateway then knows of none, and makes each again when next used. So
+/// no statement of another client's runs under a name the gateway uses.
+pub(super) fn reset(session: &mut WireConnection) -> std::borrow::Cow<'static, str> {
+    if std::mem::take(&mut session.statements_unsure) {
+        session.prepared.clear();
+        format!("{RESET}; DEALLOCATE ALL").into()
+    } else {
+        RESET.into()
+    }
+}
+
 /// How one transaction's relay ended.
 pub(super) enum End {
     /// Idle again: the session may go back to its pool.
@@ -56,7 +69,8 @@ pub(super) async fn transaction(
     let mut state = Flow::default();
     let mut to_server = BytesMut::new();
     if session.leaves_state {
-        wire::message(&mut to_server, b'Q', |b| wire::put_cstr(b, RESET));
+        let reset = reset(session);
+        wire::message(&mut to_server, b'Q', |b| wire::put_cstr(b, &reset));
         state.sent += 1;
         state.resetting = true;
         session.leaves_state = false;
@@ -180,13 +194,23 @@ impl Flow {
         out: &mut BytesMut,
     ) -> std::io::Result<()> {
         let tag = frame.tag;
-        let query = (tag == b'Q').then(|| frame.bytes.clone());
+        // A query's text: a simple query's, or a Parse's after its name.
+        let query = match tag {
+            b'Q' => Some(frame.bytes.slice(5..)),
+            b'P' => frame
+                .body()
+                .iter()
+                .position(|&b| b == 0)
+                .map(|end| frame.bytes.slice(6 + end..)),
+            _ => None,
+        };
         let translated = statements.translate(frame, &mut session.prepared)?;
         if let Some(query) = query.filter(|_| translated.leaves_state) {
             // DEALLOCATE or DISCARD may drop the statements the gateway
-            // made: they are made again when next used.
-            if forgets_statements(&query[5..]) {
-                session.prepared.clear();
+            // made, and PREPARE make one under a name it uses: the next
+            // reset drops them all, and they are made again when next used.
+            if forgets_statements(&query) {
+                session.statements_unsure = true;
             }
         }
         session.leaves_state |= translated.leaves_state;
@@ -269,7 +293,8 @@ fn parameter_status(body: &[u8]) -> Option<(String, String)> {
     Some((name.to_string(), value.to_string()))
 }
 
-/// Whether a simple query may drop prepared statements.
+/// Whether a query's text may drop prepared statements, or make one by
+/// name.
 fn forgets_statements(body: &[u8]) -> bool {
     super::session_state::forgets_statements(&String::from_utf8_lossy(body))
 }

@@ -91,7 +91,8 @@ impl Provisioner {
     }
 
     /// Whether the tenant database's row-level security reads a subtenant
-    /// login's subtenant from its name (tenant migration V3).
+    /// login's subtenant from its name (tenant migration V3; since V6 the
+    /// body is kept parsed, not as text).
     async fn holds_subtenant_logins(
         &self,
         server: &DbServer,
@@ -100,7 +101,9 @@ impl Provisioner {
         self.ask_tenant_db(
             server,
             db,
-            "SELECT pg_catalog.strpos(prosrc, $1) > 0 FROM pg_catalog.pg_proc
+            "SELECT pg_catalog.strpos(
+                    coalesce(pg_catalog.pg_get_function_sqlbody(oid), prosrc), $1) > 0
+               FROM pg_catalog.pg_proc
               WHERE oid = pg_catalog.to_regprocedure('public.app_subtenant_id()')",
             &[&SUBTENANT_LOGIN_PREFIX],
         )

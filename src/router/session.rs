@@ -83,6 +83,10 @@ pub enum SchemaGap {
     /// client may change.
     #[error("the tenant's database does not hold subtenant sessions to their rows yet: it needs tenant migration V3")]
     SubtenantRows,
+    /// A subtenant's login would be held to its rows by a function whose
+    /// body each session parses again, with the types it made itself.
+    #[error("the tenant's database does not keep subtenant sessions from changing how their scope is read yet: it needs tenant migration V6")]
+    SubtenantScopeReparsed,
     /// A read-only login would read the audit log.
     #[error("the tenant's database does not hide its audit log from read-only sessions yet: it needs tenant migration V4")]
     AuditShown,

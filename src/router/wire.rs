@@ -49,6 +49,10 @@ pub struct WireSession {
     /// The client settings applied to it (the gateway's
     /// `client_settings`), until a reset.
     pub settings: Option<Arc<str>>,
+    /// Whether a client's SQL may have dropped prepared statements, or made
+    /// one by name (`DEALLOCATE`, `DISCARD`, `PREPARE`): `prepared` is then
+    /// unsure until the next reset drops them all.
+    pub statements_unsure: bool,
 }
 
 impl WireSession {
@@ -128,6 +132,7 @@ impl Manager for WireManager {
                 prepared: HashSet::new(),
                 leaves_state: false,
                 settings: None,
+                statements_unsure: false,
             })
         })
         .await
@@ -290,6 +295,11 @@ impl Router {
             read_only: role.read_only(),
             role_ensured: role_ensured.clone(),
             first_check: super::wire_checks::first_check(
+                self.inner.stray_defaults,
+                &db,
+                role.read_only(),
+            ),
+            stray_check: super::wire_checks::stray_check(
                 self.inner.stray_defaults,
                 &db,
                 role.read_only(),

@@ -2,11 +2,12 @@
 //!
 //! Rules:
 //! - Fail closed on the schema: a subtenant's login must be held to its
-//!   rows (tenant migration V3), a read-only login must see no audit entry
-//!   (V4), and a writing login must add none (V5); else the client is
-//!   refused with `RouterError::SchemaBehind`, naming the migration. A check
-//!   cut short for any other reason (a lock timeout a client set) admits no
-//!   one either, but is not blamed on the schema: the client may try again.
+//!   rows (tenant migration V3) by a function parsed once (V6), a
+//!   read-only login must see no audit entry (V4), and a writing login must
+//!   add none (V5); else the client is refused with
+//!   `RouterError::SchemaBehind`, naming the migration. A check cut short
+//!   for any other reason (a lock timeout a client set) admits no one
+//!   either, but is not blamed on the schema: the client may try again.
 //! - A session whose login carries a session default a client set (a role
 //!   may set its own: `ALTER ROLE CURRENT_USER SET …`) serves no one: the
 //!   gateway makes the login again, which takes them back, and asks once
@@ -35,6 +36,8 @@ pub(super) struct WireLogin {
     pub(super) role_ensured: Arc<AtomicBool>,
     /// The first check of a new session (`first_check`).
     pub(super) first_check: String,
+    /// Its session defaults alone (`stray_check`).
+    pub(super) stray_check: String,
 }
 
 /// Whether the tenant database hides its audit log from reader logins
@@ -49,6 +52,15 @@ const AUDIT_SEALED: &str = "SELECT EXISTS (SELECT FROM pg_catalog.pg_policy \
      WHERE polrelid = 'public.audit_log'::pg_catalog.regclass \
        AND polname = 'wire_writes_no_audit' AND NOT polpermissive)::text";
 
+/// The subtenant a subtenant login's session is held to, and whether the
+/// function that says so was parsed once, when it was made (tenant
+/// migration V6): a body kept as text is parsed again in each session, with
+/// the types the session made in its temporary schema, which PostgreSQL
+/// finds before pg_catalog's.
+const SUBTENANT_HELD: &str = "SELECT public.app_subtenant_id()::pg_catalog.text || ' ' || \
+     (SELECT (prosqlbody IS NOT NULL)::pg_catalog.text FROM pg_catalog.pg_proc \
+       WHERE oid = 'public.app_subtenant_id()'::pg_catalog.regprocedure)";
+
 /// The first check's query for a login (`read_only` or not) of `db`: its
 /// session defaults (`stray`, the router's `StrayDefaults`), and the wait
 /// for a revert's lock on the audit log (taken when the query is parsed).
@@ -61,6 +73,16 @@ pub(super) fn first_check(
         "SELECT ({})::text, EXISTS (SELECT FROM public.audit_log LIMIT 0)",
         stray(db, !read_only)
     )
+}
+
+/// The first check's test of the session's defaults, alone: asked when the
+/// first check failed, since a default a client set may be what failed it.
+pub(super) fn stray_check(
+    stray: super::StrayDefaults,
+    db: &crate::domain::DbName,
+    read_only: bool,
+) -> String {
+    format!("SELECT ({})::text", stray(db, !read_only))
 }
 
 impl WireLogin {
@@ -114,7 +136,17 @@ impl WireLogin {
             Ok(Some(v)) if v == "false" => {}
             Ok(Some(v)) if v == "true" => return Err(ConnectError::StrayDefaults),
             Ok(_) => return Err(ConnectError::SchemaBehind(gap)),
-            Err(e) => return Err(unanswered(e, gap)),
+            Err(e) => {
+                // A default a client set may be what failed it
+                // (`row_security = off` refuses any read of a table with
+                // policies, a `lock_timeout` cuts the wait for a revert
+                // short): asked alone, it is found, and taken back.
+                let alone = raw.query_value(&self.stray_check).await;
+                if matches!(alone, Ok(Some(v)) if v == "true") {
+                    return Err(ConnectError::StrayDefaults);
+                }
+                return Err(unanswered(e, gap));
+            }
         }
         self.holds(raw).await
     }
@@ -131,9 +163,17 @@ impl WireLogin {
     async fn holds(&self, raw: &mut RawSession) -> Result<(), ConnectError> {
         if let Some(sub) = self.subtenant {
             let gap = SchemaGap::SubtenantRows;
-            match raw.query_value("SELECT public.app_subtenant_id()").await {
-                Ok(Some(id)) if id == sub.as_uuid().to_string() => {}
-                Ok(_) => return Err(ConnectError::SchemaBehind(gap)),
+            match raw.query_value(SUBTENANT_HELD).await {
+                Ok(Some(held)) => match held.split_once(' ') {
+                    Some((id, "true")) if id == sub.as_uuid().to_string() => {}
+                    Some((id, _)) if id == sub.as_uuid().to_string() => {
+                        return Err(ConnectError::SchemaBehind(
+                            SchemaGap::SubtenantScopeReparsed,
+                        ))
+                    }
+                    _ => return Err(ConnectError::SchemaBehind(gap)),
+                },
+                Ok(None) => return Err(ConnectError::SchemaBehind(gap)),
                 Err(e) => return Err(unanswered(e, gap)),
             }
         }

@@ -126,3 +126,33 @@ async fn a_paused_tenants_writer_login_starts_its_sessions_read_only_with_nothin
         first.batch_execute("COMMIT").await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_default_a_client_set_that_fails_the_sessions_checks_themselves_is_taken_back_and_the_next_client_served(
+) {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.server.connect("postgres").await;
+    let (id, slug, key) = tenant_with_key(&app, "defaults-rls-off", "tenant_admin").await;
+    let db = DbName::recognise(&tenant_database(&app, &id).await).unwrap();
+    let first = connect(&app, &slug, &key).await.unwrap();
+    // With row security off, reading a table with policies fails, the audit
+    // log the first check reads included.
+    first
+        .batch_execute(
+            "BEGIN READ WRITE; ALTER ROLE CURRENT_USER SET row_security = off; COMMIT;
+             BEGIN; SELECT 1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(defaults_of(&admin, &db.wire_writer()).await, 1, "set");
+    let second = connect(&app, &slug, &key).await.unwrap();
+    let rows = second.simple_query("SELECT count(*) FROM agents").await;
+    assert!(rows.is_ok(), "{rows:?}");
+    assert_eq!(show(&second, "row_security").await, "on");
+    assert_eq!(
+        defaults_of(&admin, &db.wire_writer()).await,
+        0,
+        "taken back"
+    );
+    first.batch_execute("COMMIT").await.unwrap();
+}

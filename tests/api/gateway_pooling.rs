@@ -166,3 +166,38 @@ async fn a_client_cannot_become_another_role_by_any_setting_it_may_change() {
     assert!(who.0.starts_with("ai_care_tenant_0"), "{}", who.0);
     assert!(!who.1);
 }
+
+#[tokio::test]
+async fn state_behind_a_try_lock_a_nested_comment_or_a_deallocate_through_the_extended_protocol_reaches_no_next_client(
+) {
+    let app = spawn_app_with(|s| s.router.pool_size_standard = Some(1)).await;
+    let (_, slug, key) = tenant_with_key(&app, "wire-hidden", "tenant_admin").await;
+    let first = connect(&app, &slug, &key).await.unwrap();
+    // Each its own transaction, on the pool's one session.
+    first
+        .simple_query("SELECT pg_try_advisory_lock(7)")
+        .await
+        .unwrap();
+    first
+        .batch_execute("/* /* */ select */ SET search_path = pg_catalog")
+        .await
+        .unwrap();
+    let second = connect(&app, &slug, &key).await.unwrap();
+    let row = second
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_locks
+                      WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+                    current_setting('search_path')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 0, "the try-lock was let go");
+    assert_ne!(row.get::<_, String>(1), "pg_catalog");
+    // A DEALLOCATE sent as Parse, Bind and Execute drops the statements
+    // the gateway made: the client that uses one has it made again.
+    let stmt = first.prepare("SELECT $1::int + 1").await.unwrap();
+    second.execute("DEALLOCATE ALL", &[]).await.unwrap();
+    let two: i32 = first.query_one(&stmt, &[&1i32]).await.unwrap().get(0);
+    assert_eq!(two, 2, "made again after DEALLOCATE ALL dropped it");
+}

@@ -1,7 +1,7 @@
 //! A revert under way admits no gateway session: a session opened while a
 //! revert of tenant migration V3 or V5 holds its lock waits for it, then
 //! reads the schema as committed, and its client is refused. A check cut
-//! short by a lock timeout a client set is not blamed on the schema.
+//! short by the database's lock timeout is not blamed on the schema.
 
 use crate::helpers::{spawn_app, TestApp};
 use crate::kit::gateway::{connect, refused_before_any_sql, tenant_database, tenant_with_key};
@@ -42,19 +42,21 @@ async fn a_subtenant_client_arriving_while_a_revert_of_v3_is_under_way_is_refuse
 }
 
 #[tokio::test]
-async fn a_client_arriving_while_a_revert_holds_its_lock_past_a_lock_timeout_a_client_set_is_told_to_try_again_not_that_its_schema_is_behind(
+async fn a_client_arriving_while_a_revert_holds_its_lock_past_the_databases_lock_timeout_is_told_to_try_again_not_that_its_schema_is_behind(
 ) {
     let app = spawn_app().await;
     let (id, slug, key) = tenant_with_key(&app, "wire-lock-timeout", "tenant_admin").await;
     let database = tenant_database(&app, &id).await;
-    // A client sets a lock timeout on the login its tenant's writers share,
-    // and holds its session, so the next client's needs a new one.
+    // The database's own default (an operator's, not a client's), and a
+    // first client that holds its session, so the next client's needs a
+    // new one.
     let first = connect(&app, &slug, &key).await.unwrap();
-    first
-        .batch_execute(
-            "BEGIN READ WRITE; ALTER ROLE CURRENT_USER SET lock_timeout = '20ms'; COMMIT;
-             BEGIN; SELECT 1",
-        )
+    first.batch_execute("BEGIN; SELECT 1").await.unwrap();
+    let operator = app.server.connect("postgres").await;
+    operator
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{database}\" SET lock_timeout = '20ms'"
+        ))
         .await
         .unwrap();
     // A revert's first step, not committed: the audit log is locked.

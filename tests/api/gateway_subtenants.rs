@@ -92,6 +92,23 @@ async fn a_subtenant_key_sees_and_changes_only_its_own_rows_whatever_it_sets_or_
         );
         let _ = sub.batch_execute("RESET ALL; RESET ROLE").await;
     }
+    // A type of the session's own, which PostgreSQL finds before
+    // pg_catalog's, made in the very transaction that looks.
+    let mut shadowing = connect(&app, &slug, &a_key).await.unwrap();
+    let tx = shadowing.transaction().await.unwrap();
+    tx.batch_execute("CREATE DOMAIN pg_temp.text AS varchar(11)")
+        .await
+        .unwrap();
+    let shadowed: i64 = tx
+        .query_one("SELECT count(*) FROM agents", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        shadowed, 1,
+        "a domain named text in pg_temp widened the scope"
+    );
+    tx.rollback().await.unwrap();
     let in_one = sub
         .batch_execute(&format!(
             "BEGIN; SET LOCAL app.subtenant_id = '{b}'; SET LOCAL ROLE {database}; \
@@ -201,10 +218,19 @@ async fn a_tenant_database_whose_policies_read_only_the_setting_refuses_subtenan
         refused.starts_with("28000: the tenant's database does not hold subtenant sessions"),
         "{refused}"
     );
-    // A login made while the schema held, whose session then ends after a
-    // revert: the new session is checked, and serves no row.
+    // V3's function, whose body each session parses again (with the types
+    // it made itself), is refused too.
     let v3 = include_str!("../../tenant_template/migrations/V3__subtenant_logins.sql");
     admin.batch_execute(v3).await.unwrap();
+    let refused = refusal(&app, &slug, &a_key).await;
+    assert!(
+        refused.starts_with("28000: ") && refused.ends_with("it needs tenant migration V6"),
+        "{refused}"
+    );
+    // A login made while the schema held, whose session then ends after a
+    // revert: the new session is checked, and serves no row.
+    let v6 = include_str!("../../tenant_template/migrations/V6__subtenant_scope_parsed_once.sql");
+    admin.batch_execute(v6).await.unwrap();
     let sub = connect(&app, &slug, &a_key).await.unwrap();
     sub.batch_execute("SELECT 1").await.unwrap();
     admin.batch_execute(v1).await.unwrap();

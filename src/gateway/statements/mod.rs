@@ -120,6 +120,12 @@ impl Statements {
                 }
             }
             b'C' => out.push((frame.bytes.clone(), Some(answer(b'3')))),
+            // A function called by its OID: its name is not in the message,
+            // so any may be (`set_config`, an advisory lock).
+            b'F' => {
+                leaves_state = true;
+                out.push((frame.bytes.clone(), None));
+            }
             _ => out.push((frame.bytes.clone(), None)),
         }
         Ok(Translated { out, leaves_state })

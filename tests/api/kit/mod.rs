@@ -56,4 +56,4 @@ pub use request::call;
 
 /// The newest version of the built-in tenant migrations
 /// (`tenant_template/migrations`).
-pub const LATEST_TENANT_VERSION: i32 = 5;
+pub const LATEST_TENANT_VERSION: i32 = 6;
