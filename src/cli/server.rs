@@ -253,8 +253,9 @@ pub async fn run(mut settings: Settings, args: ServerArgs) -> anyhow::Result<()>
 
 fn parse_target(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
-        _ => Err("a utilisation above 0 and at most 1 (0.8 is 80 %)".into()),
+        // The API's bounds.
+        Ok(t) if (0.01..=1.0).contains(&t) => Ok(t),
+        _ => Err("a utilisation from 0.01 to 1 (0.8 is 80 %)".into()),
     }
 }
 

@@ -78,6 +78,7 @@ mod gateway_timeouts;
 mod gateway_usage;
 mod health;
 mod helpers;
+mod input_edges;
 mod isolation;
 mod kit;
 mod master_keys;

@@ -46,7 +46,7 @@ pub struct StartQuery {
 pub async fn start(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<StartQuery>,
+    query: crate::api::http::Query<StartQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let identity = &state.services().identity;
     let redirect_uri = format!("{}{CALLBACK_PATH}", base_url(&req, &state));
@@ -135,7 +135,7 @@ pub struct CallbackQuery {
 pub async fn callback(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<CallbackQuery>,
+    query: crate::api::http::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let secure = session::is_tls(&req, state.trusted_proxies());

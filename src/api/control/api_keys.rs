@@ -125,7 +125,7 @@ pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
     tenant: TenantPath,
-    query: web::Query<ListQuery>,
+    query: crate::api::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     may_manage_keys(&principal, tenant.0)?;
     let query = query.into_inner();

@@ -30,7 +30,7 @@ pub async fn start_scan(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<ScanQuery>,
+    query: crate::api::http::Query<ScanQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
     let actor = actor(&principal, &req);

@@ -41,7 +41,7 @@ pub async fn stream(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<StreamQuery>,
+    query: crate::api::http::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     let after = last_event_id(&req)?.or(query.after);
@@ -90,7 +90,7 @@ pub struct DeliveryList {
 pub async fn deliveries(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<DeliveriesQuery>,
+    query: crate::api::http::Query<DeliveriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     let limit = PageLimit::get(query.limit, 50);

@@ -34,7 +34,7 @@ pub async fn revert_run(
     state: web::Data<AppState>,
     req: HttpRequest,
     run: web::Path<Uuid>,
-    query: web::Query<WaitQuery>,
+    query: crate::api::http::Query<WaitQuery>,
     body: crate::api::http::body::Json<RevertRun>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;

@@ -110,7 +110,7 @@ pub async fn start_run(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<WaitQuery>,
+    query: crate::api::http::Query<WaitQuery>,
     body: crate::api::http::body::Json<StartRun>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
@@ -141,7 +141,7 @@ pub async fn resume_run(
     state: web::Data<AppState>,
     req: HttpRequest,
     run: web::Path<Uuid>,
-    query: web::Query<WaitQuery>,
+    query: crate::api::http::Query<WaitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Write)?;
     let actor = actor(&principal, &req);

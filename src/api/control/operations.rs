@@ -259,7 +259,7 @@ pub struct OperationList {
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::api::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     let (filter, limit) = query.into_inner().into_filter();

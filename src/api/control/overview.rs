@@ -87,7 +87,7 @@ pub async fn summary(
 pub async fn audit(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<LimitQuery>,
+    query: crate::api::http::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Tenants, Action::Read)?;
     let limit = query.limit(20);

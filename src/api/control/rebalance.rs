@@ -15,11 +15,12 @@ const TARGET: f64 = 0.8;
 fn target_of(target: Option<f64>) -> Result<f64, ApiError> {
     match target {
         None => Ok(TARGET),
-        Some(t) if t > 0.0 && t <= 1.0 => Ok(t),
+        // The spec's bounds: 0.01 to 1.
+        Some(t) if (0.01..=1.0).contains(&t) => Ok(t),
         Some(_) => Err(ApiError::new(
             actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidField,
-            "target must be above 0 and at most 1",
+            "target must be from 0.01 to 1",
         )),
     }
 }
@@ -28,7 +29,7 @@ fn target_of(target: Option<f64>) -> Result<f64, ApiError> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlanQuery {
-    /// The utilisation every server should end under, above 0 and at most 1
+    /// The utilisation every server should end under, from 0.01 to 1
     /// (default 0.8).
     #[param(minimum = 0.01, maximum = 1.0)]
     target: Option<f64>,
@@ -41,7 +42,7 @@ pub struct PlanQuery {
 pub async fn plan(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<PlanQuery>,
+    query: crate::api::http::Query<PlanQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
     let target = target_of(query.into_inner().target)?;

@@ -19,9 +19,11 @@ pub struct UsageQuery {
     /// The range's start (RFC 3339); default: `to` less a day (hours) or
     /// 30 days (days).
     #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     from: Option<DateTime<Utc>>,
     /// The range's end, excluded (RFC 3339); default: now.
     #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     to: Option<DateTime<Utc>>,
     /// `hour` (default) or `day`.
     granularity: Option<Granularity>,
@@ -83,7 +85,7 @@ pub async fn tenant(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: TenantPath,
-    query: web::Query<UsageQuery>,
+    query: crate::api::http::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // Whoever may read the tenant (its own admins, fleet readers).
     super::tenants::read::readable(&principal, &state, id.0).await?;
@@ -131,9 +133,11 @@ pub struct TopQuery {
     limit: Option<crate::api::http::wire::PageLimit>,
     /// The range's start (RFC 3339); default: the start of this month (UTC).
     #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     from: Option<DateTime<Utc>>,
     /// The range's end, excluded; default: now.
     #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     to: Option<DateTime<Utc>>,
 }
 
@@ -153,7 +157,7 @@ pub async fn top(
     principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<TopQuery>,
+    query: crate::api::http::Query<TopQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Servers, Action::Read)?;
     let query = query.into_inner();

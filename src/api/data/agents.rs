@@ -101,7 +101,10 @@ pub async fn create(
 
 /// `GET /v1/agents?limit=&cursor=`
 #[utoipa::path(get, path = "/v1/agents", tag = "agents", params(Page), responses((status = 200, description = "A page of agents: `{agents, next_cursor}`")))]
-pub async fn list(ctx: TenantContext, page: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    ctx: TenantContext,
+    page: crate::api::http::Query<Page>,
+) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Agents, Action::Read).await?;
     let limit = PageLimit::get(page.limit, 50);
     let conn = ctx.state().tenancy().connection(&ctx.route).await?;

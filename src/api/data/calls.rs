@@ -45,7 +45,9 @@ pub struct ListCalls {
     status: Option<CallStatus>,
     agent_id: Option<Uuid>,
     subtenant_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     to: Option<DateTime<Utc>>,
     limit: Option<PageLimit>,
     cursor: Option<Uuid>,
@@ -151,7 +153,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/calls", tag = "calls", params(ListCalls), responses((status = 200, description = "A page of calls: `{calls, next_cursor}`")))]
 pub async fn list(
     ctx: TenantContext,
-    query: web::Query<ListCalls>,
+    query: crate::api::http::Query<ListCalls>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Calls, Action::Read).await?;
     let filter = query.into_inner().into_filter();

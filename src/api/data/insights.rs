@@ -1,4 +1,4 @@
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -13,7 +13,9 @@ use crate::data::{analytics, tenant_audit, Caller};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Range {
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::api::http::wire::date_time")]
     to: Option<DateTime<Utc>>,
 }
 
@@ -22,7 +24,7 @@ pub struct Range {
 #[utoipa::path(get, path = "/v1/analytics/summary", tag = "analytics", params(Range), responses((status = 200, description = "Calls by status, average duration, calls per agent")))]
 pub async fn summary(
     ctx: TenantContext,
-    range: web::Query<Range>,
+    range: crate::api::http::Query<Range>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Analytics, Action::Read).await?;
     let mut conn = ctx.state().tenancy().connection(&ctx.route).await?;
@@ -37,7 +39,7 @@ pub async fn summary(
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(LimitQuery), responses((status = 200, description = "Audit events within the caller's scope: `{events}`")))]
 pub async fn audit(
     ctx: TenantContext,
-    query: web::Query<LimitQuery>,
+    query: crate::api::http::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ctx.require(Resource::Audit, Action::Read).await?;
     let limit = query.limit(100);

@@ -65,11 +65,54 @@ pub fn parse_checked<T: DeserializeOwned + utoipa::ToSchema + 'static>(
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
-/// Checks `value` against the spec's schema for `T`.
+/// Checks `value` against the spec's schema for `T`, and that no text in
+/// it holds U+0000 (NUL), which PostgreSQL stores in neither `text` nor
+/// `jsonb`: the spec says so once, for every body.
 pub fn check<T: utoipa::ToSchema + 'static>(value: &Value) -> Result<(), ApiError> {
-    match validator::<T>().iter_errors(value).next() {
-        None => Ok(()),
-        Some(e) => Err(invalid(describe(&e, &T::name()))),
+    if let Some(e) = validator::<T>().iter_errors(value).next() {
+        return Err(invalid(describe(&e, &T::name())));
+    }
+    let mut at = String::new();
+    if nul_at(value, &mut at) {
+        let at = if at.is_empty() {
+            "the body".into()
+        } else {
+            format!("body{at}")
+        };
+        return Err(invalid(format!(
+            "{at} holds U+0000 (NUL), which no text here may hold"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a string or a property name in `value` holds a NUL; `at` is
+/// left at its place (a JSON pointer; a property name with one is not
+/// named).
+fn nul_at(value: &Value, at: &mut String) -> bool {
+    let within = |at: &mut String, step: &str, inner: &Value| {
+        let len = at.len();
+        at.push('/');
+        at.push_str(&step.replace('~', "~0").replace('/', "~1"));
+        let found = nul_at(inner, at);
+        if !found {
+            at.truncate(len);
+        }
+        found
+    };
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .any(|(i, item)| within(at, &i.to_string(), item)),
+        Value::Object(map) => map.iter().any(|(key, inner)| {
+            if key.contains('\0') {
+                return true;
+            }
+            within(at, key, inner)
+        }),
+        _ => false,
     }
 }
 
@@ -205,6 +248,32 @@ mod tests {
         assert!(!message.contains("Hunter2"), "{message}");
         assert!(message.contains("body/word"), "{message}");
         assert!(message.contains("`pattern`"), "{message}");
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_body_is_refused_and_named_by_where_it_is() {
+        let value = serde_json::json!({ "word": "ok", "inner": { "size": 3 } });
+        assert!(!nul_at(&value, &mut String::new()));
+        let mut at = String::new();
+        let nested = serde_json::json!({ "a": [1, { "b/c": "x\u{0}y" }] });
+        assert!(nul_at(&nested, &mut at));
+        assert_eq!(at, "/a/1/b~1c");
+        let mut at = String::new();
+        assert!(nul_at(&serde_json::json!({ "k\u{0}": 1 }), &mut at));
+        assert_eq!(at, "");
+        let refused = check::<ProbeAny>(&serde_json::json!({ "note": "a\u{0}b" })).unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::InvalidBody);
+        assert!(
+            refused.to_string().contains("body/note holds U+0000"),
+            "{refused}"
+        );
+    }
+
+    /// A body whose one field takes any text.
+    #[derive(serde::Deserialize, utoipa::ToSchema)]
+    #[allow(dead_code)]
+    struct ProbeAny {
+        note: String,
     }
 
     #[test]

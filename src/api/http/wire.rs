@@ -25,6 +25,26 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// A `date-time` from the query string, as RFC 3339 says (`#[serde(default,
+/// deserialize_with = "date_time")]`): a year of four digits. chrono's own
+/// parsing takes any signed year, past what PostgreSQL stores (4713 BC) or
+/// chrono can count from (a 500, or a panic, where a range is worked out).
+pub fn date_time<'de, D>(de: D) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let Some(text) = Option::<String>::deserialize(de)? else {
+        return Ok(None);
+    };
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .map(|at| Some(at.with_timezone(&chrono::Utc)))
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not an RFC 3339 date-time, such as 2026-01-31T00:00:00Z"
+            ))
+        })
+}
+
 /// A page's size from the query string: 1 to `MAX_PAGE`; anything else is
 /// refused (400 `invalid_query`), never clamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,7 +41,7 @@ pub struct Mapping {
     #[schema(
         min_length = 1,
         max_length = 256,
-        pattern = "^[^\\u0000-\\u001F\\u007F]+$"
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
     )]
     pub group: String,
     pub role: MappedRole,
@@ -169,7 +169,10 @@ impl ProviderInput {
             return Err("at most 100 mappings".into());
         }
         for (i, m) in self.mappings.iter().enumerate() {
-            if m.group.is_empty() || m.group.len() > 256 || m.group.chars().any(char::is_control) {
+            if m.group.is_empty()
+                || m.group.chars().count() > 256
+                || m.group.chars().any(char::is_control)
+            {
                 return Err(format!(
                     "mappings[{i}].group must be 1 to 256 characters without control characters"
                 ));

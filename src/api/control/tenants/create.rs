@@ -107,7 +107,7 @@ pub async fn create(
 }
 
 /// `POST /v1/tenants/{id}/subtenants`: a subtenant in its root tenant's database.
-#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}")))))]
+#[utoipa::path(post, path = "/v1/tenants/{id}/subtenants", tag = "tenants", request_body = CreateSubtenant, params(("id" = uuid::Uuid, Path, description = "Parent tenant id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the first answer: 1 to 255 visible ASCII characters", min_length = 1, max_length = 255, pattern = "^[!-~]+$")), responses((status = 201, description = "The new subtenant", body = crate::tenants::TenantView, headers(("Location" = String, description = "The new tenant: /v1/tenants/{id}")))))]
 pub async fn create_subtenant(
     principal: Principal,
     state: web::Data<AppState>,

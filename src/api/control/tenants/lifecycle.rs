@@ -81,7 +81,7 @@ pub async fn delete(
     s: web::Data<AppState>,
     req: HttpRequest,
     id: TenantPath,
-    query: web::Query<DeleteQuery>,
+    query: crate::api::http::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let transition = if query.purge {
         Transition::Purge

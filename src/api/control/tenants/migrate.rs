@@ -63,7 +63,7 @@ pub async fn history(
     principal: Principal,
     state: web::Data<AppState>,
     id: TenantPath,
-    query: web::Query<HistoryQuery>,
+    query: crate::api::http::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Resource::Migrations, Action::Read)?;
     let limit = crate::api::http::wire::PageLimit::get(query.limit, 50);

@@ -121,7 +121,7 @@ impl Endpoint {
 #[openapi(
     info(
         title = "tenant-plane",
-        description = "Control plane and data plane for database-per-tenant PostgreSQL. Every non-2xx response has the body `ErrorEnvelope`; each operation lists the statuses it can answer and, under `x-error-codes`, the codes each one carries. A request this document allows is accepted, or refused only for a reason of state (404, 409, 429, 503). A method a path does not list gets 405 with `Allow`."
+        description = "Control plane and data plane for database-per-tenant PostgreSQL. Every non-2xx response has the body `ErrorEnvelope`; each operation lists the statuses it can answer and, under `x-error-codes`, the codes each one carries. A request this document allows is accepted, or refused only for a reason of state (404, 409, 429, 503). A method a path does not list gets 405 with `Allow`. No text in a request may hold U+0000 (NUL), which PostgreSQL cannot store: a body with one gets 422 `invalid_body`, a query string with one (`%00`) 400 `invalid_query`."
     ),
     components(schemas(
         crate::api::http::ErrorEnvelope,
