@@ -39,6 +39,10 @@ pub(super) struct Login {
     /// The client's settings (at start-up, and those kept since), applied
     /// before each transaction.
     pub settings: ClientSettings,
+    /// The key the client proved, and when it expires: asked about again
+    /// before each transaction (`relay.rs`).
+    pub key: uuid::Uuid,
+    pub key_expires: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why a login was refused: the SQLSTATE and the message the client sees.
@@ -225,6 +229,8 @@ async fn attempt(
         cancel_key,
         cancel_slot,
         settings,
+        key: key.id,
+        key_expires: key.expires_at,
     })
 }
 

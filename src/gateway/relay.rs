@@ -9,7 +9,9 @@
 //!   messages; the reset's answers are swallowed.
 //! - The route is read again for every transaction: after a move the next
 //!   transaction goes to the new server on the same client connection;
-//!   a suspended tenant's next transaction ends the connection.
+//!   a suspended tenant's next transaction ends the connection. So is the
+//!   key the client proved: once it is revoked or expired, the next
+//!   transaction ends the connection.
 //! - A session whose state the gateway lost (the client left mid-way, the
 //!   server ended it, a broken stream) is closed, never pooled.
 //! - A read-only client whose database would show its sessions the audit
@@ -73,6 +75,11 @@ pub(super) async fn relay(
                 continue;
             }
         };
+        if !key_holds(shared, route.root.id, &login).await {
+            let text = "the API key this client logged in with was revoked or has expired: the session ends";
+            fatal(&mut client, "28000", text).await;
+            return;
+        }
         if let Err(wait) = shared.router.check_rate(route.root.id, route.root.tier) {
             let text = format!(
                 "the tenant's rate limit is spent; retry in {} ms",
@@ -154,6 +161,23 @@ pub(super) async fn relay(
             fatal(&mut client, code, &text).await;
         }
         return;
+    }
+}
+
+/// Whether the key `login` proved still stands: unexpired, and in its
+/// tenant's list of unrevoked keys (kept in memory; a revocation reaches
+/// it at once in this process, on the catalog's notice in others). A list
+/// the catalog cannot give now does not end a client that logged in.
+async fn key_holds(shared: &Shared, root: crate::domain::TenantId, login: &Login) -> bool {
+    if login.key_expires.is_some_and(|at| at <= chrono::Utc::now()) {
+        return false;
+    }
+    match shared.keys.keys(root).await {
+        Ok(list) => list.iter().any(|k| k.id == login.key),
+        Err(e) => {
+            tracing::warn!(error = %e, "a gateway client's key could not be checked again");
+            true
+        }
     }
 }
 

@@ -128,8 +128,10 @@ pub(super) async fn transaction(
                     watch.busy();
                 }
             }
-            () = watch.idled_out.notified(), if waiting => {
-                if watch.idled_too_long() {
+            // Also while the client's messages wait for a `Sync` it has not
+            // sent: the watch ends a transaction held open so (`watch.rs`).
+            () = watch.idled_out.notified(), if waiting || state.unsynced => {
+                if watch.idled_too_long() || watch.stuck() {
                     return Ok(End::IdledOut);
                 }
             }

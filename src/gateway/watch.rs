@@ -11,8 +11,12 @@
 //! - A statement past its limit is cancelled, as a client's cancel request
 //!   would; a transaction idle past its limit loses its connection (the
 //!   relay ends it and closes the session, which rolls it back).
+//! - So does one still waiting a limit after its cancel: the server was not
+//!   running a statement of the client's, but waiting for the client, which
+//!   sent no `Sync` (so PostgreSQL's idle timeout never started) and holds
+//!   its transaction, and its locks, open.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,7 +48,12 @@ pub(crate) struct Watch {
     statement_ms: AtomicU64,
     idle_ms: AtomicU64,
     epoch: Instant,
-    /// Told when the client idled past its limit inside a transaction.
+    /// Whether a cancel was sent since the phase last began.
+    cancelled: AtomicBool,
+    /// Whether a cancel sent a limit ago changed nothing (`look`).
+    stuck: AtomicBool,
+    /// Told when the client idled past its limit inside a transaction, or
+    /// is stuck.
     pub idled_out: Notify,
 }
 
@@ -57,6 +66,8 @@ impl Watch {
             statement_ms: AtomicU64::new(u64::MAX),
             idle_ms: AtomicU64::new(u64::MAX),
             epoch,
+            cancelled: AtomicBool::new(false),
+            stuck: AtomicBool::new(false),
             idled_out: Notify::new(),
         }
     }
@@ -70,19 +81,27 @@ impl Watch {
         *self.target.lock().expect("watch") = target;
         self.statement_ms.store(statement, Ordering::Relaxed);
         self.idle_ms.store(idle, Ordering::Relaxed);
+        self.stuck.store(false, Ordering::Relaxed);
         self.busy();
     }
 
     /// The server has work to answer (from now on, or again).
     pub(super) fn busy(&self) {
         self.since.store(self.now_ms(), Ordering::Relaxed);
+        self.cancelled.store(false, Ordering::Relaxed);
         self.phase.store(BUSY, Ordering::Release);
     }
 
     /// Inside a transaction, the client's turn.
     pub(super) fn waiting(&self) {
         self.since.store(self.now_ms(), Ordering::Relaxed);
+        self.cancelled.store(false, Ordering::Relaxed);
         self.phase.store(WAITING, Ordering::Release);
+    }
+
+    /// Whether a cancel sent a limit ago left the transaction where it was.
+    pub(super) fn stuck(&self) -> bool {
+        self.stuck.load(Ordering::Acquire)
     }
 
     pub(super) fn is_waiting(&self) -> bool {
@@ -114,6 +133,14 @@ impl Watch {
         match self.phase.load(Ordering::Acquire) {
             BUSY if self.overdue(&self.statement_ms) => {
                 self.since.store(self.now_ms(), Ordering::Relaxed);
+                if self.cancelled.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "a gateway transaction waited a limit past its cancel; ending it"
+                    );
+                    self.stuck.store(true, Ordering::Release);
+                    self.idled_out.notify_one();
+                    return;
+                }
                 let target = self.target.lock().expect("watch").clone();
                 if let Some(target) = target {
                     tracing::info!(

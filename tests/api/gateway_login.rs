@@ -213,3 +213,52 @@ async fn a_client_that_stalls_in_the_middle_of_its_login_is_told_it_timed_out_as
         "{text:?}"
     );
 }
+
+#[tokio::test]
+async fn a_client_whose_key_is_revoked_is_let_go_at_its_next_transaction() {
+    let app = spawn_app().await;
+    let (id, slug, key) = tenant_with_key(&app, "wire-revoked", "tenant_admin").await;
+    let client = connect(&app, &slug, &key).await.unwrap();
+    client.simple_query("SELECT 1").await.unwrap();
+    let listed = call(
+        &app,
+        Method::GET,
+        &format!("/v1/tenants/{id}/api-keys"),
+        &app.super_admin_token(),
+        None,
+        None,
+    )
+    .await;
+    let listed = ok_json(listed, 200).await;
+    let key_id = listed["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "wire")
+        .expect("the wire key")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = call(
+        &app,
+        Method::DELETE,
+        &format!("/v1/tenants/{id}/api-keys/{key_id}"),
+        &app.super_admin_token(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status().as_u16(), 204);
+    let refused = client
+        .simple_query("SELECT 1")
+        .await
+        .expect_err("a revoked key's client ran a transaction");
+    let refused = refused.as_db_error().expect("the gateway's own message");
+    assert_eq!(refused.code().code(), "28000", "{}", refused.message());
+    assert!(
+        refused.message().contains("revoked"),
+        "{}",
+        refused.message()
+    );
+    assert!(client.is_closed() || client.simple_query("SELECT 1").await.is_err());
+}

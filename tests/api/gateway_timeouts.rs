@@ -106,3 +106,47 @@ async fn a_client_that_leaves_mid_transaction_releases_its_row_locks_at_once_not
         .collect();
     assert_eq!(names, ["after"], "rolled back, then changed once");
 }
+
+#[tokio::test]
+async fn a_client_that_holds_its_transaction_open_by_never_sending_a_sync_is_let_go_and_its_locks_freed(
+) {
+    use postgres_protocol::message::frontend;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|s| {
+        s.router.statement_timeout_standard_ms = LIMIT_MS;
+        s.router.idle_in_transaction_timeout_ms = LIMIT_MS;
+    })
+    .await;
+    let (_, slug, key) = tenant_with_key(&app, "wire-unsynced", "tenant_admin").await;
+    let other = connect(&app, &slug, &key).await.unwrap();
+    other
+        .batch_execute("INSERT INTO agents (id, name, type, owner) VALUES (gen_random_uuid(), 'held', 'chat', 'x')")
+        .await
+        .unwrap();
+    // BEGIN, then a row locked, each parsed, bound and run, then a Flush:
+    // the answers come, and no ReadyForQuery, since no Sync was sent.
+    let mut stream = crate::kit::gateway_raw::logged_in(&app, &slug, &key).await;
+    let mut out = bytes::BytesMut::new();
+    for sql in ["BEGIN", "SELECT 1 FROM agents FOR UPDATE"] {
+        frontend::parse("", sql, std::iter::empty(), &mut out).unwrap();
+        crate::kit::gateway_raw::bind_unnamed(&mut out);
+        frontend::execute("", 0, &mut out).unwrap();
+    }
+    frontend::flush(&mut out);
+    stream.write_all(&out).await.unwrap();
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answers))
+        .await
+        .expect("the gateway lets the client go")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(LIMIT_MS), "after {took:?}");
+    let text = String::from_utf8_lossy(&answers);
+    assert!(text.contains("C25P03"), "{text:?}");
+    // The row's lock went with the transaction.
+    let freed = other
+        .batch_execute("BEGIN; SET LOCAL lock_timeout = '2s'; UPDATE agents SET name = 'free' WHERE name = 'held'; COMMIT")
+        .await;
+    assert!(freed.is_ok(), "{freed:?}");
+}

@@ -34,6 +34,7 @@ pub mod expected_schemas;
 // The PostgreSQL-protocol gateway: keys, connections, session counts.
 pub mod fuzz_inputs;
 pub mod gateway;
+pub mod gateway_raw;
 pub mod keys;
 pub mod migrations;
 // A real OpenID provider (npm's oidc-provider) for single sign-on.
