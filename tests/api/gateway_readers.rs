@@ -55,6 +55,8 @@ async fn a_read_only_key_reads_every_row_and_no_statement_or_setting_it_may_send
         "GRANT ai_care_tenant_app TO CURRENT_USER".into(),
         "ALTER TABLE agents DISABLE ROW LEVEL SECURITY".into(),
         "COPY agents FROM STDIN".into(),
+        "BEGIN READ WRITE; SELECT lo_from_bytea(0, 'smuggled')".into(),
+        "BEGIN READ WRITE; SELECT lo_create(0)".into(),
     ] {
         let refused = reader.batch_execute(&attempt).await;
         let code = crate::kit::gateway::sqlstate(&refused);

@@ -57,4 +57,4 @@ pub use request::call;
 
 /// The newest version of the built-in tenant migrations
 /// (`tenant_template/migrations`).
-pub const LATEST_TENANT_VERSION: i32 = 6;
+pub const LATEST_TENANT_VERSION: i32 = 7;

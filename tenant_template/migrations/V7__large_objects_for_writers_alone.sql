@@ -1,0 +1,20 @@
+-- Any role may make a large object: it needs no privilege on a table, and
+-- only a read-only transaction stops it, which a read-only login may leave
+-- (`BEGIN READ WRITE`). So a read-only key could store data in its
+-- tenant's database, and a writer held read-only over a quota could go on
+-- growing it. Making one is now for the writers' group alone, as every
+-- table write is; what a writer made stays its own to read and change.
+-- (Run by a role that does not own these functions, the REVOKE warns and
+-- leaves them as they were.)
+
+REVOKE EXECUTE ON FUNCTION
+    pg_catalog.lo_creat(integer),
+    pg_catalog.lo_create(oid),
+    pg_catalog.lo_from_bytea(oid, bytea)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    pg_catalog.lo_creat(integer),
+    pg_catalog.lo_create(oid),
+    pg_catalog.lo_from_bytea(oid, bytea)
+TO ai_care_tenant_app;
