@@ -31,6 +31,9 @@ pub struct WireKeys {
     reads: Arc<tokio::sync::Semaphore>,
     /// When each tenant's list was last read again for a failed proof.
     refreshed: moka::sync::Cache<TenantId, std::time::Instant>,
+    /// Tenants whose list the catalog could not give within the last
+    /// second (`still_listed` does not ask again meanwhile).
+    unreadable: moka::sync::Cache<TenantId, ()>,
 }
 
 impl WireKeys {
@@ -54,6 +57,10 @@ impl WireKeys {
             refreshed: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(5))
+                .build(),
+            unreadable: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(1))
                 .build(),
         }
     }
@@ -89,6 +96,27 @@ impl WireKeys {
             self.lists.insert(tenant, list.clone());
         }
         Ok(list)
+    }
+
+    /// Whether `key` is still among the tenant's unrevoked keys: from the
+    /// list in memory, or read again; `None` when the catalog cannot say
+    /// now. While it cannot, each tenant's list is asked for once a second
+    /// at most, so logged-in clients do not queue for the catalog.
+    pub async fn still_listed(&self, tenant: TenantId, key: uuid::Uuid) -> Option<bool> {
+        if let Some(list) = self.lists.get(&tenant) {
+            return Some(list.iter().any(|k| k.id == key));
+        }
+        if self.unreadable.contains_key(&tenant) {
+            return None;
+        }
+        match self.keys(tenant).await {
+            Ok(list) => Some(list.iter().any(|k| k.id == key)),
+            Err(e) => {
+                tracing::warn!(tenant.id = %tenant, error = %e, "a tenant's API keys could not be read again");
+                self.unreadable.insert(tenant, ());
+                None
+            }
+        }
     }
 
     /// The tenant's list read again now, unless it was read within the last

@@ -96,8 +96,9 @@ pub(super) async fn transaction(
                 if !more.unwrap_or(false) {
                     return Ok(End::SessionLost);
                 }
-                let (mut idle, before) = (false, state.received);
+                let (mut idle, before, mut completed) = (false, state.received, false);
                 while let Some(len) = raw.io.complete()? {
+                    completed |= raw.io.buf[0] == b'C';
                     idle = state.answer(&raw.io.buf[..len], &mut to_client);
                     raw.io.buf.advance(len);
                 }
@@ -118,6 +119,10 @@ pub(super) async fn transaction(
                     } else {
                         watch.busy();
                     }
+                } else if completed && state.unsynced {
+                    // A statement of a pipeline the client drives by Flush
+                    // ended: the next one's time starts.
+                    watch.busy();
                 }
             }
             more = client.fill() => {
@@ -213,6 +218,12 @@ impl Flow {
             // reset drops them all, and they are made again when next used.
             if forgets_statements(&query) {
                 session.statements_unsure = true;
+                // A simple query that drops them all has done so before
+                // anything after it runs: they are made again when next
+                // used, in this transaction too.
+                if tag == b'Q' && drops_all_statements(&query) {
+                    session.prepared.clear();
+                }
             }
         }
         session.leaves_state |= translated.leaves_state;
@@ -293,6 +304,19 @@ fn parameter_status(body: &[u8]) -> Option<(String, String)> {
     let name = std::str::from_utf8(parts.next()?).ok()?;
     let value = std::str::from_utf8(parts.next()?).ok()?;
     Some((name.to_string(), value.to_string()))
+}
+
+/// Whether a query's text drops every prepared statement (`DEALLOCATE
+/// [PREPARE] ALL`, `DISCARD ALL`).
+fn drops_all_statements(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        matches!(
+            w,
+            ["discard", "all"] | ["deallocate", "all"] | ["prepare", "all"]
+        )
+    })
 }
 
 /// Whether a query's text may drop prepared statements, or make one by

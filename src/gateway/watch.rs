@@ -81,7 +81,6 @@ impl Watch {
         *self.target.lock().expect("watch") = target;
         self.statement_ms.store(statement, Ordering::Relaxed);
         self.idle_ms.store(idle, Ordering::Relaxed);
-        self.stuck.store(false, Ordering::Relaxed);
         self.busy();
     }
 
@@ -89,6 +88,7 @@ impl Watch {
     pub(super) fn busy(&self) {
         self.since.store(self.now_ms(), Ordering::Relaxed);
         self.cancelled.store(false, Ordering::Relaxed);
+        self.stuck.store(false, Ordering::Relaxed);
         self.phase.store(BUSY, Ordering::Release);
     }
 
@@ -96,6 +96,7 @@ impl Watch {
     pub(super) fn waiting(&self) {
         self.since.store(self.now_ms(), Ordering::Relaxed);
         self.cancelled.store(false, Ordering::Relaxed);
+        self.stuck.store(false, Ordering::Relaxed);
         self.phase.store(WAITING, Ordering::Release);
     }
 

@@ -59,6 +59,9 @@ impl Router {
             Err(PoolError::Backend(ConnectError::Postgres(e))) => {
                 Err(RouterError::ServerUnreachable(Arc::new(e)))
             }
+            Err(PoolError::Backend(e @ (ConnectError::Stalled | ConnectError::Stopping))) => {
+                Err(RouterError::ServerUnreachable(Arc::new(e)))
+            }
             Err(_) => {
                 self.inner.pools.invalidate(&root).await;
                 Err(RouterError::PoolClosed)

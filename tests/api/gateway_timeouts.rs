@@ -150,3 +150,44 @@ async fn a_client_that_holds_its_transaction_open_by_never_sending_a_sync_is_let
         .await;
     assert!(freed.is_ok(), "{freed:?}");
 }
+
+#[tokio::test]
+async fn a_pipeline_the_client_drives_by_flush_is_held_to_each_statements_limit_not_their_sum() {
+    use postgres_protocol::message::{backend::Message, frontend};
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|s| {
+        s.router.statement_timeout_standard_ms = LIMIT_MS;
+        s.router.idle_in_transaction_timeout_ms = LIMIT_MS;
+    })
+    .await;
+    let (_, slug, key) = tenant_with_key(&app, "wire-flushed", "tenant_admin").await;
+    let mut stream = crate::kit::gateway_raw::logged_in(&app, &slug, &key).await;
+    let mut buf = bytes::BytesMut::new();
+    // Five statements of 200 ms each, every one within the 300 ms limit,
+    // a second in all, each sent and answered before the next, no Sync.
+    for _ in 0..5 {
+        let mut out = bytes::BytesMut::new();
+        frontend::parse("", "SELECT pg_sleep(0.2)", std::iter::empty(), &mut out).unwrap();
+        crate::kit::gateway_raw::bind_unnamed(&mut out);
+        frontend::execute("", 0, &mut out).unwrap();
+        frontend::flush(&mut out);
+        stream.write_all(&out).await.unwrap();
+        loop {
+            match crate::kit::gateway_raw::next(&mut stream, &mut buf).await {
+                Message::CommandComplete(_) => break,
+                Message::ErrorResponse(_) => panic!("a statement within its limit was cancelled"),
+                _ => {}
+            }
+        }
+    }
+    let mut out = bytes::BytesMut::new();
+    frontend::sync(&mut out);
+    stream.write_all(&out).await.unwrap();
+    loop {
+        match crate::kit::gateway_raw::next(&mut stream, &mut buf).await {
+            Message::ReadyForQuery(_) => break,
+            Message::ErrorResponse(_) => panic!("the pipeline was ended"),
+            _ => {}
+        }
+    }
+}

@@ -60,7 +60,8 @@ pub fn bind_unnamed(out: &mut BytesMut) {
     out.put_i16(0);
 }
 
-async fn next(stream: &mut TcpStream, buf: &mut BytesMut) -> Message {
+/// The next message from the gateway.
+pub async fn next(stream: &mut TcpStream, buf: &mut BytesMut) -> Message {
     loop {
         if let Some(message) = Message::parse(buf).unwrap() {
             return message;
